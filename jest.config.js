@@ -1,0 +1,24 @@
+/**
+ * Four projects that `npm test` runs together:
+ *  unit         pure domain logic, no services
+ *  workflows    workflow logic on the time-skipping server (typed fake activities)
+ *               and on the dev server
+ *  integration  adapters against the real sandbox services
+ *  e2e          whole deployments on the dev server + sandbox
+ */
+const tsJest = ["ts-jest", { diagnostics: false }];
+const common = {
+  setupFiles: ['<rootDir>/test/helpers/setup-runtime.ts'],
+  testEnvironment: 'node',
+  transform: { '^.+\\.ts$': tsJest },
+  moduleFileExtensions: ['ts', 'js', 'json'],
+};
+
+module.exports = {
+  projects: [
+    { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
+    { ...common, displayName: 'workflows', testMatch: ['<rootDir>/test/workflows/**/*.test.ts', '<rootDir>/test/replay/**/*.test.ts'] },
+    { ...common, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.test.ts'] },
+    { ...common, displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.test.ts'] },
+  ],
+};

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what the tests and `npm start` need on a fresh Debian machine of
+# this kind, reusing what is already there: Debian packages, node modules and
+# the tools (Temporal dev server and test server) in the cache outside the
+# checkout. Safe to run again; prints what it does.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(git python3-venv)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "setup: apt-get install ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null || {
+      apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null; }
+  else
+    echo "setup: missing Debian packages ${missing[*]}: run as root or install them (sudo apt-get install ${missing[*]})" >&2
+    exit 1
+  fi
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: npm ci"
+  npm ci --no-audit --no-fund >/dev/null
+fi
+
+echo "setup: temporal CLI      $(bash scripts/tools/temporal.sh cli)"
+echo "setup: test server       $(bash scripts/tools/temporal.sh test-server)"

@@ -1,0 +1,32 @@
+/** The resolvePlan activity: reads the worker's config and fixes the plan in history. */
+import { ApplicationFailure } from '@temporalio/common';
+import type { DeployConfig } from '../domain/config';
+import { ErrorType } from '../domain/errors';
+import { checkInput, deployInputSchema, InputError } from '../domain/input';
+import type { DeployPlan } from '../domain/plan';
+import { buildPlan } from '../domain/planner';
+import { VersionError } from '../domain/version';
+import type { ResolvePlanRequest } from './contracts';
+
+export interface PlanDeps {
+  config: DeployConfig;
+  /** Release tags known to the release repository's origin. */
+  listTags(): Promise<string[]>;
+}
+
+export function planActivities(deps: PlanDeps) {
+  return {
+    async resolvePlan(req: ResolvePlanRequest): Promise<DeployPlan> {
+      try {
+        const input = checkInput(deployInputSchema, req.input, 'deploy');
+        const tags = await deps.listTags();
+        return buildPlan(deps.config, input, { workflowId: req.workflowId, tags });
+      } catch (err) {
+        if (err instanceof InputError || err instanceof VersionError) {
+          throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: err.message, nonRetryable: true });
+        }
+        throw err;
+      }
+    },
+  };
+}

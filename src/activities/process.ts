@@ -1,0 +1,79 @@
+/**
+ * Runs programs with argument arrays (never a shell), so no user-controlled
+ * string is ever interpreted. Output is kept bounded for error messages.
+ */
+import { spawn } from 'node:child_process';
+
+export interface RunOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  timeoutMs?: number;
+  input?: string;
+  signal?: AbortSignal;
+  /** Keep at most this many bytes of each output stream (the tail). */
+  maxOutput?: number;
+}
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+}
+
+export class CommandError extends Error {
+  constructor(
+    message: string,
+    readonly result: RunResult,
+  ) {
+    super(message);
+    this.name = 'CommandError';
+  }
+}
+
+function tailAppend(buf: string, chunk: string, max: number): string {
+  const s = buf + chunk;
+  return s.length > max ? s.slice(s.length - max) : s;
+}
+
+export function run(file: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+  const max = opts.maxOutput ?? 1_000_000;
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { cwd: opts.cwd, env: opts.env ?? process.env, shell: false, stdio: ['pipe', 'pipe', 'pipe'], signal: opts.signal });
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout = tailAppend(stdout, d, max)));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = tailAppend(stderr, d, max)));
+    const timer = opts.timeoutMs
+      ? setTimeout(() => {
+          timedOut = true;
+          child.kill('SIGKILL');
+        }, opts.timeoutMs)
+      : undefined;
+    child.on('error', (err) => {
+      if (timer) clearTimeout(timer);
+      reject(err);
+    });
+    child.on('close', (code, signal) => {
+      if (timer) clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, timedOut });
+    });
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+/** Runs and requires exit code 0; the error carries the tail of stderr. */
+export async function runOk(file: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+  const r = await run(file, args, opts);
+  if (r.code !== 0) {
+    const why = r.timedOut ? `timed out after ${opts.timeoutMs}ms` : `exited with ${r.code ?? r.signal}`;
+    throw new CommandError(`${file} ${args[0] ?? ''} ${why}: ${lastLines(r.stderr || r.stdout, 5)}`, r);
+  }
+  return r;
+}
+
+export function lastLines(text: string, n: number): string {
+  return text.trimEnd().split('\n').slice(-n).join('\n');
+}

@@ -1,0 +1,75 @@
+/**
+ * Judging analysis measurements (runbook "Monitoring & Alerts"). No data, NaN,
+ * ±Inf, an empty result and a query error are inconclusive, never a pass
+ * (the argo-rollouts #4479 / #1466 class of bug). Limits are explicit: the
+ * analysis fails when failed measurements exceed `failureLimit` or when
+ * inconclusive runs in a row exceed `inconclusiveLimit`.
+ */
+import type { AnalysisRun, Measurement, MeasurementOutcome } from './status';
+
+export interface Threshold {
+  max?: number;
+  min?: number;
+  unit?: string;
+}
+
+/** Classifies one value against its threshold. `value` is what the query returned, if anything. */
+export function judgeValue(value: number | null | undefined, t: Threshold): { outcome: MeasurementOutcome; reason?: string } {
+  if (value === null || value === undefined) return { outcome: 'inconclusive', reason: 'no data' };
+  if (Number.isNaN(value)) return { outcome: 'inconclusive', reason: 'NaN (no traffic in the window?)' };
+  if (!Number.isFinite(value)) return { outcome: 'inconclusive', reason: `${value > 0 ? '+' : '-'}Inf` };
+  const unit = t.unit ? ` ${t.unit}` : '';
+  if (t.max !== undefined && value > t.max) return { outcome: 'fail', reason: `${fmt(value)}${unit} > ${fmt(t.max)}${unit}` };
+  if (t.min !== undefined && value < t.min) return { outcome: 'fail', reason: `${fmt(value)}${unit} < ${fmt(t.min)}${unit}` };
+  return { outcome: 'pass' };
+}
+
+export function describeThreshold(t: Threshold): string {
+  const unit = t.unit ? ` ${t.unit}` : '';
+  return [t.min !== undefined ? `>= ${fmt(t.min)}${unit}` : '', t.max !== undefined ? `<= ${fmt(t.max)}${unit}` : ''].filter(Boolean).join(' and ');
+}
+
+function fmt(n: number): string {
+  return Number.isInteger(n) ? String(n) : Number(n.toPrecision(4)).toString();
+}
+
+/** The outcome of a run: any fail fails it; otherwise any inconclusive (or nothing measured) makes it inconclusive. */
+export function runOutcome(measurements: readonly Measurement[]): MeasurementOutcome {
+  if (measurements.length === 0) return 'inconclusive';
+  if (measurements.some((m) => m.outcome === 'fail')) return 'fail';
+  if (measurements.some((m) => m.outcome === 'inconclusive')) return 'inconclusive';
+  return 'pass';
+}
+
+export interface AnalysisTally {
+  failedRuns: number;
+  consecutiveInconclusive: number;
+}
+
+export interface AnalysisLimits {
+  failureLimit: number;
+  inconclusiveLimit: number;
+}
+
+export type Verdict = { verdict: 'continue'; tally: AnalysisTally } | { verdict: 'fail'; tally: AnalysisTally; reason: string };
+
+/** Adds one run to the tally and says whether the analysis has now failed. */
+export function tallyRun(tally: AnalysisTally, run: AnalysisRun, limits: AnalysisLimits): Verdict {
+  const next: AnalysisTally = {
+    failedRuns: tally.failedRuns + (run.outcome === 'fail' ? 1 : 0),
+    consecutiveInconclusive: run.outcome === 'inconclusive' ? tally.consecutiveInconclusive + 1 : 0,
+  };
+  if (next.failedRuns > limits.failureLimit) {
+    const why = run.measurements.filter((m) => m.outcome === 'fail').map((m) => `${m.metric}[${m.track}] ${m.reason ?? ''}`.trim());
+    return { verdict: 'fail', tally: next, reason: `analysis failed (${next.failedRuns} failed, limit ${limits.failureLimit}): ${why.join('; ')}` };
+  }
+  if (next.consecutiveInconclusive > limits.inconclusiveLimit) {
+    const why = run.measurements.filter((m) => m.outcome === 'inconclusive').map((m) => `${m.metric}[${m.track}] ${m.reason ?? ''}`.trim());
+    return {
+      verdict: 'fail',
+      tally: next,
+      reason: `analysis inconclusive ${next.consecutiveInconclusive} times in a row (limit ${limits.inconclusiveLimit}): ${why.join('; ') || 'nothing measured'}`,
+    };
+  }
+  return { verdict: 'continue', tally: next };
+}

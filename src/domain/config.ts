@@ -1,0 +1,277 @@
+/**
+ * The worker's configuration (deploy.config.yaml): what the platform is made
+ * of and how it is deployed. Only the worker reads it; workflows receive the
+ * resolved plan from an activity so that config is fixed in history.
+ *
+ * Secrets never live here: fields ending in `Env` name the environment
+ * variable that holds the secret, and endpoints may use `${VAR}` references.
+ */
+import { z } from 'zod';
+import { parseDuration } from './duration';
+
+const NAME_RE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const ENV_NAME_RE = /^[A-Z_][A-Z0-9_]{0,127}$/;
+
+const dnsName = z.string().regex(NAME_RE, 'a lowercase DNS label (a-z, 0-9, "-", at most 63 characters)');
+const envName = z.string().regex(ENV_NAME_RE, 'an environment variable name such as SMOKE_PASSWORD');
+const duration = (what: string) =>
+  z.union([z.string(), z.number()]).transform((v, ctx) => {
+    try {
+      return parseDuration(v, what);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      return z.NEVER;
+    }
+  });
+const url = z.string().regex(/^https?:\/\/[^\s/$.?#][^\s]*$/i, 'an absolute http(s) URL such as http://127.0.0.1:9090');
+const command = z
+  .array(z.string().min(1).max(4096))
+  .min(1, 'a command as an argument array, e.g. [npm, run, test]')
+  .max(256);
+const weightSteps = z
+  .array(z.number().int().min(1).max(100))
+  .min(1)
+  .max(20)
+  .refine((s) => s.every((w, i) => i === 0 || w > s[i - 1]), 'steps must increase strictly')
+  .refine((s) => s[s.length - 1] === 100, 'the last step must be 100');
+
+export const serviceSchema = z.object({
+  name: dnsName,
+  image: z.string().regex(/^[a-z0-9]+([._/-][a-z0-9]+)*$/, 'an image repository name such as ai-saas-auth-service'),
+  context: z.string().min(1).max(1024),
+  dockerfile: z.string().min(1).max(1024).default('Dockerfile'),
+  deployment: dnsName.optional(),
+  container: dnsName.optional(),
+});
+
+const environmentSchema = z.object({
+  namespace: dnsName,
+  /** People allowed to approve or abort; empty means anyone. */
+  approvers: z.array(z.string().min(1).max(128)).max(100).default([]),
+  /** Distinct approvals needed before full traffic. */
+  requiredApprovals: z.number().int().min(1).max(5).default(1),
+});
+
+const metricSchema = z.object({
+  name: z.string().regex(/^[a-z0-9][-a-z0-9_]{0,62}$/),
+  /** PromQL with {{track}}, {{version}}, {{namespace}} and {{window}} placeholders. */
+  query: z.string().min(1).max(4096),
+  /** The measurement passes when value <= max (and >= min when set). */
+  max: z.number().finite().optional(),
+  min: z.number().finite().optional(),
+  unit: z.string().max(16).optional(),
+  /** Optional relative check: canary value <= stable value * maxRatioToStable. */
+  maxRatioToStable: z.number().positive().optional(),
+});
+
+const smokeCheckSchema = z.object({
+  name: z.string().min(1).max(128),
+  method: z.enum(['GET', 'POST', 'PUT', 'DELETE', 'HEAD']).default('GET'),
+  path: z.string().startsWith('/').max(2048),
+  /** JSON body; string values `${env:NAME}` are filled from the worker's environment at run time. */
+  body: z.record(z.string(), z.unknown()).optional(),
+  expectStatus: z.number().int().min(100).max(599).default(200),
+  /** Store a value of the JSON response (dot path) under a name for later checks, e.g. data.token. */
+  capture: z.record(z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/), z.string().max(256)).optional(),
+  /** Send `Authorization: Bearer <captured value>`. */
+  bearer: z.string().optional(),
+  timeout: duration('smoke timeout').default(5000),
+});
+
+export const configSchema = z
+  .object({
+    project: dnsName,
+    defaultEnvironment: dnsName.default('production'),
+    environments: z.record(dnsName, environmentSchema).refine((e) => Object.keys(e).length > 0, 'at least one environment'),
+    temporal: z
+      .object({
+        taskQueue: z.string().min(1).max(200).default('deployments'),
+        uiUrl: url.optional(),
+      })
+      .prefault({}),
+    git: z.object({
+      /** Path of the release checkout on the worker's machine. */
+      checkout: z.string().min(1).max(4096),
+      remote: z.string().min(1).max(100).default('origin'),
+      branch: z.string().min(1).max(255).default('main'),
+    }),
+    registry: z.object({
+      /** host[:port][/path], e.g. 127.0.0.1:5000 or ghcr.io/acme */
+      host: z.string().regex(/^[a-zA-Z0-9.-]+(:\d{1,5})?(\/[a-z0-9._/-]+)?$/, 'a registry host such as 127.0.0.1:5000'),
+      insecure: z.boolean().default(false),
+      usernameEnv: envName.optional(),
+      passwordEnv: envName.optional(),
+    }),
+    services: z
+      .array(serviceSchema)
+      .min(1)
+      .max(100)
+      .refine((s) => new Set(s.map((x) => x.name)).size === s.length, 'service names must be unique'),
+    build: z
+      .object({
+        concurrency: z.number().int().min(1).max(32).default(3),
+        /** Allow pushing a tag that already exists with another digest. */
+        allowOverwrite: z.boolean().default(false),
+        timeout: duration('build timeout').default(30 * 60_000),
+      })
+      .prefault({}),
+    preDeploymentChecks: z
+      .array(z.object({ name: z.string().min(1).max(128), command, timeout: duration('check timeout').default(10 * 60_000) }))
+      .max(50)
+      .default([]),
+    database: z.object({
+      name: z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]{0,62}$/, 'a PostgreSQL database name'),
+      /** Connection URL without a password; the password comes from PGPASSWORD or the URL in DATABASE_URL. */
+      urlEnv: envName.default('DATABASE_URL'),
+      verifyTables: z.array(z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]{0,62}$/)).max(100).default([]),
+      migrations: z
+        .discriminatedUnion('mode', [
+          z.object({ mode: z.literal('builtin'), directory: z.string().min(1).max(1024).default('migrations') }),
+          z.object({ mode: z.literal('command'), command }),
+        ])
+        .default({ mode: 'builtin', directory: 'migrations' }),
+      /** Growth in connections during verification above which the platform check fails. */
+      maxConnectionGrowth: z.number().int().min(0).default(20),
+    }),
+    backup: z.object({
+      bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name'),
+      prefix: z.string().max(256).default('postgres/'),
+      endpoint: url.optional(),
+      region: z.string().min(1).max(64).default('us-east-1'),
+      forcePathStyle: z.boolean().default(false),
+      /** Pre-flight fails when the newest backup is older than this. */
+      maxAge: duration('backup maxAge').default(26 * 3_600_000),
+      /** Read the whole object back and compare its hash after upload. */
+      verifyReadBack: z.boolean().default(false),
+      compressionLevel: z.number().int().min(0).max(9).default(1),
+    }),
+    kubernetes: z
+      .object({
+        /** Path of the kubeconfig; empty means the standard loading rules (KUBECONFIG, in-cluster). */
+        kubeconfig: z.string().max(4096).optional(),
+        rolloutTimeout: duration('rolloutTimeout').default(10 * 60_000),
+        /** Blue-green: how long the old colour stays (scaled down) before it is deleted. */
+        deleteOldColourAfter: duration('deleteOldColourAfter').default(60 * 60_000),
+      })
+      .prefault({}),
+    traffic: z
+      .object({
+        provider: z.enum(['istio', 'replicas']).default('istio'),
+        /** The service that takes canary traffic (the runbook's api-gateway). */
+        service: dnsName,
+        virtualService: dnsName.optional(),
+        stableSubset: z.string().min(1).max(63).default('stable'),
+        canarySubset: z.string().min(1).max(63).default('canary'),
+      }),
+    rollout: z
+      .object({
+        strategy: z.enum(['rolling', 'canary', 'blue-green']).default('canary'),
+        canary: z
+          .object({
+            steps: weightSteps.default([5, 25, 50, 100]),
+            soak: duration('canary soak').default(5 * 60_000),
+            analysisInterval: duration('analysis interval').default(60_000),
+            approval: z.enum(['none', 'before-full', 'every-step']).default('none'),
+            approvalTimeout: duration('approval timeout').default(60 * 60_000),
+          })
+          .prefault({}),
+        blueGreen: z
+          .object({
+            monitor: duration('blue-green monitoring window').default(5 * 60_000),
+            approval: z.boolean().default(false),
+            approvalTimeout: duration('approval timeout').default(60 * 60_000),
+          })
+          .prefault({}),
+        /** How long to wait for a database decision after an automatic rollback; on timeout the database is kept. */
+        databaseDecisionTimeout: duration('databaseDecisionTimeout').default(60 * 60_000),
+      })
+      .prefault({}),
+    verification: z.object({
+      baseUrl: url,
+      healthPath: z.string().startsWith('/').default('/health'),
+      timeout: duration('health timeout').default(5000),
+      smoke: z.array(smokeCheckSchema).max(100).default([]),
+      maxLogErrors: z.number().int().min(0).default(0),
+    }),
+    analysis: z.object({
+      prometheusUrl: url,
+      window: z.string().regex(/^\d{1,6}[smhd]$/).default('1m'),
+      metrics: z.array(metricSchema).min(1).max(50),
+      /** Failed measurements tolerated before the analysis fails (0 = the first failure fails). */
+      failureLimit: z.number().int().min(0).max(100).default(0),
+      /** Consecutive inconclusive measurements (no data, NaN, errors) tolerated before the analysis fails. */
+      inconclusiveLimit: z.number().int().min(0).max(100).default(2),
+    }),
+    redis: z
+      .object({ urlEnv: envName.default('REDIS_URL'), maxMemoryRatio: z.number().gt(0).max(1).default(0.8) })
+      .prefault({}),
+    notifications: z
+      .object({
+        slackWebhookEnv: envName.optional(),
+        webhookEnv: envName.optional(),
+        timeout: duration('webhook timeout').default(5000),
+      })
+      .prefault({}),
+    summary: z
+      .object({
+        store: z.boolean().default(true),
+        changelog: z.boolean().default(false),
+      })
+      .prefault({}),
+  })
+  .superRefine((cfg, ctx) => {
+    if (!(cfg.defaultEnvironment in cfg.environments)) {
+      ctx.addIssue({ code: 'custom', path: ['defaultEnvironment'], message: `must name one of the environments (${Object.keys(cfg.environments).join(', ')})` });
+    }
+    if (!cfg.services.some((s) => s.name === cfg.traffic.service)) {
+      ctx.addIssue({ code: 'custom', path: ['traffic', 'service'], message: 'must name one of the services' });
+    }
+  });
+
+export type DeployConfig = z.output<typeof configSchema>;
+export type ServiceConfig = z.output<typeof serviceSchema>;
+export type MetricConfig = z.output<typeof metricSchema>;
+export type SmokeCheckConfig = z.output<typeof smokeCheckSchema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Replaces `${VAR}` (and `${VAR:-default}`) in every string of the parsed YAML. */
+export function interpolateEnv(value: unknown, env: Record<string, string | undefined>, path: string[] = []): unknown {
+  if (typeof value === 'string') {
+    return value.replace(/\$\{([A-Z_][A-Z0-9_]*)(?::-([^}]*))?\}/g, (_m, name: string, fallback?: string) => {
+      const v = env[name];
+      if (v !== undefined && v !== '') return v;
+      if (fallback !== undefined) return fallback;
+      throw new ConfigError(`${path.join('.') || '(root)'}: environment variable ${name} is not set`);
+    });
+  }
+  if (Array.isArray(value)) return value.map((v, i) => interpolateEnv(v, env, [...path, String(i)]));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolateEnv(v, env, [...path, k])]));
+  }
+  return value;
+}
+
+/**
+ * Validates parsed YAML. Throws ConfigError with one line naming the file, the
+ * field and what was expected, so a bad file stops the worker with a message
+ * a person can act on.
+ */
+export function parseConfig(raw: unknown, file: string, env: Record<string, string | undefined>): DeployConfig {
+  let interpolated: unknown;
+  try {
+    interpolated = interpolateEnv(raw, env);
+  } catch (err) {
+    throw new ConfigError(`${file}: ${(err as Error).message}`);
+  }
+  const result = configSchema.safeParse(interpolated);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const field = issue.path.length ? issue.path.join('.') : '(root)';
+    const more = result.error.issues.length > 1 ? ` (and ${result.error.issues.length - 1} more)` : '';
+    throw new ConfigError(`${file}: ${field}: ${issue.message}${more}`);
+  }
+  return result.data;
+}

@@ -1,0 +1,52 @@
+/**
+ * Stable names of the failures this product raises. Activities throw
+ * ApplicationFailure with one of these `type`s; workflows and deployctl match
+ * on them. Non-retryable ones are listed once here and used in every retry
+ * policy, so a permanent failure is never retried by accident.
+ */
+export const ErrorType = {
+  InvalidInput: 'InvalidInput',
+  ConfigInvalid: 'ConfigInvalid',
+  TagConflict: 'TagConflict',
+  ImageTagConflict: 'ImageTagConflict',
+  BuildFailed: 'BuildFailed',
+  PreDeploymentCheckFailed: 'PreDeploymentCheckFailed',
+  PreflightFailed: 'PreflightFailed',
+  BackupFailed: 'BackupFailed',
+  BackupNotVerified: 'BackupNotVerified',
+  RestoreNotConfirmed: 'RestoreNotConfirmed',
+  MigrationFailed: 'MigrationFailed',
+  MigrationChanged: 'MigrationChanged',
+  RolloutFailed: 'RolloutFailed',
+  KubernetesNotFound: 'KubernetesNotFound',
+  KubernetesForbidden: 'KubernetesForbidden',
+  TrafficNotApplied: 'TrafficNotApplied',
+  VerificationFailed: 'VerificationFailed',
+  AnalysisFailed: 'AnalysisFailed',
+  DeploymentInProgress: 'DeploymentInProgress',
+  Aborted: 'Aborted',
+  ApprovalTimedOut: 'ApprovalTimedOut',
+} as const;
+
+export type ErrorTypeName = (typeof ErrorType)[keyof typeof ErrorType];
+
+/** Failures that retrying cannot fix: a person or a code change must act. */
+export const NON_RETRYABLE_ERROR_TYPES: ErrorTypeName[] = [
+  ErrorType.InvalidInput,
+  ErrorType.ConfigInvalid,
+  ErrorType.TagConflict,
+  ErrorType.ImageTagConflict,
+  ErrorType.BuildFailed,
+  ErrorType.PreDeploymentCheckFailed,
+  ErrorType.PreflightFailed,
+  ErrorType.BackupFailed,
+  ErrorType.RestoreNotConfirmed,
+  ErrorType.MigrationFailed,
+  ErrorType.MigrationChanged,
+  ErrorType.RolloutFailed,
+  ErrorType.KubernetesNotFound,
+  ErrorType.KubernetesForbidden,
+  ErrorType.VerificationFailed,
+  ErrorType.AnalysisFailed,
+  ErrorType.DeploymentInProgress,
+];

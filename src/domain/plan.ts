@@ -1,0 +1,76 @@
+/**
+ * The deployment plan: everything a workflow decides on, computed once by the
+ * resolvePlan activity (domain/planner.ts) from the worker's config and the
+ * workflow input, then fixed in history. Types and tiny helpers only, with no
+ * imports, so the workflow bundle stays small.
+ */
+
+export type Strategy = 'rolling' | 'canary' | 'blue-green';
+export type ApprovalMode = 'none' | 'before-full' | 'every-step';
+
+export interface PlannedService {
+  name: string;
+  image: string;
+  context: string;
+  dockerfile: string;
+  deployment: string;
+  container: string;
+  /** registry/image:version */
+  reference: string;
+}
+
+export interface CanarySettings {
+  steps: number[];
+  soakMs: number;
+  analysisIntervalMs: number;
+  approval: ApprovalMode;
+  approvalTimeoutMs: number;
+  failureLimit: number;
+  inconclusiveLimit: number;
+}
+
+export interface TrafficSettings {
+  provider: 'istio' | 'replicas';
+  service: string;
+  virtualService?: string;
+  stableSubset: string;
+  canarySubset: string;
+}
+
+export interface DeployPlan {
+  workflowId: string;
+  project: string;
+  environment: string;
+  namespace: string;
+  version: string;
+  tag: string;
+  previousVersion?: string;
+  strategy: Strategy;
+  requestedBy: string;
+  dryRun: boolean;
+  backup: boolean;
+  migrate: boolean;
+  allowImageOverwrite: boolean;
+  registry: string;
+  services: PlannedService[];
+  canary: CanarySettings;
+  blueGreen: { monitorMs: number; analysisIntervalMs: number; approval: boolean; approvalTimeoutMs: number };
+  traffic: TrafficSettings;
+  approvers: string[];
+  requiredApprovals: number;
+  databaseDecisionTimeoutMs: number;
+  rolloutTimeoutMs: number;
+  uiUrl?: string;
+  taskQueue: string;
+}
+
+export interface PlanFacts {
+  workflowId: string;
+  /** Tags present in the release repository, for `bump` and the previous version. */
+  tags: string[];
+}
+
+/** Which canary steps wait for a person before traffic moves to them. */
+export function needsApprovalBefore(weight: number, mode: ApprovalMode): boolean {
+  return mode === 'every-step' || (mode === 'before-full' && weight === 100);
+}

@@ -1,0 +1,101 @@
+/**
+ * The planner: pure and synchronous (design §3.6). Every input is a
+ * parameter, so it is tested without any service; the resolvePlan activity
+ * reads config and tags, calls it, and the result is fixed in history.
+ */
+import type { DeployConfig } from './config';
+import type { CheckedDeployInput } from './input';
+import { InputError } from './input';
+import type { DeployPlan, PlanFacts } from './plan';
+import { nextVersion, tagOf } from './version';
+
+export function imageReference(registry: string, image: string, version: string): string {
+  return `${registry}/${image}:${version}`;
+}
+
+/** Computes the plan; throws InputError when the input does not fit the config. */
+export function buildPlan(config: DeployConfig, input: CheckedDeployInput, facts: PlanFacts): DeployPlan {
+  const environment = input.environment ?? config.defaultEnvironment;
+  const env = config.environments[environment];
+  if (!env) {
+    throw new InputError(`unknown environment "${environment}": configured are ${Object.keys(config.environments).join(', ')}`);
+  }
+  const version = input.version ?? nextVersion(facts.tags, input.bump as 'patch' | 'minor' | 'major');
+  const known = new Map(config.services.map((s) => [s.name, s]));
+  for (const name of input.services ?? []) {
+    if (!known.has(name)) throw new InputError(`unknown service "${name}": configured are ${[...known.keys()].join(', ')}`);
+  }
+  const chosen = input.services ? config.services.filter((s) => input.services!.includes(s.name)) : config.services;
+  const strategy = input.strategy ?? config.rollout.strategy;
+  if (strategy !== 'rolling' && !chosen.some((s) => s.name === config.traffic.service)) {
+    throw new InputError(`strategy "${strategy}" shifts traffic of "${config.traffic.service}", which is not among the chosen services`);
+  }
+  const c = config.rollout.canary;
+  const o = input.canary ?? {};
+  const previous = previousRelease(facts.tags, version);
+  return {
+    workflowId: facts.workflowId,
+    project: config.project,
+    environment,
+    namespace: env.namespace,
+    version,
+    tag: tagOf(version),
+    ...(previous ? { previousVersion: previous } : {}),
+    strategy,
+    requestedBy: input.requestedBy ?? 'unknown',
+    dryRun: input.dryRun ?? false,
+    backup: input.backup ?? true,
+    migrate: input.migrate ?? true,
+    allowImageOverwrite: input.allowImageOverwrite ?? config.build.allowOverwrite,
+    registry: config.registry.host,
+    services: chosen.map((s) => ({
+      name: s.name,
+      image: s.image,
+      context: s.context,
+      dockerfile: s.dockerfile,
+      deployment: s.deployment ?? s.name,
+      container: s.container ?? s.name,
+      reference: imageReference(config.registry.host, s.image, version),
+    })),
+    canary: {
+      steps: o.steps ?? c.steps,
+      soakMs: o.soak ?? c.soak,
+      analysisIntervalMs: o.analysisInterval ?? c.analysisInterval,
+      approval: o.approval ?? c.approval,
+      approvalTimeoutMs: o.approvalTimeout ?? c.approvalTimeout,
+      failureLimit: config.analysis.failureLimit,
+      inconclusiveLimit: config.analysis.inconclusiveLimit,
+    },
+    blueGreen: {
+      monitorMs: config.rollout.blueGreen.monitor,
+      analysisIntervalMs: o.analysisInterval ?? c.analysisInterval,
+      approval: config.rollout.blueGreen.approval,
+      approvalTimeoutMs: config.rollout.blueGreen.approvalTimeout,
+    },
+    traffic: {
+      provider: config.traffic.provider,
+      service: config.traffic.service,
+      ...(config.traffic.virtualService ? { virtualService: config.traffic.virtualService } : {}),
+      stableSubset: config.traffic.stableSubset,
+      canarySubset: config.traffic.canarySubset,
+    },
+    approvers: env.approvers,
+    requiredApprovals: env.requiredApprovals,
+    databaseDecisionTimeoutMs: config.rollout.databaseDecisionTimeout,
+    rolloutTimeoutMs: config.kubernetes.rolloutTimeout,
+    ...(config.temporal.uiUrl ? { uiUrl: config.temporal.uiUrl } : {}),
+    taskQueue: config.temporal.taskQueue,
+  };
+}
+
+/** The newest release tag below `version`: what a rollback returns to. */
+export function previousRelease(tags: readonly string[], version: string): string | undefined {
+  const below = tags.filter((t) => /^v\d+\.\d+\.\d+$/.test(t)).map((t) => t.slice(1));
+  const cmp = (a: string, b: string) => {
+    const pa = a.split('.').map(Number);
+    const pb = b.split('.').map(Number);
+    return pa[0] - pb[0] || pa[1] - pb[1] || pa[2] - pb[2];
+  };
+  return below.filter((v) => cmp(v, version) < 0).sort(cmp).at(-1);
+}
+

@@ -1,0 +1,117 @@
+/**
+ * The shape of what the `status` query returns, shared by every workflow and
+ * by deployctl. Plain JSON so that it reads well in the Temporal UI.
+ */
+
+export type Phase =
+  | 'planning'
+  | 'preflight'
+  | 'checks'
+  | 'tagging'
+  | 'building'
+  | 'backing-up'
+  | 'migrating'
+  | 'rolling-out'
+  | 'canary'
+  | 'soaking'
+  | 'awaiting-approval'
+  | 'switching'
+  | 'monitoring'
+  | 'promoting'
+  | 'verifying'
+  | 'reporting'
+  | 'rolling-back'
+  | 'awaiting-db-decision'
+  | 'restoring'
+  | 'succeeded'
+  | 'failed'
+  | 'rolled-back'
+  | 'aborted'
+  | 'planned';
+
+export const FINAL_PHASES: readonly Phase[] = ['succeeded', 'failed', 'rolled-back', 'aborted', 'planned'];
+
+export type StepState = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped' | 'compensated';
+
+export interface StepRecord {
+  name: string;
+  state: StepState;
+  startedAt?: string;
+  endedAt?: string;
+  durationMs?: number;
+  attempts?: number;
+  detail?: string;
+  error?: string;
+}
+
+export interface SignalRecord {
+  signal: string;
+  by: string;
+  at: string;
+  note?: string;
+  reason?: string;
+}
+
+export interface IgnoredSignal extends SignalRecord {
+  ignoredBecause: string;
+}
+
+export type MeasurementOutcome = 'pass' | 'fail' | 'inconclusive';
+
+export interface Measurement {
+  metric: string;
+  track: string;
+  value: number | null;
+  threshold?: string;
+  outcome: MeasurementOutcome;
+  reason?: string;
+}
+
+export interface AnalysisRun {
+  at: string;
+  outcome: MeasurementOutcome;
+  measurements: Measurement[];
+  weight?: number;
+}
+
+export interface CanaryState {
+  steps: number[];
+  stepIndex: number;
+  weight: number;
+  paused: boolean;
+  soakEndsAt?: string;
+  soakRemainingMs?: number;
+  failedMeasurements: number;
+  consecutiveInconclusive: number;
+}
+
+export interface WaitingFor {
+  what: string;
+  since: string;
+  timeoutAt?: string;
+  /** Exact commands a person can run to answer the wait. */
+  commands?: string[];
+}
+
+export interface DeploymentStatus {
+  workflow: 'deploy' | 'canary' | 'blue-green' | 'rollback';
+  workflowId: string;
+  version: string;
+  environment: string;
+  strategy?: string;
+  requestedBy?: string;
+  phase: Phase;
+  startedAt: string;
+  endedAt?: string;
+  steps: StepRecord[];
+  canary?: CanaryState;
+  waitingFor?: WaitingFor;
+  approvals: SignalRecord[];
+  aborts: SignalRecord[];
+  pauses: SignalRecord[];
+  ignoredSignals: IgnoredSignal[];
+  lastAnalysis?: AnalysisRun;
+  notificationFailures: number;
+  error?: string;
+  children: string[];
+}

@@ -1,0 +1,16 @@
+/**
+ * The custom search attributes the workflows upsert, so the Temporal UI and
+ * `deployctl list` can find deployments by environment, version, strategy and
+ * phase. The dev server started by `npm start` registers them; a hosted or
+ * self-run server needs `temporal operator search-attribute create` once.
+ */
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+
+export const SEARCH_ATTRIBUTE_KEYS = [
+  defineSearchAttributeKey('DeployEnvironment', SearchAttributeType.KEYWORD),
+  defineSearchAttributeKey('DeployVersion', SearchAttributeType.KEYWORD),
+  defineSearchAttributeKey('DeployStrategy', SearchAttributeType.KEYWORD),
+  defineSearchAttributeKey('DeployPhase', SearchAttributeType.KEYWORD),
+];
+
+export const SEARCH_ATTRIBUTE_NAMES = SEARCH_ATTRIBUTE_KEYS.map((k) => k.name);

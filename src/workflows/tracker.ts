@@ -1,0 +1,159 @@
+/**
+ * Keeps a workflow's `status` (what the `status` query returns) and its
+ * search attributes up to date. Deterministic: timestamps come from workflow
+ * time, which the SDK fixes in history.
+ */
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  ChildWorkflowFailure,
+  isCancellation,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { DeploymentStatus, IgnoredSignal, Phase, SignalRecord, StepRecord, WaitingFor } from '../domain/status';
+import { statusQuery } from './messages';
+
+export const DeployEnvironmentKey = defineSearchAttributeKey('DeployEnvironment', SearchAttributeType.KEYWORD);
+export const DeployVersionKey = defineSearchAttributeKey('DeployVersion', SearchAttributeType.KEYWORD);
+export const DeployStrategyKey = defineSearchAttributeKey('DeployStrategy', SearchAttributeType.KEYWORD);
+export const DeployPhaseKey = defineSearchAttributeKey('DeployPhase', SearchAttributeType.KEYWORD);
+
+export function nowIso(): string {
+  return new Date().toISOString();
+}
+
+/** One line describing any failure, as people read it in the status and notifications. */
+export function describeError(err: unknown): string {
+  let e: unknown = err;
+  // Unwrap activity/child failures down to the cause that says what happened.
+  while ((e instanceof ActivityFailure || e instanceof ChildWorkflowFailure) && e.cause) e = e.cause;
+  if (e instanceof ApplicationFailure) return e.type ? `${e.type}: ${e.message}` : e.message;
+  if (isCancellation(e)) return 'cancelled';
+  if (e instanceof Error) return e.message;
+  return String(e);
+}
+
+/** The `type` of the ApplicationFailure behind an activity or child failure, if any. */
+export function errorType(err: unknown): string | undefined {
+  let e: unknown = err;
+  while ((e instanceof ActivityFailure || e instanceof ChildWorkflowFailure) && e.cause) e = e.cause;
+  return e instanceof ApplicationFailure ? (e.type ?? undefined) : undefined;
+}
+
+export class Tracker {
+  readonly status: DeploymentStatus;
+
+  constructor(
+    workflow: DeploymentStatus['workflow'],
+    init: { version: string; environment: string; strategy?: string; requestedBy?: string },
+    private readonly searchAttributes: boolean,
+  ) {
+    this.status = {
+      workflow,
+      workflowId: workflowInfo().workflowId,
+      version: init.version,
+      environment: init.environment,
+      ...(init.strategy ? { strategy: init.strategy } : {}),
+      ...(init.requestedBy ? { requestedBy: init.requestedBy } : {}),
+      phase: 'planning',
+      startedAt: nowIso(),
+      steps: [],
+      approvals: [],
+      aborts: [],
+      pauses: [],
+      ignoredSignals: [],
+      notificationFailures: 0,
+      children: [],
+    };
+    // Registered before the workflow's first await (design §3.7); queries never mutate.
+    setHandler(statusQuery, () => this.status);
+  }
+
+  /** Once the plan is known, the status and the UI's search attributes carry it. */
+  identify(version: string, environment: string, strategy: string): void {
+    this.status.version = version;
+    this.status.environment = environment;
+    this.status.strategy = strategy;
+    if (this.searchAttributes) {
+      upsertSearchAttributes([
+        { key: DeployEnvironmentKey, value: environment },
+        { key: DeployVersionKey, value: version },
+        { key: DeployStrategyKey, value: strategy },
+        { key: DeployPhaseKey, value: this.status.phase },
+      ]);
+    }
+  }
+
+  phase(phase: Phase): void {
+    if (this.status.phase === phase) return;
+    this.status.phase = phase;
+    if (this.searchAttributes) upsertSearchAttributes([{ key: DeployPhaseKey, value: phase }]);
+  }
+
+  get isFinal(): boolean {
+    return ['succeeded', 'failed', 'rolled-back', 'aborted', 'planned'].includes(this.status.phase);
+  }
+
+  finish(phase: Phase, error?: string): void {
+    this.status.endedAt = nowIso();
+    this.status.waitingFor = undefined;
+    if (error) this.status.error = error;
+    this.phase(phase);
+  }
+
+  /** Runs one step, recording its state, timings and error. Rethrows failures. */
+  async step<T>(name: string, fn: () => Promise<T>, detail?: (r: T) => string | undefined): Promise<T> {
+    const rec: StepRecord = { name, state: 'running', startedAt: nowIso(), attempts: 1 };
+    this.status.steps.push(rec);
+    const start = Date.now();
+    try {
+      const r = await fn();
+      rec.state = 'succeeded';
+      const d = detail?.(r);
+      if (d) rec.detail = d;
+      return r;
+    } catch (err) {
+      rec.state = 'failed';
+      rec.error = describeError(err);
+      if (err instanceof ActivityFailure && err.retryState) rec.detail = `retry state: ${err.retryState}`;
+      throw err;
+    } finally {
+      rec.endedAt = nowIso();
+      rec.durationMs = Date.now() - start;
+    }
+  }
+
+  skip(name: string, why: string): void {
+    this.status.steps.push({ name, state: 'skipped', detail: why });
+  }
+
+  markCompensated(name: string): void {
+    for (const s of this.status.steps) if (s.name === name && s.state === 'succeeded') s.state = 'compensated';
+  }
+
+  waitFor(what: string, timeoutMs?: number, commands?: string[]): WaitingFor {
+    const since = nowIso();
+    const w: WaitingFor = {
+      what,
+      since,
+      ...(timeoutMs !== undefined ? { timeoutAt: new Date(Date.now() + timeoutMs).toISOString() } : {}),
+      ...(commands ? { commands } : {}),
+    };
+    this.status.waitingFor = w;
+    return w;
+  }
+
+  doneWaiting(): void {
+    this.status.waitingFor = undefined;
+  }
+
+  ignore(signal: string, by: string, because: string, extra: Partial<SignalRecord> = {}): void {
+    const rec: IgnoredSignal = { signal, by, at: nowIso(), ignoredBecause: because, ...extra };
+    // Bounded, so a flood of bad signals cannot grow the status without limit.
+    if (this.status.ignoredSignals.length >= 200) this.status.ignoredSignals.shift();
+    this.status.ignoredSignals.push(rec);
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * Test environments on real Temporal servers: the time-skipping test server
+ * for workflow logic, and the dev server (or one already running, when
+ * TEMPORAL_ADDRESS is set) for everything that needs a full server.
+ */
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { randomUUID } from 'node:crypto';
+import * as path from 'node:path';
+import { SEARCH_ATTRIBUTE_KEYS } from '../../src/search-attributes';
+import { toolPath, REPO_ROOT } from './tools';
+
+export const WORKFLOWS_PATH = path.join(REPO_ROOT, 'src/workflows/index.ts');
+
+export async function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
+  return TestWorkflowEnvironment.createTimeSkipping({
+    server: { executable: { type: 'existing-path', path: toolPath('test-server') } },
+  });
+}
+
+export async function devServerEnv(): Promise<TestWorkflowEnvironment> {
+  const address = process.env.TEMPORAL_ADDRESS;
+  if (address) {
+    return TestWorkflowEnvironment.createFromExistingServer({ address, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' });
+  }
+  return TestWorkflowEnvironment.createLocal({
+    server: {
+      executable: { type: 'existing-path', path: toolPath('cli') },
+      ip: '127.0.0.1',
+      searchAttributes: SEARCH_ATTRIBUTE_KEYS,
+      extraArgs: ['--log-level', 'error'],
+    },
+  });
+}
+
+let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+/** One webpack bundle of src/workflows per test file, shared by its workers. */
+export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  bundle ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietLogger });
+  return bundle;
+}
+
+const noop = (): void => undefined;
+const quietLogger = { log: noop, trace: noop, debug: noop, info: noop, warn: noop, error: noop };
+
+export function uniqueQueue(prefix = 'test'): string {
+  return `${prefix}-${randomUUID()}`;
+}

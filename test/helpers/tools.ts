@@ -1,0 +1,20 @@
+/** Paths of the Temporal binaries the project provides itself (scripts/tools/temporal.sh). */
+import { execFileSync } from 'node:child_process';
+import * as path from 'node:path';
+
+const ROOT = path.resolve(__dirname, '../..');
+const cache = new Map<string, string>();
+
+export function toolPath(kind: 'cli' | 'test-server'): string {
+  const envName = kind === 'cli' ? 'TEMPORAL_CLI_PATH' : 'TEMPORAL_TEST_SERVER_PATH';
+  const fromEnv = process.env[envName];
+  if (fromEnv) return fromEnv;
+  let p = cache.get(kind);
+  if (!p) {
+    p = execFileSync('bash', [path.join(ROOT, 'scripts/tools/temporal.sh'), kind], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+    cache.set(kind, p);
+  }
+  return p;
+}
+
+export const REPO_ROOT = ROOT;
