@@ -60,6 +60,8 @@ export function run(file: string, args: readonly string[], opts: RunOptions = {}
       if (timer) clearTimeout(timer);
       resolve({ code, signal, stdout, stderr, timedOut });
     });
+    // A program that exits before reading its input must not crash the worker with EPIPE.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(opts.input ?? '');
   });
 }
