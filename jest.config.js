@@ -7,10 +7,16 @@
  *  e2e          whole deployments on the dev server + sandbox
  */
 const tsJest = ["ts-jest", { diagnostics: false }];
+// @kubernetes/client-node 1.x and a few of its dependencies ship only ES
+// modules; jest's CommonJS runtime needs them turned into CommonJS.
+const ESM_PACKAGES = ['@kubernetes/client-node', 'openid-client', 'oauth4webapi', 'jose', 'jsonpath-plus'];
+const esmToCjs = ['babel-jest', { babelrc: false, configFile: false, plugins: ['@babel/plugin-transform-modules-commonjs'] }];
+
 const common = {
   setupFiles: ['<rootDir>/test/helpers/setup-runtime.ts'],
   testEnvironment: 'node',
-  transform: { '^.+\\.ts$': tsJest },
+  transform: { '^.+\\.ts$': tsJest, '^.+\\.m?js$': esmToCjs },
+  transformIgnorePatterns: [`/node_modules/(?!(${ESM_PACKAGES.join('|')})/)`],
   moduleFileExtensions: ['ts', 'js', 'json'],
 };
 

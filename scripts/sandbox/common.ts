@@ -1,0 +1,193 @@
+/**
+ * Shared plumbing of the sandbox: where its data lives, its ports, and the
+ * daemons it starts (pid files, logs, readiness waits). Everything listens on
+ * 127.0.0.1; `down` stops only what `up` started, by pid.
+ */
+import { spawn, execFileSync } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { repoRoot } from '../../src/repo-root';
+
+export const ROOT = repoRoot();
+export const DIR = path.resolve(process.env.SANDBOX_DIR ?? path.join(ROOT, '.sandbox'));
+export const LOGS = path.join(DIR, 'logs');
+export const PIDS = path.join(DIR, 'pids');
+
+function port(name: string, fallback: number): number {
+  const v = process.env[`SANDBOX_${name}_PORT`];
+  if (v === undefined || v === '') return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new Error(`SANDBOX_${name}_PORT must be a port number, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+/** Ports, each overridable with SANDBOX_<NAME>_PORT. */
+export const PORTS = {
+  ETCD: port('ETCD', 12379),
+  ETCD_PEER: port('ETCD_PEER', 12380),
+  APISERVER: port('APISERVER', 16443),
+  CONTROLLER_MANAGER: port('CONTROLLER_MANAGER', 10257),
+  SCHEDULER: port('SCHEDULER', 10259),
+  REGISTRY: port('REGISTRY', 5000),
+  POSTGRES: port('POSTGRES', 15432),
+  S3: port('S3', 9000),
+  PROMETHEUS: port('PROMETHEUS', 9090),
+  REDIS: port('REDIS', 16379),
+  DEMO: port('DEMO', 8080),
+};
+
+export const HOST = '127.0.0.1';
+
+export function ensureDir(...parts: string[]): string {
+  const d = path.join(DIR, ...parts);
+  mkdirSync(d, { recursive: true });
+  return d;
+}
+
+export function pidFile(name: string): string {
+  return path.join(PIDS, `${name}.pid`);
+}
+
+export function readPid(name: string): number | undefined {
+  try {
+    const n = Number(readFileSync(pidFile(name), 'utf8').trim());
+    return Number.isInteger(n) && n > 0 ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function isAlive(pid: number | undefined): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+    // A zombie or a reused pid of another program is not ours: check the command line is still there.
+    return existsSync(`/proc/${pid}/cmdline`) && readFileSync(`/proc/${pid}/stat`, 'utf8').split(' ')[2] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+export function running(name: string): boolean {
+  return isAlive(readPid(name));
+}
+
+export interface DaemonOptions {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  uid?: number;
+  gid?: number;
+}
+
+/** Starts a long-running program in its own session, output to .sandbox/logs/<name>.log, pid in .sandbox/pids. */
+export function startDaemon(name: string, file: string, args: string[], opts: DaemonOptions = {}): number {
+  mkdirSync(LOGS, { recursive: true });
+  mkdirSync(PIDS, { recursive: true });
+  const log = openSync(path.join(LOGS, `${name}.log`), 'a');
+  const child = spawn(file, args, {
+    cwd: opts.cwd ?? DIR,
+    env: opts.env ?? process.env,
+    detached: true,
+    stdio: ['ignore', log, log],
+    ...(opts.uid !== undefined ? { uid: opts.uid } : {}),
+    ...(opts.gid !== undefined ? { gid: opts.gid } : {}),
+  });
+  closeSync(log);
+  if (!child.pid) throw new Error(`${name}: could not start ${file}`);
+  child.unref();
+  writeFileSync(pidFile(name), `${child.pid}\n`);
+  return child.pid;
+}
+
+export async function stopDaemon(name: string, timeoutMs = 15_000): Promise<boolean> {
+  const pid = readPid(name);
+  if (!isAlive(pid)) {
+    rmSync(pidFile(name), { force: true });
+    return false;
+  }
+  process.kill(pid!, 'SIGTERM');
+  const deadline = Date.now() + timeoutMs;
+  while (isAlive(pid) && Date.now() < deadline) await sleep(100);
+  if (isAlive(pid)) process.kill(pid!, 'SIGKILL');
+  while (isAlive(pid)) await sleep(50);
+  rmSync(pidFile(name), { force: true });
+  return true;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export function logTail(name: string, lines = 15): string {
+  try {
+    return readFileSync(path.join(LOGS, `${name}.log`), 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+/** Waits for `probe` to succeed; on timeout the error names the component and shows its log. */
+export async function waitReady(name: string, probe: () => Promise<boolean>, timeoutMs: number, daemon?: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  for (;;) {
+    try {
+      if (await probe()) return;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    if (daemon && !running(daemon)) {
+      throw new Error(`${name} exited during start-up; last lines of ${path.relative(ROOT, path.join(LOGS, `${daemon}.log`))}:\n${logTail(daemon)}`);
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`${name} not ready after ${timeoutMs / 1000}s${last ? ` (${last})` : ''}${daemon ? `; last lines of its log:\n${logTail(daemon)}` : ''}`);
+    }
+    await sleep(250);
+  }
+}
+
+export function portOpen(port: number, host = HOST): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ port, host });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+    s.setTimeout(1000, () => {
+      s.destroy();
+      resolve(false);
+    });
+  });
+}
+
+/** Runs a tool-acquisition script and returns what it printed (a path). */
+export function tool(script: string, ...args: string[]): string {
+  return execFileSync('bash', [path.join(ROOT, 'scripts', 'tools', script), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+}
+
+export function which(cmd: string): string | undefined {
+  try {
+    return execFileSync('bash', ['-c', 'command -v "$1"', 'which', cmd], { encoding: 'utf8' }).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function sh(file: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string } = {}): string {
+  return execFileSync(file, args, { encoding: 'utf8', env: opts.env ?? process.env, cwd: opts.cwd, input: opts.input, stdio: ['pipe', 'pipe', 'pipe'] });
+}
+
+export interface Component {
+  name: string;
+  /** Starts what is not running, waits until ready; returns a one-line detail. */
+  up(): Promise<string>;
+  /** Whether it is up, with a one-line detail. */
+  status(): Promise<{ ok: boolean; detail: string }>;
+  down(): Promise<void>;
+  /** Returns its data to the v1.0.0 state. */
+  reset?(): Promise<void>;
+  /** KEY=VALUE pairs for .sandbox/env. */
+  env?(): Record<string, string>;
+}
