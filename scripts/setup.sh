@@ -6,10 +6,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(git python3-venv)
+# Debian packages behind the sandbox (see scripts/sandbox) and the tool venv.
+APT_PACKAGES=(git python3-venv openssl busybox-static docker.io docker-registry postgresql redis-server prometheus etcd-server)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then
+  # Packages whose services would start on install must not take the sandbox's ports:
+  # policy-rc.d stops Debian maintainer scripts from starting them.
+  if [ "$(id -u)" = 0 ] && [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   if [ "$(id -u)" = 0 ]; then
     echo "setup: apt-get install ${missing[*]}"
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null || {

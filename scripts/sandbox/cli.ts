@@ -2,14 +2,25 @@
  * `npm run sandbox -- up | down | status | reset | fault`: the runbook's
  * production stack, real and local, on 127.0.0.1.
  */
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
+
+// The AWS SDK's notice about future Node versions is noise in the sandbox's output.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { DIR, ensureDir, ROOT, type Component } from './common';
+import { demoComponent, demoControl } from './demo';
+import { dockerComponent } from './docker';
+import { gitComponent } from './git';
 import { kubeComponent } from './kube';
+import { postgresComponent } from './postgres';
+import { prometheusComponent } from './prometheus';
+import { redisComponent } from './redis';
+import { s3Component } from './s3';
 
+/** In start order: the demo platform needs Kubernetes, Docker and git; Prometheus scrapes the demo server. */
 function components(): Component[] {
-  return [kubeComponent()];
+  return [kubeComponent(), dockerComponent(), postgresComponent(), s3Component(), redisComponent(), gitComponent(), prometheusComponent(), demoComponent()];
 }
 
 function writeEnv(list: Component[]): string {
@@ -20,17 +31,27 @@ function writeEnv(list: Component[]): string {
   return file;
 }
 
-async function up(only?: string[]): Promise<void> {
-  const list = components().filter((c) => !only?.length || only.includes(c.name));
+function pick(only: string[]): Component[] {
+  const all = components();
+  const unknown = only.filter((n) => !all.some((c) => c.name === n));
+  if (unknown.length) throw new Error(`unknown component(s) ${unknown.join(', ')}: choose from ${all.map((c) => c.name).join(', ')}`);
+  return only.length ? all.filter((c) => only.includes(c.name)) : all;
+}
+
+function secs(ms: number): string {
+  return `${(ms / 1000).toFixed(1)}s`;
+}
+
+async function up(only: string[]): Promise<void> {
   const total = Date.now();
-  for (const c of list) {
+  for (const c of pick(only)) {
     const t = Date.now();
-    process.stdout.write(`sandbox: ${c.name} … `);
+    process.stdout.write(`sandbox: ${c.name.padEnd(11)} … `);
     const detail = await c.up();
-    console.log(`up (${((Date.now() - t) / 1000).toFixed(1)}s) ${detail}`);
+    console.log(`up in ${secs(Date.now() - t)}: ${detail}`);
   }
   const file = writeEnv(components());
-  console.log(`sandbox: all up in ${((Date.now() - total) / 1000).toFixed(1)}s; environment in ${path.relative(ROOT, file)} (set -a; . ${path.relative(ROOT, file)})`);
+  console.log(`sandbox: up in ${secs(Date.now() - total)}; environment in ${path.relative(ROOT, file)} (load it with: set -a; . ${path.relative(ROOT, file)}; set +a)`);
 }
 
 async function status(): Promise<boolean> {
@@ -38,24 +59,84 @@ async function status(): Promise<boolean> {
   for (const c of components()) {
     const s = await c.status();
     ok &&= s.ok;
-    console.log(`${s.ok ? 'up  ' : 'DOWN'} ${c.name.padEnd(12)} ${s.detail}`);
+    console.log(`${s.ok ? 'up  ' : 'DOWN'}  ${c.name.padEnd(11)} ${s.detail}`);
   }
   return ok;
 }
 
-async function down(): Promise<void> {
-  for (const c of [...components()].reverse()) {
+async function down(only: string[]): Promise<void> {
+  for (const c of pick(only).reverse()) {
     await c.down();
     console.log(`sandbox: ${c.name} stopped`);
   }
 }
 
-const program = new Command('sandbox').description('The local production stack for tests and demos.');
-program.command('up').argument('[components...]').description('start everything (idempotent)').action(async (only: string[]) => up(only));
-program.command('status').description('print each component; exit 0 only when all are up').action(async () => {
-  if (!(await status())) process.exitCode = 1;
-});
-program.command('down').description('stop what up started, by pid').action(down);
+async function reset(): Promise<void> {
+  const t = Date.now();
+  for (const c of components()) {
+    if (!c.reset) continue;
+    await c.reset();
+    console.log(`sandbox: ${c.name} back to v1.0.0`);
+  }
+  console.log(`sandbox: reset in ${secs(Date.now() - t)}`);
+}
+
+function fraction(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0 || n > 1) throw new Error(`--error-rate must be between 0 and 1, got ${JSON.stringify(v)}`);
+  return n;
+}
+function millis(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 60_000) throw new Error(`--latency-ms must be a whole number of milliseconds up to 60000, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+const program = new Command('sandbox').description('The local production stack for tests and demos (everything on 127.0.0.1, data in .sandbox/).');
+program
+  .command('up')
+  .argument('[components...]', 'only these (kubernetes, docker, postgres, s3, redis, git, prometheus, demo)')
+  .description('start what is not running and wait until ready (idempotent); writes .sandbox/env')
+  .action(async (only: string[]) => up(only));
+program
+  .command('status')
+  .description('print each component; exit 0 only when all are up')
+  .action(async () => {
+    if (!(await status())) process.exitCode = 1;
+  });
+program
+  .command('down')
+  .argument('[components...]', 'only these')
+  .description('stop what up started, by pid')
+  .action(async (only: string[]) => down(only));
+program.command('reset').description('return the demo platform, database, bucket, registry tags and git origin to v1.0.0').action(reset);
+program
+  .command('fault')
+  .description('change what a track of the demo platform reports, at run time')
+  .addOption(new Option('--track <track>', 'which track').choices(['canary', 'stable']).default('canary'))
+  .option('--error-rate <fraction>', 'share of requests answered with 500 (0..1)', fraction)
+  .option('--latency-ms <ms>', 'latency added to every request', millis)
+  .option('--health-fail [reason]', 'make GET /health answer 503')
+  .option('--clear', 'remove every fault')
+  .addHelpText('after', '\nExamples:\n  npm run sandbox -- fault --track canary --error-rate 0.3 --latency-ms 800\n  npm run sandbox -- fault --clear')
+  .action(async (o: { track: string; errorRate?: number; latencyMs?: number; healthFail?: string | boolean; clear?: boolean }) => {
+    if (o.clear) {
+      await demoControl('/__sandbox/fault', { clear: true });
+      await demoControl('/__sandbox/health', { fail: false });
+      console.log('sandbox: faults cleared');
+      return;
+    }
+    if (o.healthFail) {
+      await demoControl('/__sandbox/health', { fail: true, reason: typeof o.healthFail === 'string' ? o.healthFail : 'fault injected' });
+      console.log('sandbox: /health now answers 503');
+    }
+    if (o.errorRate !== undefined || o.latencyMs !== undefined) {
+      await demoControl('/__sandbox/fault', { track: o.track, ...(o.errorRate !== undefined ? { errorRate: o.errorRate } : {}), ...(o.latencyMs !== undefined ? { latencyMs: o.latencyMs } : {}) });
+      console.log(`sandbox: ${o.track} track: error rate ${o.errorRate ?? 'unchanged'}, added latency ${o.latencyMs ?? 'unchanged'} ms`);
+    } else if (!o.healthFail) {
+      throw new Error('say what to inject: --error-rate, --latency-ms, --health-fail or --clear');
+    }
+  });
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   console.error(`\nsandbox: ${(err as Error).message}`);

@@ -237,6 +237,8 @@ export function kubeComponent(): Component {
           `--root-ca-file=${pki.ca}`,
           '--leader-elect=false',
           '--controllers=*,-nodeipam,-ttl,-bootstrapsigner,-tokencleaner,-cloud-node-lifecycle,-route,-service,-persistentvolume-binder,-attachdetach,-persistentvolume-expander,-ephemeral-volume,-pv-protection,-pvc-protection',
+          // kwok's leases can lag on a loaded machine; a node marked NotReady would leave its pods unready for good.
+          '--node-monitor-grace-period=1h',
           '--concurrent-deployment-syncs=10',
           '--concurrent-replicaset-syncs=10',
           '--v=0',
@@ -263,6 +265,8 @@ export function kubeComponent(): Component {
           `--config=${kwokStages()}`,
           '--cidr=10.244.0.0/16',
           `--node-ip=${HOST}`,
+          // Leases are the heartbeat the node lifecycle controller watches; without them nodes go Unknown.
+          '--node-lease-duration-seconds=40',
         ]);
       }
       await ensureNodes(kc);

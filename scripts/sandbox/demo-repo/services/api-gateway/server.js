@@ -1,0 +1,2 @@
+// api-gateway of the ai-saas platform (the sandbox's pods are simulated by kwok).
+module.exports = { name: 'api-gateway' };

@@ -1,0 +1,2 @@
+// billing-service of the ai-saas platform (the sandbox's pods are simulated by kwok).
+module.exports = { name: 'billing-service' };

@@ -1,0 +1,2 @@
+// chat-service of the ai-saas platform (the sandbox's pods are simulated by kwok).
+module.exports = { name: 'chat-service' };

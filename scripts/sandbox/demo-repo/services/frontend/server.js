@@ -1,0 +1,2 @@
+// frontend of the ai-saas platform (the sandbox's pods are simulated by kwok).
+module.exports = { name: 'frontend' };

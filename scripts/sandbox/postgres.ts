@@ -1,0 +1,120 @@
+/**
+ * PostgreSQL 15 (Debian's) run as the `postgres` user on 127.0.0.1, with
+ * password authentication over TCP, the application role `app` and the
+ * database ai_saas_prod holding the platform's schema and seed rows.
+ */
+import { createHash } from 'node:crypto';
+import { chownSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { ensureDir, HOST, PORTS, ROOT, running, sh, startDaemon, stopDaemon, waitReady, type Component } from './common';
+
+const PG_BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin';
+export const DATABASE = 'ai_saas_prod';
+const APP_USER = 'app';
+/** The built-in migrator's record of applied files (src/activities/database.ts). */
+export const MIGRATIONS_TABLE = 'schema_migrations';
+
+function pgUser(): { uid: number; gid: number } {
+  const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('postgres:'));
+  if (!line) throw new Error('no postgres user: install Debian postgresql (scripts/setup.sh does)');
+  const [, , uid, gid] = line.split(':');
+  return { uid: Number(uid), gid: Number(gid) };
+}
+
+function dirs() {
+  const base = ensureDir('postgres');
+  return { base, data: path.join(base, 'data'), socket: ensureDir('postgres', 'socket') };
+}
+
+function secret(name: string): string {
+  const f = path.join(dirs().base, name);
+  if (!existsSync(f)) writeFileSync(f, sh('openssl', ['rand', '-hex', '16']).trim(), { mode: 0o600 });
+  return readFileSync(f, 'utf8').trim();
+}
+
+/** psql as the superuser over the unix socket (trust), argument arrays only. */
+export function psqlAdmin(database: string, sql: string): string {
+  const { socket } = dirs();
+  return sh(path.join(PG_BIN, 'psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', socket, '-p', String(PORTS.POSTGRES), '-U', 'postgres', '-d', database, '-At', '-f', '-'], { input: sql });
+}
+
+export function databaseUrl(): string {
+  return `postgres://${APP_USER}:${secret('app.password')}@${HOST}:${PORTS.POSTGRES}/${DATABASE}`;
+}
+
+async function ready(): Promise<boolean> {
+  try {
+    return psqlAdmin('postgres', 'SELECT 1;').trim() === '1';
+  } catch {
+    return false;
+  }
+}
+
+/** Drops and recreates ai_saas_prod with the v1.0.0 schema and seed rows. */
+export function loadDatabase(): void {
+  psqlAdmin('postgres', `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${DATABASE}' AND pid <> pg_backend_pid();`);
+  psqlAdmin('postgres', `DROP DATABASE IF EXISTS ${DATABASE};`);
+  psqlAdmin('postgres', `CREATE DATABASE ${DATABASE} OWNER ${APP_USER};`);
+  // The v1.0.0 state: the baseline migration applied (and recorded as the
+  // built-in migrator does), then the seed rows. Owned by the application role.
+  const file = '0001_baseline.sql';
+  const baseline = readFileSync(path.join(ROOT, 'scripts', 'sandbox', 'demo-repo', 'migrations', file), 'utf8');
+  const seed = readFileSync(path.join(ROOT, 'scripts', 'sandbox', 'sql', 'seed.sql'), 'utf8');
+  const checksum = createHash('sha256').update(baseline).digest('hex');
+  psqlAdmin(
+    DATABASE,
+    [
+      `SET ROLE ${APP_USER};`,
+      baseline,
+      `CREATE TABLE ${MIGRATIONS_TABLE} (filename text PRIMARY KEY, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(), duration_ms integer NOT NULL DEFAULT 0, applied_by text NOT NULL DEFAULT '');`,
+      `INSERT INTO ${MIGRATIONS_TABLE} (filename, checksum, applied_by) VALUES ('${file}', '${checksum}', 'sandbox');`,
+      seed,
+    ].join('\n'),
+  );
+}
+
+export function postgresComponent(): Component {
+  return {
+    name: 'postgres',
+    async up() {
+      const { base, data, socket } = dirs();
+      const { uid, gid } = pgUser();
+      chownSync(base, uid, gid);
+      chownSync(socket, uid, gid);
+      if (!existsSync(path.join(data, 'PG_VERSION'))) {
+        const pw = path.join(base, 'superuser.pw');
+        writeFileSync(pw, secret('superuser.password'), { mode: 0o600 });
+        chownSync(pw, uid, gid);
+        sh('setpriv', ['--reuid', String(uid), '--regid', String(gid), '--clear-groups', path.join(PG_BIN, 'initdb'), '-D', data, '-U', 'postgres', '--auth-local=trust', '--auth-host=scram-sha-256', `--pwfile=${pw}`, '-E', 'UTF8', '--locale=C.UTF-8']);
+      }
+      if (!running('postgres')) {
+        startDaemon('postgres', path.join(PG_BIN, 'postgres'), ['-D', data, '-p', String(PORTS.POSTGRES), '-k', socket, '-c', `listen_addresses=${HOST}`, '-c', 'max_connections=200', '-c', 'fsync=off', '-c', 'full_page_writes=off'], { uid, gid, cwd: base });
+      }
+      await waitReady('postgres', ready, 30_000, 'postgres');
+      const hasRole = psqlAdmin('postgres', `SELECT 1 FROM pg_roles WHERE rolname = '${APP_USER}';`).trim() === '1';
+      if (!hasRole) psqlAdmin('postgres', `CREATE ROLE ${APP_USER} LOGIN PASSWORD '${secret('app.password')}';`);
+      const hasDb = psqlAdmin('postgres', `SELECT 1 FROM pg_database WHERE datname = '${DATABASE}';`).trim() === '1';
+      if (!hasDb) loadDatabase();
+      const users = psqlAdmin(DATABASE, 'SELECT count(*) FROM users;').trim();
+      return `${HOST}:${PORTS.POSTGRES}/${DATABASE} (${users} users)`;
+    },
+    async status() {
+      const ok = running('postgres') && (await ready());
+      return { ok, detail: ok ? `${HOST}:${PORTS.POSTGRES}/${DATABASE}` : 'down' };
+    },
+    async down() {
+      await stopDaemon('postgres', 30_000);
+    },
+    async reset() {
+      loadDatabase();
+    },
+    env() {
+      return {
+        DATABASE_URL: databaseUrl(),
+        PGHOST: HOST,
+        PGPORT: String(PORTS.POSTGRES),
+        PG_ADMIN_SOCKET: dirs().socket,
+      };
+    },
+  };
+}
