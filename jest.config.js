@@ -18,6 +18,8 @@ const common = {
   transform: { '^.+\\.ts$': tsJest, '^.+\\.m?js$': esmToCjs },
   transformIgnorePatterns: [`/node_modules/(?!(${ESM_PACKAGES.join('|')})/)`],
   moduleFileExtensions: ['ts', 'js', 'json'],
+  // The sandbox's data and the demo platform's sources are not part of this package.
+  modulePathIgnorePatterns: ['<rootDir>/.sandbox/', '<rootDir>/.local/', '<rootDir>/scripts/sandbox/demo-repo/', '<rootDir>/dist/'],
 };
 
 module.exports = {
