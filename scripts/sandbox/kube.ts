@@ -8,7 +8,7 @@ import * as k8s from '@kubernetes/client-node';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { ensureDir, HOST, PORTS, ROOT, running, sh, sleep, startDaemon, stopDaemon, tool, waitReady, which, type Component } from './common';
+import { ensureDir, HOST, PORTS, ROOT, running, sh, sleep, startDaemon, stopDaemon, tool, waitReady, type Component } from './common';
 
 const NODES = ['kwok-node-0', 'kwok-node-1', 'kwok-node-2'];
 export const NAMESPACE = 'ai-saas';
@@ -26,8 +26,7 @@ export function workerKubeconfigPath(): string {
 
 function binaries(): { dir: string; etcd: string; kwok: string } {
   const dir = tool('kube.sh');
-  const etcd = existsSync(path.join(dir, 'etcd')) ? path.join(dir, 'etcd') : which('etcd');
-  if (!etcd) throw new Error('etcd not found: install Debian etcd-server (scripts/setup.sh does) or put etcd in KUBEBUILDER_ASSETS');
+  const etcd = existsSync(path.join(dir, 'etcd')) ? path.join(dir, 'etcd') : tool('etcd.sh');
   const kwok = tool('go-tool.sh', 'kwok', 'sigs.k8s.io/kwok/cmd/kwok@v0.8.0');
   return { dir, etcd, kwok };
 }
@@ -199,7 +198,7 @@ export function kubeComponent(): Component {
           '--listen-metrics-urls', '',
           '--quota-backend-bytes', String(4 * 1024 ** 3),
           '--log-level', 'warn',
-        ], { env: { ...process.env, ETCD_UNSUPPORTED_ARCH: 'amd64' } });
+        ]);
       }
       await waitReady('etcd', async () => (await fetch(`http://${HOST}:${PORTS.ETCD}/health`)).ok, 30_000, 'etcd');
       if (!running('kube-apiserver')) {
