@@ -1,0 +1,82 @@
+/**
+ * Runbook "Pre-Deployment Tests": the configured commands (npm run test,
+ * type-check, lint, build, npm audit, ...) run in the release source at the
+ * planned commit before anything is tagged. No shell, one timeout each; a
+ * failure stops the deployment with the command and the tail of its output.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+import { ErrorType } from '../domain/errors';
+import { assertCommit } from './git';
+import { lastLines, run } from './process';
+
+export interface CheckSpec {
+  name: string;
+  command: string[];
+  timeoutMs: number;
+}
+
+export interface ChecksRequest {
+  workflowId: string;
+  commit: string;
+}
+
+export interface CheckOutcome {
+  name: string;
+  command: string;
+  durationMs: number;
+}
+
+export interface ChecksResult {
+  checks: CheckOutcome[];
+}
+
+export interface ChecksDeps {
+  checks: CheckSpec[];
+  sourceAt(commit: string): Promise<string>;
+  heartbeat(details: { done: string[]; running?: string }): void;
+  env?: NodeJS.ProcessEnv;
+  cancelled?: AbortSignal;
+}
+
+export function checksActivities(deps: ChecksDeps) {
+  return {
+    async runPreDeploymentChecks(req: ChecksRequest): Promise<ChecksResult> {
+      const dir = await deps.sourceAt(assertCommit(req.commit));
+      const done: CheckOutcome[] = [];
+      for (const check of deps.checks) {
+        deps.heartbeat({ done: done.map((d) => d.name), running: check.name });
+        const started = Date.now();
+        const shown = check.command.join(' ');
+        let r;
+        try {
+          r = await run(check.command[0], check.command.slice(1), {
+            cwd: dir,
+            env: { ...(deps.env ?? process.env), CI: 'true' },
+            timeoutMs: check.timeoutMs,
+            maxOutput: 64_000,
+            ...(deps.cancelled ? { signal: deps.cancelled } : {}),
+          });
+        } catch (err) {
+          throw ApplicationFailure.create({
+            type: ErrorType.PreDeploymentCheckFailed,
+            message: `pre-deployment check "${check.name}" could not start \`${shown}\`: ${(err as Error).message}`,
+            nonRetryable: true,
+          });
+        }
+        if (r.code !== 0) {
+          const why = r.timedOut ? `timed out after ${Math.round(check.timeoutMs / 1000)}s` : `exited with ${r.code ?? r.signal}`;
+          const output = lastLines(`${r.stdout}\n${r.stderr}`.trim(), 20);
+          throw ApplicationFailure.create({
+            type: ErrorType.PreDeploymentCheckFailed,
+            message: `pre-deployment check "${check.name}" (\`${shown}\`) ${why}: ${lastLines(output, 3).replace(/\n/g, ' | ')}`,
+            nonRetryable: true,
+            details: [{ check: check.name, command: check.command, output }],
+          });
+        }
+        done.push({ name: check.name, command: shown, durationMs: Date.now() - started });
+      }
+      deps.heartbeat({ done: done.map((d) => d.name) });
+      return { checks: done };
+    },
+  };
+}
