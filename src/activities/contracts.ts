@@ -1,18 +1,103 @@
 /**
- * Requests and results of the activities, as plain JSON types. Workflows
- * depend on these types only (design §3.2): the implementations live in the
- * adapter files and are assembled by createActivities(deps).
+ * Requests and results of the activities, as plain JSON types, and the
+ * `Activities` interface the workflows proxy (design §3.2: workflows depend on
+ * types only). createActivities(deps) returns an object of this type; tests
+ * implement it with typed fakes.
  */
-import type { DeployPlan, TrafficSettings } from '../domain/plan';
-import type { AnalysisRun } from '../domain/status';
-import type { CheckedDeployInput, DeployInput } from '../domain/input';
+import type { CheckedDeployInput, DeployInput, RollbackInput } from '../domain/input';
+import type { DeployPlan, PlannedService, RollbackPlan, TrafficSettings } from '../domain/plan';
+import type { AnalysisRun, DeploymentStatus } from '../domain/status';
+
+export type { AnalysisRun, DeployPlan };
+
+// --- plan -------------------------------------------------------------------
 
 export interface ResolvePlanRequest {
   workflowId: string;
   input: DeployInput | CheckedDeployInput;
 }
 
-/** What the canary activities act on: one service whose traffic is shifted. */
+export interface DeploymentPreview {
+  tag: { name: string; commit: string; existsOnOrigin: boolean };
+  images: { service: string; reference: string; exists: boolean }[];
+  migrations: { pending: string[]; applied: number } | { error: string };
+  deployments: { service: string; current: string[]; next: string }[];
+  traffic: { strategy: string; steps: number[]; soakMs: number };
+  backup: { enabled: boolean; bucket: string };
+  checks: string[];
+}
+
+// --- pre-flight, checks, tag, images ----------------------------------------
+
+export interface PreflightResult {
+  database: { version: string; connections: Record<string, number>; latestBackup?: { key: string; ageMs: number } };
+  cluster: { deployments: { name: string; ready: number; replicas: number; images: string[] }[]; notReadyPods: string[] };
+  redis: { ok: boolean; detail: string };
+  problems: string[];
+}
+
+export interface ChecksResult {
+  checks: { name: string; command: string; durationMs: number }[];
+}
+
+export interface TagResult {
+  tag: string;
+  commit: string;
+  created: boolean;
+}
+
+export interface BuiltImage {
+  service: string;
+  reference: string;
+  tagReference: string;
+  digest: string;
+  reused: boolean;
+}
+export type ImagesResult = Record<string, BuiltImage>;
+
+// --- database ---------------------------------------------------------------
+
+export interface BackupResult {
+  key: string;
+  bytes: number;
+  sha256: string;
+  reused: boolean;
+}
+
+export interface MigrationStatusResult {
+  applied: string[];
+  pending: string[];
+}
+
+export interface MigrationsApplied {
+  applied: { file: string; durationMs: number }[];
+}
+
+export interface RestoreResult {
+  key: string;
+  tables: Record<string, number>;
+  durationMs: number;
+}
+
+// --- kubernetes -------------------------------------------------------------
+
+export interface ImageChange {
+  deployment: string;
+  container: string;
+  image: string;
+}
+
+export interface UpdateImagesResult {
+  /** The images before the change: what a rollback returns to. */
+  previous: ImageChange[];
+  revisions: Record<string, number>;
+}
+
+export interface RolloutResult {
+  deployments: { name: string; revision: number }[];
+}
+
+/** What the canary and blue-green activities act on: one service whose traffic moves. */
 export interface CanaryTarget {
   workflowId: string;
   namespace: string;
@@ -31,13 +116,39 @@ export interface WeightResult {
   observed: { stable: number; canary: number };
 }
 
+// --- verification -----------------------------------------------------------
+
 export interface AnalysisRequest {
   workflowId: string;
   namespace: string;
   version: string;
   weight: number;
   tracks: ('stable' | 'canary')[];
+  /** Version the stable track runs, for {{version}} in stable-track queries (canary queries use `version`). */
+  stableVersion?: string;
+  /** Range of the rate windows in the queries ({{window}}); defaults to config analysis.window. */
+  window?: string;
 }
+
+export interface CheckReport {
+  ok: boolean;
+  /** One line per check: what passed, what failed and why. */
+  lines: string[];
+}
+
+export interface KubernetesHealthRequest {
+  namespace: string;
+  deployments: string[];
+  /** Restart counts per pod when the rollout began. */
+  baselineRestarts: Record<string, number>;
+  since: string;
+}
+
+export interface PlatformHealthRequest {
+  baselineConnections?: number;
+}
+
+// --- notifications and summary ----------------------------------------------
 
 export type NotificationKind = 'started' | 'awaiting-approval' | 'step-promoted' | 'failed' | 'rolled-back' | 'succeeded' | 'aborted';
 
@@ -59,18 +170,57 @@ export interface NotificationResult {
   failed: number;
 }
 
-export type { AnalysisRun, DeployPlan };
+export interface SummaryRequest {
+  plan: DeployPlan;
+  status: DeploymentStatus;
+  migrations: string[];
+  backupKey?: string;
+}
 
-/**
- * Every activity the workflows call. createActivities(deps) returns an object
- * of this type; tests implement it with typed fakes.
- */
+export interface SummaryResult {
+  markdown: string;
+  key?: string;
+  changelogCommit?: string;
+}
+
+/** Every activity the workflows call. */
 export interface Activities {
   resolvePlan(req: ResolvePlanRequest): Promise<DeployPlan>;
+  previewDeployment(plan: DeployPlan): Promise<DeploymentPreview>;
+  lockHolder(req: { environment: string }): Promise<{ workflowId?: string }>;
+  resolveRollback(req: { workflowId: string; input: RollbackInput }): Promise<RollbackPlan>;
+
+  preflight(plan: DeployPlan): Promise<PreflightResult>;
+  runPreDeploymentChecks(req: { workflowId: string; commit: string }): Promise<ChecksResult>;
+  createReleaseTag(req: { workflowId: string; version: string; commit: string }): Promise<TagResult>;
+  buildImages(req: { workflowId: string; version: string; commit: string; services: PlannedService[]; allowOverwrite: boolean }): Promise<ImagesResult>;
+
+  backupDatabase(req: { workflowId: string; version: string }): Promise<BackupResult>;
+  migrationStatus(req: { workflowId: string; commit: string }): Promise<MigrationStatusResult>;
+  applyMigrations(req: { workflowId: string; commit: string }): Promise<MigrationsApplied>;
+  restoreDatabase(req: { workflowId: string; key: string; confirmKey: string }): Promise<RestoreResult>;
+
+  updateImages(req: { workflowId: string; namespace: string; version: string; changes: ImageChange[] }): Promise<UpdateImagesResult>;
+  waitForRollout(req: { namespace: string; deployments: string[]; timeoutMs: number }): Promise<RolloutResult>;
+  undoRollout(req: { workflowId: string; namespace: string; deployments: string[]; toRevision?: number }): Promise<UpdateImagesResult>;
+  currentImages(req: { namespace: string; deployments: string[] }): Promise<ImageChange[]>;
+
   startCanary(target: CanaryTarget): Promise<{ deployment: string }>;
   setCanaryWeight(req: { target: CanaryTarget; weight: number }): Promise<WeightResult>;
-  analyzeCanary(req: AnalysisRequest): Promise<AnalysisRun>;
   promoteCanary(target: CanaryTarget): Promise<void>;
   abortCanary(target: CanaryTarget): Promise<void>;
+
+  startGreen(target: CanaryTarget): Promise<{ deployment: string; colour: 'blue' | 'green' }>;
+  switchTraffic(req: { target: CanaryTarget; to: 'blue' | 'green' }): Promise<{ selector: Record<string, string> }>;
+  retireColour(req: { target: CanaryTarget; colour: 'blue' | 'green'; remove: boolean }): Promise<void>;
+
+  analyzeCanary(req: AnalysisRequest): Promise<AnalysisRun>;
+  checkHealth(req: { workflowId: string }): Promise<CheckReport>;
+  runSmokeChecks(req: { workflowId: string; baseUrl?: string }): Promise<CheckReport>;
+  checkKubernetesHealth(req: KubernetesHealthRequest): Promise<CheckReport>;
+  checkPlatformHealth(req: PlatformHealthRequest): Promise<CheckReport>;
+  podRestarts(req: { namespace: string; deployments: string[] }): Promise<Record<string, number>>;
+
   notify(event: NotificationEvent): Promise<NotificationResult>;
+  writeSummary(req: SummaryRequest): Promise<SummaryResult>;
 }

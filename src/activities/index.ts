@@ -14,11 +14,11 @@ export interface ActivityDeps {
 
 export function createActivities(deps: ActivityDeps) {
   return {
-    ...planActivities({ config: deps.config, listTags: () => deps.git.remoteTags() }),
+    ...planActivities({ config: deps.config, listTags: () => deps.git.remoteTags(), branchHead: () => deps.git.remoteBranchHead() }),
   };
 }
 
 /** Builds the real clients from config and environment (used by the worker). */
 export function defaultDeps(config: DeployConfig): ActivityDeps {
-  return { config, git: new GitRepo(config.git.checkout, config.git.remote) };
+  return { config, git: new GitRepo(config.git.checkout, config.git.remote, config.git.branch) };
 }

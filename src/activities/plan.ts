@@ -12,6 +12,8 @@ export interface PlanDeps {
   config: DeployConfig;
   /** Release tags known to the release repository's origin. */
   listTags(): Promise<string[]>;
+  /** Head of the release branch on origin (fetched). */
+  branchHead(): Promise<string>;
 }
 
 export function planActivities(deps: PlanDeps) {
@@ -19,8 +21,8 @@ export function planActivities(deps: PlanDeps) {
     async resolvePlan(req: ResolvePlanRequest): Promise<DeployPlan> {
       try {
         const input = checkInput(deployInputSchema, req.input, 'deploy');
-        const tags = await deps.listTags();
-        return buildPlan(deps.config, input, { workflowId: req.workflowId, tags });
+        const [tags, commit] = await Promise.all([deps.listTags(), deps.branchHead()]);
+        return buildPlan(deps.config, input, { workflowId: req.workflowId, tags, commit });
       } catch (err) {
         if (err instanceof InputError || err instanceof VersionError) {
           throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: err.message, nonRetryable: true });

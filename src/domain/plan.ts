@@ -44,6 +44,8 @@ export interface DeployPlan {
   namespace: string;
   version: string;
   tag: string;
+  /** The release commit (head of the release branch on origin when planned): tagged, built and migrated. */
+  commit: string;
   previousVersion?: string;
   strategy: Strategy;
   requestedBy: string;
@@ -54,7 +56,7 @@ export interface DeployPlan {
   registry: string;
   services: PlannedService[];
   canary: CanarySettings;
-  blueGreen: { monitorMs: number; analysisIntervalMs: number; approval: boolean; approvalTimeoutMs: number };
+  blueGreen: { monitorMs: number; analysisIntervalMs: number; approval: boolean; approvalTimeoutMs: number; deleteAfterMs: number };
   traffic: TrafficSettings;
   approvers: string[];
   requiredApprovals: number;
@@ -62,12 +64,40 @@ export interface DeployPlan {
   rolloutTimeoutMs: number;
   uiUrl?: string;
   taskQueue: string;
+  /** Upsert the Deploy* search attributes (the server must have them registered). */
+  searchAttributes: boolean;
+}
+
+export type RollbackTarget = { kind: 'previous' } | { kind: 'revision'; revision: number } | { kind: 'version'; version: string };
+
+/** A manual rollback, resolved by the resolveRollback activity from config and input. */
+export interface RollbackPlan {
+  workflowId: string;
+  project: string;
+  environment: string;
+  namespace: string;
+  services: PlannedService[];
+  target: RollbackTarget;
+  /** A restore was asked for: it still waits for an approval. */
+  restoreDatabase: boolean;
+  backupKey?: string;
+  reason: string;
+  requestedBy: string;
+  approvers: string[];
+  databaseDecisionTimeoutMs: number;
+  rolloutTimeoutMs: number;
+  traffic: TrafficSettings;
+  registry: string;
+  uiUrl?: string;
+  searchAttributes: boolean;
 }
 
 export interface PlanFacts {
   workflowId: string;
   /** Tags present in the release repository, for `bump` and the previous version. */
   tags: string[];
+  /** Head of the release branch on origin. */
+  commit: string;
 }
 
 /** Which canary steps wait for a person before traffic moves to them. */

@@ -40,6 +40,7 @@ export function buildPlan(config: DeployConfig, input: CheckedDeployInput, facts
     namespace: env.namespace,
     version,
     tag: tagOf(version),
+    commit: facts.commit,
     ...(previous ? { previousVersion: previous } : {}),
     strategy,
     requestedBy: input.requestedBy ?? 'unknown',
@@ -71,6 +72,7 @@ export function buildPlan(config: DeployConfig, input: CheckedDeployInput, facts
       analysisIntervalMs: o.analysisInterval ?? c.analysisInterval,
       approval: config.rollout.blueGreen.approval,
       approvalTimeoutMs: config.rollout.blueGreen.approvalTimeout,
+      deleteAfterMs: config.kubernetes.deleteOldColourAfter,
     },
     traffic: {
       provider: config.traffic.provider,
@@ -85,6 +87,7 @@ export function buildPlan(config: DeployConfig, input: CheckedDeployInput, facts
     rolloutTimeoutMs: config.kubernetes.rolloutTimeout,
     ...(config.temporal.uiUrl ? { uiUrl: config.temporal.uiUrl } : {}),
     taskQueue: config.temporal.taskQueue,
+    searchAttributes: config.temporal.searchAttributes,
   };
 }
 

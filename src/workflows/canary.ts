@@ -36,6 +36,8 @@ export type CanaryOutcome = 'promoted' | 'aborted' | 'failed';
 export interface CanaryResult {
   outcome: CanaryOutcome;
   reason?: string;
+  /** An approval gate timed out (and so the canary was aborted). */
+  timedOut?: boolean;
   weight: number;
   status: DeploymentStatus;
 }
@@ -47,6 +49,7 @@ class StopCanary extends Error {
   constructor(
     readonly outcome: 'aborted' | 'failed',
     readonly reason: string,
+    readonly timedOut = false,
   ) {
     super(reason);
   }
@@ -56,8 +59,7 @@ export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> 
   const info = workflowInfo();
   const t = new Tracker(
     'canary',
-    { version: input.version, environment: input.environment ?? input.plan?.environment ?? 'default', strategy: 'canary', requestedBy: input.requestedBy },
-    input.searchAttributes ?? true,
+    { version: input.version, environment: input.environment ?? input.plan?.environment ?? 'default', strategy: 'canary', ...(input.requestedBy ? { requestedBy: input.requestedBy } : {}) },
   );
   const status = t.status;
   // People signal the deploy workflow when there is one; it forwards to us.
@@ -151,7 +153,7 @@ export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> 
     );
   }
   const p: DeployPlan = plan;
-  t.identify(p.version, p.environment, 'canary');
+  t.identify(p.version, p.environment, 'canary', input.searchAttributes ?? p.searchAttributes);
   const settings = p.canary;
   const trafficService = p.services.find((s) => s.name === p.traffic.service);
   const target: CanaryTarget = {
@@ -183,7 +185,7 @@ export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> 
     gate = undefined;
     t.doneWaiting();
     if (abortReq) throw new StopCanary('aborted', `aborted by ${abortReq.by}: ${abortReq.reason ?? ''}`.trim());
-    if (!answered) throw new StopCanary('aborted', `approval timed out after ${Math.round(settings.approvalTimeoutMs / 1000)}s: ${what}`);
+    if (!answered) throw new StopCanary('aborted', `approval timed out after ${Math.round(settings.approvalTimeoutMs / 1000)}s: ${what}`, true);
   };
 
   const runAnalysis = async (): Promise<AnalysisRun> => {
@@ -310,6 +312,6 @@ export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> 
       await notify(stop.outcome === 'aborted' ? 'aborted' : 'failed', `${p.project} ${p.version} canary ${stop.outcome}: ${stop.reason}`, { weight: canary.weight });
     });
     t.finish(stop.outcome, stop.reason);
-    return { outcome: stop.outcome, reason: stop.reason, weight: canary.weight, status };
+    return { outcome: stop.outcome, reason: stop.reason, weight: canary.weight, status, ...(stop.timedOut ? { timedOut: true } : {}) };
   }
 }

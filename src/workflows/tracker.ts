@@ -46,11 +46,10 @@ export function errorType(err: unknown): string | undefined {
 export class Tracker {
   readonly status: DeploymentStatus;
 
-  constructor(
-    workflow: DeploymentStatus['workflow'],
-    init: { version: string; environment: string; strategy?: string; requestedBy?: string },
-    private readonly searchAttributes: boolean,
-  ) {
+  /** Off until the plan says the server has the Deploy* attributes registered. */
+  private searchAttributes = false;
+
+  constructor(workflow: DeploymentStatus['workflow'], init: { version: string; environment: string; strategy?: string; requestedBy?: string }) {
     this.status = {
       workflow,
       workflowId: workflowInfo().workflowId,
@@ -73,7 +72,8 @@ export class Tracker {
   }
 
   /** Once the plan is known, the status and the UI's search attributes carry it. */
-  identify(version: string, environment: string, strategy: string): void {
+  identify(version: string, environment: string, strategy: string, searchAttributes: boolean): void {
+    this.searchAttributes = searchAttributes;
     this.status.version = version;
     this.status.environment = environment;
     this.status.strategy = strategy;

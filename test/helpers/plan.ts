@@ -11,5 +11,5 @@ export function testConfig() {
 }
 
 export function testPlan(input: DeployInput = { version: '1.0.1' }, workflowId = 'wf-test', tags = ['v1.0.0']): DeployPlan {
-  return buildPlan(testConfig(), checkInput(deployInputSchema, input, 'deploy'), { workflowId, tags });
+  return buildPlan(testConfig(), checkInput(deployInputSchema, input, 'deploy'), { workflowId, tags, commit: 'c0ffee0000000000000000000000000000000000' });
 }

@@ -1,0 +1,54 @@
+/**
+ * Post-deployment verification (runbook "Post-Deployment Verification" and
+ * "Monitoring & Alerts"), run side by side: health endpoint, smoke checks,
+ * Kubernetes health, platform health (database connections, Redis memory)
+ * and one metrics analysis of the stable track at the new version. Any
+ * failure or an inconclusive analysis fails verification: no data is never
+ * a pass.
+ */
+import type { DeployPlan } from '../domain/plan';
+import { analysis, short } from './activity-options';
+import { describeError, type Tracker } from './tracker';
+
+export interface VerifyRequest {
+  workflowId: string;
+  plan: DeployPlan;
+  restartsBefore: Record<string, number>;
+  since: string;
+}
+
+export async function verifyRelease(t: Tracker, req: VerifyRequest): Promise<{ ok: boolean; reason: string }> {
+  const { plan, workflowId } = req;
+  const problems: string[] = [];
+  const check = async (name: string, fn: () => Promise<{ ok: boolean; lines: string[] }>): Promise<void> => {
+    try {
+      await t.step(
+        name,
+        async () => {
+          const r = await fn();
+          // A failed check is a failed step in the status, with what failed.
+          if (!r.ok) throw new Error(r.lines.filter((l) => /fail|error|not |inconclusive|unavailable/i.test(l)).slice(0, 3).join('; ') || r.lines.slice(0, 3).join('; '));
+          return r;
+        },
+        (x) => x.lines.slice(0, 3).join('; '),
+      );
+    } catch (err) {
+      problems.push(`${name}: ${describeError(err)}`);
+    }
+  };
+  await Promise.all([
+    check('health check', () => short.checkHealth({ workflowId })),
+    check('smoke checks', () => short.runSmokeChecks({ workflowId })),
+    check('kubernetes health', () => short.checkKubernetesHealth({ namespace: plan.namespace, deployments: plan.services.map((s) => s.deployment), baselineRestarts: req.restartsBefore, since: req.since })),
+    check('platform health', () => short.checkPlatformHealth({})),
+    check('metrics analysis', async () => {
+      const run = await analysis.analyzeCanary({ workflowId, namespace: plan.namespace, version: plan.version, stableVersion: plan.version, weight: 0, tracks: ['stable'] });
+      t.status.lastAnalysis = run;
+      return {
+        ok: run.outcome === 'pass',
+        lines: run.measurements.map((m) => `${m.metric}[${m.track}] ${m.value ?? 'no data'} ${m.outcome}${m.reason ? ` (${m.reason})` : ''}`),
+      };
+    }),
+  ]);
+  return { ok: problems.length === 0, reason: `verification failed: ${problems.join(' | ')}` };
+}
