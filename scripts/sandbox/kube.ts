@@ -7,7 +7,6 @@
 import * as k8s from '@kubernetes/client-node';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { parseAllDocuments } from 'yaml';
 import { ensureDir, HOST, PORTS, ROOT, running, sh, sleep, startDaemon, stopDaemon, tool, waitReady, type Component } from './common';
 
 const NODES = ['kwok-node-0', 'kwok-node-1', 'kwok-node-2'];
@@ -128,9 +127,9 @@ async function applyObjects(kc: k8s.KubeConfig, objects: k8s.KubernetesObject[])
 }
 
 export async function applyYamlFile(kc: k8s.KubeConfig, file: string, namespace?: string): Promise<void> {
-  const objects = parseAllDocuments(readFileSync(file, 'utf8'))
-    .map((d) => d.toJSON() as k8s.KubernetesObject | null)
-    .filter((o): o is k8s.KubernetesObject => !!o && !!o.kind);
+  // loadAllYaml keeps fields the client's serializer would drop from plain JSON
+  // (x-kubernetes-preserve-unknown-fields in the VirtualService CRD).
+  const objects = (k8s.loadAllYaml(readFileSync(file, 'utf8')) as (k8s.KubernetesObject | null)[]).filter((o): o is k8s.KubernetesObject => !!o && !!o.kind);
   for (const o of objects) if (namespace && o.metadata && !o.metadata.namespace && o.kind !== 'Namespace' && o.kind !== 'CustomResourceDefinition' && o.kind !== 'ClusterRole' && o.kind !== 'ClusterRoleBinding') o.metadata.namespace = namespace;
   await applyObjects(kc, objects);
 }

@@ -52,10 +52,23 @@ const environmentSchema = z.object({
   requiredApprovals: z.number().int().min(1).max(5).default(1),
 });
 
+const PROMQL_PLACEHOLDERS = ['track', 'version', 'namespace', 'window'];
+
 const metricSchema = z.object({
   name: z.string().regex(/^[a-z0-9][-a-z0-9_]{0,62}$/),
-  /** PromQL with {{track}}, {{version}}, {{namespace}} and {{window}} placeholders. */
-  query: z.string().min(1).max(4096),
+  /**
+   * PromQL with {{track}}, {{version}}, {{namespace}} and {{window}} placeholders.
+   * It must return one series (aggregate with sum/max); {{version}} is the
+   * version running on the track, so a stable-track query that uses it needs
+   * the workflow to pass the stable version.
+   */
+  query: z
+    .string()
+    .min(1)
+    .max(4096)
+    .refine((q) => [...q.matchAll(/\{\{\s*([^}]*?)\s*\}\}/g)].every((m) => PROMQL_PLACEHOLDERS.includes(m[1])), {
+      message: 'placeholders must be {{track}}, {{version}}, {{namespace}} or {{window}}',
+    }),
   /** The measurement passes when value <= max (and >= min when set). */
   max: z.number().finite().optional(),
   min: z.number().finite().optional(),
@@ -87,6 +100,8 @@ export const configSchema = z
       .object({
         taskQueue: z.string().min(1).max(200).default('deployments'),
         uiUrl: url.optional(),
+        /** Upsert DeployEnvironment/Version/Strategy/Phase; the server must have them registered. */
+        searchAttributes: z.boolean().default(true),
       })
       .prefault({}),
     git: z.object({
@@ -127,11 +142,24 @@ export const configSchema = z
       migrations: z
         .discriminatedUnion('mode', [
           z.object({ mode: z.literal('builtin'), directory: z.string().min(1).max(1024).default('migrations') }),
-          z.object({ mode: z.literal('command'), command }),
+          z.object({
+            mode: z.literal('command'),
+            /** Run in the release checkout with DATABASE_URL in its environment, e.g. [npx, prisma, migrate, deploy]. */
+            command,
+            /** Optional read-only status command for dry runs, e.g. [npx, prisma, migrate, status]. */
+            statusCommand: command.optional(),
+            timeout: duration('migration command timeout').default(30 * 60_000),
+          }),
         ])
         .default({ mode: 'builtin', directory: 'migrations' }),
       /** Growth in connections during verification above which the platform check fails. */
       maxConnectionGrowth: z.number().int().min(0).default(20),
+      /** Directory of pg_dump, pg_restore and psql (not older than the server); empty means PATH. */
+      clientBin: z.string().max(4096).optional(),
+      /** Longest wait for a table lock (pg_dump's --lock-wait-timeout, the restore's lock_timeout); a busy database is retried later. */
+      lockTimeout: duration('database lockTimeout').default(60_000),
+      /** Longest wait for another migrator to finish before this one gives up (and is retried). */
+      migrationLockTimeout: duration('migrationLockTimeout').default(10 * 60_000),
     }),
     backup: z.object({
       bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name'),
@@ -144,6 +172,10 @@ export const configSchema = z
       /** Read the whole object back and compare its hash after upload. */
       verifyReadBack: z.boolean().default(false),
       compressionLevel: z.number().int().min(0).max(9).default(1),
+      /** Multipart upload part size; at most 10,000 parts, so 8 MiB allows 80 GiB dumps. Memory is about partSize x (queueSize + 1). */
+      partSizeMiB: z.number().int().min(5).max(512).default(8),
+      /** Parts uploaded at once. */
+      queueSize: z.number().int().min(1).max(16).default(4),
     }),
     kubernetes: z
       .object({
@@ -152,6 +184,12 @@ export const configSchema = z
         rolloutTimeout: duration('rolloutTimeout').default(10 * 60_000),
         /** Blue-green: how long the old colour stays (scaled down) before it is deleted. */
         deleteOldColourAfter: duration('deleteOldColourAfter').default(60 * 60_000),
+        /** How often a rollout wait reads the Deployments (kubectl rollout status watches; we poll). */
+        pollInterval: duration('pollInterval').default(1000),
+        /** Each apiserver request; a request that takes longer fails as KubernetesUnavailable and is retried. */
+        requestTimeout: duration('requestTimeout').default(15_000),
+        /** Log lines of each pod that is not Ready attached to a failed rollout (runbook "Troubleshooting"). */
+        diagnosticLogLines: z.number().int().min(0).max(500).default(20),
       })
       .prefault({}),
     traffic: z
@@ -162,6 +200,8 @@ export const configSchema = z
         virtualService: dnsName.optional(),
         stableSubset: z.string().min(1).max(63).default('stable'),
         canarySubset: z.string().min(1).max(63).default('canary'),
+        /** A weight change waits at most this long for its pods (replica counts, canary capacity) before it fails and is retried. */
+        stepTimeout: duration('traffic stepTimeout').default(15_000),
       }),
     rollout: z
       .object({
@@ -191,7 +231,26 @@ export const configSchema = z
       healthPath: z.string().startsWith('/').default('/health'),
       timeout: duration('health timeout').default(5000),
       smoke: z.array(smokeCheckSchema).max(100).default([]),
+      /** Error lines tolerated in the new pods' logs since the rollout (runbook: `kubectl logs ... | grep -i error`). */
       maxLogErrors: z.number().int().min(0).default(0),
+      /** What counts as an error line; matched case-insensitively. */
+      logErrorPattern: z
+        .string()
+        .min(1)
+        .max(512)
+        .refine((p) => {
+          try {
+            new RegExp(p, 'i');
+            return true;
+          } catch {
+            return false;
+          }
+        }, 'a JavaScript regular expression such as \\berror\\b')
+        .default('\\berror\\b'),
+      /** At most this much of each pod's log is read. */
+      logLimitBytes: z.number().int().min(1024).max(50_000_000).default(2_000_000),
+      /** Each Kubernetes API call (list pods, read a log). */
+      kubernetesTimeout: duration('kubernetes timeout').default(10_000),
     }),
     analysis: z.object({
       prometheusUrl: url,
@@ -201,6 +260,8 @@ export const configSchema = z
       failureLimit: z.number().int().min(0).max(100).default(0),
       /** Consecutive inconclusive measurements (no data, NaN, errors) tolerated before the analysis fails. */
       inconclusiveLimit: z.number().int().min(0).max(100).default(2),
+      /** Each PromQL query; a query that times out is inconclusive. */
+      queryTimeout: duration('query timeout').default(10_000),
     }),
     redis: z
       .object({ urlEnv: envName.default('REDIS_URL'), maxMemoryRatio: z.number().gt(0).max(1).default(0.8) })
@@ -210,12 +271,24 @@ export const configSchema = z
         slackWebhookEnv: envName.optional(),
         webhookEnv: envName.optional(),
         timeout: duration('webhook timeout').default(5000),
+        /** Temporal namespace, for the link to the workflow in the Temporal UI. */
+        temporalNamespace: z.string().min(1).max(255).default('default'),
       })
       .prefault({}),
     summary: z
       .object({
+        /** Store the summary in the backup bucket under this prefix. */
         store: z.boolean().default(true),
+        prefix: z.string().max(256).default('summaries/'),
+        /** Append an entry to the changelog of the release checkout, commit and push it (runbook "Update Change Log"). */
         changelog: z.boolean().default(false),
+        changelogFile: z.string().min(1).max(1024).default('CHANGELOG.md'),
+        commitAuthor: z
+          .object({ name: z.string().min(1).max(128).default('deploy-pipelines'), email: z.string().min(3).max(254).default('deploy-pipelines@localhost') })
+          .prefault({}),
+        /** Which analysis metrics (config analysis.metrics names) are the summary's error rate and P95 latency. */
+        errorRateMetric: z.string().min(1).max(63).default('error-rate'),
+        p95Metric: z.string().min(1).max(63).default('p95-latency'),
       })
       .prefault({}),
   })

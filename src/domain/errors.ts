@@ -14,12 +14,21 @@ export const ErrorType = {
   PreflightFailed: 'PreflightFailed',
   BackupFailed: 'BackupFailed',
   BackupNotVerified: 'BackupNotVerified',
+  /** The object store failed (network, 5xx) during a backup, restore or listing: retried. */
+  StorageUnavailable: 'StorageUnavailable',
+  /** The database could not be reached or was busy (connection refused, lock timeout): retried. */
+  DatabaseUnavailable: 'DatabaseUnavailable',
   RestoreNotConfirmed: 'RestoreNotConfirmed',
+  RestoreFailed: 'RestoreFailed',
   MigrationFailed: 'MigrationFailed',
   MigrationChanged: 'MigrationChanged',
+  /** Another migrator held the lock for longer than the configured wait: retried. */
+  MigrationLocked: 'MigrationLocked',
   RolloutFailed: 'RolloutFailed',
   KubernetesNotFound: 'KubernetesNotFound',
   KubernetesForbidden: 'KubernetesForbidden',
+  /** The apiserver did not answer, answered 429/5xx, or kept reporting conflicts: retried. */
+  KubernetesUnavailable: 'KubernetesUnavailable',
   TrafficNotApplied: 'TrafficNotApplied',
   VerificationFailed: 'VerificationFailed',
   AnalysisFailed: 'AnalysisFailed',
@@ -41,6 +50,7 @@ export const NON_RETRYABLE_ERROR_TYPES: ErrorTypeName[] = [
   ErrorType.PreflightFailed,
   ErrorType.BackupFailed,
   ErrorType.RestoreNotConfirmed,
+  ErrorType.RestoreFailed,
   ErrorType.MigrationFailed,
   ErrorType.MigrationChanged,
   ErrorType.RolloutFailed,

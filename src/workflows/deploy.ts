@@ -14,6 +14,7 @@ import { ApplicationFailure, WorkflowExecutionAlreadyStartedError } from '@tempo
 import {
   CancellationScope,
   ParentClosePolicy,
+  type ChildWorkflowHandle,
   allHandlersFinished,
   condition,
   executeChild,
@@ -33,7 +34,7 @@ import type { DeploymentStatus, SignalRecord } from '../domain/status';
 import { long, notifier, short } from './activity-options';
 import { blueGreenWorkflow } from './blue-green';
 import { canaryWorkflow } from './canary';
-import { environmentLockWorkflow, lockWorkflowId } from './environment-lock';
+import { environmentLockWorkflow, lockWorkflowId, releaseLockSignal } from './environment-lock';
 import { abortSignal, approveSignal, pauseSignal, promoteSignal, resumeSignal } from './messages';
 import { rollbackWorkflow, type AutomaticRollback } from './rollback';
 import { describeError, errorType, nowIso, Tracker } from './tracker';
@@ -141,7 +142,16 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
     }
   };
 
+  let lock: ChildWorkflowHandle<typeof environmentLockWorkflow> | undefined;
   const finish = async (result: Omit<DeployResult, 'workflowId' | 'version' | 'environment' | 'status'>): Promise<DeployResult> => {
+    // Release the environment explicitly; ParentClosePolicy TERMINATE is only the safety net.
+    if (lock) {
+      const l = lock;
+      await CancellationScope.nonCancellable(async () => {
+        await l.signal(releaseLockSignal);
+        await l.result();
+      }).catch((err: unknown) => log.warn('environment lock release failed', { error: describeError(err) }));
+    }
     await condition(allHandlersFinished);
     return { workflowId, version: status.version, environment: status.environment, status, ...result };
   };
@@ -166,7 +176,7 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
 
   // --- one deployment per environment ---------------------------------------
   try {
-    await startChild(environmentLockWorkflow, {
+    lock = await startChild(environmentLockWorkflow, {
       workflowId: lockWorkflowId(p.environment),
       args: [{ environment: p.environment, holder: workflowId }],
       parentClosePolicy: ParentClosePolicy.TERMINATE,

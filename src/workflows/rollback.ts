@@ -15,7 +15,7 @@ import { condition, log, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { CanaryTarget, ImageChange, NotificationEvent } from '../activities/contracts';
 import type { RollbackInput } from '../domain/input';
 import type { DeployPlan, RollbackPlan } from '../domain/plan';
-import { checkSignal, isAllowedApprover, type AbortPayload, type ApprovePayload, type SignalName } from '../domain/signals';
+import { checkSignal, isAllowedApprover, type AbortPayload, type ApprovePayload } from '../domain/signals';
 import type { DeploymentStatus } from '../domain/status';
 import { long, notifier, short, traffic } from './activity-options';
 import { abortSignal, approveSignal, pauseSignal, promoteSignal, resumeSignal } from './messages';
@@ -87,7 +87,7 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
     [promoteSignal, 'promote'],
   ] as const) {
     setHandler(def, (payload: unknown) => {
-      const c = checkSignal<{ by: string }>(name as SignalName, payload);
+      const c = checkSignal<{ by: string }>(name, payload);
       t.ignore(name, c.ok ? c.value.by : c.by, c.ok ? `a rollback has nothing to ${name}` : c.reason);
     });
   }
@@ -106,8 +106,8 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
 
   let workloads = '';
   let backupKey: string | undefined;
-  let askForDecision = false;
-  let decisionTimeoutMs = 60 * 60_000;
+  let askForDecision: boolean;
+  let decisionTimeoutMs: number;
   try {
     if (auto) {
       t.identify(auto.plan.previousVersion ?? '(previous)', auto.plan.environment, 'rollback', auto.plan.searchAttributes);

@@ -1,12 +1,13 @@
 /**
- * Typed fake activities for workflow tests: they record every call and can be
- * told to fail or to return chosen analysis outcomes. The real adapters are
- * tested against the sandbox in test/integration.
+ * Typed fake activities for workflow tests: they record every call, return
+ * plausible results, and can be told to fail (with a named failure type) or
+ * be replaced one by one. The real adapters are tested against the sandbox
+ * in test/integration.
  */
 import { ApplicationFailure } from '@temporalio/common';
-import type { Activities, CanaryTarget } from '../../src/activities/contracts';
+import type { Activities } from '../../src/activities/contracts';
+import type { DeployPlan, RollbackPlan } from '../../src/domain/plan';
 import type { AnalysisRun, MeasurementOutcome } from '../../src/domain/status';
-import type { DeployPlan } from '../../src/domain/plan';
 
 export interface Call {
   name: keyof Activities;
@@ -15,10 +16,15 @@ export interface Call {
 
 export interface FakeOptions {
   plan?: DeployPlan;
+  rollbackPlan?: Partial<RollbackPlan>;
   /** Outcome of each analysis run in order; the last repeats. Default: pass. */
   analysis?: MeasurementOutcome[];
-  /** Activities that throw, with the failure type (non-retryable). */
+  /** Activities that throw a non-retryable failure of this type. */
   fail?: Partial<Record<keyof Activities, string>>;
+  /** Replacements for single activities. */
+  override?: Partial<Activities>;
+  /** Pending migrations reported by migrationStatus. */
+  pendingMigrations?: string[];
 }
 
 export function fakeActivities(opts: FakeOptions = {}) {
@@ -30,13 +36,104 @@ export function fakeActivities(opts: FakeOptions = {}) {
     const type = opts.fail?.[name];
     if (type) throw ApplicationFailure.create({ type, message: `${name} failed (fake)`, nonRetryable: true });
   };
-  const activities: Activities = {
+  const plan = () => {
+    if (!opts.plan) throw new Error('no plan given to the fake');
+    return opts.plan;
+  };
+  const ok = (line: string) => ({ ok: true, lines: [line] });
+  const base: Activities = {
     async resolvePlan(req) {
       record('resolvePlan', [req]);
-      if (!opts.plan) throw new Error('no plan given to the fake');
-      return { ...opts.plan, workflowId: req.workflowId };
+      return { ...plan(), workflowId: req.workflowId };
     },
-    async startCanary(target: CanaryTarget) {
+    async previewDeployment(p) {
+      record('previewDeployment', [p]);
+      return {
+        tag: { name: p.tag, commit: p.commit, existsOnOrigin: false },
+        images: p.services.map((s) => ({ service: s.name, reference: s.reference, exists: false })),
+        migrations: { pending: opts.pendingMigrations ?? [], applied: 1 },
+        deployments: p.services.map((s) => ({ service: s.name, current: [`${p.registry}/${s.image}:1.0.0`], next: s.reference })),
+        traffic: { strategy: p.strategy, steps: p.canary.steps, soakMs: p.canary.soakMs },
+        backup: { enabled: p.backup, bucket: 'ai-saas-backups' },
+        checks: ['test'],
+      };
+    },
+    async lockHolder(req) {
+      record('lockHolder', [req]);
+      return { workflowId: 'deploy-holder' };
+    },
+    async resolveRollback(req) {
+      record('resolveRollback', [req]);
+      const p = plan();
+      return {
+        workflowId: req.workflowId,
+        project: p.project,
+        environment: p.environment,
+        namespace: p.namespace,
+        services: p.services,
+        target: req.input.toVersion ? { kind: 'version', version: req.input.toVersion } : req.input.toRevision ? { kind: 'revision', revision: req.input.toRevision } : { kind: 'previous' },
+        restoreDatabase: req.input.restoreDatabase ?? false,
+        ...(req.input.restoreDatabase ? { backupKey: req.input.backupKey ?? 'postgres/ai_saas_prod_1.0.1_1.dump' } : {}),
+        reason: req.input.reason ?? 'manual',
+        requestedBy: req.input.requestedBy ?? 'unknown',
+        approvers: p.approvers,
+        databaseDecisionTimeoutMs: p.databaseDecisionTimeoutMs,
+        rolloutTimeoutMs: p.rolloutTimeoutMs,
+        traffic: p.traffic,
+        registry: p.registry,
+        searchAttributes: false,
+        ...opts.rollbackPlan,
+      };
+    },
+    async preflight(p) {
+      record('preflight', [p]);
+      return { database: { version: 'PostgreSQL 15.18', connections: { ai_saas_prod: 3 } }, cluster: { deployments: [], notReadyPods: [] }, redis: { ok: true, detail: 'PONG' }, problems: [] };
+    },
+    async runPreDeploymentChecks(req) {
+      record('runPreDeploymentChecks', [req]);
+      return { checks: [{ name: 'test', command: 'npm run test', durationMs: 5 }] };
+    },
+    async createReleaseTag(req) {
+      record('createReleaseTag', [req]);
+      return { tag: `v${req.version}`, commit: req.commit, created: true };
+    },
+    async buildImages(req) {
+      record('buildImages', [req]);
+      return Object.fromEntries(req.services.map((s) => [s.name, { service: s.name, reference: `${s.image}@sha256:${'a'.repeat(64)}`, tagReference: `${s.image}:${req.version}`, digest: `sha256:${'a'.repeat(64)}`, reused: false }]));
+    },
+    async backupDatabase(req) {
+      record('backupDatabase', [req]);
+      return { key: `postgres/ai_saas_prod_${req.version}_1.dump`, bytes: 1000, sha256: 'b'.repeat(64), reused: false };
+    },
+    async migrationStatus(req) {
+      record('migrationStatus', [req]);
+      return { applied: ['0001_baseline.sql'], pending: opts.pendingMigrations ?? [] };
+    },
+    async applyMigrations(req) {
+      record('applyMigrations', [req]);
+      return { applied: (opts.pendingMigrations ?? []).map((file) => ({ file, durationMs: 3 })) };
+    },
+    async restoreDatabase(req) {
+      record('restoreDatabase', [req]);
+      return { key: req.key, tables: { users: 1000 }, durationMs: 10 };
+    },
+    async updateImages(req) {
+      record('updateImages', [req]);
+      return { previous: req.changes.map((c) => ({ ...c, image: `${c.deployment}:1.0.0` })), revisions: Object.fromEntries(req.changes.map((c) => [c.deployment, 2])) };
+    },
+    async waitForRollout(req) {
+      record('waitForRollout', [req]);
+      return { deployments: req.deployments.map((name) => ({ name, revision: 2 })) };
+    },
+    async undoRollout(req) {
+      record('undoRollout', [req]);
+      return { previous: [], revisions: Object.fromEntries(req.deployments.map((d) => [d, 3])) };
+    },
+    async currentImages(req) {
+      record('currentImages', [req]);
+      return req.deployments.map((d) => ({ deployment: d, container: d, image: `${d}:1.0.0` }));
+    },
+    async startCanary(target) {
       record('startCanary', [target]);
       return { deployment: `${target.service}-canary` };
     },
@@ -44,6 +141,24 @@ export function fakeActivities(opts: FakeOptions = {}) {
       record('setCanaryWeight', [req]);
       weights.push(req.weight);
       return { weight: req.weight, observed: { stable: 100 - req.weight, canary: req.weight } };
+    },
+    async promoteCanary(target) {
+      record('promoteCanary', [target]);
+    },
+    async abortCanary(target) {
+      record('abortCanary', [target]);
+      weights.push(0);
+    },
+    async startGreen(target) {
+      record('startGreen', [target]);
+      return { deployment: `${target.service}-green`, colour: 'green' };
+    },
+    async switchTraffic(req) {
+      record('switchTraffic', [req]);
+      return { selector: { app: req.target.service, version: req.to } };
+    },
+    async retireColour(req) {
+      record('retireColour', [req]);
     },
     async analyzeCanary(req): Promise<AnalysisRun> {
       record('analyzeCanary', [req]);
@@ -54,26 +169,51 @@ export function fakeActivities(opts: FakeOptions = {}) {
         at: new Date().toISOString(),
         outcome,
         weight: req.weight,
-        measurements: [{ metric: 'error-rate', track: 'canary', value: outcome === 'inconclusive' ? null : outcome === 'pass' ? 0.001 : 0.3, outcome }],
+        measurements: [{ metric: 'error-rate', track: req.tracks[0], value: outcome === 'inconclusive' ? null : outcome === 'pass' ? 0.001 : 0.3, outcome, ...(outcome === 'fail' ? { reason: '0.3 > 0.01' } : outcome === 'inconclusive' ? { reason: 'no data' } : {}) }],
       };
     },
-    async promoteCanary(target) {
-      record('promoteCanary', [target]);
+    async checkHealth(req) {
+      record('checkHealth', [req]);
+      return ok('GET /health: 200 {"status":"ok"}');
     },
-    async abortCanary(target) {
-      record('abortCanary', [target]);
-      weights.push(0);
+    async runSmokeChecks(req) {
+      record('runSmokeChecks', [req]);
+      return ok('sign in: 200');
+    },
+    async checkKubernetesHealth(req) {
+      record('checkKubernetesHealth', [req]);
+      return ok('all pods Ready');
+    },
+    async checkPlatformHealth(req) {
+      record('checkPlatformHealth', [req]);
+      return ok('database connections steady');
+    },
+    async podRestarts(req) {
+      record('podRestarts', [req]);
+      return {};
     },
     async notify(event) {
       record('notify', [event]);
       return { delivered: 1, failed: 0 };
     },
+    async writeSummary(req) {
+      record('writeSummary', [req]);
+      return { markdown: `# Deployment Summary - v${req.plan.version}`, key: `summaries/${req.plan.version}.md` };
+    },
   };
+  const activities: Activities = { ...base };
+  for (const [name, fn] of Object.entries(opts.override ?? {}) as [keyof Activities, (...a: unknown[]) => Promise<unknown>][]) {
+    (activities as unknown as Record<string, unknown>)[name] = async (...args: unknown[]) => {
+      calls.push({ name, args });
+      return fn(...args);
+    };
+  }
   return {
     activities,
     calls,
     weights,
     names: () => calls.map((c) => c.name),
     count: (name: keyof Activities) => calls.filter((c) => c.name === name).length,
+    argsOf: <T = unknown>(name: keyof Activities) => calls.filter((c) => c.name === name).map((c) => c.args[0] as T),
   };
 }

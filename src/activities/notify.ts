@@ -1,0 +1,93 @@
+/**
+ * Notifications (runbook "On-Call Runbook / Notify Team"): a Slack-compatible
+ * incoming webhook and a generic JSON webhook. Best effort by design: a
+ * failing receiver never fails a deployment, so notify catches everything,
+ * logs it and returns counts; it never throws. Webhook URLs are secrets (they
+ * carry the credential in the path): they are read from the environment
+ * variables the config names and never logged or returned.
+ */
+import type { DeployConfig } from '../domain/config';
+import { slackPayload, webhookPayload } from '../domain/notification';
+import { redact } from '../domain/verification';
+import type { NotificationEvent, NotificationResult } from './contracts';
+import { contextLogger, describeFetchError, type Logger } from './verify';
+
+export interface NotifyDeps {
+  config: DeployConfig;
+  /** The worker's environment, holding the webhook URLs. */
+  env: Record<string, string | undefined>;
+  log?: Logger;
+  now?: () => Date;
+}
+
+type Channel = { name: 'slack' | 'webhook'; url: string; body: unknown };
+
+/** POSTs JSON; resolves with a reason when the receiver did not take it, never rejects. */
+async function post(url: string, body: unknown, timeoutMs: number): Promise<string | undefined> {
+  try {
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'user-agent': 'deploy-pipelines' },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    // Read (and discard) the body so the connection is released.
+    const text = await res.text().catch(() => '');
+    if (res.status >= 200 && res.status < 300) return undefined;
+    const snippet = text.replace(/\s+/g, ' ').trim().slice(0, 120);
+    return `HTTP ${res.status}${snippet ? `: ${snippet}` : ''}`;
+  } catch (err) {
+    return describeFetchError(err, timeoutMs);
+  }
+}
+
+export function notifyActivities(deps: NotifyDeps) {
+  const { config, env } = deps;
+  const n = config.notifications;
+  const log = deps.log ?? contextLogger();
+  const now = deps.now ?? (() => new Date());
+
+  async function notify(event: NotificationEvent): Promise<NotificationResult> {
+    const channels: Channel[] = [];
+    const secrets: string[] = [];
+    let failed = 0;
+    try {
+      const opts = { at: now().toISOString(), namespace: n.temporalNamespace };
+      const slackUrl = n.slackWebhookEnv ? env[n.slackWebhookEnv] : undefined;
+      const hookUrl = n.webhookEnv ? env[n.webhookEnv] : undefined;
+      if (slackUrl) {
+        secrets.push(slackUrl);
+        channels.push({ name: 'slack', url: slackUrl, body: slackPayload(event, opts) });
+      }
+      if (hookUrl) {
+        secrets.push(hookUrl);
+        channels.push({ name: 'webhook', url: hookUrl, body: webhookPayload(event, opts) });
+      }
+    } catch (err) {
+      // A malformed event still must not fail the deployment: count it against every configured receiver.
+      const configured = [n.slackWebhookEnv, n.webhookEnv].filter((name) => name && env[name]).length;
+      log.warn('notification could not be formatted', { kind: String(event?.kind), error: err instanceof Error ? err.message : String(err) });
+      return { delivered: 0, failed: Math.max(1, configured) };
+    }
+    if (channels.length === 0) {
+      log.info('no notification receivers configured', { kind: event.kind });
+      return { delivered: 0, failed: 0 };
+    }
+    const outcomes = await Promise.all(channels.map(async (c) => ({ channel: c.name, error: await post(c.url, c.body, n.timeout) })));
+    let delivered = 0;
+    for (const o of outcomes) {
+      if (o.error === undefined) {
+        delivered++;
+        log.info('notification delivered', { channel: o.channel, kind: event.kind, workflowId: event.workflowId });
+      } else {
+        failed++;
+        log.warn('notification not delivered', { channel: o.channel, kind: event.kind, workflowId: event.workflowId, error: redact(o.error, secrets) });
+      }
+    }
+    return { delivered, failed };
+  }
+
+  return { notify };
+}
+
+export type NotifyActivities = ReturnType<typeof notifyActivities>;

@@ -1,0 +1,273 @@
+/**
+ * The deploy saga on the time-skipping server with typed fake activities:
+ * every strategy, dry run, refusals, failures before and after the rollout
+ * began, aborts, the database decision and a compensation that fails.
+ */
+import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure, type Duration } from '@temporalio/common';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import type { Activities } from '../../src/activities/contracts';
+import type { DeployInput } from '../../src/domain/input';
+import { deployWorkflow, type DeployResult } from '../../src/workflows/deploy';
+import { abortSignal, approveSignal, pauseSignal, statusQuery } from '../../src/workflows/messages';
+import { fakeActivities, type FakeOptions } from '../helpers/fake-activities';
+import { testPlan } from '../helpers/plan';
+import { timeSkippingEnv, uniqueQueue, workflowBundle } from '../helpers/temporal';
+
+let env: TestWorkflowEnvironment;
+beforeAll(async () => {
+  env = await timeSkippingEnv();
+}, 60_000);
+afterAll(async () => {
+  await env?.teardown();
+});
+
+let envCounter = 0;
+/** Each test deploys to its own environment, so the environment lock of one never refuses another. */
+const plan = (input: DeployInput = { version: '1.0.1' }) => ({ ...testPlan(input), environment: `env-${++envCounter}-${Date.now() % 100000}`, searchAttributes: false });
+
+async function withWorker<T>(fake: ReturnType<typeof fakeActivities>, fn: (taskQueue: string) => Promise<T>): Promise<T> {
+  const taskQueue = uniqueQueue('deploy');
+  const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: fake.activities });
+  return worker.runUntil(fn(taskQueue));
+}
+
+async function deploy(opts: FakeOptions, input: DeployInput = { version: '1.0.1' }, during?: (h: Awaited<ReturnType<typeof env.client.workflow.start<typeof deployWorkflow>>>) => Promise<void>) {
+  const fake = fakeActivities(opts);
+  const result = await withWorker(fake, async (taskQueue) => {
+    const h = await env.client.workflow.start(deployWorkflow, { taskQueue, workflowId: `deploy-${taskQueue}`, args: [input] });
+    if (during) await during(h);
+    return h.result();
+  });
+  return { result, fake };
+}
+
+async function waitForPhase(h: { query: (q: typeof statusQuery) => Promise<{ phase: string }> }, phase: string, step: Duration = '10s'): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if ((await h.query(statusQuery)).phase === phase) return;
+    await env.sleep(step);
+  }
+  throw new Error(`never reached phase ${phase}`);
+}
+
+const stepNames = (r: DeployResult) => r.status.steps.map((s) => s.name);
+
+test('rolling: the whole pipeline in order, images and backup side by side, then verification and summary', async () => {
+  const { result, fake } = await deploy({ plan: plan({ version: '1.0.1', strategy: 'rolling' }), pendingMigrations: ['0002_add_email_verified_at_index.sql'] }, { version: '1.0.1', strategy: 'rolling' });
+  expect(result.outcome).toBe('succeeded');
+  expect(result.status.phase).toBe('succeeded');
+  const names = fake.names();
+  const order = ['resolvePlan', 'preflight', 'runPreDeploymentChecks', 'createReleaseTag', 'buildImages', 'migrationStatus', 'applyMigrations', 'updateImages', 'waitForRollout', 'checkHealth', 'writeSummary'];
+  const idx = order.map((n) => names.indexOf(n as keyof Activities));
+  expect(idx.every((v, i) => v >= 0 && (i === 0 || v > idx[i - 1]))).toBe(true);
+  // Backup ran between the tag and the migrations, beside the build.
+  expect(names.indexOf('backupDatabase')).toBeGreaterThan(names.indexOf('createReleaseTag'));
+  expect(names.indexOf('backupDatabase')).toBeLessThan(names.indexOf('migrationStatus'));
+  // The rollout deploys the digest-pinned references from the build.
+  const update = fake.argsOf<{ changes: { image: string }[] }>('updateImages')[0];
+  expect(update.changes).toHaveLength(6);
+  expect(update.changes.every((c) => c.image.includes('@sha256:'))).toBe(true);
+  expect(fake.argsOf<{ kind: string }>('notify').map((n) => n.kind)).toEqual(['started', 'succeeded']);
+  expect(stepNames(result)).toEqual(expect.arrayContaining(['pre-flight', 'release tag', 'build and push images', 'database backup', 'migrations', 'metrics analysis', 'summary']));
+  expect(result.summary).toContain('Deployment Summary');
+}, 60_000);
+
+test('canary: rolling for the other services, a canary child for the traffic service, promoted', async () => {
+  const p = plan({ version: '1.0.1', canary: { soak: '5m', analysisInterval: '1m' } });
+  const { result, fake } = await deploy({ plan: p });
+  expect(result.outcome).toBe('succeeded');
+  expect(fake.weights).toEqual([5, 25, 50, 100]);
+  expect(fake.argsOf<{ changes: { deployment: string }[] }>('updateImages')[0].changes.map((c) => c.deployment)).not.toContain('api-gateway');
+  expect(fake.count('promoteCanary')).toBe(1);
+  expect(result.status.children).toEqual([`${result.workflowId}-canary`]);
+}, 60_000);
+
+test('dry run: returns the plan and changes nothing', async () => {
+  const { result, fake } = await deploy({ plan: { ...plan({ version: '1.0.1', dryRun: true }), dryRun: true }, pendingMigrations: ['0002_x.sql'] }, { version: '1.0.1', dryRun: true });
+  expect(result.outcome).toBe('planned');
+  expect(result.preview?.migrations).toEqual({ pending: ['0002_x.sql'], applied: 1 });
+  expect(result.preview?.traffic.steps).toEqual([5, 25, 50, 100]);
+  expect(fake.names()).toEqual(['resolvePlan', 'previewDeployment']);
+}, 60_000);
+
+test('invalid input is refused before any side effect', async () => {
+  const { result, fake } = await deploy({ fail: { resolvePlan: 'InvalidInput' } }, { version: '1.0' });
+  expect(result).toMatchObject({ outcome: 'failed', refused: 'invalid-input' });
+  expect(fake.names()).toEqual(['resolvePlan']);
+}, 60_000);
+
+test.each([
+  ['preflight', 'PreflightFailed'],
+  ['runPreDeploymentChecks', 'PreDeploymentCheckFailed'],
+  ['createReleaseTag', 'TagConflict'],
+  ['buildImages', 'BuildFailed'],
+  ['backupDatabase', 'BackupFailed'],
+  ['applyMigrations', 'MigrationFailed'],
+] as const)('a failure of %s before the rollout fails the deployment without touching workloads', async (name, type) => {
+  const { result, fake } = await deploy({ plan: plan({ version: '1.0.1', strategy: 'rolling' }), pendingMigrations: ['0002.sql'], fail: { [name]: type } }, { version: '1.0.1', strategy: 'rolling' });
+  expect(result.outcome).toBe('failed');
+  expect(result.reason).toContain(type);
+  expect(fake.count('updateImages')).toBe(0);
+  expect(fake.count('restoreDatabase')).toBe(0);
+  expect(result.status.children).toEqual([]);
+  expect(fake.argsOf<{ kind: string }>('notify').map((n) => n.kind)).toEqual(['started', 'failed']);
+}, 60_000);
+
+test.each([
+  ['waitForRollout', 'RolloutFailed'],
+  ['checkHealth', 'VerificationFailed'],
+] as const)('a failure of %s after the rollout began rolls back to the previous images', async (name, type) => {
+  // Fails once: the rollback's own wait for the rollout succeeds.
+  let failed = false;
+  const failOnce = async (req: never) => {
+    if (!failed) {
+      failed = true;
+      throw ApplicationFailure.create({ type, message: `${name} failed (fake)`, nonRetryable: true });
+    }
+    return name === 'waitForRollout' ? { deployments: [{ name: 'x', revision: 3 }] } : { ok: true, lines: [String(req)] };
+  };
+  const { result, fake } = await deploy({ plan: plan({ version: '1.0.1', strategy: 'rolling' }), override: { [name]: failOnce } }, { version: '1.0.1', strategy: 'rolling' });
+  expect(result.outcome).toBe('rolled-back');
+  expect(result.reason).toContain(type);
+  const updates = fake.argsOf<{ changes: { image: string }[] }>('updateImages');
+  expect(updates).toHaveLength(2);
+  expect(updates[1].changes.every((c) => c.image.endsWith(':1.0.0'))).toBe(true);
+  // No migrations ran, so there is no database decision to wait for.
+  expect(fake.count('restoreDatabase')).toBe(0);
+  expect(result.status.children).toEqual([`${result.workflowId}-rollback`]);
+}, 60_000);
+
+test('canary analysis fails at 25%: traffic back to stable, images rolled back, and approve restores the database', async () => {
+  const p = plan({ version: '1.0.1', canary: { soak: '5m', analysisInterval: '1m' } });
+  const { result, fake } = await deploy({ plan: p, pendingMigrations: ['0002.sql'], analysis: ['pass', 'pass', 'pass', 'pass', 'pass', 'fail'] }, { version: '1.0.1' }, async (h) => {
+    await waitForPhase(h, 'rolling-back', '1m');
+    // The rollback child waits for the database decision; the deploy workflow forwards the signal.
+    for (let i = 0; i < 100; i++) {
+      const s = await h.query(statusQuery);
+      if (s.children.length === 2) break;
+      await env.sleep('1s');
+    }
+    const rollback = env.client.workflow.getHandle(`${h.workflowId}-rollback`);
+    for (let i = 0; i < 100 && (await rollback.query(statusQuery)).phase !== 'awaiting-db-decision'; i++) await env.sleep('1s');
+    const waiting = await rollback.query(statusQuery);
+    expect(waiting.waitingFor?.commands?.[0]).toContain(`deployctl approve ${h.workflowId}`);
+    await h.signal(approveSignal, { by: 'carol', note: 'restore it' });
+  });
+  expect(result.outcome).toBe('rolled-back');
+  expect(result.reason).toMatch(/analysis failed/);
+  expect(fake.weights.slice(0, 2)).toEqual([5, 25]);
+  expect(fake.weights).not.toContain(50);
+  expect(fake.weights.at(-1)).toBe(0);
+  expect(fake.count('abortCanary')).toBeGreaterThanOrEqual(1);
+  const restore = fake.argsOf<{ key: string; confirmKey: string }>('restoreDatabase');
+  expect(restore).toHaveLength(1);
+  expect(restore[0].confirmKey).toBe(restore[0].key);
+}, 120_000);
+
+test('the database decision times out into keeping the database', async () => {
+  const p = { ...plan({ version: '1.0.1', strategy: 'rolling' }), databaseDecisionTimeoutMs: 30 * 60_000 };
+  const { result, fake } = await deploy({ plan: p, pendingMigrations: ['0002.sql'], fail: { checkHealth: 'VerificationFailed' } }, { version: '1.0.1', strategy: 'rolling' });
+  expect(result.outcome).toBe('rolled-back');
+  expect(fake.count('restoreDatabase')).toBe(0);
+  const rollback = await env.client.workflow.getHandle(`${result.workflowId}-rollback`).result();
+  expect(rollback.database).toBe('kept (decision timed out)');
+}, 60_000);
+
+test('abort during the build stops before the rollout: nothing to roll back', async () => {
+  let release!: () => void;
+  const blocked = new Promise<void>((r) => (release = r));
+  const { result, fake } = await deploy(
+    {
+      plan: plan({ version: '1.0.1', strategy: 'rolling' }),
+      override: {
+        buildImages: async () => {
+          await blocked;
+          throw new Error('cancelled');
+        },
+      },
+    },
+    { version: '1.0.1', strategy: 'rolling' },
+    async (h) => {
+      await waitForPhase(h, 'building', '1s');
+      await h.signal(abortSignal, { by: 'dave', reason: 'wrong branch' });
+      release();
+    },
+  );
+  expect(result.outcome).toBe('aborted');
+  expect(result.reason).toBe('aborted by dave: wrong branch');
+  expect(result.status.aborts).toEqual([expect.objectContaining({ by: 'dave', reason: 'wrong branch' })]);
+  expect(fake.count('updateImages')).toBe(0);
+}, 60_000);
+
+test('abort during a canary soak is forwarded: canary aborted, saga rolls back, outcome aborted', async () => {
+  const p = plan({ version: '1.0.1', canary: { soak: '5m', analysisInterval: '1m' } });
+  const { result, fake } = await deploy({ plan: p }, { version: '1.0.1' }, async (h) => {
+    const child = env.client.workflow.getHandle(`${h.workflowId}-canary`);
+    for (let i = 0; i < 200; i++) {
+      const s = await child.query(statusQuery).catch(() => undefined);
+      if (s?.phase === 'soaking' && s.canary?.weight === 25) break;
+      await env.sleep('30s');
+    }
+    await h.signal(abortSignal, { by: 'erin', reason: 'p99 looks bad' });
+  });
+  expect(result.outcome).toBe('aborted');
+  expect(fake.weights.at(-1)).toBe(0);
+  const canary = await env.client.workflow.getHandle(`${result.workflowId}-canary`).result();
+  expect(canary.status.aborts[0]).toMatchObject({ by: 'erin', reason: 'p99 looks bad' });
+  expect(fake.count('promoteCanary')).toBe(0);
+}, 120_000);
+
+test('a compensation that fails leaves the deployment failed and says so', async () => {
+  let updates = 0;
+  const { result } = await deploy(
+    {
+      plan: plan({ version: '1.0.1', strategy: 'rolling' }),
+      fail: { checkHealth: 'VerificationFailed' },
+      override: {
+        updateImages: async (req) => {
+          updates++;
+          if (updates > 1) throw Object.assign(new Error('apiserver refused the rollback'), { name: 'KubernetesForbidden' });
+          return { previous: req.changes.map((c) => ({ ...c, image: `${c.deployment}:1.0.0` })), revisions: {} };
+        },
+      },
+    },
+    { version: '1.0.1', strategy: 'rolling' },
+  );
+  expect(result.outcome).toBe('failed');
+  expect(result.reason).toMatch(/VerificationFailed.*rollback/);
+}, 120_000);
+
+test('a second deployment to the same environment is refused with the running one named', async () => {
+  const p = plan({ version: '1.0.1', canary: { approval: 'before-full', soak: '5m' } });
+  let holder = '';
+  const fake = fakeActivities({ plan: p, override: { lockHolder: async () => ({ workflowId: holder }) } });
+  await withWorker(fake, async (taskQueue) => {
+    const first = await env.client.workflow.start(deployWorkflow, { taskQueue, workflowId: `first-${taskQueue}`, args: [{ version: '1.0.1' }] });
+    await waitForPhase(first, 'rolling-out', '10s');
+    holder = first.workflowId;
+    const second = await env.client.workflow.execute(deployWorkflow, { taskQueue, workflowId: `second-${taskQueue}`, args: [{ version: '1.0.2' }] });
+    expect(second).toMatchObject({ outcome: 'failed', refused: 'deployment-in-progress' });
+    expect(second.reason).toContain(first.workflowId);
+    await first.signal(abortSignal, { by: 'ops', reason: 'test over' });
+    await first.result();
+  });
+}, 120_000);
+
+test('signals that do not apply are recorded as ignored and never wedge the workflow', async () => {
+  const { result } = await deploy({ plan: plan({ version: '1.0.1', strategy: 'rolling' }) }, { version: '1.0.1', strategy: 'rolling' }, async (h) => {
+    await h.signal(approveSignal, { by: 'frank' });
+    await h.signal(pauseSignal, { by: 'frank' });
+    await h.signal(approveSignal, { note: 'no by' });
+    await h.signal(abortSignal, 'not an object');
+  });
+  expect(result.outcome === 'succeeded' || result.outcome === 'aborted').toBe(true);
+  const reasons = result.status.ignoredSignals.map((i) => `${i.signal}: ${i.ignoredBecause}`);
+  expect(reasons).toEqual(expect.arrayContaining([expect.stringMatching(/^approve: nothing is awaiting approval/), expect.stringMatching(/^approve: approve needs "by"/), expect.stringMatching(/^abort: abort needs a JSON object/)]));
+}, 60_000);
+
+test('the workflow never throws on bad input from the UI', async () => {
+  const { result } = await deploy({ fail: { resolvePlan: 'InvalidInput' } }, null as unknown as DeployInput);
+  expect(result.outcome).toBe('failed');
+  await expect(Promise.resolve(result)).resolves.not.toBeInstanceOf(WorkflowFailedError);
+}, 60_000);
