@@ -7,6 +7,24 @@
 import type { CheckedDeployInput, DeployInput, RollbackInput } from '../domain/input';
 import type { DeployPlan, PlannedService, RollbackPlan, TrafficSettings } from '../domain/plan';
 import type { AnalysisRun, DeploymentStatus } from '../domain/status';
+import type { Colour } from '../domain/rollout';
+import type {
+  BlueGreenPrepared,
+  BlueGreenTarget,
+  ClusterState,
+  DeleteColourResult,
+  PatchImagesRequest,
+  PatchImagesResult,
+  ReadStateRequest,
+  RollbackImagesRequest,
+  RollbackImagesResult,
+  ScaleDownResult,
+  SwitchResult,
+  UndoRolloutRequest,
+  UndoRolloutResult,
+  WaitForRolloutRequest,
+  WaitForRolloutResult,
+} from './kubernetes';
 
 export type { AnalysisRun, DeployPlan };
 
@@ -79,23 +97,28 @@ export interface RestoreResult {
   durationMs: number;
 }
 
-// --- kubernetes -------------------------------------------------------------
+// --- kubernetes (types of the adapter in kubernetes.ts) ----------------------
 
-export interface ImageChange {
-  deployment: string;
-  container: string;
-  image: string;
-}
-
-export interface UpdateImagesResult {
-  /** The images before the change: what a rollback returns to. */
-  previous: ImageChange[];
-  revisions: Record<string, number>;
-}
-
-export interface RolloutResult {
-  deployments: { name: string; revision: number }[];
-}
+export type {
+  BlueGreenPrepared,
+  BlueGreenTarget,
+  ClusterState,
+  DeleteColourResult,
+  DeploymentRecord,
+  ImageUpdate,
+  PatchImagesRequest,
+  PatchImagesResult,
+  ReadStateRequest,
+  RollbackImagesRequest,
+  RollbackImagesResult,
+  ScaleDownResult,
+  SwitchResult,
+  UndoRolloutRequest,
+  UndoRolloutResult,
+  WaitForRolloutRequest,
+  WaitForRolloutResult,
+} from './kubernetes';
+export type { Colour } from '../domain/rollout';
 
 /** What the canary and blue-green activities act on: one service whose traffic moves. */
 export interface CanaryTarget {
@@ -145,6 +168,7 @@ export interface KubernetesHealthRequest {
 }
 
 export interface PlatformHealthRequest {
+  /** Database connections when the rollout began: growth beyond the configured limit fails the check. */
   baselineConnections?: number;
 }
 
@@ -200,19 +224,22 @@ export interface Activities {
   applyMigrations(req: { workflowId: string; commit: string }): Promise<MigrationsApplied>;
   restoreDatabase(req: { workflowId: string; key: string; confirmKey: string }): Promise<RestoreResult>;
 
-  updateImages(req: { workflowId: string; namespace: string; version: string; changes: ImageChange[] }): Promise<UpdateImagesResult>;
-  waitForRollout(req: { namespace: string; deployments: string[]; timeoutMs: number }): Promise<RolloutResult>;
-  undoRollout(req: { workflowId: string; namespace: string; deployments: string[]; toRevision?: number }): Promise<UpdateImagesResult>;
-  currentImages(req: { namespace: string; deployments: string[] }): Promise<ImageChange[]>;
+  readClusterState(req: ReadStateRequest): Promise<ClusterState>;
+  patchImages(req: PatchImagesRequest): Promise<PatchImagesResult>;
+  waitForRollout(req: WaitForRolloutRequest): Promise<WaitForRolloutResult>;
+  rollbackImages(req: RollbackImagesRequest): Promise<RollbackImagesResult>;
+  undoRollout(req: UndoRolloutRequest): Promise<UndoRolloutResult>;
 
   startCanary(target: CanaryTarget): Promise<{ deployment: string }>;
   setCanaryWeight(req: { target: CanaryTarget; weight: number }): Promise<WeightResult>;
   promoteCanary(target: CanaryTarget): Promise<void>;
   abortCanary(target: CanaryTarget): Promise<void>;
 
-  startGreen(target: CanaryTarget): Promise<{ deployment: string; colour: 'blue' | 'green' }>;
-  switchTraffic(req: { target: CanaryTarget; to: 'blue' | 'green' }): Promise<{ selector: Record<string, string> }>;
-  retireColour(req: { target: CanaryTarget; colour: 'blue' | 'green'; remove: boolean }): Promise<void>;
+  prepareBlueGreen(target: BlueGreenTarget): Promise<BlueGreenPrepared>;
+  switchBlueGreen(req: { target: BlueGreenTarget; colour: Colour }): Promise<SwitchResult>;
+  scaleDownOldColour(req: { target: BlueGreenTarget; colour: Colour }): Promise<ScaleDownResult>;
+  deleteOldColour(req: { target: BlueGreenTarget; colour: Colour }): Promise<DeleteColourResult>;
+  abortBlueGreen(req: { target: BlueGreenTarget; colour: Colour }): Promise<SwitchResult>;
 
   analyzeCanary(req: AnalysisRequest): Promise<AnalysisRun>;
   checkHealth(req: { workflowId: string }): Promise<CheckReport>;
@@ -220,6 +247,7 @@ export interface Activities {
   checkKubernetesHealth(req: KubernetesHealthRequest): Promise<CheckReport>;
   checkPlatformHealth(req: PlatformHealthRequest): Promise<CheckReport>;
   podRestarts(req: { namespace: string; deployments: string[] }): Promise<Record<string, number>>;
+  platformBaseline(): Promise<{ at: string; databaseConnections: number }>;
 
   notify(event: NotificationEvent): Promise<NotificationResult>;
   writeSummary(req: SummaryRequest): Promise<SummaryResult>;

@@ -6,7 +6,7 @@
  * a failed analysis) switches traffic back and removes the new colour.
  */
 import { ParentClosePolicy, condition, log, setHandler, sleep, startChild, workflowInfo } from '@temporalio/workflow';
-import type { CanaryTarget, NotificationEvent } from '../activities/contracts';
+import type { BlueGreenTarget, Colour, NotificationEvent } from '../activities/contracts';
 import { tallyRun, type AnalysisTally } from '../domain/analysis';
 import type { DeployPlan } from '../domain/plan';
 import { checkSignal, isAllowedApprover, type AbortPayload, type ApprovePayload, type PromotePayload } from '../domain/signals';
@@ -28,7 +28,9 @@ export interface BlueGreenInput {
 export interface BlueGreenResult {
   outcome: 'switched' | 'aborted' | 'failed';
   /** The colour serving traffic at the end. */
-  live?: 'blue' | 'green';
+  live?: Colour;
+  /** The colour that served before this release (where an undo switches back to). */
+  previous?: Colour;
   reason?: string;
   timedOut?: boolean;
   status: DeploymentStatus;
@@ -114,36 +116,42 @@ export async function blueGreenWorkflow(input: BlueGreenInput): Promise<BlueGree
   const p: DeployPlan = plan;
   t.identify(p.version, p.environment, 'blue-green', input.searchAttributes ?? p.searchAttributes);
   const svc = p.services.find((s) => s.name === p.traffic.service);
-  const target: CanaryTarget = {
+  const target: BlueGreenTarget = {
     workflowId: signalTarget,
     namespace: p.namespace,
-    version: p.version,
     service: p.traffic.service,
+    ...(svc ? { deployment: svc.deployment } : {}),
     container: svc?.container ?? p.traffic.service,
     image: input.image ?? svc?.reference ?? `${p.registry}/${p.traffic.service}:${p.version}`,
-    traffic: p.traffic,
+    version: p.version,
   };
   const aborted = () => (abortReq ? new StopBlueGreen('aborted', `aborted by ${abortReq.by}: ${abortReq.reason ?? ''}`.trim()) : undefined);
 
-  let newColour: 'blue' | 'green' | undefined;
+  let active: Colour | undefined;
+  let next: Colour | undefined;
   let switched = false;
   try {
     t.phase('rolling-out');
-    const started = await t.step('start new colour', () => short.startGreen(target), (r) => `${r.deployment} (${r.colour})`);
-    newColour = started.colour;
-    await t.step('wait for new colour', () => long.waitForRollout({ namespace: p.namespace, deployments: [started.deployment], timeoutMs: p.rolloutTimeoutMs }));
+    const prepared = await t.step('start the new colour', () => long.prepareBlueGreen(target), (r) => `${r.target.deployment} (${r.target.colour}) ready beside ${r.active.deployment} (${r.active.colour})`);
+    active = prepared.active.colour;
+    if (prepared.alreadyActive) {
+      t.finish('succeeded');
+      return { outcome: 'switched', live: active, previous: active, status };
+    }
+    const colour = prepared.target.colour;
+    next = colour;
     let stop = aborted();
     if (stop) throw stop;
     t.phase('verifying');
-    const smoke = await t.step('smoke checks on the new colour', () => short.runSmokeChecks({ workflowId: signalTarget }), (r) => r.lines.slice(0, 3).join('; '));
-    if (!smoke.ok) throw new StopBlueGreen('failed', `smoke checks failed on ${newColour}: ${smoke.lines.join('; ')}`);
+    const smoke = await t.step(`smoke checks on ${colour}`, () => short.runSmokeChecks({ workflowId: signalTarget }), (r) => r.lines.slice(0, 3).join('; '));
+    if (!smoke.ok) throw new StopBlueGreen('failed', `smoke checks failed on ${colour}: ${smoke.lines.join('; ')}`);
     if (p.blueGreen.approval) {
       gate = { approvals: new Set() };
       const g = gate;
       const commands = [`deployctl approve ${signalTarget} --by <name>`, `deployctl abort ${signalTarget} --by <name> --reason <text>`];
       t.phase('awaiting-approval');
-      t.waitFor(`approval to switch traffic to ${newColour}`, p.blueGreen.approvalTimeoutMs, commands);
-      await notify('awaiting-approval', `${p.project} ${p.version}: ${newColour} is ready; approve to switch traffic`, commands);
+      t.waitFor(`approval to switch traffic to ${colour}`, p.blueGreen.approvalTimeoutMs, commands);
+      await notify('awaiting-approval', `${p.project} ${p.version}: ${colour} is ready; approve to switch traffic`, commands);
       const answered = await condition(() => abortReq !== undefined || g.approvals.size >= p.requiredApprovals, p.blueGreen.approvalTimeoutMs);
       gate = undefined;
       t.doneWaiting();
@@ -154,8 +162,7 @@ export async function blueGreenWorkflow(input: BlueGreenInput): Promise<BlueGree
     stop = aborted();
     if (stop) throw stop;
     t.phase('switching');
-    const colour = newColour;
-    await t.step(`switch traffic to ${colour}`, () => traffic.switchTraffic({ target, to: colour }), (r) => Object.entries(r.selector).map(([k, v]) => `${k}=${v}`).join(','));
+    await t.step(`switch traffic to ${colour}`, () => traffic.switchBlueGreen({ target, colour }), (r) => Object.entries(r.selector).map(([k, v]) => `${k}=${v}`).join(','));
     switched = true;
     await notify('step-promoted', `${p.project} ${p.version}: traffic switched to ${colour}`);
 
@@ -191,41 +198,39 @@ export async function blueGreenWorkflow(input: BlueGreenInput): Promise<BlueGree
     monitoring = false;
 
     t.phase('promoting');
-    const old = colour === 'green' ? 'blue' : 'green';
-    await t.step(`scale down ${old}`, () => short.retireColour({ target, colour: old, remove: false }));
+    const old = prepared.active.colour;
+    const scaled = await t.step(`scale down ${old}`, () => short.scaleDownOldColour({ target, colour: old }), (r) => `${r.deployment} from ${r.previousReplicas} to 0`);
     // Deleting the old colour waits for a delay that outlives this workflow.
     await startChild(retireColourWorkflow, {
       workflowId: `${info.workflowId}-retire-${old}`,
-      args: [{ target, colour: old, afterMs: p.blueGreen.deleteAfterMs }],
+      args: [{ target, colour: old, afterMs: scaled.deleteAfterMs }],
       parentClosePolicy: ParentClosePolicy.ABANDON,
     });
     t.finish('succeeded');
-    return { outcome: 'switched', live: colour, status };
+    return { outcome: 'switched', live: colour, previous: old, status };
   } catch (err) {
     monitoring = false;
     const stop = err instanceof StopBlueGreen ? err : new StopBlueGreen('failed', describeError(err));
     t.phase('rolling-back');
-    try {
-      if (switched && newColour) {
-        const back = newColour === 'green' ? 'blue' : 'green';
-        await t.step(`switch traffic back to ${back}`, () => traffic.switchTraffic({ target, to: back }));
+    if (active) {
+      const back = active;
+      try {
+        // Traffic back on the colour that served before; the new colour scaled to zero.
+        await t.step(`switch traffic back to ${back}`, () => long.abortBlueGreen({ target, colour: back }));
+        switched = false;
+      } catch (undoErr) {
+        status.error = `${stop.reason}; switching back to ${back} failed: ${describeError(undoErr)}`;
       }
-      if (newColour) {
-        const c = newColour;
-        await t.step(`remove ${c}`, () => short.retireColour({ target, colour: c, remove: true }));
-      }
-    } catch (undoErr) {
-      status.error = `${stop.reason}; switching back failed: ${describeError(undoErr)}`;
     }
     await notify(stop.outcome, `${p.project} ${p.version} blue-green ${stop.outcome}: ${stop.reason}`);
     t.finish(stop.outcome, status.error ?? stop.reason);
-    const live = switched && !status.error ? (newColour === 'green' ? 'blue' : 'green') : switched ? newColour : newColour === 'green' ? 'blue' : 'green';
-    return { outcome: stop.outcome, reason: status.error ?? stop.reason, ...(live ? { live } : {}), ...(stop.timedOut ? { timedOut: true } : {}), status };
+    const live = switched ? next : active;
+    return { outcome: stop.outcome, reason: status.error ?? stop.reason, ...(live ? { live } : {}), ...(active ? { previous: active } : {}), ...(stop.timedOut ? { timedOut: true } : {}), status };
   }
 }
 
 /** Deletes a retired colour after a delay (a durable timer), detached from the deployment that retired it. */
-export async function retireColourWorkflow(input: { target: CanaryTarget; colour: 'blue' | 'green'; afterMs: number }): Promise<void> {
+export async function retireColourWorkflow(input: { target: BlueGreenTarget; colour: Colour; afterMs: number }): Promise<void> {
   await sleep(input.afterMs);
-  await short.retireColour({ target: input.target, colour: input.colour, remove: true });
+  await short.deleteOldColour({ target: input.target, colour: input.colour });
 }

@@ -25,7 +25,7 @@ import {
   startChild,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { BackupResult, CanaryTarget, DeploymentPreview, ImageChange, ImagesResult, NotificationEvent } from '../activities/contracts';
+import type { BackupResult, BlueGreenTarget, CanaryTarget, DeploymentPreview, ImagesResult, ImageUpdate, NotificationEvent } from '../activities/contracts';
 import { ErrorType } from '../domain/errors';
 import type { DeployInput } from '../domain/input';
 import type { DeployPlan } from '../domain/plan';
@@ -192,7 +192,7 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
   await notify('started', `${p.project} ${p.version} to ${p.environment} (${p.strategy}) started by ${p.requestedBy}`);
 
   // What the saga undoes once the rollout has begun.
-  const undo: AutomaticRollback = { plan: p, images: [], migrationsApplied: [], reason: '' };
+  const undo: AutomaticRollback = { plan: p, records: [], migrationsApplied: [], reason: '' };
   let rolloutBegun = false;
   let images: ImagesResult = {};
   let backup: BackupResult | undefined;
@@ -243,19 +243,23 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
     // --- roll out -------------------------------------------------------------
     t.phase('rolling-out');
     rolloutBegun = true;
-    const restartsBefore = await short.podRestarts({ namespace: p.namespace, deployments: p.services.map((s) => s.deployment) }).catch(() => ({}));
+    const [restartsBefore, baseline] = await Promise.all([
+      short.podRestarts({ namespace: p.namespace, deployments: p.services.map((s) => s.deployment) }).catch(() => ({})),
+      short.platformBaseline().catch(() => undefined),
+    ]);
     const rolloutStarted = nowIso();
     const rolling = p.strategy === 'rolling' ? p.services : p.services.filter((s) => s.name !== p.traffic.service);
     if (rolling.length) {
-      const changes: ImageChange[] = rolling.map((s) => ({ deployment: s.deployment, container: s.container, image: images[s.name]?.reference ?? s.reference }));
-      const updated = await t.step('update images', () => short.updateImages({ workflowId, namespace: p.namespace, version: p.version, changes }), (r) => `${r.previous.length} containers`);
-      undo.images.push(...updated.previous);
-      await t.step('wait for rollout', () => long.waitForRollout({ namespace: p.namespace, deployments: rolling.map((s) => s.deployment), timeoutMs: p.rolloutTimeoutMs }), (r) => r.deployments.map((d) => `${d.name}@${d.revision}`).join(', '));
+      const updates: ImageUpdate[] = rolling.map((s) => ({ deployment: s.deployment, container: s.container, image: images[s.name]?.reference ?? s.reference }));
+      const updated = await t.step('update images', () => short.patchImages({ workflowId, namespace: p.namespace, version: p.version, updates }), (r) => `${r.records.filter((x) => x.changed).length} deployments changed`);
+      undo.records.push(...updated.records);
+      await t.step('wait for rollout', () => long.waitForRollout({ namespace: p.namespace, deployments: rolling.map((s) => s.deployment), timeoutMs: p.rolloutTimeoutMs }), (r) => r.deployments.map((d) => `${d.deployment}@${d.revision ?? '?'}`).join(', '));
     }
     if (p.strategy !== 'rolling' && trafficService) {
       const tgt = target(images[trafficService.name]?.reference ?? trafficService.reference);
       // The stable images before the traffic strategy runs: what the saga returns to after a promotion.
-      const before = await short.currentImages({ namespace: p.namespace, deployments: [trafficService.deployment] });
+      const state = await short.readClusterState({ namespace: p.namespace, deployments: [trafficService.deployment] });
+      const current = state.deployments.find((d) => d.name === trafficService.deployment);
       const childId = `${workflowId}-${p.strategy}`;
       status.children.push(childId);
       activeChild = childId;
@@ -266,21 +270,21 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
           (x) => `${x.outcome} at ${x.weight}%`,
         ).finally(() => (activeChild = undefined));
         if (r.outcome !== 'promoted') throw new StopDeploy(r.outcome === 'aborted' ? 'aborted' : 'failed', r.reason ?? `canary ${r.outcome}`, r.timedOut === true);
+        if (current) undo.records.push({ deployment: current.name, previousImages: current.images, ...(current.version ? { previousVersion: current.version } : {}) });
       } else {
-        undo.blueGreen = tgt;
         const r = await t.step('blue-green', () =>
           executeChild(blueGreenWorkflow, { workflowId: childId, args: [{ version: p.version, plan: p, image: tgt.image, searchAttributes: p.searchAttributes }] }),
           (x) => `${x.outcome}${x.live ? `, live: ${x.live}` : ''}`,
         ).finally(() => (activeChild = undefined));
         if (r.outcome !== 'switched') throw new StopDeploy(r.outcome === 'aborted' ? 'aborted' : 'failed', r.reason ?? `blue-green ${r.outcome}`, r.timedOut === true);
-        undo.blueGreenLive = r.live;
+        // After a switch the saga's undo is a switch back to the colour that served before.
+        if (r.previous) undo.blueGreen = { target: blueGreenTarget(tgt), back: r.previous };
       }
-      undo.images.push(...before);
     }
 
     // --- verify -----------------------------------------------------------------
     t.phase('verifying');
-    const verdict = await verifyRelease(t, { workflowId, plan: p, restartsBefore, since: rolloutStarted });
+    const verdict = await verifyRelease(t, { workflowId, plan: p, restartsBefore, since: rolloutStarted, ...(baseline ? { baselineConnections: baseline.databaseConnections } : {}) });
     if (!verdict.ok) throw ApplicationFailure.create({ type: ErrorType.VerificationFailed, message: verdict.reason, nonRetryable: true });
   };
 
@@ -335,6 +339,10 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
   await CancellationScope.nonCancellable(() => writeSummary(t, p, undo.migrationsApplied, backup?.key, final));
   t.finish(final, status.error);
   return finish({ outcome: final, reason: status.error ?? stop.message, ...(stop.timedOut ? { timedOut: true } : {}) });
+}
+
+export function blueGreenTarget(t: CanaryTarget): BlueGreenTarget {
+  return { workflowId: t.workflowId, namespace: t.namespace, service: t.service, container: t.container, image: t.image, version: t.version };
 }
 
 /** Best effort: a summary that cannot be written never fails the deployment. */

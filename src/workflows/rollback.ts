@@ -12,7 +12,7 @@
  * keeping it. Nothing restores a database without that approval.
  */
 import { condition, log, setHandler, workflowInfo } from '@temporalio/workflow';
-import type { CanaryTarget, ImageChange, NotificationEvent } from '../activities/contracts';
+import type { BlueGreenTarget, CanaryTarget, Colour, DeploymentRecord, NotificationEvent } from '../activities/contracts';
 import type { RollbackInput } from '../domain/input';
 import type { DeployPlan, RollbackPlan } from '../domain/plan';
 import { checkSignal, isAllowedApprover, type AbortPayload, type ApprovePayload } from '../domain/signals';
@@ -24,13 +24,12 @@ import { describeError, nowIso, Tracker } from './tracker';
 /** What the deploy saga hands over: everything it changed that can be undone. */
 export interface AutomaticRollback {
   plan: DeployPlan;
-  /** Previous images of the Deployments the deployment changed. */
-  images: ImageChange[];
+  /** What the Deployments the deployment changed ran before. */
+  records: Pick<DeploymentRecord, 'deployment' | 'previousImages' | 'previousVersion'>[];
   /** A canary to abort (weight back to stable 100, canary scaled to zero). */
   canary?: CanaryTarget;
-  /** A blue-green switch to undo. */
-  blueGreen?: CanaryTarget;
-  blueGreenLive?: 'blue' | 'green';
+  /** A blue-green switch to undo: traffic back to the colour that served before. */
+  blueGreen?: { target: BlueGreenTarget; back: Colour };
   backupKey?: string;
   migrationsApplied: string[];
   reason: string;
@@ -114,15 +113,14 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
       t.phase('rolling-back');
       // Traffic first: it is what users feel.
       if (auto.canary) await t.step('abort canary', () => traffic.abortCanary(auto.canary!));
-      if (auto.blueGreen && auto.blueGreenLive) {
-        const back = auto.blueGreenLive === 'green' ? 'blue' : 'green';
-        await t.step(`switch traffic back to ${back}`, () => traffic.switchTraffic({ target: auto.blueGreen!, to: back }));
+      if (auto.blueGreen) {
+        const bg = auto.blueGreen;
+        await t.step(`switch traffic back to ${bg.back}`, () => long.abortBlueGreen({ target: bg.target, colour: bg.back }));
       }
-      if (auto.images.length) {
-        await t.step('restore previous images', () => short.updateImages({ workflowId: signalTarget, namespace: auto.plan.namespace, version: auto.plan.previousVersion ?? 'previous', changes: auto.images }));
-        await t.step('wait for rollout', () => long.waitForRollout({ namespace: auto.plan.namespace, deployments: [...new Set(auto.images.map((i) => i.deployment))], timeoutMs: auto.plan.rolloutTimeoutMs }));
+      if (auto.records.length) {
+        await t.step('restore previous images', () => long.rollbackImages({ workflowId: signalTarget, namespace: auto.plan.namespace, records: auto.records, timeoutMs: auto.plan.rolloutTimeoutMs }), (r) => r.deployments.map((d) => `${d.deployment}@${d.revision ?? '?'}`).join(', '));
       }
-      workloads = `${auto.images.length} containers back to their previous images${auto.canary ? ', canary aborted' : ''}${auto.blueGreenLive ? ', traffic switched back' : ''}`;
+      workloads = `${auto.records.length} deployments back to their previous images${auto.canary ? ', canary aborted' : ''}${auto.blueGreen ? `, traffic back on ${auto.blueGreen.back}` : ''}`;
       backupKey = auto.backupKey;
       askForDecision = auto.migrationsApplied.length > 0 && !!backupKey;
       decisionTimeoutMs = auto.plan.databaseDecisionTimeoutMs;
@@ -139,14 +137,20 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
       if (plan.services.some((s) => s.name === plan.traffic.service)) await t.step('traffic to stable', () => traffic.abortCanary(stable));
       if (plan.target.kind === 'version') {
         const version = plan.target.version;
-        const changes = plan.services.map((s) => ({ deployment: s.deployment, container: s.container, image: `${plan.registry}/${s.image}:${version}` }));
-        await t.step(`images to ${version}`, () => short.updateImages({ workflowId: signalTarget, namespace: plan.namespace, version, changes }));
+        const updates = plan.services.map((s) => ({ deployment: s.deployment, container: s.container, image: `${plan.registry}/${s.image}:${version}` }));
+        await t.step(`images to ${version}`, () => short.patchImages({ workflowId: signalTarget, namespace: plan.namespace, version, updates }));
+        const r = await t.step('wait for rollout', () => long.waitForRollout({ namespace: plan.namespace, deployments, timeoutMs: plan.rolloutTimeoutMs }));
+        workloads = r.deployments.map((d) => `${d.deployment}@${d.revision ?? '?'}`).join(', ');
       } else {
         const toRevision = plan.target.kind === 'revision' ? plan.target.revision : undefined;
-        await t.step(toRevision ? `undo to revision ${toRevision}` : 'undo to the previous revision', () => short.undoRollout({ workflowId: signalTarget, namespace: plan.namespace, deployments, ...(toRevision ? { toRevision } : {}) }));
+        // As `kubectl rollout undo`, one Deployment at a time, each awaited.
+        const done: string[] = [];
+        for (const d of deployments) {
+          const r = await t.step(toRevision ? `undo ${d} to revision ${toRevision}` : `undo ${d}`, () => long.undoRollout({ workflowId: signalTarget, namespace: plan.namespace, deployment: d, timeoutMs: plan.rolloutTimeoutMs, ...(toRevision ? { toRevision } : {}) }), (x) => `revision ${x.toRevision}${x.skipped ? ' (already there)' : ''}`);
+          done.push(`${d}@${r.revision ?? r.toRevision}`);
+        }
+        workloads = done.join(', ');
       }
-      const r = await t.step('wait for rollout', () => long.waitForRollout({ namespace: plan.namespace, deployments, timeoutMs: plan.rolloutTimeoutMs }));
-      workloads = r.deployments.map((d) => `${d.name}@${d.revision}`).join(', ');
       backupKey = plan.backupKey;
       askForDecision = plan.restoreDatabase && !!backupKey;
       if (plan.restoreDatabase && !backupKey) t.skip('database restore', 'no backup found to restore from');

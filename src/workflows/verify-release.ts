@@ -15,6 +15,7 @@ export interface VerifyRequest {
   plan: DeployPlan;
   restartsBefore: Record<string, number>;
   since: string;
+  baselineConnections?: number;
 }
 
 export async function verifyRelease(t: Tracker, req: VerifyRequest): Promise<{ ok: boolean; reason: string }> {
@@ -40,7 +41,7 @@ export async function verifyRelease(t: Tracker, req: VerifyRequest): Promise<{ o
     check('health check', () => short.checkHealth({ workflowId })),
     check('smoke checks', () => short.runSmokeChecks({ workflowId })),
     check('kubernetes health', () => short.checkKubernetesHealth({ namespace: plan.namespace, deployments: plan.services.map((s) => s.deployment), baselineRestarts: req.restartsBefore, since: req.since })),
-    check('platform health', () => short.checkPlatformHealth({})),
+    check('platform health', () => short.checkPlatformHealth(req.baselineConnections !== undefined ? { baselineConnections: req.baselineConnections } : {})),
     check('metrics analysis', async () => {
       const run = await analysis.analyzeCanary({ workflowId, namespace: plan.namespace, version: plan.version, stableVersion: plan.version, weight: 0, tracks: ['stable'] });
       t.status.lastAnalysis = run;

@@ -117,21 +117,40 @@ export function fakeActivities(opts: FakeOptions = {}) {
       record('restoreDatabase', [req]);
       return { key: req.key, tables: { users: 1000 }, durationMs: 10 };
     },
-    async updateImages(req) {
-      record('updateImages', [req]);
-      return { previous: req.changes.map((c) => ({ ...c, image: `${c.deployment}:1.0.0` })), revisions: Object.fromEntries(req.changes.map((c) => [c.deployment, 2])) };
+    async readClusterState(req) {
+      record('readClusterState', [req]);
+      const deployments = (req.deployments ?? []).map((name) => ({
+        name,
+        revision: 1,
+        generation: 1,
+        observedGeneration: 1,
+        replicas: 2,
+        readyReplicas: 2,
+        updatedReplicas: 2,
+        availableReplicas: 2,
+        images: { [name]: `${name}:1.0.0` },
+        version: '1.0.0',
+        selector: { app: name },
+        rolledOut: true,
+        status: 'rolled out',
+      }));
+      return { namespace: req.namespace, deployments, pods: [], services: [], notReady: [], restartCount: 0 };
+    },
+    async patchImages(req) {
+      record('patchImages', [req]);
+      return { records: req.updates.map((u) => ({ deployment: u.deployment, revision: 1, previousImages: { [u.container]: `${u.deployment}:1.0.0` }, previousVersion: '1.0.0', images: { [u.container]: u.image }, changed: true })) };
     },
     async waitForRollout(req) {
       record('waitForRollout', [req]);
-      return { deployments: req.deployments.map((name) => ({ name, revision: 2 })) };
+      return { deployments: req.deployments.map((deployment) => ({ deployment, revision: 2, images: {}, readyReplicas: 2, message: 'successfully rolled out' })) };
+    },
+    async rollbackImages(req) {
+      record('rollbackImages', [req]);
+      return { deployments: req.records.map((r) => ({ deployment: r.deployment, revision: 3, images: r.previousImages, readyReplicas: 2, message: 'successfully rolled out' })) };
     },
     async undoRollout(req) {
       record('undoRollout', [req]);
-      return { previous: [], revisions: Object.fromEntries(req.deployments.map((d) => [d, 3])) };
-    },
-    async currentImages(req) {
-      record('currentImages', [req]);
-      return req.deployments.map((d) => ({ deployment: d, container: d, image: `${d}:1.0.0` }));
+      return { deployment: req.deployment, fromRevision: 2, toRevision: req.toRevision ?? 1, skipped: false, images: {}, revision: 3 };
     },
     async startCanary(target) {
       record('startCanary', [target]);
@@ -149,16 +168,25 @@ export function fakeActivities(opts: FakeOptions = {}) {
       record('abortCanary', [target]);
       weights.push(0);
     },
-    async startGreen(target) {
-      record('startGreen', [target]);
-      return { deployment: `${target.service}-green`, colour: 'green' };
+    async prepareBlueGreen(target) {
+      record('prepareBlueGreen', [target]);
+      return { active: { colour: 'blue', deployment: target.service, replicas: 4, images: {}, version: '1.0.0' }, target: { colour: 'green', deployment: `${target.service}-green` }, alreadyActive: false };
     },
-    async switchTraffic(req) {
-      record('switchTraffic', [req]);
-      return { selector: { app: req.target.service, version: req.to } };
+    async switchBlueGreen(req) {
+      record('switchBlueGreen', [req]);
+      return { colour: req.colour, selector: { app: req.target.service, version: req.colour } };
     },
-    async retireColour(req) {
-      record('retireColour', [req]);
+    async scaleDownOldColour(req) {
+      record('scaleDownOldColour', [req]);
+      return { deployment: req.target.service, previousReplicas: 4, deleteAfterMs: 3_600_000 };
+    },
+    async deleteOldColour(req) {
+      record('deleteOldColour', [req]);
+      return { deployment: req.target.service, deleted: false, reason: 'the base Deployment is kept' };
+    },
+    async abortBlueGreen(req) {
+      record('abortBlueGreen', [req]);
+      return { colour: req.colour, selector: { app: req.target.service, version: req.colour } };
     },
     async analyzeCanary(req): Promise<AnalysisRun> {
       record('analyzeCanary', [req]);
@@ -191,6 +219,10 @@ export function fakeActivities(opts: FakeOptions = {}) {
     async podRestarts(req) {
       record('podRestarts', [req]);
       return {};
+    },
+    async platformBaseline() {
+      record('platformBaseline', []);
+      return { at: new Date().toISOString(), databaseConnections: 5 };
     },
     async notify(event) {
       record('notify', [event]);

@@ -58,16 +58,16 @@ test('rolling: the whole pipeline in order, images and backup side by side, then
   expect(result.outcome).toBe('succeeded');
   expect(result.status.phase).toBe('succeeded');
   const names = fake.names();
-  const order = ['resolvePlan', 'preflight', 'runPreDeploymentChecks', 'createReleaseTag', 'buildImages', 'migrationStatus', 'applyMigrations', 'updateImages', 'waitForRollout', 'checkHealth', 'writeSummary'];
+  const order = ['resolvePlan', 'preflight', 'runPreDeploymentChecks', 'createReleaseTag', 'buildImages', 'migrationStatus', 'applyMigrations', 'patchImages', 'waitForRollout', 'checkHealth', 'writeSummary'];
   const idx = order.map((n) => names.indexOf(n as keyof Activities));
   expect(idx.every((v, i) => v >= 0 && (i === 0 || v > idx[i - 1]))).toBe(true);
   // Backup ran between the tag and the migrations, beside the build.
   expect(names.indexOf('backupDatabase')).toBeGreaterThan(names.indexOf('createReleaseTag'));
   expect(names.indexOf('backupDatabase')).toBeLessThan(names.indexOf('migrationStatus'));
   // The rollout deploys the digest-pinned references from the build.
-  const update = fake.argsOf<{ changes: { image: string }[] }>('updateImages')[0];
-  expect(update.changes).toHaveLength(6);
-  expect(update.changes.every((c) => c.image.includes('@sha256:'))).toBe(true);
+  const update = fake.argsOf<{ updates: { image: string }[] }>('patchImages')[0];
+  expect(update.updates).toHaveLength(6);
+  expect(update.updates.every((c) => c.image.includes('@sha256:'))).toBe(true);
   expect(fake.argsOf<{ kind: string }>('notify').map((n) => n.kind)).toEqual(['started', 'succeeded']);
   expect(stepNames(result)).toEqual(expect.arrayContaining(['pre-flight', 'release tag', 'build and push images', 'database backup', 'migrations', 'metrics analysis', 'summary']));
   expect(result.summary).toContain('Deployment Summary');
@@ -78,7 +78,7 @@ test('canary: rolling for the other services, a canary child for the traffic ser
   const { result, fake } = await deploy({ plan: p });
   expect(result.outcome).toBe('succeeded');
   expect(fake.weights).toEqual([5, 25, 50, 100]);
-  expect(fake.argsOf<{ changes: { deployment: string }[] }>('updateImages')[0].changes.map((c) => c.deployment)).not.toContain('api-gateway');
+  expect(fake.argsOf<{ updates: { deployment: string }[] }>('patchImages')[0].updates.map((c) => c.deployment)).not.toContain('api-gateway');
   expect(fake.count('promoteCanary')).toBe(1);
   expect(result.status.children).toEqual([`${result.workflowId}-canary`]);
 }, 60_000);
@@ -108,7 +108,7 @@ test.each([
   const { result, fake } = await deploy({ plan: plan({ version: '1.0.1', strategy: 'rolling' }), pendingMigrations: ['0002.sql'], fail: { [name]: type } }, { version: '1.0.1', strategy: 'rolling' });
   expect(result.outcome).toBe('failed');
   expect(result.reason).toContain(type);
-  expect(fake.count('updateImages')).toBe(0);
+  expect(fake.count('patchImages')).toBe(0);
   expect(fake.count('restoreDatabase')).toBe(0);
   expect(result.status.children).toEqual([]);
   expect(fake.argsOf<{ kind: string }>('notify').map((n) => n.kind)).toEqual(['started', 'failed']);
@@ -125,14 +125,15 @@ test.each([
       failed = true;
       throw ApplicationFailure.create({ type, message: `${name} failed (fake)`, nonRetryable: true });
     }
-    return name === 'waitForRollout' ? { deployments: [{ name: 'x', revision: 3 }] } : { ok: true, lines: [String(req)] };
+    return name === 'waitForRollout' ? { deployments: [{ deployment: 'x', revision: 3, images: {}, readyReplicas: 1, message: 'ok' }] } : { ok: true, lines: [String(req)] };
   };
   const { result, fake } = await deploy({ plan: plan({ version: '1.0.1', strategy: 'rolling' }), override: { [name]: failOnce } }, { version: '1.0.1', strategy: 'rolling' });
   expect(result.outcome).toBe('rolled-back');
   expect(result.reason).toContain(type);
-  const updates = fake.argsOf<{ changes: { image: string }[] }>('updateImages');
-  expect(updates).toHaveLength(2);
-  expect(updates[1].changes.every((c) => c.image.endsWith(':1.0.0'))).toBe(true);
+  const rollback = fake.argsOf<{ records: { previousImages: Record<string, string> }[] }>('rollbackImages');
+  expect(rollback).toHaveLength(1);
+  expect(rollback[0].records).toHaveLength(6);
+  expect(rollback[0].records.every((r) => Object.values(r.previousImages).every((i) => i.endsWith(':1.0.0')))).toBe(true);
   // No migrations ran, so there is no database decision to wait for.
   expect(fake.count('restoreDatabase')).toBe(0);
   expect(result.status.children).toEqual([`${result.workflowId}-rollback`]);
@@ -197,7 +198,7 @@ test('abort during the build stops before the rollout: nothing to roll back', as
   expect(result.outcome).toBe('aborted');
   expect(result.reason).toBe('aborted by dave: wrong branch');
   expect(result.status.aborts).toEqual([expect.objectContaining({ by: 'dave', reason: 'wrong branch' })]);
-  expect(fake.count('updateImages')).toBe(0);
+  expect(fake.count('patchImages')).toBe(0);
 }, 60_000);
 
 test('abort during a canary soak is forwarded: canary aborted, saga rolls back, outcome aborted', async () => {
@@ -219,21 +220,7 @@ test('abort during a canary soak is forwarded: canary aborted, saga rolls back, 
 }, 120_000);
 
 test('a compensation that fails leaves the deployment failed and says so', async () => {
-  let updates = 0;
-  const { result } = await deploy(
-    {
-      plan: plan({ version: '1.0.1', strategy: 'rolling' }),
-      fail: { checkHealth: 'VerificationFailed' },
-      override: {
-        updateImages: async (req) => {
-          updates++;
-          if (updates > 1) throw Object.assign(new Error('apiserver refused the rollback'), { name: 'KubernetesForbidden' });
-          return { previous: req.changes.map((c) => ({ ...c, image: `${c.deployment}:1.0.0` })), revisions: {} };
-        },
-      },
-    },
-    { version: '1.0.1', strategy: 'rolling' },
-  );
+  const { result } = await deploy({ plan: plan({ version: '1.0.1', strategy: 'rolling' }), fail: { checkHealth: 'VerificationFailed', rollbackImages: 'KubernetesForbidden' } }, { version: '1.0.1', strategy: 'rolling' });
   expect(result.outcome).toBe('failed');
   expect(result.reason).toMatch(/VerificationFailed.*rollback/);
 }, 120_000);
