@@ -4,6 +4,7 @@
  * scripts/build-workflow-bundle.ts), and polls the deployments task queue.
  * SIGINT / SIGTERM drain it cleanly.
  */
+import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { existsSync } from 'node:fs';
 import { createActivities, defaultDeps } from './activities';
@@ -18,11 +19,15 @@ async function run(): Promise<void> {
   const config = loadConfig(file);
   const settings = temporalSettings();
   const taskQueue = process.env.TEMPORAL_TASK_QUEUE || config.temporal.taskQueue;
-  const connection = await NativeConnection.connect({
+  const connectOptions = {
     address: settings.address,
     ...(settings.tls ? { tls: settings.tls } : {}),
     ...(settings.apiKey ? { apiKey: settings.apiKey } : {}),
-  });
+  };
+  const connection = await NativeConnection.connect(connectOptions);
+  // A client too: activities look up which deployment holds an environment.
+  const clientConnection = await Connection.connect(connectOptions);
+  const client = new Client({ connection: clientConnection, namespace: settings.namespace });
   try {
     const workflows = existsSync(BUNDLE_PATH) && process.env.DEPLOY_WORKFLOW_SOURCE !== '1'
       ? { workflowBundle: { codePath: BUNDLE_PATH } }
@@ -32,11 +37,12 @@ async function run(): Promise<void> {
       namespace: settings.namespace,
       taskQueue,
       ...workflows,
-      activities: createActivities(defaultDeps(config)),
+      activities: createActivities(defaultDeps(config, process.env, client.workflow)),
     });
     console.log(`worker: polling task queue "${taskQueue}" on ${settings.address} (namespace ${settings.namespace}, config ${file})`);
     await worker.run();
   } finally {
+    await clientConnection.close();
     await connection.close();
   }
 }

@@ -9,6 +9,7 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { DIR, ensureDir, ROOT, type Component } from './common';
+import { backupComponent } from './backup';
 import { demoComponent, demoControl } from './demo';
 import { dockerComponent } from './docker';
 import { gitComponent } from './git';
@@ -20,7 +21,7 @@ import { s3Component } from './s3';
 
 /** In start order: the demo platform needs Kubernetes, Docker and git; Prometheus scrapes the demo server. */
 function components(): Component[] {
-  return [kubeComponent(), dockerComponent(), postgresComponent(), s3Component(), redisComponent(), gitComponent(), prometheusComponent(), demoComponent()];
+  return [kubeComponent(), dockerComponent(), postgresComponent(), s3Component(), backupComponent(), redisComponent(), gitComponent(), prometheusComponent(), demoComponent()];
 }
 
 function writeEnv(list: Component[]): string {

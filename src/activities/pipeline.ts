@@ -1,0 +1,158 @@
+/**
+ * Activities that look across several systems for one decision: pre-flight
+ * (runbook "Verify Current State"), the dry-run preview, the environment
+ * lock's holder and the resolution of a manual rollback. Thin compositions
+ * of the single-system adapters.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+import type { WorkflowClient } from '@temporalio/client';
+import type { DeployConfig } from '../domain/config';
+import { ErrorType } from '../domain/errors';
+import { checkInput, InputError, rollbackInputSchema } from '../domain/input';
+import type { DeployPlan, RollbackPlan } from '../domain/plan';
+import { imageReference } from '../domain/planner';
+import type { DeploymentPreview, PreflightResult } from './contracts';
+import type { DatabasePreflightResult, MigrationStatusResult } from './database';
+import type { GitRepo } from './git';
+import type { ClusterState } from './kubernetes';
+import type { RegistryClient } from './registry';
+
+export interface PipelineDeps {
+  config: DeployConfig;
+  git: GitRepo;
+  registry: RegistryClient;
+  temporal?: WorkflowClient;
+  databasePreflight(req: { workflowId: string }): Promise<DatabasePreflightResult>;
+  migrationStatus(req: { workflowId: string; commit: string }): Promise<MigrationStatusResult>;
+  readClusterState(req: { namespace: string; deployments?: string[] }): Promise<ClusterState>;
+  redisPing(): Promise<string>;
+}
+
+export function pipelineActivities(deps: PipelineDeps) {
+  const { config } = deps;
+  return {
+    /** Runbook "Verify Current State": database, backups, cluster and Redis, all before anything changes. */
+    async preflight(plan: DeployPlan): Promise<PreflightResult> {
+      const [db, cluster, redis] = await Promise.all([
+        deps.databasePreflight({ workflowId: plan.workflowId }),
+        deps.readClusterState({ namespace: plan.namespace }),
+        deps.redisPing().then(
+          (r) => ({ ok: r === 'PONG', detail: r }),
+          (err: unknown) => ({ ok: false, detail: (err as Error).message }),
+        ),
+      ]);
+      const problems = [...db.problems];
+      const present = new Set(cluster.deployments.map((d) => d.name));
+      const missing = plan.services.filter((s) => !present.has(s.deployment)).map((s) => s.deployment);
+      if (missing.length) problems.push(`deployments missing in namespace ${plan.namespace}: ${missing.join(', ')}`);
+      if (!redis.ok) problems.push(`redis: ${redis.detail}`);
+      const result: PreflightResult = {
+        database: { version: db.version, connections: db.connections, ...(db.latestBackup ? { latestBackup: { key: db.latestBackup.key, ageMs: db.latestBackup.ageMs } } : {}) },
+        cluster: {
+          deployments: cluster.deployments.map((d) => ({ name: d.name, ready: d.readyReplicas, replicas: d.replicas, images: Object.values(d.images) })),
+          notReadyPods: cluster.notReady,
+        },
+        redis,
+        problems,
+      };
+      if (problems.length) {
+        throw ApplicationFailure.create({ type: ErrorType.PreflightFailed, message: `pre-flight failed: ${problems.join('; ')}`, nonRetryable: true, details: [result] });
+      }
+      return result;
+    },
+
+    /** What a deployment would do, with nothing done: the dry run. */
+    async previewDeployment(plan: DeployPlan): Promise<DeploymentPreview> {
+      const [tagCommit, images, migrations, cluster] = await Promise.all([
+        deps.git.remoteTagCommit(plan.tag),
+        Promise.all(plan.services.map(async (s) => ({ service: s.name, reference: s.reference, exists: (await deps.registry.digest(s.image, plan.version).catch(() => undefined)) !== undefined }))),
+        deps.migrationStatus({ workflowId: plan.workflowId, commit: plan.commit }).then(
+          (m) => ({ pending: m.pending, applied: m.applied.length }),
+          (err: unknown) => ({ error: (err as Error).message }),
+        ),
+        deps.readClusterState({ namespace: plan.namespace, deployments: plan.services.map((s) => s.deployment) }),
+      ]);
+      return {
+        tag: { name: plan.tag, commit: plan.commit, existsOnOrigin: tagCommit !== undefined },
+        images,
+        migrations,
+        deployments: plan.services.map((s) => {
+          const d = cluster.deployments.find((x) => x.name === s.deployment);
+          return { service: s.name, current: d ? Object.values(d.images) : ['(missing)'], next: s.reference };
+        }),
+        traffic: { strategy: plan.strategy, steps: plan.strategy === 'canary' ? plan.canary.steps : plan.strategy === 'blue-green' ? [0, 100] : [100], soakMs: plan.canary.soakMs },
+        backup: { enabled: plan.backup, bucket: config.backup.bucket },
+        checks: config.preDeploymentChecks.map((c) => c.command.join(' ')),
+      };
+    },
+
+    /** The deployment holding an environment's lock (the parent of `deploy-lock-<env>`). */
+    async lockHolder(req: { environment: string }): Promise<{ workflowId?: string }> {
+      if (!deps.temporal) return {};
+      try {
+        const d = await deps.temporal.getHandle(`deploy-lock-${req.environment}`).describe();
+        const holder = d.parentExecution?.workflowId;
+        return holder ? { workflowId: holder } : {};
+      } catch {
+        return {};
+      }
+    },
+
+    /** A manual rollback's plan: environment, services, target and (when asked) the backup to restore. */
+    async resolveRollback(req: { workflowId: string; input: unknown }): Promise<RollbackPlan> {
+      let input;
+      try {
+        input = checkInput(rollbackInputSchema, req.input, 'rollback');
+      } catch (err) {
+        if (err instanceof InputError) throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: err.message, nonRetryable: true });
+        throw err;
+      }
+      const environment = input.environment ?? config.defaultEnvironment;
+      const env = config.environments[environment];
+      if (!env) throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: `unknown environment "${environment}": configured are ${Object.keys(config.environments).join(', ')}`, nonRetryable: true });
+      const known = new Map(config.services.map((s) => [s.name, s]));
+      for (const n of input.services ?? []) {
+        if (!known.has(n)) throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: `unknown service "${n}": configured are ${[...known.keys()].join(', ')}`, nonRetryable: true });
+      }
+      const chosen = config.services.filter((s) => !input.services || input.services.includes(s.name));
+      let backupKey = input.backupKey;
+      if (input.restoreDatabase && !backupKey) {
+        const db = await deps.databasePreflight({ workflowId: req.workflowId });
+        backupKey = db.latestBackup?.key;
+      }
+      return {
+        workflowId: req.workflowId,
+        project: config.project,
+        environment,
+        namespace: env.namespace,
+        services: chosen.map((s) => ({
+          name: s.name,
+          image: s.image,
+          context: s.context,
+          dockerfile: s.dockerfile,
+          deployment: s.deployment ?? s.name,
+          container: s.container ?? s.name,
+          reference: input.toVersion ? imageReference(config.registry.host, s.image, input.toVersion) : '',
+        })),
+        target: input.toVersion ? { kind: 'version', version: input.toVersion } : input.toRevision ? { kind: 'revision', revision: input.toRevision } : { kind: 'previous' },
+        restoreDatabase: input.restoreDatabase ?? false,
+        ...(backupKey ? { backupKey } : {}),
+        reason: input.reason ?? 'manual rollback',
+        requestedBy: input.requestedBy ?? 'unknown',
+        approvers: env.approvers,
+        databaseDecisionTimeoutMs: config.rollout.databaseDecisionTimeout,
+        rolloutTimeoutMs: config.kubernetes.rolloutTimeout,
+        traffic: {
+          provider: config.traffic.provider,
+          service: config.traffic.service,
+          ...(config.traffic.virtualService ? { virtualService: config.traffic.virtualService } : {}),
+          stableSubset: config.traffic.stableSubset,
+          canarySubset: config.traffic.canarySubset,
+        },
+        registry: config.registry.host,
+        ...(config.temporal.uiUrl ? { uiUrl: config.temporal.uiUrl } : {}),
+        searchAttributes: config.temporal.searchAttributes,
+      };
+    },
+  };
+}

@@ -1,0 +1,50 @@
+/**
+ * A canary release of v1.0.1 end to end on the dev server and the sandbox:
+ * tag, six images, backup, migration, rolling update of five services, a
+ * canary of api-gateway through 5/25/50/100 with short soaks, verification.
+ */
+import { execFileSync } from 'node:child_process';
+import { Client } from 'pg';
+import { deployWorkflow } from '../../src/workflows/deploy';
+import { sandboxVar } from '../helpers/sandbox';
+import { deploymentImages, sandboxCli, startE2E, virtualServiceWeights, type E2E } from '../helpers/e2e';
+
+let e2e: E2E;
+beforeAll(async () => {
+  await sandboxCli('reset');
+  e2e = await startE2E();
+}, 180_000);
+afterAll(async () => {
+  await e2e?.stop();
+});
+
+test('a canary to v1.0.1 passes and every side effect is there once', async () => {
+  const result = await e2e.env.client.workflow.execute(deployWorkflow, {
+    taskQueue: e2e.taskQueue,
+    workflowId: `deploy-production-1.0.1-${Date.now()}`,
+    args: [{ version: '1.0.1', requestedBy: 'e2e', canary: { soak: '6s', analysisInterval: '3s' } }],
+  });
+  if (result.outcome !== 'succeeded') console.error(JSON.stringify(result.status, null, 2));
+  expect(result.outcome).toBe('succeeded');
+  // One tag on origin, on main's head.
+  const tags = execFileSync('git', ['ls-remote', '--tags', '--refs', sandboxVar('GIT_REMOTE')], { encoding: 'utf8' });
+  expect(tags.match(/refs\/tags\/v1\.0\.1$/gm)).toHaveLength(1);
+  // Every Deployment runs its 1.0.1 image, pinned by digest; traffic all on stable.
+  const images = await deploymentImages();
+  for (const s of ['auth-service', 'chat-service', 'billing-service', 'analytics-service', 'api-gateway', 'frontend']) {
+    expect(images[s]).toMatch(new RegExp(`^127\\.0\\.0\\.1:\\d+/ai-saas-${s}@sha256:[0-9a-f]{64}$`));
+  }
+  expect(images['api-gateway-canary']).toBeUndefined();
+  expect(await virtualServiceWeights()).toEqual({ stable: 100, canary: 0 });
+  // The migration ran once.
+  const db = new Client({ connectionString: sandboxVar('DATABASE_URL') });
+  await db.connect();
+  try {
+    const m = await db.query<{ filename: string }>('SELECT filename FROM schema_migrations ORDER BY filename');
+    expect(m.rows.map((r) => r.filename)).toEqual(['0001_baseline.sql', '0002_add_email_verified_at_index.sql']);
+  } finally {
+    await db.end();
+  }
+  expect(result.status.steps.filter((s) => s.state === 'failed')).toEqual([]);
+  expect(result.summary).toContain('v1.0.1');
+}, 600_000);

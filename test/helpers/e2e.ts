@@ -1,0 +1,79 @@
+/**
+ * End-to-end harness: the real worker activities (createActivities with the
+ * real clients) against the sandbox, on the dev server, with the example
+ * config and the sandbox's environment. Each test starts from `sandbox reset`
+ * (v1.0.0 everywhere).
+ */
+import { execFile } from 'node:child_process';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import * as k8s from '@kubernetes/client-node';
+import { createActivities, defaultDeps } from '../../src/activities';
+import type { DeployConfig } from '../../src/domain/config';
+import { loadConfig } from '../../src/load-config';
+import { sandboxEnv, sandboxVar } from './sandbox';
+import { devServerEnv, uniqueQueue, workflowBundle } from './temporal';
+import { REPO_ROOT } from './tools';
+
+const run = promisify(execFile);
+
+export async function sandboxCli(...args: string[]): Promise<string> {
+  const { stdout } = await run(path.join(REPO_ROOT, 'node_modules/.bin/tsx'), [path.join(REPO_ROOT, 'scripts/sandbox/cli.ts'), ...args], { cwd: REPO_ROOT, maxBuffer: 10 * 1024 * 1024 });
+  return stdout;
+}
+
+/** The example config, filled from the sandbox's environment, with a short analysis window. */
+export function e2eConfig(): DeployConfig {
+  Object.assign(process.env, sandboxEnv());
+  const config = loadConfig(path.join(REPO_ROOT, 'deploy.config.yaml'), process.env);
+  return { ...config, analysis: { ...config.analysis, window: '10s' } };
+}
+
+export interface E2E {
+  env: TestWorkflowEnvironment;
+  taskQueue: string;
+  worker: Worker;
+  running: Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startE2E(): Promise<E2E> {
+  const config = e2eConfig();
+  const env = await devServerEnv();
+  const taskQueue = uniqueQueue('e2e');
+  const activities = createActivities(defaultDeps(config, process.env, env.client.workflow));
+  const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities });
+  const running = worker.run();
+  return {
+    env,
+    taskQueue,
+    worker,
+    running,
+    async stop() {
+      worker.shutdown();
+      await running;
+      await env.teardown();
+    },
+  };
+}
+
+export function adminKube() {
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(sandboxVar('KUBECONFIG'));
+  return { apps: kc.makeApiClient(k8s.AppsV1Api), core: kc.makeApiClient(k8s.CoreV1Api), custom: kc.makeApiClient(k8s.CustomObjectsApi) };
+}
+
+export async function virtualServiceWeights(): Promise<{ stable: number; canary: number }> {
+  const vs = (await adminKube().custom.getNamespacedCustomObject({ group: 'networking.istio.io', version: 'v1beta1', namespace: 'ai-saas', plural: 'virtualservices', name: 'api-gateway' })) as {
+    spec: { http: { route: { destination: { subset: string }; weight?: number }[] }[] };
+  };
+  const route = vs.spec.http[0].route;
+  return { stable: route.find((r) => r.destination.subset === 'stable')?.weight ?? 0, canary: route.find((r) => r.destination.subset === 'canary')?.weight ?? 0 };
+}
+
+export async function deploymentImages(): Promise<Record<string, string>> {
+  const list = await adminKube().apps.listNamespacedDeployment({ namespace: 'ai-saas' });
+  return Object.fromEntries(list.items.map((d) => [d.metadata!.name!, d.spec!.template.spec!.containers[0].image!]));
+}
