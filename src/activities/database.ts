@@ -860,6 +860,7 @@ export function databaseActivities(deps: DatabaseDeps) {
         rt.heartbeat({ ...progress });
         const base: BackupMetadata = { workflowId, database, version, createdAt: createdAt.toISOString(), tool: await pgDumpVersion() };
         const t = target(database);
+        if (signal?.aborted) throw cancelled('backup');
         let snapshot: Snapshot;
         try {
           snapshot = await openSnapshot(t, cfg.database.verifyTables);

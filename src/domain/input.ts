@@ -55,6 +55,14 @@ export const canaryOverridesSchema = z
   })
   .strict();
 
+export const blueGreenOverridesSchema = z
+  .object({
+    monitor: boundedDuration('monitor', 1000, MAX_SOAK_MS).optional(),
+    approval: z.boolean().optional(),
+    approvalTimeout: boundedDuration('approvalTimeout', 1000, MAX_APPROVAL_MS).optional(),
+  })
+  .strict();
+
 const requestedBy = z.string().min(1).max(128).regex(/^[\p{L}\p{N}._@+\- ]+$/u, 'letters, digits, spaces and . _ @ + -');
 const environment = z.string().regex(SERVICE_RE, 'an environment name such as production');
 
@@ -76,6 +84,7 @@ export const deployInputSchema = z
     requestedBy: requestedBy.optional(),
     allowImageOverwrite: z.boolean().optional(),
     canary: canaryOverridesSchema.optional(),
+    blueGreen: blueGreenOverridesSchema.optional(),
   })
   .strict()
   .refine((i) => (i.version === undefined) !== (i.bump === undefined), {

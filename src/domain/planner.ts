@@ -68,10 +68,10 @@ export function buildPlan(config: DeployConfig, input: CheckedDeployInput, facts
       inconclusiveLimit: config.analysis.inconclusiveLimit,
     },
     blueGreen: {
-      monitorMs: config.rollout.blueGreen.monitor,
+      monitorMs: input.blueGreen?.monitor ?? config.rollout.blueGreen.monitor,
       analysisIntervalMs: o.analysisInterval ?? c.analysisInterval,
-      approval: config.rollout.blueGreen.approval,
-      approvalTimeoutMs: config.rollout.blueGreen.approvalTimeout,
+      approval: input.blueGreen?.approval ?? config.rollout.blueGreen.approval,
+      approvalTimeoutMs: input.blueGreen?.approvalTimeout ?? config.rollout.blueGreen.approvalTimeout,
       deleteAfterMs: config.kubernetes.deleteOldColourAfter,
     },
     traffic: {

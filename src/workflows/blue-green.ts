@@ -31,6 +31,8 @@ export interface BlueGreenResult {
   live?: Colour;
   /** The colour that served before this release (where an undo switches back to). */
   previous?: Colour;
+  /** The Deployment serving traffic at the end. */
+  liveDeployment?: string;
   reason?: string;
   timedOut?: boolean;
   status: DeploymentStatus;
@@ -136,7 +138,7 @@ export async function blueGreenWorkflow(input: BlueGreenInput): Promise<BlueGree
     active = prepared.active.colour;
     if (prepared.alreadyActive) {
       t.finish('succeeded');
-      return { outcome: 'switched', live: active, previous: active, status };
+      return { outcome: 'switched', live: active, previous: active, liveDeployment: prepared.active.deployment, status };
     }
     const colour = prepared.target.colour;
     next = colour;
@@ -207,7 +209,7 @@ export async function blueGreenWorkflow(input: BlueGreenInput): Promise<BlueGree
       parentClosePolicy: ParentClosePolicy.ABANDON,
     });
     t.finish('succeeded');
-    return { outcome: 'switched', live: colour, previous: old, status };
+    return { outcome: 'switched', live: colour, previous: old, liveDeployment: prepared.target.deployment, status };
   } catch (err) {
     monitoring = false;
     const stop = err instanceof StopBlueGreen ? err : new StopBlueGreen('failed', describeError(err));

@@ -193,6 +193,8 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
 
   // What the saga undoes once the rollout has begun.
   const undo: AutomaticRollback = { plan: p, records: [], migrationsApplied: [], reason: '' };
+  /** Services whose traffic is served by another Deployment than their own (blue-green's green). */
+  const liveDeployments = new Map<string, string>();
   let rolloutBegun = false;
   let images: ImagesResult = {};
   let backup: BackupResult | undefined;
@@ -279,12 +281,13 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
         if (r.outcome !== 'switched') throw new StopDeploy(r.outcome === 'aborted' ? 'aborted' : 'failed', r.reason ?? `blue-green ${r.outcome}`, r.timedOut === true);
         // After a switch the saga's undo is a switch back to the colour that served before.
         if (r.previous) undo.blueGreen = { target: blueGreenTarget(tgt), back: r.previous };
+        if (r.liveDeployment) liveDeployments.set(trafficService.name, r.liveDeployment);
       }
     }
 
     // --- verify -----------------------------------------------------------------
     t.phase('verifying');
-    const verdict = await verifyRelease(t, { workflowId, plan: p, restartsBefore, since: rolloutStarted, ...(baseline ? { baselineConnections: baseline.databaseConnections } : {}) });
+    const verdict = await verifyRelease(t, { workflowId, plan: p, deployments: p.services.map((s) => liveDeployments.get(s.name) ?? s.deployment), restartsBefore, since: rolloutStarted, ...(baseline ? { baselineConnections: baseline.databaseConnections } : {}) });
     if (!verdict.ok) throw ApplicationFailure.create({ type: ErrorType.VerificationFailed, message: verdict.reason, nonRetryable: true });
   };
 

@@ -13,6 +13,8 @@ import { describeError, type Tracker } from './tracker';
 export interface VerifyRequest {
   workflowId: string;
   plan: DeployPlan;
+  /** The Deployments serving the release (blue-green: the live colour's). */
+  deployments: string[];
   restartsBefore: Record<string, number>;
   since: string;
   baselineConnections?: number;
@@ -40,7 +42,7 @@ export async function verifyRelease(t: Tracker, req: VerifyRequest): Promise<{ o
   await Promise.all([
     check('health check', () => short.checkHealth({ workflowId })),
     check('smoke checks', () => short.runSmokeChecks({ workflowId })),
-    check('kubernetes health', () => short.checkKubernetesHealth({ namespace: plan.namespace, deployments: plan.services.map((s) => s.deployment), baselineRestarts: req.restartsBefore, since: req.since })),
+    check('kubernetes health', () => short.checkKubernetesHealth({ namespace: plan.namespace, deployments: req.deployments, baselineRestarts: req.restartsBefore, since: req.since })),
     check('platform health', () => short.checkPlatformHealth(req.baselineConnections !== undefined ? { baselineConnections: req.baselineConnections } : {})),
     check('metrics analysis', async () => {
       const run = await analysis.analyzeCanary({ workflowId, namespace: plan.namespace, version: plan.version, stableVersion: plan.version, weight: 0, tracks: ['stable'] });

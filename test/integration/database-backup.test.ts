@@ -40,6 +40,7 @@ const BUCKET = 'ai-saas-backups';
 const PG_BIN = '/usr/lib/postgresql/15/bin';
 const created: string[] = [];
 const clients: S3Client[] = [];
+const proxies: FaultyProxy[] = [];
 
 function s3Client(endpoint = sandboxVar('S3_ENDPOINT'), maxAttempts?: number): S3Client {
   const c = new S3Client({
@@ -194,9 +195,14 @@ class FaultyProxy {
   port = 0;
   forwarded = 0;
   cutAfterBytes = Infinity;
+  /** Forward at most this many bytes per second towards S3 (a slow link). */
+  bytesPerSecond = Infinity;
   cuts = 0;
+  cutAt = 0;
 
-  constructor(private readonly upstream: { host: string; port: number }) {}
+  constructor(private readonly upstream: { host: string; port: number }) {
+    proxies.push(this);
+  }
 
   get endpoint(): string {
     return `http://127.0.0.1:${this.port}`;
@@ -214,6 +220,10 @@ class FaultyProxy {
         this.forwarded += d.length;
         if (this.forwarded > this.cutAfterBytes) return this.cut();
         if (!up.write(d)) client.pause();
+        if (Number.isFinite(this.bytesPerSecond)) {
+          client.pause();
+          setTimeout(() => client.resume(), (1000 * d.length) / this.bytesPerSecond);
+        }
       });
       up.on('drain', () => client.resume());
       up.pipe(client);
@@ -228,6 +238,7 @@ class FaultyProxy {
   cut(): void {
     if (!this.server) return;
     this.cuts++;
+    this.cutAt = this.forwarded;
     this.cutAfterBytes = Infinity;
     this.server.close();
     this.server = undefined;
@@ -249,6 +260,7 @@ afterAll(async () => {
   for (const u of uploads?.Uploads ?? []) await s3.send(new AbortMultipartUploadCommand({ Bucket: BUCKET, Key: u.Key, UploadId: u.UploadId })).catch(() => undefined);
   for (const key of await keysUnder(PREFIX).catch(() => [] as string[])) await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: key })).catch(() => undefined);
   for (const c of clients) c.destroy();
+  for (const p of proxies) p.cut();
 });
 
 // --- tests -----------------------------------------------------------------------------
@@ -460,12 +472,12 @@ describe('object store faults', () => {
     await proxy.restart();
     const done = await inActivity(() => acts.backupDatabase({ workflowId, version: '1.0.2' }), { heartbeatDetails: last });
     expect(done.reused).toBe(false);
-    expect(done.bytes).toBeGreaterThan(16 * 1024 * 1024);
+    expect(done.bytes).toBeGreaterThan(12 * 1024 * 1024); // the cut was mid-upload
     expect(await keysUnder(`${PREFIX}${db}_`)).toEqual([done.key]);
     expect(await uploadsUnder(`${PREFIX}${db}_`)).toBe(0);
     const head = await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: done.key }));
     expect([head.ContentLength, head.Metadata?.sha256]).toEqual([done.bytes, done.sha256]);
-    console.log(`S3 cut after ${(proxy.forwarded / 1024 / 1024).toFixed(1)} MiB: ${leftover} unfinished upload(s) left by the failed attempt, aborted by the retry; retried backup ${done.bytes} bytes verified`);
+    console.log(`S3 cut after ${(proxy.cutAt / 1024 / 1024).toFixed(1)} MiB: ${leftover} unfinished upload(s) left by the failed attempt, aborted by the retry; retried backup ${done.bytes} bytes verified`);
     proxy.cut();
   });
 
@@ -480,14 +492,20 @@ describe('object store faults', () => {
 
   test('cancellation stops pg_dump and the upload and leaves nothing behind', async () => {
     const env = quietEnvironment();
+    let cancelledAt = 0;
     env.on('heartbeat', (d: DatabaseProgress) => {
-      if (d.phase === 'dumping' && (d.bytes ?? 0) > 0) env.cancel();
+      if (d.phase === 'dumping' && (d.bytes ?? 0) > 0 && !cancelledAt) {
+        cancelledAt = d.bytes!;
+        env.cancel();
+      }
     });
     const slow = new FaultyProxy({ host: new URL(sandboxVar('S3_ENDPOINT')).hostname, port: Number(new URL(sandboxVar('S3_ENDPOINT')).port) });
+    slow.bytesPerSecond = 4 * 1024 * 1024;
     await slow.start();
     const acts = activitiesFor(db, { s3: s3Client(slow.endpoint, 1), verifyTables: [] });
     const err = await inActivity(() => acts.backupDatabase({ workflowId: `wf-${RUN}-cancel`, version: '1.0.4' }), { env }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CancelledFailure);
+    expect(cancelledAt).toBeGreaterThan(0);
     await new Promise((r) => setTimeout(r, 500));
     expect(await keysUnder(`${PREFIX}${db}_1.0.4_`)).toEqual([]);
     expect(await uploadsUnder(`${PREFIX}${db}_1.0.4_`)).toBe(0);
@@ -520,9 +538,9 @@ test(`backup of a ${Number(process.env.BACKUP_BIG_MB ?? 20)} MB database keeps t
     u.password = '';
     return u.toString();
   })();
-  // The floor: pg_dump alone (plain format, as in the runbook) to /dev/null, and the custom format alone.
-  const floorPlainMs = await timeCommand(path.join(PG_BIN, 'pg_dump'), ['--no-password', '-f', '/dev/null', `--dbname=${conninfo}`], pgEnv);
-  const floorCustomMs = await timeCommand(path.join(PG_BIN, 'pg_dump'), ['--no-password', '-Fc', '-Z1', '-f', '/dev/null', `--dbname=${conninfo}`], pgEnv);
+  // The floor: pg_dump alone (plain format, as in the runbook) with stdout on /dev/null, and the custom format alone.
+  const floorPlainMs = await timeCommand(path.join(PG_BIN, 'pg_dump'), ['--no-password', `--dbname=${conninfo}`], pgEnv);
+  const floorCustomMs = await timeCommand(path.join(PG_BIN, 'pg_dump'), ['--no-password', '-Fc', '-Z1', `--dbname=${conninfo}`], pgEnv);
 
   const acts = activitiesFor(db, { verifyTables: ['big_messages'] });
   global.gc?.();
