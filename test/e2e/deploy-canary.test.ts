@@ -16,7 +16,9 @@ beforeAll(async () => {
 }, 180_000);
 afterAll(async () => {
   await e2e?.stop();
-});
+  // Other suites start from v1.0.0 everywhere.
+  await sandboxCli('reset');
+}, 180_000);
 
 test('a canary to v1.0.1 passes and every side effect is there once', async () => {
   const result = await e2e.env.client.workflow.execute(deployWorkflow, {

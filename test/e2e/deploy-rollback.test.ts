@@ -19,7 +19,9 @@ beforeAll(async () => {
 afterAll(async () => {
   await sandboxCli('fault', '--clear').catch(() => undefined);
   await e2e?.stop();
-});
+  // Other suites start from v1.0.0 everywhere.
+  await sandboxCli('reset');
+}, 180_000);
 
 async function migrations(): Promise<string[]> {
   const db = new Client({ connectionString: sandboxVar('DATABASE_URL') });
