@@ -1,0 +1,85 @@
+/**
+ * How deployctl shows a deployment to people: steps with ticks and timings, a
+ * canary weight bar, the soak countdown, the last analysis figures and, when
+ * the deployment waits for a person, the exact commands to answer it. Pure:
+ * the same text on a terminal and in tests. Colour only when asked.
+ */
+import { formatDuration } from '../domain/duration';
+import type { DeploymentStatus, StepRecord } from '../domain/status';
+
+export interface FormatOptions {
+  /** "now", for countdowns. */
+  now?: number;
+  colour?: boolean;
+}
+
+const MARKS: Record<StepRecord['state'], string> = { pending: ' ', running: '…', succeeded: '✓', failed: '✗', skipped: '-', compensated: '↺' };
+
+function paint(on: boolean | undefined, code: string, text: string): string {
+  return on ? `\u001b[${code}m${text}\u001b[0m` : text;
+}
+
+export function weightBar(weight: number, width = 20): string {
+  const filled = Math.max(0, Math.min(width, Math.round((weight / 100) * width)));
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${weight}%`;
+}
+
+function stepLine(st: StepRecord, o: FormatOptions): string {
+  const mark = MARKS[st.state];
+  const took = st.durationMs !== undefined ? ` ${formatDuration(st.durationMs)}` : st.state === 'running' && st.startedAt && o.now ? ` ${formatDuration(o.now - Date.parse(st.startedAt))}…` : '';
+  const colour = st.state === 'failed' ? '31' : st.state === 'succeeded' ? '32' : st.state === 'running' ? '33' : '90';
+  const tail = st.error ? `  error: ${st.error}` : st.detail ? `  ${st.detail}` : '';
+  return `    ${paint(o.colour, colour, mark)} ${st.name}${took}${tail}`;
+}
+
+/** The full, human status of one workflow; `child` is the active child's status (canary, blue-green, rollback). */
+export function formatStatus(s: DeploymentStatus, o: FormatOptions = {}, child?: DeploymentStatus): string {
+  const now = o.now ?? Date.now();
+  const lines: string[] = [];
+  const phaseColour = s.phase === 'succeeded' ? '32' : ['failed', 'rolled-back', 'aborted'].includes(s.phase) ? '31' : '33';
+  lines.push(`${s.workflow} ${s.workflowId}`);
+  lines.push(`  version ${s.version}  environment ${s.environment}  strategy ${s.strategy ?? '-'}  phase ${paint(o.colour, phaseColour, s.phase)}`);
+  const ended = s.endedAt ? Date.parse(s.endedAt) : now;
+  lines.push(`  started ${s.startedAt}${s.requestedBy ? ` by ${s.requestedBy}` : ''}, ${s.endedAt ? 'took' : 'running for'} ${formatDuration(ended - Date.parse(s.startedAt))}`);
+  const c = child?.canary ?? s.canary;
+  if (c) {
+    lines.push(`  canary ${weightBar(c.weight)}  steps ${c.steps.join(' → ')}${c.paused ? '  PAUSED' : ''}`);
+    if (c.soakEndsAt) lines.push(`  soak ends in ${formatDuration(Math.max(0, Date.parse(c.soakEndsAt) - now))} (${c.soakEndsAt})`);
+    else if (c.paused && c.soakRemainingMs !== undefined) lines.push(`  soak paused with ${formatDuration(c.soakRemainingMs)} left`);
+  }
+  const waiting = child?.waitingFor ?? s.waitingFor;
+  if (waiting) {
+    const timeout = waiting.timeoutAt ? ` (times out in ${formatDuration(Math.max(0, Date.parse(waiting.timeoutAt) - now))})` : '';
+    lines.push(`  ${paint(o.colour, '1;33', 'waiting for')} ${waiting.what} since ${waiting.since}${timeout}`);
+    for (const cmd of waiting.commands ?? []) lines.push(`    $ ${cmd}`);
+  }
+  lines.push('  steps:');
+  for (const st of s.steps) lines.push(stepLine(st, { ...o, now }));
+  if (child) {
+    lines.push(`  ${child.workflow} ${child.workflowId} (${child.phase}):`);
+    for (const st of child.steps) lines.push(`  ${stepLine(st, { ...o, now })}`);
+  }
+  const analysis = child?.lastAnalysis ?? s.lastAnalysis;
+  if (analysis) {
+    lines.push(`  last analysis ${analysis.outcome} at ${analysis.at}${analysis.weight !== undefined ? ` (weight ${analysis.weight}%)` : ''}:`);
+    for (const m of analysis.measurements) {
+      lines.push(`    ${m.metric}[${m.track}] ${m.value === null ? 'no data' : Number(m.value.toPrecision(4))} ${m.outcome}${m.threshold ? ` (${m.threshold})` : ''}${m.reason ? `: ${m.reason}` : ''}`);
+    }
+  }
+  for (const st of [s, ...(child ? [child] : [])]) {
+    for (const a of st.approvals) lines.push(`  ${a.signal === 'promote' ? 'promoted' : 'approved'} by ${a.by} at ${a.at}${a.reason ? ` (${a.reason})` : ''}${a.note ? `: ${a.note}` : ''}`);
+    for (const a of st.aborts) lines.push(`  aborted by ${a.by} at ${a.at}: ${a.reason ?? ''}`);
+    for (const p of st.pauses) lines.push(`  ${p.signal === 'pause' ? 'paused' : 'resumed'} by ${p.by} at ${p.at}`);
+    for (const i of st.ignoredSignals) lines.push(`  ignored ${i.signal} from ${i.by}: ${i.ignoredBecause}`);
+  }
+  const failures = s.notificationFailures + (child?.notificationFailures ?? 0);
+  if (failures) lines.push(`  notifications failed: ${failures}`);
+  if (s.error) lines.push(`  ${paint(o.colour, '31', 'error:')} ${s.error}`);
+  return lines.join('\n');
+}
+
+/** The active child: the last one started, while the parent is not finished. */
+export function activeChildId(s: DeploymentStatus): string | undefined {
+  if (['succeeded', 'failed', 'rolled-back', 'aborted', 'planned'].includes(s.phase)) return undefined;
+  return s.children.at(-1);
+}
