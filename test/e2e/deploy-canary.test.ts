@@ -6,6 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { Client } from 'pg';
 import { deployWorkflow } from '../../src/workflows/deploy';
+import { recordHistory } from '../helpers/histories';
 import { sandboxVar } from '../helpers/sandbox';
 import { deploymentImages, sandboxCli, startE2E, virtualServiceWeights, type E2E } from '../helpers/e2e';
 
@@ -21,9 +22,10 @@ afterAll(async () => {
 }, 180_000);
 
 test('a canary to v1.0.1 passes and every side effect is there once', async () => {
+  const workflowId = `deploy-production-1.0.1-${Date.now()}`;
   const result = await e2e.env.client.workflow.execute(deployWorkflow, {
     taskQueue: e2e.taskQueue,
-    workflowId: `deploy-production-1.0.1-${Date.now()}`,
+    workflowId,
     args: [{ version: '1.0.1', requestedBy: 'e2e', canary: { soak: '6s', analysisInterval: '3s' } }],
   });
   if (result.outcome !== 'succeeded') console.error(JSON.stringify(result.status, null, 2));
@@ -49,4 +51,6 @@ test('a canary to v1.0.1 passes and every side effect is there once', async () =
   }
   expect(result.status.steps.filter((s) => s.state === 'failed')).toEqual([]);
   expect(result.summary).toContain('v1.0.1');
+  await recordHistory(e2e.env.client, workflowId, 'deployWorkflow--canary-succeeded');
+  await recordHistory(e2e.env.client, `${workflowId}-canary`, 'canaryWorkflow--promoted');
 }, 600_000);

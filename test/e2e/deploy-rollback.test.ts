@@ -8,6 +8,7 @@ import { Client } from 'pg';
 import { approveSignal, statusQuery } from '../../src/workflows/messages';
 import { deployWorkflow } from '../../src/workflows/deploy';
 import { rollbackWorkflow } from '../../src/workflows/rollback';
+import { recordHistory } from '../helpers/histories';
 import { sandboxVar } from '../helpers/sandbox';
 import { adminKube, deploymentImages, sandboxCli, startE2E, virtualServiceWeights, type E2E } from '../helpers/e2e';
 import { waitFor } from '../helpers/wait';
@@ -71,13 +72,17 @@ test('a canary that fails analysis at 25% rolls back traffic and images; approve
   const rb = await rollback.result();
   expect(rb.database).toBe('restored');
   expect(rb.status.approvals[0]).toMatchObject({ by: 'oncall' });
+  await recordHistory(e2e.env.client, workflowId, 'deployWorkflow--canary-rolled-back');
+  await recordHistory(e2e.env.client, `${workflowId}-canary`, 'canaryWorkflow--analysis-failed');
+  await recordHistory(e2e.env.client, `${workflowId}-rollback`, 'rollbackWorkflow--automatic-restore-approved');
 }, 600_000);
 
 test('blue-green: green comes up, the Service switches, blue scales down; a manual rollback returns to the previous revision', async () => {
   await sandboxCli('reset');
+  const bgId = `deploy-production-bg-${Date.now()}`;
   const result = await e2e.env.client.workflow.execute(deployWorkflow, {
     taskQueue: e2e.taskQueue,
-    workflowId: `deploy-production-bg-${Date.now()}`,
+    workflowId: bgId,
     args: [{ version: '1.0.1', strategy: 'blue-green', requestedBy: 'e2e', migrate: false, blueGreen: { monitor: '8s' }, canary: { analysisInterval: '4s' } }],
   });
   if (result.outcome !== 'succeeded') console.error(JSON.stringify(result.status.steps, null, 2));
@@ -91,9 +96,12 @@ test('blue-green: green comes up, the Service switches, blue scales down; a manu
   expect(blue.spec?.replicas).toBe(0);
 
   // Manual rollback of the rolling services to their previous revision (kubectl rollout undo).
+  await recordHistory(e2e.env.client, bgId, 'deployWorkflow--blue-green-succeeded');
+  await recordHistory(e2e.env.client, `${bgId}-blue-green`, 'blueGreenWorkflow--switched');
+  const rollbackId = `rollback-production-${Date.now()}`;
   const rb = await e2e.env.client.workflow.execute(rollbackWorkflow, {
     taskQueue: e2e.taskQueue,
-    workflowId: `rollback-production-${Date.now()}`,
+    workflowId: rollbackId,
     args: [{ environment: 'production', services: ['auth-service', 'frontend'], reason: 'e2e', requestedBy: 'e2e' }],
   });
   expect(rb.outcome).toBe('rolled-back');
@@ -101,4 +109,5 @@ test('blue-green: green comes up, the Service switches, blue scales down; a manu
   expect(images['auth-service']).toBe(V100('auth-service'));
   expect(images.frontend).toBe(V100('frontend'));
   expect(images['chat-service']).toMatch(/@sha256:/);
+  await recordHistory(e2e.env.client, rollbackId, 'rollbackWorkflow--manual-previous');
 }, 600_000);
