@@ -1,13 +1,19 @@
 /**
- * `npm start`, the main job. With TEMPORAL_ADDRESS set it runs only the
- * worker against that server. Without it, it starts a local Temporal dev
- * server first (UI on 8233, SQLite under .local/ so restarts keep history,
- * the Deploy* search attributes registered) and then the worker. Ctrl-C stops
- * both, worker first, and leaves nothing running.
+ * `npm start`, the main job.
+ * - Temporal: with TEMPORAL_ADDRESS set, that server; without it, a local dev
+ *   server (UI on 8233, SQLite under .local/ so restarts keep history, the
+ *   Deploy* search attributes registered).
+ * - The platform: with real endpoints configured (KUBECONFIG, KUBECONFIG_WORKER
+ *   or DATABASE_URL in the environment, or DEPLOY_SANDBOX=0), those; without
+ *   them, the local sandbox (`npm run sandbox -- up`), whose environment the
+ *   worker gets.
+ * - Then the worker. Ctrl-C stops the worker, then what this run started (the
+ *   dev server, and the sandbox if it was not already up), and leaves nothing
+ *   running.
  */
 import { Connection } from '@temporalio/client';
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { repoRoot } from '../src/repo-root';
 import { SEARCH_ATTRIBUTE_NAMES } from '../src/search-attributes';
@@ -18,6 +24,23 @@ const UI_PORT = Number(process.env.TEMPORAL_UI_PORT ?? 8233);
 
 const children: { name: string; proc: ChildProcess }[] = [];
 let stopping = false;
+let sandboxStartedHere = false;
+const tsx = path.join(ROOT, 'node_modules', '.bin', 'tsx');
+const sandboxCli = path.join(ROOT, 'scripts', 'sandbox', 'cli.ts');
+
+/** Real endpoints are configured, or the sandbox is turned off: do not start it. */
+function usesRealPlatform(env: NodeJS.ProcessEnv): boolean {
+  return env.DEPLOY_SANDBOX === '0' || !!env.KUBECONFIG || !!env.KUBECONFIG_WORKER || !!env.DATABASE_URL;
+}
+
+function readEnvFile(file: string): Record<string, string> {
+  return Object.fromEntries(
+    readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('='))
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
+}
 
 function startChild(name: string, file: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess {
   // Own process group: Ctrl-C reaches only us, and we stop the children in order.
@@ -54,6 +77,10 @@ async function stopAll(code: number): Promise<never> {
       proc.kill('SIGKILL');
       await waitExit(proc, 5000);
     }
+  }
+  if (sandboxStartedHere) {
+    console.log('start: stopping the sandbox it started');
+    spawnSync(tsx, [sandboxCli, 'down'], { cwd: ROOT, stdio: 'inherit' });
   }
   process.exit(code);
 }
@@ -94,9 +121,31 @@ async function run(): Promise<void> {
   } else {
     console.log(`start: using Temporal at ${env.TEMPORAL_ADDRESS}`);
   }
-  const tsx = path.join(ROOT, 'node_modules', '.bin', 'tsx');
+  if (!usesRealPlatform(env)) {
+    const already = spawnSync(tsx, [sandboxCli, 'status'], { cwd: ROOT, stdio: 'ignore' }).status === 0;
+    if (!already) {
+      console.log('start: bringing up the local sandbox (the first time builds Kubernetes from the Go module proxy: 15-25 minutes)');
+      const up = spawnSync(tsx, [sandboxCli, 'up'], { cwd: ROOT, stdio: 'inherit' });
+      sandboxStartedHere = true;
+      if (up.status !== 0) throw new Error('the sandbox did not come up (see above); set DEPLOY_SANDBOX=0 and real endpoints to run without it');
+    }
+    Object.assign(env, readEnvFile(path.join(process.env.SANDBOX_DIR ?? path.join(ROOT, '.sandbox'), 'env')));
+    console.log('start: platform: the local sandbox (npm run sandbox -- status)');
+  } else {
+    console.log('start: platform: the endpoints in your environment (no sandbox)');
+  }
   startChild('worker', tsx, [path.join(ROOT, 'src', 'worker.ts')], env);
-  console.log('start: worker starting; Ctrl-C stops everything');
+  const ui = env.TEMPORAL_ADDRESS === `127.0.0.1:${PORT}` ? `http://127.0.0.1:${UI_PORT}` : '(your Temporal UI)';
+  console.log(
+    [
+      'start: worker starting; Ctrl-C stops everything',
+      '',
+      `  Temporal UI:   ${ui}  (Start Workflow → type deployWorkflow, task queue deployments, input {"version":"1.0.1"})`,
+      '  First canary:  npx deployctl deploy --version 1.0.1 --soak 30s --analysis-interval 10s --wait',
+      '  Watch it:      npx deployctl watch deploy-1.0.1',
+      '',
+    ].join('\n'),
+  );
 }
 
 run().catch((err: unknown) => {

@@ -5,6 +5,7 @@
  * the same text on a terminal and in tests. Colour only when asked.
  */
 import { formatDuration } from '../domain/duration';
+import type { DeploymentPreview } from '../activities/contracts';
 import type { DeploymentStatus, StepRecord } from '../domain/status';
 
 export interface FormatOptions {
@@ -82,4 +83,18 @@ export function formatStatus(s: DeploymentStatus, o: FormatOptions = {}, child?:
 export function activeChildId(s: DeploymentStatus): string | undefined {
   if (['succeeded', 'failed', 'rolled-back', 'aborted', 'planned'].includes(s.phase)) return undefined;
   return s.children.at(-1);
+}
+
+/** A dry run's plan, as people read it before saying yes. */
+export function formatPreview(p: DeploymentPreview): string {
+  const lines = [`  tag ${p.tag.name} on ${p.tag.commit.slice(0, 12)}${p.tag.existsOnOrigin ? ' (already on origin)' : ''}`];
+  lines.push(`  checks: ${p.checks.length ? p.checks.join('; ') : 'none'}`);
+  lines.push('  images:');
+  for (const i of p.images) lines.push(`    ${i.exists ? '=' : '+'} ${i.reference}${i.exists ? ' (already in the registry)' : ''}`);
+  lines.push(`  backup: ${p.backup.enabled ? `to s3://${p.backup.bucket}` : 'skipped'}`);
+  lines.push(`  migrations: ${'error' in p.migrations ? `unknown (${p.migrations.error})` : p.migrations.pending.length ? `${p.migrations.pending.join(', ')} pending (${p.migrations.applied} applied)` : `none pending (${p.migrations.applied} applied)`}`);
+  lines.push('  deployments:');
+  for (const d of p.deployments) lines.push(`    ${d.service}: ${d.current.join(', ')} → ${d.next}`);
+  lines.push(`  traffic: ${p.traffic.strategy}${p.traffic.strategy === 'canary' ? ` ${p.traffic.steps.join(' → ')}%, soak ${formatDuration(p.traffic.soakMs)} each` : ''}`);
+  return lines.join('\n');
 }
