@@ -8,6 +8,7 @@ import type { CheckedDeployInput, DeployInput, RollbackInput } from '../domain/i
 import type { DeployPlan, PlannedService, RollbackPlan, TrafficSettings } from '../domain/plan';
 import type { AnalysisRun, DeploymentStatus } from '../domain/status';
 import type { Colour } from '../domain/rollout';
+import type { ImagesResult } from './images';
 import type {
   BlueGreenPrepared,
   BlueGreenTarget,
@@ -64,14 +65,7 @@ export interface TagResult {
   created: boolean;
 }
 
-export interface BuiltImage {
-  service: string;
-  reference: string;
-  tagReference: string;
-  digest: string;
-  reused: boolean;
-}
-export type ImagesResult = Record<string, BuiltImage>;
+export type { BuiltImage, ImagesResult } from './images';
 
 // --- database ---------------------------------------------------------------
 

@@ -10,7 +10,7 @@ import type { DeployConfig } from '../domain/config';
 import { ErrorType } from '../domain/errors';
 import { checkInput, InputError, rollbackInputSchema } from '../domain/input';
 import type { DeployPlan, RollbackPlan } from '../domain/plan';
-import { imageReference } from '../domain/planner';
+import { plannedService } from '../domain/planner';
 import type { DeploymentPreview, PreflightResult } from './contracts';
 import type { DatabasePreflightResult, MigrationStatusResult } from './database';
 import type { GitRepo } from './git';
@@ -125,15 +125,7 @@ export function pipelineActivities(deps: PipelineDeps) {
         project: config.project,
         environment,
         namespace: env.namespace,
-        services: chosen.map((s) => ({
-          name: s.name,
-          image: s.image,
-          context: s.context,
-          dockerfile: s.dockerfile,
-          deployment: s.deployment ?? s.name,
-          container: s.container ?? s.name,
-          reference: input.toVersion ? imageReference(config.registry.host, s.image, input.toVersion) : '',
-        })),
+        services: chosen.map((s) => plannedService(s, config.registry.host, input.toVersion)),
         target: input.toVersion ? { kind: 'version', version: input.toVersion } : input.toRevision ? { kind: 'revision', revision: input.toRevision } : { kind: 'previous' },
         restoreDatabase: input.restoreDatabase ?? false,
         ...(backupKey ? { backupKey } : {}),

@@ -3,14 +3,27 @@
  * parameter, so it is tested without any service; the resolvePlan activity
  * reads config and tags, calls it, and the result is fixed in history.
  */
-import type { DeployConfig } from './config';
+import type { DeployConfig, ServiceConfig } from './config';
 import type { CheckedDeployInput } from './input';
 import { InputError } from './input';
-import type { DeployPlan, PlanFacts } from './plan';
+import type { DeployPlan, PlanFacts, PlannedService } from './plan';
 import { nextVersion, tagOf } from './version';
 
 export function imageReference(registry: string, image: string, version: string): string {
   return `${registry}/${image}:${version}`;
+}
+
+/** A configured service as the workflows see it; `version` gives its image reference (none: ''). */
+export function plannedService(s: ServiceConfig, registry: string, version?: string): PlannedService {
+  return {
+    name: s.name,
+    image: s.image,
+    context: s.context,
+    dockerfile: s.dockerfile,
+    deployment: s.deployment ?? s.name,
+    container: s.container ?? s.name,
+    reference: version ? imageReference(registry, s.image, version) : '',
+  };
 }
 
 /** Computes the plan; throws InputError when the input does not fit the config. */
@@ -49,15 +62,7 @@ export function buildPlan(config: DeployConfig, input: CheckedDeployInput, facts
     migrate: input.migrate ?? true,
     allowImageOverwrite: input.allowImageOverwrite ?? config.build.allowOverwrite,
     registry: config.registry.host,
-    services: chosen.map((s) => ({
-      name: s.name,
-      image: s.image,
-      context: s.context,
-      dockerfile: s.dockerfile,
-      deployment: s.deployment ?? s.name,
-      container: s.container ?? s.name,
-      reference: imageReference(config.registry.host, s.image, version),
-    })),
+    services: chosen.map((s) => plannedService(s, config.registry.host, version)),
     canary: {
       steps: o.steps ?? c.steps,
       soakMs: o.soak ?? c.soak,
