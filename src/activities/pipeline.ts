@@ -46,6 +46,12 @@ export function pipelineActivities(deps: PipelineDeps) {
       const missing = plan.services.filter((s) => !present.has(s.deployment)).map((s) => s.deployment);
       if (missing.length) problems.push(`deployments missing in namespace ${plan.namespace}: ${missing.join(', ')}`);
       if (!redis.ok) problems.push(`redis: ${redis.detail}`);
+      // After a blue-green release the Service selects a colour's Deployment; a rolling or
+      // canary change of the service's own Deployment would not reach the traffic.
+      const selector = cluster.services.find((x) => x.name === plan.traffic.service)?.selector ?? {};
+      if (plan.strategy !== 'blue-green' && selector.version && plan.services.some((x) => x.name === plan.traffic.service)) {
+        problems.push(`service ${plan.traffic.service} is served by the blue-green colour "${selector.version}": deploy it with strategy blue-green (or leave it out with --services)`);
+      }
       const result: PreflightResult = {
         database: { version: db.version, connections: db.connections, ...(db.latestBackup ? { latestBackup: { key: db.latestBackup.key, ageMs: db.latestBackup.ageMs } } : {}) },
         cluster: {
