@@ -7,7 +7,8 @@
 import { Client, Connection, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import { Command, CommanderError, Option } from 'commander';
 import { userInfo } from 'node:os';
-import { activeChildId, formatStatus } from './cli/format';
+import { activeChildId, formatPreview, formatStatus } from './cli/format';
+import { dataConverterFromEnv } from './codec';
 import { ExitCode, exitCodeFor } from './cli/exit-codes';
 import { checkInput, deployInputSchema, InputError, rollbackInputSchema, type DeployInput, type RollbackInput } from './domain/input';
 import { checkSignal, type SignalName } from './domain/signals';
@@ -39,8 +40,11 @@ const FINAL = ['succeeded', 'failed', 'rolled-back', 'aborted', 'planned'];
 
 async function connect(env: NodeJS.ProcessEnv): Promise<{ client: Client; close: () => Promise<void>; namespace: string }> {
   let s;
+  let codec;
   try {
     s = temporalSettings(env);
+    // DEPLOY_CODEC_KEY set: payloads are encrypted as the worker does (src/codec.ts).
+    codec = dataConverterFromEnv(env);
   } catch (err) {
     throw new CliError((err as Error).message, ExitCode.BadInput);
   }
@@ -50,7 +54,7 @@ async function connect(env: NodeJS.ProcessEnv): Promise<{ client: Client; close:
   } catch (err) {
     throw new CliError(`Temporal server unreachable at ${s.address}: start it with \`npm start\` or set TEMPORAL_ADDRESS (${(err as Error).message.split('\n')[0]})`, ExitCode.Unreachable);
   }
-  return { client: new Client({ connection, namespace: s.namespace }), close: () => connection.close(), namespace: s.namespace };
+  return { client: new Client({ connection, namespace: s.namespace, ...codec }), close: () => connection.close(), namespace: s.namespace };
 }
 
 async function withClient<T>(ctx: Ctx, fn: (c: Client, namespace: string) => Promise<T>): Promise<T> {
@@ -148,6 +152,7 @@ async function awaitDeploy(ctx: Ctx, client: Client, workflowId: string, json: b
     ctx.out(JSON.stringify({ ...rest, phase: status.phase, steps: status.steps }, null, 2));
   } else {
     ctx.out(`${result.outcome}: ${result.workflowId} (${result.version} on ${result.environment})${result.reason ? `: ${result.reason}` : ''}`);
+    if (result.preview) ctx.out(formatPreview(result.preview));
   }
   return exitCodeFor(result);
 }
@@ -195,7 +200,7 @@ export function buildProgram(ctx: Ctx, exit: { code: number }): Command {
     .option('--no-migrate', 'skip database migrations')
     .option('--dry-run', 'print the plan; change nothing')
     .option('--requested-by <name>', 'recorded in the status and summary', defaultUser())
-    .option('--workflow-id <id>', 'workflow id (default: deploy-<env>-<version>)')
+    .option('--workflow-id <id>', 'workflow id (default: deploy-[<env>-]<version>)')
     .option('--wait', 'follow the deployment and exit with its outcome (see exit codes)')
     .option('--json', 'machine-readable output')
     .addHelpText(
@@ -231,9 +236,10 @@ export function buildProgram(ctx: Ctx, exit: { code: number }): Command {
       if (o.approvalTimeout) canary.approvalTimeout = o.approvalTimeout;
       if (Object.keys(canary).length) input.canary = canary;
       const valid = checked(() => checkInput(deployInputSchema, input, 'deploy'));
-      const env = valid.environment ?? 'default';
+      // deploy-[<env>-]<version>: one id per release, so a second start of the same release is refused.
+      const prefix = valid.environment ? `deploy-${valid.environment}` : 'deploy';
       const stamp = new Date().toISOString().replace(/[-:]/g, '').slice(0, 15);
-      const workflowId = (o.workflowId as string | undefined) ?? (valid.version ? `deploy-${env}-${valid.version}${valid.dryRun ? `-dry-run-${stamp}` : ''}` : `deploy-${env}-${valid.bump}-${stamp}`);
+      const workflowId = (o.workflowId as string | undefined) ?? (valid.version ? `${prefix}-${valid.version}${valid.dryRun ? `-dry-run-${stamp}` : ''}` : `${prefix}-${valid.bump}-${stamp}`);
       exit.code = await withClient(ctx, async (client, namespace) => {
         try {
           await client.workflow.start('deployWorkflow', { taskQueue: taskQueue(ctx.env), workflowId, args: [input], workflowIdConflictPolicy: 'FAIL' });
@@ -429,7 +435,13 @@ export async function main(argv: string[], ctx: Ctx = { out: (l) => console.log(
       ctx.err(`deployctl: ${err.message}`);
       return err.code;
     }
-    ctx.err(`deployctl: ${(err as Error).message.split('\n')[0]}`);
+    const message = (err as Error).message.split('\n')[0];
+    // A payload the worker encrypted (src/codec.ts) and this process has no key for.
+    if (message.includes('binary/encrypted')) {
+      ctx.err('deployctl: the deployment\'s data is encrypted: set DEPLOY_CODEC_KEY (and DEPLOY_CODEC_KEY_ID, DEPLOY_CODEC_OLD_KEYS) as the worker has them');
+      return ExitCode.Error;
+    }
+    ctx.err(`deployctl: ${message}`);
     return ExitCode.Error;
   }
 }

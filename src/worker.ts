@@ -8,6 +8,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { existsSync } from 'node:fs';
 import { createActivities, defaultDeps } from './activities';
+import { CodecConfigError, dataConverterFromEnv } from './codec';
 import { ConfigError } from './domain/config';
 import { configFilePath, loadConfig } from './load-config';
 import { BUNDLE_PATH } from './repo-root';
@@ -19,6 +20,8 @@ async function run(): Promise<void> {
   const config = loadConfig(file);
   const settings = temporalSettings();
   const taskQueue = process.env.TEMPORAL_TASK_QUEUE || config.temporal.taskQueue;
+  // DEPLOY_CODEC_KEY set: every payload is encrypted (src/codec.ts); unset: nothing changes.
+  const codec = dataConverterFromEnv(process.env);
   const connectOptions = {
     address: settings.address,
     ...(settings.tls ? { tls: settings.tls } : {}),
@@ -27,16 +30,19 @@ async function run(): Promise<void> {
   const connection = await NativeConnection.connect(connectOptions);
   // A client too: activities look up which deployment holds an environment.
   const clientConnection = await Connection.connect(connectOptions);
-  const client = new Client({ connection: clientConnection, namespace: settings.namespace });
+  const client = new Client({ connection: clientConnection, namespace: settings.namespace, ...codec });
   try {
-    const workflows = existsSync(BUNDLE_PATH) && process.env.DEPLOY_WORKFLOW_SOURCE !== '1'
-      ? { workflowBundle: { codePath: BUNDLE_PATH } }
-      : { workflowsPath: require.resolve('./workflows') };
+    // The compiled worker (npm run build) loads the bundle built with it; run from
+    // source (tsx), it bundles the source, so a stale bundle is never used.
+    const bundle = process.env.DEPLOY_WORKFLOW_BUNDLE ?? (__filename.endsWith('.js') && existsSync(BUNDLE_PATH) ? BUNDLE_PATH : undefined);
+    const workflows = bundle ? { workflowBundle: { codePath: bundle } } : { workflowsPath: require.resolve('./workflows') };
     const worker = await Worker.create({
       connection,
       namespace: settings.namespace,
       taskQueue,
       ...workflows,
+      // Codecs run outside the workflow sandbox, so the prebuilt bundle needs no change.
+      ...codec,
       activities: createActivities(defaultDeps(config, process.env, client.workflow)),
     });
     console.log(`worker: polling task queue "${taskQueue}" on ${settings.address} (namespace ${settings.namespace}, config ${file})`);
@@ -51,6 +57,8 @@ if (require.main === module) {
   run().catch((err: unknown) => {
     if (err instanceof ConfigError) {
       console.error(`worker: invalid configuration: ${err.message}`);
+    } else if (err instanceof CodecConfigError) {
+      console.error(`worker: invalid payload encryption settings: ${err.message}`);
     } else {
       console.error(err);
     }
