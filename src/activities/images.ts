@@ -19,8 +19,11 @@ import { pack } from 'tar-fs';
 import { ErrorType } from '../domain/errors';
 import type { PlannedService } from '../domain/plan';
 import { assertCommit } from './git';
-import { checkedVersion } from './failures';
+import { checkedVersion, invalidInput } from './failures';
 import { RegistryClient, RegistryError, type RegistryAuth } from './registry';
+
+/** A registry repository path, as the config schema allows it. */
+const IMAGE_NAME_RE = /^[a-z0-9]+([._/-][a-z0-9]+)*$/;
 
 export const REVISION_LABEL = 'org.opencontainers.image.revision';
 export const VERSION_LABEL = 'org.opencontainers.image.version';
@@ -187,6 +190,12 @@ export function imagesActivities(deps: ImagesDeps) {
     async buildImages(req: BuildImagesRequest): Promise<ImagesResult> {
       const version = checkedVersion(req.version);
       const commit = assertCommit(req.commit);
+      // Defence in depth: the plan's names come from the validated config, but nothing
+      // reaches the registry or Docker unless it is a plain repository name.
+      for (const s of req.services) {
+        if (!IMAGE_NAME_RE.test(s.image) || s.image.length > 255) throw invalidInput(`service ${JSON.stringify(s.name)}: invalid image name ${JSON.stringify(s.image)}: expected a repository name such as ai-saas-auth-service`);
+        if (!/^[A-Za-z0-9._/-]{1,255}$/.test(s.dockerfile) || s.dockerfile.split('/').includes('..')) throw invalidInput(`service ${JSON.stringify(s.name)}: invalid dockerfile ${JSON.stringify(s.dockerfile)}`);
+      }
       const request = { ...req, version, commit };
       const previous = deps.previous();
       const progress: ImagesProgress = { services: Object.fromEntries(req.services.map((s) => [s.name, previous?.services[s.name] ?? { state: 'pending' }])) };

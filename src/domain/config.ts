@@ -7,21 +7,29 @@
  * variable that holds the secret, and endpoints may use `${VAR}` references.
  */
 import { z } from 'zod';
-import { parseDuration } from './duration';
+import { formatDuration, parseDuration } from './duration';
 
 const NAME_RE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const ENV_NAME_RE = /^[A-Z_][A-Z0-9_]{0,127}$/;
 
 const dnsName = z.string().regex(NAME_RE, 'a lowercase DNS label (a-z, 0-9, "-", at most 63 characters)');
 const envName = z.string().regex(ENV_NAME_RE, 'an environment variable name such as SMOKE_PASSWORD');
-const duration = (what: string) =>
+const MAX_DURATION_MS = 30 * 24 * 3_600_000;
+/** A duration field; below `minMs` or above `maxMs` (30 days by default) is refused, so a typo cannot make a zero soak or an endless wait. */
+const duration = (what: string, minMs = 0, maxMs = MAX_DURATION_MS) =>
   z.union([z.string(), z.number()]).transform((v, ctx) => {
+    let ms: number;
     try {
-      return parseDuration(v, what);
+      ms = parseDuration(v, what);
     } catch (err) {
       ctx.addIssue({ code: 'custom', message: (err as Error).message });
       return z.NEVER;
     }
+    if (ms < minMs || ms > maxMs) {
+      ctx.addIssue({ code: 'custom', message: `${what} must be between ${formatDuration(minMs)} and ${formatDuration(maxMs)}, got ${JSON.stringify(v)}` });
+      return z.NEVER;
+    }
+    return ms;
   });
 const url = z.string().regex(/^https?:\/\/[^\s/$.?#][^\s]*$/i, 'an absolute http(s) URL such as http://127.0.0.1:9090');
 const command = z
@@ -35,7 +43,7 @@ const weightSteps = z
   .refine((s) => s.every((w, i) => i === 0 || w > s[i - 1]), 'steps must increase strictly')
   .refine((s) => s[s.length - 1] === 100, 'the last step must be 100');
 
-export const serviceSchema = z.object({
+export const serviceSchema = z.strictObject({
   name: dnsName,
   image: z.string().regex(/^[a-z0-9]+([._/-][a-z0-9]+)*$/, 'an image repository name such as ai-saas-auth-service'),
   context: z.string().min(1).max(1024),
@@ -44,7 +52,7 @@ export const serviceSchema = z.object({
   container: dnsName.optional(),
 });
 
-const environmentSchema = z.object({
+const environmentSchema = z.strictObject({
   namespace: dnsName,
   /** People allowed to approve or abort; empty means anyone. */
   approvers: z.array(z.string().min(1).max(128)).max(100).default([]),
@@ -54,7 +62,7 @@ const environmentSchema = z.object({
 
 const PROMQL_PLACEHOLDERS = ['track', 'version', 'namespace', 'window'];
 
-const metricSchema = z.object({
+const metricSchema = z.strictObject({
   name: z.string().regex(/^[a-z0-9][-a-z0-9_]{0,62}$/),
   /**
    * PromQL with {{track}}, {{version}}, {{namespace}} and {{window}} placeholders.
@@ -77,7 +85,7 @@ const metricSchema = z.object({
   maxRatioToStable: z.number().positive().optional(),
 });
 
-const smokeCheckSchema = z.object({
+const smokeCheckSchema = z.strictObject({
   name: z.string().min(1).max(128),
   method: z.enum(['GET', 'POST', 'PUT', 'DELETE', 'HEAD']).default('GET'),
   path: z.string().startsWith('/').max(2048),
@@ -92,25 +100,25 @@ const smokeCheckSchema = z.object({
 });
 
 export const configSchema = z
-  .object({
+  .strictObject({
     project: dnsName,
     defaultEnvironment: dnsName.default('production'),
     environments: z.record(dnsName, environmentSchema).refine((e) => Object.keys(e).length > 0, 'at least one environment'),
     temporal: z
-      .object({
+      .strictObject({
         taskQueue: z.string().min(1).max(200).default('deployments'),
         uiUrl: url.optional(),
         /** Upsert DeployEnvironment/Version/Strategy/Phase; the server must have them registered. */
         searchAttributes: z.boolean().default(true),
       })
       .prefault({}),
-    git: z.object({
+    git: z.strictObject({
       /** Path of the release checkout on the worker's machine. */
       checkout: z.string().min(1).max(4096),
       remote: z.string().min(1).max(100).default('origin'),
       branch: z.string().min(1).max(255).default('main'),
     }),
-    registry: z.object({
+    registry: z.strictObject({
       /** host[:port][/path], e.g. 127.0.0.1:5000 or ghcr.io/acme */
       host: z.string().regex(/^[a-zA-Z0-9.-]+(:\d{1,5})?(\/[a-z0-9._/-]+)?$/, 'a registry host such as 127.0.0.1:5000'),
       insecure: z.boolean().default(false),
@@ -123,7 +131,7 @@ export const configSchema = z
       .max(100)
       .refine((s) => new Set(s.map((x) => x.name)).size === s.length, 'service names must be unique'),
     build: z
-      .object({
+      .strictObject({
         concurrency: z.number().int().min(1).max(32).default(3),
         /** Allow pushing a tag that already exists with another digest. */
         allowOverwrite: z.boolean().default(false),
@@ -131,18 +139,18 @@ export const configSchema = z
       })
       .prefault({}),
     preDeploymentChecks: z
-      .array(z.object({ name: z.string().min(1).max(128), command, timeout: duration('check timeout').default(10 * 60_000) }))
+      .array(z.strictObject({ name: z.string().min(1).max(128), command, timeout: duration('check timeout').default(10 * 60_000) }))
       .max(50)
       .default([]),
-    database: z.object({
+    database: z.strictObject({
       name: z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]{0,62}$/, 'a PostgreSQL database name'),
       /** Connection URL without a password; the password comes from PGPASSWORD or the URL in DATABASE_URL. */
       urlEnv: envName.default('DATABASE_URL'),
       verifyTables: z.array(z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]{0,62}$/)).max(100).default([]),
       migrations: z
         .discriminatedUnion('mode', [
-          z.object({ mode: z.literal('builtin'), directory: z.string().min(1).max(1024).default('migrations') }),
-          z.object({
+          z.strictObject({ mode: z.literal('builtin'), directory: z.string().min(1).max(1024).default('migrations') }),
+          z.strictObject({
             mode: z.literal('command'),
             /** Run in the release checkout with DATABASE_URL in its environment, e.g. [npx, prisma, migrate, deploy]. */
             command,
@@ -161,7 +169,7 @@ export const configSchema = z
       /** Longest wait for another migrator to finish before this one gives up (and is retried). */
       migrationLockTimeout: duration('migrationLockTimeout').default(10 * 60_000),
     }),
-    backup: z.object({
+    backup: z.strictObject({
       bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name'),
       prefix: z.string().max(256).default('postgres/'),
       endpoint: url.optional(),
@@ -178,14 +186,14 @@ export const configSchema = z
       queueSize: z.number().int().min(1).max(16).default(4),
     }),
     kubernetes: z
-      .object({
+      .strictObject({
         /** Path of the kubeconfig; empty means the standard loading rules (KUBECONFIG, in-cluster). */
         kubeconfig: z.string().max(4096).optional(),
-        rolloutTimeout: duration('rolloutTimeout').default(10 * 60_000),
+        rolloutTimeout: duration('rolloutTimeout', 1000).default(10 * 60_000),
         /** Blue-green: how long the old colour stays (scaled down) before it is deleted. */
         deleteOldColourAfter: duration('deleteOldColourAfter').default(60 * 60_000),
         /** How often a rollout wait reads the Deployments (kubectl rollout status watches; we poll). */
-        pollInterval: duration('pollInterval').default(1000),
+        pollInterval: duration('pollInterval', 50, 60_000).default(1000),
         /** Each apiserver request; a request that takes longer fails as KubernetesUnavailable and is retried. */
         requestTimeout: duration('requestTimeout').default(15_000),
         /** Log lines of each pod that is not Ready attached to a failed rollout (runbook "Troubleshooting"). */
@@ -193,7 +201,7 @@ export const configSchema = z
       })
       .prefault({}),
     traffic: z
-      .object({
+      .strictObject({
         provider: z.enum(['istio', 'replicas']).default('istio'),
         /** The service that takes canary traffic (the runbook's api-gateway). */
         service: dnsName,
@@ -204,29 +212,29 @@ export const configSchema = z
         stepTimeout: duration('traffic stepTimeout').default(15_000),
       }),
     rollout: z
-      .object({
+      .strictObject({
         strategy: z.enum(['rolling', 'canary', 'blue-green']).default('canary'),
         canary: z
-          .object({
+          .strictObject({
             steps: weightSteps.default([5, 25, 50, 100]),
-            soak: duration('canary soak').default(5 * 60_000),
-            analysisInterval: duration('analysis interval').default(60_000),
+            soak: duration('canary soak', 1000, 24 * 3_600_000).default(5 * 60_000),
+            analysisInterval: duration('analysis interval', 1000, 24 * 3_600_000).default(60_000),
             approval: z.enum(['none', 'before-full', 'every-step']).default('none'),
-            approvalTimeout: duration('approval timeout').default(60 * 60_000),
+            approvalTimeout: duration('approval timeout', 1000, 7 * 24 * 3_600_000).default(60 * 60_000),
           })
           .prefault({}),
         blueGreen: z
-          .object({
-            monitor: duration('blue-green monitoring window').default(5 * 60_000),
+          .strictObject({
+            monitor: duration('blue-green monitoring window', 1000, 24 * 3_600_000).default(5 * 60_000),
             approval: z.boolean().default(false),
-            approvalTimeout: duration('approval timeout').default(60 * 60_000),
+            approvalTimeout: duration('approval timeout', 1000, 7 * 24 * 3_600_000).default(60 * 60_000),
           })
           .prefault({}),
         /** How long to wait for a database decision after an automatic rollback; on timeout the database is kept. */
-        databaseDecisionTimeout: duration('databaseDecisionTimeout').default(60 * 60_000),
+        databaseDecisionTimeout: duration('databaseDecisionTimeout', 1000, 7 * 24 * 3_600_000).default(60 * 60_000),
       })
       .prefault({}),
-    verification: z.object({
+    verification: z.strictObject({
       baseUrl: url,
       healthPath: z.string().startsWith('/').default('/health'),
       timeout: duration('health timeout').default(5000),
@@ -252,7 +260,7 @@ export const configSchema = z
       /** Each Kubernetes API call (list pods, read a log). */
       kubernetesTimeout: duration('kubernetes timeout').default(10_000),
     }),
-    analysis: z.object({
+    analysis: z.strictObject({
       prometheusUrl: url,
       window: z.string().regex(/^\d{1,6}[smhd]$/).default('1m'),
       metrics: z.array(metricSchema).min(1).max(50),
@@ -264,10 +272,10 @@ export const configSchema = z
       queryTimeout: duration('query timeout').default(10_000),
     }),
     redis: z
-      .object({ urlEnv: envName.default('REDIS_URL'), maxMemoryRatio: z.number().gt(0).max(1).default(0.8) })
+      .strictObject({ urlEnv: envName.default('REDIS_URL'), maxMemoryRatio: z.number().gt(0).max(1).default(0.8) })
       .prefault({}),
     notifications: z
-      .object({
+      .strictObject({
         slackWebhookEnv: envName.optional(),
         webhookEnv: envName.optional(),
         timeout: duration('webhook timeout').default(5000),
@@ -276,7 +284,7 @@ export const configSchema = z
       })
       .prefault({}),
     summary: z
-      .object({
+      .strictObject({
         /** Store the summary in the backup bucket under this prefix. */
         store: z.boolean().default(true),
         prefix: z.string().max(256).default('summaries/'),
@@ -284,7 +292,7 @@ export const configSchema = z
         changelog: z.boolean().default(false),
         changelogFile: z.string().min(1).max(1024).default('CHANGELOG.md'),
         commitAuthor: z
-          .object({ name: z.string().min(1).max(128).default('deploy-pipelines'), email: z.string().min(3).max(254).default('deploy-pipelines@localhost') })
+          .strictObject({ name: z.string().min(1).max(128).default('deploy-pipelines'), email: z.string().min(3).max(254).default('deploy-pipelines@localhost') })
           .prefault({}),
         /** Which analysis metrics (config analysis.metrics names) are the summary's error rate and P95 latency. */
         errorRateMetric: z.string().min(1).max(63).default('error-rate'),

@@ -93,7 +93,8 @@ export function slackPayload(event: NotificationEvent, opts: FormatOptions): Sla
   const commands = commandsFor(event);
 
   // The fallback text carries everything a person needs when blocks are not shown.
-  const textLines = [`${emoji} ${head}`, event.text];
+  // Escaped as well: Slack renders <!channel> in the fallback text of push notifications too.
+  const textLines = [`${emoji} ${escapeMrkdwn(head)}`, escapeMrkdwn(event.text)];
   if (commands.length > 0) textLines.push(...commands);
   if (link) textLines.push(link);
 

@@ -130,15 +130,15 @@ describe('versions are refused before git or docker run', () => {
     for (const image of [`inj-$(${touch})`, `inj;${touch}`, `inj\`${touch}\``]) {
       const err = await images.buildImages({ workflowId: 'wf-inj', version: '1.0.1', commit: fx.head, services: [service('auth-service', image)], allowOverwrite: false }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(Error);
-      expect((err as Error).message).toMatch(/invalid reference format/);
+      expect(err).toMatchObject({ type: 'InvalidInput', nonRetryable: true });
+      expect((err as Error).message).toMatch(/invalid image name/);
       // Docker's API takes the name as data, never as a command line.
       expect(calls.filter((c) => c.startsWith('docker.')).every((c) => ['docker.getImage', 'docker.buildImage'].includes(c))).toBe(true);
     }
   }, 60_000);
 
-  // Gap (defence in depth): buildImages trusts the plan's names and reaches the registry and Docker with them,
-  // failing late with a retryable error. Turns red once it refuses them as InvalidInput first.
-  test.failing('GAP (fails until fixed): an image name with metacharacters is refused as InvalidInput before the registry or Docker', async () => {
+  // Defence in depth: buildImages refuses names with metacharacters itself, before the registry or Docker.
+  test('an image name with metacharacters is refused as InvalidInput before the registry or Docker', async () => {
     const err = await images.buildImages({ workflowId: 'wf-inj', version: '1.0.1', commit: fx.head, services: [service('auth-service', `inj;${touch}`)], allowOverwrite: false }).catch((e: unknown) => e);
     expect(err).toMatchObject({ type: 'InvalidInput', nonRetryable: true });
     expect(calls).toEqual([]);
@@ -263,9 +263,8 @@ describe('notes and reasons are plain text through the status and into notificat
     expect(received.filter((r) => r.path === '/hook').map((r) => r.body.kind)).toEqual(expect.arrayContaining(['awaiting-approval', 'succeeded']));
   }, 60_000);
 
-  // Gap: Slack's top-level `text` (the fallback shown in push notifications) carries event.text unescaped,
-  // so a reason like "<!channel>" would ping the channel. Turns red once the fallback text is escaped too.
-  test.failing('GAP (fails until fixed): Slack markup in a reason is escaped in the fallback text as well', async () => {
+  // Slack's top-level `text` (the fallback shown in push notifications) is escaped like the blocks.
+  test('Slack markup in a reason is escaped in the fallback text as well', async () => {
     const { notify } = notifyActivities({ config: testConfig(), env: { SLACK_WEBHOOK_URL: `${base}/slack` }, log: { info: () => undefined, warn: () => undefined } });
     await notify({ kind: 'aborted', workflowId: 'wf-inj', environment: 'production', version: '1.0.1', text: 'aborted by dave: <!channel> look' });
     expect(received[0].body.text).not.toContain('<!channel>');
