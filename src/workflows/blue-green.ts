@@ -5,7 +5,7 @@
  * scales down, and is deleted after a delay by a detached child. An abort (or
  * a failed analysis) switches traffic back and removes the new colour.
  */
-import { ParentClosePolicy, condition, log, setHandler, sleep, startChild, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, ParentClosePolicy, condition, log, setHandler, sleep, startChild, workflowInfo } from '@temporalio/workflow';
 import type { BlueGreenTarget, Colour, NotificationEvent } from '../activities/contracts';
 import { tallyRun, type AnalysisTally } from '../domain/analysis';
 import type { DeployPlan } from '../domain/plan';
@@ -79,6 +79,8 @@ export async function blueGreenWorkflow(input: BlueGreenInput): Promise<BlueGree
     if (!c.ok) return t.ignore('abort', c.by, c.reason);
     if (t.isFinal) return t.ignore('abort', c.value.by, `the blue-green deployment is already ${status.phase}`);
     if (abortReq) return t.ignore('abort', c.value.by, `already aborting (requested by ${abortReq.by})`);
+    // Past the monitoring window nothing reads an abort any more: record it as ignored, not as accepted.
+    if (status.phase === 'promoting' || status.phase === 'rolling-back') return t.ignore('abort', c.value.by, `the blue-green deployment is already ${status.phase}`, { reason: c.value.reason });
     if (!allowed(c.value.by)) return t.ignore('abort', c.value.by, `${c.value.by} is not an approver for ${status.environment}`);
     abortReq = { signal: 'abort', by: c.value.by, at: nowIso(), reason: c.value.reason };
     status.aborts.push(abortReq);
@@ -214,17 +216,20 @@ export async function blueGreenWorkflow(input: BlueGreenInput): Promise<BlueGree
     monitoring = false;
     const stop = err instanceof StopBlueGreen ? err : new StopBlueGreen('failed', describeError(err));
     t.phase('rolling-back');
-    if (active) {
-      const back = active;
-      try {
-        // Traffic back on the colour that served before; the new colour scaled to zero.
-        await t.step(`switch traffic back to ${back}`, () => long.abortBlueGreen({ target, colour: back }));
-        switched = false;
-      } catch (undoErr) {
-        status.error = `${stop.reason}; switching back to ${back} failed: ${describeError(undoErr)}`;
+    // The way back must land even when this workflow is being cancelled (design §3.9).
+    await CancellationScope.nonCancellable(async () => {
+      if (active) {
+        const back = active;
+        try {
+          // Traffic back on the colour that served before; the new colour scaled to zero.
+          await t.step(`switch traffic back to ${back}`, () => long.abortBlueGreen({ target, colour: back }));
+          switched = false;
+        } catch (undoErr) {
+          status.error = `${stop.reason}; switching back to ${back} failed: ${describeError(undoErr)}`;
+        }
       }
-    }
-    await notify(stop.outcome, `${p.project} ${p.version} blue-green ${stop.outcome}: ${stop.reason}`);
+      await notify(stop.outcome, `${p.project} ${p.version} blue-green ${stop.outcome}: ${stop.reason}`);
+    });
     t.finish(stop.outcome, status.error ?? stop.reason);
     const live = switched ? next : active;
     return { outcome: stop.outcome, reason: status.error ?? stop.reason, ...(live ? { live } : {}), ...(active ? { previous: active } : {}), ...(stop.timedOut ? { timedOut: true } : {}), status };

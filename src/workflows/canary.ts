@@ -14,7 +14,7 @@ import type { CanaryOverrides } from '../domain/input';
 import { needsApprovalBefore, type DeployPlan } from '../domain/plan';
 import { checkSignal, isAllowedApprover, type AbortPayload, type ApprovePayload, type PausePayload, type PromotePayload, type ResumePayload } from '../domain/signals';
 import type { AnalysisRun, DeploymentStatus, SignalRecord } from '../domain/status';
-import { analysis, notifier, short, traffic } from './activity-options';
+import { analysis, long, notifier, short, traffic } from './activity-options';
 import { abortSignal, approveSignal, pauseSignal, promoteSignal, resumeSignal } from './messages';
 import { describeError, nowIso, Tracker } from './tracker';
 
@@ -74,6 +74,8 @@ export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> 
   let canaryStarted = false;
 
   const allowed = (by: string): boolean => !plan || isAllowedApprover(by, plan.approvers);
+  /** Past the point where a person can still steer it: promoting, rolling back, or ended. */
+  const settled = (): boolean => t.isFinal || status.phase === 'promoting' || status.phase === 'rolling-back';
 
   setHandler(approveSignal, (payload: unknown) => {
     const c = checkSignal<ApprovePayload>('approve', payload);
@@ -90,8 +92,8 @@ export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> 
     const c = checkSignal<AbortPayload>('abort', payload);
     if (!c.ok) return t.ignore('abort', c.by, c.reason);
     const p = c.value;
-    if (t.isFinal || status.phase === 'promoting') return t.ignore('abort', p.by, `the canary is already ${status.phase}`, { reason: p.reason });
     if (abortReq) return t.ignore('abort', p.by, `already aborting (requested by ${abortReq.by})`, { reason: p.reason });
+    if (settled()) return t.ignore('abort', p.by, `the canary is already ${status.phase}`, { reason: p.reason });
     if (!allowed(p.by)) return t.ignore('abort', p.by, `${p.by} is not an approver for ${status.environment}`, { reason: p.reason });
     abortReq = { signal: 'abort', by: p.by, at: nowIso(), reason: p.reason };
     status.aborts.push(abortReq);
@@ -100,7 +102,7 @@ export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> 
   setHandler(pauseSignal, (payload: unknown) => {
     const c = checkSignal<PausePayload>('pause', payload);
     if (!c.ok) return t.ignore('pause', c.by, c.reason);
-    if (t.isFinal || status.phase === 'promoting' || abortReq) return t.ignore('pause', c.value.by, `nothing to pause in phase ${status.phase}`);
+    if (settled() || abortReq) return t.ignore('pause', c.value.by, `nothing to pause in phase ${status.phase}`);
     if (paused) return t.ignore('pause', c.value.by, 'already paused');
     paused = true;
     status.pauses.push({ signal: 'pause', by: c.value.by, at: nowIso() });
@@ -123,6 +125,12 @@ export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> 
     if (promoteReq) return t.ignore('promote', c.value.by, 'a promotion is already requested');
     if (!allowed(c.value.by)) return t.ignore('promote', c.value.by, `${c.value.by} is not an approver for ${status.environment}`);
     promoteReq = c.value;
+    // Promote is the go-ahead: it ends a pause too, so promote and promote {full} both move on at once.
+    if (paused) {
+      paused = false;
+      status.pauses.push({ signal: 'resume', by: c.value.by, at: nowIso(), reason: 'promote' });
+      if (status.canary) status.canary.paused = false;
+    }
   });
 
   const notify = async (kind: NotificationEvent['kind'], text: string, extra: Partial<NotificationEvent> = {}): Promise<void> => {
@@ -262,8 +270,9 @@ export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> 
 
   try {
     t.phase('canary');
-    await t.step('start canary', () => short.startCanary(target), (r) => r.deployment);
+    // Set before the call: a start that fails half-way may leave a canary Deployment, and abortCanary is idempotent.
     canaryStarted = true;
+    await t.step('start canary', () => long.startCanary(target), (r) => r.deployment);
     for (let i = 0; i < settings.steps.length; i++) {
       if (abortReq) throw new StopCanary('aborted', `aborted by ${abortReq.by}: ${abortReq.reason ?? ''}`.trim());
       const weight = settings.steps[i];
@@ -284,7 +293,9 @@ export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> 
       if (end === 'abort') continue; // the top of the loop turns it into the abort path
       if (end === 'promote-full') {
         await runAnalysis();
-        if (needsApprovalBefore(100, settings.approval) && settings.approval !== 'every-step') await awaitApproval('approval to move traffic to 100%');
+        if (abortReq) continue; // an abort during the final analysis: the top of the loop aborts
+        // Promote {full} skips the soaks, never the gate before 100% (before-full and every-step alike).
+        if (needsApprovalBefore(100, settings.approval)) await awaitApproval('approval to move traffic to 100%');
         canary.stepIndex = settings.steps.length - 1;
         await setWeight(100);
         await notify('step-promoted', `${p.project} ${p.version}: canary at 100% (promoted)`, { weight: 100 });
@@ -293,11 +304,12 @@ export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> 
     }
     if (abortReq) throw new StopCanary('aborted', `aborted by ${abortReq.by}: ${abortReq.reason ?? ''}`.trim());
     t.phase('promoting');
-    await t.step('promote', () => short.promoteCanary(target));
+    await t.step('promote', () => long.promoteCanary(target));
     t.finish('succeeded');
     return { outcome: 'promoted', weight: canary.weight, status };
   } catch (err) {
     const stop = err instanceof StopCanary ? err : new StopCanary('failed', describeError(err));
+    let reason = stop.reason;
     // Abort must land whatever happens to this scope: traffic back to stable first.
     await CancellationScope.nonCancellable(async () => {
       t.phase('rolling-back');
@@ -306,12 +318,14 @@ export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> 
           await t.step('abort canary', () => traffic.abortCanary(target));
           canary.weight = 0;
         } catch (abortErr) {
+          // Keep going (design §3.9), but say so: traffic may still be on the canary.
           log.error('abort of the canary failed', { error: describeError(abortErr) });
+          reason = `${stop.reason}; aborting the canary failed: ${describeError(abortErr)}`;
         }
       }
-      await notify(stop.outcome === 'aborted' ? 'aborted' : 'failed', `${p.project} ${p.version} canary ${stop.outcome}: ${stop.reason}`, { weight: canary.weight });
+      await notify(stop.outcome === 'aborted' ? 'aborted' : 'failed', `${p.project} ${p.version} canary ${stop.outcome}: ${reason}`, { weight: canary.weight });
     });
-    t.finish(stop.outcome, stop.reason);
-    return { outcome: stop.outcome, reason: stop.reason, weight: canary.weight, status, ...(stop.timedOut ? { timedOut: true } : {}) };
+    t.finish(stop.outcome, reason);
+    return { outcome: stop.outcome, reason, weight: canary.weight, status, ...(stop.timedOut ? { timedOut: true } : {}) };
   }
 }

@@ -267,12 +267,13 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
       activeChild = childId;
       if (p.strategy === 'canary') {
         undo.canary = tgt;
+        // Recorded before the child runs: a promotion that fails half-way has already changed stable.
+        if (current) undo.records.push({ deployment: current.name, previousImages: current.images, ...(current.version ? { previousVersion: current.version } : {}) });
         const r = await t.step('canary', () =>
           executeChild(canaryWorkflow, { workflowId: childId, args: [{ version: p.version, plan: p, image: tgt.image, searchAttributes: p.searchAttributes }] }),
           (x) => `${x.outcome} at ${x.weight}%`,
         ).finally(() => (activeChild = undefined));
         if (r.outcome !== 'promoted') throw new StopDeploy(r.outcome === 'aborted' ? 'aborted' : 'failed', r.reason ?? `canary ${r.outcome}`, r.timedOut === true);
-        if (current) undo.records.push({ deployment: current.name, previousImages: current.images, ...(current.version ? { previousVersion: current.version } : {}) });
       } else {
         const r = await t.step('blue-green', () =>
           executeChild(blueGreenWorkflow, { workflowId: childId, args: [{ version: p.version, plan: p, image: tgt.image, searchAttributes: p.searchAttributes }] }),

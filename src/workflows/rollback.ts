@@ -111,14 +111,29 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
     if (auto) {
       t.identify(auto.plan.previousVersion ?? '(previous)', auto.plan.environment, 'rollback', auto.plan.searchAttributes);
       t.phase('rolling-back');
+      // This is the saga's compensation: a step that fails does not stop the ones after it (design §3.9),
+      // so a traffic API that keeps failing cannot leave the other services on the new images.
+      const failed: string[] = [];
+      const undo = async <T>(name: string, fn: () => Promise<T>, detail?: (r: T) => string | undefined): Promise<void> => {
+        try {
+          await t.step(name, fn, detail);
+        } catch (err) {
+          failed.push(`${name}: ${describeError(err)}`);
+        }
+      };
       // Traffic first: it is what users feel.
-      if (auto.canary) await t.step('abort canary', () => traffic.abortCanary(auto.canary!));
+      if (auto.canary) await undo('abort canary', () => traffic.abortCanary(auto.canary!));
       if (auto.blueGreen) {
         const bg = auto.blueGreen;
-        await t.step(`switch traffic back to ${bg.back}`, () => long.abortBlueGreen({ target: bg.target, colour: bg.back }));
+        await undo(`switch traffic back to ${bg.back}`, () => long.abortBlueGreen({ target: bg.target, colour: bg.back }));
       }
       if (auto.records.length) {
-        await t.step('restore previous images', () => long.rollbackImages({ workflowId: signalTarget, namespace: auto.plan.namespace, records: auto.records, timeoutMs: auto.plan.rolloutTimeoutMs }), (r) => r.deployments.map((d) => `${d.deployment}@${d.revision ?? '?'}`).join(', '));
+        await undo('restore previous images', () => long.rollbackImages({ workflowId: signalTarget, namespace: auto.plan.namespace, records: auto.records, timeoutMs: auto.plan.rolloutTimeoutMs }), (r) => r.deployments.map((d) => `${d.deployment}@${d.revision ?? '?'}`).join(', '));
+      }
+      // Workloads not fully back: no database decision (an old schema under new images is worse).
+      if (failed.length) {
+        workloads = 'not fully restored';
+        throw new Error(failed.join('; '));
       }
       workloads = `${auto.records.length} deployments back to their previous images${auto.canary ? ', canary aborted' : ''}${auto.blueGreen ? `, traffic back on ${auto.blueGreen.back}` : ''}`;
       backupKey = auto.backupKey;
