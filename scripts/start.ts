@@ -114,6 +114,13 @@ async function run(): Promise<void> {
     const cli = execFileSync('bash', [path.join(ROOT, 'scripts/tools/temporal.sh'), 'cli'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
     const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(PORT), '--ui-port', String(UI_PORT), '--db-filename', path.join(dataDir, 'dev.db'), '--log-level', 'error'];
     for (const name of SEARCH_ATTRIBUTE_NAMES) args.push('--search-attribute', `${name}=Keyword`);
+    // Encrypted payloads (DEPLOY_CODEC_KEY): the UI decodes them through the local codec server.
+    if (env.DEPLOY_CODEC_KEY) {
+      const codecPort = env.DEPLOY_CODEC_SERVER_PORT ?? '8888';
+      env.TEMPORAL_UI_URL ??= `http://127.0.0.1:${UI_PORT}`;
+      startChild('codec server', path.join(ROOT, 'node_modules', '.bin', 'tsx'), [path.join(ROOT, 'src', 'codec-server.ts')], env);
+      args.push('--ui-codec-endpoint', `http://127.0.0.1:${codecPort}`);
+    }
     startChild('temporal dev server', cli, args, env);
     await serverReady(address, 60_000);
     console.log(`start: Temporal dev server on ${address}, UI http://127.0.0.1:${UI_PORT} (history in ${path.relative(ROOT, dataDir)}/dev.db)`);
