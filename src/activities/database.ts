@@ -4,11 +4,12 @@
  * activities over an injected pg connection URL and S3 client.
  *
  * Backup format: `pg_dump -Fc -Z<compressionLevel>` (custom format, default
- * level 1) streamed straight into an S3 multipart upload. Measured on the
- * sandbox it costs about 1.4x a bare `pg_dump > /dev/null`, against 2.2x for
- * `pg_dump | gzip -1` and 3.7x for the runbook's `gzip -6`: pg_dump
- * compresses each table's data as it reads it, in its own process, so the
- * worker only hashes and forwards bytes. The custom format is also what
+ * level 1) streamed straight into an S3 multipart upload, with no local
+ * file. Measured here (docs/benchmarks.md) it takes about a third of the
+ * runbook's dump-gzip-upload sequence, but about 3x a bare `pg_dump >
+ * /dev/null` on 2 cores: compression itself is the cost (pg_dump -Z1 alone is
+ * 2.2-2.9x the floor). pg_dump compresses in its own process, so the worker
+ * only hashes and forwards bytes. The custom format is also what
  * pg_restore reads from a pipe in one transaction, and it records the
  * server and tool versions in its header.
  *

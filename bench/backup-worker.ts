@@ -1,0 +1,100 @@
+/**
+ * The worker process of the backup benchmark: a real Temporal worker (native
+ * connection, prebuilt bundle of the project's workflows plus the benchmark's,
+ * every adapter module loaded, as in production) whose one registered
+ * activity is the project's backupDatabase, wrapped to measure its wall time,
+ * this process's peak RSS and the bytes it wrote to storage. Run by bench/backup.ts with fork(); the
+ * config slice and the dev server's address come in the environment.
+ */
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { createBackupS3Client, databaseActivities, type DatabaseDeps } from '../src/activities/database';
+// Loaded, not used: the process holds every adapter's modules, as the production worker (src/worker.ts) does.
+import '../src/activities';
+import type { BackupWorkerIn, BackupWorkerOut, MeasuredBackup, MeasuredBackupRequest } from './backup-types';
+import { procStatus, procWriteBytes, resetPeakRss, RssSampler } from './common';
+
+function send(m: BackupWorkerOut): void {
+  process.send?.(m);
+}
+
+async function run(): Promise<void> {
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  const config = JSON.parse(process.env.BENCH_BACKUP_CONFIG ?? '') as DatabaseDeps['config'];
+  const s3 = createBackupS3Client(config.backup);
+  // Times every request the activity makes to the object store, to show where its time goes.
+  let t0 = 0;
+  let requests: MeasuredBackup['s3'] = {};
+  s3.middlewareStack.add(
+    (next, context) => async (args) => {
+      const start = performance.now() - t0;
+      try {
+        return await next(args);
+      } finally {
+        const end = performance.now() - t0;
+        const name = context.commandName ?? 'unknown';
+        const r = (requests[name] ??= { count: 0, totalMs: 0, firstStart: start, lastEnd: end });
+        r.count++;
+        r.totalMs += end - start;
+        r.firstStart = Math.min(r.firstStart, start);
+        r.lastEnd = Math.max(r.lastEnd, end);
+      }
+    },
+    { step: 'initialize', name: 'benchTiming' },
+  );
+  const acts = databaseActivities({
+    config,
+    databaseUrl: process.env.BENCH_DATABASE_URL ?? '',
+    s3,
+    releaseDir: () => Promise.reject(new Error('no migrations in the backup benchmark')),
+  });
+
+  const measuredBackup = async (req: MeasuredBackupRequest): Promise<MeasuredBackup> => {
+    global.gc?.();
+    const rssBefore = process.memoryUsage().rss;
+    const hwm = resetPeakRss();
+    const writesBefore = procWriteBytes('self');
+    const sampler = new RssSampler('self', 10).start();
+    const before = process.memoryUsage();
+    const memory = { arrayBuffersBefore: before.arrayBuffers, arrayBuffersPeak: before.arrayBuffers, heapUsedBefore: before.heapUsed, heapUsedPeak: before.heapUsed };
+    const heapSampler = setInterval(() => {
+      const u = process.memoryUsage();
+      memory.arrayBuffersPeak = Math.max(memory.arrayBuffersPeak, u.arrayBuffers);
+      memory.heapUsedPeak = Math.max(memory.heapUsedPeak, u.heapUsed);
+    }, 10);
+    requests = {};
+    t0 = performance.now();
+    const result = await acts.backupDatabase(req);
+    const ms = performance.now() - t0;
+    const sampled = sampler.stop();
+    clearInterval(heapSampler);
+    const writeBytes = procWriteBytes('self') - writesBefore;
+    const peakRss = hwm ? Math.max(procStatus('self', 'VmHWM'), sampled) : sampled;
+    return { result, ms, rssBefore, peakRss, peakSource: hwm ? 'VmHWM' : 'sampled every 10 ms', writeBytes, s3: requests, memory };
+  };
+
+  const connection = await NativeConnection.connect({ address: process.env.TEMPORAL_ADDRESS });
+  try {
+    const worker = await Worker.create({
+      connection,
+      taskQueue: process.env.BENCH_TASK_QUEUE ?? '',
+      workflowBundle: { codePath: process.env.BENCH_BUNDLE ?? '' },
+      activities: { measuredBackup },
+    });
+    const stopped = new Promise<void>((resolve) => {
+      process.on('message', (m: BackupWorkerIn) => m.type === 'stop' && resolve());
+      process.once('disconnect', () => resolve());
+    });
+    await worker.runUntil(async () => {
+      send({ type: 'ready', rss: process.memoryUsage().rss });
+      await stopped;
+    });
+  } finally {
+    await connection.close();
+  }
+}
+
+run().catch((err: unknown) => {
+  send({ type: 'failed', message: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+  console.error(err);
+  process.exit(1);
+});

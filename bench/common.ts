@@ -1,0 +1,286 @@
+/**
+ * Helpers the benchmarks share: the sandbox's environment and the example
+ * config, timing of commands, the superuser connection to the sandbox's
+ * PostgreSQL, child processes (a worker measured apart from the benchmark
+ * that drives it) and what /proc says about a process's memory and disk
+ * writes.
+ */
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { fork, spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Client } from 'pg';
+import type { DeployConfig } from '../src/domain/config';
+import { loadConfig } from '../src/load-config';
+import { sandboxEnv, sandboxVar } from '../test/helpers/sandbox';
+import { REPO_ROOT } from '../test/helpers/tools';
+import type { Size } from './report';
+
+export { REPO_ROOT, sandboxVar };
+
+export interface BenchOptions {
+  size: Size;
+}
+
+/** The sandbox's environment in process.env (DATABASE_URL, KUBECONFIG, DOCKER_HOST, AWS_*...). */
+export function loadSandbox(): void {
+  Object.assign(process.env, sandboxEnv());
+}
+
+/** The example config filled from the sandbox's environment, as the worker would load it. */
+export function benchConfig(): DeployConfig {
+  loadSandbox();
+  return loadConfig(path.join(REPO_ROOT, 'deploy.config.yaml'), process.env);
+}
+
+export function runId(): string {
+  return randomBytes(3).toString('hex');
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Milliseconds with sub-millisecond resolution, comparable across processes of this machine. */
+export function nowMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+export async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
+  const t0 = performance.now();
+  const value = await fn();
+  return { ms: performance.now() - t0, value };
+}
+
+export interface CommandOptions {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Where stdout goes: ignored (/dev/null), a file descriptor, or kept. */
+  stdout?: 'ignore' | 'pipe' | number;
+}
+
+/** Runs a program (no shell) and times it; a non-zero exit is an error with the end of its stderr. */
+export function runCommand(file: string, args: string[], opts: CommandOptions = {}): Promise<{ ms: number; stdout: string }> {
+  const t0 = performance.now();
+  return new Promise((resolve, reject) => {
+    const stdio: StdioOptions = ['ignore', opts.stdout ?? 'pipe', 'pipe'];
+    const child = spawn(file, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout = (stdout + d).slice(-1_000_000)));
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-8000)));
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      const elapsed = performance.now() - t0;
+      if (code === 0) resolve({ ms: elapsed, stdout });
+      else reject(new Error(`${path.basename(file)} ${args.join(' ').slice(0, 200)} exited with ${code ?? signal}: ${stderr.trim().split('\n').slice(-5).join(' | ')}`));
+    });
+  });
+}
+
+/** Runs a bash script (for the runbook's pipelines, `a | b > /dev/null`) with pipefail, and times it. */
+export function runShell(script: string, env: NodeJS.ProcessEnv): Promise<{ ms: number; stdout: string }> {
+  return runCommand('bash', ['-c', `set -euo pipefail\n${script}`], { env });
+}
+
+// --- PostgreSQL as superuser (the sandbox's unix socket) -----------------------------------
+
+export async function adminSql<T extends object = Record<string, unknown>>(database: string, sql: string, params?: unknown[]): Promise<T[]> {
+  const c = new Client({ host: sandboxVar('PG_ADMIN_SOCKET'), port: Number(sandboxVar('PGPORT')), user: 'postgres', database });
+  await c.connect();
+  try {
+    const r = await c.query(sql, params);
+    const last = Array.isArray(r) ? (r as { rows: T[] }[])[(r as unknown[]).length - 1] : r;
+    return last.rows as T[];
+  } finally {
+    await c.end();
+  }
+}
+
+/** The sandbox's DATABASE_URL pointed at another database. */
+export function databaseUrlFor(database: string): string {
+  const u = new URL(sandboxVar('DATABASE_URL'));
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+// --- /proc ------------------------------------------------------------------------------
+
+/** VmRSS / VmHWM (peak RSS) of a process, in bytes; NaN when the process is gone. */
+export function procStatus(pid: number | 'self', field: 'VmRSS' | 'VmHWM'): number {
+  try {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * Bytes a process caused to be written to storage (/proc/<pid>/io
+ * write_bytes). Children it has reaped are included: the kernel adds a
+ * waited-for child's I/O to its parent's counters.
+ */
+export function procWriteBytes(pid: number | 'self'): number {
+  try {
+    const m = /^write_bytes:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'));
+    return m ? Number(m[1]) : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Resets the kernel's peak-RSS counter of this process; false where that is not permitted. */
+export function resetPeakRss(): boolean {
+  try {
+    writeFileSync('/proc/self/clear_refs', '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Samples a process's RSS; the peak is the larger of the samples and the kernel's VmHWM when asked. */
+export class RssSampler {
+  private timer?: NodeJS.Timeout;
+  peak = 0;
+  last = 0;
+  readonly samples: { t: number; rss: number }[] = [];
+
+  constructor(
+    private readonly pid: number | 'self',
+    private readonly intervalMs = 100,
+  ) {}
+
+  start(): this {
+    const sample = () => {
+      const rss = this.pid === 'self' ? process.memoryUsage().rss : procStatus(this.pid, 'VmRSS');
+      if (!Number.isFinite(rss)) return;
+      this.last = rss;
+      this.peak = Math.max(this.peak, rss);
+      if (this.samples.length < 100_000) this.samples.push({ t: Date.now(), rss });
+    };
+    sample();
+    this.timer = setInterval(sample, this.intervalMs);
+    return this;
+  }
+
+  stop(): number {
+    clearInterval(this.timer);
+    return this.peak;
+  }
+}
+
+// --- child processes --------------------------------------------------------------------
+
+export interface Child<In, Out> {
+  process: ChildProcess;
+  pid: number;
+  send(message: In): void;
+  /** The next message that satisfies `pick`, or a rejection when the child exits first or the time runs out. */
+  next<T extends Out>(pick: (m: Out) => m is T, timeoutMs?: number): Promise<T>;
+  on(listener: (m: Out) => void): void;
+  /** Asks the child to stop (message), then SIGTERM, then SIGKILL; resolves when it has exited. */
+  stop(message?: In): Promise<void>;
+}
+
+let compiled: Promise<string> | undefined;
+
+/**
+ * The worker processes compiled to JavaScript once per benchmark process
+ * (tsc, the project's compiler, into a temporary folder), so they run as the
+ * production worker does, `node` on compiled code: under tsx a process
+ * carries the loader's caches too, which would be counted as the worker's
+ * memory.
+ */
+function compileChildren(): Promise<string> {
+  compiled ??= (async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-workers-'));
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    const entries = ['bench/backup-worker.ts', 'bench/concurrency-worker.ts'];
+    const flags = ['--outDir', dir, '--rootDir', REPO_ROOT, '--module', 'commonjs', '--moduleResolution', 'node', '--target', 'ES2022', '--strict', '--esModuleInterop', '--skipLibCheck', '--resolveJsonModule', '--isolatedModules', '--types', 'node'];
+    // Type errors are the type-check's business (npm run typecheck); tsc still emits.
+    await runCommand(path.join(REPO_ROOT, 'node_modules/.bin/tsc'), [...flags, ...entries.map((e) => path.join(REPO_ROOT, e))], { cwd: REPO_ROOT }).catch((err: Error) => {
+      if (!existsSync(path.join(dir, 'bench', 'backup-worker.js'))) throw err;
+    });
+    return dir;
+  })();
+  return compiled;
+}
+
+/** Forks a worker module of bench/ (compiled, see compileChildren) with an IPC channel. */
+export async function forkChild<In, Out>(file: string, env: NodeJS.ProcessEnv): Promise<Child<In, Out>> {
+  const dir = await compileChildren();
+  const main = path.join(dir, 'bench', file.replace(/\.ts$/, '.js'));
+  const nodePath = [path.join(REPO_ROOT, 'node_modules'), env.NODE_PATH].filter(Boolean).join(path.delimiter);
+  // The AWS SDK's notice about Node 22 is about its releases after January 2027, not about this run.
+  const child = fork(main, [], { cwd: REPO_ROOT, env: { ...env, NODE_PATH: nodePath, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' }, execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const listeners: ((m: Out) => void)[] = [];
+  child.on('message', (m) => listeners.forEach((l) => l(m as Out)));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    process: child,
+    pid: child.pid!,
+    send: (m) => child.connected && child.send(m as object),
+    on: (l) => listeners.push(l),
+    next<T extends Out>(pick: (m: Out) => m is T, timeoutMs = 120_000): Promise<T> {
+      return new Promise<T>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`${file}: no answer within ${timeoutMs} ms`)), timeoutMs);
+        const l = (m: Out) => {
+          if (pick(m)) {
+            clearTimeout(timer);
+            resolve(m);
+          }
+        };
+        listeners.push(l);
+        void exited.then(() => {
+          clearTimeout(timer);
+          reject(new Error(`${file} exited (code ${child.exitCode ?? child.signalCode}) before answering`));
+        });
+      });
+    },
+    async stop(message?: In): Promise<void> {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      if (message && child.connected) child.send(message);
+      const within = (t: number) => Promise.race([exited.then(() => true), sleep(t).then(() => false)]);
+      if (await within(15_000)) return;
+      child.kill('SIGTERM');
+      if (await within(5_000)) return;
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/** Bundles workflow code once into a temporary file, so a worker process loads it as production does (no webpack in the worker). */
+export async function bundleToFile(workflowsPath: string): Promise<{ codePath: string; remove(): void }> {
+  const noop = (): void => undefined;
+  const { code } = await bundleWorkflowCode({ workflowsPath, logger: { log: noop, trace: noop, debug: noop, info: noop, warn: noop, error: noop } });
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-bundle-'));
+  const codePath = path.join(dir, 'workflow-bundle.js');
+  writeFileSync(codePath, code);
+  return { codePath, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Runs `fn` over items with at most `limit` at once, in order of the items. */
+export async function inPool<T>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const errors: unknown[] = [];
+  await Promise.all(
+    Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
+      while (next < items.length && !errors.length) {
+        const i = next++;
+        try {
+          await fn(items[i], i);
+        } catch (err) {
+          errors.push(err);
+        }
+      }
+    }),
+  );
+  if (errors.length) throw errors[0];
+}
+
+export function loadAverage(): number[] {
+  return os.loadavg();
+}

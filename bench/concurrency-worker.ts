@@ -1,0 +1,81 @@
+/**
+ * The worker process of the concurrency benchmark: a real Temporal worker
+ * (native connection, prebuilt bundle of src/workflows, the SDK's default
+ * options as src/worker.ts uses them, every adapter module loaded) with
+ * instant fakes registered for the activities the canary workflow calls. It reports when each canary starts soaking and
+ * when each setCanaryWeight starts, batched over IPC (the times are taken
+ * when the events happen, not when they are sent).
+ */
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { Context } from '@temporalio/activity';
+import type { Activities } from '../src/activities/contracts';
+// Loaded, not used: the process holds every adapter's modules, as the production worker (src/worker.ts) does.
+import '../src/activities';
+import type { ActivityEvent, ConcurrencyWorkerIn, ConcurrencyWorkerOut } from './concurrency-types';
+import { nowMs } from './common';
+
+function send(m: ConcurrencyWorkerOut): void {
+  process.send?.(m);
+}
+
+let pending: ActivityEvent[] = [];
+function record(e: ActivityEvent): void {
+  pending.push(e);
+}
+const flush = setInterval(() => {
+  if (!pending.length) return;
+  send({ type: 'events', events: pending });
+  pending = [];
+}, 25);
+
+const workflowId = (): string => Context.current().info.workflowExecution?.workflowId ?? '';
+
+/** Only what canaryWorkflow calls; each returns at once. */
+const activities: Partial<Activities> = {
+  async startCanary(target) {
+    return { deployment: `${target.service}-canary` };
+  },
+  async setCanaryWeight(req) {
+    record({ workflowId: workflowId(), what: 'weight', weight: req.weight, t: nowMs() });
+    return { weight: req.weight, observed: { stable: 100 - req.weight, canary: req.weight } };
+  },
+  async promoteCanary() {},
+  async abortCanary() {},
+  async analyzeCanary(req) {
+    return { at: new Date().toISOString(), outcome: 'pass', weight: req.weight, measurements: [{ metric: 'error-rate', track: 'canary', value: 0.001, outcome: 'pass' }] };
+  },
+  async notify(event) {
+    if (event.kind === 'step-promoted' && event.weight !== undefined) record({ workflowId: workflowId(), what: 'soaking', weight: event.weight, t: nowMs() });
+    return { delivered: 1, failed: 0 };
+  },
+};
+
+async function run(): Promise<void> {
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  const connection = await NativeConnection.connect({ address: process.env.TEMPORAL_ADDRESS });
+  try {
+    const worker = await Worker.create({
+      connection,
+      taskQueue: process.env.BENCH_TASK_QUEUE ?? '',
+      workflowBundle: { codePath: process.env.BENCH_BUNDLE ?? '' },
+      activities,
+    });
+    const stopped = new Promise<void>((resolve) => {
+      process.on('message', (m: ConcurrencyWorkerIn) => m.type === 'stop' && resolve());
+      process.once('disconnect', () => resolve());
+    });
+    await worker.runUntil(async () => {
+      send({ type: 'ready', rss: process.memoryUsage().rss, maxCachedWorkflows: worker.options.maxCachedWorkflows });
+      await stopped;
+    });
+  } finally {
+    clearInterval(flush);
+    await connection.close();
+  }
+}
+
+run().catch((err: unknown) => {
+  send({ type: 'failed', message: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+  console.error(err);
+  process.exit(1);
+});
