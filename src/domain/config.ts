@@ -132,7 +132,7 @@ export const configSchema = z
       .refine((s) => new Set(s.map((x) => x.name)).size === s.length, 'service names must be unique'),
     build: z
       .strictObject({
-        concurrency: z.number().int().min(1).max(32).default(3),
+        concurrency: z.number().int().min(1).max(32).default(4),
         /** Allow pushing a tag that already exists with another digest. */
         allowOverwrite: z.boolean().default(false),
         timeout: duration('build timeout').default(30 * 60_000),
@@ -183,7 +183,7 @@ export const configSchema = z
       /** Multipart upload part size; at most 10,000 parts, so 8 MiB allows 80 GiB dumps. Memory is about partSize x (queueSize + 1). */
       partSizeMiB: z.number().int().min(5).max(512).default(8),
       /** Parts uploaded at once. */
-      queueSize: z.number().int().min(1).max(16).default(4),
+      queueSize: z.number().int().min(1).max(16).default(2),
     }),
     kubernetes: z
       .strictObject({
