@@ -8,6 +8,7 @@
  */
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createBackupS3Client, databaseActivities, type DatabaseDeps } from '../src/activities/database';
+import { keepAliveInterceptor } from '../src/activities/heartbeat';
 // Loaded, not used: the process holds every adapter's modules, as the production worker (src/worker.ts) does.
 import '../src/activities';
 import type { BackupWorkerIn, BackupWorkerOut, MeasuredBackup, MeasuredBackupRequest } from './backup-types';
@@ -79,6 +80,7 @@ async function run(): Promise<void> {
       taskQueue: process.env.BENCH_TASK_QUEUE ?? '',
       workflowBundle: { codePath: process.env.BENCH_BUNDLE ?? '' },
       activities: { measuredBackup },
+      interceptors: { activity: [keepAliveInterceptor] },
     });
     const stopped = new Promise<void>((resolve) => {
       process.on('message', (m: BackupWorkerIn) => m.type === 'stop' && resolve());

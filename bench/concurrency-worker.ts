@@ -9,6 +9,7 @@
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { Context } from '@temporalio/activity';
 import type { Activities } from '../src/activities/contracts';
+import { keepAliveInterceptor } from '../src/activities/heartbeat';
 // Loaded, not used: the process holds every adapter's modules, as the production worker (src/worker.ts) does.
 import '../src/activities';
 import type { ActivityEvent, ConcurrencyWorkerIn, ConcurrencyWorkerOut } from './concurrency-types';
@@ -59,6 +60,7 @@ async function run(): Promise<void> {
       taskQueue: process.env.BENCH_TASK_QUEUE ?? '',
       workflowBundle: { codePath: process.env.BENCH_BUNDLE ?? '' },
       activities,
+      interceptors: { activity: [keepAliveInterceptor] },
     });
     const stopped = new Promise<void>((resolve) => {
       process.on('message', (m: ConcurrencyWorkerIn) => m.type === 'stop' && resolve());

@@ -8,6 +8,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { existsSync } from 'node:fs';
 import { createActivities, defaultDeps } from './activities';
+import { keepAliveInterceptor } from './activities/heartbeat';
 import { CodecConfigError, dataConverterFromEnv } from './codec';
 import { ConfigError } from './domain/config';
 import { configFilePath, loadConfig } from './load-config';
@@ -44,6 +45,8 @@ async function run(): Promise<void> {
       // Codecs run outside the workflow sandbox, so the prebuilt bundle needs no change.
       ...codec,
       activities: createActivities(defaultDeps(config, process.env, client.workflow)),
+      // Heartbeats repeated while an activity runs: a dead worker is noticed within one heartbeat timeout.
+      interceptors: { activity: [keepAliveInterceptor] },
     });
     console.log(`worker: polling task queue "${taskQueue}" on ${settings.address} (namespace ${settings.namespace}, config ${file})`);
     await worker.run();

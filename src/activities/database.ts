@@ -39,7 +39,7 @@ import {
   type HeadObjectCommandOutput,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { Context } from '@temporalio/activity';
+import { currentActivity, heartbeat } from './heartbeat';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, type Hash } from 'node:crypto';
@@ -210,19 +210,11 @@ export interface ActivityRuntime {
   cancellationSignal(): AbortSignal | undefined;
 }
 
-function currentContext(): Context | undefined {
-  try {
-    return Context.current();
-  } catch {
-    return undefined; // called outside an activity (scripts, plain unit use)
-  }
-}
-
 /** The real activity context when there is one, no-ops otherwise. */
 export const temporalRuntime: ActivityRuntime = {
-  heartbeat: (details) => currentContext()?.heartbeat(details),
-  previousDetails: () => currentContext()?.info.heartbeatDetails as unknown,
-  cancellationSignal: () => currentContext()?.cancellationSignal,
+  heartbeat,
+  previousDetails: () => currentActivity()?.info.heartbeatDetails as unknown,
+  cancellationSignal: () => currentActivity()?.cancellationSignal,
 };
 
 export interface DatabaseDeps {

@@ -5,7 +5,7 @@
  * together. The return type is checked against the `Activities` contract
  * the workflows proxy.
  */
-import { Context } from '@temporalio/activity';
+import { currentActivity, heartbeat } from './heartbeat';
 import type { WorkflowClient } from '@temporalio/client';
 import Docker from 'dockerode';
 import Redis from 'ioredis';
@@ -33,14 +33,6 @@ export interface ActivityDeps {
   registry: RegistryClient;
   /** For looking up which deployment holds an environment (optional). */
   temporal?: WorkflowClient;
-}
-
-function context(): Context | undefined {
-  try {
-    return Context.current();
-  } catch {
-    return undefined; // outside an activity (scripts, direct calls in benchmarks)
-  }
 }
 
 async function redisPing(url: string | undefined): Promise<string> {
@@ -78,13 +70,13 @@ export function createActivities(deps: ActivityDeps): Activities {
     })(),
     sourceAt: (c) => deps.source.at(c),
     concurrency: config.build.concurrency,
-    heartbeat: (d) => context()?.heartbeat(d),
-    previous: () => context()?.info.heartbeatDetails as ImagesProgress | undefined,
+    heartbeat,
+    previous: () => currentActivity()?.info.heartbeatDetails as ImagesProgress | undefined,
   });
   const checks = checksActivities({
     checks: config.preDeploymentChecks.map((c) => ({ name: c.name, command: c.command, timeoutMs: c.timeout })),
     sourceAt: (c) => deps.source.at(c),
-    heartbeat: (d) => context()?.heartbeat(d),
+    heartbeat,
     env,
   });
   const pipeline = pipelineActivities({

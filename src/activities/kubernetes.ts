@@ -12,7 +12,7 @@
  * retry after a crash converges to the same state.
  */
 import * as k8s from '@kubernetes/client-node';
-import { Context } from '@temporalio/activity';
+import { currentActivity, heartbeat } from './heartbeat';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { DeployConfig } from '../domain/config';
 import { ErrorType } from '../domain/errors';
@@ -92,14 +92,9 @@ export interface ActivityHooks {
 
 /** Heartbeat and cancellation of the activity being run, from deps or from the Temporal activity context (when there is one). */
 export function activityHooks(deps: Pick<KubernetesDeps, 'heartbeat' | 'cancellationSignal'>): ActivityHooks {
-  let ctx: Context | undefined;
-  try {
-    ctx = Context.current();
-  } catch {
-    ctx = undefined; // called outside an activity (a script, a plain unit test)
-  }
+  const ctx = currentActivity(); // undefined outside an activity (a script, a plain unit test)
   return {
-    heartbeat: deps.heartbeat ?? ((d) => ctx?.heartbeat(d)),
+    heartbeat: deps.heartbeat ?? heartbeat,
     signal: deps.cancellationSignal?.() ?? ctx?.cancellationSignal,
   };
 }

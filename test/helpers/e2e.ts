@@ -11,6 +11,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import * as k8s from '@kubernetes/client-node';
 import { createActivities, defaultDeps } from '../../src/activities';
+import { keepAliveInterceptor } from '../../src/activities/heartbeat';
 import type { DeployConfig } from '../../src/domain/config';
 import { loadConfig } from '../../src/load-config';
 import { sandboxEnv, sandboxVar } from './sandbox';
@@ -44,7 +45,7 @@ export async function startE2E(): Promise<E2E> {
   const env = await devServerEnv();
   const taskQueue = uniqueQueue('e2e');
   const activities = createActivities(defaultDeps(config, process.env, env.client.workflow));
-  const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities });
+  const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities, interceptors: { activity: [keepAliveInterceptor] } });
   const running = worker.run();
   return {
     env,
