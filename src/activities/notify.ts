@@ -22,8 +22,16 @@ export interface NotifyDeps {
 
 type Channel = { name: 'slack' | 'webhook'; url: string; body: unknown };
 
-/** POSTs JSON; resolves with a reason when the receiver did not take it, never rejects. */
-async function post(url: string, body: unknown, timeoutMs: number): Promise<string | undefined> {
+interface Refusal {
+  error: string;
+  /** Worth another try: unreachable, no answer, 429 or 5xx. */
+  transient: boolean;
+}
+
+/** POSTs JSON; resolves with why the receiver did not take it, never rejects. */
+async function postOnce(url: string, body: unknown, timeoutMs: number): Promise<Refusal | undefined> {
+  // A URL that does not parse is a configuration mistake, not an outage (and the value is a secret: not quoted).
+  if (!URL.canParse(url)) return { error: 'the configured URL is not a valid URL', transient: false };
   try {
     const res = await fetch(url, {
       method: 'POST',
@@ -35,9 +43,29 @@ async function post(url: string, body: unknown, timeoutMs: number): Promise<stri
     const text = await res.text().catch(() => '');
     if (res.status >= 200 && res.status < 300) return undefined;
     const snippet = text.replace(/\s+/g, ' ').trim().slice(0, 120);
-    return `HTTP ${res.status}${snippet ? `: ${snippet}` : ''}`;
+    return { error: `HTTP ${res.status}${snippet ? `: ${snippet}` : ''}`, transient: res.status === 429 || res.status >= 500 };
   } catch (err) {
-    return describeFetchError(err, timeoutMs);
+    return { error: describeFetchError(err, timeoutMs), transient: true };
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * POSTs until the receiver takes it, a permanent refusal, or the retry window
+ * is spent (backoff 0.5 s, 1 s, 2 s, 4 s). Retried here, per receiver, rather
+ * than by failing the activity: a Temporal retry would send the event again
+ * to the receivers that already have it.
+ */
+async function post(url: string, body: unknown, timeoutMs: number, retryForMs: number): Promise<{ error?: string; attempts: number }> {
+  const started = Date.now();
+  let delay = 500;
+  for (let attempts = 1; ; attempts++) {
+    const refused = await postOnce(url, body, timeoutMs);
+    if (!refused) return { attempts };
+    if (!refused.transient || Date.now() - started + delay > retryForMs) return { error: refused.error, attempts };
+    await sleep(delay);
+    delay = Math.min(delay * 2, 4000);
   }
 }
 
@@ -73,15 +101,15 @@ export function notifyActivities(deps: NotifyDeps) {
       log.info('no notification receivers configured', { kind: event.kind });
       return { delivered: 0, failed: 0 };
     }
-    const outcomes = await Promise.all(channels.map(async (c) => ({ channel: c.name, error: await post(c.url, c.body, n.timeout) })));
+    const outcomes = await Promise.all(channels.map(async (c) => ({ channel: c.name, ...(await post(c.url, c.body, n.timeout, n.retryFor)) })));
     let delivered = 0;
     for (const o of outcomes) {
       if (o.error === undefined) {
         delivered++;
-        log.info('notification delivered', { channel: o.channel, kind: event.kind, workflowId: event.workflowId });
+        log.info('notification delivered', { channel: o.channel, kind: event.kind, workflowId: event.workflowId, attempts: o.attempts });
       } else {
         failed++;
-        log.warn('notification not delivered', { channel: o.channel, kind: event.kind, workflowId: event.workflowId, error: redact(o.error, secrets) });
+        log.warn('notification not delivered', { channel: o.channel, kind: event.kind, workflowId: event.workflowId, attempts: o.attempts, error: redact(o.error, secrets) });
       }
     }
     return { delivered, failed };

@@ -279,6 +279,8 @@ export const configSchema = z
         slackWebhookEnv: envName.optional(),
         webhookEnv: envName.optional(),
         timeout: duration('webhook timeout').default(5000),
+        /** How long a receiver that is down, slow or answers 429/5xx is retried (inside one activity attempt, per receiver, so the others get no duplicate). */
+        retryFor: duration('webhook retry window', 0, 15_000).default(10_000),
         /** Temporal namespace, for the link to the workflow in the Temporal UI. */
         temporalNamespace: z.string().min(1).max(255).default('default'),
       })

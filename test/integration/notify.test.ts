@@ -29,7 +29,9 @@ let server: Server;
 let base: string;
 let received: Received[] = [];
 /** Path -> how the receiver answers. */
-const behaviour = new Map<string, 'ok' | 'fail' | 'hang'>();
+const behaviour = new Map<string, 'ok' | 'fail' | 'hang' | 'not-found' | 'busy-twice'>();
+/** Requests per path, including the refused ones. */
+const hits = new Map<string, number>();
 
 function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve) => {
@@ -45,9 +47,18 @@ beforeAll(async () => {
     void readBody(req).then((text) => {
       const p = req.url ?? '';
       const how = behaviour.get(p) ?? 'ok';
+      hits.set(p, (hits.get(p) ?? 0) + 1);
       if (how === 'hang') return; // never answers
+      if (how === 'busy-twice' && (hits.get(p) ?? 0) <= 2) {
+        res.writeHead(503, { 'retry-after': '1' });
+        res.end('overloaded');
+        return;
+      }
       received.push({ path: p, contentType: req.headers['content-type'], body: JSON.parse(text) });
-      if (how === 'fail') {
+      if (how === 'not-found') {
+        res.writeHead(404, { 'content-type': 'text/plain' });
+        res.end('no_service');
+      } else if (how === 'fail') {
         res.writeHead(500, { 'content-type': 'text/plain' });
         res.end('invalid_payload');
       } else {
@@ -68,6 +79,7 @@ afterAll(async () => {
 beforeEach(() => {
   received = [];
   behaviour.clear();
+  hits.clear();
 });
 
 const config = (): DeployConfig => loadConfig(path.join(REPO_ROOT, 'deploy.config.yaml'), {});
@@ -124,14 +136,62 @@ test('awaiting approval carries the exact deployctl commands and the Temporal UI
   expect(hook).toMatchObject({ type: 'deployment.awaiting-approval', commands, workflowUrl: link, weight: 50 });
 });
 
-test('a failing receiver is counted, not thrown, and its URL is not logged', async () => {
+test('a failing receiver is retried within the window, then counted, not thrown, and its URL is not logged', async () => {
   behaviour.set(SLACK_PATH, 'fail');
   const log = recordingLogger();
-  const { notify } = notifyActivities({ config: config(), env: urls(), log });
+  const c = config();
+  c.notifications.retryFor = 1200; // tries at 0, +0.5 s, +1.5 s is past the window
+  const { notify } = notifyActivities({ config: c, env: urls(), log });
   await expect(notify(event('failed'))).resolves.toEqual({ delivered: 1, failed: 1 });
+  expect(hits.get(SLACK_PATH)).toBe(2);
+  expect(hits.get(HOOK_PATH)).toBe(1);
   expect(log.text()).toContain('HTTP 500: invalid_payload');
   expect(log.text()).not.toContain(SLACK_PATH);
   expect(log.text()).not.toContain('slack-secret-token');
+});
+
+test('a receiver busy for a moment (503) gets the event on a retry, exactly once, and the other receiver is not sent it again', async () => {
+  behaviour.set(HOOK_PATH, 'busy-twice');
+  const log = recordingLogger();
+  const { notify } = notifyActivities({ config: config(), env: urls(), log });
+  await expect(notify(event('step-promoted', { weight: 25 }))).resolves.toEqual({ delivered: 2, failed: 0 });
+  expect(hits.get(HOOK_PATH)).toBe(3);
+  expect(received.filter((r) => r.path === HOOK_PATH)).toHaveLength(1);
+  expect(received.filter((r) => r.path === SLACK_PATH)).toHaveLength(1);
+  expect(log.text()).toContain('"attempts":3');
+});
+
+test('a receiver that refuses the request (404) is not retried', async () => {
+  behaviour.set(HOOK_PATH, 'not-found');
+  const log = recordingLogger();
+  const { notify } = notifyActivities({ config: config(), env: urls(), log });
+  await expect(notify(event('started'))).resolves.toEqual({ delivered: 1, failed: 1 });
+  expect(hits.get(HOOK_PATH)).toBe(1);
+  expect(log.text()).toContain('HTTP 404: no_service');
+});
+
+test('a receiver that comes back within the window gets the event', async () => {
+  // A port with nothing on it for the first second, then a receiver.
+  const probe = net.createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const port = (probe.address() as AddressInfo).port;
+  await new Promise((resolve) => probe.close(resolve));
+  let got = 0;
+  const late = createServer((req, res) => {
+    got++;
+    req.resume();
+    res.end('ok');
+  });
+  const timer = setTimeout(() => late.listen(port, '127.0.0.1'), 1000);
+  try {
+    const { notify } = notifyActivities({ config: config(), env: { DEPLOY_WEBHOOK_URL: `http://127.0.0.1:${port}${HOOK_PATH}` }, log: recordingLogger() });
+    await expect(notify(event('succeeded'))).resolves.toEqual({ delivered: 1, failed: 0 });
+    expect(got).toBe(1);
+  } finally {
+    clearTimeout(timer);
+    late.closeAllConnections();
+    await new Promise((resolve) => late.close(resolve));
+  }
 });
 
 test('unreachable and silent receivers are counted within the configured timeout', async () => {
@@ -142,6 +202,7 @@ test('unreachable and silent receivers are counted within the configured timeout
   behaviour.set(HOOK_PATH, 'hang');
   const c = config();
   c.notifications.timeout = 300;
+  c.notifications.retryFor = 0;
   const log = recordingLogger();
   const { notify } = notifyActivities({ config: c, env: { SLACK_WEBHOOK_URL: `http://127.0.0.1:${closed}${SLACK_PATH}`, DEPLOY_WEBHOOK_URL: `${base}${HOOK_PATH}` }, log });
   const started = Date.now();
