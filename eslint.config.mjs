@@ -7,7 +7,7 @@ import { builtinModules } from 'node:module';
 const nodeBuiltins = [...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.sandbox/**', '.local/**', 'coverage/**', 'bin/**', '*.config.js', '*.config.mjs', 'scripts/sandbox/demo-repo/**'] },
+  { ignores: ['dist/**', 'node_modules/**', '.sandbox/**', '.sandbox-*/**', '.local/**', 'coverage/**', 'bin/**', '*.config.js', '*.config.mjs', 'scripts/sandbox/demo-repo/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

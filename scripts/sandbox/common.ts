@@ -14,8 +14,23 @@ export const DIR = path.resolve(process.env.SANDBOX_DIR ?? path.join(ROOT, '.san
 export const LOGS = path.join(DIR, 'logs');
 export const PIDS = path.join(DIR, 'pids');
 
+/**
+ * Ports an earlier `up` recorded in $SANDBOX_DIR/env: a command given only
+ * SANDBOX_DIR (reset, fault, down, a test's helper) reaches that instance's
+ * services, never the default ports of another instance.
+ */
+function recordedPorts(): Record<string, string> {
+  try {
+    const text = readFileSync(path.join(DIR, 'env'), 'utf8');
+    return Object.fromEntries(text.split('\n').map((l) => /^(SANDBOX_[A-Z0-9_]+_PORT)=(\d+)$/.exec(l.trim())).filter((m): m is RegExpExecArray => !!m).map((m) => [m[1], m[2]]));
+  } catch {
+    return {};
+  }
+}
+const RECORDED = recordedPorts();
+
 function port(name: string, fallback: number): number {
-  const v = process.env[`SANDBOX_${name}_PORT`];
+  const v = process.env[`SANDBOX_${name}_PORT`] || RECORDED[`SANDBOX_${name}_PORT`];
   if (v === undefined || v === '') return fallback;
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1 || n > 65535) throw new Error(`SANDBOX_${name}_PORT must be a port number, got ${JSON.stringify(v)}`);
@@ -49,13 +64,39 @@ export function pidFile(name: string): string {
   return path.join(PIDS, `${name}.pid`);
 }
 
-export function readPid(name: string): number | undefined {
+/** When the process started (clock ticks after boot, /proc/<pid>/stat field 22): with the pid, it names one process. */
+function startTime(pid: number): string | undefined {
   try {
-    const n = Number(readFileSync(pidFile(name), 'utf8').trim());
-    return Number.isInteger(n) && n > 0 ? n : undefined;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
   } catch {
     return undefined;
   }
+}
+
+function writePid(name: string, pid: number): void {
+  writeFileSync(pidFile(name), `${pid} ${startTime(pid) ?? ''}\n`);
+}
+
+/**
+ * The pid of a daemon we started, if that very process still exists. The
+ * file holds the pid and its start time: after a reboot (or on a busy
+ * machine) the same pid may belong to another program, which is then neither
+ * taken for our daemon nor ever signalled.
+ */
+export function readPid(name: string): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync(pidFile(name), 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+  const [pidText, started] = text.split(/\s+/);
+  const n = Number(pidText);
+  if (!Number.isInteger(n) || n <= 0) return undefined;
+  if (started && startTime(n) !== started) return undefined;
+  return n;
 }
 
 export function isAlive(pid: number | undefined): boolean {
@@ -96,7 +137,7 @@ export function startDaemon(name: string, file: string, args: string[], opts: Da
   closeSync(log);
   if (!child.pid) throw new Error(`${name}: could not start ${file}`);
   child.unref();
-  writeFileSync(pidFile(name), `${child.pid}\n`);
+  writePid(name, child.pid);
   return child.pid;
 }
 
