@@ -28,5 +28,7 @@ module.exports = {
     { ...common, displayName: 'workflows', testMatch: ['<rootDir>/test/workflows/**/*.test.ts', '<rootDir>/test/replay/**/*.test.ts'] },
     { ...common, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.test.ts'] },
     { ...common, displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.test.ts'] },
+    // The full reliability run (`npm run test:reliability`, which sets RELIABILITY_RUNS): long, so not part of `npm test`.
+    ...(process.env.RELIABILITY_RUNS ? [{ ...common, displayName: 'reliability', testMatch: ['<rootDir>/test/reliability/**/*.test.ts'] }] : []),
   ],
 };

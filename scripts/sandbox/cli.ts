@@ -8,7 +8,7 @@ import { Command, Option } from 'commander';
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { DIR, ensureDir, ROOT, type Component } from './common';
+import { DIR, ensureDir, PORTS, ROOT, type Component } from './common';
 import { backupComponent } from './backup';
 import { demoComponent, demoControl } from './demo';
 import { dockerComponent } from './docker';
@@ -25,7 +25,8 @@ function components(): Component[] {
 }
 
 function writeEnv(list: Component[]): string {
-  const env: Record<string, string> = { SANDBOX_DIR: DIR };
+  // The ports too: commands and tests given only SANDBOX_DIR then reach this instance.
+  const env: Record<string, string> = { SANDBOX_DIR: DIR, ...Object.fromEntries(Object.entries(PORTS).map(([k, v]) => [`SANDBOX_${k}_PORT`, String(v)])) };
   for (const c of list) Object.assign(env, c.env?.() ?? {});
   const file = path.join(ensureDir(), 'env');
   writeFileSync(file, Object.entries(env).map(([k, v]) => `${k}=${v}`).join('\n') + '\n', { mode: 0o600 });

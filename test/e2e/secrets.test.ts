@@ -27,32 +27,10 @@ import { main } from '../../src/client';
 import { ExitCode } from '../../src/cli/exit-codes';
 import { HISTORIES_DIR } from '../helpers/histories';
 import { sandboxEnv } from '../helpers/sandbox';
-import { formatFindings, scanForSecrets, secretForms, urlPassword, type ScanText, type Secret } from '../helpers/secrets';
+import { formatFindings, sandboxSecrets, scanForSecrets, secretForms, type ScanText, type Secret } from '../helpers/secrets';
 import { devServerEnv, uniqueQueue } from '../helpers/temporal';
 import { REPO_ROOT } from '../helpers/tools';
 import { waitFor } from '../helpers/wait';
-
-/** The sandbox's secrets, by the name of the variable that holds them. */
-function sandboxSecrets(env: Record<string, string | undefined>): Secret[] {
-  const list: Secret[] = [];
-  for (const name of ['SMOKE_PASSWORD', 'AWS_SECRET_ACCESS_KEY', 'AWS_ACCESS_KEY_ID', 'AWS_SESSION_TOKEN', 'PGPASSWORD', 'REGISTRY_PASSWORD', 'TEMPORAL_API_KEY', 'DEPLOY_CODEC_KEY']) {
-    if (env[name]) list.push({ name, value: env[name] });
-  }
-  for (const name of ['DATABASE_URL', 'REDIS_URL']) {
-    const password = urlPassword(env[name]);
-    if (password) list.push({ name: `${name} password`, value: password });
-  }
-  for (const name of ['SLACK_WEBHOOK_URL', 'DEPLOY_WEBHOOK_URL']) {
-    const url = env[name];
-    if (url) {
-      list.push({ name, value: url });
-      // The path is the credential: it must not appear on its own either.
-      const p = new URL(url).pathname;
-      if (p.length > 8) list.push({ name: `${name} path`, value: p });
-    }
-  }
-  return list;
-}
 
 const read = (file: string): ScanText => ({ source: path.relative(REPO_ROOT, file), text: readFileSync(file, 'utf8') });
 
