@@ -120,6 +120,15 @@ async function pool<T>(items: T[], limit: number, fn: (item: T) => Promise<void>
   if (errors.length) throw errors.find((e) => e instanceof ApplicationFailure && e.nonRetryable) ?? errors[0];
 }
 
+/** The registry refused the worker: retrying cannot help, a person must fix the credentials or the permission. */
+function accessDenied(message: string): ApplicationFailure {
+  return ApplicationFailure.create({
+    type: ErrorType.RegistryAccessDenied,
+    message: `${message}: the registry refused the worker's credentials; check the registry user and password variables (registry.usernameEnv / registry.passwordEnv) and its push permission on this repository`,
+    nonRetryable: true,
+  });
+}
+
 export function imagesActivities(deps: ImagesDeps) {
   async function registryState(image: string, version: string, commit: string): Promise<{ digest: string; ours: boolean } | undefined> {
     const digest = await deps.registry.digest(image, version);
@@ -180,6 +189,7 @@ export function imagesActivities(deps: ImagesDeps) {
       if (e.aux?.Digest) digest = e.aux.Digest;
     });
     // Registry outages surface here: retryable, the next attempt pushes again without rebuilding.
+    if (pushError && /\b(denied|unauthorized|forbidden)\b/i.test(pushError)) throw accessDenied(`push of ${tagRef} failed: ${pushError}`);
     if (pushError) throw new Error(`push of ${tagRef} failed: ${pushError}`);
     const remote = await deps.registry.digest(svc.image, req.version);
     if (!remote || (digest && remote !== digest)) throw new Error(`push of ${tagRef} not visible in the registry (got ${remote ?? 'nothing'}, pushed ${digest ?? 'unknown'})`);
@@ -209,6 +219,7 @@ export function imagesActivities(deps: ImagesDeps) {
         try {
           state = await registryState(svc.image, version, commit);
         } catch (err) {
+          if (err instanceof RegistryError && (err.status === 401 || err.status === 403)) throw accessDenied(`${svc.name}: ${err.message}`);
           if (err instanceof RegistryError) throw new Error(`${svc.name}: ${err.message}`, { cause: err });
           throw err;
         }

@@ -10,6 +10,8 @@ export const ErrorType = {
   TagConflict: 'TagConflict',
   ImageTagConflict: 'ImageTagConflict',
   BuildFailed: 'BuildFailed',
+  /** The registry refused the worker (401/403, or a push denied): a credential or permission to fix, not an outage. */
+  RegistryAccessDenied: 'RegistryAccessDenied',
   PreDeploymentCheckFailed: 'PreDeploymentCheckFailed',
   PreflightFailed: 'PreflightFailed',
   BackupFailed: 'BackupFailed',
@@ -46,6 +48,7 @@ export const NON_RETRYABLE_ERROR_TYPES: ErrorTypeName[] = [
   ErrorType.TagConflict,
   ErrorType.ImageTagConflict,
   ErrorType.BuildFailed,
+  ErrorType.RegistryAccessDenied,
   ErrorType.PreDeploymentCheckFailed,
   ErrorType.PreflightFailed,
   ErrorType.BackupFailed,

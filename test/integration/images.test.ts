@@ -6,6 +6,8 @@
 import Docker from 'dockerode';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { GitRepo, ReleaseSource } from '../../src/activities/git';
 import { imagesActivities, type ImagesProgress } from '../../src/activities/images';
@@ -149,6 +151,29 @@ test('a registry outage during a push fails the attempt; the retry completes wit
     await proxy.cut();
   }
 }, 240_000);
+
+test('a registry that refuses the worker (403) is a non-retryable RegistryAccessDenied, before anything is built', async () => {
+  // The sandbox registry has no authentication, so a revoked credential cannot be had from it:
+  // a loopback endpoint answers the way a registry does then (403 DENIED).
+  let requests = 0;
+  const denying = createServer((req, res) => {
+    requests++;
+    req.resume();
+    res.writeHead(403, { 'content-type': 'application/json' });
+    res.end('{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}');
+  });
+  await new Promise<void>((resolve) => denying.listen(0, '127.0.0.1', resolve));
+  try {
+    const { acts, beats } = harness(`127.0.0.1:${(denying.address() as AddressInfo).port}`);
+    const err = await acts.buildImages({ workflowId: 'wf-denied', version: '1.0.1', commit: fx.head, services: services(unique(), ['frontend']), allowOverwrite: false }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ type: 'RegistryAccessDenied', nonRetryable: true });
+    expect((err as Error).message).toMatch(/^frontend: registry answered 403 .*check the registry user and password/);
+    expect(requests).toBeGreaterThan(0);
+    expect(beats.flatMap((b) => Object.values(b.services).map((x) => x.state))).not.toContain('building');
+  } finally {
+    await new Promise((resolve) => denying.close(resolve));
+  }
+});
 
 test('a bad version is refused before anything runs', async () => {
   const { acts, beats } = harness();
