@@ -23,6 +23,10 @@ const common = {
 };
 
 module.exports = {
+  // One test file at a time: the integration and e2e suites share one sandbox and
+  // reset it (and the reliability test kills its own server and worker). On a
+  // 2-core machine jest picks this anyway; on a bigger one it keeps results true.
+  maxWorkers: 1,
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
     { ...common, displayName: 'workflows', testMatch: ['<rootDir>/test/workflows/**/*.test.ts', '<rootDir>/test/replay/**/*.test.ts'] },
