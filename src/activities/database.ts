@@ -1120,12 +1120,14 @@ export function databaseActivities(deps: DatabaseDeps) {
       });
       const [psqlExit] = await Promise.all([psql.exit, restoreExit, inbound, outbound]);
       if (signal?.aborted) throw cancelled('restore');
-      if (upstreamError) throw storageFailure(upstreamError, `reading ${key}`, ErrorType.RestoreFailed);
+      // psql that ended by itself (we only ever SIGKILL it) is the cause: whatever broke upstream
+      // afterwards (pg_restore's pipe, the download stream) is its consequence.
       if (psqlExit.code !== 0 && psqlExit.signal !== 'SIGKILL') {
         const msg = `restore of ${key} into ${t.database} failed and was rolled back: ${toolErrorSummary(psql.stderr())}`;
         if (isTransientPgMessage(psql.stderr())) throw failure(ErrorType.DatabaseUnavailable, msg, false);
         throw failure(ErrorType.RestoreFailed, msg, true, { stderr: lastLines(psql.stderr(), 20) });
       }
+      if (upstreamError) throw storageFailure(upstreamError, `reading ${key}`, ErrorType.RestoreFailed);
       if (firstError) throw failure(ErrorType.RestoreFailed, `restore of ${key} into ${t.database} failed and was rolled back: ${firstError.message}`, true);
     } catch (err) {
       stopAll(err as Error, false);
