@@ -6,6 +6,7 @@
  * carry the credential in the path): they are read from the environment
  * variables the config names and never logged or returned.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { DeployConfig } from '../domain/config';
 import { slackPayload, webhookPayload } from '../domain/notification';
 import { redact } from '../domain/verification';
@@ -48,8 +49,6 @@ async function postOnce(url: string, body: unknown, timeoutMs: number): Promise<
     return { error: describeFetchError(err, timeoutMs), transient: true };
   }
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
  * POSTs until the receiver takes it, a permanent refusal, or the retry window

@@ -15,7 +15,7 @@ import { RegistryClient } from '../../src/activities/registry';
 import type { PlannedService } from '../../src/domain/plan';
 import { git, platformRepoCopy, type RepoFixture } from '../helpers/git-fixture';
 import { sandboxVar } from '../helpers/sandbox';
-import { TcpProxy } from '../helpers/tcp-proxy';
+import { FaultProxy } from '../helpers/fault-proxy';
 
 const SERVICES = ['auth-service', 'chat-service', 'billing-service', 'analytics-service', 'api-gateway', 'frontend'];
 let fx: RepoFixture;
@@ -105,7 +105,7 @@ test('a tag already holding another image is an ImageTagConflict unless overwrit
 }, 180_000);
 
 test('a registry outage during a push fails the attempt; the retry completes without rebuilding', async () => {
-  const proxy = new TcpProxy(Number(sandboxVar('REGISTRY').split(':')[1]));
+  const proxy = new FaultProxy('registry', Number(sandboxVar('REGISTRY').split(':')[1]));
   await proxy.start();
   const prefix = unique();
   const names = ['auth-service', 'chat-service'];
@@ -131,7 +131,7 @@ test('a registry outage during a push fails the attempt; the retry completes wit
     expect(cut).toBe(true);
     expect(first).toBeInstanceOf(Error);
     expect((first as { nonRetryable?: boolean }).nonRetryable).not.toBe(true);
-    await proxy.start();
+    await proxy.restore();
     const retryBeats: ImagesProgress[] = [];
     const retry = imagesActivities({
       docker,

@@ -13,7 +13,7 @@
  * Processes: the harness starts its own dev server (own port and SQLite
  * file) and runs the worker as a separate OS process (`tsx src/worker.ts`,
  * own process group, so SIGKILL reaches the whole of it). The worker reaches
- * every outside system through a fault proxy on loopback (fault-proxy.ts);
+ * every outside system through a fault proxy on loopback (test/helpers/fault-proxy.ts);
  * the harness checks the systems directly. The sandbox is the one of
  * SANDBOX_DIR (.sandbox by default), so CI runs this against the default
  * sandbox and a developer against their own instance.
@@ -42,7 +42,7 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { lockWorkflowId } from '../../src/workflows/environment-lock';
 import { formatFindings, sandboxSecrets, scanForSecrets, type ScanText } from '../helpers/secrets';
 import { toolPath, REPO_ROOT } from '../helpers/tools';
-import { DENIALS, FaultProxy, WebhookReceiver } from './fault-proxy';
+import { DENIALS, FaultProxy, WebhookReceiver } from '../helpers/fault-proxy';
 
 const execFileP = promisify(execFile);
 

@@ -1,7 +1,8 @@
 /**
- * Fault injection on loopback for the reliability harness: a proxy in front
- * of one outside system (the worker is pointed at it, the system itself is
- * never touched, so other users of a shared sandbox see nothing), and a
+ * Fault injection on loopback for the reliability harness and the adapter
+ * tests: a proxy in front of one outside system (the worker is pointed at
+ * it, the system itself is never touched, so other users of a shared sandbox
+ * see nothing), and a
  * webhook receiver that records what the worker sent.
  *
  * A proxy passes bytes through until told otherwise:
