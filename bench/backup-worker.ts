@@ -7,8 +7,9 @@
  * config slice and the dev server's address come in the environment.
  */
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
-import { createBackupS3Client, databaseActivities, type DatabaseDeps } from '../src/activities/database';
-import { keepAliveInterceptor } from '../src/activities/heartbeat';
+import { createS3Client } from '../src/activities/clients/s3';
+import { databaseActivities, type DatabaseDeps } from '../src/activities/database';
+import { keepAliveInterceptor } from '../src/activities/runtime';
 // Loaded, not used: the process holds every adapter's modules, as the production worker (src/worker.ts) does.
 import '../src/activities';
 import type { BackupWorkerIn, BackupWorkerOut, MeasuredBackup, MeasuredBackupRequest } from './backup-types';
@@ -21,7 +22,7 @@ function send(m: BackupWorkerOut): void {
 async function run(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
   const config = JSON.parse(process.env.BENCH_BACKUP_CONFIG ?? '') as DatabaseDeps['config'];
-  const s3 = createBackupS3Client(config.backup);
+  const s3 = createS3Client(config.backup);
   // Times every request the activity makes to the object store, to show where its time goes.
   let t0 = 0;
   let requests: MeasuredBackup['s3'] = {};

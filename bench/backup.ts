@@ -18,7 +18,7 @@ import { DeleteObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-s
 import { closeSync, existsSync, openSync, rmSync, statSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createBackupS3Client } from '../src/activities/database';
+import { createS3Client } from '../src/activities/clients/s3';
 import type { MeasuredBackup, BackupWorkerIn, BackupWorkerOut } from './backup-types';
 import {
   adminSql,
@@ -122,7 +122,7 @@ export async function backupBench(opts: BenchOptions, log: (s: string) => void):
   const db = `bench_backup_${run}`;
   const prefix = `bench/${run}/`;
   const bucket = base.backup.bucket;
-  const s3 = createBackupS3Client(base.backup);
+  const s3 = createS3Client(base.backup);
   const pgDump = base.database.clientBin ? path.join(base.database.clientBin, 'pg_dump') : 'pg_dump';
   const url = new URL(databaseUrlFor(db));
   const password = decodeURIComponent(url.password);

@@ -9,7 +9,7 @@
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { Context } from '@temporalio/activity';
 import type { Activities } from '../src/activities/contracts';
-import { keepAliveInterceptor } from '../src/activities/heartbeat';
+import { keepAliveInterceptor } from '../src/activities/runtime';
 // Loaded, not used: the process holds every adapter's modules, as the production worker (src/worker.ts) does.
 import '../src/activities';
 import type { ActivityEvent, ConcurrencyWorkerIn, ConcurrencyWorkerOut } from './concurrency-types';

@@ -14,9 +14,9 @@
 import Docker from 'dockerode';
 import { rmSync } from 'node:fs';
 import * as path from 'node:path';
-import { GitRepo, ReleaseSource } from '../src/activities/git';
+import { GitRepo, ReleaseSource } from '../src/activities/clients/git';
 import { BUILT_BY_LABEL, imagesActivities, REVISION_LABEL, VERSION_LABEL } from '../src/activities/images';
-import { RegistryClient } from '../src/activities/registry';
+import { RegistryClient } from '../src/activities/clients/registry';
 import type { PlannedService } from '../src/domain/plan';
 import { platformRepoCopy } from '../test/helpers/git-fixture';
 import { loadAverage, loadSandbox, runCommand, runId, sandboxVar, timed, type BenchOptions } from './common';

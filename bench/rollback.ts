@@ -15,7 +15,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { Worker } from '@temporalio/worker';
 import type { Activities, AnalysisRequest } from '../src/activities/contracts';
-import { loadKubeConfig } from '../src/activities/kubernetes';
+import { loadKubeConfig } from '../src/activities/clients/kube';
 import { trafficActivities } from '../src/activities/traffic';
 import type { DeployPlan } from '../src/domain/plan';
 import type { AnalysisRun } from '../src/domain/status';

@@ -8,7 +8,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { existsSync } from 'node:fs';
 import { createActivities, defaultDeps } from './activities';
-import { keepAliveInterceptor } from './activities/heartbeat';
+import { keepAliveInterceptor } from './activities/runtime';
 import { CodecConfigError, dataConverterFromEnv } from './codec';
 import { ConfigError } from './domain/config';
 import { configFilePath, loadConfig } from './load-config';

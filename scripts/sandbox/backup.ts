@@ -7,7 +7,8 @@
  */
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import * as path from 'node:path';
-import { createBackupS3Client, databaseActivities } from '../../src/activities/database';
+import { createS3Client } from '../../src/activities/clients/s3';
+import { databaseActivities } from '../../src/activities/database';
 import { loadConfig } from '../../src/load-config';
 import { ROOT, type Component } from './common';
 import { databaseUrl } from './postgres';
@@ -39,7 +40,7 @@ export async function nightlyBackup(): Promise<string> {
   const { accessKeyId, secretAccessKey } = await creds();
   process.env.AWS_ACCESS_KEY_ID = accessKeyId;
   process.env.AWS_SECRET_ACCESS_KEY = secretAccessKey;
-  const s3 = createBackupS3Client(cfg.backup);
+  const s3 = createS3Client(cfg.backup);
   try {
     const acts = databaseActivities({ config: cfg, databaseUrl: databaseUrl(), s3, releaseDir: () => Promise.reject(new Error('not used')) });
     const stamp = new Date().toISOString().slice(0, 10).replace(/-/g, '');

@@ -6,8 +6,8 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../domain/errors';
-import { assertCommit } from './git';
-import { lastLines, run } from './process';
+import { assertCommit } from './clients/git';
+import { lastLines, run } from './clients/process';
 
 export interface CheckSpec {
   name: string;

@@ -39,9 +39,8 @@ import {
   type HeadObjectCommandOutput,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { currentActivity, heartbeat } from './heartbeat';
+import { currentActivity, heartbeat } from './runtime';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, type Hash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import * as path from 'node:path';
@@ -55,7 +54,6 @@ import {
   decodeMetadata,
   encodeMetadata,
   headProblems,
-  isDatabaseName,
   isTransientPgCode,
   isTransientPgMessage,
   latestBackup,
@@ -83,7 +81,9 @@ import {
   type MigrationFileInfo,
 } from '../domain/migrations';
 import { parseVersion, VersionError } from '../domain/version';
-import { lastLines, run } from './process';
+import { lastLines, run, startTool } from './clients/process';
+import { connect, pgFailure, pgTarget, type PgTarget } from './clients/postgres';
+import { copySource, s3Status, storageFailure } from './clients/s3';
 
 // --- requests and results (plain JSON) ---------------------------------------
 
@@ -221,7 +221,7 @@ export interface DatabaseDeps {
   config: Pick<DeployConfig, 'database' | 'backup'>;
   /** The connection URL from config.database.urlEnv; its database name is replaced by the target's. */
   databaseUrl: string;
-  /** For config.backup (see createBackupS3Client). */
+  /** For config.backup (see createS3Client). */
   s3: S3Client;
   /** The release checkout at `commit`: builtin migrations are in its config.database.migrations.directory, and the command runs in it. */
   releaseDir(commit: string): Promise<string>;
@@ -233,24 +233,8 @@ export interface DatabaseDeps {
   limits?: { singleCopyBytes?: number; copyPartBytes?: number };
 }
 
-/**
- * The S3 client for config.backup. Checksums only WHEN_REQUIRED because
- * S3-compatible stores (versitygw, MinIO) do not all accept the SDK's
- * default CRC headers; integrity is this adapter's own SHA-256.
- */
-export function createBackupS3Client(backup: DeployConfig['backup']): S3Client {
-  return new S3Client({
-    endpoint: backup.endpoint,
-    region: backup.region,
-    forcePathStyle: backup.forcePathStyle,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
-}
-
 const HEARTBEAT_MS = 1000;
 const LOCK_POLL_MS = 250;
-const STDERR_TAIL = 64 * 1024;
 /** Advisory lock key, computed by the server: the same for every runner of this product on a database. */
 const MIGRATION_LOCK_SQL = "hashtext('deploy-pipelines/schema_migrations')";
 
@@ -264,37 +248,6 @@ function isOurs(err: unknown): err is ApplicationFailure | CancelledFailure {
   return err instanceof ApplicationFailure || err instanceof CancelledFailure;
 }
 
-function oneLine(text: string): string {
-  return text.replace(/\s+/g, ' ').trim();
-}
-
-/** A pg (node) error as a failure: transient ones retryable, others `permanent` with the server's message. */
-function pgFailure(err: unknown, what: string, permanent: ErrorTypeName): Error {
-  if (isOurs(err)) return err;
-  const e = err as { code?: string; message?: string };
-  const message = `${what}: ${oneLine(e.message ?? String(err))}`;
-  if (isTransientPgCode(e.code) || /Connection terminated|timeout exceeded when trying to connect/i.test(e.message ?? '')) {
-    return failure(ErrorType.DatabaseUnavailable, message, false);
-  }
-  return failure(permanent, message, true, { sqlstate: e.code });
-}
-
-function s3Status(err: unknown): number | undefined {
-  return (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-}
-
-/** An object-store error: access and request errors need a person; the rest (network, 5xx, throttling) is retried. */
-function storageFailure(err: unknown, what: string, permanent: ErrorTypeName): Error {
-  if (isOurs(err)) return err;
-  const status = s3Status(err);
-  const e = err as { name?: string; message?: string; code?: string };
-  const message = `${what}: ${oneLine(`${e.name && e.name !== 'Error' ? `${e.name} ` : ''}${e.message ?? String(err)}${e.code ? ` (${e.code})` : ''}`)}`;
-  // 412: the object changed between two reads; the next attempt starts over from HEAD.
-  if (status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 412 && status !== 429) {
-    return failure(permanent, message, true, { httpStatus: status });
-  }
-  return failure(ErrorType.StorageUnavailable, message, false, { httpStatus: status });
-}
 
 function cancelled(what: string): CancelledFailure {
   return new CancelledFailure(`${what} cancelled`);
@@ -316,81 +269,7 @@ function checkWorkflowId(id: unknown): string {
 
 // --- connections -----------------------------------------------------------------
 
-interface PgTarget {
-  database: string;
-  /** Connection URL without the password (safe for argv and messages). */
-  conninfo: string;
-  password?: string;
-  /** The URL with the password (from the URL or PGPASSWORD): for node-pg and the migration command's DATABASE_URL, never argv. */
-  fullUrl: string;
-  /** Environment of the command-line tools: the password in PGPASSWORD, never in argv. */
-  toolEnv: NodeJS.ProcessEnv;
-}
-
-function pgTarget(databaseUrl: string, database: string, env: NodeJS.ProcessEnv): PgTarget {
-  if (!isDatabaseName(database)) throw failure(ErrorType.InvalidInput, `invalid database name ${JSON.stringify(database)}`, true);
-  let url: URL;
-  try {
-    url = new URL(databaseUrl);
-  } catch {
-    throw failure(ErrorType.ConfigInvalid, 'the database URL is not a postgres:// URL', true);
-  }
-  const password = url.password ? decodeURIComponent(url.password) : env.PGPASSWORD;
-  url.pathname = `/${database}`;
-  if (password !== undefined) url.password = encodeURIComponent(password);
-  const fullUrl = url.toString();
-  url.password = '';
-  const toolEnv: NodeJS.ProcessEnv = { ...env, PGCONNECT_TIMEOUT: env.PGCONNECT_TIMEOUT ?? '10' };
-  if (password !== undefined) toolEnv.PGPASSWORD = password;
-  return { database, conninfo: url.toString(), password, fullUrl, toolEnv };
-}
-
-async function connect(t: PgTarget, purpose: string): Promise<Client> {
-  // node-pg takes the URL with the password (fields parsed from a connection string override a separate `password`).
-  const client = new Client({ connectionString: t.fullUrl, application_name: `deploy-pipelines ${purpose}`, connectionTimeoutMillis: 10_000 });
-  // A connection that dies while idle must not crash the worker; the next query reports it.
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-  } catch (err) {
-    await client.end().catch(() => undefined);
-    throw err;
-  }
-  return client;
-}
-
 // --- child processes and streams ---------------------------------------------------
-
-interface Tool {
-  child: ChildProcess;
-  /** Resolves when the process has exited and its output is closed. */
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  stderr(): string;
-  kill(signal?: NodeJS.Signals): void;
-}
-
-/** Starts a program with an argument array (no shell); stderr's tail is kept for messages. */
-function startTool(file: string, args: string[], env: NodeJS.ProcessEnv, stdio: { stdin: 'pipe' | 'ignore'; stdout: 'pipe' | 'ignore' }): Tool {
-  const child = spawn(file, args, { env, shell: false, stdio: [stdio.stdin, stdio.stdout, 'pipe'] });
-  let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
-    stderr = (stderr + d).slice(-STDERR_TAIL);
-  });
-  child.stdin?.on('error', () => undefined); // the program may exit before reading all of its input
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code, signal) => resolve({ code, signal }));
-  });
-  exit.catch(() => undefined);
-  return {
-    child,
-    exit,
-    stderr: () => stderr,
-    kill: (signal = 'SIGTERM') => {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-    },
-  };
-}
 
 function toolPath(cfg: DatabaseDeps['config'], name: 'pg_dump' | 'pg_restore' | 'psql'): string {
   return cfg.database.clientBin ? path.join(cfg.database.clientBin, name) : name;
@@ -491,10 +370,6 @@ async function settleWithin<T>(p: Promise<T>, ms: number): Promise<T | undefined
   } finally {
     clearTimeout(timer);
   }
-}
-
-function copySource(bucket: string, key: string): string {
-  return `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
 }
 
 // --- the activities -----------------------------------------------------------------

@@ -18,9 +18,9 @@ import ignore from '@balena/dockerignore';
 import { pack } from 'tar-fs';
 import { ErrorType } from '../domain/errors';
 import type { PlannedService } from '../domain/plan';
-import { assertCommit } from './git';
+import { assertCommit } from './clients/git';
 import { checkedVersion, invalidInput } from './failures';
-import { RegistryClient, RegistryError, type RegistryAuth } from './registry';
+import { RegistryClient, RegistryError, type RegistryAuth } from './clients/registry';
 
 /** A registry repository path, as the config schema allows it. */
 const IMAGE_NAME_RE = /^[a-z0-9]+([._/-][a-z0-9]+)*$/;

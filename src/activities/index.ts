@@ -5,21 +5,23 @@
  * together. The return type is checked against the `Activities` contract
  * the workflows proxy.
  */
-import { currentActivity, heartbeat } from './heartbeat';
+import { currentActivity, heartbeat } from './runtime';
 import type { WorkflowClient } from '@temporalio/client';
 import Docker from 'dockerode';
-import Redis from 'ioredis';
 import type { DeployConfig } from '../domain/config';
 import { checksActivities } from './checks';
 import type { Activities } from './contracts';
-import { createBackupS3Client, databaseActivities } from './database';
-import { createReleaseTag, GitRepo, ReleaseSource } from './git';
+import { redisPing } from './clients/redis';
+import { createS3Client } from './clients/s3';
+import { databaseActivities } from './database';
+import { createReleaseTag, GitRepo, ReleaseSource } from './clients/git';
 import { imagesActivities, type ImagesProgress } from './images';
-import { kubernetesActivities, loadKubeConfig } from './kubernetes';
+import { loadKubeConfig } from './clients/kube';
+import { kubernetesActivities } from './kubernetes';
 import { notifyActivities } from './notify';
 import { pipelineActivities } from './pipeline';
 import { planActivities } from './plan';
-import { RegistryClient, registryCredentials } from './registry';
+import { RegistryClient, registryCredentials } from './clients/registry';
 import { reportActivities } from './report';
 import { trafficActivities } from './traffic';
 import { verifyActivities } from './verify';
@@ -35,17 +37,6 @@ export interface ActivityDeps {
   temporal?: WorkflowClient;
 }
 
-async function redisPing(url: string | undefined): Promise<string> {
-  if (!url) throw new Error('no Redis URL in the environment (config redis.urlEnv)');
-  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 3000 });
-  try {
-    await redis.connect();
-    return await redis.ping();
-  } finally {
-    redis.disconnect();
-  }
-}
-
 export function createActivities(deps: ActivityDeps): Activities {
   const { config, env } = deps;
   const kubeConfig = loadKubeConfig(config.kubernetes.kubeconfig || undefined);
@@ -54,7 +45,7 @@ export function createActivities(deps: ActivityDeps): Activities {
   const database = databaseActivities({
     config,
     databaseUrl: env[config.database.urlEnv] ?? '',
-    s3: createBackupS3Client(config.backup),
+    s3: createS3Client(config.backup),
     releaseDir: (commit) => deps.source.at(commit),
     env,
   });

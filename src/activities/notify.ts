@@ -11,7 +11,8 @@ import type { DeployConfig } from '../domain/config';
 import { slackPayload, webhookPayload } from '../domain/notification';
 import { redact } from '../domain/verification';
 import type { NotificationEvent, NotificationResult } from './contracts';
-import { contextLogger, describeFetchError, type Logger } from './verify';
+import { describeFetchError } from './clients/http';
+import { activityLogger, type Logger } from './runtime';
 
 export interface NotifyDeps {
   config: DeployConfig;
@@ -71,7 +72,7 @@ async function post(url: string, body: unknown, timeoutMs: number, retryForMs: n
 export function notifyActivities(deps: NotifyDeps) {
   const { config, env } = deps;
   const n = config.notifications;
-  const log = deps.log ?? contextLogger();
+  const log = deps.log ?? activityLogger();
   const now = deps.now ?? (() => new Date());
 
   async function notify(event: NotificationEvent): Promise<NotificationResult> {

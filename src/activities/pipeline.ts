@@ -13,9 +13,9 @@ import type { DeployPlan, RollbackPlan } from '../domain/plan';
 import { plannedService } from '../domain/planner';
 import type { DeploymentPreview, PreflightResult } from './contracts';
 import type { DatabasePreflightResult, MigrationStatusResult } from './database';
-import type { GitRepo } from './git';
+import type { GitRepo } from './clients/git';
 import type { ClusterState } from './kubernetes';
-import type { RegistryClient } from './registry';
+import type { RegistryClient } from './clients/registry';
 
 export interface PipelineDeps {
   config: DeployConfig;

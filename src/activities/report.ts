@@ -24,9 +24,12 @@ import { ErrorType } from '../domain/errors';
 import { buildSummary, changelogEntry, changelogMarker, insertChangelogEntry, monitoringFromAnalysis, summaryKey, versionLabel, type ChangeEntry, type MonitoringFigures, type SummaryInput } from '../domain/summary';
 import type { DeploymentStatus } from '../domain/status';
 import { redact, secretValues } from '../domain/verification';
-import { run, runOk } from './process';
+import { run, runOk } from './clients/process';
+import { createS3Client } from './clients/s3';
 import type { SummaryRequest, SummaryResult } from './contracts';
-import { contextLogger, countDatabaseConnections, messageOf, type Logger } from './verify';
+import { countDatabaseConnections } from './clients/postgres';
+import { messageOf } from './failures';
+import { activityLogger, type Logger } from './runtime';
 
 export interface ReleaseChangesRequest {
   version: string;
@@ -64,27 +67,11 @@ export interface ReportDeps {
   log?: Logger;
 }
 
-/** An S3 client for the backup bucket (path-style for S3-compatible servers; checksums only when required). */
-export function summaryS3Client(config: DeployConfig, env: Record<string, string | undefined>): S3Client {
-  const accessKeyId = env.AWS_ACCESS_KEY_ID;
-  const secretAccessKey = env.AWS_SECRET_ACCESS_KEY;
-  const endpoint = config.backup.endpoint ?? env.S3_ENDPOINT;
-  return new S3Client({
-    region: env.AWS_REGION ?? config.backup.region,
-    ...(endpoint ? { endpoint } : {}),
-    // S3-compatible servers (versitygw, MinIO) address buckets by path.
-    forcePathStyle: config.backup.forcePathStyle || !!endpoint,
-    ...(accessKeyId && secretAccessKey ? { credentials: { accessKeyId, secretAccessKey, ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}) } } : {}),
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
-}
-
 const GIT_ENV = (): NodeJS.ProcessEnv => ({ ...process.env, GIT_TERMINAL_PROMPT: '0' });
 
 export function reportActivities(deps: ReportDeps) {
   const { config, env } = deps;
-  const log = deps.log ?? contextLogger();
+  const log = deps.log ?? activityLogger();
   const checkout = config.git.checkout;
   const remote = config.git.remote;
   const branch = config.git.branch;
@@ -243,7 +230,7 @@ export function reportActivities(deps: ReportDeps) {
     const result: SummaryReport = { title: summary.title, markdown: summary.markdown };
     if (config.summary.store) {
       const key = summaryKey(config.summary.prefix, input.project, status.version, status.workflowId);
-      s3 ??= summaryS3Client(config, env);
+      s3 ??= createS3Client(config.backup, env);
       await s3.send(new PutObjectCommand({ Bucket: config.backup.bucket, Key: key, Body: summary.markdown, ContentType: 'text/markdown; charset=utf-8' }));
       result.stored = { bucket: config.backup.bucket, key };
       result.key = key;

@@ -38,7 +38,9 @@ import {
   type TrackWeights,
 } from '../domain/traffic';
 import type { CanaryTarget, WeightResult } from './contracts';
-import { KubeRuntime, retryOnConflict, sleep, upsertDeployment, type ActivityHooks, type KubernetesDeps } from './kubernetes';
+import { retryOnConflict } from './clients/kube';
+import { KubeRuntime, upsertDeployment, type ActivityHooks, type KubernetesDeps } from './kubernetes';
+import { sleep } from './runtime';
 
 export type TrafficProviderType = TrafficSettings['provider'];
 

@@ -14,10 +14,7 @@
  * measured: no data, NaN, a query error or an unreachable Prometheus come
  * back as inconclusive measurements for the workflow to tally.
  */
-import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import Redis from 'ioredis';
-import { Client as PgClient } from 'pg';
 import { describeThreshold, judgeValue, runOutcome } from '../domain/analysis';
 import type { DeployConfig, MetricConfig, SmokeCheckConfig } from '../domain/config';
 import { ErrorType } from '../domain/errors';
@@ -30,7 +27,6 @@ import {
   judgeConnectionGrowth,
   judgePods,
   judgeRedisMemory,
-  parseRedisInfo,
   redact,
   resolveEnvPlaceholders,
   restartsOf,
@@ -42,65 +38,19 @@ import {
   type PodVerdict,
 } from '../domain/verification';
 import type { AnalysisRequest, CheckReport, KubernetesHealthRequest, PlatformHealthRequest } from './contracts';
+import { checkBaseUrl, describeFetchError, joinUrl, withTimeout } from './clients/http';
+import { countDatabaseConnections } from './clients/postgres';
+import { redisMemory } from './clients/redis';
+import { messageOf } from './failures';
+import { activityLogger, type Logger } from './runtime';
 
 // ---------------------------------------------------------------------------
 // Logging
 // ---------------------------------------------------------------------------
 
-export interface Logger {
-  info(message: string, meta?: Record<string, unknown>): void;
-  warn(message: string, meta?: Record<string, unknown>): void;
-}
-
-/** The activity's logger inside an activity, the console outside one (scripts, plain tests). */
-export function contextLogger(): Logger {
-  const pick = (): Logger => {
-    try {
-      return Context.current().log;
-    } catch {
-      return { info: (m, meta) => console.log(m, meta ?? ''), warn: (m, meta) => console.warn(m, meta ?? '') };
-    }
-  };
-  return { info: (m, meta) => pick().info(m, meta), warn: (m, meta) => pick().warn(m, meta) };
-}
-
 // ---------------------------------------------------------------------------
 // HTTP helpers
 // ---------------------------------------------------------------------------
-
-function errorCode(err: unknown): string | undefined {
-  const cause = (err as { cause?: { code?: unknown } } | undefined)?.cause;
-  return typeof cause?.code === 'string' ? cause.code : undefined;
-}
-
-/** Why a fetch produced no response, in words, without the URL (which may carry a secret). */
-export function describeFetchError(err: unknown, timeoutMs: number): string {
-  const name = (err as { name?: unknown } | undefined)?.name;
-  if (name === 'TimeoutError' || name === 'AbortError') return `no answer within ${timeoutMs} ms`;
-  const code = errorCode(err);
-  const cause = (err as { cause?: { message?: unknown } } | undefined)?.cause;
-  const causeMessage = typeof cause?.message === 'string' ? cause.message : undefined;
-  if (code === 'ECONNREFUSED') return `connection refused (${causeMessage ?? code})`;
-  if (code) return `${code}${causeMessage ? ` (${causeMessage})` : ''}`;
-  return messageOf(err);
-}
-
-/** An error's message, also for errors made in another realm (instanceof Error fails there). */
-export function messageOf(err: unknown): string {
-  const m = (err as { message?: unknown } | null | undefined)?.message;
-  return typeof m === 'string' ? m : String(err);
-}
-
-function joinUrl(base: string, path: string): string {
-  return `${base.replace(/\/+$/, '')}${path}`;
-}
-
-function checkBaseUrl(baseUrl: string): string {
-  if (!/^https?:\/\/[^\s/$.?#][^\s]*$/i.test(baseUrl)) {
-    throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: `baseUrl must be an absolute http(s) URL, got ${JSON.stringify(baseUrl)}`, nonRetryable: true });
-  }
-  return baseUrl;
-}
 
 
 // ---------------------------------------------------------------------------
@@ -117,14 +67,6 @@ export interface PodReader {
   deploymentPods(namespace: string, deployment: string): Promise<PodSnapshot[] | null>;
   /** The container's log since `sinceSeconds` ago; throws LogsUnavailable when the cluster cannot give it. */
   readLog(namespace: string, pod: string, container: string, opts: { sinceSeconds?: number; limitBytes: number }): Promise<string>;
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** The message of an ApiException: the Status object's message when the body is one, else its first line. */
@@ -248,40 +190,6 @@ export function kubePodReader(kubeconfig: string | undefined, timeoutMs: number)
 // Database and Redis (standalone, so the report activity can count connections too)
 // ---------------------------------------------------------------------------
 
-/** Active connections to the database, not counting this one (runbook: pg_stat_activity). */
-export async function countDatabaseConnections(url: string, database: string, timeoutMs: number): Promise<number> {
-  const client = new PgClient({ connectionString: url, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs, statement_timeout: timeoutMs, application_name: 'deploy-pipelines-verify' });
-  // An error event after connect (server gone) must not crash the worker.
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    const r = await client.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [database]);
-    return r.rows[0].n;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
-/** used_memory and maxmemory from INFO memory. */
-export async function redisMemory(url: string, timeoutMs: number): Promise<{ used: number; max: number }> {
-  // Timeouts are ours: ioredis' own connect and command timers outlive the client and hold the process.
-  const redis = new Redis(url, { lazyConnect: true, connectTimeout: 0, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
-  let lastError: Error | undefined;
-  redis.on('error', (err: Error) => {
-    lastError = err;
-  });
-  try {
-    await withTimeout(redis.connect(), timeoutMs, 'connecting to Redis').catch((err: unknown) => {
-      throw lastError ?? err;
-    });
-    const info = parseRedisInfo(await withTimeout(redis.info('memory'), timeoutMs, 'redis INFO memory'));
-    return { used: Number(info.used_memory ?? Number.NaN), max: Number(info.maxmemory ?? Number.NaN) };
-  } finally {
-    // After a failed connect the client has already ended; disconnecting again would arm a 2 s timer for nothing.
-    if (redis.status !== 'end') redis.disconnect();
-  }
-}
-
 // ---------------------------------------------------------------------------
 // Requests and results (the contract types plus the details behind each line)
 // ---------------------------------------------------------------------------
@@ -363,7 +271,7 @@ export interface VerifyDeps {
 export function verifyActivities(deps: VerifyDeps) {
   const { config, env } = deps;
   const v = config.verification;
-  const log = deps.log ?? contextLogger();
+  const log = deps.log ?? activityLogger();
   const now = deps.now ?? (() => new Date());
   let podReader = deps.pods;
   const pods = (): PodReader => (podReader ??= kubePodReader(config.kubernetes.kubeconfig || undefined, v.kubernetesTimeout));

@@ -33,10 +33,7 @@ export const ErrorType = {
   KubernetesUnavailable: 'KubernetesUnavailable',
   TrafficNotApplied: 'TrafficNotApplied',
   VerificationFailed: 'VerificationFailed',
-  AnalysisFailed: 'AnalysisFailed',
   DeploymentInProgress: 'DeploymentInProgress',
-  Aborted: 'Aborted',
-  ApprovalTimedOut: 'ApprovalTimedOut',
 } as const;
 
 export type ErrorTypeName = (typeof ErrorType)[keyof typeof ErrorType];
@@ -52,6 +49,7 @@ export const NON_RETRYABLE_ERROR_TYPES: ErrorTypeName[] = [
   ErrorType.PreDeploymentCheckFailed,
   ErrorType.PreflightFailed,
   ErrorType.BackupFailed,
+  ErrorType.BackupNotVerified,
   ErrorType.RestoreNotConfirmed,
   ErrorType.RestoreFailed,
   ErrorType.MigrationFailed,
@@ -60,6 +58,5 @@ export const NON_RETRYABLE_ERROR_TYPES: ErrorTypeName[] = [
   ErrorType.KubernetesNotFound,
   ErrorType.KubernetesForbidden,
   ErrorType.VerificationFailed,
-  ErrorType.AnalysisFailed,
   ErrorType.DeploymentInProgress,
 ];

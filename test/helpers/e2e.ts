@@ -11,7 +11,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import * as k8s from '@kubernetes/client-node';
 import { createActivities, defaultDeps } from '../../src/activities';
-import { keepAliveInterceptor } from '../../src/activities/heartbeat';
+import { keepAliveInterceptor } from '../../src/activities/runtime';
 import type { DeployConfig } from '../../src/domain/config';
 import { loadConfig } from '../../src/load-config';
 import { sandboxEnv, sandboxVar } from './sandbox';

@@ -1,7 +1,7 @@
 /** Pre-deployment checks run for real in the release source at the planned commit. */
 import * as path from 'node:path';
 import { checksActivities, type CheckSpec } from '../../src/activities/checks';
-import { GitRepo, ReleaseSource } from '../../src/activities/git';
+import { GitRepo, ReleaseSource } from '../../src/activities/clients/git';
 import { platformRepoCopy, type RepoFixture } from '../helpers/git-fixture';
 
 let fx: RepoFixture;

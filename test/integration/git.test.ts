@@ -1,6 +1,6 @@
 /** The release tag against a real git origin (a private copy of the sandbox's platform repository). */
 import { ApplicationFailure } from '@temporalio/common';
-import { createReleaseTag, GitRepo, ReleaseSource } from '../../src/activities/git';
+import { createReleaseTag, GitRepo, ReleaseSource } from '../../src/activities/clients/git';
 import { git, platformRepoCopy, type RepoFixture } from '../helpers/git-fixture';
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';

@@ -11,7 +11,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import type { NotificationEvent, NotificationKind } from '../../src/activities/contracts';
 import { notifyActivities } from '../../src/activities/notify';
-import type { Logger } from '../../src/activities/verify';
+import type { Logger } from '../../src/activities/runtime';
 import type { DeployConfig } from '../../src/domain/config';
 import { loadConfig } from '../../src/load-config';
 import { REPO_ROOT } from '../helpers/tools';

@@ -11,8 +11,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { Activities, SummaryRequest } from '../../src/activities/contracts';
-import { reportActivities, summaryS3Client } from '../../src/activities/report';
-import { verifyActivities, type Logger } from '../../src/activities/verify';
+import { createS3Client } from '../../src/activities/clients/s3';
+import { reportActivities } from '../../src/activities/report';
+import type { Logger } from '../../src/activities/runtime';
+import { verifyActivities } from '../../src/activities/verify';
 import type { DeployConfig } from '../../src/domain/config';
 import type { DeploymentStatus } from '../../src/domain/status';
 import type { DeployPlan } from '../../src/domain/plan';
@@ -94,7 +96,7 @@ describe('releaseChanges (read-only on the sandbox checkout)', () => {
 test('the summary of a real deployment: real commits, migrations and figures, stored next to the backups', async () => {
   const config = baseConfig();
   const workflowId = `report-test-${Date.now()}`;
-  const s3 = summaryS3Client(config, env());
+  const s3 = createS3Client(config.backup, env());
   const report = reportActivities({ config, env: env(), s3, log: quiet });
   // The workflows' contract.
   const typed: Pick<Activities, 'writeSummary'> = report;

@@ -10,7 +10,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { CanaryTarget } from '../../src/activities/contracts';
-import { loadKubeConfig, type KubernetesConfig } from '../../src/activities/kubernetes';
+import { loadKubeConfig, type KubernetesConfig } from '../../src/activities/clients/kube';
 import { trafficActivities } from '../../src/activities/traffic';
 import { ErrorType } from '../../src/domain/errors';
 import type { TrafficSettings } from '../../src/domain/plan';

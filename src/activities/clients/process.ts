@@ -2,7 +2,7 @@
  * Runs programs with argument arrays (never a shell), so no user-controlled
  * string is ever interpreted. Output is kept bounded for error messages.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 
 export interface RunOptions {
   cwd?: string;
@@ -78,4 +78,38 @@ export async function runOk(file: string, args: readonly string[], opts: RunOpti
 
 export function lastLines(text: string, n: number): string {
   return text.trimEnd().split('\n').slice(-n).join('\n');
+}
+
+/** How much of a streaming tool's stderr is kept for its failure message. */
+const STDERR_TAIL = 64 * 1024;
+
+export interface Tool {
+  child: ChildProcess;
+  /** Resolves when the process has exited and its output is closed. */
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stderr(): string;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+/** Starts a program with an argument array (no shell); stderr's tail is kept for messages. */
+export function startTool(file: string, args: string[], env: NodeJS.ProcessEnv, stdio: { stdin: 'pipe' | 'ignore'; stdout: 'pipe' | 'ignore' }): Tool {
+  const child = spawn(file, args, { env, shell: false, stdio: [stdio.stdin, stdio.stdout, 'pipe'] });
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    stderr = (stderr + d).slice(-STDERR_TAIL);
+  });
+  child.stdin?.on('error', () => undefined); // the program may exit before reading all of its input
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code, signal) => resolve({ code, signal }));
+  });
+  exit.catch(() => undefined);
+  return {
+    child,
+    exit,
+    stderr: () => stderr,
+    kill: (signal = 'SIGTERM') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    },
+  };
 }

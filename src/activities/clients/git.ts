@@ -7,9 +7,9 @@ import { ApplicationFailure } from '@temporalio/common';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { ErrorType } from '../domain/errors';
-import { tagOf } from '../domain/version';
-import { checkedVersion, invalidInput } from './failures';
+import { ErrorType } from '../../domain/errors';
+import { tagOf } from '../../domain/version';
+import { checkedVersion, invalidInput } from '../failures';
 import { CommandError, runOk } from './process';
 
 const SHA_RE = /^[0-9a-f]{40}$/;

@@ -5,7 +5,7 @@
  * an activity without a heartbeat timeout.
  */
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { heartbeat, keepAliveEveryMs, keepAliveInterceptor } from '../../src/activities/heartbeat';
+import { heartbeat, keepAliveEveryMs, keepAliveInterceptor } from '../../src/activities/runtime';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

@@ -1,0 +1,238 @@
+/**
+ * The Kubernetes client: the kubeconfig loaded once, the typed API clients,
+ * and every apiserver call the adapters make behind one request timeout and
+ * one error mapping: 404 → KubernetesNotFound and 403 → KubernetesForbidden
+ * (both permanent), 400/422 → InvalidInput, 409 → ConflictError or
+ * AlreadyExistsError for the caller to re-read, anything else →
+ * KubernetesUnavailable, retried by Temporal.
+ */
+import * as k8s from '@kubernetes/client-node';
+import { ApplicationFailure } from '@temporalio/common';
+import type { DeployConfig } from '../../domain/config';
+import { ErrorType } from '../../domain/errors';
+import { fail, isFailure } from '../failures';
+import { sleep } from '../runtime';
+
+export type KubernetesConfig = DeployConfig['kubernetes'];
+
+export interface KubeClients {
+  apps: k8s.AppsV1Api;
+  core: k8s.CoreV1Api;
+  custom: k8s.CustomObjectsApi;
+}
+
+/** The worker's kubeconfig: the file the config names, else the standard rules (KUBECONFIG, in-cluster). */
+export function loadKubeConfig(file?: string): k8s.KubeConfig {
+  const kc = new k8s.KubeConfig();
+  if (file) kc.loadFromFile(file);
+  else kc.loadFromDefault();
+  return kc;
+}
+
+export function makeKubeClients(kc: k8s.KubeConfig): KubeClients {
+  return { apps: kc.makeApiClient(k8s.AppsV1Api), core: kc.makeApiClient(k8s.CoreV1Api), custom: kc.makeApiClient(k8s.CustomObjectsApi) };
+}
+
+
+// ---------------------------------------------------------------------------
+
+export interface KubeOp {
+  verb: 'get' | 'list' | 'create' | 'update' | 'patch' | 'delete';
+  resource: string;
+  namespace: string;
+  name?: string;
+}
+
+/** 409 Conflict: the object changed since it was read; the caller re-reads and tries again. */
+export class ConflictError extends Error {
+  override name = 'ConflictError';
+}
+
+/** 409 AlreadyExists on create. */
+export class AlreadyExistsError extends Error {
+  override name = 'AlreadyExistsError';
+}
+
+function apiCode(err: unknown): number | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'number' ? code : undefined;
+}
+
+/** The apiserver's Status message (ApiException embeds the whole response; the message says enough). */
+function apiMessage(err: unknown): { message: string; reason?: string } {
+  const body = (err as { body?: unknown } | null)?.body;
+  let status: unknown = body;
+  if (typeof body === 'string') {
+    try {
+      status = JSON.parse(body);
+    } catch {
+      status = undefined;
+    }
+  }
+  if (status && typeof status === 'object' && typeof (status as { message?: unknown }).message === 'string') {
+    const s = status as { message: string; reason?: string };
+    return { message: s.message, reason: s.reason };
+  }
+  const raw = err instanceof Error ? err.message : String(err);
+  return { message: raw.split('\n')[0].slice(0, 300) };
+}
+
+function describeOp(op: KubeOp): string {
+  return `${op.verb} ${op.resource}${op.name ? ` "${op.name}"` : ''} in namespace ${op.namespace}`;
+}
+
+/** Maps a failed apiserver call to the failure the workflow acts on. */
+export function mapKubeError(op: KubeOp, err: unknown): Error {
+  if (isFailure(err)) return err;
+  const code = apiCode(err);
+  const { message, reason } = apiMessage(err);
+  const what = describeOp(op);
+  if (code === 409) return reason === 'AlreadyExists' ? new AlreadyExistsError(`${what}: ${message}`) : new ConflictError(`${what}: ${message}`);
+  if (code === 404) {
+    return fail.KubernetesNotFound(`${what}: not found (${message})`, { ...op });
+  }
+  if (code === 403) {
+    return fail.KubernetesForbidden(`forbidden: the worker may not ${op.verb} ${op.resource} in namespace ${op.namespace} (${message}); grant it in deploy/kubernetes/worker-rbac.yaml`, { ...op });
+  }
+  if (code === 400 || code === 422) {
+    return fail.InvalidInput(`the apiserver refused to ${what}: ${message}`);
+  }
+  const cause = code ? `HTTP ${code}: ${message}` : message;
+  return fail.KubernetesUnavailable(`${what} failed: ${cause}`);
+}
+
+/**
+ * Runs `attempt` (read, decide, write with the read resourceVersion) until it
+ * does not meet a conflict: another writer's edit is re-read, never
+ * overwritten. Gives up as KubernetesUnavailable, which Temporal retries.
+ */
+export async function retryOnConflict<T>(what: string, attempt: () => Promise<T>, signal?: AbortSignal, attempts = 8): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (!(err instanceof ConflictError)) throw err;
+      if (i >= attempts) throw fail.KubernetesUnavailable(`${what}: still conflicting after ${attempts} attempts (${err.message})`);
+      await sleep(Math.min(1000, 25 * 2 ** i) * (0.5 + Math.random() / 2), signal);
+    }
+  }
+}
+
+export const MERGE = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
+export const STRATEGIC = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch);
+
+export const ISTIO_GROUP = 'networking.istio.io';
+export const ISTIO_VERSION = 'v1beta1';
+
+/** The apiserver calls the activities make, with one request timeout and one error mapping. */
+export class Kube {
+  constructor(
+    readonly clients: KubeClients,
+    private readonly requestTimeoutMs: number,
+  ) {}
+
+  async call<T>(op: KubeOp, fn: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${this.requestTimeoutMs} ms`)), this.requestTimeoutMs);
+    });
+    try {
+      return await Promise.race([fn(), timeout]);
+    } catch (err) {
+      throw mapKubeError(op, err);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  readDeployment(namespace: string, name: string): Promise<k8s.V1Deployment> {
+    return this.call({ verb: 'get', resource: 'deployments', namespace, name }, () => this.clients.apps.readNamespacedDeployment({ name, namespace }));
+  }
+
+  /** undefined when the Deployment does not exist. */
+  async findDeployment(namespace: string, name: string): Promise<k8s.V1Deployment | undefined> {
+    try {
+      return await this.readDeployment(namespace, name);
+    } catch (err) {
+      if (err instanceof ApplicationFailure && err.type === ErrorType.KubernetesNotFound) return undefined;
+      throw err;
+    }
+  }
+
+  async listDeployments(namespace: string, selector?: string): Promise<k8s.V1Deployment[]> {
+    const r = await this.call({ verb: 'list', resource: 'deployments', namespace }, () => this.clients.apps.listNamespacedDeployment({ namespace, ...(selector ? { labelSelector: selector } : {}) }));
+    return r.items;
+  }
+
+  patchDeployment(namespace: string, name: string, body: object, strategy = STRATEGIC): Promise<k8s.V1Deployment> {
+    return this.call({ verb: 'patch', resource: 'deployments', namespace, name }, () => this.clients.apps.patchNamespacedDeployment({ name, namespace, body }, strategy));
+  }
+
+  replaceDeployment(namespace: string, body: k8s.V1Deployment): Promise<k8s.V1Deployment> {
+    const name = body.metadata?.name ?? '';
+    return this.call({ verb: 'update', resource: 'deployments', namespace, name }, () => this.clients.apps.replaceNamespacedDeployment({ name, namespace, body }));
+  }
+
+  createDeployment(namespace: string, body: k8s.V1Deployment): Promise<k8s.V1Deployment> {
+    return this.call({ verb: 'create', resource: 'deployments', namespace, name: body.metadata?.name }, () => this.clients.apps.createNamespacedDeployment({ namespace, body }));
+  }
+
+  /** true when deleted now, false when it was already gone. Background propagation: the ReplicaSets and pods go too, never orphaned for another Deployment to adopt. */
+  async deleteDeployment(namespace: string, name: string): Promise<boolean> {
+    try {
+      await this.call({ verb: 'delete', resource: 'deployments', namespace, name }, () => this.clients.apps.deleteNamespacedDeployment({ name, namespace, propagationPolicy: 'Background' }));
+      return true;
+    } catch (err) {
+      if (err instanceof ApplicationFailure && err.type === ErrorType.KubernetesNotFound) return false;
+      throw err;
+    }
+  }
+
+  async listReplicaSets(namespace: string, selector?: string): Promise<k8s.V1ReplicaSet[]> {
+    const r = await this.call({ verb: 'list', resource: 'replicasets', namespace }, () => this.clients.apps.listNamespacedReplicaSet({ namespace, ...(selector ? { labelSelector: selector } : {}) }));
+    return r.items;
+  }
+
+  async listPods(namespace: string, selector?: string): Promise<k8s.V1Pod[]> {
+    const r = await this.call({ verb: 'list', resource: 'pods', namespace }, () => this.clients.core.listNamespacedPod({ namespace, ...(selector ? { labelSelector: selector } : {}) }));
+    return r.items;
+  }
+
+  async listEvents(namespace: string, fieldSelector: string): Promise<k8s.CoreV1Event[]> {
+    const r = await this.call({ verb: 'list', resource: 'events', namespace }, () => this.clients.core.listNamespacedEvent({ namespace, fieldSelector }));
+    return r.items;
+  }
+
+  podLog(namespace: string, name: string, container: string | undefined, tailLines: number): Promise<string> {
+    return this.call({ verb: 'get', resource: 'pods/log', namespace, name }, () => this.clients.core.readNamespacedPodLog({ name, namespace, ...(container ? { container } : {}), tailLines }));
+  }
+
+  readService(namespace: string, name: string): Promise<k8s.V1Service> {
+    return this.call({ verb: 'get', resource: 'services', namespace, name }, () => this.clients.core.readNamespacedService({ name, namespace }));
+  }
+
+  async listServices(namespace: string): Promise<k8s.V1Service[]> {
+    const r = await this.call({ verb: 'list', resource: 'services', namespace }, () => this.clients.core.listNamespacedService({ namespace }));
+    return r.items;
+  }
+
+  patchService(namespace: string, name: string, body: object): Promise<k8s.V1Service> {
+    return this.call({ verb: 'patch', resource: 'services', namespace, name }, () => this.clients.core.patchNamespacedService({ name, namespace, body }, MERGE));
+  }
+
+  readVirtualService(namespace: string, name: string): Promise<VirtualServiceObject> {
+    return this.call({ verb: 'get', resource: 'virtualservices.networking.istio.io', namespace, name }, async () => (await this.clients.custom.getNamespacedCustomObject({ group: ISTIO_GROUP, version: ISTIO_VERSION, namespace, plural: 'virtualservices', name })) as VirtualServiceObject);
+  }
+
+  patchVirtualService(namespace: string, name: string, body: object): Promise<VirtualServiceObject> {
+    return this.call(
+      { verb: 'patch', resource: 'virtualservices.networking.istio.io', namespace, name },
+      async () => (await this.clients.custom.patchNamespacedCustomObject({ group: ISTIO_GROUP, version: ISTIO_VERSION, namespace, plural: 'virtualservices', name, body }, MERGE)) as VirtualServiceObject,
+    );
+  }
+}
+
+export interface VirtualServiceObject {
+  metadata?: { name?: string; resourceVersion?: string };
+  spec?: { http?: Record<string, unknown>[]; [k: string]: unknown };
+}
