@@ -3,7 +3,7 @@
  * pushed to the local registry, their Deployments and Services in namespace
  * ai-saas, a VirtualService for api-gateway (stable 100 / canary 0), and the
  * demo server standing in for the public endpoints and their metrics
- * (scripts/sandbox/demo-server.ts).
+ * (scripts/sandbox/demo-server/index.ts).
  */
 import * as k8s from '@kubernetes/client-node';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -192,7 +192,7 @@ export function demoComponent(): Component {
       await waitReady('demo platform Deployments', platformReady, 120_000);
       const creds = smokeCredentials();
       if (!running('demo-server')) {
-        startDaemon('demo-server', path.join(ROOT, 'node_modules', '.bin', 'tsx'), [path.join(ROOT, 'scripts', 'sandbox', 'demo-server.ts')], {
+        startDaemon('demo-server', path.join(ROOT, 'node_modules', '.bin', 'tsx'), [path.join(ROOT, 'scripts', 'sandbox', 'demo-server', 'index.ts')], {
           cwd: ROOT,
           env: {
             ...process.env,

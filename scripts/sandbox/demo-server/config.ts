@@ -1,0 +1,88 @@
+/** Options of the demo server, and reading them from the environment. */
+import type { Random } from './synthetic-traffic';
+import type { TrackWeights, TrafficState } from './types';
+
+/** The smoke-test account sign-in accepts. */
+export interface Credentials {
+  email: string;
+  password: string;
+}
+
+/** Reads the current traffic state from somewhere (Kubernetes in production use). */
+export type TrafficSource = () => Promise<TrafficState>;
+
+/** How to run a demo server; every field has a default. */
+export interface DemoServerOptions {
+  /** 0 picks a free port. Default 8080. */
+  port?: number;
+  /** Must be a loopback address. Default 127.0.0.1. */
+  host?: string;
+  namespace?: string;
+  service?: string;
+  /** Admin kubeconfig; without it (and without trafficSource) the defaults are used. */
+  kubeconfig?: string;
+  /** Overrides the Kubernetes reader, e.g. in tests. */
+  trafficSource?: TrafficSource;
+  /** Accepted by sign-in; when absent every sign-in is refused. */
+  credentials?: Credentials;
+  /** Synthetic requests per second. Default 50. */
+  rps?: number;
+  stateFile?: string;
+  log?: (line: string) => void;
+  random?: Random;
+}
+
+/** A running demo server. */
+export interface DemoServerHandle {
+  port: number;
+  close(): Promise<void>;
+  /** Pins the weights (ignoring Kubernetes) until called with null; for tests. */
+  setWeightsOverride(weights: TrackWeights | null): void;
+}
+
+/** Shared by the environment and the programmatic API, so both start the same server when told nothing. */
+export const DEFAULTS = {
+  port: 8080,
+  host: '127.0.0.1',
+  namespace: 'ai-saas',
+  service: 'api-gateway',
+  rps: 50,
+} as const;
+
+const LOOPBACK_HOSTS = new Set(['localhost', '::1']);
+
+/** The server exposes a fault-injection API with no auth, so it must never listen beyond this machine. */
+export function isLoopbackHost(host: string): boolean {
+  return LOOPBACK_HOSTS.has(host) || /^127(\.\d{1,3}){3}$/.test(host);
+}
+
+/** Throws unless `host` is a loopback address; `name` is what the error calls it. */
+export function assertLoopbackHost(host: string, name: string): void {
+  if (!isLoopbackHost(host)) throw new Error(`${name} must be a loopback address, got ${JSON.stringify(host)}`);
+}
+
+function parseNumberEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, valid: (n: number) => boolean, expected: string): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const value = Number(raw);
+  if (!valid(value)) throw new Error(`${name} must be ${expected}, got ${JSON.stringify(raw)}`);
+  return value;
+}
+
+/** Options from the documented environment variables; throws on values we cannot honour. */
+export function optionsFromEnv(env: NodeJS.ProcessEnv): DemoServerOptions {
+  const host = env.DEMO_HOST || DEFAULTS.host;
+  assertLoopbackHost(host, 'DEMO_HOST');
+  const email = env.SMOKE_EMAIL;
+  const password = env.SMOKE_PASSWORD;
+  return {
+    port: parseNumberEnv(env, 'DEMO_PORT', DEFAULTS.port, (n) => Number.isInteger(n) && n >= 0 && n <= 65535, 'a port number'),
+    host,
+    namespace: env.DEMO_NAMESPACE || DEFAULTS.namespace,
+    service: env.DEMO_SERVICE || DEFAULTS.service,
+    kubeconfig: env.KUBECONFIG || undefined,
+    credentials: email && password ? { email, password } : undefined,
+    rps: parseNumberEnv(env, 'DEMO_RPS', DEFAULTS.rps, (n) => Number.isFinite(n) && n >= 0 && n <= 100_000, 'a number between 0 and 100000'),
+    stateFile: env.DEMO_STATE_FILE || undefined,
+  };
+}

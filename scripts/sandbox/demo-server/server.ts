@@ -1,0 +1,120 @@
+/** Starting and stopping one demo server: listening, polling and the traffic clock. */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { assertLoopbackHost, DEFAULTS, type DemoServerHandle, type DemoServerOptions } from './config';
+import { loadFaultState } from './faults';
+import { createRequestListener } from './http';
+import { kubeTrafficSource } from './kube-reader';
+import { TrafficMetrics } from './metrics';
+import { buildRoutes, effectiveTraffic, type ServerContext } from './routes';
+import { generateTraffic, type Random } from './synthetic-traffic';
+import { TrafficPoller } from './traffic-poller';
+import { normaliseWeights } from './traffic-state';
+import { DEFAULT_TRAFFIC, UNKNOWN_VERSION } from './types';
+
+const TRAFFIC_TICK_MS = 100;
+const POLL_INTERVAL_MS = 1000;
+/** How long traffic waits for the first Kubernetes answer, so early samples carry real versions. */
+const FIRST_POLL_GRACE_MS = 2000;
+
+function listen(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+function urlHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/** Emits DEMO_RPS/10 requests per tick, carrying fractions so low rates still average out. */
+function startTrafficTimer(ctx: ServerContext, rps: number, random: Random): NodeJS.Timeout {
+  let carry = 0;
+  const timer = setInterval(() => {
+    carry += (rps * TRAFFIC_TICK_MS) / 1000;
+    const count = Math.floor(carry);
+    carry -= count;
+    const traffic = effectiveTraffic(ctx);
+    for (const request of generateTraffic(count, traffic.weights, ctx.faults, random)) {
+      const version = traffic.versions[request.track] ?? UNKNOWN_VERSION;
+      ctx.metrics.record({ service: ctx.service, track: request.track, version }, request.code, request.latencySeconds);
+    }
+  }, TRAFFIC_TICK_MS);
+  timer.unref();
+  return timer;
+}
+
+/**
+ * Starts the demo server: it listens at once, follows Kubernetes when given a
+ * kubeconfig or trafficSource, and produces synthetic traffic until closed.
+ */
+export async function startDemoServer(opts: DemoServerOptions = {}): Promise<DemoServerHandle> {
+  const host = opts.host ?? DEFAULTS.host;
+  assertLoopbackHost(host, 'host');
+  const namespace = opts.namespace ?? DEFAULTS.namespace;
+  const service = opts.service ?? DEFAULTS.service;
+  const rps = opts.rps ?? DEFAULTS.rps;
+  const log = opts.log ?? ((line: string) => console.log(line));
+  const random = opts.random ?? Math.random;
+  const source = opts.trafficSource ?? (opts.kubeconfig ? kubeTrafficSource(opts.kubeconfig, namespace, service) : null);
+
+  const ctx: ServerContext = {
+    service,
+    namespace,
+    credentials: opts.credentials,
+    stateFile: opts.stateFile,
+    tokens: new Set(),
+    faults: loadFaultState(opts.stateFile, log),
+    // Without a source the poller is never polled and keeps DEFAULT_TRAFFIC.
+    poller: new TrafficPoller(source ?? (() => Promise.resolve(DEFAULT_TRAFFIC)), log),
+    weightsOverride: null,
+    metrics: new TrafficMetrics(),
+    log,
+  };
+
+  const server = createServer(createRequestListener(buildRoutes(ctx), log));
+  const port = await listen(server, opts.port ?? DEFAULTS.port, host);
+  log(`demo: listening on http://${urlHost(host)}:${port} (namespace ${namespace}, service ${service})`);
+  if (!source) log('demo: no KUBECONFIG: serving stable 100 / canary 0, version unknown');
+  if (!opts.credentials) log('demo: SMOKE_EMAIL/SMOKE_PASSWORD not set: every sign-in is refused');
+
+  const timers: NodeJS.Timeout[] = [];
+  let closed = false;
+  if (source) {
+    const firstPoll = ctx.poller.poll();
+    const pollTimer = setInterval(() => void ctx.poller.poll(), POLL_INTERVAL_MS);
+    pollTimer.unref();
+    timers.push(pollTimer);
+    let graceTimer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => {
+      graceTimer = setTimeout(resolve, FIRST_POLL_GRACE_MS);
+      graceTimer.unref();
+    });
+    void Promise.race([firstPoll, grace]).then(() => {
+      clearTimeout(graceTimer);
+      if (!closed) timers.push(startTrafficTimer(ctx, rps, random));
+    });
+  } else {
+    timers.push(startTrafficTimer(ctx, rps, random));
+  }
+
+  return {
+    port,
+    setWeightsOverride(weights) {
+      ctx.weightsOverride = weights ? normaliseWeights(weights.stable, weights.canary) : null;
+    },
+    close() {
+      closed = true;
+      timers.forEach((timer) => clearInterval(timer));
+      return new Promise<void>((resolve, reject) => {
+        server.close((err) => (err ? reject(err) : resolve()));
+        // Keep-alive clients would otherwise hold close() open.
+        server.closeAllConnections();
+      });
+    },
+  };
+}
