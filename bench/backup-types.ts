@@ -1,5 +1,5 @@
 /** Messages and results shared by the backup benchmark, its worker process and its workflow (types only). */
-import type { BackupResult } from '../src/activities/database';
+import type { BackupResult } from '../src/activities/contracts';
 
 export interface MeasuredBackupRequest {
   workflowId: string;

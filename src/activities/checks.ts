@@ -8,26 +8,12 @@ import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../domain/errors';
 import { assertCommit } from './clients/git';
 import { lastLines, run } from './clients/process';
+import type { CheckOutcome, ChecksRequest, ChecksResult } from './contracts';
 
 export interface CheckSpec {
   name: string;
   command: string[];
   timeoutMs: number;
-}
-
-export interface ChecksRequest {
-  workflowId: string;
-  commit: string;
-}
-
-export interface CheckOutcome {
-  name: string;
-  command: string;
-  durationMs: number;
-}
-
-export interface ChecksResult {
-  checks: CheckOutcome[];
 }
 
 export interface ChecksDeps {

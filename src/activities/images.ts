@@ -21,6 +21,7 @@ import type { PlannedService } from '../domain/plan';
 import { assertCommit } from './clients/git';
 import { checkedVersion, invalidInput } from './failures';
 import { RegistryClient, RegistryError, type RegistryAuth } from './clients/registry';
+import type { BuildImagesRequest, ImagesProgress, ImagesResult } from './contracts';
 
 /** A registry repository path, as the config schema allows it. */
 const IMAGE_NAME_RE = /^[a-z0-9]+([._/-][a-z0-9]+)*$/;
@@ -28,34 +29,6 @@ const IMAGE_NAME_RE = /^[a-z0-9]+([._/-][a-z0-9]+)*$/;
 export const REVISION_LABEL = 'org.opencontainers.image.revision';
 export const VERSION_LABEL = 'org.opencontainers.image.version';
 export const BUILT_BY_LABEL = 'dev.deploy-pipelines.workflow-id';
-
-export interface BuildImagesRequest {
-  workflowId: string;
-  version: string;
-  commit: string;
-  services: PlannedService[];
-  allowOverwrite: boolean;
-}
-
-export interface BuiltImage {
-  service: string;
-  /** registry/image@sha256:... — what later steps deploy. */
-  reference: string;
-  /** registry/image:version */
-  tagReference: string;
-  digest: string;
-  /** True when the image was already in the registry and was not rebuilt. */
-  reused: boolean;
-}
-
-export type ImagesResult = Record<string, BuiltImage>;
-
-export type ServiceProgress = { state: 'pending' | 'building' | 'pushing' } | { state: 'pushed' | 'reused'; digest: string };
-
-/** What the activity heartbeats: per-service progress, read back after a retry. */
-export interface ImagesProgress {
-  services: Record<string, ServiceProgress>;
-}
 
 export interface ImagesDeps {
   docker: Docker;

@@ -12,9 +12,8 @@ import { checkInput, InputError, rollbackInputSchema } from '../domain/input';
 import type { DeployPlan, RollbackPlan } from '../domain/plan';
 import { plannedService } from '../domain/planner';
 import type { DeploymentPreview, PreflightResult } from './contracts';
-import type { DatabasePreflightResult, MigrationStatusResult } from './database';
+import type { ClusterState, DatabasePreflightResult, MigrationStatusResult } from './contracts';
 import type { GitRepo } from './clients/git';
-import type { ClusterState } from './kubernetes';
 import type { RegistryClient } from './clients/registry';
 
 export interface PipelineDeps {

@@ -26,36 +26,11 @@ import type { DeploymentStatus } from '../domain/status';
 import { redact, secretValues } from '../domain/verification';
 import { run, runOk } from './clients/process';
 import { createS3Client } from './clients/s3';
-import type { SummaryRequest, SummaryResult } from './contracts';
+import type { SummaryRequest } from './contracts';
 import { countDatabaseConnections } from './clients/postgres';
 import { messageOf } from './failures';
 import { activityLogger, type Logger } from './runtime';
-
-export interface ReleaseChangesRequest {
-  version: string;
-  /** The tag to compare with; by default the newest tag reachable before `ref`. */
-  previousTag?: string;
-  /** What is released; by default tag v<version> when it exists, else HEAD of the checkout. */
-  ref?: string;
-}
-
-export interface ReleaseChanges {
-  /** The previous tag, or null for a first release. */
-  from: string | null;
-  to: string;
-  toSha: string;
-  /** Oldest first, merges left out. */
-  commits: Required<ChangeEntry>[];
-  /** Migration files added since the previous tag (builtin migrations directory). */
-  migrations: string[];
-}
-
-/** The contract's result plus where things went. */
-export interface SummaryReport extends SummaryResult {
-  title: string;
-  stored?: { bucket: string; key: string };
-  changelog?: { status: 'committed' | 'already-present'; commit: string | null; file: string };
-}
+import type { ReleaseChanges, ReleaseChangesRequest, SummaryReport } from './contracts';
 
 export interface ReportDeps {
   config: DeployConfig;

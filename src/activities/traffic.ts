@@ -35,23 +35,14 @@ import {
   withRouteWeights,
   type HttpRouteLike,
   type RouteSelector,
-  type TrackWeights,
 } from '../domain/traffic';
 import type { CanaryTarget, WeightResult } from './contracts';
 import { retryOnConflict } from './clients/kube';
 import { KubeRuntime, upsertDeployment, type ActivityHooks, type KubernetesDeps } from './kubernetes';
 import { sleep } from './runtime';
+import type { WeightVerification } from './contracts';
 
 export type TrafficProviderType = TrafficSettings['provider'];
-
-export interface WeightVerification {
-  /** The desired state is set: the route weights read back, or the replica counts in the Deployments' specs. */
-  verified: boolean;
-  /** The pods behind the weight are available too (always true for Istio, whose routes take effect at once). */
-  settled: boolean;
-  observed: TrackWeights;
-  detail: string;
-}
 
 /** One traffic router (Argo Rollouts: TrafficRoutingReconciler's Type, SetWeight, VerifyWeight). */
 export interface TrafficProvider {

@@ -35,14 +35,14 @@ import {
   type LogState,
   type PlatformCheck,
   type PodSnapshot,
-  type PodVerdict,
 } from '../domain/verification';
-import type { AnalysisRequest, CheckReport, KubernetesHealthRequest, PlatformHealthRequest } from './contracts';
+import type { AnalysisRequest, KubernetesHealthRequest, PlatformHealthRequest } from './contracts';
 import { checkBaseUrl, describeFetchError, joinUrl, withTimeout } from './clients/http';
 import { countDatabaseConnections } from './clients/postgres';
 import { redisMemory } from './clients/redis';
 import { messageOf } from './failures';
 import { activityLogger, type Logger } from './runtime';
+import type { DeploymentHealth, HealthReport, HealthRequest, KubernetesReport, PlatformBaseline, PlatformReport, SmokeCheckResult, SmokeReport, SmokeRequest } from './contracts';
 
 // ---------------------------------------------------------------------------
 // Logging
@@ -189,70 +189,6 @@ export function kubePodReader(kubeconfig: string | undefined, timeoutMs: number)
 // ---------------------------------------------------------------------------
 // Database and Redis (standalone, so the report activity can count connections too)
 // ---------------------------------------------------------------------------
-
-// ---------------------------------------------------------------------------
-// Requests and results (the contract types plus the details behind each line)
-// ---------------------------------------------------------------------------
-
-export interface HealthRequest {
-  workflowId: string;
-  /** Another base URL than config verification.baseUrl, e.g. the new colour before the switch. */
-  baseUrl?: string;
-}
-
-export interface HealthReport extends CheckReport {
-  url: string;
-  status: number | null;
-  latencyMs: number;
-  /** What came back (one line, bounded, secrets removed). */
-  body?: string;
-  reason?: string;
-}
-
-export interface SmokeRequest {
-  workflowId: string;
-  baseUrl?: string;
-}
-
-export interface SmokeCheckResult {
-  name: string;
-  method: string;
-  path: string;
-  outcome: 'pass' | 'fail' | 'skipped';
-  status: number | null;
-  latencyMs: number | null;
-  reason?: string;
-}
-
-export interface SmokeReport extends CheckReport {
-  checks: SmokeCheckResult[];
-}
-
-export interface DeploymentHealth {
-  name: string;
-  found: boolean;
-  pods: PodVerdict[];
-  summary: string;
-}
-
-export interface KubernetesReport extends CheckReport {
-  namespace: string;
-  deployments: DeploymentHealth[];
-  problems: string[];
-  /** Visible non-failures, e.g. "logs unavailable for 4 pods: error lines not checked". */
-  warnings: string[];
-  logs: { checked: number; unavailable: number; errorLines: number; limit: number };
-}
-
-export interface PlatformReport extends CheckReport {
-  outcome: MeasurementOutcome;
-  checks: PlatformCheck[];
-}
-
-export interface PlatformBaseline {
-  at: string;
-  databaseConnections: number;
-}
 
 export interface VerifyDeps {
   config: DeployConfig;

@@ -4,7 +4,21 @@
  * JSON document for other receivers. Pure: the notify activity only sends
  * what these functions return.
  */
-import type { NotificationEvent, NotificationKind } from '../activities/contracts';
+
+export type NotificationKind = 'started' | 'awaiting-approval' | 'step-promoted' | 'failed' | 'rolled-back' | 'succeeded' | 'aborted';
+
+export interface NotificationEvent {
+  kind: NotificationKind;
+  workflowId: string;
+  project?: string;
+  environment: string;
+  version: string;
+  text: string;
+  weight?: number;
+  /** Exact commands a person can run (approve / abort). */
+  commands?: string[];
+  uiUrl?: string;
+}
 
 export interface SlackPayload {
   text: string;

@@ -5,7 +5,7 @@
  * in test/integration.
  */
 import { ApplicationFailure } from '@temporalio/common';
-import type { Activities } from '../../src/activities/contracts';
+import type { Activities, RestoreResult } from '../../src/activities/contracts';
 import type { DeployPlan, RollbackPlan } from '../../src/domain/plan';
 import type { AnalysisRun, MeasurementOutcome } from '../../src/domain/status';
 
@@ -103,19 +103,20 @@ export function fakeActivities(opts: FakeOptions = {}) {
     },
     async backupDatabase(req) {
       record('backupDatabase', [req]);
-      return { key: `postgres/ai_saas_prod_${req.version}_1.dump`, bytes: 1000, sha256: 'b'.repeat(64), reused: false };
+      const key = `postgres/ai_saas_prod_${req.version}_1.dump`;
+      return { key, bucket: 'backups', database: 'ai_saas_prod', version: req.version, bytes: 1000, sha256: 'b'.repeat(64), createdAt: '2026-01-01T00:00:00.000Z', reused: false, readBack: false, durationMs: 5 };
     },
     async migrationStatus(req) {
       record('migrationStatus', [req]);
-      return { applied: ['0001_baseline.sql'], pending: opts.pendingMigrations ?? [] };
+      return { mode: 'builtin', applied: ['0001_baseline.sql'], pending: opts.pendingMigrations ?? [], known: true, missing: [], outOfOrder: [] };
     },
     async applyMigrations(req) {
       record('applyMigrations', [req]);
-      return { applied: (opts.pendingMigrations ?? []).map((file) => ({ file, durationMs: 3 })) };
+      return { mode: 'builtin', applied: (opts.pendingMigrations ?? []).map((file) => ({ file, checksum: 'c'.repeat(64), durationMs: 3 })), alreadyApplied: 0, durationMs: 3 };
     },
     async restoreDatabase(req) {
       record('restoreDatabase', [req]);
-      return { key: req.key, tables: { users: 1000 }, durationMs: 10 };
+      return fakeRestore(req.key);
     },
     async readClusterState(req) {
       record('readClusterState', [req]);
@@ -248,4 +249,9 @@ export function fakeActivities(opts: FakeOptions = {}) {
     count: (name: keyof Activities) => calls.filter((c) => c.name === name).length,
     argsOf: <T = unknown>(name: keyof Activities) => calls.filter((c) => c.name === name).map((c) => c.args[0] as T),
   };
+}
+
+/** What restoreDatabase returns in the fakes: the key restored, with the row counts of a healthy database. */
+export function fakeRestore(key: string): RestoreResult {
+  return { key, database: 'ai_saas_prod', bytes: 1000, sha256: 'b'.repeat(64), tables: { users: 1000 }, durationMs: 10 };
 }

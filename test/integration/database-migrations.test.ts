@@ -12,7 +12,8 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Client } from 'pg';
-import { databaseActivities, type DatabaseProgress } from '../../src/activities/database';
+import type { DatabaseProgress } from '../../src/activities/contracts';
+import { databaseActivities } from '../../src/activities/database';
 import type { DeployConfig } from '../../src/domain/config';
 import { CREATE_MIGRATIONS_TABLE_SQL } from '../../src/domain/migrations';
 import { loadConfig } from '../../src/load-config';

@@ -17,7 +17,7 @@ import type { DeployPlan } from '../../src/domain/plan';
 import type { DeploymentStatus } from '../../src/domain/status';
 import { abortSignal, approveSignal, pauseSignal, promoteSignal, resumeSignal, statusQuery } from '../../src/workflows/messages';
 import { rollbackWorkflow, type AutomaticRollback, type RollbackResult, type RollbackWorkflowInput } from '../../src/workflows/rollback';
-import { fakeActivities, type FakeOptions } from '../helpers/fake-activities';
+import { fakeActivities, fakeRestore, type FakeOptions } from '../helpers/fake-activities';
 import { testPlan } from '../helpers/plan';
 import { timeSkippingEnv, uniqueQueue, workflowBundle } from '../helpers/temporal';
 
@@ -282,7 +282,7 @@ describe('signals that do not apply', () => {
     );
     const restore = whileRunning(
       (h) => sendAndWaitIgnored(h, 9, [approveSignal, { by: 'dba' }], [abortSignal, { by: 'dba', reason: 'too late' }], [approveSignal, { note: 'no by' }], [abortSignal, 'keep']),
-      (req: { key: string }) => ({ key: req.key, tables: { users: 1000 }, durationMs: 10 }),
+      (req: { key: string }) => fakeRestore(req.key),
     );
     const { result, fake } = await rollback({ plan: plan(), override: { undoRollout: undo, restoreDatabase: restore } }, { restoreDatabase: true }, async (h) => {
       current = h;

@@ -11,6 +11,7 @@ import { ErrorType } from '../../domain/errors';
 import { tagOf } from '../../domain/version';
 import { checkedVersion, invalidInput } from '../failures';
 import { CommandError, runOk } from './process';
+import type { TagRequest, TagResult } from '../contracts';
 
 const SHA_RE = /^[0-9a-f]{40}$/;
 
@@ -87,18 +88,6 @@ export class GitRepo {
   }
 }
 
-export interface TagRequest {
-  workflowId: string;
-  version: string;
-  commit: string;
-}
-
-export interface TagResult {
-  tag: string;
-  commit: string;
-  /** False when the tag was already on the remote at this commit (a retry or a re-run). */
-  created: boolean;
-}
 
 function tagConflict(tag: string, existing: string, wanted: string): ApplicationFailure {
   return ApplicationFailure.create({

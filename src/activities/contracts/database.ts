@@ -1,0 +1,114 @@
+/** Requests and results of the database activities: pre-flight, backup, restore, migrations. */
+
+export interface DatabasePreflightRequest {
+  workflowId: string;
+  /** Throw PreflightFailed (non-retryable) when a check fails, instead of returning the problems. */
+  failOnProblems?: boolean;
+}
+
+export interface DatabasePreflightResult {
+  database: string;
+  /** `SELECT version()`; empty when the database could not be reached (see problems). */
+  version: string;
+  /** Connections per database (pg_stat_activity): the baseline that verification compares growth against. */
+  connections: Record<string, number>;
+  maxConnections?: number;
+  latestBackup?: { key: string; version: string; createdAt: string; ageMs: number; bytes?: number };
+  /** One line per failed check; empty means the database part of pre-flight passed. */
+  problems: string[];
+}
+
+export interface BackupRequest {
+  /** Idempotency: a verified backup made by this workflow for this version is reused. */
+  workflowId: string;
+  version: string;
+}
+
+export interface BackupResult {
+  key: string;
+  bucket: string;
+  database: string;
+  version: string;
+  /** Size of the object (the compressed dump). */
+  bytes: number;
+  /** sha256 hex of the object, computed while uploading. */
+  sha256: string;
+  createdAt: string;
+  /** True when an earlier attempt's verified backup was found and returned. */
+  reused: boolean;
+  /** True when the whole object was read back and its hash compared (backup.verifyReadBack). */
+  readBack: boolean;
+  /** Rows of the configured verifyTables in the dump's snapshot (compared after a restore). */
+  rowCounts?: Record<string, number>;
+  durationMs: number;
+}
+
+export interface RestoreRequest {
+  workflowId: string;
+  key: string;
+  /** The key again, passed only after a person approved the restore: anything else is refused. */
+  confirmKey: string;
+  /** Restore into this database instead of config.database.name (e.g. a scratch copy for a drill). */
+  database?: string;
+}
+
+export interface RestoreResult {
+  key: string;
+  database: string;
+  bytes: number;
+  sha256: string;
+  /** Row counts after the restore (verifyTables; the runbook's `SELECT COUNT(*) FROM users`). */
+  tables: Record<string, number>;
+  /** The counts recorded when the backup was made, when it recorded them. */
+  expectedTables?: Record<string, number>;
+  durationMs: number;
+}
+
+export interface MigrationRequest {
+  workflowId: string;
+  /** The release commit whose migrations are run. */
+  commit: string;
+}
+
+export interface MigrationStatusResult {
+  mode: 'builtin' | 'command';
+  /** Applied files, in the order they were applied (builtin mode). */
+  applied: string[];
+  /** Files apply would run, in order: shown in dry runs and approval messages. */
+  pending: string[];
+  /** False in command mode, where only the status command's output is known. */
+  known: boolean;
+  /** Recorded as applied but absent from the release. */
+  missing: string[];
+  /** Pending files that sort before an applied one. */
+  outOfOrder: string[];
+  /** Command mode: the tail of the status command's output. */
+  output?: string;
+}
+
+export interface AppliedMigration {
+  file: string;
+  checksum: string;
+  durationMs: number;
+}
+
+export interface MigrationsApplied {
+  mode: 'builtin' | 'command';
+  applied: AppliedMigration[];
+  /** Files that were already applied (by an earlier attempt or another runner). */
+  alreadyApplied: number;
+  durationMs: number;
+  /** Command mode: the tail of the command's output. */
+  output?: string;
+}
+
+/** Heartbeat details of the long activities; a retried attempt reads them back. */
+export interface DatabaseProgress {
+  phase: 'listing' | 'dumping' | 'finishing' | 'verifying' | 'checking' | 'restoring' | 'waiting-for-lock' | 'migrating';
+  key?: string;
+  bytes?: number;
+  totalBytes?: number;
+  file?: string;
+  done?: number;
+  total?: number;
+}

@@ -1,0 +1,87 @@
+/**
+ * The one source of every activity's request and result types, and the
+ * `Activities` interface the workflows proxy (design §3.2: workflows depend on
+ * types only). Adapters import these types; nothing here imports an adapter.
+ * createActivities(deps) returns an object of this type; tests implement it
+ * with typed fakes.
+ */
+import type { RollbackInput } from '../../domain/input';
+import type { DeployPlan, RollbackPlan } from '../../domain/plan';
+import type { AnalysisRun } from '../../domain/status';
+import type { Colour } from '../../domain/rollout';
+import type { BackupRequest, BackupResult, MigrationRequest, MigrationStatusResult, MigrationsApplied, RestoreRequest, RestoreResult } from './database';
+import type {
+  BlueGreenPrepared,
+  BlueGreenTarget,
+  ClusterState,
+  DeleteColourResult,
+  PatchImagesRequest,
+  PatchImagesResult,
+  ReadStateRequest,
+  RollbackImagesRequest,
+  RollbackImagesResult,
+  ScaleDownResult,
+  SwitchResult,
+  UndoRolloutRequest,
+  UndoRolloutResult,
+  WaitForRolloutRequest,
+  WaitForRolloutResult,
+} from './kubernetes';
+import type { BuildImagesRequest, ChecksRequest, ChecksResult, DeploymentPreview, ImagesResult, PreflightResult, ResolvePlanRequest, TagRequest, TagResult } from './plan';
+import type { NotificationEvent, NotificationResult, SummaryRequest, SummaryResult } from './report';
+import type { CanaryTarget, WeightResult } from './traffic';
+import type { AnalysisRequest, CheckReport, HealthRequest, KubernetesHealthRequest, PlatformBaseline, PlatformHealthRequest, SmokeRequest } from './verification';
+
+export type * from './database';
+export type * from './kubernetes';
+export type * from './plan';
+export type * from './report';
+export type * from './traffic';
+export type * from './verification';
+export type { AnalysisRun, Colour, DeployPlan };
+
+/** Every activity the workflows call. */
+export interface Activities {
+  resolvePlan(req: ResolvePlanRequest): Promise<DeployPlan>;
+  previewDeployment(plan: DeployPlan): Promise<DeploymentPreview>;
+  lockHolder(req: { environment: string }): Promise<{ workflowId?: string }>;
+  resolveRollback(req: { workflowId: string; input: RollbackInput }): Promise<RollbackPlan>;
+
+  preflight(plan: DeployPlan): Promise<PreflightResult>;
+  runPreDeploymentChecks(req: ChecksRequest): Promise<ChecksResult>;
+  createReleaseTag(req: TagRequest): Promise<TagResult>;
+  buildImages(req: BuildImagesRequest): Promise<ImagesResult>;
+
+  backupDatabase(req: BackupRequest): Promise<BackupResult>;
+  migrationStatus(req: MigrationRequest): Promise<MigrationStatusResult>;
+  applyMigrations(req: MigrationRequest): Promise<MigrationsApplied>;
+  restoreDatabase(req: RestoreRequest): Promise<RestoreResult>;
+
+  readClusterState(req: ReadStateRequest): Promise<ClusterState>;
+  patchImages(req: PatchImagesRequest): Promise<PatchImagesResult>;
+  waitForRollout(req: WaitForRolloutRequest): Promise<WaitForRolloutResult>;
+  rollbackImages(req: RollbackImagesRequest): Promise<RollbackImagesResult>;
+  undoRollout(req: UndoRolloutRequest): Promise<UndoRolloutResult>;
+
+  startCanary(target: CanaryTarget): Promise<{ deployment: string }>;
+  setCanaryWeight(req: { target: CanaryTarget; weight: number }): Promise<WeightResult>;
+  promoteCanary(target: CanaryTarget): Promise<void>;
+  abortCanary(target: CanaryTarget): Promise<void>;
+
+  prepareBlueGreen(target: BlueGreenTarget): Promise<BlueGreenPrepared>;
+  switchBlueGreen(req: { target: BlueGreenTarget; colour: Colour }): Promise<SwitchResult>;
+  scaleDownOldColour(req: { target: BlueGreenTarget; colour: Colour }): Promise<ScaleDownResult>;
+  deleteOldColour(req: { target: BlueGreenTarget; colour: Colour }): Promise<DeleteColourResult>;
+  abortBlueGreen(req: { target: BlueGreenTarget; colour: Colour }): Promise<SwitchResult>;
+
+  analyzeCanary(req: AnalysisRequest): Promise<AnalysisRun>;
+  checkHealth(req: HealthRequest): Promise<CheckReport>;
+  runSmokeChecks(req: SmokeRequest): Promise<CheckReport>;
+  checkKubernetesHealth(req: KubernetesHealthRequest): Promise<CheckReport>;
+  checkPlatformHealth(req: PlatformHealthRequest): Promise<CheckReport>;
+  podRestarts(req: { namespace: string; deployments: string[] }): Promise<Record<string, number>>;
+  platformBaseline(): Promise<PlatformBaseline>;
+
+  notify(event: NotificationEvent): Promise<NotificationResult>;
+  writeSummary(req: SummaryRequest): Promise<SummaryResult>;
+}

@@ -1,0 +1,169 @@
+/** Requests and results of the Kubernetes activities: cluster state, image updates, rollout waits, undo, blue-green. */
+import type { Colour } from '../../domain/rollout';
+
+export interface RolloutOutcome {
+  deployment: string;
+  revision?: number;
+  images: Record<string, string>;
+  readyReplicas: number;
+  message: string;
+}
+
+export interface ReadStateRequest {
+  namespace: string;
+  /** Only these Deployments (default: all in the namespace). */
+  deployments?: string[];
+}
+
+export interface DeploymentState {
+  name: string;
+  revision?: number;
+  generation: number;
+  observedGeneration: number;
+  replicas: number;
+  readyReplicas: number;
+  updatedReplicas: number;
+  availableReplicas: number;
+  /** container -> image: the record of the version that runs. */
+  images: Record<string, string>;
+  version?: string;
+  selector: Record<string, string>;
+  rolledOut: boolean;
+  status: string;
+}
+
+export interface PodState {
+  name: string;
+  deployment?: string;
+  phase: string;
+  ready: boolean;
+  restarts: number;
+  node?: string;
+  images: Record<string, string>;
+}
+
+export interface ClusterState {
+  namespace: string;
+  deployments: DeploymentState[];
+  pods: PodState[];
+  services: { name: string; selector: Record<string, string> }[];
+  /** Pods that are not Ready. */
+  notReady: string[];
+  restartCount: number;
+}
+
+export interface ImageUpdate {
+  deployment: string;
+  container: string;
+  /** Digest-pinned (`repo:tag@sha256:...`) when the build step knows the digest. */
+  image: string;
+}
+
+export interface PatchImagesRequest {
+  workflowId: string;
+  namespace: string;
+  version: string;
+  updates: ImageUpdate[];
+}
+
+/** What one Deployment ran before the change: enough to roll back without the cluster's history. */
+export interface DeploymentRecord {
+  deployment: string;
+  /** Revision before the change. */
+  revision?: number;
+  previousImages: Record<string, string>;
+  previousVersion?: string;
+  images: Record<string, string>;
+  /** False when the Deployment already had this change (a retry). */
+  changed: boolean;
+}
+
+export interface PatchImagesResult {
+  records: DeploymentRecord[];
+}
+
+export interface WaitForRolloutRequest {
+  namespace: string;
+  deployments: string[];
+  /** Default: kubernetes.rolloutTimeout. */
+  timeoutMs?: number;
+}
+
+export interface WaitForRolloutResult {
+  deployments: RolloutOutcome[];
+}
+
+export interface RollbackImagesRequest {
+  workflowId: string;
+  namespace: string;
+  records: Pick<DeploymentRecord, 'deployment' | 'previousImages' | 'previousVersion'>[];
+  timeoutMs?: number;
+}
+
+export interface RollbackImagesResult {
+  deployments: RolloutOutcome[];
+}
+
+export interface UndoRolloutRequest {
+  namespace: string;
+  deployment: string;
+  /** A revision from `kubectl rollout history`; default the previous one. */
+  toRevision?: number;
+  workflowId?: string;
+  timeoutMs?: number;
+}
+
+export interface UndoRolloutResult {
+  deployment: string;
+  fromRevision?: number;
+  toRevision: number;
+  /** The Deployment already had that revision's template (kubectl: "skipped rollback"). */
+  skipped: boolean;
+  images: Record<string, string>;
+  /** The revision number the Deployment has after the undo (the old revision comes back under a new number). */
+  revision?: number;
+}
+
+export interface BlueGreenTarget {
+  workflowId: string;
+  namespace: string;
+  /** The Service whose selector picks the colour. */
+  service: string;
+  /** The service's own Deployment, which is blue (default: the Service's name). */
+  deployment?: string;
+  container: string;
+  image: string;
+  version: string;
+}
+
+export interface ColourState {
+  colour: Colour;
+  deployment: string;
+}
+
+export interface BlueGreenPrepared {
+  /** The colour serving traffic, its images and version: where an abort goes back to. */
+  active: ColourState & { replicas: number; images: Record<string, string>; version?: string };
+  /** The colour now running the new version, ready, with no traffic yet. */
+  target: ColourState;
+  /** The active colour already runs this image: nothing to switch. */
+  alreadyActive: boolean;
+}
+
+export interface SwitchResult {
+  colour: Colour;
+  selector: Record<string, string>;
+}
+
+export interface ScaleDownResult {
+  deployment: string;
+  previousReplicas: number;
+  /** kubernetes.deleteOldColourAfter: the workflow sleeps this long, durably, before deleteOldColour. */
+  deleteAfterMs: number;
+}
+
+export interface DeleteColourResult {
+  deployment: string;
+  deleted: boolean;
+  reason?: string;
+}

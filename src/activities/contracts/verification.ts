@@ -1,0 +1,94 @@
+/** Requests and results of health, smoke, Kubernetes and platform checks and of analysis. */
+import type { PlatformCheck, PodVerdict } from '../../domain/verification';
+import type { MeasurementOutcome } from '../../domain/status';
+
+export interface AnalysisRequest {
+  workflowId: string;
+  namespace: string;
+  version: string;
+  weight: number;
+  tracks: ('stable' | 'canary')[];
+  /** Version the stable track runs, for {{version}} in stable-track queries (canary queries use `version`). */
+  stableVersion?: string;
+  /** Range of the rate windows in the queries ({{window}}); defaults to config analysis.window. */
+  window?: string;
+}
+
+export interface CheckReport {
+  ok: boolean;
+  /** One line per check: what passed, what failed and why. */
+  lines: string[];
+}
+
+export interface KubernetesHealthRequest {
+  namespace: string;
+  deployments: string[];
+  /** Restart counts per pod when the rollout began. */
+  baselineRestarts: Record<string, number>;
+  since: string;
+}
+
+export interface PlatformHealthRequest {
+  /** Database connections when the rollout began: growth beyond the configured limit fails the check. */
+  baselineConnections?: number;
+}
+
+export interface HealthRequest {
+  workflowId: string;
+  /** Another base URL than config verification.baseUrl, e.g. the new colour before the switch. */
+  baseUrl?: string;
+}
+
+export interface HealthReport extends CheckReport {
+  url: string;
+  status: number | null;
+  latencyMs: number;
+  /** What came back (one line, bounded, secrets removed). */
+  body?: string;
+  reason?: string;
+}
+
+export interface SmokeRequest {
+  workflowId: string;
+  baseUrl?: string;
+}
+
+export interface SmokeCheckResult {
+  name: string;
+  method: string;
+  path: string;
+  outcome: 'pass' | 'fail' | 'skipped';
+  status: number | null;
+  latencyMs: number | null;
+  reason?: string;
+}
+
+export interface SmokeReport extends CheckReport {
+  checks: SmokeCheckResult[];
+}
+
+export interface DeploymentHealth {
+  name: string;
+  found: boolean;
+  pods: PodVerdict[];
+  summary: string;
+}
+
+export interface KubernetesReport extends CheckReport {
+  namespace: string;
+  deployments: DeploymentHealth[];
+  problems: string[];
+  /** Visible non-failures, e.g. "logs unavailable for 4 pods: error lines not checked". */
+  warnings: string[];
+  logs: { checked: number; unavailable: number; errorLines: number; limit: number };
+}
+
+export interface PlatformReport extends CheckReport {
+  outcome: MeasurementOutcome;
+  checks: PlatformCheck[];
+}
+
+export interface PlatformBaseline {
+  at: string;
+  databaseConnections: number;
+}
