@@ -1,0 +1,173 @@
+/**
+ * What every deployctl command shares: the output context, the one-line
+ * error with its exit code, the Temporal connection (with the payload codec),
+ * and following a deployment's status until it ends.
+ */
+import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
+import { userInfo } from 'node:os';
+import { dataConverterFromEnv } from '../codec';
+import { InputError } from '../domain/input';
+import type { SignalName } from '../domain/signals';
+import type { DeploymentStatus } from '../domain/status';
+import { temporalSettings } from '../temporal-connection';
+import type { DeployResult } from '../workflows/deploy';
+import { ExitCode, exitCodeFor } from './exit-codes';
+import { activeChildId, formatPreview, formatStatus } from './format';
+
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly code: number,
+  ) {
+    super(message);
+  }
+}
+
+export interface Ctx {
+  out: (line: string) => void;
+  err: (line: string) => void;
+  env: NodeJS.ProcessEnv;
+  isTTY: boolean;
+  /** Polling interval of watch/--wait. */
+  pollMs?: number;
+}
+
+export const FINAL = ['succeeded', 'failed', 'rolled-back', 'aborted', 'planned'];
+
+export async function connect(env: NodeJS.ProcessEnv): Promise<{ client: Client; close: () => Promise<void>; namespace: string }> {
+  let s;
+  let codec;
+  try {
+    s = temporalSettings(env);
+    // DEPLOY_CODEC_KEY set: payloads are encrypted as the worker does (src/codec.ts).
+    codec = dataConverterFromEnv(env);
+  } catch (err) {
+    throw new CliError((err as Error).message, ExitCode.BadInput);
+  }
+  let connection: Connection;
+  try {
+    connection = await Connection.connect({ address: s.address, ...(s.tls ? { tls: s.tls } : {}), ...(s.apiKey ? { apiKey: s.apiKey } : {}), connectTimeout: 5000 });
+  } catch (err) {
+    throw new CliError(`Temporal server unreachable at ${s.address}: start it with \`npm start\` or set TEMPORAL_ADDRESS (${(err as Error).message.split('\n')[0]})`, ExitCode.Unreachable);
+  }
+  return { client: new Client({ connection, namespace: s.namespace, ...codec }), close: () => connection.close(), namespace: s.namespace };
+}
+
+export async function withClient<T>(ctx: Ctx, fn: (c: Client, namespace: string) => Promise<T>): Promise<T> {
+  const c = await connect(ctx.env);
+  try {
+    return await fn(c.client, c.namespace);
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) throw new CliError(`workflow ${err.workflowId ?? ''} not found: list deployments with \`deployctl list\``, ExitCode.NotFound);
+    throw err;
+  } finally {
+    await c.close();
+  }
+}
+
+export function defaultUser(): string {
+  try {
+    return userInfo().username || 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+export function taskQueue(env: NodeJS.ProcessEnv): string {
+  return env.TEMPORAL_TASK_QUEUE || 'deployments';
+}
+
+export function uiLink(env: NodeJS.ProcessEnv, namespace: string, workflowId: string): string {
+  const base = (env.TEMPORAL_UI_URL || 'http://127.0.0.1:8233').replace(/\/+$/, '');
+  return `${base}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(workflowId)}`;
+}
+
+export async function queryStatus(client: Client, workflowId: string): Promise<{ status: DeploymentStatus; child?: DeploymentStatus }> {
+  const status = await client.workflow.getHandle(workflowId).query<DeploymentStatus>('status');
+  const childId = activeChildId(status);
+  const child = childId ? await client.workflow.getHandle(childId).query<DeploymentStatus>('status').catch(() => undefined) : undefined;
+  return child ? { status, child } : { status };
+}
+
+/** Follows a workflow until it ends: a live view on a terminal, one line per change otherwise. */
+export async function follow(ctx: Ctx, client: Client, workflowId: string, quiet: boolean): Promise<void> {
+  const seen = new Set<string>();
+  let lastWait = '';
+  const handle = client.workflow.getHandle(workflowId);
+  for (;;) {
+    const desc = await handle.describe();
+    const running = desc.status.name === 'RUNNING';
+    const s = await queryStatus(client, workflowId).catch(() => undefined);
+    if (s && !quiet) {
+      if (ctx.isTTY) {
+        ctx.out(`\u001b[H\u001b[2J${formatStatus(s.status, { colour: true }, s.child)}`);
+      } else {
+        for (const st of [...s.status.steps, ...(s.child?.steps ?? [])]) {
+          const key = `${st.name}:${st.state}:${st.startedAt ?? ''}`;
+          if (seen.has(key) || st.state === 'running') continue;
+          seen.add(key);
+          ctx.out(`${st.state === 'failed' ? 'FAIL' : st.state === 'succeeded' ? 'ok  ' : st.state.padEnd(4)} ${st.name}${st.durationMs !== undefined ? ` (${(st.durationMs / 1000).toFixed(1)}s)` : ''}${st.detail ? `: ${st.detail}` : ''}${st.error ? `: ${st.error}` : ''}`);
+        }
+        const w = s.child?.waitingFor ?? s.status.waitingFor;
+        const waitLine = w ? `wait ${w.what}${w.commands?.length ? ` — ${w.commands.join(' | ')}` : ''}` : '';
+        if (waitLine && waitLine !== lastWait) ctx.out(waitLine);
+        lastWait = waitLine;
+      }
+    }
+    if (!running) return;
+    await new Promise((r) => setTimeout(r, ctx.pollMs ?? 1000));
+  }
+}
+
+export async function awaitDeploy(ctx: Ctx, client: Client, workflowId: string, json: boolean): Promise<number> {
+  await follow(ctx, client, workflowId, json);
+  const result = await client.workflow.getHandle(workflowId).result() as DeployResult;
+  if (json) {
+    const { status, ...rest } = result;
+    ctx.out(JSON.stringify({ ...rest, phase: status.phase, steps: status.steps }, null, 2));
+  } else {
+    ctx.out(`${result.outcome}: ${result.workflowId} (${result.version} on ${result.environment})${result.reason ? `: ${result.reason}` : ''}`);
+    if (result.preview) ctx.out(formatPreview(result.preview));
+  }
+  return exitCodeFor(result);
+}
+
+/** Which signals apply to what the deployment (or its active child) is doing now. */
+export function signalApplies(name: SignalName, s: DeploymentStatus, child?: DeploymentStatus): string | undefined {
+  const live = child ?? s;
+  if (FINAL.includes(s.phase)) return `${name} does not apply: the deployment is already ${s.phase}`;
+  const waiting = live.waitingFor?.what ?? '';
+  switch (name) {
+    case 'approve':
+      return /approval|decision/.test(waiting) ? undefined : `approve does not apply in phase ${live.phase}: nothing is awaiting approval`;
+    case 'abort':
+      return undefined;
+    case 'pause':
+      return live.canary && !live.canary.paused && ['canary', 'soaking', 'awaiting-approval'].includes(live.phase) ? undefined : `pause does not apply in phase ${live.phase}: ${live.canary?.paused ? 'already paused' : 'no canary is running'}`;
+    case 'resume':
+      return live.canary?.paused ? undefined : `resume does not apply in phase ${live.phase}: not paused`;
+    case 'promote':
+      return live.phase === 'soaking' || live.phase === 'monitoring' ? undefined : `promote does not apply in phase ${live.phase}: no soak or monitoring window is running`;
+  }
+}
+
+export function list(v: string): string[] {
+  return v.split(',').map((x) => x.trim()).filter(Boolean);
+}
+
+export function steps(v: string): number[] {
+  return list(v).map((x) => {
+    const n = Number(x);
+    if (!Number.isFinite(n)) throw new CliError(`invalid --steps ${JSON.stringify(v)}: expected numbers such as 5,25,50,100`, ExitCode.BadInput);
+    return n;
+  });
+}
+
+export function checked<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof InputError) throw new CliError(err.message, ExitCode.BadInput);
+    throw err;
+  }
+}
