@@ -9,6 +9,7 @@ import { currentActivity, heartbeat } from './runtime';
 import type { WorkflowClient } from '@temporalio/client';
 import Docker from 'dockerode';
 import type { DeployConfig } from '../domain/config';
+import { analysisActivities } from './analysis';
 import { checksActivities } from './checks';
 import type { Activities, ImagesProgress } from './contracts';
 import { redisPing } from './clients/redis';
@@ -24,7 +25,7 @@ import { planActivities } from './plan';
 import { RegistryClient, registryCredentials } from './clients/registry';
 import { reportActivities } from './report';
 import { trafficActivities } from './traffic';
-import { verifyActivities } from './verify';
+import { verifyChecks } from './verify';
 
 export interface ActivityDeps {
   config: DeployConfig;
@@ -49,7 +50,8 @@ export function createActivities(deps: ActivityDeps): Activities {
     releaseDir: (commit) => deps.source.at(commit),
     env,
   });
-  const verify = verifyActivities({ config, env });
+  const verify = verifyChecks({ config, env, kubeConfig });
+  const analysis = analysisActivities({ config, env });
   const registryHost = config.registry.host;
   const images = imagesActivities({
     docker: deps.docker,
@@ -101,6 +103,8 @@ export function createActivities(deps: ActivityDeps): Activities {
     deleteOldColour: kube.deleteOldColour,
     abortBlueGreen: kube.abortBlueGreen,
     ...trafficActs,
+    // runAnalysis keeps the name running workflows and committed histories call it by.
+    analyzeCanary: analysis.runAnalysis,
     ...verify,
     ...notifyActivities({ config, env }),
     writeSummary: reportActivities({ config, env }).writeSummary,

@@ -7,6 +7,15 @@
  */
 import type { AnalysisRun, Measurement, MeasurementOutcome } from './status';
 
+/**
+ * The metrics backends analysis can ask (config analysis.provider), declared
+ * once: the config schema validates against this list and the activities'
+ * factory (activities/analysis/index.ts) has one entry per name.
+ */
+export const METRICS_PROVIDERS = ['prometheus'] as const;
+
+export type MetricsProviderName = (typeof METRICS_PROVIDERS)[number];
+
 export interface Threshold {
   max?: number;
   min?: number;

@@ -7,6 +7,7 @@
  * variable that holds the secret, and endpoints may use `${VAR}` references.
  */
 import { z } from 'zod';
+import { METRICS_PROVIDERS } from './analysis';
 import { formatDuration, parseDuration } from './duration';
 
 const NAME_RE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -261,6 +262,9 @@ export const configSchema = z
       kubernetesTimeout: duration('kubernetes timeout').default(10_000),
     }),
     analysis: z.strictObject({
+      /** The metrics backend the analysis asks (activities/analysis/); each provider reads its own settings below. */
+      provider: z.enum(METRICS_PROVIDERS).default('prometheus'),
+      /** The Prometheus provider's base URL. */
       prometheusUrl: url,
       window: z.string().regex(/^\d{1,6}[smhd]$/).default('1m'),
       metrics: z.array(metricSchema).min(1).max(50),

@@ -2,7 +2,7 @@
  * Judging post-deployment verification (runbook "Post-Deployment
  * Verification" and "Monitoring & Alerts") without I/O: smoke-check
  * placeholders, pod health, log error lines, database connection growth and
- * Redis memory. The activities in activities/verify.ts gather the facts and
+ * Redis memory. The activities in activities/verify/ gather the facts and
  * hand them here.
  */
 import type { MeasurementOutcome } from './status';

@@ -58,23 +58,46 @@ function apiCode(err: unknown): number | undefined {
   return typeof code === 'number' ? code : undefined;
 }
 
-/** The apiserver's Status message (ApiException embeds the whole response; the message says enough). */
-function apiMessage(err: unknown): { message: string; reason?: string } {
-  const body = (err as { body?: unknown } | null)?.body;
+/**
+ * What an ApiException's body says: the apiserver's Status (parsed, or its
+ * JSON text) gives `message` and `reason`; a body that is text but not JSON
+ * comes back as `text`.
+ */
+function statusOf(body: unknown): { message?: string; reason?: string; text?: string } {
   let status: unknown = body;
   if (typeof body === 'string') {
     try {
       status = JSON.parse(body);
     } catch {
-      status = undefined;
+      return { text: body };
     }
   }
   if (status && typeof status === 'object' && typeof (status as { message?: unknown }).message === 'string') {
     const s = status as { message: string; reason?: string };
     return { message: s.message, reason: s.reason };
   }
+  return {};
+}
+
+/** The apiserver's Status message (ApiException embeds the whole response; the message says enough). */
+function apiMessage(err: unknown): { message: string; reason?: string } {
+  const { message, reason } = statusOf((err as { body?: unknown } | null)?.body);
+  if (message !== undefined) return { message, reason };
   const raw = err instanceof Error ? err.message : String(err);
   return { message: raw.split('\n')[0].slice(0, 300) };
+}
+
+/**
+ * One line for a failed call whose error is shown rather than mapped (the
+ * verification checks' pod reads and logs): the Status message, else the body
+ * text, else the error's first line, clipped, with the HTTP code in front.
+ */
+export function describeKubeError(err: unknown): string {
+  const e = err as { code?: unknown; body?: unknown; message?: unknown };
+  const status = statusOf(e.body);
+  const message = status.message ?? status.text ?? (typeof e.message === 'string' ? e.message.split('\n')[0] : String(err));
+  const clipped = message.length > 300 ? `${message.slice(0, 300)}...` : message;
+  return typeof e.code === 'number' ? `HTTP ${e.code}: ${clipped}` : clipped;
 }
 
 function describeOp(op: KubeOp): string {
