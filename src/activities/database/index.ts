@@ -39,7 +39,7 @@ import {
   type HeadObjectCommandOutput,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { currentActivity, heartbeat } from './runtime';
+import { currentActivity, heartbeat } from '../runtime';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { createHash, type Hash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
@@ -64,9 +64,9 @@ import {
   toolErrorSummary,
   type BackupMetadata,
   type ListedObject,
-} from '../domain/backup';
-import type { DeployConfig } from '../domain/config';
-import { ErrorType, type ErrorTypeName } from '../domain/errors';
+} from '../../domain/backup';
+import type { DeployConfig } from '../../domain/config';
+import { ErrorType, type ErrorTypeName } from '../../domain/errors';
 import {
   CREATE_MIGRATIONS_TABLE_SQL,
   describeChanged,
@@ -79,12 +79,12 @@ import {
   sqlPosition,
   type AppliedMigrationRow,
   type MigrationFileInfo,
-} from '../domain/migrations';
-import { parseVersion, VersionError } from '../domain/version';
-import { lastLines, run, startTool } from './clients/process';
-import { connect, pgFailure, pgTarget, type PgTarget } from './clients/postgres';
-import { copySource, s3Status, storageFailure } from './clients/s3';
-import type { AppliedMigration, BackupRequest, BackupResult, DatabasePreflightRequest, DatabasePreflightResult, DatabaseProgress, MigrationRequest, MigrationStatusResult, MigrationsApplied, RestoreRequest, RestoreResult } from './contracts';
+} from '../../domain/migrations';
+import { parseVersion, VersionError } from '../../domain/version';
+import { lastLines, run, startTool } from '../clients/process';
+import { connect, pgFailure, pgTarget, type PgTarget } from '../clients/postgres';
+import { copySource, s3Status, storageFailure } from '../clients/s3';
+import type { AppliedMigration, BackupRequest, BackupResult, DatabasePreflightRequest, DatabasePreflightResult, DatabaseProgress, MigrationRequest, MigrationStatusResult, MigrationsApplied, RestoreRequest, RestoreResult } from '../contracts';
 
 // --- dependencies --------------------------------------------------------------
 
