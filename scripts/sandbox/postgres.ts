@@ -11,7 +11,7 @@ import { ensureDir, HOST, PORTS, ROOT, running, sh, startDaemon, stopDaemon, wai
 const PG_BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin';
 export const DATABASE = 'ai_saas_prod';
 const APP_USER = 'app';
-/** The built-in migrator's record of applied files (src/activities/database.ts). */
+/** The built-in migrator's record of applied files (src/activities/database/migrators/builtin.ts). */
 export const MIGRATIONS_TABLE = 'schema_migrations';
 
 function pgUser(): { uid: number; gid: number } {

@@ -2,7 +2,7 @@
  * Backups as the bucket sees them: key names, the metadata that makes an
  * object a *verified* backup, and which backup is the newest. Pure functions
  * so the rules are tested without a bucket (design §3.6); the adapter in
- * activities/database.ts does the I/O.
+ * activities/database/ does the I/O.
  *
  * Key: `<prefix><database>_<version>_<timestamp>.dump`, the runbook's
  * `postgres/ai_saas_prod_${VERSION}_<time>` with a sortable UTC timestamp.

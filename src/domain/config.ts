@@ -148,6 +148,11 @@ export const configSchema = z
       /** Connection URL without a password; the password comes from PGPASSWORD or the URL in DATABASE_URL. */
       urlEnv: envName.default('DATABASE_URL'),
       verifyTables: z.array(z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]{0,62}$/)).max(100).default([]),
+      /**
+       * How the release's migrations run: each `mode` is one migrator
+       * (activities/database/migrators/, built by its one factory), and this
+       * union is the one place their names and settings are declared.
+       */
       migrations: z
         .discriminatedUnion('mode', [
           z.strictObject({ mode: z.literal('builtin'), directory: z.string().min(1).max(1024).default('migrations') }),

@@ -2,7 +2,7 @@
  * The built-in migrator's rules, without a database: which files are
  * migrations and in which order, which are pending, which applied files
  * changed since, and where in a file an error is. The adapter
- * (activities/database.ts) reads the folder and the table and applies the plan.
+ * (activities/database/migrators/builtin.ts) reads the folder and the table and applies the plan.
  */
 
 /** The table the sandbox and the migrator share (scripts/sandbox/postgres.ts). */

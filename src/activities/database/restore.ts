@@ -1,0 +1,171 @@
+/**
+ * The runbook's "Database Rollback": a backup object, checked against its
+ * recorded checksum before the database is touched, then streamed (download
+ * -> hash -> pg_restore -> psql) into one transaction that first empties the
+ * schemas the role owns, so the database ends exactly as backed up or, on
+ * any failure, exactly as it was. Row counts are then compared with the
+ * backup's.
+ */
+import type { HeadObjectCommandOutput } from '@aws-sdk/client-s3';
+import { pipeline, type Readable } from 'node:stream';
+import { decodeMetadata, headProblems, isTransientPgMessage, parseBackupKey, restorePreludeSql, rowCountDifferences, toolErrorSummary } from '../../domain/backup';
+import { ErrorType } from '../../domain/errors';
+import type { PgTarget } from '../clients/postgres';
+import { lastLines, startTool } from '../clients/process';
+import { storageFailure } from '../clients/s3';
+import type { DatabaseProgress, RestoreRequest, RestoreResult } from '../contracts';
+import { checkedWorkflowId, fail, invalidInput } from '../failures';
+import { cancelled, toolPath, type DatabaseContext } from './context';
+import { countRows } from './row-counts';
+import { heartbeatTicker, InsertAfterBegin, Meter } from './streams';
+
+/** download -> hash (the last chunk held until it matches) -> pg_restore -> psql, in one transaction. */
+async function restoreStream(ctx: DatabaseContext, t: PgTarget, key: string, etag: string | undefined, expected: { sha256: string; bytes: number }, progress: DatabaseProgress, signal?: AbortSignal): Promise<void> {
+  const { cfg } = ctx;
+  let body: Readable;
+  try {
+    // IfMatch: the bytes restored are the bytes just checked.
+    body = await ctx.objects.read(key, etag, signal);
+  } catch (err) {
+    if (signal?.aborted) throw cancelled('restore');
+    throw storageFailure(err, `reading ${key}`, ErrorType.RestoreFailed);
+  }
+  const meter = new Meter({
+    holdLast: true,
+    onBytes: (n) => (progress.bytes = n),
+    beforeEnd: (mt) =>
+      mt.digest() === expected.sha256 && mt.bytes === expected.bytes ? Promise.resolve() : Promise.reject(new Error(`${key} changed while it was restored`)),
+  });
+  // pg_restore only converts the archive into SQL (BEGIN ... COMMIT with --single-transaction);
+  // psql runs it, with the prelude inserted after BEGIN. COMMIT comes last, so any failure
+  // upstream (download, checksum, pg_restore) leaves psql with an open transaction that the
+  // server rolls back; psql is also killed before its input is closed.
+  const restore = startTool(toolPath(cfg, 'pg_restore'), ['--single-transaction', '--file=-'], t.toolEnv, { stdin: 'pipe', stdout: 'pipe' });
+  const psql = startTool(toolPath(cfg, 'psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--no-password', `--dbname=${t.conninfo}`], t.toolEnv, { stdin: 'pipe', stdout: 'ignore' });
+  let firstError: Error | undefined;
+  let upstreamError: Error | undefined;
+  // Only the first failure says what went wrong; the rest are the consequences of stopping.
+  const stopAll = (err: Error, upstream: boolean) => {
+    if (!firstError) {
+      firstError = err;
+      if (upstream) upstreamError = err;
+    }
+    psql.kill('SIGKILL'); // first, before its input can end
+    restore.kill('SIGKILL');
+    body.destroy();
+  };
+  const onAbort = () => stopAll(cancelled('restore'), true);
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    const inbound = new Promise<void>((resolve) =>
+      pipeline(body, meter, restore.child.stdin!, (err) => {
+        if (err && (err as { code?: string }).code !== 'EPIPE') stopAll(err, true);
+        resolve();
+      }),
+    );
+    const outbound = new Promise<void>((resolve) =>
+      pipeline(restore.child.stdout!, new InsertAfterBegin(restorePreludeSql(cfg.database.lockTimeout)), psql.child.stdin!, (err) => {
+        if (err && (err as { code?: string }).code !== 'EPIPE') stopAll(err, false);
+        resolve();
+      }),
+    );
+    const restoreExit = restore.exit.then((r) => {
+      if (r.code !== 0 && !firstError) stopAll(new Error(`pg_restore failed: ${toolErrorSummary(restore.stderr())}`), false);
+      return r;
+    });
+    const [psqlExit] = await Promise.all([psql.exit, restoreExit, inbound, outbound]);
+    if (signal?.aborted) throw cancelled('restore');
+    // psql that ended by itself (we only ever SIGKILL it) is the cause: whatever broke upstream
+    // afterwards (pg_restore's pipe, the download stream) is its consequence.
+    if (psqlExit.code !== 0 && psqlExit.signal !== 'SIGKILL') {
+      const msg = `restore of ${key} into ${t.database} failed and was rolled back: ${toolErrorSummary(psql.stderr())}`;
+      if (isTransientPgMessage(psql.stderr())) throw fail.DatabaseUnavailable(msg);
+      throw fail.RestoreFailed(msg, { stderr: lastLines(psql.stderr(), 20) });
+    }
+    if (upstreamError) throw storageFailure(upstreamError, `reading ${key}`, ErrorType.RestoreFailed);
+    if (firstError) throw fail.RestoreFailed(`restore of ${key} into ${t.database} failed and was rolled back: ${firstError.message}`);
+  } catch (err) {
+    stopAll(err as Error, false);
+    if ((err as { code?: string }).code === 'ENOENT') throw fail.RestoreFailed('cannot run pg_restore or psql: not found (set database.clientBin)');
+    throw err;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+export function restoreActivities(ctx: DatabaseContext) {
+  const { cfg, rt, objects } = ctx;
+  return {
+    /**
+     * The runbook's "Database Rollback", refused unless `confirmKey` repeats
+     * `key` (the workflow passes it only after a person approved). The
+     * object's checksum is verified before anything is touched; the restore
+     * then runs in one transaction that first empties the schemas the role
+     * owns, so the database ends exactly as backed up or, on any failure,
+     * exactly as it was. Row counts are compared with the backup's.
+     */
+    async restoreDatabase(req: RestoreRequest): Promise<RestoreResult> {
+      const started = Date.now();
+      checkedWorkflowId(req.workflowId);
+      if (typeof req.key !== 'string' || !req.key || req.confirmKey !== req.key) {
+        throw fail.RestoreNotConfirmed(`restore of ${JSON.stringify(req.key)} refused: confirmKey must repeat the backup key after approval`);
+      }
+      const key = req.key;
+      if (!parseBackupKey(key, cfg.backup.prefix)) {
+        throw invalidInput(`${key} is not a backup key under ${cfg.backup.prefix} (<database>_<version>_<timestamp>.dump)`);
+      }
+      const database = req.database ?? cfg.database.name;
+      const t = ctx.target(database);
+      const signal = rt.cancellationSignal();
+      const progress: DatabaseProgress = { phase: 'checking', key, bytes: 0 };
+      const stopTicker = heartbeatTicker(rt, () => ({ ...progress }));
+      try {
+        let h: HeadObjectCommandOutput | undefined;
+        try {
+          h = await objects.head(key);
+        } catch (err) {
+          throw storageFailure(err, `reading ${key}`, ErrorType.RestoreFailed);
+        }
+        if (!h) throw fail.RestoreFailed(`no backup ${key} in s3://${objects.bucket}`);
+        const meta = decodeMetadata(h.Metadata);
+        const problems = headProblems({ contentLength: h.ContentLength, metadata: meta });
+        if (problems.length) throw fail.BackupNotVerified(`${key} is not a verified backup: ${problems.join('; ')}`);
+        const expected = { sha256: meta.sha256!, bytes: meta.bytes! };
+        progress.totalBytes = expected.bytes;
+
+        // 1. The checksum, before the database is touched.
+        let check: { sha256: string; bytes: number };
+        try {
+          check = await objects.hash(key, h.ETag, (n) => (progress.bytes = n), signal);
+        } catch (err) {
+          if (signal?.aborted) throw cancelled('restore');
+          throw storageFailure(err, `reading ${key}`, ErrorType.RestoreFailed);
+        }
+        if (check.sha256 !== expected.sha256 || check.bytes !== expected.bytes) {
+          throw fail.BackupNotVerified(`${key} is corrupt: ${check.bytes} bytes with sha256 ${check.sha256.slice(0, 12)}…, recorded ${expected.bytes} with ${expected.sha256.slice(0, 12)}…`);
+        }
+        if (signal?.aborted) throw cancelled('restore');
+
+        // 2. download -> hash (last chunk held until it matches again) -> pg_restore -> psql, one transaction.
+        Object.assign(progress, { phase: 'restoring', bytes: 0 });
+        rt.heartbeat({ ...progress });
+        await restoreStream(ctx, t, key, h.ETag, expected, progress, signal);
+
+        // 3. The runbook's verification queries, compared with the counts recorded in the backup.
+        progress.phase = 'verifying';
+        rt.heartbeat({ ...progress });
+        const tables = [...new Set([...cfg.database.verifyTables, ...Object.keys(meta.rowCounts ?? {})])];
+        const counts = await countRows(t, tables);
+        const missing = cfg.database.verifyTables.filter((tb) => counts[tb] === null && !(meta.rowCounts && tb in meta.rowCounts)).map((tb) => `${tb}: missing`);
+        const differences = [...rowCountDifferences(meta.rowCounts, counts), ...missing];
+        const present = Object.fromEntries(Object.entries(counts).filter((e): e is [string, number] => e[1] !== null));
+        if (differences.length) {
+          throw fail.RestoreFailed(`restored ${key} into ${database} but verification failed: ${differences.join('; ')}`, { tables: present, expectedTables: meta.rowCounts });
+        }
+        return { key, database, bytes: expected.bytes, sha256: expected.sha256, tables: present, expectedTables: meta.rowCounts, durationMs: Date.now() - started };
+      } finally {
+        stopTicker();
+      }
+    },
+  };
+}
