@@ -49,7 +49,6 @@ export const NON_RETRYABLE_ERROR_TYPES: ErrorTypeName[] = [
   ErrorType.PreDeploymentCheckFailed,
   ErrorType.PreflightFailed,
   ErrorType.BackupFailed,
-  ErrorType.BackupNotVerified,
   ErrorType.RestoreNotConfirmed,
   ErrorType.RestoreFailed,
   ErrorType.MigrationFailed,

@@ -103,9 +103,8 @@ async function verifyObject(ctx: DatabaseContext, key: string, expected: { sha25
   }
   if (problems.length) {
     await objects.deleteQuietly(key);
-    // Thrown retryable, as it always was: the object is gone and a new attempt makes a new one
-    // (the workflows' retry policy lists BackupNotVerified as non-retryable all the same).
-    throw fail.BackupNotVerified(`backup ${key} failed verification: ${problems.join('; ')}`, undefined, true);
+    // Retryable: the object is gone and a new attempt makes a new one. A restore's BackupNotVerified is not.
+    throw fail.BackupNotVerified(`backup ${key} failed verification: ${problems.join('; ')}`);
   }
   return { readBack: cfg.backup.verifyReadBack, etag: h?.ETag };
 }

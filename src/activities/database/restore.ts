@@ -129,7 +129,7 @@ export function restoreActivities(ctx: DatabaseContext) {
         if (!h) throw fail.RestoreFailed(`no backup ${key} in s3://${objects.bucket}`);
         const meta = decodeMetadata(h.Metadata);
         const problems = headProblems({ contentLength: h.ContentLength, metadata: meta });
-        if (problems.length) throw fail.BackupNotVerified(`${key} is not a verified backup: ${problems.join('; ')}`);
+        if (problems.length) throw fail.BackupNotVerified(`${key} is not a verified backup: ${problems.join('; ')}`, undefined, false);
         const expected = { sha256: meta.sha256!, bytes: meta.bytes! };
         progress.totalBytes = expected.bytes;
 
@@ -142,7 +142,7 @@ export function restoreActivities(ctx: DatabaseContext) {
           throw storageFailure(err, `reading ${key}`, ErrorType.RestoreFailed);
         }
         if (check.sha256 !== expected.sha256 || check.bytes !== expected.bytes) {
-          throw fail.BackupNotVerified(`${key} is corrupt: ${check.bytes} bytes with sha256 ${check.sha256.slice(0, 12)}…, recorded ${expected.bytes} with ${expected.sha256.slice(0, 12)}…`);
+          throw fail.BackupNotVerified(`${key} is corrupt: ${check.bytes} bytes with sha256 ${check.sha256.slice(0, 12)}…, recorded ${expected.bytes} with ${expected.sha256.slice(0, 12)}…`, undefined, false);
         }
         if (signal?.aborted) throw cancelled('restore');
 
