@@ -9,6 +9,7 @@
 import { z } from 'zod';
 import { METRICS_PROVIDERS } from './analysis';
 import { formatDuration, parseDuration } from './duration';
+import { TRAFFIC_PROVIDERS } from './plan';
 
 const NAME_RE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const ENV_NAME_RE = /^[A-Z_][A-Z0-9_]{0,127}$/;
@@ -208,7 +209,7 @@ export const configSchema = z
       .prefault({}),
     traffic: z
       .strictObject({
-        provider: z.enum(['istio', 'replicas']).default('istio'),
+        provider: z.enum(TRAFFIC_PROVIDERS).default('istio'),
         /** The service that takes canary traffic (the runbook's api-gateway). */
         service: dnsName,
         virtualService: dnsName.optional(),

@@ -29,8 +29,16 @@ export interface CanarySettings {
   inconclusiveLimit: number;
 }
 
+/**
+ * The traffic providers, named once: the config schema's enum, the plan's
+ * type and the activities' factory (which must have one constructor per name)
+ * all derive from this list, so adding a provider starts here.
+ */
+export const TRAFFIC_PROVIDERS = ['istio', 'replicas'] as const;
+export type TrafficProviderName = (typeof TRAFFIC_PROVIDERS)[number];
+
 export interface TrafficSettings {
-  provider: 'istio' | 'replicas';
+  provider: TrafficProviderName;
   service: string;
   virtualService?: string;
   stableSubset: string;

@@ -1,10 +1,10 @@
 /**
  * Rollout logic without I/O: `kubectl rollout status` and `kubectl rollout
- * undo` semantics, the image patch, the blue-green colour scheme and the
- * failure diagnostics, over structural types that the client library's
- * objects satisfy. activities/kubernetes.ts reads the cluster, calls these and
- * applies the result (design §3.6).
+ * undo` semantics, the image patch and the record of what it replaced, over
+ * the structural types of domain/kube-objects.ts. activities/kubernetes/
+ * reads the cluster, calls these and applies the result (design §3.6).
  */
+import { POD_TEMPLATE_HASH_LABEL, type DeploymentLike, type Labels, type ObjectMetaLike, type PodTemplateLike, type ReplicaSetLike } from './kube-objects';
 
 export const REVISION_ANNOTATION = 'deployment.kubernetes.io/revision';
 export const CHANGE_CAUSE_ANNOTATION = 'kubernetes.io/change-cause';
@@ -14,93 +14,8 @@ export const WORKFLOW_ANNOTATION = 'deploy-pipelines.dev/workflow-id';
 /** JSON {container: image} of the images this change replaced, so a re-run after a crash still knows them. */
 export const PREVIOUS_IMAGES_ANNOTATION = 'deploy-pipelines.dev/previous-images';
 export const PREVIOUS_VERSION_ANNOTATION = 'deploy-pipelines.dev/previous-version';
-/** Blue-green: replicas an old colour had before it was scaled down, and when. */
-export const SCALED_DOWN_REPLICAS_ANNOTATION = 'deploy-pipelines.dev/scaled-down-replicas';
-export const SCALED_DOWN_AT_ANNOTATION = 'deploy-pipelines.dev/scaled-down-at';
-export const POD_TEMPLATE_HASH_LABEL = 'pod-template-hash';
 /** The reason of the Progressing condition once progressDeadlineSeconds has passed. */
 export const PROGRESS_DEADLINE_EXCEEDED = 'ProgressDeadlineExceeded';
-
-// ---------------------------------------------------------------------------
-// Structural types (V1Deployment, V1ReplicaSet and V1Pod are assignable)
-// ---------------------------------------------------------------------------
-
-export type Labels = Record<string, string>;
-
-export interface OwnerReferenceLike {
-  uid: string;
-  kind: string;
-  name: string;
-  controller?: boolean;
-}
-
-export interface ObjectMetaLike {
-  name?: string;
-  namespace?: string;
-  uid?: string;
-  generation?: number;
-  resourceVersion?: string;
-  labels?: Labels;
-  annotations?: Labels;
-  ownerReferences?: OwnerReferenceLike[];
-  creationTimestamp?: Date | string;
-}
-
-export interface ContainerLike {
-  name: string;
-  image?: string;
-}
-
-export interface PodTemplateLike {
-  metadata?: { labels?: Labels; annotations?: Labels };
-  spec?: { containers: ContainerLike[] };
-}
-
-export interface ConditionLike {
-  type: string;
-  status: string;
-  reason?: string;
-  message?: string;
-}
-
-export interface DeploymentLike {
-  metadata?: ObjectMetaLike;
-  spec?: {
-    replicas?: number;
-    paused?: boolean;
-    selector: { matchLabels?: Labels };
-    template: PodTemplateLike;
-  };
-  status?: {
-    observedGeneration?: number;
-    replicas?: number;
-    updatedReplicas?: number;
-    readyReplicas?: number;
-    availableReplicas?: number;
-    conditions?: ConditionLike[];
-  };
-}
-
-export interface ReplicaSetLike {
-  metadata?: ObjectMetaLike;
-  spec?: { replicas?: number; template?: PodTemplateLike };
-  status?: { replicas?: number; readyReplicas?: number };
-}
-
-export interface ContainerStatusLike {
-  name: string;
-  ready: boolean;
-  restartCount: number;
-  image?: string;
-  state?: { waiting?: { reason?: string; message?: string }; terminated?: { reason?: string; message?: string; exitCode?: number } };
-  lastState?: { terminated?: { reason?: string; exitCode?: number } };
-}
-
-export interface PodLike {
-  metadata?: ObjectMetaLike;
-  spec?: { nodeName?: string; containers: ContainerLike[] };
-  status?: { phase?: string; conditions?: ConditionLike[]; containerStatuses?: ContainerStatusLike[] };
-}
 
 // ---------------------------------------------------------------------------
 // Rollout status (kubectl rollout status)
@@ -147,6 +62,7 @@ export function rolloutStatus(d: DeploymentLike): RolloutStatus {
   return { done: true, failed: false, message: `deployment "${name}" successfully rolled out` };
 }
 
+/** The Deployment controller's revision number, which `kubectl rollout undo --to-revision` names; undefined before the first rollout. */
 export function revisionOf(o: { metadata?: ObjectMetaLike } | undefined): number | undefined {
   const raw = o?.metadata?.annotations?.[REVISION_ANNOTATION];
   if (raw === undefined) return undefined;
@@ -172,6 +88,7 @@ export function versionFromImage(image: string): string {
   return digest === undefined ? 'latest' : 'unknown';
 }
 
+/** What `kubectl rollout history` shows for a change this product made. */
 export function changeCause(action: string, version: string, workflowId: string): string {
   return `deploy-pipelines: ${action} ${version} (workflow ${workflowId})`;
 }
@@ -317,193 +234,4 @@ export function undoAnnotations(deployment: Labels | undefined, replicaSet: Labe
   for (const [k, v] of Object.entries(deployment ?? {})) if (UNDO_KEEP_ANNOTATIONS.has(k)) out[k] = v;
   for (const [k, v] of Object.entries(replicaSet ?? {})) if (!UNDO_KEEP_ANNOTATIONS.has(k)) out[k] = v;
   return out;
-}
-
-/** Objects whose controller is the given owner (ReplicaSets of a Deployment, Pods of a ReplicaSet). */
-export function controlledBy<T extends { metadata?: ObjectMetaLike }>(items: T[], ownerUids: Set<string>): T[] {
-  return items.filter((i) => i.metadata?.ownerReferences?.some((o) => o.controller && ownerUids.has(o.uid)));
-}
-
-export function labelSelector(labels: Labels | undefined): string {
-  return Object.entries(labels ?? {})
-    .map(([k, v]) => `${k}=${v}`)
-    .join(',');
-}
-
-// ---------------------------------------------------------------------------
-// Blue-green
-// ---------------------------------------------------------------------------
-
-export type Colour = 'blue' | 'green';
-/** The label (pods and Service selector) that tells the colours apart; the demo server reads it from the Service selector. */
-export const COLOUR_LABEL = 'version';
-
-export function otherColour(c: Colour): Colour {
-  return c === 'blue' ? 'green' : 'blue';
-}
-
-export function isColour(v: unknown): v is Colour {
-  return v === 'blue' || v === 'green';
-}
-
-/**
- * Blue is the service's own Deployment (the one the platform manifests
- * define, selector `app=<service>`, which is immutable); green is
- * `<base>-green` with selector `app=<service>,version=green`. So the base
- * Deployment is never deleted and the names stay stable across releases;
- * the demo server, looking for `<service>-blue`, falls back to the base.
- */
-export function colourDeploymentName(base: string, colour: Colour): string {
-  return colour === 'blue' ? base : `${base}-green`;
-}
-
-/** The colour a Service selector pins, or undefined before the first blue-green release. */
-export function selectedColour(selector: Labels | undefined): Colour | undefined {
-  const v = selector?.[COLOUR_LABEL];
-  return isColour(v) ? v : undefined;
-}
-
-export interface ColourSpec {
-  name: string;
-  colour: Colour;
-  container: string;
-  image: string;
-  version: string;
-  workflowId: string;
-  replicas: number;
-}
-
-function stripTemplate(t: PodTemplateLike): PodTemplateLike {
-  const copy = structuredClone(t);
-  if (copy.metadata?.labels) delete copy.metadata.labels[POD_TEMPLATE_HASH_LABEL];
-  return copy;
-}
-
-/** A pod template that cannot take the change (no such container): a mistake in the plan, not a blip. */
-export class PodTemplateError extends Error {
-  override name = 'PodTemplateError';
-}
-
-function withImage(t: PodTemplateLike, container: string, image: string): PodTemplateLike {
-  const containers = t.spec?.containers ?? [];
-  if (!containers.some((c) => c.name === container)) throw new PodTemplateError(`the pod template has no container "${container}" (containers: ${containers.map((c) => c.name).join(', ') || 'none'})`);
-  return { ...t, spec: { ...t.spec, containers: containers.map((c) => (c.name === container ? { ...c, image } : c)) } };
-}
-
-/**
- * The Deployment of the colour about to take traffic, made from the active
- * one: same pod template with the new image, pods and selector labelled with
- * the colour. Throws when the container does not exist.
- */
-export function colourDeployment(active: DeploymentLike, spec: ColourSpec): DeploymentLike {
-  const template = withImage(stripTemplate(active.spec?.template ?? {}), spec.container, spec.image);
-  const selector = { ...(active.spec?.selector.matchLabels ?? {}), [COLOUR_LABEL]: spec.colour };
-  const metaLabels = { ...(active.metadata?.labels ?? {}), [COLOUR_LABEL]: spec.colour };
-  return {
-    metadata: {
-      name: spec.name,
-      namespace: active.metadata?.namespace,
-      labels: metaLabels,
-      annotations: {
-        [VERSION_ANNOTATION]: spec.version,
-        [WORKFLOW_ANNOTATION]: spec.workflowId,
-        [CHANGE_CAUSE_ANNOTATION]: changeCause(`blue-green ${spec.colour}`, spec.version, spec.workflowId),
-      },
-    },
-    spec: {
-      ...(active.spec ?? { selector: {}, template: {} }),
-      replicas: spec.replicas,
-      paused: false,
-      selector: { matchLabels: selector },
-      template: {
-        ...template,
-        metadata: {
-          ...template.metadata,
-          labels: { ...(template.metadata?.labels ?? {}), [COLOUR_LABEL]: spec.colour },
-          annotations: { ...(template.metadata?.annotations ?? {}), [VERSION_ANNOTATION]: spec.version },
-        },
-      },
-    },
-  };
-}
-
-// ---------------------------------------------------------------------------
-// Diagnostics (runbook "Troubleshooting")
-// ---------------------------------------------------------------------------
-
-export interface PodDiagnosis {
-  name: string;
-  phase: string;
-  ready: boolean;
-  restarts: number;
-  node?: string;
-  /** Why it is not Ready: failing conditions and waiting/terminated container states. */
-  reasons: string[];
-  /** The last log lines, or why there are none. */
-  logTail?: string[];
-  logsUnavailable?: string;
-}
-
-export interface EventLine {
-  at?: string;
-  type: string;
-  reason: string;
-  object: string;
-  message: string;
-  count?: number;
-}
-
-export interface RolloutDiagnostics {
-  namespace: string;
-  deployment: string;
-  status: string;
-  conditions: string[];
-  notReadyPods: PodDiagnosis[];
-  events: EventLine[];
-}
-
-export function isPodReady(p: PodLike): boolean {
-  return !!p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
-}
-
-export function podRestarts(p: PodLike): number {
-  return (p.status?.containerStatuses ?? []).reduce((n, c) => n + (c.restartCount ?? 0), 0);
-}
-
-export function diagnosePod(p: PodLike): PodDiagnosis {
-  const reasons: string[] = [];
-  for (const c of p.status?.conditions ?? []) {
-    if (c.status !== 'True' && (c.reason || c.message)) reasons.push(`${c.type}=${c.status}${c.reason ? ` ${c.reason}` : ''}${c.message ? `: ${c.message}` : ''}`);
-  }
-  for (const cs of p.status?.containerStatuses ?? []) {
-    const w = cs.state?.waiting;
-    const t = cs.state?.terminated;
-    if (w?.reason) reasons.push(`container ${cs.name} waiting: ${w.reason}${w.message ? `: ${w.message}` : ''}`);
-    if (t?.reason) reasons.push(`container ${cs.name} terminated: ${t.reason}${t.exitCode !== undefined ? ` (exit ${t.exitCode})` : ''}`);
-    if (cs.restartCount > 0 && cs.lastState?.terminated?.reason) reasons.push(`container ${cs.name} restarted ${cs.restartCount}x, last: ${cs.lastState.terminated.reason}`);
-  }
-  if (!reasons.length && !isPodReady(p)) reasons.push(`phase ${p.status?.phase ?? 'unknown'}, not Ready`);
-  return { name: p.metadata?.name ?? '', phase: p.status?.phase ?? 'Unknown', ready: isPodReady(p), restarts: podRestarts(p), ...(p.spec?.nodeName ? { node: p.spec.nodeName } : {}), reasons };
-}
-
-function clip(s: string, n: number): string {
-  return s.length > n ? `${s.slice(0, n - 3)}...` : s;
-}
-
-/**
- * One paragraph that says why a rollout failed, for the failure message (and
- * so the notification and the summary): the status, the pods that are not
- * Ready with their reasons and log tails, and the newest warning events.
- */
-export function describeDiagnostics(d: RolloutDiagnostics, maxChars = 1500): string {
-  const parts: string[] = [];
-  for (const p of d.notReadyPods.slice(0, 3)) {
-    const logs = p.logTail?.length ? `; last log: ${clip(p.logTail[p.logTail.length - 1], 200)}` : p.logsUnavailable ? `; logs unavailable: ${clip(p.logsUnavailable, 160)}` : '';
-    parts.push(`pod ${p.name} not Ready (${clip(p.reasons.join('; ') || p.phase, 300)})${logs}`);
-  }
-  if (d.notReadyPods.length > 3) parts.push(`${d.notReadyPods.length - 3} more pods not Ready`);
-  const warnings = d.events.filter((e) => e.type !== 'Normal');
-  const events = (warnings.length ? warnings : d.events).slice(-3);
-  if (events.length) parts.push(`events: ${events.map((e) => `${e.type} ${e.reason} ${e.object}: ${clip(e.message, 200)}`).join(' | ')}`);
-  return clip(parts.join('; '), maxChars);
 }

@@ -1,7 +1,7 @@
 /**
  * Canary traffic without I/O (design §3.5): how a weight becomes replica
  * counts (no mesh) or VirtualService route weights (Istio), and how the canary
- * Deployment is made from the stable one. activities/traffic.ts applies it.
+ * Deployment is made from the stable one. activities/traffic/ applies it.
  *
  * Label scheme. The stable Deployment's selector is `app=<service>` and
  * immutable; its pods carry `track: stable`. The canary Deployment
@@ -16,7 +16,9 @@
  * pods carry a controller ownerReference to the canary Deployment), and the
  * stable ReplicaSets select on their own pod-template-hash.
  */
-import { COLOUR_LABEL, CHANGE_CAUSE_ANNOTATION, changeCause, POD_TEMPLATE_HASH_LABEL, PodTemplateError, VERSION_ANNOTATION, WORKFLOW_ANNOTATION, type DeploymentLike, type Labels } from './rollout';
+import { COLOUR_LABEL } from './blue-green';
+import { POD_TEMPLATE_HASH_LABEL, PodTemplateError, type DeploymentLike, type Labels } from './kube-objects';
+import { CHANGE_CAUSE_ANNOTATION, changeCause, VERSION_ANNOTATION, WORKFLOW_ANNOTATION } from './rollout';
 
 export const TRACK_LABEL = 'track';
 /** Replicas of the stable Deployment before the canary started: what promote and abort restore. */

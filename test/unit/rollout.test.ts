@@ -1,26 +1,19 @@
+import { colourDeployment, colourDeploymentName, otherColour, selectedColour } from '../../src/domain/blue-green';
+import { describeDiagnostics, diagnosePod } from '../../src/domain/diagnostics';
+import { PodTemplateError, type DeploymentLike, type PodLike, type ReplicaSetLike } from '../../src/domain/kube-objects';
 import {
   chooseUndoTarget,
-  colourDeployment,
-  colourDeploymentName,
   containerImages,
-  describeDiagnostics,
-  diagnosePod,
   imagePatch,
-  otherColour,
-  PodTemplateError,
   previousRecord,
   PREVIOUS_IMAGES_ANNOTATION,
   PREVIOUS_VERSION_ANNOTATION,
   revisionOf,
   rolloutStatus,
-  selectedColour,
   templateForUndo,
   templatesEqualIgnoringHash,
   undoAnnotations,
   versionFromImage,
-  type DeploymentLike,
-  type PodLike,
-  type ReplicaSetLike,
 } from '../../src/domain/rollout';
 
 function deployment(over: { generation?: number; replicas?: number; status?: NonNullable<DeploymentLike['status']>; annotations?: Record<string, string> } = {}): DeploymentLike {

@@ -1,4 +1,4 @@
-import { PodTemplateError, type DeploymentLike } from '../../src/domain/rollout';
+import { PodTemplateError, type DeploymentLike } from '../../src/domain/kube-objects';
 import {
   basicCanaryReplicas,
   canaryDeploymentFrom,

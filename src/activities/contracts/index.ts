@@ -8,7 +8,7 @@
 import type { RollbackInput } from '../../domain/input';
 import type { DeployPlan, RollbackPlan } from '../../domain/plan';
 import type { AnalysisRun } from '../../domain/status';
-import type { Colour } from '../../domain/rollout';
+import type { Colour } from '../../domain/blue-green';
 import type { BackupRequest, BackupResult, MigrationRequest, MigrationStatusResult, MigrationsApplied, RestoreRequest, RestoreResult } from './database';
 import type {
   BlueGreenPrepared,

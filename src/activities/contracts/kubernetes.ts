@@ -1,5 +1,5 @@
 /** Requests and results of the Kubernetes activities: cluster state, image updates, rollout waits, undo, blue-green. */
-import type { Colour } from '../../domain/rollout';
+import type { Colour } from '../../domain/blue-green';
 
 export interface RolloutOutcome {
   deployment: string;

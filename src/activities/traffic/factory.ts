@@ -1,0 +1,35 @@
+/**
+ * The one place that maps a configured traffic provider to its
+ * implementation (Argo Rollouts: rollout/trafficrouting.go,
+ * NewTrafficRoutingReconciler). Adding a provider: its file, one line here,
+ * its name in domain/plan.ts's TRAFFIC_PROVIDERS (which the config schema
+ * uses), and its tests.
+ */
+import { configInvalid } from '../failures';
+import type { TrafficProviderName, TrafficSettings } from '../../domain/plan';
+import { IstioProvider } from './istio';
+import type { TrafficContext, TrafficProvider, TrafficProviderFactory } from './provider';
+import { ReplicasProvider } from './replicas';
+
+/** One constructor per declared provider name: the type refuses a name without one. */
+export const TRAFFIC_PROVIDER_FACTORIES: Readonly<Record<TrafficProviderName, TrafficProviderFactory>> = {
+  istio: (settings, ctx) => new IstioProvider(settings, ctx),
+  replicas: (_settings, ctx) => new ReplicasProvider(ctx),
+};
+
+/** `a`, `a or b`, `a, b or c`. */
+function oneOf(names: string[]): string {
+  return names.length > 1 ? `${names.slice(0, -1).join(', ')} or ${names[names.length - 1]}` : names.join('');
+}
+
+/**
+ * The provider `settings.provider` names, from the built-in ones and any
+ * `extra` (injected through TrafficDeps.providers, which may also replace a
+ * built-in one, e.g. in a test). An unknown name is ConfigInvalid.
+ */
+export function trafficProvider(settings: TrafficSettings, ctx: TrafficContext, extra: Record<string, TrafficProviderFactory> = {}): TrafficProvider {
+  const factories: Record<string, TrafficProviderFactory> = { ...TRAFFIC_PROVIDER_FACTORIES, ...extra };
+  const make = Object.hasOwn(factories, settings.provider) ? factories[settings.provider] : undefined;
+  if (!make) throw configInvalid(`unknown traffic provider ${JSON.stringify(settings.provider)}: use ${oneOf(Object.keys(factories))}`);
+  return make(settings, ctx);
+}
