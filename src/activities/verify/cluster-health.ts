@@ -8,7 +8,7 @@
  * timeout, 5xx) is retried by the activity's retry policy.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
-import { labelSelector } from '../../domain/rollout';
+import { labelSelector } from '../../domain/kube-objects';
 import { countErrorLines, isNewPod, judgePods, redact, restartsOf, type LogState, type PodSnapshot } from '../../domain/verification';
 import { withTimeout } from '../clients/http';
 import { describeKubeError, loadKubeConfig, makeKubeClients, type KubeClients } from '../clients/kube';
