@@ -1,66 +1,49 @@
 /**
  * createActivities(deps): the activity object the worker registers (design
- * §3.4). Each adapter is a thin layer over an injected client; this module
- * builds the real clients from config and environment and puts them
- * together. The return type is checked against the `Activities` contract
+ * §3.4). Each adapter is a thin layer over the clients of deps.ts, built
+ * once; this module only puts them together (wiring, no logic). The return type is checked against the `Activities` contract
  * the workflows proxy.
  */
-import { currentActivity, heartbeat } from './runtime';
-import type { WorkflowClient } from '@temporalio/client';
-import Docker from 'dockerode';
-import type { DeployConfig } from '../domain/config';
+import type { Activities, ImagesProgress } from './contracts';
 import { analysisActivities } from './analysis';
 import { checksActivities } from './checks';
-import type { Activities, ImagesProgress } from './contracts';
+import { createReleaseTag } from './clients/git';
 import { redisPing } from './clients/redis';
-import { createS3Client } from './clients/s3';
 import { databaseActivities } from './database';
-import { createReleaseTag, GitRepo, ReleaseSource } from './clients/git';
+import type { ActivityDeps } from './deps';
 import { imagesActivities } from './images';
-import { loadKubeConfig } from './clients/kube';
 import { kubernetesActivities } from './kubernetes';
 import { notifyActivities } from './notify';
 import { pipelineActivities } from './pipeline';
 import { planActivities } from './plan';
-import { RegistryClient, registryCredentials } from './clients/registry';
 import { reportActivities } from './report';
+import { currentActivity, heartbeat } from './runtime';
 import { trafficActivities } from './traffic';
 import { verifyChecks } from './verify';
 
-export interface ActivityDeps {
-  config: DeployConfig;
-  env: NodeJS.ProcessEnv;
-  git: GitRepo;
-  source: ReleaseSource;
-  docker: Docker;
-  registry: RegistryClient;
-  /** For looking up which deployment holds an environment (optional). */
-  temporal?: WorkflowClient;
-}
+export { defaultDeps, type ActivityDeps, type ProviderRegistry } from './deps';
 
 export function createActivities(deps: ActivityDeps): Activities {
   const { config, env } = deps;
-  const kubeConfig = loadKubeConfig(config.kubernetes.kubeconfig || undefined);
-  const kube = kubernetesActivities({ kubeConfig, config });
-  const trafficActs = trafficActivities({ kubeConfig, config });
+  const providers = deps.providers ?? {};
+  const kube = kubernetesActivities({ clients: deps.kube, config });
+  const trafficActs = trafficActivities({ clients: deps.kube, config, ...(providers.traffic ? { providers: providers.traffic } : {}) });
   const database = databaseActivities({
     config,
     databaseUrl: env[config.database.urlEnv] ?? '',
-    s3: createS3Client(config.backup),
+    s3: deps.s3,
     releaseDir: (commit) => deps.source.at(commit),
     env,
+    ...(providers.migrators ? { migrators: providers.migrators } : {}),
   });
-  const verify = verifyChecks({ config, env, kubeConfig });
-  const analysis = analysisActivities({ config, env });
+  const verify = verifyChecks({ config, env, kubeClients: deps.kube });
+  const analysis = analysisActivities({ config, env, ...(providers.metrics ? { providers: providers.metrics } : {}) });
   const registryHost = config.registry.host;
   const images = imagesActivities({
     docker: deps.docker,
     registry: deps.registry,
     registryHost,
-    ...((): { registryAuth?: { username: string; password: string } } => {
-      const auth = registryCredentials(registryHost, env, config.registry.usernameEnv, config.registry.passwordEnv);
-      return auth ? { registryAuth: auth } : {};
-    })(),
+    ...(deps.registryAuth ? { registryAuth: deps.registryAuth } : {}),
     sourceAt: (c) => deps.source.at(c),
     concurrency: config.build.concurrency,
     heartbeat,
@@ -107,21 +90,6 @@ export function createActivities(deps: ActivityDeps): Activities {
     analyzeCanary: analysis.runAnalysis,
     ...verify,
     ...notifyActivities({ config, env }),
-    writeSummary: reportActivities({ config, env }).writeSummary,
-  };
-}
-
-/** Builds the real clients from config and environment (used by the worker). */
-export function defaultDeps(config: DeployConfig, env: NodeJS.ProcessEnv = process.env, temporal?: WorkflowClient): ActivityDeps {
-  const git = new GitRepo(config.git.checkout, config.git.remote, config.git.branch);
-  return {
-    config,
-    env,
-    git,
-    source: new ReleaseSource(git),
-    // DOCKER_HOST (and DOCKER_TLS_VERIFY / DOCKER_CERT_PATH) as the docker CLI reads them.
-    docker: new Docker(),
-    registry: new RegistryClient(config.registry.host, config.registry.insecure, registryCredentials(config.registry.host, env, config.registry.usernameEnv, config.registry.passwordEnv)),
-    ...(temporal ? { temporal } : {}),
+    writeSummary: reportActivities({ config, env, s3: deps.s3 }).writeSummary,
   };
 }

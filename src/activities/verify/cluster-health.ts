@@ -7,7 +7,6 @@
  * could not look: forbidden is permanent, anything else (apiserver down, a
  * timeout, 5xx) is retried by the activity's retry policy.
  */
-import type { KubeConfig } from '@kubernetes/client-node';
 import { labelSelector } from '../../domain/kube-objects';
 import { countErrorLines, isNewPod, judgePods, redact, restartsOf, type LogState, type PodSnapshot } from '../../domain/verification';
 import { withTimeout } from '../clients/http';
@@ -115,15 +114,15 @@ export function kubePodReader(clients: Pick<KubeClients, 'apps' | 'core'>, timeo
 
 /**
  * The podRestarts and checkKubernetesHealth activities over `ctx`. Without
- * an injected reader, the kubeconfig (deps', else config.kubernetes.kubeconfig)
- * is loaded on first use, so a worker whose checks never read the cluster
+ * an injected reader, the worker's clients (deps', else built from
+ * config.kubernetes.kubeconfig) are used on first use, so a worker whose checks never read the cluster
  * never needs one.
  */
-export function clusterHealthChecks(ctx: CheckContext, deps: { pods?: PodReader; kubeConfig?: KubeConfig }) {
+export function clusterHealthChecks(ctx: CheckContext, deps: { pods?: PodReader; kubeClients?: KubeClients }) {
   const { config, log, now, envSecrets } = ctx;
   const v = config.verification;
   let podReader = deps.pods;
-  const pods = (): PodReader => (podReader ??= kubePodReader(makeKubeClients(deps.kubeConfig ?? loadKubeConfig(config.kubernetes.kubeconfig || undefined)), v.kubernetesTimeout));
+  const pods = (): PodReader => (podReader ??= kubePodReader(deps.kubeClients ?? makeKubeClients(loadKubeConfig(config.kubernetes.kubeconfig || undefined)), v.kubernetesTimeout));
 
   /** Restart counts per pod of the deployments now: the baseline a later Kubernetes check compares with. */
   async function podRestarts(req: { namespace: string; deployments: string[] }): Promise<Record<string, number>> {

@@ -3,13 +3,13 @@
  * worker's environment, the logger, the clock, and the secrets that must be
  * removed from whatever a check reports or logs.
  */
-import type { KubeConfig } from '@kubernetes/client-node';
 import type { DeployConfig } from '../../domain/config';
 import { redact, secretValues } from '../../domain/verification';
 import type { MetricsProviderFactory } from '../analysis/provider';
 import { messageOf } from '../failures';
 import { activityLogger, type Logger } from '../runtime';
 import type { PodReader } from './cluster-health';
+import type { KubeClients } from '../clients/kube';
 
 /** The clients and settings the verification activities are built over; everything but config and env has a default. */
 export interface VerifyDeps {
@@ -18,8 +18,8 @@ export interface VerifyDeps {
   env: Record<string, string | undefined>;
   /** Defaults to a reader over `kubeConfig`. */
   pods?: PodReader;
-  /** The worker's loaded kubeconfig (one for all adapters); loaded from config.kubernetes.kubeconfig on first use when absent. */
-  kubeConfig?: KubeConfig;
+  /** The worker's one set of Kubernetes clients (activities/deps.ts); built from config.kubernetes.kubeconfig on first use when absent. */
+  kubeClients?: KubeClients;
   /** Metrics providers added to (or replacing) the built-in ones, by the name config analysis.provider selects. */
   providers?: Record<string, MetricsProviderFactory>;
   log?: Logger;

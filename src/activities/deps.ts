@@ -1,0 +1,66 @@
+/**
+ * Every client the activities use, built once from config and environment
+ * (design §2): the adapters receive them and never build their own, so a
+ * kubeconfig is loaded once, there is one S3 client with one credential rule,
+ * one Docker engine connection and one registry client per worker. Tests and
+ * benchmarks build ActivityDeps themselves to swap a client or register a
+ * provider through the seams (docs/architecture.md).
+ */
+import type { WorkflowClient } from '@temporalio/client';
+import type { S3Client } from '@aws-sdk/client-s3';
+import Docker from 'dockerode';
+import type { DeployConfig } from '../domain/config';
+import type { MetricsProviderFactory } from './analysis/provider';
+import { GitRepo, ReleaseSource } from './clients/git';
+import { loadKubeConfig, makeKubeClients, type KubeClients } from './clients/kube';
+import { RegistryClient, registryCredentials, type RegistryAuth } from './clients/registry';
+import { createS3Client } from './clients/s3';
+import type { MigratorFactory } from './database/migrators/migrator';
+import type { TrafficProviderFactory } from './traffic/provider';
+
+/** Providers beside (or instead of) the built-in ones, by the name the config selects. */
+export interface ProviderRegistry {
+  traffic?: Record<string, TrafficProviderFactory>;
+  metrics?: Record<string, MetricsProviderFactory>;
+  migrators?: Record<string, MigratorFactory>;
+}
+
+export interface ActivityDeps {
+  config: DeployConfig;
+  env: NodeJS.ProcessEnv;
+  git: GitRepo;
+  source: ReleaseSource;
+  docker: Docker;
+  registry: RegistryClient;
+  /** The registry credentials from registry.usernameEnv / passwordEnv, when set. */
+  registryAuth?: RegistryAuth;
+  kube: KubeClients;
+  s3: S3Client;
+  /** For looking up which deployment holds an environment (optional). */
+  temporal?: WorkflowClient;
+  providers?: ProviderRegistry;
+}
+
+/** Builds the real clients from config and environment (used by the worker). */
+export function defaultDeps(
+  config: DeployConfig,
+  env: NodeJS.ProcessEnv = process.env,
+  temporal?: WorkflowClient,
+): ActivityDeps {
+  const git = new GitRepo(config.git.checkout, config.git.remote, config.git.branch);
+  const { host, insecure, usernameEnv, passwordEnv } = config.registry;
+  const registryAuth = registryCredentials(host, env, usernameEnv, passwordEnv);
+  return {
+    config,
+    env,
+    git,
+    source: new ReleaseSource(git),
+    // DOCKER_HOST (and DOCKER_TLS_VERIFY / DOCKER_CERT_PATH) as the docker CLI reads them.
+    docker: new Docker(),
+    registry: new RegistryClient(host, insecure, registryAuth),
+    ...(registryAuth ? { registryAuth } : {}),
+    kube: makeKubeClients(loadKubeConfig(config.kubernetes.kubeconfig || undefined)),
+    s3: createS3Client(config.backup, env),
+    ...(temporal ? { temporal } : {}),
+  };
+}
