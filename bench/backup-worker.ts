@@ -57,7 +57,12 @@ async function run(): Promise<void> {
     const writesBefore = procWriteBytes('self');
     const sampler = new RssSampler('self', 10).start();
     const before = process.memoryUsage();
-    const memory = { arrayBuffersBefore: before.arrayBuffers, arrayBuffersPeak: before.arrayBuffers, heapUsedBefore: before.heapUsed, heapUsedPeak: before.heapUsed };
+    const memory = {
+      arrayBuffersBefore: before.arrayBuffers,
+      arrayBuffersPeak: before.arrayBuffers,
+      heapUsedBefore: before.heapUsed,
+      heapUsedPeak: before.heapUsed,
+    };
     const heapSampler = setInterval(() => {
       const u = process.memoryUsage();
       memory.arrayBuffersPeak = Math.max(memory.arrayBuffersPeak, u.arrayBuffers);
@@ -71,7 +76,16 @@ async function run(): Promise<void> {
     clearInterval(heapSampler);
     const writeBytes = procWriteBytes('self') - writesBefore;
     const peakRss = hwm ? Math.max(procStatus('self', 'VmHWM'), sampled) : sampled;
-    return { result, ms, rssBefore, peakRss, peakSource: hwm ? 'VmHWM' : 'sampled every 10 ms', writeBytes, s3: requests, memory };
+    return {
+      result,
+      ms,
+      rssBefore,
+      peakRss,
+      peakSource: hwm ? 'VmHWM' : 'sampled every 10 ms',
+      writeBytes,
+      s3: requests,
+      memory,
+    };
   };
 
   const connection = await NativeConnection.connect({ address: process.env.TEMPORAL_ADDRESS });

@@ -52,17 +52,27 @@ interface Variant {
 
 const SIZES: Record<'small' | 'full', { mb: number; variants: Variant[]; levels: number[]; rounds: number }> = {
   small: { mb: 20, variants: [{ level: 1 }, { level: 0 }], levels: [0, 1], rounds: 1 },
-  full: { mb: 520, variants: [{ level: 0 }, { level: 1 }, { level: 1, partSizeMiB: 5, queueSize: 2 }], levels: [0, 1, 6], rounds: 3 },
+  full: {
+    mb: 520,
+    variants: [{ level: 0 }, { level: 1 }, { level: 1, partSizeMiB: 5, queueSize: 2 }],
+    levels: [0, 1, 6],
+    rounds: 3,
+  },
 };
 
-const variantName = (v: Variant) => `-Z${v.level}${v.partSizeMiB ? `, parts ${v.partSizeMiB} MiB x ${v.queueSize}` : ''}`;
+const variantName = (v: Variant) =>
+  `-Z${v.level}${v.partSizeMiB ? `, parts ${v.partSizeMiB} MiB x ${v.queueSize}` : ''}`;
 
 /** Text rows like the integration test's: md5 hex with some words, which gzip compresses about 2:1. */
 async function generate(db: string, mb: number, log: (s: string) => void): Promise<number> {
-  await adminSql(db, 'SET ROLE app; CREATE TABLE messages (id bigserial PRIMARY KEY, conversation_id int NOT NULL, body text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())');
+  await adminSql(
+    db,
+    'SET ROLE app; CREATE TABLE messages (id bigserial PRIMARY KEY, conversation_id int NOT NULL, body text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())',
+  );
   let rows = 0;
   const want = mb * 1024 * 1024;
-  const size = async () => Number((await adminSql<{ bytes: string }>(db, 'SELECT pg_database_size(current_database()) AS bytes'))[0].bytes);
+  const size = async () =>
+    Number((await adminSql<{ bytes: string }>(db, 'SELECT pg_database_size(current_database()) AS bytes'))[0].bytes);
   let bytes = await size();
   while (bytes < want) {
     const n = Math.max(1000, Math.min(BATCH_ROWS, Math.ceil(((want - bytes) / 1024 / 1024) * ROWS_PER_MB * 1.02)));
@@ -85,7 +95,13 @@ async function generate(db: string, mb: number, log: (s: string) => void): Promi
  * upload, completing the multipart upload, recording the checksum (the copy
  * of the object onto itself), and what follows (HEAD and checks).
  */
-function breakdown(m: MeasuredBackup): { before: number; upload: number; complete: number; copy: number; after: number } {
+function breakdown(m: MeasuredBackup): {
+  before: number;
+  upload: number;
+  complete: number;
+  copy: number;
+  after: number;
+} {
   const r = (name: string) => m.s3[`${name}Command`];
   const create = r('CreateMultipartUpload') ?? r('PutObject');
   const complete = r('CompleteMultipartUpload');
@@ -129,14 +145,20 @@ export async function backupBench(opts: BenchOptions, log: (s: string) => void):
   url.password = '';
   const conninfo = url.toString();
   const pgEnv: NodeJS.ProcessEnv = { ...process.env, PGPASSWORD: password, PG_DUMP: pgDump, CONNINFO: conninfo };
-  const awsEnv = { ...process.env, AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED', AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED', AWS_DEFAULT_REGION: base.backup.region };
+  const awsEnv = {
+    ...process.env,
+    AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
+    AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
+    AWS_DEFAULT_REGION: base.backup.region,
+  };
   const tmpFile = path.join(os.tmpdir(), `bench_backup_${run}.sql`);
   const bundle = await bundleToFile(path.join(REPO_ROOT, 'bench/workflows/backup.ts'));
   const env = await devServerEnv();
   const configured = base.backup.compressionLevel;
 
   /** (a) the floor. */
-  const floorOnce = async () => (await runCommand(pgDump, ['--no-password', `--dbname=${conninfo}`], { env: pgEnv, stdout: 'ignore' })).ms;
+  const floorOnce = async () =>
+    (await runCommand(pgDump, ['--no-password', `--dbname=${conninfo}`], { env: pgEnv, stdout: 'ignore' })).ms;
 
   /** (b) the runbook, step by step; the write counter of this process sees its file (reaped children count). */
   const runbookOnce = async (k: number) => {
@@ -152,9 +174,32 @@ export async function backupBench(opts: BenchOptions, log: (s: string) => void):
     const gzipMs = (await runCommand('gzip', [tmpFile])).ms;
     const gzBytes = statSync(`${tmpFile}.gz`).size;
     const target = `s3://${bucket}/${prefix}runbook/${k}/${path.basename(tmpFile)}.gz`;
-    const uploadMs = (await runCommand('aws', ['s3', 'cp', `${tmpFile}.gz`, target, '--endpoint-url', base.backup.endpoint ?? sandboxVar('S3_ENDPOINT'), '--only-show-errors'], { env: awsEnv })).ms;
+    const uploadMs = (
+      await runCommand(
+        'aws',
+        [
+          's3',
+          'cp',
+          `${tmpFile}.gz`,
+          target,
+          '--endpoint-url',
+          base.backup.endpoint ?? sandboxVar('S3_ENDPOINT'),
+          '--only-show-errors',
+        ],
+        { env: awsEnv },
+      )
+    ).ms;
     const rmMs = (await runCommand('rm', ['-f', `${tmpFile}.gz`])).ms;
-    return { ms: dumpMs + gzipMs + uploadMs + rmMs, dumpMs, gzipMs, uploadMs, rmMs, plainBytes, gzBytes, writes: procWriteBytes('self') - writesBefore };
+    return {
+      ms: dumpMs + gzipMs + uploadMs + rmMs,
+      dumpMs,
+      gzipMs,
+      uploadMs,
+      rmMs,
+      plainBytes,
+      gzBytes,
+      writes: procWriteBytes('self') - writesBefore,
+    };
   };
 
   /** (c) our activity on a fresh worker process. */
@@ -163,7 +208,13 @@ export async function backupBench(opts: BenchOptions, log: (s: string) => void):
     const taskQueue = uniqueQueue('bench-backup');
     const config = {
       database: { ...base.database, name: db },
-      backup: { ...base.backup, prefix, compressionLevel: v.level, partSizeMiB: v.partSizeMiB ?? base.backup.partSizeMiB, queueSize: v.queueSize ?? base.backup.queueSize },
+      backup: {
+        ...base.backup,
+        prefix,
+        compressionLevel: v.level,
+        partSizeMiB: v.partSizeMiB ?? base.backup.partSizeMiB,
+        queueSize: v.queueSize ?? base.backup.queueSize,
+      },
     };
     const child = await forkChild<BackupWorkerIn, BackupWorkerOut>('backup-worker.ts', {
       ...process.env,
@@ -177,7 +228,9 @@ export async function backupBench(opts: BenchOptions, log: (s: string) => void):
       const ready = await child.next((_m): _m is BackupWorkerOut => true);
       if (ready.type === 'failed') throw new Error(`backup worker: ${ready.message}`);
       const id = `bench-backup-${run}-${++k}`;
-      const m = await env.client.workflow.execute<(req: { workflowId: string; version: string }) => Promise<MeasuredBackup>>('benchBackupWorkflow', { taskQueue, workflowId: id, args: [{ workflowId: id, version: '1.0.0' }] });
+      const m = await env.client.workflow.execute<
+        (req: { workflowId: string; version: string }) => Promise<MeasuredBackup>
+      >('benchBackupWorkflow', { taskQueue, workflowId: id, args: [{ workflowId: id, version: '1.0.0' }] });
       return { ...m, idleRss: ready.rss };
     } finally {
       await child.stop({ type: 'stop' });
@@ -186,9 +239,18 @@ export async function backupBench(opts: BenchOptions, log: (s: string) => void):
 
   /** The issue's reference pipelines and pg_dump's custom format at each level, to /dev/null. */
   const refs: { what: string; script: string }[] = [
-    { what: 'pg_dump | gzip -6 > /dev/null', script: '"$PG_DUMP" --no-password --dbname="$CONNINFO" | gzip -6 > /dev/null' },
-    { what: 'pg_dump | gzip -1 > /dev/null', script: '"$PG_DUMP" --no-password --dbname="$CONNINFO" | gzip -1 > /dev/null' },
-    ...size.levels.map((l) => ({ what: `pg_dump -Fc -Z${l} > /dev/null`, script: `"$PG_DUMP" --no-password -Fc -Z${l} --dbname="$CONNINFO" > /dev/null` })),
+    {
+      what: 'pg_dump | gzip -6 > /dev/null',
+      script: '"$PG_DUMP" --no-password --dbname="$CONNINFO" | gzip -6 > /dev/null',
+    },
+    {
+      what: 'pg_dump | gzip -1 > /dev/null',
+      script: '"$PG_DUMP" --no-password --dbname="$CONNINFO" | gzip -1 > /dev/null',
+    },
+    ...size.levels.map((l) => ({
+      what: `pg_dump -Fc -Z${l} > /dev/null`,
+      script: `"$PG_DUMP" --no-password -Fc -Z${l} --dbname="$CONNINFO" > /dev/null`,
+    })),
   ];
 
   type Item = { key: string; label: string; once: (k: number) => Promise<number> };
@@ -198,17 +260,29 @@ export async function backupBench(opts: BenchOptions, log: (s: string) => void):
   const refRuns = new Map<string, number[]>(refs.map((r) => [r.what, []]));
   const items: Item[] = [
     { key: 'floor', label: '(a) floor', once: async () => floors[floors.push(await floorOnce()) - 1] },
-    { key: 'runbook', label: '(b) runbook', once: async (round) => runbooks[runbooks.push(await runbookOnce(round)) - 1].ms },
-    ...size.variants.map((v) => ({ key: variantName(v), label: `(c) ${variantName(v)}`, once: async () => {
-      const m = await activityOnce(v);
-      activityRuns.get(v)!.push(m);
-      return m.ms;
-    } })),
-    ...refs.map((r) => ({ key: r.what, label: r.what, once: async () => {
-      const t = (await runShell(r.script, pgEnv)).ms;
-      refRuns.get(r.what)!.push(t);
-      return t;
-    } })),
+    {
+      key: 'runbook',
+      label: '(b) runbook',
+      once: async (round) => runbooks[runbooks.push(await runbookOnce(round)) - 1].ms,
+    },
+    ...size.variants.map((v) => ({
+      key: variantName(v),
+      label: `(c) ${variantName(v)}`,
+      once: async () => {
+        const m = await activityOnce(v);
+        activityRuns.get(v)!.push(m);
+        return m.ms;
+      },
+    })),
+    ...refs.map((r) => ({
+      key: r.what,
+      label: r.what,
+      once: async () => {
+        const t = (await runShell(r.script, pgEnv)).ms;
+        refRuns.get(r.what)!.push(t);
+        return t;
+      },
+    })),
   ];
 
   try {
@@ -237,7 +311,14 @@ export async function backupBench(opts: BenchOptions, log: (s: string) => void):
       const t = median(runs.map((r) => r.ms));
       // The run closest to the median stands for the variant in the breakdown.
       const rep = runs.reduce((best, r) => (Math.abs(r.ms - t) < Math.abs(best.ms - t) ? r : best));
-      return { v, runs, ms: t, rep, peakRss: Math.max(...runs.map((r) => r.peakRss)), writeBytes: Math.max(...runs.map((r) => r.writeBytes)) };
+      return {
+        v,
+        runs,
+        ms: t,
+        rep,
+        peakRss: Math.max(...runs.map((r) => r.peakRss)),
+        writeBytes: Math.max(...runs.map((r) => r.writeBytes)),
+      };
     });
     const refMedian = (what: string) => median(refRuns.get(what) ?? []);
     const each = (xs: number[]) => (xs.length > 1 ? xs.map((x) => ms(x)).join(', ') : '');
@@ -255,7 +336,12 @@ export async function backupBench(opts: BenchOptions, log: (s: string) => void):
           wanted: '<= 1.50x',
           pass: vsFloor <= 1.5,
           ...(vsFloor > 1.5
-            ? { why: o.v.level > 0 ? `pg_dump -Fc -Z${o.v.level} alone takes ${ratio(alone)} the floor: zlib in pg_dump's one process is the bottleneck on this data` : `pg_dump -Fc -Z0 alone takes ${ratio(alone)}; the rest is the upload of the uncompressed dump into S3 on the same 2 CPUs` }
+            ? {
+                why:
+                  o.v.level > 0
+                    ? `pg_dump -Fc -Z${o.v.level} alone takes ${ratio(alone)} the floor: zlib in pg_dump's one process is the bottleneck on this data`
+                    : `pg_dump -Fc -Z0 alone takes ${ratio(alone)}; the rest is the upload of the uncompressed dump into S3 on the same 2 CPUs`,
+              }
             : {}),
         },
         { name: `(c) ${name} vs (b) runbook`, measured: ratio(vsRunbook), wanted: '<= 0.40x', pass: vsRunbook <= 0.4 },
@@ -264,7 +350,11 @@ export async function backupBench(opts: BenchOptions, log: (s: string) => void):
           measured: mib(o.peakRss),
           wanted: '< 200 MiB',
           pass: o.peakRss < 200 * 1024 * 1024,
-          ...(o.peakRss >= 200 * 1024 * 1024 ? { why: `the worker holds ${mib(o.rep.rssBefore)} before the backup starts; the backup adds ${mib(o.peakRss - o.rep.rssBefore)}` } : {}),
+          ...(o.peakRss >= 200 * 1024 * 1024
+            ? {
+                why: `the worker holds ${mib(o.rep.rssBefore)} before the backup starts; the backup adds ${mib(o.peakRss - o.rep.rssBefore)}`,
+              }
+            : {}),
         },
         {
           name: `(c) ${name} bytes written to local disk`,
@@ -285,7 +375,7 @@ export async function backupBench(opts: BenchOptions, log: (s: string) => void):
       `Local disk writes are /proc/<worker>/io write_bytes over the activity, pg_dump included (reaped children count towards their parent); the same counter saw ${mib(rb.writes)} written by one run of the runbook's sequence, whose dump file is ${mib(rb.plainBytes)}.`,
       'pg_dump, the runbook and the activity use the same pg_dump binary, role (app over TCP) and database; the activity also exports a snapshot and counts the configured verifyTables in it (here: messages), records the checksum with a server-side copy of the object onto itself, and checks the result, as it does in production.',
       '"Until the first upload request" includes dumping the first part: the upload starts once a part is full (a dump smaller than one part is sent with one PutObject at its end).',
-      'The machine is shared: the S3 store (versitygw), PostgreSQL, the dev server and the worker run on the same 2 CPUs as the dump, and other people\'s tests ran at the same time (see the load average); the variants ran in rotated rounds and the ratios use medians.',
+      "The machine is shared: the S3 store (versitygw), PostgreSQL, the dev server and the worker run on the same 2 CPUs as the dump, and other people's tests ran at the same time (see the load average); the variants ran in rotated rounds and the ratios use medians.",
     ];
 
     return {
@@ -303,10 +393,28 @@ export async function backupBench(opts: BenchOptions, log: (s: string) => void):
       tables: [
         {
           title: 'Medians of the rounds (ratios against the floor)',
-          columns: ['variant', 'median', 'each run', 'vs (a) floor', 'vs (b) runbook', 'object', 'peak RSS', 'disk writes'],
+          columns: [
+            'variant',
+            'median',
+            'each run',
+            'vs (a) floor',
+            'vs (b) runbook',
+            'object',
+            'peak RSS',
+            'disk writes',
+          ],
           rows: [
             ['(a) pg_dump > /dev/null', ms(floor), each(floors), ratio(1), ratio(floor / runbook), '', '', ''],
-            [`(b) runbook: dump ${ms(rb.dumpMs)} + gzip ${ms(rb.gzipMs)} + aws s3 cp ${ms(rb.uploadMs)} + rm ${ms(rb.rmMs)}`, ms(runbook), each(runbooks.map((r) => r.ms)), ratio(runbook / floor), ratio(1), mib(rb.gzBytes), '', mib(rb.writes)],
+            [
+              `(b) runbook: dump ${ms(rb.dumpMs)} + gzip ${ms(rb.gzipMs)} + aws s3 cp ${ms(rb.uploadMs)} + rm ${ms(rb.rmMs)}`,
+              ms(runbook),
+              each(runbooks.map((r) => r.ms)),
+              ratio(runbook / floor),
+              ratio(1),
+              mib(rb.gzBytes),
+              '',
+              mib(rb.writes),
+            ],
             ...ours.map((o) => [
               `(c) backupDatabase, pg_dump -Fc ${variantName(o.v)}${o.v.level === configured && !o.v.partSizeMiB ? ' (example config)' : ''}`,
               ms(o.ms),
@@ -317,15 +425,43 @@ export async function backupBench(opts: BenchOptions, log: (s: string) => void):
               mib(o.peakRss),
               Number.isNaN(o.writeBytes) ? 'n/a' : `${o.writeBytes} B`,
             ]),
-            ...refs.map((r) => [`reference: ${r.what}`, ms(refMedian(r.what)), each(refRuns.get(r.what)!), ratio(refMedian(r.what) / floor), ratio(refMedian(r.what) / runbook), '', '', '']),
+            ...refs.map((r) => [
+              `reference: ${r.what}`,
+              ms(refMedian(r.what)),
+              each(refRuns.get(r.what)!),
+              ratio(refMedian(r.what) / floor),
+              ratio(refMedian(r.what) / runbook),
+              '',
+              '',
+              '',
+            ]),
           ],
         },
         {
-          title: "Where the activity's time goes (the run closest to each median, from the times of its object-store requests)",
-          columns: ['variant', 'until the first upload request', 'dump + upload', 'pg_dump alone to /dev/null', 'complete upload', 'record checksum (copy)', 'after', 'total'],
+          title:
+            "Where the activity's time goes (the run closest to each median, from the times of its object-store requests)",
+          columns: [
+            'variant',
+            'until the first upload request',
+            'dump + upload',
+            'pg_dump alone to /dev/null',
+            'complete upload',
+            'record checksum (copy)',
+            'after',
+            'total',
+          ],
           rows: ours.map((o) => {
             const b = breakdown(o.rep);
-            return [variantName(o.v), ms(b.before), ms(b.upload), ms(refMedian(`pg_dump -Fc -Z${o.v.level} > /dev/null`)), ms(b.complete), ms(b.copy), ms(b.after), ms(o.rep.ms)];
+            return [
+              variantName(o.v),
+              ms(b.before),
+              ms(b.upload),
+              ms(refMedian(`pg_dump -Fc -Z${o.v.level} > /dev/null`)),
+              ms(b.complete),
+              ms(b.copy),
+              ms(b.after),
+              ms(o.rep.ms),
+            ];
           }),
         },
       ],
@@ -337,8 +473,12 @@ export async function backupBench(opts: BenchOptions, log: (s: string) => void):
     rmSync(`${tmpFile}.gz`, { force: true });
     bundle.remove();
     await env.teardown().catch(() => undefined);
-    await adminSql('postgres', `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`).catch((err: unknown) => log(`could not drop ${db}: ${String(err)}`));
-    await deletePrefix(s3, bucket, prefix).catch((err: unknown) => log(`could not delete s3://${bucket}/${prefix}: ${String(err)}`));
+    await adminSql('postgres', `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`).catch((err: unknown) =>
+      log(`could not drop ${db}: ${String(err)}`),
+    );
+    await deletePrefix(s3, bucket, prefix).catch((err: unknown) =>
+      log(`could not delete s3://${bucket}/${prefix}: ${String(err)}`),
+    );
     s3.destroy();
   }
 }

@@ -60,7 +60,11 @@ export interface CommandOptions {
 }
 
 /** Runs a program (no shell) and times it; a non-zero exit is an error with the end of its stderr. */
-export function runCommand(file: string, args: string[], opts: CommandOptions = {}): Promise<{ ms: number; stdout: string }> {
+export function runCommand(
+  file: string,
+  args: string[],
+  opts: CommandOptions = {},
+): Promise<{ ms: number; stdout: string }> {
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
     const stdio: StdioOptions = ['ignore', opts.stdout ?? 'pipe', 'pipe'];
@@ -73,7 +77,12 @@ export function runCommand(file: string, args: string[], opts: CommandOptions = 
     child.on('close', (code, signal) => {
       const elapsed = performance.now() - t0;
       if (code === 0) resolve({ ms: elapsed, stdout });
-      else reject(new Error(`${path.basename(file)} ${args.join(' ').slice(0, 200)} exited with ${code ?? signal}: ${stderr.trim().split('\n').slice(-5).join(' | ')}`));
+      else
+        reject(
+          new Error(
+            `${path.basename(file)} ${args.join(' ').slice(0, 200)} exited with ${code ?? signal}: ${stderr.trim().split('\n').slice(-5).join(' | ')}`,
+          ),
+        );
     });
   });
 }
@@ -85,8 +94,17 @@ export function runShell(script: string, env: NodeJS.ProcessEnv): Promise<{ ms: 
 
 // --- PostgreSQL as superuser (the sandbox's unix socket) -----------------------------------
 
-export async function adminSql<T extends object = Record<string, unknown>>(database: string, sql: string, params?: unknown[]): Promise<T[]> {
-  const c = new Client({ host: sandboxVar('PG_ADMIN_SOCKET'), port: Number(sandboxVar('PGPORT')), user: 'postgres', database });
+export async function adminSql<T extends object = Record<string, unknown>>(
+  database: string,
+  sql: string,
+  params?: unknown[],
+): Promise<T[]> {
+  const c = new Client({
+    host: sandboxVar('PG_ADMIN_SOCKET'),
+    port: Number(sandboxVar('PGPORT')),
+    user: 'postgres',
+    database,
+  });
   await c.connect();
   try {
     const r = await c.query(sql, params);
@@ -198,9 +216,31 @@ function compileChildren(): Promise<string> {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-workers-'));
     process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
     const entries = ['bench/backup-worker.ts', 'bench/concurrency-worker.ts'];
-    const flags = ['--outDir', dir, '--rootDir', REPO_ROOT, '--module', 'commonjs', '--moduleResolution', 'node', '--target', 'ES2022', '--strict', '--esModuleInterop', '--skipLibCheck', '--resolveJsonModule', '--isolatedModules', '--types', 'node'];
+    const flags = [
+      '--outDir',
+      dir,
+      '--rootDir',
+      REPO_ROOT,
+      '--module',
+      'commonjs',
+      '--moduleResolution',
+      'node',
+      '--target',
+      'ES2022',
+      '--strict',
+      '--esModuleInterop',
+      '--skipLibCheck',
+      '--resolveJsonModule',
+      '--isolatedModules',
+      '--types',
+      'node',
+    ];
     // Type errors are the type-check's business (npm run typecheck); tsc still emits.
-    await runCommand(path.join(REPO_ROOT, 'node_modules/.bin/tsc'), [...flags, ...entries.map((e) => path.join(REPO_ROOT, e))], { cwd: REPO_ROOT }).catch((err: Error) => {
+    await runCommand(
+      path.join(REPO_ROOT, 'node_modules/.bin/tsc'),
+      [...flags, ...entries.map((e) => path.join(REPO_ROOT, e))],
+      { cwd: REPO_ROOT },
+    ).catch((err: Error) => {
       if (!existsSync(path.join(dir, 'bench', 'backup-worker.js'))) throw err;
     });
     return dir;
@@ -214,7 +254,12 @@ export async function forkChild<In, Out>(file: string, env: NodeJS.ProcessEnv): 
   const main = path.join(dir, 'bench', file.replace(/\.ts$/, '.js'));
   const nodePath = [path.join(REPO_ROOT, 'node_modules'), env.NODE_PATH].filter(Boolean).join(path.delimiter);
   // The AWS SDK's notice about Node 22 is about its releases after January 2027, not about this run.
-  const child = fork(main, [], { cwd: REPO_ROOT, env: { ...env, NODE_PATH: nodePath, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' }, execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(main, [], {
+    cwd: REPO_ROOT,
+    env: { ...env, NODE_PATH: nodePath, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+    execArgv: [],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const listeners: ((m: Out) => void)[] = [];
   child.on('message', (m) => listeners.forEach((l) => l(m as Out)));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -255,7 +300,10 @@ export async function forkChild<In, Out>(file: string, env: NodeJS.ProcessEnv): 
 /** Bundles workflow code once into a temporary file, so a worker process loads it as production does (no webpack in the worker). */
 export async function bundleToFile(workflowsPath: string): Promise<{ codePath: string; remove(): void }> {
   const noop = (): void => undefined;
-  const { code } = await bundleWorkflowCode({ workflowsPath, logger: { log: noop, trace: noop, debug: noop, info: noop, warn: noop, error: noop } });
+  const { code } = await bundleWorkflowCode({
+    workflowsPath,
+    logger: { log: noop, trace: noop, debug: noop, info: noop, warn: noop, error: noop },
+  });
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-bundle-'));
   const codePath = path.join(dir, 'workflow-bundle.js');
   writeFileSync(codePath, code);
@@ -263,7 +311,11 @@ export async function bundleToFile(workflowsPath: string): Promise<{ codePath: s
 }
 
 /** Runs `fn` over items with at most `limit` at once, in order of the items. */
-export async function inPool<T>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
+export async function inPool<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<void>,
+): Promise<void> {
   let next = 0;
   const errors: unknown[] = [];
   await Promise.all(

@@ -43,10 +43,16 @@ const activities: Partial<Activities> = {
   async promoteCanary() {},
   async abortCanary() {},
   async analyzeCanary(req) {
-    return { at: new Date().toISOString(), outcome: 'pass', weight: req.weight, measurements: [{ metric: 'error-rate', track: 'canary', value: 0.001, outcome: 'pass' }] };
+    return {
+      at: new Date().toISOString(),
+      outcome: 'pass',
+      weight: req.weight,
+      measurements: [{ metric: 'error-rate', track: 'canary', value: 0.001, outcome: 'pass' }],
+    };
   },
   async notify(event) {
-    if (event.kind === 'step-promoted' && event.weight !== undefined) record({ workflowId: workflowId(), what: 'soaking', weight: event.weight, t: nowMs() });
+    if (event.kind === 'step-promoted' && event.weight !== undefined)
+      record({ workflowId: workflowId(), what: 'soaking', weight: event.weight, t: nowMs() });
     return { delivered: 1, failed: 0 };
   },
 };

@@ -15,7 +15,19 @@ import { promoteSignal } from '../src/workflows/messages';
 import type { CanaryInput, CanaryResult } from '../src/workflows/canary';
 import { testPlan } from '../test/helpers/plan';
 import { devServerEnv, uniqueQueue } from '../test/helpers/temporal';
-import { bundleToFile, forkChild, inPool, loadAverage, nowMs, procStatus, REPO_ROOT, runId, RssSampler, sleep, type BenchOptions } from './common';
+import {
+  bundleToFile,
+  forkChild,
+  inPool,
+  loadAverage,
+  nowMs,
+  procStatus,
+  REPO_ROOT,
+  runId,
+  RssSampler,
+  sleep,
+  type BenchOptions,
+} from './common';
 import type { ConcurrencyWorkerIn, ConcurrencyWorkerOut } from './concurrency-types';
 import { mib, ms, percentile, ratio, type BenchReport, type Target } from './report';
 import * as path from 'node:path';
@@ -53,14 +65,24 @@ export async function concurrencyBench(opts: BenchOptions, log: (s: string) => v
   const size = SIZES[opts.size];
   const run = runId();
   const base = testPlan({ version: '1.0.1' });
-  const plan = { ...base, environment: `bench-${run}`, searchAttributes: false, canary: { ...base.canary, soakMs: 3_600_000, approval: 'none' as const } };
+  const plan = {
+    ...base,
+    environment: `bench-${run}`,
+    searchAttributes: false,
+    canary: { ...base.canary, soakMs: 3_600_000, approval: 'none' as const },
+  };
   const bundle = await bundleToFile(path.join(REPO_ROOT, 'src/workflows/index.ts'));
   const results: Result[] = [];
   try {
     for (const n of size.counts) {
       const env = await devServerEnv();
       const taskQueue = uniqueQueue('bench-concurrency');
-      const child = await forkChild<ConcurrencyWorkerIn, ConcurrencyWorkerOut>('concurrency-worker.ts', { ...process.env, TEMPORAL_ADDRESS: env.address, BENCH_TASK_QUEUE: taskQueue, BENCH_BUNDLE: bundle.codePath });
+      const child = await forkChild<ConcurrencyWorkerIn, ConcurrencyWorkerOut>('concurrency-worker.ts', {
+        ...process.env,
+        TEMPORAL_ADDRESS: env.address,
+        BENCH_TASK_QUEUE: taskQueue,
+        BENCH_BUNDLE: bundle.codePath,
+      });
       const soaking = new Map<string, number>();
       const weight2 = new Map<string, number>();
       const second = plan.canary.steps[1];
@@ -74,7 +96,8 @@ export async function concurrencyBench(opts: BenchOptions, log: (s: string) => v
       });
       try {
         const ready = await child.next((m): m is ConcurrencyWorkerOut => m.type !== 'events');
-        if (ready.type !== 'ready') throw new Error(`concurrency worker: ${ready.type === 'failed' ? ready.message : ready.type}`);
+        if (ready.type !== 'ready')
+          throw new Error(`concurrency worker: ${ready.type === 'failed' ? ready.message : ready.type}`);
         const sampler = new RssSampler(child.pid, 200).start();
         const ids = Array.from({ length: n }, (_, i) => `bench-conc-${run}-${n}-${i}`);
 
@@ -82,18 +105,25 @@ export async function concurrencyBench(opts: BenchOptions, log: (s: string) => v
         const t0 = nowMs();
         await inPool(ids, START_CONCURRENCY, async (workflowId) => {
           const input: CanaryInput = { version: '1.0.1', plan: { ...plan, workflowId }, searchAttributes: false };
-          await env.client.workflow.start<(i: CanaryInput) => Promise<CanaryResult>>('canaryWorkflow', { taskQueue, workflowId, args: [input] });
+          await env.client.workflow.start<(i: CanaryInput) => Promise<CanaryResult>>('canaryWorkflow', {
+            taskQueue,
+            workflowId,
+            args: [input],
+          });
         });
         const startCallsMs = nowMs() - t0;
         const deadline = Date.now() + 300_000 + n * 200;
         while (soaking.size < n) {
-          if (Date.now() > deadline) throw new Error(`only ${soaking.size} of ${n} canaries soaking after ${ms(Date.now() - t0)}`);
+          if (Date.now() > deadline)
+            throw new Error(`only ${soaking.size} of ${n} canaries soaking after ${ms(Date.now() - t0)}`);
           await sleep(50);
         }
         const startAllMs = Math.max(...soaking.values()) - t0;
         await sleep(2000); // let the last workflow tasks (timers set) finish before reading the steady RSS
         const soakRss = procStatus(child.pid, 'VmRSS');
-        log(`N=${n}: all soaking after ${ms(startAllMs)} (start calls ${ms(startCallsMs)}); worker RSS ${mib(soakRss)}`);
+        log(
+          `N=${n}: all soaking after ${ms(startAllMs)} (start calls ${ms(startCallsMs)}); worker RSS ${mib(soakRss)}`,
+        );
 
         // Signals at a steady rate to a random sample; latency to the next activity's start in the worker.
         const sample = shuffle(ids).slice(0, Math.min(size.signals, n));
@@ -113,8 +143,20 @@ export async function concurrencyBench(opts: BenchOptions, log: (s: string) => v
         sampler.stop();
         const hwm = procStatus(child.pid, 'VmHWM');
         const peakRss = Math.max(sampler.peak, Number.isFinite(hwm) ? hwm : 0);
-        results.push({ n, idleRss: ready.rss, soakRss, peakRss, startAllMs, startCallsMs, latencies, missing, maxCachedWorkflows: ready.maxCachedWorkflows });
-        log(`N=${n}: signal -> next activity p50 ${ms(percentile(latencies, 50))}, p99 ${ms(percentile(latencies, 99))}${missing ? `, ${missing} never arrived` : ''}; peak RSS ${mib(peakRss)}`);
+        results.push({
+          n,
+          idleRss: ready.rss,
+          soakRss,
+          peakRss,
+          startAllMs,
+          startCallsMs,
+          latencies,
+          missing,
+          maxCachedWorkflows: ready.maxCachedWorkflows,
+        });
+        log(
+          `N=${n}: signal -> next activity p50 ${ms(percentile(latencies, 50))}, p99 ${ms(percentile(latencies, 99))}${missing ? `, ${missing} never arrived` : ''}; peak RSS ${mib(peakRss)}`,
+        );
       } finally {
         await child.stop({ type: 'stop' });
         await env.teardown().catch(() => undefined);
@@ -131,15 +173,30 @@ export async function concurrencyBench(opts: BenchOptions, log: (s: string) => v
   const perWorkflow = results.length > 1 ? (largest.soakRss - smallest.soakRss) / (largest.n - smallest.n) : NaN;
   const memoryWhy = `an idle worker holds ${mib(largest.idleRss)}${Number.isFinite(perWorkflow) ? `, each soaking workflow adds about ${(perWorkflow / 1024).toFixed(0)} KiB` : ''}`;
   const targets: Target[] = [
-    { name: `${at}: worker RSS with all soaking`, measured: mib(largest.soakRss), wanted: '< 512 MiB', pass: largest.soakRss < 512 * 1024 * 1024, ...(largest.soakRss >= 512 * 1024 * 1024 ? { why: memoryWhy } : {}) },
+    {
+      name: `${at}: worker RSS with all soaking`,
+      measured: mib(largest.soakRss),
+      wanted: '< 512 MiB',
+      pass: largest.soakRss < 512 * 1024 * 1024,
+      ...(largest.soakRss >= 512 * 1024 * 1024 ? { why: memoryWhy } : {}),
+    },
     {
       name: `${at}: worker peak RSS (starting them included)`,
       measured: mib(largest.peakRss),
       wanted: '< 512 MiB',
       pass: largest.peakRss < 512 * 1024 * 1024,
-      ...(largest.peakRss >= 512 * 1024 * 1024 ? { why: `${memoryWhy}; the peak is reached while they start, ${mib(largest.peakRss - largest.soakRss)} above the steady state` } : {}),
+      ...(largest.peakRss >= 512 * 1024 * 1024
+        ? {
+            why: `${memoryWhy}; the peak is reached while they start, ${mib(largest.peakRss - largest.soakRss)} above the steady state`,
+          }
+        : {}),
     },
-    { name: `${at}: signal -> next activity p99`, measured: Number.isFinite(p99(largest)) ? ms(p99(largest)) : `${largest.missing} signals never reached it`, wanted: '< 1 s', pass: p99(largest) < 1000 },
+    {
+      name: `${at}: signal -> next activity p99`,
+      measured: Number.isFinite(p99(largest)) ? ms(p99(largest)) : `${largest.missing} signals never reached it`,
+      wanted: '< 1 s',
+      pass: p99(largest) < 1000,
+    },
   ];
   return {
     name: 'concurrency',
@@ -155,7 +212,17 @@ export async function concurrencyBench(opts: BenchOptions, log: (s: string) => v
     ],
     tables: [
       {
-        columns: ['N', 'worker RSS idle', 'RSS all soaking', 'peak RSS', 'time to start all', 'per workflow', 'signal p50', 'signal p99', 'signal max'],
+        columns: [
+          'N',
+          'worker RSS idle',
+          'RSS all soaking',
+          'peak RSS',
+          'time to start all',
+          'per workflow',
+          'signal p50',
+          'signal p99',
+          'signal max',
+        ],
         rows: results.map((r) => [
           r.n,
           mib(r.idleRss),
@@ -171,7 +238,13 @@ export async function concurrencyBench(opts: BenchOptions, log: (s: string) => v
       {
         title: `Ratios against N=${smallest.n}`,
         columns: ['N', 'N ratio', 'RSS growth ratio (soaking - idle)', 'time to start all ratio', 'signal p99 ratio'],
-        rows: results.map((r) => [r.n, ratio(r.n / smallest.n), ratio((r.soakRss - r.idleRss) / Math.max(1, smallest.soakRss - smallest.idleRss)), ratio(r.startAllMs / smallest.startAllMs), ratio(p99(r) / p99(smallest))]),
+        rows: results.map((r) => [
+          r.n,
+          ratio(r.n / smallest.n),
+          ratio((r.soakRss - r.idleRss) / Math.max(1, smallest.soakRss - smallest.idleRss)),
+          ratio(r.startAllMs / smallest.startAllMs),
+          ratio(p99(r) / p99(smallest)),
+        ]),
       },
     ],
     targets,

@@ -56,7 +56,9 @@ function timedActivities(activities: Activities, spans: Span[]): Activities {
 function gaps(spans: Span[], t0: number, tEnd: number): { ms: number; child: boolean }[] {
   const sorted = [...spans].sort((a, b) => a.start - b.start);
   const out = sorted.map((s) => {
-    const before = spans.filter((o) => o.end <= s.start).reduce<Span | undefined>((m, o) => (!m || o.end > m.end ? o : m), undefined);
+    const before = spans
+      .filter((o) => o.end <= s.start)
+      .reduce<Span | undefined>((m, o) => (!m || o.end > m.end ? o : m), undefined);
     const child = s.name === 'startCanary' || before?.name === 'resolvePlan' || before?.name === 'promoteCanary';
     return { ms: s.start - (before?.end ?? t0), child };
   });
@@ -64,7 +66,10 @@ function gaps(spans: Span[], t0: number, tEnd: number): { ms: number; child: boo
   return out;
 }
 
-type HistoryEvent = { eventId?: unknown; eventTime?: { seconds?: unknown; nanos?: number | null } | null } & Record<string, unknown>;
+type HistoryEvent = { eventId?: unknown; eventTime?: { seconds?: unknown; nanos?: number | null } | null } & Record<
+  string,
+  unknown
+>;
 
 /**
  * Where the server's history says the time went: each workflow task from
@@ -103,22 +108,41 @@ export async function overheadBench(opts: BenchOptions, log: (s: string) => void
   let current: { spans: Span[]; activities: Activities } = { spans: [], activities: fakeActivities().activities };
   // One worker for every run; each run swaps in fresh fakes (the worker calls through this indirection).
   const indirect = {} as Record<string, unknown>;
-  for (const name of Object.keys(current.activities)) indirect[name] = (...args: unknown[]) => (current.activities as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[name](...args);
-  const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: indirect });
+  for (const name of Object.keys(current.activities))
+    indirect[name] = (...args: unknown[]) =>
+      (current.activities as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[name](...args);
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities: indirect,
+  });
   const running = worker.run();
   let steps = 0;
   try {
     for (let i = 0; i < size.warmup + size.runs; i++) {
-      const plan = { ...base, environment: `bench-${run}-${i}`, searchAttributes: false, canary: { ...base.canary, soakMs: 0 } };
+      const plan = {
+        ...base,
+        environment: `bench-${run}-${i}`,
+        searchAttributes: false,
+        canary: { ...base.canary, soakMs: 0 },
+      };
       const spans: Span[] = [];
       current = { spans, activities: timedActivities(fakeActivities({ plan }).activities, spans) };
       const t0 = performance.now();
-      const result = await env.client.workflow.execute<(input: DeployInput) => Promise<DeployResult>>('deployWorkflow', { taskQueue, workflowId: `bench-overhead-${run}-${i}`, args: [{ version: '1.0.1' }] });
+      const result = await env.client.workflow.execute<(input: DeployInput) => Promise<DeployResult>>(
+        'deployWorkflow',
+        { taskQueue, workflowId: `bench-overhead-${run}-${i}`, args: [{ version: '1.0.1' }] },
+      );
       const wall = performance.now() - t0;
-      if (result.outcome !== 'succeeded') throw new Error(`deploy run ${i}: ${result.outcome} (${result.reason ?? ''})`);
+      if (result.outcome !== 'succeeded')
+        throw new Error(`deploy run ${i}: ${result.outcome} (${result.reason ?? ''})`);
 
       // The same functions, directly, in the order the workflow started them, with the arguments it gave them.
-      const direct = fakeActivities({ plan }).activities as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
+      const direct = fakeActivities({ plan }).activities as unknown as Record<
+        string,
+        (...a: unknown[]) => Promise<unknown>
+      >;
       const order = [...spans].sort((a, b) => a.start - b.start);
       const d0 = performance.now();
       for (const s of order) await direct[s.name](...s.args);
@@ -128,18 +152,29 @@ export async function overheadBench(opts: BenchOptions, log: (s: string) => void
       if (i === 0) firstRunGaps = g.map((x) => x.ms);
       childGaps = g.filter((x) => x.child).length;
       if (i >= size.warmup) {
-        const h = historyBreakdown((await env.client.workflow.getHandle(`bench-overhead-${run}-${i}`).fetchHistory()).events as HistoryEvent[]);
+        const h = historyBreakdown(
+          (await env.client.workflow.getHandle(`bench-overhead-${run}-${i}`).fetchHistory()).events as HistoryEvent[],
+        );
         history.wftWait.push(...h.wftWait);
         history.wftRun.push(...h.wftRun);
         history.activity.push(...h.activity);
         if (process.env.BENCH_DEBUG) {
           // Every step of every measured run, for looking into a surprising figure.
           const sorted = [...spans].sort((a, b) => a.start - b.start);
-          console.log(sorted.map((s, k) => `${s.name}@${(s.start - t0).toFixed(1)} gap ${g[k].ms.toFixed(1)}${g[k].child ? ' (child)' : ''}`).join('\n'));
+          console.log(
+            sorted
+              .map(
+                (s, k) =>
+                  `${s.name}@${(s.start - t0).toFixed(1)} gap ${g[k].ms.toFixed(1)}${g[k].child ? ' (child)' : ''}`,
+              )
+              .join('\n'),
+          );
         }
         perRun.push({ wall, direct: directMs, steps: spans.length, gaps: g });
         steps = spans.length;
-        log(`run ${i - size.warmup + 1}/${size.runs}: ${ms(wall)} for ${spans.length} activities (direct ${ms(directMs)}); gap p50 ${ms(median(g.map((x) => x.ms)))}, max ${ms(Math.max(...g.map((x) => x.ms)))}`);
+        log(
+          `run ${i - size.warmup + 1}/${size.runs}: ${ms(wall)} for ${spans.length} activities (direct ${ms(directMs)}); gap p50 ${ms(median(g.map((x) => x.ms)))}, max ${ms(Math.max(...g.map((x) => x.ms)))}`,
+        );
       }
     }
   } finally {
@@ -161,7 +196,12 @@ export async function overheadBench(opts: BenchOptions, log: (s: string) => void
       pass: p95 < 25,
       ...(p95 >= 25
         ? {
-            why: `every step waits for a workflow task: ${ms(median(history.wftWait))} p50 between scheduled and started on the dev server, ${ms(median(history.wftRun))} running it; steps around a child workflow cost ${ms(percentile(perRun.flatMap((r) => r.gaps.filter((x) => x.child).map((x) => x.ms)), 50))} p50`,
+            why: `every step waits for a workflow task: ${ms(median(history.wftWait))} p50 between scheduled and started on the dev server, ${ms(median(history.wftRun))} running it; steps around a child workflow cost ${ms(
+              percentile(
+                perRun.flatMap((r) => r.gaps.filter((x) => x.child).map((x) => x.ms)),
+                50,
+              ),
+            )} p50`,
           }
         : {}),
     },
@@ -182,28 +222,96 @@ export async function overheadBench(opts: BenchOptions, log: (s: string) => void
         title: 'Per run',
         columns: ['figure', 'p50', 'p95', 'max'],
         rows: [
-          ['workflow wall time (start -> result)', ms(median(perRun.map((r) => r.wall))), ms(percentile(perRun.map((r) => r.wall), 95)), ms(Math.max(...perRun.map((r) => r.wall)))],
-          ['same activities called directly', ms(median(perRun.map((r) => r.direct))), ms(percentile(perRun.map((r) => r.direct), 95)), ms(Math.max(...perRun.map((r) => r.direct)))],
-          ['(wall - direct) / activity calls', ms(median(perStepMean)), ms(percentile(perStepMean, 95)), ms(Math.max(...perStepMean))],
-          ['ratio wall / direct', ratio(median(perRun.map((r) => r.wall / r.direct))), ratio(percentile(perRun.map((r) => r.wall / r.direct), 95)), ''],
+          [
+            'workflow wall time (start -> result)',
+            ms(median(perRun.map((r) => r.wall))),
+            ms(
+              percentile(
+                perRun.map((r) => r.wall),
+                95,
+              ),
+            ),
+            ms(Math.max(...perRun.map((r) => r.wall))),
+          ],
+          [
+            'same activities called directly',
+            ms(median(perRun.map((r) => r.direct))),
+            ms(
+              percentile(
+                perRun.map((r) => r.direct),
+                95,
+              ),
+            ),
+            ms(Math.max(...perRun.map((r) => r.direct))),
+          ],
+          [
+            '(wall - direct) / activity calls',
+            ms(median(perStepMean)),
+            ms(percentile(perStepMean, 95)),
+            ms(Math.max(...perStepMean)),
+          ],
+          [
+            'ratio wall / direct',
+            ratio(median(perRun.map((r) => r.wall / r.direct))),
+            ratio(
+              percentile(
+                perRun.map((r) => r.wall / r.direct),
+                95,
+              ),
+            ),
+            '',
+          ],
         ],
       },
       {
         title: `Added per step (gap before each activity and before the result), over ${allGaps.length} steps`,
         columns: ['runs', 'p50', 'p95', 'p99', 'max'],
         rows: [
-          [`${size.runs} measured runs, every step`, ms(p50), ms(p95), ms(percentile(allGaps, 99)), ms(Math.max(...allGaps))],
-          [`the same, without the ${childGaps} steps per run that wait on a child workflow`, ms(median(plainGaps)), ms(percentile(plainGaps, 95)), ms(percentile(plainGaps, 99)), ms(Math.max(...plainGaps))],
-          ['first run on a fresh worker (warm-up, not in the target)', ms(median(firstRunGaps)), ms(percentile(firstRunGaps, 95)), ms(percentile(firstRunGaps, 99)), ms(Math.max(...firstRunGaps))],
+          [
+            `${size.runs} measured runs, every step`,
+            ms(p50),
+            ms(p95),
+            ms(percentile(allGaps, 99)),
+            ms(Math.max(...allGaps)),
+          ],
+          [
+            `the same, without the ${childGaps} steps per run that wait on a child workflow`,
+            ms(median(plainGaps)),
+            ms(percentile(plainGaps, 95)),
+            ms(percentile(plainGaps, 99)),
+            ms(Math.max(...plainGaps)),
+          ],
+          [
+            'first run on a fresh worker (warm-up, not in the target)',
+            ms(median(firstRunGaps)),
+            ms(percentile(firstRunGaps, 95)),
+            ms(percentile(firstRunGaps, 99)),
+            ms(Math.max(...firstRunGaps)),
+          ],
         ],
       },
       {
         title: "Where the time goes, from the deploy workflow's history (server timestamps, measured runs)",
         columns: ['interval', 'count', 'p50', 'p95'],
         rows: [
-          ['workflow task scheduled -> started (waiting for the worker)', history.wftWait.length, ms(median(history.wftWait)), ms(percentile(history.wftWait, 95))],
-          ['workflow task started -> completed (workflow code in the worker)', history.wftRun.length, ms(median(history.wftRun)), ms(percentile(history.wftRun, 95))],
-          ['activity scheduled -> completed (dispatch, instant fake, result)', history.activity.length, ms(median(history.activity)), ms(percentile(history.activity, 95))],
+          [
+            'workflow task scheduled -> started (waiting for the worker)',
+            history.wftWait.length,
+            ms(median(history.wftWait)),
+            ms(percentile(history.wftWait, 95)),
+          ],
+          [
+            'workflow task started -> completed (workflow code in the worker)',
+            history.wftRun.length,
+            ms(median(history.wftRun)),
+            ms(percentile(history.wftRun, 95)),
+          ],
+          [
+            'activity scheduled -> completed (dispatch, instant fake, result)',
+            history.activity.length,
+            ms(median(history.activity)),
+            ms(percentile(history.activity, 95)),
+          ],
         ],
       },
     ],

@@ -111,14 +111,24 @@ function renderTable(t: Table, markdown: boolean): string {
   // A "|" inside a Markdown cell (`pg_dump | gzip`) would end the cell.
   const rows = t.rows.map((r) => r.map((c) => (markdown ? String(c).replace(/\|/g, '\\|') : String(c))));
   const widths = t.columns.map((c, i) => Math.max(c.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => (markdown ? `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |` : cells.map((c, i) => c.padEnd(widths[i])).join('  '));
-  const out = [line(t.columns), markdown ? `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|` : widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)];
+  const line = (cells: string[]) =>
+    markdown
+      ? `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`
+      : cells.map((c, i) => c.padEnd(widths[i])).join('  ');
+  const out = [
+    line(t.columns),
+    markdown ? `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|` : widths.map((w) => '-'.repeat(w)).join('  '),
+    ...rows.map(line),
+  ];
   if (t.title) out.unshift(markdown ? `**${t.title}**\n` : `${t.title}:`);
   return out.join('\n');
 }
 
 function targetRows(targets: Target[]): Table {
-  return { columns: ['target', 'measured', 'wanted', 'result'], rows: targets.map((t) => [t.name, t.measured, t.wanted, t.pass ? 'PASS' : `MISS${t.why ? ` (${t.why})` : ''}`]) };
+  return {
+    columns: ['target', 'measured', 'wanted', 'result'],
+    rows: targets.map((t) => [t.name, t.measured, t.wanted, t.pass ? 'PASS' : `MISS${t.why ? ` (${t.why})` : ''}`]),
+  };
 }
 
 /** The command that reproduces this run. */
@@ -178,7 +188,13 @@ interface SummaryEntry {
 
 function renderSection(r: BenchReport): string {
   const m = machine();
-  const summary: SummaryEntry = { name: r.name, title: r.title, size: r.size, date: r.startedAt.toISOString(), targets: r.targets };
+  const summary: SummaryEntry = {
+    name: r.name,
+    title: r.title,
+    size: r.size,
+    date: r.startedAt.toISOString(),
+    targets: r.targets,
+  };
   return [
     start(r.name),
     `<!-- bench:${r.name}:summary ${JSON.stringify(summary).replace(/--/g, '-\\u002d')} -->`,
@@ -212,8 +228,24 @@ function parseSummaries(doc: string): SummaryEntry[] {
 }
 
 function renderSummary(entries: SummaryEntry[]): string {
-  const rows = entries.flatMap((e) => e.targets.map((t) => [e.name, t.name, t.measured, t.wanted, t.pass ? 'PASS' : 'MISS', `${e.size}, ${e.date.slice(0, 10)}`]));
-  return [SUMMARY_START, '## Summary', '', renderTable({ columns: ['benchmark', 'target', 'measured', 'wanted', 'result', 'run'], rows }, true), '', SUMMARY_END].join('\n');
+  const rows = entries.flatMap((e) =>
+    e.targets.map((t) => [
+      e.name,
+      t.name,
+      t.measured,
+      t.wanted,
+      t.pass ? 'PASS' : 'MISS',
+      `${e.size}, ${e.date.slice(0, 10)}`,
+    ]),
+  );
+  return [
+    SUMMARY_START,
+    '## Summary',
+    '',
+    renderTable({ columns: ['benchmark', 'target', 'measured', 'wanted', 'result', 'run'], rows }, true),
+    '',
+    SUMMARY_END,
+  ].join('\n');
 }
 
 /** Replaces (or adds, in SECTION_ORDER) this benchmark's section and regenerates the summary. */
@@ -235,6 +267,9 @@ export function writeDoc(r: BenchReport, file = DOC_PATH): void {
   const ss = doc.indexOf(SUMMARY_START);
   const se = doc.indexOf(SUMMARY_END);
   const summary = renderSummary(parseSummaries(doc));
-  doc = ss >= 0 && se > ss ? doc.slice(0, ss) + summary + doc.slice(se + SUMMARY_END.length) : doc.replace(/\n/, `\n\n${summary}\n`);
+  doc =
+    ss >= 0 && se > ss
+      ? doc.slice(0, ss) + summary + doc.slice(se + SUMMARY_END.length)
+      : doc.replace(/\n/, `\n\n${summary}\n`);
   writeFileSync(file, doc);
 }

@@ -42,7 +42,12 @@ function platformObjects(namespace: string, image: string) {
   const deployment: k8s.V1Deployment = {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
-    metadata: { name: SERVICE, namespace, labels: { ...labels, 'app.kubernetes.io/part-of': 'bench' }, annotations: { 'deploy-pipelines.dev/version': '1.0.0' } },
+    metadata: {
+      name: SERVICE,
+      namespace,
+      labels: { ...labels, 'app.kubernetes.io/part-of': 'bench' },
+      annotations: { 'deploy-pipelines.dev/version': '1.0.0' },
+    },
     spec: {
       replicas: 4,
       revisionHistoryLimit: 10,
@@ -51,11 +56,25 @@ function platformObjects(namespace: string, image: string) {
       strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: '25%', maxUnavailable: '25%' } },
       template: {
         metadata: { labels: { ...labels, track: 'stable' }, annotations: { 'deploy-pipelines.dev/version': '1.0.0' } },
-        spec: { containers: [{ name: SERVICE, image, ports: [{ containerPort: 8080, name: 'http' }], env: [{ name: 'SERVICE_NAME', value: SERVICE }] }] },
+        spec: {
+          containers: [
+            {
+              name: SERVICE,
+              image,
+              ports: [{ containerPort: 8080, name: 'http' }],
+              env: [{ name: 'SERVICE_NAME', value: SERVICE }],
+            },
+          ],
+        },
       },
     },
   };
-  const service: k8s.V1Service = { apiVersion: 'v1', kind: 'Service', metadata: { name: SERVICE, namespace, labels }, spec: { selector: labels, ports: [{ name: 'http', port: 80, targetPort: 8080 }] } };
+  const service: k8s.V1Service = {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: SERVICE, namespace, labels },
+    spec: { selector: labels, ports: [{ name: 'http', port: 80, targetPort: 8080 }] },
+  };
   const virtualService = {
     apiVersion: 'networking.istio.io/v1beta1',
     kind: 'VirtualService',
@@ -99,7 +118,9 @@ export async function rollbackBench(opts: BenchOptions, log: (s: string) => void
   const objects = platformObjects(namespace, `${registry}/ai-saas-${SERVICE}:1.0.0`);
 
   const weights = async (): Promise<{ stable: number; canary: number } | undefined> => {
-    const vs = (await custom.getNamespacedCustomObject({ ...VS_API, namespace, name: SERVICE })) as { spec?: { http?: HttpRouteLike[] } };
+    const vs = (await custom.getNamespacedCustomObject({ ...VS_API, namespace, name: SERVICE })) as {
+      spec?: { http?: HttpRouteLike[] };
+    };
     const w = readRouteWeights(vs.spec?.http, { host: SERVICE, stableSubset: 'stable', canarySubset: 'canary' });
     return w ? { stable: w.stable, canary: w.canary } : undefined;
   };
@@ -110,7 +131,10 @@ export async function rollbackBench(opts: BenchOptions, log: (s: string) => void
       const w = await weights();
       const at = nowMs();
       if (w && w.stable === 100 && w.canary === 0) return at;
-      if (at > deadline) throw new Error(`the VirtualService did not return to stable 100 within ${timeoutMs} ms (now ${JSON.stringify(w)})`);
+      if (at > deadline)
+        throw new Error(
+          `the VirtualService did not return to stable 100 within ${timeoutMs} ms (now ${JSON.stringify(w)})`,
+        );
       await sleep(POLL_MS);
     }
   };
@@ -124,13 +148,27 @@ export async function rollbackBench(opts: BenchOptions, log: (s: string) => void
       at: new Date().toISOString(),
       outcome: failing ? 'fail' : 'pass',
       weight: req.weight,
-      measurements: [{ metric: 'error-rate', track: 'canary', value: failing ? 0.3 : 0.001, outcome: failing ? 'fail' : 'pass', ...(failing ? { reason: '0.3 > 0.01' } : {}) }],
+      measurements: [
+        {
+          metric: 'error-rate',
+          track: 'canary',
+          value: failing ? 0.3 : 0.001,
+          outcome: failing ? 'fail' : 'pass',
+          ...(failing ? { reason: '0.3 > 0.01' } : {}),
+        },
+      ],
     };
     if (failing && f.returnedAt === undefined) f.returnedAt = nowMs();
     return r;
   };
 
-  const traffic = trafficActivities({ kubeConfig: kc, config: { kubernetes: { ...config.kubernetes, pollInterval: 200 }, traffic: { stepTimeout: config.traffic.stepTimeout } } });
+  const traffic = trafficActivities({
+    kubeConfig: kc,
+    config: {
+      kubernetes: { ...config.kubernetes, pollInterval: 200 },
+      traffic: { stepTimeout: config.traffic.stepTimeout },
+    },
+  });
   const basePlan = testPlan({ version: '1.0.1' });
   const plan = (intervalMs: number): DeployPlan => ({
     ...basePlan,
@@ -138,7 +176,14 @@ export async function rollbackBench(opts: BenchOptions, log: (s: string) => void
     namespace,
     searchAttributes: false,
     traffic: { ...basePlan.traffic, provider: 'istio', service: SERVICE, virtualService: SERVICE },
-    canary: { ...basePlan.canary, steps: [25, 100], soakMs: 3_600_000, analysisIntervalMs: intervalMs, approval: 'none', failureLimit: 0 },
+    canary: {
+      ...basePlan.canary,
+      steps: [25, 100],
+      soakMs: 3_600_000,
+      analysisIntervalMs: intervalMs,
+      approval: 'none',
+      failureLimit: 0,
+    },
   });
   const fake = fakeActivities({
     plan: plan(size.intervalMs),
@@ -153,18 +198,26 @@ export async function rollbackBench(opts: BenchOptions, log: (s: string) => void
 
   const env = await devServerEnv();
   const taskQueue = uniqueQueue('bench-rollback');
-  const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: fake.activities });
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities: fake.activities,
+  });
   const running = worker.run();
   const abortSamples: Sample[] = [];
   const failSamples: Sample[] = [];
   const outcomes: string[] = [];
 
-  const soakingAt25 = async (handle: { query: (q: typeof statusQuery) => Promise<{ phase: string; canary?: { weight: number } }> }) => {
+  const soakingAt25 = async (handle: {
+    query: (q: typeof statusQuery) => Promise<{ phase: string; canary?: { weight: number } }>;
+  }) => {
     const deadline = Date.now() + 60_000;
     for (;;) {
       const s = await handle.query(statusQuery);
       if (s.phase === 'soaking' && s.canary?.weight === 25) break;
-      if (['failed', 'aborted', 'succeeded'].includes(s.phase)) throw new Error(`the canary ended (${s.phase}) before soaking at 25%`);
+      if (['failed', 'aborted', 'succeeded'].includes(s.phase))
+        throw new Error(`the canary ended (${s.phase}) before soaking at 25%`);
       if (Date.now() > deadline) throw new Error(`the canary was not soaking at 25% within 60 s (phase ${s.phase})`);
       await sleep(50);
     }
@@ -174,7 +227,9 @@ export async function rollbackBench(opts: BenchOptions, log: (s: string) => void
 
   try {
     log(`namespace ${namespace}: stable ${SERVICE} x4, Service, VirtualService`);
-    await core.createNamespace({ body: { metadata: { name: namespace, labels: { 'app.kubernetes.io/part-of': 'bench' } } } });
+    await core.createNamespace({
+      body: { metadata: { name: namespace, labels: { 'app.kubernetes.io/part-of': 'bench' } } },
+    });
     await apps.createNamespacedDeployment({ namespace, body: objects.deployment });
     await core.createNamespacedService({ namespace, body: objects.service });
     await custom.createNamespacedCustomObject({ ...VS_API, namespace, body: objects.virtualService });
@@ -186,8 +241,17 @@ export async function rollbackBench(opts: BenchOptions, log: (s: string) => void
 
     const start = async (kind: 'abort' | 'fail', i: number, intervalMs: number) => {
       const workflowId = `bench-rollback-${run}-${kind}-${i}`;
-      const input: CanaryInput = { version: '1.0.1', plan: { ...plan(intervalMs), workflowId }, image: `${registry}/ai-saas-${SERVICE}:1.0.1`, searchAttributes: false };
-      const handle = await env.client.workflow.start<(i: CanaryInput) => Promise<CanaryResult>>('canaryWorkflow', { taskQueue, workflowId, args: [input] });
+      const input: CanaryInput = {
+        version: '1.0.1',
+        plan: { ...plan(intervalMs), workflowId },
+        image: `${registry}/ai-saas-${SERVICE}:1.0.1`,
+        searchAttributes: false,
+      };
+      const handle = await env.client.workflow.start<(i: CanaryInput) => Promise<CanaryResult>>('canaryWorkflow', {
+        taskQueue,
+        workflowId,
+        args: [input],
+      });
       await soakingAt25(handle);
       return { workflowId, handle };
     };
@@ -219,13 +283,17 @@ export async function rollbackBench(opts: BenchOptions, log: (s: string) => void
         outcomes.push(r.outcome);
         if (r.outcome !== 'failed') throw new Error(`failure run ${i}: outcome ${r.outcome} (${r.reason ?? ''})`);
       }
-      log(`run ${i + 1}/${size.runs}: abort ${ms(abortSamples[i].fromTrigger)}; failure onset ${ms(failSamples[i].fromTrigger)}, failing measurement ${ms(failSamples[i].fromMeasurement!)}`);
+      log(
+        `run ${i + 1}/${size.runs}: abort ${ms(abortSamples[i].fromTrigger)}; failure onset ${ms(failSamples[i].fromTrigger)}, failing measurement ${ms(failSamples[i].fromMeasurement!)}`,
+      );
     }
   } finally {
     worker.shutdown();
     await running.catch(() => undefined);
     await env.teardown().catch(() => undefined);
-    await core.deleteNamespace({ name: namespace }).catch((err: unknown) => log(`could not delete namespace ${namespace}: ${String(err)}`));
+    await core
+      .deleteNamespace({ name: namespace })
+      .catch((err: unknown) => log(`could not delete namespace ${namespace}: ${String(err)}`));
   }
 
   const stats = (xs: number[]) => ({ p50: median(xs), p95: percentile(xs, 95), max: Math.max(...xs) });
@@ -235,8 +303,18 @@ export async function rollbackBench(opts: BenchOptions, log: (s: string) => void
   const interval = size.intervalMs;
   const targets: Target[] = [
     { name: '(i) abort signal -> stable 100, p95', measured: ms(abort.p95), wanted: '< 1 s', pass: abort.p95 < 1000 },
-    { name: `(ii) failure onset -> stable 100, p95 (interval ${ms(interval)})`, measured: ms(onset.p95), wanted: `< ${ms(interval + 1000)} (interval + 1 s)`, pass: onset.p95 < interval + 1000 },
-    { name: '(ii) failing measurement returned -> stable 100, p95', measured: ms(measured.p95), wanted: `< ${ms(interval + 1000)} (interval + 1 s)`, pass: measured.p95 < interval + 1000 },
+    {
+      name: `(ii) failure onset -> stable 100, p95 (interval ${ms(interval)})`,
+      measured: ms(onset.p95),
+      wanted: `< ${ms(interval + 1000)} (interval + 1 s)`,
+      pass: onset.p95 < interval + 1000,
+    },
+    {
+      name: '(ii) failing measurement returned -> stable 100, p95',
+      measured: ms(measured.p95),
+      wanted: `< ${ms(interval + 1000)} (interval + 1 s)`,
+      pass: measured.p95 < interval + 1000,
+    },
   ];
   return {
     name: 'rollback',
@@ -256,8 +334,20 @@ export async function rollbackBench(opts: BenchOptions, log: (s: string) => void
         columns: ['from', 'p50', 'p95', 'max', 'runs'],
         rows: [
           ['(i) abort signal sent', ms(abort.p50), ms(abort.p95), ms(abort.max), abortSamples.length],
-          ['(ii) failure onset (detection + reaction)', ms(onset.p50), ms(onset.p95), ms(onset.max), failSamples.length],
-          ['(ii) failing measurement returned (reaction only)', ms(measured.p50), ms(measured.p95), ms(measured.max), failSamples.length],
+          [
+            '(ii) failure onset (detection + reaction)',
+            ms(onset.p50),
+            ms(onset.p95),
+            ms(onset.max),
+            failSamples.length,
+          ],
+          [
+            '(ii) failing measurement returned (reaction only)',
+            ms(measured.p50),
+            ms(measured.p95),
+            ms(measured.max),
+            failSamples.length,
+          ],
         ],
       },
       {

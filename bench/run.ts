@@ -27,7 +27,9 @@ const BENCHES: Record<string, Bench> = {
 };
 
 function usage(): never {
-  console.error(`usage: npm run bench -- <${[...SECTION_ORDER, 'all'].join('|')}> [--size small|full] [--doc | --no-doc]`);
+  console.error(
+    `usage: npm run bench -- <${[...SECTION_ORDER, 'all'].join('|')}> [--size small|full] [--doc | --no-doc]`,
+  );
   process.exit(2);
 }
 
@@ -75,7 +77,9 @@ async function run(): Promise<void> {
       console.error(`[${name}] failed:`, err);
     }
   }
-  console.log(`bench: ${names.length - failed.length} of ${names.length} ran in ${Math.round((Date.now() - t0) / 1000)} s${failed.length ? `; failed: ${failed.join(', ')}` : ''}`);
+  console.log(
+    `bench: ${names.length - failed.length} of ${names.length} ran in ${Math.round((Date.now() - t0) / 1000)} s${failed.length ? `; failed: ${failed.join(', ')}` : ''}`,
+  );
   if (failed.length) process.exitCode = 1;
 }
 

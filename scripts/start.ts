@@ -97,7 +97,10 @@ async function serverReady(address: string, timeoutMs: number): Promise<void> {
         await conn.close();
       }
     } catch (err) {
-      if (Date.now() > deadline) throw new Error(`Temporal at ${address} not ready after ${timeoutMs / 1000}s: ${(err as Error).message}`, { cause: err });
+      if (Date.now() > deadline)
+        throw new Error(`Temporal at ${address} not ready after ${timeoutMs / 1000}s: ${(err as Error).message}`, {
+          cause: err,
+        });
       await new Promise((r) => setTimeout(r, 300));
     }
   }
@@ -111,19 +114,42 @@ async function run(): Promise<void> {
     const address = `127.0.0.1:${PORT}`;
     const dataDir = path.join(ROOT, '.local', 'temporal');
     mkdirSync(dataDir, { recursive: true });
-    const cli = execFileSync('bash', [path.join(ROOT, 'scripts/tools/temporal.sh'), 'cli'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
-    const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(PORT), '--ui-port', String(UI_PORT), '--db-filename', path.join(dataDir, 'dev.db'), '--log-level', 'error'];
+    const cli = execFileSync('bash', [path.join(ROOT, 'scripts/tools/temporal.sh'), 'cli'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    }).trim();
+    const args = [
+      'server',
+      'start-dev',
+      '--ip',
+      '127.0.0.1',
+      '--port',
+      String(PORT),
+      '--ui-port',
+      String(UI_PORT),
+      '--db-filename',
+      path.join(dataDir, 'dev.db'),
+      '--log-level',
+      'error',
+    ];
     for (const name of SEARCH_ATTRIBUTE_NAMES) args.push('--search-attribute', `${name}=Keyword`);
     // Encrypted payloads (DEPLOY_CODEC_KEY): the UI decodes them through the local codec server.
     if (env.DEPLOY_CODEC_KEY) {
       const codecPort = env.DEPLOY_CODEC_SERVER_PORT ?? '8888';
       env.TEMPORAL_UI_URL ??= `http://127.0.0.1:${UI_PORT}`;
-      startChild('codec server', path.join(ROOT, 'node_modules', '.bin', 'tsx'), [path.join(ROOT, 'src', 'codec-server.ts')], env);
+      startChild(
+        'codec server',
+        path.join(ROOT, 'node_modules', '.bin', 'tsx'),
+        [path.join(ROOT, 'src', 'codec-server.ts')],
+        env,
+      );
       args.push('--ui-codec-endpoint', `http://127.0.0.1:${codecPort}`);
     }
     startChild('temporal dev server', cli, args, env);
     await serverReady(address, 60_000);
-    console.log(`start: Temporal dev server on ${address}, UI http://127.0.0.1:${UI_PORT} (history in ${path.relative(ROOT, dataDir)}/dev.db)`);
+    console.log(
+      `start: Temporal dev server on ${address}, UI http://127.0.0.1:${UI_PORT} (history in ${path.relative(ROOT, dataDir)}/dev.db)`,
+    );
     env.TEMPORAL_ADDRESS = address;
   } else {
     console.log(`start: using Temporal at ${env.TEMPORAL_ADDRESS}`);
@@ -131,10 +157,15 @@ async function run(): Promise<void> {
   if (!usesRealPlatform(env)) {
     const already = spawnSync(tsx, [sandboxCli, 'status'], { cwd: ROOT, stdio: 'ignore' }).status === 0;
     if (!already) {
-      console.log('start: bringing up the local sandbox (the first time builds Kubernetes from the Go module proxy: 15-25 minutes)');
+      console.log(
+        'start: bringing up the local sandbox (the first time builds Kubernetes from the Go module proxy: 15-25 minutes)',
+      );
       const up = spawnSync(tsx, [sandboxCli, 'up'], { cwd: ROOT, stdio: 'inherit' });
       sandboxStartedHere = true;
-      if (up.status !== 0) throw new Error('the sandbox did not come up (see above); set DEPLOY_SANDBOX=0 and real endpoints to run without it');
+      if (up.status !== 0)
+        throw new Error(
+          'the sandbox did not come up (see above); set DEPLOY_SANDBOX=0 and real endpoints to run without it',
+        );
     }
     Object.assign(env, readEnvFile(path.join(process.env.SANDBOX_DIR ?? path.join(ROOT, '.sandbox'), 'env')));
     console.log('start: platform: the local sandbox (npm run sandbox -- status)');

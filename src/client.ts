@@ -15,7 +15,9 @@ export { signalApplies, type Ctx } from './cli/session';
 
 export function buildProgram(ctx: Ctx, exit: { code: number }): Command {
   const program = new Command('deployctl')
-    .description('Start, steer and watch durable deployments on Temporal.\nServer: TEMPORAL_ADDRESS (default 127.0.0.1:7233), TEMPORAL_NAMESPACE, TEMPORAL_TASK_QUEUE.')
+    .description(
+      'Start, steer and watch durable deployments on Temporal.\nServer: TEMPORAL_ADDRESS (default 127.0.0.1:7233), TEMPORAL_NAMESPACE, TEMPORAL_TASK_QUEUE.',
+    )
     .exitOverride()
     .configureOutput({ writeOut: (s) => ctx.out(s.trimEnd()), writeErr: (s) => ctx.err(s.trimEnd()) })
     .showHelpAfterError('(run with --help for usage)');
@@ -27,7 +29,15 @@ export function buildProgram(ctx: Ctx, exit: { code: number }): Command {
 }
 
 /** Runs deployctl; returns the exit code. */
-export async function main(argv: string[], ctx: Ctx = { out: (l) => console.log(l), err: (l) => console.error(l), env: process.env, isTTY: !!process.stdout.isTTY }): Promise<number> {
+export async function main(
+  argv: string[],
+  ctx: Ctx = {
+    out: (l) => console.log(l),
+    err: (l) => console.error(l),
+    env: process.env,
+    isTTY: !!process.stdout.isTTY,
+  },
+): Promise<number> {
   const exit = { code: ExitCode.Ok as number };
   const program = buildProgram(ctx, exit);
   try {
@@ -42,7 +52,9 @@ export async function main(argv: string[], ctx: Ctx = { out: (l) => console.log(
     const message = (err as Error).message.split('\n')[0];
     // A payload the worker encrypted (src/codec.ts) and this process has no key for.
     if (message.includes('binary/encrypted')) {
-      ctx.err('deployctl: the deployment\'s data is encrypted: set DEPLOY_CODEC_KEY (and DEPLOY_CODEC_KEY_ID, DEPLOY_CODEC_OLD_KEYS) as the worker has them');
+      ctx.err(
+        "deployctl: the deployment's data is encrypted: set DEPLOY_CODEC_KEY (and DEPLOY_CODEC_KEY_ID, DEPLOY_CODEC_OLD_KEYS) as the worker has them",
+      );
       return ExitCode.Error;
     }
     ctx.err(`deployctl: ${message}`);

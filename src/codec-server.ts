@@ -104,7 +104,11 @@ export function createCodecServer(opts: CodecServerOptions): Server {
 
   function send(res: ServerResponse, status: number, body: unknown): void {
     const text = JSON.stringify(body);
-    res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' });
+    res.writeHead(status, {
+      'Content-Type': 'application/json',
+      'Content-Length': Buffer.byteLength(text),
+      'Cache-Control': 'no-store',
+    });
     res.end(text);
   }
 
@@ -156,10 +160,14 @@ export function corsOriginsFromEnv(env: Record<string, string | undefined>): str
     try {
       return new URL(value).origin;
     } catch {
-      throw new CodecConfigError(`${variable}: ${JSON.stringify(value.slice(0, 100))} is not a URL such as http://127.0.0.1:8233`);
+      throw new CodecConfigError(
+        `${variable}: ${JSON.stringify(value.slice(0, 100))} is not a URL such as http://127.0.0.1:8233`,
+      );
     }
   };
-  const list = env.DEPLOY_CODEC_CORS_ORIGINS?.split(',').map((s) => s.trim()).filter(Boolean);
+  const list = env.DEPLOY_CODEC_CORS_ORIGINS?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (list?.length) return list.map((o) => origin(o, 'DEPLOY_CODEC_CORS_ORIGINS'));
   if (env.TEMPORAL_UI_URL) return [origin(env.TEMPORAL_UI_URL, 'TEMPORAL_UI_URL')];
   return ['http://127.0.0.1:8233', 'http://localhost:8233'];
@@ -176,14 +184,25 @@ export async function startCodecServer(server: Server, port: number): Promise<nu
 async function run(): Promise<void> {
   const env = process.env;
   const codec = codecFromEnv(env);
-  if (!codec) throw new CodecConfigError('DEPLOY_CODEC_KEY is not set: the codec server needs the key the worker encrypts with');
+  if (!codec)
+    throw new CodecConfigError('DEPLOY_CODEC_KEY is not set: the codec server needs the key the worker encrypts with');
   const port = Number(env.DEPLOY_CODEC_SERVER_PORT ?? DEFAULT_CODEC_SERVER_PORT);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CodecConfigError(`DEPLOY_CODEC_SERVER_PORT must be a port number, got ${JSON.stringify(env.DEPLOY_CODEC_SERVER_PORT)}`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new CodecConfigError(
+      `DEPLOY_CODEC_SERVER_PORT must be a port number, got ${JSON.stringify(env.DEPLOY_CODEC_SERVER_PORT)}`,
+    );
   const corsOrigins = corsOriginsFromEnv(env);
   const authToken = env.DEPLOY_CODEC_AUTH_TOKEN || undefined;
-  const server = createCodecServer({ codec, corsOrigins, ...(authToken ? { authToken } : {}), log: (l) => console.log(`codec-server: ${l}`) });
+  const server = createCodecServer({
+    codec,
+    corsOrigins,
+    ...(authToken ? { authToken } : {}),
+    log: (l) => console.log(`codec-server: ${l}`),
+  });
   const bound = await startCodecServer(server, port);
-  console.log(`codec-server: http://127.0.0.1:${bound} (key id ${codec.keyId}; CORS for ${corsOrigins.join(', ')}; ${authToken ? 'bearer token required' : 'no token required'})`);
+  console.log(
+    `codec-server: http://127.0.0.1:${bound} (key id ${codec.keyId}; CORS for ${corsOrigins.join(', ')}; ${authToken ? 'bearer token required' : 'no token required'})`,
+  );
   const stop = () => {
     server.close();
     server.closeAllConnections();

@@ -66,17 +66,24 @@ export function keyFingerprint(key: Buffer): string {
 function parseKey(value: string, variable: string): Buffer {
   const text = value.trim();
   if (!BASE64_RE.test(text) || text.length % 4 !== 0) {
-    throw new CodecConfigError(`${variable} must be 32 random bytes in base64 (e.g. \`openssl rand -base64 32\`); it is not base64`);
+    throw new CodecConfigError(
+      `${variable} must be 32 random bytes in base64 (e.g. \`openssl rand -base64 32\`); it is not base64`,
+    );
   }
   const key = Buffer.from(text, 'base64');
   if (key.length !== KEY_BYTES) {
-    throw new CodecConfigError(`${variable} must be 32 random bytes in base64 (e.g. \`openssl rand -base64 32\`); it decodes to ${key.length} bytes`);
+    throw new CodecConfigError(
+      `${variable} must be 32 random bytes in base64 (e.g. \`openssl rand -base64 32\`); it decodes to ${key.length} bytes`,
+    );
   }
   return key;
 }
 
 function checkKeyId(id: string, variable: string): string {
-  if (!KEY_ID_RE.test(id)) throw new CodecConfigError(`${variable}: key id ${JSON.stringify(id.slice(0, 70))} must be 1-64 characters of A-Z a-z 0-9 . _ -`);
+  if (!KEY_ID_RE.test(id))
+    throw new CodecConfigError(
+      `${variable}: key id ${JSON.stringify(id.slice(0, 70))} must be 1-64 characters of A-Z a-z 0-9 . _ -`,
+    );
   return id;
 }
 
@@ -90,21 +97,29 @@ export function codecKeysFromEnv(env: Record<string, string | undefined>): Codec
   const current = env.DEPLOY_CODEC_KEY?.trim();
   if (!current) {
     if (env.DEPLOY_CODEC_OLD_KEYS?.trim() || env.DEPLOY_CODEC_KEY_ID?.trim()) {
-      throw new CodecConfigError('DEPLOY_CODEC_OLD_KEYS / DEPLOY_CODEC_KEY_ID are set but DEPLOY_CODEC_KEY is not: set the current key too');
+      throw new CodecConfigError(
+        'DEPLOY_CODEC_OLD_KEYS / DEPLOY_CODEC_KEY_ID are set but DEPLOY_CODEC_KEY is not: set the current key too',
+      );
     }
     return undefined;
   }
   const key = parseKey(current, 'DEPLOY_CODEC_KEY');
-  const currentKeyId = env.DEPLOY_CODEC_KEY_ID?.trim() ? checkKeyId(env.DEPLOY_CODEC_KEY_ID.trim(), 'DEPLOY_CODEC_KEY_ID') : keyFingerprint(key);
+  const currentKeyId = env.DEPLOY_CODEC_KEY_ID?.trim()
+    ? checkKeyId(env.DEPLOY_CODEC_KEY_ID.trim(), 'DEPLOY_CODEC_KEY_ID')
+    : keyFingerprint(key);
   const keys = new Map<string, Buffer>([[currentKeyId, key]]);
-  const old = (env.DEPLOY_CODEC_OLD_KEYS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const old = (env.DEPLOY_CODEC_OLD_KEYS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   old.forEach((entry, i) => {
     const variable = `DEPLOY_CODEC_OLD_KEYS entry ${i + 1}`;
     const colon = entry.indexOf(':');
     const oldKey = parseKey(colon >= 0 ? entry.slice(colon + 1) : entry, variable);
     const id = colon >= 0 ? checkKeyId(entry.slice(0, colon), variable) : keyFingerprint(oldKey);
     const known = keys.get(id);
-    if (known && !known.equals(oldKey)) throw new CodecConfigError(`${variable}: key id "${id}" is already used by another key`);
+    if (known && !known.equals(oldKey))
+      throw new CodecConfigError(`${variable}: key id "${id}" is already used by another key`);
     keys.set(id, oldKey);
   });
   return { currentKeyId, keys };
@@ -119,7 +134,8 @@ export function codecKeysFromEnv(env: Record<string, string | undefined>): Codec
  */
 export class EncryptionCodec implements PayloadCodec {
   constructor(private readonly keyring: CodecKeys) {
-    if (!keyring.keys.has(keyring.currentKeyId)) throw new CodecConfigError(`the current key id "${keyring.currentKeyId}" has no key`);
+    if (!keyring.keys.has(keyring.currentKeyId))
+      throw new CodecConfigError(`the current key id "${keyring.currentKeyId}" has no key`);
   }
 
   get keyId(): string {
@@ -166,7 +182,10 @@ export class EncryptionCodec implements PayloadCodec {
       );
     }
     const data = payload.data ?? new Uint8Array();
-    if (data.length < IV_BYTES + TAG_BYTES) throw new CodecError(`cannot decrypt ${which} (key id "${id}"): ${data.length} bytes is too short to be an encrypted payload`);
+    if (data.length < IV_BYTES + TAG_BYTES)
+      throw new CodecError(
+        `cannot decrypt ${which} (key id "${id}"): ${data.length} bytes is too short to be an encrypted payload`,
+      );
     const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     const decipher = createDecipheriv('aes-256-gcm', key, buf.subarray(0, IV_BYTES));
     decipher.setAAD(utf8.encode(id));
@@ -175,7 +194,9 @@ export class EncryptionCodec implements PayloadCodec {
     try {
       plain = Buffer.concat([decipher.update(buf.subarray(IV_BYTES, buf.length - TAG_BYTES)), decipher.final()]);
     } catch {
-      throw new CodecError(`cannot decrypt ${which} (key id "${id}"): authentication failed: the payload was altered, or the key registered under "${id}" is not the one it was encrypted with`);
+      throw new CodecError(
+        `cannot decrypt ${which} (key id "${id}"): authentication failed: the payload was altered, or the key registered under "${id}" is not the one it was encrypted with`,
+      );
     }
     try {
       return temporal.api.common.v1.Payload.decode(plain);
@@ -192,7 +213,9 @@ export function codecFromEnv(env: Record<string, string | undefined> = process.e
 }
 
 /** The dataConverter option for Worker.create and new Client: the codec when configured, nothing otherwise. */
-export function dataConverterFromEnv(env: Record<string, string | undefined> = process.env): { dataConverter: { payloadCodecs: PayloadCodec[] } } | Record<string, never> {
+export function dataConverterFromEnv(
+  env: Record<string, string | undefined> = process.env,
+): { dataConverter: { payloadCodecs: PayloadCodec[] } } | Record<string, never> {
   const codec = codecFromEnv(env);
   return codec ? { dataConverter: { payloadCodecs: [codec] } } : {};
 }
@@ -207,13 +230,19 @@ export function payloadFromJson(p: JsonPayload): Payload {
   if (!p || typeof p !== 'object') throw new CodecError('a payload must be an object {metadata, data}');
   const metadata: Record<string, Uint8Array> = {};
   if (p.metadata !== undefined && p.metadata !== null) {
-    if (typeof p.metadata !== 'object' || Array.isArray(p.metadata)) throw new CodecError('payload metadata must be an object of base64 strings');
+    if (typeof p.metadata !== 'object' || Array.isArray(p.metadata))
+      throw new CodecError('payload metadata must be an object of base64 strings');
     for (const [k, v] of Object.entries(p.metadata)) {
-      if (typeof v !== 'string' || (v !== '' && !BASE64_RE.test(v))) throw new CodecError(`payload metadata "${k.slice(0, 64)}" must be base64`);
+      if (typeof v !== 'string' || (v !== '' && !BASE64_RE.test(v)))
+        throw new CodecError(`payload metadata "${k.slice(0, 64)}" must be base64`);
       metadata[k] = Buffer.from(v, 'base64');
     }
   }
-  if (p.data !== undefined && p.data !== null && (typeof p.data !== 'string' || (p.data !== '' && !BASE64_RE.test(p.data)))) {
+  if (
+    p.data !== undefined &&
+    p.data !== null &&
+    (typeof p.data !== 'string' || (p.data !== '' && !BASE64_RE.test(p.data)))
+  ) {
     throw new CodecError('payload data must be base64');
   }
   return { metadata, data: Buffer.from(p.data ?? '', 'base64') };

@@ -15,7 +15,9 @@ export function loadConfig(file = configFilePath(), env: NodeJS.ProcessEnv = pro
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(`${file}: cannot read the file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); set DEPLOY_CONFIG to its path`);
+    throw new ConfigError(
+      `${file}: cannot read the file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); set DEPLOY_CONFIG to its path`,
+    );
   }
   let raw: unknown;
   try {

@@ -7,7 +7,9 @@ import { readFileSync } from 'node:fs';
 export interface TemporalSettings {
   address: string;
   namespace: string;
-  tls?: { clientCertPair?: { crt: Buffer; key: Buffer }; serverRootCACertificate?: Buffer; serverNameOverride?: string } | true;
+  tls?:
+    | { clientCertPair?: { crt: Buffer; key: Buffer }; serverRootCACertificate?: Buffer; serverNameOverride?: string }
+    | true;
   apiKey?: string;
 }
 
@@ -22,7 +24,8 @@ export function temporalSettings(env: NodeJS.ProcessEnv = process.env): Temporal
   const caPath = env.TEMPORAL_TLS_CA;
   let tls: TemporalSettings['tls'];
   if (certPath || keyPath) {
-    if (!certPath || !keyPath) throw new Error('set both TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY (paths of the client certificate and key)');
+    if (!certPath || !keyPath)
+      throw new Error('set both TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY (paths of the client certificate and key)');
     tls = {
       clientCertPair: { crt: readFileSync(certPath), key: readFileSync(keyPath) },
       ...(caPath ? { serverRootCACertificate: readFileSync(caPath) } : {}),

@@ -15,7 +15,6 @@ import { configFilePath, loadConfig } from './load-config';
 import { BUNDLE_PATH } from './repo-root';
 import { temporalSettings } from './temporal-connection';
 
-
 async function run(): Promise<void> {
   const file = configFilePath();
   const config = loadConfig(file);
@@ -35,8 +34,12 @@ async function run(): Promise<void> {
   try {
     // The compiled worker (npm run build) loads the bundle built with it; run from
     // source (tsx), it bundles the source, so a stale bundle is never used.
-    const bundle = process.env.DEPLOY_WORKFLOW_BUNDLE ?? (__filename.endsWith('.js') && existsSync(BUNDLE_PATH) ? BUNDLE_PATH : undefined);
-    const workflows = bundle ? { workflowBundle: { codePath: bundle } } : { workflowsPath: require.resolve('./workflows') };
+    const bundle =
+      process.env.DEPLOY_WORKFLOW_BUNDLE ??
+      (__filename.endsWith('.js') && existsSync(BUNDLE_PATH) ? BUNDLE_PATH : undefined);
+    const workflows = bundle
+      ? { workflowBundle: { codePath: bundle } }
+      : { workflowsPath: require.resolve('./workflows') };
     const worker = await Worker.create({
       connection,
       namespace: settings.namespace,
@@ -48,7 +51,9 @@ async function run(): Promise<void> {
       // Heartbeats repeated while an activity runs: a dead worker is noticed within one heartbeat timeout.
       interceptors: { activity: [keepAliveInterceptor] },
     });
-    console.log(`worker: polling task queue "${taskQueue}" on ${settings.address} (namespace ${settings.namespace}, config ${file})`);
+    console.log(
+      `worker: polling task queue "${taskQueue}" on ${settings.address} (namespace ${settings.namespace}, config ${file})`,
+    );
     await worker.run();
   } finally {
     await clientConnection.close();

@@ -42,7 +42,12 @@ export async function nightlyBackup(): Promise<string> {
   process.env.AWS_SECRET_ACCESS_KEY = secretAccessKey;
   const s3 = createS3Client(cfg.backup);
   try {
-    const acts = databaseActivities({ config: cfg, databaseUrl: databaseUrl(), s3, releaseDir: () => Promise.reject(new Error('not used')) });
+    const acts = databaseActivities({
+      config: cfg,
+      databaseUrl: databaseUrl(),
+      s3,
+      releaseDir: () => Promise.reject(new Error('not used')),
+    });
     const stamp = new Date().toISOString().slice(0, 10).replace(/-/g, '');
     const r = await acts.backupDatabase({ workflowId: `sandbox-nightly-${stamp}`, version: '1.0.0' });
     return r.key;
@@ -61,7 +66,10 @@ export function backupComponent(): Component {
     },
     async status() {
       const age = await newestBackupAge().catch(() => undefined);
-      return { ok: age !== undefined, detail: age === undefined ? 'no backup in the bucket' : `newest backup ${Math.round(age / 60_000)} min old` };
+      return {
+        ok: age !== undefined,
+        detail: age === undefined ? 'no backup in the bucket' : `newest backup ${Math.round(age / 60_000)} min old`,
+      };
     },
     async down() {
       // Objects only: nothing runs.

@@ -21,22 +21,42 @@ import { s3Component } from './s3';
 
 /** In start order: the demo platform needs Kubernetes, Docker and git; Prometheus scrapes the demo server. */
 function components(): Component[] {
-  return [kubeComponent(), dockerComponent(), postgresComponent(), s3Component(), backupComponent(), redisComponent(), gitComponent(), prometheusComponent(), demoComponent()];
+  return [
+    kubeComponent(),
+    dockerComponent(),
+    postgresComponent(),
+    s3Component(),
+    backupComponent(),
+    redisComponent(),
+    gitComponent(),
+    prometheusComponent(),
+    demoComponent(),
+  ];
 }
 
 function writeEnv(list: Component[]): string {
   // The ports too: commands and tests given only SANDBOX_DIR then reach this instance.
-  const env: Record<string, string> = { SANDBOX_DIR: DIR, ...Object.fromEntries(Object.entries(PORTS).map(([k, v]) => [`SANDBOX_${k}_PORT`, String(v)])) };
+  const env: Record<string, string> = {
+    SANDBOX_DIR: DIR,
+    ...Object.fromEntries(Object.entries(PORTS).map(([k, v]) => [`SANDBOX_${k}_PORT`, String(v)])),
+  };
   for (const c of list) Object.assign(env, c.env?.() ?? {});
   const file = path.join(ensureDir(), 'env');
-  writeFileSync(file, Object.entries(env).map(([k, v]) => `${k}=${v}`).join('\n') + '\n', { mode: 0o600 });
+  writeFileSync(
+    file,
+    Object.entries(env)
+      .map(([k, v]) => `${k}=${v}`)
+      .join('\n') + '\n',
+    { mode: 0o600 },
+  );
   return file;
 }
 
 function pick(only: string[]): Component[] {
   const all = components();
   const unknown = only.filter((n) => !all.some((c) => c.name === n));
-  if (unknown.length) throw new Error(`unknown component(s) ${unknown.join(', ')}: choose from ${all.map((c) => c.name).join(', ')}`);
+  if (unknown.length)
+    throw new Error(`unknown component(s) ${unknown.join(', ')}: choose from ${all.map((c) => c.name).join(', ')}`);
   return only.length ? all.filter((c) => only.includes(c.name)) : all;
 }
 
@@ -53,7 +73,9 @@ async function up(only: string[]): Promise<void> {
     console.log(`up in ${secs(Date.now() - t)}: ${detail}`);
   }
   const file = writeEnv(components());
-  console.log(`sandbox: up in ${secs(Date.now() - total)}; environment in ${path.relative(ROOT, file)} (load it with: set -a; . ${path.relative(ROOT, file)}; set +a)`);
+  console.log(
+    `sandbox: up in ${secs(Date.now() - total)}; environment in ${path.relative(ROOT, file)} (load it with: set -a; . ${path.relative(ROOT, file)}; set +a)`,
+  );
 }
 
 async function status(): Promise<boolean> {
@@ -85,16 +107,20 @@ async function reset(): Promise<void> {
 
 function fraction(v: string): number {
   const n = Number(v);
-  if (!Number.isFinite(n) || n < 0 || n > 1) throw new Error(`--error-rate must be between 0 and 1, got ${JSON.stringify(v)}`);
+  if (!Number.isFinite(n) || n < 0 || n > 1)
+    throw new Error(`--error-rate must be between 0 and 1, got ${JSON.stringify(v)}`);
   return n;
 }
 function millis(v: string): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > 60_000) throw new Error(`--latency-ms must be a whole number of milliseconds up to 60000, got ${JSON.stringify(v)}`);
+  if (!Number.isInteger(n) || n < 0 || n > 60_000)
+    throw new Error(`--latency-ms must be a whole number of milliseconds up to 60000, got ${JSON.stringify(v)}`);
   return n;
 }
 
-const program = new Command('sandbox').description('The local production stack for tests and demos (everything on 127.0.0.1, data in .sandbox/).');
+const program = new Command('sandbox').description(
+  'The local production stack for tests and demos (everything on 127.0.0.1, data in .sandbox/).',
+);
 program
   .command('up')
   .argument('[components...]', 'only these (kubernetes, docker, postgres, s3, redis, git, prometheus, demo)')
@@ -111,7 +137,10 @@ program
   .argument('[components...]', 'only these')
   .description('stop what up started, by pid')
   .action(async (only: string[]) => down(only));
-program.command('reset').description('return the demo platform, database, bucket, registry tags and git origin to v1.0.0').action(reset);
+program
+  .command('reset')
+  .description('return the demo platform, database, bucket, registry tags and git origin to v1.0.0')
+  .action(reset);
 program
   .command('fault')
   .description('change what a track of the demo platform reports, at run time')
@@ -120,25 +149,45 @@ program
   .option('--latency-ms <ms>', 'latency added to every request', millis)
   .option('--health-fail [reason]', 'make GET /health answer 503')
   .option('--clear', 'remove every fault')
-  .addHelpText('after', '\nExamples:\n  npm run sandbox -- fault --track canary --error-rate 0.3 --latency-ms 800\n  npm run sandbox -- fault --clear')
-  .action(async (o: { track: string; errorRate?: number; latencyMs?: number; healthFail?: string | boolean; clear?: boolean }) => {
-    if (o.clear) {
-      await demoControl('/__sandbox/fault', { clear: true });
-      await demoControl('/__sandbox/health', { fail: false });
-      console.log('sandbox: faults cleared');
-      return;
-    }
-    if (o.healthFail) {
-      await demoControl('/__sandbox/health', { fail: true, reason: typeof o.healthFail === 'string' ? o.healthFail : 'fault injected' });
-      console.log('sandbox: /health now answers 503');
-    }
-    if (o.errorRate !== undefined || o.latencyMs !== undefined) {
-      await demoControl('/__sandbox/fault', { track: o.track, ...(o.errorRate !== undefined ? { errorRate: o.errorRate } : {}), ...(o.latencyMs !== undefined ? { latencyMs: o.latencyMs } : {}) });
-      console.log(`sandbox: ${o.track} track: error rate ${o.errorRate ?? 'unchanged'}, added latency ${o.latencyMs ?? 'unchanged'} ms`);
-    } else if (!o.healthFail) {
-      throw new Error('say what to inject: --error-rate, --latency-ms, --health-fail or --clear');
-    }
-  });
+  .addHelpText(
+    'after',
+    '\nExamples:\n  npm run sandbox -- fault --track canary --error-rate 0.3 --latency-ms 800\n  npm run sandbox -- fault --clear',
+  )
+  .action(
+    async (o: {
+      track: string;
+      errorRate?: number;
+      latencyMs?: number;
+      healthFail?: string | boolean;
+      clear?: boolean;
+    }) => {
+      if (o.clear) {
+        await demoControl('/__sandbox/fault', { clear: true });
+        await demoControl('/__sandbox/health', { fail: false });
+        console.log('sandbox: faults cleared');
+        return;
+      }
+      if (o.healthFail) {
+        await demoControl('/__sandbox/health', {
+          fail: true,
+          reason: typeof o.healthFail === 'string' ? o.healthFail : 'fault injected',
+        });
+        console.log('sandbox: /health now answers 503');
+      }
+      if (o.errorRate !== undefined || o.latencyMs !== undefined) {
+        await demoControl('/__sandbox/fault', {
+          track: o.track,
+          ...(o.errorRate !== undefined ? { errorRate: o.errorRate } : {}),
+          ...(o.latencyMs !== undefined ? { latencyMs: o.latencyMs } : {}),
+        });
+        console.log(
+          `sandbox: ${o.track} track: error rate ${o.errorRate ?? 'unchanged'}, added latency ${o.latencyMs ?? 'unchanged'} ms`,
+        );
+      } else if (!o.healthFail) {
+        throw new Error('say what to inject: --error-rate, --latency-ms, --health-fail or --clear');
+      }
+    },
+  );
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   console.error(`\nsandbox: ${(err as Error).message}`);

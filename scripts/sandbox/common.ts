@@ -22,7 +22,13 @@ export const PIDS = path.join(DIR, 'pids');
 function recordedPorts(): Record<string, string> {
   try {
     const text = readFileSync(path.join(DIR, 'env'), 'utf8');
-    return Object.fromEntries(text.split('\n').map((l) => /^(SANDBOX_[A-Z0-9_]+_PORT)=(\d+)$/.exec(l.trim())).filter((m): m is RegExpExecArray => !!m).map((m) => [m[1], m[2]]));
+    return Object.fromEntries(
+      text
+        .split('\n')
+        .map((l) => /^(SANDBOX_[A-Z0-9_]+_PORT)=(\d+)$/.exec(l.trim()))
+        .filter((m): m is RegExpExecArray => !!m)
+        .map((m) => [m[1], m[2]]),
+    );
   } catch {
     return {};
   }
@@ -33,7 +39,8 @@ function port(name: string, fallback: number): number {
   const v = process.env[`SANDBOX_${name}_PORT`] || RECORDED[`SANDBOX_${name}_PORT`];
   if (v === undefined || v === '') return fallback;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new Error(`SANDBOX_${name}_PORT must be a port number, got ${JSON.stringify(v)}`);
+  if (!Number.isInteger(n) || n < 1 || n > 65535)
+    throw new Error(`SANDBOX_${name}_PORT must be a port number, got ${JSON.stringify(v)}`);
   return n;
 }
 
@@ -162,14 +169,23 @@ export function sleep(ms: number): Promise<void> {
 
 export function logTail(name: string, lines = 15): string {
   try {
-    return readFileSync(path.join(LOGS, `${name}.log`), 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+    return readFileSync(path.join(LOGS, `${name}.log`), 'utf8')
+      .trimEnd()
+      .split('\n')
+      .slice(-lines)
+      .join('\n');
   } catch {
     return '(no log)';
   }
 }
 
 /** Waits for `probe` to succeed; on timeout the error names the component and shows its log. */
-export async function waitReady(name: string, probe: () => Promise<boolean>, timeoutMs: number, daemon?: string): Promise<void> {
+export async function waitReady(
+  name: string,
+  probe: () => Promise<boolean>,
+  timeoutMs: number,
+  daemon?: string,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   for (;;) {
@@ -179,10 +195,14 @@ export async function waitReady(name: string, probe: () => Promise<boolean>, tim
       last = (err as Error).message;
     }
     if (daemon && !running(daemon)) {
-      throw new Error(`${name} exited during start-up; last lines of ${path.relative(ROOT, path.join(LOGS, `${daemon}.log`))}:\n${logTail(daemon)}`);
+      throw new Error(
+        `${name} exited during start-up; last lines of ${path.relative(ROOT, path.join(LOGS, `${daemon}.log`))}:\n${logTail(daemon)}`,
+      );
     }
     if (Date.now() > deadline) {
-      throw new Error(`${name} not ready after ${timeoutMs / 1000}s${last ? ` (${last})` : ''}${daemon ? `; last lines of its log:\n${logTail(daemon)}` : ''}`);
+      throw new Error(
+        `${name} not ready after ${timeoutMs / 1000}s${last ? ` (${last})` : ''}${daemon ? `; last lines of its log:\n${logTail(daemon)}` : ''}`,
+      );
     }
     await sleep(250);
   }
@@ -205,7 +225,10 @@ export function portOpen(port: number, host = HOST): Promise<boolean> {
 
 /** Runs a tool-acquisition script and returns what it printed (a path). */
 export function tool(script: string, ...args: string[]): string {
-  return execFileSync('bash', [path.join(ROOT, 'scripts', 'tools', script), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+  return execFileSync('bash', [path.join(ROOT, 'scripts', 'tools', script), ...args], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  }).trim();
 }
 
 export function which(cmd: string): string | undefined {
@@ -216,8 +239,18 @@ export function which(cmd: string): string | undefined {
   }
 }
 
-export function sh(file: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string } = {}): string {
-  return execFileSync(file, args, { encoding: 'utf8', env: opts.env ?? process.env, cwd: opts.cwd, input: opts.input, stdio: ['pipe', 'pipe', 'pipe'] });
+export function sh(
+  file: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string } = {},
+): string {
+  return execFileSync(file, args, {
+    encoding: 'utf8',
+    env: opts.env ?? process.env,
+    cwd: opts.cwd,
+    input: opts.input,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
 }
 
 export interface Component {

@@ -9,12 +9,30 @@ import * as k8s from '@kubernetes/client-node';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { ensureDir, HOST, PORTS, ROOT, running, sh, startDaemon, stopDaemon, waitReady, type Component } from './common';
+import {
+  ensureDir,
+  HOST,
+  PORTS,
+  ROOT,
+  running,
+  sh,
+  startDaemon,
+  stopDaemon,
+  waitReady,
+  type Component,
+} from './common';
 import { docker, registryHost } from './docker';
 import { gitPaths } from './git';
 import { adminClient, adminKubeconfigPath, NAMESPACE } from './kube';
 
-export const SERVICES = ['auth-service', 'chat-service', 'billing-service', 'analytics-service', 'api-gateway', 'frontend'];
+export const SERVICES = [
+  'auth-service',
+  'chat-service',
+  'billing-service',
+  'analytics-service',
+  'api-gateway',
+  'frontend',
+];
 export const BASE_VERSION = '1.0.0';
 const VERSION_ANNOTATION = 'deploy-pipelines.dev/version';
 const REPLICAS: Record<string, number> = { 'api-gateway': 4 };
@@ -25,7 +43,12 @@ export function demoUrl(): string {
 
 function smokeCredentials(): { email: string; password: string } {
   const f = path.join(ensureDir('demo'), 'smoke.json');
-  if (!existsSync(f)) writeFileSync(f, JSON.stringify({ email: 'admin@ai-saas.example', password: sh('openssl', ['rand', '-hex', '12']).trim() }), { mode: 0o600 });
+  if (!existsSync(f))
+    writeFileSync(
+      f,
+      JSON.stringify({ email: 'admin@ai-saas.example', password: sh('openssl', ['rand', '-hex', '12']).trim() }),
+      { mode: 0o600 },
+    );
   return JSON.parse(readFileSync(f, 'utf8')) as { email: string; password: string };
 }
 
@@ -34,7 +57,10 @@ export function imageRef(service: string, version: string): string {
 }
 
 async function registryHasTag(service: string, version: string): Promise<boolean> {
-  const r = await fetch(`http://${registryHost()}/v2/ai-saas-${service}/manifests/${version}`, { method: 'HEAD', headers: { Accept: 'application/vnd.docker.distribution.manifest.v2+json' } });
+  const r = await fetch(`http://${registryHost()}/v2/ai-saas-${service}/manifests/${version}`, {
+    method: 'HEAD',
+    headers: { Accept: 'application/vnd.docker.distribution.manifest.v2+json' },
+  });
   return r.ok;
 }
 
@@ -48,7 +74,17 @@ async function ensureBaseImages(): Promise<number> {
   try {
     sh('git', ['-C', gitPaths().checkout, 'worktree', 'add', '--detach', '-f', src, `v${BASE_VERSION}`]);
     for (const s of missing) {
-      docker(['build', '-q', '--network', 'none', '--build-arg', `VERSION=${BASE_VERSION}`, '-t', imageRef(s, BASE_VERSION), path.join(src, 'services', s)]);
+      docker([
+        'build',
+        '-q',
+        '--network',
+        'none',
+        '--build-arg',
+        `VERSION=${BASE_VERSION}`,
+        '-t',
+        imageRef(s, BASE_VERSION),
+        path.join(src, 'services', s),
+      ]);
       docker(['push', '-q', imageRef(s, BASE_VERSION)]);
       built++;
     }
@@ -64,7 +100,12 @@ function deployment(service: string): k8s.V1Deployment {
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
-    metadata: { name: service, namespace: NAMESPACE, labels: { ...labels, 'app.kubernetes.io/part-of': 'ai-saas' }, annotations: { [VERSION_ANNOTATION]: BASE_VERSION } },
+    metadata: {
+      name: service,
+      namespace: NAMESPACE,
+      labels: { ...labels, 'app.kubernetes.io/part-of': 'ai-saas' },
+      annotations: { [VERSION_ANNOTATION]: BASE_VERSION },
+    },
     spec: {
       replicas: REPLICAS[service] ?? 2,
       revisionHistoryLimit: 10,
@@ -74,7 +115,14 @@ function deployment(service: string): k8s.V1Deployment {
       template: {
         metadata: { labels: { ...labels, track: 'stable' }, annotations: { [VERSION_ANNOTATION]: BASE_VERSION } },
         spec: {
-          containers: [{ name: service, image: imageRef(service, BASE_VERSION), ports: [{ containerPort: 8080, name: 'http' }], env: [{ name: 'SERVICE_NAME', value: service }] }],
+          containers: [
+            {
+              name: service,
+              image: imageRef(service, BASE_VERSION),
+              ports: [{ containerPort: 8080, name: 'http' }],
+              env: [{ name: 'SERVICE_NAME', value: service }],
+            },
+          ],
         },
       },
     },
@@ -113,7 +161,8 @@ function virtualService(): k8s.KubernetesObject & { spec: unknown } {
 
 async function apply(kc: k8s.KubeConfig, objects: k8s.KubernetesObject[]): Promise<void> {
   const client = k8s.KubernetesObjectApi.makeApiClient(kc);
-  for (const o of objects) await client.patch(o, undefined, undefined, 'sandbox', true, k8s.PatchStrategy.ServerSideApply);
+  for (const o of objects)
+    await client.patch(o, undefined, undefined, 'sandbox', true, k8s.PatchStrategy.ServerSideApply);
 }
 
 /** Puts the platform objects back to v1.0.0: stable images, weights 100/0, no canary or colour Deployments. */
@@ -128,18 +177,55 @@ export async function applyPlatform(resetExtras: boolean): Promise<void> {
     }
     // Our own field manager may have been displaced by the worker's patches: replace, do not merge.
     for (const s of SERVICES) {
-      await apps.replaceNamespacedDeployment({ name: s, namespace: NAMESPACE, body: { ...deployment(s), metadata: { ...deployment(s).metadata, resourceVersion: (await apps.readNamespacedDeployment({ name: s, namespace: NAMESPACE })).metadata?.resourceVersion } } }).catch(async () => apply(kc, [deployment(s)]));
+      await apps
+        .replaceNamespacedDeployment({
+          name: s,
+          namespace: NAMESPACE,
+          body: {
+            ...deployment(s),
+            metadata: {
+              ...deployment(s).metadata,
+              resourceVersion: (await apps.readNamespacedDeployment({ name: s, namespace: NAMESPACE })).metadata
+                ?.resourceVersion,
+            },
+          },
+        })
+        .catch(async () => apply(kc, [deployment(s)]));
     }
     const core = kc.makeApiClient(k8s.CoreV1Api);
     for (const s of SERVICES) {
       const current = await core.readNamespacedService({ name: s, namespace: NAMESPACE }).catch(() => undefined);
-      if (current) await core.replaceNamespacedService({ name: s, namespace: NAMESPACE, body: { ...service(s), metadata: { ...service(s).metadata, resourceVersion: current.metadata?.resourceVersion }, spec: { ...service(s).spec, clusterIP: current.spec?.clusterIP } } });
+      if (current)
+        await core.replaceNamespacedService({
+          name: s,
+          namespace: NAMESPACE,
+          body: {
+            ...service(s),
+            metadata: { ...service(s).metadata, resourceVersion: current.metadata?.resourceVersion },
+            spec: { ...service(s).spec, clusterIP: current.spec?.clusterIP },
+          },
+        });
     }
     const co = kc.makeApiClient(k8s.CustomObjectsApi);
     const vs = virtualService();
-    const cur = (await co.getNamespacedCustomObject({ group: 'networking.istio.io', version: 'v1beta1', namespace: NAMESPACE, plural: 'virtualservices', name: 'api-gateway' }).catch(() => undefined)) as k8s.KubernetesObject | undefined;
+    const cur = (await co
+      .getNamespacedCustomObject({
+        group: 'networking.istio.io',
+        version: 'v1beta1',
+        namespace: NAMESPACE,
+        plural: 'virtualservices',
+        name: 'api-gateway',
+      })
+      .catch(() => undefined)) as k8s.KubernetesObject | undefined;
     if (cur) {
-      await co.replaceNamespacedCustomObject({ group: 'networking.istio.io', version: 'v1beta1', namespace: NAMESPACE, plural: 'virtualservices', name: 'api-gateway', body: { ...vs, metadata: { ...vs.metadata, resourceVersion: cur.metadata?.resourceVersion } } });
+      await co.replaceNamespacedCustomObject({
+        group: 'networking.istio.io',
+        version: 'v1beta1',
+        namespace: NAMESPACE,
+        plural: 'virtualservices',
+        name: 'api-gateway',
+        body: { ...vs, metadata: { ...vs.metadata, resourceVersion: cur.metadata?.resourceVersion } },
+      });
     }
   }
   await apply(kc, [...SERVICES.map(deployment), ...SERVICES.map(service), virtualService()]);
@@ -150,7 +236,12 @@ async function platformReady(): Promise<boolean> {
   const list = await apps.listNamespacedDeployment({ namespace: NAMESPACE });
   return SERVICES.every((s) => {
     const d = list.items.find((x) => x.metadata?.name === s);
-    return d && d.status?.observedGeneration === d.metadata?.generation && d.status?.updatedReplicas === d.spec?.replicas && d.status?.availableReplicas === d.spec?.replicas;
+    return (
+      d &&
+      d.status?.observedGeneration === d.metadata?.generation &&
+      d.status?.updatedReplicas === d.spec?.replicas &&
+      d.status?.availableReplicas === d.spec?.replicas
+    );
   });
 }
 
@@ -161,12 +252,19 @@ async function pruneRegistry(): Promise<void> {
     const r = await fetch(`http://${registryHost()}/v2/${repo}/tags/list`);
     if (!r.ok) continue;
     const tags = ((await r.json()) as { tags?: string[] | null }).tags ?? [];
-    const keep = await fetch(`http://${registryHost()}/v2/${repo}/manifests/${BASE_VERSION}`, { method: 'HEAD', headers: { Accept: 'application/vnd.docker.distribution.manifest.v2+json' } });
+    const keep = await fetch(`http://${registryHost()}/v2/${repo}/manifests/${BASE_VERSION}`, {
+      method: 'HEAD',
+      headers: { Accept: 'application/vnd.docker.distribution.manifest.v2+json' },
+    });
     const keepDigest = keep.headers.get('docker-content-digest');
     for (const t of tags.filter((x) => x !== BASE_VERSION)) {
-      const h = await fetch(`http://${registryHost()}/v2/${repo}/manifests/${t}`, { method: 'HEAD', headers: { Accept: 'application/vnd.docker.distribution.manifest.v2+json' } });
+      const h = await fetch(`http://${registryHost()}/v2/${repo}/manifests/${t}`, {
+        method: 'HEAD',
+        headers: { Accept: 'application/vnd.docker.distribution.manifest.v2+json' },
+      });
       const digest = h.headers.get('docker-content-digest');
-      if (digest && digest !== keepDigest) await fetch(`http://${registryHost()}/v2/${repo}/manifests/${digest}`, { method: 'DELETE' });
+      if (digest && digest !== keepDigest)
+        await fetch(`http://${registryHost()}/v2/${repo}/manifests/${digest}`, { method: 'DELETE' });
     }
   }
 }
@@ -177,7 +275,11 @@ async function demoServerReady(): Promise<boolean> {
 }
 
 export async function demoControl(pathname: string, body: unknown): Promise<unknown> {
-  const r = await fetch(`${demoUrl()}${pathname}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const r = await fetch(`${demoUrl()}${pathname}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   const text = await r.text();
   if (!r.ok) throw new Error(`demo server refused ${pathname}: ${text}`);
   return text ? (JSON.parse(text) as unknown) : undefined;
@@ -192,20 +294,25 @@ export function demoComponent(): Component {
       await waitReady('demo platform Deployments', platformReady, 120_000);
       const creds = smokeCredentials();
       if (!running('demo-server')) {
-        startDaemon('demo-server', path.join(ROOT, 'node_modules', '.bin', 'tsx'), [path.join(ROOT, 'scripts', 'sandbox', 'demo-server', 'index.ts')], {
-          cwd: ROOT,
-          env: {
-            ...process.env,
-            DEMO_PORT: String(PORTS.DEMO),
-            DEMO_HOST: HOST,
-            KUBECONFIG: adminKubeconfigPath(),
-            DEMO_NAMESPACE: NAMESPACE,
-            DEMO_SERVICE: 'api-gateway',
-            SMOKE_EMAIL: creds.email,
-            SMOKE_PASSWORD: creds.password,
-            DEMO_STATE_FILE: path.join(ensureDir('demo'), 'faults.json'),
+        startDaemon(
+          'demo-server',
+          path.join(ROOT, 'node_modules', '.bin', 'tsx'),
+          [path.join(ROOT, 'scripts', 'sandbox', 'demo-server', 'index.ts')],
+          {
+            cwd: ROOT,
+            env: {
+              ...process.env,
+              DEMO_PORT: String(PORTS.DEMO),
+              DEMO_HOST: HOST,
+              KUBECONFIG: adminKubeconfigPath(),
+              DEMO_NAMESPACE: NAMESPACE,
+              DEMO_SERVICE: 'api-gateway',
+              SMOKE_EMAIL: creds.email,
+              SMOKE_PASSWORD: creds.password,
+              DEMO_STATE_FILE: path.join(ensureDir('demo'), 'faults.json'),
+            },
           },
-        });
+        );
       }
       await waitReady('demo server', demoServerReady, 30_000, 'demo-server');
       return `${SERVICES.length} Deployments at ${BASE_VERSION}${built ? ` (${built} images built)` : ''}, endpoints ${demoUrl()}`;
@@ -214,7 +321,10 @@ export function demoComponent(): Component {
       try {
         const server = running('demo-server') && (await demoServerReady());
         const platform = await platformReady();
-        return { ok: server && platform, detail: `platform ${platform ? 'ready' : 'not ready'}, endpoints ${server ? demoUrl() : 'down'}` };
+        return {
+          ok: server && platform,
+          detail: `platform ${platform ? 'ready' : 'not ready'}, endpoints ${server ? demoUrl() : 'down'}`,
+        };
       } catch (err) {
         return { ok: false, detail: (err as Error).message };
       }

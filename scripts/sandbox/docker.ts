@@ -6,7 +6,18 @@
  */
 import { copyFileSync, existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { ensureDir, HOST, PORTS, running, sh, startDaemon, stopDaemon, waitReady, which, type Component } from './common';
+import {
+  ensureDir,
+  HOST,
+  PORTS,
+  running,
+  sh,
+  startDaemon,
+  stopDaemon,
+  waitReady,
+  which,
+  type Component,
+} from './common';
 
 export const BASE_IMAGE = 'sandbox/busybox:1';
 
@@ -106,14 +117,18 @@ export function dockerComponent(): Component {
           '',
         ].join('\n'),
       );
-      if (!running('registry')) startDaemon('registry', which('docker-registry') ?? '/usr/bin/docker-registry', ['serve', cfg]);
+      if (!running('registry'))
+        startDaemon('registry', which('docker-registry') ?? '/usr/bin/docker-registry', ['serve', cfg]);
       await waitReady('registry', registryReady, 30_000, 'registry');
       return `engine ${docker(['version', '--format', '{{.Server.Version}}']).trim()} at ${dockerHost()}, registry http://${registryHost()}`;
     },
     async status() {
       const engine = running('dockerd') && (await engineReady());
       const reg = running('registry') && (await registryReady().catch(() => false));
-      return { ok: engine && reg, detail: `engine ${engine ? 'up' : 'down'}, registry ${reg ? `http://${registryHost()}` : 'down'}` };
+      return {
+        ok: engine && reg,
+        detail: `engine ${engine ? 'up' : 'down'}, registry ${reg ? `http://${registryHost()}` : 'down'}`,
+      };
     },
     async down() {
       await stopDaemon('registry');

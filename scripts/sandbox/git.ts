@@ -15,7 +15,18 @@ export function gitPaths() {
   return { base, origin: path.join(base, 'origin.git'), checkout: path.join(base, 'checkout') };
 }
 
-const IDENTITY = ['-c', 'user.name=ai-saas developers', '-c', 'user.email=dev@ai-saas.example', '-c', 'init.defaultBranch=main', '-c', 'commit.gpgsign=false', '-c', 'tag.gpgsign=false'];
+const IDENTITY = [
+  '-c',
+  'user.name=ai-saas developers',
+  '-c',
+  'user.email=dev@ai-saas.example',
+  '-c',
+  'init.defaultBranch=main',
+  '-c',
+  'commit.gpgsign=false',
+  '-c',
+  'tag.gpgsign=false',
+];
 
 function git(cwd: string, args: string[]): string {
   return sh('git', [...IDENTITY, ...args], { cwd, env: { ...process.env, GIT_TERMINAL_PROMPT: '0' } });
@@ -23,11 +34,26 @@ function git(cwd: string, args: string[]): string {
 
 /** The commits after v1.0.0: what "changes deployed" lists for 1.0.1. */
 const CHANGES: { subject: string; apply: (dir: string) => void }[] = [
-  { subject: 'Fix auth token validation', apply: (d) => appendFileSync(path.join(d, 'services/auth-service/server.js'), "module.exports.validateToken = (t) => typeof t === 'string' && t.length === 48;\n") },
-  { subject: 'Add response caching', apply: (d) => appendFileSync(path.join(d, 'services/api-gateway/server.js'), 'module.exports.cacheTtlSeconds = 30;\n') },
+  {
+    subject: 'Fix auth token validation',
+    apply: (d) =>
+      appendFileSync(
+        path.join(d, 'services/auth-service/server.js'),
+        "module.exports.validateToken = (t) => typeof t === 'string' && t.length === 48;\n",
+      ),
+  },
+  {
+    subject: 'Add response caching',
+    apply: (d) =>
+      appendFileSync(path.join(d, 'services/api-gateway/server.js'), 'module.exports.cacheTtlSeconds = 30;\n'),
+  },
   {
     subject: 'Add email_verified_at index',
-    apply: (d) => writeFileSync(path.join(d, 'migrations/0002_add_email_verified_at_index.sql'), '-- Speeds up the "verified users" queries of the billing service.\nCREATE INDEX users_email_verified_at_idx ON users (email_verified_at);\n'),
+    apply: (d) =>
+      writeFileSync(
+        path.join(d, 'migrations/0002_add_email_verified_at_index.sql'),
+        '-- Speeds up the "verified users" queries of the billing service.\nCREATE INDEX users_email_verified_at_idx ON users (email_verified_at);\n',
+      ),
   },
 ];
 

@@ -7,7 +7,20 @@
 import * as k8s from '@kubernetes/client-node';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { ensureDir, HOST, PORTS, ROOT, running, sh, sleep, startDaemon, stopDaemon, tool, waitReady, type Component } from './common';
+import {
+  ensureDir,
+  HOST,
+  PORTS,
+  ROOT,
+  running,
+  sh,
+  sleep,
+  startDaemon,
+  stopDaemon,
+  tool,
+  waitReady,
+  type Component,
+} from './common';
 
 const NODES = ['kwok-node-0', 'kwok-node-1', 'kwok-node-2'];
 export const NAMESPACE = 'ai-saas';
@@ -31,21 +44,88 @@ function binaries(): { dir: string; etcd: string; kwok: string } {
 }
 
 /** CA, apiserver serving certificate, service-account key pair and the admin token, made once. */
-function ensurePki(): { ca: string; cert: string; key: string; saKey: string; saPub: string; tokens: string; adminToken: string } {
+function ensurePki(): {
+  ca: string;
+  cert: string;
+  key: string;
+  saKey: string;
+  saPub: string;
+  tokens: string;
+  adminToken: string;
+} {
   const d = ensureDir('kube', 'pki');
   const f = (n: string) => path.join(d, n);
   if (!existsSync(f('apiserver.crt'))) {
-    sh('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '3650', '-subj', '/CN=sandbox-ca', '-keyout', f('ca.key'), '-out', f('ca.crt')]);
-    writeFileSync(f('san.cnf'), ['[ext]', 'subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc', 'extendedKeyUsage=serverAuth', ''].join('\n'));
-    sh('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=kube-apiserver', '-keyout', f('apiserver.key'), '-out', f('apiserver.csr')]);
-    sh('openssl', ['x509', '-req', '-in', f('apiserver.csr'), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '3650', '-extfile', f('san.cnf'), '-extensions', 'ext', '-out', f('apiserver.crt')]);
+    sh('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '3650',
+      '-subj',
+      '/CN=sandbox-ca',
+      '-keyout',
+      f('ca.key'),
+      '-out',
+      f('ca.crt'),
+    ]);
+    writeFileSync(
+      f('san.cnf'),
+      [
+        '[ext]',
+        'subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc',
+        'extendedKeyUsage=serverAuth',
+        '',
+      ].join('\n'),
+    );
+    sh('openssl', [
+      'req',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-subj',
+      '/CN=kube-apiserver',
+      '-keyout',
+      f('apiserver.key'),
+      '-out',
+      f('apiserver.csr'),
+    ]);
+    sh('openssl', [
+      'x509',
+      '-req',
+      '-in',
+      f('apiserver.csr'),
+      '-CA',
+      f('ca.crt'),
+      '-CAkey',
+      f('ca.key'),
+      '-CAcreateserial',
+      '-days',
+      '3650',
+      '-extfile',
+      f('san.cnf'),
+      '-extensions',
+      'ext',
+      '-out',
+      f('apiserver.crt'),
+    ]);
     sh('openssl', ['genrsa', '-out', f('sa.key'), '2048']);
     sh('openssl', ['rsa', '-in', f('sa.key'), '-pubout', '-out', f('sa.pub')]);
     const token = sh('openssl', ['rand', '-hex', '24']).trim();
     writeFileSync(f('tokens.csv'), `${token},sandbox-admin,sandbox-admin,"system:masters"\n`, { mode: 0o600 });
   }
   const adminToken = readFileSync(f('tokens.csv'), 'utf8').split(',')[0];
-  return { ca: f('ca.crt'), cert: f('apiserver.crt'), key: f('apiserver.key'), saKey: f('sa.key'), saPub: f('sa.pub'), tokens: f('tokens.csv'), adminToken };
+  return {
+    ca: f('ca.crt'),
+    cert: f('apiserver.crt'),
+    key: f('apiserver.key'),
+    saKey: f('sa.key'),
+    saPub: f('sa.pub'),
+    tokens: f('tokens.csv'),
+    adminToken,
+  };
 }
 
 function kubeconfigYaml(user: string, token: string, ca: string, namespace?: string): string {
@@ -95,7 +175,10 @@ async function fetchWithToken(url: string, kc: k8s.KubeConfig, selfSigned = fals
   return new Promise((resolve, reject) => {
     const req = https.get(url, { ...opts, timeout: 3000 }, (res) => {
       let body = '';
-      res.setEncoding('utf8').on('data', (d: string) => (body += d)).on('end', () => resolve(body.trim()));
+      res
+        .setEncoding('utf8')
+        .on('data', (d: string) => (body += d))
+        .on('end', () => resolve(body.trim()));
     });
     req.on('error', reject);
     req.on('timeout', () => req.destroy(new Error('timeout')));
@@ -106,7 +189,9 @@ async function fetchWithToken(url: string, kc: k8s.KubeConfig, selfSigned = fals
 function kwokStages(): string {
   const out = path.join(kubeDir(), 'kwok-stages.yaml');
   if (existsSync(out)) return out;
-  const info = JSON.parse(sh('go', ['mod', 'download', '-json', 'sigs.k8s.io/kwok@v0.8.0'], { cwd: '/' })) as { Dir: string };
+  const info = JSON.parse(sh('go', ['mod', 'download', '-json', 'sigs.k8s.io/kwok@v0.8.0'], { cwd: '/' })) as {
+    Dir: string;
+  };
   const stage = (p: string) => readFileSync(path.join(info.Dir, 'kustomize', 'stage', p), 'utf8');
   const docs = [
     stage('node/fast/node-initialize.yaml'),
@@ -129,8 +214,20 @@ async function applyObjects(kc: k8s.KubeConfig, objects: k8s.KubernetesObject[])
 export async function applyYamlFile(kc: k8s.KubeConfig, file: string, namespace?: string): Promise<void> {
   // loadAllYaml keeps fields the client's serializer would drop from plain JSON
   // (x-kubernetes-preserve-unknown-fields in the VirtualService CRD).
-  const objects = (k8s.loadAllYaml(readFileSync(file, 'utf8')) as (k8s.KubernetesObject | null)[]).filter((o): o is k8s.KubernetesObject => !!o && !!o.kind);
-  for (const o of objects) if (namespace && o.metadata && !o.metadata.namespace && o.kind !== 'Namespace' && o.kind !== 'CustomResourceDefinition' && o.kind !== 'ClusterRole' && o.kind !== 'ClusterRoleBinding') o.metadata.namespace = namespace;
+  const objects = (k8s.loadAllYaml(readFileSync(file, 'utf8')) as (k8s.KubernetesObject | null)[]).filter(
+    (o): o is k8s.KubernetesObject => !!o && !!o.kind,
+  );
+  for (const o of objects)
+    if (
+      namespace &&
+      o.metadata &&
+      !o.metadata.namespace &&
+      o.kind !== 'Namespace' &&
+      o.kind !== 'CustomResourceDefinition' &&
+      o.kind !== 'ClusterRole' &&
+      o.kind !== 'ClusterRoleBinding'
+    )
+      o.metadata.namespace = namespace;
   await applyObjects(kc, objects);
 }
 
@@ -141,9 +238,18 @@ async function ensureNodes(kc: k8s.KubeConfig): Promise<void> {
     metadata: {
       name,
       annotations: { 'kwok.x-k8s.io/node': 'fake', 'node.alpha.kubernetes.io/ttl': '0' },
-      labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64', type: 'kwok', 'node-role.kubernetes.io/agent': '' },
+      labels: {
+        'kubernetes.io/hostname': name,
+        'kubernetes.io/os': 'linux',
+        'kubernetes.io/arch': 'amd64',
+        type: 'kwok',
+        'node-role.kubernetes.io/agent': '',
+      },
     },
-    status: { allocatable: { cpu: '32', memory: '256Gi', pods: '110' }, capacity: { cpu: '32', memory: '256Gi', pods: '110' } },
+    status: {
+      allocatable: { cpu: '32', memory: '256Gi', pods: '110' },
+      capacity: { cpu: '32', memory: '256Gi', pods: '110' },
+    },
   }));
   await applyObjects(kc, nodes);
 }
@@ -163,7 +269,11 @@ async function ensureWorkerIdentity(kc: k8s.KubeConfig, ca: string): Promise<voi
     {
       apiVersion: 'v1',
       kind: 'Secret',
-      metadata: { name: secretName, namespace: NAMESPACE, annotations: { 'kubernetes.io/service-account.name': WORKER_SA } },
+      metadata: {
+        name: secretName,
+        namespace: NAMESPACE,
+        annotations: { 'kubernetes.io/service-account.name': WORKER_SA },
+      },
       type: 'kubernetes.io/service-account-token',
     } as k8s.KubernetesObject,
   ]);
@@ -187,16 +297,26 @@ export function kubeComponent(): Component {
       const etcdData = ensureDir('kube', 'etcd');
       if (!running('etcd')) {
         startDaemon('etcd', bins.etcd, [
-          '--name', 'sandbox',
-          '--data-dir', etcdData,
-          '--listen-client-urls', `http://${HOST}:${PORTS.ETCD}`,
-          '--advertise-client-urls', `http://${HOST}:${PORTS.ETCD}`,
-          '--listen-peer-urls', `http://${HOST}:${PORTS.ETCD_PEER}`,
-          '--initial-advertise-peer-urls', `http://${HOST}:${PORTS.ETCD_PEER}`,
-          '--initial-cluster', `sandbox=http://${HOST}:${PORTS.ETCD_PEER}`,
-          '--listen-metrics-urls', '',
-          '--quota-backend-bytes', String(4 * 1024 ** 3),
-          '--log-level', 'warn',
+          '--name',
+          'sandbox',
+          '--data-dir',
+          etcdData,
+          '--listen-client-urls',
+          `http://${HOST}:${PORTS.ETCD}`,
+          '--advertise-client-urls',
+          `http://${HOST}:${PORTS.ETCD}`,
+          '--listen-peer-urls',
+          `http://${HOST}:${PORTS.ETCD_PEER}`,
+          '--initial-advertise-peer-urls',
+          `http://${HOST}:${PORTS.ETCD_PEER}`,
+          '--initial-cluster',
+          `sandbox=http://${HOST}:${PORTS.ETCD_PEER}`,
+          '--listen-metrics-urls',
+          '',
+          '--quota-backend-bytes',
+          String(4 * 1024 ** 3),
+          '--log-level',
+          'warn',
         ]);
       }
       await waitReady('etcd', async () => (await fetch(`http://${HOST}:${PORTS.ETCD}/health`)).ok, 30_000, 'etcd');
@@ -253,8 +373,18 @@ export function kubeComponent(): Component {
           '--v=0',
         ]);
       }
-      await waitReady('kube-controller-manager', async () => (await fetchWithToken(`https://${HOST}:${PORTS.CONTROLLER_MANAGER}/healthz`, kc, true)) === 'ok', 60_000, 'kube-controller-manager');
-      await waitReady('kube-scheduler', async () => (await fetchWithToken(`https://${HOST}:${PORTS.SCHEDULER}/healthz`, kc, true)) === 'ok', 60_000, 'kube-scheduler');
+      await waitReady(
+        'kube-controller-manager',
+        async () => (await fetchWithToken(`https://${HOST}:${PORTS.CONTROLLER_MANAGER}/healthz`, kc, true)) === 'ok',
+        60_000,
+        'kube-controller-manager',
+      );
+      await waitReady(
+        'kube-scheduler',
+        async () => (await fetchWithToken(`https://${HOST}:${PORTS.SCHEDULER}/healthz`, kc, true)) === 'ok',
+        60_000,
+        'kube-scheduler',
+      );
       if (!running('kwok')) {
         startDaemon('kwok', bins.kwok, [
           `--kubeconfig=${adminKubeconfigPath()}`,
@@ -270,11 +400,15 @@ export function kubeComponent(): Component {
       await ensureNodes(kc);
       await waitReady('kwok nodes', async () => (await nodesReady(kc)) >= NODES.length, 60_000, 'kwok');
       await applyYamlFile(kc, path.join(ROOT, 'deploy', 'kubernetes', 'istio-virtualservice-crd.yaml'));
-      await waitReady('VirtualService CRD', async () => {
-        const ext = kc.makeApiClient(k8s.ApiextensionsV1Api);
-        const crd = await ext.readCustomResourceDefinition({ name: 'virtualservices.networking.istio.io' });
-        return !!crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True');
-      }, 30_000);
+      await waitReady(
+        'VirtualService CRD',
+        async () => {
+          const ext = kc.makeApiClient(k8s.ApiextensionsV1Api);
+          const crd = await ext.readCustomResourceDefinition({ name: 'virtualservices.networking.istio.io' });
+          return !!crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True');
+        },
+        30_000,
+      );
       await applyObjects(kc, [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NAMESPACE } }]);
       await ensureWorkerIdentity(kc, pki.ca);
       return `https://${HOST}:${PORTS.APISERVER}, ${NODES.length} kwok nodes Ready`;
@@ -287,16 +421,24 @@ export function kubeComponent(): Component {
         const kc = adminClient();
         if (!(await apiReady())) return { ok: false, detail: 'apiserver not ready' };
         const ready = await nodesReady(kc);
-        return { ok: ready >= NODES.length, detail: `https://${HOST}:${PORTS.APISERVER}, ${ready}/${NODES.length} nodes Ready` };
+        return {
+          ok: ready >= NODES.length,
+          detail: `https://${HOST}:${PORTS.APISERVER}, ${ready}/${NODES.length} nodes Ready`,
+        };
       } catch (err) {
         return { ok: false, detail: (err as Error).message };
       }
     },
     async down() {
-      for (const p of ['kwok', 'kube-scheduler', 'kube-controller-manager', 'kube-apiserver', 'etcd']) await stopDaemon(p);
+      for (const p of ['kwok', 'kube-scheduler', 'kube-controller-manager', 'kube-apiserver', 'etcd'])
+        await stopDaemon(p);
     },
     env() {
-      return { KUBECONFIG: adminKubeconfigPath(), KUBECONFIG_WORKER: workerKubeconfigPath(), KUBE_NAMESPACE: NAMESPACE };
+      return {
+        KUBECONFIG: adminKubeconfigPath(),
+        KUBECONFIG_WORKER: workerKubeconfigPath(),
+        KUBE_NAMESPACE: NAMESPACE,
+      };
     },
   };
 }

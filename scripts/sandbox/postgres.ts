@@ -6,7 +6,18 @@
 import { createHash } from 'node:crypto';
 import { chownSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { ensureDir, HOST, PORTS, ROOT, running, sh, startDaemon, stopDaemon, waitReady, type Component } from './common';
+import {
+  ensureDir,
+  HOST,
+  PORTS,
+  ROOT,
+  running,
+  sh,
+  startDaemon,
+  stopDaemon,
+  waitReady,
+  type Component,
+} from './common';
 
 const PG_BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin';
 export const DATABASE = 'ai_saas_prod';
@@ -15,7 +26,9 @@ const APP_USER = 'app';
 export const MIGRATIONS_TABLE = 'schema_migrations';
 
 function pgUser(): { uid: number; gid: number } {
-  const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('postgres:'));
+  const line = readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('postgres:'));
   if (!line) throw new Error('no postgres user: install Debian postgresql (scripts/setup.sh does)');
   const [, , uid, gid] = line.split(':');
   return { uid: Number(uid), gid: Number(gid) };
@@ -35,7 +48,27 @@ function secret(name: string): string {
 /** psql as the superuser over the unix socket (trust), argument arrays only. */
 export function psqlAdmin(database: string, sql: string): string {
   const { socket } = dirs();
-  return sh(path.join(PG_BIN, 'psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', socket, '-p', String(PORTS.POSTGRES), '-U', 'postgres', '-d', database, '-At', '-f', '-'], { input: sql });
+  return sh(
+    path.join(PG_BIN, 'psql'),
+    [
+      '-X',
+      '-q',
+      '-v',
+      'ON_ERROR_STOP=1',
+      '-h',
+      socket,
+      '-p',
+      String(PORTS.POSTGRES),
+      '-U',
+      'postgres',
+      '-d',
+      database,
+      '-At',
+      '-f',
+      '-',
+    ],
+    { input: sql },
+  );
 }
 
 export function databaseUrl(): string {
@@ -52,7 +85,10 @@ async function ready(): Promise<boolean> {
 
 /** Drops and recreates ai_saas_prod with the v1.0.0 schema and seed rows. */
 export function loadDatabase(): void {
-  psqlAdmin('postgres', `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${DATABASE}' AND pid <> pg_backend_pid();`);
+  psqlAdmin(
+    'postgres',
+    `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${DATABASE}' AND pid <> pg_backend_pid();`,
+  );
   psqlAdmin('postgres', `DROP DATABASE IF EXISTS ${DATABASE};`);
   psqlAdmin('postgres', `CREATE DATABASE ${DATABASE} OWNER ${APP_USER};`);
   // The v1.0.0 state: the baseline migration applied (and recorded as the
@@ -85,10 +121,47 @@ export function postgresComponent(): Component {
         const pw = path.join(base, 'superuser.pw');
         writeFileSync(pw, secret('superuser.password'), { mode: 0o600 });
         chownSync(pw, uid, gid);
-        sh('setpriv', ['--reuid', String(uid), '--regid', String(gid), '--clear-groups', path.join(PG_BIN, 'initdb'), '-D', data, '-U', 'postgres', '--auth-local=trust', '--auth-host=scram-sha-256', `--pwfile=${pw}`, '-E', 'UTF8', '--locale=C.UTF-8']);
+        sh('setpriv', [
+          '--reuid',
+          String(uid),
+          '--regid',
+          String(gid),
+          '--clear-groups',
+          path.join(PG_BIN, 'initdb'),
+          '-D',
+          data,
+          '-U',
+          'postgres',
+          '--auth-local=trust',
+          '--auth-host=scram-sha-256',
+          `--pwfile=${pw}`,
+          '-E',
+          'UTF8',
+          '--locale=C.UTF-8',
+        ]);
       }
       if (!running('postgres')) {
-        startDaemon('postgres', path.join(PG_BIN, 'postgres'), ['-D', data, '-p', String(PORTS.POSTGRES), '-k', socket, '-c', `listen_addresses=${HOST}`, '-c', 'max_connections=200', '-c', 'fsync=off', '-c', 'full_page_writes=off'], { uid, gid, cwd: base });
+        startDaemon(
+          'postgres',
+          path.join(PG_BIN, 'postgres'),
+          [
+            '-D',
+            data,
+            '-p',
+            String(PORTS.POSTGRES),
+            '-k',
+            socket,
+            '-c',
+            `listen_addresses=${HOST}`,
+            '-c',
+            'max_connections=200',
+            '-c',
+            'fsync=off',
+            '-c',
+            'full_page_writes=off',
+          ],
+          { uid, gid, cwd: base },
+        );
       }
       await waitReady('postgres', ready, 30_000, 'postgres');
       const hasRole = psqlAdmin('postgres', `SELECT 1 FROM pg_roles WHERE rolname = '${APP_USER}';`).trim() === '1';

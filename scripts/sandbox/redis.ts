@@ -10,7 +10,9 @@ export function redisCommand(args: string[], port = PORTS.REDIS): Promise<string
     const s = net.connect({ host: HOST, port });
     let buf = '';
     s.setTimeout(2000, () => s.destroy(new Error('timeout')));
-    s.on('connect', () => s.write(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`));
+    s.on('connect', () =>
+      s.write(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`),
+    );
     s.on('data', (d) => {
       buf += d.toString('utf8');
       if (buf.endsWith('\r\n')) {
@@ -30,7 +32,24 @@ export function redisComponent(): Component {
       if (!bin) throw new Error('redis-server not found: install Debian redis-server (scripts/setup.sh does)');
       const dir = ensureDir('redis');
       if (!running('redis')) {
-        startDaemon('redis', bin, ['--bind', HOST, '--port', String(PORTS.REDIS), '--save', '', '--appendonly', 'no', '--dir', dir, '--maxmemory', REDIS_MAXMEMORY, '--maxmemory-policy', 'allkeys-lru', '--daemonize', 'no']);
+        startDaemon('redis', bin, [
+          '--bind',
+          HOST,
+          '--port',
+          String(PORTS.REDIS),
+          '--save',
+          '',
+          '--appendonly',
+          'no',
+          '--dir',
+          dir,
+          '--maxmemory',
+          REDIS_MAXMEMORY,
+          '--maxmemory-policy',
+          'allkeys-lru',
+          '--daemonize',
+          'no',
+        ]);
       }
       await waitReady('redis', async () => (await redisCommand(['PING'])) === '+PONG', 20_000, 'redis');
       return `redis://${HOST}:${PORTS.REDIS} maxmemory ${REDIS_MAXMEMORY}`;

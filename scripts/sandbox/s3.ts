@@ -2,10 +2,27 @@
  * An S3-compatible store: versitygw (built from the Go module proxy) over a
  * posix folder, with the bucket ai-saas-backups. Multipart uploads supported.
  */
-import { CreateBucketCommand, HeadBucketCommand, ListObjectsV2Command, DeleteObjectsCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  HeadBucketCommand,
+  ListObjectsV2Command,
+  DeleteObjectsCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { ensureDir, HOST, PORTS, running, sh, startDaemon, stopDaemon, tool, waitReady, type Component } from './common';
+import {
+  ensureDir,
+  HOST,
+  PORTS,
+  running,
+  sh,
+  startDaemon,
+  stopDaemon,
+  tool,
+  waitReady,
+  type Component,
+} from './common';
 
 export const BUCKET = 'ai-saas-backups';
 const REGION = 'us-east-1';
@@ -14,7 +31,9 @@ function credentials(): { accessKeyId: string; secretAccessKey: string } {
   const f = path.join(ensureDir('s3'), 'credentials.json');
   if (!existsSync(f)) {
     const accessKeyId = `AKSB${sh('openssl', ['rand', '-hex', '8']).trim().toUpperCase()}`;
-    const secretAccessKey = sh('openssl', ['rand', '-base64', '30']).trim().replace(/[^A-Za-z0-9]/g, 'x');
+    const secretAccessKey = sh('openssl', ['rand', '-base64', '30'])
+      .trim()
+      .replace(/[^A-Za-z0-9]/g, 'x');
     writeFileSync(f, JSON.stringify({ accessKeyId, secretAccessKey }), { mode: 0o600 });
   }
   return JSON.parse(readFileSync(f, 'utf8')) as { accessKeyId: string; secretAccessKey: string };
@@ -25,7 +44,14 @@ export function s3Endpoint(): string {
 }
 
 export function s3Client(): S3Client {
-  return new S3Client({ endpoint: s3Endpoint(), region: REGION, forcePathStyle: true, credentials: credentials(), requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
+  return new S3Client({
+    endpoint: s3Endpoint(),
+    region: REGION,
+    forcePathStyle: true,
+    credentials: credentials(),
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
 }
 
 async function ready(): Promise<boolean> {
@@ -65,14 +91,21 @@ export function s3Component(): Component {
       const meta = ensureDir('s3', 'meta');
       const creds = credentials();
       if (!running('s3')) {
-        startDaemon('s3', bin, ['--port', `${HOST}:${PORTS.S3}`, '--region', REGION, '--quiet', 'posix', '--sidecar', meta, data], {
-          env: { ...process.env, ROOT_ACCESS_KEY: creds.accessKeyId, ROOT_SECRET_KEY: creds.secretAccessKey },
-        });
+        startDaemon(
+          's3',
+          bin,
+          ['--port', `${HOST}:${PORTS.S3}`, '--region', REGION, '--quiet', 'posix', '--sidecar', meta, data],
+          {
+            env: { ...process.env, ROOT_ACCESS_KEY: creds.accessKeyId, ROOT_SECRET_KEY: creds.secretAccessKey },
+          },
+        );
       }
       await waitReady('s3', ready, 30_000, 's3');
       const c = s3Client();
       try {
-        await c.send(new HeadBucketCommand({ Bucket: BUCKET })).catch(async () => c.send(new CreateBucketCommand({ Bucket: BUCKET })));
+        await c
+          .send(new HeadBucketCommand({ Bucket: BUCKET }))
+          .catch(async () => c.send(new CreateBucketCommand({ Bucket: BUCKET })));
       } finally {
         c.destroy();
       }
@@ -90,7 +123,13 @@ export function s3Component(): Component {
     },
     env() {
       const c = credentials();
-      return { S3_ENDPOINT: s3Endpoint(), AWS_ACCESS_KEY_ID: c.accessKeyId, AWS_SECRET_ACCESS_KEY: c.secretAccessKey, AWS_REGION: REGION, S3_BUCKET: BUCKET };
+      return {
+        S3_ENDPOINT: s3Endpoint(),
+        AWS_ACCESS_KEY_ID: c.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: c.secretAccessKey,
+        AWS_REGION: REGION,
+        S3_BUCKET: BUCKET,
+      };
     },
   };
 }

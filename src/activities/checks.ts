@@ -50,7 +50,9 @@ export function checksActivities(deps: ChecksDeps) {
           });
         }
         if (r.code !== 0) {
-          const why = r.timedOut ? `timed out after ${Math.round(check.timeoutMs / 1000)}s` : `exited with ${r.code ?? r.signal}`;
+          const why = r.timedOut
+            ? `timed out after ${Math.round(check.timeoutMs / 1000)}s`
+            : `exited with ${r.code ?? r.signal}`;
           const output = lastLines(`${r.stdout}\n${r.stderr}`.trim(), 20);
           throw ApplicationFailure.create({
             type: ErrorType.PreDeploymentCheckFailed,

@@ -18,7 +18,12 @@ const nonRetryable = new Set<ErrorTypeName>(NON_RETRYABLE_ERROR_TYPES);
  * still progressing is worth another attempt); `details` travel with it to
  * the workflow.
  */
-export function failure(type: ErrorTypeName, message: string, details?: unknown, retryable?: boolean): ApplicationFailure {
+export function failure(
+  type: ErrorTypeName,
+  message: string,
+  details?: unknown,
+  retryable?: boolean,
+): ApplicationFailure {
   return ApplicationFailure.create({
     type,
     message,

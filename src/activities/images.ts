@@ -58,7 +58,10 @@ function tail(lines: string[], n = 15): string {
 
 /** Streams a build context as a tar, honouring .dockerignore (the Dockerfile itself always goes). */
 async function contextTar(dir: string, dockerfile: string): Promise<Readable> {
-  const patterns = await readFile(path.join(dir, '.dockerignore'), 'utf8').then((t) => t.split('\n'), () => [] as string[]);
+  const patterns = await readFile(path.join(dir, '.dockerignore'), 'utf8').then(
+    (t) => t.split('\n'),
+    () => [] as string[],
+  );
   const ig = ignore().add(patterns);
   return pack(dir, {
     ignore: (name: string) => {
@@ -69,9 +72,17 @@ async function contextTar(dir: string, dockerfile: string): Promise<Readable> {
   }) as unknown as Readable;
 }
 
-function follow(docker: Docker, stream: NodeJS.ReadableStream, onEvent: (e: BuildEvent) => void): Promise<BuildEvent[]> {
+function follow(
+  docker: Docker,
+  stream: NodeJS.ReadableStream,
+  onEvent: (e: BuildEvent) => void,
+): Promise<BuildEvent[]> {
   return new Promise((resolve, reject) => {
-    docker.modem.followProgress(stream, (err: Error | null, res: BuildEvent[]) => (err ? reject(err) : resolve(res)), onEvent);
+    docker.modem.followProgress(
+      stream,
+      (err: Error | null, res: BuildEvent[]) => (err ? reject(err) : resolve(res)),
+      onEvent,
+    );
   });
 }
 
@@ -103,21 +114,38 @@ function accessDenied(message: string): ApplicationFailure {
 }
 
 export function imagesActivities(deps: ImagesDeps) {
-  async function registryState(image: string, version: string, commit: string): Promise<{ digest: string; ours: boolean } | undefined> {
+  async function registryState(
+    image: string,
+    version: string,
+    commit: string,
+  ): Promise<{ digest: string; ours: boolean } | undefined> {
     const digest = await deps.registry.digest(image, version);
     if (!digest) return undefined;
     const labels = await deps.registry.labels(image, version);
     return { digest, ours: labels[REVISION_LABEL] === commit };
   }
 
-  async function buildOne(svc: PlannedService, req: BuildImagesRequest, source: string, progress: ImagesProgress, report: () => void): Promise<string> {
+  async function buildOne(
+    svc: PlannedService,
+    req: BuildImagesRequest,
+    source: string,
+    progress: ImagesProgress,
+    report: () => void,
+  ): Promise<string> {
     const tagRef = `${deps.registryHost}/${svc.image}:${req.version}`;
     const contextDir = path.resolve(source, svc.context);
     if (!contextDir.startsWith(source + path.sep)) {
-      throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: `service ${svc.name}: build context ${svc.context} is outside the repository`, nonRetryable: true });
+      throw ApplicationFailure.create({
+        type: ErrorType.InvalidInput,
+        message: `service ${svc.name}: build context ${svc.context} is outside the repository`,
+        nonRetryable: true,
+      });
     }
     // An image of this tag built from the release commit by an earlier attempt needs only a push.
-    const local = await deps.docker.getImage(tagRef).inspect().catch(() => undefined);
+    const local = await deps.docker
+      .getImage(tagRef)
+      .inspect()
+      .catch(() => undefined);
     if (local?.Config?.Labels?.[REVISION_LABEL] !== req.commit) {
       progress.services[svc.name] = { state: 'building' };
       report();
@@ -154,7 +182,13 @@ export function imagesActivities(deps: ImagesDeps) {
     }
     progress.services[svc.name] = { state: 'pushing' };
     report();
-    const push = await deps.docker.getImage(tagRef).push({ authconfig: deps.registryAuth ? { ...deps.registryAuth, serveraddress: deps.registryHost.split('/')[0] } : { serveraddress: deps.registryHost.split('/')[0] } });
+    const push = await deps.docker
+      .getImage(tagRef)
+      .push({
+        authconfig: deps.registryAuth
+          ? { ...deps.registryAuth, serveraddress: deps.registryHost.split('/')[0] }
+          : { serveraddress: deps.registryHost.split('/')[0] },
+      });
     let pushError: string | undefined;
     let digest: string | undefined;
     await follow(deps.docker, push, (e) => {
@@ -162,10 +196,14 @@ export function imagesActivities(deps: ImagesDeps) {
       if (e.aux?.Digest) digest = e.aux.Digest;
     });
     // Registry outages surface here: retryable, the next attempt pushes again without rebuilding.
-    if (pushError && /\b(denied|unauthorized|forbidden)\b/i.test(pushError)) throw accessDenied(`push of ${tagRef} failed: ${pushError}`);
+    if (pushError && /\b(denied|unauthorized|forbidden)\b/i.test(pushError))
+      throw accessDenied(`push of ${tagRef} failed: ${pushError}`);
     if (pushError) throw new Error(`push of ${tagRef} failed: ${pushError}`);
     const remote = await deps.registry.digest(svc.image, req.version);
-    if (!remote || (digest && remote !== digest)) throw new Error(`push of ${tagRef} not visible in the registry (got ${remote ?? 'nothing'}, pushed ${digest ?? 'unknown'})`);
+    if (!remote || (digest && remote !== digest))
+      throw new Error(
+        `push of ${tagRef} not visible in the registry (got ${remote ?? 'nothing'}, pushed ${digest ?? 'unknown'})`,
+      );
     return remote;
   }
 
@@ -176,12 +214,20 @@ export function imagesActivities(deps: ImagesDeps) {
       // Defence in depth: the plan's names come from the validated config, but nothing
       // reaches the registry or Docker unless it is a plain repository name.
       for (const s of req.services) {
-        if (!IMAGE_NAME_RE.test(s.image) || s.image.length > 255) throw invalidInput(`service ${JSON.stringify(s.name)}: invalid image name ${JSON.stringify(s.image)}: expected a repository name such as ai-saas-auth-service`);
-        if (!/^[A-Za-z0-9._/-]{1,255}$/.test(s.dockerfile) || s.dockerfile.split('/').includes('..')) throw invalidInput(`service ${JSON.stringify(s.name)}: invalid dockerfile ${JSON.stringify(s.dockerfile)}`);
+        if (!IMAGE_NAME_RE.test(s.image) || s.image.length > 255)
+          throw invalidInput(
+            `service ${JSON.stringify(s.name)}: invalid image name ${JSON.stringify(s.image)}: expected a repository name such as ai-saas-auth-service`,
+          );
+        if (!/^[A-Za-z0-9._/-]{1,255}$/.test(s.dockerfile) || s.dockerfile.split('/').includes('..'))
+          throw invalidInput(`service ${JSON.stringify(s.name)}: invalid dockerfile ${JSON.stringify(s.dockerfile)}`);
       }
       const request = { ...req, version, commit };
       const previous = deps.previous();
-      const progress: ImagesProgress = { services: Object.fromEntries(req.services.map((s) => [s.name, previous?.services[s.name] ?? { state: 'pending' }])) };
+      const progress: ImagesProgress = {
+        services: Object.fromEntries(
+          req.services.map((s) => [s.name, previous?.services[s.name] ?? { state: 'pending' }]),
+        ),
+      };
       const report = () => deps.heartbeat(progress);
       const result: ImagesResult = {};
       const source = await deps.sourceAt(commit);
@@ -192,7 +238,8 @@ export function imagesActivities(deps: ImagesDeps) {
         try {
           state = await registryState(svc.image, version, commit);
         } catch (err) {
-          if (err instanceof RegistryError && (err.status === 401 || err.status === 403)) throw accessDenied(`${svc.name}: ${err.message}`);
+          if (err instanceof RegistryError && (err.status === 401 || err.status === 403))
+            throw accessDenied(`${svc.name}: ${err.message}`);
           if (err instanceof RegistryError) throw new Error(`${svc.name}: ${err.message}`, { cause: err });
           throw err;
         }
@@ -200,7 +247,13 @@ export function imagesActivities(deps: ImagesDeps) {
         const pushedByUs = before && 'digest' in before && state?.digest === before.digest;
         if (state && (state.ours || pushedByUs)) {
           progress.services[svc.name] = { state: 'reused', digest: state.digest };
-          result[svc.name] = { service: svc.name, reference: `${deps.registryHost}/${svc.image}@${state.digest}`, tagReference: tagRef, digest: state.digest, reused: true };
+          result[svc.name] = {
+            service: svc.name,
+            reference: `${deps.registryHost}/${svc.image}@${state.digest}`,
+            tagReference: tagRef,
+            digest: state.digest,
+            reused: true,
+          };
           report();
           return;
         }
@@ -214,7 +267,13 @@ export function imagesActivities(deps: ImagesDeps) {
         }
         const digest = await buildOne(svc, request, source, progress, report);
         progress.services[svc.name] = { state: 'pushed', digest };
-        result[svc.name] = { service: svc.name, reference: `${deps.registryHost}/${svc.image}@${digest}`, tagReference: tagRef, digest, reused: false };
+        result[svc.name] = {
+          service: svc.name,
+          reference: `${deps.registryHost}/${svc.image}@${digest}`,
+          tagReference: tagRef,
+          digest,
+          reused: false,
+        };
         report();
       });
       return result;

@@ -45,7 +45,10 @@ async function postOnce(url: string, body: unknown, timeoutMs: number): Promise<
     const text = await res.text().catch(() => '');
     if (res.status >= 200 && res.status < 300) return undefined;
     const snippet = text.replace(/\s+/g, ' ').trim().slice(0, 120);
-    return { error: `HTTP ${res.status}${snippet ? `: ${snippet}` : ''}`, transient: res.status === 429 || res.status >= 500 };
+    return {
+      error: `HTTP ${res.status}${snippet ? `: ${snippet}` : ''}`,
+      transient: res.status === 429 || res.status >= 500,
+    };
   } catch (err) {
     return { error: describeFetchError(err, timeoutMs), transient: true };
   }
@@ -57,7 +60,12 @@ async function postOnce(url: string, body: unknown, timeoutMs: number): Promise<
  * than by failing the activity: a Temporal retry would send the event again
  * to the receivers that already have it.
  */
-async function post(url: string, body: unknown, timeoutMs: number, retryForMs: number): Promise<{ error?: string; attempts: number }> {
+async function post(
+  url: string,
+  body: unknown,
+  timeoutMs: number,
+  retryForMs: number,
+): Promise<{ error?: string; attempts: number }> {
   const started = Date.now();
   let delay = 500;
   for (let attempts = 1; ; attempts++) {
@@ -94,22 +102,38 @@ export function notifyActivities(deps: NotifyDeps) {
     } catch (err) {
       // A malformed event still must not fail the deployment: count it against every configured receiver.
       const configured = [n.slackWebhookEnv, n.webhookEnv].filter((name) => name && env[name]).length;
-      log.warn('notification could not be formatted', { kind: String(event?.kind), error: err instanceof Error ? err.message : String(err) });
+      log.warn('notification could not be formatted', {
+        kind: String(event?.kind),
+        error: err instanceof Error ? err.message : String(err),
+      });
       return { delivered: 0, failed: Math.max(1, configured) };
     }
     if (channels.length === 0) {
       log.info('no notification receivers configured', { kind: event.kind });
       return { delivered: 0, failed: 0 };
     }
-    const outcomes = await Promise.all(channels.map(async (c) => ({ channel: c.name, ...(await post(c.url, c.body, n.timeout, n.retryFor)) })));
+    const outcomes = await Promise.all(
+      channels.map(async (c) => ({ channel: c.name, ...(await post(c.url, c.body, n.timeout, n.retryFor)) })),
+    );
     let delivered = 0;
     for (const o of outcomes) {
       if (o.error === undefined) {
         delivered++;
-        log.info('notification delivered', { channel: o.channel, kind: event.kind, workflowId: event.workflowId, attempts: o.attempts });
+        log.info('notification delivered', {
+          channel: o.channel,
+          kind: event.kind,
+          workflowId: event.workflowId,
+          attempts: o.attempts,
+        });
       } else {
         failed++;
-        log.warn('notification not delivered', { channel: o.channel, kind: event.kind, workflowId: event.workflowId, attempts: o.attempts, error: redact(o.error, secrets) });
+        log.warn('notification not delivered', {
+          channel: o.channel,
+          kind: event.kind,
+          workflowId: event.workflowId,
+          attempts: o.attempts,
+          error: redact(o.error, secrets),
+        });
       }
     }
     return { delivered, failed };

@@ -48,20 +48,40 @@ export function pipelineActivities(deps: PipelineDeps) {
       // After a blue-green release the Service selects a colour's Deployment; a rolling or
       // canary change of the service's own Deployment would not reach the traffic.
       const selector = cluster.services.find((x) => x.name === plan.traffic.service)?.selector ?? {};
-      if (plan.strategy !== 'blue-green' && selector.version && plan.services.some((x) => x.name === plan.traffic.service)) {
-        problems.push(`service ${plan.traffic.service} is served by the blue-green colour "${selector.version}": deploy it with strategy blue-green (or leave it out with --services)`);
+      if (
+        plan.strategy !== 'blue-green' &&
+        selector.version &&
+        plan.services.some((x) => x.name === plan.traffic.service)
+      ) {
+        problems.push(
+          `service ${plan.traffic.service} is served by the blue-green colour "${selector.version}": deploy it with strategy blue-green (or leave it out with --services)`,
+        );
       }
       const result: PreflightResult = {
-        database: { version: db.version, connections: db.connections, ...(db.latestBackup ? { latestBackup: { key: db.latestBackup.key, ageMs: db.latestBackup.ageMs } } : {}) },
+        database: {
+          version: db.version,
+          connections: db.connections,
+          ...(db.latestBackup ? { latestBackup: { key: db.latestBackup.key, ageMs: db.latestBackup.ageMs } } : {}),
+        },
         cluster: {
-          deployments: cluster.deployments.map((d) => ({ name: d.name, ready: d.readyReplicas, replicas: d.replicas, images: Object.values(d.images) })),
+          deployments: cluster.deployments.map((d) => ({
+            name: d.name,
+            ready: d.readyReplicas,
+            replicas: d.replicas,
+            images: Object.values(d.images),
+          })),
           notReadyPods: cluster.notReady,
         },
         redis,
         problems,
       };
       if (problems.length) {
-        throw ApplicationFailure.create({ type: ErrorType.PreflightFailed, message: `pre-flight failed: ${problems.join('; ')}`, nonRetryable: true, details: [result] });
+        throw ApplicationFailure.create({
+          type: ErrorType.PreflightFailed,
+          message: `pre-flight failed: ${problems.join('; ')}`,
+          nonRetryable: true,
+          details: [result],
+        });
       }
       return result;
     },
@@ -70,7 +90,13 @@ export function pipelineActivities(deps: PipelineDeps) {
     async previewDeployment(plan: DeployPlan): Promise<DeploymentPreview> {
       const [tagCommit, images, migrations, cluster] = await Promise.all([
         deps.git.remoteTagCommit(plan.tag),
-        Promise.all(plan.services.map(async (s) => ({ service: s.name, reference: s.reference, exists: (await deps.registry.digest(s.image, plan.version).catch(() => undefined)) !== undefined }))),
+        Promise.all(
+          plan.services.map(async (s) => ({
+            service: s.name,
+            reference: s.reference,
+            exists: (await deps.registry.digest(s.image, plan.version).catch(() => undefined)) !== undefined,
+          })),
+        ),
         deps.migrationStatus({ workflowId: plan.workflowId, commit: plan.commit }).then(
           (m) => ({ pending: m.pending, applied: m.applied.length }),
           (err: unknown) => ({ error: (err as Error).message }),
@@ -85,7 +111,11 @@ export function pipelineActivities(deps: PipelineDeps) {
           const d = cluster.deployments.find((x) => x.name === s.deployment);
           return { service: s.name, current: d ? Object.values(d.images) : ['(missing)'], next: s.reference };
         }),
-        traffic: { strategy: plan.strategy, steps: plan.strategy === 'canary' ? plan.canary.steps : plan.strategy === 'blue-green' ? [0, 100] : [100], soakMs: plan.canary.soakMs },
+        traffic: {
+          strategy: plan.strategy,
+          steps: plan.strategy === 'canary' ? plan.canary.steps : plan.strategy === 'blue-green' ? [0, 100] : [100],
+          soakMs: plan.canary.soakMs,
+        },
         backup: { enabled: plan.backup, bucket: config.backup.bucket },
         checks: config.preDeploymentChecks.map((c) => c.command.join(' ')),
       };
@@ -109,15 +139,26 @@ export function pipelineActivities(deps: PipelineDeps) {
       try {
         input = checkInput(rollbackInputSchema, req.input, 'rollback');
       } catch (err) {
-        if (err instanceof InputError) throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: err.message, nonRetryable: true });
+        if (err instanceof InputError)
+          throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: err.message, nonRetryable: true });
         throw err;
       }
       const environment = input.environment ?? config.defaultEnvironment;
       const env = config.environments[environment];
-      if (!env) throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: `unknown environment "${environment}": configured are ${Object.keys(config.environments).join(', ')}`, nonRetryable: true });
+      if (!env)
+        throw ApplicationFailure.create({
+          type: ErrorType.InvalidInput,
+          message: `unknown environment "${environment}": configured are ${Object.keys(config.environments).join(', ')}`,
+          nonRetryable: true,
+        });
       const known = new Map(config.services.map((s) => [s.name, s]));
       for (const n of input.services ?? []) {
-        if (!known.has(n)) throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: `unknown service "${n}": configured are ${[...known.keys()].join(', ')}`, nonRetryable: true });
+        if (!known.has(n))
+          throw ApplicationFailure.create({
+            type: ErrorType.InvalidInput,
+            message: `unknown service "${n}": configured are ${[...known.keys()].join(', ')}`,
+            nonRetryable: true,
+          });
       }
       const chosen = config.services.filter((s) => !input.services || input.services.includes(s.name));
       let backupKey = input.backupKey;
@@ -131,7 +172,11 @@ export function pipelineActivities(deps: PipelineDeps) {
         environment,
         namespace: env.namespace,
         services: chosen.map((s) => plannedService(s, config.registry.host, input.toVersion)),
-        target: input.toVersion ? { kind: 'version', version: input.toVersion } : input.toRevision ? { kind: 'revision', revision: input.toRevision } : { kind: 'previous' },
+        target: input.toVersion
+          ? { kind: 'version', version: input.toVersion }
+          : input.toRevision
+            ? { kind: 'revision', revision: input.toRevision }
+            : { kind: 'previous' },
         restoreDatabase: input.restoreDatabase ?? false,
         ...(backupKey ? { backupKey } : {}),
         reason: input.reason ?? 'manual rollback',

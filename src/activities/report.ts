@@ -21,7 +21,18 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { DeployConfig } from '../domain/config';
 import { ErrorType } from '../domain/errors';
-import { buildSummary, changelogEntry, changelogMarker, insertChangelogEntry, monitoringFromAnalysis, summaryKey, versionLabel, type ChangeEntry, type MonitoringFigures, type SummaryInput } from '../domain/summary';
+import {
+  buildSummary,
+  changelogEntry,
+  changelogMarker,
+  insertChangelogEntry,
+  monitoringFromAnalysis,
+  summaryKey,
+  versionLabel,
+  type ChangeEntry,
+  type MonitoringFigures,
+  type SummaryInput,
+} from '../domain/summary';
 import type { DeploymentStatus } from '../domain/status';
 import { redact, secretValues } from '../domain/verification';
 import { run, runOk } from './clients/process';
@@ -52,22 +63,30 @@ export function reportActivities(deps: ReportDeps) {
   const branch = config.git.branch;
   let s3 = deps.s3;
 
-  const git = async (args: string[], cwd = checkout): Promise<string> => (await runOk('git', ['-C', cwd, ...args], { env: GIT_ENV(), timeoutMs: 60_000 })).stdout;
+  const git = async (args: string[], cwd = checkout): Promise<string> =>
+    (await runOk('git', ['-C', cwd, ...args], { env: GIT_ENV(), timeoutMs: 60_000 })).stdout;
   const gitMaybe = async (args: string[], cwd = checkout): Promise<string | undefined> => {
     const r = await run('git', ['-C', cwd, ...args], { env: GIT_ENV(), timeoutMs: 60_000 });
     return r.code === 0 ? r.stdout : undefined;
   };
-  const invalid = (message: string) => ApplicationFailure.create({ type: ErrorType.InvalidInput, message, nonRetryable: true });
+  const invalid = (message: string) =>
+    ApplicationFailure.create({ type: ErrorType.InvalidInput, message, nonRetryable: true });
   /** Refs come from workflow input: never let one be read as an option. */
   const checkRef = (ref: string, what: string): string => {
-    if (!/^[A-Za-z0-9][A-Za-z0-9._/@{}^~-]{0,250}$/.test(ref) || ref.includes('..')) throw invalid(`${what} ${JSON.stringify(ref)} is not a git ref`);
+    if (!/^[A-Za-z0-9][A-Za-z0-9._/@{}^~-]{0,250}$/.test(ref) || ref.includes('..'))
+      throw invalid(`${what} ${JSON.stringify(ref)} is not a git ref`);
     return ref;
   };
 
   async function releaseChanges(req: ReleaseChangesRequest): Promise<ReleaseChanges> {
     const tag = versionLabel(checkRef(req.version, 'version'));
     const previousTag = req.previousTag !== undefined ? checkRef(req.previousTag, 'previousTag') : undefined;
-    const ref = req.ref !== undefined ? checkRef(req.ref, 'ref') : (await gitMaybe(['rev-parse', '--verify', '--quiet', `refs/tags/${tag}^{commit}`])) !== undefined ? tag : 'HEAD';
+    const ref =
+      req.ref !== undefined
+        ? checkRef(req.ref, 'ref')
+        : (await gitMaybe(['rev-parse', '--verify', '--quiet', `refs/tags/${tag}^{commit}`])) !== undefined
+          ? tag
+          : 'HEAD';
     const resolve = (r: string) => gitMaybe(['rev-parse', '--verify', '--quiet', `${r}^{commit}`]);
     let resolved = await resolve(ref);
     if (resolved === undefined || (previousTag !== undefined && (await resolve(previousTag)) === undefined)) {
@@ -112,7 +131,8 @@ export function reportActivities(deps: ReportDeps) {
 
   function changelogPath(): string {
     const file = config.summary.changelogFile;
-    if (path.isAbsolute(file) || file.split(/[\\/]/).includes('..')) throw invalid(`summary.changelogFile must be a path inside the repository, got ${JSON.stringify(file)}`);
+    if (path.isAbsolute(file) || file.split(/[\\/]/).includes('..'))
+      throw invalid(`summary.changelogFile must be a path inside the repository, got ${JSON.stringify(file)}`);
     return file;
   }
 
@@ -140,7 +160,22 @@ export function reportActivities(deps: ReportDeps) {
       await writeFile(target, next.text);
       const { name, email } = config.summary.commitAuthor;
       await git(['add', '--', file], worktree);
-      await git(['-c', `user.name=${name}`, '-c', `user.email=${email}`, '-c', 'commit.gpgsign=false', 'commit', '--quiet', '--no-verify', '-m', `chore: update changelog for ${versionLabel(version)}`], worktree);
+      await git(
+        [
+          '-c',
+          `user.name=${name}`,
+          '-c',
+          `user.email=${email}`,
+          '-c',
+          'commit.gpgsign=false',
+          'commit',
+          '--quiet',
+          '--no-verify',
+          '-m',
+          `chore: update changelog for ${versionLabel(version)}`,
+        ],
+        worktree,
+      );
       const commit = (await git(['rev-parse', 'HEAD'], worktree)).trim();
       // Not forced: when someone pushed meanwhile this fails, and the retry starts again from the new tip.
       await git(['push', '--quiet', remote, `HEAD:refs/heads/${branch}`], worktree);
@@ -157,18 +192,33 @@ export function reportActivities(deps: ReportDeps) {
   async function monitoring(status: DeploymentStatus): Promise<MonitoringFigures> {
     const run = status.lastAnalysis;
     const track = run?.measurements.some((m) => m.track === 'stable' && m.value !== null) ? 'stable' : 'canary';
-    const figures = monitoringFromAnalysis(run, { track, errorRateMetric: config.summary.errorRateMetric, p95Metric: config.summary.p95Metric });
+    const figures = monitoringFromAnalysis(run, {
+      track,
+      errorRateMetric: config.summary.errorRateMetric,
+      p95Metric: config.summary.p95Metric,
+    });
     let activeConnections: number | null = null;
     try {
       const url = env[config.database.urlEnv];
-      activeConnections = deps.activeConnections ? await deps.activeConnections() : url ? await countDatabaseConnections(url, config.database.name, config.verification.timeout) : null;
+      activeConnections = deps.activeConnections
+        ? await deps.activeConnections()
+        : url
+          ? await countDatabaseConnections(url, config.database.name, config.verification.timeout)
+          : null;
     } catch (err) {
       log.warn('summary: active connections not counted', { error: secretsRedacted(messageOf(err)) });
     }
     return { ...figures, activeConnections };
   }
 
-  const secrets = () => secretValues(env, [config.database.urlEnv, config.redis.urlEnv, config.notifications.slackWebhookEnv, config.notifications.webhookEnv, config.registry.passwordEnv]);
+  const secrets = () =>
+    secretValues(env, [
+      config.database.urlEnv,
+      config.redis.urlEnv,
+      config.notifications.slackWebhookEnv,
+      config.notifications.webhookEnv,
+      config.registry.passwordEnv,
+    ]);
   const secretsRedacted = (text: string) => redact(text, secrets());
 
   /**
@@ -183,7 +233,11 @@ export function reportActivities(deps: ReportDeps) {
     const issues: string[] = [];
     let changes: ChangeEntry[] = [];
     try {
-      const r = await releaseChanges({ version: plan.version, ref: plan.commit, ...(plan.previousVersion ? { previousTag: versionLabel(plan.previousVersion) } : {}) });
+      const r = await releaseChanges({
+        version: plan.version,
+        ref: plan.commit,
+        ...(plan.previousVersion ? { previousTag: versionLabel(plan.previousVersion) } : {}),
+      });
       changes = r.commits;
     } catch (err) {
       const why = secretsRedacted(messageOf(err));
@@ -206,7 +260,14 @@ export function reportActivities(deps: ReportDeps) {
     if (config.summary.store) {
       const key = summaryKey(config.summary.prefix, input.project, status.version, status.workflowId);
       s3 ??= createS3Client(config.backup, env);
-      await s3.send(new PutObjectCommand({ Bucket: config.backup.bucket, Key: key, Body: summary.markdown, ContentType: 'text/markdown; charset=utf-8' }));
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: config.backup.bucket,
+          Key: key,
+          Body: summary.markdown,
+          ContentType: 'text/markdown; charset=utf-8',
+        }),
+      );
       result.stored = { bucket: config.backup.bucket, key };
       result.key = key;
       log.info('deployment summary stored', { bucket: config.backup.bucket, key });

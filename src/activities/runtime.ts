@@ -127,6 +127,10 @@ export interface Logger {
 
 /** The activity's logger inside an activity, the console outside one (scripts, plain tests). */
 export function activityLogger(): Logger {
-  const pick = (): Logger => currentActivity()?.log ?? { info: (m, meta) => console.log(m, meta ?? ''), warn: (m, meta) => console.warn(m, meta ?? '') };
+  const pick = (): Logger =>
+    currentActivity()?.log ?? {
+      info: (m, meta) => console.log(m, meta ?? ''),
+      warn: (m, meta) => console.warn(m, meta ?? ''),
+    };
   return { info: (m, meta) => pick().info(m, meta), warn: (m, meta) => pick().warn(m, meta) };
 }

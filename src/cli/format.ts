@@ -14,7 +14,14 @@ export interface FormatOptions {
   colour?: boolean;
 }
 
-const MARKS: Record<StepRecord['state'], string> = { pending: ' ', running: '…', succeeded: '✓', failed: '✗', skipped: '-', compensated: '↺' };
+const MARKS: Record<StepRecord['state'], string> = {
+  pending: ' ',
+  running: '…',
+  succeeded: '✓',
+  failed: '✗',
+  skipped: '-',
+  compensated: '↺',
+};
 
 function paint(on: boolean | undefined, code: string, text: string): string {
   return on ? `\u001b[${code}m${text}\u001b[0m` : text;
@@ -27,7 +34,12 @@ export function weightBar(weight: number, width = 20): string {
 
 function stepLine(st: StepRecord, o: FormatOptions): string {
   const mark = MARKS[st.state];
-  const took = st.durationMs !== undefined ? ` ${formatDuration(st.durationMs)}` : st.state === 'running' && st.startedAt && o.now ? ` ${formatDuration(o.now - Date.parse(st.startedAt))}…` : '';
+  const took =
+    st.durationMs !== undefined
+      ? ` ${formatDuration(st.durationMs)}`
+      : st.state === 'running' && st.startedAt && o.now
+        ? ` ${formatDuration(o.now - Date.parse(st.startedAt))}…`
+        : '';
   const colour = st.state === 'failed' ? '31' : st.state === 'succeeded' ? '32' : st.state === 'running' ? '33' : '90';
   const tail = st.error ? `  error: ${st.error}` : st.detail ? `  ${st.detail}` : '';
   return `    ${paint(o.colour, colour, mark)} ${st.name}${took}${tail}`;
@@ -37,20 +49,29 @@ function stepLine(st: StepRecord, o: FormatOptions): string {
 export function formatStatus(s: DeploymentStatus, o: FormatOptions = {}, child?: DeploymentStatus): string {
   const now = o.now ?? Date.now();
   const lines: string[] = [];
-  const phaseColour = s.phase === 'succeeded' ? '32' : ['failed', 'rolled-back', 'aborted'].includes(s.phase) ? '31' : '33';
+  const phaseColour =
+    s.phase === 'succeeded' ? '32' : ['failed', 'rolled-back', 'aborted'].includes(s.phase) ? '31' : '33';
   lines.push(`${s.workflow} ${s.workflowId}`);
-  lines.push(`  version ${s.version}  environment ${s.environment}  strategy ${s.strategy ?? '-'}  phase ${paint(o.colour, phaseColour, s.phase)}`);
+  lines.push(
+    `  version ${s.version}  environment ${s.environment}  strategy ${s.strategy ?? '-'}  phase ${paint(o.colour, phaseColour, s.phase)}`,
+  );
   const ended = s.endedAt ? Date.parse(s.endedAt) : now;
-  lines.push(`  started ${s.startedAt}${s.requestedBy ? ` by ${s.requestedBy}` : ''}, ${s.endedAt ? 'took' : 'running for'} ${formatDuration(ended - Date.parse(s.startedAt))}`);
+  lines.push(
+    `  started ${s.startedAt}${s.requestedBy ? ` by ${s.requestedBy}` : ''}, ${s.endedAt ? 'took' : 'running for'} ${formatDuration(ended - Date.parse(s.startedAt))}`,
+  );
   const c = child?.canary ?? s.canary;
   if (c) {
     lines.push(`  canary ${weightBar(c.weight)}  steps ${c.steps.join(' → ')}${c.paused ? '  PAUSED' : ''}`);
-    if (c.soakEndsAt) lines.push(`  soak ends in ${formatDuration(Math.max(0, Date.parse(c.soakEndsAt) - now))} (${c.soakEndsAt})`);
-    else if (c.paused && c.soakRemainingMs !== undefined) lines.push(`  soak paused with ${formatDuration(c.soakRemainingMs)} left`);
+    if (c.soakEndsAt)
+      lines.push(`  soak ends in ${formatDuration(Math.max(0, Date.parse(c.soakEndsAt) - now))} (${c.soakEndsAt})`);
+    else if (c.paused && c.soakRemainingMs !== undefined)
+      lines.push(`  soak paused with ${formatDuration(c.soakRemainingMs)} left`);
   }
   const waiting = child?.waitingFor ?? s.waitingFor;
   if (waiting) {
-    const timeout = waiting.timeoutAt ? ` (times out in ${formatDuration(Math.max(0, Date.parse(waiting.timeoutAt) - now))})` : '';
+    const timeout = waiting.timeoutAt
+      ? ` (times out in ${formatDuration(Math.max(0, Date.parse(waiting.timeoutAt) - now))})`
+      : '';
     lines.push(`  ${paint(o.colour, '1;33', 'waiting for')} ${waiting.what} since ${waiting.since}${timeout}`);
     for (const cmd of waiting.commands ?? []) lines.push(`    $ ${cmd}`);
   }
@@ -62,13 +83,20 @@ export function formatStatus(s: DeploymentStatus, o: FormatOptions = {}, child?:
   }
   const analysis = child?.lastAnalysis ?? s.lastAnalysis;
   if (analysis) {
-    lines.push(`  last analysis ${analysis.outcome} at ${analysis.at}${analysis.weight !== undefined ? ` (weight ${analysis.weight}%)` : ''}:`);
+    lines.push(
+      `  last analysis ${analysis.outcome} at ${analysis.at}${analysis.weight !== undefined ? ` (weight ${analysis.weight}%)` : ''}:`,
+    );
     for (const m of analysis.measurements) {
-      lines.push(`    ${m.metric}[${m.track}] ${m.value === null ? 'no data' : Number(m.value.toPrecision(4))} ${m.outcome}${m.threshold ? ` (${m.threshold})` : ''}${m.reason ? `: ${m.reason}` : ''}`);
+      lines.push(
+        `    ${m.metric}[${m.track}] ${m.value === null ? 'no data' : Number(m.value.toPrecision(4))} ${m.outcome}${m.threshold ? ` (${m.threshold})` : ''}${m.reason ? `: ${m.reason}` : ''}`,
+      );
     }
   }
   for (const st of [s, ...(child ? [child] : [])]) {
-    for (const a of st.approvals) lines.push(`  ${a.signal === 'promote' ? 'promoted' : 'approved'} by ${a.by} at ${a.at}${a.reason ? ` (${a.reason})` : ''}${a.note ? `: ${a.note}` : ''}`);
+    for (const a of st.approvals)
+      lines.push(
+        `  ${a.signal === 'promote' ? 'promoted' : 'approved'} by ${a.by} at ${a.at}${a.reason ? ` (${a.reason})` : ''}${a.note ? `: ${a.note}` : ''}`,
+      );
     for (const a of st.aborts) lines.push(`  aborted by ${a.by} at ${a.at}: ${a.reason ?? ''}`);
     for (const p of st.pauses) lines.push(`  ${p.signal === 'pause' ? 'paused' : 'resumed'} by ${p.by} at ${p.at}`);
     for (const i of st.ignoredSignals) lines.push(`  ignored ${i.signal} from ${i.by}: ${i.ignoredBecause}`);
@@ -87,14 +115,21 @@ export function activeChildId(s: DeploymentStatus): string | undefined {
 
 /** A dry run's plan, as people read it before saying yes. */
 export function formatPreview(p: DeploymentPreview): string {
-  const lines = [`  tag ${p.tag.name} on ${p.tag.commit.slice(0, 12)}${p.tag.existsOnOrigin ? ' (already on origin)' : ''}`];
+  const lines = [
+    `  tag ${p.tag.name} on ${p.tag.commit.slice(0, 12)}${p.tag.existsOnOrigin ? ' (already on origin)' : ''}`,
+  ];
   lines.push(`  checks: ${p.checks.length ? p.checks.join('; ') : 'none'}`);
   lines.push('  images:');
-  for (const i of p.images) lines.push(`    ${i.exists ? '=' : '+'} ${i.reference}${i.exists ? ' (already in the registry)' : ''}`);
+  for (const i of p.images)
+    lines.push(`    ${i.exists ? '=' : '+'} ${i.reference}${i.exists ? ' (already in the registry)' : ''}`);
   lines.push(`  backup: ${p.backup.enabled ? `to s3://${p.backup.bucket}` : 'skipped'}`);
-  lines.push(`  migrations: ${'error' in p.migrations ? `unknown (${p.migrations.error})` : p.migrations.pending.length ? `${p.migrations.pending.join(', ')} pending (${p.migrations.applied} applied)` : `none pending (${p.migrations.applied} applied)`}`);
+  lines.push(
+    `  migrations: ${'error' in p.migrations ? `unknown (${p.migrations.error})` : p.migrations.pending.length ? `${p.migrations.pending.join(', ')} pending (${p.migrations.applied} applied)` : `none pending (${p.migrations.applied} applied)`}`,
+  );
   lines.push('  deployments:');
   for (const d of p.deployments) lines.push(`    ${d.service}: ${d.current.join(', ')} → ${d.next}`);
-  lines.push(`  traffic: ${p.traffic.strategy}${p.traffic.strategy === 'canary' ? ` ${p.traffic.steps.join(' → ')}%, soak ${formatDuration(p.traffic.soakMs)} each` : ''}`);
+  lines.push(
+    `  traffic: ${p.traffic.strategy}${p.traffic.strategy === 'canary' ? ` ${p.traffic.steps.join(' → ')}%, soak ${formatDuration(p.traffic.soakMs)} each` : ''}`,
+  );
   return lines.join('\n');
 }

@@ -34,7 +34,9 @@ export interface Ctx {
 
 export const FINAL = ['succeeded', 'failed', 'rolled-back', 'aborted', 'planned'];
 
-export async function connect(env: NodeJS.ProcessEnv): Promise<{ client: Client; close: () => Promise<void>; namespace: string }> {
+export async function connect(
+  env: NodeJS.ProcessEnv,
+): Promise<{ client: Client; close: () => Promise<void>; namespace: string }> {
   let s;
   let codec;
   try {
@@ -46,11 +48,23 @@ export async function connect(env: NodeJS.ProcessEnv): Promise<{ client: Client;
   }
   let connection: Connection;
   try {
-    connection = await Connection.connect({ address: s.address, ...(s.tls ? { tls: s.tls } : {}), ...(s.apiKey ? { apiKey: s.apiKey } : {}), connectTimeout: 5000 });
+    connection = await Connection.connect({
+      address: s.address,
+      ...(s.tls ? { tls: s.tls } : {}),
+      ...(s.apiKey ? { apiKey: s.apiKey } : {}),
+      connectTimeout: 5000,
+    });
   } catch (err) {
-    throw new CliError(`Temporal server unreachable at ${s.address}: start it with \`npm start\` or set TEMPORAL_ADDRESS (${(err as Error).message.split('\n')[0]})`, ExitCode.Unreachable);
+    throw new CliError(
+      `Temporal server unreachable at ${s.address}: start it with \`npm start\` or set TEMPORAL_ADDRESS (${(err as Error).message.split('\n')[0]})`,
+      ExitCode.Unreachable,
+    );
   }
-  return { client: new Client({ connection, namespace: s.namespace, ...codec }), close: () => connection.close(), namespace: s.namespace };
+  return {
+    client: new Client({ connection, namespace: s.namespace, ...codec }),
+    close: () => connection.close(),
+    namespace: s.namespace,
+  };
 }
 
 export async function withClient<T>(ctx: Ctx, fn: (c: Client, namespace: string) => Promise<T>): Promise<T> {
@@ -58,7 +72,11 @@ export async function withClient<T>(ctx: Ctx, fn: (c: Client, namespace: string)
   try {
     return await fn(c.client, c.namespace);
   } catch (err) {
-    if (err instanceof WorkflowNotFoundError) throw new CliError(`workflow ${err.workflowId ?? ''} not found: list deployments with \`deployctl list\``, ExitCode.NotFound);
+    if (err instanceof WorkflowNotFoundError)
+      throw new CliError(
+        `workflow ${err.workflowId ?? ''} not found: list deployments with \`deployctl list\``,
+        ExitCode.NotFound,
+      );
     throw err;
   } finally {
     await c.close();
@@ -82,10 +100,18 @@ export function uiLink(env: NodeJS.ProcessEnv, namespace: string, workflowId: st
   return `${base}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(workflowId)}`;
 }
 
-export async function queryStatus(client: Client, workflowId: string): Promise<{ status: DeploymentStatus; child?: DeploymentStatus }> {
+export async function queryStatus(
+  client: Client,
+  workflowId: string,
+): Promise<{ status: DeploymentStatus; child?: DeploymentStatus }> {
   const status = await client.workflow.getHandle(workflowId).query<DeploymentStatus>('status');
   const childId = activeChildId(status);
-  const child = childId ? await client.workflow.getHandle(childId).query<DeploymentStatus>('status').catch(() => undefined) : undefined;
+  const child = childId
+    ? await client.workflow
+        .getHandle(childId)
+        .query<DeploymentStatus>('status')
+        .catch(() => undefined)
+    : undefined;
   return child ? { status, child } : { status };
 }
 
@@ -106,7 +132,9 @@ export async function follow(ctx: Ctx, client: Client, workflowId: string, quiet
           const key = `${st.name}:${st.state}:${st.startedAt ?? ''}`;
           if (seen.has(key) || st.state === 'running') continue;
           seen.add(key);
-          ctx.out(`${st.state === 'failed' ? 'FAIL' : st.state === 'succeeded' ? 'ok  ' : st.state.padEnd(4)} ${st.name}${st.durationMs !== undefined ? ` (${(st.durationMs / 1000).toFixed(1)}s)` : ''}${st.detail ? `: ${st.detail}` : ''}${st.error ? `: ${st.error}` : ''}`);
+          ctx.out(
+            `${st.state === 'failed' ? 'FAIL' : st.state === 'succeeded' ? 'ok  ' : st.state.padEnd(4)} ${st.name}${st.durationMs !== undefined ? ` (${(st.durationMs / 1000).toFixed(1)}s)` : ''}${st.detail ? `: ${st.detail}` : ''}${st.error ? `: ${st.error}` : ''}`,
+          );
         }
         const w = s.child?.waitingFor ?? s.status.waitingFor;
         const waitLine = w ? `wait ${w.what}${w.commands?.length ? ` — ${w.commands.join(' | ')}` : ''}` : '';
@@ -121,12 +149,14 @@ export async function follow(ctx: Ctx, client: Client, workflowId: string, quiet
 
 export async function awaitDeploy(ctx: Ctx, client: Client, workflowId: string, json: boolean): Promise<number> {
   await follow(ctx, client, workflowId, json);
-  const result = await client.workflow.getHandle(workflowId).result() as DeployResult;
+  const result = (await client.workflow.getHandle(workflowId).result()) as DeployResult;
   if (json) {
     const { status, ...rest } = result;
     ctx.out(JSON.stringify({ ...rest, phase: status.phase, steps: status.steps }, null, 2));
   } else {
-    ctx.out(`${result.outcome}: ${result.workflowId} (${result.version} on ${result.environment})${result.reason ? `: ${result.reason}` : ''}`);
+    ctx.out(
+      `${result.outcome}: ${result.workflowId} (${result.version} on ${result.environment})${result.reason ? `: ${result.reason}` : ''}`,
+    );
     if (result.preview) ctx.out(formatPreview(result.preview));
   }
   return exitCodeFor(result);
@@ -139,26 +169,39 @@ export function signalApplies(name: SignalName, s: DeploymentStatus, child?: Dep
   const waiting = live.waitingFor?.what ?? '';
   switch (name) {
     case 'approve':
-      return /approval|decision/.test(waiting) ? undefined : `approve does not apply in phase ${live.phase}: nothing is awaiting approval`;
+      return /approval|decision/.test(waiting)
+        ? undefined
+        : `approve does not apply in phase ${live.phase}: nothing is awaiting approval`;
     case 'abort':
       return undefined;
     case 'pause':
-      return live.canary && !live.canary.paused && ['canary', 'soaking', 'awaiting-approval'].includes(live.phase) ? undefined : `pause does not apply in phase ${live.phase}: ${live.canary?.paused ? 'already paused' : 'no canary is running'}`;
+      return live.canary && !live.canary.paused && ['canary', 'soaking', 'awaiting-approval'].includes(live.phase)
+        ? undefined
+        : `pause does not apply in phase ${live.phase}: ${live.canary?.paused ? 'already paused' : 'no canary is running'}`;
     case 'resume':
       return live.canary?.paused ? undefined : `resume does not apply in phase ${live.phase}: not paused`;
     case 'promote':
-      return live.phase === 'soaking' || live.phase === 'monitoring' ? undefined : `promote does not apply in phase ${live.phase}: no soak or monitoring window is running`;
+      return live.phase === 'soaking' || live.phase === 'monitoring'
+        ? undefined
+        : `promote does not apply in phase ${live.phase}: no soak or monitoring window is running`;
   }
 }
 
 export function list(v: string): string[] {
-  return v.split(',').map((x) => x.trim()).filter(Boolean);
+  return v
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
 }
 
 export function steps(v: string): number[] {
   return list(v).map((x) => {
     const n = Number(x);
-    if (!Number.isFinite(n)) throw new CliError(`invalid --steps ${JSON.stringify(v)}: expected numbers such as 5,25,50,100`, ExitCode.BadInput);
+    if (!Number.isFinite(n))
+      throw new CliError(
+        `invalid --steps ${JSON.stringify(v)}: expected numbers such as 5,25,50,100`,
+        ExitCode.BadInput,
+      );
     return n;
   });
 }

@@ -23,19 +23,26 @@ export interface Threshold {
 }
 
 /** Classifies one value against its threshold. `value` is what the query returned, if anything. */
-export function judgeValue(value: number | null | undefined, t: Threshold): { outcome: MeasurementOutcome; reason?: string } {
+export function judgeValue(
+  value: number | null | undefined,
+  t: Threshold,
+): { outcome: MeasurementOutcome; reason?: string } {
   if (value === null || value === undefined) return { outcome: 'inconclusive', reason: 'no data' };
   if (Number.isNaN(value)) return { outcome: 'inconclusive', reason: 'NaN (no traffic in the window?)' };
   if (!Number.isFinite(value)) return { outcome: 'inconclusive', reason: `${value > 0 ? '+' : '-'}Inf` };
   const unit = t.unit ? ` ${t.unit}` : '';
-  if (t.max !== undefined && value > t.max) return { outcome: 'fail', reason: `${fmt(value)}${unit} > ${fmt(t.max)}${unit}` };
-  if (t.min !== undefined && value < t.min) return { outcome: 'fail', reason: `${fmt(value)}${unit} < ${fmt(t.min)}${unit}` };
+  if (t.max !== undefined && value > t.max)
+    return { outcome: 'fail', reason: `${fmt(value)}${unit} > ${fmt(t.max)}${unit}` };
+  if (t.min !== undefined && value < t.min)
+    return { outcome: 'fail', reason: `${fmt(value)}${unit} < ${fmt(t.min)}${unit}` };
   return { outcome: 'pass' };
 }
 
 export function describeThreshold(t: Threshold): string {
   const unit = t.unit ? ` ${t.unit}` : '';
-  return [t.min !== undefined ? `>= ${fmt(t.min)}${unit}` : '', t.max !== undefined ? `<= ${fmt(t.max)}${unit}` : ''].filter(Boolean).join(' and ');
+  return [t.min !== undefined ? `>= ${fmt(t.min)}${unit}` : '', t.max !== undefined ? `<= ${fmt(t.max)}${unit}` : '']
+    .filter(Boolean)
+    .join(' and ');
 }
 
 function fmt(n: number): string {
@@ -60,7 +67,8 @@ export interface AnalysisLimits {
   inconclusiveLimit: number;
 }
 
-export type Verdict = { verdict: 'continue'; tally: AnalysisTally } | { verdict: 'fail'; tally: AnalysisTally; reason: string };
+export type Verdict =
+  { verdict: 'continue'; tally: AnalysisTally } | { verdict: 'fail'; tally: AnalysisTally; reason: string };
 
 /** Adds one run to the tally and says whether the analysis has now failed. */
 export function tallyRun(tally: AnalysisTally, run: AnalysisRun, limits: AnalysisLimits): Verdict {
@@ -69,11 +77,19 @@ export function tallyRun(tally: AnalysisTally, run: AnalysisRun, limits: Analysi
     consecutiveInconclusive: run.outcome === 'inconclusive' ? tally.consecutiveInconclusive + 1 : 0,
   };
   if (next.failedRuns > limits.failureLimit) {
-    const why = run.measurements.filter((m) => m.outcome === 'fail').map((m) => `${m.metric}[${m.track}] ${m.reason ?? ''}`.trim());
-    return { verdict: 'fail', tally: next, reason: `analysis failed (${next.failedRuns} failed, limit ${limits.failureLimit}): ${why.join('; ')}` };
+    const why = run.measurements
+      .filter((m) => m.outcome === 'fail')
+      .map((m) => `${m.metric}[${m.track}] ${m.reason ?? ''}`.trim());
+    return {
+      verdict: 'fail',
+      tally: next,
+      reason: `analysis failed (${next.failedRuns} failed, limit ${limits.failureLimit}): ${why.join('; ')}`,
+    };
   }
   if (next.consecutiveInconclusive > limits.inconclusiveLimit) {
-    const why = run.measurements.filter((m) => m.outcome === 'inconclusive').map((m) => `${m.metric}[${m.track}] ${m.reason ?? ''}`.trim());
+    const why = run.measurements
+      .filter((m) => m.outcome === 'inconclusive')
+      .map((m) => `${m.metric}[${m.track}] ${m.reason ?? ''}`.trim());
     return {
       verdict: 'fail',
       tally: next,

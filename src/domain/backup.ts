@@ -20,7 +20,10 @@ const SHA256_RE = /^[0-9a-f]{64}$/;
 
 /** 2026-11-26T03:08:11.123Z -> 20261126T030811Z (UTC, second precision, sorts as text). */
 export function backupTimestamp(at: Date): string {
-  return at.toISOString().replace(/\.\d{3}Z$/, 'Z').replace(/[-:]/g, '');
+  return at
+    .toISOString()
+    .replace(/\.\d{3}Z$/, 'Z')
+    .replace(/[-:]/g, '');
 }
 
 export function parseBackupTimestamp(text: string): Date | undefined {
@@ -148,19 +151,28 @@ export function decodeMetadata(raw: Record<string, string> | undefined): Partial
  * store reports must equal the byte count measured while uploading, and the
  * checksum must be present (and equal `expected` when the caller knows it).
  */
-export function headProblems(head: { contentLength?: number; metadata: Partial<BackupMetadata> }, expected?: { sha256: string; bytes: number }): string[] {
+export function headProblems(
+  head: { contentLength?: number; metadata: Partial<BackupMetadata> },
+  expected?: { sha256: string; bytes: number },
+): string[] {
   const problems: string[] = [];
   const m = head.metadata;
   if (!m.sha256) problems.push('no sha256 metadata (the upload never finished)');
   if (m.bytes === undefined) problems.push('no byte count metadata (the upload never finished)');
-  if (m.bytes !== undefined && head.contentLength !== m.bytes) problems.push(`size ${head.contentLength ?? '?'} differs from the ${m.bytes} bytes uploaded`);
-  if (expected && m.sha256 && m.sha256 !== expected.sha256) problems.push(`sha256 ${m.sha256.slice(0, 12)}… differs from the uploaded ${expected.sha256.slice(0, 12)}…`);
-  if (expected && m.bytes !== undefined && m.bytes !== expected.bytes) problems.push(`byte count ${m.bytes} differs from the uploaded ${expected.bytes}`);
+  if (m.bytes !== undefined && head.contentLength !== m.bytes)
+    problems.push(`size ${head.contentLength ?? '?'} differs from the ${m.bytes} bytes uploaded`);
+  if (expected && m.sha256 && m.sha256 !== expected.sha256)
+    problems.push(`sha256 ${m.sha256.slice(0, 12)}… differs from the uploaded ${expected.sha256.slice(0, 12)}…`);
+  if (expected && m.bytes !== undefined && m.bytes !== expected.bytes)
+    problems.push(`byte count ${m.bytes} differs from the uploaded ${expected.bytes}`);
   return problems;
 }
 
 /** Tables whose restored row count differs from the count recorded in the backup. */
-export function rowCountDifferences(expected: Record<string, number> | undefined, actual: Record<string, number | null>): string[] {
+export function rowCountDifferences(
+  expected: Record<string, number> | undefined,
+  actual: Record<string, number | null>,
+): string[] {
   if (!expected) return [];
   return Object.entries(expected)
     .filter(([table, n]) => actual[table] !== n)
@@ -183,18 +195,28 @@ export interface LatestBackup {
 }
 
 /** The newest backup of `database` by the time in its key (LastModified changes when metadata is rewritten). */
-export function latestBackup(objects: readonly ListedObject[], prefix: string, database: string): LatestBackup | undefined {
+export function latestBackup(
+  objects: readonly ListedObject[],
+  prefix: string,
+  database: string,
+): LatestBackup | undefined {
   let best: LatestBackup | undefined;
   for (const o of objects) {
     const p = parseBackupKey(o.key, prefix);
     if (!p || p.database !== database) continue;
-    if (!best || p.createdAt.getTime() > best.createdAt.getTime()) best = { key: o.key, version: p.version, createdAt: p.createdAt, size: o.size };
+    if (!best || p.createdAt.getTime() > best.createdAt.getTime())
+      best = { key: o.key, version: p.version, createdAt: p.createdAt, size: o.size };
   }
   return best;
 }
 
 /** The runbook's "Verify backups" as a check: none, or older than maxAgeMs, is a problem. */
-export function backupAgeProblem(latest: LatestBackup | undefined, now: Date, maxAgeMs: number, where: string): string | undefined {
+export function backupAgeProblem(
+  latest: LatestBackup | undefined,
+  now: Date,
+  maxAgeMs: number,
+  where: string,
+): string | undefined {
   if (!latest) return `no backup of the database in ${where}: confirm backup schedule is running`;
   const age = now.getTime() - latest.createdAt.getTime();
   if (age > maxAgeMs) {
@@ -219,8 +241,29 @@ export function formatAge(ms: number): string {
  * connections, or a lock was busy. Everything else (bad password 28P01,
  * missing database 3D000, permission 42501, SQL errors) needs a person.
  */
-const TRANSIENT_SQLSTATES = new Set(['08000', '08001', '08003', '08004', '08006', '53300', '57P01', '57P02', '57P03', '55P03', '40001', '40P01']);
-const TRANSIENT_NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+const TRANSIENT_SQLSTATES = new Set([
+  '08000',
+  '08001',
+  '08003',
+  '08004',
+  '08006',
+  '53300',
+  '57P01',
+  '57P02',
+  '57P03',
+  '55P03',
+  '40001',
+  '40P01',
+]);
+const TRANSIENT_NODE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+]);
 
 export function isTransientPgCode(code: string | undefined): boolean {
   return !!code && (TRANSIENT_SQLSTATES.has(code) || TRANSIENT_NODE_CODES.has(code));
@@ -252,7 +295,8 @@ export const MAX_SINGLE_COPY_BYTES = 5 * 1024 ** 3;
 export function copyRanges(size: number, partSize: number): { first: number; last: number }[] {
   if (!(partSize > 0)) throw new Error('partSize must be positive');
   const ranges: { first: number; last: number }[] = [];
-  for (let first = 0; first < size; first += partSize) ranges.push({ first, last: Math.min(size, first + partSize) - 1 });
+  for (let first = 0; first < size; first += partSize)
+    ranges.push({ first, last: Math.min(size, first + partSize) - 1 });
   return ranges;
 }
 

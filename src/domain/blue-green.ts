@@ -4,7 +4,13 @@
  * selects, and the Deployment of the colour about to take traffic.
  * activities/traffic/blue-green.ts applies it.
  */
-import { POD_TEMPLATE_HASH_LABEL, PodTemplateError, type DeploymentLike, type Labels, type PodTemplateLike } from './kube-objects';
+import {
+  POD_TEMPLATE_HASH_LABEL,
+  PodTemplateError,
+  type DeploymentLike,
+  type Labels,
+  type PodTemplateLike,
+} from './kube-objects';
 import { CHANGE_CAUSE_ANNOTATION, changeCause, VERSION_ANNOTATION, WORKFLOW_ANNOTATION } from './rollout';
 
 /** The two Deployments that take turns serving a service. */
@@ -60,7 +66,10 @@ function stripTemplate(t: PodTemplateLike): PodTemplateLike {
 
 function withImage(t: PodTemplateLike, container: string, image: string): PodTemplateLike {
   const containers = t.spec?.containers ?? [];
-  if (!containers.some((c) => c.name === container)) throw new PodTemplateError(`the pod template has no container "${container}" (containers: ${containers.map((c) => c.name).join(', ') || 'none'})`);
+  if (!containers.some((c) => c.name === container))
+    throw new PodTemplateError(
+      `the pod template has no container "${container}" (containers: ${containers.map((c) => c.name).join(', ') || 'none'})`,
+    );
   return { ...t, spec: { ...t.spec, containers: containers.map((c) => (c.name === container ? { ...c, image } : c)) } };
 }
 

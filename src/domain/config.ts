@@ -28,7 +28,10 @@ const duration = (what: string, minMs = 0, maxMs = MAX_DURATION_MS) =>
       return z.NEVER;
     }
     if (ms < minMs || ms > maxMs) {
-      ctx.addIssue({ code: 'custom', message: `${what} must be between ${formatDuration(minMs)} and ${formatDuration(maxMs)}, got ${JSON.stringify(v)}` });
+      ctx.addIssue({
+        code: 'custom',
+        message: `${what} must be between ${formatDuration(minMs)} and ${formatDuration(maxMs)}, got ${JSON.stringify(v)}`,
+      });
       return z.NEVER;
     }
     return ms;
@@ -105,7 +108,9 @@ export const configSchema = z
   .strictObject({
     project: dnsName,
     defaultEnvironment: dnsName.default('production'),
-    environments: z.record(dnsName, environmentSchema).refine((e) => Object.keys(e).length > 0, 'at least one environment'),
+    environments: z
+      .record(dnsName, environmentSchema)
+      .refine((e) => Object.keys(e).length > 0, 'at least one environment'),
     temporal: z
       .strictObject({
         taskQueue: z.string().min(1).max(200).default('deployments'),
@@ -141,14 +146,23 @@ export const configSchema = z
       })
       .prefault({}),
     preDeploymentChecks: z
-      .array(z.strictObject({ name: z.string().min(1).max(128), command, timeout: duration('check timeout').default(10 * 60_000) }))
+      .array(
+        z.strictObject({
+          name: z.string().min(1).max(128),
+          command,
+          timeout: duration('check timeout').default(10 * 60_000),
+        }),
+      )
       .max(50)
       .default([]),
     database: z.strictObject({
       name: z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]{0,62}$/, 'a PostgreSQL database name'),
       /** Connection URL without a password; the password comes from PGPASSWORD or the URL in DATABASE_URL. */
       urlEnv: envName.default('DATABASE_URL'),
-      verifyTables: z.array(z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]{0,62}$/)).max(100).default([]),
+      verifyTables: z
+        .array(z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]{0,62}$/))
+        .max(100)
+        .default([]),
       /**
        * How the release's migrations run: each `mode` is one migrator
        * (activities/database/migrators/, built by its one factory), and this
@@ -207,17 +221,16 @@ export const configSchema = z
         diagnosticLogLines: z.number().int().min(0).max(500).default(20),
       })
       .prefault({}),
-    traffic: z
-      .strictObject({
-        provider: z.enum(TRAFFIC_PROVIDERS).default('istio'),
-        /** The service that takes canary traffic (the runbook's api-gateway). */
-        service: dnsName,
-        virtualService: dnsName.optional(),
-        stableSubset: z.string().min(1).max(63).default('stable'),
-        canarySubset: z.string().min(1).max(63).default('canary'),
-        /** A weight change waits at most this long for its pods (replica counts, canary capacity) before it fails and is retried. */
-        stepTimeout: duration('traffic stepTimeout').default(15_000),
-      }),
+    traffic: z.strictObject({
+      provider: z.enum(TRAFFIC_PROVIDERS).default('istio'),
+      /** The service that takes canary traffic (the runbook's api-gateway). */
+      service: dnsName,
+      virtualService: dnsName.optional(),
+      stableSubset: z.string().min(1).max(63).default('stable'),
+      canarySubset: z.string().min(1).max(63).default('canary'),
+      /** A weight change waits at most this long for its pods (replica counts, canary capacity) before it fails and is retried. */
+      stepTimeout: duration('traffic stepTimeout').default(15_000),
+    }),
     rollout: z
       .strictObject({
         strategy: z.enum(['rolling', 'canary', 'blue-green']).default('canary'),
@@ -272,7 +285,10 @@ export const configSchema = z
       provider: z.enum(METRICS_PROVIDERS).default('prometheus'),
       /** The Prometheus provider's base URL. */
       prometheusUrl: url,
-      window: z.string().regex(/^\d{1,6}[smhd]$/).default('1m'),
+      window: z
+        .string()
+        .regex(/^\d{1,6}[smhd]$/)
+        .default('1m'),
       metrics: z.array(metricSchema).min(1).max(50),
       /** Failed measurements tolerated before the analysis fails (0 = the first failure fails). */
       failureLimit: z.number().int().min(0).max(100).default(0),
@@ -304,7 +320,10 @@ export const configSchema = z
         changelog: z.boolean().default(false),
         changelogFile: z.string().min(1).max(1024).default('CHANGELOG.md'),
         commitAuthor: z
-          .strictObject({ name: z.string().min(1).max(128).default('deploy-pipelines'), email: z.string().min(3).max(254).default('deploy-pipelines@localhost') })
+          .strictObject({
+            name: z.string().min(1).max(128).default('deploy-pipelines'),
+            email: z.string().min(3).max(254).default('deploy-pipelines@localhost'),
+          })
           .prefault({}),
         /** Which analysis metrics (config analysis.metrics names) are the summary's error rate and P95 latency. */
         errorRateMetric: z.string().min(1).max(63).default('error-rate'),
@@ -314,7 +333,11 @@ export const configSchema = z
   })
   .superRefine((cfg, ctx) => {
     if (!(cfg.defaultEnvironment in cfg.environments)) {
-      ctx.addIssue({ code: 'custom', path: ['defaultEnvironment'], message: `must name one of the environments (${Object.keys(cfg.environments).join(', ')})` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['defaultEnvironment'],
+        message: `must name one of the environments (${Object.keys(cfg.environments).join(', ')})`,
+      });
     }
     if (!cfg.services.some((s) => s.name === cfg.traffic.service)) {
       ctx.addIssue({ code: 'custom', path: ['traffic', 'service'], message: 'must name one of the services' });

@@ -42,17 +42,29 @@ export interface RolloutDiagnostics {
 export function diagnosePod(p: PodLike): PodDiagnosis {
   const reasons: string[] = [];
   for (const c of p.status?.conditions ?? []) {
-    if (c.status !== 'True' && (c.reason || c.message)) reasons.push(`${c.type}=${c.status}${c.reason ? ` ${c.reason}` : ''}${c.message ? `: ${c.message}` : ''}`);
+    if (c.status !== 'True' && (c.reason || c.message))
+      reasons.push(`${c.type}=${c.status}${c.reason ? ` ${c.reason}` : ''}${c.message ? `: ${c.message}` : ''}`);
   }
   for (const cs of p.status?.containerStatuses ?? []) {
     const w = cs.state?.waiting;
     const t = cs.state?.terminated;
     if (w?.reason) reasons.push(`container ${cs.name} waiting: ${w.reason}${w.message ? `: ${w.message}` : ''}`);
-    if (t?.reason) reasons.push(`container ${cs.name} terminated: ${t.reason}${t.exitCode !== undefined ? ` (exit ${t.exitCode})` : ''}`);
-    if (cs.restartCount > 0 && cs.lastState?.terminated?.reason) reasons.push(`container ${cs.name} restarted ${cs.restartCount}x, last: ${cs.lastState.terminated.reason}`);
+    if (t?.reason)
+      reasons.push(
+        `container ${cs.name} terminated: ${t.reason}${t.exitCode !== undefined ? ` (exit ${t.exitCode})` : ''}`,
+      );
+    if (cs.restartCount > 0 && cs.lastState?.terminated?.reason)
+      reasons.push(`container ${cs.name} restarted ${cs.restartCount}x, last: ${cs.lastState.terminated.reason}`);
   }
   if (!reasons.length && !isPodReady(p)) reasons.push(`phase ${p.status?.phase ?? 'unknown'}, not Ready`);
-  return { name: p.metadata?.name ?? '', phase: p.status?.phase ?? 'Unknown', ready: isPodReady(p), restarts: podRestarts(p), ...(p.spec?.nodeName ? { node: p.spec.nodeName } : {}), reasons };
+  return {
+    name: p.metadata?.name ?? '',
+    phase: p.status?.phase ?? 'Unknown',
+    ready: isPodReady(p),
+    restarts: podRestarts(p),
+    ...(p.spec?.nodeName ? { node: p.spec.nodeName } : {}),
+    reasons,
+  };
 }
 
 function clip(s: string, n: number): string {
@@ -67,12 +79,19 @@ function clip(s: string, n: number): string {
 export function describeDiagnostics(d: RolloutDiagnostics, maxChars = 1500): string {
   const parts: string[] = [];
   for (const p of d.notReadyPods.slice(0, 3)) {
-    const logs = p.logTail?.length ? `; last log: ${clip(p.logTail[p.logTail.length - 1], 200)}` : p.logsUnavailable ? `; logs unavailable: ${clip(p.logsUnavailable, 160)}` : '';
+    const logs = p.logTail?.length
+      ? `; last log: ${clip(p.logTail[p.logTail.length - 1], 200)}`
+      : p.logsUnavailable
+        ? `; logs unavailable: ${clip(p.logsUnavailable, 160)}`
+        : '';
     parts.push(`pod ${p.name} not Ready (${clip(p.reasons.join('; ') || p.phase, 300)})${logs}`);
   }
   if (d.notReadyPods.length > 3) parts.push(`${d.notReadyPods.length - 3} more pods not Ready`);
   const warnings = d.events.filter((e) => e.type !== 'Normal');
   const events = (warnings.length ? warnings : d.events).slice(-3);
-  if (events.length) parts.push(`events: ${events.map((e) => `${e.type} ${e.reason} ${e.object}: ${clip(e.message, 200)}`).join(' | ')}`);
+  if (events.length)
+    parts.push(
+      `events: ${events.map((e) => `${e.type} ${e.reason} ${e.object}: ${clip(e.message, 200)}`).join(' | ')}`,
+    );
   return clip(parts.join('; '), maxChars);
 }

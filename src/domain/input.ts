@@ -32,14 +32,23 @@ const boundedDuration = (what: string, minMs: number, maxMs: number) =>
       return z.NEVER;
     }
     if (ms < minMs || ms > maxMs) {
-      ctx.addIssue({ code: 'custom', message: `${what} must be between ${minMs}ms and ${maxMs / 3_600_000}h, got ${JSON.stringify(v)}` });
+      ctx.addIssue({
+        code: 'custom',
+        message: `${what} must be between ${minMs}ms and ${maxMs / 3_600_000}h, got ${JSON.stringify(v)}`,
+      });
       return z.NEVER;
     }
     return ms;
   });
 
 const steps = z
-  .array(z.number().int('steps must be whole percentages').min(1, 'steps must be at least 1').max(100, 'steps cannot exceed 100'))
+  .array(
+    z
+      .number()
+      .int('steps must be whole percentages')
+      .min(1, 'steps must be at least 1')
+      .max(100, 'steps cannot exceed 100'),
+  )
   .min(1)
   .max(20)
   .refine((s) => s.every((w, i) => i === 0 || w > s[i - 1]), 'steps must increase strictly, e.g. [5, 25, 50, 100]')
@@ -63,7 +72,11 @@ export const blueGreenOverridesSchema = z
   })
   .strict();
 
-const requestedBy = z.string().min(1).max(128).regex(/^[\p{L}\p{N}._@+\- ]+$/u, 'letters, digits, spaces and . _ @ + -');
+const requestedBy = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[\p{L}\p{N}._@+\- ]+$/u, 'letters, digits, spaces and . _ @ + -');
 const environment = z.string().regex(SERVICE_RE, 'an environment name such as production');
 
 export const deployInputSchema = z
@@ -102,12 +115,20 @@ export const rollbackInputSchema = z
     toRevision: z.number().int().min(1).optional(),
     services: z.array(z.string().regex(SERVICE_RE)).min(1).max(100).optional(),
     restoreDatabase: z.boolean().optional(),
-    backupKey: z.string().min(1).max(1024).regex(/^[A-Za-z0-9._\-/]+$/, 'an S3 key').optional(),
+    backupKey: z
+      .string()
+      .min(1)
+      .max(1024)
+      .regex(/^[A-Za-z0-9._\-/]+$/, 'an S3 key')
+      .optional(),
     reason: z.string().max(1000).optional(),
     requestedBy: requestedBy.optional(),
   })
   .strict()
-  .refine((i) => !(i.toVersion && i.toRevision), { message: 'give at most one of toVersion or toRevision', path: ['toVersion'] });
+  .refine((i) => !(i.toVersion && i.toRevision), {
+    message: 'give at most one of toVersion or toRevision',
+    path: ['toVersion'],
+  });
 
 export type RollbackInput = z.input<typeof rollbackInputSchema>;
 export type CheckedRollbackInput = z.output<typeof rollbackInputSchema>;
@@ -122,7 +143,10 @@ export function checkInput<S extends z.ZodType>(schema: S, input: unknown, what:
   if (r.success) return r.data;
   const issue = r.error.issues[0];
   const field = issue.path.length ? issue.path.join('.') : '(input)';
-  const msg = issue.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}` : issue.message;
+  const msg =
+    issue.code === 'unrecognized_keys'
+      ? `unknown field(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}`
+      : issue.message;
   throw new InputError(`invalid ${what} input: ${field}: ${msg}`);
 }
 

@@ -76,7 +76,10 @@ export interface ContainerStatusLike {
   ready: boolean;
   restartCount: number;
   image?: string;
-  state?: { waiting?: { reason?: string; message?: string }; terminated?: { reason?: string; message?: string; exitCode?: number } };
+  state?: {
+    waiting?: { reason?: string; message?: string };
+    terminated?: { reason?: string; message?: string; exitCode?: number };
+  };
   lastState?: { terminated?: { reason?: string; exitCode?: number } };
 }
 

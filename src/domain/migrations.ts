@@ -33,7 +33,9 @@ export function orderMigrationFiles(entries: readonly string[]): string[] {
   const sql = entries.filter((e) => e.endsWith('.sql'));
   const bad = sql.filter((e) => !FILE_RE.test(e));
   if (bad.length) {
-    throw new MigrationFolderError(`migration file names must start with a number and "_" (e.g. 0003_add_table.sql): ${bad.join(', ')}`);
+    throw new MigrationFolderError(
+      `migration file names must start with a number and "_" (e.g. 0003_add_table.sql): ${bad.join(', ')}`,
+    );
   }
   const num = (f: string) => BigInt(FILE_RE.exec(f)![1]);
   return [...sql].sort((a, b) => {
@@ -84,7 +86,10 @@ export interface MigrationPlan {
 }
 
 /** Compares the folder (already ordered) with the table. */
-export function planMigrations(files: readonly MigrationFileInfo[], applied: readonly AppliedMigrationRow[]): MigrationPlan {
+export function planMigrations(
+  files: readonly MigrationFileInfo[],
+  applied: readonly AppliedMigrationRow[],
+): MigrationPlan {
   const recorded = new Map(applied.map((a) => [a.filename, a]));
   const present = new Set(files.map((f) => f.filename));
   const pending: string[] = [];
@@ -97,7 +102,8 @@ export function planMigrations(files: readonly MigrationFileInfo[], applied: rea
       return;
     }
     lastAppliedIndex = i;
-    if (row.checksum !== f.checksum) changed.push({ filename: f.filename, recorded: row.checksum, current: f.checksum });
+    if (row.checksum !== f.checksum)
+      changed.push({ filename: f.filename, recorded: row.checksum, current: f.checksum });
   });
   const outOfOrder = files.filter((f, i) => i < lastAppliedIndex && !recorded.has(f.filename)).map((f) => f.filename);
   const missing = applied.filter((a) => !present.has(a.filename)).map((a) => a.filename);
@@ -105,11 +111,16 @@ export function planMigrations(files: readonly MigrationFileInfo[], applied: rea
 }
 
 export function describeChanged(changed: readonly ChangedMigration[]): string {
-  return changed.map((c) => `${c.filename} (applied ${c.recorded.slice(0, 12)}…, now ${c.current.slice(0, 12)}…)`).join(', ');
+  return changed
+    .map((c) => `${c.filename} (applied ${c.recorded.slice(0, 12)}…, now ${c.current.slice(0, 12)}…)`)
+    .join(', ');
 }
 
 /** 1-based line and column of PostgreSQL's 1-based character `position` in `sql`. */
-export function sqlPosition(sql: string, position: number | string | undefined): { line: number; column: number } | undefined {
+export function sqlPosition(
+  sql: string,
+  position: number | string | undefined,
+): { line: number; column: number } | undefined {
   const pos = typeof position === 'string' ? Number(position) : position;
   if (pos === undefined || !Number.isInteger(pos) || pos < 1) return undefined;
   const chars = Array.from(sql); // PostgreSQL counts characters, not UTF-16 units
@@ -128,7 +139,11 @@ export function sqlPosition(sql: string, position: number | string | undefined):
 }
 
 /** `0003_x.sql:4:12: syntax error at or near "TABL"` — where a person opens the file. */
-export function describeSqlError(filename: string, sql: string, err: { message: string; position?: string | number; code?: string }): string {
+export function describeSqlError(
+  filename: string,
+  sql: string,
+  err: { message: string; position?: string | number; code?: string },
+): string {
   const at = sqlPosition(sql, err.position);
   const where = at ? `${filename}:${at.line}:${at.column}` : filename;
   return `${where}: ${err.message}${err.code ? ` (SQLSTATE ${err.code})` : ''}`;

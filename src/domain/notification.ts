@@ -5,7 +5,8 @@
  * what these functions return.
  */
 
-export type NotificationKind = 'started' | 'awaiting-approval' | 'step-promoted' | 'failed' | 'rolled-back' | 'succeeded' | 'aborted';
+export type NotificationKind =
+  'started' | 'awaiting-approval' | 'step-promoted' | 'failed' | 'rolled-back' | 'succeeded' | 'aborted';
 
 export interface NotificationEvent {
   kind: NotificationKind;
@@ -124,10 +125,20 @@ export function slackPayload(event: NotificationEvent, opts: FormatOptions): Sla
   ];
   if (commands.length > 0) {
     // Inside a code block Slack shows the text literally, so <name> needs no markup.
-    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: clip(`*Commands*\n\`\`\`${commands.join('\n')}\`\`\``, 3000) } });
+    blocks.push({
+      type: 'section',
+      text: { type: 'mrkdwn', text: clip(`*Commands*\n\`\`\`${commands.join('\n')}\`\`\``, 3000) },
+    });
   }
-  if (link) blocks.push({ type: 'actions', elements: [{ type: 'button', text: { type: 'plain_text', text: 'Open in Temporal UI' }, url: link }] });
-  blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `workflow \`${escapeMrkdwn(event.workflowId)}\` · ${opts.at}` }] });
+  if (link)
+    blocks.push({
+      type: 'actions',
+      elements: [{ type: 'button', text: { type: 'plain_text', text: 'Open in Temporal UI' }, url: link }],
+    });
+  blocks.push({
+    type: 'context',
+    elements: [{ type: 'mrkdwn', text: `workflow \`${escapeMrkdwn(event.workflowId)}\` · ${opts.at}` }],
+  });
   return { text: textLines.join('\n'), blocks };
 }
 

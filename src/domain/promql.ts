@@ -40,7 +40,8 @@ export function placeholdersOf(template: string): string[] {
  * nobody supplied, so the measurement is inconclusive with that reason.
  */
 export function renderQuery(template: string, values: TemplateValues): string {
-  if (!WINDOW_RE.test(values.window)) throw new TemplateError(`window must look like 30s or 5m, got ${JSON.stringify(values.window)}`);
+  if (!WINDOW_RE.test(values.window))
+    throw new TemplateError(`window must look like 30s or 5m, got ${JSON.stringify(values.window)}`);
   return template.replace(PLACEHOLDER_RE, (_m, name: string) => {
     switch (name) {
       case 'track':
@@ -110,12 +111,20 @@ export function classifyQueryResponse(httpStatus: number, body: unknown): QueryV
       return sampleOf(data.result);
     case 'vector': {
       const result = Array.isArray(data.result) ? (data.result as unknown[]) : [];
-      if (result.length === 0) return { kind: 'none', reason: 'no data (empty vector: no matching series in the window)' };
-      if (result.length > 1) return { kind: 'none', reason: `the query returned ${result.length} series; it must return one (aggregate with sum or max)` };
+      if (result.length === 0)
+        return { kind: 'none', reason: 'no data (empty vector: no matching series in the window)' };
+      if (result.length > 1)
+        return {
+          kind: 'none',
+          reason: `the query returned ${result.length} series; it must return one (aggregate with sum or max)`,
+        };
       const series = result[0];
       return sampleOf(isRecord(series) ? series.value : undefined);
     }
     default:
-      return { kind: 'none', reason: `unsupported result type ${JSON.stringify(data.resultType)} (expected an instant vector or scalar)` };
+      return {
+        kind: 'none',
+        reason: `unsupported result type ${JSON.stringify(data.resultType)} (expected an instant vector or scalar)`,
+      };
   }
 }

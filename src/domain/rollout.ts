@@ -4,7 +4,14 @@
  * the structural types of domain/kube-objects.ts. activities/kubernetes/
  * reads the cluster, calls these and applies the result (design §3.6).
  */
-import { POD_TEMPLATE_HASH_LABEL, type DeploymentLike, type Labels, type ObjectMetaLike, type PodTemplateLike, type ReplicaSetLike } from './kube-objects';
+import {
+  POD_TEMPLATE_HASH_LABEL,
+  type DeploymentLike,
+  type Labels,
+  type ObjectMetaLike,
+  type PodTemplateLike,
+  type ReplicaSetLike,
+} from './kube-objects';
 
 export const REVISION_ANNOTATION = 'deployment.kubernetes.io/revision';
 export const CHANGE_CAUSE_ANNOTATION = 'kubernetes.io/change-cause';
@@ -44,20 +51,36 @@ export function rolloutStatus(d: DeploymentLike): RolloutStatus {
   }
   const progressing = s.conditions?.find((c) => c.type === 'Progressing');
   if (progressing?.reason === PROGRESS_DEADLINE_EXCEEDED) {
-    return { done: false, failed: true, message: `deployment "${name}" exceeded its progress deadline${progressing.message ? `: ${progressing.message}` : ''}` };
+    return {
+      done: false,
+      failed: true,
+      message: `deployment "${name}" exceeded its progress deadline${progressing.message ? `: ${progressing.message}` : ''}`,
+    };
   }
   const desired = d.spec?.replicas ?? 1;
   const updated = s.updatedReplicas ?? 0;
   const total = s.replicas ?? 0;
   const available = s.availableReplicas ?? 0;
   if (updated < desired) {
-    return { done: false, failed: false, message: `waiting for deployment "${name}" rollout to finish: ${updated} out of ${desired} new replicas have been updated` };
+    return {
+      done: false,
+      failed: false,
+      message: `waiting for deployment "${name}" rollout to finish: ${updated} out of ${desired} new replicas have been updated`,
+    };
   }
   if (total > updated) {
-    return { done: false, failed: false, message: `waiting for deployment "${name}" rollout to finish: ${total - updated} old replicas are pending termination` };
+    return {
+      done: false,
+      failed: false,
+      message: `waiting for deployment "${name}" rollout to finish: ${total - updated} old replicas are pending termination`,
+    };
   }
   if (available < updated) {
-    return { done: false, failed: false, message: `waiting for deployment "${name}" rollout to finish: ${available} of ${updated} updated replicas are available` };
+    return {
+      done: false,
+      failed: false,
+      message: `waiting for deployment "${name}" rollout to finish: ${available} of ${updated} updated replicas are available`,
+    };
   }
   return { done: true, failed: false, message: `deployment "${name}" successfully rolled out` };
 }
@@ -148,15 +171,26 @@ export interface PreviousRecord {
  * change (a retry after a crash), the record kept on the object is the truth,
  * not the images the object runs now.
  */
-export function previousRecord(d: DeploymentLike, workflowId: string, version: string, images: Record<string, string>): PreviousRecord {
+export function previousRecord(
+  d: DeploymentLike,
+  workflowId: string,
+  version: string,
+  images: Record<string, string>,
+): PreviousRecord {
   const a = d.metadata?.annotations ?? {};
   const current = containerImages(d.spec?.template);
-  const alreadyApplied = a[WORKFLOW_ANNOTATION] === workflowId && a[VERSION_ANNOTATION] === version && Object.entries(images).every(([c, img]) => current[c] === img);
+  const alreadyApplied =
+    a[WORKFLOW_ANNOTATION] === workflowId &&
+    a[VERSION_ANNOTATION] === version &&
+    Object.entries(images).every(([c, img]) => current[c] === img);
   if (alreadyApplied && a[PREVIOUS_IMAGES_ANNOTATION]) {
     try {
       const recorded = JSON.parse(a[PREVIOUS_IMAGES_ANNOTATION]) as unknown;
       if (recorded && typeof recorded === 'object' && Object.values(recorded).every((v) => typeof v === 'string')) {
-        return { previousImages: { ...current, ...(recorded as Record<string, string>) }, previousVersion: a[PREVIOUS_VERSION_ANNOTATION] };
+        return {
+          previousImages: { ...current, ...(recorded as Record<string, string>) },
+          previousVersion: a[PREVIOUS_VERSION_ANNOTATION],
+        };
       }
     } catch {
       // A damaged annotation: fall back to what runs now.
@@ -186,11 +220,19 @@ export type UndoChoice = { ok: true; rs: ReplicaSetLike; revision: number } | { 
  * revision, or (toRevision 0/undefined) the second newest. `replicaSets` are
  * those the Deployment controls.
  */
-export function chooseUndoTarget(deploymentName: string, replicaSets: ReplicaSetLike[], toRevision?: number): UndoChoice {
-  const withRevision = replicaSets.map((rs) => ({ rs, revision: revisionOf(rs) })).filter((x): x is { rs: ReplicaSetLike; revision: number } => x.revision !== undefined);
+export function chooseUndoTarget(
+  deploymentName: string,
+  replicaSets: ReplicaSetLike[],
+  toRevision?: number,
+): UndoChoice {
+  const withRevision = replicaSets
+    .map((rs) => ({ rs, revision: revisionOf(rs) }))
+    .filter((x): x is { rs: ReplicaSetLike; revision: number } => x.revision !== undefined);
   if (toRevision) {
     const hit = withRevision.find((x) => x.revision === toRevision);
-    return hit ? { ok: true, ...hit } : { ok: false, error: `unable to find the specified revision ${toRevision} of deployment "${deploymentName}"` };
+    return hit
+      ? { ok: true, ...hit }
+      : { ok: false, error: `unable to find the specified revision ${toRevision} of deployment "${deploymentName}"` };
   }
   const sorted = [...withRevision].sort((a, b) => b.revision - a.revision);
   if (sorted.length < 2) return { ok: false, error: `no rollout history found for deployment "${deploymentName}"` };

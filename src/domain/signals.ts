@@ -47,12 +47,14 @@ export function checkSignal<T>(name: SignalName, payload: unknown): Checked<T> {
   }
   const p = payload as Record<string, unknown>;
   const by = text(p.by);
-  if (!by || !BY_RE.test(by)) return fail(`${name} needs "by": the name of the person (letters, digits, . _ @ + -, at most 128)`);
+  if (!by || !BY_RE.test(by))
+    return fail(`${name} needs "by": the name of the person (letters, digits, . _ @ + -, at most 128)`);
   const out: Record<string, unknown> = { by };
   for (const field of ['note', 'reason'] as const) {
     if (p[field] === undefined) continue;
     const v = text(p[field]);
-    if (v === undefined || v.length > MAX_TEXT) return fail(`${name}: "${field}" must be text of at most ${MAX_TEXT} characters`);
+    if (v === undefined || v.length > MAX_TEXT)
+      return fail(`${name}: "${field}" must be text of at most ${MAX_TEXT} characters`);
     out[field] = v;
   }
   if (name === 'abort') {

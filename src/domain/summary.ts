@@ -58,7 +58,8 @@ export interface Summary {
 }
 
 export const BUILD_STEP_RE = /\b(build|push)/i;
-export const DEPLOY_STEP_RE = /(back ?up|migrat|roll|deploy|canary|traffic|promot|switch|soak|verif|smoke|health|analy|restor)/i;
+export const DEPLOY_STEP_RE =
+  /(back ?up|migrat|roll|deploy|canary|traffic|promot|switch|soak|verif|smoke|health|analy|restor)/i;
 
 export function versionLabel(version: string): string {
   return /^v\d/.test(version) ? version : `v${version}`;
@@ -103,7 +104,13 @@ function time(iso: string | undefined): number | undefined {
 export function spanOf(steps: readonly StepRecord[], re: RegExp): number | null {
   const matching = steps.filter((s) => re.test(s.name));
   const starts = matching.map((s) => time(s.startedAt)).filter((t): t is number => t !== undefined);
-  const ends = matching.map((s) => time(s.endedAt) ?? (time(s.startedAt) !== undefined && s.durationMs !== undefined ? time(s.startedAt)! + s.durationMs : undefined)).filter((t): t is number => t !== undefined);
+  const ends = matching
+    .map(
+      (s) =>
+        time(s.endedAt) ??
+        (time(s.startedAt) !== undefined && s.durationMs !== undefined ? time(s.startedAt)! + s.durationMs : undefined),
+    )
+    .filter((t): t is number => t !== undefined);
   if (starts.length === 0 || ends.length === 0) return null;
   return Math.max(0, Math.max(...ends) - Math.min(...starts));
 }
@@ -115,7 +122,12 @@ export function deriveTimings(input: Pick<SummaryInput, 'status' | 'timings'>): 
   const end = time(status.endedAt) ?? (Number.isFinite(lastEnd) ? lastEnd : undefined);
   return {
     buildMs: input.timings?.buildMs ?? spanOf(status.steps, BUILD_STEP_RE),
-    deployMs: input.timings?.deployMs ?? spanOf(status.steps.filter((s) => !BUILD_STEP_RE.test(s.name)), DEPLOY_STEP_RE),
+    deployMs:
+      input.timings?.deployMs ??
+      spanOf(
+        status.steps.filter((s) => !BUILD_STEP_RE.test(s.name)),
+        DEPLOY_STEP_RE,
+      ),
     totalMs: input.timings?.totalMs ?? (start !== undefined && end !== undefined ? Math.max(0, end - start) : null),
   };
 }
@@ -132,11 +144,15 @@ export function collectIssues(input: Pick<SummaryInput, 'status' | 'issues'>): s
   for (const a of status.aborts) issues.push(`Aborted by ${a.by}${a.reason ? `: ${a.reason}` : ''}`);
   for (const i of status.ignoredSignals) issues.push(`Signal ${i.signal} from ${i.by} ignored: ${i.ignoredBecause}`);
   if (status.notificationFailures > 0) {
-    issues.push(`${status.notificationFailures} notification${status.notificationFailures === 1 ? '' : 's'} could not be delivered`);
+    issues.push(
+      `${status.notificationFailures} notification${status.notificationFailures === 1 ? '' : 's'} could not be delivered`,
+    );
   }
   const last = status.lastAnalysis;
   if (last && last.outcome !== 'pass') {
-    const why = last.measurements.filter((m) => m.outcome !== 'pass').map((m) => `${m.metric}[${m.track}] ${m.reason ?? m.outcome}`);
+    const why = last.measurements
+      .filter((m) => m.outcome !== 'pass')
+      .map((m) => `${m.metric}[${m.track}] ${m.reason ?? m.outcome}`);
     issues.push(`Last analysis ${last.outcome}: ${why.join('; ') || 'nothing measured'}`);
   }
   if (status.error && !issues.some((i) => i.includes(status.error ?? ''))) issues.push(`Error: ${status.error}`);
@@ -144,7 +160,9 @@ export function collectIssues(input: Pick<SummaryInput, 'status' | 'issues'>): s
   return issues;
 }
 
-export function rollbackLine(input: Pick<SummaryInput, 'status' | 'previousVersion' | 'previousVersionAvailable'>): string {
+export function rollbackLine(
+  input: Pick<SummaryInput, 'status' | 'previousVersion' | 'previousVersionAvailable'>,
+): string {
   const prev = input.previousVersion ? versionLabel(input.previousVersion) : undefined;
   if (input.status.phase === 'rolled-back') return prev ? `Rolled back to ${prev}` : 'Rolled back';
   if (!prev) return 'Not available (no previous version)';
@@ -165,7 +183,10 @@ function figure(v: number | null | undefined, fmt: (n: number) => string): strin
  * Picks the summary's monitoring figures out of an analysis run (config
  * metric names), taking only measurements that produced a finite value.
  */
-export function monitoringFromAnalysis(run: AnalysisRun | undefined, opts: { track: string; errorRateMetric?: string; p95Metric?: string }): MonitoringFigures {
+export function monitoringFromAnalysis(
+  run: AnalysisRun | undefined,
+  opts: { track: string; errorRateMetric?: string; p95Metric?: string },
+): MonitoringFigures {
   const pick = (metric: string): number | null => {
     const m = run?.measurements.find((x) => x.metric === metric && x.track === opts.track);
     return m && m.value !== null && Number.isFinite(m.value) ? m.value : null;
@@ -212,10 +233,16 @@ export function buildSummary(input: SummaryInput): Summary {
     `**Workflow**: ${clean(status.workflowId)}`,
     '',
     '## Changes Deployed',
-    bullet(input.changes.map((c) => clean(c.subject)), '- No changes since the previous release'),
+    bullet(
+      input.changes.map((c) => clean(c.subject)),
+      '- No changes since the previous release',
+    ),
     '',
     '## Database Migrations',
-    [...(migrations.length ? migrations.map((m) => `- ${m}`) : ['- No schema migrations']), ...(dataMigrations.length ? dataMigrations.map((m) => `- Data: ${m}`) : ['- No data migrations'])].join('\n'),
+    [
+      ...(migrations.length ? migrations.map((m) => `- ${m}`) : ['- No schema migrations']),
+      ...(dataMigrations.length ? dataMigrations.map((m) => `- Data: ${m}`) : ['- No data migrations']),
+    ].join('\n'),
     '',
     '## Deployment Time',
     `- Build: ${humanDuration(timings.buildMs)}`,
@@ -259,7 +286,10 @@ export function changelogEntry(input: SummaryInput): string {
     `## ${versionLabel(status.version)} - ${dateOf(status)}`,
     changelogMarker(input.project, status.version),
     '',
-    bullet(input.changes.map((c) => clean(c.subject)), '- No changes since the previous release'),
+    bullet(
+      input.changes.map((c) => clean(c.subject)),
+      '- No changes since the previous release',
+    ),
     ...(input.migrations.applied.length ? ['', `Migrations: ${input.migrations.applied.map(clean).join(', ')}`] : []),
     '',
     `Deployed to ${clean(status.environment)} by ${clean(status.requestedBy ?? 'unknown')} (${statusLine(status.phase)}, workflow ${clean(status.workflowId)}).`,
@@ -272,7 +302,12 @@ export function changelogEntry(input: SummaryInput): string {
  * Puts the entry first, under the file's `# Title` when it has one. Returns
  * the text unchanged when the version already has an entry.
  */
-export function insertChangelogEntry(existing: string, entry: string, project: string, version: string): { text: string; changed: boolean } {
+export function insertChangelogEntry(
+  existing: string,
+  entry: string,
+  project: string,
+  version: string,
+): { text: string; changed: boolean } {
   if (hasChangelogEntry(existing, project, version)) return { text: existing, changed: false };
   const lines = existing.split('\n');
   const titleAt = lines.findIndex((l) => /^# /.test(l));

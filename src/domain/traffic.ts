@@ -120,7 +120,10 @@ function managedRoutes(http: HttpRouteLike[], sel: RouteSelector): number[] {
  * otherwise (a half-applied edit) the answer is the first route's, with
  * `consistent: false`. null when no route sends to the stable subset.
  */
-export function readRouteWeights(http: HttpRouteLike[] | undefined, sel: RouteSelector): (TrackWeights & { consistent: boolean; routes: number }) | null {
+export function readRouteWeights(
+  http: HttpRouteLike[] | undefined,
+  sel: RouteSelector,
+): (TrackWeights & { consistent: boolean; routes: number }) | null {
   const list = http ?? [];
   const idx = managedRoutes(list, sel);
   if (!idx.length) return null;
@@ -147,7 +150,11 @@ export function readRouteWeights(http: HttpRouteLike[] | undefined, sel: RouteSe
  * stable subset, or when such a route also sends elsewhere (the weights
  * would no longer add up to 100).
  */
-export function withRouteWeights(http: HttpRouteLike[] | undefined, sel: RouteSelector, weight: number): HttpRouteLike[] {
+export function withRouteWeights(
+  http: HttpRouteLike[] | undefined,
+  sel: RouteSelector,
+  weight: number,
+): HttpRouteLike[] {
   if (!isWeight(weight)) throw new RouteError(`weight must be an integer from 0 to 100, got ${String(weight)}`);
   const list = http ?? [];
   const idx = new Set(managedRoutes(list, sel));
@@ -157,12 +164,22 @@ export function withRouteWeights(http: HttpRouteLike[] | undefined, sel: RouteSe
     const routes = h.route ?? [];
     const foreign = routes.filter((d) => trackOf(d, sel) === null);
     if (foreign.length) {
-      throw new RouteError(`HTTP route ${h.name ?? `#${i}`} also sends to ${foreign.map((d) => `${d.destination?.host ?? '?'}/${d.destination?.subset ?? '-'}`).join(', ')}: cannot shift weights between ${sel.stableSubset} and ${sel.canarySubset} alone`);
+      throw new RouteError(
+        `HTTP route ${h.name ?? `#${i}`} also sends to ${foreign.map((d) => `${d.destination?.host ?? '?'}/${d.destination?.subset ?? '-'}`).join(', ')}: cannot shift weights between ${sel.stableSubset} and ${sel.canarySubset} alone`,
+      );
     }
     const stable = routes.find((d) => trackOf(d, sel) === 'stable') as RouteDestinationLike;
-    const canary = routes.find((d) => trackOf(d, sel) === 'canary') ?? { destination: { ...stable.destination, subset: sel.canarySubset } };
+    const canary = routes.find((d) => trackOf(d, sel) === 'canary') ?? {
+      destination: { ...stable.destination, subset: sel.canarySubset },
+    };
     // Exactly one destination per track, stable first: duplicates would split a track's weight.
-    return { ...h, route: [{ ...stable, weight: 100 - weight }, { ...canary, weight }] };
+    return {
+      ...h,
+      route: [
+        { ...stable, weight: 100 - weight },
+        { ...canary, weight },
+      ],
+    };
   });
 }
 
@@ -198,7 +215,9 @@ export function canaryDeploymentFrom(stable: DeploymentLike, spec: CanarySpec): 
   const template = structuredClone(stable.spec?.template ?? {});
   const containers = template.spec?.containers ?? [];
   if (!containers.some((c) => c.name === spec.container)) {
-    throw new PodTemplateError(`deployment ${stable.metadata?.name ?? '?'} has no container "${spec.container}" (containers: ${containers.map((c) => c.name).join(', ') || 'none'})`);
+    throw new PodTemplateError(
+      `deployment ${stable.metadata?.name ?? '?'} has no container "${spec.container}" (containers: ${containers.map((c) => c.name).join(', ') || 'none'})`,
+    );
   }
   const selector = canarySelector(stable.spec?.selector.matchLabels);
   const metaLabels: Labels = { ...(stable.metadata?.labels ?? {}), [TRACK_LABEL]: 'canary' };
@@ -228,7 +247,10 @@ export function canaryDeploymentFrom(stable: DeploymentLike, spec: CanarySpec): 
           labels: canaryPodLabels(template.metadata?.labels),
           annotations: { ...(template.metadata?.annotations ?? {}), [VERSION_ANNOTATION]: spec.version },
         },
-        spec: { ...template.spec, containers: containers.map((c) => (c.name === spec.container ? { ...c, image: spec.image } : c)) },
+        spec: {
+          ...template.spec,
+          containers: containers.map((c) => (c.name === spec.container ? { ...c, image: spec.image } : c)),
+        },
       },
     },
   };

@@ -14,7 +14,8 @@ import type { MeasurementOutcome } from './status';
 /** Replaces every occurrence of each secret (and the password of any URL) with ***. */
 export function redact(text: string, secrets: readonly string[] = []): string {
   let out = text.replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)[^\s@/]+@/gi, '$1***@');
-  for (const s of [...secrets].filter((x) => x.length >= 3).sort((a, b) => b.length - a.length)) out = out.split(s).join('***');
+  for (const s of [...secrets].filter((x) => x.length >= 3).sort((a, b) => b.length - a.length))
+    out = out.split(s).join('***');
   return out;
 }
 
@@ -26,8 +27,14 @@ const SECRET_ENV_RE = /(PASSWORD|SECRET|TOKEN|WEBHOOK|CREDENTIAL|PRIVATE|API_?KE
  * names as holding secrets (webhook URLs, passwords). Short values are left
  * out so that redacting them cannot garble ordinary text.
  */
-export function secretValues(env: Record<string, string | undefined>, extraNames: readonly (string | undefined)[] = []): string[] {
-  const names = new Set([...Object.keys(env).filter((k) => SECRET_ENV_RE.test(k)), ...extraNames.filter((n): n is string => !!n)]);
+export function secretValues(
+  env: Record<string, string | undefined>,
+  extraNames: readonly (string | undefined)[] = [],
+): string[] {
+  const names = new Set([
+    ...Object.keys(env).filter((k) => SECRET_ENV_RE.test(k)),
+    ...extraNames.filter((n): n is string => !!n),
+  ]);
   const values: string[] = [];
   for (const name of names) {
     const v = env[name];
@@ -138,7 +145,15 @@ export interface PodsJudgement {
   summary: string;
 }
 
-const BAD_WAITING = new Set(['CrashLoopBackOff', 'ImagePullBackOff', 'ErrImagePull', 'CreateContainerConfigError', 'CreateContainerError', 'InvalidImageName', 'RunContainerError']);
+const BAD_WAITING = new Set([
+  'CrashLoopBackOff',
+  'ImagePullBackOff',
+  'ErrImagePull',
+  'CreateContainerConfigError',
+  'CreateContainerError',
+  'InvalidImageName',
+  'RunContainerError',
+]);
 
 export function restartsOf(pod: PodSnapshot): number {
   return pod.containers.reduce((n, c) => n + c.restarts, 0);
@@ -197,17 +212,35 @@ export function judgePods(pods: readonly PodSnapshot[], opts: JudgePodsOptions):
     }
     if (risen > 0) own.push(`restarted ${risen} time${risen === 1 ? '' : 's'} since the deployment started`);
     const isNew = isNewPod(pod, opts.since);
-    const logs: LogState = opts.logs[pod.name] ?? { state: 'not-checked', reason: isNew ? 'logs not read' : 'pod predates the rollout' };
+    const logs: LogState = opts.logs[pod.name] ?? {
+      state: 'not-checked',
+      reason: isNew ? 'logs not read' : 'pod predates the rollout',
+    };
     if (logs.state === 'checked') logErrorLines += logs.errorLines;
     problems.push(...own.map((p) => `${pod.name}: ${p}`));
-    return { name: pod.name, phase: pod.phase, ready: pod.ready, restarts, restartsSinceBaseline: risen, isNew, logs, problems: own };
+    return {
+      name: pod.name,
+      phase: pod.phase,
+      ready: pod.ready,
+      restarts,
+      restartsSinceBaseline: risen,
+      isNew,
+      logs,
+      problems: own,
+    };
   });
 
   if (logErrorLines > opts.maxLogErrors) {
     const worst = verdicts
       .filter((v) => v.logs.state === 'checked' && v.logs.errorLines > 0)
-      .map((v) => (v.logs.state === 'checked' ? `${v.name} ${v.logs.errorLines}${v.logs.sample ? ` (e.g. "${v.logs.sample.slice(0, 160)}")` : ''}` : v.name));
-    problems.push(`${logErrorLines} error line${logErrorLines === 1 ? '' : 's'} in the new pods' logs (limit ${opts.maxLogErrors}): ${worst.join('; ')}`);
+      .map((v) =>
+        v.logs.state === 'checked'
+          ? `${v.name} ${v.logs.errorLines}${v.logs.sample ? ` (e.g. "${v.logs.sample.slice(0, 160)}")` : ''}`
+          : v.name,
+      );
+    problems.push(
+      `${logErrorLines} error line${logErrorLines === 1 ? '' : 's'} in the new pods' logs (limit ${opts.maxLogErrors}): ${worst.join('; ')}`,
+    );
   }
   const unavailable = verdicts.filter((v) => v.logs.state === 'unavailable');
   if (unavailable.length > 0) {
@@ -238,7 +271,12 @@ export interface PlatformCheck {
 /** Runbook: "Check database connections: should be stable, not increasing". */
 export function judgeConnectionGrowth(current: number, baseline: number | undefined, maxGrowth: number): PlatformCheck {
   if (baseline === undefined) {
-    return { name: 'database-connections', outcome: 'inconclusive', value: current, detail: `${current} active connections; no baseline given, growth not measured` };
+    return {
+      name: 'database-connections',
+      outcome: 'inconclusive',
+      value: current,
+      detail: `${current} active connections; no baseline given, growth not measured`,
+    };
   }
   const growth = current - baseline;
   const detail = `${current} active connections (baseline ${baseline}, growth ${growth >= 0 ? '+' : ''}${growth}, limit +${maxGrowth})`;
@@ -247,9 +285,20 @@ export function judgeConnectionGrowth(current: number, baseline: number | undefi
 
 /** Runbook: "Check Redis memory: should be < 80% of max". maxmemory 0 means unlimited: nothing to compare with. */
 export function judgeRedisMemory(usedBytes: number, maxBytes: number, maxRatio: number): PlatformCheck {
-  if (!Number.isFinite(usedBytes) || usedBytes < 0) return { name: 'redis-memory', outcome: 'inconclusive', value: null, detail: 'used_memory missing from INFO memory' };
+  if (!Number.isFinite(usedBytes) || usedBytes < 0)
+    return {
+      name: 'redis-memory',
+      outcome: 'inconclusive',
+      value: null,
+      detail: 'used_memory missing from INFO memory',
+    };
   if (!Number.isFinite(maxBytes) || maxBytes <= 0) {
-    return { name: 'redis-memory', outcome: 'inconclusive', value: null, detail: `no maxmemory set (unlimited): ${formatBytes(usedBytes)} used, ratio cannot be judged` };
+    return {
+      name: 'redis-memory',
+      outcome: 'inconclusive',
+      value: null,
+      detail: `no maxmemory set (unlimited): ${formatBytes(usedBytes)} used, ratio cannot be judged`,
+    };
   }
   const ratio = usedBytes / maxBytes;
   const pct = (x: number) => `${(x * 100).toFixed(1)}%`;

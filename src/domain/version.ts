@@ -24,14 +24,20 @@ function quote(input: unknown): string {
 
 /** Returns the version without "v" ("1.0.1"), or throws VersionError quoting the input. */
 export function parseVersion(input: unknown): string {
-  if (typeof input !== 'string') throw new VersionError(`invalid version ${quote(input)}: expected text such as "1.0.1"`);
+  if (typeof input !== 'string')
+    throw new VersionError(`invalid version ${quote(input)}: expected text such as "1.0.1"`);
   if (input.length === 0) throw new VersionError('invalid version "": expected MAJOR.MINOR.PATCH such as "1.0.1"');
-  if (input.length > MAX_LENGTH) throw new VersionError(`invalid version ${quote(input)}: longer than ${MAX_LENGTH} characters`);
+  if (input.length > MAX_LENGTH)
+    throw new VersionError(`invalid version ${quote(input)}: longer than ${MAX_LENGTH} characters`);
   if (input.includes('+')) {
-    throw new VersionError(`invalid version ${quote(input)}: build metadata ("+...") cannot be part of a container image tag`);
+    throw new VersionError(
+      `invalid version ${quote(input)}: build metadata ("+...") cannot be part of a container image tag`,
+    );
   }
   if (!SHAPE.test(input)) {
-    throw new VersionError(`invalid version ${quote(input)}: expected MAJOR.MINOR.PATCH such as "1.0.1" (digits without leading zeros, optional "v")`);
+    throw new VersionError(
+      `invalid version ${quote(input)}: expected MAJOR.MINOR.PATCH such as "1.0.1" (digits without leading zeros, optional "v")`,
+    );
   }
   const v = semver.valid(input.startsWith('v') ? input.slice(1) : input);
   if (!v) throw new VersionError(`invalid version ${quote(input)}: not a semantic version`);
@@ -58,7 +64,10 @@ export function compareVersions(a: string, b: string): number {
 
 /** The highest release (no pre-release part) among tags such as "v1.0.0"; tags that are not versions are skipped. */
 export function latestRelease(tags: readonly string[]): string | undefined {
-  const versions = tags.filter((t) => isVersion(t)).map((t) => parseVersion(t)).filter((v) => semver.prerelease(v) === null);
+  const versions = tags
+    .filter((t) => isVersion(t))
+    .map((t) => parseVersion(t))
+    .filter((v) => semver.prerelease(v) === null);
   return versions.sort(semver.compare).at(-1);
 }
 

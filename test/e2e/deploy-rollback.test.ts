@@ -28,7 +28,9 @@ async function migrations(): Promise<string[]> {
   const db = new Client({ connectionString: sandboxVar('DATABASE_URL') });
   await db.connect();
   try {
-    return (await db.query<{ filename: string }>('SELECT filename FROM schema_migrations ORDER BY filename')).rows.map((r) => r.filename);
+    return (await db.query<{ filename: string }>('SELECT filename FROM schema_migrations ORDER BY filename')).rows.map(
+      (r) => r.filename,
+    );
   } finally {
     await db.end();
   }
@@ -45,22 +47,34 @@ test('a canary that fails analysis at 25% rolls back traffic and images; approve
     args: [{ version: '1.0.1', requestedBy: 'e2e', canary: { soak: '20s', analysisInterval: '4s' } }],
   });
   const canary = e2e.env.client.workflow.getHandle(`${workflowId}-canary`);
-  await waitFor(async () => (await canary.query(statusQuery).catch(() => undefined))?.canary?.weight === 25, 180_000, 500);
+  await waitFor(
+    async () => (await canary.query(statusQuery).catch(() => undefined))?.canary?.weight === 25,
+    180_000,
+    500,
+  );
   await sandboxCli('fault', '--track', 'canary', '--error-rate', '0.5');
   // The rollback child waits for the database decision: migrations ran.
   const rollback = e2e.env.client.workflow.getHandle(`${workflowId}-rollback`);
-  const waiting = await waitFor(async () => {
-    const s = await rollback.query(statusQuery).catch(() => undefined);
-    return s?.phase === 'awaiting-db-decision' ? s : undefined;
-  }, 180_000, 500);
+  const waiting = await waitFor(
+    async () => {
+      const s = await rollback.query(statusQuery).catch(() => undefined);
+      return s?.phase === 'awaiting-db-decision' ? s : undefined;
+    },
+    180_000,
+    500,
+  );
   expect(waiting.waitingFor?.commands?.[0]).toContain(`deployctl approve ${workflowId}`);
   // Nothing is restored before the decision.
   expect(await migrations()).toContain('0002_add_email_verified_at_index.sql');
   expect(await virtualServiceWeights()).toEqual({ stable: 100, canary: 0 });
   const images = await deploymentImages();
-  for (const s of ['auth-service', 'chat-service', 'billing-service', 'analytics-service', 'api-gateway', 'frontend']) expect(images[s]).toBe(V100(s));
+  for (const s of ['auth-service', 'chat-service', 'billing-service', 'analytics-service', 'api-gateway', 'frontend'])
+    expect(images[s]).toBe(V100(s));
   expect(images['api-gateway-canary']).toBeDefined();
-  const canaryDeployment = await adminKube().apps.readNamespacedDeployment({ name: 'api-gateway-canary', namespace: 'ai-saas' });
+  const canaryDeployment = await adminKube().apps.readNamespacedDeployment({
+    name: 'api-gateway-canary',
+    namespace: 'ai-saas',
+  });
   expect(canaryDeployment.spec?.replicas).toBe(0);
 
   await handle.signal(approveSignal, { by: 'oncall', note: 'restore the pre-deploy backup' });
@@ -83,7 +97,16 @@ test('blue-green: green comes up, the Service switches, blue scales down; a manu
   const result = await e2e.env.client.workflow.execute(deployWorkflow, {
     taskQueue: e2e.taskQueue,
     workflowId: bgId,
-    args: [{ version: '1.0.1', strategy: 'blue-green', requestedBy: 'e2e', migrate: false, blueGreen: { monitor: '8s' }, canary: { analysisInterval: '4s' } }],
+    args: [
+      {
+        version: '1.0.1',
+        strategy: 'blue-green',
+        requestedBy: 'e2e',
+        migrate: false,
+        blueGreen: { monitor: '8s' },
+        canary: { analysisInterval: '4s' },
+      },
+    ],
   });
   if (result.outcome !== 'succeeded') console.error(JSON.stringify(result.status.steps, null, 2));
   expect(result.outcome).toBe('succeeded');

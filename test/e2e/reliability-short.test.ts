@@ -15,15 +15,27 @@ import { REPO_ROOT } from '../helpers/tools';
 
 const seed = seedFromEnv();
 
-test(`reliability (short): worker kills, server restarts, transient outages of every outside system, a permanent failure (seed ${seed})`, async () => {
-  console.log(`reliability seed ${seed}`);
-  const report = await runReliability({
-    mode: 'short',
-    seed,
-    runs: shortPlan(seed),
-    docPath: path.join(REPO_ROOT, 'docs', 'reliability.md'),
-    command: `RELIABILITY_SEED=${seed} npx jest test/e2e/reliability-short.test.ts`,
-  });
-  const failed = report.runs.filter((r) => !r.ok).map((r) => ({ run: r.spec.n, scenario: r.spec.scenario, outcome: r.outcome, reason: r.reason, failed: r.checks.filter((c) => !c.ok) }));
-  expect(failed).toEqual([]);
-}, 15 * 60_000);
+test(
+  `reliability (short): worker kills, server restarts, transient outages of every outside system, a permanent failure (seed ${seed})`,
+  async () => {
+    console.log(`reliability seed ${seed}`);
+    const report = await runReliability({
+      mode: 'short',
+      seed,
+      runs: shortPlan(seed),
+      docPath: path.join(REPO_ROOT, 'docs', 'reliability.md'),
+      command: `RELIABILITY_SEED=${seed} npx jest test/e2e/reliability-short.test.ts`,
+    });
+    const failed = report.runs
+      .filter((r) => !r.ok)
+      .map((r) => ({
+        run: r.spec.n,
+        scenario: r.spec.scenario,
+        outcome: r.outcome,
+        reason: r.reason,
+        failed: r.checks.filter((c) => !c.ok),
+      }));
+    expect(failed).toEqual([]);
+  },
+  15 * 60_000,
+);

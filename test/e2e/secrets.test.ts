@@ -16,7 +16,15 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  createWriteStream,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as net from 'node:net';
@@ -27,7 +35,14 @@ import { main } from '../../src/client';
 import { ExitCode } from '../../src/cli/exit-codes';
 import { HISTORIES_DIR } from '../helpers/histories';
 import { sandboxEnv } from '../helpers/sandbox';
-import { formatFindings, sandboxSecrets, scanForSecrets, secretForms, type ScanText, type Secret } from '../helpers/secrets';
+import {
+  formatFindings,
+  sandboxSecrets,
+  scanForSecrets,
+  secretForms,
+  type ScanText,
+  type Secret,
+} from '../helpers/secrets';
 import { devServerEnv, uniqueQueue } from '../helpers/temporal';
 import { REPO_ROOT } from '../helpers/tools';
 import { waitFor } from '../helpers/wait';
@@ -48,14 +63,20 @@ function testLogFiles(): string[] {
   for (const f of readdirSync(REPO_ROOT)) if (f.endsWith('.log')) found.push(path.join(REPO_ROOT, f));
   walk(path.join(REPO_ROOT, '.local'), 0);
   walk(path.join(REPO_ROOT, 'test'), 0);
-  for (const extra of (process.env.DEPLOY_TEST_LOGS ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const extra of (process.env.DEPLOY_TEST_LOGS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     if (existsSync(extra) && statSync(extra).isDirectory()) walk(extra, 0);
     else if (existsSync(extra)) found.push(extra);
   }
   return found;
 }
 
-const historyFiles = () => readdirSync(HISTORIES_DIR).filter((f) => f.endsWith('.json')).map((f) => path.join(HISTORIES_DIR, f));
+const historyFiles = () =>
+  readdirSync(HISTORIES_DIR)
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => path.join(HISTORIES_DIR, f));
 
 describe('the scanner (self-check)', () => {
   const secret: Secret = { name: 'PLANTED', value: `planted-"secret"-${randomBytes(6).toString('hex')}` };
@@ -69,7 +90,13 @@ describe('the scanner (self-check)', () => {
     const lines = history().split('\n');
     lines[3] = `${lines[3]} ${secret.value}`;
     const findings = scanForSecrets([{ source: 'plain.json', text: lines.join('\n') }], [secret]);
-    expect(findings[0]).toMatchObject({ source: 'plain.json', secret: 'PLANTED', form: 'plain', line: 4, column: lines[3].length - secret.value.length + 1 });
+    expect(findings[0]).toMatchObject({
+      source: 'plain.json',
+      secret: 'PLANTED',
+      form: 'plain',
+      line: 4,
+      column: lines[3].length - secret.value.length + 1,
+    });
     expect(formatFindings(findings)).toContain('plain.json:4:');
     expect(formatFindings(findings)).not.toContain(secret.value);
   });
@@ -79,7 +106,9 @@ describe('the scanner (self-check)', () => {
       const doc = JSON.parse(history()) as { events: any[] };
       const started = doc.events[0].workflowExecutionStartedEventAttributes;
       const input = JSON.parse(Buffer.from(started.input.payloads[0].data, 'base64').toString());
-      started.input.payloads[0].data = Buffer.from(JSON.stringify({ ...input, requestedBy: `${pad}${secret.value}` })).toString('base64');
+      started.input.payloads[0].data = Buffer.from(
+        JSON.stringify({ ...input, requestedBy: `${pad}${secret.value}` }),
+      ).toString('base64');
       const text = JSON.stringify(doc, null, 1);
       const findings = scanForSecrets([{ source: 'payload.json', text }], [secret]);
       expect(findings.length).toBeGreaterThan(0);
@@ -93,13 +122,17 @@ describe('the scanner (self-check)', () => {
 
   test('finds a URL-encoded, a base64url and a doubly encoded secret', () => {
     const b64url = Buffer.from(`!${secret.value}`).toString('base64url');
-    const nested = Buffer.from(JSON.stringify({ data: Buffer.from(JSON.stringify({ note: secret.value })).toString('base64') })).toString('base64');
+    const nested = Buffer.from(
+      JSON.stringify({ data: Buffer.from(JSON.stringify({ note: secret.value })).toString('base64') }),
+    ).toString('base64');
     const texts = [
       { source: 'url.log', text: `GET /x?p=${encodeURIComponent(secret.value)}` },
       { source: 'b64url.log', text: `token=${b64url}` },
       { source: 'nested.json', text: `{"data":"${nested}"}` },
     ];
-    expect(new Set(scanForSecrets(texts, [secret]).map((f) => f.source))).toEqual(new Set(['url.log', 'b64url.log', 'nested.json']));
+    expect(new Set(scanForSecrets(texts, [secret]).map((f) => f.source))).toEqual(
+      new Set(['url.log', 'b64url.log', 'nested.json']),
+    );
   });
 
   test('every form is distinct and short secrets are refused', () => {
@@ -113,8 +146,13 @@ describe('committed histories and test logs', () => {
   test('no sandbox secret in any committed history or test log file', () => {
     const files = historyFiles();
     expect(files.length).toBeGreaterThan(0);
-    const secrets = sandboxSecrets({ ...sandboxEnv(), ...pick(process.env, ['SLACK_WEBHOOK_URL', 'DEPLOY_WEBHOOK_URL']) });
-    expect(secrets.map((s) => s.name)).toEqual(expect.arrayContaining(['SMOKE_PASSWORD', 'AWS_SECRET_ACCESS_KEY', 'AWS_ACCESS_KEY_ID', 'DATABASE_URL password']));
+    const secrets = sandboxSecrets({
+      ...sandboxEnv(),
+      ...pick(process.env, ['SLACK_WEBHOOK_URL', 'DEPLOY_WEBHOOK_URL']),
+    });
+    expect(secrets.map((s) => s.name)).toEqual(
+      expect.arrayContaining(['SMOKE_PASSWORD', 'AWS_SECRET_ACCESS_KEY', 'AWS_ACCESS_KEY_ID', 'DATABASE_URL password']),
+    );
     // The histories did carry the smoke checks and the backups (so a leak there would have been seen).
     const all = files.map(read);
     expect(all.some((t) => t.text.includes('"runSmokeChecks"'))).toBe(true);
@@ -185,14 +223,23 @@ describe('a live run through the worker process and deployctl', () => {
     delete runEnv.DEPLOY_CODEC_KEY;
     logFile = path.join(dir, 'worker.log');
     log = createWriteStream(logFile);
-    worker = spawn(path.join(REPO_ROOT, 'node_modules/.bin/tsx'), [path.join(REPO_ROOT, 'src/worker.ts')], { cwd: REPO_ROOT, env: runEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    worker = spawn(path.join(REPO_ROOT, 'node_modules/.bin/tsx'), [path.join(REPO_ROOT, 'src/worker.ts')], {
+      cwd: REPO_ROOT,
+      env: runEnv,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     worker.stdout!.pipe(log, { end: false });
     worker.stderr!.pipe(log, { end: false });
     worker.once('exit', () => log?.end());
-    await waitFor(async () => {
-      if (worker!.exitCode !== null) throw new Error(`the worker exited (${worker!.exitCode}): ${readFileSync(logFile, 'utf8').slice(-2000)}`);
-      return readFileSync(logFile, 'utf8').includes('worker: polling');
-    }, 150_000, 500);
+    await waitFor(
+      async () => {
+        if (worker!.exitCode !== null)
+          throw new Error(`the worker exited (${worker!.exitCode}): ${readFileSync(logFile, 'utf8').slice(-2000)}`);
+        return readFileSync(logFile, 'utf8').includes('worker: polling');
+      },
+      150_000,
+      500,
+    );
   }, 240_000);
 
   afterAll(async () => {
@@ -213,20 +260,38 @@ describe('a live run through the worker process and deployctl', () => {
   test('a deployment that fails in pre-flight leaves no secret in its histories, summary, logs, output or notifications', async () => {
     const workflowId = `deploy-secrets-${tag}`;
     const out: string[] = [];
-    const code = await main(['node', 'deployctl', 'deploy', '--version', '1.0.1', '--strategy', 'rolling', '--requested-by', 'secrets-e2e', '--workflow-id', workflowId, '--wait'], {
-      out: (l) => out.push(l),
-      err: (l) => out.push(l),
-      env: runEnv,
-      isTTY: false,
-      pollMs: 300,
-    });
+    const code = await main(
+      [
+        'node',
+        'deployctl',
+        'deploy',
+        '--version',
+        '1.0.1',
+        '--strategy',
+        'rolling',
+        '--requested-by',
+        'secrets-e2e',
+        '--workflow-id',
+        workflowId,
+        '--wait',
+      ],
+      {
+        out: (l) => out.push(l),
+        err: (l) => out.push(l),
+        env: runEnv,
+        isTTY: false,
+        pollMs: 300,
+      },
+    );
     const output = out.join('\n');
     expect(code).toBe(ExitCode.Failed);
     expect(output).toMatch(/failed: .*pre-flight failed: .*redis/);
 
     // Both receivers got "started" and "failed": the webhooks were really used.
     await waitFor(async () => received.length >= 4, 10_000);
-    const hooks = received.filter((r) => r.path.includes('/hooks/')).map((r) => (JSON.parse(r.body) as { kind: string }).kind);
+    const hooks = received
+      .filter((r) => r.path.includes('/hooks/'))
+      .map((r) => (JSON.parse(r.body) as { kind: string }).kind);
     expect(hooks).toEqual(['started', 'failed']);
     expect(received.filter((r) => r.path.includes('/services/'))).toHaveLength(2);
 
@@ -244,14 +309,30 @@ describe('a live run through the worker process and deployctl', () => {
     const workerLog = readFileSync(logFile, 'utf8');
     expect(workerLog).toContain('worker: polling');
     texts.push({ source: path.basename(logFile), text: workerLog }, { source: 'deployctl output', text: output });
-    texts.push(...received.map((r, i) => ({ source: `notification ${i + 1} (${r.path.includes('slack') ? 'slack' : 'webhook'})`, text: r.body })));
+    texts.push(
+      ...received.map((r, i) => ({
+        source: `notification ${i + 1} (${r.path.includes('slack') ? 'slack' : 'webhook'})`,
+        text: r.body,
+      })),
+    );
 
     const secrets = sandboxSecrets(runEnv);
-    expect(secrets.map((s) => s.name)).toEqual(expect.arrayContaining(['SLACK_WEBHOOK_URL', 'DEPLOY_WEBHOOK_URL', 'REDIS_URL password', 'SMOKE_PASSWORD', 'DATABASE_URL password']));
+    expect(secrets.map((s) => s.name)).toEqual(
+      expect.arrayContaining([
+        'SLACK_WEBHOOK_URL',
+        'DEPLOY_WEBHOOK_URL',
+        'REDIS_URL password',
+        'SMOKE_PASSWORD',
+        'DATABASE_URL password',
+      ]),
+    );
     const findings = scanForSecrets(texts, secrets);
     if (findings.length) throw new Error(`secrets found:\n${formatFindings(findings)}`);
     // The scan is not vacuous: the same texts with a secret planted are caught.
-    const planted = scanForSecrets([{ ...texts[0], text: texts[0].text.replace('pre-flight failed', `pre-flight failed ${runEnv.REDIS_URL}`) }], secrets);
+    const planted = scanForSecrets(
+      [{ ...texts[0], text: texts[0].text.replace('pre-flight failed', `pre-flight failed ${runEnv.REDIS_URL}`) }],
+      secrets,
+    );
     expect(planted.map((f) => f.secret)).toContain('REDIS_URL password');
   }, 180_000);
 });

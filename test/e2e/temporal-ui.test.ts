@@ -51,7 +51,15 @@ import { REPO_ROOT, toolPath } from '../helpers/tools';
 import { waitFor } from '../helpers/wait';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+];
 const SHOTS = path.join(REPO_ROOT, '.local', 'ui-test');
 /** The worker's task queue in deploy.config.yaml: what a person types in the form. */
 const TASK_QUEUE = 'deployments';
@@ -82,14 +90,18 @@ async function screenshot(page: Page, name: string): Promise<void> {
 async function waitForExecutionStatus(page: Page, status: string, timeoutMs: number): Promise<void> {
   const badge = page.getByTestId('execution-status');
   let lastReload = Date.now();
-  await waitFor(async () => {
-    if ((await badge.textContent())?.trim() === status) return true;
-    if (Date.now() - lastReload > 5000) {
-      lastReload = Date.now();
-      await page.reload();
-    }
-    return false;
-  }, timeoutMs, 250);
+  await waitFor(
+    async () => {
+      if ((await badge.textContent())?.trim() === status) return true;
+      if (Date.now() - lastReload > 5000) {
+        lastReload = Date.now();
+        await page.reload();
+      }
+      return false;
+    },
+    timeoutMs,
+    250,
+  );
 }
 
 /** Types JSON into one of the UI's code editors, then moves the focus away so that it settles. */
@@ -108,7 +120,10 @@ async function runStatusQuery(page: Page): Promise<string> {
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`no browser at ${CHROMIUM}: install Debian's chromium (apt-get install chromium) or set CHROMIUM_PATH`);
+  if (!existsSync(CHROMIUM))
+    throw new Error(
+      `no browser at ${CHROMIUM}: install Debian's chromium (apt-get install chromium) or set CHROMIUM_PATH`,
+    );
   rmSync(SHOTS, { recursive: true, force: true });
   mkdirSync(SHOTS, { recursive: true });
   const uiPort = await freePort();
@@ -125,7 +140,12 @@ beforeAll(async () => {
   });
   uiUrl = `http://127.0.0.1:${uiPort}`;
   userDataDir = mkdtempSync(path.join(os.tmpdir(), 'deploy-ui-test-'));
-  browser = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, viewport: { width: 1400, height: 1000 } });
+  browser = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport: { width: 1400, height: 1000 },
+  });
   // Loopback only: whatever else the page asks for is refused.
   await browser.route('**/*', (route) => {
     const host = new URL(route.request().url()).hostname;
@@ -141,16 +161,29 @@ afterAll(async () => {
 
 test('a person starts a deployment, approves its canary and reads its status in the Temporal UI', async () => {
   const settings = (await (await fetch(`${uiUrl}/api/v1/settings`)).json()) as Record<string, unknown>;
-  expect({ DisableWriteActions: settings.DisableWriteActions, StartWorkflowDisabled: settings.StartWorkflowDisabled, WorkflowSignalDisabled: settings.WorkflowSignalDisabled }).toEqual({
+  expect({
+    DisableWriteActions: settings.DisableWriteActions,
+    StartWorkflowDisabled: settings.StartWorkflowDisabled,
+    WorkflowSignalDisabled: settings.WorkflowSignalDisabled,
+  }).toEqual({
     DisableWriteActions: false,
     StartWorkflowDisabled: false,
     WorkflowSignalDisabled: false,
   });
 
   // The fake resolvePlan answers this plan whatever the input: a canary that waits for approval before 100%.
-  const plan = { ...testPlan({ version: '1.0.1', canary: { approval: 'before-full', soak: '2s', analysisInterval: '1s' } }), environment: 'ui-test', searchAttributes: true };
+  const plan = {
+    ...testPlan({ version: '1.0.1', canary: { approval: 'before-full', soak: '2s', analysisInterval: '1s' } }),
+    environment: 'ui-test',
+    searchAttributes: true,
+  };
   const fake = fakeActivities({ plan });
-  const worker = await Worker.create({ connection: env.nativeConnection, taskQueue: TASK_QUEUE, workflowBundle: await workflowBundle(), activities: fake.activities });
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue: TASK_QUEUE,
+    workflowBundle: await workflowBundle(),
+    activities: fake.activities,
+  });
   const page = browser!.pages()[0] ?? (await browser!.newPage());
   const workflowId = `deploy-ui-test-${Date.now()}`;
   const canaryId = `${workflowId}-canary`;
@@ -169,7 +202,11 @@ test('a person starts a deployment, approves its canary and reads its status in 
       await page.getByLabel('Workflow Type').fill('deployWorkflow');
       // Once the task queue field loses focus the form looks it up: the worker is polling it.
       await page.getByText('Task Queue is Active').waitFor({ timeout: 10_000 });
-      await typeJson(page.getByRole('textbox', { name: 'Data' }), '{"version":"1.0.1"}', page.getByRole('heading', { name: 'Start Workflow' }));
+      await typeJson(
+        page.getByRole('textbox', { name: 'Data' }),
+        '{"version":"1.0.1"}',
+        page.getByRole('heading', { name: 'Start Workflow' }),
+      );
       await screenshot(page, 'start-form');
       await page.getByRole('button', { name: 'Start Workflow' }).click();
 
@@ -206,7 +243,11 @@ test('a person starts a deployment, approves its canary and reads its status in 
       const offered = (await dialog.getByRole('option').allTextContents()).map((s) => s.trim());
       expect(offered).toEqual(expect.arrayContaining(['approve', 'abort', 'pause', 'resume', 'promote']));
       await approve.click();
-      await typeJson(dialog.getByRole('textbox', { name: 'Data' }), '{"by":"ui-tester"}', dialog.getByText('Single JSON payload supported.'));
+      await typeJson(
+        dialog.getByRole('textbox', { name: 'Data' }),
+        '{"by":"ui-tester"}',
+        dialog.getByText('Single JSON payload supported.'),
+      );
       await screenshot(page, 'approve-signal-form');
       await dialog.getByRole('button', { name: 'Submit' }).click();
       await page.getByText('Workflow signaled.').first().waitFor({ timeout: 10_000 });
@@ -232,6 +273,8 @@ test('a person starts a deployment, approves its canary and reads its status in 
   expect(result.status.ignoredSignals).toEqual([]);
   const canaryResult = await canary.result();
   expect(canaryResult.outcome).toBe('promoted');
-  expect(canaryResult.status.approvals).toEqual([expect.objectContaining({ signal: 'approve', by: 'ui-tester', reason: 'approval to move traffic to 100%' })]);
+  expect(canaryResult.status.approvals).toEqual([
+    expect.objectContaining({ signal: 'approve', by: 'ui-tester', reason: 'approval to move traffic to 100%' }),
+  ]);
   expect(fake.weights).toEqual([5, 25, 50, 100]);
 }, 90_000);

@@ -21,7 +21,11 @@ import { REPO_ROOT } from './tools';
 const run = promisify(execFile);
 
 export async function sandboxCli(...args: string[]): Promise<string> {
-  const { stdout } = await run(path.join(REPO_ROOT, 'node_modules/.bin/tsx'), [path.join(REPO_ROOT, 'scripts/sandbox/cli.ts'), ...args], { cwd: REPO_ROOT, maxBuffer: 10 * 1024 * 1024 });
+  const { stdout } = await run(
+    path.join(REPO_ROOT, 'node_modules/.bin/tsx'),
+    [path.join(REPO_ROOT, 'scripts/sandbox/cli.ts'), ...args],
+    { cwd: REPO_ROOT, maxBuffer: 10 * 1024 * 1024 },
+  );
   return stdout;
 }
 
@@ -45,7 +49,13 @@ export async function startE2E(): Promise<E2E> {
   const env = await devServerEnv();
   const taskQueue = uniqueQueue('e2e');
   const activities = createActivities(defaultDeps(config, process.env, env.client.workflow));
-  const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities, interceptors: { activity: [keepAliveInterceptor] } });
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities,
+    interceptors: { activity: [keepAliveInterceptor] },
+  });
   const running = worker.run();
   return {
     env,
@@ -63,15 +73,28 @@ export async function startE2E(): Promise<E2E> {
 export function adminKube() {
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(sandboxVar('KUBECONFIG'));
-  return { apps: kc.makeApiClient(k8s.AppsV1Api), core: kc.makeApiClient(k8s.CoreV1Api), custom: kc.makeApiClient(k8s.CustomObjectsApi) };
+  return {
+    apps: kc.makeApiClient(k8s.AppsV1Api),
+    core: kc.makeApiClient(k8s.CoreV1Api),
+    custom: kc.makeApiClient(k8s.CustomObjectsApi),
+  };
 }
 
 export async function virtualServiceWeights(): Promise<{ stable: number; canary: number }> {
-  const vs = (await adminKube().custom.getNamespacedCustomObject({ group: 'networking.istio.io', version: 'v1beta1', namespace: 'ai-saas', plural: 'virtualservices', name: 'api-gateway' })) as {
+  const vs = (await adminKube().custom.getNamespacedCustomObject({
+    group: 'networking.istio.io',
+    version: 'v1beta1',
+    namespace: 'ai-saas',
+    plural: 'virtualservices',
+    name: 'api-gateway',
+  })) as {
     spec: { http: { route: { destination: { subset: string }; weight?: number }[] }[] };
   };
   const route = vs.spec.http[0].route;
-  return { stable: route.find((r) => r.destination.subset === 'stable')?.weight ?? 0, canary: route.find((r) => r.destination.subset === 'canary')?.weight ?? 0 };
+  return {
+    stable: route.find((r) => r.destination.subset === 'stable')?.weight ?? 0,
+    canary: route.find((r) => r.destination.subset === 'canary')?.weight ?? 0,
+  };
 }
 
 export async function deploymentImages(): Promise<Record<string, string>> {

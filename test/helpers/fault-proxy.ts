@@ -22,7 +22,8 @@
 import * as http from 'node:http';
 import * as net from 'node:net';
 
-export type Denial = { kind: 'http'; status: number; contentType: string; body: string } | { kind: 'postgres'; message: string };
+export type Denial =
+  { kind: 'http'; status: number; contentType: string; body: string } | { kind: 'postgres'; message: string };
 
 type Mode = { kind: 'pass' } | { kind: 'cut' } | { kind: 'armed'; outageMs: number } | { kind: 'deny'; denial: Denial };
 
@@ -151,7 +152,11 @@ export class FaultProxy {
         return;
       }
       const body = Buffer.from(mode.denial.body);
-      res.writeHead(mode.denial.status, { 'content-type': mode.denial.contentType, 'content-length': body.length, connection: 'close' });
+      res.writeHead(mode.denial.status, {
+        'content-type': mode.denial.contentType,
+        'content-length': body.length,
+        connection: 'close',
+      });
       res.end(req.method === 'HEAD' ? undefined : body);
     });
   }
@@ -174,7 +179,13 @@ function refusePostgres(client: net.Socket, message: string): void {
         client.write('N'); // SSLRequest / GSSENCRequest: not supported
         continue;
       }
-      const fields = Buffer.concat([field('S', 'FATAL'), field('V', 'FATAL'), field('C', '28P01'), field('M', message), Buffer.from([0])]);
+      const fields = Buffer.concat([
+        field('S', 'FATAL'),
+        field('V', 'FATAL'),
+        field('C', '28P01'),
+        field('M', message),
+        Buffer.from([0]),
+      ]);
       const head = Buffer.alloc(5);
       head.write('E', 0);
       head.writeUInt32BE(fields.length + 4, 1);
@@ -189,11 +200,34 @@ function field(code: string, value: string): Buffer {
 }
 
 export const DENIALS = {
-  s3: { kind: 'http', status: 403, contentType: 'application/xml', body: '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>Access Denied (fault injected by the reliability harness)</Message></Error>' },
-  registry: { kind: 'http', status: 403, contentType: 'application/json', body: '{"errors":[{"code":"DENIED","message":"requested access to the resource is denied (fault injected by the reliability harness)"}]}' },
-  webhook: { kind: 'http', status: 410, contentType: 'text/plain', body: 'this webhook was removed (fault injected by the reliability harness)' },
-  prometheus: { kind: 'http', status: 503, contentType: 'text/plain', body: 'Service Unavailable (fault injected by the reliability harness)' },
-  postgres: { kind: 'postgres', message: 'password authentication failed for user "app" (fault injected by the reliability harness)' },
+  s3: {
+    kind: 'http',
+    status: 403,
+    contentType: 'application/xml',
+    body: '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>Access Denied (fault injected by the reliability harness)</Message></Error>',
+  },
+  registry: {
+    kind: 'http',
+    status: 403,
+    contentType: 'application/json',
+    body: '{"errors":[{"code":"DENIED","message":"requested access to the resource is denied (fault injected by the reliability harness)"}]}',
+  },
+  webhook: {
+    kind: 'http',
+    status: 410,
+    contentType: 'text/plain',
+    body: 'this webhook was removed (fault injected by the reliability harness)',
+  },
+  prometheus: {
+    kind: 'http',
+    status: 503,
+    contentType: 'text/plain',
+    body: 'Service Unavailable (fault injected by the reliability harness)',
+  },
+  postgres: {
+    kind: 'postgres',
+    message: 'password authentication failed for user "app" (fault injected by the reliability harness)',
+  },
 } satisfies Record<string, Denial>;
 
 export interface ReceivedNotification {
@@ -213,7 +247,12 @@ export class WebhookReceiver {
       if (req.method === 'POST' && req.url === this.path) {
         try {
           const p = JSON.parse(body) as { kind?: string; workflowId?: string; weight?: number };
-          this.received.push({ at: Date.now(), kind: String(p.kind), workflowId: String(p.workflowId), ...(typeof p.weight === 'number' ? { weight: p.weight } : {}) });
+          this.received.push({
+            at: Date.now(),
+            kind: String(p.kind),
+            workflowId: String(p.workflowId),
+            ...(typeof p.weight === 'number' ? { weight: p.weight } : {}),
+          });
         } catch {
           this.received.push({ at: Date.now(), kind: '(unparseable)', workflowId: '' });
         }

@@ -10,7 +10,11 @@ import * as path from 'node:path';
 import { sandboxVar } from './sandbox';
 
 export const git = (cwd: string, ...args: string[]): string =>
-  execFileSync('git', ['-c', 'user.name=test', '-c', 'user.email=test@example.com', '-c', 'tag.gpgsign=false', ...args], { cwd, encoding: 'utf8' });
+  execFileSync(
+    'git',
+    ['-c', 'user.name=test', '-c', 'user.email=test@example.com', '-c', 'tag.gpgsign=false', ...args],
+    { cwd, encoding: 'utf8' },
+  );
 
 export interface RepoFixture {
   origin: string;

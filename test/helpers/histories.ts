@@ -15,10 +15,31 @@ export const HISTORIES_DIR = path.join(REPO_ROOT, 'test', 'replay', 'histories')
 
 export async function recordHistory(client: Client, workflowId: string, name: string): Promise<void> {
   if (process.env.RECORD_HISTORIES !== '1') return;
-  await client.workflow.getHandle(workflowId).result().catch(() => undefined);
+  await client.workflow
+    .getHandle(workflowId)
+    .result()
+    .catch(() => undefined);
   const address = (client.connection as Connection).options.address;
-  const json = execFileSync(toolPath('cli'), ['workflow', 'show', '--address', address, '--namespace', client.options.namespace, '--workflow-id', workflowId, '--output', 'json'], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  const json = execFileSync(
+    toolPath('cli'),
+    [
+      'workflow',
+      'show',
+      '--address',
+      address,
+      '--namespace',
+      client.options.namespace,
+      '--workflow-id',
+      workflowId,
+      '--output',
+      'json',
+    ],
+    { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+  );
   // The workflow id goes beside the events: replay needs it, and the history does not hold it.
   const history = JSON.parse(json) as { events: unknown[] };
-  writeFileSync(path.join(HISTORIES_DIR, `${name}.json`), JSON.stringify({ workflowId, events: history.events }, null, 1));
+  writeFileSync(
+    path.join(HISTORIES_DIR, `${name}.json`),
+    JSON.stringify({ workflowId, events: history.events }, null, 1),
+  );
 }

@@ -10,6 +10,14 @@ export function testConfig() {
   return loadConfig(path.join(REPO_ROOT, 'deploy.config.yaml'), {});
 }
 
-export function testPlan(input: DeployInput = { version: '1.0.1' }, workflowId = 'wf-test', tags = ['v1.0.0']): DeployPlan {
-  return buildPlan(testConfig(), checkInput(deployInputSchema, input, 'deploy'), { workflowId, tags, commit: 'c0ffee0000000000000000000000000000000000' });
+export function testPlan(
+  input: DeployInput = { version: '1.0.1' },
+  workflowId = 'wf-test',
+  tags = ['v1.0.0'],
+): DeployPlan {
+  return buildPlan(testConfig(), checkInput(deployInputSchema, input, 'deploy'), {
+    workflowId,
+    tags,
+    commit: 'c0ffee0000000000000000000000000000000000',
+  });
 }

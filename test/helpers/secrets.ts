@@ -62,7 +62,8 @@ export function secretForms(value: string): Needle[] {
     for (const offset of [0, 1, 2]) {
       for (const url64 of [false, true]) {
         const text = base64Aligned(bytes, offset, url64);
-        if (text.length >= MIN_SECRET_LENGTH) out.push({ form: `${url64 ? 'base64url' : 'base64'}(${t.form}, offset ${offset})`, text });
+        if (text.length >= MIN_SECRET_LENGTH)
+          out.push({ form: `${url64 ? 'base64url' : 'base64'}(${t.form}, offset ${offset})`, text });
       }
     }
   }
@@ -111,7 +112,10 @@ function decodedRuns(text: string): { index: number; decoded: string }[] {
 export function scanForSecrets(texts: readonly ScanText[], secrets: readonly Secret[]): Finding[] {
   const active = secrets.filter((s) => s.value.length > 0);
   for (const s of active) {
-    if (s.value.length < MIN_SECRET_LENGTH) throw new Error(`secret ${s.name} is shorter than ${MIN_SECRET_LENGTH} characters: it cannot be scanned for reliably`);
+    if (s.value.length < MIN_SECRET_LENGTH)
+      throw new Error(
+        `secret ${s.name} is shorter than ${MIN_SECRET_LENGTH} characters: it cannot be scanned for reliably`,
+      );
   }
   const needles = active.map((s) => ({ secret: s, forms: secretForms(s.value) }));
   const findings: Finding[] = [];
@@ -126,7 +130,8 @@ export function scanForSecrets(texts: readonly ScanText[], secrets: readonly Sec
   for (const { source, text } of texts) {
     for (const { secret, forms } of needles) {
       for (const n of forms) {
-        for (const index of allIndexes(text, n.text)) add({ source, secret: secret.name, form: n.form, index, ...position(text, index) });
+        for (const index of allIndexes(text, n.text))
+          add({ source, secret: secret.name, form: n.form, index, ...position(text, index) });
       }
     }
     // Inside base64, two levels deep: a payload's JSON holding another encoded value.
@@ -135,7 +140,14 @@ export function scanForSecrets(texts: readonly ScanText[], secrets: readonly Sec
         const at = outerIndex ?? run.index;
         for (const { secret } of needles) {
           for (const plain of secretForms(secret.value).filter((f) => !f.form.startsWith('base64'))) {
-            if (run.decoded.includes(plain.text)) add({ source, secret: secret.name, form: `inside decoded base64 (${plain.form})`, index: at, ...position(text, at) });
+            if (run.decoded.includes(plain.text))
+              add({
+                source,
+                secret: secret.name,
+                form: `inside decoded base64 (${plain.form})`,
+                index: at,
+                ...position(text, at),
+              });
           }
         }
         if (depth < 2) visit(decodedRuns(run.decoded), depth + 1, at);
@@ -143,7 +155,9 @@ export function scanForSecrets(texts: readonly ScanText[], secrets: readonly Sec
     };
     visit(decodedRuns(text), 1);
   }
-  return findings.sort((a, b) => a.source.localeCompare(b.source) || a.index - b.index || a.secret.localeCompare(b.secret));
+  return findings.sort(
+    (a, b) => a.source.localeCompare(b.source) || a.index - b.index || a.secret.localeCompare(b.secret),
+  );
 }
 
 /** One line per finding: `file:line:column: NAME (form)`; never the value itself. */
@@ -165,7 +179,16 @@ export function urlPassword(url: string | undefined): string | undefined {
 /** The sandbox's secrets, by the name of the variable that holds them. */
 export function sandboxSecrets(env: Record<string, string | undefined>): Secret[] {
   const list: Secret[] = [];
-  for (const name of ['SMOKE_PASSWORD', 'AWS_SECRET_ACCESS_KEY', 'AWS_ACCESS_KEY_ID', 'AWS_SESSION_TOKEN', 'PGPASSWORD', 'REGISTRY_PASSWORD', 'TEMPORAL_API_KEY', 'DEPLOY_CODEC_KEY']) {
+  for (const name of [
+    'SMOKE_PASSWORD',
+    'AWS_SECRET_ACCESS_KEY',
+    'AWS_ACCESS_KEY_ID',
+    'AWS_SESSION_TOKEN',
+    'PGPASSWORD',
+    'REGISTRY_PASSWORD',
+    'TEMPORAL_API_KEY',
+    'DEPLOY_CODEC_KEY',
+  ]) {
     if (env[name]) list.push({ name, value: env[name] });
   }
   for (const name of ['DATABASE_URL', 'REDIS_URL']) {

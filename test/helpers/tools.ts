@@ -11,7 +11,10 @@ export function toolPath(kind: 'cli' | 'test-server'): string {
   if (fromEnv) return fromEnv;
   let p = cache.get(kind);
   if (!p) {
-    p = execFileSync('bash', [path.join(ROOT, 'scripts/tools/temporal.sh'), kind], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+    p = execFileSync('bash', [path.join(ROOT, 'scripts/tools/temporal.sh'), kind], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    }).trim();
     cache.set(kind, p);
   }
   return p;

@@ -62,7 +62,12 @@ let s3: S3Client;
 // --- databases of our own --------------------------------------------------------
 
 async function admin<T extends object = Record<string, unknown>>(database: string, sql: string): Promise<T[]> {
-  const c = new Client({ host: sandboxVar('PG_ADMIN_SOCKET'), port: Number(sandboxVar('PGPORT')), user: 'postgres', database });
+  const c = new Client({
+    host: sandboxVar('PG_ADMIN_SOCKET'),
+    port: Number(sandboxVar('PGPORT')),
+    user: 'postgres',
+    database,
+  });
   await c.connect();
   try {
     const r = await c.query(sql);
@@ -85,7 +90,10 @@ async function createDatabase(what: string): Promise<string> {
 async function loadPlatform(db: string): Promise<void> {
   const baseline = readFileSync(path.join(sandboxVar('GIT_CHECKOUT'), 'migrations', '0001_baseline.sql'), 'utf8');
   const seed = readFileSync(path.join(REPO_ROOT, 'scripts', 'sandbox', 'sql', 'seed.sql'), 'utf8');
-  await admin(db, `SET ROLE app;\n${baseline}\n${CREATE_MIGRATIONS_TABLE_SQL};\nINSERT INTO schema_migrations (filename, checksum, applied_by) VALUES ('0001_baseline.sql', 'c9b59ce2', 'test');\n${seed}`);
+  await admin(
+    db,
+    `SET ROLE app;\n${baseline}\n${CREATE_MIGRATIONS_TABLE_SQL};\nINSERT INTO schema_migrations (filename, checksum, applied_by) VALUES ('0001_baseline.sql', 'c9b59ce2', 'test');\n${seed}`,
+  );
 }
 
 const TABLES = ['users', 'subscriptions', 'conversations', 'messages', 'schema_migrations'];
@@ -95,7 +103,10 @@ async function fingerprint(db: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   for (const t of TABLES) {
     const order = t === 'schema_migrations' ? 'filename' : 'id';
-    const [r] = await admin<{ n: string; sum: string }>(db, `SELECT count(*) AS n, md5(coalesce(string_agg(t::text, '|' ORDER BY ${order}), '')) AS sum FROM ${t} t`);
+    const [r] = await admin<{ n: string; sum: string }>(
+      db,
+      `SELECT count(*) AS n, md5(coalesce(string_agg(t::text, '|' ORDER BY ${order}), '')) AS sum FROM ${t} t`,
+    );
     out[t] = `${r.n}:${r.sum}`;
   }
   const [objects] = await admin<{ tables: string; indexes: string }>(
@@ -109,7 +120,10 @@ async function fingerprint(db: string): Promise<Record<string, string>> {
 
 /** A table of about `mb` MB: text rows that compress about as well as chat messages do. */
 async function fillBigTable(db: string, mb: number): Promise<number> {
-  await admin(db, 'SET ROLE app; CREATE TABLE big_messages (id bigserial PRIMARY KEY, conversation_id int NOT NULL, body text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())');
+  await admin(
+    db,
+    'SET ROLE app; CREATE TABLE big_messages (id bigserial PRIMARY KEY, conversation_id int NOT NULL, body text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())',
+  );
   const rowsPerMb = 5200;
   const total = Math.max(1, Math.round(mb * rowsPerMb));
   for (let done = 0; done < total; done += 250_000) {
@@ -143,9 +157,19 @@ interface Options {
 }
 
 function activitiesFor(db: string, o: Options = {}) {
-  const base = loadConfig(path.join(REPO_ROOT, 'deploy.config.yaml'), { ...process.env, PG_BIN, S3_ENDPOINT: sandboxVar('S3_ENDPOINT'), AWS_REGION: sandboxVar('AWS_REGION') });
+  const base = loadConfig(path.join(REPO_ROOT, 'deploy.config.yaml'), {
+    ...process.env,
+    PG_BIN,
+    S3_ENDPOINT: sandboxVar('S3_ENDPOINT'),
+    AWS_REGION: sandboxVar('AWS_REGION'),
+  });
   const config = {
-    database: { ...base.database, name: db, verifyTables: o.verifyTables ?? base.database.verifyTables, lockTimeout: o.lockTimeout ?? base.database.lockTimeout },
+    database: {
+      ...base.database,
+      name: db,
+      verifyTables: o.verifyTables ?? base.database.verifyTables,
+      lockTimeout: o.lockTimeout ?? base.database.lockTimeout,
+    },
     backup: { ...base.backup, prefix: PREFIX, verifyReadBack: o.verifyReadBack ?? false },
   };
   return databaseActivities({
@@ -164,7 +188,10 @@ function quietEnvironment(info?: ConstructorParameters<typeof MockActivityEnviro
 }
 
 /** Runs an activity in a mock activity context, collecting its heartbeats. */
-async function inActivity<R>(fn: () => Promise<R>, opts: { heartbeatDetails?: unknown; beats?: DatabaseProgress[]; env?: MockActivityEnvironment } = {}): Promise<R> {
+async function inActivity<R>(
+  fn: () => Promise<R>,
+  opts: { heartbeatDetails?: unknown; beats?: DatabaseProgress[]; env?: MockActivityEnvironment } = {},
+): Promise<R> {
   const env = opts.env ?? quietEnvironment({ heartbeatDetails: opts.heartbeatDetails });
   if (opts.beats) env.on('heartbeat', (d: DatabaseProgress) => opts.beats!.push(d));
   return env.run(fn);
@@ -256,10 +283,17 @@ beforeAll(() => {
 });
 
 afterAll(async () => {
-  for (const db of created) await admin('postgres', `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`).catch(() => undefined);
-  const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: BUCKET, Prefix: PREFIX })).catch(() => undefined);
-  for (const u of uploads?.Uploads ?? []) await s3.send(new AbortMultipartUploadCommand({ Bucket: BUCKET, Key: u.Key, UploadId: u.UploadId })).catch(() => undefined);
-  for (const key of await keysUnder(PREFIX).catch(() => [] as string[])) await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: key })).catch(() => undefined);
+  for (const db of created)
+    await admin('postgres', `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`).catch(() => undefined);
+  const uploads = await s3
+    .send(new ListMultipartUploadsCommand({ Bucket: BUCKET, Prefix: PREFIX }))
+    .catch(() => undefined);
+  for (const u of uploads?.Uploads ?? [])
+    await s3
+      .send(new AbortMultipartUploadCommand({ Bucket: BUCKET, Key: u.Key, UploadId: u.UploadId }))
+      .catch(() => undefined);
+  for (const key of await keysUnder(PREFIX).catch(() => [] as string[]))
+    await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: key })).catch(() => undefined);
   for (const c of clients) c.destroy();
   for (const p of proxies) p.cut();
 });
@@ -283,12 +317,23 @@ describe('round trip', () => {
     backup = await inActivity(() => acts.backupDatabase({ workflowId: `wf-${RUN}`, version: 'v1.0.1' }), { beats });
     expect(backup).toMatchObject({ bucket: BUCKET, database: db, version: '1.0.1', reused: false, readBack: true });
     expect(backup.key).toMatch(new RegExp(`^${PREFIX}${db}_1\\.0\\.1_\\d{8}T\\d{6}Z\\.dump$`));
-    expect(backup.rowCounts).toEqual({ users: 1000, conversations: expect.any(Number), messages: expect.any(Number), subscriptions: 1000 });
+    expect(backup.rowCounts).toEqual({
+      users: 1000,
+      conversations: expect.any(Number),
+      messages: expect.any(Number),
+      subscriptions: 1000,
+    });
     expect(beats.some((b) => b.phase === 'dumping' && b.key === backup.key)).toBe(true);
 
     const head = await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: backup.key }));
     expect(head.ContentLength).toBe(backup.bytes);
-    expect(head.Metadata).toMatchObject({ sha256: backup.sha256, bytes: String(backup.bytes), database: db, version: '1.0.1', 'workflow-id': `wf-${RUN}` });
+    expect(head.Metadata).toMatchObject({
+      sha256: backup.sha256,
+      bytes: String(backup.bytes),
+      database: db,
+      version: '1.0.1',
+      'workflow-id': `wf-${RUN}`,
+    });
     expect(decodeURIComponent(head.Metadata!.tool)).toMatch(/^pg_dump \(PostgreSQL\) 15/);
     // The object is a pg_dump custom-format archive.
     const got = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: backup.key, Range: 'bytes=0-4' }));
@@ -296,7 +341,9 @@ describe('round trip', () => {
   });
 
   test('a retried backup of the same workflow and version reuses the verified object', async () => {
-    const again = await inActivity(() => activitiesFor(db).backupDatabase({ workflowId: `wf-${RUN}`, version: '1.0.1' }));
+    const again = await inActivity(() =>
+      activitiesFor(db).backupDatabase({ workflowId: `wf-${RUN}`, version: '1.0.1' }),
+    );
     expect(again).toMatchObject({ key: backup.key, sha256: backup.sha256, bytes: backup.bytes, reused: true });
     expect(await keysUnder(`${PREFIX}${db}_`)).toEqual([backup.key]);
   });
@@ -306,7 +353,9 @@ describe('round trip', () => {
     await admin(db, 'DELETE FROM messages WHERE id % 2 = 0');
     const changed = await fingerprint(db);
     for (const confirmKey of ['', 'yes', `${backup.key}x`]) {
-      const f = await failureOf(inActivity(() => acts.restoreDatabase({ workflowId: `wf-${RUN}`, key: backup.key, confirmKey })));
+      const f = await failureOf(
+        inActivity(() => acts.restoreDatabase({ workflowId: `wf-${RUN}`, key: backup.key, confirmKey })),
+      );
       expect(f.type).toBe('RestoreNotConfirmed');
       expect(f.nonRetryable).toBe(true);
     }
@@ -328,7 +377,10 @@ describe('round trip', () => {
     );
     expect(await fingerprint(db)).not.toEqual(before);
     const beats: DatabaseProgress[] = [];
-    const restored = await inActivity(() => activitiesFor(db).restoreDatabase({ workflowId: `wf-${RUN}`, key: backup.key, confirmKey: backup.key }), { beats });
+    const restored = await inActivity(
+      () => activitiesFor(db).restoreDatabase({ workflowId: `wf-${RUN}`, key: backup.key, confirmKey: backup.key }),
+      { beats },
+    );
     expect(restored).toMatchObject({ key: backup.key, database: db, bytes: backup.bytes, sha256: backup.sha256 });
     expect(restored.tables).toEqual(backup.rowCounts);
     expect(restored.expectedTables).toEqual(backup.rowCounts);
@@ -336,7 +388,10 @@ describe('round trip', () => {
     expect(await fingerprint(db)).toEqual(before);
     expect(beats.map((b) => b.phase)).toEqual(expect.arrayContaining(['checking', 'restoring']));
     // Sequences come back too: the next user gets the id after the last backed-up one.
-    const [next] = await admin<{ id: string }>(db, "SET ROLE app; INSERT INTO users (email, display_name, password_hash) VALUES ('new@example.com', 'n', 'h') RETURNING id");
+    const [next] = await admin<{ id: string }>(
+      db,
+      "SET ROLE app; INSERT INTO users (email, display_name, password_hash) VALUES ('new@example.com', 'n', 'h') RETURNING id",
+    );
     expect(Number(next.id)).toBe(1001);
     await admin(db, "DELETE FROM users WHERE email = 'new@example.com'; SELECT setval('users_id_seq', 1000)");
   });
@@ -344,11 +399,24 @@ describe('round trip', () => {
   test('a restore that cannot finish (a table stays locked) rolls back and is retryable', async () => {
     await admin(db, 'DELETE FROM messages WHERE id % 5 = 0');
     const changed = await fingerprint(db);
-    const locker = new Client({ host: sandboxVar('PG_ADMIN_SOCKET'), port: Number(sandboxVar('PGPORT')), user: 'postgres', database: db });
+    const locker = new Client({
+      host: sandboxVar('PG_ADMIN_SOCKET'),
+      port: Number(sandboxVar('PGPORT')),
+      user: 'postgres',
+      database: db,
+    });
     await locker.connect();
     try {
       await locker.query('BEGIN; LOCK TABLE messages IN ACCESS SHARE MODE');
-      const f = await failureOf(inActivity(() => activitiesFor(db, { lockTimeout: 1000 }).restoreDatabase({ workflowId: `wf-${RUN}`, key: backup.key, confirmKey: backup.key })));
+      const f = await failureOf(
+        inActivity(() =>
+          activitiesFor(db, { lockTimeout: 1000 }).restoreDatabase({
+            workflowId: `wf-${RUN}`,
+            key: backup.key,
+            confirmKey: backup.key,
+          }),
+        ),
+      );
       expect(f.type).toBe('DatabaseUnavailable');
       expect(f.nonRetryable).toBe(false);
       expect(f.message).toMatch(/rolled back: .*lock timeout/);
@@ -361,12 +429,19 @@ describe('round trip', () => {
 
   test('a backup whose bytes no longer match its checksum is refused before the database is touched', async () => {
     const head = await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: backup.key }));
-    const key = backup.key.replace('.dump', '').replace(/T(\d{6})Z$/, (_m, t: string) => `T${String((Number(t) + 1) % 240000).padStart(6, '0')}Z`) + '.dump';
-    const body = Buffer.from(await (await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: backup.key }))).Body!.transformToByteArray());
+    const key =
+      backup.key
+        .replace('.dump', '')
+        .replace(/T(\d{6})Z$/, (_m, t: string) => `T${String((Number(t) + 1) % 240000).padStart(6, '0')}Z`) + '.dump';
+    const body = Buffer.from(
+      await (await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: backup.key }))).Body!.transformToByteArray(),
+    );
     body[body.length - 10] ^= 0xff;
     await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body, Metadata: head.Metadata }));
     const changed = await fingerprint(db);
-    const f = await failureOf(inActivity(() => activitiesFor(db).restoreDatabase({ workflowId: `wf-${RUN}`, key, confirmKey: key })));
+    const f = await failureOf(
+      inActivity(() => activitiesFor(db).restoreDatabase({ workflowId: `wf-${RUN}`, key, confirmKey: key })),
+    );
     expect(f.type).toBe('BackupNotVerified');
     expect(f.nonRetryable).toBe(true);
     expect(f.message).toMatch(/is corrupt/);
@@ -383,9 +458,19 @@ describe('round trip', () => {
     expect(fresh.problems).toEqual([]);
 
     const later = () => new Date(Date.now() + 3 * 24 * 3_600_000);
-    const stale = await inActivity(() => activitiesFor(db, { now: later }).databasePreflight({ workflowId: `wf-${RUN}` }));
-    expect(stale.problems).toEqual([expect.stringMatching(/^backup: latest backup .* is 3\.0d old \(maximum 26\.0h\): confirm backup schedule is running$/)]);
-    const f = await failureOf(inActivity(() => activitiesFor(db, { now: later }).databasePreflight({ workflowId: `wf-${RUN}`, failOnProblems: true })));
+    const stale = await inActivity(() =>
+      activitiesFor(db, { now: later }).databasePreflight({ workflowId: `wf-${RUN}` }),
+    );
+    expect(stale.problems).toEqual([
+      expect.stringMatching(
+        /^backup: latest backup .* is 3\.0d old \(maximum 26\.0h\): confirm backup schedule is running$/,
+      ),
+    ]);
+    const f = await failureOf(
+      inActivity(() =>
+        activitiesFor(db, { now: later }).databasePreflight({ workflowId: `wf-${RUN}`, failOnProblems: true }),
+      ),
+    );
     expect(f.type).toBe('PreflightFailed');
     expect(f.nonRetryable).toBe(true);
   });
@@ -398,20 +483,35 @@ describe('pre-flight', () => {
     expect(r.connections.ai_saas_prod).toBeGreaterThanOrEqual(1);
     expect(r.maxConnections).toBe(200);
     // Nothing of ai_saas_prod under this run's prefix: the runbook's advice.
-    expect(r.problems).toEqual([`backup: no backup of the database in s3://${BUCKET}/${PREFIX}: confirm backup schedule is running`]);
+    expect(r.problems).toEqual([
+      `backup: no backup of the database in s3://${BUCKET}/${PREFIX}: confirm backup schedule is running`,
+    ]);
   });
 
   test('a wrong password is a problem to report, not a retry', async () => {
-    const r = await inActivity(() => activitiesFor('ai_saas_prod', { url: databaseUrl('ai_saas_prod', 'wrong') }).databasePreflight({ workflowId: `wf-${RUN}` }));
+    const r = await inActivity(() =>
+      activitiesFor('ai_saas_prod', { url: databaseUrl('ai_saas_prod', 'wrong') }).databasePreflight({
+        workflowId: `wf-${RUN}`,
+      }),
+    );
     expect(r.version).toBe('');
-    expect(r.problems[0]).toMatch(/^database: cannot query ai_saas_prod: password authentication failed for user "app"$/);
+    expect(r.problems[0]).toMatch(
+      /^database: cannot query ai_saas_prod: password authentication failed for user "app"$/,
+    );
   });
 });
 
 describe('backup failures', () => {
   test('a wrong password is a clear non-retryable failure, and nothing is left in the bucket', async () => {
     const db = await createDatabase('badpw');
-    const f = await failureOf(inActivity(() => activitiesFor(db, { url: databaseUrl(db, 'wrong') }).backupDatabase({ workflowId: `wf-${RUN}-pw`, version: '1.0.1' })));
+    const f = await failureOf(
+      inActivity(() =>
+        activitiesFor(db, { url: databaseUrl(db, 'wrong') }).backupDatabase({
+          workflowId: `wf-${RUN}-pw`,
+          version: '1.0.1',
+        }),
+      ),
+    );
     expect(f.type).toBe('BackupFailed');
     expect(f.nonRetryable).toBe(true);
     expect(f.message).toBe(`backup of ${db}: password authentication failed for user "app"`);
@@ -419,7 +519,14 @@ describe('backup failures', () => {
   });
 
   test('a missing database is a non-retryable failure', async () => {
-    const f = await failureOf(inActivity(() => activitiesFor(`ai_saas_it_missing_${RUN}`).backupDatabase({ workflowId: `wf-${RUN}-missing`, version: '1.0.1' })));
+    const f = await failureOf(
+      inActivity(() =>
+        activitiesFor(`ai_saas_it_missing_${RUN}`).backupDatabase({
+          workflowId: `wf-${RUN}-missing`,
+          version: '1.0.1',
+        }),
+      ),
+    );
     expect(f.type).toBe('BackupFailed');
     expect(f.nonRetryable).toBe(true);
     expect(f.message).toMatch(/database "ai_saas_it_missing_\w+" does not exist/);
@@ -427,17 +534,31 @@ describe('backup failures', () => {
 
   test("pg_dump's own failure carries its stderr, and no object or upload is left behind", async () => {
     const db = await createDatabase('denied');
-    await admin(db, "SET ROLE app; CREATE TABLE ok (id int); RESET ROLE; CREATE TABLE secret (id int); INSERT INTO secret VALUES (1)");
-    const f = await failureOf(inActivity(() => activitiesFor(db, { verifyTables: ['ok'] }).backupDatabase({ workflowId: `wf-${RUN}-denied`, version: '1.0.1' })));
+    await admin(
+      db,
+      'SET ROLE app; CREATE TABLE ok (id int); RESET ROLE; CREATE TABLE secret (id int); INSERT INTO secret VALUES (1)',
+    );
+    const f = await failureOf(
+      inActivity(() =>
+        activitiesFor(db, { verifyTables: ['ok'] }).backupDatabase({
+          workflowId: `wf-${RUN}-denied`,
+          version: '1.0.1',
+        }),
+      ),
+    );
     expect(f.type).toBe('BackupFailed');
     expect(f.nonRetryable).toBe(true);
-    expect(f.message).toMatch(/^pg_dump of ai_saas_it_denied_\w+ failed: pg_dump: error: query failed: ERROR: +permission denied for table secret/);
+    expect(f.message).toMatch(
+      /^pg_dump of ai_saas_it_denied_\w+ failed: pg_dump: error: query failed: ERROR: +permission denied for table secret/,
+    );
     expect(await keysUnder(`${PREFIX}${db}_`)).toEqual([]);
     expect(await uploadsUnder(`${PREFIX}${db}_`)).toBe(0);
   });
 
   test('an invalid version is refused as input', async () => {
-    const f = await failureOf(inActivity(() => activitiesFor('ai_saas_prod').backupDatabase({ workflowId: `wf-${RUN}`, version: '1.0' })));
+    const f = await failureOf(
+      inActivity(() => activitiesFor('ai_saas_prod').backupDatabase({ workflowId: `wf-${RUN}`, version: '1.0' })),
+    );
     expect(f.type).toBe('InvalidInput');
   });
 });
@@ -471,19 +592,27 @@ describe('object store faults', () => {
 
     // The store comes back; Temporal retries with the last heartbeat's details.
     await proxy.restart();
-    const done = await inActivity(() => acts.backupDatabase({ workflowId, version: '1.0.2' }), { heartbeatDetails: last });
+    const done = await inActivity(() => acts.backupDatabase({ workflowId, version: '1.0.2' }), {
+      heartbeatDetails: last,
+    });
     expect(done.reused).toBe(false);
     expect(done.bytes).toBeGreaterThan(12 * 1024 * 1024); // the cut was mid-upload
     expect(await keysUnder(`${PREFIX}${db}_`)).toEqual([done.key]);
     expect(await uploadsUnder(`${PREFIX}${db}_`)).toBe(0);
     const head = await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: done.key }));
     expect([head.ContentLength, head.Metadata?.sha256]).toEqual([done.bytes, done.sha256]);
-    console.log(`S3 cut after ${(proxy.cutAt / 1024 / 1024).toFixed(1)} MiB: ${leftover} unfinished upload(s) left by the failed attempt, aborted by the retry; retried backup ${done.bytes} bytes verified`);
+    console.log(
+      `S3 cut after ${(proxy.cutAt / 1024 / 1024).toFixed(1)} MiB: ${leftover} unfinished upload(s) left by the failed attempt, aborted by the retry; retried backup ${done.bytes} bytes verified`,
+    );
     proxy.cut();
   });
 
   test('above the single-copy limit the checksum is recorded with a multipart copy', async () => {
-    const acts = activitiesFor(db, { verifyTables: [], verifyReadBack: true, limits: { singleCopyBytes: 5 * 1024 * 1024, copyPartBytes: 5 * 1024 * 1024 } });
+    const acts = activitiesFor(db, {
+      verifyTables: [],
+      verifyReadBack: true,
+      limits: { singleCopyBytes: 5 * 1024 * 1024, copyPartBytes: 5 * 1024 * 1024 },
+    });
     const r = await inActivity(() => acts.backupDatabase({ workflowId: `wf-${RUN}-mpcopy`, version: '1.0.3' }));
     expect(r).toMatchObject({ reused: false, readBack: true });
     const head = await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: r.key }));
@@ -500,11 +629,16 @@ describe('object store faults', () => {
         env.cancel();
       }
     });
-    const slow = new FaultyProxy({ host: new URL(sandboxVar('S3_ENDPOINT')).hostname, port: Number(new URL(sandboxVar('S3_ENDPOINT')).port) });
+    const slow = new FaultyProxy({
+      host: new URL(sandboxVar('S3_ENDPOINT')).hostname,
+      port: Number(new URL(sandboxVar('S3_ENDPOINT')).port),
+    });
     slow.bytesPerSecond = 4 * 1024 * 1024;
     await slow.start();
     const acts = activitiesFor(db, { s3: s3Client(slow.endpoint, 1), verifyTables: [] });
-    const err = await inActivity(() => acts.backupDatabase({ workflowId: `wf-${RUN}-cancel`, version: '1.0.4' }), { env }).catch((e: unknown) => e);
+    const err = await inActivity(() => acts.backupDatabase({ workflowId: `wf-${RUN}-cancel`, version: '1.0.4' }), {
+      env,
+    }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CancelledFailure);
     expect(cancelledAt).toBeGreaterThan(0);
     await new Promise((r) => setTimeout(r, 500));
@@ -540,8 +674,16 @@ test(`backup of a ${Number(process.env.BACKUP_BIG_MB ?? 20)} MB database keeps t
     return u.toString();
   })();
   // The floor: pg_dump alone (plain format, as in the runbook) with stdout on /dev/null, and the custom format alone.
-  const floorPlainMs = await timeCommand(path.join(PG_BIN, 'pg_dump'), ['--no-password', `--dbname=${conninfo}`], pgEnv);
-  const floorCustomMs = await timeCommand(path.join(PG_BIN, 'pg_dump'), ['--no-password', '-Fc', '-Z1', `--dbname=${conninfo}`], pgEnv);
+  const floorPlainMs = await timeCommand(
+    path.join(PG_BIN, 'pg_dump'),
+    ['--no-password', `--dbname=${conninfo}`],
+    pgEnv,
+  );
+  const floorCustomMs = await timeCommand(
+    path.join(PG_BIN, 'pg_dump'),
+    ['--no-password', '-Fc', '-Z1', `--dbname=${conninfo}`],
+    pgEnv,
+  );
 
   const acts = activitiesFor(db, { verifyTables: ['big_messages'] });
   global.gc?.();

@@ -27,7 +27,12 @@ const created: string[] = [];
 const folders: string[] = [];
 
 async function admin<T extends object = Record<string, unknown>>(database: string, sql: string): Promise<T[]> {
-  const c = new Client({ host: sandboxVar('PG_ADMIN_SOCKET'), port: Number(sandboxVar('PGPORT')), user: 'postgres', database });
+  const c = new Client({
+    host: sandboxVar('PG_ADMIN_SOCKET'),
+    port: Number(sandboxVar('PGPORT')),
+    user: 'postgres',
+    database,
+  });
   await c.connect();
   try {
     const r = await c.query(sql);
@@ -64,15 +69,24 @@ function databaseUrl(db: string): string {
 type Migrations = DeployConfig['database']['migrations'];
 
 function activitiesFor(db: string, root: string, o: { migrations?: Migrations; migrationLockTimeout?: number } = {}) {
-  const base = loadConfig(path.join(REPO_ROOT, 'deploy.config.yaml'), { ...process.env, S3_ENDPOINT: sandboxVar('S3_ENDPOINT') });
+  const base = loadConfig(path.join(REPO_ROOT, 'deploy.config.yaml'), {
+    ...process.env,
+    S3_ENDPOINT: sandboxVar('S3_ENDPOINT'),
+  });
   return databaseActivities({
     config: {
-      database: { ...base.database, name: db, migrations: o.migrations ?? base.database.migrations, migrationLockTimeout: o.migrationLockTimeout ?? base.database.migrationLockTimeout },
+      database: {
+        ...base.database,
+        name: db,
+        migrations: o.migrations ?? base.database.migrations,
+        migrationLockTimeout: o.migrationLockTimeout ?? base.database.migrationLockTimeout,
+      },
       backup: base.backup,
     },
     databaseUrl: databaseUrl('ai_saas_prod'),
     s3: undefined as never, // migrations never touch the bucket
-    releaseDir: (commit) => (commit === 'c0ffee' ? Promise.resolve(root) : Promise.reject(new Error(`unknown commit ${commit}`))),
+    releaseDir: (commit) =>
+      commit === 'c0ffee' ? Promise.resolve(root) : Promise.reject(new Error(`unknown commit ${commit}`)),
   });
 }
 
@@ -92,23 +106,34 @@ async function failureOf(p: Promise<unknown>): Promise<ApplicationFailure> {
 }
 
 async function publicTables(db: string): Promise<string[]> {
-  const rows = await admin<{ t: string }>(db, "SELECT tablename AS t FROM pg_tables WHERE schemaname = 'public' ORDER BY 1");
+  const rows = await admin<{ t: string }>(
+    db,
+    "SELECT tablename AS t FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
+  );
   return rows.map((r) => r.t);
 }
 
-async function recorded(db: string): Promise<{ filename: string; checksum: string; applied_by: string; duration_ms: number }[]> {
+async function recorded(
+  db: string,
+): Promise<{ filename: string; checksum: string; applied_by: string; duration_ms: number }[]> {
   return admin(db, 'SELECT filename, checksum, applied_by, duration_ms FROM schema_migrations ORDER BY filename');
 }
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
 afterAll(async () => {
-  for (const db of created) await admin('postgres', `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`).catch(() => undefined);
+  for (const db of created)
+    await admin('postgres', `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`).catch(() => undefined);
   for (const f of folders) rmSync(f, { recursive: true, force: true });
 });
 
 test("status of ai_saas_prod from the sandbox's release checkout (read-only): the baseline's recorded checksum matches, 0002 is pending", async () => {
-  const s = await inActivity(() => activitiesFor('ai_saas_prod', sandboxVar('GIT_CHECKOUT')).migrationStatus({ workflowId: `wf-${RUN}`, commit: 'c0ffee' }));
+  const s = await inActivity(() =>
+    activitiesFor('ai_saas_prod', sandboxVar('GIT_CHECKOUT')).migrationStatus({
+      workflowId: `wf-${RUN}`,
+      commit: 'c0ffee',
+    }),
+  );
   expect(s.applied).toContain('0001_baseline.sql');
   // Another test run may have applied it to ai_saas_prod already; either way it is never "changed".
   expect(['0002_add_email_verified_at_index.sql', undefined]).toContain(s.pending[0]);
@@ -128,51 +153,92 @@ describe("the release's migrations on a copy of the platform", () => {
     }
     // The sandbox's v1.0.0 state: the baseline applied and recorded.
     const baseline = readFileSync(path.join(root, 'migrations', '0001_baseline.sql'), 'utf8');
-    await admin(db, `SET ROLE app;\n${baseline}\n${CREATE_MIGRATIONS_TABLE_SQL};\nINSERT INTO schema_migrations (filename, checksum, applied_by) VALUES ('0001_baseline.sql', '${sha256(baseline)}', 'sandbox');`);
+    await admin(
+      db,
+      `SET ROLE app;\n${baseline}\n${CREATE_MIGRATIONS_TABLE_SQL};\nINSERT INTO schema_migrations (filename, checksum, applied_by) VALUES ('0001_baseline.sql', '${sha256(baseline)}', 'sandbox');`,
+    );
   });
 
   test('status lists the pending file for dry runs and approval messages', async () => {
-    const s = await inActivity(() => activitiesFor(db, root).migrationStatus({ workflowId: `wf-${RUN}`, commit: 'c0ffee' }));
-    expect(s).toEqual({ mode: 'builtin', applied: ['0001_baseline.sql'], pending: ['0002_add_email_verified_at_index.sql'], known: true, missing: [], outOfOrder: [] });
+    const s = await inActivity(() =>
+      activitiesFor(db, root).migrationStatus({ workflowId: `wf-${RUN}`, commit: 'c0ffee' }),
+    );
+    expect(s).toEqual({
+      mode: 'builtin',
+      applied: ['0001_baseline.sql'],
+      pending: ['0002_add_email_verified_at_index.sql'],
+      known: true,
+      missing: [],
+      outOfOrder: [],
+    });
   });
 
   test('apply runs it, records it with its checksum, and says how long it took; a second apply has nothing to do', async () => {
     const beats: DatabaseProgress[] = [];
-    const r = await inActivity(() => activitiesFor(db, root).applyMigrations({ workflowId: `wf-${RUN}`, commit: 'c0ffee' }), beats);
-    expect(r).toMatchObject({ mode: 'builtin', alreadyApplied: 1, applied: [{ file: '0002_add_email_verified_at_index.sql', durationMs: expect.any(Number) }] });
-    expect(r.applied[0].checksum).toBe(sha256(readFileSync(path.join(root, 'migrations', '0002_add_email_verified_at_index.sql'), 'utf8')));
+    const r = await inActivity(
+      () => activitiesFor(db, root).applyMigrations({ workflowId: `wf-${RUN}`, commit: 'c0ffee' }),
+      beats,
+    );
+    expect(r).toMatchObject({
+      mode: 'builtin',
+      alreadyApplied: 1,
+      applied: [{ file: '0002_add_email_verified_at_index.sql', durationMs: expect.any(Number) }],
+    });
+    expect(r.applied[0].checksum).toBe(
+      sha256(readFileSync(path.join(root, 'migrations', '0002_add_email_verified_at_index.sql'), 'utf8')),
+    );
     expect(beats.some((b) => b.phase === 'migrating' && b.file === '0002_add_email_verified_at_index.sql')).toBe(true);
-    const [index] = await admin<{ n: string }>(db, "SELECT count(*) AS n FROM pg_indexes WHERE indexname = 'users_email_verified_at_idx'");
+    const [index] = await admin<{ n: string }>(
+      db,
+      "SELECT count(*) AS n FROM pg_indexes WHERE indexname = 'users_email_verified_at_idx'",
+    );
     expect(index.n).toBe('1');
     expect((await recorded(db)).map((m) => [m.filename, m.applied_by])).toEqual([
       ['0001_baseline.sql', 'sandbox'],
       ['0002_add_email_verified_at_index.sql', `wf-${RUN}`],
     ]);
 
-    const again = await inActivity(() => activitiesFor(db, root).applyMigrations({ workflowId: `wf-${RUN}`, commit: 'c0ffee' }));
+    const again = await inActivity(() =>
+      activitiesFor(db, root).applyMigrations({ workflowId: `wf-${RUN}`, commit: 'c0ffee' }),
+    );
     expect(again).toMatchObject({ applied: [], alreadyApplied: 2 });
   });
 
   test('an applied file that changed is an error naming it, in status and apply, and nothing runs', async () => {
     const changed = release({
       '0001_baseline.sql': readFileSync(path.join(root, 'migrations', '0001_baseline.sql'), 'utf8'),
-      '0002_add_email_verified_at_index.sql': '-- edited after it was applied\nCREATE INDEX users_email_verified_at_idx ON users (email_verified_at);\n',
+      '0002_add_email_verified_at_index.sql':
+        '-- edited after it was applied\nCREATE INDEX users_email_verified_at_idx ON users (email_verified_at);\n',
       '0003_new.sql': 'CREATE TABLE should_not_exist (id int);\n',
     });
     const acts = activitiesFor(db, changed);
-    const calls: (() => Promise<unknown>)[] = [() => acts.migrationStatus({ workflowId: `wf-${RUN}`, commit: 'c0ffee' }), () => acts.applyMigrations({ workflowId: `wf-${RUN}`, commit: 'c0ffee' })];
+    const calls: (() => Promise<unknown>)[] = [
+      () => acts.migrationStatus({ workflowId: `wf-${RUN}`, commit: 'c0ffee' }),
+      () => acts.applyMigrations({ workflowId: `wf-${RUN}`, commit: 'c0ffee' }),
+    ];
     for (const call of calls) {
       const f = await failureOf(inActivity(call));
       expect(f.type).toBe('MigrationChanged');
       expect(f.nonRetryable).toBe(true);
-      expect(f.message).toMatch(/^applied migration changed since it was applied: 0002_add_email_verified_at_index\.sql \(applied [0-9a-f]{12}…, now [0-9a-f]{12}…\)$/);
+      expect(f.message).toMatch(
+        /^applied migration changed since it was applied: 0002_add_email_verified_at_index\.sql \(applied [0-9a-f]{12}…, now [0-9a-f]{12}…\)$/,
+      );
     }
     expect(await publicTables(db)).not.toContain('should_not_exist');
   });
 
   test('an unknown commit or a badly named file is a clear non-retryable failure', async () => {
-    await expect(inActivity(() => activitiesFor(db, root).migrationStatus({ workflowId: `wf-${RUN}`, commit: 'other' }))).rejects.toThrow('unknown commit other');
-    const f = await failureOf(inActivity(() => activitiesFor(db, release({ 'fix.sql': 'SELECT 1;' })).applyMigrations({ workflowId: `wf-${RUN}`, commit: 'c0ffee' })));
+    await expect(
+      inActivity(() => activitiesFor(db, root).migrationStatus({ workflowId: `wf-${RUN}`, commit: 'other' })),
+    ).rejects.toThrow('unknown commit other');
+    const f = await failureOf(
+      inActivity(() =>
+        activitiesFor(db, release({ 'fix.sql': 'SELECT 1;' })).applyMigrations({
+          workflowId: `wf-${RUN}`,
+          commit: 'c0ffee',
+        }),
+      ),
+    );
     expect(f.type).toBe('MigrationFailed');
     expect(f.message).toMatch(/must start with a number.*fix\.sql/);
   });
@@ -181,7 +247,8 @@ describe("the release's migrations on a copy of the platform", () => {
 test('two migrators started at once apply each file exactly once', async () => {
   const db = await createDatabase('race');
   const root = release({
-    '0001_log.sql': 'CREATE TABLE applied_log (file text NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp());\nINSERT INTO applied_log (file) VALUES (\'0001\');\n',
+    '0001_log.sql':
+      "CREATE TABLE applied_log (file text NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp());\nINSERT INTO applied_log (file) VALUES ('0001');\n",
     '0002_slow.sql': "SELECT pg_sleep(1.5);\nINSERT INTO applied_log (file) VALUES ('0002');\n",
     '0003_table.sql': "CREATE TABLE widgets (id int PRIMARY KEY);\nINSERT INTO applied_log (file) VALUES ('0003');\n",
   });
@@ -198,22 +265,35 @@ test('two migrators started at once apply each file exactly once', async () => {
   expect([a.alreadyApplied, b.alreadyApplied].sort()).toEqual([0, 3]);
   const waiter = a.applied.length ? beatsB : beatsA;
   expect(waiter.filter((x) => x.phase === 'waiting-for-lock').length).toBeGreaterThan(1);
-  const log = await admin<{ file: string; n: string }>(db, 'SELECT file, count(*) AS n FROM applied_log GROUP BY file ORDER BY file');
+  const log = await admin<{ file: string; n: string }>(
+    db,
+    'SELECT file, count(*) AS n FROM applied_log GROUP BY file ORDER BY file',
+  );
   expect(log).toEqual([
     { file: '0001', n: '1' },
     { file: '0002', n: '1' },
     { file: '0003', n: '1' },
   ]);
   expect((await recorded(db)).map((m) => m.filename)).toEqual(['0001_log.sql', '0002_slow.sql', '0003_table.sql']);
-  console.log(`two migrators: durations ${JSON.stringify([...a.applied, ...b.applied].map((m) => [m.file, m.durationMs]))}`);
+  console.log(
+    `two migrators: durations ${JSON.stringify([...a.applied, ...b.applied].map((m) => [m.file, m.durationMs]))}`,
+  );
 });
 
 test('a failing migration rolls its transaction back, leaves the schema as it was, stops, and names the file, line and error', async () => {
   const db = await createDatabase('failing');
-  const good = { '0001_users.sql': 'CREATE TABLE accounts (id int PRIMARY KEY, name text NOT NULL);\nINSERT INTO accounts VALUES (1, \'a\');\n' };
-  await inActivity(() => activitiesFor(db, release(good)).applyMigrations({ workflowId: `wf-${RUN}`, commit: 'c0ffee' }));
+  const good = {
+    '0001_users.sql':
+      "CREATE TABLE accounts (id int PRIMARY KEY, name text NOT NULL);\nINSERT INTO accounts VALUES (1, 'a');\n",
+  };
+  await inActivity(() =>
+    activitiesFor(db, release(good)).applyMigrations({ workflowId: `wf-${RUN}`, commit: 'c0ffee' }),
+  );
   const tablesBefore = await publicTables(db);
-  const [columnsBefore] = await admin<{ cols: string }>(db, "SELECT string_agg(column_name, ',' ORDER BY column_name) AS cols FROM information_schema.columns WHERE table_name = 'accounts'");
+  const [columnsBefore] = await admin<{ cols: string }>(
+    db,
+    "SELECT string_agg(column_name, ',' ORDER BY column_name) AS cols FROM information_schema.columns WHERE table_name = 'accounts'",
+  );
 
   const root = release({
     ...good,
@@ -226,21 +306,38 @@ test('a failing migration rolls its transaction back, leaves the schema as it wa
     ].join('\n'),
     '0003_after.sql': 'CREATE TABLE never_reached (id int);\n',
   });
-  const f = await failureOf(inActivity(() => activitiesFor(db, root).applyMigrations({ workflowId: `wf-${RUN}`, commit: 'c0ffee' })));
+  const f = await failureOf(
+    inActivity(() => activitiesFor(db, root).applyMigrations({ workflowId: `wf-${RUN}`, commit: 'c0ffee' })),
+  );
   expect(f.type).toBe('MigrationFailed');
   expect(f.nonRetryable).toBe(true);
-  expect(f.message).toBe('migration 0002_bad.sql:4:36: invalid input syntax for type integer: "two" (SQLSTATE 22P02) (rolled back)');
-  expect(f.details?.[0]).toMatchObject({ file: '0002_bad.sql', line: 4, column: 36, sqlstate: '22P02', rolledBack: true });
+  expect(f.message).toBe(
+    'migration 0002_bad.sql:4:36: invalid input syntax for type integer: "two" (SQLSTATE 22P02) (rolled back)',
+  );
+  expect(f.details?.[0]).toMatchObject({
+    file: '0002_bad.sql',
+    line: 4,
+    column: 36,
+    sqlstate: '22P02',
+    rolledBack: true,
+  });
 
   expect(await publicTables(db)).toEqual(tablesBefore);
-  const [columnsAfter] = await admin<{ cols: string }>(db, "SELECT string_agg(column_name, ',' ORDER BY column_name) AS cols FROM information_schema.columns WHERE table_name = 'accounts'");
+  const [columnsAfter] = await admin<{ cols: string }>(
+    db,
+    "SELECT string_agg(column_name, ',' ORDER BY column_name) AS cols FROM information_schema.columns WHERE table_name = 'accounts'",
+  );
   expect(columnsAfter).toEqual(columnsBefore);
   expect((await recorded(db)).map((m) => m.filename)).toEqual(['0001_users.sql']);
 
   // A syntax error is located the same way.
   const syntax = release({ ...good, '0002_typo.sql': 'CREATE TABLE t1 (id int);\n\nCREATE TABLEE t2 (id int);\n' });
-  const g = await failureOf(inActivity(() => activitiesFor(db, syntax).applyMigrations({ workflowId: `wf-${RUN}`, commit: 'c0ffee' })));
-  expect(g.message).toBe('migration 0002_typo.sql:3:8: syntax error at or near "TABLEE" (SQLSTATE 42601) (rolled back)');
+  const g = await failureOf(
+    inActivity(() => activitiesFor(db, syntax).applyMigrations({ workflowId: `wf-${RUN}`, commit: 'c0ffee' })),
+  );
+  expect(g.message).toBe(
+    'migration 0002_typo.sql:3:8: syntax error at or near "TABLEE" (SQLSTATE 42601) (rolled back)',
+  );
   expect(await publicTables(db)).toEqual(tablesBefore);
 });
 
@@ -250,9 +347,14 @@ test('a file marked deploy:no-transaction runs outside a transaction (CREATE IND
     '0001_t.sql': 'CREATE TABLE t (id int, v text);\n',
     '0002_index.sql': '-- deploy:no-transaction\nCREATE INDEX CONCURRENTLY t_v_idx ON t (v);\n',
   });
-  const r = await inActivity(() => activitiesFor(db, root).applyMigrations({ workflowId: `wf-${RUN}`, commit: 'c0ffee' }));
+  const r = await inActivity(() =>
+    activitiesFor(db, root).applyMigrations({ workflowId: `wf-${RUN}`, commit: 'c0ffee' }),
+  );
   expect(r.applied.map((m) => m.file)).toEqual(['0001_t.sql', '0002_index.sql']);
-  const [idx] = await admin<{ valid: boolean }>(db, "SELECT indisvalid AS valid FROM pg_index WHERE indexrelid = 't_v_idx'::regclass");
+  const [idx] = await admin<{ valid: boolean }>(
+    db,
+    "SELECT indisvalid AS valid FROM pg_index WHERE indexrelid = 't_v_idx'::regclass",
+  );
   expect(idx.valid).toBe(true);
 });
 
@@ -263,10 +365,20 @@ test('a migrator that cannot get the lock in time gives up retryably, naming who
   try {
     await holder.query("SELECT pg_advisory_lock(hashtext('deploy-pipelines/schema_migrations'))");
     const beats: DatabaseProgress[] = [];
-    const f = await failureOf(inActivity(() => activitiesFor(db, release({ '0001_t.sql': 'CREATE TABLE t (id int);' }), { migrationLockTimeout: 1500 }).applyMigrations({ workflowId: `wf-${RUN}`, commit: 'c0ffee' }), beats));
+    const f = await failureOf(
+      inActivity(
+        () =>
+          activitiesFor(db, release({ '0001_t.sql': 'CREATE TABLE t (id int);' }), {
+            migrationLockTimeout: 1500,
+          }).applyMigrations({ workflowId: `wf-${RUN}`, commit: 'c0ffee' }),
+        beats,
+      ),
+    );
     expect(f.type).toBe('MigrationLocked');
     expect(f.nonRetryable).toBe(false);
-    expect(f.message).toMatch(/^another migrator \(someone-else pid \d+\) held the migration lock on ai_saas_it_mig_locked_\w+ for 1500ms$/);
+    expect(f.message).toMatch(
+      /^another migrator \(someone-else pid \d+\) held the migration lock on ai_saas_it_mig_locked_\w+ for 1500ms$/,
+    );
     expect(beats.every((x) => x.phase === 'waiting-for-lock')).toBe(true);
   } finally {
     await holder.end();
@@ -274,14 +386,20 @@ test('a migrator that cannot get the lock in time gives up retryably, naming who
   expect(await publicTables(db)).toEqual([]);
 });
 
-describe('command mode (the runbook\'s `npx prisma migrate deploy`)', () => {
+describe("command mode (the runbook's `npx prisma migrate deploy`)", () => {
   test('runs the configured command in the release checkout with DATABASE_URL in its environment, no shell', async () => {
     const db = await createDatabase('command');
     const root = release({});
     writeFileSync(path.join(root, 'marker.txt'), 'release checkout\n');
     // bash here is the configured program itself (as npx would be); the adapter spawns it without a shell.
-    const script = 'test -f marker.txt && exec psql -X -q -v ON_ERROR_STOP=1 "$DATABASE_URL" -c "CREATE TABLE from_command (id int)" -c "SELECT \'migrated\'"';
-    const migrations: Migrations = { mode: 'command', command: ['bash', '-c', script], statusCommand: ['bash', '-c', 'echo "1 migration pending"; exit 1'], timeout: 30_000 };
+    const script =
+      'test -f marker.txt && exec psql -X -q -v ON_ERROR_STOP=1 "$DATABASE_URL" -c "CREATE TABLE from_command (id int)" -c "SELECT \'migrated\'"';
+    const migrations: Migrations = {
+      mode: 'command',
+      command: ['bash', '-c', script],
+      statusCommand: ['bash', '-c', 'echo "1 migration pending"; exit 1'],
+      timeout: 30_000,
+    };
     const acts = activitiesFor(db, root, { migrations });
     const s = await inActivity(() => acts.migrationStatus({ workflowId: `wf-${RUN}`, commit: 'c0ffee' }));
     expect(s).toMatchObject({ mode: 'command', known: false, pending: [], output: '1 migration pending' });
@@ -293,10 +411,20 @@ describe('command mode (the runbook\'s `npx prisma migrate deploy`)', () => {
 
   test('a failing command is a non-retryable failure with its error output', async () => {
     const db = await createDatabase('command_fail');
-    const migrations: Migrations = { mode: 'command', command: ['bash', '-c', 'echo "Error: P3009 migrate found failed migrations" >&2; exit 1'], timeout: 30_000 };
-    const f = await failureOf(inActivity(() => activitiesFor(db, release({}), { migrations }).applyMigrations({ workflowId: `wf-${RUN}`, commit: 'c0ffee' })));
+    const migrations: Migrations = {
+      mode: 'command',
+      command: ['bash', '-c', 'echo "Error: P3009 migrate found failed migrations" >&2; exit 1'],
+      timeout: 30_000,
+    };
+    const f = await failureOf(
+      inActivity(() =>
+        activitiesFor(db, release({}), { migrations }).applyMigrations({ workflowId: `wf-${RUN}`, commit: 'c0ffee' }),
+      ),
+    );
     expect(f.type).toBe('MigrationFailed');
     expect(f.nonRetryable).toBe(true);
-    expect(f.message).toBe('migration command bash -c echo "Error: P3009 migrate found failed migrations" >&2; exit 1 exited with 1: Error: P3009 migrate found failed migrations');
+    expect(f.message).toBe(
+      'migration command bash -c echo "Error: P3009 migrate found failed migrations" >&2; exit 1 exited with 1: Error: P3009 migrate found failed migrations',
+    );
   });
 });

@@ -32,22 +32,31 @@ test('a tag already on origin at another commit is a TagConflict naming both com
   git(fx.checkout, 'tag', '-a', 'v1.0.1', '-m', 'someone else', other);
   git(fx.checkout, 'push', '-q', 'origin', 'v1.0.1');
   git(fx.checkout, 'tag', '-d', 'v1.0.1');
-  const err = await createReleaseTag(repo, { workflowId: 'wf-2', version: '1.0.1', commit: fx.head }).catch((e: unknown) => e);
+  const err = await createReleaseTag(repo, { workflowId: 'wf-2', version: '1.0.1', commit: fx.head }).catch(
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(ApplicationFailure);
   expect(err).toMatchObject({ type: 'TagConflict', nonRetryable: true });
   expect((err as Error).message).toContain(other.slice(0, 12));
   expect((err as Error).message).toContain(fx.head.slice(0, 12));
 });
 
-test.each(['1.0', '01.0.1', '1.0.1; rm -rf /', '../x', '', 'x'.repeat(300), '١.٠.١', '$(touch /tmp/pwned)'])('refuses version %j before touching git', async (version) => {
-  const err = await createReleaseTag(repo, { workflowId: 'wf-3', version, commit: fx.head }).catch((e: unknown) => e);
-  expect(err).toMatchObject({ type: 'InvalidInput', nonRetryable: true });
-  expect(git(fx.checkout, 'ls-remote', '--tags', '--refs', 'origin').trim().split('\n')).toEqual([expect.stringMatching(/refs\/tags\/v1.0.0$/)]);
-  expect(existsSync('/tmp/pwned')).toBe(false);
-});
+test.each(['1.0', '01.0.1', '1.0.1; rm -rf /', '../x', '', 'x'.repeat(300), '١.٠.١', '$(touch /tmp/pwned)'])(
+  'refuses version %j before touching git',
+  async (version) => {
+    const err = await createReleaseTag(repo, { workflowId: 'wf-3', version, commit: fx.head }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ type: 'InvalidInput', nonRetryable: true });
+    expect(git(fx.checkout, 'ls-remote', '--tags', '--refs', 'origin').trim().split('\n')).toEqual([
+      expect.stringMatching(/refs\/tags\/v1.0.0$/),
+    ]);
+    expect(existsSync('/tmp/pwned')).toBe(false);
+  },
+);
 
 test('a bad commit is refused', async () => {
-  await expect(createReleaseTag(repo, { workflowId: 'wf-4', version: '1.0.1', commit: 'HEAD; echo' })).rejects.toMatchObject({ type: 'InvalidInput' });
+  await expect(
+    createReleaseTag(repo, { workflowId: 'wf-4', version: '1.0.1', commit: 'HEAD; echo' }),
+  ).rejects.toMatchObject({ type: 'InvalidInput' });
 });
 
 test('release source: a worktree at exactly the planned commit, reused', async () => {
@@ -58,9 +67,15 @@ test('release source: a worktree at exactly the planned commit, reused', async (
   expect(existsSync(path.join(dir, 'migrations', '0002_add_email_verified_at_index.sql'))).toBe(false);
   expect(await source.at(older)).toBe(dir);
   const head = await source.at(fx.head);
-  expect(readFileSync(path.join(head, 'migrations', '0002_add_email_verified_at_index.sql'), 'utf8')).toContain('CREATE INDEX');
+  expect(readFileSync(path.join(head, 'migrations', '0002_add_email_verified_at_index.sql'), 'utf8')).toContain(
+    'CREATE INDEX',
+  );
 });
 
 test('commit subjects since the previous tag', async () => {
-  expect(await repo.subjectsBetween('v1.0.0', fx.head)).toEqual(['Fix auth token validation', 'Add response caching', 'Add email_verified_at index']);
+  expect(await repo.subjectsBetween('v1.0.0', fx.head)).toEqual([
+    'Fix auth token validation',
+    'Add response caching',
+    'Add email_verified_at index',
+  ]);
 });

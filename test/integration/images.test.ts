@@ -30,7 +30,15 @@ beforeAll(() => {
 });
 
 function services(prefix: string, names = SERVICES): PlannedService[] {
-  return names.map((name) => ({ name, image: `${prefix}-${name}`, context: `services/${name}`, dockerfile: 'Dockerfile', deployment: name, container: name, reference: '' }));
+  return names.map((name) => ({
+    name,
+    image: `${prefix}-${name}`,
+    context: `services/${name}`,
+    dockerfile: 'Dockerfile',
+    deployment: name,
+    container: name,
+    reference: '',
+  }));
 }
 
 function harness(registryHost = sandboxVar('REGISTRY'), previous?: ImagesProgress) {
@@ -52,7 +60,13 @@ const unique = () => `it${randomBytes(3).toString('hex')}`;
 test('six images are built in parallel, pushed, and their digests match the registry; a re-run rebuilds nothing', async () => {
   const prefix = unique();
   const { acts, beats } = harness();
-  const result = await acts.buildImages({ workflowId: 'wf-img', version: '1.0.1', commit: fx.head, services: services(prefix), allowOverwrite: false });
+  const result = await acts.buildImages({
+    workflowId: 'wf-img',
+    version: '1.0.1',
+    commit: fx.head,
+    services: services(prefix),
+    allowOverwrite: false,
+  });
   const registry = new RegistryClient(sandboxVar('REGISTRY'), true);
   for (const name of SERVICES) {
     const img = result[name];
@@ -66,10 +80,20 @@ test('six images are built in parallel, pushed, and their digests match the regi
   const states = new Set(beats.flatMap((b) => Object.values(b.services).map((s) => s.state)));
   expect([...states]).toEqual(expect.arrayContaining(['building', 'pushing', 'pushed']));
   // Parallel: at some point more than one service was in flight.
-  expect(beats.some((b) => Object.values(b.services).filter((s) => s.state === 'building' || s.state === 'pushing').length > 1)).toBe(true);
+  expect(
+    beats.some(
+      (b) => Object.values(b.services).filter((s) => s.state === 'building' || s.state === 'pushing').length > 1,
+    ),
+  ).toBe(true);
 
   const second = harness();
-  const again = await second.acts.buildImages({ workflowId: 'wf-img-2', version: '1.0.1', commit: fx.head, services: services(prefix), allowOverwrite: false });
+  const again = await second.acts.buildImages({
+    workflowId: 'wf-img-2',
+    version: '1.0.1',
+    commit: fx.head,
+    services: services(prefix),
+    allowOverwrite: false,
+  });
   for (const name of SERVICES) {
     expect(again[name]).toMatchObject({ reused: true, digest: result[name].digest });
   }
@@ -78,15 +102,36 @@ test('six images are built in parallel, pushed, and their digests match the regi
 
 test('a broken Dockerfile fails with the failing step and its log', async () => {
   const repo = platformRepoCopy();
-  appendFileSync(path.join(repo.checkout, 'services/billing-service/Dockerfile'), 'RUN echo "about to fail" && exit 3\n');
+  appendFileSync(
+    path.join(repo.checkout, 'services/billing-service/Dockerfile'),
+    'RUN echo "about to fail" && exit 3\n',
+  );
   git(repo.checkout, 'commit', '-qam', 'Break the billing build');
   git(repo.checkout, 'push', '-q', 'origin', 'main');
   const commit = git(repo.checkout, 'rev-parse', 'HEAD').trim();
   const src = new ReleaseSource(new GitRepo(repo.checkout), path.join(repo.checkout, '..', 'src'));
-  const acts = imagesActivities({ docker, registry: new RegistryClient(sandboxVar('REGISTRY'), true), registryHost: sandboxVar('REGISTRY'), sourceAt: (c) => src.at(c), concurrency: 1, heartbeat: () => undefined, previous: () => undefined });
-  const err = await acts.buildImages({ workflowId: 'wf-broken', version: '1.0.2', commit, services: services(unique(), ['billing-service']), allowOverwrite: false }).catch((e: unknown) => e);
+  const acts = imagesActivities({
+    docker,
+    registry: new RegistryClient(sandboxVar('REGISTRY'), true),
+    registryHost: sandboxVar('REGISTRY'),
+    sourceAt: (c) => src.at(c),
+    concurrency: 1,
+    heartbeat: () => undefined,
+    previous: () => undefined,
+  });
+  const err = await acts
+    .buildImages({
+      workflowId: 'wf-broken',
+      version: '1.0.2',
+      commit,
+      services: services(unique(), ['billing-service']),
+      allowOverwrite: false,
+    })
+    .catch((e: unknown) => e);
   expect(err).toMatchObject({ type: 'BuildFailed', nonRetryable: true });
-  expect((err as Error).message).toMatch(/build of billing-service failed at "Step \d+\/\d+ : RUN echo "about to fail" && exit 3"/);
+  expect((err as Error).message).toMatch(
+    /build of billing-service failed at "Step \d+\/\d+ : RUN echo "about to fail" && exit 3"/,
+  );
   expect((err as Error).message).toMatch(/returned a non-zero code: 3/);
   expect(JSON.stringify((err as { details: unknown[] }).details)).toContain('about to fail');
 }, 120_000);
@@ -96,11 +141,33 @@ test('a tag already holding another image is an ImageTagConflict unless overwrit
   const older = git(fx.checkout, 'rev-parse', 'v1.0.0^{commit}').trim();
   const { acts } = harness();
   // Someone pushed 1.0.1 built from another commit.
-  const foreign = await acts.buildImages({ workflowId: 'wf-other', version: '1.0.1', commit: older, services: services(prefix, ['frontend']), allowOverwrite: false });
-  const err = await acts.buildImages({ workflowId: 'wf-mine', version: '1.0.1', commit: fx.head, services: services(prefix, ['frontend']), allowOverwrite: false }).catch((e: unknown) => e);
+  const foreign = await acts.buildImages({
+    workflowId: 'wf-other',
+    version: '1.0.1',
+    commit: older,
+    services: services(prefix, ['frontend']),
+    allowOverwrite: false,
+  });
+  const err = await acts
+    .buildImages({
+      workflowId: 'wf-mine',
+      version: '1.0.1',
+      commit: fx.head,
+      services: services(prefix, ['frontend']),
+      allowOverwrite: false,
+    })
+    .catch((e: unknown) => e);
   expect(err).toMatchObject({ type: 'ImageTagConflict', nonRetryable: true });
-  expect((err as Error).message).toContain(`${prefix}-frontend:1.0.1 already exists with digest ${foreign.frontend.digest.slice(0, 19)}`);
-  const overwritten = await acts.buildImages({ workflowId: 'wf-mine', version: '1.0.1', commit: fx.head, services: services(prefix, ['frontend']), allowOverwrite: true });
+  expect((err as Error).message).toContain(
+    `${prefix}-frontend:1.0.1 already exists with digest ${foreign.frontend.digest.slice(0, 19)}`,
+  );
+  const overwritten = await acts.buildImages({
+    workflowId: 'wf-mine',
+    version: '1.0.1',
+    commit: fx.head,
+    services: services(prefix, ['frontend']),
+    allowOverwrite: true,
+  });
   expect(overwritten.frontend.reused).toBe(false);
   expect(overwritten.frontend.digest).not.toBe(foreign.frontend.digest);
 }, 180_000);
@@ -128,7 +195,15 @@ test('a registry outage during a push fails the attempt; the retry completes wit
     previous: () => undefined,
   });
   try {
-    const first = await acts.buildImages({ workflowId: 'wf-outage', version: '1.0.1', commit: fx.head, services: services(prefix, names), allowOverwrite: false }).catch((e: unknown) => e);
+    const first = await acts
+      .buildImages({
+        workflowId: 'wf-outage',
+        version: '1.0.1',
+        commit: fx.head,
+        services: services(prefix, names),
+        allowOverwrite: false,
+      })
+      .catch((e: unknown) => e);
     expect(cut).toBe(true);
     expect(first).toBeInstanceOf(Error);
     expect((first as { nonRetryable?: boolean }).nonRetryable).not.toBe(true);
@@ -143,7 +218,13 @@ test('a registry outage during a push fails the attempt; the retry completes wit
       heartbeat: (d) => retryBeats.push(structuredClone(d)),
       previous: () => beats.at(-1),
     });
-    const result = await retry.buildImages({ workflowId: 'wf-outage', version: '1.0.1', commit: fx.head, services: services(prefix, names), allowOverwrite: false });
+    const result = await retry.buildImages({
+      workflowId: 'wf-outage',
+      version: '1.0.1',
+      commit: fx.head,
+      services: services(prefix, names),
+      allowOverwrite: false,
+    });
     const registry = new RegistryClient(sandboxVar('REGISTRY'), true);
     for (const n of names) expect(await registry.digest(`${prefix}-${n}`, '1.0.1')).toBe(result[n].digest);
     // The images built by the first attempt were pushed, not built again.
@@ -166,7 +247,15 @@ test('a registry that refuses the worker (403) is a non-retryable RegistryAccess
   await new Promise<void>((resolve) => denying.listen(0, '127.0.0.1', resolve));
   try {
     const { acts, beats } = harness(`127.0.0.1:${(denying.address() as AddressInfo).port}`);
-    const err = await acts.buildImages({ workflowId: 'wf-denied', version: '1.0.1', commit: fx.head, services: services(unique(), ['frontend']), allowOverwrite: false }).catch((e: unknown) => e);
+    const err = await acts
+      .buildImages({
+        workflowId: 'wf-denied',
+        version: '1.0.1',
+        commit: fx.head,
+        services: services(unique(), ['frontend']),
+        allowOverwrite: false,
+      })
+      .catch((e: unknown) => e);
     expect(err).toMatchObject({ type: 'RegistryAccessDenied', nonRetryable: true });
     expect((err as Error).message).toMatch(/^frontend: registry answered 403 .*check the registry user and password/);
     expect(requests).toBeGreaterThan(0);
@@ -178,6 +267,14 @@ test('a registry that refuses the worker (403) is a non-retryable RegistryAccess
 
 test('a bad version is refused before anything runs', async () => {
   const { acts, beats } = harness();
-  await expect(acts.buildImages({ workflowId: 'wf-bad', version: '1.0.1; rm -rf /', commit: fx.head, services: services(unique(), ['frontend']), allowOverwrite: false })).rejects.toMatchObject({ type: 'InvalidInput' });
+  await expect(
+    acts.buildImages({
+      workflowId: 'wf-bad',
+      version: '1.0.1; rm -rf /',
+      commit: fx.head,
+      services: services(unique(), ['frontend']),
+      allowOverwrite: false,
+    }),
+  ).rejects.toMatchObject({ type: 'InvalidInput' });
   expect(beats).toHaveLength(0);
 });

@@ -103,43 +103,85 @@ describe('versions are refused before git or docker run', () => {
     calls.length = 0;
   });
 
-  const service = (name = 'auth-service', image = `inj${TOKEN}-auth-service`): PlannedService => ({ name, image, context: `services/${name}`, dockerfile: 'Dockerfile', deployment: name, container: name, reference: '' });
+  const service = (name = 'auth-service', image = `inj${TOKEN}-auth-service`): PlannedService => ({
+    name,
+    image,
+    context: `services/${name}`,
+    dockerfile: 'Dockerfile',
+    deployment: name,
+    container: name,
+    reference: '',
+  });
 
   test.each(SHAPES)('release tag: %s', async (_shape, version) => {
-    const err = await createReleaseTag(repo, { workflowId: 'wf-inj', version, commit: fx.head }).catch((e: unknown) => e);
+    const err = await createReleaseTag(repo, { workflowId: 'wf-inj', version, commit: fx.head }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(ApplicationFailure);
     expect(err).toMatchObject({ type: 'InvalidInput', nonRetryable: true });
     expect((err as Error).message).toContain('invalid version');
     expect(calls).toEqual([]);
-    expect(git(fx.checkout, 'ls-remote', '--tags', '--refs', 'origin').trim().split('\n')).toEqual([expect.stringMatching(/refs\/tags\/v1\.0\.0$/)]);
+    expect(git(fx.checkout, 'ls-remote', '--tags', '--refs', 'origin').trim().split('\n')).toEqual([
+      expect.stringMatching(/refs\/tags\/v1\.0\.0$/),
+    ]);
   });
 
   test.each(SHAPES)('image build: %s', async (_shape, version) => {
-    const err = await images.buildImages({ workflowId: 'wf-inj', version, commit: fx.head, services: [service()], allowOverwrite: false }).catch((e: unknown) => e);
+    const err = await images
+      .buildImages({ workflowId: 'wf-inj', version, commit: fx.head, services: [service()], allowOverwrite: false })
+      .catch((e: unknown) => e);
     expect(err).toMatchObject({ type: 'InvalidInput', nonRetryable: true });
     expect(calls).toEqual([]);
   });
 
   test('a commit that is not 40 hex digits is refused before git or docker', async () => {
-    await expect(createReleaseTag(repo, { workflowId: 'wf-inj', version: '1.0.1', commit: `HEAD; ${touch}` })).rejects.toMatchObject({ type: 'InvalidInput' });
-    await expect(images.buildImages({ workflowId: 'wf-inj', version: '1.0.1', commit: `$(${touch})`, services: [service()], allowOverwrite: false })).rejects.toMatchObject({ type: 'InvalidInput' });
+    await expect(
+      createReleaseTag(repo, { workflowId: 'wf-inj', version: '1.0.1', commit: `HEAD; ${touch}` }),
+    ).rejects.toMatchObject({ type: 'InvalidInput' });
+    await expect(
+      images.buildImages({
+        workflowId: 'wf-inj',
+        version: '1.0.1',
+        commit: `$(${touch})`,
+        services: [service()],
+        allowOverwrite: false,
+      }),
+    ).rejects.toMatchObject({ type: 'InvalidInput' });
     expect(calls).toEqual([]);
   });
 
   test('an image name with metacharacters (only from a plan, which the config schema guards) runs nothing and pushes nothing', async () => {
     for (const image of [`inj-$(${touch})`, `inj;${touch}`, `inj\`${touch}\``]) {
-      const err = await images.buildImages({ workflowId: 'wf-inj', version: '1.0.1', commit: fx.head, services: [service('auth-service', image)], allowOverwrite: false }).catch((e: unknown) => e);
+      const err = await images
+        .buildImages({
+          workflowId: 'wf-inj',
+          version: '1.0.1',
+          commit: fx.head,
+          services: [service('auth-service', image)],
+          allowOverwrite: false,
+        })
+        .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(Error);
       expect(err).toMatchObject({ type: 'InvalidInput', nonRetryable: true });
       expect((err as Error).message).toMatch(/invalid image name/);
       // Docker's API takes the name as data, never as a command line.
-      expect(calls.filter((c) => c.startsWith('docker.')).every((c) => ['docker.getImage', 'docker.buildImage'].includes(c))).toBe(true);
+      expect(
+        calls.filter((c) => c.startsWith('docker.')).every((c) => ['docker.getImage', 'docker.buildImage'].includes(c)),
+      ).toBe(true);
     }
   }, 60_000);
 
   // Defence in depth: buildImages refuses names with metacharacters itself, before the registry or Docker.
   test('an image name with metacharacters is refused as InvalidInput before the registry or Docker', async () => {
-    const err = await images.buildImages({ workflowId: 'wf-inj', version: '1.0.1', commit: fx.head, services: [service('auth-service', `inj;${touch}`)], allowOverwrite: false }).catch((e: unknown) => e);
+    const err = await images
+      .buildImages({
+        workflowId: 'wf-inj',
+        version: '1.0.1',
+        commit: fx.head,
+        services: [service('auth-service', `inj;${touch}`)],
+        allowOverwrite: false,
+      })
+      .catch((e: unknown) => e);
     expect(err).toMatchObject({ type: 'InvalidInput', nonRetryable: true });
     expect(calls).toEqual([]);
   });
@@ -164,7 +206,9 @@ describe('service names are refused by the real resolvePlan before git is read',
         return 'c0ffee0000000000000000000000000000000000';
       },
     });
-    const err = await resolvePlan({ workflowId: 'wf-inj', input: { version: '1.0.1', services: [name] } }).catch((e: unknown) => e);
+    const err = await resolvePlan({ workflowId: 'wf-inj', input: { version: '1.0.1', services: [name] } }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toMatchObject({ type: 'InvalidInput', nonRetryable: true });
     expect((err as Error).message).toMatch(/services\.0: service names are lowercase DNS labels/);
     expect(gitCalls).toEqual([]);
@@ -204,14 +248,22 @@ describe('notes and reasons are plain text through the status and into notificat
 
   /** Fakes for everything but notify, which is the real activity posting to the loopback receiver. */
   function activities(input: DeployInput, override: FakeOptions['override'] = {}) {
-    const { notify } = notifyActivities({ config: testConfig(), env: { SLACK_WEBHOOK_URL: `${base}/slack`, DEPLOY_WEBHOOK_URL: `${base}/hook` } });
+    const { notify } = notifyActivities({
+      config: testConfig(),
+      env: { SLACK_WEBHOOK_URL: `${base}/slack`, DEPLOY_WEBHOOK_URL: `${base}/hook` },
+    });
     const plan = { ...testPlan(input), environment: `inj-${randomBytes(4).toString('hex')}`, searchAttributes: false };
     return fakeActivities({ plan, override: { notify, ...override } });
   }
 
   async function run<T>(fake: ReturnType<typeof fakeActivities>, fn: (taskQueue: string) => Promise<T>): Promise<T> {
     const taskQueue = uniqueQueue('inj');
-    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: fake.activities });
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: await workflowBundle(),
+      activities: fake.activities,
+    });
     return worker.runUntil(fn(taskQueue));
   }
 
@@ -226,7 +278,11 @@ describe('notes and reasons are plain text through the status and into notificat
       },
     });
     const result = await run(fake, async (taskQueue) => {
-      const h = await env.client.workflow.start(deployWorkflow, { taskQueue, workflowId: `inj-abort-${taskQueue}`, args: [input] });
+      const h = await env.client.workflow.start(deployWorkflow, {
+        taskQueue,
+        workflowId: `inj-abort-${taskQueue}`,
+        args: [input],
+      });
       for (let i = 0; i < 100 && (await h.query(statusQuery)).phase !== 'building'; i++) await env.sleep('1s');
       await h.signal(abortSignal, { by: 'dave', reason: REASON });
       const during = await h.query(statusQuery);
@@ -247,12 +303,24 @@ describe('notes and reasons are plain text through the status and into notificat
   }, 60_000);
 
   test('an approval note: verbatim in the canary status; the gate opens as usual', async () => {
-    const input: DeployInput = { version: '1.0.1', canary: { soak: '1m', analysisInterval: '1m', approval: 'before-full' } };
+    const input: DeployInput = {
+      version: '1.0.1',
+      canary: { soak: '1m', analysisInterval: '1m', approval: 'before-full' },
+    };
     const fake = activities(input);
     const canary = await run(fake, async (taskQueue) => {
-      const h = await env.client.workflow.start(deployWorkflow, { taskQueue, workflowId: `inj-note-${taskQueue}`, args: [input] });
+      const h = await env.client.workflow.start(deployWorkflow, {
+        taskQueue,
+        workflowId: `inj-note-${taskQueue}`,
+        args: [input],
+      });
       const child = env.client.workflow.getHandle(`${h.workflowId}-canary`);
-      for (let i = 0; i < 200 && (await child.query(statusQuery).catch(() => undefined))?.phase !== 'awaiting-approval'; i++) await env.sleep('20s');
+      for (
+        let i = 0;
+        i < 200 && (await child.query(statusQuery).catch(() => undefined))?.phase !== 'awaiting-approval';
+        i++
+      )
+        await env.sleep('20s');
       await h.signal(approveSignal, { by: 'erin', note: NOTE });
       const r = await h.result();
       expect(r.outcome).toBe('succeeded');
@@ -260,13 +328,25 @@ describe('notes and reasons are plain text through the status and into notificat
     });
     expect(canary.status.approvals).toEqual([expect.objectContaining({ by: 'erin', note: NOTE })]);
     // The awaiting-approval notification went out with the exact commands, and nothing else ran.
-    expect(received.filter((r) => r.path === '/hook').map((r) => r.body.kind)).toEqual(expect.arrayContaining(['awaiting-approval', 'succeeded']));
+    expect(received.filter((r) => r.path === '/hook').map((r) => r.body.kind)).toEqual(
+      expect.arrayContaining(['awaiting-approval', 'succeeded']),
+    );
   }, 60_000);
 
   // Slack's top-level `text` (the fallback shown in push notifications) is escaped like the blocks.
   test('Slack markup in a reason is escaped in the fallback text as well', async () => {
-    const { notify } = notifyActivities({ config: testConfig(), env: { SLACK_WEBHOOK_URL: `${base}/slack` }, log: { info: () => undefined, warn: () => undefined } });
-    await notify({ kind: 'aborted', workflowId: 'wf-inj', environment: 'production', version: '1.0.1', text: 'aborted by dave: <!channel> look' });
+    const { notify } = notifyActivities({
+      config: testConfig(),
+      env: { SLACK_WEBHOOK_URL: `${base}/slack` },
+      log: { info: () => undefined, warn: () => undefined },
+    });
+    await notify({
+      kind: 'aborted',
+      workflowId: 'wf-inj',
+      environment: 'production',
+      version: '1.0.1',
+      text: 'aborted by dave: <!channel> look',
+    });
     expect(received[0].body.text).not.toContain('<!channel>');
   });
 });
@@ -275,7 +355,11 @@ describe('pre-deployment checks are argument arrays', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'inj-checks-'));
   const commit = 'c0ffee0000000000000000000000000000000000';
   const checks = (command: string[]) =>
-    checksActivities({ checks: [{ name: 'inj', command, timeoutMs: 10_000 }], sourceAt: async () => dir, heartbeat: () => undefined }).runPreDeploymentChecks({ workflowId: 'wf-inj', commit });
+    checksActivities({
+      checks: [{ name: 'inj', command, timeoutMs: 10_000 }],
+      sourceAt: async () => dir,
+      heartbeat: () => undefined,
+    }).runPreDeploymentChecks({ workflowId: 'wf-inj', commit });
 
   test.each(SHAPES)('an argument with %s is passed as data', async (_shape, arg) => {
     const r = await checks(['printf', '%s', arg]);
@@ -283,7 +367,12 @@ describe('pre-deployment checks are argument arrays', () => {
   });
 
   test('the argument arrives byte for byte', async () => {
-    const err = await checks(['node', '-e', 'process.stdout.write(JSON.stringify(process.argv.slice(1))); process.exit(3)', ...PAYLOADS]).catch((e: unknown) => e);
+    const err = await checks([
+      'node',
+      '-e',
+      'process.stdout.write(JSON.stringify(process.argv.slice(1))); process.exit(3)',
+      ...PAYLOADS,
+    ]).catch((e: unknown) => e);
     // The check fails on purpose, so its output (the arguments as the program saw them) is in the failure details.
     expect(err).toMatchObject({ type: 'PreDeploymentCheckFailed' });
     const output = ((err as ApplicationFailure).details?.[0] as { output: string }).output;

@@ -44,7 +44,12 @@ let core: k8s.CoreV1Api;
 const heartbeats: unknown[] = [];
 
 function activities(over: Partial<KubernetesDeps> = {}) {
-  return kubernetesActivities({ kubeConfig: loadKubeConfig(sandboxVar('KUBECONFIG_WORKER')), config: { kubernetes: kubernetesConfig }, heartbeat: (d) => heartbeats.push(d), ...over });
+  return kubernetesActivities({
+    kubeConfig: loadKubeConfig(sandboxVar('KUBECONFIG_WORKER')),
+    config: { kubernetes: kubernetesConfig },
+    heartbeat: (d) => heartbeats.push(d),
+    ...over,
+  });
 }
 
 // --- the demo platform: taking turns with the traffic suite, and putting it back ---------------
@@ -75,17 +80,28 @@ async function acquirePlatform(): Promise<void> {
 
 function releasePlatform(): void {
   try {
-    if (Number(readFileSync(path.join(LOCK, 'pid'), 'utf8')) === process.pid) rmSync(LOCK, { recursive: true, force: true });
+    if (Number(readFileSync(path.join(LOCK, 'pid'), 'utf8')) === process.pid)
+      rmSync(LOCK, { recursive: true, force: true });
   } catch {
     // not ours, or already gone
   }
 }
 
-const OUR_ANNOTATIONS = ['kubernetes.io/change-cause', 'deploy-pipelines.dev/workflow-id', 'deploy-pipelines.dev/previous-images', 'deploy-pipelines.dev/previous-version', 'deploy-pipelines.dev/scaled-down-replicas', 'deploy-pipelines.dev/scaled-down-at'];
+const OUR_ANNOTATIONS = [
+  'kubernetes.io/change-cause',
+  'deploy-pipelines.dev/workflow-id',
+  'deploy-pipelines.dev/previous-images',
+  'deploy-pipelines.dev/previous-version',
+  'deploy-pipelines.dev/scaled-down-replicas',
+  'deploy-pipelines.dev/scaled-down-at',
+];
 
 /** The six Deployments at 1.0.0 (image, version annotations, labels, replicas), Services selecting app=<svc>, our extra Deployments gone. */
 async function restorePlatform(extras: string[]): Promise<void> {
-  for (const name of extras) await apps.deleteNamespacedDeployment({ name, namespace: NS, propagationPolicy: 'Background' }).catch(() => undefined);
+  for (const name of extras)
+    await apps
+      .deleteNamespacedDeployment({ name, namespace: NS, propagationPolicy: 'Background' })
+      .catch(() => undefined);
   for (const svc of SERVICES) {
     for (let attempt = 0; ; attempt++) {
       const d = await apps.readNamespacedDeployment({ name: svc, namespace: NS });
@@ -103,8 +119,15 @@ async function restorePlatform(extras: string[]): Promise<void> {
         paused: false,
         template: {
           ...t,
-          metadata: { ...t.metadata, labels, annotations: { ...(t.metadata?.annotations ?? {}), [VERSION_ANNOTATION]: '1.0.0' } },
-          spec: { ...t.spec!, containers: t.spec!.containers.map((c) => (c.name === svc ? { ...c, image: image(svc, '1.0.0') } : c)) },
+          metadata: {
+            ...t.metadata,
+            labels,
+            annotations: { ...(t.metadata?.annotations ?? {}), [VERSION_ANNOTATION]: '1.0.0' },
+          },
+          spec: {
+            ...t.spec!,
+            containers: t.spec!.containers.map((c) => (c.name === svc ? { ...c, image: image(svc, '1.0.0') } : c)),
+          },
         },
       };
       try {
@@ -116,7 +139,10 @@ async function restorePlatform(extras: string[]): Promise<void> {
     }
     const s = await core.readNamespacedService({ name: svc, namespace: NS });
     if (JSON.stringify(s.spec?.selector) !== JSON.stringify({ app: svc })) {
-      await core.patchNamespacedService({ name: svc, namespace: NS, body: [{ op: 'replace', path: '/spec/selector', value: { app: svc } }] }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch));
+      await core.patchNamespacedService(
+        { name: svc, namespace: NS, body: [{ op: 'replace', path: '/spec/selector', value: { app: svc } }] },
+        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch),
+      );
     }
   }
   await waitFor(async () => {
@@ -149,7 +175,10 @@ async function createUnschedulable(name: string, progressDeadlineSeconds: number
         selector: { matchLabels: labels },
         template: {
           metadata: { labels },
-          spec: { nodeSelector: { 'deploy-pipelines.dev/no-such-node': 'true' }, containers: [{ name: 'app', image: image('frontend', '1.0.0') }] },
+          spec: {
+            nodeSelector: { 'deploy-pipelines.dev/no-such-node': 'true' },
+            containers: [{ name: 'app', image: image('frontend', '1.0.0') }],
+          },
         },
       },
     },
@@ -198,7 +227,12 @@ test('rolling update of the six services to 1.0.1 and back to the recorded image
   const patched = await acts.patchImages({ workflowId: `${RUN}-rolling`, namespace: NS, version: '1.0.1', updates });
   expect(patched.records).toHaveLength(6);
   for (const r of patched.records) {
-    expect(r).toMatchObject({ changed: true, previousImages: { [r.deployment]: image(r.deployment, '1.0.0') }, previousVersion: '1.0.0', images: { [r.deployment]: image(r.deployment, '1.0.1') } });
+    expect(r).toMatchObject({
+      changed: true,
+      previousImages: { [r.deployment]: image(r.deployment, '1.0.0') },
+      previousVersion: '1.0.0',
+      images: { [r.deployment]: image(r.deployment, '1.0.1') },
+    });
     expect(r.revision).toBeGreaterThanOrEqual(1);
   }
   heartbeats.length = 0;
@@ -208,12 +242,16 @@ test('rolling update of the six services to 1.0.1 and back to the recorded image
   const gw = await readDeployment('api-gateway');
   expect(gw.metadata?.annotations?.[VERSION_ANNOTATION]).toBe('1.0.1');
   expect(gw.spec?.template.metadata?.annotations?.[VERSION_ANNOTATION]).toBe('1.0.1');
-  expect(gw.metadata?.annotations?.['kubernetes.io/change-cause']).toBe(`deploy-pipelines: deploy 1.0.1 (workflow ${RUN}-rolling)`);
+  expect(gw.metadata?.annotations?.['kubernetes.io/change-cause']).toBe(
+    `deploy-pipelines: deploy 1.0.1 (workflow ${RUN}-rolling)`,
+  );
   expect(gw.status?.readyReplicas).toBe(4);
 
   // A retry after a crash changes nothing and still knows what it replaced.
   const again = await acts.patchImages({ workflowId: `${RUN}-rolling`, namespace: NS, version: '1.0.1', updates });
-  expect(again.records.every((r) => !r.changed && r.previousImages[r.deployment] === image(r.deployment, '1.0.0'))).toBe(true);
+  expect(
+    again.records.every((r) => !r.changed && r.previousImages[r.deployment] === image(r.deployment, '1.0.0')),
+  ).toBe(true);
 
   const back = await acts.rollbackImages({ workflowId: `${RUN}-rolling`, namespace: NS, records: patched.records });
   expect(back.deployments.map((d) => d.images[d.deployment])).toEqual(SERVICES.map((s) => image(s, '1.0.0')));
@@ -231,7 +269,12 @@ test('undo to a given revision and to the previous one, as kubectl rollout undo'
   const svc = 'billing-service';
   const start = (await acts.readClusterState({ namespace: NS, deployments: [svc] })).deployments[0].revision!;
   const step = async (version: string) => {
-    await acts.patchImages({ workflowId: `${RUN}-undo`, namespace: NS, version, updates: [{ deployment: svc, container: svc, image: image(svc, version) }] });
+    await acts.patchImages({
+      workflowId: `${RUN}-undo`,
+      namespace: NS,
+      version,
+      updates: [{ deployment: svc, container: svc, image: image(svc, version) }],
+    });
     return (await acts.waitForRollout({ namespace: NS, deployments: [svc] })).deployments[0].revision!;
   };
   const r101 = await step('1.0.1');
@@ -252,7 +295,11 @@ test('undo to a given revision and to the previous one, as kubectl rollout undo'
 
   const skipped = await acts.undoRollout({ namespace: NS, deployment: svc, toRevision: toStart.revision });
   expect(skipped.skipped).toBe(true);
-  await expect(acts.undoRollout({ namespace: NS, deployment: svc, toRevision: 9999 })).rejects.toMatchObject({ type: ErrorType.InvalidInput, nonRetryable: true, message: expect.stringMatching(/unable to find the specified revision 9999/) });
+  await expect(acts.undoRollout({ namespace: NS, deployment: svc, toRevision: 9999 })).rejects.toMatchObject({
+    type: ErrorType.InvalidInput,
+    nonRetryable: true,
+    message: expect.stringMatching(/unable to find the specified revision 9999/),
+  });
 });
 
 test('a rollout whose pods never get Ready fails at its progress deadline with the reason and diagnostics', async () => {
@@ -265,11 +312,19 @@ test('a rollout whose pods never get Ready fails at its progress deadline with t
   const f = err as ApplicationFailure;
   expect(f.type).toBe(ErrorType.RolloutFailed);
   expect(f.nonRetryable).toBe(true);
-  expect(f.message).toMatch(new RegExp(`deployment "${STUCK}" exceeded its progress deadline: ReplicaSet "${STUCK}-[a-z0-9]+" has timed out progressing`));
+  expect(f.message).toMatch(
+    new RegExp(
+      `deployment "${STUCK}" exceeded its progress deadline: ReplicaSet "${STUCK}-[a-z0-9]+" has timed out progressing`,
+    ),
+  );
   expect(f.message).toMatch(/not Ready \(PodScheduled=False Unschedulable: 0\/3 nodes are available/);
   expect(f.message).toMatch(/logs unavailable: /);
   expect(f.message).toMatch(/FailedScheduling/);
-  const diag = f.details?.[0] as { notReadyPods: { name: string; logsUnavailable?: string }[]; events: { reason: string }[]; conditions: string[] };
+  const diag = f.details?.[0] as {
+    notReadyPods: { name: string; logsUnavailable?: string }[];
+    events: { reason: string }[];
+    conditions: string[];
+  };
   expect(diag.notReadyPods).toHaveLength(1);
   expect(diag.notReadyPods[0].logsUnavailable).toBeTruthy();
   expect(diag.events.some((e) => e.reason === 'FailedScheduling')).toBe(true);
@@ -286,19 +341,35 @@ test('the wait heartbeats its progress and stops when the activity is cancelled'
     if (seen.length === 2) env.cancel();
   });
   // No heartbeat in deps: the activity uses Temporal's activity context.
-  const acts = kubernetesActivities({ kubeConfig: loadKubeConfig(sandboxVar('KUBECONFIG_WORKER')), config: { kubernetes: kubernetesConfig } });
+  const acts = kubernetesActivities({
+    kubeConfig: loadKubeConfig(sandboxVar('KUBECONFIG_WORKER')),
+    config: { kubernetes: kubernetesConfig },
+  });
   const started = Date.now();
-  await expect(env.run(acts.waitForRollout, { namespace: NS, deployments: [SLOW] })).rejects.toBeInstanceOf(CancelledFailure);
+  await expect(env.run(acts.waitForRollout, { namespace: NS, deployments: [SLOW] })).rejects.toBeInstanceOf(
+    CancelledFailure,
+  );
   expect(Date.now() - started).toBeLessThan(5_000);
   expect(seen[0]).toMatchObject({ waiting: { [SLOW]: expect.stringMatching(/waiting for deployment|spec update/) } });
 });
 
 test('blue-green: green beside blue, switch, scale blue down, switch back, delete green; every step idempotent', async () => {
   const acts = activities();
-  const target = { workflowId: `${RUN}-bg`, namespace: NS, service: 'frontend', container: 'frontend', image: image('frontend', '1.0.1'), version: '1.0.1' };
+  const target = {
+    workflowId: `${RUN}-bg`,
+    namespace: NS,
+    service: 'frontend',
+    container: 'frontend',
+    image: image('frontend', '1.0.1'),
+    version: '1.0.1',
+  };
 
   const prepared = await acts.prepareBlueGreen(target);
-  expect(prepared).toMatchObject({ active: { colour: 'blue', deployment: 'frontend', replicas: 2, version: '1.0.0' }, target: { colour: 'green', deployment: 'frontend-green' }, alreadyActive: false });
+  expect(prepared).toMatchObject({
+    active: { colour: 'blue', deployment: 'frontend', replicas: 2, version: '1.0.0' },
+    target: { colour: 'green', deployment: 'frontend-green' },
+    alreadyActive: false,
+  });
   const green = await readDeployment('frontend-green');
   expect(green.spec?.selector.matchLabels).toEqual({ app: 'frontend', version: 'green' });
   expect(green.spec?.template.metadata?.labels).toMatchObject({ app: 'frontend', version: 'green' });
@@ -308,76 +379,165 @@ test('blue-green: green beside blue, switch, scale blue down, switch back, delet
   expect(blue.spec?.selector.matchLabels).toEqual({ app: 'frontend' }); // immutable, untouched
   expect(blue.spec?.template.metadata?.labels?.version).toBe('blue');
   // Pinned to blue before green existed: green's pods get no traffic yet.
-  expect((await core.readNamespacedService({ name: 'frontend', namespace: NS })).spec?.selector).toEqual({ app: 'frontend', version: 'blue' });
+  expect((await core.readNamespacedService({ name: 'frontend', namespace: NS })).spec?.selector).toEqual({
+    app: 'frontend',
+    version: 'blue',
+  });
   const blueRevision = blue.metadata?.annotations?.['deployment.kubernetes.io/revision'];
   expect(await acts.prepareBlueGreen(target)).toEqual(prepared); // re-run after a crash
-  expect((await readDeployment('frontend')).metadata?.annotations?.['deployment.kubernetes.io/revision']).toBe(blueRevision);
+  expect((await readDeployment('frontend')).metadata?.annotations?.['deployment.kubernetes.io/revision']).toBe(
+    blueRevision,
+  );
 
   const selected = async () => {
     const pods = await core.listNamespacedPod({ namespace: NS, labelSelector: 'app=frontend,version=green' });
     const s = (await core.readNamespacedService({ name: 'frontend', namespace: NS })).spec?.selector;
     return { selector: s, greenPods: pods.items.length };
   };
-  expect(await acts.switchBlueGreen({ target, colour: 'green' })).toEqual({ colour: 'green', selector: { app: 'frontend', version: 'green' } });
-  expect(await acts.switchBlueGreen({ target, colour: 'green' })).toEqual({ colour: 'green', selector: { app: 'frontend', version: 'green' } });
+  expect(await acts.switchBlueGreen({ target, colour: 'green' })).toEqual({
+    colour: 'green',
+    selector: { app: 'frontend', version: 'green' },
+  });
+  expect(await acts.switchBlueGreen({ target, colour: 'green' })).toEqual({
+    colour: 'green',
+    selector: { app: 'frontend', version: 'green' },
+  });
   expect(await selected()).toEqual({ selector: { app: 'frontend', version: 'green' }, greenPods: 2 });
 
-  await expect(acts.scaleDownOldColour({ target, colour: 'green' })).rejects.toMatchObject({ type: ErrorType.InvalidInput });
-  expect(await acts.scaleDownOldColour({ target, colour: 'blue' })).toEqual({ deployment: 'frontend', previousReplicas: 2, deleteAfterMs: 3_600_000 });
-  expect(await acts.scaleDownOldColour({ target, colour: 'blue' })).toEqual({ deployment: 'frontend', previousReplicas: 2, deleteAfterMs: 3_600_000 });
+  await expect(acts.scaleDownOldColour({ target, colour: 'green' })).rejects.toMatchObject({
+    type: ErrorType.InvalidInput,
+  });
+  expect(await acts.scaleDownOldColour({ target, colour: 'blue' })).toEqual({
+    deployment: 'frontend',
+    previousReplicas: 2,
+    deleteAfterMs: 3_600_000,
+  });
+  expect(await acts.scaleDownOldColour({ target, colour: 'blue' })).toEqual({
+    deployment: 'frontend',
+    previousReplicas: 2,
+    deleteAfterMs: 3_600_000,
+  });
   expect((await readDeployment('frontend')).spec?.replicas).toBe(0);
-  expect(await acts.deleteOldColour({ target, colour: 'blue' })).toEqual({ deployment: 'frontend', deleted: false, reason: 'the base Deployment is kept at 0 replicas as the next blue' });
+  expect(await acts.deleteOldColour({ target, colour: 'blue' })).toEqual({
+    deployment: 'frontend',
+    deleted: false,
+    reason: 'the base Deployment is kept at 0 replicas as the next blue',
+  });
 
   // Abort: blue back to full size and Ready before the Service points at it, then green to zero.
   const aborted = await acts.abortBlueGreen({ target, colour: 'blue' });
-  expect(aborted).toEqual({ colour: 'blue', selector: { app: 'frontend', version: 'blue' }, scaledDown: 'frontend-green' });
+  expect(aborted).toEqual({
+    colour: 'blue',
+    selector: { app: 'frontend', version: 'blue' },
+    scaledDown: 'frontend-green',
+  });
   const blueAgain = await readDeployment('frontend');
   expect(blueAgain.spec?.replicas).toBe(2);
   expect(blueAgain.status?.readyReplicas).toBe(2);
   expect((await readDeployment('frontend-green')).spec?.replicas).toBe(0);
   expect(await acts.abortBlueGreen({ target, colour: 'blue' })).toMatchObject({ colour: 'blue' });
 
-  expect(await acts.deleteOldColour({ target, colour: 'blue' })).toMatchObject({ deleted: false, reason: 'service frontend selects blue' });
-  expect(await acts.deleteOldColour({ target, colour: 'green' })).toEqual({ deployment: 'frontend-green', deleted: true });
-  expect(await acts.deleteOldColour({ target, colour: 'green' })).toEqual({ deployment: 'frontend-green', deleted: false, reason: 'already deleted' });
+  expect(await acts.deleteOldColour({ target, colour: 'blue' })).toMatchObject({
+    deleted: false,
+    reason: 'service frontend selects blue',
+  });
+  expect(await acts.deleteOldColour({ target, colour: 'green' })).toEqual({
+    deployment: 'frontend-green',
+    deleted: true,
+  });
+  expect(await acts.deleteOldColour({ target, colour: 'green' })).toEqual({
+    deployment: 'frontend-green',
+    deleted: false,
+    reason: 'already deleted',
+  });
 });
 
 test('a concurrent edit between the read and the write is re-read and retried, not overwritten', async () => {
   const clients = makeKubeClients(loadKubeConfig(sandboxVar('KUBECONFIG_WORKER')));
   const original = clients.apps.patchNamespacedDeployment.bind(clients.apps);
   let calls = 0;
-  jest.spyOn(clients.apps, 'patchNamespacedDeployment').mockImplementation(async (...args: Parameters<typeof original>) => {
-    calls++;
-    // Someone else edits the Deployment after our read, before our write.
-    if (calls === 1) await apps.patchNamespacedDeployment({ name: 'chat-service', namespace: NS, body: { metadata: { annotations: { 'example.com/edited-by': 'someone-else' } } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
-    return original(...args);
-  });
+  jest
+    .spyOn(clients.apps, 'patchNamespacedDeployment')
+    .mockImplementation(async (...args: Parameters<typeof original>) => {
+      calls++;
+      // Someone else edits the Deployment after our read, before our write.
+      if (calls === 1)
+        await apps.patchNamespacedDeployment(
+          {
+            name: 'chat-service',
+            namespace: NS,
+            body: { metadata: { annotations: { 'example.com/edited-by': 'someone-else' } } },
+          },
+          k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+        );
+      return original(...args);
+    });
   const acts = activities({ clients, kubeConfig: undefined });
   try {
-    const r = await acts.patchImages({ workflowId: `${RUN}-conflict`, namespace: NS, version: '1.0.1', updates: [{ deployment: 'chat-service', container: 'chat-service', image: image('chat-service', '1.0.1') }] });
+    const r = await acts.patchImages({
+      workflowId: `${RUN}-conflict`,
+      namespace: NS,
+      version: '1.0.1',
+      updates: [{ deployment: 'chat-service', container: 'chat-service', image: image('chat-service', '1.0.1') }],
+    });
     expect(calls).toBe(2);
-    expect(r.records[0]).toMatchObject({ changed: true, previousImages: { 'chat-service': image('chat-service', '1.0.0') } });
+    expect(r.records[0]).toMatchObject({
+      changed: true,
+      previousImages: { 'chat-service': image('chat-service', '1.0.0') },
+    });
     const d = await readDeployment('chat-service');
     expect(imagesOf(d)['chat-service']).toBe(image('chat-service', '1.0.1'));
     expect(d.metadata?.annotations?.['example.com/edited-by']).toBe('someone-else');
   } finally {
-    await apps.patchNamespacedDeployment({ name: 'chat-service', namespace: NS, body: { metadata: { annotations: { 'example.com/edited-by': null } } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
+    await apps.patchNamespacedDeployment(
+      { name: 'chat-service', namespace: NS, body: { metadata: { annotations: { 'example.com/edited-by': null } } } },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
   }
-  await activities().rollbackImages({ workflowId: `${RUN}-conflict`, namespace: NS, records: [{ deployment: 'chat-service', previousImages: { 'chat-service': image('chat-service', '1.0.0') }, previousVersion: '1.0.0' }] });
+  await activities().rollbackImages({
+    workflowId: `${RUN}-conflict`,
+    namespace: NS,
+    records: [
+      {
+        deployment: 'chat-service',
+        previousImages: { 'chat-service': image('chat-service', '1.0.0') },
+        previousVersion: '1.0.0',
+      },
+    ],
+  });
 });
 
 test('a missing Deployment is KubernetesNotFound and another namespace is KubernetesForbidden, both permanent', async () => {
   const acts = activities();
-  await expect(acts.patchImages({ workflowId: RUN, namespace: NS, version: '1.0.1', updates: [{ deployment: 'no-such-service', container: 'x', image: 'x:1' }] })).rejects.toMatchObject({
+  await expect(
+    acts.patchImages({
+      workflowId: RUN,
+      namespace: NS,
+      version: '1.0.1',
+      updates: [{ deployment: 'no-such-service', container: 'x', image: 'x:1' }],
+    }),
+  ).rejects.toMatchObject({
     type: ErrorType.KubernetesNotFound,
     nonRetryable: true,
     message: expect.stringMatching(/get deployments "no-such-service" in namespace ai-saas: not found/),
   });
-  await expect(acts.patchImages({ workflowId: RUN, namespace: NS, version: '1.0.1', updates: [{ deployment: 'frontend', container: 'nope', image: 'x:1' }] })).rejects.toMatchObject({ type: ErrorType.InvalidInput, message: expect.stringMatching(/no container "nope"/) });
+  await expect(
+    acts.patchImages({
+      workflowId: RUN,
+      namespace: NS,
+      version: '1.0.1',
+      updates: [{ deployment: 'frontend', container: 'nope', image: 'x:1' }],
+    }),
+  ).rejects.toMatchObject({ type: ErrorType.InvalidInput, message: expect.stringMatching(/no container "nope"/) });
   await expect(acts.readClusterState({ namespace: 'default' })).rejects.toMatchObject({
     type: ErrorType.KubernetesForbidden,
     nonRetryable: true,
-    message: expect.stringMatching(/the worker may not list (deployments|replicasets|pods|services) in namespace default/),
+    message: expect.stringMatching(
+      /the worker may not list (deployments|replicasets|pods|services) in namespace default/,
+    ),
   });
-  await expect(acts.waitForRollout({ namespace: 'kube-system', deployments: ['coredns'] })).rejects.toMatchObject({ type: ErrorType.KubernetesForbidden, message: expect.stringMatching(/may not get deployments in namespace kube-system/) });
+  await expect(acts.waitForRollout({ namespace: 'kube-system', deployments: ['coredns'] })).rejects.toMatchObject({
+    type: ErrorType.KubernetesForbidden,
+    message: expect.stringMatching(/may not get deployments in namespace kube-system/),
+  });
 });

@@ -105,13 +105,29 @@ const event = (kind: NotificationKind, over: Partial<NotificationEvent> = {}): N
   ...over,
 });
 
-const KINDS: NotificationKind[] = ['started', 'awaiting-approval', 'step-promoted', 'failed', 'rolled-back', 'succeeded', 'aborted'];
+const KINDS: NotificationKind[] = [
+  'started',
+  'awaiting-approval',
+  'step-promoted',
+  'failed',
+  'rolled-back',
+  'succeeded',
+  'aborted',
+];
 
 test('both receivers get every kind of notification', async () => {
   const log = recordingLogger();
-  const { notify } = notifyActivities({ config: config(), env: urls(), log, now: () => new Date('2025-11-15T10:00:00Z') });
+  const { notify } = notifyActivities({
+    config: config(),
+    env: urls(),
+    log,
+    now: () => new Date('2025-11-15T10:00:00Z'),
+  });
   for (const kind of KINDS) {
-    await expect(notify(event(kind, kind === 'step-promoted' ? { weight: 25 } : {}))).resolves.toEqual({ delivered: 2, failed: 0 });
+    await expect(notify(event(kind, kind === 'step-promoted' ? { weight: 25 } : {}))).resolves.toEqual({
+      delivered: 2,
+      failed: 0,
+    });
   }
   const slack = received.filter((r) => r.path === SLACK_PATH);
   const hook = received.filter((r) => r.path === HOOK_PATH);
@@ -119,13 +135,21 @@ test('both receivers get every kind of notification', async () => {
   expect(hook.map((r) => r.body.type)).toEqual(KINDS.map((k) => `deployment.${k}`));
   expect(received.every((r) => r.contentType === 'application/json')).toBe(true);
   expect(slack.every((r) => typeof r.body.text === 'string' && Array.isArray(r.body.blocks))).toBe(true);
-  expect(hook.find((r) => r.body.kind === 'step-promoted')?.body).toMatchObject({ weight: 25, at: '2025-11-15T10:00:00.000Z', project: 'ai-saas', version: '1.0.1' });
+  expect(hook.find((r) => r.body.kind === 'step-promoted')?.body).toMatchObject({
+    weight: 25,
+    at: '2025-11-15T10:00:00.000Z',
+    project: 'ai-saas',
+    version: '1.0.1',
+  });
   expect(log.text()).not.toContain('secret');
 });
 
 test('awaiting approval carries the exact deployctl commands and the Temporal UI link', async () => {
   const { notify } = notifyActivities({ config: config(), env: urls(), log: recordingLogger() });
-  const commands = ['deployctl approve deploy-ai-saas-1.0.1 --by <name>', 'deployctl abort deploy-ai-saas-1.0.1 --by <name> --reason <text>'];
+  const commands = [
+    'deployctl approve deploy-ai-saas-1.0.1 --by <name>',
+    'deployctl abort deploy-ai-saas-1.0.1 --by <name> --reason <text>',
+  ];
   await notify(event('awaiting-approval', { text: 'approval to move traffic to 100%', commands, weight: 50 }));
   const link = 'http://127.0.0.1:8233/namespaces/default/workflows/deploy-ai-saas-1.0.1';
   const slack = received.find((r) => r.path === SLACK_PATH)!.body;
@@ -184,7 +208,11 @@ test('a receiver that comes back within the window gets the event', async () => 
   });
   const timer = setTimeout(() => late.listen(port, '127.0.0.1'), 1000);
   try {
-    const { notify } = notifyActivities({ config: config(), env: { DEPLOY_WEBHOOK_URL: `http://127.0.0.1:${port}${HOOK_PATH}` }, log: recordingLogger() });
+    const { notify } = notifyActivities({
+      config: config(),
+      env: { DEPLOY_WEBHOOK_URL: `http://127.0.0.1:${port}${HOOK_PATH}` },
+      log: recordingLogger(),
+    });
     await expect(notify(event('succeeded'))).resolves.toEqual({ delivered: 1, failed: 0 });
     expect(got).toBe(1);
   } finally {
@@ -204,7 +232,11 @@ test('unreachable and silent receivers are counted within the configured timeout
   c.notifications.timeout = 300;
   c.notifications.retryFor = 0;
   const log = recordingLogger();
-  const { notify } = notifyActivities({ config: c, env: { SLACK_WEBHOOK_URL: `http://127.0.0.1:${closed}${SLACK_PATH}`, DEPLOY_WEBHOOK_URL: `${base}${HOOK_PATH}` }, log });
+  const { notify } = notifyActivities({
+    config: c,
+    env: { SLACK_WEBHOOK_URL: `http://127.0.0.1:${closed}${SLACK_PATH}`, DEPLOY_WEBHOOK_URL: `${base}${HOOK_PATH}` },
+    log,
+  });
   const started = Date.now();
   await expect(notify(event('rolled-back'))).resolves.toEqual({ delivered: 0, failed: 2 });
   expect(Date.now() - started).toBeLessThan(3000);
@@ -215,7 +247,11 @@ test('unreachable and silent receivers are counted within the configured timeout
 
 test('a URL that is not a URL is a failure, and the bad value is not logged', async () => {
   const log = recordingLogger();
-  const { notify } = notifyActivities({ config: config(), env: { SLACK_WEBHOOK_URL: 'not a url with-secret-xyz' }, log });
+  const { notify } = notifyActivities({
+    config: config(),
+    env: { SLACK_WEBHOOK_URL: 'not a url with-secret-xyz' },
+    log,
+  });
   await expect(notify(event('started'))).resolves.toEqual({ delivered: 0, failed: 1 });
   expect(log.text()).not.toContain('with-secret-xyz');
 });
@@ -228,14 +264,24 @@ test('no receivers configured: nothing sent, nothing failed', async () => {
 
 test('a malformed event is counted as failed, never thrown', async () => {
   const { notify } = notifyActivities({ config: config(), env: urls(), log: recordingLogger() });
-  await expect(notify({ ...event('started'), kind: 'exploded' as NotificationKind })).resolves.toEqual({ delivered: 0, failed: 2 });
+  await expect(notify({ ...event('started'), kind: 'exploded' as NotificationKind })).resolves.toEqual({
+    delivered: 0,
+    failed: 2,
+  });
 });
 
 test('inside an activity context (MockActivityEnvironment)', async () => {
   const { notify } = notifyActivities({ config: config(), env: urls() });
   const logged: string[] = [];
   const rec = (message: string) => void logged.push(message);
-  const logger = { log: (_l: string, message: string) => rec(message), trace: rec, debug: rec, info: rec, warn: rec, error: rec };
+  const logger = {
+    log: (_l: string, message: string) => rec(message),
+    trace: rec,
+    debug: rec,
+    info: rec,
+    warn: rec,
+    error: rec,
+  };
   const r = await new MockActivityEnvironment(undefined, { logger }).run(notify, event('succeeded'));
   expect(r).toEqual({ delivered: 2, failed: 0 });
   expect(logged.filter((m) => m === 'notification delivered')).toHaveLength(2);

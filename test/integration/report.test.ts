@@ -29,8 +29,16 @@ const MIGRATION = '0002_add_email_verified_at_index.sql';
 const quiet: Logger = { info: () => undefined, warn: () => undefined };
 const env = () => sandboxEnv();
 const baseConfig = (): DeployConfig => loadConfig(path.join(REPO_ROOT, 'deploy.config.yaml'), env());
-const git = (cwd: string, ...args: string[]) => execFileSync('git', ['-C', cwd, ...args], { encoding: 'utf8', env: { ...process.env, GIT_TERMINAL_PROMPT: '0' } }).trim();
-const secrets = () => [sandboxVar('SMOKE_PASSWORD'), new URL(sandboxVar('DATABASE_URL')).password, sandboxVar('AWS_SECRET_ACCESS_KEY')];
+const git = (cwd: string, ...args: string[]) =>
+  execFileSync('git', ['-C', cwd, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, GIT_TERMINAL_PROMPT: '0' },
+  }).trim();
+const secrets = () => [
+  sandboxVar('SMOKE_PASSWORD'),
+  new URL(sandboxVar('DATABASE_URL')).password,
+  sandboxVar('AWS_SECRET_ACCESS_KEY'),
+];
 
 const at = (offsetMin: number) => new Date(Date.parse('2025-11-15T10:00:00Z') + offsetMin * 60_000).toISOString();
 
@@ -62,7 +70,9 @@ function deploymentStatus(workflowId: string): DeploymentStatus {
     approvals: [],
     aborts: [],
     pauses: [],
-    ignoredSignals: [{ signal: 'promote', by: 'bob', at: at(3), ignoredBecause: 'no soak is running (phase building)' }],
+    ignoredSignals: [
+      { signal: 'promote', by: 'bob', at: at(3), ignoredBecause: 'no soak is running (phase building)' },
+    ],
     notificationFailures: 0,
     children: [],
   };
@@ -88,8 +98,13 @@ describe('releaseChanges (read-only on the sandbox checkout)', () => {
 
   test('refs from input cannot be options', async () => {
     const { releaseChanges } = reportActivities({ config: baseConfig(), env: env(), log: quiet });
-    await expect(releaseChanges({ version: '1.0.1', previousTag: '--output=/tmp/x' })).rejects.toMatchObject({ type: 'InvalidInput', nonRetryable: true });
-    await expect(releaseChanges({ version: '1.0.1', ref: 'main..HEAD' })).rejects.toMatchObject({ type: 'InvalidInput' });
+    await expect(releaseChanges({ version: '1.0.1', previousTag: '--output=/tmp/x' })).rejects.toMatchObject({
+      type: 'InvalidInput',
+      nonRetryable: true,
+    });
+    await expect(releaseChanges({ version: '1.0.1', ref: 'main..HEAD' })).rejects.toMatchObject({
+      type: 'InvalidInput',
+    });
   });
 });
 
@@ -103,10 +118,22 @@ test('the summary of a real deployment: real commits, migrations and figures, st
   void typed;
   const verify = verifyActivities({ config, env: env(), log: quiet });
   const status = deploymentStatus(workflowId);
-  status.lastAnalysis = await verify.analyzeCanary({ workflowId, namespace: 'ai-saas', version: '1.0.1', weight: 100, tracks: ['stable'], window: '20s' });
+  status.lastAnalysis = await verify.analyzeCanary({
+    workflowId,
+    namespace: 'ai-saas',
+    version: '1.0.1',
+    weight: 100,
+    tracks: ['stable'],
+    window: '20s',
+  });
   const p = plan(workflowId, git(sandboxVar('GIT_CHECKOUT'), 'rev-parse', 'HEAD'));
   expect(p.previousVersion).toBe('1.0.0');
-  const req: SummaryRequest = { plan: p, status, migrations: [MIGRATION], backupKey: `postgres/ai_saas_prod_${workflowId}.dump` };
+  const req: SummaryRequest = {
+    plan: p,
+    status,
+    migrations: [MIGRATION],
+    backupKey: `postgres/ai_saas_prod_${workflowId}.dump`,
+  };
   const key = `summaries/ai-saas_1.0.1_${workflowId}.md`;
   try {
     const r = await report.writeSummary(req);
@@ -124,9 +151,15 @@ test('the summary of a real deployment: real commits, migrations and figures, st
     expect(md).toContain('- Total: 16 minutes');
     expect(md).toContain('Step "build images" needed 2 attempts');
     expect(md).toContain('Signal promote from bob ignored: no soak is running (phase building)');
-    expect(md).toContain(`## Rollback Status\nReady (previous version v1.0.0 available)\nDatabase backup: s3://ai-saas-backups/postgres/ai_saas_prod_${workflowId}.dump`);
+    expect(md).toContain(
+      `## Rollback Status\nReady (previous version v1.0.0 available)\nDatabase backup: s3://ai-saas-backups/postgres/ai_saas_prod_${workflowId}.dump`,
+    );
     const errorRate = status.lastAnalysis.measurements.find((m) => m.metric === 'error-rate')?.value;
-    expect(md).toMatch(errorRate === null || errorRate === undefined ? /- Error rate: n\/a \(no data\)\n/ : /- Error rate: \d+(\.\d+)?%\n/);
+    expect(md).toMatch(
+      errorRate === null || errorRate === undefined
+        ? /- Error rate: n\/a \(no data\)\n/
+        : /- Error rate: \d+(\.\d+)?%\n/,
+    );
     expect(md).toMatch(/- P95 latency: (\d+ms|n\/a \(no data\))/);
     expect(md).toMatch(/- Active connections: \d+\n/);
     for (const s of secrets()) expect(md).not.toContain(s);
@@ -173,7 +206,11 @@ describe('changelog (on a throwaway copy of origin)', () => {
   test('an entry is committed and pushed once; a re-run adds no entry and no commit', async () => {
     const { report } = setup();
     const workflowId = 'deploy-ai-saas-1.0.1-changelog-test';
-    const req: SummaryRequest = { plan: plan(workflowId, git(checkout, 'rev-parse', 'HEAD')), status: deploymentStatus(workflowId), migrations: [MIGRATION] };
+    const req: SummaryRequest = {
+      plan: plan(workflowId, git(checkout, 'rev-parse', 'HEAD')),
+      status: deploymentStatus(workflowId),
+      migrations: [MIGRATION],
+    };
     const headBefore = git(checkout, 'rev-parse', 'HEAD');
     const originBefore = git(origin, 'rev-parse', 'refs/heads/main');
 
@@ -184,10 +221,14 @@ describe('changelog (on a throwaway copy of origin)', () => {
     const originAfter = git(origin, 'rev-parse', 'refs/heads/main');
     expect(first.changelogCommit).toBe(originAfter);
     expect(git(origin, 'rev-parse', `${originAfter}^`)).toBe(originBefore);
-    expect(git(origin, 'log', '-1', '--format=%s%n%an <%ae>', originAfter)).toBe('chore: update changelog for v1.0.1\ndeploy-pipelines <deploy-pipelines@localhost>');
+    expect(git(origin, 'log', '-1', '--format=%s%n%an <%ae>', originAfter)).toBe(
+      'chore: update changelog for v1.0.1\ndeploy-pipelines <deploy-pipelines@localhost>',
+    );
     expect(git(origin, 'diff', '--name-only', `${originAfter}^`, originAfter)).toBe('CHANGELOG.md');
     const changelog = git(origin, 'show', `${originAfter}:CHANGELOG.md`);
-    expect(changelog).toMatch(/^# Changelog\n\n## v1\.0\.1 - 2025-11-15\n<!-- deploy-pipelines: ai-saas v1\.0\.1 -->\n\n- Fix auth token validation\n- Add response caching\n- Add email_verified_at index\n/);
+    expect(changelog).toMatch(
+      /^# Changelog\n\n## v1\.0\.1 - 2025-11-15\n<!-- deploy-pipelines: ai-saas v1\.0\.1 -->\n\n- Fix auth token validation\n- Add response caching\n- Add email_verified_at index\n/,
+    );
     expect(changelog).toContain('Migrations: 0002_add_email_verified_at_index.sql');
     expect(changelog).toContain('## v1.0.0');
 
@@ -206,9 +247,18 @@ describe('changelog (on a throwaway copy of origin)', () => {
   test('a deployment that did not go live gets a summary but no changelog entry', async () => {
     const { report } = setup();
     const workflowId = 'deploy-ai-saas-1.0.2-rolled-back';
-    const status = { ...deploymentStatus(workflowId), version: '1.0.2', phase: 'rolled-back' as const, error: 'analysis failed' };
+    const status = {
+      ...deploymentStatus(workflowId),
+      version: '1.0.2',
+      phase: 'rolled-back' as const,
+      error: 'analysis failed',
+    };
     const before = git(origin, 'rev-parse', 'refs/heads/main');
-    const r = await report.writeSummary({ plan: { ...plan(workflowId, git(checkout, 'rev-parse', 'HEAD')), version: '1.0.2' }, status, migrations: [] });
+    const r = await report.writeSummary({
+      plan: { ...plan(workflowId, git(checkout, 'rev-parse', 'HEAD')), version: '1.0.2' },
+      status,
+      migrations: [],
+    });
     expect(r.changelog).toBeUndefined();
     expect(r.markdown).toContain('**Status**: ↩ Rolled back');
     expect(r.markdown).toContain('## Rollback Status\nRolled back to v1.0.0');
@@ -218,8 +268,14 @@ describe('changelog (on a throwaway copy of origin)', () => {
   test('a commit git cannot find is an issue in the summary, not a lost summary', async () => {
     const { report } = setup();
     const workflowId = 'deploy-ai-saas-1.0.3-unknown-commit';
-    const r = await report.writeSummary({ plan: { ...plan(workflowId, 'deadbeef'.repeat(5)), version: '1.0.3' }, status: { ...deploymentStatus(workflowId), version: '1.0.3', phase: 'failed' }, migrations: [] });
+    const r = await report.writeSummary({
+      plan: { ...plan(workflowId, 'deadbeef'.repeat(5)), version: '1.0.3' },
+      status: { ...deploymentStatus(workflowId), version: '1.0.3', phase: 'failed' },
+      migrations: [],
+    });
     expect(r.markdown).toContain('- No changes since the previous release');
-    expect(r.markdown).toMatch(/- Changes could not be read from git: deadbeef(deadbeef){4} is not a commit of the release checkout/);
+    expect(r.markdown).toMatch(
+      /- Changes could not be read from git: deadbeef(deadbeef){4} is not a commit of the release checkout/,
+    );
   }, 60_000);
 });

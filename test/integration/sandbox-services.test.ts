@@ -18,23 +18,37 @@ import { Client } from 'pg';
 import { sandboxVar } from '../helpers/sandbox';
 import { waitFor } from '../helpers/wait';
 
-const git = (cwd: string, ...args: string[]) => execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { cwd, encoding: 'utf8' });
+const git = (cwd: string, ...args: string[]) =>
+  execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { cwd, encoding: 'utf8' });
 
 test('dockerode builds an image from a streamed context and pushes it to the registry', async () => {
   const docker = new Docker({ socketPath: sandboxVar('DOCKER_HOST').replace('unix://', '') });
   const dir = mkdtempSync(path.join(tmpdir(), 'ctx-'));
-  writeFileSync(path.join(dir, 'Dockerfile'), 'FROM sandbox/busybox:1\nARG VERSION\nCOPY hello.txt /hello.txt\nRUN echo "$VERSION" > /version\n');
+  writeFileSync(
+    path.join(dir, 'Dockerfile'),
+    'FROM sandbox/busybox:1\nARG VERSION\nCOPY hello.txt /hello.txt\nRUN echo "$VERSION" > /version\n',
+  );
   writeFileSync(path.join(dir, 'hello.txt'), `hello ${Date.now()}\n`);
   const tag = `${sandboxVar('REGISTRY')}/sandbox-check:${Date.now()}`;
-  const stream = await docker.buildImage({ context: dir, src: ['Dockerfile', 'hello.txt'] }, { t: tag, buildargs: { VERSION: '9.9.9' }, networkmode: 'none' });
-  const built = await new Promise<unknown[]>((resolve, reject) => docker.modem.followProgress(stream, (err, res) => (err ? reject(err) : resolve(res))));
+  const stream = await docker.buildImage(
+    { context: dir, src: ['Dockerfile', 'hello.txt'] },
+    { t: tag, buildargs: { VERSION: '9.9.9' }, networkmode: 'none' },
+  );
+  const built = await new Promise<unknown[]>((resolve, reject) =>
+    docker.modem.followProgress(stream, (err, res) => (err ? reject(err) : resolve(res))),
+  );
   expect(built.some((e: any) => typeof e.stream === 'string' && e.stream.includes('Successfully tagged'))).toBe(true);
   const push = await docker.getImage(tag).push({ authconfig: { serveraddress: sandboxVar('REGISTRY') } });
-  const pushed = await new Promise<any[]>((resolve, reject) => docker.modem.followProgress(push, (err, res) => (err ? reject(err) : resolve(res))));
+  const pushed = await new Promise<any[]>((resolve, reject) =>
+    docker.modem.followProgress(push, (err, res) => (err ? reject(err) : resolve(res))),
+  );
   const digest = pushed.map((e) => e.aux?.Digest).find(Boolean);
   expect(digest).toMatch(/^sha256:[0-9a-f]{64}$/);
   const [repo, version] = tag.slice(sandboxVar('REGISTRY').length + 1).split(':');
-  const head = await fetch(`http://${sandboxVar('REGISTRY')}/v2/${repo}/manifests/${version}`, { method: 'HEAD', headers: { Accept: 'application/vnd.docker.distribution.manifest.v2+json' } });
+  const head = await fetch(`http://${sandboxVar('REGISTRY')}/v2/${repo}/manifests/${version}`, {
+    method: 'HEAD',
+    headers: { Accept: 'application/vnd.docker.distribution.manifest.v2+json' },
+  });
   expect(head.headers.get('docker-content-digest')).toBe(digest);
 }, 120_000);
 
@@ -75,7 +89,12 @@ test('@aws-sdk uploads 20 MB in parts to ai-saas-backups and reads the same byte
   const body = randomBytes(20 * 1024 * 1024);
   const key = `sandbox-check/${Date.now()}.bin`;
   const parts: number[] = [];
-  const upload = new Upload({ client: s3, params: { Bucket: 'ai-saas-backups', Key: key, Body: Readable.from([body]) }, partSize: 5 * 1024 * 1024, queueSize: 2 });
+  const upload = new Upload({
+    client: s3,
+    params: { Bucket: 'ai-saas-backups', Key: key, Body: Readable.from([body]) },
+    partSize: 5 * 1024 * 1024,
+    queueSize: 2,
+  });
   upload.on('httpUploadProgress', (p) => parts.push(p.part ?? 0));
   await upload.done();
   expect(new Set(parts).size).toBeGreaterThanOrEqual(4);
@@ -90,13 +109,20 @@ test('@aws-sdk uploads 20 MB in parts to ai-saas-backups and reads the same byte
 
 async function promQuery(q: string): Promise<{ metric: Record<string, string>; value: [number, string] }[]> {
   const r = await fetch(`${sandboxVar('PROMETHEUS_URL')}/api/v1/query?query=${encodeURIComponent(q)}`);
-  const j = (await r.json()) as { status: string; data: { result: { metric: Record<string, string>; value: [number, string] }[] } };
+  const j = (await r.json()) as {
+    status: string;
+    data: { result: { metric: Record<string, string>; value: [number, string] }[] };
+  };
   expect(j.status).toBe('success');
   return j.data.result;
 }
 
 async function demoControl(p: string, body: unknown): Promise<void> {
-  const r = await fetch(`${sandboxVar('DEMO_URL')}${p}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const r = await fetch(`${sandboxVar('DEMO_URL')}${p}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   expect(r.ok).toBe(true);
 }
 
@@ -106,13 +132,18 @@ test('PromQL returns the demo traffic and sees an injected fault', async () => {
     return r.find((s) => s.metric.track === 'stable' && Number(s.value[1]) > 0);
   }, 60_000);
   expect(total.metric.version).toBe('1.0.0');
-  const errorRate = 'sum(rate(http_requests_total{track="stable",code=~"5.."}[10s])) / sum(rate(http_requests_total{track="stable"}[10s]))';
+  const errorRate =
+    'sum(rate(http_requests_total{track="stable",code=~"5.."}[10s])) / sum(rate(http_requests_total{track="stable"}[10s]))';
   try {
     await demoControl('/__sandbox/fault', { track: 'stable', errorRate: 0.3 });
-    const faulty = await waitFor(async () => {
-      const r = await promQuery(errorRate);
-      return r.length && Number(r[0].value[1]) > 0.1 ? Number(r[0].value[1]) : undefined;
-    }, 60_000, 1000);
+    const faulty = await waitFor(
+      async () => {
+        const r = await promQuery(errorRate);
+        return r.length && Number(r[0].value[1]) > 0.1 ? Number(r[0].value[1]) : undefined;
+      },
+      60_000,
+      1000,
+    );
     expect(faulty).toBeGreaterThan(0.1);
   } finally {
     await demoControl('/__sandbox/fault', { clear: true });

@@ -28,7 +28,13 @@ const VERSION_ANNOTATION = 'deploy-pipelines.dev/version';
 const RUN = `it-traffic-${process.pid}`;
 const image = (version: string) => `${sandboxVar('REGISTRY')}/ai-saas-${SERVICE}:${version}`;
 const ROUTES = { host: SERVICE, stableSubset: 'stable', canarySubset: 'canary' };
-const VS = { group: 'networking.istio.io', version: 'v1beta1', namespace: NS, plural: 'virtualservices', name: SERVICE };
+const VS = {
+  group: 'networking.istio.io',
+  version: 'v1beta1',
+  namespace: NS,
+  plural: 'virtualservices',
+  name: SERVICE,
+};
 
 const kubernetesConfig: KubernetesConfig = {
   kubeconfig: sandboxVar('KUBECONFIG_WORKER'),
@@ -56,7 +62,10 @@ function target(provider: TrafficSettings['provider'], version: string): CanaryT
 }
 
 function activities() {
-  return trafficActivities({ kubeConfig: loadKubeConfig(sandboxVar('KUBECONFIG_WORKER')), config: { kubernetes: kubernetesConfig, traffic: { stepTimeout: 20_000 } } });
+  return trafficActivities({
+    kubeConfig: loadKubeConfig(sandboxVar('KUBECONFIG_WORKER')),
+    config: { kubernetes: kubernetesConfig, traffic: { stepTimeout: 20_000 } },
+  });
 }
 
 /** The route weights as the API returns them, read with the admin client. */
@@ -67,8 +76,16 @@ async function vsWeights(): Promise<{ stable: number; canary: number } | null> {
 }
 
 async function replicas(): Promise<{ stable: number; canary: number; stableReady: number; canaryReady: number }> {
-  const [s, c] = await Promise.all([apps.readNamespacedDeployment({ name: SERVICE, namespace: NS }), apps.readNamespacedDeployment({ name: CANARY, namespace: NS }).catch(() => undefined)]);
-  return { stable: s.spec?.replicas ?? 0, canary: c?.spec?.replicas ?? 0, stableReady: s.status?.availableReplicas ?? 0, canaryReady: c?.status?.availableReplicas ?? 0 };
+  const [s, c] = await Promise.all([
+    apps.readNamespacedDeployment({ name: SERVICE, namespace: NS }),
+    apps.readNamespacedDeployment({ name: CANARY, namespace: NS }).catch(() => undefined),
+  ]);
+  return {
+    stable: s.spec?.replicas ?? 0,
+    canary: c?.spec?.replicas ?? 0,
+    stableReady: s.status?.availableReplicas ?? 0,
+    canaryReady: c?.status?.availableReplicas ?? 0,
+  };
 }
 
 // --- the demo platform: taking turns with the kubernetes suite, and putting it back ---------
@@ -99,23 +116,43 @@ async function acquirePlatform(): Promise<void> {
 
 function releasePlatform(): void {
   try {
-    if (Number(readFileSync(path.join(LOCK, 'pid'), 'utf8')) === process.pid) rmSync(LOCK, { recursive: true, force: true });
+    if (Number(readFileSync(path.join(LOCK, 'pid'), 'utf8')) === process.pid)
+      rmSync(LOCK, { recursive: true, force: true });
   } catch {
     // not ours, or already gone
   }
 }
 
-const OUR_ANNOTATIONS = ['kubernetes.io/change-cause', 'deploy-pipelines.dev/workflow-id', 'deploy-pipelines.dev/previous-images', 'deploy-pipelines.dev/previous-version'];
+const OUR_ANNOTATIONS = [
+  'kubernetes.io/change-cause',
+  'deploy-pipelines.dev/workflow-id',
+  'deploy-pipelines.dev/previous-images',
+  'deploy-pipelines.dev/previous-version',
+];
 
 /** api-gateway at 1.0.0 with 4 replicas, the VirtualService at stable 100 / canary 0, no canary Deployment. */
 async function restoreGateway(): Promise<void> {
-  await apps.deleteNamespacedDeployment({ name: CANARY, namespace: NS, propagationPolicy: 'Background' }).catch(() => undefined);
+  await apps
+    .deleteNamespacedDeployment({ name: CANARY, namespace: NS, propagationPolicy: 'Background' })
+    .catch(() => undefined);
   for (let attempt = 0; ; attempt++) {
-    const vs = (await custom.getNamespacedCustomObject(VS)) as { metadata: { resourceVersion: string }; spec?: { http?: HttpRouteLike[] } };
+    const vs = (await custom.getNamespacedCustomObject(VS)) as {
+      metadata: { resourceVersion: string };
+      spec?: { http?: HttpRouteLike[] };
+    };
     const w = readRouteWeights(vs.spec?.http, ROUTES);
     if (!w || (w.consistent && w.stable === 100 && w.canary === 0)) break;
     try {
-      await custom.patchNamespacedCustomObject({ ...VS, body: { metadata: { resourceVersion: vs.metadata.resourceVersion }, spec: { http: withRouteWeights(vs.spec?.http, ROUTES, 0) } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
+      await custom.patchNamespacedCustomObject(
+        {
+          ...VS,
+          body: {
+            metadata: { resourceVersion: vs.metadata.resourceVersion },
+            spec: { http: withRouteWeights(vs.spec?.http, ROUTES, 0) },
+          },
+        },
+        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+      );
       break;
     } catch (err) {
       if ((err as { code?: number }).code !== 409 || attempt > 10) throw err;
@@ -133,7 +170,10 @@ async function restoreGateway(): Promise<void> {
       template: {
         ...t,
         metadata: { ...t.metadata, annotations: { ...(t.metadata?.annotations ?? {}), [VERSION_ANNOTATION]: '1.0.0' } },
-        spec: { ...t.spec!, containers: t.spec!.containers.map((c) => (c.name === SERVICE ? { ...c, image: image('1.0.0') } : c)) },
+        spec: {
+          ...t.spec!,
+          containers: t.spec!.containers.map((c) => (c.name === SERVICE ? { ...c, image: image('1.0.0') } : c)),
+        },
       },
     };
     try {
@@ -143,7 +183,10 @@ async function restoreGateway(): Promise<void> {
       if ((err as { code?: number }).code !== 409 || attempt > 10) throw err;
     }
   }
-  await waitFor(async () => rolloutStatus(await apps.readNamespacedDeployment({ name: SERVICE, namespace: NS })).done, 120_000);
+  await waitFor(
+    async () => rolloutStatus(await apps.readNamespacedDeployment({ name: SERVICE, namespace: NS })).done,
+    120_000,
+  );
 }
 
 beforeAll(async () => {
@@ -196,7 +239,10 @@ test('istio: canary beside stable, weights 5 → 25 → 50 → 100 read back fro
   const owners = new Map<string, number>();
   for (const p of pods.items.filter((x) => !x.metadata?.deletionTimestamp)) {
     const rs = p.metadata?.ownerReferences?.find((o) => o.controller)?.name ?? '';
-    owners.set(rs.startsWith(`${CANARY}-`) ? 'canary' : 'stable', (owners.get(rs.startsWith(`${CANARY}-`) ? 'canary' : 'stable') ?? 0) + 1);
+    owners.set(
+      rs.startsWith(`${CANARY}-`) ? 'canary' : 'stable',
+      (owners.get(rs.startsWith(`${CANARY}-`) ? 'canary' : 'stable') ?? 0) + 1,
+    );
     expect(p.metadata?.labels?.track).toBe(rs.startsWith(`${CANARY}-`) ? 'canary' : 'stable');
   }
   expect(Object.fromEntries(owners)).toEqual({ stable: 4, canary: 1 });
@@ -242,7 +288,9 @@ test('istio: abort from 25% puts stable back at 100% at once, then scales the ca
   await acts.abortCanary(t);
   const abortMs = Date.now() - started;
   await watcher;
-  console.log(`abort from 25%: VirtualService at stable 100 after ${backAt - started} ms; abortCanary returned after ${abortMs} ms`);
+  console.log(
+    `abort from 25%: VirtualService at stable 100 after ${backAt - started} ms; abortCanary returned after ${abortMs} ms`,
+  );
   expect(backAt - started).toBeLessThan(1000);
   expect(await vsWeights()).toEqual({ stable: 100, canary: 0 });
   expect((await replicas()).canary).toBe(0);
@@ -256,7 +304,12 @@ test('replicas (no mesh): the weight becomes replica counts, 5 → 25 → 50 →
   const t = target('replicas', '1.0.3');
   await acts.startCanary(t);
   expect(await replicas()).toMatchObject({ stable: 4, canary: 0 });
-  const expected: Record<number, { stable: number; canary: number }> = { 5: { stable: 4, canary: 1 }, 25: { stable: 3, canary: 1 }, 50: { stable: 2, canary: 2 }, 100: { stable: 0, canary: 4 } };
+  const expected: Record<number, { stable: number; canary: number }> = {
+    5: { stable: 4, canary: 1 },
+    25: { stable: 3, canary: 1 },
+    50: { stable: 2, canary: 2 },
+    100: { stable: 0, canary: 4 },
+  };
   for (const weight of [5, 25, 50, 100]) {
     const r = await acts.setCanaryWeight({ target: t, weight });
     const want = expected[weight];
@@ -269,5 +322,8 @@ test('replicas (no mesh): the weight becomes replica counts, 5 → 25 → 50 →
   await acts.abortCanary(t);
   expect(await replicas()).toMatchObject({ stable: 4, canary: 0 });
   await waitFor(async () => ((await replicas()).stableReady === 4 ? true : undefined), 30_000);
-  await expect(acts.setCanaryWeight({ target: t, weight: 101 })).rejects.toMatchObject({ type: ErrorType.InvalidInput, nonRetryable: true });
+  await expect(acts.setCanaryWeight({ target: t, weight: 101 })).rejects.toMatchObject({
+    type: ErrorType.InvalidInput,
+    nonRetryable: true,
+  });
 });

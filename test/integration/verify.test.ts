@@ -40,15 +40,29 @@ function recordingLogger(): Logger & { text: () => string } {
   };
 }
 
-function acts(over: { config?: DeployConfig; env?: Record<string, string | undefined>; log?: Logger; pods?: PodReader } = {}) {
+function acts(
+  over: { config?: DeployConfig; env?: Record<string, string | undefined>; log?: Logger; pods?: PodReader } = {},
+) {
   // The workflows' contract: these activities must keep its signatures.
-  const typed: Pick<Activities, 'checkHealth' | 'runSmokeChecks' | 'podRestarts' | 'checkKubernetesHealth' | 'checkPlatformHealth' | 'analyzeCanary'> = verifyActivities({ config: over.config ?? baseConfig(), env: over.env ?? env() });
+  const typed: Pick<
+    Activities,
+    'checkHealth' | 'runSmokeChecks' | 'podRestarts' | 'checkKubernetesHealth' | 'checkPlatformHealth' | 'analyzeCanary'
+  > = verifyActivities({ config: over.config ?? baseConfig(), env: over.env ?? env() });
   void typed;
-  return verifyActivities({ config: over.config ?? baseConfig(), env: over.env ?? env(), log: over.log ?? recordingLogger(), ...(over.pods ? { pods: over.pods } : {}) });
+  return verifyActivities({
+    config: over.config ?? baseConfig(),
+    env: over.env ?? env(),
+    log: over.log ?? recordingLogger(),
+    ...(over.pods ? { pods: over.pods } : {}),
+  });
 }
 
 async function demoControl(p: string, body: unknown): Promise<void> {
-  const r = await fetch(`${sandboxVar('DEMO_URL')}${p}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const r = await fetch(`${sandboxVar('DEMO_URL')}${p}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   if (!r.ok) throw new Error(`${p}: HTTP ${r.status} ${await r.text()}`);
 }
 
@@ -65,7 +79,11 @@ async function listen(server: Server): Promise<number> {
   return (server.address() as AddressInfo).port;
 }
 
-const secretsOf = () => [sandboxVar('SMOKE_PASSWORD'), new URL(sandboxVar('DATABASE_URL')).password, sandboxVar('AWS_SECRET_ACCESS_KEY')];
+const secretsOf = () => [
+  sandboxVar('SMOKE_PASSWORD'),
+  new URL(sandboxVar('DATABASE_URL')).password,
+  sandboxVar('AWS_SECRET_ACCESS_KEY'),
+];
 const expectNoSecrets = (text: string) => {
   for (const s of secretsOf()) expect(text).not.toContain(s);
 };
@@ -76,10 +94,14 @@ const expectNoSecrets = (text: string) => {
  * shared sandbox, and while they do the canary track legitimately passes.
  */
 async function canaryIdle(): Promise<boolean> {
-  const state = (await (await fetch(`${sandboxVar('DEMO_URL')}/__sandbox/state`)).json()) as { weights: { canary: number } };
+  const state = (await (await fetch(`${sandboxVar('DEMO_URL')}/__sandbox/state`)).json()) as {
+    weights: { canary: number };
+  };
   if (state.weights.canary !== 0) return false;
   const q = encodeURIComponent('sum(increase(http_requests_total{track="canary"}[30s]))');
-  const r = (await (await fetch(`${sandboxVar('PROMETHEUS_URL')}/api/v1/query?query=${q}`)).json()) as { data: { result: { value: [number, string] }[] } };
+  const r = (await (await fetch(`${sandboxVar('PROMETHEUS_URL')}/api/v1/query?query=${q}`)).json()) as {
+    data: { result: { value: [number, string] }[] };
+  };
   return r.data.result.length === 0 || Number(r.data.result[0].value[1]) === 0;
 }
 
@@ -91,7 +113,9 @@ describe('health', () => {
   test('the demo answers 200 {"status":"ok"}', async () => {
     const r = await acts().checkHealth({ workflowId: WF });
     expect(r).toMatchObject({ ok: true, status: 200, url: `${sandboxVar('DEMO_URL')}/health` });
-    expect(r.lines).toEqual([expect.stringMatching(/^GET http:\/\/127\.0\.0\.1:\d+\/health: 200 \{"status":"ok"\} in \d+ ms$/)]);
+    expect(r.lines).toEqual([
+      expect.stringMatching(/^GET http:\/\/127\.0\.0\.1:\d+\/health: 200 \{"status":"ok"\} in \d+ ms$/),
+    ]);
   });
 
   test('a failing health endpoint fails with what came back', async () => {
@@ -99,7 +123,9 @@ describe('health', () => {
       await demoControl('/__sandbox/health', { fail: true, reason: 'verify test: disk full' });
       const r = await acts().checkHealth({ workflowId: WF });
       expect(r).toMatchObject({ ok: false, status: 503, body: expect.stringContaining('degraded') });
-      expect(r.lines).toEqual([expect.stringMatching(/\/health: failed: expected 200 \{"status":"ok"\}, got 503 .*verify test: disk full/)]);
+      expect(r.lines).toEqual([
+        expect.stringMatching(/\/health: failed: expected 200 \{"status":"ok"\}, got 503 .*verify test: disk full/),
+      ]);
     } finally {
       await demoControl('/__sandbox/health', { fail: false });
     }
@@ -127,7 +153,10 @@ describe('health', () => {
   });
 
   test('a base URL from input must be http(s)', async () => {
-    await expect(acts().checkHealth({ workflowId: WF, baseUrl: 'file:///etc/passwd' })).rejects.toMatchObject({ type: 'InvalidInput', nonRetryable: true });
+    await expect(acts().checkHealth({ workflowId: WF, baseUrl: 'file:///etc/passwd' })).rejects.toMatchObject({
+      type: 'InvalidInput',
+      nonRetryable: true,
+    });
   });
 });
 
@@ -152,9 +181,14 @@ describe('smoke checks (runbook: sign in -> data.token -> GET /api/chat/conversa
     const { SMOKE_PASSWORD: _drop, ...rest } = env();
     const r = await acts({ env: rest }).runSmokeChecks({ workflowId: WF });
     expect(r.ok).toBe(false);
-    expect(r.checks[0]).toMatchObject({ outcome: 'fail', reason: 'environment variable SMOKE_PASSWORD not set on the worker' });
+    expect(r.checks[0]).toMatchObject({
+      outcome: 'fail',
+      reason: 'environment variable SMOKE_PASSWORD not set on the worker',
+    });
     expect(r.checks[1]).toMatchObject({ outcome: 'skipped', reason: expect.stringContaining('"token"') });
-    expect(r.lines[0]).toBe('sign in: failed (POST /api/auth/signin): environment variable SMOKE_PASSWORD not set on the worker');
+    expect(r.lines[0]).toBe(
+      'sign in: failed (POST /api/auth/signin): environment variable SMOKE_PASSWORD not set on the worker',
+    );
   });
 
   test('wrong credentials: the demo answers 401 and the failure says so, without the password', async () => {
@@ -162,7 +196,9 @@ describe('smoke checks (runbook: sign in -> data.token -> GET /api/chat/conversa
     const log = recordingLogger();
     const r = await acts({ env: { ...env(), SMOKE_PASSWORD: wrong }, log }).runSmokeChecks({ workflowId: WF });
     expect(r.ok).toBe(false);
-    expect(r.lines[0]).toMatch(/^sign in: failed \(POST \/api\/auth\/signin 401 in \d+ ms\): expected 200, got 401: \{"error":"invalid credentials"\}$/);
+    expect(r.lines[0]).toMatch(
+      /^sign in: failed \(POST \/api\/auth\/signin 401 in \d+ ms\): expected 200, got 401: \{"error":"invalid credentials"\}$/,
+    );
     expect(r.lines[1]).toMatch(/^list conversations: skipped, not run/);
     expect(JSON.stringify(r) + log.text()).not.toContain(wrong);
   });
@@ -172,36 +208,68 @@ describe('kubernetes health (worker ServiceAccount)', () => {
   test('api-gateway pods are Running and Ready; kwok has no logs and the result says so', async () => {
     const a = acts();
     // Another test may be rolling api-gateway out on the shared sandbox: wait until its pods settle.
-    const { baseline, r } = await waitFor(async () => {
-      const baseline = await a.podRestarts({ namespace: NS, deployments: ['api-gateway'] });
-      // A start long ago: every pod counts as new, so every log is asked for.
-      const r = await a.checkKubernetesHealth({ namespace: NS, deployments: ['api-gateway'], baselineRestarts: baseline, since: '2000-01-01T00:00:00Z' });
-      return r.ok && r.deployments[0].pods.length === Object.keys(baseline).length ? { baseline, r } : undefined;
-    }, 90_000, 1000);
+    const { baseline, r } = await waitFor(
+      async () => {
+        const baseline = await a.podRestarts({ namespace: NS, deployments: ['api-gateway'] });
+        // A start long ago: every pod counts as new, so every log is asked for.
+        const r = await a.checkKubernetesHealth({
+          namespace: NS,
+          deployments: ['api-gateway'],
+          baselineRestarts: baseline,
+          since: '2000-01-01T00:00:00Z',
+        });
+        return r.ok && r.deployments[0].pods.length === Object.keys(baseline).length ? { baseline, r } : undefined;
+      },
+      90_000,
+      1000,
+    );
     const podsOf = r.deployments[0].pods;
     expect(Object.keys(baseline).length).toBeGreaterThan(0);
     expect(Object.keys(baseline).every((name) => name.startsWith('api-gateway-'))).toBe(true);
-    expect(podsOf.every((p) => p.phase === 'Running' && p.ready && p.restartsSinceBaseline === 0 && p.isNew)).toBe(true);
+    expect(podsOf.every((p) => p.phase === 'Running' && p.ready && p.restartsSinceBaseline === 0 && p.isNew)).toBe(
+      true,
+    );
     expect(r.logs).toMatchObject({ checked: 0, unavailable: podsOf.length, errorLines: 0 });
-    expect(r.warnings).toEqual([expect.stringMatching(/^api-gateway: logs unavailable for \d+ pods? .*: error lines not checked/)]);
+    expect(r.warnings).toEqual([
+      expect.stringMatching(/^api-gateway: logs unavailable for \d+ pods? .*: error lines not checked/),
+    ]);
     expect(r.lines[0]).toMatch(/^warning: api-gateway: logs unavailable/);
-    expect(r.lines[1]).toMatch(/^api-gateway: \d+\/\d+ pods Running and Ready without new restarts; no pod logs checked; logs unavailable for \d+$/);
+    expect(r.lines[1]).toMatch(
+      /^api-gateway: \d+\/\d+ pods Running and Ready without new restarts; no pod logs checked; logs unavailable for \d+$/,
+    );
     expect(podsOf[0].logs).toMatchObject({ state: 'unavailable', reason: expect.stringContaining('HTTP') });
   }, 120_000);
 
   test('pods created before the rollout are not log-checked; a missing deployment fails', async () => {
     const a = acts();
-    const r = await waitFor(async () => {
-      const r = await a.checkKubernetesHealth({ namespace: NS, deployments: ['auth-service', 'chat-service'], baselineRestarts: {}, since: new Date().toISOString() });
-      return r.ok ? r : undefined;
-    }, 90_000, 1000);
+    const r = await waitFor(
+      async () => {
+        const r = await a.checkKubernetesHealth({
+          namespace: NS,
+          deployments: ['auth-service', 'chat-service'],
+          baselineRestarts: {},
+          since: new Date().toISOString(),
+        });
+        return r.ok ? r : undefined;
+      },
+      90_000,
+      1000,
+    );
     expect(r.deployments.map((d) => d.name)).toEqual(['auth-service', 'chat-service']);
     const all = r.deployments.flatMap((d) => d.pods);
     expect(all.length).toBeGreaterThan(0);
     expect(all.every((p) => !p.isNew && p.logs.state === 'not-checked')).toBe(true);
     expect(r.warnings).toEqual([]);
-    const missing = await a.checkKubernetesHealth({ namespace: NS, deployments: ['no-such-service'], baselineRestarts: {}, since: new Date().toISOString() });
-    expect(missing).toMatchObject({ ok: false, lines: ['failed: deployment no-such-service not found in ai-saas', 'no-such-service: not found'] });
+    const missing = await a.checkKubernetesHealth({
+      namespace: NS,
+      deployments: ['no-such-service'],
+      baselineRestarts: {},
+      since: new Date().toISOString(),
+    });
+    expect(missing).toMatchObject({
+      ok: false,
+      lines: ['failed: deployment no-such-service not found in ai-saas', 'no-such-service: not found'],
+    });
   }, 120_000);
 
   test('restart loops and error lines, on a fake cluster with logs', async () => {
@@ -211,9 +279,30 @@ describe('kubernetes health (worker ServiceAccount)', () => {
         deployment !== 'gw'
           ? null
           : [
-              { name: 'gw-1', phase: 'Running', ready: true, createdAt: created, deleting: false, containers: [{ name: 'gw', ready: true, restarts: 4 }] },
-              { name: 'gw-2', phase: 'Running', ready: true, createdAt: created, deleting: false, containers: [{ name: 'gw', ready: true, restarts: 0 }] },
-              { name: 'gw-3', phase: 'Running', ready: true, createdAt: created, deleting: false, containers: [{ name: 'gw', ready: true, restarts: 0 }] },
+              {
+                name: 'gw-1',
+                phase: 'Running',
+                ready: true,
+                createdAt: created,
+                deleting: false,
+                containers: [{ name: 'gw', ready: true, restarts: 4 }],
+              },
+              {
+                name: 'gw-2',
+                phase: 'Running',
+                ready: true,
+                createdAt: created,
+                deleting: false,
+                containers: [{ name: 'gw', ready: true, restarts: 0 }],
+              },
+              {
+                name: 'gw-3',
+                phase: 'Running',
+                ready: true,
+                createdAt: created,
+                deleting: false,
+                containers: [{ name: 'gw', ready: true, restarts: 0 }],
+              },
             ],
       readLog: async (_ns, pod, _c, opts) => {
         expect(opts.sinceSeconds).toBeGreaterThanOrEqual(60);
@@ -222,11 +311,25 @@ describe('kubernetes health (worker ServiceAccount)', () => {
       },
     };
     const a = acts({ pods });
-    expect(await a.podRestarts({ namespace: NS, deployments: ['gw', 'absent'] })).toEqual({ 'gw-1': 4, 'gw-2': 0, 'gw-3': 0 });
-    const r = await a.checkKubernetesHealth({ namespace: NS, deployments: ['gw'], since: new Date(Date.now() - 60_000).toISOString(), baselineRestarts: { 'gw-1': 1 } });
+    expect(await a.podRestarts({ namespace: NS, deployments: ['gw', 'absent'] })).toEqual({
+      'gw-1': 4,
+      'gw-2': 0,
+      'gw-3': 0,
+    });
+    const r = await a.checkKubernetesHealth({
+      namespace: NS,
+      deployments: ['gw'],
+      since: new Date(Date.now() - 60_000).toISOString(),
+      baselineRestarts: { 'gw-1': 1 },
+    });
     expect(r.ok).toBe(false);
-    expect(r.problems).toEqual(['gw: gw-1: restarted 3 times since the deployment started', `gw: 2 error lines in the new pods' logs (limit 0): gw-1 2 (e.g. "ERROR upstream timeout")`]);
-    expect(r.warnings).toEqual(['gw: logs unavailable for 1 pod (gw-3): error lines not checked (gw: HTTP 500: no kubelet)']);
+    expect(r.problems).toEqual([
+      'gw: gw-1: restarted 3 times since the deployment started',
+      `gw: 2 error lines in the new pods' logs (limit 0): gw-1 2 (e.g. "ERROR upstream timeout")`,
+    ]);
+    expect(r.warnings).toEqual([
+      'gw: logs unavailable for 1 pod (gw-3): error lines not checked (gw: HTTP 500: no kubelet)',
+    ]);
     expect(r.logs).toEqual({ checked: 2, unavailable: 1, errorLines: 2, limit: 0 });
     // Problems come first: the workflow quotes the first lines of a failed check.
     expect(r.lines.slice(0, 2)).toEqual(r.problems.map((p) => `failed: ${p}`));
@@ -245,9 +348,15 @@ describe('platform health (runbook: DB connections not climbing, Redis < 80% of 
     expect(baseline.databaseConnections).toBeGreaterThanOrEqual(0);
     const r = await a.checkPlatformHealth({ baselineConnections: baseline.databaseConnections });
     expect(r.ok).toBe(true);
-    expect(r.checks.find((c) => c.name === 'redis-memory')).toMatchObject({ outcome: 'pass', detail: expect.stringContaining('of 64.0 MiB used') });
+    expect(r.checks.find((c) => c.name === 'redis-memory')).toMatchObject({
+      outcome: 'pass',
+      detail: expect.stringContaining('of 64.0 MiB used'),
+    });
     expect(r.checks.find((c) => c.name === 'database-connections')?.outcome).toBe('pass');
-    expect(r.lines).toEqual([expect.stringMatching(/^database-connections pass: \d+ active connections \(baseline \d+/), expect.stringMatching(/^redis-memory pass: .* of 64\.0 MiB used/)]);
+    expect(r.lines).toEqual([
+      expect.stringMatching(/^database-connections pass: \d+ active connections \(baseline \d+/),
+      expect.stringMatching(/^redis-memory pass: .* of 64\.0 MiB used/),
+    ]);
     expectNoSecrets(JSON.stringify(r));
   });
 
@@ -261,7 +370,10 @@ describe('platform health (runbook: DB connections not climbing, Redis < 80% of 
       await Promise.all(clients.map((c) => c.connect()));
       const r = await a.checkPlatformHealth({ baselineConnections: baseline.databaseConnections });
       expect(r.ok).toBe(false);
-      expect(r.checks.find((c) => c.name === 'database-connections')).toMatchObject({ outcome: 'fail', detail: expect.stringMatching(/growth \+\d+, limit \+2/) });
+      expect(r.checks.find((c) => c.name === 'database-connections')).toMatchObject({
+        outcome: 'fail',
+        detail: expect.stringMatching(/growth \+\d+, limit \+2/),
+      });
       expect(r.lines[0]).toMatch(/^database-connections failed: /);
     } finally {
       await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
@@ -277,34 +389,59 @@ describe('platform health (runbook: DB connections not climbing, Redis < 80% of 
 
   test('Redis without maxmemory is inconclusive ("no maxmemory set"); unreachable Redis fails', async () => {
     const port = await closedPort();
-    ownRedis = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', '--maxmemory', '0'], { stdio: 'ignore' });
-    await waitFor(async () => {
-      const s = net.connect({ host: '127.0.0.1', port });
-      return await new Promise<boolean>((resolve) => {
-        s.once('connect', () => (s.end(), resolve(true)));
-        s.once('error', () => resolve(false));
-      });
-    }, 10_000, 100);
-    const unlimited = await acts({ env: { ...env(), REDIS_URL: `redis://127.0.0.1:${port}` } }).checkPlatformHealth({ baselineConnections: 10_000 });
-    expect(unlimited.checks.find((c) => c.name === 'redis-memory')).toMatchObject({ outcome: 'inconclusive', value: null, detail: expect.stringContaining('no maxmemory set') });
+    ownRedis = spawn(
+      'redis-server',
+      ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', '--maxmemory', '0'],
+      { stdio: 'ignore' },
+    );
+    await waitFor(
+      async () => {
+        const s = net.connect({ host: '127.0.0.1', port });
+        return await new Promise<boolean>((resolve) => {
+          s.once('connect', () => (s.end(), resolve(true)));
+          s.once('error', () => resolve(false));
+        });
+      },
+      10_000,
+      100,
+    );
+    const unlimited = await acts({ env: { ...env(), REDIS_URL: `redis://127.0.0.1:${port}` } }).checkPlatformHealth({
+      baselineConnections: 10_000,
+    });
+    expect(unlimited.checks.find((c) => c.name === 'redis-memory')).toMatchObject({
+      outcome: 'inconclusive',
+      value: null,
+      detail: expect.stringContaining('no maxmemory set'),
+    });
     expect(unlimited.outcome).toBe('inconclusive');
 
     ownRedis.kill('SIGTERM');
     await new Promise((resolve) => ownRedis!.once('exit', resolve));
     ownRedis = undefined;
-    const down = await acts({ env: { ...env(), REDIS_URL: `redis://127.0.0.1:${port}` } }).checkPlatformHealth({ baselineConnections: 10_000 });
+    const down = await acts({ env: { ...env(), REDIS_URL: `redis://127.0.0.1:${port}` } }).checkPlatformHealth({
+      baselineConnections: 10_000,
+    });
     expect(down.ok).toBe(false);
-    expect(down.checks.find((c) => c.name === 'redis-memory')).toMatchObject({ outcome: 'fail', detail: expect.stringContaining('cannot read Redis memory: connect ECONNREFUSED') });
+    expect(down.checks.find((c) => c.name === 'redis-memory')).toMatchObject({
+      outcome: 'fail',
+      detail: expect.stringContaining('cannot read Redis memory: connect ECONNREFUSED'),
+    });
   });
 
   test('a missing DATABASE_URL is a configuration error, not a failed check', async () => {
     const { DATABASE_URL: _drop, ...rest } = env();
-    await expect(acts({ env: rest }).checkPlatformHealth({})).rejects.toMatchObject({ type: 'ConfigInvalid', nonRetryable: true });
+    await expect(acts({ env: rest }).checkPlatformHealth({})).rejects.toMatchObject({
+      type: 'ConfigInvalid',
+      nonRetryable: true,
+    });
   });
 });
 
 describe('canary analysis over Prometheus (argo-rollouts #4479, #1466: no data is never a pass)', () => {
-  const req = (tracks: ('stable' | 'canary')[], over: Partial<Parameters<ReturnType<typeof acts>['analyzeCanary']>[0]> = {}) => ({
+  const req = (
+    tracks: ('stable' | 'canary')[],
+    over: Partial<Parameters<ReturnType<typeof acts>['analyzeCanary']>[0]> = {},
+  ) => ({
     workflowId: 'verify-test',
     namespace: NS,
     version: '1.0.1',
@@ -317,10 +454,14 @@ describe('canary analysis over Prometheus (argo-rollouts #4479, #1466: no data i
   test('clean traffic on the stable track passes every metric (error rate, P95, P99)', async () => {
     const a = acts();
     // Another test may have a fault injected for a few seconds: poll rather than assert once.
-    const run = await waitFor(async () => {
-      const r = await a.analyzeCanary(req(['stable']));
-      return r.outcome === 'pass' ? r : undefined;
-    }, 60_000, 1000);
+    const run = await waitFor(
+      async () => {
+        const r = await a.analyzeCanary(req(['stable']));
+        return r.outcome === 'pass' ? r : undefined;
+      },
+      60_000,
+      1000,
+    );
     expect(run.measurements.map((m) => [m.metric, m.track, m.outcome])).toEqual([
       ['error-rate', 'stable', 'pass'],
       ['p95-latency', 'stable', 'pass'],
@@ -335,10 +476,14 @@ describe('canary analysis over Prometheus (argo-rollouts #4479, #1466: no data i
     const a = acts();
     try {
       await demoControl('/__sandbox/fault', { track: 'stable', errorRate: 0.3 });
-      const run = await waitFor(async () => {
-        const r = await a.analyzeCanary(req(['stable']));
-        return r.outcome === 'fail' ? r : undefined;
-      }, 60_000, 1000);
+      const run = await waitFor(
+        async () => {
+          const r = await a.analyzeCanary(req(['stable']));
+          return r.outcome === 'fail' ? r : undefined;
+        },
+        60_000,
+        1000,
+      );
       const m = run.measurements.find((x) => x.metric === 'error-rate')!;
       expect(m).toMatchObject({ track: 'stable', outcome: 'fail', reason: expect.stringMatching(/ > 0\.01$/) });
       expect(m.value).toBeGreaterThan(0.01);
@@ -354,11 +499,18 @@ describe('canary analysis over Prometheus (argo-rollouts #4479, #1466: no data i
     const a = acts();
     // A version nobody runs has no traffic whatever the weights are.
     const config = baseConfig();
-    config.analysis.metrics = config.analysis.metrics.map((m) => ({ ...m, query: m.query.split('track="{{track}}"').join('track="{{track}}",version="{{version}}"') }));
+    config.analysis.metrics = config.analysis.metrics.map((m) => ({
+      ...m,
+      query: m.query.split('track="{{track}}"').join('track="{{track}}",version="{{version}}"'),
+    }));
     const noTraffic = await acts({ config }).analyzeCanary(req(['canary'], { version: '0.0.0-no-traffic' }));
     expect(noTraffic.outcome).toBe('inconclusive');
     expect(noTraffic.measurements.every((m) => m.outcome === 'inconclusive' && m.value === null)).toBe(true);
-    expect(noTraffic.measurements.map((m) => m.reason)).toEqual([expect.stringMatching(/NaN|no data/), expect.stringMatching(/NaN|no data/), expect.stringMatching(/NaN|no data/)]);
+    expect(noTraffic.measurements.map((m) => m.reason)).toEqual([
+      expect.stringMatching(/NaN|no data/),
+      expect.stringMatching(/NaN|no data/),
+      expect.stringMatching(/NaN|no data/),
+    ]);
 
     // The canary track as the sandbox routes it (100/0 unless another test is running a canary right now).
     const before = await canaryIdle();
@@ -368,14 +520,27 @@ describe('canary analysis over Prometheus (argo-rollouts #4479, #1466: no data i
 
   test('{{version}} on the stable track needs the stable version; with it the query selects that version', async () => {
     const config = baseConfig();
-    config.analysis.metrics = [{ name: 'requests', query: 'sum(rate(http_requests_total{track="{{track}}",version="{{version}}"}[{{window}}]))', min: 1 }];
+    config.analysis.metrics = [
+      {
+        name: 'requests',
+        query: 'sum(rate(http_requests_total{track="{{track}}",version="{{version}}"}[{{window}}]))',
+        min: 1,
+      },
+    ];
     const a = acts({ config });
     const unknown = await a.analyzeCanary(req(['stable']));
-    expect(unknown.measurements[0]).toMatchObject({ outcome: 'inconclusive', reason: 'the query uses {{version}} but the stable version is not known' });
-    const known = await waitFor(async () => {
-      const r = await a.analyzeCanary(req(['stable'], { stableVersion: '1.0.0' }));
-      return r.outcome === 'pass' ? r : undefined;
-    }, 30_000, 1000);
+    expect(unknown.measurements[0]).toMatchObject({
+      outcome: 'inconclusive',
+      reason: 'the query uses {{version}} but the stable version is not known',
+    });
+    const known = await waitFor(
+      async () => {
+        const r = await a.analyzeCanary(req(['stable'], { stableVersion: '1.0.0' }));
+        return r.outcome === 'pass' ? r : undefined;
+      },
+      30_000,
+      1000,
+    );
     expect(known.measurements[0].value).toBeGreaterThan(1);
   }, 60_000);
 
@@ -387,8 +552,16 @@ describe('canary analysis over Prometheus (argo-rollouts #4479, #1466: no data i
     ];
     const run = await acts({ config }).analyzeCanary(req(['stable']));
     expect(run.outcome).toBe('inconclusive');
-    expect(run.measurements[0]).toMatchObject({ outcome: 'inconclusive', value: null, reason: expect.stringContaining('no data (empty vector') });
-    expect(run.measurements[1]).toMatchObject({ outcome: 'inconclusive', value: null, reason: expect.stringContaining('query error (bad_data)') });
+    expect(run.measurements[0]).toMatchObject({
+      outcome: 'inconclusive',
+      value: null,
+      reason: expect.stringContaining('no data (empty vector'),
+    });
+    expect(run.measurements[1]).toMatchObject({
+      outcome: 'inconclusive',
+      value: null,
+      reason: expect.stringContaining('query error (bad_data)'),
+    });
   });
 
   test('an unreachable Prometheus is inconclusive, and the inconclusive limit ends the analysis', async () => {
@@ -402,7 +575,11 @@ describe('canary analysis over Prometheus (argo-rollouts #4479, #1466: no data i
     for (let i = 0; i < 3; i++) {
       const run: AnalysisRun = await a.analyzeCanary(req(['canary', 'stable']));
       expect(run.outcome).toBe('inconclusive');
-      expect(run.measurements.every((m) => m.outcome === 'inconclusive' && /Prometheus unreachable: connection refused/.test(m.reason ?? ''))).toBe(true);
+      expect(
+        run.measurements.every(
+          (m) => m.outcome === 'inconclusive' && /Prometheus unreachable: connection refused/.test(m.reason ?? ''),
+        ),
+      ).toBe(true);
       const v = tallyRun(tally, run, limits);
       tally = v.tally;
       verdicts.push(v.verdict);
@@ -418,7 +595,10 @@ describe('canary analysis over Prometheus (argo-rollouts #4479, #1466: no data i
       config.analysis.prometheusUrl = `http://127.0.0.1:${port}`;
       config.analysis.queryTimeout = 300;
       const run = await acts({ config }).analyzeCanary(req(['stable']));
-      expect(run.measurements[0]).toMatchObject({ outcome: 'inconclusive', reason: 'Prometheus unreachable: no answer within 300 ms' });
+      expect(run.measurements[0]).toMatchObject({
+        outcome: 'inconclusive',
+        reason: 'Prometheus unreachable: no answer within 300 ms',
+      });
     } finally {
       silent.closeAllConnections();
       silent.close();
@@ -433,22 +613,41 @@ describe('canary analysis over Prometheus (argo-rollouts #4479, #1466: no data i
       { name: 'rate', query: sameSeries, maxRatioToStable: 1.5 },
       { name: 'err', query: config.analysis.metrics[0].query, max: 0.01, maxRatioToStable: 2 },
     ];
-    const run = await waitFor(async () => {
-      const r = await acts({ config }).analyzeCanary(req(['canary', 'stable']));
-      return r.measurements.find((m) => m.metric === 'rate vs stable')?.outcome === 'pass' ? r : undefined;
-    }, 30_000, 1000);
-    expect(run.measurements.find((m) => m.metric === 'rate vs stable')).toMatchObject({ track: 'canary', outcome: 'pass', threshold: expect.stringContaining('<= 1.5 x stable') });
-    if (await canaryIdle()) expect(run.measurements.find((m) => m.metric === 'err vs stable')).toMatchObject({ outcome: 'inconclusive' });
+    const run = await waitFor(
+      async () => {
+        const r = await acts({ config }).analyzeCanary(req(['canary', 'stable']));
+        return r.measurements.find((m) => m.metric === 'rate vs stable')?.outcome === 'pass' ? r : undefined;
+      },
+      30_000,
+      1000,
+    );
+    expect(run.measurements.find((m) => m.metric === 'rate vs stable')).toMatchObject({
+      track: 'canary',
+      outcome: 'pass',
+      threshold: expect.stringContaining('<= 1.5 x stable'),
+    });
+    if (await canaryIdle())
+      expect(run.measurements.find((m) => m.metric === 'err vs stable')).toMatchObject({ outcome: 'inconclusive' });
   }, 60_000);
 
   test('runs inside an activity context (MockActivityEnvironment) and logs through it', async () => {
     const logged: string[] = [];
     const record = (level: string) => (message: string) => void logged.push(`${level} ${message}`);
-    const logger = { log: (level: string, message: string) => void logged.push(`${level} ${message}`), trace: record('TRACE'), debug: record('DEBUG'), info: record('INFO'), warn: record('WARN'), error: record('ERROR') };
+    const logger = {
+      log: (level: string, message: string) => void logged.push(`${level} ${message}`),
+      trace: record('TRACE'),
+      debug: record('DEBUG'),
+      info: record('INFO'),
+      warn: record('WARN'),
+      error: record('ERROR'),
+    };
     const menv = new MockActivityEnvironment(undefined, { logger });
     // No logger injected: the activity logs through its context.
     const a = verifyActivities({ config: baseConfig(), env: env() });
-    const run = await menv.run<[AnalysisRequest], AnalysisRun, typeof a.analyzeCanary>(a.analyzeCanary, req(['stable']));
+    const run = await menv.run<[AnalysisRequest], AnalysisRun, typeof a.analyzeCanary>(
+      a.analyzeCanary,
+      req(['stable']),
+    );
     expect(['pass', 'fail', 'inconclusive']).toContain(run.outcome);
     expect(logged.some((l) => l.includes(`analysis ${run.outcome === 'pass' ? 'passed' : run.outcome}`))).toBe(true);
   });

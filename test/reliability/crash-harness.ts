@@ -22,11 +22,26 @@
  * once, in `npm test`) and test/reliability/reliability.test.ts (the full
  * version, `npm run test:reliability`). Both write docs/reliability.md.
  */
-import { S3Client, GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import {
+  S3Client,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+} from '@aws-sdk/client-s3';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import * as net from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -48,7 +63,14 @@ const execFileP = promisify(execFile);
 
 export type System = 'registry' | 's3' | 'postgres' | 'apiserver' | 'prometheus' | 'webhook';
 export const SYSTEMS: System[] = ['registry', 's3', 'postgres', 'apiserver', 'prometheus', 'webhook'];
-export const SERVICES = ['auth-service', 'chat-service', 'billing-service', 'analytics-service', 'api-gateway', 'frontend'];
+export const SERVICES = [
+  'auth-service',
+  'chat-service',
+  'billing-service',
+  'analytics-service',
+  'api-gateway',
+  'frontend',
+];
 const NAMESPACE = 'ai-saas';
 const VERSION = '1.0.1';
 const CANARY_INPUT = { soak: '6s', analysisInterval: '3s' };
@@ -104,7 +126,8 @@ export function seedFromEnv(): number {
   const v = process.env.RELIABILITY_SEED;
   if (v !== undefined && v !== '') {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new Error(`RELIABILITY_SEED must be an integer between 0 and 4294967295, got ${JSON.stringify(v)}`);
+    if (!Number.isInteger(n) || n < 0 || n > 0xffffffff)
+      throw new Error(`RELIABILITY_SEED must be an integer between 0 and 4294967295, got ${JSON.stringify(v)}`);
     return n;
   }
   return Math.floor(Math.random() * 0xffffffff);
@@ -161,12 +184,59 @@ const PERMANENT_EXPECT: Record<System, Expectation> = {
 /** `npm run test:reliability`: a baseline, `crashRuns` runs with 1–3 kills each, two server restarts, each system's transient outage and permanent failure on its own. */
 export function fullPlan(seed: number, crashRuns: number, only?: string[]): RunSpec[] {
   const rand = prng(seed);
-  const runs: Omit<RunSpec, 'n'>[] = [{ scenario: 'baseline (no fault)', killDelaysMs: [], downMs: [], serverRestarts: [], transient: [], expect: 'succeeded' }];
-  for (let i = 0; i < crashRuns; i++) runs.push({ scenario: 'worker kills', ...kills(rand, 1 + Math.floor(rand() * 3)), serverRestarts: [], transient: [], expect: 'succeeded' });
-  runs.push({ scenario: 'server restart during an activity', killDelaysMs: [], downMs: [], serverRestarts: ['activity'], transient: [], expect: 'succeeded' });
-  runs.push({ scenario: 'server restart during a soak', killDelaysMs: [], downMs: [], serverRestarts: ['soak'], transient: [], expect: 'succeeded' });
-  for (const s of SYSTEMS) runs.push({ scenario: `transient ${s} outage`, killDelaysMs: [], downMs: [], serverRestarts: [], transient: [s], expect: 'succeeded' });
-  for (const s of SYSTEMS) runs.push({ scenario: `permanent ${s} failure`, killDelaysMs: [], downMs: [], serverRestarts: [], transient: [], permanent: s, expect: PERMANENT_EXPECT[s] });
+  const runs: Omit<RunSpec, 'n'>[] = [
+    {
+      scenario: 'baseline (no fault)',
+      killDelaysMs: [],
+      downMs: [],
+      serverRestarts: [],
+      transient: [],
+      expect: 'succeeded',
+    },
+  ];
+  for (let i = 0; i < crashRuns; i++)
+    runs.push({
+      scenario: 'worker kills',
+      ...kills(rand, 1 + Math.floor(rand() * 3)),
+      serverRestarts: [],
+      transient: [],
+      expect: 'succeeded',
+    });
+  runs.push({
+    scenario: 'server restart during an activity',
+    killDelaysMs: [],
+    downMs: [],
+    serverRestarts: ['activity'],
+    transient: [],
+    expect: 'succeeded',
+  });
+  runs.push({
+    scenario: 'server restart during a soak',
+    killDelaysMs: [],
+    downMs: [],
+    serverRestarts: ['soak'],
+    transient: [],
+    expect: 'succeeded',
+  });
+  for (const s of SYSTEMS)
+    runs.push({
+      scenario: `transient ${s} outage`,
+      killDelaysMs: [],
+      downMs: [],
+      serverRestarts: [],
+      transient: [s],
+      expect: 'succeeded',
+    });
+  for (const s of SYSTEMS)
+    runs.push({
+      scenario: `permanent ${s} failure`,
+      killDelaysMs: [],
+      downMs: [],
+      serverRestarts: [],
+      transient: [],
+      permanent: s,
+      expect: PERMANENT_EXPECT[s],
+    });
   const filtered = only?.length ? runs.filter((r) => only.some((o) => r.scenario.includes(o))) : runs;
   return filtered.map((r, i) => ({ ...r, n: i + 1 }));
 }
@@ -245,7 +315,8 @@ export function sandboxDir(): string {
 
 function readEnvFile(dir: string): Record<string, string> {
   const file = path.join(dir, 'env');
-  if (!existsSync(file)) throw new Error(`no sandbox environment in ${file}: start it with \`npm run sandbox -- up\` (SANDBOX_DIR=${dir})`);
+  if (!existsSync(file))
+    throw new Error(`no sandbox environment in ${file}: start it with \`npm run sandbox -- up\` (SANDBOX_DIR=${dir})`);
   return Object.fromEntries(
     readFileSync(file, 'utf8')
       .split('\n')
@@ -255,12 +326,16 @@ function readEnvFile(dir: string): Record<string, string> {
 }
 
 async function sandboxCli(dir: string, env: Record<string, string>, ...args: string[]): Promise<string> {
-  const { stdout } = await execFileP(path.join(REPO_ROOT, 'node_modules/.bin/tsx'), [path.join(REPO_ROOT, 'scripts/sandbox/cli.ts'), ...args], {
-    cwd: REPO_ROOT,
-    // The instance's ports come from its env file: a reset never reaches another instance.
-    env: { ...process.env, ...pick(env, /^SANDBOX_/), SANDBOX_DIR: dir },
-    maxBuffer: 10 * 1024 * 1024,
-  });
+  const { stdout } = await execFileP(
+    path.join(REPO_ROOT, 'node_modules/.bin/tsx'),
+    [path.join(REPO_ROOT, 'scripts/sandbox/cli.ts'), ...args],
+    {
+      cwd: REPO_ROOT,
+      // The instance's ports come from its env file: a reset never reaches another instance.
+      env: { ...process.env, ...pick(env, /^SANDBOX_/), SANDBOX_DIR: dir },
+      maxBuffer: 10 * 1024 * 1024,
+    },
+  );
   return stdout;
 }
 
@@ -316,7 +391,12 @@ class Proc {
 
   async start(ready: () => Promise<boolean>, timeoutMs = 90_000): Promise<void> {
     appendFileSync(this.logFile, `\n--- ${new Date().toISOString()} start ${this.name}\n`);
-    const child = spawn(this.file, this.args, { cwd: REPO_ROOT, env: this.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(this.file, this.args, {
+      cwd: REPO_ROOT,
+      env: this.env,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     this.child = child;
     this.expectingExit = false;
     let sawReady = !this.readyLine;
@@ -336,12 +416,16 @@ class Proc {
     );
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      if (!this.alive) throw new Error(`${this.name} exited during start-up; see ${this.logFile}:\n${tail(this.logFile)}`);
+      if (!this.alive)
+        throw new Error(`${this.name} exited during start-up; see ${this.logFile}:\n${tail(this.logFile)}`);
       if (sawReady && (await ready().catch(() => false))) {
         this.readyAt = Date.now();
         return;
       }
-      if (Date.now() > deadline) throw new Error(`${this.name} not ready after ${timeoutMs / 1000}s; see ${this.logFile}:\n${tail(this.logFile)}`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `${this.name} not ready after ${timeoutMs / 1000}s; see ${this.logFile}:\n${tail(this.logFile)}`,
+        );
       await sleep(200);
     }
   }
@@ -371,7 +455,10 @@ class Proc {
       return;
     }
     let timer: NodeJS.Timeout | undefined;
-    const done = await Promise.race([this.exited!.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), graceMs)))]);
+    const done = await Promise.race([
+      this.exited!.then(() => true),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(false), graceMs))),
+    ]);
     clearTimeout(timer);
     if (!done) await this.kill9();
     await waitGroupGone(pid);
@@ -456,11 +543,20 @@ async function snapshot(o: Outside): Promise<PlatformSnapshot> {
     revisions[name] = d.metadata?.annotations?.['deployment.kubernetes.io/revision'] ?? '?';
     replicas[name] = d.spec?.replicas ?? 0;
   }
-  const vs = (await o.kube.custom.getNamespacedCustomObject({ group: 'networking.istio.io', version: 'v1beta1', namespace: NAMESPACE, plural: 'virtualservices', name: 'api-gateway' })) as {
+  const vs = (await o.kube.custom.getNamespacedCustomObject({
+    group: 'networking.istio.io',
+    version: 'v1beta1',
+    namespace: NAMESPACE,
+    plural: 'virtualservices',
+    name: 'api-gateway',
+  })) as {
     spec: { http: { route: { destination: { subset: string }; weight?: number }[] }[] };
   };
   const route = vs.spec.http[0].route;
-  const weights = { stable: route.find((r) => r.destination.subset === 'stable')?.weight ?? 0, canary: route.find((r) => r.destination.subset === 'canary')?.weight ?? 0 };
+  const weights = {
+    stable: route.find((r) => r.destination.subset === 'stable')?.weight ?? 0,
+    canary: route.find((r) => r.destination.subset === 'canary')?.weight ?? 0,
+  };
   const manifests: Record<string, string[]> = {};
   for (const s of SERVICES) manifests[s] = registryManifests(o.dir, `ai-saas-${s}`);
   return { images, revisions, replicas, weights, manifests };
@@ -468,7 +564,19 @@ async function snapshot(o: Outside): Promise<PlatformSnapshot> {
 
 /** The registry's own record of the manifests it holds (distribution's storage layout: revisions with a link). */
 function registryManifests(dir: string, repo: string): string[] {
-  const revs = path.join(dir, 'registry', 'data', 'docker', 'registry', 'v2', 'repositories', repo, '_manifests', 'revisions', 'sha256');
+  const revs = path.join(
+    dir,
+    'registry',
+    'data',
+    'docker',
+    'registry',
+    'v2',
+    'repositories',
+    repo,
+    '_manifests',
+    'revisions',
+    'sha256',
+  );
   if (!existsSync(revs)) return [];
   return readdirSync(revs)
     .filter((d) => existsSync(path.join(revs, d, 'link')))
@@ -476,7 +584,8 @@ function registryManifests(dir: string, repo: string): string[] {
     .sort();
 }
 
-const MANIFEST_ACCEPT = 'application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json';
+const MANIFEST_ACCEPT =
+  'application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json';
 
 async function registryTags(registry: string, repo: string): Promise<string[]> {
   const r = await fetch(`http://${registry}/v2/${repo}/tags/list`);
@@ -484,7 +593,11 @@ async function registryTags(registry: string, repo: string): Promise<string[]> {
   return (((await r.json()) as { tags?: string[] | null }).tags ?? []).sort();
 }
 
-async function registryImage(registry: string, repo: string, ref: string): Promise<{ digest?: string; labels: Record<string, string> }> {
+async function registryImage(
+  registry: string,
+  repo: string,
+  ref: string,
+): Promise<{ digest?: string; labels: Record<string, string> }> {
   const r = await fetch(`http://${registry}/v2/${repo}/manifests/${ref}`, { headers: { Accept: MANIFEST_ACCEPT } });
   if (!r.ok) return { labels: {} };
   const digest = r.headers.get('docker-content-digest') ?? undefined;
@@ -499,7 +612,8 @@ async function gitTags(remote: string): Promise<{ count: number; commit?: string
   const { stdout } = await execFileP('git', ['ls-remote', '--tags', remote]);
   const lines = stdout.trim().split('\n').filter(Boolean);
   const count = lines.filter((l) => l.endsWith(`refs/tags/v${VERSION}`)).length;
-  const peeled = lines.find((l) => l.endsWith(`refs/tags/v${VERSION}^{}`)) ?? lines.find((l) => l.endsWith(`refs/tags/v${VERSION}`));
+  const peeled =
+    lines.find((l) => l.endsWith(`refs/tags/v${VERSION}^{}`)) ?? lines.find((l) => l.endsWith(`refs/tags/v${VERSION}`));
   return { count, commit: peeled?.split(/\s+/)[0] };
 }
 
@@ -508,7 +622,9 @@ async function migrations(env: Record<string, string>): Promise<{ files: string[
   await db.connect();
   try {
     const m = await db.query<{ filename: string }>('SELECT filename FROM schema_migrations ORDER BY filename');
-    const i = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_indexes WHERE indexname = 'users_email_verified_at_idx'");
+    const i = await db.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM pg_indexes WHERE indexname = 'users_email_verified_at_idx'",
+    );
     return { files: m.rows.map((r) => r.filename), indexes: i.rows[0].n };
   } finally {
     await db.end();
@@ -537,7 +653,8 @@ async function backups(o: Outside, workflowId: string): Promise<BackupCheck> {
     if (!meta.sha256 || !meta.bytes || Number(meta.bytes) !== h.ContentLength) continue;
     const got = await o.s3.send(new GetObjectCommand({ Bucket: bucket, Key: obj.Key! }));
     const bytes = await got.Body!.transformToByteArray();
-    if (bytes.length === Number(meta.bytes) && createHash('sha256').update(bytes).digest('hex') === meta.sha256) out.verified++;
+    if (bytes.length === Number(meta.bytes) && createHash('sha256').update(bytes).digest('hex') === meta.sha256)
+      out.verified++;
   }
   const uploads = await o.s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix }));
   out.pendingUploads = (uploads.Uploads ?? []).length;
@@ -596,7 +713,9 @@ class Observer {
         const id = `${this.workflowId}${suffix}`;
         if (!(d.raw.pendingChildren ?? []).some((p) => p.workflowId === id)) continue;
         o.childId = id;
-        const cd = await c.withDeadline(Date.now() + 3000, () => c.workflow.getHandle(id).describe()).catch(() => undefined);
+        const cd = await c
+          .withDeadline(Date.now() + 3000, () => c.workflow.getHandle(id).describe())
+          .catch(() => undefined);
         if (cd) o.pending.push(...pendingOf(id, cd.raw.pendingActivities));
       }
     } catch {
@@ -615,7 +734,11 @@ class Observer {
           o.weight = cs.canary?.weight;
           if (cs.lastAnalysis) {
             const m = cs.lastAnalysis.measurements.find((x) => x.outcome !== 'pass');
-            o.analysis = { at: cs.lastAnalysis.at, outcome: cs.lastAnalysis.outcome, ...(m?.reason ? { reason: m.reason } : {}) };
+            o.analysis = {
+              at: cs.lastAnalysis.at,
+              outcome: cs.lastAnalysis.outcome,
+              ...(m?.reason ? { reason: m.reason } : {}),
+            };
           }
           this.steps(cs, o);
         }
@@ -652,11 +775,24 @@ function millis(t: RawTime): number | undefined {
 }
 
 function pendingOf(workflowId: string, raw: unknown): Pending[] {
-  const list = (raw ?? []) as { activityType?: { name?: string | null } | null; attempt?: number | null; state?: number | null; lastStartedTime?: RawTime; lastFailure?: { message?: string | null } | null }[];
+  const list = (raw ?? []) as {
+    activityType?: { name?: string | null } | null;
+    attempt?: number | null;
+    state?: number | null;
+    lastStartedTime?: RawTime;
+    lastFailure?: { message?: string | null } | null;
+  }[];
   return list.map((p) => {
     const startedAt = millis(p.lastStartedTime);
     // PendingActivityState 2 = STARTED.
-    return { workflowId, type: p.activityType?.name ?? '?', attempt: p.attempt ?? 1, started: p.state === 2, ...(startedAt ? { startedAt } : {}), ...(p.lastFailure?.message ? { lastFailure: p.lastFailure.message } : {}) };
+    return {
+      workflowId,
+      type: p.activityType?.name ?? '?',
+      attempt: p.attempt ?? 1,
+      started: p.state === 2,
+      ...(startedAt ? { startedAt } : {}),
+      ...(p.lastFailure?.message ? { lastFailure: p.lastFailure.message } : {}),
+    };
   });
 }
 
@@ -669,14 +805,16 @@ function describeWhere(o: Observation, workerSince = 0): string {
   const label = (p: Pending): string => {
     const attempt = p.attempt > 1 ? `attempt ${p.attempt}` : '';
     if (!p.started) return `${p.type} (${[attempt, 'scheduled, not running'].filter(Boolean).join(', ')})`;
-    if (p.startedAt !== undefined && p.startedAt < workerSince) return `${p.type} (${[attempt, 'orphaned by the previous kill, waiting for its timeout'].filter(Boolean).join(', ')})`;
+    if (p.startedAt !== undefined && p.startedAt < workerSince)
+      return `${p.type} (${[attempt, 'orphaned by the previous kill, waiting for its timeout'].filter(Boolean).join(', ')})`;
     return `${p.type}${attempt ? ` (${attempt})` : ''}`;
   };
   const acts = [...new Set(o.pending.map(label))];
   const steps = o.running.filter((s) => !s.startsWith('canary') || o.running.length === 1);
   if (acts.length) return `${steps.length ? `${steps.join(' + ')}: ` : ''}${acts.join(', ')}`;
   if (o.childPhase === 'soaking') return `soak at ${o.weight ?? '?'}% (durable timer, no activity)`;
-  if (o.childPhase === 'awaiting-db-decision' || o.phase === 'awaiting-db-decision') return 'waiting for the database decision (signal)';
+  if (o.childPhase === 'awaiting-db-decision' || o.phase === 'awaiting-db-decision')
+    return 'waiting for the database decision (signal)';
   if (steps.length) return `${steps.join(' + ')} (between activities)`;
   return `${o.phase ?? o.status ?? 'unknown'} (no activity pending)`;
 }
@@ -686,7 +824,8 @@ function categorize(o: Observation, workerSince: number): string {
   const running = o.pending.filter((p) => p.started && (p.startedAt === undefined || p.startedAt >= workerSince));
   if (running.length) return `activity running: ${[...new Set(running.map((p) => p.type))].sort().join(' + ')}`;
   if (o.childPhase === 'soaking') return 'canary soak (durable timer, no activity)';
-  if (o.pending.some((p) => p.started)) return 'no activity running: an attempt of the killed worker waits for its timeout';
+  if (o.pending.some((p) => p.started))
+    return 'no activity running: an attempt of the killed worker waits for its timeout';
   if (o.pending.length) return 'no activity running: activity scheduled (retry backoff or no worker yet)';
   return 'between activities (workflow task or timer)';
 }
@@ -696,7 +835,15 @@ const USES: Record<System, string[]> = {
   registry: ['buildImages'],
   s3: ['backupDatabase', 'writeSummary'],
   postgres: ['migrationStatus', 'applyMigrations', 'backupDatabase'],
-  apiserver: ['podRestarts', 'patchImages', 'waitForRollout', 'readClusterState', 'startCanary', 'setCanaryWeight', 'checkKubernetesHealth'],
+  apiserver: [
+    'podRestarts',
+    'patchImages',
+    'waitForRollout',
+    'readClusterState',
+    'startCanary',
+    'setCanaryWeight',
+    'checkKubernetesHealth',
+  ],
   prometheus: ['analyzeCanary', 'platformBaseline'],
   webhook: ['notify'],
 };
@@ -726,11 +873,20 @@ export async function runReliability(opts: ReliabilityOptions): Promise<Reliabil
 
   // The worker's config: the example, a short analysis window; its endpoints are the proxies.
   const configFile = path.join(work, 'deploy.config.yaml');
-  const cfg = parseYaml(readFileSync(path.join(REPO_ROOT, 'deploy.config.yaml'), 'utf8')) as { analysis: { window: string } };
+  const cfg = parseYaml(readFileSync(path.join(REPO_ROOT, 'deploy.config.yaml'), 'utf8')) as {
+    analysis: { window: string };
+  };
   cfg.analysis.window = '10s';
   writeFileSync(configFile, stringifyYaml(cfg));
   const kubeconfig = path.join(work, 'worker.kubeconfig');
-  writeFileSync(kubeconfig, readFileSync(env.KUBECONFIG_WORKER, 'utf8').replace(/server: https:\/\/127\.0\.0\.1:\d+/, `server: https://${proxies.apiserver.address}`), { mode: 0o600 });
+  writeFileSync(
+    kubeconfig,
+    readFileSync(env.KUBECONFIG_WORKER, 'utf8').replace(
+      /server: https:\/\/127\.0\.0\.1:\d+/,
+      `server: https://${proxies.apiserver.address}`,
+    ),
+    { mode: 0o600 },
+  );
   const dbUrl = new URL(env.DATABASE_URL);
   dbUrl.port = String(proxies.postgres.port);
   const proxiedRegistry = proxies.registry.address;
@@ -738,9 +894,27 @@ export async function runReliability(opts: ReliabilityOptions): Promise<Reliabil
   // Our own Temporal dev server, persisted in SQLite so it can be killed and restarted.
   const temporalPort = await freePort();
   const address = `127.0.0.1:${temporalPort}`;
-  const serverArgs = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(temporalPort), '--headless', '--db-filename', path.join(work, 'dev.db'), '--log-level', 'error'];
+  const serverArgs = [
+    'server',
+    'start-dev',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(temporalPort),
+    '--headless',
+    '--db-filename',
+    path.join(work, 'dev.db'),
+    '--log-level',
+    'error',
+  ];
   for (const name of SEARCH_ATTRIBUTE_NAMES) serverArgs.push('--search-attribute', `${name}=Keyword`);
-  const server = new Proc('temporal dev server', toolPath('cli'), serverArgs, process.env, path.join(work, 'temporal.log'));
+  const server = new Proc(
+    'temporal dev server',
+    toolPath('cli'),
+    serverArgs,
+    process.env,
+    path.join(work, 'temporal.log'),
+  );
   const serverReady = async (): Promise<boolean> => {
     const conn = await Connection.connect({ address, connectTimeout: 1000 });
     try {
@@ -771,9 +945,25 @@ export async function runReliability(opts: ReliabilityOptions): Promise<Reliabil
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   };
   // Nothing of the caller's own Temporal or notification setup reaches this worker (no TLS to the dev server, no real Slack).
-  for (const k of ['TEMPORAL_TLS', 'TEMPORAL_TLS_CERT', 'TEMPORAL_TLS_KEY', 'TEMPORAL_TLS_CA', 'TEMPORAL_TLS_SERVER_NAME', 'TEMPORAL_API_KEY', 'SLACK_WEBHOOK_URL']) delete workerEnv[k];
+  for (const k of [
+    'TEMPORAL_TLS',
+    'TEMPORAL_TLS_CERT',
+    'TEMPORAL_TLS_KEY',
+    'TEMPORAL_TLS_CA',
+    'TEMPORAL_TLS_SERVER_NAME',
+    'TEMPORAL_API_KEY',
+    'SLACK_WEBHOOK_URL',
+  ])
+    delete workerEnv[k];
   for (const k of Object.keys(workerEnv)) if (k.startsWith('JEST_')) delete workerEnv[k];
-  const worker = new Proc('worker', path.join(REPO_ROOT, 'node_modules/.bin/tsx'), [path.join(REPO_ROOT, 'src/worker.ts')], workerEnv, path.join(work, 'worker.log'), /worker: polling task queue/);
+  const worker = new Proc(
+    'worker',
+    path.join(REPO_ROOT, 'node_modules/.bin/tsx'),
+    [path.join(REPO_ROOT, 'src/worker.ts')],
+    workerEnv,
+    path.join(work, 'worker.log'),
+    /worker: polling task queue/,
+  );
   const workerReady = async (): Promise<boolean> => true;
 
   const killAll = (): void => {
@@ -783,7 +973,16 @@ export async function runReliability(opts: ReliabilityOptions): Promise<Reliabil
   process.once('exit', killAll);
 
   const out = outside(dir, env);
-  const report: ReliabilityReport = { mode: opts.mode, seed: opts.seed, command: opts.command, startedAt: new Date(started).toISOString(), durationMs: 0, sandboxDir: dir, runs: [], ok: false };
+  const report: ReliabilityReport = {
+    mode: opts.mode,
+    seed: opts.seed,
+    command: opts.command,
+    startedAt: new Date(started).toISOString(),
+    durationMs: 0,
+    sandboxDir: dir,
+    runs: [],
+    ok: false,
+  };
   let connection: Connection | undefined;
   try {
     await server.start(serverReady);
@@ -808,7 +1007,16 @@ export async function runReliability(opts: ReliabilityOptions): Promise<Reliabil
         deadlineMs: opts.runDeadlineMs ?? 12 * 60_000,
       });
       report.runs.push(rec);
-      log(`run ${spec.n}/${opts.runs.length} ${rec.ok ? 'ok' : 'FAILED'}: ${spec.scenario}: ${rec.outcome} in ${(rec.durationMs / 1000).toFixed(0)}s; kills: ${rec.kills.map((k) => k.landed).join(' | ') || 'none'}${rec.ok ? '' : `; failed checks: ${rec.checks.filter((c) => !c.ok).map((c) => `${c.name} (${c.detail ?? ''})`).join('; ')}`}`);
+      log(
+        `run ${spec.n}/${opts.runs.length} ${rec.ok ? 'ok' : 'FAILED'}: ${spec.scenario}: ${rec.outcome} in ${(rec.durationMs / 1000).toFixed(0)}s; kills: ${rec.kills.map((k) => k.landed).join(' | ') || 'none'}${
+          rec.ok
+            ? ''
+            : `; failed checks: ${rec.checks
+                .filter((c) => !c.ok)
+                .map((c) => `${c.name} (${c.detail ?? ''})`)
+                .join('; ')}`
+        }`,
+      );
       report.durationMs = Date.now() - started;
       writeReport(opts.docPath, report);
     }
@@ -878,31 +1086,74 @@ function retriesOf(o: Observation, system: System): Pending[] {
 
 /** When each system's fault begins, and (transient) when it ends. */
 function faultFor(system: System, kind: 'transient' | 'permanent', proxy: FaultProxy): ActiveFault {
-  const cut = { how: kind === 'transient' ? 'outage (proxy stops listening, open connections reset), then back' : 'outage that does not end', apply: () => proxy.cut() };
+  const cut = {
+    how:
+      kind === 'transient'
+        ? 'outage (proxy stops listening, open connections reset), then back'
+        : 'outage that does not end',
+    apply: () => proxy.cut(),
+  };
   const deny = (d: (typeof DENIALS)[keyof typeof DENIALS], how: string) => ({ how, apply: () => proxy.deny(d) });
-  const beforeBuild = (o: Observation): boolean => o.phase === 'checks' || o.phase === 'tagging' || (o.phase === 'building' && !stepDone(o, 'build and push images'));
-  const afterBackup = (o: Observation): boolean => (stepDone(o, 'database backup') && !stepDone(o, 'migration status')) || o.phase === 'migrating';
+  const beforeBuild = (o: Observation): boolean =>
+    o.phase === 'checks' || o.phase === 'tagging' || (o.phase === 'building' && !stepDone(o, 'build and push images'));
+  const afterBackup = (o: Observation): boolean =>
+    (stepDone(o, 'database backup') && !stepDone(o, 'migration status')) || o.phase === 'migrating';
   const rec = (how: string): FaultRecord => ({ system, kind, how, retried: [], observed: [] });
   const failedOnce = (o: Observation): boolean => retriesOf(o, system).length > 0;
   switch (system) {
     case 'registry': {
-      const f = kind === 'transient' ? cut : deny(DENIALS.registry, 'every request answered 403 DENIED (access revoked)');
-      return { rec: rec(f.how), apply: f.apply, start: beforeBuild, stop: (o, ms, overlap) => (failedOnce(o) && overlap > 2000) || overlap > 20_000 || stepDone(o, 'build and push images') || ms > 240_000 };
+      const f =
+        kind === 'transient' ? cut : deny(DENIALS.registry, 'every request answered 403 DENIED (access revoked)');
+      return {
+        rec: rec(f.how),
+        apply: f.apply,
+        start: beforeBuild,
+        stop: (o, ms, overlap) =>
+          (failedOnce(o) && overlap > 2000) || overlap > 20_000 || stepDone(o, 'build and push images') || ms > 240_000,
+      };
     }
     case 's3': {
-      const f = kind === 'transient' ? cut : deny(DENIALS.s3, 'every request answered 403 AccessDenied (access revoked)');
-      return { rec: rec(f.how), apply: f.apply, start: beforeBuild, stop: (o, ms, overlap) => (failedOnce(o) && overlap > 2000) || overlap > 20_000 || stepDone(o, 'database backup') || ms > 240_000 };
+      const f =
+        kind === 'transient' ? cut : deny(DENIALS.s3, 'every request answered 403 AccessDenied (access revoked)');
+      return {
+        rec: rec(f.how),
+        apply: f.apply,
+        start: beforeBuild,
+        stop: (o, ms, overlap) =>
+          (failedOnce(o) && overlap > 2000) || overlap > 20_000 || stepDone(o, 'database backup') || ms > 240_000,
+      };
     }
     case 'postgres': {
-      const f = kind === 'transient' ? cut : deny(DENIALS.postgres, 'every connection refused with FATAL 28P01 password authentication failed (credentials revoked)');
+      const f =
+        kind === 'transient'
+          ? cut
+          : deny(
+              DENIALS.postgres,
+              'every connection refused with FATAL 28P01 password authentication failed (credentials revoked)',
+            );
       // Short activities retry 5 times within ~15 s: the outage stays shorter than that once the step runs into it.
-      return { rec: rec(f.how), apply: f.apply, start: afterBackup, stop: (o, ms, overlap) => (failedOnce(o) && overlap > 1000) || overlap > 7000 || ms > 120_000 };
+      return {
+        rec: rec(f.how),
+        apply: f.apply,
+        start: afterBackup,
+        stop: (o, ms, overlap) => (failedOnce(o) && overlap > 1000) || overlap > 7000 || ms > 120_000,
+      };
     }
     case 'apiserver':
       // Transient: while the rolling services are updated. Permanent: mid-canary, after five Deployments changed and 5% of traffic moved.
       return kind === 'transient'
-        ? { rec: rec(cut.how), apply: cut.apply, start: (o) => o.phase === 'rolling-out' && !o.childId, stop: (o, ms, overlap) => (failedOnce(o) && overlap > 2000) || overlap > 6000 || ms > 60_000 }
-        : { rec: rec(cut.how), apply: cut.apply, start: (o) => o.childPhase === 'soaking' && o.weight === 5, stop: () => false };
+        ? {
+            rec: rec(cut.how),
+            apply: cut.apply,
+            start: (o) => o.phase === 'rolling-out' && !o.childId,
+            stop: (o, ms, overlap) => (failedOnce(o) && overlap > 2000) || overlap > 6000 || ms > 60_000,
+          }
+        : {
+            rec: rec(cut.how),
+            apply: cut.apply,
+            start: (o) => o.childPhase === 'soaking' && o.weight === 5,
+            stop: () => false,
+          };
     case 'prometheus': {
       // Transient: during the 50% soak (the most canary data, so the runs around it are conclusive) until an
       // analysis ran into it; the soak goes on. Permanent: from the 25% soak on.
@@ -967,7 +1218,9 @@ async function runOne(spec: RunSpec, ctx: RunContext): Promise<RunRecord> {
     ok: false,
   };
   const exitsBefore = worker.exits.length;
-  log(`run ${spec.n}: ${spec.scenario} (kills after ${spec.killDelaysMs.map((d) => `${(d / 1000).toFixed(1)}s`).join(', ') || 'none'}${spec.serverRestarts.length ? `; server restart during ${spec.serverRestarts.join(', ')}` : ''})`);
+  log(
+    `run ${spec.n}: ${spec.scenario} (kills after ${spec.killDelaysMs.map((d) => `${(d / 1000).toFixed(1)}s`).join(', ') || 'none'}${spec.serverRestarts.length ? `; server restart during ${spec.serverRestarts.join(', ')}` : ''})`,
+  );
   try {
     await sandboxCli(ctx.dir, ctx.env, 'reset');
   } catch (err) {
@@ -977,7 +1230,10 @@ async function runOne(spec: RunSpec, ctx: RunContext): Promise<RunRecord> {
   if (!worker.alive) await worker.start(ctx.workerReady);
   const before = await snapshot(ctx.out);
 
-  const faults: ActiveFault[] = [...spec.transient.map((s) => faultFor(s, 'transient', ctx.proxies[s])), ...(spec.permanent ? [faultFor(spec.permanent, 'permanent', ctx.proxies[spec.permanent])] : [])];
+  const faults: ActiveFault[] = [
+    ...spec.transient.map((s) => faultFor(s, 'transient', ctx.proxies[s])),
+    ...(spec.permanent ? [faultFor(spec.permanent, 'permanent', ctx.proxies[spec.permanent])] : []),
+  ];
   rec.faults = faults.map((f) => f.rec);
 
   const t0 = Date.now();
@@ -993,7 +1249,8 @@ async function runOne(spec: RunSpec, ctx: RunContext): Promise<RunRecord> {
   let approved = false;
 
   // Worker kills: each one a seeded delay after the worker (re)started and took up the work again.
-  const orphaned = (o: Observation): boolean => o.pending.some((p) => p.started && p.startedAt !== undefined && p.startedAt < worker.readyAt);
+  const orphaned = (o: Observation): boolean =>
+    o.pending.some((p) => p.started && p.startedAt !== undefined && p.startedAt < worker.readyAt);
   /** Until the attempt the last kill interrupted has timed out and started again on the new worker. */
   const recovered = async (): Promise<void> => {
     const last = rec.kills[rec.kills.length - 1];
@@ -1042,7 +1299,10 @@ async function runOne(spec: RunSpec, ctx: RunContext): Promise<RunRecord> {
   let error: string | undefined;
   try {
     while (!finished) {
-      if (Date.now() > deadline) throw new Error(`not finished after ${ctx.deadlineMs / 1000}s (last seen: ${describeWhere(observer.last, worker.readyAt)})`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `not finished after ${ctx.deadlineMs / 1000}s (last seen: ${describeWhere(observer.last, worker.readyAt)})`,
+        );
       if (!workerDown && !worker.alive) {
         // A worker that died by itself (the exit is recorded and fails the run) is restarted so the run can end.
         log(`  the worker exited by itself: ${worker.exits[worker.exits.length - 1] ?? ''}; restarting it`);
@@ -1069,13 +1329,23 @@ async function runOne(spec: RunSpec, ctx: RunContext): Promise<RunRecord> {
           }
           if (f.rec.system === 'prometheus' && o.analysis && o.analysis.at !== f.lastAnalysis) {
             f.lastAnalysis = o.analysis.at;
-            f.rec.observed.push(`analysis ${o.analysis.outcome}${o.analysis.reason ? ` (${o.analysis.reason.replace(/\s+/g, ' ').slice(0, 100)})` : ''}`);
+            f.rec.observed.push(
+              `analysis ${o.analysis.outcome}${o.analysis.reason ? ` (${o.analysis.reason.replace(/\s+/g, ' ').slice(0, 100)})` : ''}`,
+            );
           }
-          if (f.overlapSince === undefined && o.pending.some((p) => USES[f.rec.system].includes(p.type) && (!p.started || (p.startedAt ?? 0) >= worker.readyAt))) {
+          if (
+            f.overlapSince === undefined &&
+            o.pending.some(
+              (p) => USES[f.rec.system].includes(p.type) && (!p.started || (p.startedAt ?? 0) >= worker.readyAt),
+            )
+          ) {
             f.overlapSince = Date.now();
             f.rec.overlapped = true;
           }
-          if (f.rec.kind === 'transient' && f.stop(o, Date.now() - f.started, f.overlapSince ? Date.now() - f.overlapSince : 0)) {
+          if (
+            f.rec.kind === 'transient' &&
+            f.stop(o, Date.now() - f.started, f.overlapSince ? Date.now() - f.overlapSince : 0)
+          ) {
             await ctx.proxies[f.rec.system].restore();
             f.ended = true;
             f.rec.durationMs ??= Date.now() - f.started;
@@ -1085,7 +1355,18 @@ async function runOne(spec: RunSpec, ctx: RunContext): Promise<RunRecord> {
       }
       const where = restarts[0];
       if (where && !workerDown) {
-        const hit = where === 'soak' ? o.childPhase === 'soaking' : o.pending.some((p) => ['buildImages', 'backupDatabase', 'runPreDeploymentChecks', 'waitForRollout', 'applyMigrations'].includes(p.type));
+        const hit =
+          where === 'soak'
+            ? o.childPhase === 'soaking'
+            : o.pending.some((p) =>
+                [
+                  'buildImages',
+                  'backupDatabase',
+                  'runPreDeploymentChecks',
+                  'waitForRollout',
+                  'applyMigrations',
+                ].includes(p.type),
+              );
         if (hit) {
           restarts.shift();
           const landed = describeWhere(o, worker.readyAt);
@@ -1102,7 +1383,9 @@ async function runOne(spec: RunSpec, ctx: RunContext): Promise<RunRecord> {
       // The database decision after a rollback is a person's: the harness approves the restore.
       if (!approved && (o.childPhase === 'awaiting-db-decision' || o.phase === 'awaiting-db-decision')) {
         approved = true;
-        await handle.signal(approveSignal, { by: 'reliability-harness', note: 'restore the pre-deploy backup' }).catch(() => (approved = false));
+        await handle
+          .signal(approveSignal, { by: 'reliability-harness', note: 'restore the pre-deploy backup' })
+          .catch(() => (approved = false));
       }
       await sleep(POLL_MS);
     }
@@ -1150,31 +1433,56 @@ async function runOne(spec: RunSpec, ctx: RunContext): Promise<RunRecord> {
   };
   const webhookFault = rec.faults.find((f) => f.system === 'webhook');
   if (webhookFault && rec.notifications.expected > rec.notifications.received) {
-    webhookFault.observed.push(`${rec.notifications.expected - rec.notifications.received} notification(s) lost: notify reports a failed delivery instead of throwing, so the activity is not retried (counted in notificationFailures: ${rec.notifications.failuresCounted})`);
+    webhookFault.observed.push(
+      `${rec.notifications.expected - rec.notifications.received} notification(s) lost: notify reports a failed delivery instead of throwing, so the activity is not retried (counted in notificationFailures: ${rec.notifications.failuresCounted})`,
+    );
   }
   rec.checks = await verify(spec, result, before, ctx, workflowId, rec);
   rec.secrets = await scanRun(ctx, workflowId, result.status.environment);
-  rec.checks.push({ name: 'no secret in the histories, the worker log or the notifications', ok: rec.secrets.findings.length === 0, detail: rec.secrets.findings.join('; ') || `${rec.secrets.secrets} values in ${rec.secrets.sources} sources (${rec.secrets.bytes} bytes)` });
+  rec.checks.push({
+    name: 'no secret in the histories, the worker log or the notifications',
+    ok: rec.secrets.findings.length === 0,
+    detail:
+      rec.secrets.findings.join('; ') ||
+      `${rec.secrets.secrets} values in ${rec.secrets.sources} sources (${rec.secrets.bytes} bytes)`,
+  });
   rec.ok = rec.checks.every((c) => c.ok);
-  if (!rec.ok) appendFileSync(ctx.worker.logFile, `\n--- run ${spec.n} failed checks: ${JSON.stringify(rec.checks.filter((c) => !c.ok))}\n--- status: ${JSON.stringify(result.status)}\n`);
+  if (!rec.ok)
+    appendFileSync(
+      ctx.worker.logFile,
+      `\n--- run ${spec.n} failed checks: ${JSON.stringify(rec.checks.filter((c) => !c.ok))}\n--- status: ${JSON.stringify(result.status)}\n`,
+    );
   return rec;
 }
 
 /** Scans the run's workflow histories (deployment, children, the environment lock), the worker log and the notification bodies for the worker's secrets. */
-async function scanRun(ctx: RunContext, workflowId: string, environment: string): Promise<NonNullable<RunRecord['secrets']>> {
-  const secrets = sandboxSecrets({ ...ctx.env, DEPLOY_WEBHOOK_URL: `http://${ctx.proxies.webhook.address}${ctx.receiver.path}` });
+async function scanRun(
+  ctx: RunContext,
+  workflowId: string,
+  environment: string,
+): Promise<NonNullable<RunRecord['secrets']>> {
+  const secrets = sandboxSecrets({
+    ...ctx.env,
+    DEPLOY_WEBHOOK_URL: `http://${ctx.proxies.webhook.address}${ctx.receiver.path}`,
+  });
   const texts: ScanText[] = [];
   for (const id of [workflowId, ...CHILD_SUFFIXES.map((s) => `${workflowId}${s}`), lockWorkflowId(environment)]) {
     const history = await ctx.client.workflow
       .getHandle(id)
       .fetchHistory()
       .catch(() => undefined); // a child that never ran
-    if (history) texts.push({ source: `history ${id}`, text: JSON.stringify(JSON.parse(historyToJSON(history)), null, 1) });
+    if (history)
+      texts.push({ source: `history ${id}`, text: JSON.stringify(JSON.parse(historyToJSON(history)), null, 1) });
   }
   texts.push({ source: 'worker log', text: readFileSync(ctx.worker.logFile, 'utf8') });
   texts.push({ source: 'notifications', text: JSON.stringify(ctx.receiver.forWorkflow(workflowId), null, 1) });
   const findings = scanForSecrets(texts, secrets);
-  return { secrets: secrets.length, sources: texts.length, bytes: texts.reduce((n, t) => n + t.text.length, 0), findings: findings.length ? formatFindings(findings).split('\n') : [] };
+  return {
+    secrets: secrets.length,
+    sources: texts.length,
+    bytes: texts.reduce((n, t) => n + t.text.length, 0),
+    findings: findings.length ? formatFindings(findings).split('\n') : [],
+  };
 }
 
 async function resultOf(handle: WorkflowHandle, deadline: number): Promise<DeployResult> {
@@ -1191,7 +1499,10 @@ async function resultOf(handle: WorkflowHandle, deadline: number): Promise<Deplo
 async function terminateRunning(client: Client, log: (l: string) => void): Promise<void> {
   for await (const w of client.workflow.list({ query: 'ExecutionStatus="Running"' })) {
     log(`  terminating leftover ${w.workflowId}`);
-    await client.workflow.getHandle(w.workflowId, w.runId).terminate('reliability harness: run failed').catch(() => undefined);
+    await client.workflow
+      .getHandle(w.workflowId, w.runId)
+      .terminate('reliability harness: run failed')
+      .catch(() => undefined);
   }
 }
 
@@ -1219,7 +1530,8 @@ async function retriedActivities(client: Client, workflowId: string): Promise<st
     }
     const scheduled = new Map<string, string>();
     for (const e of history.events ?? []) {
-      if (e.activityTaskScheduledEventAttributes) scheduled.set(String(e.eventId), e.activityTaskScheduledEventAttributes.activityType?.name ?? '?');
+      if (e.activityTaskScheduledEventAttributes)
+        scheduled.set(String(e.eventId), e.activityTaskScheduledEventAttributes.activityType?.name ?? '?');
       const s = e.activityTaskStartedEventAttributes;
       if (s && (s.attempt ?? 1) > 1) {
         const type = scheduled.get(String(s.scheduledEventId)) ?? '?';
@@ -1236,7 +1548,14 @@ const EXPECTED_NOTIFICATIONS = 6;
 
 // --- checks ----------------------------------------------------------------------------
 
-async function verify(spec: RunSpec, result: DeployResult, before: PlatformSnapshot, ctx: RunContext, workflowId: string, rec: RunRecord): Promise<Check[]> {
+async function verify(
+  spec: RunSpec,
+  result: DeployResult,
+  before: PlatformSnapshot,
+  ctx: RunContext,
+  workflowId: string,
+  rec: RunRecord,
+): Promise<Check[]> {
   const checks: Check[] = [];
   const check = (name: string, ok: boolean, detail?: string): void => {
     checks.push({ name, ok, ...(detail !== undefined ? { detail } : {}) });
@@ -1244,7 +1563,11 @@ async function verify(spec: RunSpec, result: DeployResult, before: PlatformSnaps
   const env = ctx.env;
   const expect = spec.expect;
   const want = expect === 'succeeded' ? 'succeeded' : expect === 'rolled-back' ? 'rolled-back' : 'failed';
-  check(`outcome ${want}`, result.outcome === want, `${result.outcome}${result.reason ? `: ${result.reason.slice(0, 300)}` : ''}`);
+  check(
+    `outcome ${want}`,
+    result.outcome === want,
+    `${result.outcome}${result.reason ? `: ${result.reason.slice(0, 300)}` : ''}`,
+  );
   const running = await runningWorkflows(ctx.client);
   check('no workflow left running', running.length === 0, running.join(', ') || 'none');
   check('the worker exited only when killed', rec.workerExits.length === 0, rec.workerExits.join('; ') || 'none');
@@ -1262,76 +1585,197 @@ async function verify(spec: RunSpec, result: DeployResult, before: PlatformSnaps
     const img = await registryImage(env.REGISTRY, repo, VERSION);
     digests[s] = img.digest;
     const added = after.manifests[s].filter((d) => !before.manifests[s].includes(d));
-    const pushedOnce = existsSync(path.join(ctx.dir, 'registry')) ? added.length <= 1 && (!img.digest || added.length === 0 || added[0] === img.digest) : true;
+    const pushedOnce = existsSync(path.join(ctx.dir, 'registry'))
+      ? added.length <= 1 && (!img.digest || added.length === 0 || added[0] === img.digest)
+      : true;
     if (expect === 'succeeded' || expect === 'rolled-back') {
       if (tags.join(',') !== `1.0.0,${VERSION}`) imageProblems.push(`${s}: tags ${tags.join(',')}`);
       if (!img.digest) imageProblems.push(`${s}: no ${VERSION} manifest`);
-      if (tag.commit && img.labels['org.opencontainers.image.revision'] !== tag.commit) imageProblems.push(`${s}: revision label ${img.labels['org.opencontainers.image.revision']} is not the tag's commit ${tag.commit}`);
-      if (existsSync(path.join(ctx.dir, 'registry')) && !(added.length === 1 && added[0] === img.digest)) imageProblems.push(`${s}: ${added.length} new manifests (${added.map((d) => d.slice(7, 19)).join(', ')}), tag at ${img.digest?.slice(7, 19)}`);
+      if (tag.commit && img.labels['org.opencontainers.image.revision'] !== tag.commit)
+        imageProblems.push(
+          `${s}: revision label ${img.labels['org.opencontainers.image.revision']} is not the tag's commit ${tag.commit}`,
+        );
+      if (existsSync(path.join(ctx.dir, 'registry')) && !(added.length === 1 && added[0] === img.digest))
+        imageProblems.push(
+          `${s}: ${added.length} new manifests (${added.map((d) => d.slice(7, 19)).join(', ')}), tag at ${img.digest?.slice(7, 19)}`,
+        );
     } else if (!pushedOnce) {
       imageProblems.push(`${s}: ${added.length} new manifests`);
     }
   }
-  check(expect === 'succeeded' || expect === 'rolled-back' ? 'one image per service, pushed once, from the release commit' : 'no image pushed twice', imageProblems.length === 0, imageProblems.join('; ') || `${SERVICES.length} services`);
+  check(
+    expect === 'succeeded' || expect === 'rolled-back'
+      ? 'one image per service, pushed once, from the release commit'
+      : 'no image pushed twice',
+    imageProblems.length === 0,
+    imageProblems.join('; ') || `${SERVICES.length} services`,
+  );
 
   const b = await backups(ctx.out, workflowId);
   if (expect === 'failed-before-rollout' && spec.permanent === 's3') {
-    check('no backup of this workflow (the bucket refused it)', b.verified === 0, `${b.objects} objects, ${b.verified} verified`);
+    check(
+      'no backup of this workflow (the bucket refused it)',
+      b.verified === 0,
+      `${b.objects} objects, ${b.verified} verified`,
+    );
   } else if (expect === 'failed-before-rollout' && spec.permanent === 'registry') {
-    check('at most one verified backup of this workflow', b.verified <= 1 && b.objects === b.verified, `${b.objects} objects, ${b.verified} verified`);
+    check(
+      'at most one verified backup of this workflow',
+      b.verified <= 1 && b.objects === b.verified,
+      `${b.objects} objects, ${b.verified} verified`,
+    );
   } else {
-    check('one verified backup of this workflow (read back, sha256 matches)', b.objects === 1 && b.verified === 1, `${b.objects} objects, ${b.verified} verified: ${b.keys.join(', ')}`);
+    check(
+      'one verified backup of this workflow (read back, sha256 matches)',
+      b.objects === 1 && b.verified === 1,
+      `${b.objects} objects, ${b.verified} verified: ${b.keys.join(', ')}`,
+    );
   }
   check('no unfinished multipart upload', b.pendingUploads === 0, String(b.pendingUploads));
 
   const m = await migrations(env);
   if (expect === 'failed-rollback-incomplete') {
-    check('database state recorded (a person decides once the platform is reachable)', true, `${m.files.join(', ')}; index ×${m.indexes}`);
+    check(
+      'database state recorded (a person decides once the platform is reachable)',
+      true,
+      `${m.files.join(', ')}; index ×${m.indexes}`,
+    );
   } else if (expect === 'succeeded') {
-    check('each migration applied once', m.files.join(',') === `0001_baseline.sql,0002_add_email_verified_at_index.sql` && m.indexes === 1, `${m.files.join(', ')}; index ×${m.indexes}`);
+    check(
+      'each migration applied once',
+      m.files.join(',') === `0001_baseline.sql,0002_add_email_verified_at_index.sql` && m.indexes === 1,
+      `${m.files.join(', ')}; index ×${m.indexes}`,
+    );
   } else if (expect === 'rolled-back') {
-    check('database restored from the pre-deploy backup after approval', m.files.join(',') === '0001_baseline.sql' && m.indexes === 0, `${m.files.join(', ')}; index ×${m.indexes}`);
+    check(
+      'database restored from the pre-deploy backup after approval',
+      m.files.join(',') === '0001_baseline.sql' && m.indexes === 0,
+      `${m.files.join(', ')}; index ×${m.indexes}`,
+    );
   } else {
-    check('no migration applied', m.files.join(',') === '0001_baseline.sql' && m.indexes === 0, `${m.files.join(', ')}; index ×${m.indexes}`);
+    check(
+      'no migration applied',
+      m.files.join(',') === '0001_baseline.sql' && m.indexes === 0,
+      `${m.files.join(', ')}; index ×${m.indexes}`,
+    );
   }
 
-  const imageRe = (s: string): RegExp => new RegExp(`^127\\.0\\.0\\.1:\\d+/ai-saas-${s}@${digests[s] ?? 'sha256:none'}$`);
+  const imageRe = (s: string): RegExp =>
+    new RegExp(`^127\\.0\\.0\\.1:\\d+/ai-saas-${s}@${digests[s] ?? 'sha256:none'}$`);
   if (expect === 'succeeded') {
     const wrong = SERVICES.filter((s) => !imageRe(s).test(after.images[s]));
-    check('every Deployment runs its 1.0.1 image by digest', wrong.length === 0, wrong.map((s) => `${s}: ${after.images[s]}`).join('; ') || 'six Deployments');
+    check(
+      'every Deployment runs its 1.0.1 image by digest',
+      wrong.length === 0,
+      wrong.map((s) => `${s}: ${after.images[s]}`).join('; ') || 'six Deployments',
+    );
     const revs = SERVICES.filter((s) => Number(after.revisions[s]) - Number(before.revisions[s]) !== 1);
-    check('each Deployment rolled out once (revision +1)', revs.length === 0, revs.map((s) => `${s}: ${before.revisions[s]} -> ${after.revisions[s]}`).join('; ') || 'six Deployments');
-    check('no canary Deployment left', after.images['api-gateway-canary'] === undefined, after.images['api-gateway-canary'] ?? 'none');
-    check('VirtualService stable 100 / canary 0', after.weights.stable === 100 && after.weights.canary === 0, JSON.stringify(after.weights));
-    check('no failed step', result.status.steps.every((s) => s.state !== 'failed'), result.status.steps.filter((s) => s.state === 'failed').map((s) => `${s.name}: ${s.error ?? ''}`).join('; ') || 'none');
+    check(
+      'each Deployment rolled out once (revision +1)',
+      revs.length === 0,
+      revs.map((s) => `${s}: ${before.revisions[s]} -> ${after.revisions[s]}`).join('; ') || 'six Deployments',
+    );
+    check(
+      'no canary Deployment left',
+      after.images['api-gateway-canary'] === undefined,
+      after.images['api-gateway-canary'] ?? 'none',
+    );
+    check(
+      'VirtualService stable 100 / canary 0',
+      after.weights.stable === 100 && after.weights.canary === 0,
+      JSON.stringify(after.weights),
+    );
+    check(
+      'no failed step',
+      result.status.steps.every((s) => s.state !== 'failed'),
+      result.status.steps
+        .filter((s) => s.state === 'failed')
+        .map((s) => `${s.name}: ${s.error ?? ''}`)
+        .join('; ') || 'none',
+    );
   } else if (expect === 'rolled-back') {
     const wrong = SERVICES.filter((s) => after.images[s] !== before.images[s]);
-    check('every Deployment back on its v1.0.0 image', wrong.length === 0, wrong.map((s) => `${s}: ${after.images[s]}`).join('; ') || 'six Deployments');
-    check('canary scaled to zero', (after.replicas['api-gateway-canary'] ?? 0) === 0, String(after.replicas['api-gateway-canary']));
-    check('VirtualService stable 100 / canary 0', after.weights.stable === 100 && after.weights.canary === 0, JSON.stringify(after.weights));
-    check('the failure is a non-retryable AnalysisFailed', /analysis/i.test(result.reason ?? ''), result.reason?.slice(0, 200));
+    check(
+      'every Deployment back on its v1.0.0 image',
+      wrong.length === 0,
+      wrong.map((s) => `${s}: ${after.images[s]}`).join('; ') || 'six Deployments',
+    );
+    check(
+      'canary scaled to zero',
+      (after.replicas['api-gateway-canary'] ?? 0) === 0,
+      String(after.replicas['api-gateway-canary']),
+    );
+    check(
+      'VirtualService stable 100 / canary 0',
+      after.weights.stable === 100 && after.weights.canary === 0,
+      JSON.stringify(after.weights),
+    );
+    check(
+      'the failure is a non-retryable AnalysisFailed',
+      /analysis/i.test(result.reason ?? ''),
+      result.reason?.slice(0, 200),
+    );
   } else if (expect === 'failed-before-rollout') {
-    const changed = Object.keys(after.images).filter((d) => after.images[d] !== before.images[d] || after.revisions[d] !== before.revisions[d]);
-    check('nothing in Kubernetes changed', changed.length === 0 && after.weights.stable === 100 && after.weights.canary === 0, changed.join(', ') || `weights ${JSON.stringify(after.weights)}`);
+    const changed = Object.keys(after.images).filter(
+      (d) => after.images[d] !== before.images[d] || after.revisions[d] !== before.revisions[d],
+    );
+    check(
+      'nothing in Kubernetes changed',
+      changed.length === 0 && after.weights.stable === 100 && after.weights.canary === 0,
+      changed.join(', ') || `weights ${JSON.stringify(after.weights)}`,
+    );
     const failedStep = result.status.steps.find((s) => s.state === 'failed');
     const nonRetryable = await failedNonRetryable(ctx.client, workflowId);
-    check('ends in a clear non-retryable error', nonRetryable.ok, nonRetryable.detail + (failedStep ? ` (step "${failedStep.name}")` : ''));
+    check(
+      'ends in a clear non-retryable error',
+      nonRetryable.ok,
+      nonRetryable.detail + (failedStep ? ` (step "${failedStep.name}")` : ''),
+    );
   } else {
-    check('the deployment says the rollback did not complete', /rollback/i.test(result.reason ?? result.status.error ?? ''), (result.reason ?? result.status.error ?? '').slice(0, 300));
+    check(
+      'the deployment says the rollback did not complete',
+      /rollback/i.test(result.reason ?? result.status.error ?? ''),
+      (result.reason ?? result.status.error ?? '').slice(0, 300),
+    );
   }
 
   if (expect === 'succeeded' && spec.permanent !== 'webhook') {
     const n = rec.notifications;
-    if (spec.transient.includes('webhook')) check('every notification delivered despite the webhook outage (retried within notifications.retryFor)', n.received >= n.expected && n.failuresCounted === 0, `${n.received} of ${n.expected} received, ${n.failuresCounted} failures counted`);
-    else check('every notification delivered or counted as failed', n.received + n.failuresCounted >= n.expected, `${n.received} of ${n.expected} received, ${n.failuresCounted} failures counted`);
+    if (spec.transient.includes('webhook'))
+      check(
+        'every notification delivered despite the webhook outage (retried within notifications.retryFor)',
+        n.received >= n.expected && n.failuresCounted === 0,
+        `${n.received} of ${n.expected} received, ${n.failuresCounted} failures counted`,
+      );
+    else
+      check(
+        'every notification delivered or counted as failed',
+        n.received + n.failuresCounted >= n.expected,
+        `${n.received} of ${n.expected} received, ${n.failuresCounted} failures counted`,
+      );
   }
   if (spec.permanent === 'webhook') {
-    check('notifications refused, deployment unaffected, each failure counted', rec.notifications.received === 0 && result.status.notificationFailures >= 1, `${rec.notifications.received} received, ${result.status.notificationFailures} failures counted`);
+    check(
+      'notifications refused, deployment unaffected, each failure counted',
+      rec.notifications.received === 0 && result.status.notificationFailures >= 1,
+      `${rec.notifications.received} received, ${result.status.notificationFailures} failures counted`,
+    );
   }
   // A transient outage counts only if the deployment ran into it: its step was seen using the system, retried, or reported it.
   for (const f of rec.faults.filter((x) => x.kind === 'transient')) {
-    const hit = f.system === 'prometheus' ? f.observed.length > 0 : f.system === 'webhook' ? f.observed.some((x) => x.startsWith('a notification ran into it')) : f.overlapped === true || f.retried.length > 0;
-    check(`transient ${f.system} outage hit the step that uses it`, f.startedMs !== undefined && hit, f.startedMs === undefined ? 'never triggered' : `${f.during}; ${f.retried.length ? `retried: ${f.retried.join(', ')}` : hit ? 'step ran during it' : 'no step used it while it lasted'}`);
+    const hit =
+      f.system === 'prometheus'
+        ? f.observed.length > 0
+        : f.system === 'webhook'
+          ? f.observed.some((x) => x.startsWith('a notification ran into it'))
+          : f.overlapped === true || f.retried.length > 0;
+    check(
+      `transient ${f.system} outage hit the step that uses it`,
+      f.startedMs !== undefined && hit,
+      f.startedMs === undefined
+        ? 'never triggered'
+        : `${f.during}; ${f.retried.length ? `retried: ${f.retried.join(', ')}` : hit ? 'step ran during it' : 'no step used it while it lasted'}`,
+    );
   }
   return checks;
 }
@@ -1341,7 +1785,8 @@ async function failedNonRetryable(client: Client, workflowId: string): Promise<{
   const history = await client.workflow.getHandle(workflowId).fetchHistory();
   const scheduled = new Map<string, string>();
   for (const e of history.events ?? []) {
-    if (e.activityTaskScheduledEventAttributes) scheduled.set(String(e.eventId), e.activityTaskScheduledEventAttributes.activityType?.name ?? '?');
+    if (e.activityTaskScheduledEventAttributes)
+      scheduled.set(String(e.eventId), e.activityTaskScheduledEventAttributes.activityType?.name ?? '?');
     const f = e.activityTaskFailedEventAttributes;
     if (!f) continue;
     const type = scheduled.get(String(f.scheduledEventId)) ?? '?';
@@ -1349,7 +1794,12 @@ async function failedNonRetryable(client: Client, workflowId: string): Promise<{
     let failure = f.failure;
     while (failure && !failure.applicationFailureInfo && failure.cause) failure = failure.cause;
     const app = failure?.applicationFailureInfo;
-    const attempts = history.events?.find((x) => x.activityTaskStartedEventAttributes && String(x.activityTaskStartedEventAttributes.scheduledEventId) === String(f.scheduledEventId))?.activityTaskStartedEventAttributes?.attempt ?? 1;
+    const attempts =
+      history.events?.find(
+        (x) =>
+          x.activityTaskStartedEventAttributes &&
+          String(x.activityTaskStartedEventAttributes.scheduledEventId) === String(f.scheduledEventId),
+      )?.activityTaskStartedEventAttributes?.attempt ?? 1;
     const detail = `${type}: ${app?.type ?? 'no type'}${app?.nonRetryable ? ' (non-retryable)' : ' (retryable)'} after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${(failure?.message ?? '').replace(/\s+/g, ' ').slice(0, 200)}`;
     return { ok: !!app?.nonRetryable, detail };
   }
@@ -1374,17 +1824,32 @@ function section(r: ReliabilityReport): string {
   const passed = r.runs.filter((x) => x.ok).length;
   lines.push(`- **Command**: \`${r.command}\``);
   lines.push(`- **Seed**: ${r.seed}`);
-  lines.push(`- **When**: ${r.startedAt}, ${Math.round(r.durationMs / 1000)}s, ${cpus().length} CPUs; sandbox \`${path.relative(REPO_ROOT, r.sandboxDir) || r.sandboxDir}\``);
+  lines.push(
+    `- **When**: ${r.startedAt}, ${Math.round(r.durationMs / 1000)}s, ${cpus().length} CPUs; sandbox \`${path.relative(REPO_ROOT, r.sandboxDir) || r.sandboxDir}\``,
+  );
   lines.push(`- **Result**: ${passed}/${r.runs.length} runs passed every check${r.ok ? '' : ' — **FAILED**'}`);
-  lines.push(`- **Worker kills (SIGKILL)**: ${kills.length} (${r.runs.reduce((n, x) => n + x.skippedKills, 0)} planned kills fell after the deployment had ended)`);
+  lines.push(
+    `- **Worker kills (SIGKILL)**: ${kills.length} (${r.runs.reduce((n, x) => n + x.skippedKills, 0)} planned kills fell after the deployment had ended)`,
+  );
   const resumed = kills.filter((k) => k.resumedMs !== undefined).map((k) => k.resumedMs!);
-  if (resumed.length) lines.push(`- **A kill during an activity**: the work ran again on the new worker after ${secs(Math.min(...resumed))}–${secs(Math.max(...resumed))} (median ${secs(resumed.sort((a, b) => a - b)[Math.floor(resumed.length / 2)])}): the killed attempt is given to the new worker once its heartbeat timeout expires (15 s for long activities, 10 s for the others; the worker repeats heartbeats while an activity runs)`);
-  const clean = r.runs.filter((x) => x.ok && x.outcome === 'succeeded' && !x.kills.length && !x.faults.length && !x.serverRestarts.length).map((x) => x.durationMs);
+  if (resumed.length)
+    lines.push(
+      `- **A kill during an activity**: the work ran again on the new worker after ${secs(Math.min(...resumed))}–${secs(Math.max(...resumed))} (median ${secs(resumed.sort((a, b) => a - b)[Math.floor(resumed.length / 2)])}): the killed attempt is given to the new worker once its heartbeat timeout expires (15 s for long activities, 10 s for the others; the worker repeats heartbeats while an activity runs)`,
+    );
+  const clean = r.runs
+    .filter((x) => x.ok && x.outcome === 'succeeded' && !x.kills.length && !x.faults.length && !x.serverRestarts.length)
+    .map((x) => x.durationMs);
   const killed = r.runs.filter((x) => x.ok && x.outcome === 'succeeded' && x.kills.length).map((x) => x.durationMs);
-  if (killed.length) lines.push(`- **Deployment time**: ${secs(Math.min(...killed))}–${secs(Math.max(...killed))} with kills${clean.length ? `, ${secs(Math.min(...clean))}–${secs(Math.max(...clean))} without` : ''}`);
+  if (killed.length)
+    lines.push(
+      `- **Deployment time**: ${secs(Math.min(...killed))}–${secs(Math.max(...killed))} with kills${clean.length ? `, ${secs(Math.min(...clean))}–${secs(Math.max(...clean))} without` : ''}`,
+    );
   lines.push(`- **Temporal server restarts (kill -9, same SQLite file)**: ${restarts.length}`);
   const scans = r.runs.flatMap((x) => (x.secrets ? [x.secrets] : []));
-  if (scans.length) lines.push(`- **Secrets**: ${Math.max(...scans.map((x) => x.secrets))} values (database and Redis passwords, S3 keys, smoke-check password, webhook URL and its path) searched for, plain and encoded, in ${scans.reduce((n, x) => n + x.sources, 0)} histories, worker logs and notification sets (${(scans.reduce((n, x) => n + x.bytes, 0) / 1e6).toFixed(1)} MB): ${scans.reduce((n, x) => n + x.findings.length, 0)} found`);
+  if (scans.length)
+    lines.push(
+      `- **Secrets**: ${Math.max(...scans.map((x) => x.secrets))} values (database and Redis passwords, S3 keys, smoke-check password, webhook URL and its path) searched for, plain and encoded, in ${scans.reduce((n, x) => n + x.sources, 0)} histories, worker logs and notification sets (${(scans.reduce((n, x) => n + x.bytes, 0) / 1e6).toFixed(1)} MB): ${scans.reduce((n, x) => n + x.findings.length, 0)} found`,
+    );
   lines.push('');
   // Where the kills landed, grouped by what was running.
   const byPlace = new Map<string, number>();
@@ -1395,27 +1860,57 @@ function section(r: ReliabilityReport): string {
     lines.push('');
   }
   if (faults.length) {
-    lines.push('Faults per system:', '', '| system | kind | how | runs | outcomes |', '| --- | --- | --- | --- | --- |');
+    lines.push(
+      'Faults per system:',
+      '',
+      '| system | kind | how | runs | outcomes |',
+      '| --- | --- | --- | --- | --- |',
+    );
     for (const s of SYSTEMS) {
       for (const kind of ['transient', 'permanent'] as const) {
         const runs = r.runs.filter((x) => x.faults.some((f) => f.system === s && f.kind === kind));
         if (!runs.length) continue;
         const how = runs[0].faults.find((f) => f.system === s && f.kind === kind)!.how;
-        lines.push(`| ${s} | ${kind} | ${cell(how)} | ${runs.map((x) => x.spec.n).join(', ')} | ${runs.map((x) => `${x.outcome}${x.ok ? '' : ' (check failed)'}`).join(', ')} |`);
+        lines.push(
+          `| ${s} | ${kind} | ${cell(how)} | ${runs.map((x) => x.spec.n).join(', ')} | ${runs.map((x) => `${x.outcome}${x.ok ? '' : ' (check failed)'}`).join(', ')} |`,
+        );
       }
     }
     lines.push('');
   }
-  lines.push('Every run:', '', '| # | scenario | kills: when → what was running | server restarts | faults | outcome | retried activities | checks | time |', '| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  lines.push(
+    'Every run:',
+    '',
+    '| # | scenario | kills: when → what was running | server restarts | faults | outcome | retried activities | checks | time |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  );
   for (const x of r.runs) {
-    const k = x.kills.map((y) => `+${secs(y.atMs)} → ${y.landed} (down ${secs(y.downMs)}${y.resumedMs !== undefined ? `, work resumed after ${secs(y.resumedMs)}` : ''})`).join('; ') + (x.skippedKills ? `${x.kills.length ? '; ' : ''}${x.skippedKills} after the end` : '');
+    const k =
+      x.kills
+        .map(
+          (y) =>
+            `+${secs(y.atMs)} → ${y.landed} (down ${secs(y.downMs)}${y.resumedMs !== undefined ? `, work resumed after ${secs(y.resumedMs)}` : ''})`,
+        )
+        .join('; ') + (x.skippedKills ? `${x.kills.length ? '; ' : ''}${x.skippedKills} after the end` : '');
     const sr = x.serverRestarts.map((y) => `+${secs(y.atMs)} → ${y.where} (down ${secs(y.downMs)})`).join('; ');
-    const f = x.faults.map((y) => `${y.kind} ${y.system}${y.startedMs !== undefined ? ` at +${secs(y.startedMs)} during ${y.during}` : ' (not triggered)'}${y.kind === 'transient' && y.durationMs !== undefined ? ` for ${secs(y.durationMs)}` : ''}${y.observed.length ? ` [${y.observed.join('; ')}]` : ''}`).join('; ');
+    const f = x.faults
+      .map(
+        (y) =>
+          `${y.kind} ${y.system}${y.startedMs !== undefined ? ` at +${secs(y.startedMs)} during ${y.during}` : ' (not triggered)'}${y.kind === 'transient' && y.durationMs !== undefined ? ` for ${secs(y.durationMs)}` : ''}${y.observed.length ? ` [${y.observed.join('; ')}]` : ''}`,
+      )
+      .join('; ');
     const failed = x.checks.filter((c) => !c.ok);
-    const checks = failed.length ? `**${failed.length} failed**: ${failed.map((c) => `${c.name}: ${c.detail ?? ''}`).join('; ')}` : `${x.checks.length} passed`;
+    const checks = failed.length
+      ? `**${failed.length} failed**: ${failed.map((c) => `${c.name}: ${c.detail ?? ''}`).join('; ')}`
+      : `${x.checks.length} passed`;
     const outcome = `${x.outcome}${x.outcome !== 'succeeded' && x.reason ? `: ${x.reason.slice(0, 160)}` : ''}`;
-    const notif = x.spec.transient.includes('webhook') || x.spec.permanent === 'webhook' ? `; notifications ${x.notifications.received} received of ${x.notifications.expected}, ${x.notifications.failuresCounted} failures counted` : '';
-    lines.push(`| ${x.spec.n} | ${cell(x.spec.scenario)} | ${cell(k || '–')} | ${cell(sr || '–')} | ${cell(f || '–')} | ${cell(outcome + notif)} | ${cell(x.retries.join('; ') || '–')} | ${cell(checks)} | ${secs(x.durationMs)} |`);
+    const notif =
+      x.spec.transient.includes('webhook') || x.spec.permanent === 'webhook'
+        ? `; notifications ${x.notifications.received} received of ${x.notifications.expected}, ${x.notifications.failuresCounted} failures counted`
+        : '';
+    lines.push(
+      `| ${x.spec.n} | ${cell(x.spec.scenario)} | ${cell(k || '–')} | ${cell(sr || '–')} | ${cell(f || '–')} | ${cell(outcome + notif)} | ${cell(x.retries.join('; ') || '–')} | ${cell(checks)} | ${secs(x.durationMs)} |`,
+    );
   }
   lines.push('');
   return lines.join('\n');
@@ -1469,7 +1964,8 @@ export function writeReport(docPath: string, r: ReliabilityReport): void {
   const body = `${MARK(r.mode, 'start')}\n${title}\n\n${section(r)}${MARK(r.mode, 'end')}`;
   let doc = existsSync(docPath) ? readFileSync(docPath, 'utf8') : '';
   if (!doc.includes(MARK('full', 'start')) || !doc.includes(MARK('short', 'start'))) {
-    const placeholder = (mode: string, t: string): string => `${MARK(mode, 'start')}\n${t}\n\nNot run yet.\n${MARK(mode, 'end')}`;
+    const placeholder = (mode: string, t: string): string =>
+      `${MARK(mode, 'start')}\n${t}\n\nNot run yet.\n${MARK(mode, 'end')}`;
     doc = `${HEADER}\n${placeholder('full', '## Full run (`npm run test:reliability`)')}\n\n${placeholder('short', '## Short run (part of `npm test`)')}\n`;
   }
   const start = doc.indexOf(MARK(r.mode, 'start'));

@@ -23,7 +23,12 @@ describe('judgeValue: no data is never a pass', () => {
   });
 });
 
-const m = (outcome: Measurement['outcome']): Measurement => ({ metric: 'error-rate', track: 'canary', value: 0, outcome });
+const m = (outcome: Measurement['outcome']): Measurement => ({
+  metric: 'error-rate',
+  track: 'canary',
+  value: 0,
+  outcome,
+});
 const run = (outcome: Measurement['outcome']): AnalysisRun => ({ at: '', outcome, measurements: [m(outcome)] });
 
 test('a run with nothing measured is inconclusive, any failure fails it', () => {
@@ -59,6 +64,9 @@ test('inconclusive limit counts runs in a row; a pass resets it', () => {
 });
 
 test('failure limit 0: the first failed run fails the analysis', () => {
-  const v = tallyRun({ failedRuns: 0, consecutiveInconclusive: 0 }, run('fail'), { failureLimit: 0, inconclusiveLimit: 0 });
+  const v = tallyRun({ failedRuns: 0, consecutiveInconclusive: 0 }, run('fail'), {
+    failureLimit: 0,
+    inconclusiveLimit: 0,
+  });
   expect(v.verdict).toBe('fail');
 });

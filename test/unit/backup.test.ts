@@ -24,12 +24,19 @@ const SHA = 'a'.repeat(64);
 describe('backup keys', () => {
   test("follow the runbook's postgres/<db>_<version>_<time> naming with a sortable UTC time", () => {
     expect(backupTimestamp(at)).toBe('20261126T030811Z');
-    expect(backupKey({ prefix: 'postgres/', database: 'ai_saas_prod', version: '1.0.1', at })).toBe('postgres/ai_saas_prod_1.0.1_20261126T030811Z.dump');
+    expect(backupKey({ prefix: 'postgres/', database: 'ai_saas_prod', version: '1.0.1', at })).toBe(
+      'postgres/ai_saas_prod_1.0.1_20261126T030811Z.dump',
+    );
   });
 
   test('parse back from the right, so database names with "_" and pre-release versions survive', () => {
     const key = backupKey({ prefix: 'postgres/', database: 'ai_saas_prod', version: '2.0.0-rc.1', at });
-    expect(parseBackupKey(key, 'postgres/')).toEqual({ key, database: 'ai_saas_prod', version: '2.0.0-rc.1', createdAt: new Date('2026-11-26T03:08:11Z') });
+    expect(parseBackupKey(key, 'postgres/')).toEqual({
+      key,
+      database: 'ai_saas_prod',
+      version: '2.0.0-rc.1',
+      createdAt: new Date('2026-11-26T03:08:11Z'),
+    });
   });
 
   test.each([
@@ -58,21 +65,40 @@ describe('backup keys', () => {
 
 describe('backup metadata', () => {
   test('round-trips, URI-encoding what S3 would refuse', () => {
-    const m = { workflowId: 'deploy/ai-saas 1.0.1 ✓', database: 'ai_saas_prod', version: '1.0.1', createdAt: at.toISOString(), tool: 'pg_dump (PostgreSQL) 15.18', sha256: SHA, bytes: 1234, rowCounts: { users: 1000 } };
+    const m = {
+      workflowId: 'deploy/ai-saas 1.0.1 ✓',
+      database: 'ai_saas_prod',
+      version: '1.0.1',
+      createdAt: at.toISOString(),
+      tool: 'pg_dump (PostgreSQL) 15.18',
+      sha256: SHA,
+      bytes: 1234,
+      rowCounts: { users: 1000 },
+    };
     const raw = encodeMetadata(m);
     expect(Object.values(raw).every((v) => /^[\x20-\x7e]*$/.test(v))).toBe(true);
     expect(decodeMetadata(raw)).toEqual(m);
   });
 
   test('row counts that would overflow the 2 KB metadata budget are left out', () => {
-    const rowCounts = Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`table_with_a_long_name_${i}`, 123456789]));
-    const raw = encodeMetadata({ workflowId: 'w', database: 'd', version: '1.0.0', createdAt: at.toISOString(), rowCounts });
+    const rowCounts = Object.fromEntries(
+      Array.from({ length: 100 }, (_, i) => [`table_with_a_long_name_${i}`, 123456789]),
+    );
+    const raw = encodeMetadata({
+      workflowId: 'w',
+      database: 'd',
+      version: '1.0.0',
+      createdAt: at.toISOString(),
+      rowCounts,
+    });
     expect(raw['row-counts']).toBeUndefined();
     expect(JSON.stringify(raw).length).toBeLessThan(2048);
   });
 
   test('malformed values decode as absent rather than wrong', () => {
-    expect(decodeMetadata({ sha256: 'xyz', bytes: '-1', 'row-counts': '%7Bbad', 'workflow-id': '%E0%A4%A' })).toEqual({});
+    expect(decodeMetadata({ sha256: 'xyz', bytes: '-1', 'row-counts': '%7Bbad', 'workflow-id': '%E0%A4%A' })).toEqual(
+      {},
+    );
     expect(decodeMetadata(undefined)).toEqual({});
   });
 });
@@ -80,21 +106,36 @@ describe('backup metadata', () => {
 describe('a verified backup', () => {
   test('has a checksum and a byte count equal to the stored size', () => {
     expect(headProblems({ contentLength: 10, metadata: { sha256: SHA, bytes: 10 } })).toEqual([]);
-    expect(headProblems({ contentLength: 10, metadata: { sha256: SHA, bytes: 10 } }, { sha256: SHA, bytes: 10 })).toEqual([]);
+    expect(
+      headProblems({ contentLength: 10, metadata: { sha256: SHA, bytes: 10 } }, { sha256: SHA, bytes: 10 }),
+    ).toEqual([]);
   });
 
   test('an interrupted upload (no checksum yet) never looks verified', () => {
-    expect(headProblems({ contentLength: 10, metadata: {} })).toEqual(['no sha256 metadata (the upload never finished)', 'no byte count metadata (the upload never finished)']);
+    expect(headProblems({ contentLength: 10, metadata: {} })).toEqual([
+      'no sha256 metadata (the upload never finished)',
+      'no byte count metadata (the upload never finished)',
+    ]);
   });
 
   test('a size or checksum mismatch is named', () => {
-    expect(headProblems({ contentLength: 9, metadata: { sha256: SHA, bytes: 10 } })).toEqual(['size 9 differs from the 10 bytes uploaded']);
-    expect(headProblems({ contentLength: 10, metadata: { sha256: SHA, bytes: 10 } }, { sha256: 'b'.repeat(64), bytes: 10 })[0]).toMatch(/^sha256 aaaaaaaaaaaa… differs/);
+    expect(headProblems({ contentLength: 9, metadata: { sha256: SHA, bytes: 10 } })).toEqual([
+      'size 9 differs from the 10 bytes uploaded',
+    ]);
+    expect(
+      headProblems(
+        { contentLength: 10, metadata: { sha256: SHA, bytes: 10 } },
+        { sha256: 'b'.repeat(64), bytes: 10 },
+      )[0],
+    ).toMatch(/^sha256 aaaaaaaaaaaa… differs/);
   });
 
   test('row counts after a restore are compared table by table', () => {
     expect(rowCountDifferences({ users: 3, messages: 5 }, { users: 3, messages: 5, extra: 1 })).toEqual([]);
-    expect(rowCountDifferences({ users: 3, messages: 5 }, { users: 2, messages: null })).toEqual(['users: 2 rows, backup has 3', 'messages: missing rows, backup has 5']);
+    expect(rowCountDifferences({ users: 3, messages: 5 }, { users: 2, messages: null })).toEqual([
+      'users: 2 rows, backup has 3',
+      'messages: missing rows, backup has 5',
+    ]);
     expect(rowCountDifferences(undefined, { users: 2 })).toEqual([]);
   });
 });
@@ -109,7 +150,12 @@ describe('the newest backup and its age', () => {
   ];
 
   test('is chosen by the time in the key, for this database only', () => {
-    expect(latestBackup(objects, 'postgres/', 'ai_saas_prod')).toEqual({ key: objects[1].key, version: '1.0.1', createdAt: new Date('2026-11-25T12:00:00Z'), size: 20 });
+    expect(latestBackup(objects, 'postgres/', 'ai_saas_prod')).toEqual({
+      key: objects[1].key,
+      version: '1.0.1',
+      createdAt: new Date('2026-11-25T12:00:00Z'),
+      size: 20,
+    });
     expect(latestBackup(objects, 'postgres/', 'nothing')).toBeUndefined();
   });
 
@@ -120,11 +166,18 @@ describe('the newest backup and its age', () => {
     expect(backupAgeProblem(latest, now, 10 * 3_600_000, 's3://b/postgres/')).toBe(
       `latest backup ${objects[1].key} is 15.0h old (maximum 10.0h): confirm backup schedule is running`,
     );
-    expect(backupAgeProblem(undefined, now, 1, 's3://b/postgres/')).toBe('no backup of the database in s3://b/postgres/: confirm backup schedule is running');
+    expect(backupAgeProblem(undefined, now, 1, 's3://b/postgres/')).toBe(
+      'no backup of the database in s3://b/postgres/: confirm backup schedule is running',
+    );
   });
 
   test('ages read well', () => {
-    expect([formatAge(5_000), formatAge(600_000), formatAge(3 * 3_600_000), formatAge(72 * 3_600_000)]).toEqual(['5s', '10m', '3.0h', '3.0d']);
+    expect([formatAge(5_000), formatAge(600_000), formatAge(3 * 3_600_000), formatAge(72 * 3_600_000)]).toEqual([
+      '5s',
+      '10m',
+      '3.0h',
+      '3.0d',
+    ]);
   });
 });
 
@@ -140,12 +193,21 @@ describe('PostgreSQL failures', () => {
   });
 
   test.each([
-    ['pg_dump: error: connection to server at "127.0.0.1", port 15432 failed: FATAL:  password authentication failed for user "app"', false],
-    ['pg_dump: error: connection to server at "127.0.0.1", port 15432 failed: FATAL:  database "nope" does not exist', false],
+    [
+      'pg_dump: error: connection to server at "127.0.0.1", port 15432 failed: FATAL:  password authentication failed for user "app"',
+      false,
+    ],
+    [
+      'pg_dump: error: connection to server at "127.0.0.1", port 15432 failed: FATAL:  database "nope" does not exist',
+      false,
+    ],
     ['pg_dump: error: query failed: ERROR:  permission denied for table secrets', false],
     ['pg_dump: error: connection to server at "127.0.0.1", port 15432 failed: Connection refused', true],
     ['pg_dump: error: connection to server on socket "/tmp/.s.PGSQL.5432" failed: No such file or directory', true],
-    ['pg_dump: error: connection to server at "127.0.0.1", port 15432 failed: FATAL:  the database system is starting up', true],
+    [
+      'pg_dump: error: connection to server at "127.0.0.1", port 15432 failed: FATAL:  the database system is starting up',
+      true,
+    ],
     ['psql:<stdin>:12: ERROR:  canceling statement due to lock timeout', true],
     ['pg_dump: error: Dumping the contents of table "x" failed: server closed the connection unexpectedly', true],
   ])('%s -> transient %s', (stderr, transient) => {
@@ -153,9 +215,11 @@ describe('PostgreSQL failures', () => {
   });
 
   test('tool output is summarised to its error lines', () => {
-    expect(toolErrorSummary('pg_dump: last built-in OID is 16383\npg_dump: error: query failed: ERROR:  permission denied for table s\npg_dump: detail: Query was: LOCK TABLE s\n')).toBe(
-      'pg_dump: error: query failed: ERROR:  permission denied for table s',
-    );
+    expect(
+      toolErrorSummary(
+        'pg_dump: last built-in OID is 16383\npg_dump: error: query failed: ERROR:  permission denied for table s\npg_dump: detail: Query was: LOCK TABLE s\n',
+      ),
+    ).toBe('pg_dump: error: query failed: ERROR:  permission denied for table s');
     expect(toolErrorSummary('')).toBe('(no output)');
   });
 });

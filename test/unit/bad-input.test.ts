@@ -40,7 +40,11 @@ const long = (n: number, c = 'x') => c.repeat(n);
 
 /** JSON for the doc, with long strings shortened to "xxx…" (N chars). */
 function show(value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'string' && v.length > 40 ? `${v.slice(0, 12)}…(${v.length} chars)` : v)) ?? String(value);
+  return (
+    JSON.stringify(value, (_k, v: unknown) =>
+      typeof v === 'string' && v.length > 40 ? `${v.slice(0, 12)}…(${v.length} chars)` : v,
+    ) ?? String(value)
+  );
 }
 
 const refusal = (fn: () => unknown): string | undefined => {
@@ -84,7 +88,13 @@ const signal = (name: SignalName, payload: unknown, field: string, expected: str
 const EXAMPLE = path.join(REPO_ROOT, 'deploy.config.yaml');
 const exampleText = readFileSync(EXAMPLE, 'utf8');
 
-const config = (input: string, mutate: (raw: any) => void, field: string, expected: string, gap?: string): BadInput => ({
+const config = (
+  input: string,
+  mutate: (raw: any) => void,
+  field: string,
+  expected: string,
+  gap?: string,
+): BadInput => ({
   surface: 'config file',
   input,
   field,
@@ -107,7 +117,12 @@ const cli = (args: string[], field: string, expected: string): BadInput => ({
   expected,
   check: async () => {
     const errs: string[] = [];
-    const code = await main(['node', 'deployctl', ...args], { out: () => undefined, err: (l) => errs.push(l), env: { TEMPORAL_ADDRESS: fakeTemporal.address }, isTTY: false });
+    const code = await main(['node', 'deployctl', ...args], {
+      out: () => undefined,
+      err: (l) => errs.push(l),
+      env: { TEMPORAL_ADDRESS: fakeTemporal.address },
+      isTTY: false,
+    });
     if (code !== ExitCode.BadInput) return undefined;
     return errs.filter((l) => !l.startsWith('(run with --help')).join(' ');
   },
@@ -122,7 +137,11 @@ const BAD_INPUTS: BadInput[] = [
   deployInput({ version: '`id`' }, 'version', 'invalid version "`id`"'),
   deployInput({ version: '1.0.1\nid' }, 'version', 'invalid version "1.0.1\\nid"'),
   deployInput({ version: '١.٠.١' }, 'version', 'expected MAJOR.MINOR.PATCH'),
-  deployInput({ version: '1.0.1+build.5' }, 'version', 'build metadata ("+...") cannot be part of a container image tag'),
+  deployInput(
+    { version: '1.0.1+build.5' },
+    'version',
+    'build metadata ("+...") cannot be part of a container image tag',
+  ),
   deployInput({ version: long(1000) }, 'version', 'longer than 128 characters'),
   deployInput({ version: 101 }, 'version', 'expected string, received number'),
   deployInput({}, 'version', 'give exactly one of "version" (e.g. "1.0.1") or "bump"'),
@@ -133,30 +152,66 @@ const BAD_INPUTS: BadInput[] = [
   deployInput({ version: '1.0.1', frobnicate: true }, '(input)', 'unknown field(s) "frobnicate"'),
   deployInput({ version: '1.0.1', strategy: 'yolo' }, 'strategy', 'expected one of "rolling"|"canary"|"blue-green"'),
   deployInput({ version: '1.0.1', environment: 'Prod; drop' }, 'environment', 'an environment name such as production'),
-  deployInput({ version: '1.0.1', environment: long(64, 'a') }, 'environment', 'an environment name such as production'),
+  deployInput(
+    { version: '1.0.1', environment: long(64, 'a') },
+    'environment',
+    'an environment name such as production',
+  ),
   deployInput({ version: '1.0.1', services: ['auth-service', 'auth-service'] }, 'services', 'services must not repeat'),
-  deployInput({ version: '1.0.1', services: ['auth-service;id'] }, 'services.0', 'service names are lowercase DNS labels'),
+  deployInput(
+    { version: '1.0.1', services: ['auth-service;id'] },
+    'services.0',
+    'service names are lowercase DNS labels',
+  ),
   deployInput({ version: '1.0.1', services: 'auth-service' }, 'services', 'expected array, received string'),
   deployInput({ version: '1.0.1', services: [] }, 'services', 'expected array to have >=1 items'),
   deployInput({ version: '1.0.1', canary: { steps: [50, 25, 100] } }, 'canary.steps', 'steps must increase strictly'),
   deployInput({ version: '1.0.1', canary: { steps: [5, 25, 150] } }, 'canary.steps.2', 'steps cannot exceed 100'),
   deployInput({ version: '1.0.1', canary: { steps: [5, 50] } }, 'canary.steps', 'the last step must be 100'),
   deployInput({ version: '1.0.1', canary: { steps: [5.5, 100] } }, 'canary.steps.0', 'steps must be whole percentages'),
-  deployInput({ version: '1.0.1', canary: { steps: ['5', '100'] } }, 'canary.steps.0', 'expected number, received string'),
-  deployInput({ version: '1.0.1', canary: { soak: '-5m' } }, 'canary.soak', 'soak must look like "30s", "5m" or "1h30m"'),
+  deployInput(
+    { version: '1.0.1', canary: { steps: ['5', '100'] } },
+    'canary.steps.0',
+    'expected number, received string',
+  ),
+  deployInput(
+    { version: '1.0.1', canary: { soak: '-5m' } },
+    'canary.soak',
+    'soak must look like "30s", "5m" or "1h30m"',
+  ),
   deployInput({ version: '1.0.1', canary: { soak: '0s' } }, 'canary.soak', 'soak must be between 1000ms and 24h'),
-  deployInput({ version: '1.0.1', canary: { soak: -1 } }, 'canary.soak', 'soak must be a whole, non-negative number of milliseconds'),
+  deployInput(
+    { version: '1.0.1', canary: { soak: -1 } },
+    'canary.soak',
+    'soak must be a whole, non-negative number of milliseconds',
+  ),
   deployInput({ version: '1.0.1', canary: { soak: '400h' } }, 'canary.soak', 'soak must be between 1000ms and 24h'),
   deployInput({ version: '1.0.1', canary: { soak: 1e20 } }, 'canary.soak', 'soak must be between 1000ms and 24h'),
-  deployInput({ version: '1.0.1', canary: { approval: 'sometimes' } }, 'canary.approval', 'expected one of "none"|"before-full"|"every-step"'),
-  deployInput({ version: '1.0.1', canary: { approvalTimeout: '30d' } }, 'canary.approvalTimeout', 'approvalTimeout must be between 1000ms and 168h'),
+  deployInput(
+    { version: '1.0.1', canary: { approval: 'sometimes' } },
+    'canary.approval',
+    'expected one of "none"|"before-full"|"every-step"',
+  ),
+  deployInput(
+    { version: '1.0.1', canary: { approvalTimeout: '30d' } },
+    'canary.approvalTimeout',
+    'approvalTimeout must be between 1000ms and 168h',
+  ),
   deployInput({ version: '1.0.1', canary: { soaks: '5m' } }, 'canary', 'unknown field(s) "soaks"'),
-  deployInput({ version: '1.0.1', blueGreen: { monitor: '0s' } }, 'blueGreen.monitor', 'monitor must be between 1000ms and 24h'),
+  deployInput(
+    { version: '1.0.1', blueGreen: { monitor: '0s' } },
+    'blueGreen.monitor',
+    'monitor must be between 1000ms and 24h',
+  ),
   deployInput({ version: '1.0.1', dryRun: 'yes' }, 'dryRun', 'expected boolean, received string'),
   deployInput({ version: '1.0.1', backup: 1 }, 'backup', 'expected boolean, received number'),
   deployInput({ version: '1.0.1', requestedBy: 'a;b' }, 'requestedBy', 'letters, digits, spaces and . _ @ + -'),
   deployInput({ version: '1.0.1', requestedBy: 'alice\nbob' }, 'requestedBy', 'letters, digits, spaces and . _ @ + -'),
-  deployInput({ version: '1.0.1', requestedBy: long(129, 'a') }, 'requestedBy', 'expected string to have <=128 characters'),
+  deployInput(
+    { version: '1.0.1', requestedBy: long(129, 'a') },
+    'requestedBy',
+    'expected string to have <=128 characters',
+  ),
   rollbackInput({ toVersion: 'v1.0' }, 'toVersion', 'invalid version "v1.0"'),
   rollbackInput({ toVersion: '1.0.0', toRevision: 2 }, 'toVersion', 'give at most one of toVersion or toRevision'),
   rollbackInput({ toRevision: 0 }, 'toRevision', 'expected number to be >=1'),
@@ -182,39 +237,199 @@ const BAD_INPUTS: BadInput[] = [
   signal('promote', { by: 'alice', full: 'yes' }, '"full"', '"full" must be true or false'),
 
   // --- the worker's config file (one mutation of the example each) ------------------
-  config('rollout.strategy: yolo', (r) => (r.rollout.strategy = 'yolo'), 'rollout.strategy', 'expected one of "rolling"|"canary"|"blue-green"'),
-  config('rollout.canary.steps: [5, 50, 25, 100]', (r) => (r.rollout.canary.steps = [5, 50, 25, 100]), 'rollout.canary.steps', 'steps must increase strictly'),
-  config('rollout.canary.steps: [5, 50, 150]', (r) => (r.rollout.canary.steps = [5, 50, 150]), 'rollout.canary.steps.2', 'expected number to be <=100'),
-  config('rollout.canary.steps: [0, 100]', (r) => (r.rollout.canary.steps = [0, 100]), 'rollout.canary.steps.0', 'expected number to be >=1'),
-  config('rollout.canary.soak: -5m', (r) => (r.rollout.canary.soak = '-5m'), 'rollout.canary.soak', 'canary soak must look like "30s"'),
-  config('rollout.canary.soak: -1', (r) => (r.rollout.canary.soak = -1), 'rollout.canary.soak', 'canary soak must be a whole, non-negative number'),
-  config('rollout.canary.soak: 0s', (r) => (r.rollout.canary.soak = '0s'), 'rollout.canary.soak', 'canary soak must be between 1s and 1d'),
-  config('rollout.canary.soak: 999999999d', (r) => (r.rollout.canary.soak = '999999999d'), 'rollout.canary.soak', 'canary soak must be between 1s and 1d'),
-  config('rollout.canary.soak: five', (r) => (r.rollout.canary.soak = 'five'), 'rollout.canary.soak', 'canary soak must look like "30s"'),
-  config('rollout.canary.approval: sometimes', (r) => (r.rollout.canary.approval = 'sometimes'), 'rollout.canary.approval', 'expected one of "none"|"before-full"|"every-step"'),
-  config('services: [auth-service twice]', (r) => r.services.push({ ...r.services[0] }), 'services', 'service names must be unique'),
-  config('services: auth-service (not a list)', (r) => (r.services = 'auth-service'), 'services', 'expected array, received string'),
-  config('services.0.name: Auth_Service', (r) => (r.services[0].name = 'Auth_Service'), 'services.0.name', 'a lowercase DNS label'),
-  config('services.0.image: "Ai SaaS"', (r) => (r.services[0].image = 'Ai SaaS'), 'services.0.image', 'an image repository name'),
+  config(
+    'rollout.strategy: yolo',
+    (r) => (r.rollout.strategy = 'yolo'),
+    'rollout.strategy',
+    'expected one of "rolling"|"canary"|"blue-green"',
+  ),
+  config(
+    'rollout.canary.steps: [5, 50, 25, 100]',
+    (r) => (r.rollout.canary.steps = [5, 50, 25, 100]),
+    'rollout.canary.steps',
+    'steps must increase strictly',
+  ),
+  config(
+    'rollout.canary.steps: [5, 50, 150]',
+    (r) => (r.rollout.canary.steps = [5, 50, 150]),
+    'rollout.canary.steps.2',
+    'expected number to be <=100',
+  ),
+  config(
+    'rollout.canary.steps: [0, 100]',
+    (r) => (r.rollout.canary.steps = [0, 100]),
+    'rollout.canary.steps.0',
+    'expected number to be >=1',
+  ),
+  config(
+    'rollout.canary.soak: -5m',
+    (r) => (r.rollout.canary.soak = '-5m'),
+    'rollout.canary.soak',
+    'canary soak must look like "30s"',
+  ),
+  config(
+    'rollout.canary.soak: -1',
+    (r) => (r.rollout.canary.soak = -1),
+    'rollout.canary.soak',
+    'canary soak must be a whole, non-negative number',
+  ),
+  config(
+    'rollout.canary.soak: 0s',
+    (r) => (r.rollout.canary.soak = '0s'),
+    'rollout.canary.soak',
+    'canary soak must be between 1s and 1d',
+  ),
+  config(
+    'rollout.canary.soak: 999999999d',
+    (r) => (r.rollout.canary.soak = '999999999d'),
+    'rollout.canary.soak',
+    'canary soak must be between 1s and 1d',
+  ),
+  config(
+    'rollout.canary.soak: five',
+    (r) => (r.rollout.canary.soak = 'five'),
+    'rollout.canary.soak',
+    'canary soak must look like "30s"',
+  ),
+  config(
+    'rollout.canary.approval: sometimes',
+    (r) => (r.rollout.canary.approval = 'sometimes'),
+    'rollout.canary.approval',
+    'expected one of "none"|"before-full"|"every-step"',
+  ),
+  config(
+    'services: [auth-service twice]',
+    (r) => r.services.push({ ...r.services[0] }),
+    'services',
+    'service names must be unique',
+  ),
+  config(
+    'services: auth-service (not a list)',
+    (r) => (r.services = 'auth-service'),
+    'services',
+    'expected array, received string',
+  ),
+  config(
+    'services.0.name: Auth_Service',
+    (r) => (r.services[0].name = 'Auth_Service'),
+    'services.0.name',
+    'a lowercase DNS label',
+  ),
+  config(
+    'services.0.image: "Ai SaaS"',
+    (r) => (r.services[0].image = 'Ai SaaS'),
+    'services.0.image',
+    'an image repository name',
+  ),
   config('project: a × 100', (r) => (r.project = long(100, 'a')), 'project', 'at most 63 characters'),
-  config('temporal.taskQueue: x × 10000', (r) => (r.temporal.taskQueue = long(10_000)), 'temporal.taskQueue', 'expected string to have <=200 characters'),
-  config('verification.smoke.0.name: x × 10000', (r) => (r.verification.smoke[0].name = long(10_000)), 'verification.smoke.0.name', 'expected string to have <=128 characters'),
-  config('build.concurrency: three', (r) => (r.build.concurrency = 'three'), 'build.concurrency', 'expected number, received string'),
-  config('registry.insecure: "yes"', (r) => (r.registry.insecure = 'yes'), 'registry.insecure', 'expected boolean, received string'),
-  config('registry.host: 127.0.0.1:5000;id', (r) => (r.registry.host = '127.0.0.1:5000;id'), 'registry.host', 'a registry host such as 127.0.0.1:5000'),
-  config('verification.baseUrl: javascript:alert(1)', (r) => (r.verification.baseUrl = 'javascript:alert(1)'), 'verification.baseUrl', 'an absolute http(s) URL'),
-  config('analysis.prometheusUrl: prometheus:9090', (r) => (r.analysis.prometheusUrl = 'prometheus:9090'), 'analysis.prometheusUrl', 'an absolute http(s) URL'),
-  config('backup.endpoint: "http://a b"', (r) => (r.backup.endpoint = 'http://a b'), 'backup.endpoint', 'an absolute http(s) URL'),
-  config('analysis.prometheusUrl: ${PROM_URL_NOT_SET}', (r) => (r.analysis.prometheusUrl = '${PROM_URL_NOT_SET}'), 'analysis.prometheusUrl', 'environment variable PROM_URL_NOT_SET is not set'),
-  config('notifications.webhookEnv: $(id)', (r) => (r.notifications.webhookEnv = '$(id)'), 'notifications.webhookEnv', 'an environment variable name'),
-  config('preDeploymentChecks.0.command: "npm test; rm -rf /"', (r) => (r.preDeploymentChecks[0].command = 'npm test; rm -rf /'), 'preDeploymentChecks.0.command', 'expected array, received string'),
-  config('preDeploymentChecks.0.command: []', (r) => (r.preDeploymentChecks[0].command = []), 'preDeploymentChecks.0.command', 'a command as an argument array'),
-  config('traffic.service: nope', (r) => (r.traffic.service = 'nope'), 'traffic.service', 'must name one of the services'),
-  config('defaultEnvironment: staging', (r) => (r.defaultEnvironment = 'staging'), 'defaultEnvironment', 'must name one of the environments'),
-  config('environments.production.requiredApprovals: 0', (r) => (r.environments.production.requiredApprovals = 0), 'environments.production.requiredApprovals', 'expected number to be >=1'),
-  config('analysis.metrics.0.query with {{job}}', (r) => (r.analysis.metrics[0].query = 'up{job="{{job}}"}'), 'analysis.metrics.0.query', 'placeholders must be'),
-  config('verification.logErrorPattern: "("', (r) => (r.verification.logErrorPattern = '('), 'verification.logErrorPattern', 'a JavaScript regular expression'),
-  config('database.name: "ai-saas; drop"', (r) => (r.database.name = 'ai-saas; drop'), 'database.name', 'a PostgreSQL database name'),
+  config(
+    'temporal.taskQueue: x × 10000',
+    (r) => (r.temporal.taskQueue = long(10_000)),
+    'temporal.taskQueue',
+    'expected string to have <=200 characters',
+  ),
+  config(
+    'verification.smoke.0.name: x × 10000',
+    (r) => (r.verification.smoke[0].name = long(10_000)),
+    'verification.smoke.0.name',
+    'expected string to have <=128 characters',
+  ),
+  config(
+    'build.concurrency: three',
+    (r) => (r.build.concurrency = 'three'),
+    'build.concurrency',
+    'expected number, received string',
+  ),
+  config(
+    'registry.insecure: "yes"',
+    (r) => (r.registry.insecure = 'yes'),
+    'registry.insecure',
+    'expected boolean, received string',
+  ),
+  config(
+    'registry.host: 127.0.0.1:5000;id',
+    (r) => (r.registry.host = '127.0.0.1:5000;id'),
+    'registry.host',
+    'a registry host such as 127.0.0.1:5000',
+  ),
+  config(
+    'verification.baseUrl: javascript:alert(1)',
+    (r) => (r.verification.baseUrl = 'javascript:alert(1)'),
+    'verification.baseUrl',
+    'an absolute http(s) URL',
+  ),
+  config(
+    'analysis.prometheusUrl: prometheus:9090',
+    (r) => (r.analysis.prometheusUrl = 'prometheus:9090'),
+    'analysis.prometheusUrl',
+    'an absolute http(s) URL',
+  ),
+  config(
+    'backup.endpoint: "http://a b"',
+    (r) => (r.backup.endpoint = 'http://a b'),
+    'backup.endpoint',
+    'an absolute http(s) URL',
+  ),
+  config(
+    'analysis.prometheusUrl: ${PROM_URL_NOT_SET}',
+    (r) => (r.analysis.prometheusUrl = '${PROM_URL_NOT_SET}'),
+    'analysis.prometheusUrl',
+    'environment variable PROM_URL_NOT_SET is not set',
+  ),
+  config(
+    'notifications.webhookEnv: $(id)',
+    (r) => (r.notifications.webhookEnv = '$(id)'),
+    'notifications.webhookEnv',
+    'an environment variable name',
+  ),
+  config(
+    'preDeploymentChecks.0.command: "npm test; rm -rf /"',
+    (r) => (r.preDeploymentChecks[0].command = 'npm test; rm -rf /'),
+    'preDeploymentChecks.0.command',
+    'expected array, received string',
+  ),
+  config(
+    'preDeploymentChecks.0.command: []',
+    (r) => (r.preDeploymentChecks[0].command = []),
+    'preDeploymentChecks.0.command',
+    'a command as an argument array',
+  ),
+  config(
+    'traffic.service: nope',
+    (r) => (r.traffic.service = 'nope'),
+    'traffic.service',
+    'must name one of the services',
+  ),
+  config(
+    'defaultEnvironment: staging',
+    (r) => (r.defaultEnvironment = 'staging'),
+    'defaultEnvironment',
+    'must name one of the environments',
+  ),
+  config(
+    'environments.production.requiredApprovals: 0',
+    (r) => (r.environments.production.requiredApprovals = 0),
+    'environments.production.requiredApprovals',
+    'expected number to be >=1',
+  ),
+  config(
+    'analysis.metrics.0.query with {{job}}',
+    (r) => (r.analysis.metrics[0].query = 'up{job="{{job}}"}'),
+    'analysis.metrics.0.query',
+    'placeholders must be',
+  ),
+  config(
+    'verification.logErrorPattern: "("',
+    (r) => (r.verification.logErrorPattern = '('),
+    'verification.logErrorPattern',
+    'a JavaScript regular expression',
+  ),
+  config(
+    'database.name: "ai-saas; drop"',
+    (r) => (r.database.name = 'ai-saas; drop'),
+    'database.name',
+    'a PostgreSQL database name',
+  ),
   config('rollout.canary.soaks: 10m (typo)', (r) => (r.rollout.canary.soaks = '10m'), 'rollout.canary', 'soaks'),
 
   // --- deployctl arguments ----------------------------------------------------------------
@@ -224,7 +439,11 @@ const BAD_INPUTS: BadInput[] = [
   cli(['deploy', '--version', long(1000)], 'version', 'longer than 128 characters'),
   cli(['deploy'], 'version', 'give exactly one of "version"'),
   cli(['deploy', '--version'], '--version', "option '--version <semver>' argument missing"),
-  cli(['deploy', '--version', '1.0.1', '--services', 'auth-service,auth-service'], 'services', 'services must not repeat'),
+  cli(
+    ['deploy', '--version', '1.0.1', '--services', 'auth-service,auth-service'],
+    'services',
+    'services must not repeat',
+  ),
   cli(['deploy', '--version', '1.0.1', '--services', ','], 'services', 'expected array to have >=1 items'),
   cli(['deploy', '--version', '1.0.1', '--steps', '50,25,100'], 'canary.steps', 'steps must increase strictly'),
   cli(['deploy', '--version', '1.0.1', '--steps', '5,25,150'], 'canary.steps', 'steps cannot exceed 100'),
@@ -232,19 +451,39 @@ const BAD_INPUTS: BadInput[] = [
   cli(['deploy', '--version', '1.0.1', '--soak', '-5m'], 'canary.soak', 'soak must look like'),
   cli(['deploy', '--version', '1.0.1', '--soak', '0s'], 'canary.soak', 'soak must be between 1000ms and 24h'),
   cli(['deploy', '--version', '1.0.1', '--soak', '400h'], 'canary.soak', 'soak must be between 1000ms and 24h'),
-  cli(['deploy', '--version', '1.0.1', '--strategy', 'yolo'], '--strategy', 'Allowed choices are rolling, canary, blue-green'),
+  cli(
+    ['deploy', '--version', '1.0.1', '--strategy', 'yolo'],
+    '--strategy',
+    'Allowed choices are rolling, canary, blue-green',
+  ),
   cli(['deploy', '--bump', 'huge'], '--bump', 'Allowed choices are patch, minor, major'),
-  cli(['deploy', '--version', '1.0.1', '--approval-timeout', '30d'], 'canary.approvalTimeout', 'between 1000ms and 168h'),
+  cli(
+    ['deploy', '--version', '1.0.1', '--approval-timeout', '30d'],
+    'canary.approvalTimeout',
+    'between 1000ms and 168h',
+  ),
   cli(['deploy', '--version', '1.0.1', '--env', '$(id)'], 'environment', 'an environment name such as production'),
-  cli(['deploy', '--version', '1.0.1', '--requested-by', long(200, 'a')], 'requestedBy', 'expected string to have <=128 characters'),
+  cli(
+    ['deploy', '--version', '1.0.1', '--requested-by', long(200, 'a')],
+    'requestedBy',
+    'expected string to have <=128 characters',
+  ),
   cli(['deploy', '--version', '1.0.1', '--frob'], '--frob', "unknown option '--frob'"),
   cli(['rollback', '--to-version', 'v1.0', '--to-revision', '3'], 'toVersion', 'invalid version "v1.0"'),
   cli(['rollback', '--to-revision', '0'], '--to-revision', 'expected a revision number'),
   cli(['rollback', '--restore-db', '../etc/passwd;'], 'backupKey', 'an S3 key'),
   cli(['approve', 'deploy-production-1.0.1', '--by', ''], '"by"', 'approve needs "by"'),
   cli(['abort', 'deploy-production-1.0.1', '--by', 'a;b', '--reason', 'x'], '"by"', 'abort needs "by"'),
-  cli(['abort', 'deploy-production-1.0.1', '--by', 'ops', '--reason', long(1001)], '"reason"', '"reason" must be text of at most 1000 characters'),
-  cli(['approve', 'deploy-production-1.0.1', '--by', 'alice', '--note', long(1001)], '"note"', '"note" must be text of at most 1000 characters'),
+  cli(
+    ['abort', 'deploy-production-1.0.1', '--by', 'ops', '--reason', long(1001)],
+    '"reason"',
+    '"reason" must be text of at most 1000 characters',
+  ),
+  cli(
+    ['approve', 'deploy-production-1.0.1', '--by', 'alice', '--note', long(1001)],
+    '"note"',
+    '"note" must be text of at most 1000 characters',
+  ),
   cli(['approve'], 'workflowId', "missing required argument 'workflowId'"),
   cli(['list', '--env', "prod' OR 1=1"], '--env', 'invalid --env'),
 ];
@@ -297,7 +536,13 @@ describe('GAP (fails until fixed): known gaps, accepted today', () => {
 });
 
 function cell(s: string): string {
-  return s.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/`/g, '\\`').replace(/\n/g, '\\n').replace(/</g, '&lt;').replace(/\*/g, '\\*');
+  return s
+    .replace(/\\/g, '\\\\')
+    .replace(/\|/g, '\\|')
+    .replace(/`/g, '\\`')
+    .replace(/\n/g, '\\n')
+    .replace(/</g, '&lt;')
+    .replace(/\*/g, '\\*');
 }
 
 /** The doc, from the same rows (and the actual messages). */
@@ -318,11 +563,24 @@ async function renderDoc(): Promise<string> {
   let i = 0;
   for (const row of refused) {
     const message = (await row.check()) ?? '(accepted)';
-    lines.push(`| ${++i} | ${row.surface} | ${cell(row.input)} | ${cell(row.field)} | ${cell(message.length > 240 ? `${message.slice(0, 240)}…` : message)} |`);
+    lines.push(
+      `| ${++i} | ${row.surface} | ${cell(row.input)} | ${cell(row.field)} | ${cell(message.length > 240 ? `${message.slice(0, 240)}…` : message)} |`,
+    );
   }
   if (gaps.length) {
-    lines.push('', '## Known gaps', '', 'Accepted today; each is a failing-expected test that turns red once the gap is closed.', '', '| Surface | Input | Should be refused with | Why it matters |', '| --- | --- | --- | --- |');
-    for (const row of gaps) lines.push(`| ${row.surface} | ${cell(row.input)} | ${cell(`${row.field}: …${row.expected}…`)} | ${cell(row.gap!)} |`);
+    lines.push(
+      '',
+      '## Known gaps',
+      '',
+      'Accepted today; each is a failing-expected test that turns red once the gap is closed.',
+      '',
+      '| Surface | Input | Should be refused with | Why it matters |',
+      '| --- | --- | --- | --- |',
+    );
+    for (const row of gaps)
+      lines.push(
+        `| ${row.surface} | ${cell(row.input)} | ${cell(`${row.field}: …${row.expected}…`)} | ${cell(row.gap!)} |`,
+      );
   }
   return `${lines.join('\n')}\n`;
 }
@@ -330,5 +588,6 @@ async function renderDoc(): Promise<string> {
 test('the doc is written from this table when WRITE_RELIABILITY_DOCS=1', async () => {
   const doc = await renderDoc();
   expect(doc.split('\n').filter((l) => /^\| \d+ \|/.test(l))).toHaveLength(refused.length);
-  if (process.env.WRITE_RELIABILITY_DOCS === '1') writeFileSync(path.join(REPO_ROOT, 'docs', 'reliability-bad-input.md'), doc);
+  if (process.env.WRITE_RELIABILITY_DOCS === '1')
+    writeFileSync(path.join(REPO_ROOT, 'docs', 'reliability-bad-input.md'), doc);
 });

@@ -72,7 +72,13 @@ describe('the deploy script maps every deployctl exit code to the job summary an
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  const outcomes: Record<number, string> = { 0: 'succeeded', 3: 'rolled-back', 4: 'aborted', 5: 'aborted', 7: 'failed' };
+  const outcomes: Record<number, string> = {
+    0: 'succeeded',
+    3: 'rolled-back',
+    4: 'aborted',
+    5: 'aborted',
+    7: 'failed',
+  };
   const verdicts: Record<number, RegExp> = {
     0: /succeeded: v1\.0\.1 is live/,
     1: /error/,
@@ -108,7 +114,16 @@ describe('the deploy script maps every deployctl exit code to the job summary an
       },
     });
     expect(r.status).toBe(code);
-    expect(readFileSync(args, 'utf8').trim().split('\n')).toEqual(['deployctl', 'deploy', '--version', 'v1.0.1', '--requested-by', 'github dependabot-bot-', '--wait', '--json']);
+    expect(readFileSync(args, 'utf8').trim().split('\n')).toEqual([
+      'deployctl',
+      'deploy',
+      '--version',
+      'v1.0.1',
+      '--requested-by',
+      'github dependabot-bot-',
+      '--wait',
+      '--json',
+    ]);
     const text = readFileSync(summary, 'utf8');
     expect(text).toContain(`## Deploy v1.0.1: exit code ${code}`);
     expect(text).toMatch(verdicts[code]);

@@ -6,7 +6,16 @@
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
-import { CodecConfigError, CodecError, codecFromEnv, dataConverterFromEnv, EncryptionCodec, ENCODING_ENCRYPTED, keyFingerprint, payloadToJson } from '../../src/codec';
+import {
+  CodecConfigError,
+  CodecError,
+  codecFromEnv,
+  dataConverterFromEnv,
+  EncryptionCodec,
+  ENCODING_ENCRYPTED,
+  keyFingerprint,
+  payloadToJson,
+} from '../../src/codec';
 import { corsOriginsFromEnv, createCodecServer, startCodecServer } from '../../src/codec-server';
 
 const key = () => randomBytes(32).toString('base64');
@@ -47,7 +56,10 @@ test.each([
   ['a flipped bit in the IV', (p: Payload) => ({ ...p, data: flip(p.data!, 0) })],
   ['a flipped bit in the tag', (p: Payload) => ({ ...p, data: flip(p.data!, p.data!.length - 1) })],
   ['a truncated payload', (p: Payload) => ({ ...p, data: p.data!.subarray(0, p.data!.length - 1) })],
-  ['the key id swapped for another known one', (p: Payload) => ({ ...p, metadata: { ...p.metadata, 'encryption-key-id': Buffer.from('old') } })],
+  [
+    'the key id swapped for another known one',
+    (p: Payload) => ({ ...p, metadata: { ...p.metadata, 'encryption-key-id': Buffer.from('old') } }),
+  ],
 ])('tampering is a decode error, never a silently wrong value: %s', async (_what, tamper) => {
   const codec = codecOf({ DEPLOY_CODEC_KEY: key(), DEPLOY_CODEC_KEY_ID: 'k1', DEPLOY_CODEC_OLD_KEYS: `old:${key()}` });
   const [enc] = await codec.encode([defaultPayloadConverter.toPayload({ by: 'alice' })]);
@@ -66,7 +78,9 @@ test('too short or without a key id: a clear error', async () => {
   const codec = codecOf({ DEPLOY_CODEC_KEY: key(), DEPLOY_CODEC_KEY_ID: 'k1' });
   const [enc] = await codec.encode([defaultPayloadConverter.toPayload('x')]);
   await expect(codec.decode([{ ...enc, data: new Uint8Array(5) }])).rejects.toThrow(/5 bytes is too short/);
-  await expect(codec.decode([{ ...enc, metadata: { encoding: enc.metadata!.encoding } }])).rejects.toThrow(/no "encryption-key-id"/);
+  await expect(codec.decode([{ ...enc, metadata: { encoding: enc.metadata!.encoding } }])).rejects.toThrow(
+    /no "encryption-key-id"/,
+  );
 });
 
 test('a wrong key: an unknown key id names the id and what to set; a different key under the same id says so', async () => {
@@ -79,7 +93,9 @@ test('a wrong key: an unknown key id names the id and what to set; a different k
   expect(err.message).toContain('DEPLOY_CODEC_OLD_KEYS');
 
   const sameId = codecOf({ DEPLOY_CODEC_KEY: key(), DEPLOY_CODEC_KEY_ID: writer.keyId });
-  await expect(sameId.decode([enc])).rejects.toThrow(`the key registered under "${writer.keyId}" is not the one it was encrypted with`);
+  await expect(sameId.decode([enc])).rejects.toThrow(
+    `the key registered under "${writer.keyId}" is not the one it was encrypted with`,
+  );
   // In a batch, the message says which payload.
   await expect(reader.decode([defaultPayloadConverter.toPayload('ok'), enc])).rejects.toThrow(/payload 2 of 2/);
 });
@@ -89,12 +105,21 @@ test('key rotation: old payloads decrypt with a retired key, new ones use the ne
   const k2 = key();
   const before = codecOf({ DEPLOY_CODEC_KEY: k1, DEPLOY_CODEC_KEY_ID: '2025-01' });
   const [old] = await before.encode([defaultPayloadConverter.toPayload({ v: 'old' })]);
-  const after = codecOf({ DEPLOY_CODEC_KEY: k2, DEPLOY_CODEC_KEY_ID: '2025-06', DEPLOY_CODEC_OLD_KEYS: `2025-01:${k1}` });
+  const after = codecOf({
+    DEPLOY_CODEC_KEY: k2,
+    DEPLOY_CODEC_KEY_ID: '2025-06',
+    DEPLOY_CODEC_OLD_KEYS: `2025-01:${k1}`,
+  });
   const [fresh] = await after.encode([defaultPayloadConverter.toPayload({ v: 'new' })]);
   expect(text(fresh.metadata?.['encryption-key-id'])).toBe('2025-06');
-  expect((await after.decode([old, fresh])).map((p) => defaultPayloadConverter.fromPayload(p))).toEqual([{ v: 'old' }, { v: 'new' }]);
+  expect((await after.decode([old, fresh])).map((p) => defaultPayloadConverter.fromPayload(p))).toEqual([
+    { v: 'old' },
+    { v: 'new' },
+  ]);
   // The process that only knows the old key cannot read the new payload, and says which key it needs.
-  await expect(before.decode([fresh])).rejects.toThrow(/key id "2025-06", which this process does not have \(known: 2025-01\)/);
+  await expect(before.decode([fresh])).rejects.toThrow(
+    /key id "2025-06", which this process does not have \(known: 2025-01\)/,
+  );
   // Bare old keys are known by their fingerprint, the default id.
   const bare = codecOf({ DEPLOY_CODEC_KEY: k1 });
   const [byPrint] = await bare.encode([defaultPayloadConverter.toPayload(1)]);
@@ -112,12 +137,36 @@ test('unset: no codec and no dataConverter, so nothing changes', () => {
 });
 
 test.each([
-  ['a key that is not base64', { DEPLOY_CODEC_KEY: 'not base64!' }, /DEPLOY_CODEC_KEY must be 32 random bytes in base64.*not base64/],
+  [
+    'a key that is not base64',
+    { DEPLOY_CODEC_KEY: 'not base64!' },
+    /DEPLOY_CODEC_KEY must be 32 random bytes in base64.*not base64/,
+  ],
   ['a 16-byte key', { DEPLOY_CODEC_KEY: randomBytes(16).toString('base64') }, /DEPLOY_CODEC_KEY .*decodes to 16 bytes/],
-  ['a key id with a space', { DEPLOY_CODEC_KEY: randomBytes(32).toString('base64'), DEPLOY_CODEC_KEY_ID: 'a b' }, /DEPLOY_CODEC_KEY_ID: key id "a b" must be/],
-  ['a short old key', { DEPLOY_CODEC_KEY: randomBytes(32).toString('base64'), DEPLOY_CODEC_OLD_KEYS: 'old:short' }, /DEPLOY_CODEC_OLD_KEYS entry 1 must be 32 random bytes/],
-  ['two keys under one id', { DEPLOY_CODEC_KEY: randomBytes(32).toString('base64'), DEPLOY_CODEC_KEY_ID: 'k', DEPLOY_CODEC_OLD_KEYS: `k:${randomBytes(32).toString('base64')}` }, /key id "k" is already used by another key/],
-  ['old keys without a current key', { DEPLOY_CODEC_OLD_KEYS: `k:${randomBytes(32).toString('base64')}` }, /DEPLOY_CODEC_KEY is not/],
+  [
+    'a key id with a space',
+    { DEPLOY_CODEC_KEY: randomBytes(32).toString('base64'), DEPLOY_CODEC_KEY_ID: 'a b' },
+    /DEPLOY_CODEC_KEY_ID: key id "a b" must be/,
+  ],
+  [
+    'a short old key',
+    { DEPLOY_CODEC_KEY: randomBytes(32).toString('base64'), DEPLOY_CODEC_OLD_KEYS: 'old:short' },
+    /DEPLOY_CODEC_OLD_KEYS entry 1 must be 32 random bytes/,
+  ],
+  [
+    'two keys under one id',
+    {
+      DEPLOY_CODEC_KEY: randomBytes(32).toString('base64'),
+      DEPLOY_CODEC_KEY_ID: 'k',
+      DEPLOY_CODEC_OLD_KEYS: `k:${randomBytes(32).toString('base64')}`,
+    },
+    /key id "k" is already used by another key/,
+  ],
+  [
+    'old keys without a current key',
+    { DEPLOY_CODEC_OLD_KEYS: `k:${randomBytes(32).toString('base64')}` },
+    /DEPLOY_CODEC_KEY is not/,
+  ],
 ])('bad settings name the variable: %s', (_what, env, message) => {
   expect(() => codecFromEnv(env)).toThrow(CodecConfigError);
   expect(() => codecFromEnv(env)).toThrow(message);
@@ -151,7 +200,11 @@ describe('codec server', () => {
   });
 
   const post = (path: string, body: unknown, headers: Record<string, string> = { authorization: `Bearer ${TOKEN}` }) =>
-    fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+    fetch(`${base}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
 
   test('listens on loopback only', () => {
     expect((server.address() as { address: string }).address).toBe('127.0.0.1');
@@ -159,7 +212,9 @@ describe('codec server', () => {
 
   test('encode then decode over HTTP, in the JSON form of the Temporal UI', async () => {
     const plain = toPayloads().map(payloadToJson);
-    const enc = (await (await post('/encode', { payloads: plain })).json()) as { payloads: { metadata: Record<string, string>; data: string }[] };
+    const enc = (await (await post('/encode', { payloads: plain })).json()) as {
+      payloads: { metadata: Record<string, string>; data: string }[];
+    };
     expect(enc.payloads).toHaveLength(plain.length);
     expect(Buffer.from(enc.payloads[0].metadata.encoding, 'base64').toString()).toBe(ENCODING_ENCRYPTED);
     expect(JSON.stringify(enc)).not.toContain(Buffer.from(MARKER).toString('base64'));
@@ -173,19 +228,35 @@ describe('codec server', () => {
   });
 
   test('CORS: the UI origin may call (preflight without a token), another origin gets no CORS headers', async () => {
-    const pre = await fetch(`${base}/decode`, { method: 'OPTIONS', headers: { origin: UI, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,authorization,x-namespace' } });
+    const pre = await fetch(`${base}/decode`, {
+      method: 'OPTIONS',
+      headers: {
+        origin: UI,
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'content-type,authorization,x-namespace',
+      },
+    });
     expect(pre.status).toBe(204);
     expect(pre.headers.get('access-control-allow-origin')).toBe(UI);
     expect(pre.headers.get('access-control-allow-headers')).toMatch(/Authorization/);
     expect(pre.headers.get('access-control-allow-headers')).toMatch(/X-Namespace/);
     const ok = await post('/decode', { payloads: [] }, { authorization: `Bearer ${TOKEN}`, origin: UI });
     expect(ok.headers.get('access-control-allow-origin')).toBe(UI);
-    const evil = await post('/decode', { payloads: [] }, { authorization: `Bearer ${TOKEN}`, origin: 'http://evil.example' });
+    const evil = await post(
+      '/decode',
+      { payloads: [] },
+      { authorization: `Bearer ${TOKEN}`, origin: 'http://evil.example' },
+    );
     expect(evil.headers.get('access-control-allow-origin')).toBeNull();
   });
 
   test('the bearer token is required when configured', async () => {
-    const attempts: Record<string, string>[] = [{}, { authorization: 'Bearer wrong' }, { authorization: TOKEN }, { authorization: `Basic ${TOKEN}` }];
+    const attempts: Record<string, string>[] = [
+      {},
+      { authorization: 'Bearer wrong' },
+      { authorization: TOKEN },
+      { authorization: `Basic ${TOKEN}` },
+    ];
     for (const headers of attempts) {
       const res = await post('/decode', { payloads: [] }, headers);
       expect(res.status).toBe(401);
@@ -197,8 +268,30 @@ describe('codec server', () => {
     ['a body that is not JSON', '/decode', 'not json', 400, /must be JSON/],
     ['no "payloads" array', '/decode', { payload: [] }, 400, /"payloads": an array/],
     ['data that is not base64', '/decode', { payloads: [{ data: '!!!' }] }, 400, /payload data must be base64/],
-    ['metadata that is not base64', '/decode', { payloads: [{ metadata: { encoding: 42 } }] }, 400, /metadata "encoding" must be base64/],
-    ['a payload under an unknown key', '/decode', { payloads: [{ metadata: { encoding: Buffer.from(ENCODING_ENCRYPTED).toString('base64'), 'encryption-key-id': Buffer.from('nope').toString('base64') }, data: 'AAAA' }] }, 400, /key id "nope", which this process does not have/],
+    [
+      'metadata that is not base64',
+      '/decode',
+      { payloads: [{ metadata: { encoding: 42 } }] },
+      400,
+      /metadata "encoding" must be base64/,
+    ],
+    [
+      'a payload under an unknown key',
+      '/decode',
+      {
+        payloads: [
+          {
+            metadata: {
+              encoding: Buffer.from(ENCODING_ENCRYPTED).toString('base64'),
+              'encryption-key-id': Buffer.from('nope').toString('base64'),
+            },
+            data: 'AAAA',
+          },
+        ],
+      },
+      400,
+      /key id "nope", which this process does not have/,
+    ],
     ['a body over the size limit', '/decode', { payloads: [], pad: 'x'.repeat(70 * 1024) }, 413, /larger than/],
     ['another path', '/other', { payloads: [] }, 404, /POST \/encode or POST \/decode/],
   ])('%s is a clear error', async (_what, path, body, status, message) => {
@@ -214,8 +307,12 @@ describe('codec server', () => {
 
   test('CORS origins come from the environment', () => {
     expect(corsOriginsFromEnv({})).toEqual(['http://127.0.0.1:8233', 'http://localhost:8233']);
-    expect(corsOriginsFromEnv({ TEMPORAL_UI_URL: 'http://127.0.0.1:18233/namespaces' })).toEqual(['http://127.0.0.1:18233']);
-    expect(corsOriginsFromEnv({ DEPLOY_CODEC_CORS_ORIGINS: 'https://ui.example.com/, http://127.0.0.1:8233' })).toEqual(['https://ui.example.com', 'http://127.0.0.1:8233']);
+    expect(corsOriginsFromEnv({ TEMPORAL_UI_URL: 'http://127.0.0.1:18233/namespaces' })).toEqual([
+      'http://127.0.0.1:18233',
+    ]);
+    expect(corsOriginsFromEnv({ DEPLOY_CODEC_CORS_ORIGINS: 'https://ui.example.com/, http://127.0.0.1:8233' })).toEqual(
+      ['https://ui.example.com', 'http://127.0.0.1:8233'],
+    );
     expect(() => corsOriginsFromEnv({ DEPLOY_CODEC_CORS_ORIGINS: 'not a url' })).toThrow(/DEPLOY_CODEC_CORS_ORIGINS/);
   });
 });

@@ -43,7 +43,8 @@ const compose = parse(readFileSync(COMPOSE_FILE, 'utf8')) as Compose;
 
 function env(name: string): Record<string, string> {
   const e = compose.services[name].environment ?? {};
-  if (Array.isArray(e)) return Object.fromEntries(e.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+  if (Array.isArray(e))
+    return Object.fromEntries(e.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
   return Object.fromEntries(Object.entries(e).map(([k, v]) => [k, String(v ?? '')]));
 }
 
@@ -67,7 +68,9 @@ test('the compose file runs Temporal on PostgreSQL with the UI, the admin tools 
   const ran: string[] = [];
 
   // The services the README names.
-  expect(Object.keys(compose.services)).toEqual(expect.arrayContaining(['temporal', 'postgresql', 'temporal-ui', 'temporal-admin-tools', 'worker']));
+  expect(Object.keys(compose.services)).toEqual(
+    expect.arrayContaining(['temporal', 'postgresql', 'temporal-ui', 'temporal-admin-tools', 'worker']),
+  );
   ran.push('services');
 
   // Images are pinned (no :latest, no untagged image).
@@ -78,17 +81,26 @@ test('the compose file runs Temporal on PostgreSQL with the UI, the admin tools 
 
   // PostgreSQL persistence for the server, with the database it waits for, and a healthcheck.
   const temporal = env('temporal');
-  expect(temporal).toMatchObject({ DB: 'postgres12', DB_PORT: '5432', POSTGRES_SEEDS: 'postgresql', POSTGRES_USER: 'temporal' });
+  expect(temporal).toMatchObject({
+    DB: 'postgres12',
+    DB_PORT: '5432',
+    POSTGRES_SEEDS: 'postgresql',
+    POSTGRES_USER: 'temporal',
+  });
   expect(temporal.POSTGRES_PWD).toMatch(REFERENCE);
   expect(compose.services.postgresql.image).toMatch(/^postgres:/);
   expect(compose.services.postgresql.healthcheck?.test).toBeDefined();
   expect(compose.services.postgresql.volumes?.some((v) => v.endsWith(':/var/lib/postgresql/data'))).toBe(true);
   expect(compose.services.temporal.healthcheck?.test).toBeDefined();
   // The schema is in place before the server starts (temporalio/server does not create it).
-  const schemaJob = Object.entries(compose.services).find(([, s]) => /temporal-sql-tool/.test([s.entrypoint, s.command].flat().join(' ')));
+  const schemaJob = Object.entries(compose.services).find(([, s]) =>
+    /temporal-sql-tool/.test([s.entrypoint, s.command].flat().join(' ')),
+  );
   expect(schemaJob).toBeDefined();
   expect(script(schemaJob![0])).toMatch(/postgres12/);
-  expect(compose.services.temporal.depends_on).toMatchObject({ [schemaJob![0]]: { condition: 'service_completed_successfully' } });
+  expect(compose.services.temporal.depends_on).toMatchObject({
+    [schemaJob![0]]: { condition: 'service_completed_successfully' },
+  });
   // The dynamic config file the server is told to read is mounted.
   const dynamicConfig = temporal.DYNAMIC_CONFIG_FILE_PATH;
   expect(compose.services.temporal.configs?.map((c) => c.target)).toContain(dynamicConfig);
@@ -109,7 +121,12 @@ test('the compose file runs Temporal on PostgreSQL with the UI, the admin tools 
   ran.push('loopback ports');
 
   // The UI keeps the forms people use (start, signal) enabled.
-  expect(env('temporal-ui')).toMatchObject({ TEMPORAL_ADDRESS: 'temporal:7233', TEMPORAL_DISABLE_WRITE_ACTIONS: 'false', TEMPORAL_START_WORKFLOW_DISABLED: 'false', TEMPORAL_WORKFLOW_SIGNAL_DISABLED: 'false' });
+  expect(env('temporal-ui')).toMatchObject({
+    TEMPORAL_ADDRESS: 'temporal:7233',
+    TEMPORAL_DISABLE_WRITE_ACTIONS: 'false',
+    TEMPORAL_START_WORKFLOW_DISABLED: 'false',
+    TEMPORAL_WORKFLOW_SIGNAL_DISABLED: 'false',
+  });
   ran.push('ui write actions');
 
   // The admin tools register every search attribute the workflows upsert, as Keyword, and the namespace.
@@ -164,7 +181,11 @@ test('the compose file runs Temporal on PostgreSQL with the UI, the admin tools 
   ran.push('worker variables');
 
   if (composePlugin()) {
-    execFileSync('docker', ['compose', '-f', COMPOSE_FILE, 'config', '-q'], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
+    execFileSync('docker', ['compose', '-f', COMPOSE_FILE, 'config', '-q'], {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 60_000,
+    });
     ran.push('docker compose config -q');
   } else {
     ran.push('NOT RUN: docker compose config -q (no compose plugin in this docker client)');

@@ -13,12 +13,23 @@ const raw = () => parse(readFileSync(EXAMPLE, 'utf8'));
 test('the example config describes the runbook platform', () => {
   const c = loadConfig(EXAMPLE, { REGISTRY: '127.0.0.1:5000' });
   expect(c.environments.production.namespace).toBe('ai-saas');
-  expect(c.services.map((s) => s.name)).toEqual(['auth-service', 'chat-service', 'billing-service', 'analytics-service', 'api-gateway', 'frontend']);
+  expect(c.services.map((s) => s.name)).toEqual([
+    'auth-service',
+    'chat-service',
+    'billing-service',
+    'analytics-service',
+    'api-gateway',
+    'frontend',
+  ]);
   expect(c.database.name).toBe('ai_saas_prod');
   expect(c.backup.bucket).toBe('ai-saas-backups');
   expect(c.rollout.canary.steps).toEqual([5, 25, 50, 100]);
   expect(c.rollout.canary.soak).toBe(5 * 60_000);
-  expect(c.analysis.metrics.map((m) => [m.name, m.max])).toEqual([['error-rate', 0.01], ['p95-latency', 500], ['p99-latency', 1000]]);
+  expect(c.analysis.metrics.map((m) => [m.name, m.max])).toEqual([
+    ['error-rate', 0.01],
+    ['p95-latency', 500],
+    ['p99-latency', 1000],
+  ]);
   expect(c.registry.host).toBe('127.0.0.1:5000');
   expect(c.verification.smoke[0].body).toEqual({ email: '${env:SMOKE_EMAIL}', password: '${env:SMOKE_PASSWORD}' });
 });
@@ -36,16 +47,36 @@ test('a missing ${VAR} without default names the field and the variable', () => 
 });
 
 test.each([
-  ['rollout.canary.steps', (r: any) => (r.rollout.canary.steps = [5, 50, 25, 100]), /rollout\.canary\.steps: steps must increase strictly/],
+  [
+    'rollout.canary.steps',
+    (r: any) => (r.rollout.canary.steps = [5, 50, 25, 100]),
+    /rollout\.canary\.steps: steps must increase strictly/,
+  ],
   ['rollout.canary.steps', (r: any) => (r.rollout.canary.steps = [5, 25, 50]), /the last step must be 100/],
-  ['rollout.canary.soak', (r: any) => (r.rollout.canary.soak = 'five'), /rollout\.canary\.soak: canary soak must look like "30s"/],
+  [
+    'rollout.canary.soak',
+    (r: any) => (r.rollout.canary.soak = 'five'),
+    /rollout\.canary\.soak: canary soak must look like "30s"/,
+  ],
   ['services', (r: any) => r.services.push({ ...r.services[0] }), /services: service names must be unique/],
   ['services.0.name', (r: any) => (r.services[0].name = 'Auth_Service'), /services\.0\.name: a lowercase DNS label/],
   ['traffic.service', (r: any) => (r.traffic.service = 'nope'), /traffic\.service: must name one of the services/],
-  ['analysis.prometheusUrl', (r: any) => (r.analysis.prometheusUrl = 'prometheus:9090'), /analysis\.prometheusUrl: an absolute http\(s\) URL/],
-  ['preDeploymentChecks.0.command', (r: any) => (r.preDeploymentChecks[0].command = 'npm run test'), /preDeploymentChecks\.0\.command/],
+  [
+    'analysis.prometheusUrl',
+    (r: any) => (r.analysis.prometheusUrl = 'prometheus:9090'),
+    /analysis\.prometheusUrl: an absolute http\(s\) URL/,
+  ],
+  [
+    'preDeploymentChecks.0.command',
+    (r: any) => (r.preDeploymentChecks[0].command = 'npm run test'),
+    /preDeploymentChecks\.0\.command/,
+  ],
   ['database.name', (r: any) => (r.database.name = 'ai-saas; drop'), /database\.name: a PostgreSQL database name/],
-  ['defaultEnvironment', (r: any) => (r.defaultEnvironment = 'staging'), /defaultEnvironment: must name one of the environments/],
+  [
+    'defaultEnvironment',
+    (r: any) => (r.defaultEnvironment = 'staging'),
+    /defaultEnvironment: must name one of the environments/,
+  ],
 ])('an invalid %s is refused with the file, the field and what was expected', (_field, mutate, message) => {
   const r = raw();
   mutate(r);
@@ -55,7 +86,9 @@ test.each([
 
 test('an unreadable or non-YAML file says so in one line', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'cfg-'));
-  expect(() => loadConfig(path.join(dir, 'missing.yaml'), {})).toThrow(/missing\.yaml: cannot read the file \(ENOENT\)/);
+  expect(() => loadConfig(path.join(dir, 'missing.yaml'), {})).toThrow(
+    /missing\.yaml: cannot read the file \(ENOENT\)/,
+  );
   const bad = path.join(dir, 'bad.yaml');
   writeFileSync(bad, 'project: [unclosed\n');
   expect(() => loadConfig(bad, {})).toThrow(/bad\.yaml: not valid YAML/);

@@ -29,7 +29,11 @@ import {
   type TrafficState,
 } from '../../scripts/sandbox/demo-server';
 
-const vs = (route: unknown[]) => ({ apiVersion: 'networking.istio.io/v1beta1', kind: 'VirtualService', spec: { hosts: ['api-gateway'], http: [{ route }] } });
+const vs = (route: unknown[]) => ({
+  apiVersion: 'networking.istio.io/v1beta1',
+  kind: 'VirtualService',
+  spec: { hosts: ['api-gateway'], http: [{ route }] },
+});
 const dest = (subset?: string) => ({ host: 'api-gateway', ...(subset ? { subset } : {}) });
 
 function deployment(opts: { image?: string; version?: string; ready?: number } = {}): DeploymentLike {
@@ -48,16 +52,34 @@ function sequence(...values: number[]): () => number {
 
 describe('weightsFromVirtualService', () => {
   test('reads a 95/5 split by subset', () => {
-    expect(weightsFromVirtualService(vs([{ destination: dest('stable'), weight: 95 }, { destination: dest('canary'), weight: 5 }]))).toEqual({ stable: 95, canary: 5 });
+    expect(
+      weightsFromVirtualService(
+        vs([
+          { destination: dest('stable'), weight: 95 },
+          { destination: dest('canary'), weight: 5 },
+        ]),
+      ),
+    ).toEqual({ stable: 95, canary: 5 });
   });
 
   test('order of routes does not matter', () => {
-    expect(weightsFromVirtualService(vs([{ destination: dest('canary'), weight: 20 }, { destination: dest('stable'), weight: 80 }]))).toEqual({ stable: 80, canary: 20 });
+    expect(
+      weightsFromVirtualService(
+        vs([
+          { destination: dest('canary'), weight: 20 },
+          { destination: dest('stable'), weight: 80 },
+        ]),
+      ),
+    ).toEqual({ stable: 80, canary: 20 });
   });
 
   test('a missing weight counts as 0', () => {
-    expect(weightsFromVirtualService(vs([{ destination: dest('stable'), weight: 100 }, { destination: dest('canary') }]))).toEqual({ stable: 100, canary: 0 });
-    expect(weightsFromVirtualService(vs([{ destination: dest('stable') }, { destination: dest('canary'), weight: 100 }]))).toEqual({ stable: 0, canary: 100 });
+    expect(
+      weightsFromVirtualService(vs([{ destination: dest('stable'), weight: 100 }, { destination: dest('canary') }])),
+    ).toEqual({ stable: 100, canary: 0 });
+    expect(
+      weightsFromVirtualService(vs([{ destination: dest('stable') }, { destination: dest('canary'), weight: 100 }])),
+    ).toEqual({ stable: 0, canary: 100 });
   });
 
   test('a single route without weight takes everything', () => {
@@ -67,8 +89,22 @@ describe('weightsFromVirtualService', () => {
   });
 
   test('weights that do not sum to 100 are normalised; all zero means stable', () => {
-    expect(weightsFromVirtualService(vs([{ destination: dest('stable'), weight: 3 }, { destination: dest('canary'), weight: 1 }]))).toEqual({ stable: 75, canary: 25 });
-    expect(weightsFromVirtualService(vs([{ destination: dest('stable'), weight: 0 }, { destination: dest('canary'), weight: 0 }]))).toEqual({ stable: 100, canary: 0 });
+    expect(
+      weightsFromVirtualService(
+        vs([
+          { destination: dest('stable'), weight: 3 },
+          { destination: dest('canary'), weight: 1 },
+        ]),
+      ),
+    ).toEqual({ stable: 75, canary: 25 });
+    expect(
+      weightsFromVirtualService(
+        vs([
+          { destination: dest('stable'), weight: 0 },
+          { destination: dest('canary'), weight: 0 },
+        ]),
+      ),
+    ).toEqual({ stable: 100, canary: 0 });
   });
 
   test('returns null when there is no usable route', () => {
@@ -88,7 +124,12 @@ describe('weights helpers', () => {
   });
 
   test('normaliseWeights always sums to 100', () => {
-    for (const [s, c] of [[1, 2], [33, 33], [7, 0], [0.5, 0.25]]) {
+    for (const [s, c] of [
+      [1, 2],
+      [33, 33],
+      [7, 0],
+      [0.5, 0.25],
+    ]) {
       const w = normaliseWeights(s, c);
       expect(w.stable + w.canary).toBe(100);
     }
@@ -123,12 +164,21 @@ describe('versions', () => {
 });
 
 describe('resolveTrafficState', () => {
-  const none = { virtualService: null, service: null, stableDeployment: null, canaryDeployment: null, colourDeployment: null };
+  const none = {
+    virtualService: null,
+    service: null,
+    stableDeployment: null,
+    canaryDeployment: null,
+    colourDeployment: null,
+  };
 
   test('VirtualService weights with both Deployments', () => {
     const state = resolveTrafficState({
       ...none,
-      virtualService: vs([{ destination: dest('stable'), weight: 95 }, { destination: dest('canary'), weight: 5 }]),
+      virtualService: vs([
+        { destination: dest('stable'), weight: 95 },
+        { destination: dest('canary'), weight: 5 },
+      ]),
       stableDeployment: deployment({ image: 'r/api:1.0.0', ready: 3 }),
       canaryDeployment: deployment({ image: 'r/api:1.0.1', ready: 1 }),
     });
@@ -138,14 +188,21 @@ describe('resolveTrafficState', () => {
   test('without a canary Deployment the canary gets nothing, whatever the VirtualService says', () => {
     const state = resolveTrafficState({
       ...none,
-      virtualService: vs([{ destination: dest('stable'), weight: 50 }, { destination: dest('canary'), weight: 50 }]),
+      virtualService: vs([
+        { destination: dest('stable'), weight: 50 },
+        { destination: dest('canary'), weight: 50 },
+      ]),
       stableDeployment: deployment({ version: '1.0.0' }),
     });
     expect(state).toEqual({ weights: { stable: 100, canary: 0 }, versions: { stable: '1.0.0', canary: null } });
   });
 
   test('falls back to ready replicas without a VirtualService', () => {
-    const state = resolveTrafficState({ ...none, stableDeployment: deployment({ version: '1.0.0', ready: 3 }), canaryDeployment: deployment({ version: '1.0.1', ready: 1 }) });
+    const state = resolveTrafficState({
+      ...none,
+      stableDeployment: deployment({ version: '1.0.0', ready: 3 }),
+      canaryDeployment: deployment({ version: '1.0.1', ready: 1 }),
+    });
     expect(state.weights).toEqual({ stable: 75, canary: 25 });
   });
 
@@ -161,7 +218,10 @@ describe('resolveTrafficState', () => {
   });
 
   test('nothing found at all', () => {
-    expect(resolveTrafficState(none)).toEqual({ weights: { stable: 100, canary: 0 }, versions: { stable: 'unknown', canary: null } });
+    expect(resolveTrafficState(none)).toEqual({
+      weights: { stable: 100, canary: 0 },
+      versions: { stable: 'unknown', canary: null },
+    });
   });
 });
 
@@ -174,8 +234,14 @@ describe('validateFaultRequest', () => {
   });
 
   test('missing errorRate or latencyMs defaults to 0', () => {
-    expect(validateFaultRequest({ track: 'stable', latencyMs: 300 })).toEqual({ ok: true, value: { kind: 'set', track: 'stable', fault: { errorRate: 0, latencyMs: 300 } } });
-    expect(validateFaultRequest({ track: 'stable', errorRate: 1 })).toEqual({ ok: true, value: { kind: 'set', track: 'stable', fault: { errorRate: 1, latencyMs: 0 } } });
+    expect(validateFaultRequest({ track: 'stable', latencyMs: 300 })).toEqual({
+      ok: true,
+      value: { kind: 'set', track: 'stable', fault: { errorRate: 0, latencyMs: 300 } },
+    });
+    expect(validateFaultRequest({ track: 'stable', errorRate: 1 })).toEqual({
+      ok: true,
+      value: { kind: 'set', track: 'stable', fault: { errorRate: 1, latencyMs: 0 } },
+    });
   });
 
   test('accepts clear', () => {
@@ -204,8 +270,14 @@ describe('validateFaultRequest', () => {
 
 describe('health and fault state', () => {
   test('validateHealthRequest', () => {
-    expect(validateHealthRequest({ fail: true, reason: 'db down' })).toEqual({ ok: true, value: { fail: true, reason: 'db down' } });
-    expect(validateHealthRequest({ fail: true })).toEqual({ ok: true, value: { fail: true, reason: 'fault injected' } });
+    expect(validateHealthRequest({ fail: true, reason: 'db down' })).toEqual({
+      ok: true,
+      value: { fail: true, reason: 'db down' },
+    });
+    expect(validateHealthRequest({ fail: true })).toEqual({
+      ok: true,
+      value: { fail: true, reason: 'fault injected' },
+    });
     expect(validateHealthRequest({ fail: false, reason: 'ignored' })).toEqual({ ok: true, value: { fail: false } });
     expect(validateHealthRequest({ fail: 'yes' }).ok).toBe(false);
     expect(validateHealthRequest({ fail: true, reason: 5 }).ok).toBe(false);
@@ -220,8 +292,14 @@ describe('health and fault state', () => {
   });
 
   test('parseFaultState keeps valid entries and drops the rest', () => {
-    const parsed = parseFaultState({ tracks: { canary: { errorRate: 0.3, latencyMs: 10 }, stable: { errorRate: 7 }, blue: { errorRate: 1 } }, health: { fail: true, reason: 'x' } });
-    expect(parsed).toEqual({ tracks: { canary: { errorRate: 0.3, latencyMs: 10 } }, health: { fail: true, reason: 'x' } });
+    const parsed = parseFaultState({
+      tracks: { canary: { errorRate: 0.3, latencyMs: 10 }, stable: { errorRate: 7 }, blue: { errorRate: 1 } },
+      health: { fail: true, reason: 'x' },
+    });
+    expect(parsed).toEqual({
+      tracks: { canary: { errorRate: 0.3, latencyMs: 10 } },
+      health: { fail: true, reason: 'x' },
+    });
     expect(parseFaultState('garbage')).toEqual(emptyFaultState());
   });
 });
@@ -237,7 +315,11 @@ describe('synthetic traffic', () => {
   test('simulateRequest adds fault latency and fails with the fault probability', () => {
     expect(simulateRequest('stable', undefined, () => 0)).toEqual({ track: 'stable', code: 200, latencySeconds: 0.02 });
     expect(simulateRequest('stable', undefined, () => 0.999999).latencySeconds).toBeCloseTo(0.12, 4);
-    expect(simulateRequest('canary', { errorRate: 0.5, latencyMs: 1000 }, sequence(0, 0.4))).toEqual({ track: 'canary', code: 500, latencySeconds: 1.02 });
+    expect(simulateRequest('canary', { errorRate: 0.5, latencyMs: 1000 }, sequence(0, 0.4))).toEqual({
+      track: 'canary',
+      code: 500,
+      latencySeconds: 1.02,
+    });
     expect(simulateRequest('canary', { errorRate: 0.5, latencyMs: 0 }, sequence(0, 0.6)).code).toBe(200);
   });
 
@@ -256,7 +338,11 @@ describe('renderMetrics', () => {
     metrics.record({ service: 'api-gateway', track: 'stable', version: '1.0.0' }, 200, 0.03);
     metrics.record({ service: 'api-gateway', track: 'stable', version: '1.0.0' }, 200, 0.2);
     metrics.record({ service: 'api-gateway', track: 'canary', version: '1.0.1' }, 500, 0.07);
-    return renderMetrics({ ...metrics.snapshot(), weights: { stable: 95, canary: 5 }, faultErrorRates: { stable: 0, canary: 0.5 } });
+    return renderMetrics({
+      ...metrics.snapshot(),
+      weights: { stable: 95, canary: 5 },
+      faultErrorRates: { stable: 0, canary: 0.5 },
+    });
   }
 
   test('counter lines carry service, track, version and code', () => {
@@ -317,8 +403,23 @@ describe('configuration', () => {
   });
 
   test('reads the environment', () => {
-    const o = optionsFromEnv({ DEMO_PORT: '9090', DEMO_RPS: '5', SMOKE_EMAIL: 'a@b.c', SMOKE_PASSWORD: 'pw', KUBECONFIG: '/k', DEMO_SERVICE: 'svc', DEMO_NAMESPACE: 'ns' });
-    expect(o).toMatchObject({ port: 9090, rps: 5, credentials: { email: 'a@b.c', password: 'pw' }, kubeconfig: '/k', service: 'svc', namespace: 'ns' });
+    const o = optionsFromEnv({
+      DEMO_PORT: '9090',
+      DEMO_RPS: '5',
+      SMOKE_EMAIL: 'a@b.c',
+      SMOKE_PASSWORD: 'pw',
+      KUBECONFIG: '/k',
+      DEMO_SERVICE: 'svc',
+      DEMO_NAMESPACE: 'ns',
+    });
+    expect(o).toMatchObject({
+      port: 9090,
+      rps: 5,
+      credentials: { email: 'a@b.c', password: 'pw' },
+      kubeconfig: '/k',
+      service: 'svc',
+      namespace: 'ns',
+    });
   });
 
   test('refuses bad values and non-loopback hosts', () => {
@@ -340,7 +441,13 @@ describe('demo server over HTTP', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'demo-server-'));
-    server = await startDemoServer({ port: 0, credentials, rps: 200, stateFile: path.join(dir, 'state.json'), log: (l) => lines.push(l) });
+    server = await startDemoServer({
+      port: 0,
+      credentials,
+      rps: 200,
+      stateFile: path.join(dir, 'state.json'),
+      log: (l) => lines.push(l),
+    });
     base = `http://127.0.0.1:${server.port}`;
   });
 
@@ -349,11 +456,18 @@ describe('demo server over HTTP', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const post = (p: string, body: unknown) => fetch(`${base}${p}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  const post = (p: string, body: unknown) =>
+    fetch(`${base}${p}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
   const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
   test('logs the listening line', () => {
-    expect(lines[0]).toBe(`demo: listening on http://127.0.0.1:${server.port} (namespace ai-saas, service api-gateway)`);
+    expect(lines[0]).toBe(
+      `demo: listening on http://127.0.0.1:${server.port} (namespace ai-saas, service api-gateway)`,
+    );
   });
 
   test('health, then failing health, then restored', async () => {
@@ -378,14 +492,18 @@ describe('demo server over HTTP', () => {
     expect(body.data.user.email).toBe(credentials.email);
     expect(body.data.token.length).toBeGreaterThan(20);
 
-    const ok = await fetch(`${base}/api/chat/conversations`, { headers: { authorization: `Bearer ${body.data.token}` } });
+    const ok = await fetch(`${base}/api/chat/conversations`, {
+      headers: { authorization: `Bearer ${body.data.token}` },
+    });
     expect(ok.status).toBe(200);
     const conversations = (await ok.json()) as { data: { id: number; title: string }[] };
     expect(conversations.data.length).toBeGreaterThan(0);
     expect(conversations.data[0]).toEqual({ id: 1, title: expect.any(String) });
 
     expect((await fetch(`${base}/api/chat/conversations`)).status).toBe(401);
-    expect((await fetch(`${base}/api/chat/conversations`, { headers: { authorization: 'Bearer nope' } })).status).toBe(401);
+    expect((await fetch(`${base}/api/chat/conversations`, { headers: { authorization: 'Bearer nope' } })).status).toBe(
+      401,
+    );
   });
 
   test('bad control requests get 400 with a message', async () => {
@@ -407,25 +525,35 @@ describe('demo server over HTTP', () => {
 
     server.setWeightsOverride({ stable: 0, canary: 100 });
     expect((await post('/__sandbox/fault', { track: 'canary', errorRate: 1, latencyMs: 0 })).status).toBe(200);
-    expect(JSON.parse(readFileSync(path.join(dir, 'state.json'), 'utf8')).tracks.canary).toEqual({ errorRate: 1, latencyMs: 0 });
+    expect(JSON.parse(readFileSync(path.join(dir, 'state.json'), 'utf8')).tracks.canary).toEqual({
+      errorRate: 1,
+      latencyMs: 0,
+    });
     await sleep(500);
 
     const text = await (await fetch(`${base}/metrics`)).text();
-    const match = /^http_requests_total\{service="api-gateway",track="canary",version="unknown",code="500"\} (\d+)$/m.exec(text);
+    const match =
+      /^http_requests_total\{service="api-gateway",track="canary",version="unknown",code="500"\} (\d+)$/m.exec(text);
     expect(match).not.toBeNull();
     expect(Number(match?.[1])).toBeGreaterThan(0);
     expect(text).toContain('demo_traffic_weight{track="canary"} 100\n');
     expect(text).toContain('demo_fault_error_rate{track="canary"} 1\n');
 
     expect((await post('/__sandbox/fault', { clear: true })).status).toBe(200);
-    const after = (await (await fetch(`${base}/__sandbox/state`)).json()) as { faults: unknown; weightsPinned: boolean };
+    const after = (await (await fetch(`${base}/__sandbox/state`)).json()) as {
+      faults: unknown;
+      weightsPinned: boolean;
+    };
     expect(after).toMatchObject({ faults: {}, weightsPinned: true });
   });
 
   test('fault state survives a restart through the state file', async () => {
     const file = path.join(dir, 'restart.json');
     const first = await startDemoServer({ port: 0, stateFile: file, log: () => undefined });
-    await fetch(`http://127.0.0.1:${first.port}/__sandbox/health`, { method: 'POST', body: JSON.stringify({ fail: true, reason: 'kept' }) });
+    await fetch(`http://127.0.0.1:${first.port}/__sandbox/health`, {
+      method: 'POST',
+      body: JSON.stringify({ fail: true, reason: 'kept' }),
+    });
     await first.close();
     const second = await startDemoServer({ port: 0, stateFile: file, log: () => undefined });
     try {
@@ -452,14 +580,18 @@ describe('demo server over HTTP', () => {
     const s = await startDemoServer({ port: 0, trafficSource, log: (l) => log.push(l) });
     try {
       await sleep(2600);
-      const state = (await (await fetch(`http://127.0.0.1:${s.port}/__sandbox/state`)).json()) as TrafficState & { kubernetesError: string };
+      const state = (await (await fetch(`http://127.0.0.1:${s.port}/__sandbox/state`)).json()) as TrafficState & {
+        kubernetesError: string;
+      };
       expect(calls).toBeGreaterThanOrEqual(3);
       expect(state.weights).toEqual({ stable: 90, canary: 10 });
       expect(state.versions).toEqual({ stable: '1.0.0', canary: '1.0.1' });
       expect(state.kubernetesError).toBe('connect ECONNREFUSED');
       expect(log.filter((l) => l.includes('ECONNREFUSED'))).toHaveLength(1);
       const metrics = await (await fetch(`http://127.0.0.1:${s.port}/metrics`)).text();
-      expect(metrics).toMatch(/http_requests_total\{service="api-gateway",track="stable",version="1.0.0",code="200"\} \d+/);
+      expect(metrics).toMatch(
+        /http_requests_total\{service="api-gateway",track="stable",version="1.0.0",code="200"\} \d+/,
+      );
     } finally {
       await s.close();
     }

@@ -11,7 +11,14 @@ function ctx(): Ctx & { outs: string[]; errs: string[] } {
   const outs: string[] = [];
   const errs: string[] = [];
   // An address nothing listens on: reaching it would be a bug in these tests.
-  return { outs, errs, out: (l) => outs.push(l), err: (l) => errs.push(l), env: { TEMPORAL_ADDRESS: '127.0.0.1:1' }, isTTY: false };
+  return {
+    outs,
+    errs,
+    out: (l) => outs.push(l),
+    err: (l) => errs.push(l),
+    env: { TEMPORAL_ADDRESS: '127.0.0.1:1' },
+    isTTY: false,
+  };
 }
 
 const run = async (...args: string[]) => {
@@ -48,18 +55,34 @@ describe('bad input is refused with one line and exit 2, before any connection',
     expect(r.code).toBe(ExitCode.BadInput);
     expect(r.err).toMatch(message);
     expect(r.err).not.toMatch(/unreachable/);
-    expect(r.err.split('\n').filter((l) => l.startsWith('deployctl:') || l.startsWith('error:')).length).toBeLessThanOrEqual(1);
+    expect(
+      r.err.split('\n').filter((l) => l.startsWith('deployctl:') || l.startsWith('error:')).length,
+    ).toBeLessThanOrEqual(1);
   });
 });
 
 test('an unreachable server is one line with what to do, exit 8', async () => {
   const r = await run('status', 'deploy-production-1.0.1');
   expect(r.code).toBe(ExitCode.Unreachable);
-  expect(r.err).toMatch(/^deployctl: Temporal server unreachable at 127\.0\.0\.1:1: start it with `npm start` or set TEMPORAL_ADDRESS/);
+  expect(r.err).toMatch(
+    /^deployctl: Temporal server unreachable at 127\.0\.0\.1:1: start it with `npm start` or set TEMPORAL_ADDRESS/,
+  );
 }, 20_000);
 
 test('--help on every command, with examples', async () => {
-  for (const cmd of ['deploy', 'rollback', 'status', 'watch', 'list', 'history', 'approve', 'abort', 'pause', 'resume', 'promote']) {
+  for (const cmd of [
+    'deploy',
+    'rollback',
+    'status',
+    'watch',
+    'list',
+    'history',
+    'approve',
+    'abort',
+    'pause',
+    'resume',
+    'promote',
+  ]) {
     const r = await run(cmd, '--help');
     expect(r.code).toBe(0);
     expect(r.out).toContain(`Usage: deployctl ${cmd}`);
@@ -90,14 +113,34 @@ const status = (over: Partial<DeploymentStatus> = {}): DeploymentStatus => ({
     { name: 'release tag', state: 'succeeded', durationMs: 1500, detail: 'v1.0.1 at abc' },
     { name: 'canary', state: 'running', startedAt: '2026-11-26T10:01:00.000Z' },
   ],
-  canary: { steps: [5, 25, 50, 100], stepIndex: 1, weight: 25, paused: false, soakEndsAt: '2026-11-26T10:05:00.000Z', failedMeasurements: 0, consecutiveInconclusive: 0 },
+  canary: {
+    steps: [5, 25, 50, 100],
+    stepIndex: 1,
+    weight: 25,
+    paused: false,
+    soakEndsAt: '2026-11-26T10:05:00.000Z',
+    failedMeasurements: 0,
+    consecutiveInconclusive: 0,
+  },
   approvals: [],
   aborts: [],
   pauses: [],
-  ignoredSignals: [{ signal: 'approve', by: 'bob', at: '2026-11-26T10:02:00.000Z', ignoredBecause: 'nothing is awaiting approval (phase soaking)' }],
+  ignoredSignals: [
+    {
+      signal: 'approve',
+      by: 'bob',
+      at: '2026-11-26T10:02:00.000Z',
+      ignoredBecause: 'nothing is awaiting approval (phase soaking)',
+    },
+  ],
   notificationFailures: 1,
   children: ['deploy-production-1.0.1-canary'],
-  lastAnalysis: { at: '2026-11-26T10:03:00.000Z', outcome: 'pass', weight: 25, measurements: [{ metric: 'error-rate', track: 'canary', value: 0.002, outcome: 'pass', threshold: '<= 0.01' }] },
+  lastAnalysis: {
+    at: '2026-11-26T10:03:00.000Z',
+    outcome: 'pass',
+    weight: 25,
+    measurements: [{ metric: 'error-rate', track: 'canary', value: 0.002, outcome: 'pass', threshold: '<= 0.01' }],
+  },
   ...over,
 });
 
@@ -115,8 +158,21 @@ test('the status view: ticks, timings, weight bar, soak countdown, analysis, ign
 });
 
 test('waiting for a person shows the exact commands', () => {
-  const text = formatStatus(status({ phase: 'awaiting-approval', waitingFor: { what: 'approval to move traffic to 100%', since: '2026-11-26T10:04:00.000Z', timeoutAt: '2026-11-26T11:04:00.000Z', commands: ['deployctl approve deploy-production-1.0.1 --by <name>'] } }), { now: Date.parse('2026-11-26T10:04:00.000Z') });
-  expect(text).toContain('waiting for approval to move traffic to 100% since 2026-11-26T10:04:00.000Z (times out in 1h)');
+  const text = formatStatus(
+    status({
+      phase: 'awaiting-approval',
+      waitingFor: {
+        what: 'approval to move traffic to 100%',
+        since: '2026-11-26T10:04:00.000Z',
+        timeoutAt: '2026-11-26T11:04:00.000Z',
+        commands: ['deployctl approve deploy-production-1.0.1 --by <name>'],
+      },
+    }),
+    { now: Date.parse('2026-11-26T10:04:00.000Z') },
+  );
+  expect(text).toContain(
+    'waiting for approval to move traffic to 100% since 2026-11-26T10:04:00.000Z (times out in 1h)',
+  );
   expect(text).toContain('$ deployctl approve deploy-production-1.0.1 --by <name>');
 });
 
@@ -127,7 +183,16 @@ test('which signals apply now', () => {
   expect(signalApplies('resume', soaking)).toMatch(/not paused/);
   expect(signalApplies('promote', soaking)).toBeUndefined();
   expect(signalApplies('abort', status({ phase: 'succeeded' }))).toMatch(/already succeeded/);
-  expect(signalApplies('approve', status({ phase: 'awaiting-approval', waitingFor: { what: 'approval to move traffic to 100%', since: '' } }))).toBeUndefined();
-  const child = status({ workflow: 'rollback', phase: 'awaiting-db-decision', waitingFor: { what: 'a decision on the database', since: '' } });
+  expect(
+    signalApplies(
+      'approve',
+      status({ phase: 'awaiting-approval', waitingFor: { what: 'approval to move traffic to 100%', since: '' } }),
+    ),
+  ).toBeUndefined();
+  const child = status({
+    workflow: 'rollback',
+    phase: 'awaiting-db-decision',
+    waitingFor: { what: 'a decision on the database', since: '' },
+  });
   expect(signalApplies('approve', status({ phase: 'rolling-back' }), child)).toBeUndefined();
 });

@@ -11,9 +11,12 @@ test.each([
   expect(parseDuration(input)).toBe(ms);
 });
 
-test.each([['-5m'], ['5'], ['five minutes'], [''], ['5m;'], [-1], [1.5], [Number.NaN], [null], ['9'.repeat(50) + 's']])('refuses %j', (input) => {
-  expect(() => parseDuration(input, 'soak')).toThrow(/soak must/);
-});
+test.each([['-5m'], ['5'], ['five minutes'], [''], ['5m;'], [-1], [1.5], [Number.NaN], [null], ['9'.repeat(50) + 's']])(
+  'refuses %j',
+  (input) => {
+    expect(() => parseDuration(input, 'soak')).toThrow(/soak must/);
+  },
+);
 
 test('formats for people', () => {
   expect(formatDuration(250)).toBe('250ms');

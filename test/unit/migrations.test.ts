@@ -1,18 +1,33 @@
-import { describeSqlError, orderMigrationFiles, planMigrations, runsInTransaction, sqlPosition } from '../../src/domain/migrations';
+import {
+  describeSqlError,
+  orderMigrationFiles,
+  planMigrations,
+  runsInTransaction,
+  sqlPosition,
+} from '../../src/domain/migrations';
 
 describe('migration files', () => {
   test('run in numeric order, then by name; other files are ignored', () => {
-    expect(orderMigrationFiles(['10_c.sql', '0002_b.sql', 'README.md', '9_a.sql', '0002_a.sql', '.gitkeep'])).toEqual(['0002_a.sql', '0002_b.sql', '9_a.sql', '10_c.sql']);
+    expect(orderMigrationFiles(['10_c.sql', '0002_b.sql', 'README.md', '9_a.sql', '0002_a.sql', '.gitkeep'])).toEqual([
+      '0002_a.sql',
+      '0002_b.sql',
+      '9_a.sql',
+      '10_c.sql',
+    ]);
   });
 
   test('a .sql file without a leading number is an error, not a silently skipped migration', () => {
-    expect(() => orderMigrationFiles(['0001_a.sql', 'fix.sql', 'notes.sql'])).toThrow('migration file names must start with a number and "_" (e.g. 0003_add_table.sql): fix.sql, notes.sql');
+    expect(() => orderMigrationFiles(['0001_a.sql', 'fix.sql', 'notes.sql'])).toThrow(
+      'migration file names must start with a number and "_" (e.g. 0003_add_table.sql): fix.sql, notes.sql',
+    );
   });
 
   test('a leading deploy:no-transaction comment runs the file outside a transaction', () => {
     expect(runsInTransaction('CREATE TABLE t (id int);')).toBe(true);
     expect(runsInTransaction('-- deploy:no-transaction\nCREATE INDEX CONCURRENTLY i ON t (id);')).toBe(false);
-    expect(runsInTransaction('-- Speeds up lookups.\n\n--   deploy:no-transaction\nCREATE INDEX CONCURRENTLY i ON t (id);')).toBe(false);
+    expect(
+      runsInTransaction('-- Speeds up lookups.\n\n--   deploy:no-transaction\nCREATE INDEX CONCURRENTLY i ON t (id);'),
+    ).toBe(false);
     expect(runsInTransaction('CREATE TABLE t (id int);\n-- deploy:no-transaction\n')).toBe(true);
   });
 });
@@ -31,7 +46,10 @@ describe('planning', () => {
   });
 
   test('recorded files absent from the release and files that arrive out of order are reported', () => {
-    const plan = planMigrations([f('0001_a.sql'), f('0002_b.sql'), f('0003_c.sql')], [f('0000_gone.sql'), f('0001_a.sql'), f('0003_c.sql')]);
+    const plan = planMigrations(
+      [f('0001_a.sql'), f('0002_b.sql'), f('0003_c.sql')],
+      [f('0000_gone.sql'), f('0001_a.sql'), f('0003_c.sql')],
+    );
     expect(plan.missing).toEqual(['0000_gone.sql']);
     expect(plan.outOfOrder).toEqual(['0002_b.sql']);
     expect(plan.pending).toEqual(['0002_b.sql']);
@@ -55,11 +73,19 @@ describe('error positions', () => {
   });
 
   test('characters, not UTF-16 units, are counted', () => {
-    expect(sqlPosition("-- 🙂 é\nSELEC 1;", 8)).toEqual({ line: 2, column: 1 });
+    expect(sqlPosition('-- 🙂 é\nSELEC 1;', 8)).toEqual({ line: 2, column: 1 });
   });
 
   test('the message names the file and where in it', () => {
-    expect(describeSqlError('0003_x.sql', sql, { message: 'syntax error at or near "TABLEE"', position: '34', code: '42601' })).toBe('0003_x.sql:3:8: syntax error at or near "TABLEE" (SQLSTATE 42601)');
-    expect(describeSqlError('0003_x.sql', sql, { message: 'relation "t" does not exist' })).toBe('0003_x.sql: relation "t" does not exist');
+    expect(
+      describeSqlError('0003_x.sql', sql, {
+        message: 'syntax error at or near "TABLEE"',
+        position: '34',
+        code: '42601',
+      }),
+    ).toBe('0003_x.sql:3:8: syntax error at or near "TABLEE" (SQLSTATE 42601)');
+    expect(describeSqlError('0003_x.sql', sql, { message: 'relation "t" does not exist' })).toBe(
+      '0003_x.sql: relation "t" does not exist',
+    );
   });
 });

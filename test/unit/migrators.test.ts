@@ -6,7 +6,12 @@
  * test/integration/database-migrations.test.ts.
  */
 import * as path from 'node:path';
-import { databaseActivities, type DatabaseDeps, type Migrator, type MigratorFactory } from '../../src/activities/database';
+import {
+  databaseActivities,
+  type DatabaseDeps,
+  type Migrator,
+  type MigratorFactory,
+} from '../../src/activities/database';
 import { createMigrator, type MigratorDeps } from '../../src/activities/database/migrators';
 import { BuiltinMigrator } from '../../src/activities/database/migrators/builtin';
 import { CommandMigrator } from '../../src/activities/database/migrators/command';
@@ -23,7 +28,10 @@ const migratorDeps: MigratorDeps = {
 
 function activities(migrations: unknown, migrators?: DatabaseDeps['migrators']) {
   return databaseActivities({
-    config: { database: { ...base.database, migrations: migrations as DatabaseDeps['config']['database']['migrations'] }, backup: base.backup },
+    config: {
+      database: { ...base.database, migrations: migrations as DatabaseDeps['config']['database']['migrations'] },
+      backup: base.backup,
+    },
     databaseUrl: 'postgres://app@127.0.0.1:5432/ai_saas_prod',
     s3: undefined as never, // migrations never touch the bucket
     releaseDir: (commit) => Promise.resolve(`/releases/${commit}`),
@@ -33,13 +41,19 @@ function activities(migrations: unknown, migrators?: DatabaseDeps['migrators']) 
 
 test('each mode of the schema has its migrator', () => {
   expect(createMigrator({ mode: 'builtin', directory: 'migrations' }, migratorDeps)).toBeInstanceOf(BuiltinMigrator);
-  expect(createMigrator({ mode: 'command', command: ['true'], timeout: 1000 }, migratorDeps)).toBeInstanceOf(CommandMigrator);
+  expect(createMigrator({ mode: 'command', command: ['true'], timeout: 1000 }, migratorDeps)).toBeInstanceOf(
+    CommandMigrator,
+  );
 });
 
 test('a mode without a migrator is ConfigInvalid, naming the known ones', () => {
   const config = { mode: 'flyway' } as unknown as Parameters<typeof createMigrator>[0];
-  expect(() => createMigrator(config, migratorDeps)).toThrow('database.migrations.mode "flyway" names no migrator (known: builtin, command)');
-  expect(() => createMigrator(config, migratorDeps)).toThrow(expect.objectContaining({ type: 'ConfigInvalid', nonRetryable: true }));
+  expect(() => createMigrator(config, migratorDeps)).toThrow(
+    'database.migrations.mode "flyway" names no migrator (known: builtin, command)',
+  );
+  expect(() => createMigrator(config, migratorDeps)).toThrow(
+    expect.objectContaining({ type: 'ConfigInvalid', nonRetryable: true }),
+  );
 });
 
 test('a throwaway migrator registered through DatabaseDeps.migrators runs status and apply', async () => {
@@ -53,7 +67,11 @@ test('a throwaway migrator registered through DatabaseDeps.migrators runs status
       },
       apply: async (release) => {
         seen.push(`apply ${release.workflowId}`);
-        return { applied: [{ file: '0002_b.sql', checksum: 'c'.repeat(64), durationMs: 1 }], alreadyApplied: 1, changed: true };
+        return {
+          applied: [{ file: '0002_b.sql', checksum: 'c'.repeat(64), durationMs: 1 }],
+          alreadyApplied: 1,
+          changed: true,
+        };
       },
     };
     return migrator;
@@ -83,12 +101,22 @@ test('an injected migrator replaces a built-in one of the same name', async () =
     apply: async () => ({ applied: [], alreadyApplied: 0, changed: false }),
   });
   const acts = activities({ mode: 'builtin', directory: 'does-not-exist' }, { builtin: replacement });
-  await expect(acts.migrationStatus({ workflowId: 'wf-1', commit: 'c0ffee' })).resolves.toMatchObject({ mode: 'builtin', known: true });
+  await expect(acts.migrationStatus({ workflowId: 'wf-1', commit: 'c0ffee' })).resolves.toMatchObject({
+    mode: 'builtin',
+    known: true,
+  });
 });
 
 test('command mode without a status command reports nothing pending and nothing known (as before the split)', async () => {
   const acts = activities({ mode: 'command', command: ['true'], timeout: 1000 });
-  await expect(acts.migrationStatus({ workflowId: 'wf-1', commit: 'c0ffee' })).resolves.toEqual({ mode: 'command', applied: [], pending: [], known: false, missing: [], outOfOrder: [] });
+  await expect(acts.migrationStatus({ workflowId: 'wf-1', commit: 'c0ffee' })).resolves.toEqual({
+    mode: 'command',
+    applied: [],
+    pending: [],
+    known: false,
+    missing: [],
+    outOfOrder: [],
+  });
 });
 
 test('the request is checked before any migrator runs', async () => {

@@ -1,17 +1,42 @@
 import type { NotificationEvent } from '../../src/activities/contracts';
-import { approvalCommands, commandsFor, escapeMrkdwn, headline, slackPayload, webhookPayload, workflowUrl } from '../../src/domain/notification';
+import {
+  approvalCommands,
+  commandsFor,
+  escapeMrkdwn,
+  headline,
+  slackPayload,
+  webhookPayload,
+  workflowUrl,
+} from '../../src/domain/notification';
 
 const opts = { at: '2025-11-15T10:00:00.000Z', namespace: 'default' };
-const base: NotificationEvent = { kind: 'started', workflowId: 'deploy-ai-saas-1.0.1', project: 'ai-saas', environment: 'production', version: '1.0.1', text: 'deploying 1.0.1', uiUrl: 'http://127.0.0.1:8233' };
+const base: NotificationEvent = {
+  kind: 'started',
+  workflowId: 'deploy-ai-saas-1.0.1',
+  project: 'ai-saas',
+  environment: 'production',
+  version: '1.0.1',
+  text: 'deploying 1.0.1',
+  uiUrl: 'http://127.0.0.1:8233',
+};
 
 test('the Temporal UI link points at the workflow', () => {
-  expect(workflowUrl('http://127.0.0.1:8233/', 'default', 'deploy ai/1')).toBe('http://127.0.0.1:8233/namespaces/default/workflows/deploy%20ai%2F1');
-  expect(workflowUrl('http://ui/namespaces/x/workflows/abc', 'default', 'other')).toBe('http://ui/namespaces/x/workflows/abc');
+  expect(workflowUrl('http://127.0.0.1:8233/', 'default', 'deploy ai/1')).toBe(
+    'http://127.0.0.1:8233/namespaces/default/workflows/deploy%20ai%2F1',
+  );
+  expect(workflowUrl('http://ui/namespaces/x/workflows/abc', 'default', 'other')).toBe(
+    'http://ui/namespaces/x/workflows/abc',
+  );
   expect(workflowUrl(undefined, 'default', 'x')).toBeUndefined();
 });
 
 test('an approval gate carries the exact approve / abort commands and the workflow link', () => {
-  const e: NotificationEvent = { ...base, kind: 'awaiting-approval', text: 'approval to move traffic to 100%', weight: 50 };
+  const e: NotificationEvent = {
+    ...base,
+    kind: 'awaiting-approval',
+    text: 'approval to move traffic to 100%',
+    weight: 50,
+  };
   const slack = slackPayload(e, opts);
   expect(slack.text).toContain('deployctl approve deploy-ai-saas-1.0.1 --by <name>');
   expect(slack.text).toContain('deployctl abort deploy-ai-saas-1.0.1 --by <name> --reason <text>');
@@ -31,7 +56,9 @@ test('an approval gate carries the exact approve / abort commands and the workfl
 });
 
 test("the event's own commands win over the default pair", () => {
-  expect(commandsFor({ ...base, kind: 'awaiting-approval', commands: ['deployctl approve x --by <name>'] })).toEqual(['deployctl approve x --by <name>']);
+  expect(commandsFor({ ...base, kind: 'awaiting-approval', commands: ['deployctl approve x --by <name>'] })).toEqual([
+    'deployctl approve x --by <name>',
+  ]);
   expect(commandsFor(base)).toEqual([]);
 });
 
@@ -55,6 +82,18 @@ test('text from outside cannot inject Slack markup', () => {
 });
 
 test('optional fields stay out of the generic payload when absent', () => {
-  const hook = webhookPayload({ kind: 'failed', workflowId: 'w', environment: 'prod', version: '2.0.0', text: 'boom' }, opts);
-  expect(hook).toEqual({ type: 'deployment.failed', kind: 'failed', at: opts.at, workflowId: 'w', environment: 'prod', version: '2.0.0', text: 'boom', headline: 'Deployment failed: 2.0.0 on prod' });
+  const hook = webhookPayload(
+    { kind: 'failed', workflowId: 'w', environment: 'prod', version: '2.0.0', text: 'boom' },
+    opts,
+  );
+  expect(hook).toEqual({
+    type: 'deployment.failed',
+    kind: 'failed',
+    at: opts.at,
+    workflowId: 'w',
+    environment: 'prod',
+    version: '2.0.0',
+    text: 'boom',
+    headline: 'Deployment failed: 2.0.0 on prod',
+  });
 });

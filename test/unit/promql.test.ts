@@ -1,10 +1,24 @@
 import { judgeValue } from '../../src/domain/analysis';
-import { classifyQueryResponse, escapePromString, parseSampleValue, placeholdersOf, renderQuery, TemplateError } from '../../src/domain/promql';
+import {
+  classifyQueryResponse,
+  escapePromString,
+  parseSampleValue,
+  placeholdersOf,
+  renderQuery,
+  TemplateError,
+} from '../../src/domain/promql';
 
-const vector = (...values: string[]) => ({ status: 'success', data: { resultType: 'vector', result: values.map((v, i) => ({ metric: { i: String(i) }, value: [1700000000.123, v] })) } });
+const vector = (...values: string[]) => ({
+  status: 'success',
+  data: {
+    resultType: 'vector',
+    result: values.map((v, i) => ({ metric: { i: String(i) }, value: [1700000000.123, v] })),
+  },
+});
 
 describe('renderQuery', () => {
-  const tpl = 'sum(rate(http_requests_total{track="{{track}}",version="{{version}}",namespace="{{ namespace }}"}[{{window}}]))';
+  const tpl =
+    'sum(rate(http_requests_total{track="{{track}}",version="{{version}}",namespace="{{ namespace }}"}[{{window}}]))';
 
   test('fills every placeholder', () => {
     expect(renderQuery(tpl, { track: 'canary', version: '1.0.1', namespace: 'ai-saas', window: '1m' })).toBe(
@@ -21,16 +35,24 @@ describe('renderQuery', () => {
 
   test('a {{version}} nobody knows is an error, not an empty label', () => {
     expect(() => renderQuery(tpl, { track: 'stable', namespace: 'ai-saas', window: '1m' })).toThrow(TemplateError);
-    expect(() => renderQuery(tpl, { track: 'stable', namespace: 'ai-saas', window: '1m' })).toThrow('the stable version is not known');
+    expect(() => renderQuery(tpl, { track: 'stable', namespace: 'ai-saas', window: '1m' })).toThrow(
+      'the stable version is not known',
+    );
   });
 
   test('a query without {{version}} needs no version', () => {
-    expect(renderQuery('up{track="{{track}}"}', { track: 'stable', namespace: 'x', window: '1m' })).toBe('up{track="stable"}');
+    expect(renderQuery('up{track="{{track}}"}', { track: 'stable', namespace: 'x', window: '1m' })).toBe(
+      'up{track="stable"}',
+    );
   });
 
   test('unknown placeholders and bad windows are refused', () => {
-    expect(() => renderQuery('x{a="{{service}}"}', { track: 'stable', namespace: 'x', window: '1m' })).toThrow('unknown placeholder {{service}}');
-    expect(() => renderQuery('x[{{window}}]', { track: 'stable', namespace: 'x', window: '1m] or vector(0) #' })).toThrow('window must look like');
+    expect(() => renderQuery('x{a="{{service}}"}', { track: 'stable', namespace: 'x', window: '1m' })).toThrow(
+      'unknown placeholder {{service}}',
+    );
+    expect(() =>
+      renderQuery('x[{{window}}]', { track: 'stable', namespace: 'x', window: '1m] or vector(0) #' }),
+    ).toThrow('window must look like');
   });
 
   test('placeholdersOf lists them once', () => {
@@ -56,7 +78,9 @@ describe('classifyQueryResponse: only one finite number can ever pass', () => {
   });
 
   test('a scalar gives its value', () => {
-    expect(classifyQueryResponse(200, { status: 'success', data: { resultType: 'scalar', result: [1, '12'] } })).toEqual({ kind: 'value', value: 12 });
+    expect(
+      classifyQueryResponse(200, { status: 'success', data: { resultType: 'scalar', result: [1, '12'] } }),
+    ).toEqual({ kind: 'value', value: 12 });
   });
 
   test('an empty vector is no data', () => {
@@ -70,16 +94,32 @@ describe('classifyQueryResponse: only one finite number can ever pass', () => {
   });
 
   test('a query error says what Prometheus said', () => {
-    const r = classifyQueryResponse(400, { status: 'error', errorType: 'bad_data', error: 'parse error at char 5: unexpected "}"' });
+    const r = classifyQueryResponse(400, {
+      status: 'error',
+      errorType: 'bad_data',
+      error: 'parse error at char 5: unexpected "}"',
+    });
     expect(r).toEqual({ kind: 'none', reason: 'query error (bad_data): parse error at char 5: unexpected "}"' });
   });
 
   test('non-JSON, missing data, matrices and malformed samples are none', () => {
     expect(classifyQueryResponse(502, 'Bad Gateway').kind).toBe('none');
     expect(classifyQueryResponse(200, { status: 'success' }).kind).toBe('none');
-    expect(classifyQueryResponse(200, { status: 'success', data: { resultType: 'matrix', result: [] } }).kind).toBe('none');
-    expect(classifyQueryResponse(200, { status: 'success', data: { resultType: 'vector', result: [{ metric: {}, value: [1] }] } }).kind).toBe('none');
-    expect(classifyQueryResponse(200, { status: 'success', data: { resultType: 'vector', result: [{ metric: {}, value: [1, 'x'] }] } }).kind).toBe('none');
+    expect(classifyQueryResponse(200, { status: 'success', data: { resultType: 'matrix', result: [] } }).kind).toBe(
+      'none',
+    );
+    expect(
+      classifyQueryResponse(200, {
+        status: 'success',
+        data: { resultType: 'vector', result: [{ metric: {}, value: [1] }] },
+      }).kind,
+    ).toBe('none');
+    expect(
+      classifyQueryResponse(200, {
+        status: 'success',
+        data: { resultType: 'vector', result: [{ metric: {}, value: [1, 'x'] }] },
+      }).kind,
+    ).toBe('none');
   });
 
   test.each([['NaN'], ['+Inf'], ['-Inf']])('%s passes through as a value that judgeValue keeps inconclusive', (raw) => {

@@ -1,6 +1,11 @@
 import { colourDeployment, colourDeploymentName, otherColour, selectedColour } from '../../src/domain/blue-green';
 import { describeDiagnostics, diagnosePod } from '../../src/domain/diagnostics';
-import { PodTemplateError, type DeploymentLike, type PodLike, type ReplicaSetLike } from '../../src/domain/kube-objects';
+import {
+  PodTemplateError,
+  type DeploymentLike,
+  type PodLike,
+  type ReplicaSetLike,
+} from '../../src/domain/kube-objects';
 import {
   chooseUndoTarget,
   containerImages,
@@ -16,18 +21,45 @@ import {
   versionFromImage,
 } from '../../src/domain/rollout';
 
-function deployment(over: { generation?: number; replicas?: number; status?: NonNullable<DeploymentLike['status']>; annotations?: Record<string, string> } = {}): DeploymentLike {
+function deployment(
+  over: {
+    generation?: number;
+    replicas?: number;
+    status?: NonNullable<DeploymentLike['status']>;
+    annotations?: Record<string, string>;
+  } = {},
+): DeploymentLike {
   return {
-    metadata: { name: 'api-gateway', namespace: 'ai-saas', generation: over.generation ?? 2, labels: { app: 'api-gateway' }, annotations: over.annotations ?? { 'deploy-pipelines.dev/version': '1.0.0' } },
+    metadata: {
+      name: 'api-gateway',
+      namespace: 'ai-saas',
+      generation: over.generation ?? 2,
+      labels: { app: 'api-gateway' },
+      annotations: over.annotations ?? { 'deploy-pipelines.dev/version': '1.0.0' },
+    },
     spec: {
       replicas: over.replicas ?? 4,
       selector: { matchLabels: { app: 'api-gateway' } },
       template: {
-        metadata: { labels: { app: 'api-gateway', track: 'stable' }, annotations: { 'deploy-pipelines.dev/version': '1.0.0' } },
-        spec: { containers: [{ name: 'api-gateway', image: 'r:5000/ai-saas-api-gateway:1.0.0' }, { name: 'sidecar', image: 'r:5000/proxy:2' }] },
+        metadata: {
+          labels: { app: 'api-gateway', track: 'stable' },
+          annotations: { 'deploy-pipelines.dev/version': '1.0.0' },
+        },
+        spec: {
+          containers: [
+            { name: 'api-gateway', image: 'r:5000/ai-saas-api-gateway:1.0.0' },
+            { name: 'sidecar', image: 'r:5000/proxy:2' },
+          ],
+        },
       },
     },
-    status: over.status ?? { observedGeneration: 2, replicas: 4, updatedReplicas: 4, readyReplicas: 4, availableReplicas: 4 },
+    status: over.status ?? {
+      observedGeneration: 2,
+      replicas: 4,
+      updatedReplicas: 4,
+      readyReplicas: 4,
+      availableReplicas: 4,
+    },
   };
 }
 
@@ -39,10 +71,26 @@ describe('rolloutStatus (kubectl rollout status)', () => {
   });
 
   test('counts updated, old and available replicas in kubectl order', () => {
-    expect(rolloutStatus(deployment({ status: { observedGeneration: 2, replicas: 5, updatedReplicas: 2, availableReplicas: 4 } })).message).toMatch(/2 out of 4 new replicas have been updated/);
-    expect(rolloutStatus(deployment({ status: { observedGeneration: 2, replicas: 5, updatedReplicas: 4, availableReplicas: 4 } })).message).toMatch(/1 old replicas are pending termination/);
-    expect(rolloutStatus(deployment({ status: { observedGeneration: 2, replicas: 4, updatedReplicas: 4, availableReplicas: 3 } })).message).toMatch(/3 of 4 updated replicas are available/);
-    expect(rolloutStatus(deployment())).toEqual({ done: true, failed: false, message: 'deployment "api-gateway" successfully rolled out' });
+    expect(
+      rolloutStatus(
+        deployment({ status: { observedGeneration: 2, replicas: 5, updatedReplicas: 2, availableReplicas: 4 } }),
+      ).message,
+    ).toMatch(/2 out of 4 new replicas have been updated/);
+    expect(
+      rolloutStatus(
+        deployment({ status: { observedGeneration: 2, replicas: 5, updatedReplicas: 4, availableReplicas: 4 } }),
+      ).message,
+    ).toMatch(/1 old replicas are pending termination/);
+    expect(
+      rolloutStatus(
+        deployment({ status: { observedGeneration: 2, replicas: 4, updatedReplicas: 4, availableReplicas: 3 } }),
+      ).message,
+    ).toMatch(/3 of 4 updated replicas are available/);
+    expect(rolloutStatus(deployment())).toEqual({
+      done: true,
+      failed: false,
+      message: 'deployment "api-gateway" successfully rolled out',
+    });
   });
 
   test('ProgressDeadlineExceeded fails with the condition message', () => {
@@ -53,16 +101,33 @@ describe('rolloutStatus (kubectl rollout status)', () => {
           replicas: 5,
           updatedReplicas: 1,
           availableReplicas: 4,
-          conditions: [{ type: 'Progressing', status: 'False', reason: 'ProgressDeadlineExceeded', message: 'ReplicaSet "api-gateway-abc" has timed out progressing.' }],
+          conditions: [
+            {
+              type: 'Progressing',
+              status: 'False',
+              reason: 'ProgressDeadlineExceeded',
+              message: 'ReplicaSet "api-gateway-abc" has timed out progressing.',
+            },
+          ],
         },
       }),
     );
     expect(s.failed).toBe(true);
-    expect(s.message).toBe('deployment "api-gateway" exceeded its progress deadline: ReplicaSet "api-gateway-abc" has timed out progressing.');
+    expect(s.message).toBe(
+      'deployment "api-gateway" exceeded its progress deadline: ReplicaSet "api-gateway-abc" has timed out progressing.',
+    );
   });
 
   test('a deadline condition from an older generation does not fail the new one', () => {
-    const s = rolloutStatus(deployment({ generation: 3, status: { observedGeneration: 2, conditions: [{ type: 'Progressing', status: 'False', reason: 'ProgressDeadlineExceeded' }] } }));
+    const s = rolloutStatus(
+      deployment({
+        generation: 3,
+        status: {
+          observedGeneration: 2,
+          conditions: [{ type: 'Progressing', status: 'False', reason: 'ProgressDeadlineExceeded' }],
+        },
+      }),
+    );
     expect(s.failed).toBe(false);
   });
 });
@@ -76,13 +141,24 @@ describe('images, versions, revisions', () => {
   });
 
   test('containerImages and revisionOf', () => {
-    expect(containerImages(deployment().spec?.template)).toEqual({ 'api-gateway': 'r:5000/ai-saas-api-gateway:1.0.0', sidecar: 'r:5000/proxy:2' });
+    expect(containerImages(deployment().spec?.template)).toEqual({
+      'api-gateway': 'r:5000/ai-saas-api-gateway:1.0.0',
+      sidecar: 'r:5000/proxy:2',
+    });
     expect(revisionOf({ metadata: { annotations: { 'deployment.kubernetes.io/revision': '7' } } })).toBe(7);
     expect(revisionOf({ metadata: {} })).toBeUndefined();
   });
 
   test('imagePatch sets containers by name, version on object and template, change-cause and the record', () => {
-    const p = imagePatch({ images: { 'api-gateway': 'r/x:1.0.1' }, version: '1.0.1', workflowId: 'deploy-1', action: 'deploy', previousImages: { 'api-gateway': 'r/x:1.0.0' }, previousVersion: '1.0.0', resourceVersion: '42' });
+    const p = imagePatch({
+      images: { 'api-gateway': 'r/x:1.0.1' },
+      version: '1.0.1',
+      workflowId: 'deploy-1',
+      action: 'deploy',
+      previousImages: { 'api-gateway': 'r/x:1.0.0' },
+      previousVersion: '1.0.0',
+      resourceVersion: '42',
+    });
     expect(p).toEqual({
       metadata: {
         resourceVersion: '42',
@@ -94,27 +170,56 @@ describe('images, versions, revisions', () => {
           [PREVIOUS_VERSION_ANNOTATION]: '1.0.0',
         },
       },
-      spec: { template: { metadata: { annotations: { 'deploy-pipelines.dev/version': '1.0.1' } }, spec: { containers: [{ name: 'api-gateway', image: 'r/x:1.0.1' }] } } },
+      spec: {
+        template: {
+          metadata: { annotations: { 'deploy-pipelines.dev/version': '1.0.1' } },
+          spec: { containers: [{ name: 'api-gateway', image: 'r/x:1.0.1' }] },
+        },
+      },
     });
   });
 
   test('previousRecord: what runs now, unless this workflow already applied the change (a retry after a crash)', () => {
     const fresh = deployment();
-    expect(previousRecord(fresh, 'deploy-1', '1.0.1', { 'api-gateway': 'r/x:1.0.1' })).toEqual({ previousImages: containerImages(fresh.spec?.template), previousVersion: '1.0.0' });
+    expect(previousRecord(fresh, 'deploy-1', '1.0.1', { 'api-gateway': 'r/x:1.0.1' })).toEqual({
+      previousImages: containerImages(fresh.spec?.template),
+      previousVersion: '1.0.0',
+    });
     const applied = deployment({
-      annotations: { 'deploy-pipelines.dev/version': '1.0.1', 'deploy-pipelines.dev/workflow-id': 'deploy-1', [PREVIOUS_IMAGES_ANNOTATION]: '{"api-gateway":"r/x:1.0.0"}', [PREVIOUS_VERSION_ANNOTATION]: '1.0.0' },
+      annotations: {
+        'deploy-pipelines.dev/version': '1.0.1',
+        'deploy-pipelines.dev/workflow-id': 'deploy-1',
+        [PREVIOUS_IMAGES_ANNOTATION]: '{"api-gateway":"r/x:1.0.0"}',
+        [PREVIOUS_VERSION_ANNOTATION]: '1.0.0',
+      },
     });
     applied.spec!.template.spec!.containers[0].image = 'r/x:1.0.1';
-    expect(previousRecord(applied, 'deploy-1', '1.0.1', { 'api-gateway': 'r/x:1.0.1' })).toEqual({ previousImages: { 'api-gateway': 'r/x:1.0.0', sidecar: 'r:5000/proxy:2' }, previousVersion: '1.0.0' });
+    expect(previousRecord(applied, 'deploy-1', '1.0.1', { 'api-gateway': 'r/x:1.0.1' })).toEqual({
+      previousImages: { 'api-gateway': 'r/x:1.0.0', sidecar: 'r:5000/proxy:2' },
+      previousVersion: '1.0.0',
+    });
     // Another workflow's change is not ours to trust.
-    expect(previousRecord(applied, 'deploy-2', '1.0.1', { 'api-gateway': 'r/x:1.0.1' }).previousImages['api-gateway']).toBe('r/x:1.0.1');
+    expect(
+      previousRecord(applied, 'deploy-2', '1.0.1', { 'api-gateway': 'r/x:1.0.1' }).previousImages['api-gateway'],
+    ).toBe('r/x:1.0.1');
   });
 });
 
 describe('undo (kubectl rollout undo)', () => {
   const rs = (revision: number, image: string, hash: string): ReplicaSetLike => ({
-    metadata: { name: `api-gateway-${hash}`, annotations: { 'deployment.kubernetes.io/revision': String(revision), 'deploy-pipelines.dev/version': image.split(':').pop() ?? '' } },
-    spec: { template: { metadata: { labels: { app: 'api-gateway', 'pod-template-hash': hash } }, spec: { containers: [{ name: 'api-gateway', image }] } } },
+    metadata: {
+      name: `api-gateway-${hash}`,
+      annotations: {
+        'deployment.kubernetes.io/revision': String(revision),
+        'deploy-pipelines.dev/version': image.split(':').pop() ?? '',
+      },
+    },
+    spec: {
+      template: {
+        metadata: { labels: { app: 'api-gateway', 'pod-template-hash': hash } },
+        spec: { containers: [{ name: 'api-gateway', image }] },
+      },
+    },
   });
   const history = [rs(1, 'x:1.0.0', 'a'), rs(3, 'x:1.0.2', 'c'), rs(2, 'x:1.0.1', 'b')];
 
@@ -126,8 +231,14 @@ describe('undo (kubectl rollout undo)', () => {
   test('a given revision, or a clear error', () => {
     const c = chooseUndoTarget('api-gateway', history, 1);
     expect(c.ok && c.rs.metadata?.name).toBe('api-gateway-a');
-    expect(chooseUndoTarget('api-gateway', history, 9)).toEqual({ ok: false, error: 'unable to find the specified revision 9 of deployment "api-gateway"' });
-    expect(chooseUndoTarget('api-gateway', [history[0]])).toEqual({ ok: false, error: 'no rollout history found for deployment "api-gateway"' });
+    expect(chooseUndoTarget('api-gateway', history, 9)).toEqual({
+      ok: false,
+      error: 'unable to find the specified revision 9 of deployment "api-gateway"',
+    });
+    expect(chooseUndoTarget('api-gateway', [history[0]])).toEqual({
+      ok: false,
+      error: 'no rollout history found for deployment "api-gateway"',
+    });
   });
 
   test('templates compare without the pod-template-hash; the undo template drops it', () => {
@@ -140,7 +251,12 @@ describe('undo (kubectl rollout undo)', () => {
   });
 
   test('annotations come from the ReplicaSet except the ones kubectl keeps', () => {
-    expect(undoAnnotations({ 'deployment.kubernetes.io/revision': '3', 'deploy-pipelines.dev/version': '1.0.2', other: 'x' }, { 'deployment.kubernetes.io/revision': '1', 'deploy-pipelines.dev/version': '1.0.0' })).toEqual({
+    expect(
+      undoAnnotations(
+        { 'deployment.kubernetes.io/revision': '3', 'deploy-pipelines.dev/version': '1.0.2', other: 'x' },
+        { 'deployment.kubernetes.io/revision': '1', 'deploy-pipelines.dev/version': '1.0.0' },
+      ),
+    ).toEqual({
       'deployment.kubernetes.io/revision': '3',
       'deploy-pipelines.dev/version': '1.0.0',
     });
@@ -161,7 +277,15 @@ describe('blue-green colours', () => {
     const blue = deployment();
     blue.spec!.template.metadata!.labels!.version = 'blue';
     blue.spec!.template.metadata!.labels!['pod-template-hash'] = 'zzz';
-    const g = colourDeployment(blue, { name: 'api-gateway-green', colour: 'green', container: 'api-gateway', image: 'r/x:1.0.1', version: '1.0.1', workflowId: 'wf', replicas: 4 });
+    const g = colourDeployment(blue, {
+      name: 'api-gateway-green',
+      colour: 'green',
+      container: 'api-gateway',
+      image: 'r/x:1.0.1',
+      version: '1.0.1',
+      workflowId: 'wf',
+      replicas: 4,
+    });
     expect(g.metadata?.name).toBe('api-gateway-green');
     expect(g.spec?.selector.matchLabels).toEqual({ app: 'api-gateway', version: 'green' });
     expect(g.spec?.template.metadata?.labels).toEqual({ app: 'api-gateway', track: 'stable', version: 'green' });
@@ -175,7 +299,17 @@ describe('blue-green colours', () => {
   });
 
   test('an unknown container is a PodTemplateError', () => {
-    expect(() => colourDeployment(deployment(), { name: 'x-green', colour: 'green', container: 'nope', image: 'i', version: 'v', workflowId: 'w', replicas: 1 })).toThrow(PodTemplateError);
+    expect(() =>
+      colourDeployment(deployment(), {
+        name: 'x-green',
+        colour: 'green',
+        container: 'nope',
+        image: 'i',
+        version: 'v',
+        workflowId: 'w',
+        replicas: 1,
+      }),
+    ).toThrow(PodTemplateError);
   });
 });
 
@@ -183,7 +317,17 @@ describe('diagnostics', () => {
   const pending: PodLike = {
     metadata: { name: 'stuck-abc-1' },
     spec: { containers: [{ name: 'app' }] },
-    status: { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/3 nodes are available: 3 node(s) didn\'t match Pod\'s node affinity/selector.' }] },
+    status: {
+      phase: 'Pending',
+      conditions: [
+        {
+          type: 'PodScheduled',
+          status: 'False',
+          reason: 'Unschedulable',
+          message: "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector.",
+        },
+      ],
+    },
   };
 
   test('a pod that is not Ready says why', () => {
@@ -193,10 +337,24 @@ describe('diagnostics', () => {
     const crashing = diagnosePod({
       metadata: { name: 'p' },
       spec: { containers: [{ name: 'app' }] },
-      status: { phase: 'Running', containerStatuses: [{ name: 'app', ready: false, restartCount: 4, state: { waiting: { reason: 'CrashLoopBackOff', message: 'back-off 40s' } }, lastState: { terminated: { reason: 'Error', exitCode: 1 } } }] },
+      status: {
+        phase: 'Running',
+        containerStatuses: [
+          {
+            name: 'app',
+            ready: false,
+            restartCount: 4,
+            state: { waiting: { reason: 'CrashLoopBackOff', message: 'back-off 40s' } },
+            lastState: { terminated: { reason: 'Error', exitCode: 1 } },
+          },
+        ],
+      },
     });
     expect(crashing.restarts).toBe(4);
-    expect(crashing.reasons).toEqual(['container app waiting: CrashLoopBackOff: back-off 40s', 'container app restarted 4x, last: Error']);
+    expect(crashing.reasons).toEqual([
+      'container app waiting: CrashLoopBackOff: back-off 40s',
+      'container app restarted 4x, last: Error',
+    ]);
   });
 
   test('the summary names the pods, their reasons, missing logs and warning events', () => {
@@ -207,7 +365,12 @@ describe('diagnostics', () => {
       conditions: [],
       notReadyPods: [{ ...diagnosePod(pending), logsUnavailable: 'pod stuck-abc-1 has no node yet' }],
       events: [
-        { type: 'Normal', reason: 'ScalingReplicaSet', object: 'deployment/stuck', message: 'Scaled up replica set stuck-abc to 1' },
+        {
+          type: 'Normal',
+          reason: 'ScalingReplicaSet',
+          object: 'deployment/stuck',
+          message: 'Scaled up replica set stuck-abc to 1',
+        },
         { type: 'Warning', reason: 'FailedScheduling', object: 'pod/stuck-abc-1', message: '0/3 nodes are available' },
       ],
     });

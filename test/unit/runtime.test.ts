@@ -35,7 +35,10 @@ test('a silent activity keeps heartbeating its latest progress, and stops when i
 });
 
 test('before its first report, an attempt repeats the previous attempt’s details instead of erasing them', async () => {
-  const env = new MockActivityEnvironment({ heartbeatTimeoutMs: 900, heartbeatDetails: { pushed: ['auth-service'] } }, { interceptors: [keepAliveInterceptor] });
+  const env = new MockActivityEnvironment(
+    { heartbeatTimeoutMs: 900, heartbeatDetails: { pushed: ['auth-service'] } },
+    { interceptors: [keepAliveInterceptor] },
+  );
   const beats = recorded(env);
   await env.run(async () => sleep(1300)); // beats every 500 ms
   expect(beats.length).toBeGreaterThanOrEqual(2);

@@ -48,7 +48,11 @@ const input = (over: Partial<SummaryInput> = {}): SummaryInput => ({
   project: 'ai-saas',
   status: status(),
   previousVersion: '1.0.0',
-  changes: [{ subject: 'Fix auth token validation' }, { subject: 'Add response caching' }, { subject: 'Add email_verified_at index' }],
+  changes: [
+    { subject: 'Fix auth token validation' },
+    { subject: 'Add response caching' },
+    { subject: 'Add email_verified_at index' },
+  ],
   migrations: { applied: ['0002_add_email_verified_at_index.sql'] },
   monitoring: { errorRate: 0.002, p95Ms: 250.4, activeConnections: 150 },
   ...over,
@@ -98,7 +102,11 @@ test('the summary follows the runbook template', () => {
 
 test('timings given by the caller win over derived ones', () => {
   expect(deriveTimings({ status: status(), timings: { buildMs: 1000 } }).buildMs).toBe(1000);
-  expect(deriveTimings({ status: status({ steps: [], endedAt: undefined }) })).toEqual({ buildMs: null, deployMs: null, totalMs: null });
+  expect(deriveTimings({ status: status({ steps: [], endedAt: undefined }) })).toEqual({
+    buildMs: null,
+    deployMs: null,
+    totalMs: null,
+  });
   expect(humanDuration(null)).toBe('n/a');
   expect(humanDuration(42_000)).toBe('42 seconds');
   expect(humanDuration(60_000)).toBe('1 minute');
@@ -118,7 +126,11 @@ test('issues: retries, failures, compensations, aborts, ignored signals, notific
     aborts: [{ signal: 'abort', by: 'alice', at: at(1), reason: 'error spike' }],
     ignoredSignals: [{ signal: 'approve', by: 'bob', at: at(2), ignoredBecause: 'nothing is awaiting approval' }],
     notificationFailures: 2,
-    lastAnalysis: { at: at(3), outcome: 'fail', measurements: [{ metric: 'error-rate', track: 'canary', value: 0.3, outcome: 'fail', reason: '0.3 > 0.01' }] },
+    lastAnalysis: {
+      at: at(3),
+      outcome: 'fail',
+      measurements: [{ metric: 'error-rate', track: 'canary', value: 0.3, outcome: 'fail', reason: '0.3 > 0.01' }],
+    },
   });
   expect(collectIssues({ status: s, issues: ['Smoke check skipped'] })).toEqual([
     'Step "push images" needed 3 attempts',
@@ -138,12 +150,16 @@ test('issues: retries, failures, compensations, aborts, ignored signals, notific
 
 test('the database backup is named under the rollback status', () => {
   const md = buildSummary(input({ backup: 's3://ai-saas-backups/postgres/ai_saas_prod_1.0.1.dump' })).markdown;
-  expect(md).toContain('## Rollback Status\nReady (previous version v1.0.0 available)\nDatabase backup: s3://ai-saas-backups/postgres/ai_saas_prod_1.0.1.dump\n');
+  expect(md).toContain(
+    '## Rollback Status\nReady (previous version v1.0.0 available)\nDatabase backup: s3://ai-saas-backups/postgres/ai_saas_prod_1.0.1.dump\n',
+  );
 });
 
 test('rollback status', () => {
   expect(rollbackLine({ status: status(), previousVersion: undefined })).toBe('Not available (no previous version)');
-  expect(rollbackLine({ status: status(), previousVersion: '1.0.0', previousVersionAvailable: false })).toBe('Not ready (previous version v1.0.0 is not available)');
+  expect(rollbackLine({ status: status(), previousVersion: '1.0.0', previousVersionAvailable: false })).toBe(
+    'Not ready (previous version v1.0.0 is not available)',
+  );
 });
 
 test('missing figures say so instead of inventing numbers', () => {
@@ -151,11 +167,17 @@ test('missing figures say so instead of inventing numbers', () => {
   expect(md).toContain('- Error rate: n/a (no data)');
   expect(md).toContain('- P95 latency: n/a (no data)');
   expect(md).toContain('- Active connections: n/a (no data)');
-  expect(buildSummary(input({ changes: [], migrations: { applied: [] } })).markdown).toContain('- No changes since the previous release');
+  expect(buildSummary(input({ changes: [], migrations: { applied: [] } })).markdown).toContain(
+    '- No changes since the previous release',
+  );
 });
 
 test('secrets never appear in the summary', () => {
-  const s = status({ requestedBy: 'ci', error: 'connect failed postgres://app:dbpass99@127.0.0.1/x', steps: [{ name: 'notify', state: 'failed', error: 'POST https://hooks.example/T000/SECRETPATH failed' }] });
+  const s = status({
+    requestedBy: 'ci',
+    error: 'connect failed postgres://app:dbpass99@127.0.0.1/x',
+    steps: [{ name: 'notify', state: 'failed', error: 'POST https://hooks.example/T000/SECRETPATH failed' }],
+  });
   const md = buildSummary(input({ status: s, secrets: ['https://hooks.example/T000/SECRETPATH'] })).markdown;
   expect(md).not.toContain('dbpass99');
   expect(md).not.toContain('SECRETPATH');
@@ -208,17 +230,26 @@ describe('changelog', () => {
 
   test('inserting twice changes nothing the second time', () => {
     const once = insertChangelogEntry(existing, changelogEntry(input()), 'ai-saas', '1.0.1');
-    const twice = insertChangelogEntry(once.text, changelogEntry(input({ status: status({ workflowId: 'another-run' }) })), 'ai-saas', 'v1.0.1');
+    const twice = insertChangelogEntry(
+      once.text,
+      changelogEntry(input({ status: status({ workflowId: 'another-run' }) })),
+      'ai-saas',
+      'v1.0.1',
+    );
     expect(twice).toEqual({ text: once.text, changed: false });
   });
 
   test('files without a title or without entries', () => {
     expect(insertChangelogEntry('', 'ENTRY\n', 'p', '1.0.0').text).toBe('ENTRY\n');
-    expect(insertChangelogEntry('# Changelog\n\nIntro.\n', 'ENTRY\n', 'p', '1.0.0').text).toBe('# Changelog\n\nIntro.\n\nENTRY\n');
+    expect(insertChangelogEntry('# Changelog\n\nIntro.\n', 'ENTRY\n', 'p', '1.0.0').text).toBe(
+      '# Changelog\n\nIntro.\n\nENTRY\n',
+    );
   });
 });
 
 test('summaryKey keeps to safe characters', () => {
-  expect(summaryKey('summaries/', 'ai-saas', '1.0.1', 'deploy-ai-saas-1.0.1')).toBe('summaries/ai-saas_1.0.1_deploy-ai-saas-1.0.1.md');
+  expect(summaryKey('summaries/', 'ai-saas', '1.0.1', 'deploy-ai-saas-1.0.1')).toBe(
+    'summaries/ai-saas_1.0.1_deploy-ai-saas-1.0.1.md',
+  );
   expect(summaryKey('summaries', 'ai-saas', '1.0.1', 'a/b c')).toBe('summaries/ai-saas_1.0.1_a_b_c.md');
 });

@@ -6,20 +6,46 @@
  */
 import type { KubeClients } from '../../src/activities/clients/kube';
 import type { CanaryTarget, WeightVerification } from '../../src/activities/contracts';
-import { TRAFFIC_PROVIDER_FACTORIES, trafficActivities, trafficProvider, type TrafficContext, type TrafficProvider } from '../../src/activities/traffic';
+import {
+  TRAFFIC_PROVIDER_FACTORIES,
+  trafficActivities,
+  trafficProvider,
+  type TrafficContext,
+  type TrafficProvider,
+} from '../../src/activities/traffic';
 import { ErrorType } from '../../src/domain/errors';
 import { TRAFFIC_PROVIDERS, type TrafficProviderName, type TrafficSettings } from '../../src/domain/plan';
 
-const kubernetes = { kubeconfig: '', rolloutTimeout: 60_000, deleteOldColourAfter: 3_600_000, pollInterval: 50, requestTimeout: 1_000, diagnosticLogLines: 0 };
+const kubernetes = {
+  kubeconfig: '',
+  rolloutTimeout: 60_000,
+  deleteOldColourAfter: 3_600_000,
+  pollInterval: 50,
+  requestTimeout: 1_000,
+  diagnosticLogLines: 0,
+};
 /** No apiserver: any call the activities made to it would fail the test. */
 const noClients = {} as KubeClients;
 
 function settings(provider: string): TrafficSettings {
-  return { provider: provider as TrafficProviderName, service: 'api-gateway', stableSubset: 'stable', canarySubset: 'canary' };
+  return {
+    provider: provider as TrafficProviderName,
+    service: 'api-gateway',
+    stableSubset: 'stable',
+    canarySubset: 'canary',
+  };
 }
 
 function target(provider: string): CanaryTarget {
-  return { workflowId: 'wf-1', namespace: 'ai-saas', version: '1.0.1', service: 'api-gateway', container: 'api-gateway', image: 'registry/api-gateway:1.0.1', traffic: settings(provider) };
+  return {
+    workflowId: 'wf-1',
+    namespace: 'ai-saas',
+    version: '1.0.1',
+    service: 'api-gateway',
+    container: 'api-gateway',
+    image: 'registry/api-gateway:1.0.1',
+    traffic: settings(provider),
+  };
 }
 
 /** A provider that keeps its weight in memory; it reports the weight set one read after it was asked for. */
@@ -41,7 +67,12 @@ class MemoryProvider implements TrafficProvider {
   async verifyWeight(weight: number): Promise<WeightVerification> {
     this.calls.push(`verify ${weight}`);
     const settled = ++this.reads > 1 && this.weight === weight;
-    return { verified: this.weight === weight, settled, observed: { stable: 100 - this.weight, canary: this.weight }, detail: `memory ${this.weight}` };
+    return {
+      verified: this.weight === weight,
+      settled,
+      observed: { stable: 100 - this.weight, canary: this.weight },
+      detail: `memory ${this.weight}`,
+    };
   }
 }
 
@@ -53,13 +84,26 @@ test('the factory builds the configured provider and refuses an unknown name as 
   const ctx = { namespace: 'ai-saas', service: 'api-gateway', stepTimeoutMs: 1000 } as TrafficContext;
   expect(trafficProvider(settings('istio'), ctx).type()).toBe('istio');
   expect(trafficProvider(settings('replicas'), ctx).type()).toBe('replicas');
-  expect(() => trafficProvider(settings('linkerd'), ctx)).toThrow(expect.objectContaining({ type: ErrorType.ConfigInvalid, nonRetryable: true, message: 'unknown traffic provider "linkerd": use istio or replicas' }));
+  expect(() => trafficProvider(settings('linkerd'), ctx)).toThrow(
+    expect.objectContaining({
+      type: ErrorType.ConfigInvalid,
+      nonRetryable: true,
+      message: 'unknown traffic provider "linkerd": use istio or replicas',
+    }),
+  );
 });
 
 test('a provider injected through the deps takes the canary activities’ weight changes', async () => {
   const memory = new MemoryProvider();
-  const acts = trafficActivities({ clients: noClients, config: { kubernetes, traffic: { stepTimeout: 2_000 } }, providers: { memory: () => memory } });
-  await expect(acts.setCanaryWeight({ target: target('memory'), weight: 25 })).resolves.toEqual({ weight: 25, observed: { stable: 75, canary: 25 } });
+  const acts = trafficActivities({
+    clients: noClients,
+    config: { kubernetes, traffic: { stepTimeout: 2_000 } },
+    providers: { memory: () => memory },
+  });
+  await expect(acts.setCanaryWeight({ target: target('memory'), weight: 25 })).resolves.toEqual({
+    weight: 25,
+    observed: { stable: 75, canary: 25 },
+  });
   expect(memory.calls).toEqual(['set 25', 'verify 25', 'verify 25']);
 });
 

@@ -55,8 +55,15 @@ describe('replica counts', () => {
 
 describe('VirtualService routes', () => {
   test('reads the weights of the route to the stable subset', () => {
-    expect(readRouteWeights(sandboxRoutes(75, 25), sel)).toEqual({ stable: 75, canary: 25, consistent: true, routes: 1 });
-    expect(readRouteWeights([{ route: [{ destination: { host: 'api-gateway', subset: 'stable' } }] }], sel)).toMatchObject({ stable: 100, canary: 0 });
+    expect(readRouteWeights(sandboxRoutes(75, 25), sel)).toEqual({
+      stable: 75,
+      canary: 25,
+      consistent: true,
+      routes: 1,
+    });
+    expect(
+      readRouteWeights([{ route: [{ destination: { host: 'api-gateway', subset: 'stable' } }] }], sel),
+    ).toMatchObject({ stable: 100, canary: 0 });
     expect(readRouteWeights([{ route: [{ destination: { host: 'other', subset: 'stable' } }] }], sel)).toBeNull();
     expect(readRouteWeights(undefined, sel)).toBeNull();
   });
@@ -71,13 +78,26 @@ describe('VirtualService routes', () => {
   test('sets stable 100-w / canary w and keeps every other field', () => {
     const before = sandboxRoutes();
     const after = withRouteWeights(before, sel, 5);
-    expect(after).toEqual([{ name: 'primary', match: [{ uri: { prefix: '/' } }], route: [{ destination: { host: 'api-gateway', subset: 'stable' }, weight: 95 }, { destination: { host: 'api-gateway', subset: 'canary' }, weight: 5 }] }]);
+    expect(after).toEqual([
+      {
+        name: 'primary',
+        match: [{ uri: { prefix: '/' } }],
+        route: [
+          { destination: { host: 'api-gateway', subset: 'stable' }, weight: 95 },
+          { destination: { host: 'api-gateway', subset: 'canary' }, weight: 5 },
+        ],
+      },
+    ]);
     expect(before[0].route?.[0].weight).toBe(100); // not mutated
   });
 
   test('adds the canary destination where missing, and accepts the service FQDN', () => {
     const fqdn = 'api-gateway.ai-saas.svc.cluster.local';
-    const after = withRouteWeights([{ route: [{ destination: { host: fqdn, subset: 'stable', port: { number: 80 } } }] }], sel, 25);
+    const after = withRouteWeights(
+      [{ route: [{ destination: { host: fqdn, subset: 'stable', port: { number: 80 } } }] }],
+      sel,
+      25,
+    );
     expect(after[0].route).toEqual([
       { destination: { host: fqdn, subset: 'stable', port: { number: 80 } }, weight: 75 },
       { destination: { host: fqdn, subset: 'canary', port: { number: 80 } }, weight: 25 },
@@ -85,10 +105,20 @@ describe('VirtualService routes', () => {
   });
 
   test('leaves routes of other services alone, refuses mixed routes and bad weights', () => {
-    const other: HttpRouteLike = { name: 'admin', route: [{ destination: { host: 'admin', subset: 'v1' }, weight: 100 }] };
+    const other: HttpRouteLike = {
+      name: 'admin',
+      route: [{ destination: { host: 'admin', subset: 'v1' }, weight: 100 }],
+    };
     expect(withRouteWeights([other, ...sandboxRoutes()], sel, 50)[0]).toBe(other);
     expect(() => withRouteWeights([other], sel, 50)).toThrow(RouteError);
-    const mixed = [{ route: [{ destination: { host: 'api-gateway', subset: 'stable' }, weight: 90 }, { destination: { host: 'legacy' }, weight: 10 }] }];
+    const mixed = [
+      {
+        route: [
+          { destination: { host: 'api-gateway', subset: 'stable' }, weight: 90 },
+          { destination: { host: 'legacy' }, weight: 10 },
+        ],
+      },
+    ];
     expect(() => withRouteWeights(mixed, sel, 50)).toThrow(/also sends to legacy/);
     expect(() => withRouteWeights(sandboxRoutes(), sel, 101)).toThrow(RouteError);
     expect(() => withRouteWeights(sandboxRoutes(), sel, 2.5)).toThrow(RouteError);
@@ -97,17 +127,32 @@ describe('VirtualService routes', () => {
 
 describe('the canary Deployment', () => {
   const stable: DeploymentLike = {
-    metadata: { name: 'api-gateway', namespace: 'ai-saas', labels: { app: 'api-gateway', 'app.kubernetes.io/part-of': 'ai-saas' } },
+    metadata: {
+      name: 'api-gateway',
+      namespace: 'ai-saas',
+      labels: { app: 'api-gateway', 'app.kubernetes.io/part-of': 'ai-saas' },
+    },
     spec: {
       replicas: 4,
       selector: { matchLabels: { app: 'api-gateway' } },
       template: {
-        metadata: { labels: { app: 'api-gateway', track: 'stable', 'pod-template-hash': 'abc' }, annotations: { 'deploy-pipelines.dev/version': '1.0.0' } },
+        metadata: {
+          labels: { app: 'api-gateway', track: 'stable', 'pod-template-hash': 'abc' },
+          annotations: { 'deploy-pipelines.dev/version': '1.0.0' },
+        },
         spec: { containers: [{ name: 'api-gateway', image: 'r/ai-saas-api-gateway:1.0.0' }] },
       },
     },
   };
-  const spec = { name: canaryDeploymentName('api-gateway'), container: 'api-gateway', image: 'r/ai-saas-api-gateway:1.0.1', version: '1.0.1', workflowId: 'wf', replicas: 1, stableReplicas: 4 };
+  const spec = {
+    name: canaryDeploymentName('api-gateway'),
+    container: 'api-gateway',
+    image: 'r/ai-saas-api-gateway:1.0.1',
+    version: '1.0.1',
+    workflowId: 'wf',
+    replicas: 1,
+    stableReplicas: 4,
+  };
 
   test('selector app+track=canary never matches stable pods; pods stay in the Service (app) with track=canary', () => {
     const c = canaryDeploymentFrom(stable, spec);
@@ -125,7 +170,11 @@ describe('the canary Deployment', () => {
   test('a blue-green colour on the stable pods is kept, so a pinned Service still selects the canary', () => {
     const blue = structuredClone(stable);
     blue.spec!.template.metadata!.labels!.version = 'blue';
-    expect(canaryDeploymentFrom(blue, spec).spec?.template.metadata?.labels).toEqual({ app: 'api-gateway', track: 'canary', version: 'blue' });
+    expect(canaryDeploymentFrom(blue, spec).spec?.template.metadata?.labels).toEqual({
+      app: 'api-gateway',
+      track: 'canary',
+      version: 'blue',
+    });
   });
 
   test('an unknown container is a PodTemplateError', () => {

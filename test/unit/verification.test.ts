@@ -25,21 +25,33 @@ describe('secrets', () => {
   });
 
   test('secretValues takes secret-looking names and the named ones, never short values', () => {
-    const env = { SMOKE_PASSWORD: 'hunter22', SLACK_URL: 'https://hooks/x/y', HOME: '/root', API_TOKEN: 'abc', PATH: '/bin' };
+    const env = {
+      SMOKE_PASSWORD: 'hunter22',
+      SLACK_URL: 'https://hooks/x/y',
+      HOME: '/root',
+      API_TOKEN: 'abc',
+      PATH: '/bin',
+    };
     expect(secretValues(env, ['SLACK_URL']).sort()).toEqual(['https://hooks/x/y', 'hunter22']);
   });
 });
 
 describe('smoke-check bodies', () => {
   test('${env:NAME} is filled from the environment and the values are kept as secrets', () => {
-    const r = resolveEnvPlaceholders({ email: '${env:SMOKE_EMAIL}', password: '${env:SMOKE_PASSWORD}', keep: 3, nested: ['x-${env:SMOKE_EMAIL}'] }, { SMOKE_EMAIL: 'a@b.c', SMOKE_PASSWORD: 'pw-123456' });
+    const r = resolveEnvPlaceholders(
+      { email: '${env:SMOKE_EMAIL}', password: '${env:SMOKE_PASSWORD}', keep: 3, nested: ['x-${env:SMOKE_EMAIL}'] },
+      { SMOKE_EMAIL: 'a@b.c', SMOKE_PASSWORD: 'pw-123456' },
+    );
     expect(r.value).toEqual({ email: 'a@b.c', password: 'pw-123456', keep: 3, nested: ['x-a@b.c'] });
     expect(r.secrets).toEqual(['a@b.c', 'pw-123456', 'a@b.c']);
     expect(r.missing).toEqual([]);
   });
 
   test('missing variables are named, not sent as empty strings silently', () => {
-    const r = resolveEnvPlaceholders({ email: '${env:SMOKE_EMAIL}', password: '${env:SMOKE_PASSWORD}' }, { SMOKE_EMAIL: 'a@b.c' });
+    const r = resolveEnvPlaceholders(
+      { email: '${env:SMOKE_EMAIL}', password: '${env:SMOKE_PASSWORD}' },
+      { SMOKE_EMAIL: 'a@b.c' },
+    );
     expect(r.missing).toEqual(['SMOKE_PASSWORD']);
   });
 
@@ -66,23 +78,41 @@ describe('judgePods', () => {
   const since = '2025-11-15T10:00:00Z';
 
   test('Running and Ready pods with readable, clean logs pass', () => {
-    const j = judgePods([pod('a'), pod('b')], { since, maxLogErrors: 0, logs: { a: { state: 'checked', errorLines: 0 }, b: { state: 'checked', errorLines: 0 } } });
+    const j = judgePods([pod('a'), pod('b')], {
+      since,
+      maxLogErrors: 0,
+      logs: { a: { state: 'checked', errorLines: 0 }, b: { state: 'checked', errorLines: 0 } },
+    });
     expect(j.ok).toBe(true);
     expect(j.warnings).toEqual([]);
     expect(j.summary).toContain('2/2 pods Running and Ready');
   });
 
   test('logs unavailable are a visible warning, not errors and not a silent pass', () => {
-    const j = judgePods([pod('a'), pod('b')], { since, maxLogErrors: 0, logs: { a: { state: 'unavailable', reason: 'HTTP 500: connection refused' }, b: { state: 'unavailable', reason: 'x' } } });
+    const j = judgePods([pod('a'), pod('b')], {
+      since,
+      maxLogErrors: 0,
+      logs: {
+        a: { state: 'unavailable', reason: 'HTTP 500: connection refused' },
+        b: { state: 'unavailable', reason: 'x' },
+      },
+    });
     expect(j.ok).toBe(true);
     expect(j.logErrorLines).toBe(0);
-    expect(j.warnings).toEqual(['logs unavailable for 2 pods (a, b): error lines not checked (HTTP 500: connection refused)']);
+    expect(j.warnings).toEqual([
+      'logs unavailable for 2 pods (a, b): error lines not checked (HTTP 500: connection refused)',
+    ]);
     expect(j.summary).toContain('no pod logs checked; logs unavailable for 2');
     expect(j.pods[0].logs.state).toBe('unavailable');
   });
 
   test('restart counts that rose since the baseline fail; old restarts do not', () => {
-    const j = judgePods([pod('a', {}, 5), pod('b', {}, 3)], { since, baselineRestarts: { a: 5, b: 1 }, maxLogErrors: 0, logs: {} });
+    const j = judgePods([pod('a', {}, 5), pod('b', {}, 3)], {
+      since,
+      baselineRestarts: { a: 5, b: 1 },
+      maxLogErrors: 0,
+      logs: {},
+    });
     expect(j.ok).toBe(false);
     expect(j.problems).toEqual(['b: restarted 2 times since the deployment started']);
     expect(j.pods.find((p) => p.name === 'a')?.restartsSinceBaseline).toBe(0);
@@ -94,19 +124,32 @@ describe('judgePods', () => {
   });
 
   test('not Running, not Ready, crash loops and no pods at all fail', () => {
-    expect(judgePods([pod('a', { phase: 'Pending', ready: false })], { maxLogErrors: 0, logs: {} }).problems).toEqual(['a: phase Pending']);
+    expect(judgePods([pod('a', { phase: 'Pending', ready: false })], { maxLogErrors: 0, logs: {} }).problems).toEqual([
+      'a: phase Pending',
+    ]);
     expect(judgePods([pod('a', { ready: false })], { maxLogErrors: 0, logs: {} }).problems).toEqual(['a: not Ready']);
-    const crash = pod('a', { ready: false, containers: [{ name: 'app', ready: false, restarts: 0, waitingReason: 'CrashLoopBackOff' }] });
+    const crash = pod('a', {
+      ready: false,
+      containers: [{ name: 'app', ready: false, restarts: 0, waitingReason: 'CrashLoopBackOff' }],
+    });
     expect(judgePods([crash], { maxLogErrors: 0, logs: {} }).problems).toContain('a: container app CrashLoopBackOff');
     expect(judgePods([], { maxLogErrors: 0, logs: {} }).problems).toEqual(['no pods match']);
   });
 
   test('pods being deleted are ignored', () => {
-    expect(judgePods([pod('a'), pod('old', { deleting: true, ready: false, phase: 'Failed' })], { maxLogErrors: 0, logs: {} }).ok).toBe(true);
+    expect(
+      judgePods([pod('a'), pod('old', { deleting: true, ready: false, phase: 'Failed' })], {
+        maxLogErrors: 0,
+        logs: {},
+      }).ok,
+    ).toBe(true);
   });
 
   test('error lines above the limit fail, with a sample', () => {
-    const logs = { a: { state: 'checked' as const, errorLines: 2, sample: 'ERROR db timeout' }, b: { state: 'checked' as const, errorLines: 1 } };
+    const logs = {
+      a: { state: 'checked' as const, errorLines: 2, sample: 'ERROR db timeout' },
+      b: { state: 'checked' as const, errorLines: 1 },
+    };
     const j = judgePods([pod('a'), pod('b')], { since, maxLogErrors: 2, logs });
     expect(j.ok).toBe(false);
     expect(j.problems[0]).toBe(`3 error lines in the new pods' logs (limit 2): a 2 (e.g. "ERROR db timeout"); b 1`);
@@ -115,11 +158,17 @@ describe('judgePods', () => {
 
   test('pods older than the rollout are not log-checked and say so', () => {
     const j = judgePods([pod('old', { createdAt: '2025-11-15T09:00:00Z' })], { since, maxLogErrors: 0, logs: {} });
-    expect(j.pods[0]).toMatchObject({ isNew: false, logs: { state: 'not-checked', reason: 'pod predates the rollout' } });
+    expect(j.pods[0]).toMatchObject({
+      isNew: false,
+      logs: { state: 'not-checked', reason: 'pod predates the rollout' },
+    });
   });
 
   test('countErrorLines is case-insensitive and counts lines', () => {
-    expect(countErrorLines('ok\nERROR one\nerror two\nterrors are fine\n', '\\berror\\b')).toEqual({ count: 2, sample: 'ERROR one' });
+    expect(countErrorLines('ok\nERROR one\nerror two\nterrors are fine\n', '\\berror\\b')).toEqual({
+      count: 2,
+      sample: 'ERROR one',
+    });
     expect(countErrorLines('', '\\berror\\b')).toEqual({ count: 0 });
   });
 });
@@ -127,21 +176,34 @@ describe('judgePods', () => {
 describe('platform', () => {
   test('database connections: growth above the limit fails; without a baseline it is inconclusive', () => {
     expect(judgeConnectionGrowth(30, 10, 20)).toMatchObject({ outcome: 'pass', value: 30 });
-    expect(judgeConnectionGrowth(31, 10, 20)).toMatchObject({ outcome: 'fail', detail: '31 active connections (baseline 10, growth +21, limit +20)' });
+    expect(judgeConnectionGrowth(31, 10, 20)).toMatchObject({
+      outcome: 'fail',
+      detail: '31 active connections (baseline 10, growth +21, limit +20)',
+    });
     expect(judgeConnectionGrowth(5, 10, 0).outcome).toBe('pass');
     expect(judgeConnectionGrowth(5, undefined, 20).outcome).toBe('inconclusive');
   });
 
   test('redis memory below the ratio passes; at or above fails; maxmemory 0 is inconclusive, never a pass', () => {
     const mb = 1024 * 1024;
-    expect(judgeRedisMemory(10 * mb, 64 * mb, 0.8)).toMatchObject({ outcome: 'pass', detail: '10.0 MiB of 64.0 MiB used (15.6%, limit 80.0%)' });
+    expect(judgeRedisMemory(10 * mb, 64 * mb, 0.8)).toMatchObject({
+      outcome: 'pass',
+      detail: '10.0 MiB of 64.0 MiB used (15.6%, limit 80.0%)',
+    });
     expect(judgeRedisMemory(52 * mb, 64 * mb, 0.8).outcome).toBe('fail');
-    expect(judgeRedisMemory(10 * mb, 0, 0.8)).toMatchObject({ outcome: 'inconclusive', value: null, detail: expect.stringContaining('no maxmemory set') });
+    expect(judgeRedisMemory(10 * mb, 0, 0.8)).toMatchObject({
+      outcome: 'inconclusive',
+      value: null,
+      detail: expect.stringContaining('no maxmemory set'),
+    });
     expect(judgeRedisMemory(Number.NaN, 64 * mb, 0.8).outcome).toBe('inconclusive');
   });
 
   test('parseRedisInfo', () => {
-    expect(parseRedisInfo('# Memory\r\nused_memory:1024\r\nmaxmemory:0\r\n')).toEqual({ used_memory: '1024', maxmemory: '0' });
+    expect(parseRedisInfo('# Memory\r\nused_memory:1024\r\nmaxmemory:0\r\n')).toEqual({
+      used_memory: '1024',
+      maxmemory: '0',
+    });
   });
 });
 
@@ -150,11 +212,26 @@ describe('config fields of verification, analysis, notifications and summary', (
 
   test('defaults and the example', () => {
     const c = parseConfig(raw(), 'x.yaml', {});
-    expect(c.verification).toMatchObject({ maxLogErrors: 0, logErrorPattern: '\\berror\\b', kubernetesTimeout: 10_000 });
+    expect(c.verification).toMatchObject({
+      maxLogErrors: 0,
+      logErrorPattern: '\\berror\\b',
+      kubernetesTimeout: 10_000,
+    });
     expect(c.analysis).toMatchObject({ failureLimit: 0, inconclusiveLimit: 2, queryTimeout: 10_000 });
     expect(c.redis.maxMemoryRatio).toBe(0.8);
-    expect(c.notifications).toMatchObject({ slackWebhookEnv: 'SLACK_WEBHOOK_URL', webhookEnv: 'DEPLOY_WEBHOOK_URL', timeout: 5000, temporalNamespace: 'default' });
-    expect(c.summary).toMatchObject({ store: true, prefix: 'summaries/', changelog: false, changelogFile: 'CHANGELOG.md', commitAuthor: { name: 'deploy-pipelines' } });
+    expect(c.notifications).toMatchObject({
+      slackWebhookEnv: 'SLACK_WEBHOOK_URL',
+      webhookEnv: 'DEPLOY_WEBHOOK_URL',
+      timeout: 5000,
+      temporalNamespace: 'default',
+    });
+    expect(c.summary).toMatchObject({
+      store: true,
+      prefix: 'summaries/',
+      changelog: false,
+      changelogFile: 'CHANGELOG.md',
+      commitAuthor: { name: 'deploy-pipelines' },
+    });
   });
 
   test('an unknown PromQL placeholder and a bad log pattern are refused at load time', () => {

@@ -61,7 +61,13 @@ export function assertLoopbackHost(host: string, name: string): void {
   if (!isLoopbackHost(host)) throw new Error(`${name} must be a loopback address, got ${JSON.stringify(host)}`);
 }
 
-function parseNumberEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, valid: (n: number) => boolean, expected: string): number {
+function parseNumberEnv(
+  env: NodeJS.ProcessEnv,
+  name: string,
+  fallback: number,
+  valid: (n: number) => boolean,
+  expected: string,
+): number {
   const raw = env[name];
   if (raw === undefined || raw.trim() === '') return fallback;
   const value = Number(raw);
@@ -76,13 +82,25 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv): DemoServerOptions {
   const email = env.SMOKE_EMAIL;
   const password = env.SMOKE_PASSWORD;
   return {
-    port: parseNumberEnv(env, 'DEMO_PORT', DEFAULTS.port, (n) => Number.isInteger(n) && n >= 0 && n <= 65535, 'a port number'),
+    port: parseNumberEnv(
+      env,
+      'DEMO_PORT',
+      DEFAULTS.port,
+      (n) => Number.isInteger(n) && n >= 0 && n <= 65535,
+      'a port number',
+    ),
     host,
     namespace: env.DEMO_NAMESPACE || DEFAULTS.namespace,
     service: env.DEMO_SERVICE || DEFAULTS.service,
     kubeconfig: env.KUBECONFIG || undefined,
     credentials: email && password ? { email, password } : undefined,
-    rps: parseNumberEnv(env, 'DEMO_RPS', DEFAULTS.rps, (n) => Number.isFinite(n) && n >= 0 && n <= 100_000, 'a number between 0 and 100000'),
+    rps: parseNumberEnv(
+      env,
+      'DEMO_RPS',
+      DEFAULTS.rps,
+      (n) => Number.isFinite(n) && n >= 0 && n <= 100_000,
+      'a number between 0 and 100000',
+    ),
     stateFile: env.DEMO_STATE_FILE || undefined,
   };
 }

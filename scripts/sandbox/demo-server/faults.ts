@@ -4,7 +4,15 @@
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { emptyFaultState, trackOfSubset, TRACKS, type FaultState, type HealthFault, type TrackFault, type Track } from './types';
+import {
+  emptyFaultState,
+  trackOfSubset,
+  TRACKS,
+  type FaultState,
+  type HealthFault,
+  type TrackFault,
+  type Track,
+} from './types';
 import { describeError, isRecord } from './util';
 
 /** A checked input, or the reason it was refused (meant for the caller's eyes). */
@@ -27,7 +35,8 @@ export function validateFaultRequest(body: unknown): Validation<FaultCommand> {
   const unknown = Object.keys(body).filter((key) => !FAULT_FIELDS.has(key));
   if (unknown.length > 0) return { ok: false, error: `unknown field(s): ${unknown.join(', ')}` };
   const track = trackOfSubset(body.track);
-  if (!track) return { ok: false, error: `track must be "stable" or "canary", got ${JSON.stringify(body.track) ?? 'nothing'}` };
+  if (!track)
+    return { ok: false, error: `track must be "stable" or "canary", got ${JSON.stringify(body.track) ?? 'nothing'}` };
   if (body.errorRate === undefined && body.latencyMs === undefined) {
     return { ok: false, error: 'give errorRate (0..1) and/or latencyMs (>= 0)' };
   }
@@ -47,7 +56,8 @@ export function validateHealthRequest(body: unknown): Validation<HealthFault> {
   if (!isRecord(body)) return { ok: false, error: 'body must be a JSON object' };
   if (typeof body.fail !== 'boolean') return { ok: false, error: 'fail must be true or false' };
   if (!body.fail) return { ok: true, value: { fail: false } };
-  if (body.reason !== undefined && typeof body.reason !== 'string') return { ok: false, error: 'reason must be a string' };
+  if (body.reason !== undefined && typeof body.reason !== 'string')
+    return { ok: false, error: 'reason must be a string' };
   return { ok: true, value: { fail: true, reason: body.reason || 'fault injected' } };
 }
 

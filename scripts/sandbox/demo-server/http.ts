@@ -27,7 +27,11 @@ export type Routes = Map<string, MethodHandlers>;
 
 /** A whole response that no cache keeps. */
 export function sendText(res: ServerResponse, status: number, contentType: string, text: string): void {
-  res.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, {
+    'content-type': contentType,
+    'cache-control': 'no-store',
+    'content-length': Buffer.byteLength(text),
+  });
   res.end(text);
 }
 
@@ -77,7 +81,10 @@ export function bearerToken(req: IncomingMessage): string | null {
  * the HttpError's status when a handler throws one, 500 (and a log line) for
  * anything else.
  */
-export function createRequestListener(routes: Routes, log: (line: string) => void): (req: IncomingMessage, res: ServerResponse) => void {
+export function createRequestListener(
+  routes: Routes,
+  log: (line: string) => void,
+): (req: IncomingMessage, res: ServerResponse) => void {
   const dispatch = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const pathname = new URL(req.url ?? '/', 'http://localhost').pathname;
     const methods = routes.get(pathname);

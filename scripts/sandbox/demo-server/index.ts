@@ -44,7 +44,14 @@ export {
   type DeploymentLike,
   type ServiceLike,
 } from './traffic-state';
-export { applyFaultCommand, parseFaultState, validateFaultRequest, validateHealthRequest, type FaultCommand, type Validation } from './faults';
+export {
+  applyFaultCommand,
+  parseFaultState,
+  validateFaultRequest,
+  validateHealthRequest,
+  type FaultCommand,
+  type Validation,
+} from './faults';
 export { generateTraffic, pickTrack, simulateRequest, type Random, type SimulatedRequest } from './synthetic-traffic';
 export {
   TrafficMetrics,
@@ -55,7 +62,14 @@ export {
   type RequestCounter,
   type SeriesLabels,
 } from './metrics';
-export { isLoopbackHost, optionsFromEnv, type Credentials, type DemoServerHandle, type DemoServerOptions, type TrafficSource } from './config';
+export {
+  isLoopbackHost,
+  optionsFromEnv,
+  type Credentials,
+  type DemoServerHandle,
+  type DemoServerOptions,
+  type TrafficSource,
+} from './config';
 export { kubeTrafficSource } from './kube-reader';
 export { startDemoServer } from './server';
 

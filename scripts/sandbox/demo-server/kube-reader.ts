@@ -1,7 +1,13 @@
 /** Reads the live cluster objects that decide how traffic is split. */
 import type { AppsV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import type { TrafficSource } from './config';
-import { resolveTrafficState, selectedColour, type ClusterObjects, type DeploymentLike, type ServiceLike } from './traffic-state';
+import {
+  resolveTrafficState,
+  selectedColour,
+  type ClusterObjects,
+  type DeploymentLike,
+  type ServiceLike,
+} from './traffic-state';
 import { isRecord } from './util';
 
 interface KubeClients {
@@ -42,11 +48,16 @@ async function loadKubeClients(kubeconfig: string): Promise<KubeClients> {
   const k8s = await import('@kubernetes/client-node');
   const config = new k8s.KubeConfig();
   config.loadFromFile(kubeconfig);
-  return { apps: config.makeApiClient(k8s.AppsV1Api), core: config.makeApiClient(k8s.CoreV1Api), custom: config.makeApiClient(k8s.CustomObjectsApi) };
+  return {
+    apps: config.makeApiClient(k8s.AppsV1Api),
+    core: config.makeApiClient(k8s.CoreV1Api),
+    custom: config.makeApiClient(k8s.CustomObjectsApi),
+  };
 }
 
 async function readClusterObjects(clients: KubeClients, namespace: string, service: string): Promise<ClusterObjects> {
-  const deployment = (name: string) => orNull<DeploymentLike>(clients.apps.readNamespacedDeployment({ name, namespace }));
+  const deployment = (name: string) =>
+    orNull<DeploymentLike>(clients.apps.readNamespacedDeployment({ name, namespace }));
   const virtualServiceRequest: Promise<unknown> = clients.custom.getNamespacedCustomObject({
     group: 'networking.istio.io',
     version: 'v1beta1',
@@ -70,7 +81,11 @@ export function kubeTrafficSource(kubeconfig: string, namespace: string, service
   let clients: KubeClients | null = null;
   return async () => {
     clients ??= await loadKubeClients(kubeconfig);
-    const objects = await withTimeout(readClusterObjects(clients, namespace, service), KUBE_TIMEOUT_MS, 'reading Kubernetes');
+    const objects = await withTimeout(
+      readClusterObjects(clients, namespace, service),
+      KUBE_TIMEOUT_MS,
+      'reading Kubernetes',
+    );
     return resolveTrafficState(objects);
   };
 }

@@ -44,7 +44,12 @@ export class TrafficMetrics {
     counter.value += 1;
     this.requests.set(counterKey, counter);
 
-    const histogram = this.durations.get(seriesKey) ?? { labels: { ...labels }, buckets: DURATION_BUCKETS.map(() => 0), sum: 0, count: 0 };
+    const histogram = this.durations.get(seriesKey) ?? {
+      labels: { ...labels },
+      buckets: DURATION_BUCKETS.map(() => 0),
+      sum: 0,
+      count: 0,
+    };
     DURATION_BUCKETS.forEach((le, i) => {
       if (latencySeconds <= le) histogram.buckets[i] += 1;
     });
@@ -57,7 +62,12 @@ export class TrafficMetrics {
   snapshot(): Pick<MetricsSnapshot, 'requests' | 'durations'> {
     return {
       requests: [...this.requests.values()].map((c) => ({ labels: { ...c.labels }, value: c.value })),
-      durations: [...this.durations.values()].map((h) => ({ labels: { ...h.labels }, buckets: [...h.buckets], sum: h.sum, count: h.count })),
+      durations: [...this.durations.values()].map((h) => ({
+        labels: { ...h.labels },
+        buckets: [...h.buckets],
+        sum: h.sum,
+        count: h.count,
+      })),
     };
   }
 }
@@ -97,7 +107,9 @@ function trackGauge(name: string, help: string, values: Record<Track, number>): 
 /** Prometheus text exposition format 0.0.4, written by hand. */
 export function renderMetrics(snapshot: MetricsSnapshot): string {
   const lines = header('http_requests_total', 'counter', 'Synthetic HTTP requests served, by track and status code.');
-  const requests = [...snapshot.requests].sort((a, b) => seriesOrder(a.labels, b.labels) || a.labels.code.localeCompare(b.labels.code));
+  const requests = [...snapshot.requests].sort(
+    (a, b) => seriesOrder(a.labels, b.labels) || a.labels.code.localeCompare(b.labels.code),
+  );
   for (const { labels, value } of requests) {
     // Rebuilt so extra keys never leak into the output and label order stays fixed.
     const { service, track, version, code } = labels;
@@ -109,7 +121,11 @@ export function renderMetrics(snapshot: MetricsSnapshot): string {
   for (const histogram of durations) {
     const { service, track, version } = histogram.labels;
     const base = { service, track, version };
-    DURATION_BUCKETS.forEach((le, i) => lines.push(sample('http_request_duration_seconds_bucket', { ...base, le: formatNumber(le) }, histogram.buckets[i])));
+    DURATION_BUCKETS.forEach((le, i) =>
+      lines.push(
+        sample('http_request_duration_seconds_bucket', { ...base, le: formatNumber(le) }, histogram.buckets[i]),
+      ),
+    );
     lines.push(sample('http_request_duration_seconds_bucket', { ...base, le: '+Inf' }, histogram.count));
     lines.push(sample('http_request_duration_seconds_sum', base, histogram.sum));
     lines.push(sample('http_request_duration_seconds_count', base, histogram.count));

@@ -2,7 +2,16 @@
 import { randomBytes } from 'node:crypto';
 import type { Credentials } from './config';
 import { applyFaultCommand, saveFaultState, validateFaultRequest, validateHealthRequest } from './faults';
-import { bearerToken, readJsonBody, sameSecret, sendJson, sendText, validOr400, type MethodHandlers, type Routes } from './http';
+import {
+  bearerToken,
+  readJsonBody,
+  sameSecret,
+  sendJson,
+  sendText,
+  validOr400,
+  type MethodHandlers,
+  type Routes,
+} from './http';
 import { renderMetrics, type TrafficMetrics } from './metrics';
 import type { TrafficPoller } from './traffic-poller';
 import type { FaultState, TrackWeights, TrafficState } from './types';
@@ -66,7 +75,13 @@ export function buildRoutes(ctx: ServerContext): Routes {
           const email = stringField(body, 'email');
           const password = stringField(body, 'password');
           const { credentials } = ctx;
-          if (!credentials || email === null || password === null || !sameSecret(email, credentials.email) || !sameSecret(password, credentials.password)) {
+          if (
+            !credentials ||
+            email === null ||
+            password === null ||
+            !sameSecret(email, credentials.email) ||
+            !sameSecret(password, credentials.password)
+          ) {
             sendJson(res, 401, { error: 'invalid credentials' });
             return;
           }
@@ -92,8 +107,15 @@ export function buildRoutes(ctx: ServerContext): Routes {
       '/metrics',
       {
         GET: (_req, res) => {
-          const faultErrorRates = { stable: ctx.faults.tracks.stable?.errorRate ?? 0, canary: ctx.faults.tracks.canary?.errorRate ?? 0 };
-          const text = renderMetrics({ ...ctx.metrics.snapshot(), weights: effectiveTraffic(ctx).weights, faultErrorRates });
+          const faultErrorRates = {
+            stable: ctx.faults.tracks.stable?.errorRate ?? 0,
+            canary: ctx.faults.tracks.canary?.errorRate ?? 0,
+          };
+          const text = renderMetrics({
+            ...ctx.metrics.snapshot(),
+            weights: effectiveTraffic(ctx).weights,
+            faultErrorRates,
+          });
           sendText(res, 200, 'text/plain; version=0.0.4; charset=utf-8', text);
         },
       },
@@ -122,7 +144,11 @@ export function buildRoutes(ctx: ServerContext): Routes {
         POST: async (req, res) => {
           const command = validOr400(validateFaultRequest(await readJsonBody(req)));
           setFaults(ctx, applyFaultCommand(ctx.faults, command));
-          ctx.log(command.kind === 'clear' ? 'demo: faults cleared' : `demo: fault on ${command.track}: ${JSON.stringify(command.fault)}`);
+          ctx.log(
+            command.kind === 'clear'
+              ? 'demo: faults cleared'
+              : `demo: fault on ${command.track}: ${JSON.stringify(command.fault)}`,
+          );
           sendJson(res, 200, { faults: ctx.faults.tracks });
         },
       },

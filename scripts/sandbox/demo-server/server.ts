@@ -60,7 +60,8 @@ export async function startDemoServer(opts: DemoServerOptions = {}): Promise<Dem
   const rps = opts.rps ?? DEFAULTS.rps;
   const log = opts.log ?? ((line: string) => console.log(line));
   const random = opts.random ?? Math.random;
-  const source = opts.trafficSource ?? (opts.kubeconfig ? kubeTrafficSource(opts.kubeconfig, namespace, service) : null);
+  const source =
+    opts.trafficSource ?? (opts.kubeconfig ? kubeTrafficSource(opts.kubeconfig, namespace, service) : null);
 
   const ctx: ServerContext = {
     service,

@@ -29,7 +29,12 @@ export function simulateRequest(track: Track, fault: TrackFault | undefined, ran
 }
 
 /** `count` requests spread over the tracks by weight, each subject to its track's fault. */
-export function generateTraffic(count: number, weights: TrackWeights, faults: FaultState, random: Random): SimulatedRequest[] {
+export function generateTraffic(
+  count: number,
+  weights: TrackWeights,
+  faults: FaultState,
+  random: Random,
+): SimulatedRequest[] {
   const requests: SimulatedRequest[] = [];
   for (let i = 0; i < count; i++) {
     const track = pickTrack(weights, random);

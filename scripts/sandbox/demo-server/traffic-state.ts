@@ -36,7 +36,8 @@ export function weightsFromVirtualService(vs: unknown): TrackWeights | null {
     // A lone route without a subset sends everything to the Service, i.e. the stable pods.
     const track = trackOfSubset(destination.subset) ?? (routes.length === 1 ? 'stable' : null);
     if (!track) continue;
-    const weight = typeof route.weight === 'number' && Number.isFinite(route.weight) && route.weight > 0 ? route.weight : 0;
+    const weight =
+      typeof route.weight === 'number' && Number.isFinite(route.weight) && route.weight > 0 ? route.weight : 0;
     // Istio treats a single route without weight as taking all traffic.
     sums[track] += routes.length === 1 && route.weight === undefined ? 100 : weight;
   }

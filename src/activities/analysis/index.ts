@@ -12,7 +12,14 @@ import { prometheusProvider } from './prometheus';
 import type { MetricsProvider, MetricsProviderFactory, ProviderSettings } from './provider';
 import { analysisRunner } from './run-analysis';
 
-export type { AnalysisConfig, MetricsProvider, MetricsProviderFactory, MetricTarget, MetricValue, ProviderSettings } from './provider';
+export type {
+  AnalysisConfig,
+  MetricsProvider,
+  MetricsProviderFactory,
+  MetricTarget,
+  MetricValue,
+  ProviderSettings,
+} from './provider';
 
 /** The built-in providers, one line each. */
 export const METRICS_PROVIDER_FACTORIES: Record<MetricsProviderName, MetricsProviderFactory> = {
@@ -20,11 +27,16 @@ export const METRICS_PROVIDER_FACTORIES: Record<MetricsProviderName, MetricsProv
 };
 
 /** The provider config analysis.provider names, from the built-in ones and `extra` (which wins on a shared name). */
-export function createMetricsProvider(settings: ProviderSettings, extra: Record<string, MetricsProviderFactory> = {}): MetricsProvider {
+export function createMetricsProvider(
+  settings: ProviderSettings,
+  extra: Record<string, MetricsProviderFactory> = {},
+): MetricsProvider {
   const factories: Record<string, MetricsProviderFactory> = { ...METRICS_PROVIDER_FACTORIES, ...extra };
   const name: string = settings.analysis.provider;
   if (!Object.hasOwn(factories, name)) {
-    throw configInvalid(`analysis.provider ${JSON.stringify(name)} is not a metrics provider (known: ${Object.keys(factories).join(', ')})`);
+    throw configInvalid(
+      `analysis.provider ${JSON.stringify(name)} is not a metrics provider (known: ${Object.keys(factories).join(', ')})`,
+    );
   }
   return factories[name](settings);
 }
@@ -43,7 +55,12 @@ export interface AnalysisDeps {
 /** The analysis activities; the provider is built once, from config.analysis.provider. */
 export function analysisActivities(deps: AnalysisDeps) {
   const provider = createMetricsProvider({ analysis: deps.config.analysis, env: deps.env ?? {} }, deps.providers);
-  const runAnalysis = analysisRunner({ config: deps.config, provider, log: deps.log ?? activityLogger(), now: deps.now ?? (() => new Date()) });
+  const runAnalysis = analysisRunner({
+    config: deps.config,
+    provider,
+    log: deps.log ?? activityLogger(),
+    now: deps.now ?? (() => new Date()),
+  });
   return { runAnalysis };
 }
 

@@ -16,7 +16,10 @@ async function instantQuery(analysis: AnalysisConfig, query: string): Promise<Qu
   let res: Response;
   let text: string;
   try {
-    res = await fetch(url, { signal: AbortSignal.timeout(analysis.queryTimeout), headers: { accept: 'application/json' } });
+    res = await fetch(url, {
+      signal: AbortSignal.timeout(analysis.queryTimeout),
+      headers: { accept: 'application/json' },
+    });
     text = await res.text();
   } catch (err) {
     return { kind: 'none', reason: `Prometheus unreachable: ${describeFetchError(err, analysis.queryTimeout)}` };
@@ -25,7 +28,10 @@ async function instantQuery(analysis: AnalysisConfig, query: string): Promise<Qu
   try {
     body = JSON.parse(text);
   } catch {
-    return { kind: 'none', reason: `Prometheus answered HTTP ${res.status} that is not JSON: ${describeBody(text, [], 120)}` };
+    return {
+      kind: 'none',
+      reason: `Prometheus answered HTTP ${res.status} that is not JSON: ${describeBody(text, [], 120)}`,
+    };
   }
   return classifyQueryResponse(res.status, body);
 }

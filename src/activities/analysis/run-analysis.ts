@@ -18,11 +18,27 @@ import type { Logger } from '../runtime';
 import type { MetricsProvider, MetricValue } from './provider';
 
 /** Canary against stable: canary <= stable * maxRatioToStable; inconclusive unless both were measured. */
-function compare(metric: MetricConfig & { maxRatioToStable: number }, canary: Measurement, stable: Measurement): Measurement {
+function compare(
+  metric: MetricConfig & { maxRatioToStable: number },
+  canary: Measurement,
+  stable: Measurement,
+): Measurement {
   const name = `${metric.name} vs stable`;
   const ratio = metric.maxRatioToStable;
-  if (canary.value === null || stable.value === null || canary.outcome === 'inconclusive' || stable.outcome === 'inconclusive') {
-    return { metric: name, track: 'canary', value: canary.value, threshold: `<= ${ratio} x stable`, outcome: 'inconclusive', reason: 'canary and stable were not both measured' };
+  if (
+    canary.value === null ||
+    stable.value === null ||
+    canary.outcome === 'inconclusive' ||
+    stable.outcome === 'inconclusive'
+  ) {
+    return {
+      metric: name,
+      track: 'canary',
+      value: canary.value,
+      threshold: `<= ${ratio} x stable`,
+      outcome: 'inconclusive',
+      reason: 'canary and stable were not both measured',
+    };
   }
   const limit = stable.value * ratio;
   const judged = judgeValue(canary.value, { max: limit, unit: metric.unit });
@@ -37,19 +53,41 @@ function compare(metric: MetricConfig & { maxRatioToStable: number }, canary: Me
 }
 
 /** The runAnalysis activity asking `provider`; config.analysis is read at each run. */
-export function analysisRunner(deps: { config: DeployConfig; provider: MetricsProvider; log: Logger; now: () => Date }) {
+export function analysisRunner(deps: {
+  config: DeployConfig;
+  provider: MetricsProvider;
+  log: Logger;
+  now: () => Date;
+}) {
   const { config, provider, log, now } = deps;
 
-  async function measure(metric: MetricConfig, track: Track, req: AnalysisRequest, window: string): Promise<Measurement> {
+  async function measure(
+    metric: MetricConfig,
+    track: Track,
+    req: AnalysisRequest,
+    window: string,
+  ): Promise<Measurement> {
     const threshold = describeThreshold(metric);
     const base = { metric: metric.name, track, ...(threshold ? { threshold } : {}) };
-    const target = { track, version: track === 'canary' ? req.version : req.stableVersion, namespace: req.namespace, window };
+    const target = {
+      track,
+      version: track === 'canary' ? req.version : req.stableVersion,
+      namespace: req.namespace,
+      window,
+    };
     // A provider that throws anyway has measured nothing: inconclusive, never a pass and never a failed activity.
-    const got = await provider.measure(metric, target).catch((err: unknown): MetricValue => ({ kind: 'none', reason: `${provider.type}: ${messageOf(err)}` }));
+    const got = await provider
+      .measure(metric, target)
+      .catch((err: unknown): MetricValue => ({ kind: 'none', reason: `${provider.type}: ${messageOf(err)}` }));
     if (got.kind === 'none') return { ...base, value: null, outcome: 'inconclusive', reason: got.reason };
     const judged = judgeValue(got.value, metric);
     // JSON has no NaN or Infinity: a value that is not finite is reported as null, with the reason saying what it was.
-    return { ...base, value: Number.isFinite(got.value) ? got.value : null, outcome: judged.outcome, ...(judged.reason ? { reason: judged.reason } : {}) };
+    return {
+      ...base,
+      value: Number.isFinite(got.value) ? got.value : null,
+      outcome: judged.outcome,
+      ...(judged.reason ? { reason: judged.reason } : {}),
+    };
   }
 
   /**
@@ -71,9 +109,17 @@ export function analysisRunner(deps: { config: DeployConfig; provider: MetricsPr
         if (c && s) measurements.push(compare({ ...metric, maxRatioToStable: metric.maxRatioToStable }, c, s));
       }
     }
-    const run: AnalysisRun = { at: now().toISOString(), outcome: runOutcome(measurements), measurements, weight: req.weight };
-    const notPassing = measurements.filter((m) => m.outcome !== 'pass').map((m) => `${m.metric}[${m.track}] ${m.outcome}: ${m.reason ?? ''}`);
-    if (run.outcome === 'pass') log.info('analysis passed', { version: req.version, weight: req.weight, measurements: measurements.length });
+    const run: AnalysisRun = {
+      at: now().toISOString(),
+      outcome: runOutcome(measurements),
+      measurements,
+      weight: req.weight,
+    };
+    const notPassing = measurements
+      .filter((m) => m.outcome !== 'pass')
+      .map((m) => `${m.metric}[${m.track}] ${m.outcome}: ${m.reason ?? ''}`);
+    if (run.outcome === 'pass')
+      log.info('analysis passed', { version: req.version, weight: req.weight, measurements: measurements.length });
     else log.warn(`analysis ${run.outcome}`, { version: req.version, weight: req.weight, measurements: notPassing });
     return run;
   };

@@ -16,7 +16,8 @@ import type { TagRequest, TagResult } from '../contracts';
 const SHA_RE = /^[0-9a-f]{40}$/;
 
 export function assertCommit(commit: string): string {
-  if (typeof commit !== 'string' || !SHA_RE.test(commit)) throw invalidInput(`invalid commit ${JSON.stringify(commit)?.slice(0, 60)}: expected 40 hex digits`);
+  if (typeof commit !== 'string' || !SHA_RE.test(commit))
+    throw invalidInput(`invalid commit ${JSON.stringify(commit)?.slice(0, 60)}: expected 40 hex digits`);
   return commit;
 }
 
@@ -53,14 +54,23 @@ export class GitRepo {
 
   /** The commit at the head of the release branch on the remote, fetched so it exists locally. */
   async remoteBranchHead(): Promise<string> {
-    await this.git(['fetch', '--quiet', this.remote, `+refs/heads/${this.branch}:refs/remotes/${this.remote}/${this.branch}`]);
+    await this.git([
+      'fetch',
+      '--quiet',
+      this.remote,
+      `+refs/heads/${this.branch}:refs/remotes/${this.remote}/${this.branch}`,
+    ]);
     return (await this.git(['rev-parse', `refs/remotes/${this.remote}/${this.branch}^{commit}`])).trim();
   }
 
   /** The commit a remote tag points at (peeled), or undefined when the tag is not there. */
   async remoteTagCommit(tag: string): Promise<string | undefined> {
     const out = await this.git(['ls-remote', this.remote, `refs/tags/${tag}`, `refs/tags/${tag}^{}`]);
-    const lines = out.trim().split('\n').filter(Boolean).map((l) => l.split('\t') as [string, string]);
+    const lines = out
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split('\t') as [string, string]);
     if (!lines.length) return undefined;
     const peeled = lines.find(([, ref]) => ref.endsWith('^{}'));
     return (peeled ?? lines[0])[0];
@@ -88,7 +98,6 @@ export class GitRepo {
   }
 }
 
-
 function tagConflict(tag: string, existing: string, wanted: string): ApplicationFailure {
   return ApplicationFailure.create({
     type: ErrorType.TagConflict,
@@ -114,7 +123,17 @@ export async function createReleaseTag(repo: GitRepo, req: TagRequest): Promise<
   }
   await repo.ensureCommit(commit);
   // A local tag left by an earlier attempt is replaced: origin is the record.
-  await repo.git(['-c', 'tag.gpgsign=false', 'tag', '--force', '--annotate', tag, '--message', `Release ${tag}`, commit]);
+  await repo.git([
+    '-c',
+    'tag.gpgsign=false',
+    'tag',
+    '--force',
+    '--annotate',
+    tag,
+    '--message',
+    `Release ${tag}`,
+    commit,
+  ]);
   try {
     await repo.git(['push', '--quiet', repo.remote, `refs/tags/${tag}:refs/tags/${tag}`]);
   } catch (err) {
@@ -155,7 +174,10 @@ export class ReleaseSource {
 
   private async create(commit: string): Promise<string> {
     const dir = path.join(this.root, commit);
-    const ready = await stat(path.join(dir, '.git')).then(() => true, () => false);
+    const ready = await stat(path.join(dir, '.git')).then(
+      () => true,
+      () => false,
+    );
     if (ready) {
       const head = (await runOk('git', ['-C', dir, 'rev-parse', 'HEAD'])).stdout.trim();
       if (head === commit) return dir;

@@ -30,9 +30,12 @@ export function loadKubeConfig(file?: string): k8s.KubeConfig {
 }
 
 export function makeKubeClients(kc: k8s.KubeConfig): KubeClients {
-  return { apps: kc.makeApiClient(k8s.AppsV1Api), core: kc.makeApiClient(k8s.CoreV1Api), custom: kc.makeApiClient(k8s.CustomObjectsApi) };
+  return {
+    apps: kc.makeApiClient(k8s.AppsV1Api),
+    core: kc.makeApiClient(k8s.CoreV1Api),
+    custom: kc.makeApiClient(k8s.CustomObjectsApi),
+  };
 }
-
 
 // ---------------------------------------------------------------------------
 
@@ -95,7 +98,8 @@ function apiMessage(err: unknown): { message: string; reason?: string } {
 export function describeKubeError(err: unknown): string {
   const e = err as { code?: unknown; body?: unknown; message?: unknown };
   const status = statusOf(e.body);
-  const message = status.message ?? status.text ?? (typeof e.message === 'string' ? e.message.split('\n')[0] : String(err));
+  const message =
+    status.message ?? status.text ?? (typeof e.message === 'string' ? e.message.split('\n')[0] : String(err));
   const clipped = message.length > 300 ? `${message.slice(0, 300)}...` : message;
   return typeof e.code === 'number' ? `HTTP ${e.code}: ${clipped}` : clipped;
 }
@@ -110,12 +114,18 @@ export function mapKubeError(op: KubeOp, err: unknown): Error {
   const code = apiCode(err);
   const { message, reason } = apiMessage(err);
   const what = describeOp(op);
-  if (code === 409) return reason === 'AlreadyExists' ? new AlreadyExistsError(`${what}: ${message}`) : new ConflictError(`${what}: ${message}`);
+  if (code === 409)
+    return reason === 'AlreadyExists'
+      ? new AlreadyExistsError(`${what}: ${message}`)
+      : new ConflictError(`${what}: ${message}`);
   if (code === 404) {
     return fail.KubernetesNotFound(`${what}: not found (${message})`, { ...op });
   }
   if (code === 403) {
-    return fail.KubernetesForbidden(`forbidden: the worker may not ${op.verb} ${op.resource} in namespace ${op.namespace} (${message}); grant it in deploy/kubernetes/worker-rbac.yaml`, { ...op });
+    return fail.KubernetesForbidden(
+      `forbidden: the worker may not ${op.verb} ${op.resource} in namespace ${op.namespace} (${message}); grant it in deploy/kubernetes/worker-rbac.yaml`,
+      { ...op },
+    );
   }
   if (code === 400 || code === 422) {
     return fail.InvalidInput(`the apiserver refused to ${what}: ${message}`);
@@ -129,13 +139,19 @@ export function mapKubeError(op: KubeOp, err: unknown): Error {
  * does not meet a conflict: another writer's edit is re-read, never
  * overwritten. Gives up as KubernetesUnavailable, which Temporal retries.
  */
-export async function retryOnConflict<T>(what: string, attempt: () => Promise<T>, signal?: AbortSignal, attempts = 8): Promise<T> {
+export async function retryOnConflict<T>(
+  what: string,
+  attempt: () => Promise<T>,
+  signal?: AbortSignal,
+  attempts = 8,
+): Promise<T> {
   for (let i = 1; ; i++) {
     try {
       return await attempt();
     } catch (err) {
       if (!(err instanceof ConflictError)) throw err;
-      if (i >= attempts) throw fail.KubernetesUnavailable(`${what}: still conflicting after ${attempts} attempts (${err.message})`);
+      if (i >= attempts)
+        throw fail.KubernetesUnavailable(`${what}: still conflicting after ${attempts} attempts (${err.message})`);
       await sleep(Math.min(1000, 25 * 2 ** i) * (0.5 + Math.random() / 2), signal);
     }
   }
@@ -157,7 +173,10 @@ export class Kube {
   async call<T>(op: KubeOp, fn: () => Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${this.requestTimeoutMs} ms`)), this.requestTimeoutMs);
+      timer = setTimeout(
+        () => reject(new Error(`no answer within ${this.requestTimeoutMs} ms`)),
+        this.requestTimeoutMs,
+      );
     });
     try {
       return await Promise.race([fn(), timeout]);
@@ -169,7 +188,9 @@ export class Kube {
   }
 
   readDeployment(namespace: string, name: string): Promise<k8s.V1Deployment> {
-    return this.call({ verb: 'get', resource: 'deployments', namespace, name }, () => this.clients.apps.readNamespacedDeployment({ name, namespace }));
+    return this.call({ verb: 'get', resource: 'deployments', namespace, name }, () =>
+      this.clients.apps.readNamespacedDeployment({ name, namespace }),
+    );
   }
 
   /** undefined when the Deployment does not exist. */
@@ -183,27 +204,37 @@ export class Kube {
   }
 
   async listDeployments(namespace: string, selector?: string): Promise<k8s.V1Deployment[]> {
-    const r = await this.call({ verb: 'list', resource: 'deployments', namespace }, () => this.clients.apps.listNamespacedDeployment({ namespace, ...(selector ? { labelSelector: selector } : {}) }));
+    const r = await this.call({ verb: 'list', resource: 'deployments', namespace }, () =>
+      this.clients.apps.listNamespacedDeployment({ namespace, ...(selector ? { labelSelector: selector } : {}) }),
+    );
     return r.items;
   }
 
   patchDeployment(namespace: string, name: string, body: object, strategy = STRATEGIC): Promise<k8s.V1Deployment> {
-    return this.call({ verb: 'patch', resource: 'deployments', namespace, name }, () => this.clients.apps.patchNamespacedDeployment({ name, namespace, body }, strategy));
+    return this.call({ verb: 'patch', resource: 'deployments', namespace, name }, () =>
+      this.clients.apps.patchNamespacedDeployment({ name, namespace, body }, strategy),
+    );
   }
 
   replaceDeployment(namespace: string, body: k8s.V1Deployment): Promise<k8s.V1Deployment> {
     const name = body.metadata?.name ?? '';
-    return this.call({ verb: 'update', resource: 'deployments', namespace, name }, () => this.clients.apps.replaceNamespacedDeployment({ name, namespace, body }));
+    return this.call({ verb: 'update', resource: 'deployments', namespace, name }, () =>
+      this.clients.apps.replaceNamespacedDeployment({ name, namespace, body }),
+    );
   }
 
   createDeployment(namespace: string, body: k8s.V1Deployment): Promise<k8s.V1Deployment> {
-    return this.call({ verb: 'create', resource: 'deployments', namespace, name: body.metadata?.name }, () => this.clients.apps.createNamespacedDeployment({ namespace, body }));
+    return this.call({ verb: 'create', resource: 'deployments', namespace, name: body.metadata?.name }, () =>
+      this.clients.apps.createNamespacedDeployment({ namespace, body }),
+    );
   }
 
   /** true when deleted now, false when it was already gone. Background propagation: the ReplicaSets and pods go too, never orphaned for another Deployment to adopt. */
   async deleteDeployment(namespace: string, name: string): Promise<boolean> {
     try {
-      await this.call({ verb: 'delete', resource: 'deployments', namespace, name }, () => this.clients.apps.deleteNamespacedDeployment({ name, namespace, propagationPolicy: 'Background' }));
+      await this.call({ verb: 'delete', resource: 'deployments', namespace, name }, () =>
+        this.clients.apps.deleteNamespacedDeployment({ name, namespace, propagationPolicy: 'Background' }),
+      );
       return true;
     } catch (err) {
       if (err instanceof ApplicationFailure && err.type === ErrorType.KubernetesNotFound) return false;
@@ -212,45 +243,73 @@ export class Kube {
   }
 
   async listReplicaSets(namespace: string, selector?: string): Promise<k8s.V1ReplicaSet[]> {
-    const r = await this.call({ verb: 'list', resource: 'replicasets', namespace }, () => this.clients.apps.listNamespacedReplicaSet({ namespace, ...(selector ? { labelSelector: selector } : {}) }));
+    const r = await this.call({ verb: 'list', resource: 'replicasets', namespace }, () =>
+      this.clients.apps.listNamespacedReplicaSet({ namespace, ...(selector ? { labelSelector: selector } : {}) }),
+    );
     return r.items;
   }
 
   async listPods(namespace: string, selector?: string): Promise<k8s.V1Pod[]> {
-    const r = await this.call({ verb: 'list', resource: 'pods', namespace }, () => this.clients.core.listNamespacedPod({ namespace, ...(selector ? { labelSelector: selector } : {}) }));
+    const r = await this.call({ verb: 'list', resource: 'pods', namespace }, () =>
+      this.clients.core.listNamespacedPod({ namespace, ...(selector ? { labelSelector: selector } : {}) }),
+    );
     return r.items;
   }
 
   async listEvents(namespace: string, fieldSelector: string): Promise<k8s.CoreV1Event[]> {
-    const r = await this.call({ verb: 'list', resource: 'events', namespace }, () => this.clients.core.listNamespacedEvent({ namespace, fieldSelector }));
+    const r = await this.call({ verb: 'list', resource: 'events', namespace }, () =>
+      this.clients.core.listNamespacedEvent({ namespace, fieldSelector }),
+    );
     return r.items;
   }
 
   podLog(namespace: string, name: string, container: string | undefined, tailLines: number): Promise<string> {
-    return this.call({ verb: 'get', resource: 'pods/log', namespace, name }, () => this.clients.core.readNamespacedPodLog({ name, namespace, ...(container ? { container } : {}), tailLines }));
+    return this.call({ verb: 'get', resource: 'pods/log', namespace, name }, () =>
+      this.clients.core.readNamespacedPodLog({ name, namespace, ...(container ? { container } : {}), tailLines }),
+    );
   }
 
   readService(namespace: string, name: string): Promise<k8s.V1Service> {
-    return this.call({ verb: 'get', resource: 'services', namespace, name }, () => this.clients.core.readNamespacedService({ name, namespace }));
+    return this.call({ verb: 'get', resource: 'services', namespace, name }, () =>
+      this.clients.core.readNamespacedService({ name, namespace }),
+    );
   }
 
   async listServices(namespace: string): Promise<k8s.V1Service[]> {
-    const r = await this.call({ verb: 'list', resource: 'services', namespace }, () => this.clients.core.listNamespacedService({ namespace }));
+    const r = await this.call({ verb: 'list', resource: 'services', namespace }, () =>
+      this.clients.core.listNamespacedService({ namespace }),
+    );
     return r.items;
   }
 
   patchService(namespace: string, name: string, body: object): Promise<k8s.V1Service> {
-    return this.call({ verb: 'patch', resource: 'services', namespace, name }, () => this.clients.core.patchNamespacedService({ name, namespace, body }, MERGE));
+    return this.call({ verb: 'patch', resource: 'services', namespace, name }, () =>
+      this.clients.core.patchNamespacedService({ name, namespace, body }, MERGE),
+    );
   }
 
   readVirtualService(namespace: string, name: string): Promise<VirtualServiceObject> {
-    return this.call({ verb: 'get', resource: 'virtualservices.networking.istio.io', namespace, name }, async () => (await this.clients.custom.getNamespacedCustomObject({ group: ISTIO_GROUP, version: ISTIO_VERSION, namespace, plural: 'virtualservices', name })) as VirtualServiceObject);
+    return this.call(
+      { verb: 'get', resource: 'virtualservices.networking.istio.io', namespace, name },
+      async () =>
+        (await this.clients.custom.getNamespacedCustomObject({
+          group: ISTIO_GROUP,
+          version: ISTIO_VERSION,
+          namespace,
+          plural: 'virtualservices',
+          name,
+        })) as VirtualServiceObject,
+    );
   }
 
   patchVirtualService(namespace: string, name: string, body: object): Promise<VirtualServiceObject> {
     return this.call(
       { verb: 'patch', resource: 'virtualservices.networking.istio.io', namespace, name },
-      async () => (await this.clients.custom.patchNamespacedCustomObject({ group: ISTIO_GROUP, version: ISTIO_VERSION, namespace, plural: 'virtualservices', name, body }, MERGE)) as VirtualServiceObject,
+      async () =>
+        (await this.clients.custom.patchNamespacedCustomObject(
+          { group: ISTIO_GROUP, version: ISTIO_VERSION, namespace, plural: 'virtualservices', name, body },
+          MERGE,
+        )) as VirtualServiceObject,
     );
   }
 }

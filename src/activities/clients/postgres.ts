@@ -41,7 +41,11 @@ export function pgTarget(databaseUrl: string, database: string, env: NodeJS.Proc
 
 export async function connect(t: PgTarget, purpose: string): Promise<Client> {
   // node-pg takes the URL with the password (fields parsed from a connection string override a separate `password`).
-  const client = new Client({ connectionString: t.fullUrl, application_name: `deploy-pipelines ${purpose}`, connectionTimeoutMillis: 10_000 });
+  const client = new Client({
+    connectionString: t.fullUrl,
+    application_name: `deploy-pipelines ${purpose}`,
+    connectionTimeoutMillis: 10_000,
+  });
   // A connection that dies while idle must not crash the worker; the next query reports it.
   client.on('error', () => undefined);
   try {
@@ -58,7 +62,10 @@ export function pgFailure(err: unknown, what: string, permanent: ErrorTypeName):
   if (isFailure(err)) return err;
   const e = err as { code?: string; message?: string };
   const message = `${what}: ${oneLine(e.message ?? String(err))}`;
-  if (isTransientPgCode(e.code) || /Connection terminated|timeout exceeded when trying to connect/i.test(e.message ?? '')) {
+  if (
+    isTransientPgCode(e.code) ||
+    /Connection terminated|timeout exceeded when trying to connect/i.test(e.message ?? '')
+  ) {
     return failure(ErrorType.DatabaseUnavailable, message);
   }
   return failure(permanent, message, { sqlstate: e.code });
@@ -66,12 +73,21 @@ export function pgFailure(err: unknown, what: string, permanent: ErrorTypeName):
 
 /** Active connections to the database, not counting this one (runbook: pg_stat_activity). */
 export async function countDatabaseConnections(url: string, database: string, timeoutMs: number): Promise<number> {
-  const client = new Client({ connectionString: url, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs, statement_timeout: timeoutMs, application_name: 'deploy-pipelines-verify' });
+  const client = new Client({
+    connectionString: url,
+    connectionTimeoutMillis: timeoutMs,
+    query_timeout: timeoutMs,
+    statement_timeout: timeoutMs,
+    application_name: 'deploy-pipelines-verify',
+  });
   // An error event after connect (server gone) must not crash the worker.
   client.on('error', () => undefined);
   try {
     await client.connect();
-    const r = await client.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [database]);
+    const r = await client.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
+      [database],
+    );
     return r.rows[0].n;
   } finally {
     await client.end().catch(() => undefined);

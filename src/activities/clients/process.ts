@@ -40,7 +40,13 @@ function tailAppend(buf: string, chunk: string, max: number): string {
 export function run(file: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
   const max = opts.maxOutput ?? 1_000_000;
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { cwd: opts.cwd, env: opts.env ?? process.env, shell: false, stdio: ['pipe', 'pipe', 'pipe'], signal: opts.signal });
+    const child = spawn(file, args, {
+      cwd: opts.cwd,
+      env: opts.env ?? process.env,
+      shell: false,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      signal: opts.signal,
+    });
     let stdout = '';
     let stderr = '';
     let timedOut = false;
@@ -92,7 +98,12 @@ export interface Tool {
 }
 
 /** Starts a program with an argument array (no shell); stderr's tail is kept for messages. */
-export function startTool(file: string, args: string[], env: NodeJS.ProcessEnv, stdio: { stdin: 'pipe' | 'ignore'; stdout: 'pipe' | 'ignore' }): Tool {
+export function startTool(
+  file: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  stdio: { stdin: 'pipe' | 'ignore'; stdout: 'pipe' | 'ignore' },
+): Tool {
   const child = spawn(file, args, { env, shell: false, stdio: [stdio.stdin, stdio.stdout, 'pipe'] });
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => {

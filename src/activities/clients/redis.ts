@@ -8,7 +8,13 @@ import { parseRedisInfo } from '../../domain/verification';
 import { withTimeout } from './http';
 
 function connectOnce(url: string): { redis: Redis; lastError: () => Error | undefined } {
-  const redis = new Redis(url, { lazyConnect: true, connectTimeout: 0, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: 0,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    retryStrategy: () => null,
+  });
   let lastError: Error | undefined;
   redis.on('error', (err: Error) => {
     lastError = err;

@@ -33,13 +33,20 @@ export class RegistryError extends Error {
  * Credentials for a registry host: the env vars the config names, else the
  * docker config file ($DOCKER_CONFIG/config.json or ~/.docker/config.json).
  */
-export function registryCredentials(host: string, env: NodeJS.ProcessEnv, usernameEnv?: string, passwordEnv?: string): RegistryAuth | undefined {
+export function registryCredentials(
+  host: string,
+  env: NodeJS.ProcessEnv,
+  usernameEnv?: string,
+  passwordEnv?: string,
+): RegistryAuth | undefined {
   const user = usernameEnv ? env[usernameEnv] : undefined;
   const pass = passwordEnv ? env[passwordEnv] : undefined;
   if (user && pass) return { username: user, password: pass };
   try {
     const file = path.join(env.DOCKER_CONFIG ?? path.join(homedir(), '.docker'), 'config.json');
-    const cfg = JSON.parse(readFileSync(file, 'utf8')) as { auths?: Record<string, { auth?: string; username?: string; password?: string }> };
+    const cfg = JSON.parse(readFileSync(file, 'utf8')) as {
+      auths?: Record<string, { auth?: string; username?: string; password?: string }>;
+    };
     const registryHost = host.split('/')[0];
     const entry = cfg.auths?.[registryHost] ?? cfg.auths?.[`https://${registryHost}`];
     if (entry?.auth) {
@@ -77,7 +84,11 @@ export class RegistryClient {
   private async request(url: string, init: RequestInit, retried = false): Promise<Response> {
     const headers = new Headers(init.headers);
     if (this.token) headers.set('Authorization', `Bearer ${this.token}`);
-    else if (this.auth) headers.set('Authorization', `Basic ${Buffer.from(`${this.auth.username}:${this.auth.password}`).toString('base64')}`);
+    else if (this.auth)
+      headers.set(
+        'Authorization',
+        `Basic ${Buffer.from(`${this.auth.username}:${this.auth.password}`).toString('base64')}`,
+      );
     let res: Response;
     try {
       res = await fetch(url, { ...init, headers, signal: AbortSignal.timeout(this.timeoutMs) });
@@ -102,16 +113,24 @@ export class RegistryClient {
     if (params.service) u.searchParams.set('service', params.service);
     if (params.scope) u.searchParams.set('scope', params.scope);
     const headers: Record<string, string> = {};
-    if (this.auth) headers.Authorization = `Basic ${Buffer.from(`${this.auth.username}:${this.auth.password}`).toString('base64')}`;
+    if (this.auth)
+      headers.Authorization = `Basic ${Buffer.from(`${this.auth.username}:${this.auth.password}`).toString('base64')}`;
     const r = await fetch(u, { headers, signal: AbortSignal.timeout(this.timeoutMs) });
-    if (!r.ok) throw new RegistryError(`registry token request failed with ${r.status}: check the registry credentials`, r.status);
+    if (!r.ok)
+      throw new RegistryError(
+        `registry token request failed with ${r.status}: check the registry credentials`,
+        r.status,
+      );
     const j = (await r.json()) as { token?: string; access_token?: string };
     this.token = j.token ?? j.access_token;
   }
 
   /** The manifest digest of image:tag, or undefined when the tag does not exist. */
   async digest(image: string, tag: string): Promise<string | undefined> {
-    const res = await this.request(`${this.base}/v2/${this.repo(image)}/manifests/${encodeURIComponent(tag)}`, { method: 'HEAD', headers: { Accept: MANIFEST_TYPES } });
+    const res = await this.request(`${this.base}/v2/${this.repo(image)}/manifests/${encodeURIComponent(tag)}`, {
+      method: 'HEAD',
+      headers: { Accept: MANIFEST_TYPES },
+    });
     if (res.status === 404) return undefined;
     if (!res.ok) throw new RegistryError(`registry answered ${res.status} for ${image}:${tag}`, res.status);
     const d = res.headers.get('docker-content-digest');
@@ -121,12 +140,16 @@ export class RegistryClient {
 
   /** The labels of the image config behind image:tag (how we recognise our own builds). */
   async labels(image: string, tag: string): Promise<Record<string, string>> {
-    const res = await this.request(`${this.base}/v2/${this.repo(image)}/manifests/${encodeURIComponent(tag)}`, { headers: { Accept: MANIFEST_TYPES } });
-    if (!res.ok) throw new RegistryError(`registry answered ${res.status} for the manifest of ${image}:${tag}`, res.status);
+    const res = await this.request(`${this.base}/v2/${this.repo(image)}/manifests/${encodeURIComponent(tag)}`, {
+      headers: { Accept: MANIFEST_TYPES },
+    });
+    if (!res.ok)
+      throw new RegistryError(`registry answered ${res.status} for the manifest of ${image}:${tag}`, res.status);
     const manifest = (await res.json()) as { config?: { digest: string } };
     if (!manifest.config) return {};
     const blob = await this.request(`${this.base}/v2/${this.repo(image)}/blobs/${manifest.config.digest}`, {});
-    if (!blob.ok) throw new RegistryError(`registry answered ${blob.status} for the config of ${image}:${tag}`, blob.status);
+    if (!blob.ok)
+      throw new RegistryError(`registry answered ${blob.status} for the config of ${image}:${tag}`, blob.status);
     const cfg = (await blob.json()) as { config?: { Labels?: Record<string, string> | null } };
     return cfg.config?.Labels ?? {};
   }

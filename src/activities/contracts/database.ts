@@ -104,7 +104,8 @@ export interface MigrationsApplied {
 
 /** Heartbeat details of the long activities; a retried attempt reads them back. */
 export interface DatabaseProgress {
-  phase: 'listing' | 'dumping' | 'finishing' | 'verifying' | 'checking' | 'restoring' | 'waiting-for-lock' | 'migrating';
+  phase:
+    'listing' | 'dumping' | 'finishing' | 'verifying' | 'checking' | 'restoring' | 'waiting-for-lock' | 'migrating';
   key?: string;
   bytes?: number;
   totalBytes?: number;

@@ -19,7 +19,10 @@ export interface DeploymentPreview {
 
 export interface PreflightResult {
   database: { version: string; connections: Record<string, number>; latestBackup?: { key: string; ageMs: number } };
-  cluster: { deployments: { name: string; ready: number; replicas: number; images: string[] }[]; notReadyPods: string[] };
+  cluster: {
+    deployments: { name: string; ready: number; replicas: number; images: string[] }[];
+    notReadyPods: string[];
+  };
   redis: { ok: boolean; detail: string };
   problems: string[];
 }
@@ -73,7 +76,8 @@ export interface BuiltImage {
 
 export type ImagesResult = Record<string, BuiltImage>;
 
-export type ServiceProgress = { state: 'pending' | 'building' | 'pushing' } | { state: 'pushed' | 'reused'; digest: string };
+export type ServiceProgress =
+  { state: 'pending' | 'building' | 'pushing' } | { state: 'pushed' | 'reused'; digest: string };
 
 /** What the activity heartbeats: per-service progress, read back after a retry. */
 export interface ImagesProgress {

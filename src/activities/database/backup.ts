@@ -15,7 +15,17 @@
  */
 import { CancelledFailure } from '@temporalio/common';
 import { pipeline } from 'node:stream';
-import { backupKey, backupKeyPrefix, decodeMetadata, encodeMetadata, headProblems, isTransientPgMessage, parseBackupKey, toolErrorSummary, type BackupMetadata } from '../../domain/backup';
+import {
+  backupKey,
+  backupKeyPrefix,
+  decodeMetadata,
+  encodeMetadata,
+  headProblems,
+  isTransientPgMessage,
+  parseBackupKey,
+  toolErrorSummary,
+  type BackupMetadata,
+} from '../../domain/backup';
 import { ErrorType } from '../../domain/errors';
 import { pgFailure, type PgTarget } from '../clients/postgres';
 import { lastLines, run, startTool } from '../clients/process';
@@ -29,7 +39,15 @@ import { heartbeatTicker, Meter, previousKey, settleWithin } from './streams';
 class DumpFailed extends Error {}
 
 /** pg_dump -> sha256/bytes -> multipart upload; no local file, bounded memory. */
-async function dumpToBucket(ctx: DatabaseContext, t: PgTarget, snapshotId: string, key: string, metadata: Record<string, string>, progress: DatabaseProgress, signal?: AbortSignal) {
+async function dumpToBucket(
+  ctx: DatabaseContext,
+  t: PgTarget,
+  snapshotId: string,
+  key: string,
+  metadata: Record<string, string>,
+  progress: DatabaseProgress,
+  signal?: AbortSignal,
+) {
   const { cfg } = ctx;
   const args = [
     '--format=custom',
@@ -50,7 +68,10 @@ async function dumpToBucket(ctx: DatabaseContext, t: PgTarget, snapshotId: strin
     },
   });
   pipeline(dump.child.stdout!, meter, () => undefined); // errors reach the upload through `meter`
-  const upload = ctx.objects.upload(key, meter, metadata, { partSize: cfg.backup.partSizeMiB * 1024 * 1024, queueSize: cfg.backup.queueSize });
+  const upload = ctx.objects.upload(key, meter, metadata, {
+    partSize: cfg.backup.partSizeMiB * 1024 * 1024,
+    queueSize: cfg.backup.queueSize,
+  });
   const onAbort = () => {
     killedByUs = true;
     dump.kill();
@@ -91,15 +112,26 @@ async function pgDumpVersion(ctx: DatabaseContext): Promise<string | undefined> 
 }
 
 /** Verifies an uploaded object against what was measured; deletes it (and throws) when it does not match. */
-async function verifyObject(ctx: DatabaseContext, key: string, expected: { sha256: string; bytes: number }, progress: DatabaseProgress, signal?: AbortSignal): Promise<{ readBack: boolean; etag?: string }> {
+async function verifyObject(
+  ctx: DatabaseContext,
+  key: string,
+  expected: { sha256: string; bytes: number },
+  progress: DatabaseProgress,
+  signal?: AbortSignal,
+): Promise<{ readBack: boolean; etag?: string }> {
   const { objects, cfg } = ctx;
   const h = await objects.head(key);
-  const problems = h ? headProblems({ contentLength: h.ContentLength, metadata: decodeMetadata(h.Metadata) }, expected) : ['the object is missing'];
+  const problems = h
+    ? headProblems({ contentLength: h.ContentLength, metadata: decodeMetadata(h.Metadata) }, expected)
+    : ['the object is missing'];
   if (!problems.length && cfg.backup.verifyReadBack) {
     progress.phase = 'verifying';
     progress.totalBytes = expected.bytes;
     const back = await objects.hash(key, h!.ETag, (n) => (progress.bytes = n), signal);
-    if (back.sha256 !== expected.sha256 || back.bytes !== expected.bytes) problems.push(`read back ${back.bytes} bytes with sha256 ${back.sha256.slice(0, 12)}…, uploaded ${expected.bytes} with ${expected.sha256.slice(0, 12)}…`);
+    if (back.sha256 !== expected.sha256 || back.bytes !== expected.bytes)
+      problems.push(
+        `read back ${back.bytes} bytes with sha256 ${back.sha256.slice(0, 12)}…, uploaded ${expected.bytes} with ${expected.sha256.slice(0, 12)}…`,
+      );
   }
   if (problems.length) {
     await objects.deleteQuietly(key);
@@ -113,7 +145,14 @@ async function verifyObject(ctx: DatabaseContext, key: string, expected: { sha25
  * This workflow's earlier backups of `version`: a verified one is reused;
  * unfinished ones (no checksum yet: an attempt died after the upload) are deleted.
  */
-async function findOwnBackup(ctx: DatabaseContext, workflowId: string, database: string, version: string, progress: DatabaseProgress, signal?: AbortSignal): Promise<BackupResult | undefined> {
+async function findOwnBackup(
+  ctx: DatabaseContext,
+  workflowId: string,
+  database: string,
+  version: string,
+  progress: DatabaseProgress,
+  signal?: AbortSignal,
+): Promise<BackupResult | undefined> {
   const { objects, cfg } = ctx;
   const listed = await objects.list(backupKeyPrefix(cfg.backup.prefix, database, version));
   const candidates = listed
@@ -190,7 +229,13 @@ export function backupActivities(ctx: DatabaseContext) {
         key = backupKey({ prefix: cfg.backup.prefix, database, version, at: createdAt });
         Object.assign(progress, { phase: 'dumping', key, bytes: 0 });
         rt.heartbeat({ ...progress });
-        const base: BackupMetadata = { workflowId, database, version, createdAt: createdAt.toISOString(), tool: await pgDumpVersion(ctx) };
+        const base: BackupMetadata = {
+          workflowId,
+          database,
+          version,
+          createdAt: createdAt.toISOString(),
+          tool: await pgDumpVersion(ctx),
+        };
         const t = ctx.target(database);
         if (signal?.aborted) throw cancelled('backup');
         let snapshot: Snapshot;

@@ -35,7 +35,9 @@ async function acquireMigrationLock(ctx: DatabaseContext, client: Client, signal
         )
         .then((x) => x.rows[0]?.who)
         .catch(() => undefined);
-      throw fail.MigrationLocked(`another migrator${holder ? ` (${holder})` : ''} held the migration lock on ${database.name} for ${database.migrationLockTimeout}ms`);
+      throw fail.MigrationLocked(
+        `another migrator${holder ? ` (${holder})` : ''} held the migration lock on ${database.name} for ${database.migrationLockTimeout}ms`,
+      );
     }
     await sleep(LOCK_POLL_MS);
   }
@@ -74,7 +76,8 @@ function migrationSession(ctx: DatabaseContext): MigrationSession {
 
 export function migrationActivities(ctx: DatabaseContext) {
   const { cfg, deps } = ctx;
-  const migrator = () => createMigrator(cfg.database.migrations, { target: () => ctx.target(), env: ctx.env }, deps.migrators);
+  const migrator = () =>
+    createMigrator(cfg.database.migrations, { target: () => ctx.target(), env: ctx.env }, deps.migrators);
 
   async function releaseDir(commit: string): Promise<string> {
     if (typeof commit !== 'string' || !commit) throw invalidInput('commit is required');
@@ -103,7 +106,13 @@ export function migrationActivities(ctx: DatabaseContext) {
       const outcome = await migrator().apply({ workflowId, dir }, migrationSession(ctx));
       // `changed` is the migrator's answer to the saga; the activity's result keeps today's shape.
       const { applied, alreadyApplied, output } = outcome;
-      return { mode: cfg.database.migrations.mode, applied, alreadyApplied, durationMs: Date.now() - started, ...(output === undefined ? {} : { output }) };
+      return {
+        mode: cfg.database.migrations.mode,
+        applied,
+        alreadyApplied,
+        durationMs: Date.now() - started,
+        ...(output === undefined ? {} : { output }),
+      };
     },
   };
 }

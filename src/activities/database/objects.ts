@@ -41,8 +41,18 @@ export interface BucketObjects {
   head(key: string): Promise<HeadObjectCommandOutput | undefined>;
   /** The object's bytes; IfMatch `etag` so what is read is what was checked. */
   read(key: string, etag: string | undefined, signal?: AbortSignal): Promise<Readable>;
-  hash(key: string, etag: string | undefined, onBytes: (n: number) => void, signal?: AbortSignal): Promise<{ sha256: string; bytes: number }>;
-  upload(key: string, body: Readable, metadata: Record<string, string>, opts: { partSize: number; queueSize: number }): Upload;
+  hash(
+    key: string,
+    etag: string | undefined,
+    onBytes: (n: number) => void,
+    signal?: AbortSignal,
+  ): Promise<{ sha256: string; bytes: number }>;
+  upload(
+    key: string,
+    body: Readable,
+    metadata: Record<string, string>,
+    opts: { partSize: number; queueSize: number },
+  ): Upload;
   replaceMetadata(key: string, etag: string | undefined, size: number, metadata: Record<string, string>): Promise<void>;
   deleteQuietly(key: string): Promise<void>;
   abortUploads(key: string): Promise<void>;
@@ -54,8 +64,11 @@ export function bucketObjects(s3: S3Client, bucket: string, limits: ObjectLimits
     const out: ListedObject[] = [];
     let token: string | undefined;
     do {
-      const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
-      for (const o of page.Contents ?? []) if (o.Key) out.push({ key: o.Key, size: o.Size, lastModified: o.LastModified });
+      const page = await s3.send(
+        new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
+      );
+      for (const o of page.Contents ?? [])
+        if (o.Key) out.push({ key: o.Key, size: o.Size, lastModified: o.LastModified });
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
     return out;
@@ -71,12 +84,19 @@ export function bucketObjects(s3: S3Client, bucket: string, limits: ObjectLimits
   }
 
   async function read(key: string, etag: string | undefined, signal?: AbortSignal): Promise<Readable> {
-    const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, IfMatch: etag }), { abortSignal: signal });
+    const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, IfMatch: etag }), {
+      abortSignal: signal,
+    });
     return got.Body as Readable;
   }
 
   /** Reads the whole object and hashes it, never holding more than a chunk. */
-  async function hash(key: string, etag: string | undefined, onBytes: (n: number) => void, signal?: AbortSignal): Promise<{ sha256: string; bytes: number }> {
+  async function hash(
+    key: string,
+    etag: string | undefined,
+    onBytes: (n: number) => void,
+    signal?: AbortSignal,
+  ): Promise<{ sha256: string; bytes: number }> {
     const body = await read(key, etag, signal);
     const h = createHash('sha256');
     let bytes = 0;
@@ -89,7 +109,12 @@ export function bucketObjects(s3: S3Client, bucket: string, limits: ObjectLimits
   }
 
   /** A multipart upload of the stream: memory is about partSize x (queueSize + 1), whatever the size. */
-  function upload(key: string, body: Readable, metadata: Record<string, string>, opts: { partSize: number; queueSize: number }): Upload {
+  function upload(
+    key: string,
+    body: Readable,
+    metadata: Record<string, string>,
+    opts: { partSize: number; queueSize: number },
+  ): Upload {
     return new Upload({
       client: s3,
       params: { Bucket: bucket, Key: key, Body: body, ContentType: 'application/octet-stream', Metadata: metadata },
@@ -104,10 +129,22 @@ export function bucketObjects(s3: S3Client, bucket: string, limits: ObjectLimits
    * otherwise): CopyObject onto itself, or a multipart copy above 5 GiB.
    * CopySourceIfMatch pins the copy to the object this attempt uploaded.
    */
-  async function replaceMetadata(key: string, etag: string | undefined, size: number, metadata: Record<string, string>): Promise<void> {
+  async function replaceMetadata(
+    key: string,
+    etag: string | undefined,
+    size: number,
+    metadata: Record<string, string>,
+  ): Promise<void> {
     const common = { Bucket: bucket, Key: key, Metadata: metadata, ContentType: 'application/octet-stream' };
     if (size <= limits.singleCopyBytes) {
-      await s3.send(new CopyObjectCommand({ ...common, CopySource: copySource(bucket, key), CopySourceIfMatch: etag, MetadataDirective: 'REPLACE' }));
+      await s3.send(
+        new CopyObjectCommand({
+          ...common,
+          CopySource: copySource(bucket, key),
+          CopySourceIfMatch: etag,
+          MetadataDirective: 'REPLACE',
+        }),
+      );
       return;
     }
     const { UploadId } = await s3.send(new CreateMultipartUploadCommand(common));
@@ -115,11 +152,21 @@ export function bucketObjects(s3: S3Client, bucket: string, limits: ObjectLimits
       const parts: { PartNumber: number; ETag?: string }[] = [];
       for (const [i, r] of copyRanges(size, limits.copyPartBytes).entries()) {
         const out = await s3.send(
-          new UploadPartCopyCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: i + 1, CopySource: copySource(bucket, key), CopySourceRange: `bytes=${r.first}-${r.last}`, CopySourceIfMatch: etag }),
+          new UploadPartCopyCommand({
+            Bucket: bucket,
+            Key: key,
+            UploadId,
+            PartNumber: i + 1,
+            CopySource: copySource(bucket, key),
+            CopySourceRange: `bytes=${r.first}-${r.last}`,
+            CopySourceIfMatch: etag,
+          }),
         );
         parts.push({ PartNumber: i + 1, ETag: out.CopyPartResult?.ETag });
       }
-      await s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId, MultipartUpload: { Parts: parts } }));
+      await s3.send(
+        new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId, MultipartUpload: { Parts: parts } }),
+      );
     } catch (err) {
       await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId })).catch(() => undefined);
       throw err;
@@ -135,7 +182,8 @@ export function bucketObjects(s3: S3Client, bucket: string, limits: ObjectLimits
     try {
       const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }));
       for (const u of uploads.Uploads ?? []) {
-        if (u.Key === key && u.UploadId) await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: u.UploadId }));
+        if (u.Key === key && u.UploadId)
+          await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: u.UploadId }));
       }
     } catch {
       // Best effort: a lifecycle rule (AbortIncompleteMultipartUpload) removes what is left.

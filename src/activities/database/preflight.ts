@@ -32,9 +32,13 @@ export function preflightActivities(ctx: DatabaseContext) {
       try {
         client = await connect(t, 'preflight');
         result.version = (await client.query<{ version: string }>('SELECT version()')).rows[0].version;
-        const conns = await client.query<{ datname: string; n: number }>('SELECT datname, count(*)::int AS n FROM pg_stat_activity WHERE datname IS NOT NULL GROUP BY datname ORDER BY datname');
+        const conns = await client.query<{ datname: string; n: number }>(
+          'SELECT datname, count(*)::int AS n FROM pg_stat_activity WHERE datname IS NOT NULL GROUP BY datname ORDER BY datname',
+        );
         for (const r of conns.rows) result.connections[r.datname] = r.n;
-        result.maxConnections = Number((await client.query<{ max_connections: string }>('SHOW max_connections')).rows[0].max_connections);
+        result.maxConnections = Number(
+          (await client.query<{ max_connections: string }>('SHOW max_connections')).rows[0].max_connections,
+        );
         const total = Object.values(result.connections).reduce((a, b) => a + b, 0);
         if (result.maxConnections > 0 && total >= 0.9 * result.maxConnections) {
           result.problems.push(`database: ${total} of ${result.maxConnections} connections in use`);
@@ -48,10 +52,20 @@ export function preflightActivities(ctx: DatabaseContext) {
       }
       try {
         const where = `s3://${bucket}/${cfg.backup.prefix}`;
-        const latest = latestBackup(await objects.list(`${cfg.backup.prefix}${database}_`), cfg.backup.prefix, database);
+        const latest = latestBackup(
+          await objects.list(`${cfg.backup.prefix}${database}_`),
+          cfg.backup.prefix,
+          database,
+        );
         const at = ctx.now();
         if (latest) {
-          result.latestBackup = { key: latest.key, version: latest.version, createdAt: latest.createdAt.toISOString(), ageMs: at.getTime() - latest.createdAt.getTime(), bytes: latest.size };
+          result.latestBackup = {
+            key: latest.key,
+            version: latest.version,
+            createdAt: latest.createdAt.toISOString(),
+            ageMs: at.getTime() - latest.createdAt.getTime(),
+            bytes: latest.size,
+          };
         }
         const problem = backupAgeProblem(latest, at, cfg.backup.maxAge, where);
         if (problem) result.problems.push(`backup: ${problem}`);

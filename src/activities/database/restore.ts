@@ -8,7 +8,15 @@
  */
 import type { HeadObjectCommandOutput } from '@aws-sdk/client-s3';
 import { pipeline, type Readable } from 'node:stream';
-import { decodeMetadata, headProblems, isTransientPgMessage, parseBackupKey, restorePreludeSql, rowCountDifferences, toolErrorSummary } from '../../domain/backup';
+import {
+  decodeMetadata,
+  headProblems,
+  isTransientPgMessage,
+  parseBackupKey,
+  restorePreludeSql,
+  rowCountDifferences,
+  toolErrorSummary,
+} from '../../domain/backup';
 import { ErrorType } from '../../domain/errors';
 import type { PgTarget } from '../clients/postgres';
 import { lastLines, startTool } from '../clients/process';
@@ -20,7 +28,15 @@ import { countRows } from './row-counts';
 import { heartbeatTicker, InsertAfterBegin, Meter } from './streams';
 
 /** download -> hash (the last chunk held until it matches) -> pg_restore -> psql, in one transaction. */
-async function restoreStream(ctx: DatabaseContext, t: PgTarget, key: string, etag: string | undefined, expected: { sha256: string; bytes: number }, progress: DatabaseProgress, signal?: AbortSignal): Promise<void> {
+async function restoreStream(
+  ctx: DatabaseContext,
+  t: PgTarget,
+  key: string,
+  etag: string | undefined,
+  expected: { sha256: string; bytes: number },
+  progress: DatabaseProgress,
+  signal?: AbortSignal,
+): Promise<void> {
   const { cfg } = ctx;
   let body: Readable;
   try {
@@ -34,14 +50,24 @@ async function restoreStream(ctx: DatabaseContext, t: PgTarget, key: string, eta
     holdLast: true,
     onBytes: (n) => (progress.bytes = n),
     beforeEnd: (mt) =>
-      mt.digest() === expected.sha256 && mt.bytes === expected.bytes ? Promise.resolve() : Promise.reject(new Error(`${key} changed while it was restored`)),
+      mt.digest() === expected.sha256 && mt.bytes === expected.bytes
+        ? Promise.resolve()
+        : Promise.reject(new Error(`${key} changed while it was restored`)),
   });
   // pg_restore only converts the archive into SQL (BEGIN ... COMMIT with --single-transaction);
   // psql runs it, with the prelude inserted after BEGIN. COMMIT comes last, so any failure
   // upstream (download, checksum, pg_restore) leaves psql with an open transaction that the
   // server rolls back; psql is also killed before its input is closed.
-  const restore = startTool(toolPath(cfg, 'pg_restore'), ['--single-transaction', '--file=-'], t.toolEnv, { stdin: 'pipe', stdout: 'pipe' });
-  const psql = startTool(toolPath(cfg, 'psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--no-password', `--dbname=${t.conninfo}`], t.toolEnv, { stdin: 'pipe', stdout: 'ignore' });
+  const restore = startTool(toolPath(cfg, 'pg_restore'), ['--single-transaction', '--file=-'], t.toolEnv, {
+    stdin: 'pipe',
+    stdout: 'pipe',
+  });
+  const psql = startTool(
+    toolPath(cfg, 'psql'),
+    ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--no-password', `--dbname=${t.conninfo}`],
+    t.toolEnv,
+    { stdin: 'pipe', stdout: 'ignore' },
+  );
   let firstError: Error | undefined;
   let upstreamError: Error | undefined;
   // Only the first failure says what went wrong; the rest are the consequences of stopping.
@@ -64,13 +90,19 @@ async function restoreStream(ctx: DatabaseContext, t: PgTarget, key: string, eta
       }),
     );
     const outbound = new Promise<void>((resolve) =>
-      pipeline(restore.child.stdout!, new InsertAfterBegin(restorePreludeSql(cfg.database.lockTimeout)), psql.child.stdin!, (err) => {
-        if (err && (err as { code?: string }).code !== 'EPIPE') stopAll(err, false);
-        resolve();
-      }),
+      pipeline(
+        restore.child.stdout!,
+        new InsertAfterBegin(restorePreludeSql(cfg.database.lockTimeout)),
+        psql.child.stdin!,
+        (err) => {
+          if (err && (err as { code?: string }).code !== 'EPIPE') stopAll(err, false);
+          resolve();
+        },
+      ),
     );
     const restoreExit = restore.exit.then((r) => {
-      if (r.code !== 0 && !firstError) stopAll(new Error(`pg_restore failed: ${toolErrorSummary(restore.stderr())}`), false);
+      if (r.code !== 0 && !firstError)
+        stopAll(new Error(`pg_restore failed: ${toolErrorSummary(restore.stderr())}`), false);
       return r;
     });
     const [psqlExit] = await Promise.all([psql.exit, restoreExit, inbound, outbound]);
@@ -83,10 +115,14 @@ async function restoreStream(ctx: DatabaseContext, t: PgTarget, key: string, eta
       throw fail.RestoreFailed(msg, { stderr: lastLines(psql.stderr(), 20) });
     }
     if (upstreamError) throw storageFailure(upstreamError, `reading ${key}`, ErrorType.RestoreFailed);
-    if (firstError) throw fail.RestoreFailed(`restore of ${key} into ${t.database} failed and was rolled back: ${firstError.message}`);
+    if (firstError)
+      throw fail.RestoreFailed(
+        `restore of ${key} into ${t.database} failed and was rolled back: ${firstError.message}`,
+      );
   } catch (err) {
     stopAll(err as Error, false);
-    if ((err as { code?: string }).code === 'ENOENT') throw fail.RestoreFailed('cannot run pg_restore or psql: not found (set database.clientBin)');
+    if ((err as { code?: string }).code === 'ENOENT')
+      throw fail.RestoreFailed('cannot run pg_restore or psql: not found (set database.clientBin)');
     throw err;
   } finally {
     signal?.removeEventListener('abort', onAbort);
@@ -108,11 +144,15 @@ export function restoreActivities(ctx: DatabaseContext) {
       const started = Date.now();
       checkedWorkflowId(req.workflowId);
       if (typeof req.key !== 'string' || !req.key || req.confirmKey !== req.key) {
-        throw fail.RestoreNotConfirmed(`restore of ${JSON.stringify(req.key)} refused: confirmKey must repeat the backup key after approval`);
+        throw fail.RestoreNotConfirmed(
+          `restore of ${JSON.stringify(req.key)} refused: confirmKey must repeat the backup key after approval`,
+        );
       }
       const key = req.key;
       if (!parseBackupKey(key, cfg.backup.prefix)) {
-        throw invalidInput(`${key} is not a backup key under ${cfg.backup.prefix} (<database>_<version>_<timestamp>.dump)`);
+        throw invalidInput(
+          `${key} is not a backup key under ${cfg.backup.prefix} (<database>_<version>_<timestamp>.dump)`,
+        );
       }
       const database = req.database ?? cfg.database.name;
       const t = ctx.target(database);
@@ -129,7 +169,8 @@ export function restoreActivities(ctx: DatabaseContext) {
         if (!h) throw fail.RestoreFailed(`no backup ${key} in s3://${objects.bucket}`);
         const meta = decodeMetadata(h.Metadata);
         const problems = headProblems({ contentLength: h.ContentLength, metadata: meta });
-        if (problems.length) throw fail.BackupNotVerified(`${key} is not a verified backup: ${problems.join('; ')}`, undefined, false);
+        if (problems.length)
+          throw fail.BackupNotVerified(`${key} is not a verified backup: ${problems.join('; ')}`, undefined, false);
         const expected = { sha256: meta.sha256!, bytes: meta.bytes! };
         progress.totalBytes = expected.bytes;
 
@@ -142,7 +183,11 @@ export function restoreActivities(ctx: DatabaseContext) {
           throw storageFailure(err, `reading ${key}`, ErrorType.RestoreFailed);
         }
         if (check.sha256 !== expected.sha256 || check.bytes !== expected.bytes) {
-          throw fail.BackupNotVerified(`${key} is corrupt: ${check.bytes} bytes with sha256 ${check.sha256.slice(0, 12)}…, recorded ${expected.bytes} with ${expected.sha256.slice(0, 12)}…`, undefined, false);
+          throw fail.BackupNotVerified(
+            `${key} is corrupt: ${check.bytes} bytes with sha256 ${check.sha256.slice(0, 12)}…, recorded ${expected.bytes} with ${expected.sha256.slice(0, 12)}…`,
+            undefined,
+            false,
+          );
         }
         if (signal?.aborted) throw cancelled('restore');
 
@@ -156,13 +201,26 @@ export function restoreActivities(ctx: DatabaseContext) {
         rt.heartbeat({ ...progress });
         const tables = [...new Set([...cfg.database.verifyTables, ...Object.keys(meta.rowCounts ?? {})])];
         const counts = await countRows(t, tables);
-        const missing = cfg.database.verifyTables.filter((tb) => counts[tb] === null && !(meta.rowCounts && tb in meta.rowCounts)).map((tb) => `${tb}: missing`);
+        const missing = cfg.database.verifyTables
+          .filter((tb) => counts[tb] === null && !(meta.rowCounts && tb in meta.rowCounts))
+          .map((tb) => `${tb}: missing`);
         const differences = [...rowCountDifferences(meta.rowCounts, counts), ...missing];
         const present = Object.fromEntries(Object.entries(counts).filter((e): e is [string, number] => e[1] !== null));
         if (differences.length) {
-          throw fail.RestoreFailed(`restored ${key} into ${database} but verification failed: ${differences.join('; ')}`, { tables: present, expectedTables: meta.rowCounts });
+          throw fail.RestoreFailed(
+            `restored ${key} into ${database} but verification failed: ${differences.join('; ')}`,
+            { tables: present, expectedTables: meta.rowCounts },
+          );
         }
-        return { key, database, bytes: expected.bytes, sha256: expected.sha256, tables: present, expectedTables: meta.rowCounts, durationMs: Date.now() - started };
+        return {
+          key,
+          database,
+          bytes: expected.bytes,
+          sha256: expected.sha256,
+          tables: present,
+          expectedTables: meta.rowCounts,
+          durationMs: Date.now() - started,
+        };
       } finally {
         stopTicker();
       }

@@ -9,8 +9,12 @@ import { connect, pgFailure, type PgTarget } from '../clients/postgres';
 
 /** Rows of `table`, or null when there is no such table. */
 async function rowsOf(client: Client, table: string): Promise<number | null> {
-  const present = (await client.query<{ ok: boolean }>('SELECT to_regclass($1) IS NOT NULL AS ok', [escapeIdentifier(table)])).rows[0].ok;
-  return present ? Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${escapeIdentifier(table)}`)).rows[0].n) : null;
+  const present = (
+    await client.query<{ ok: boolean }>('SELECT to_regclass($1) IS NOT NULL AS ok', [escapeIdentifier(table)])
+  ).rows[0].ok;
+  return present
+    ? Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${escapeIdentifier(table)}`)).rows[0].n)
+    : null;
 }
 
 /** An exported snapshot that pg_dump reads (--snapshot), and the row counts in it. */

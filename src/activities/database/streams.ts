@@ -23,7 +23,11 @@ export class Meter extends Transform {
   bytes = 0;
 
   constructor(
-    private readonly opts: { holdLast?: boolean; beforeEnd?: (m: Meter) => Promise<void>; onBytes?: (bytes: number) => void } = {},
+    private readonly opts: {
+      holdLast?: boolean;
+      beforeEnd?: (m: Meter) => Promise<void>;
+      onBytes?: (bytes: number) => void;
+    } = {},
   ) {
     super();
   }
@@ -77,12 +81,17 @@ export class InsertAfterBegin extends Transform {
       this.push(Buffer.from(this.sql));
       return cb(null, all.subarray(cut));
     }
-    if (this.headBytes > 1024 * 1024) return cb(new Error('pg_restore printed no BEGIN; in its first MiB: cannot restore in one transaction'));
+    if (this.headBytes > 1024 * 1024)
+      return cb(new Error('pg_restore printed no BEGIN; in its first MiB: cannot restore in one transaction'));
     cb();
   }
 
   override _flush(cb: TransformCallback): void {
-    cb(this.done ? null : new Error('pg_restore printed no BEGIN;: the archive is empty or not a pg_dump custom-format archive'));
+    cb(
+      this.done
+        ? null
+        : new Error('pg_restore printed no BEGIN;: the archive is empty or not a pg_dump custom-format archive'),
+    );
   }
 }
 
@@ -112,4 +121,3 @@ export async function settleWithin<T>(p: Promise<T>, ms: number): Promise<T | un
     clearTimeout(timer);
   }
 }
-

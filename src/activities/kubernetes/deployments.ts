@@ -9,11 +9,28 @@
  */
 import type * as k8s from '@kubernetes/client-node';
 import type { DeploymentRecord, RolloutOutcome } from '../contracts';
-import { AlreadyExistsError, ConflictError, Kube, loadKubeConfig, makeKubeClients, retryOnConflict, type KubeClients, type KubernetesConfig } from '../clients/kube';
+import {
+  AlreadyExistsError,
+  ConflictError,
+  Kube,
+  loadKubeConfig,
+  makeKubeClients,
+  retryOnConflict,
+  type KubeClients,
+  type KubernetesConfig,
+} from '../clients/kube';
 import { invalidInput } from '../failures';
 import { cancellationSignal, runtimeWith, type ActivityRuntime } from '../runtime';
 import { labelSelector } from '../../domain/kube-objects';
-import { containerImages, imagePatch, previousRecord, revisionOf, templatesEqualIgnoringHash, VERSION_ANNOTATION, WORKFLOW_ANNOTATION } from '../../domain/rollout';
+import {
+  containerImages,
+  imagePatch,
+  previousRecord,
+  revisionOf,
+  templatesEqualIgnoringHash,
+  VERSION_ANNOTATION,
+  WORKFLOW_ANNOTATION,
+} from '../../domain/rollout';
 import { waitForRollouts } from './wait';
 
 /** What the Kubernetes and traffic activities are built from; tests and benchmarks pass their own clients, heartbeat or cancellation. */
@@ -48,7 +65,8 @@ export interface ImageChange {
 
 /** Object names as the apiserver accepts them; anything else is a mistake in the request, not worth a retry. */
 export function requireName(what: string, v: unknown): string {
-  if (typeof v !== 'string' || !/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(v)) throw invalidInput(`${what} must be a Kubernetes object name, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'string' || !/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(v))
+    throw invalidInput(`${what} must be a Kubernetes object name, got ${JSON.stringify(v)}`);
   return v;
 }
 
@@ -77,7 +95,9 @@ export class Deployments {
   readonly settings: KubernetesConfig;
 
   constructor(deps: KubernetesDeps) {
-    const clients = deps.clients ?? makeKubeClients(deps.kubeConfig ?? loadKubeConfig(deps.config.kubernetes.kubeconfig || undefined));
+    const clients =
+      deps.clients ??
+      makeKubeClients(deps.kubeConfig ?? loadKubeConfig(deps.config.kubernetes.kubeconfig || undefined));
     this.settings = deps.config.kubernetes;
     this.kube = new Kube(clients, this.settings.requestTimeout);
     this.runtime = runtimeOf(deps);
@@ -93,9 +113,19 @@ export class Deployments {
    * kubernetes.rolloutTimeout). `retryableTimeout`: a wait inside a traffic
    * step gives up as TrafficNotApplied, retried, not as a failed rollout.
    */
-  wait(namespace: string, deployments: string[], timeoutMs?: number, retryableTimeout = false): Promise<RolloutOutcome[]> {
+  wait(
+    namespace: string,
+    deployments: string[],
+    timeoutMs?: number,
+    retryableTimeout = false,
+  ): Promise<RolloutOutcome[]> {
     const k = this.settings;
-    return waitForRollouts(this.kube, this.runtime, namespace, deployments, { timeoutMs: timeoutMs ?? k.rolloutTimeout, pollMs: k.pollInterval, logLines: k.diagnosticLogLines, retryableTimeout });
+    return waitForRollouts(this.kube, this.runtime, namespace, deployments, {
+      timeoutMs: timeoutMs ?? k.rolloutTimeout,
+      pollMs: k.pollInterval,
+      logLines: k.diagnosticLogLines,
+      retryableTimeout,
+    });
   }
 
   /**
@@ -111,7 +141,10 @@ export class Deployments {
         const d = await this.kube.readDeployment(p.namespace, p.deployment);
         const current = containerImages(d.spec?.template);
         const missing = Object.keys(p.images).filter((c) => !(c in current));
-        if (missing.length) throw invalidInput(`deployment ${p.deployment} has no container ${missing.map((m) => `"${m}"`).join(', ')} (containers: ${Object.keys(current).join(', ') || 'none'})`);
+        if (missing.length)
+          throw invalidInput(
+            `deployment ${p.deployment} has no container ${missing.map((m) => `"${m}"`).join(', ')} (containers: ${Object.keys(current).join(', ') || 'none'})`,
+          );
         const prev = previousRecord(d, p.workflowId, p.version, p.images);
         const a = d.metadata?.annotations ?? {};
         const labels = d.spec?.template.metadata?.labels ?? {};
@@ -123,9 +156,23 @@ export class Deployments {
           (p.replicas === undefined || d.spec?.replicas === p.replicas) &&
           Object.entries(p.templateLabels ?? {}).every(([k, v]) => labels[k] === v) &&
           hasAnnotations(a, p.annotations);
-        const record = { deployment: p.deployment, revision: revisionOf(d), previousImages: prev.previousImages, ...(prev.previousVersion ? { previousVersion: prev.previousVersion } : {}) };
+        const record = {
+          deployment: p.deployment,
+          revision: revisionOf(d),
+          previousImages: prev.previousImages,
+          ...(prev.previousVersion ? { previousVersion: prev.previousVersion } : {}),
+        };
         if (upToDate) return { ...record, images: current, changed: false };
-        const body = imagePatch({ images: p.images, version: p.version, workflowId: p.workflowId, action: p.action, previousImages: prev.previousImages, previousVersion: prev.previousVersion, resourceVersion: d.metadata?.resourceVersion, replicas: p.replicas }) as {
+        const body = imagePatch({
+          images: p.images,
+          version: p.version,
+          workflowId: p.workflowId,
+          action: p.action,
+          previousImages: prev.previousImages,
+          previousVersion: prev.previousVersion,
+          resourceVersion: d.metadata?.resourceVersion,
+          replicas: p.replicas,
+        }) as {
           metadata: { annotations: Record<string, unknown> };
           spec: { template: { metadata: Record<string, unknown> } };
         };
@@ -140,13 +187,21 @@ export class Deployments {
   }
 
   /** Scales a Deployment (guarded, idempotent), with optional annotations in the same write. */
-  async scale(namespace: string, name: string, replicas: number, annotations?: Record<string, string | null>): Promise<k8s.V1Deployment> {
+  async scale(
+    namespace: string,
+    name: string,
+    replicas: number,
+    annotations?: Record<string, string | null>,
+  ): Promise<k8s.V1Deployment> {
     return retryOnConflict(
       `scale deployment ${name}`,
       async () => {
         const d = await this.kube.readDeployment(namespace, name);
         if (d.spec?.replicas === replicas && hasAnnotations(d.metadata?.annotations ?? {}, annotations)) return d;
-        return this.kube.patchDeployment(namespace, name, { metadata: { resourceVersion: d.metadata?.resourceVersion, ...(annotations ? { annotations } : {}) }, spec: { replicas } });
+        return this.kube.patchDeployment(namespace, name, {
+          metadata: { resourceVersion: d.metadata?.resourceVersion, ...(annotations ? { annotations } : {}) },
+          spec: { replicas },
+        });
       },
       this.signal(),
     );
@@ -178,12 +233,22 @@ export class Deployments {
         const sameTemplate = templatesEqualIgnoringHash(existing.spec?.template, desired.spec?.template);
         const a = existing.metadata?.annotations ?? {};
         const wantA = desired.metadata?.annotations ?? {};
-        if (sameTemplate && existing.spec?.replicas === desired.spec?.replicas && hasAnnotations(a, wantA)) return existing;
+        if (sameTemplate && existing.spec?.replicas === desired.spec?.replicas && hasAnnotations(a, wantA))
+          return existing;
         this.runtime.heartbeat({ updating: name });
         return this.kube.replaceDeployment(namespace, {
           ...existing,
-          metadata: { ...existing.metadata, labels: { ...(existing.metadata?.labels ?? {}), ...(desired.metadata?.labels ?? {}) }, annotations: { ...a, ...wantA } },
-          spec: { ...(existing.spec as k8s.V1DeploymentSpec), replicas: desired.spec?.replicas, paused: false, template: desired.spec?.template as k8s.V1PodTemplateSpec },
+          metadata: {
+            ...existing.metadata,
+            labels: { ...(existing.metadata?.labels ?? {}), ...(desired.metadata?.labels ?? {}) },
+            annotations: { ...a, ...wantA },
+          },
+          spec: {
+            ...(existing.spec as k8s.V1DeploymentSpec),
+            replicas: desired.spec?.replicas,
+            paused: false,
+            template: desired.spec?.template as k8s.V1PodTemplateSpec,
+          },
         });
       },
       this.signal(),

@@ -14,8 +14,11 @@ import { revisionOf, rolloutStatus } from '../../domain/rollout';
 
 /** The newest events of the named objects: `kubectl describe`, in short. An unreadable list is no events, not a failure. */
 async function eventsFor(kube: Kube, namespace: string, names: string[]): Promise<EventLine[]> {
-  const lists = await Promise.all(names.map((n) => kube.listEvents(namespace, `involvedObject.name=${n}`).catch(() => [] as k8s.CoreV1Event[])));
-  const time = (e: k8s.CoreV1Event): number => new Date(e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? e.metadata.creationTimestamp ?? 0).getTime();
+  const lists = await Promise.all(
+    names.map((n) => kube.listEvents(namespace, `involvedObject.name=${n}`).catch(() => [] as k8s.CoreV1Event[])),
+  );
+  const time = (e: k8s.CoreV1Event): number =>
+    new Date(e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? e.metadata.creationTimestamp ?? 0).getTime();
   return lists
     .flat()
     .sort((a, b) => time(a) - time(b))
@@ -36,11 +39,20 @@ async function eventsFor(kube: Kube, namespace: string, names: string[]): Promis
  * which is said instead), and the events of the Deployment, its newest
  * ReplicaSet and those pods.
  */
-async function gatherDiagnostics(kube: Kube, namespace: string, deployment: string, logLines: number): Promise<RolloutDiagnostics> {
+async function gatherDiagnostics(
+  kube: Kube,
+  namespace: string,
+  deployment: string,
+  logLines: number,
+): Promise<RolloutDiagnostics> {
   const d = await kube.findDeployment(namespace, deployment);
-  if (!d) return { namespace, deployment, status: 'deployment not found', conditions: [], notReadyPods: [], events: [] };
+  if (!d)
+    return { namespace, deployment, status: 'deployment not found', conditions: [], notReadyPods: [], events: [] };
   const selector = labelSelector(d.spec?.selector.matchLabels);
-  const [replicaSets, pods] = await Promise.all([kube.listReplicaSets(namespace, selector), kube.listPods(namespace, selector)]);
+  const [replicaSets, pods] = await Promise.all([
+    kube.listReplicaSets(namespace, selector),
+    kube.listPods(namespace, selector),
+  ]);
   const owned = controlledBy(replicaSets, new Set([d.metadata?.uid ?? '']));
   const newest = [...owned].sort((a, b) => (revisionOf(b) ?? 0) - (revisionOf(a) ?? 0))[0];
   const ownPods = controlledBy(pods, new Set(owned.map((rs) => rs.metadata?.uid ?? '')));
@@ -53,7 +65,9 @@ async function gatherDiagnostics(kube: Kube, namespace: string, deployment: stri
       const container = pod.status?.containerStatuses?.find((c) => !c.ready)?.name ?? pod.spec?.containers[0]?.name;
       try {
         const text = await kube.podLog(namespace, p.name, container, logLines);
-        const lines = String(text ?? '').split('\n').filter((l) => l.trim() !== '');
+        const lines = String(text ?? '')
+          .split('\n')
+          .filter((l) => l.trim() !== '');
         if (lines.length) p.logTail = lines.slice(-logLines);
         else p.logsUnavailable = 'the log is empty';
       } catch (err) {
@@ -61,12 +75,18 @@ async function gatherDiagnostics(kube: Kube, namespace: string, deployment: stri
       }
     }),
   );
-  const events = await eventsFor(kube, namespace, [deployment, ...(newest?.metadata?.name ? [newest.metadata.name] : []), ...notReady.map((p) => p.metadata?.name ?? '')]);
+  const events = await eventsFor(kube, namespace, [
+    deployment,
+    ...(newest?.metadata?.name ? [newest.metadata.name] : []),
+    ...notReady.map((p) => p.metadata?.name ?? ''),
+  ]);
   return {
     namespace,
     deployment,
     status: rolloutStatus(d).message,
-    conditions: (d.status?.conditions ?? []).map((c) => `${c.type}=${c.status}${c.reason ? ` ${c.reason}` : ''}${c.message ? `: ${c.message}` : ''}`),
+    conditions: (d.status?.conditions ?? []).map(
+      (c) => `${c.type}=${c.status}${c.reason ? ` ${c.reason}` : ''}${c.message ? `: ${c.message}` : ''}`,
+    ),
     notReadyPods: diagnosed,
     events,
   };
@@ -83,7 +103,14 @@ function failureMessage(headline: string, diag: RolloutDiagnostics | undefined, 
  * or TrafficNotApplied (retried) when `retryable`. Diagnostics that cannot be
  * read do not hide the failure: the message says why they are missing.
  */
-export async function rolloutFailure(kube: Kube, namespace: string, deployment: string, headline: string, logLines: number, retryable = false): Promise<ApplicationFailure> {
+export async function rolloutFailure(
+  kube: Kube,
+  namespace: string,
+  deployment: string,
+  headline: string,
+  logLines: number,
+  retryable = false,
+): Promise<ApplicationFailure> {
   let diag: RolloutDiagnostics | undefined;
   let diagError: string | undefined;
   try {

@@ -25,7 +25,17 @@ import type {
 import { retryOnConflict } from '../clients/kube';
 import { fail, invalidInput as invalid } from '../failures';
 import { controlledBy, isPodReady, labelSelector, podRestarts } from '../../domain/kube-objects';
-import { chooseUndoTarget, containerImages, revisionOf, rolloutStatus, templateForUndo, templatesEqualIgnoringHash, undoAnnotations, VERSION_ANNOTATION, versionFromImage } from '../../domain/rollout';
+import {
+  chooseUndoTarget,
+  containerImages,
+  revisionOf,
+  rolloutStatus,
+  templateForUndo,
+  templatesEqualIgnoringHash,
+  undoAnnotations,
+  VERSION_ANNOTATION,
+  versionFromImage,
+} from '../../domain/rollout';
 import { requireName, type Deployments } from './deployments';
 
 /**
@@ -71,11 +81,17 @@ export function rolloutActivities(deployments: Deployments) {
      */
     async readClusterState(req: ReadStateRequest): Promise<ClusterState> {
       const namespace = requireName('namespace', req.namespace);
-      const [all, replicaSets, pods, services] = await Promise.all([kube.listDeployments(namespace), kube.listReplicaSets(namespace), kube.listPods(namespace), kube.listServices(namespace)]);
+      const [all, replicaSets, pods, services] = await Promise.all([
+        kube.listDeployments(namespace),
+        kube.listReplicaSets(namespace),
+        kube.listPods(namespace),
+        kube.listServices(namespace),
+      ]);
       const wanted = req.deployments ? all.filter((d) => req.deployments?.includes(d.metadata?.name ?? '')) : all;
       if (req.deployments) {
         const missing = req.deployments.filter((n) => !all.some((d) => d.metadata?.name === n));
-        if (missing.length) throw fail.KubernetesNotFound(`deployments not found in namespace ${namespace}: ${missing.join(', ')}`);
+        if (missing.length)
+          throw fail.KubernetesNotFound(`deployments not found in namespace ${namespace}: ${missing.join(', ')}`);
       }
       const rsOwner = new Map<string, string>();
       for (const rs of replicaSets) {
@@ -96,7 +112,9 @@ export function rolloutActivities(deployments: Deployments) {
         };
       });
       const names = new Set(wanted.map((d) => d.metadata?.name));
-      const relevantPods = req.deployments ? podStates.filter((p) => p.deployment && names.has(p.deployment)) : podStates;
+      const relevantPods = req.deployments
+        ? podStates.filter((p) => p.deployment && names.has(p.deployment))
+        : podStates;
       return {
         namespace,
         deployments: wanted.map(deploymentState),
@@ -123,7 +141,16 @@ export function rolloutActivities(deployments: Deployments) {
         byDeployment.set(u.deployment, { ...(byDeployment.get(u.deployment) ?? {}), [u.container]: u.image });
       }
       const settled = await Promise.allSettled(
-        [...byDeployment].map(([deployment, images]) => deployments.patchImages({ workflowId: req.workflowId, namespace, deployment, images, version: req.version, action: 'deploy' })),
+        [...byDeployment].map(([deployment, images]) =>
+          deployments.patchImages({
+            workflowId: req.workflowId,
+            namespace,
+            deployment,
+            images,
+            version: req.version,
+            action: 'deploy',
+          }),
+        ),
       );
       return { records: allOrFailure<DeploymentRecord>(settled) };
     },
@@ -144,11 +171,24 @@ export function rolloutActivities(deployments: Deployments) {
         req.records.map((r) => {
           requireName('deployment', r.deployment);
           const version = r.previousVersion ?? versionFromImage(Object.values(r.previousImages)[0] ?? '');
-          return deployments.patchImages({ workflowId: req.workflowId, namespace, deployment: r.deployment, images: r.previousImages, version, action: 'rollback to' });
+          return deployments.patchImages({
+            workflowId: req.workflowId,
+            namespace,
+            deployment: r.deployment,
+            images: r.previousImages,
+            version,
+            action: 'rollback to',
+          });
         }),
       );
       allOrFailure(settled);
-      return { deployments: await deployments.wait(namespace, req.records.map((r) => r.deployment), req.timeoutMs) };
+      return {
+        deployments: await deployments.wait(
+          namespace,
+          req.records.map((r) => r.deployment),
+          req.timeoutMs,
+        ),
+      };
     },
 
     /**
@@ -159,13 +199,17 @@ export function rolloutActivities(deployments: Deployments) {
     async undoRollout(req: UndoRolloutRequest): Promise<UndoRolloutResult> {
       const namespace = requireName('namespace', req.namespace);
       const name = requireName('deployment', req.deployment);
-      if (req.toRevision !== undefined && (!Number.isInteger(req.toRevision) || req.toRevision < 0)) throw invalid(`toRevision must be a revision number, got ${JSON.stringify(req.toRevision)}`);
+      if (req.toRevision !== undefined && (!Number.isInteger(req.toRevision) || req.toRevision < 0))
+        throw invalid(`toRevision must be a revision number, got ${JSON.stringify(req.toRevision)}`);
       const undone = await retryOnConflict(
         `undo deployment ${name}`,
         async () => {
           const d = await kube.readDeployment(namespace, name);
           if (d.spec?.paused) throw invalid(`deployment ${name} is paused: resume it before rolling back`);
-          const owned = controlledBy(await kube.listReplicaSets(namespace, labelSelector(d.spec?.selector.matchLabels)), new Set([d.metadata?.uid ?? '']));
+          const owned = controlledBy(
+            await kube.listReplicaSets(namespace, labelSelector(d.spec?.selector.matchLabels)),
+            new Set([d.metadata?.uid ?? '']),
+          );
           const choice = chooseUndoTarget(name, owned, req.toRevision);
           if (!choice.ok) throw invalid(choice.error);
           const fromRevision = revisionOf(d);
@@ -174,7 +218,10 @@ export function rolloutActivities(deployments: Deployments) {
           }
           const body: k8s.V1Deployment = {
             ...d,
-            metadata: { ...d.metadata, annotations: undoAnnotations(d.metadata?.annotations, choice.rs.metadata?.annotations) },
+            metadata: {
+              ...d.metadata,
+              annotations: undoAnnotations(d.metadata?.annotations, choice.rs.metadata?.annotations),
+            },
             spec: { ...(d.spec as k8s.V1DeploymentSpec), template: templateForUndo(choice.rs) },
           };
           await kube.replaceDeployment(namespace, body);

@@ -30,7 +30,13 @@ const MAX_BLIPS = 5;
  * passes. A blip of the apiserver does not end the wait; a permanent error
  * does.
  */
-export async function waitForRollouts(kube: Kube, runtime: ActivityRuntime, namespace: string, deployments: string[], opts: WaitOptions): Promise<RolloutOutcome[]> {
+export async function waitForRollouts(
+  kube: Kube,
+  runtime: ActivityRuntime,
+  namespace: string,
+  deployments: string[],
+  opts: WaitOptions,
+): Promise<RolloutOutcome[]> {
   const signal = runtime.cancellationSignal();
   const deadline = Date.now() + opts.timeoutMs;
   const done = new Map<string, RolloutOutcome>();
@@ -44,10 +50,17 @@ export async function waitForRollouts(kube: Kube, runtime: ActivityRuntime, name
       for (const d of read) {
         const name = d.metadata?.name ?? '';
         const s = rolloutStatus(d);
-        if (s.failed) throw await rolloutFailure(kube, namespace, name, `rollout of ${name} failed: ${s.message}`, opts.logLines);
+        if (s.failed)
+          throw await rolloutFailure(kube, namespace, name, `rollout of ${name} failed: ${s.message}`, opts.logLines);
         if (s.done) {
           pending.delete(name);
-          done.set(name, { deployment: name, revision: revisionOf(d), images: containerImages(d.spec?.template), readyReplicas: d.status?.readyReplicas ?? 0, message: s.message });
+          done.set(name, {
+            deployment: name,
+            revision: revisionOf(d),
+            images: containerImages(d.spec?.template),
+            readyReplicas: d.status?.readyReplicas ?? 0,
+            message: s.message,
+          });
         } else {
           pending.set(name, s.message);
         }

@@ -8,7 +8,13 @@
  * reads where it got to.
  */
 import type * as k8s from '@kubernetes/client-node';
-import type { BlueGreenPrepared, BlueGreenTarget, DeleteColourResult, ScaleDownResult, SwitchResult } from '../contracts';
+import type {
+  BlueGreenPrepared,
+  BlueGreenTarget,
+  DeleteColourResult,
+  ScaleDownResult,
+  SwitchResult,
+} from '../contracts';
 import { retryOnConflict } from '../clients/kube';
 import { fail, invalidInput as invalid } from '../failures';
 import { requireName, type Deployments } from '../kubernetes/deployments';
@@ -53,16 +59,23 @@ export function blueGreenActivities(deployments: Deployments) {
   /** Sets the colour in the Service selector (keeping its other keys) and reads it back. */
   const selectColour = async (namespace: string, service: string, colour: Colour): Promise<SwitchResult> => {
     const before = await kube.readService(namespace, service);
-    if (before.spec?.selector?.[COLOUR_LABEL] !== colour) await kube.patchService(namespace, service, { spec: { selector: { [COLOUR_LABEL]: colour } } });
+    if (before.spec?.selector?.[COLOUR_LABEL] !== colour)
+      await kube.patchService(namespace, service, { spec: { selector: { [COLOUR_LABEL]: colour } } });
     const after = await kube.readService(namespace, service);
     const selector = after.spec?.selector ?? {};
-    if (selector[COLOUR_LABEL] !== colour) throw fail.TrafficNotApplied(`service ${service}: selector reads ${JSON.stringify(selector)} after setting ${COLOUR_LABEL}=${colour}`);
+    if (selector[COLOUR_LABEL] !== colour)
+      throw fail.TrafficNotApplied(
+        `service ${service}: selector reads ${JSON.stringify(selector)} after setting ${COLOUR_LABEL}=${colour}`,
+      );
     return { colour, selector };
   };
 
   /** Scales a colour to 0, remembering its size and when, for abort and for deleteOldColour. */
   const scaleToZero = (namespace: string, name: string, previous: number) =>
-    deployments.scale(namespace, name, 0, { [SCALED_DOWN_REPLICAS_ANNOTATION]: String(previous), [SCALED_DOWN_AT_ANNOTATION]: new Date().toISOString() });
+    deployments.scale(namespace, name, 0, {
+      [SCALED_DOWN_REPLICAS_ANNOTATION]: String(previous),
+      [SCALED_DOWN_AT_ANNOTATION]: new Date().toISOString(),
+    });
 
   /** The replicas a colour had before it was scaled down (at least 1). */
   const recordedReplicas = (d: k8s.V1Deployment): number => {
@@ -76,14 +89,22 @@ export function blueGreenActivities(deployments: Deployments) {
    * Service is pinned to blue before green exists, so green's pods, which
    * also carry `app=<service>`, take no traffic early.
    */
-  const adoptBlue = async (namespace: string, service: string, name: string, active: k8s.V1Deployment): Promise<void> => {
+  const adoptBlue = async (
+    namespace: string,
+    service: string,
+    name: string,
+    active: k8s.V1Deployment,
+  ): Promise<void> => {
     if (active.spec?.template.metadata?.labels?.[COLOUR_LABEL] !== 'blue') {
       await retryOnConflict(
         `label deployment ${name} blue`,
         async () => {
           const d = await kube.readDeployment(namespace, name);
           if (d.spec?.template.metadata?.labels?.[COLOUR_LABEL] === 'blue') return;
-          await kube.patchDeployment(namespace, name, { metadata: { resourceVersion: d.metadata?.resourceVersion }, spec: { template: { metadata: { labels: { [COLOUR_LABEL]: 'blue' } } } } });
+          await kube.patchDeployment(namespace, name, {
+            metadata: { resourceVersion: d.metadata?.resourceVersion },
+            spec: { template: { metadata: { labels: { [COLOUR_LABEL]: 'blue' } } } },
+          });
         },
         deployments.signal(),
       );
@@ -112,10 +133,19 @@ export function blueGreenActivities(deployments: Deployments) {
         active = await kube.readDeployment(namespace, activeName);
       }
       const activeImages = containerImages(active.spec?.template);
-      if (!(t.container in activeImages)) throw invalid(`deployment ${activeName} has no container "${t.container}" (containers: ${Object.keys(activeImages).join(', ')})`);
+      if (!(t.container in activeImages))
+        throw invalid(
+          `deployment ${activeName} has no container "${t.container}" (containers: ${Object.keys(activeImages).join(', ')})`,
+        );
       const replicas = active.spec?.replicas || recordedReplicas(active);
       const activeVersion = active.metadata?.annotations?.[VERSION_ANNOTATION];
-      const activeState = { colour: activeColour, deployment: activeName, replicas, images: activeImages, ...(activeVersion ? { version: activeVersion } : {}) };
+      const activeState = {
+        colour: activeColour,
+        deployment: activeName,
+        replicas,
+        images: activeImages,
+        ...(activeVersion ? { version: activeVersion } : {}),
+      };
       if (activeImages[t.container] === t.image && activeVersion === t.version) {
         return { active: activeState, target: { colour: activeColour, deployment: activeName }, alreadyActive: true };
       }
@@ -137,7 +167,15 @@ export function blueGreenActivities(deployments: Deployments) {
       } else {
         let desired: k8s.V1Deployment;
         try {
-          desired = colourDeployment(active, { name: targetName, colour: targetColour, container: t.container, image: t.image, version: t.version, workflowId: t.workflowId, replicas }) as k8s.V1Deployment;
+          desired = colourDeployment(active, {
+            name: targetName,
+            colour: targetColour,
+            container: t.container,
+            image: t.image,
+            version: t.version,
+            workflowId: t.workflowId,
+            replicas,
+          }) as k8s.V1Deployment;
         } catch (err) {
           if (err instanceof PodTemplateError) throw invalid(err.message);
           throw err;
@@ -155,7 +193,9 @@ export function blueGreenActivities(deployments: Deployments) {
       const d = await kube.readDeployment(req.target.namespace, name);
       const s = rolloutStatus(d);
       if (!s.done || (d.spec?.replicas ?? 0) === 0) {
-        throw fail.TrafficNotApplied(`not switching ${req.target.service} to ${colour}: ${(d.spec?.replicas ?? 0) === 0 ? `deployment ${name} has 0 replicas` : s.message}`);
+        throw fail.TrafficNotApplied(
+          `not switching ${req.target.service} to ${colour}: ${(d.spec?.replicas ?? 0) === 0 ? `deployment ${name} has 0 replicas` : s.message}`,
+        );
       }
       return selectColour(req.target.namespace, req.target.service, colour);
     },
@@ -166,11 +206,17 @@ export function blueGreenActivities(deployments: Deployments) {
       const namespace = req.target.namespace;
       const name = colourDeploymentName(base(req.target), colour);
       const svc = await kube.readService(namespace, req.target.service);
-      if (selectedColour(svc.spec?.selector) === colour) throw invalid(`service ${req.target.service} still sends traffic to ${colour}: switch before scaling it down`);
+      if (selectedColour(svc.spec?.selector) === colour)
+        throw invalid(`service ${req.target.service} still sends traffic to ${colour}: switch before scaling it down`);
       const d = await kube.findDeployment(namespace, name);
       if (!d) return { deployment: name, previousReplicas: 0, deleteAfterMs };
       const previous = d.spec?.replicas ?? 0;
-      if (previous === 0) return { deployment: name, previousReplicas: Number(d.metadata?.annotations?.[SCALED_DOWN_REPLICAS_ANNOTATION] ?? 0) || 0, deleteAfterMs };
+      if (previous === 0)
+        return {
+          deployment: name,
+          previousReplicas: Number(d.metadata?.annotations?.[SCALED_DOWN_REPLICAS_ANNOTATION] ?? 0) || 0,
+          deleteAfterMs,
+        };
       await scaleToZero(namespace, name, previous);
       return { deployment: name, previousReplicas: previous, deleteAfterMs };
     },
@@ -184,8 +230,14 @@ export function blueGreenActivities(deployments: Deployments) {
       const colour = colourOf(req.target, req.colour);
       const name = colourDeploymentName(base(req.target), colour);
       const svc = await kube.readService(req.target.namespace, req.target.service);
-      if (selectedColour(svc.spec?.selector) === colour) return { deployment: name, deleted: false, reason: `service ${req.target.service} selects ${colour}` };
-      if (name === base(req.target)) return { deployment: name, deleted: false, reason: 'the base Deployment is kept at 0 replicas as the next blue' };
+      if (selectedColour(svc.spec?.selector) === colour)
+        return { deployment: name, deleted: false, reason: `service ${req.target.service} selects ${colour}` };
+      if (name === base(req.target))
+        return {
+          deployment: name,
+          deleted: false,
+          reason: 'the base Deployment is kept at 0 replicas as the next blue',
+        };
       const deleted = await kube.deleteDeployment(req.target.namespace, name);
       return { deployment: name, deleted, ...(deleted ? {} : { reason: 'already deleted' }) };
     },
@@ -200,7 +252,10 @@ export function blueGreenActivities(deployments: Deployments) {
       const backName = colourDeploymentName(base(req.target), colour);
       const back = await kube.readDeployment(namespace, backName);
       if ((back.spec?.replicas ?? 0) === 0) {
-        await deployments.scale(namespace, backName, recordedReplicas(back), { [SCALED_DOWN_REPLICAS_ANNOTATION]: null, [SCALED_DOWN_AT_ANNOTATION]: null });
+        await deployments.scale(namespace, backName, recordedReplicas(back), {
+          [SCALED_DOWN_REPLICAS_ANNOTATION]: null,
+          [SCALED_DOWN_AT_ANNOTATION]: null,
+        });
       }
       await deployments.wait(namespace, [backName]);
       const switched = await selectColour(namespace, req.target.service, colour);

@@ -54,7 +54,11 @@ export function trafficActivities(deps: TrafficDeps) {
     for (;;) {
       const v = await provider.verifyWeight(weight);
       if (v.verified && (specOnly || v.settled)) return v;
-      if (Date.now() >= deadline) throw fail.TrafficNotApplied(`traffic did not reach canary ${weight}% within ${Math.round(stepTimeoutMs / 1000)}s: ${v.detail}`, v);
+      if (Date.now() >= deadline)
+        throw fail.TrafficNotApplied(
+          `traffic did not reach canary ${weight}% within ${Math.round(stepTimeoutMs / 1000)}s: ${v.detail}`,
+          v,
+        );
       runtime.heartbeat({ weight, verifying: v.detail });
       await sleep(Math.min(deps.config.kubernetes.pollInterval, 250), signal);
     }
@@ -78,7 +82,15 @@ export function trafficActivities(deps: TrafficDeps) {
       const replicas = ours ? Math.max(existing?.spec?.replicas ?? 0, start.replicas) : start.replicas;
       let desired: k8s.V1Deployment;
       try {
-        desired = canaryDeploymentFrom(stable, { name: canaryName, container: target.container, image: target.image, version: target.version, workflowId: target.workflowId, replicas, stableReplicas }) as k8s.V1Deployment;
+        desired = canaryDeploymentFrom(stable, {
+          name: canaryName,
+          container: target.container,
+          image: target.image,
+          version: target.version,
+          workflowId: target.workflowId,
+          replicas,
+          stableReplicas,
+        }) as k8s.V1Deployment;
       } catch (err) {
         if (err instanceof PodTemplateError) throw invalid(err.message);
         throw err;
@@ -90,7 +102,8 @@ export function trafficActivities(deps: TrafficDeps) {
 
     /** Moves the canary to `weight` percent and reads it back; TrafficNotApplied (retried) when it does not take. */
     async setCanaryWeight(req: { target: CanaryTarget; weight: number }): Promise<WeightResult> {
-      if (!isWeight(req?.weight)) throw invalid(`weight must be an integer from 0 to 100, got ${JSON.stringify(req?.weight)}`);
+      if (!isWeight(req?.weight))
+        throw invalid(`weight must be an integer from 0 to 100, got ${JSON.stringify(req?.weight)}`);
       const provider = providerFor(req.target);
       await provider.setWeight(req.weight);
       const v = await verify(provider, req.weight, false);
@@ -105,9 +118,20 @@ export function trafficActivities(deps: TrafficDeps) {
     async promoteCanary(target: CanaryTarget): Promise<void> {
       const provider = providerFor(target);
       const canaryName = canaryDeploymentName(target.service);
-      const [stable, canary] = await Promise.all([kube.readDeployment(target.namespace, target.service), kube.findDeployment(target.namespace, canaryName)]);
+      const [stable, canary] = await Promise.all([
+        kube.readDeployment(target.namespace, target.service),
+        kube.findDeployment(target.namespace, canaryName),
+      ]);
       const replicas = recordedStableReplicas(canary, stable);
-      await deployments.patchImages({ workflowId: target.workflowId, namespace: target.namespace, deployment: target.service, images: { [target.container]: target.image }, version: target.version, action: 'promote canary', replicas });
+      await deployments.patchImages({
+        workflowId: target.workflowId,
+        namespace: target.namespace,
+        deployment: target.service,
+        images: { [target.container]: target.image },
+        version: target.version,
+        action: 'promote canary',
+        replicas,
+      });
       await deployments.wait(target.namespace, [target.service]);
       await provider.setWeight(0, { urgent: true });
       await verify(provider, 0, true);
@@ -128,7 +152,8 @@ export function trafficActivities(deps: TrafficDeps) {
         trafficError = err instanceof Error ? err : new Error(String(err)); // the canary still goes to zero below: no canary pods, no canary traffic
       }
       const canaryName = canaryDeploymentName(target.service);
-      if (await kube.findDeployment(target.namespace, canaryName)) await deployments.scale(target.namespace, canaryName, 0);
+      if (await kube.findDeployment(target.namespace, canaryName))
+        await deployments.scale(target.namespace, canaryName, 0);
       if (trafficError) throw trafficError;
       await verify(provider, 0, true);
     },

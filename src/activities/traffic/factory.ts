@@ -27,9 +27,16 @@ function oneOf(names: string[]): string {
  * `extra` (injected through TrafficDeps.providers, which may also replace a
  * built-in one, e.g. in a test). An unknown name is ConfigInvalid.
  */
-export function trafficProvider(settings: TrafficSettings, ctx: TrafficContext, extra: Record<string, TrafficProviderFactory> = {}): TrafficProvider {
+export function trafficProvider(
+  settings: TrafficSettings,
+  ctx: TrafficContext,
+  extra: Record<string, TrafficProviderFactory> = {},
+): TrafficProvider {
   const factories: Record<string, TrafficProviderFactory> = { ...TRAFFIC_PROVIDER_FACTORIES, ...extra };
   const make = Object.hasOwn(factories, settings.provider) ? factories[settings.provider] : undefined;
-  if (!make) throw configInvalid(`unknown traffic provider ${JSON.stringify(settings.provider)}: use ${oneOf(Object.keys(factories))}`);
+  if (!make)
+    throw configInvalid(
+      `unknown traffic provider ${JSON.stringify(settings.provider)}: use ${oneOf(Object.keys(factories))}`,
+    );
   return make(settings, ctx);
 }

@@ -51,7 +51,10 @@ export class IstioProvider implements TrafficProvider {
     const { deployments, namespace } = this.ctx;
     const vs = await deployments.kube.readVirtualService(namespace, this.vsName);
     const w = readRouteWeights(vs.spec?.http, this.selector);
-    if (!w) throw configInvalid(`VirtualService ${this.vsName} has no HTTP route to host ${this.selector.host} subset ${this.selector.stableSubset}`);
+    if (!w)
+      throw configInvalid(
+        `VirtualService ${this.vsName} has no HTTP route to host ${this.selector.host} subset ${this.selector.stableSubset}`,
+      );
     return w;
   }
 
@@ -73,7 +76,10 @@ export class IstioProvider implements TrafficProvider {
           throw err;
         }
         // A merge patch replaces the http list whole; the resourceVersion makes a concurrent edit a conflict, not a loss.
-        await kube.patchVirtualService(namespace, this.vsName, { metadata: { resourceVersion: vs.metadata?.resourceVersion }, spec: { http: next } });
+        await kube.patchVirtualService(namespace, this.vsName, {
+          metadata: { resourceVersion: vs.metadata?.resourceVersion },
+          spec: { http: next },
+        });
       },
       deployments.signal(),
     );
@@ -84,7 +90,9 @@ export class IstioProvider implements TrafficProvider {
     const { deployments, namespace, service, stepTimeoutMs } = this.ctx;
     const canaryName = canaryDeploymentName(service);
     const canary = await deployments.kube.readDeployment(namespace, canaryName);
-    const stable = canary.metadata?.annotations?.[STABLE_REPLICAS_ANNOTATION] ? undefined : await deployments.kube.readDeployment(namespace, service);
+    const stable = canary.metadata?.annotations?.[STABLE_REPLICAS_ANNOTATION]
+      ? undefined
+      : await deployments.kube.readDeployment(namespace, service);
     const want = meshCanaryReplicas(recordedStableReplicas(canary, stable), weight);
     const have = canary.spec?.replicas ?? 0;
     if (want > have) {

@@ -8,7 +8,12 @@ import type * as k8s from '@kubernetes/client-node';
 import type { WeightVerification } from '../contracts';
 import { invalidInput } from '../failures';
 import { rolloutStatus } from '../../domain/rollout';
-import { basicCanaryReplicas, canaryDeploymentName, recordedStableReplicas, weightsFromReplicas } from '../../domain/traffic';
+import {
+  basicCanaryReplicas,
+  canaryDeploymentName,
+  recordedStableReplicas,
+  weightsFromReplicas,
+} from '../../domain/traffic';
 import type { TrafficContext, TrafficProvider } from './provider';
 
 /** Canary weights as replica counts of the stable and canary Deployments behind one Service. */
@@ -23,7 +28,10 @@ export class ReplicasProvider implements TrafficProvider {
 
   private async read(): Promise<{ stable: k8s.V1Deployment; canary?: k8s.V1Deployment; total: number }> {
     const { deployments, namespace, service } = this.ctx;
-    const [stable, canary] = await Promise.all([deployments.kube.readDeployment(namespace, service), deployments.kube.findDeployment(namespace, canaryDeploymentName(service))]);
+    const [stable, canary] = await Promise.all([
+      deployments.kube.readDeployment(namespace, service),
+      deployments.kube.findDeployment(namespace, canaryDeploymentName(service)),
+    ]);
     return { stable, canary, total: recordedStableReplicas(canary, stable) };
   }
 
@@ -62,7 +70,8 @@ export class ReplicasProvider implements TrafficProvider {
     const specCanary = canary?.spec?.replicas ?? 0;
     const verified = specStable === want.stable && specCanary === want.canary;
     // Exactly the wanted pods, all available: a scale-down counts only once the extra pods have left the Service.
-    const exact = (d: k8s.V1Deployment, n: number) => rolloutStatus(d).done && (d.status?.replicas ?? 0) === n && (d.status?.availableReplicas ?? 0) === n;
+    const exact = (d: k8s.V1Deployment, n: number) =>
+      rolloutStatus(d).done && (d.status?.replicas ?? 0) === n && (d.status?.availableReplicas ?? 0) === n;
     const settled = verified && exact(stable, want.stable) && (!canary || exact(canary, want.canary));
     const readyStable = stable.status?.availableReplicas ?? 0;
     const readyCanary = canary?.status?.availableReplicas ?? 0;

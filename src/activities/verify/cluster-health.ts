@@ -8,7 +8,15 @@
  * timeout, 5xx) is retried by the activity's retry policy.
  */
 import { labelSelector } from '../../domain/kube-objects';
-import { countErrorLines, isNewPod, judgePods, redact, restartsOf, type LogState, type PodSnapshot } from '../../domain/verification';
+import {
+  countErrorLines,
+  isNewPod,
+  judgePods,
+  redact,
+  restartsOf,
+  type LogState,
+  type PodSnapshot,
+} from '../../domain/verification';
 import { withTimeout } from '../clients/http';
 import { describeKubeError, loadKubeConfig, makeKubeClients, type KubeClients } from '../clients/kube';
 import type { DeploymentHealth, KubernetesHealthRequest, KubernetesReport } from '../contracts';
@@ -25,7 +33,12 @@ export interface PodReader {
   /** The pods of a Deployment (owned by its ReplicaSets), or null when there is no such Deployment. */
   deploymentPods(namespace: string, deployment: string): Promise<PodSnapshot[] | null>;
   /** The container's log since `sinceSeconds` ago; throws LogsUnavailable when the cluster cannot give it. */
-  readLog(namespace: string, pod: string, container: string, opts: { sinceSeconds?: number; limitBytes: number }): Promise<string>;
+  readLog(
+    namespace: string,
+    pod: string,
+    container: string,
+    opts: { sinceSeconds?: number; limitBytes: number },
+  ): Promise<string>;
 }
 
 interface LabelSelectorLike {
@@ -57,7 +70,8 @@ export function kubePodReader(clients: Pick<KubeClients, 'apps' | 'core'>, timeo
     try {
       return await withTimeout(request(), timeoutMs, what);
     } catch (err) {
-      if ((err as { code?: unknown }).code === 403) throw fail.KubernetesForbidden(`${what}: ${describeKubeError(err)}`);
+      if ((err as { code?: unknown }).code === 403)
+        throw fail.KubernetesForbidden(`${what}: ${describeKubeError(err)}`);
       // Anything else (apiserver down, timeout, 5xx) is retried by the activity's retry policy.
       throw new Error(`${what}: ${describeKubeError(err)}`, { cause: err });
     }
@@ -66,7 +80,11 @@ export function kubePodReader(clients: Pick<KubeClients, 'apps' | 'core'>, timeo
     async deploymentPods(namespace, deployment) {
       let d;
       try {
-        d = await withTimeout(apps.readNamespacedDeployment({ name: deployment, namespace }), timeoutMs, `reading deployment ${deployment}`);
+        d = await withTimeout(
+          apps.readNamespacedDeployment({ name: deployment, namespace }),
+          timeoutMs,
+          `reading deployment ${deployment}`,
+        );
       } catch (err) {
         if ((err as { code?: unknown }).code === 404) return null;
         return call(`reading deployment ${deployment}`, () => Promise.reject(err as Error));
@@ -74,15 +92,24 @@ export function kubePodReader(clients: Pick<KubeClients, 'apps' | 'core'>, timeo
       const selector = selectorString(d.spec?.selector);
       // Pods the Deployment owns: through its ReplicaSets, as `kubectl get pods` for a deployment shows them.
       const [replicaSets, pods] = await Promise.all([
-        call(`listing replicasets of ${deployment}`, () => apps.listNamespacedReplicaSet({ namespace, ...(selector ? { labelSelector: selector } : {}) })),
-        call(`listing pods of ${deployment}`, () => core.listNamespacedPod({ namespace, ...(selector ? { labelSelector: selector } : {}) })),
+        call(`listing replicasets of ${deployment}`, () =>
+          apps.listNamespacedReplicaSet({ namespace, ...(selector ? { labelSelector: selector } : {}) }),
+        ),
+        call(`listing pods of ${deployment}`, () =>
+          core.listNamespacedPod({ namespace, ...(selector ? { labelSelector: selector } : {}) }),
+        ),
       ]);
-      const owned = new Set(replicaSets.items.filter((rs) => rs.metadata?.ownerReferences?.some((o) => o.uid === d.metadata?.uid)).map((rs) => rs.metadata?.name));
+      const owned = new Set(
+        replicaSets.items
+          .filter((rs) => rs.metadata?.ownerReferences?.some((o) => o.uid === d.metadata?.uid))
+          .map((rs) => rs.metadata?.name),
+      );
       return pods.items
         .filter((p) => p.metadata?.ownerReferences?.some((o) => o.kind === 'ReplicaSet' && owned.has(o.name)))
         .map((p): PodSnapshot => {
           const created = p.metadata?.creationTimestamp;
-          const createdAt = created instanceof Date ? created.toISOString() : typeof created === 'string' ? created : undefined;
+          const createdAt =
+            created instanceof Date ? created.toISOString() : typeof created === 'string' ? created : undefined;
           return {
             name: p.metadata?.name ?? '(unnamed)',
             phase: p.status?.phase ?? 'Unknown',
@@ -101,7 +128,13 @@ export function kubePodReader(clients: Pick<KubeClients, 'apps' | 'core'>, timeo
     async readLog(namespace, pod, container, opts) {
       try {
         return await withTimeout(
-          core.readNamespacedPodLog({ name: pod, namespace, container, limitBytes: opts.limitBytes, ...(opts.sinceSeconds ? { sinceSeconds: opts.sinceSeconds } : {}) }),
+          core.readNamespacedPodLog({
+            name: pod,
+            namespace,
+            container,
+            limitBytes: opts.limitBytes,
+            ...(opts.sinceSeconds ? { sinceSeconds: opts.sinceSeconds } : {}),
+          }),
           timeoutMs,
           'reading the log',
         );
@@ -122,7 +155,11 @@ export function clusterHealthChecks(ctx: CheckContext, deps: { pods?: PodReader;
   const { config, log, now, envSecrets } = ctx;
   const v = config.verification;
   let podReader = deps.pods;
-  const pods = (): PodReader => (podReader ??= kubePodReader(deps.kubeClients ?? makeKubeClients(loadKubeConfig(config.kubernetes.kubeconfig || undefined)), v.kubernetesTimeout));
+  const pods = (): PodReader =>
+    (podReader ??= kubePodReader(
+      deps.kubeClients ?? makeKubeClients(loadKubeConfig(config.kubernetes.kubeconfig || undefined)),
+      v.kubernetesTimeout,
+    ));
 
   /** Restart counts per pod of the deployments now: the baseline a later Kubernetes check compares with. */
   async function podRestarts(req: { namespace: string; deployments: string[] }): Promise<Record<string, number>> {
@@ -133,7 +170,11 @@ export function clusterHealthChecks(ctx: CheckContext, deps: { pods?: PodReader;
     return out;
   }
 
-  async function readLogs(namespace: string, targets: PodSnapshot[], sinceSeconds: number | undefined): Promise<Record<string, LogState>> {
+  async function readLogs(
+    namespace: string,
+    targets: PodSnapshot[],
+    sinceSeconds: number | undefined,
+  ): Promise<Record<string, LogState>> {
     const reader = pods();
     const secrets = envSecrets();
     const logs: Record<string, LogState> = {};
@@ -147,7 +188,10 @@ export function clusterHealthChecks(ctx: CheckContext, deps: { pods?: PodReader;
         let read = 0;
         for (const c of pod.containers) {
           try {
-            const text = await reader.readLog(namespace, pod.name, c.name, { limitBytes: v.logLimitBytes, ...(sinceSeconds ? { sinceSeconds } : {}) });
+            const text = await reader.readLog(namespace, pod.name, c.name, {
+              limitBytes: v.logLimitBytes,
+              ...(sinceSeconds ? { sinceSeconds } : {}),
+            });
             read++;
             const counted = countErrorLines(text, v.logErrorPattern);
             errorLines += counted.count;
@@ -172,7 +216,9 @@ export function clusterHealthChecks(ctx: CheckContext, deps: { pods?: PodReader;
    * cluster cannot give (kwok pods have none) are reported as such.
    */
   async function checkKubernetesHealth(req: KubernetesHealthRequest): Promise<KubernetesReport> {
-    const sinceSeconds = req.since ? Math.max(1, Math.ceil((now().getTime() - Date.parse(req.since)) / 1000)) : undefined;
+    const sinceSeconds = req.since
+      ? Math.max(1, Math.ceil((now().getTime() - Date.parse(req.since)) / 1000))
+      : undefined;
     const deployments: DeploymentHealth[] = [];
     const problems: string[] = [];
     const warnings: string[] = [];
@@ -186,8 +232,17 @@ export function clusterHealthChecks(ctx: CheckContext, deps: { pods?: PodReader;
         deployments.push({ name, found: false, pods: [], summary: 'not found' });
         continue;
       }
-      const logs = await readLogs(req.namespace, list.filter((p) => !p.deleting && isNewPod(p, req.since)), sinceSeconds);
-      const j = judgePods(list, { baselineRestarts: req.baselineRestarts, since: req.since, maxLogErrors: v.maxLogErrors, logs });
+      const logs = await readLogs(
+        req.namespace,
+        list.filter((p) => !p.deleting && isNewPod(p, req.since)),
+        sinceSeconds,
+      );
+      const j = judgePods(list, {
+        baselineRestarts: req.baselineRestarts,
+        since: req.since,
+        maxLogErrors: v.maxLogErrors,
+        logs,
+      });
       ok &&= j.ok;
       problems.push(...j.problems.map((p) => `${name}: ${p}`));
       warnings.push(...j.warnings.map((w) => `${name}: ${w}`));
@@ -196,7 +251,11 @@ export function clusterHealthChecks(ctx: CheckContext, deps: { pods?: PodReader;
       totals.errorLines += j.logErrorLines;
       deployments.push({ name, found: true, pods: j.pods, summary: j.summary });
     }
-    const lines = [...problems.map((p) => `failed: ${p}`), ...warnings.map((w) => `warning: ${w}`), ...deployments.map((d) => `${d.name}: ${d.summary}`)];
+    const lines = [
+      ...problems.map((p) => `failed: ${p}`),
+      ...warnings.map((w) => `warning: ${w}`),
+      ...deployments.map((d) => `${d.name}: ${d.summary}`),
+    ];
     for (const w of warnings) log.warn('kubernetes check warning', { namespace: req.namespace, warning: w });
     if (ok) log.info('kubernetes check passed', { namespace: req.namespace, deployments: req.deployments.length });
     else log.warn('kubernetes check failed', { namespace: req.namespace, problems });

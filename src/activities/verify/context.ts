@@ -41,7 +41,13 @@ export interface CheckContext {
 /** The context of the checks: the deps with the logger and clock defaulted and the secrets to redact read from the environment named by config. */
 export function checkContext(deps: VerifyDeps): CheckContext {
   const { config, env } = deps;
-  const envSecrets = () => secretValues(env, [config.database.urlEnv, config.redis.urlEnv, config.notifications.slackWebhookEnv, config.notifications.webhookEnv]);
+  const envSecrets = () =>
+    secretValues(env, [
+      config.database.urlEnv,
+      config.redis.urlEnv,
+      config.notifications.slackWebhookEnv,
+      config.notifications.webhookEnv,
+    ]);
   return {
     config,
     env,

@@ -31,11 +31,27 @@ export function healthCheck(ctx: CheckContext) {
         status = undefined;
       }
       if (res.status === 200 && status === 'ok') r = { ok: true, url: shownUrl, status: res.status, latencyMs, body };
-      else r = { ok: false, url: shownUrl, status: res.status, latencyMs, body, reason: `expected 200 {"status":"ok"}, got ${res.status} ${body}` };
+      else
+        r = {
+          ok: false,
+          url: shownUrl,
+          status: res.status,
+          latencyMs,
+          body,
+          reason: `expected 200 {"status":"ok"}, got ${res.status} ${body}`,
+        };
     } catch (err) {
-      r = { ok: false, url: shownUrl, status: null, latencyMs: Date.now() - started, reason: redact(describeFetchError(err, v.timeout), envSecrets()) };
+      r = {
+        ok: false,
+        url: shownUrl,
+        status: null,
+        latencyMs: Date.now() - started,
+        reason: redact(describeFetchError(err, v.timeout), envSecrets()),
+      };
     }
-    const line = r.ok ? `GET ${shownUrl}: ${r.status} ${r.body} in ${r.latencyMs} ms` : `GET ${shownUrl}: failed: ${r.reason}`;
+    const line = r.ok
+      ? `GET ${shownUrl}: ${r.status} ${r.body} in ${r.latencyMs} ms`
+      : `GET ${shownUrl}: failed: ${r.reason}`;
     if (r.ok) log.info('health check passed', { url: shownUrl, latencyMs: r.latencyMs });
     else log.warn('health check failed', { url: shownUrl, reason: r.reason });
     return { ...r, lines: [line] };

@@ -25,7 +25,14 @@ export function verifyChecks(deps: VerifyDeps) {
   const ctx = checkContext(deps);
   const { podRestarts, checkKubernetesHealth } = clusterHealthChecks(ctx, deps);
   const { platformBaseline, checkPlatformHealth } = platformChecks(ctx);
-  return { checkHealth: healthCheck(ctx), runSmokeChecks: smokeChecks(ctx), podRestarts, checkKubernetesHealth, platformBaseline, checkPlatformHealth };
+  return {
+    checkHealth: healthCheck(ctx),
+    runSmokeChecks: smokeChecks(ctx),
+    podRestarts,
+    checkKubernetesHealth,
+    platformBaseline,
+    checkPlatformHealth,
+  };
 }
 
 /**

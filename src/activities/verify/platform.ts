@@ -28,7 +28,10 @@ export function platformChecks(ctx: CheckContext) {
   async function platformBaseline(): Promise<PlatformBaseline> {
     const url = envUrl(config.database.urlEnv);
     try {
-      return { at: now().toISOString(), databaseConnections: await countDatabaseConnections(url, config.database.name, v.timeout) };
+      return {
+        at: now().toISOString(),
+        databaseConnections: await countDatabaseConnections(url, config.database.name, v.timeout),
+      };
     } catch (err) {
       throw new Error(`counting database connections: ${describe(err)}`, { cause: err });
     }
@@ -41,15 +44,29 @@ export function platformChecks(ctx: CheckContext) {
     const [db, redis] = await Promise.all([
       countDatabaseConnections(dbUrl, config.database.name, v.timeout).then(
         (n) => judgeConnectionGrowth(n, req.baselineConnections, config.database.maxConnectionGrowth),
-        (err: unknown): PlatformCheck => ({ name: 'database-connections', outcome: 'fail', value: null, detail: `cannot query the database: ${describe(err)}` }),
+        (err: unknown): PlatformCheck => ({
+          name: 'database-connections',
+          outcome: 'fail',
+          value: null,
+          detail: `cannot query the database: ${describe(err)}`,
+        }),
       ),
       redisMemory(redisUrl, v.timeout).then(
         (m) => judgeRedisMemory(m.used, m.max, config.redis.maxMemoryRatio),
-        (err: unknown): PlatformCheck => ({ name: 'redis-memory', outcome: 'fail', value: null, detail: `cannot read Redis memory: ${describe(err)}` }),
+        (err: unknown): PlatformCheck => ({
+          name: 'redis-memory',
+          outcome: 'fail',
+          value: null,
+          detail: `cannot read Redis memory: ${describe(err)}`,
+        }),
       ),
     ]);
     const checks = [db, redis];
-    const outcome: MeasurementOutcome = checks.some((c) => c.outcome === 'fail') ? 'fail' : checks.some((c) => c.outcome === 'inconclusive') ? 'inconclusive' : 'pass';
+    const outcome: MeasurementOutcome = checks.some((c) => c.outcome === 'fail')
+      ? 'fail'
+      : checks.some((c) => c.outcome === 'inconclusive')
+        ? 'inconclusive'
+        : 'pass';
     // Inconclusive (no baseline, no maxmemory) is shown, but only a failure fails the check.
     const lines = checks.map((c) => `${c.name} ${c.outcome === 'fail' ? 'failed' : c.outcome}: ${c.detail}`);
     if (outcome === 'pass') log.info('platform check passed', { lines });

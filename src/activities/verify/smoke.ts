@@ -16,16 +16,33 @@ export function smokeChecks(ctx: CheckContext) {
   const { env, log, envSecrets } = ctx;
   const v = ctx.config.verification;
 
-  async function runSmokeCheck(base: string, check: SmokeCheckConfig, captured: Record<string, string>, secrets: string[]): Promise<SmokeCheckResult> {
+  async function runSmokeCheck(
+    base: string,
+    check: SmokeCheckConfig,
+    captured: Record<string, string>,
+    secrets: string[],
+  ): Promise<SmokeCheckResult> {
     const head = { name: check.name, method: check.method, path: check.path };
     if (check.bearer && captured[check.bearer] === undefined) {
-      return { ...head, outcome: 'skipped', status: null, latencyMs: null, reason: `needs "${check.bearer}", which no earlier check captured` };
+      return {
+        ...head,
+        outcome: 'skipped',
+        status: null,
+        latencyMs: null,
+        reason: `needs "${check.bearer}", which no earlier check captured`,
+      };
     }
     let body: string | undefined;
     if (check.body !== undefined) {
       const resolved = resolveEnvPlaceholders(check.body, env);
       if (resolved.missing.length > 0) {
-        return { ...head, outcome: 'fail', status: null, latencyMs: null, reason: `environment variable${resolved.missing.length > 1 ? 's' : ''} ${resolved.missing.join(', ')} not set on the worker` };
+        return {
+          ...head,
+          outcome: 'fail',
+          status: null,
+          latencyMs: null,
+          reason: `environment variable${resolved.missing.length > 1 ? 's' : ''} ${resolved.missing.join(', ')} not set on the worker`,
+        };
       }
       secrets.push(...resolved.secrets);
       body = JSON.stringify(resolved.value);
@@ -37,21 +54,44 @@ export function smokeChecks(ctx: CheckContext) {
     let res: Response;
     let text: string;
     try {
-      res = await fetch(joinUrl(base, check.path), { method: check.method, headers, body, signal: AbortSignal.timeout(check.timeout) });
+      res = await fetch(joinUrl(base, check.path), {
+        method: check.method,
+        headers,
+        body,
+        signal: AbortSignal.timeout(check.timeout),
+      });
       text = await res.text();
     } catch (err) {
-      return { ...head, outcome: 'fail', status: null, latencyMs: Date.now() - started, reason: redact(describeFetchError(err, check.timeout), secrets) };
+      return {
+        ...head,
+        outcome: 'fail',
+        status: null,
+        latencyMs: Date.now() - started,
+        reason: redact(describeFetchError(err, check.timeout), secrets),
+      };
     }
     const latencyMs = Date.now() - started;
     if (res.status !== check.expectStatus) {
-      return { ...head, outcome: 'fail', status: res.status, latencyMs, reason: `expected ${check.expectStatus}, got ${res.status}: ${describeBody(text, secrets)}` };
+      return {
+        ...head,
+        outcome: 'fail',
+        status: res.status,
+        latencyMs,
+        reason: `expected ${check.expectStatus}, got ${res.status}: ${describeBody(text, secrets)}`,
+      };
     }
     if (check.capture) {
       let json: unknown;
       try {
         json = JSON.parse(text);
       } catch {
-        return { ...head, outcome: 'fail', status: res.status, latencyMs, reason: `response is not JSON, cannot capture ${Object.values(check.capture).join(', ')}: ${describeBody(text, secrets)}` };
+        return {
+          ...head,
+          outcome: 'fail',
+          status: res.status,
+          latencyMs,
+          reason: `response is not JSON, cannot capture ${Object.values(check.capture).join(', ')}: ${describeBody(text, secrets)}`,
+        };
       }
       for (const [name, path] of Object.entries(check.capture)) {
         const value = valueAtPath(json, path);
@@ -78,7 +118,13 @@ export function smokeChecks(ctx: CheckContext) {
     });
     if (checks.length === 0) lines.push('no smoke checks configured (verification.smoke)');
     for (const c of checks) {
-      const meta = { check: c.name, outcome: c.outcome, status: c.status, latencyMs: c.latencyMs, ...(c.reason ? { reason: c.reason } : {}) };
+      const meta = {
+        check: c.name,
+        outcome: c.outcome,
+        status: c.status,
+        latencyMs: c.latencyMs,
+        ...(c.reason ? { reason: c.reason } : {}),
+      };
       if (c.outcome === 'pass') log.info('smoke check passed', meta);
       else log.warn('smoke check failed', meta);
     }

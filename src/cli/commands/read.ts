@@ -13,11 +13,18 @@ export function addReadCommands(program: Command, ctx: Ctx, exit: { code: number
     .description('Show a deployment: phase, steps, canary weight, soak, analysis, what it waits for.')
     .argument('<workflowId>', 'the deployment workflow id')
     .option('--json', 'print the status as JSON')
-    .addHelpText('after', '\nExamples:\n  deployctl status deploy-production-1.0.1\n  deployctl status deploy-production-1.0.1 --json')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  deployctl status deploy-production-1.0.1\n  deployctl status deploy-production-1.0.1 --json',
+    )
     .action(async (workflowId: string, o: { json?: boolean }) => {
       await withClient(ctx, async (client) => {
         const s = await queryStatus(client, workflowId);
-        ctx.out(o.json ? JSON.stringify(s.child ? { ...s.status, activeChild: s.child } : s.status, null, 2) : formatStatus(s.status, { colour: ctx.isTTY }, s.child));
+        ctx.out(
+          o.json
+            ? JSON.stringify(s.child ? { ...s.status, activeChild: s.child } : s.status, null, 2)
+            : formatStatus(s.status, { colour: ctx.isTTY }, s.child),
+        );
       });
     });
 
@@ -41,20 +48,42 @@ export function addReadCommands(program: Command, ctx: Ctx, exit: { code: number
     .command('list')
     .description('List deployments by the Deploy* search attributes.')
     .option('--env <name>', 'only this environment')
-    .addOption(new Option('--status <status>', 'only workflows in this state').choices(['running', 'completed', 'failed', 'terminated', 'canceled', 'timed-out']))
+    .addOption(
+      new Option('--status <status>', 'only workflows in this state').choices([
+        'running',
+        'completed',
+        'failed',
+        'terminated',
+        'canceled',
+        'timed-out',
+      ]),
+    )
     .option('--limit <n>', 'at most this many', (v) => Number(v), 20)
     .option('--json', 'machine-readable output')
     .addHelpText('after', '\nExamples:\n  deployctl list --env production --status running\n  deployctl list --json')
     .action(async (o: { env?: string; status?: string; limit: number; json?: boolean }) => {
-      if (o.env !== undefined && !/^[a-z0-9-]{1,63}$/.test(o.env)) throw new CliError(`invalid --env ${JSON.stringify(o.env)}`, ExitCode.BadInput);
+      if (o.env !== undefined && !/^[a-z0-9-]{1,63}$/.test(o.env))
+        throw new CliError(`invalid --env ${JSON.stringify(o.env)}`, ExitCode.BadInput);
       const clauses = [`WorkflowType IN ('deployWorkflow', 'rollbackWorkflow')`];
       if (o.env) clauses.push(`DeployEnvironment = '${o.env}'`);
-      if (o.status) clauses.push(`ExecutionStatus = '${{ running: 'Running', completed: 'Completed', failed: 'Failed', terminated: 'Terminated', canceled: 'Canceled', 'timed-out': 'TimedOut' }[o.status]}'`);
+      if (o.status)
+        clauses.push(
+          `ExecutionStatus = '${{ running: 'Running', completed: 'Completed', failed: 'Failed', terminated: 'Terminated', canceled: 'Canceled', 'timed-out': 'TimedOut' }[o.status]}'`,
+        );
       await withClient(ctx, async (client) => {
         const rows: Record<string, string>[] = [];
         for await (const w of client.workflow.list({ query: clauses.join(' AND ') })) {
           const sa = (k: string) => String(w.searchAttributes?.[k]?.[0] ?? '');
-          rows.push({ workflowId: w.workflowId, type: w.type, status: w.status.name, environment: sa('DeployEnvironment'), version: sa('DeployVersion'), strategy: sa('DeployStrategy'), phase: sa('DeployPhase'), started: w.startTime.toISOString() });
+          rows.push({
+            workflowId: w.workflowId,
+            type: w.type,
+            status: w.status.name,
+            environment: sa('DeployEnvironment'),
+            version: sa('DeployVersion'),
+            strategy: sa('DeployStrategy'),
+            phase: sa('DeployPhase'),
+            started: w.startTime.toISOString(),
+          });
           if (rows.length >= o.limit) break;
         }
         if (o.json) return ctx.out(JSON.stringify(rows, null, 2));
@@ -83,11 +112,15 @@ export function addReadCommands(program: Command, ctx: Ctx, exit: { code: number
           if (e.activityTaskScheduledEventAttributes) {
             what = e.activityTaskScheduledEventAttributes.activityType?.name ?? '';
             activities.set(String(e.eventId), what);
-          } else if (e.activityTaskCompletedEventAttributes) what = activities.get(String(e.activityTaskCompletedEventAttributes.scheduledEventId)) ?? '';
-          else if (e.activityTaskFailedEventAttributes) what = `${activities.get(String(e.activityTaskFailedEventAttributes.scheduledEventId)) ?? ''}: ${e.activityTaskFailedEventAttributes.failure?.message ?? ''}`;
-          else if (e.workflowExecutionSignaledEventAttributes) what = e.workflowExecutionSignaledEventAttributes.signalName ?? '';
+          } else if (e.activityTaskCompletedEventAttributes)
+            what = activities.get(String(e.activityTaskCompletedEventAttributes.scheduledEventId)) ?? '';
+          else if (e.activityTaskFailedEventAttributes)
+            what = `${activities.get(String(e.activityTaskFailedEventAttributes.scheduledEventId)) ?? ''}: ${e.activityTaskFailedEventAttributes.failure?.message ?? ''}`;
+          else if (e.workflowExecutionSignaledEventAttributes)
+            what = e.workflowExecutionSignaledEventAttributes.signalName ?? '';
           else if (e.timerStartedEventAttributes) what = `timer ${e.timerStartedEventAttributes.timerId ?? ''}`;
-          else if (e.startChildWorkflowExecutionInitiatedEventAttributes) what = e.startChildWorkflowExecutionInitiatedEventAttributes.workflowId ?? '';
+          else if (e.startChildWorkflowExecutionInitiatedEventAttributes)
+            what = e.startChildWorkflowExecutionInitiatedEventAttributes.workflowId ?? '';
           if (/WORKFLOW_TASK/.test(type)) continue;
           ctx.out(`${String(e.eventId).padStart(4)} ${at} ${type}${what ? `  ${what}` : ''}`);
         }

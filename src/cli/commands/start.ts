@@ -3,11 +3,29 @@
  */
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { Command, Option } from 'commander';
-import { checkInput, deployInputSchema, rollbackInputSchema, type DeployInput, type RollbackInput } from '../../domain/input';
+import {
+  checkInput,
+  deployInputSchema,
+  rollbackInputSchema,
+  type DeployInput,
+  type RollbackInput,
+} from '../../domain/input';
 import { BUMPS } from '../../domain/version';
 import type { RollbackResult } from '../../workflows/rollback';
 import { ExitCode } from '../exit-codes';
-import { awaitDeploy, checked, CliError, defaultUser, follow, list, steps, taskQueue, uiLink, withClient, type Ctx } from '../session';
+import {
+  awaitDeploy,
+  checked,
+  CliError,
+  defaultUser,
+  follow,
+  list,
+  steps,
+  taskQueue,
+  uiLink,
+  withClient,
+  type Ctx,
+} from '../session';
 
 export function addStartCommands(program: Command, ctx: Ctx, exit: { code: number }): void {
   program
@@ -15,8 +33,14 @@ export function addStartCommands(program: Command, ctx: Ctx, exit: { code: numbe
     .description('Start a deployment (tag, images, backup, migrations, rollout, verification).')
     .addOption(new Option('--version <semver>', 'the version to release, e.g. 1.0.1'))
     .addOption(new Option('--bump <part>', 'next version from the latest release tag').choices([...BUMPS]))
-    .option('--env <name>', 'environment (default: the config\'s default)')
-    .addOption(new Option('--strategy <strategy>', 'rollout strategy (default: the config\'s)').choices(['rolling', 'canary', 'blue-green']))
+    .option('--env <name>', "environment (default: the config's default)")
+    .addOption(
+      new Option('--strategy <strategy>', "rollout strategy (default: the config's)").choices([
+        'rolling',
+        'canary',
+        'blue-green',
+      ]),
+    )
     .option('--services <list>', 'only these services, comma-separated', list)
     .option('--steps <list>', 'canary weights, e.g. 5,25,50,100', steps)
     .option('--soak <duration>', 'canary soak per step, e.g. 5m')
@@ -66,19 +90,39 @@ export function addStartCommands(program: Command, ctx: Ctx, exit: { code: numbe
       // deploy-[<env>-]<version>: one id per release, so a second start of the same release is refused.
       const prefix = valid.environment ? `deploy-${valid.environment}` : 'deploy';
       const stamp = new Date().toISOString().replace(/[-:]/g, '').slice(0, 15);
-      const workflowId = (o.workflowId as string | undefined) ?? (valid.version ? `${prefix}-${valid.version}${valid.dryRun ? `-dry-run-${stamp}` : ''}` : `${prefix}-${valid.bump}-${stamp}`);
+      const workflowId =
+        (o.workflowId as string | undefined) ??
+        (valid.version
+          ? `${prefix}-${valid.version}${valid.dryRun ? `-dry-run-${stamp}` : ''}`
+          : `${prefix}-${valid.bump}-${stamp}`);
       exit.code = await withClient(ctx, async (client, namespace) => {
         try {
-          await client.workflow.start('deployWorkflow', { taskQueue: taskQueue(ctx.env), workflowId, args: [input], workflowIdConflictPolicy: 'FAIL' });
+          await client.workflow.start('deployWorkflow', {
+            taskQueue: taskQueue(ctx.env),
+            workflowId,
+            args: [input],
+            workflowIdConflictPolicy: 'FAIL',
+          });
         } catch (err) {
           if (err instanceof WorkflowExecutionAlreadyStartedError) {
-            throw new CliError(`refused: deployment ${workflowId} is already running: follow it with \`deployctl watch ${workflowId}\``, ExitCode.Refused);
+            throw new CliError(
+              `refused: deployment ${workflowId} is already running: follow it with \`deployctl watch ${workflowId}\``,
+              ExitCode.Refused,
+            );
           }
           throw err;
         }
         if (!o.json || !o.wait) {
           if (o.json) ctx.out(JSON.stringify({ workflowId, ui: uiLink(ctx.env, namespace, workflowId) }));
-          else ctx.out([`started ${workflowId}`, `  watch:  deployctl watch ${workflowId}`, `  status: deployctl status ${workflowId}`, `  UI:     ${uiLink(ctx.env, namespace, workflowId)}`].join('\n'));
+          else
+            ctx.out(
+              [
+                `started ${workflowId}`,
+                `  watch:  deployctl watch ${workflowId}`,
+                `  status: deployctl status ${workflowId}`,
+                `  UI:     ${uiLink(ctx.env, namespace, workflowId)}`,
+              ].join('\n'),
+            );
         }
         return o.wait || valid.dryRun ? awaitDeploy(ctx, client, workflowId, !!o.json) : ExitCode.Ok;
       });
@@ -86,12 +130,15 @@ export function addStartCommands(program: Command, ctx: Ctx, exit: { code: numbe
 
   program
     .command('rollback')
-    .description('Roll an environment back: to the previous revision, a revision, or a version; optionally restore the database after approval.')
-    .option('--env <name>', 'environment (default: the config\'s default)')
+    .description(
+      'Roll an environment back: to the previous revision, a revision, or a version; optionally restore the database after approval.',
+    )
+    .option('--env <name>', "environment (default: the config's default)")
     .option('--to-version <semver>', 'deploy the images of this version')
     .option('--to-revision <n>', 'undo to this revision (kubectl rollout undo --to-revision)', (v) => {
       const n = Number(v);
-      if (!Number.isInteger(n) || n < 1) throw new CliError(`invalid --to-revision ${JSON.stringify(v)}: expected a revision number`, ExitCode.BadInput);
+      if (!Number.isInteger(n) || n < 1)
+        throw new CliError(`invalid --to-revision ${JSON.stringify(v)}: expected a revision number`, ExitCode.BadInput);
       return n;
     })
     .option('--services <list>', 'only these services, comma-separated', list)
@@ -100,14 +147,19 @@ export function addStartCommands(program: Command, ctx: Ctx, exit: { code: numbe
     .option('--requested-by <name>', 'recorded in the status', defaultUser())
     .option('--wait', 'follow the rollback and exit with its outcome')
     .option('--json', 'machine-readable output')
-    .addHelpText('after', '\nExamples:\n  deployctl rollback --env production --wait\n  deployctl rollback --to-version 1.0.0 --restore-db --reason "bad migration"')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  deployctl rollback --env production --wait\n  deployctl rollback --to-version 1.0.0 --restore-db --reason "bad migration"',
+    )
     .action(async (o: Record<string, unknown>) => {
       const input: RollbackInput = {
         ...(o.env !== undefined ? { environment: o.env as string } : {}),
         ...(o.toVersion !== undefined ? { toVersion: o.toVersion as string } : {}),
         ...(o.toRevision !== undefined ? { toRevision: o.toRevision as number } : {}),
         ...(o.services !== undefined ? { services: o.services as string[] } : {}),
-        ...(o.restoreDb !== undefined ? { restoreDatabase: true, ...(typeof o.restoreDb === 'string' ? { backupKey: o.restoreDb } : {}) } : {}),
+        ...(o.restoreDb !== undefined
+          ? { restoreDatabase: true, ...(typeof o.restoreDb === 'string' ? { backupKey: o.restoreDb } : {}) }
+          : {}),
         ...(o.reason !== undefined ? { reason: o.reason as string } : {}),
         requestedBy: o.requestedBy as string,
       };
@@ -116,13 +168,21 @@ export function addStartCommands(program: Command, ctx: Ctx, exit: { code: numbe
       exit.code = await withClient(ctx, async (client, namespace) => {
         await client.workflow.start('rollbackWorkflow', { taskQueue: taskQueue(ctx.env), workflowId, args: [input] });
         if (!o.wait) {
-          ctx.out(o.json ? JSON.stringify({ workflowId, ui: uiLink(ctx.env, namespace, workflowId) }) : `started ${workflowId}\n  watch: deployctl watch ${workflowId}\n  UI:    ${uiLink(ctx.env, namespace, workflowId)}`);
+          ctx.out(
+            o.json
+              ? JSON.stringify({ workflowId, ui: uiLink(ctx.env, namespace, workflowId) })
+              : `started ${workflowId}\n  watch: deployctl watch ${workflowId}\n  UI:    ${uiLink(ctx.env, namespace, workflowId)}`,
+          );
           return ExitCode.Ok;
         }
         await follow(ctx, client, workflowId, !!o.json);
         const r = (await client.workflow.getHandle(workflowId).result()) as RollbackResult;
         const { status, ...rest } = r;
-        ctx.out(o.json ? JSON.stringify({ workflowId, ...rest, phase: status.phase }, null, 2) : `${r.outcome}: ${r.workloads}; database ${r.database}${r.reason ? `: ${r.reason}` : ''}`);
+        ctx.out(
+          o.json
+            ? JSON.stringify({ workflowId, ...rest, phase: status.phase }, null, 2)
+            : `${r.outcome}: ${r.workloads}; database ${r.database}${r.reason ? `: ${r.reason}` : ''}`,
+        );
         return r.outcome === 'rolled-back' ? ExitCode.Ok : ExitCode.Failed;
       });
     });

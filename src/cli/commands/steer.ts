@@ -12,7 +12,12 @@ export function addSteerCommands(program: Command, ctx: Ctx): void {
       .command(name)
       .description(description)
       .argument('<workflowId>', 'the deployment workflow id')
-      .addOption(new Option('--by <name>', 'who sends it (recorded in the status and summary)').default(defaultUser(), 'your OS user'))
+      .addOption(
+        new Option('--by <name>', 'who sends it (recorded in the status and summary)').default(
+          defaultUser(),
+          'your OS user',
+        ),
+      )
       .option('--force', 'send even when it does not seem to apply now (the workflow records it as ignored)')
       .option('--json', 'print the result as JSON')
       .addHelpText('after', `\nExample:\n  ${example}`);
@@ -30,13 +35,37 @@ export function addSteerCommands(program: Command, ctx: Ctx): void {
           if (why) throw new CliError(`${why} (use --force to send it anyway)`, ExitCode.BadInput);
         }
         await client.workflow.getHandle(workflowId).signal(name, c.value);
-        ctx.out(o.json ? JSON.stringify({ workflowId, signal: name, payload: c.value }) : `sent ${name} to ${workflowId} as ${String(o.by)}`);
+        ctx.out(
+          o.json
+            ? JSON.stringify({ workflowId, signal: name, payload: c.value })
+            : `sent ${name} to ${workflowId} as ${String(o.by)}`,
+        );
       });
     });
   };
-  signalCommand('approve', 'Approve what a deployment waits for (a canary step, a blue-green switch, a database restore).', (c) => c.option('--note <text>', 'why'), 'deployctl approve deploy-production-1.0.1 --by alice --note "dashboards green"');
-  signalCommand('abort', 'Abort: traffic back to stable, canary scaled to zero, the saga rolls back. During a database decision: keep the database.', (c) => c.option('--reason <text>', 'why'), 'deployctl abort deploy-production-1.0.1 --by alice --reason "p99 too high"');
-  signalCommand('pause', 'Pause the canary soak clock (the time left is kept).', (c) => c, 'deployctl pause deploy-production-1.0.1 --by alice');
+  signalCommand(
+    'approve',
+    'Approve what a deployment waits for (a canary step, a blue-green switch, a database restore).',
+    (c) => c.option('--note <text>', 'why'),
+    'deployctl approve deploy-production-1.0.1 --by alice --note "dashboards green"',
+  );
+  signalCommand(
+    'abort',
+    'Abort: traffic back to stable, canary scaled to zero, the saga rolls back. During a database decision: keep the database.',
+    (c) => c.option('--reason <text>', 'why'),
+    'deployctl abort deploy-production-1.0.1 --by alice --reason "p99 too high"',
+  );
+  signalCommand(
+    'pause',
+    'Pause the canary soak clock (the time left is kept).',
+    (c) => c,
+    'deployctl pause deploy-production-1.0.1 --by alice',
+  );
   signalCommand('resume', 'Resume a paused canary.', (c) => c, 'deployctl resume deploy-production-1.0.1 --by alice');
-  signalCommand('promote', 'End the current soak now; --full goes to 100% after one final analysis.', (c) => c.option('--full', 'promote to 100%'), 'deployctl promote deploy-production-1.0.1 --by alice --full');
+  signalCommand(
+    'promote',
+    'End the current soak now; --full goes to 100% after one final analysis.',
+    (c) => c.option('--full', 'promote to 100%'),
+    'deployctl promote deploy-production-1.0.1 --by alice --full',
+  );
 }

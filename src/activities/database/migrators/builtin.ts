@@ -29,7 +29,15 @@ import { connect, pgFailure } from '../../clients/postgres';
 import type { AppliedMigration } from '../../contracts';
 import { fail } from '../../failures';
 import { cancelled } from '../context';
-import type { MigrationOutcome, MigrationRelease, MigrationSession, MigrationState, Migrator, MigratorDeps, MigrationsConfig } from './migrator';
+import type {
+  MigrationOutcome,
+  MigrationRelease,
+  MigrationSession,
+  MigrationState,
+  Migrator,
+  MigratorDeps,
+  MigrationsConfig,
+} from './migrator';
 
 interface LoadedMigration extends MigrationFileInfo {
   sql: string;
@@ -60,17 +68,33 @@ async function readMigrations(dir: string): Promise<LoadedMigration[]> {
 /** The recorded migrations, oldest first; none when the table does not exist yet (status creates nothing). */
 async function appliedRows(client: Client, tableExists: boolean): Promise<AppliedMigrationRow[]> {
   if (!tableExists) {
-    const present = (await client.query<{ ok: boolean }>('SELECT to_regclass($1) IS NOT NULL AS ok', [MIGRATIONS_TABLE])).rows[0].ok;
+    const present = (
+      await client.query<{ ok: boolean }>('SELECT to_regclass($1) IS NOT NULL AS ok', [MIGRATIONS_TABLE])
+    ).rows[0].ok;
     if (!present) return [];
   }
-  const r = await client.query<{ filename: string; checksum: string; applied_at: Date; duration_ms: number; applied_by: string }>(
+  const r = await client.query<{
+    filename: string;
+    checksum: string;
+    applied_at: Date;
+    duration_ms: number;
+    applied_by: string;
+  }>(
     `SELECT filename, checksum, applied_at, duration_ms, applied_by FROM ${MIGRATIONS_TABLE} ORDER BY applied_at, filename`,
   );
-  return r.rows.map((x) => ({ filename: x.filename, checksum: x.checksum, appliedAt: x.applied_at.toISOString(), durationMs: x.duration_ms, appliedBy: x.applied_by }));
+  return r.rows.map((x) => ({
+    filename: x.filename,
+    checksum: x.checksum,
+    appliedAt: x.applied_at.toISOString(),
+    durationMs: x.duration_ms,
+    appliedBy: x.applied_by,
+  }));
 }
 
 function changedFailure(changed: readonly ChangedMigration[]) {
-  return fail.MigrationChanged(`applied migration changed since it was applied: ${describeChanged(changed)}`, { changed });
+  return fail.MigrationChanged(`applied migration changed since it was applied: ${describeChanged(changed)}`, {
+    changed,
+  });
 }
 
 /** Asks the server to cancel the running statement from a second connection. */
@@ -86,7 +110,13 @@ async function cancelBackend(deps: MigratorDeps, pid: number): Promise<void> {
   }
 }
 
-async function applyOne(deps: MigratorDeps, client: Client, file: LoadedMigration, workflowId: string, signal?: AbortSignal): Promise<AppliedMigration> {
+async function applyOne(
+  deps: MigratorDeps,
+  client: Client,
+  file: LoadedMigration,
+  workflowId: string,
+  signal?: AbortSignal,
+): Promise<AppliedMigration> {
   const inTx = runsInTransaction(file.sql);
   const pid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid;
   // Cancelling the activity cancels the running statement (the transaction then rolls back).
@@ -98,14 +128,18 @@ async function applyOne(deps: MigratorDeps, client: Client, file: LoadedMigratio
     try {
       await client.query(file.sql);
       const durationMs = Date.now() - t0;
-      await client.query(`INSERT INTO ${MIGRATIONS_TABLE} (filename, checksum, duration_ms, applied_by) VALUES ($1, $2, $3, $4)`, [file.filename, file.checksum, durationMs, workflowId]);
+      await client.query(
+        `INSERT INTO ${MIGRATIONS_TABLE} (filename, checksum, duration_ms, applied_by) VALUES ($1, $2, $3, $4)`,
+        [file.filename, file.checksum, durationMs, workflowId],
+      );
       if (inTx) await client.query('COMMIT');
       return { file: file.filename, checksum: file.checksum, durationMs };
     } catch (err) {
       if (inTx) await client.query('ROLLBACK').catch(() => undefined);
       if (signal?.aborted) throw cancelled('migrations');
       const e = err as { message: string; position?: string; code?: string };
-      if (isTransientPgCode(e.code) && inTx) throw fail.DatabaseUnavailable(`${file.filename}: ${e.message} (rolled back; retried)`);
+      if (isTransientPgCode(e.code) && inTx)
+        throw fail.DatabaseUnavailable(`${file.filename}: ${e.message} (rolled back; retried)`);
       const at = sqlPosition(file.sql, e.position);
       const state = inTx ? 'rolled back' : 'ran outside a transaction, check the database before retrying';
       throw fail.MigrationFailed(`migration ${describeSqlError(file.filename, file.sql, e)} (${state})`, {
@@ -138,7 +172,13 @@ export class BuiltinMigrator implements Migrator {
       const applied = await appliedRows(client, false);
       const plan = planMigrations(files, applied);
       if (plan.changed.length) throw changedFailure(plan.changed);
-      return { applied: applied.map((a) => a.filename), pending: plan.pending, known: true, missing: plan.missing, outOfOrder: plan.outOfOrder };
+      return {
+        applied: applied.map((a) => a.filename),
+        pending: plan.pending,
+        known: true,
+        missing: plan.missing,
+        outOfOrder: plan.outOfOrder,
+      };
     } catch (err) {
       throw pgFailure(err, `migration status of ${t.database}`, ErrorType.MigrationFailed);
     } finally {

@@ -9,11 +9,26 @@ import { toolErrorSummary } from '../../../domain/backup';
 import { lastLines, run } from '../../clients/process';
 import { fail } from '../../failures';
 import { cancelled } from '../context';
-import type { MigrationOutcome, MigrationRelease, MigrationSession, MigrationState, Migrator, MigratorDeps, MigrationsConfig } from './migrator';
+import type {
+  MigrationOutcome,
+  MigrationRelease,
+  MigrationSession,
+  MigrationState,
+  Migrator,
+  MigratorDeps,
+  MigrationsConfig,
+} from './migrator';
 
 /** A command's status: nothing is known but what its status command printed. */
 function unknownState(output?: string): MigrationState {
-  return { applied: [], pending: [], known: false, missing: [], outOfOrder: [], ...(output === undefined ? {} : { output }) };
+  return {
+    applied: [],
+    pending: [],
+    known: false,
+    missing: [],
+    outOfOrder: [],
+    ...(output === undefined ? {} : { output }),
+  };
 }
 
 export class CommandMigrator implements Migrator {
@@ -43,7 +58,9 @@ export class CommandMigrator implements Migrator {
       if (r.code !== 0) {
         const out = `${r.stderr}\n${r.stdout}`;
         const why = r.timedOut ? `timed out after ${timeout}ms` : `exited with ${r.code ?? r.signal}`;
-        throw fail.MigrationFailed(`migration command ${command.join(' ')} ${why}: ${toolErrorSummary(out)}`, { output: lastLines(out, 40) });
+        throw fail.MigrationFailed(`migration command ${command.join(' ')} ${why}: ${toolErrorSummary(out)}`, {
+          output: lastLines(out, 40),
+        });
       }
       // What the command applied is not known, so a restore may have something to undo.
       return { applied: [], alreadyApplied: 0, output: lastLines(`${r.stdout}\n${r.stderr}`, 40), changed: true };
@@ -54,7 +71,13 @@ export class CommandMigrator implements Migrator {
     // DATABASE_URL in the environment, never in argv; no shell.
     const env = { ...this.deps.env, DATABASE_URL: this.deps.target().fullUrl };
     try {
-      return await run(command[0], command.slice(1), { cwd, env, timeoutMs: this.config.timeout, signal, maxOutput: 256 * 1024 });
+      return await run(command[0], command.slice(1), {
+        cwd,
+        env,
+        timeoutMs: this.config.timeout,
+        signal,
+        maxOutput: 256 * 1024,
+      });
     } catch (err) {
       if (signal?.aborted) throw cancelled('migrations');
       throw fail.MigrationFailed(`cannot run migration command ${command[0]}: ${(err as Error).message}`);

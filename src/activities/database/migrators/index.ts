@@ -10,7 +10,17 @@ import { BuiltinMigrator } from './builtin';
 import { CommandMigrator } from './command';
 import type { MigrationsConfig, Migrator, MigratorDeps, MigratorFactory, MigratorName } from './migrator';
 
-export type { MigrationOutcome, MigrationRelease, MigrationSession, MigrationState, MigrationsConfig, Migrator, MigratorDeps, MigratorFactory, MigratorName } from './migrator';
+export type {
+  MigrationOutcome,
+  MigrationRelease,
+  MigrationSession,
+  MigrationState,
+  MigrationsConfig,
+  Migrator,
+  MigratorDeps,
+  MigratorFactory,
+  MigratorName,
+} from './migrator';
 
 const MIGRATORS: { [K in MigratorName]: MigratorFactory<Extract<MigrationsConfig, { mode: K }>> } = {
   builtin: (config, deps) => new BuiltinMigrator(config, deps),
@@ -22,10 +32,20 @@ const MIGRATORS: { [K in MigratorName]: MigratorFactory<Extract<MigrationsConfig
  * DatabaseDeps.migrators) adds migrators or replaces built-in ones: the seam
  * a test registers a throwaway migrator through.
  */
-export function createMigrator(config: MigrationsConfig, deps: MigratorDeps, injected: Readonly<Record<string, MigratorFactory>> = {}): Migrator {
+export function createMigrator(
+  config: MigrationsConfig,
+  deps: MigratorDeps,
+  injected: Readonly<Record<string, MigratorFactory>> = {},
+): Migrator {
   // Each built-in factory takes only its own branch of the union; `mode` picked it, which TypeScript cannot follow.
-  const factories = new Map<string, MigratorFactory>([...(Object.entries(MIGRATORS) as [string, MigratorFactory][]), ...Object.entries(injected)]);
+  const factories = new Map<string, MigratorFactory>([
+    ...(Object.entries(MIGRATORS) as [string, MigratorFactory][]),
+    ...Object.entries(injected),
+  ]);
   const factory = factories.get(config.mode);
-  if (!factory) throw configInvalid(`database.migrations.mode ${JSON.stringify(config.mode)} names no migrator (known: ${[...factories.keys()].join(', ')})`);
+  if (!factory)
+    throw configInvalid(
+      `database.migrations.mode ${JSON.stringify(config.mode)} names no migrator (known: ${[...factories.keys()].join(', ')})`,
+    );
   return factory(config, deps);
 }

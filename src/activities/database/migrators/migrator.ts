@@ -77,4 +77,7 @@ export interface MigratorDeps {
  * `mode` named it). A factory registered under a name outside the schema
  * gets whatever section the caller's config holds.
  */
-export type MigratorFactory<C extends { mode: string } = MigrationsConfig> = (config: C, deps: MigratorDeps) => Migrator;
+export type MigratorFactory<C extends { mode: string } = MigrationsConfig> = (
+  config: C,
+  deps: MigratorDeps,
+) => Migrator;
