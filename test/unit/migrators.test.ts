@@ -49,7 +49,7 @@ test('each mode of the schema has its migrator', () => {
 test('a mode without a migrator is ConfigInvalid, naming the known ones', () => {
   const config = { mode: 'flyway' } as unknown as Parameters<typeof createMigrator>[0];
   expect(() => createMigrator(config, migratorDeps)).toThrow(
-    'database.migrations.mode "flyway" names no migrator (known: builtin, command)',
+    'database.migrations.mode "flyway" names no provider: use builtin or command',
   );
   expect(() => createMigrator(config, migratorDeps)).toThrow(
     expect.objectContaining({ type: 'ConfigInvalid', nonRetryable: true }),

@@ -88,7 +88,7 @@ test('the factory builds the configured provider and refuses an unknown name as 
     expect.objectContaining({
       type: ErrorType.ConfigInvalid,
       nonRetryable: true,
-      message: 'unknown traffic provider "linkerd": use istio or replicas',
+      message: 'traffic.provider "linkerd" names no provider: use istio or replicas',
     }),
   );
 });

@@ -6,7 +6,7 @@
  */
 import type { MetricsProviderName } from '../../domain/analysis';
 import type { DeployConfig } from '../../domain/config';
-import { configInvalid } from '../failures';
+import { providerFactory } from '../providers';
 import { activityLogger, type Logger } from '../runtime';
 import { prometheusProvider } from './prometheus';
 import type { MetricsProvider, MetricsProviderFactory, ProviderSettings } from './provider';
@@ -31,14 +31,7 @@ export function createMetricsProvider(
   settings: ProviderSettings,
   extra: Record<string, MetricsProviderFactory> = {},
 ): MetricsProvider {
-  const factories: Record<string, MetricsProviderFactory> = { ...METRICS_PROVIDER_FACTORIES, ...extra };
-  const name: string = settings.analysis.provider;
-  if (!Object.hasOwn(factories, name)) {
-    throw configInvalid(
-      `analysis.provider ${JSON.stringify(name)} is not a metrics provider (known: ${Object.keys(factories).join(', ')})`,
-    );
-  }
-  return factories[name](settings);
+  return providerFactory('analysis.provider', settings.analysis.provider, METRICS_PROVIDER_FACTORIES, extra)(settings);
 }
 
 /** What the analysis activity is built over; only config is required. */

@@ -5,7 +5,7 @@
  * its name in domain/plan.ts's TRAFFIC_PROVIDERS (which the config schema
  * uses), and its tests.
  */
-import { configInvalid } from '../failures';
+import { providerFactory } from '../providers';
 import type { TrafficProviderName, TrafficSettings } from '../../domain/plan';
 import { IstioProvider } from './istio';
 import type { TrafficContext, TrafficProvider, TrafficProviderFactory } from './provider';
@@ -17,11 +17,6 @@ export const TRAFFIC_PROVIDER_FACTORIES: Readonly<Record<TrafficProviderName, Tr
   replicas: (_settings, ctx) => new ReplicasProvider(ctx),
 };
 
-/** `a`, `a or b`, `a, b or c`. */
-function oneOf(names: string[]): string {
-  return names.length > 1 ? `${names.slice(0, -1).join(', ')} or ${names[names.length - 1]}` : names.join('');
-}
-
 /**
  * The provider `settings.provider` names, from the built-in ones and any
  * `extra` (injected through TrafficDeps.providers, which may also replace a
@@ -32,11 +27,5 @@ export function trafficProvider(
   ctx: TrafficContext,
   extra: Record<string, TrafficProviderFactory> = {},
 ): TrafficProvider {
-  const factories: Record<string, TrafficProviderFactory> = { ...TRAFFIC_PROVIDER_FACTORIES, ...extra };
-  const make = Object.hasOwn(factories, settings.provider) ? factories[settings.provider] : undefined;
-  if (!make)
-    throw configInvalid(
-      `unknown traffic provider ${JSON.stringify(settings.provider)}: use ${oneOf(Object.keys(factories))}`,
-    );
-  return make(settings, ctx);
+  return providerFactory('traffic.provider', settings.provider, TRAFFIC_PROVIDER_FACTORIES, extra)(settings, ctx);
 }

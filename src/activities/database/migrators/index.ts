@@ -5,7 +5,7 @@
  * `mode` union in domain/config.ts, its tests (the map's type refuses a
  * schema mode without a constructor).
  */
-import { configInvalid } from '../../failures';
+import { providerFactory } from '../../providers';
 import { BuiltinMigrator } from './builtin';
 import { CommandMigrator } from './command';
 import type { MigrationsConfig, Migrator, MigratorDeps, MigratorFactory, MigratorName } from './migrator';
@@ -38,14 +38,6 @@ export function createMigrator(
   injected: Readonly<Record<string, MigratorFactory>> = {},
 ): Migrator {
   // Each built-in factory takes only its own branch of the union; `mode` picked it, which TypeScript cannot follow.
-  const factories = new Map<string, MigratorFactory>([
-    ...(Object.entries(MIGRATORS) as [string, MigratorFactory][]),
-    ...Object.entries(injected),
-  ]);
-  const factory = factories.get(config.mode);
-  if (!factory)
-    throw configInvalid(
-      `database.migrations.mode ${JSON.stringify(config.mode)} names no migrator (known: ${[...factories.keys()].join(', ')})`,
-    );
-  return factory(config, deps);
+  const builtin = MIGRATORS as unknown as Record<string, MigratorFactory>;
+  return providerFactory('database.migrations.mode', config.mode, builtin, injected)(config, deps);
 }
