@@ -235,6 +235,9 @@ export interface Activities {
   deleteOldColour(req: { target: BlueGreenTarget; colour: Colour }): Promise<DeleteColourResult>;
   abortBlueGreen(req: { target: BlueGreenTarget; colour: Colour }): Promise<SwitchResult>;
 
+  /** One metrics analysis run: canary soaks, blue-green monitoring and post-deployment verification. */
+  runAnalysis(req: AnalysisRequest): Promise<AnalysisRun>;
+  /** @deprecated The old name of runAnalysis, kept registered for recorded histories and running workflows. */
   analyzeCanary(req: AnalysisRequest): Promise<AnalysisRun>;
   checkHealth(req: { workflowId: string }): Promise<CheckReport>;
   runSmokeChecks(req: { workflowId: string; baseUrl?: string }): Promise<CheckReport>;

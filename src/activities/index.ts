@@ -111,6 +111,8 @@ export function createActivities(deps: ActivityDeps): Activities {
     abortBlueGreen: kube.abortBlueGreen,
     ...trafficActs,
     ...verify,
+    runAnalysis: verify.analyzeCanary,
+    analyzeCanary: verify.analyzeCanary,
     ...notifyActivities({ config, env }),
     writeSummary: reportActivities({ config, env }).writeSummary,
   };
