@@ -3,6 +3,7 @@
  * blue-green monitoring and post-deployment verification, and the loop that
  * judges repeated runs against the limits.
  */
+import { patched } from '@temporalio/workflow';
 import type { AnalysisRequest } from '../../activities/contracts';
 import { tallyRun, type AnalysisLimits, type AnalysisTally } from '../../domain/analysis';
 import type { AnalysisRun } from '../../domain/status';
@@ -10,9 +11,17 @@ import { analysis } from '../activity-options';
 import { Stop } from './stop';
 import { describeError, nowIso, type Tracker } from './tracker';
 
-/** One analysis run. */
+/**
+ * Patch id of the rename of the analysis activity from `analyzeCanary` to
+ * `runAnalysis` (it was never canary-only). Histories recorded before it
+ * schedule `analyzeCanary`, and replay must schedule the same; the worker
+ * registers both names for one implementation.
+ */
+export const RUN_ANALYSIS_PATCH = 'run-analysis-activity';
+
+/** One analysis run by the activity this workflow's history expects. */
 export function requestAnalysis(req: AnalysisRequest): Promise<AnalysisRun> {
-  return analysis.analyzeCanary(req);
+  return patched(RUN_ANALYSIS_PATCH) ? analysis.runAnalysis(req) : analysis.analyzeCanary(req);
 }
 
 /** Repeated analysis (a canary soak, a blue-green monitoring window) judged against the failure and inconclusive limits. */
