@@ -86,7 +86,8 @@ export function createActivities(deps: ActivityDeps): Activities {
     deleteOldColour: kube.deleteOldColour,
     abortBlueGreen: kube.abortBlueGreen,
     ...trafficActs,
-    // runAnalysis keeps the name running workflows and committed histories call it by.
+    runAnalysis: analysis.runAnalysis,
+    // The old name, for workflows started before the rename and for the recorded histories.
     analyzeCanary: analysis.runAnalysis,
     ...verify,
     ...notifyActivities({ config, env }),

@@ -1,8 +1,8 @@
 /**
  * The deployment plan: everything a workflow decides on, computed once by the
  * resolvePlan activity (domain/planner.ts) from the worker's config and the
- * workflow input, then fixed in history. Types and tiny helpers only, with no
- * imports, so the workflow bundle stays small.
+ * workflow input, then fixed in history. Types and tiny pure helpers only,
+ * with no imports, so the workflow bundle stays small.
  */
 
 export type Strategy = 'rolling' | 'canary' | 'blue-green';
@@ -111,4 +111,88 @@ export interface PlanFacts {
 /** Which canary steps wait for a person before traffic moves to them. */
 export function needsApprovalBefore(weight: number, mode: ApprovalMode): boolean {
   return mode === 'every-step' || (mode === 'before-full' && weight === 100);
+}
+
+/** Where an image of a release lives: `registry/image:version`. */
+export function imageReference(registry: string, image: string, version: string): string {
+  return `${registry}/${image}:${version}`;
+}
+
+/** References the build step returned, by service name (digest-pinned where the registry gave one). */
+export type BuiltReferences = Readonly<Record<string, { reference: string } | undefined>>;
+
+/**
+ * The image a service runs in this release: the digest-pinned reference the
+ * build returned, else the plan's tag reference. Computed from fields every
+ * recorded plan has, so plans fixed in older histories keep working.
+ */
+export function releaseImage(service: PlannedService, built?: BuiltReferences): string {
+  return built?.[service.name]?.reference ?? service.reference;
+}
+
+/** The planned service whose traffic a canary or blue-green moves, when the plan deploys it. */
+export function trafficService(plan: Pick<DeployPlan, 'services' | 'traffic'>): PlannedService | undefined {
+  return plan.services.find((s) => s.name === plan.traffic.service);
+}
+
+/**
+ * The traffic service's new image: `pinned` (the build's digest, handed to a
+ * child workflow), else the plan's reference; a plan without the service
+ * falls back to the Service's name as the image name, as it always has.
+ */
+export function trafficImage(plan: Pick<DeployPlan, 'services' | 'traffic' | 'registry' | 'version'>, pinned?: string): string {
+  return pinned ?? trafficService(plan)?.reference ?? imageReference(plan.registry, plan.traffic.service, plan.version);
+}
+
+/** What the canary activities act on: one Service whose traffic moves (activities/contracts `CanaryTarget`). */
+export interface TrafficTarget {
+  workflowId: string;
+  namespace: string;
+  version: string;
+  service: string;
+  container: string;
+  image: string;
+  traffic: TrafficSettings;
+}
+
+/** What the blue-green activities act on (activities/kubernetes `BlueGreenTarget`). */
+export interface ColourTarget {
+  workflowId: string;
+  namespace: string;
+  service: string;
+  /** The Service's own Deployment (the activities default to the Service's name). */
+  deployment?: string;
+  container: string;
+  image: string;
+  version: string;
+}
+
+/**
+ * The traffic target of a release, one shape for every workflow that moves
+ * traffic. `workflowId` is the workflow people signal (it labels the canary);
+ * `image` as for trafficImage.
+ */
+export function trafficTarget(plan: Pick<DeployPlan, 'namespace' | 'services' | 'traffic' | 'registry' | 'version'>, workflowId: string, image?: string): TrafficTarget {
+  return {
+    workflowId,
+    namespace: plan.namespace,
+    version: plan.version,
+    service: plan.traffic.service,
+    container: trafficService(plan)?.container ?? plan.traffic.service,
+    image: trafficImage(plan, image),
+    traffic: plan.traffic,
+  };
+}
+
+/** The same target for the blue-green activities; `deployment` names the blue Deployment when it is not the Service's name. */
+export function colourTarget(target: TrafficTarget, deployment?: string): ColourTarget {
+  return {
+    workflowId: target.workflowId,
+    namespace: target.namespace,
+    service: target.service,
+    ...(deployment ? { deployment } : {}),
+    container: target.container,
+    image: target.image,
+    version: target.version,
+  };
 }

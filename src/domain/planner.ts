@@ -6,12 +6,11 @@
 import type { DeployConfig, ServiceConfig } from './config';
 import type { CheckedDeployInput } from './input';
 import { InputError } from './input';
-import type { DeployPlan, PlanFacts, PlannedService } from './plan';
+import { imageReference, type DeployPlan, type PlanFacts, type PlannedService } from './plan';
 import { nextVersion, tagOf } from './version';
 
-export function imageReference(registry: string, image: string, version: string): string {
-  return `${registry}/${image}:${version}`;
-}
+// Declared in plan.ts, which the workflows import; kept exported here for the planner's callers.
+export { imageReference };
 
 /** A configured service as the workflows see it; `version` gives its image reference (none: ''). */
 export function plannedService(s: ServiceConfig, registry: string, version?: string): PlannedService {

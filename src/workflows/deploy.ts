@@ -18,30 +18,32 @@ import {
   allHandlersFinished,
   condition,
   executeChild,
-  getExternalWorkflowHandle,
   isCancellation,
   log,
-  setHandler,
   startChild,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { BackupResult, BlueGreenTarget, CanaryTarget, DeploymentPreview, ImagesResult, ImageUpdate, NotificationEvent } from '../activities/contracts';
+import type { BackupResult, DeploymentPreview, ImagesResult, ImageUpdate } from '../activities/contracts';
 import { ErrorType } from '../domain/errors';
 import type { DeployInput } from '../domain/input';
-import type { DeployPlan } from '../domain/plan';
-import { checkSignal, isAllowedApprover, type AbortPayload, type SignalName } from '../domain/signals';
+import { colourTarget, releaseImage, trafficService, trafficTarget, type DeployPlan } from '../domain/plan';
+import { checkSignal, isAllowedApprover, type AbortPayload } from '../domain/signals';
 import type { DeploymentStatus, SignalRecord } from '../domain/status';
-import { long, notifier, short } from './activity-options';
+import { long, short } from './activity-options';
 import { blueGreenWorkflow } from './blue-green';
 import { canaryWorkflow } from './canary';
 import { environmentLockWorkflow, lockWorkflowId, releaseLockSignal } from './environment-lock';
-import { abortSignal, approveSignal, pauseSignal, promoteSignal, resumeSignal } from './messages';
 import { rollbackWorkflow, type AutomaticRollback } from './rollback';
-import { describeError, errorType, nowIso, Tracker } from './tracker';
+import { aboutPlan, notifierFor } from './support/notifier';
+import { forwarder, steer } from './support/steering';
+import { abortedBy, Stop } from './support/stop';
+import { describeError, errorType, nowIso, Tracker } from './support/tracker';
 import { verifyRelease } from './verify-release';
 
+/** How a deployment ended; `planned` is a dry run. */
 export type DeployOutcome = 'succeeded' | 'rolled-back' | 'aborted' | 'failed' | 'planned';
 
+/** What a deployment returns: its outcome and its whole status. */
 export interface DeployResult {
   outcome: DeployOutcome;
   workflowId: string;
@@ -57,90 +59,68 @@ export interface DeployResult {
   status: DeploymentStatus;
 }
 
-/** Ends the pipeline towards the saga's compensation with a known outcome. */
-class StopDeploy extends Error {
-  constructor(
-    readonly outcome: 'aborted' | 'failed',
-    message: string,
-    readonly timedOut = false,
-  ) {
-    super(message);
-  }
+/** One release in flight: what the stages read, and what the saga's undo collects as they go. */
+interface Release {
+  t: Tracker;
+  p: DeployPlan;
+  workflowId: string;
+  /** What the saga undoes once the rollout has begun. */
+  undo: AutomaticRollback;
+  images: ImagesResult;
+  backup?: BackupResult;
+  rolloutBegun: boolean;
+  /** Services whose traffic is served by another Deployment than their own (blue-green's green). */
+  liveDeployments: Map<string, string>;
+  /** The child that people's signals go to while it runs. */
+  child: { active?: string };
 }
 
+/** What verification compares against: the cluster and the platform as they were when the rollout began. */
+interface RolloutStart {
+  restartsBefore: Record<string, number>;
+  baseline?: { databaseConnections: number };
+  since: string;
+}
+
+/** The whole release: plan, one deployment per environment, the pipeline as a saga, summary. */
 export async function deployWorkflow(input: DeployInput): Promise<DeployResult> {
-  const info = workflowInfo();
-  const workflowId = info.workflowId;
-  const raw = (input ?? {}) as Partial<Record<string, unknown>>;
-  const t = new Tracker('deploy', {
-    version: typeof raw.version === 'string' ? raw.version : typeof raw.bump === 'string' ? `(${raw.bump} bump)` : '(unknown)',
-    environment: typeof raw.environment === 'string' ? raw.environment : '(default)',
-    ...(typeof raw.strategy === 'string' ? { strategy: raw.strategy } : {}),
-    ...(typeof raw.requestedBy === 'string' ? { requestedBy: raw.requestedBy } : {}),
-  });
+  const workflowId = workflowInfo().workflowId;
+  const t = new Tracker('deploy', provisionalStatus(input));
   const status = t.status;
 
   let plan: DeployPlan | undefined;
-  let activeChild: string | undefined;
+  const child: Release['child'] = {};
   let abortReq: SignalRecord | undefined;
   const pipeline = new CancellationScope();
   let pipelineRunning = false;
 
-  /** While a child runs, people's signals go to it; it records them in its own status. */
-  const forward = async (name: SignalName, payload: unknown): Promise<boolean> => {
-    const child = activeChild;
-    if (!child) return false;
-    try {
-      await getExternalWorkflowHandle(child).signal(name, payload);
-    } catch (err) {
-      const c = checkSignal(name, payload);
-      t.ignore(name, c.ok ? (c.value as { by: string }).by : c.by, `could not forward to ${child}: ${describeError(err)}`);
-    }
-    return true;
-  };
-
-  setHandler(approveSignal, async (payload: unknown) => {
-    if (await forward('approve', payload)) return;
-    const c = checkSignal<{ by: string; note?: string }>('approve', payload);
-    if (!c.ok) return t.ignore('approve', c.by, c.reason);
-    t.ignore('approve', c.value.by, `nothing is awaiting approval (phase ${status.phase})`, c.value.note ? { note: c.value.note } : {});
-  });
-  setHandler(abortSignal, async (payload: unknown) => {
-    if (t.isFinal) {
-      const c = checkSignal<AbortPayload>('abort', payload);
-      return t.ignore('abort', c.ok ? c.value.by : c.by, `the deployment is already ${status.phase}`);
-    }
-    if (await forward('abort', payload)) return;
-    const c = checkSignal<AbortPayload>('abort', payload);
-    if (!c.ok) return t.ignore('abort', c.by, c.reason);
-    if (abortReq) return t.ignore('abort', c.value.by, `already aborting (requested by ${abortReq.by})`, { reason: c.value.reason });
-    if (plan && !isAllowedApprover(c.value.by, plan.approvers)) return t.ignore('abort', c.value.by, `${c.value.by} is not an approver for ${plan.environment}`, { reason: c.value.reason });
-    if (!pipelineRunning) return t.ignore('abort', c.value.by, `nothing to abort in phase ${status.phase}`, { reason: c.value.reason });
-    abortReq = { signal: 'abort', by: c.value.by, at: nowIso(), reason: c.value.reason };
-    status.aborts.push(abortReq);
-    pipeline.cancel();
-  });
-  for (const [def, name] of [
-    [pauseSignal, 'pause'],
-    [resumeSignal, 'resume'],
-    [promoteSignal, 'promote'],
-  ] as const) {
-    setHandler(def, async (payload: unknown) => {
-      if (await forward(name, payload)) return;
-      const c = checkSignal<{ by: string }>(name, payload);
-      t.ignore(name, c.ok ? c.value.by : c.by, c.ok ? `no canary soak is running (phase ${status.phase})` : c.reason);
-    });
-  }
-
-  const notify = async (kind: NotificationEvent['kind'], text: string, extra: Partial<NotificationEvent> = {}): Promise<void> => {
-    try {
-      const r = await notifier.notify({ kind, workflowId, environment: status.environment, version: status.version, text, ...(plan ? { project: plan.project, ...(plan.uiUrl ? { uiUrl: plan.uiUrl } : {}) } : {}), ...extra });
-      status.notificationFailures += r.failed;
-    } catch (err) {
-      status.notificationFailures += 1;
-      log.warn('notification failed', { kind, error: describeError(err) });
-    }
-  };
+  // While a child runs, people's signals go to it; it records them in its own status.
+  steer(
+    t,
+    {
+      approve: (p) => t.ignore('approve', p.by, `nothing is awaiting approval (phase ${status.phase})`, p.note ? { note: p.note } : {}),
+      abort: (p) => {
+        if (abortReq) return t.ignore('abort', p.by, `already aborting (requested by ${abortReq.by})`, { reason: p.reason });
+        if (plan && !isAllowedApprover(p.by, plan.approvers)) return t.ignore('abort', p.by, `${p.by} is not an approver for ${plan.environment}`, { reason: p.reason });
+        if (!pipelineRunning) return t.ignore('abort', p.by, `nothing to abort in phase ${status.phase}`, { reason: p.reason });
+        abortReq = { signal: 'abort', by: p.by, at: nowIso(), reason: p.reason };
+        status.aborts.push(abortReq);
+        pipeline.cancel();
+      },
+    },
+    {
+      idle: () => `no canary soak is running (phase ${status.phase})`,
+      refuse: (name, payload) => {
+        // An ended deployment refuses an abort before anything else, children included.
+        if (name !== 'abort' || !t.isFinal) return false;
+        const c = checkSignal<AbortPayload>('abort', payload);
+        t.ignore('abort', c.ok ? c.value.by : c.by, `the deployment is already ${status.phase}`);
+        return true;
+      },
+      forward: forwarder(t, () => child.active),
+    },
+  );
+  const notify = notifierFor(t, workflowId, () => aboutPlan(plan));
 
   let lock: ChildWorkflowHandle<typeof environmentLockWorkflow> | undefined;
   const finish = async (result: Omit<DeployResult, 'workflowId' | 'version' | 'environment' | 'status'>): Promise<DeployResult> => {
@@ -156,7 +136,7 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
     return { workflowId, version: status.version, environment: status.environment, status, ...result };
   };
 
-  // --- plan ---------------------------------------------------------------------
+  // --- plan -----------------------------------------------------------------------
   try {
     plan = await t.step('resolve plan', () => short.resolvePlan({ workflowId, input }), (p) => `${p.version} to ${p.environment} (${p.strategy}), commit ${p.commit.slice(0, 12)}`);
   } catch (err) {
@@ -191,122 +171,30 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
 
   await notify('started', `${p.project} ${p.version} to ${p.environment} (${p.strategy}) started by ${p.requestedBy}`);
 
-  // What the saga undoes once the rollout has begun.
-  const undo: AutomaticRollback = { plan: p, records: [], migrationsApplied: [], reason: '' };
-  /** Services whose traffic is served by another Deployment than their own (blue-green's green). */
-  const liveDeployments = new Map<string, string>();
-  let rolloutBegun = false;
-  let images: ImagesResult = {};
-  let backup: BackupResult | undefined;
-
-  const trafficService = p.services.find((s) => s.name === p.traffic.service);
-  const target = (image: string): CanaryTarget => ({
-    workflowId,
-    namespace: p.namespace,
-    version: p.version,
-    service: p.traffic.service,
-    container: trafficService?.container ?? p.traffic.service,
-    image,
-    traffic: p.traffic,
-  });
-
-  const runPipeline = async (): Promise<void> => {
-    t.phase('preflight');
-    await t.step('pre-flight', () => short.preflight(p), (r) => `PostgreSQL ${r.database.version.split(' ')[1] ?? ''}, ${r.cluster.deployments.length} deployments`);
-
-    t.phase('checks');
-    await t.step('pre-deployment checks', () => long.runPreDeploymentChecks({ workflowId, commit: p.commit }), (r) => r.checks.map((c) => c.name).join(', ') || 'none configured');
-
-    t.phase('tagging');
-    await t.step('release tag', () => short.createReleaseTag({ workflowId, version: p.version, commit: p.commit }), (r) => `${r.tag} at ${r.commit.slice(0, 12)}${r.created ? '' : ' (already there)'}`);
-
-    // Images and the backup do not depend on each other: run them side by side.
-    t.phase('building');
-    const [built, backedUp] = await Promise.all([
-      t.step('build and push images', () => long.buildImages({ workflowId, version: p.version, commit: p.commit, services: p.services, allowOverwrite: p.allowImageOverwrite }), (r) => `${Object.keys(r).length} images (${Object.values(r).filter((i) => i.reused).length} reused)`),
-      p.backup ? t.step('database backup', () => long.backupDatabase({ workflowId, version: p.version }), (r) => `${r.key} (${r.bytes} bytes${r.reused ? ', reused' : ''})`) : Promise.resolve(undefined),
-    ]);
-    images = built;
-    backup = backedUp;
-    if (!p.backup) t.skip('database backup', 'backup: false in the input');
-    if (backup) undo.backupKey = backup.key;
-
-    if (p.migrate) {
-      t.phase('migrating');
-      const pending = await t.step('migration status', () => short.migrationStatus({ workflowId, commit: p.commit }), (r) => `${r.pending.length} pending: ${r.pending.join(', ') || 'none'}`);
-      if (pending.pending.length) {
-        const applied = await t.step('migrations', () => long.applyMigrations({ workflowId, commit: p.commit }), (r) => r.applied.map((a) => a.file).join(', '));
-        undo.migrationsApplied = applied.applied.map((a) => a.file);
-      }
-    } else {
-      t.skip('migrations', 'migrate: false in the input');
-    }
-
-    // --- roll out -------------------------------------------------------------
-    t.phase('rolling-out');
-    rolloutBegun = true;
-    const [restartsBefore, baseline] = await Promise.all([
-      short.podRestarts({ namespace: p.namespace, deployments: p.services.map((s) => s.deployment) }).catch(() => ({})),
-      short.platformBaseline().catch(() => undefined),
-    ]);
-    const rolloutStarted = nowIso();
-    const rolling = p.strategy === 'rolling' ? p.services : p.services.filter((s) => s.name !== p.traffic.service);
-    if (rolling.length) {
-      const updates: ImageUpdate[] = rolling.map((s) => ({ deployment: s.deployment, container: s.container, image: images[s.name]?.reference ?? s.reference }));
-      const updated = await t.step('update images', () => short.patchImages({ workflowId, namespace: p.namespace, version: p.version, updates }), (r) => `${r.records.filter((x) => x.changed).length} deployments changed`);
-      undo.records.push(...updated.records);
-      await t.step('wait for rollout', () => long.waitForRollout({ namespace: p.namespace, deployments: rolling.map((s) => s.deployment), timeoutMs: p.rolloutTimeoutMs }), (r) => r.deployments.map((d) => `${d.deployment}@${d.revision ?? '?'}`).join(', '));
-    }
-    if (p.strategy !== 'rolling' && trafficService) {
-      const tgt = target(images[trafficService.name]?.reference ?? trafficService.reference);
-      // The stable images before the traffic strategy runs: what the saga returns to after a promotion.
-      const state = await short.readClusterState({ namespace: p.namespace, deployments: [trafficService.deployment] });
-      const current = state.deployments.find((d) => d.name === trafficService.deployment);
-      const childId = `${workflowId}-${p.strategy}`;
-      status.children.push(childId);
-      activeChild = childId;
-      if (p.strategy === 'canary') {
-        undo.canary = tgt;
-        // Recorded before the child runs: a promotion that fails half-way has already changed stable.
-        if (current) undo.records.push({ deployment: current.name, previousImages: current.images, ...(current.version ? { previousVersion: current.version } : {}) });
-        const r = await t.step('canary', () =>
-          executeChild(canaryWorkflow, { workflowId: childId, args: [{ version: p.version, plan: p, image: tgt.image, searchAttributes: p.searchAttributes }] }),
-          (x) => `${x.outcome} at ${x.weight}%`,
-        ).finally(() => (activeChild = undefined));
-        if (r.outcome !== 'promoted') throw new StopDeploy(r.outcome === 'aborted' ? 'aborted' : 'failed', r.reason ?? `canary ${r.outcome}`, r.timedOut === true);
-      } else {
-        const r = await t.step('blue-green', () =>
-          executeChild(blueGreenWorkflow, { workflowId: childId, args: [{ version: p.version, plan: p, image: tgt.image, searchAttributes: p.searchAttributes }] }),
-          (x) => `${x.outcome}${x.live ? `, live: ${x.live}` : ''}`,
-        ).finally(() => (activeChild = undefined));
-        if (r.outcome !== 'switched') throw new StopDeploy(r.outcome === 'aborted' ? 'aborted' : 'failed', r.reason ?? `blue-green ${r.outcome}`, r.timedOut === true);
-        // After a switch the saga's undo is a switch back to the colour that served before.
-        if (r.previous) undo.blueGreen = { target: blueGreenTarget(tgt), back: r.previous };
-        if (r.liveDeployment) liveDeployments.set(trafficService.name, r.liveDeployment);
-      }
-    }
-
-    // --- verify -----------------------------------------------------------------
-    t.phase('verifying');
-    const verdict = await verifyRelease(t, { workflowId, plan: p, deployments: p.services.map((s) => liveDeployments.get(s.name) ?? s.deployment), restartsBefore, since: rolloutStarted, ...(baseline ? { baselineConnections: baseline.databaseConnections } : {}) });
-    if (!verdict.ok) throw ApplicationFailure.create({ type: ErrorType.VerificationFailed, message: verdict.reason, nonRetryable: true });
-  };
-
-  let failure: StopDeploy | undefined;
+  // --- the runbook's steps, in order ---------------------------------------------
+  const r: Release = { t, p, workflowId, undo: { plan: p, records: [], migrationsApplied: [], reason: '' }, images: {}, rolloutBegun: false, liveDeployments: new Map(), child };
+  let failure: Stop | undefined;
   pipelineRunning = true;
   try {
-    await pipeline.run(runPipeline);
+    await pipeline.run(async () => {
+      await preflight(r);
+      await tagRelease(r);
+      await buildAndBackUp(r);
+      await migrate(r);
+      const rollout = await rollOut(r);
+      await verify(r, rollout);
+    });
   } catch (err) {
-    if (err instanceof StopDeploy) failure = err;
-    else if (abortReq && (isCancellation(err) || pipeline.consideredCancelled)) failure = new StopDeploy('aborted', `aborted by ${abortReq.by}: ${abortReq.reason ?? ''}`.trim());
-    else failure = new StopDeploy('failed', describeError(err));
+    if (err instanceof Stop) failure = err;
+    else if (abortReq && (isCancellation(err) || pipeline.consideredCancelled)) failure = abortedBy(abortReq);
+    else failure = new Stop('failed', describeError(err));
   } finally {
     pipelineRunning = false;
   }
 
   if (!failure) {
     t.phase('reporting');
-    const summary = await writeSummary(t, p, undo.migrationsApplied, backup?.key);
+    const summary = await writeSummary(t, p, r.undo.migrationsApplied, r.backup?.key);
     await notify('succeeded', `${p.project} ${p.version} is live on ${p.environment}`);
     t.finish('succeeded');
     return finish({ outcome: 'succeeded', ...(summary ? { summary } : {}) });
@@ -316,19 +204,19 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
   const stop = failure;
   status.error = stop.message;
   const final = await CancellationScope.nonCancellable(async (): Promise<DeployOutcome> => {
-    if (!rolloutBegun) {
+    if (!r.rolloutBegun) {
       await notify(stop.outcome, `${p.project} ${p.version} on ${p.environment} ${stop.outcome} before the rollout: ${stop.message}`);
       return stop.outcome;
     }
     t.phase('rolling-back');
-    undo.reason = stop.message;
+    r.undo.reason = stop.message;
     const childId = `${workflowId}-rollback`;
     status.children.push(childId);
-    activeChild = childId;
+    child.active = childId;
     try {
-      const r = await t.step('rollback', () => executeChild(rollbackWorkflow, { workflowId: childId, args: [{ automatic: undo, requestedBy: 'deploy-pipelines', reason: stop.message }] }), (x) => `workloads ${x.workloads}; database ${x.database}`);
-      if (r.outcome !== 'rolled-back') {
-        status.error = `${stop.message}; rollback: ${r.reason ?? r.outcome}`;
+      const rb = await t.step('rollback', () => executeChild(rollbackWorkflow, { workflowId: childId, args: [{ automatic: r.undo, requestedBy: 'deploy-pipelines', reason: stop.message }] }), (x) => `workloads ${x.workloads}; database ${x.database}`);
+      if (rb.outcome !== 'rolled-back') {
+        status.error = `${stop.message}; rollback: ${rb.reason ?? rb.outcome}`;
         return 'failed';
       }
       // An abort that was rolled back ends as "aborted"; a failure that was rolled back as "rolled-back".
@@ -337,16 +225,125 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
       status.error = `${stop.message}; rollback failed: ${describeError(err)}`;
       return 'failed';
     } finally {
-      activeChild = undefined;
+      child.active = undefined;
     }
   });
-  await CancellationScope.nonCancellable(() => writeSummary(t, p, undo.migrationsApplied, backup?.key, final));
+  await CancellationScope.nonCancellable(() => writeSummary(t, p, r.undo.migrationsApplied, r.backup?.key, final));
   t.finish(final, status.error);
   return finish({ outcome: final, reason: status.error ?? stop.message, ...(stop.timedOut ? { timedOut: true } : {}) });
 }
 
-export function blueGreenTarget(t: CanaryTarget): BlueGreenTarget {
-  return { workflowId: t.workflowId, namespace: t.namespace, service: t.service, container: t.container, image: t.image, version: t.version };
+/** The status before the plan exists: what the raw input says (it is not checked yet, and may be anything). */
+function provisionalStatus(input: DeployInput): { version: string; environment: string; strategy?: string; requestedBy?: string } {
+  const raw = (input ?? {}) as Partial<Record<string, unknown>>;
+  return {
+    version: typeof raw.version === 'string' ? raw.version : typeof raw.bump === 'string' ? `(${raw.bump} bump)` : '(unknown)',
+    environment: typeof raw.environment === 'string' ? raw.environment : '(default)',
+    ...(typeof raw.strategy === 'string' ? { strategy: raw.strategy } : {}),
+    ...(typeof raw.requestedBy === 'string' ? { requestedBy: raw.requestedBy } : {}),
+  };
+}
+
+/** Runbook "Pre-flight checks" and the project's pre-deployment checks. */
+async function preflight({ t, p, workflowId }: Release): Promise<void> {
+  t.phase('preflight');
+  await t.step('pre-flight', () => short.preflight(p), (r) => `PostgreSQL ${r.database.version.split(' ')[1] ?? ''}, ${r.cluster.deployments.length} deployments`);
+
+  t.phase('checks');
+  await t.step('pre-deployment checks', () => long.runPreDeploymentChecks({ workflowId, commit: p.commit }), (r) => r.checks.map((c) => c.name).join(', ') || 'none configured');
+}
+
+/** Runbook "Create release tag". */
+async function tagRelease({ t, p, workflowId }: Release): Promise<void> {
+  t.phase('tagging');
+  await t.step('release tag', () => short.createReleaseTag({ workflowId, version: p.version, commit: p.commit }), (r) => `${r.tag} at ${r.commit.slice(0, 12)}${r.created ? '' : ' (already there)'}`);
+}
+
+/** Runbook "Build and push images" and "Back up the database": they do not depend on each other, so they run side by side. */
+async function buildAndBackUp(rel: Release): Promise<void> {
+  const { t, p, workflowId } = rel;
+  t.phase('building');
+  const [built, backedUp] = await Promise.all([
+    t.step('build and push images', () => long.buildImages({ workflowId, version: p.version, commit: p.commit, services: p.services, allowOverwrite: p.allowImageOverwrite }), (r) => `${Object.keys(r).length} images (${Object.values(r).filter((i) => i.reused).length} reused)`),
+    p.backup ? t.step('database backup', () => long.backupDatabase({ workflowId, version: p.version }), (r) => `${r.key} (${r.bytes} bytes${r.reused ? ', reused' : ''})`) : Promise.resolve(undefined),
+  ]);
+  rel.images = built;
+  rel.backup = backedUp;
+  if (!p.backup) t.skip('database backup', 'backup: false in the input');
+  if (rel.backup) rel.undo.backupKey = rel.backup.key;
+}
+
+/** Runbook "Run migrations": only what is pending; what ran is what a restore would undo. */
+async function migrate({ t, p, workflowId, undo }: Release): Promise<void> {
+  if (!p.migrate) return t.skip('migrations', 'migrate: false in the input');
+  t.phase('migrating');
+  const pending = await t.step('migration status', () => short.migrationStatus({ workflowId, commit: p.commit }), (r) => `${r.pending.length} pending: ${r.pending.join(', ') || 'none'}`);
+  if (pending.pending.length) {
+    const applied = await t.step('migrations', () => long.applyMigrations({ workflowId, commit: p.commit }), (r) => r.applied.map((a) => a.file).join(', '));
+    undo.migrationsApplied = applied.applied.map((a) => a.file);
+  }
+}
+
+/**
+ * Runbook "Roll out": every service but the traffic service by a rolling
+ * update (all of them for the rolling strategy), then the traffic service by
+ * its strategy. From here on a failure is rolled back.
+ */
+async function rollOut(rel: Release): Promise<RolloutStart> {
+  const { t, p, workflowId, images, undo } = rel;
+  t.phase('rolling-out');
+  rel.rolloutBegun = true;
+  const [restartsBefore, baseline] = await Promise.all([
+    short.podRestarts({ namespace: p.namespace, deployments: p.services.map((s) => s.deployment) }).catch(() => ({})),
+    short.platformBaseline().catch(() => undefined),
+  ]);
+  const since = nowIso();
+  const rolling = p.strategy === 'rolling' ? p.services : p.services.filter((s) => s.name !== p.traffic.service);
+  if (rolling.length) {
+    const updates: ImageUpdate[] = rolling.map((s) => ({ deployment: s.deployment, container: s.container, image: releaseImage(s, images) }));
+    const updated = await t.step('update images', () => short.patchImages({ workflowId, namespace: p.namespace, version: p.version, updates }), (r) => `${r.records.filter((x) => x.changed).length} deployments changed`);
+    undo.records.push(...updated.records);
+    await t.step('wait for rollout', () => long.waitForRollout({ namespace: p.namespace, deployments: rolling.map((s) => s.deployment), timeoutMs: p.rolloutTimeoutMs }), (r) => r.deployments.map((d) => `${d.deployment}@${d.revision ?? '?'}`).join(', '));
+  }
+  if (p.strategy !== 'rolling') await shiftTraffic(rel);
+  return { restartsBefore, ...(baseline ? { baseline } : {}), since };
+}
+
+/** The traffic service by its strategy: the canary or blue-green child, steered by people through this workflow. */
+async function shiftTraffic(rel: Release): Promise<void> {
+  const { t, p, workflowId, undo } = rel;
+  const service = trafficService(p);
+  if (!service) return;
+  const target = trafficTarget(p, workflowId, releaseImage(service, rel.images));
+  // The stable images before the traffic strategy runs: what the saga returns to after a promotion.
+  const state = await short.readClusterState({ namespace: p.namespace, deployments: [service.deployment] });
+  const current = state.deployments.find((d) => d.name === service.deployment);
+  const childId = `${workflowId}-${p.strategy}`;
+  t.status.children.push(childId);
+  rel.child.active = childId;
+  const args = { version: p.version, plan: p, image: target.image, searchAttributes: p.searchAttributes };
+  if (p.strategy === 'canary') {
+    undo.canary = target;
+    // Recorded before the child runs: a promotion that fails half-way has already changed stable.
+    if (current) undo.records.push({ deployment: current.name, previousImages: current.images, ...(current.version ? { previousVersion: current.version } : {}) });
+    const r = await t.step('canary', () => executeChild(canaryWorkflow, { workflowId: childId, args: [args] }), (x) => `${x.outcome} at ${x.weight}%`).finally(() => (rel.child.active = undefined));
+    if (r.outcome !== 'promoted') throw new Stop(r.outcome === 'aborted' ? 'aborted' : 'failed', r.reason ?? `canary ${r.outcome}`, r.timedOut === true);
+  } else {
+    const r = await t.step('blue-green', () => executeChild(blueGreenWorkflow, { workflowId: childId, args: [args] }), (x) => `${x.outcome}${x.live ? `, live: ${x.live}` : ''}`).finally(() => (rel.child.active = undefined));
+    if (r.outcome !== 'switched') throw new Stop(r.outcome === 'aborted' ? 'aborted' : 'failed', r.reason ?? `blue-green ${r.outcome}`, r.timedOut === true);
+    // After a switch the saga's undo is a switch back to the colour that served before. The target names the
+    // Service only, as this saga has always recorded it (abortBlueGreen then takes the Service's name as blue's).
+    if (r.previous) undo.blueGreen = { target: colourTarget(target), back: r.previous };
+    if (r.liveDeployment) rel.liveDeployments.set(service.name, r.liveDeployment);
+  }
+}
+
+/** Runbook "Post-deployment verification": every check against the Deployments that now serve the release. */
+async function verify({ t, p, workflowId, liveDeployments }: Release, start: RolloutStart): Promise<void> {
+  t.phase('verifying');
+  const deployments = p.services.map((s) => liveDeployments.get(s.name) ?? s.deployment);
+  const verdict = await verifyRelease(t, { workflowId, plan: p, deployments, restartsBefore: start.restartsBefore, since: start.since, ...(start.baseline ? { baselineConnections: start.baseline.databaseConnections } : {}) });
+  if (!verdict.ok) throw ApplicationFailure.create({ type: ErrorType.VerificationFailed, message: verdict.reason, nonRetryable: true });
 }
 
 /** Best effort: a summary that cannot be written never fails the deployment. */

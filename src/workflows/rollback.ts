@@ -11,15 +11,17 @@
  * backup, `abort` keeps the database as it is, and the wait times out into
  * keeping it. Nothing restores a database without that approval.
  */
-import { condition, log, setHandler, workflowInfo } from '@temporalio/workflow';
-import type { BlueGreenTarget, CanaryTarget, Colour, DeploymentRecord, NotificationEvent } from '../activities/contracts';
+import { workflowInfo } from '@temporalio/workflow';
+import type { BlueGreenTarget, CanaryTarget, Colour, DeploymentRecord } from '../activities/contracts';
 import type { RollbackInput } from '../domain/input';
-import type { DeployPlan, RollbackPlan } from '../domain/plan';
-import { checkSignal, isAllowedApprover, type AbortPayload, type ApprovePayload } from '../domain/signals';
+import { imageReference, trafficTarget, type DeployPlan, type RollbackPlan } from '../domain/plan';
+import { isAllowedApprover } from '../domain/signals';
 import type { DeploymentStatus } from '../domain/status';
-import { long, notifier, short, traffic } from './activity-options';
-import { abortSignal, approveSignal, pauseSignal, promoteSignal, resumeSignal } from './messages';
-import { describeError, nowIso, Tracker } from './tracker';
+import { long, short, traffic } from './activity-options';
+import { Gate } from './support/gate';
+import { notifierFor } from './support/notifier';
+import { signalTargetId, steer } from './support/steering';
+import { describeError, nowIso, Tracker } from './support/tracker';
 
 /** What the deploy saga hands over: everything it changed that can be undone. */
 export interface AutomaticRollback {
@@ -35,10 +37,12 @@ export interface AutomaticRollback {
   reason: string;
 }
 
+/** A manual rollback's input, or the deploy saga's hand-over. */
 export interface RollbackWorkflowInput extends RollbackInput {
   automatic?: AutomaticRollback;
 }
 
+/** How far the rollback got: workloads, then the database. */
 export interface RollbackResult {
   outcome: 'rolled-back' | 'failed';
   workloads: string;
@@ -47,6 +51,7 @@ export interface RollbackResult {
   status: DeploymentStatus;
 }
 
+/** Workloads and traffic back first, then the database only on a person's approval. */
 export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<RollbackResult> {
   const info = workflowInfo();
   const auto = input.automatic;
@@ -57,51 +62,35 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
     ...(input.requestedBy ? { requestedBy: input.requestedBy } : {}),
   });
   const status = t.status;
-  // People signal the deploy workflow when there is one; it forwards to us.
-  const signalTarget = info.parent?.workflowId ?? info.workflowId;
+  const signalTarget = signalTargetId();
 
   let approvers: string[] = auto?.plan.approvers ?? [];
-  let decisionOpen = false;
+  // The database decision: approve restores the backup, abort keeps the database as it is.
   let decision: { restore: boolean; by: string; note?: string } | undefined;
-
-  setHandler(approveSignal, (payload: unknown) => {
-    const c = checkSignal<ApprovePayload>('approve', payload);
-    if (!c.ok) return t.ignore('approve', c.by, c.reason);
-    if (!decisionOpen || decision) return t.ignore('approve', c.value.by, `nothing is awaiting approval (phase ${status.phase})`);
-    if (!isAllowedApprover(c.value.by, approvers)) return t.ignore('approve', c.value.by, `${c.value.by} is not an approver for ${status.environment}`);
-    decision = { restore: true, by: c.value.by, ...(c.value.note ? { note: c.value.note } : {}) };
-    status.approvals.push({ signal: 'approve', by: c.value.by, at: nowIso(), reason: 'restore the database from the backup', ...(c.value.note ? { note: c.value.note } : {}) });
+  const gate = new Gate(t, {
+    allowed: (by) => isAllowedApprover(by, approvers),
+    required: () => 1,
+    awaiting: () => decision === undefined,
+    onApprove: (p) => (decision = { restore: true, by: p.by, ...(p.note ? { note: p.note } : {}) }),
   });
-  setHandler(abortSignal, (payload: unknown) => {
-    const c = checkSignal<AbortPayload>('abort', payload);
-    if (!c.ok) return t.ignore('abort', c.by, c.reason);
-    if (!decisionOpen || decision) return t.ignore('abort', c.value.by, `a rollback runs to completion; abort only answers the database decision (phase ${status.phase})`, { reason: c.value.reason });
-    if (!isAllowedApprover(c.value.by, approvers)) return t.ignore('abort', c.value.by, `${c.value.by} is not an approver for ${status.environment}`);
-    decision = { restore: false, by: c.value.by, note: c.value.reason };
-    status.aborts.push({ signal: 'abort', by: c.value.by, at: nowIso(), reason: `keep the database: ${c.value.reason}` });
-  });
-  for (const [def, name] of [
-    [pauseSignal, 'pause'],
-    [resumeSignal, 'resume'],
-    [promoteSignal, 'promote'],
-  ] as const) {
-    setHandler(def, (payload: unknown) => {
-      const c = checkSignal<{ by: string }>(name, payload);
-      t.ignore(name, c.ok ? c.value.by : c.by, c.ok ? `a rollback has nothing to ${name}` : c.reason);
-    });
-  }
+  steer(
+    t,
+    {
+      approve: (p) => gate.approve(p),
+      abort: (p) => {
+        if (!gate.isOpen || decision) return t.ignore('abort', p.by, `a rollback runs to completion; abort only answers the database decision (phase ${status.phase})`, { reason: p.reason });
+        if (!isAllowedApprover(p.by, approvers)) return t.ignore('abort', p.by, `${p.by} is not an approver for ${status.environment}`);
+        decision = { restore: false, by: p.by, note: p.reason };
+        status.aborts.push({ signal: 'abort', by: p.by, at: nowIso(), reason: `keep the database: ${p.reason}` });
+      },
+    },
+    { idle: (name) => `a rollback has nothing to ${name}` },
+  );
 
+  // A manual rollback learns the project from its plan; until then notifications name none.
   let project = auto?.plan.project ?? '';
   let uiUrl = auto?.plan.uiUrl;
-  const notify = async (kind: NotificationEvent['kind'], text: string, commands?: string[]): Promise<void> => {
-    try {
-      const r = await notifier.notify({ kind, workflowId: signalTarget, project, environment: status.environment, version: status.version, text, ...(uiUrl ? { uiUrl } : {}), ...(commands ? { commands } : {}) });
-      status.notificationFailures += r.failed;
-    } catch (err) {
-      status.notificationFailures += 1;
-      log.warn('notification failed', { error: describeError(err) });
-    }
-  };
+  const notify = notifierFor(t, signalTarget, () => ({ project, ...(uiUrl ? { uiUrl } : {}) }));
 
   let workloads = '';
   let backupKey: string | undefined;
@@ -147,12 +136,14 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
       t.identify(plan.target.kind === 'version' ? plan.target.version : plan.target.kind === 'revision' ? `revision ${plan.target.revision}` : '(previous)', plan.environment, 'rollback', plan.searchAttributes);
       t.phase('rolling-back');
       const deployments = plan.services.map((s) => s.deployment);
-      const stable: CanaryTarget = { workflowId: signalTarget, namespace: plan.namespace, version: status.version, service: plan.traffic.service, container: plan.traffic.service, image: '', traffic: plan.traffic };
+      // abortCanary reads the Service and the traffic settings only: no new image, and the container as it was always sent.
+      const stable: CanaryTarget = { ...trafficTarget({ ...plan, version: status.version }, signalTarget, ''), container: plan.traffic.service };
       // Any canary traffic goes back to stable before the images change.
       if (plan.services.some((s) => s.name === plan.traffic.service)) await t.step('traffic to stable', () => traffic.abortCanary(stable));
       if (plan.target.kind === 'version') {
         const version = plan.target.version;
-        const updates = plan.services.map((s) => ({ deployment: s.deployment, container: s.container, image: `${plan.registry}/${s.image}:${version}` }));
+        // From the registry, image and version, which every recorded rollback plan has.
+        const updates = plan.services.map((s) => ({ deployment: s.deployment, container: s.container, image: imageReference(plan.registry, s.image, version) }));
         await t.step(`images to ${version}`, () => short.patchImages({ workflowId: signalTarget, namespace: plan.namespace, version, updates }));
         const r = await t.step('wait for rollout', () => long.waitForRollout({ namespace: plan.namespace, deployments, timeoutMs: plan.rolloutTimeoutMs }));
         workloads = r.deployments.map((d) => `${d.deployment}@${d.revision ?? '?'}`).join(', ');
@@ -182,13 +173,15 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
   if (askForDecision && backupKey) {
     const key = backupKey;
     const commands = [`deployctl approve ${signalTarget} --by <name> --note "restore ${key}"`, `deployctl abort ${signalTarget} --by <name> --reason "keep the database"`];
-    t.phase('awaiting-db-decision');
-    t.waitFor(`a decision on the database: approve restores ${key}, abort keeps it as it is`, decisionTimeoutMs, commands);
-    decisionOpen = true;
-    await notify('rolled-back', `${workloads}. Database: approve to restore ${key}, abort to keep it (keeps it after ${Math.round(decisionTimeoutMs / 60_000)} min)`, commands);
-    const answered = await condition(() => decision !== undefined, decisionTimeoutMs);
-    decisionOpen = false;
-    t.doneWaiting();
+    const answered = await gate.wait({
+      reason: 'restore the database from the backup',
+      phase: 'awaiting-db-decision',
+      waitingFor: `a decision on the database: approve restores ${key}, abort keeps it as it is`,
+      timeoutMs: decisionTimeoutMs,
+      commands,
+      announce: () => notify('rolled-back', `${workloads}. Database: approve to restore ${key}, abort to keep it (keeps it after ${Math.round(decisionTimeoutMs / 60_000)} min)`, { commands }),
+      interrupted: () => decision !== undefined,
+    });
     if (!answered) {
       database = 'kept (decision timed out)';
       t.skip('database restore', 'no decision before the timeout: the database is kept as it is');

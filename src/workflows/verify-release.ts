@@ -7,9 +7,11 @@
  * a pass.
  */
 import type { DeployPlan } from '../domain/plan';
-import { analysis, short } from './activity-options';
-import { describeError, type Tracker } from './tracker';
+import { short } from './activity-options';
+import { requestAnalysis } from './support/analysis';
+import { describeError, type Tracker } from './support/tracker';
 
+/** What verification needs from the deployment that rolled out. */
 export interface VerifyRequest {
   workflowId: string;
   plan: DeployPlan;
@@ -20,6 +22,7 @@ export interface VerifyRequest {
   baselineConnections?: number;
 }
 
+/** Runs every check side by side and collects what failed, so one report names all problems at once. */
 export async function verifyRelease(t: Tracker, req: VerifyRequest): Promise<{ ok: boolean; reason: string }> {
   const { plan, workflowId } = req;
   const problems: string[] = [];
@@ -45,7 +48,7 @@ export async function verifyRelease(t: Tracker, req: VerifyRequest): Promise<{ o
     check('kubernetes health', () => short.checkKubernetesHealth({ namespace: plan.namespace, deployments: req.deployments, baselineRestarts: req.restartsBefore, since: req.since })),
     check('platform health', () => short.checkPlatformHealth(req.baselineConnections !== undefined ? { baselineConnections: req.baselineConnections } : {})),
     check('metrics analysis', async () => {
-      const run = await analysis.analyzeCanary({ workflowId, namespace: plan.namespace, version: plan.version, stableVersion: plan.version, weight: 0, tracks: ['stable'] });
+      const run = await requestAnalysis({ workflowId, namespace: plan.namespace, version: plan.version, stableVersion: plan.version, weight: 0, tracks: ['stable'] });
       t.status.lastAnalysis = run;
       return {
         ok: run.outcome === 'pass',

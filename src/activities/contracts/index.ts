@@ -74,6 +74,9 @@ export interface Activities {
   deleteOldColour(req: { target: BlueGreenTarget; colour: Colour }): Promise<DeleteColourResult>;
   abortBlueGreen(req: { target: BlueGreenTarget; colour: Colour }): Promise<SwitchResult>;
 
+  /** One metrics analysis run: canary soaks, blue-green monitoring and post-deployment verification. */
+  runAnalysis(req: AnalysisRequest): Promise<AnalysisRun>;
+  /** @deprecated The old name of runAnalysis, kept registered for recorded histories and running workflows. */
   analyzeCanary(req: AnalysisRequest): Promise<AnalysisRun>;
   checkHealth(req: HealthRequest): Promise<CheckReport>;
   runSmokeChecks(req: SmokeRequest): Promise<CheckReport>;

@@ -13,14 +13,16 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { DeploymentStatus, IgnoredSignal, Phase, SignalRecord, StepRecord, WaitingFor } from '../domain/status';
-import { statusQuery } from './messages';
+import type { DeploymentStatus, IgnoredSignal, Phase, SignalRecord, StepRecord, WaitingFor } from '../../domain/status';
+import { statusQuery } from '../messages';
 
+/** The Deploy* search attributes: the Temporal UI lists and filters deployments by them. */
 export const DeployEnvironmentKey = defineSearchAttributeKey('DeployEnvironment', SearchAttributeType.KEYWORD);
 export const DeployVersionKey = defineSearchAttributeKey('DeployVersion', SearchAttributeType.KEYWORD);
 export const DeployStrategyKey = defineSearchAttributeKey('DeployStrategy', SearchAttributeType.KEYWORD);
 export const DeployPhaseKey = defineSearchAttributeKey('DeployPhase', SearchAttributeType.KEYWORD);
 
+/** Workflow time (fixed in history, so replay-safe) as the status records it. */
 export function nowIso(): string {
   return new Date().toISOString();
 }
@@ -43,6 +45,10 @@ export function errorType(err: unknown): string | undefined {
   return e instanceof ApplicationFailure ? (e.type ?? undefined) : undefined;
 }
 
+/**
+ * One workflow's status and step log: every workflow builds one before its
+ * first await, so the `status` query answers from the first task on.
+ */
 export class Tracker {
   readonly status: DeploymentStatus;
 
