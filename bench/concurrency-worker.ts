@@ -42,7 +42,7 @@ const activities: Partial<Activities> = {
   },
   async promoteCanary() {},
   async abortCanary() {},
-  async analyzeCanary(req) {
+  async runAnalysis(req) {
     return {
       at: new Date().toISOString(),
       outcome: 'pass',

@@ -182,13 +182,11 @@ export function imagesActivities(deps: ImagesDeps) {
     }
     progress.services[svc.name] = { state: 'pushing' };
     report();
-    const push = await deps.docker
-      .getImage(tagRef)
-      .push({
-        authconfig: deps.registryAuth
-          ? { ...deps.registryAuth, serveraddress: deps.registryHost.split('/')[0] }
-          : { serveraddress: deps.registryHost.split('/')[0] },
-      });
+    const push = await deps.docker.getImage(tagRef).push({
+      authconfig: deps.registryAuth
+        ? { ...deps.registryAuth, serveraddress: deps.registryHost.split('/')[0] }
+        : { serveraddress: deps.registryHost.split('/')[0] },
+    });
     let pushError: string | undefined;
     let digest: string | undefined;
     await follow(deps.docker, push, (e) => {

@@ -27,7 +27,11 @@ export function createActivities(deps: ActivityDeps): Activities {
   const { config, env } = deps;
   const providers = deps.providers ?? {};
   const kube = kubernetesActivities({ clients: deps.kube, config });
-  const trafficActs = trafficActivities({ clients: deps.kube, config, ...(providers.traffic ? { providers: providers.traffic } : {}) });
+  const trafficActs = trafficActivities({
+    clients: deps.kube,
+    config,
+    ...(providers.traffic ? { providers: providers.traffic } : {}),
+  });
   const database = databaseActivities({
     config,
     databaseUrl: env[config.database.urlEnv] ?? '',

@@ -64,7 +64,13 @@ export interface DeployPlan {
   registry: string;
   services: PlannedService[];
   canary: CanarySettings;
-  blueGreen: { monitorMs: number; analysisIntervalMs: number; approval: boolean; approvalTimeoutMs: number; deleteAfterMs: number };
+  blueGreen: {
+    monitorMs: number;
+    analysisIntervalMs: number;
+    approval: boolean;
+    approvalTimeoutMs: number;
+    deleteAfterMs: number;
+  };
   traffic: TrafficSettings;
   approvers: string[];
   requiredApprovals: number;
@@ -76,7 +82,8 @@ export interface DeployPlan {
   searchAttributes: boolean;
 }
 
-export type RollbackTarget = { kind: 'previous' } | { kind: 'revision'; revision: number } | { kind: 'version'; version: string };
+export type RollbackTarget =
+  { kind: 'previous' } | { kind: 'revision'; revision: number } | { kind: 'version'; version: string };
 
 /** A manual rollback, resolved by the resolveRollback activity from config and input. */
 export interface RollbackPlan {
@@ -140,7 +147,10 @@ export function trafficService(plan: Pick<DeployPlan, 'services' | 'traffic'>): 
  * child workflow), else the plan's reference; a plan without the service
  * falls back to the Service's name as the image name, as it always has.
  */
-export function trafficImage(plan: Pick<DeployPlan, 'services' | 'traffic' | 'registry' | 'version'>, pinned?: string): string {
+export function trafficImage(
+  plan: Pick<DeployPlan, 'services' | 'traffic' | 'registry' | 'version'>,
+  pinned?: string,
+): string {
   return pinned ?? trafficService(plan)?.reference ?? imageReference(plan.registry, plan.traffic.service, plan.version);
 }
 
@@ -149,8 +159,10 @@ export interface TrafficTarget {
   workflowId: string;
   namespace: string;
   version: string;
+  /** The Deployment (and Service) that takes traffic, e.g. api-gateway. */
   service: string;
   container: string;
+  /** New image reference, digest-pinned when known. */
   image: string;
   traffic: TrafficSettings;
 }
@@ -159,8 +171,9 @@ export interface TrafficTarget {
 export interface ColourTarget {
   workflowId: string;
   namespace: string;
+  /** The Service whose selector picks the colour. */
   service: string;
-  /** The Service's own Deployment (the activities default to the Service's name). */
+  /** The Service's own Deployment, which is blue (the activities default to the Service's name). */
   deployment?: string;
   container: string;
   image: string;
@@ -172,7 +185,11 @@ export interface ColourTarget {
  * traffic. `workflowId` is the workflow people signal (it labels the canary);
  * `image` as for trafficImage.
  */
-export function trafficTarget(plan: Pick<DeployPlan, 'namespace' | 'services' | 'traffic' | 'registry' | 'version'>, workflowId: string, image?: string): TrafficTarget {
+export function trafficTarget(
+  plan: Pick<DeployPlan, 'namespace' | 'services' | 'traffic' | 'registry' | 'version'>,
+  workflowId: string,
+  image?: string,
+): TrafficTarget {
   return {
     workflowId,
     namespace: plan.namespace,

@@ -30,17 +30,22 @@ export function buildPlan(config: DeployConfig, input: CheckedDeployInput, facts
   const environment = input.environment ?? config.defaultEnvironment;
   const env = config.environments[environment];
   if (!env) {
-    throw new InputError(`unknown environment "${environment}": configured are ${Object.keys(config.environments).join(', ')}`);
+    throw new InputError(
+      `unknown environment "${environment}": configured are ${Object.keys(config.environments).join(', ')}`,
+    );
   }
   const version = input.version ?? nextVersion(facts.tags, input.bump as 'patch' | 'minor' | 'major');
   const known = new Map(config.services.map((s) => [s.name, s]));
   for (const name of input.services ?? []) {
-    if (!known.has(name)) throw new InputError(`unknown service "${name}": configured are ${[...known.keys()].join(', ')}`);
+    if (!known.has(name))
+      throw new InputError(`unknown service "${name}": configured are ${[...known.keys()].join(', ')}`);
   }
   const chosen = input.services ? config.services.filter((s) => input.services!.includes(s.name)) : config.services;
   const strategy = input.strategy ?? config.rollout.strategy;
   if (strategy !== 'rolling' && !chosen.some((s) => s.name === config.traffic.service)) {
-    throw new InputError(`strategy "${strategy}" shifts traffic of "${config.traffic.service}", which is not among the chosen services`);
+    throw new InputError(
+      `strategy "${strategy}" shifts traffic of "${config.traffic.service}", which is not among the chosen services`,
+    );
   }
   const c = config.rollout.canary;
   const o = input.canary ?? {};
@@ -103,6 +108,8 @@ export function previousRelease(tags: readonly string[], version: string): strin
     const pb = b.split('.').map(Number);
     return pa[0] - pb[0] || pa[1] - pb[1] || pa[2] - pb[2];
   };
-  return below.filter((v) => cmp(v, version) < 0).sort(cmp).at(-1);
+  return below
+    .filter((v) => cmp(v, version) < 0)
+    .sort(cmp)
+    .at(-1);
 }
-

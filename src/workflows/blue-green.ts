@@ -69,7 +69,8 @@ export async function blueGreenWorkflow(input: BlueGreenInput): Promise<BlueGree
         if (t.isFinal) return t.ignore('abort', p.by, `the blue-green deployment is already ${status.phase}`);
         if (abortReq) return t.ignore('abort', p.by, `already aborting (requested by ${abortReq.by})`);
         // Past the monitoring window nothing reads an abort any more: record it as ignored, not as accepted.
-        if (status.phase === 'promoting' || status.phase === 'rolling-back') return t.ignore('abort', p.by, `the blue-green deployment is already ${status.phase}`, { reason: p.reason });
+        if (status.phase === 'promoting' || status.phase === 'rolling-back')
+          return t.ignore('abort', p.by, `the blue-green deployment is already ${status.phase}`, { reason: p.reason });
         if (!allowed(p.by)) return t.ignore('abort', p.by, `${p.by} is not an approver for ${status.environment}`);
         abortReq = { signal: 'abort', by: p.by, at: nowIso(), reason: p.reason };
         status.aborts.push(abortReq);
@@ -86,12 +87,23 @@ export async function blueGreenWorkflow(input: BlueGreenInput): Promise<BlueGree
 
   if (!plan) {
     plan = await t.step('resolve plan', () =>
-      short.resolvePlan({ workflowId: info.workflowId, input: { version: input.version, strategy: 'blue-green', ...(input.environment ? { environment: input.environment } : {}), ...(input.requestedBy ? { requestedBy: input.requestedBy } : {}) } }),
+      short.resolvePlan({
+        workflowId: info.workflowId,
+        input: {
+          version: input.version,
+          strategy: 'blue-green',
+          ...(input.environment ? { environment: input.environment } : {}),
+          ...(input.requestedBy ? { requestedBy: input.requestedBy } : {}),
+        },
+      }),
     );
   }
   const p: DeployPlan = plan;
   t.identify(p.version, p.environment, 'blue-green', input.searchAttributes ?? p.searchAttributes);
-  const target: BlueGreenTarget = colourTarget(trafficTarget(p, signalTarget, input.image), trafficService(p)?.deployment);
+  const target: BlueGreenTarget = colourTarget(
+    trafficTarget(p, signalTarget, input.image),
+    trafficService(p)?.deployment,
+  );
   const stopIfAborted = (): void => {
     if (abortReq) throw abortedBy(abortReq);
   };
@@ -111,10 +123,22 @@ export async function blueGreenWorkflow(input: BlueGreenInput): Promise<BlueGree
       t.doneWaiting();
       stopIfAborted();
       if (promoteReq) {
-        status.approvals.push({ signal: 'promote', by: promoteReq.by, at: nowIso(), reason: 'end the monitoring window' });
+        status.approvals.push({
+          signal: 'promote',
+          by: promoteReq.by,
+          at: nowIso(),
+          reason: 'end the monitoring window',
+        });
         break;
       }
-      await analysis.run({ workflowId: signalTarget, namespace: p.namespace, version: p.version, stableVersion: p.version, weight: 100, tracks: ['stable'] });
+      await analysis.run({
+        workflowId: signalTarget,
+        namespace: p.namespace,
+        version: p.version,
+        stableVersion: p.version,
+        weight: 100,
+        tracks: ['stable'],
+      });
     }
     monitoring = false;
   };
@@ -124,17 +148,31 @@ export async function blueGreenWorkflow(input: BlueGreenInput): Promise<BlueGree
   let switched = false;
   try {
     t.phase('rolling-out');
-    const prepared = await t.step('start the new colour', () => long.prepareBlueGreen(target), (r) => `${r.target.deployment} (${r.target.colour}) ready beside ${r.active.deployment} (${r.active.colour})`);
+    const prepared = await t.step(
+      'start the new colour',
+      () => long.prepareBlueGreen(target),
+      (r) => `${r.target.deployment} (${r.target.colour}) ready beside ${r.active.deployment} (${r.active.colour})`,
+    );
     active = prepared.active.colour;
     if (prepared.alreadyActive) {
       t.finish('succeeded');
-      return { outcome: 'switched', live: active, previous: active, liveDeployment: prepared.active.deployment, status };
+      return {
+        outcome: 'switched',
+        live: active,
+        previous: active,
+        liveDeployment: prepared.active.deployment,
+        status,
+      };
     }
     const colour = prepared.target.colour;
     next = colour;
     stopIfAborted();
     t.phase('verifying');
-    const smoke = await t.step(`smoke checks on ${colour}`, () => short.runSmokeChecks({ workflowId: signalTarget }), (r) => r.lines.slice(0, 3).join('; '));
+    const smoke = await t.step(
+      `smoke checks on ${colour}`,
+      () => short.runSmokeChecks({ workflowId: signalTarget }),
+      (r) => r.lines.slice(0, 3).join('; '),
+    );
     if (!smoke.ok) throw new Stop('failed', `smoke checks failed on ${colour}: ${smoke.lines.join('; ')}`);
     if (p.blueGreen.approval) {
       const commands = approvalCommands(signalTarget);
@@ -144,21 +182,35 @@ export async function blueGreenWorkflow(input: BlueGreenInput): Promise<BlueGree
         waitingFor: `approval to switch traffic to ${colour}`,
         timeoutMs: p.blueGreen.approvalTimeoutMs,
         commands,
-        announce: () => notify('awaiting-approval', `${p.project} ${p.version}: ${colour} is ready; approve to switch traffic`, { commands }),
+        announce: () =>
+          notify('awaiting-approval', `${p.project} ${p.version}: ${colour} is ready; approve to switch traffic`, {
+            commands,
+          }),
         abortRequest: () => abortReq,
         timedOut: `approval to switch traffic timed out after ${Math.round(p.blueGreen.approvalTimeoutMs / 1000)}s`,
       });
     }
     stopIfAborted();
     t.phase('switching');
-    await t.step(`switch traffic to ${colour}`, () => traffic.switchBlueGreen({ target, colour }), (r) => Object.entries(r.selector).map(([k, v]) => `${k}=${v}`).join(','));
+    await t.step(
+      `switch traffic to ${colour}`,
+      () => traffic.switchBlueGreen({ target, colour }),
+      (r) =>
+        Object.entries(r.selector)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(','),
+    );
     switched = true;
     await notify('step-promoted', `${p.project} ${p.version}: traffic switched to ${colour}`);
     await monitor(colour);
 
     t.phase('promoting');
     const old = prepared.active.colour;
-    const scaled = await t.step(`scale down ${old}`, () => short.scaleDownOldColour({ target, colour: old }), (r) => `${r.deployment} from ${r.previousReplicas} to 0`);
+    const scaled = await t.step(
+      `scale down ${old}`,
+      () => short.scaleDownOldColour({ target, colour: old }),
+      (r) => `${r.deployment} from ${r.previousReplicas} to 0`,
+    );
     // Deleting the old colour waits for a delay that outlives this workflow.
     await startChild(retireColourWorkflow, {
       workflowId: `${info.workflowId}-retire-${old}`,
@@ -187,12 +239,23 @@ export async function blueGreenWorkflow(input: BlueGreenInput): Promise<BlueGree
     });
     t.finish(stop.outcome, status.error ?? stop.reason);
     const live = switched ? next : active;
-    return { outcome: stop.outcome, reason: status.error ?? stop.reason, ...(live ? { live } : {}), ...(active ? { previous: active } : {}), ...(stop.timedOut ? { timedOut: true } : {}), status };
+    return {
+      outcome: stop.outcome,
+      reason: status.error ?? stop.reason,
+      ...(live ? { live } : {}),
+      ...(active ? { previous: active } : {}),
+      ...(stop.timedOut ? { timedOut: true } : {}),
+      status,
+    };
   }
 }
 
 /** Deletes a retired colour after a delay (a durable timer), detached from the deployment that retired it. */
-export async function retireColourWorkflow(input: { target: BlueGreenTarget; colour: Colour; afterMs: number }): Promise<void> {
+export async function retireColourWorkflow(input: {
+  target: BlueGreenTarget;
+  colour: Colour;
+  afterMs: number;
+}): Promise<void> {
   await sleep(input.afterMs);
   await short.deleteOldColour({ target: input.target, colour: input.colour });
 }

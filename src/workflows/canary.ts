@@ -61,10 +61,12 @@ interface Steering {
 /** Moves traffic step by step, soaks with analysis, stops at gates, then promotes; any stop aborts to stable. */
 export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> {
   const info = workflowInfo();
-  const t = new Tracker(
-    'canary',
-    { version: input.version, environment: input.environment ?? input.plan?.environment ?? 'default', strategy: 'canary', ...(input.requestedBy ? { requestedBy: input.requestedBy } : {}) },
-  );
+  const t = new Tracker('canary', {
+    version: input.version,
+    environment: input.environment ?? input.plan?.environment ?? 'default',
+    strategy: 'canary',
+    ...(input.requestedBy ? { requestedBy: input.requestedBy } : {}),
+  });
   const status = t.status;
   const signalTarget = signalTargetId();
   let plan: DeployPlan | undefined = input.plan;
@@ -85,7 +87,13 @@ export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> 
     plan = await t.step('resolve plan', () =>
       short.resolvePlan({
         workflowId: info.workflowId,
-        input: { version: input.version, strategy: 'canary', ...(input.environment ? { environment: input.environment } : {}), ...(input.requestedBy ? { requestedBy: input.requestedBy } : {}), ...(input.canary ? { canary: input.canary } : {}) },
+        input: {
+          version: input.version,
+          strategy: 'canary',
+          ...(input.environment ? { environment: input.environment } : {}),
+          ...(input.requestedBy ? { requestedBy: input.requestedBy } : {}),
+          ...(input.canary ? { canary: input.canary } : {}),
+        },
       }),
     );
   }
@@ -93,13 +101,27 @@ export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> 
   t.identify(p.version, p.environment, 'canary', input.searchAttributes ?? p.searchAttributes);
   const settings = p.canary;
   const target: CanaryTarget = trafficTarget(p, signalTarget, input.image);
-  status.canary = { steps: settings.steps, stepIndex: -1, weight: 0, paused: s.paused, failedMeasurements: 0, consecutiveInconclusive: 0 };
+  status.canary = {
+    steps: settings.steps,
+    stepIndex: -1,
+    weight: 0,
+    paused: s.paused,
+    failedMeasurements: 0,
+    consecutiveInconclusive: 0,
+  };
   const canary = status.canary;
   const analysis = new AnalysisLoop(t, settings, (tally) => {
     canary.failedMeasurements = tally.failedRuns;
     canary.consecutiveInconclusive = tally.consecutiveInconclusive;
   });
-  const analyse = () => analysis.run({ workflowId: signalTarget, namespace: p.namespace, version: p.version, weight: canary.weight, tracks: ['canary', 'stable'] });
+  const analyse = () =>
+    analysis.run({
+      workflowId: signalTarget,
+      namespace: p.namespace,
+      version: p.version,
+      weight: canary.weight,
+      tracks: ['canary', 'stable'],
+    });
   const stopIfAborted = (): void => {
     if (s.abortReq) throw abortedBy(s.abortReq);
   };
@@ -110,12 +132,20 @@ export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> 
       phase: 'awaiting-approval',
       timeoutMs: settings.approvalTimeoutMs,
       commands: approvalCommands(signalTarget),
-      announce: () => notify('awaiting-approval', `${p.project} ${p.version} on ${p.environment}: ${what}`, { commands: approvalCommands(signalTarget), weight: canary.weight }),
+      announce: () =>
+        notify('awaiting-approval', `${p.project} ${p.version} on ${p.environment}: ${what}`, {
+          commands: approvalCommands(signalTarget),
+          weight: canary.weight,
+        }),
       abortRequest: () => s.abortReq,
       timedOut: `approval timed out after ${Math.round(settings.approvalTimeoutMs / 1000)}s: ${what}`,
     });
   const setWeight = async (weight: number): Promise<void> => {
-    await t.step(`traffic ${weight}%`, () => traffic.setCanaryWeight({ target, weight }), (r) => `stable ${r.observed.stable} / canary ${r.observed.canary}`);
+    await t.step(
+      `traffic ${weight}%`,
+      () => traffic.setCanaryWeight({ target, weight }),
+      (r) => `stable ${r.observed.stable} / canary ${r.observed.canary}`,
+    );
     canary.weight = weight;
   };
 
@@ -124,7 +154,11 @@ export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> 
     t.phase('canary');
     // Set before the call: a start that fails half-way may leave a canary Deployment, and abortCanary is idempotent.
     canaryStarted = true;
-    await t.step('start canary', () => long.startCanary(target), (r) => r.deployment);
+    await t.step(
+      'start canary',
+      () => long.startCanary(target),
+      (r) => r.deployment,
+    );
     for (let i = 0; i < settings.steps.length; i++) {
       stopIfAborted();
       const weight = settings.steps[i];
@@ -178,10 +212,18 @@ export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> 
           reason = `${stop.reason}; aborting the canary failed: ${describeError(abortErr)}`;
         }
       }
-      await notify(stop.outcome, `${p.project} ${p.version} canary ${stop.outcome}: ${reason}`, { weight: canary.weight });
+      await notify(stop.outcome, `${p.project} ${p.version} canary ${stop.outcome}: ${reason}`, {
+        weight: canary.weight,
+      });
     });
     t.finish(stop.outcome, reason);
-    return { outcome: stop.outcome, reason, weight: canary.weight, status, ...(stop.timedOut ? { timedOut: true } : {}) };
+    return {
+      outcome: stop.outcome,
+      reason,
+      weight: canary.weight,
+      status,
+      ...(stop.timedOut ? { timedOut: true } : {}),
+    };
   }
 }
 
@@ -200,9 +242,11 @@ function canarySignals(t: Tracker, s: Steering, gate: Gate, allowed: (by: string
   return {
     approve: (p) => gate.approve(p),
     abort: (p) => {
-      if (s.abortReq) return t.ignore('abort', p.by, `already aborting (requested by ${s.abortReq.by})`, { reason: p.reason });
+      if (s.abortReq)
+        return t.ignore('abort', p.by, `already aborting (requested by ${s.abortReq.by})`, { reason: p.reason });
       if (settled()) return t.ignore('abort', p.by, `the canary is already ${status.phase}`, { reason: p.reason });
-      if (!allowed(p.by)) return t.ignore('abort', p.by, `${p.by} is not an approver for ${status.environment}`, { reason: p.reason });
+      if (!allowed(p.by))
+        return t.ignore('abort', p.by, `${p.by} is not an approver for ${status.environment}`, { reason: p.reason });
       s.abortReq = { signal: 'abort', by: p.by, at: nowIso(), reason: p.reason };
       status.aborts.push(s.abortReq);
     },
@@ -235,7 +279,13 @@ function canarySignals(t: Tracker, s: Steering, gate: Gate, allowed: (by: string
 }
 
 /** The soak: a durable clock that stops while paused and wakes for abort or promote; analysis runs every interval. */
-async function soak(t: Tracker, s: Steering, canary: CanaryState, settings: CanarySettings, analyse: () => Promise<unknown>): Promise<SoakEnd> {
+async function soak(
+  t: Tracker,
+  s: Steering,
+  canary: CanaryState,
+  settings: CanarySettings,
+  analyse: () => Promise<unknown>,
+): Promise<SoakEnd> {
   let remaining = settings.soakMs;
   let untilAnalysis = Math.min(settings.analysisIntervalMs, remaining);
   s.soaking = true;
@@ -272,7 +322,12 @@ async function soak(t: Tracker, s: Steering, canary: CanaryState, settings: Cana
     }
     if (s.promoteReq) {
       const full = s.promoteReq.full === true;
-      t.status.approvals.push({ signal: 'promote', by: s.promoteReq.by, at: nowIso(), reason: full ? 'promote to 100%' : `end soak at ${canary.weight}%` });
+      t.status.approvals.push({
+        signal: 'promote',
+        by: s.promoteReq.by,
+        at: nowIso(),
+        reason: full ? 'promote to 100%' : `end soak at ${canary.weight}%`,
+      });
       s.promoteReq = undefined;
       return full ? 'promote-full' : 'promote';
     }

@@ -98,11 +98,20 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
   steer(
     t,
     {
-      approve: (p) => t.ignore('approve', p.by, `nothing is awaiting approval (phase ${status.phase})`, p.note ? { note: p.note } : {}),
+      approve: (p) =>
+        t.ignore(
+          'approve',
+          p.by,
+          `nothing is awaiting approval (phase ${status.phase})`,
+          p.note ? { note: p.note } : {},
+        ),
       abort: (p) => {
-        if (abortReq) return t.ignore('abort', p.by, `already aborting (requested by ${abortReq.by})`, { reason: p.reason });
-        if (plan && !isAllowedApprover(p.by, plan.approvers)) return t.ignore('abort', p.by, `${p.by} is not an approver for ${plan.environment}`, { reason: p.reason });
-        if (!pipelineRunning) return t.ignore('abort', p.by, `nothing to abort in phase ${status.phase}`, { reason: p.reason });
+        if (abortReq)
+          return t.ignore('abort', p.by, `already aborting (requested by ${abortReq.by})`, { reason: p.reason });
+        if (plan && !isAllowedApprover(p.by, plan.approvers))
+          return t.ignore('abort', p.by, `${p.by} is not an approver for ${plan.environment}`, { reason: p.reason });
+        if (!pipelineRunning)
+          return t.ignore('abort', p.by, `nothing to abort in phase ${status.phase}`, { reason: p.reason });
         abortReq = { signal: 'abort', by: p.by, at: nowIso(), reason: p.reason };
         status.aborts.push(abortReq);
         pipeline.cancel();
@@ -123,7 +132,9 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
   const notify = notifierFor(t, workflowId, () => aboutPlan(plan));
 
   let lock: ChildWorkflowHandle<typeof environmentLockWorkflow> | undefined;
-  const finish = async (result: Omit<DeployResult, 'workflowId' | 'version' | 'environment' | 'status'>): Promise<DeployResult> => {
+  const finish = async (
+    result: Omit<DeployResult, 'workflowId' | 'version' | 'environment' | 'status'>,
+  ): Promise<DeployResult> => {
     // Release the environment explicitly; ParentClosePolicy TERMINATE is only the safety net.
     if (lock) {
       const l = lock;
@@ -138,11 +149,19 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
 
   // --- plan -----------------------------------------------------------------------
   try {
-    plan = await t.step('resolve plan', () => short.resolvePlan({ workflowId, input }), (p) => `${p.version} to ${p.environment} (${p.strategy}), commit ${p.commit.slice(0, 12)}`);
+    plan = await t.step(
+      'resolve plan',
+      () => short.resolvePlan({ workflowId, input }),
+      (p) => `${p.version} to ${p.environment} (${p.strategy}), commit ${p.commit.slice(0, 12)}`,
+    );
   } catch (err) {
     const reason = describeError(err);
     t.finish('failed', reason);
-    return finish({ outcome: 'failed', reason, ...(errorType(err) === ErrorType.InvalidInput ? { refused: 'invalid-input' as const } : {}) });
+    return finish({
+      outcome: 'failed',
+      reason,
+      ...(errorType(err) === ErrorType.InvalidInput ? { refused: 'invalid-input' as const } : {}),
+    });
   }
   const p: DeployPlan = plan;
   t.identify(p.version, p.environment, p.strategy, p.searchAttributes);
@@ -172,7 +191,16 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
   await notify('started', `${p.project} ${p.version} to ${p.environment} (${p.strategy}) started by ${p.requestedBy}`);
 
   // --- the runbook's steps, in order ---------------------------------------------
-  const r: Release = { t, p, workflowId, undo: { plan: p, records: [], migrationsApplied: [], reason: '' }, images: {}, rolloutBegun: false, liveDeployments: new Map(), child };
+  const r: Release = {
+    t,
+    p,
+    workflowId,
+    undo: { plan: p, records: [], migrationsApplied: [], reason: '' },
+    images: {},
+    rolloutBegun: false,
+    liveDeployments: new Map(),
+    child,
+  };
   let failure: Stop | undefined;
   pipelineRunning = true;
   try {
@@ -205,7 +233,10 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
   status.error = stop.message;
   const final = await CancellationScope.nonCancellable(async (): Promise<DeployOutcome> => {
     if (!r.rolloutBegun) {
-      await notify(stop.outcome, `${p.project} ${p.version} on ${p.environment} ${stop.outcome} before the rollout: ${stop.message}`);
+      await notify(
+        stop.outcome,
+        `${p.project} ${p.version} on ${p.environment} ${stop.outcome} before the rollout: ${stop.message}`,
+      );
       return stop.outcome;
     }
     t.phase('rolling-back');
@@ -214,7 +245,15 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
     status.children.push(childId);
     child.active = childId;
     try {
-      const rb = await t.step('rollback', () => executeChild(rollbackWorkflow, { workflowId: childId, args: [{ automatic: r.undo, requestedBy: 'deploy-pipelines', reason: stop.message }] }), (x) => `workloads ${x.workloads}; database ${x.database}`);
+      const rb = await t.step(
+        'rollback',
+        () =>
+          executeChild(rollbackWorkflow, {
+            workflowId: childId,
+            args: [{ automatic: r.undo, requestedBy: 'deploy-pipelines', reason: stop.message }],
+          }),
+        (x) => `workloads ${x.workloads}; database ${x.database}`,
+      );
       if (rb.outcome !== 'rolled-back') {
         status.error = `${stop.message}; rollback: ${rb.reason ?? rb.outcome}`;
         return 'failed';
@@ -234,10 +273,16 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
 }
 
 /** The status before the plan exists: what the raw input says (it is not checked yet, and may be anything). */
-function provisionalStatus(input: DeployInput): { version: string; environment: string; strategy?: string; requestedBy?: string } {
+function provisionalStatus(input: DeployInput): {
+  version: string;
+  environment: string;
+  strategy?: string;
+  requestedBy?: string;
+} {
   const raw = (input ?? {}) as Partial<Record<string, unknown>>;
   return {
-    version: typeof raw.version === 'string' ? raw.version : typeof raw.bump === 'string' ? `(${raw.bump} bump)` : '(unknown)',
+    version:
+      typeof raw.version === 'string' ? raw.version : typeof raw.bump === 'string' ? `(${raw.bump} bump)` : '(unknown)',
     environment: typeof raw.environment === 'string' ? raw.environment : '(default)',
     ...(typeof raw.strategy === 'string' ? { strategy: raw.strategy } : {}),
     ...(typeof raw.requestedBy === 'string' ? { requestedBy: raw.requestedBy } : {}),
@@ -247,16 +292,28 @@ function provisionalStatus(input: DeployInput): { version: string; environment: 
 /** Runbook "Pre-flight checks" and the project's pre-deployment checks. */
 async function preflight({ t, p, workflowId }: Release): Promise<void> {
   t.phase('preflight');
-  await t.step('pre-flight', () => short.preflight(p), (r) => `PostgreSQL ${r.database.version.split(' ')[1] ?? ''}, ${r.cluster.deployments.length} deployments`);
+  await t.step(
+    'pre-flight',
+    () => short.preflight(p),
+    (r) => `PostgreSQL ${r.database.version.split(' ')[1] ?? ''}, ${r.cluster.deployments.length} deployments`,
+  );
 
   t.phase('checks');
-  await t.step('pre-deployment checks', () => long.runPreDeploymentChecks({ workflowId, commit: p.commit }), (r) => r.checks.map((c) => c.name).join(', ') || 'none configured');
+  await t.step(
+    'pre-deployment checks',
+    () => long.runPreDeploymentChecks({ workflowId, commit: p.commit }),
+    (r) => r.checks.map((c) => c.name).join(', ') || 'none configured',
+  );
 }
 
 /** Runbook "Create release tag". */
 async function tagRelease({ t, p, workflowId }: Release): Promise<void> {
   t.phase('tagging');
-  await t.step('release tag', () => short.createReleaseTag({ workflowId, version: p.version, commit: p.commit }), (r) => `${r.tag} at ${r.commit.slice(0, 12)}${r.created ? '' : ' (already there)'}`);
+  await t.step(
+    'release tag',
+    () => short.createReleaseTag({ workflowId, version: p.version, commit: p.commit }),
+    (r) => `${r.tag} at ${r.commit.slice(0, 12)}${r.created ? '' : ' (already there)'}`,
+  );
 }
 
 /** Runbook "Build and push images" and "Back up the database": they do not depend on each other, so they run side by side. */
@@ -264,8 +321,25 @@ async function buildAndBackUp(rel: Release): Promise<void> {
   const { t, p, workflowId } = rel;
   t.phase('building');
   const [built, backedUp] = await Promise.all([
-    t.step('build and push images', () => long.buildImages({ workflowId, version: p.version, commit: p.commit, services: p.services, allowOverwrite: p.allowImageOverwrite }), (r) => `${Object.keys(r).length} images (${Object.values(r).filter((i) => i.reused).length} reused)`),
-    p.backup ? t.step('database backup', () => long.backupDatabase({ workflowId, version: p.version }), (r) => `${r.key} (${r.bytes} bytes${r.reused ? ', reused' : ''})`) : Promise.resolve(undefined),
+    t.step(
+      'build and push images',
+      () =>
+        long.buildImages({
+          workflowId,
+          version: p.version,
+          commit: p.commit,
+          services: p.services,
+          allowOverwrite: p.allowImageOverwrite,
+        }),
+      (r) => `${Object.keys(r).length} images (${Object.values(r).filter((i) => i.reused).length} reused)`,
+    ),
+    p.backup
+      ? t.step(
+          'database backup',
+          () => long.backupDatabase({ workflowId, version: p.version }),
+          (r) => `${r.key} (${r.bytes} bytes${r.reused ? ', reused' : ''})`,
+        )
+      : Promise.resolve(undefined),
   ]);
   rel.images = built;
   rel.backup = backedUp;
@@ -277,9 +351,17 @@ async function buildAndBackUp(rel: Release): Promise<void> {
 async function migrate({ t, p, workflowId, undo }: Release): Promise<void> {
   if (!p.migrate) return t.skip('migrations', 'migrate: false in the input');
   t.phase('migrating');
-  const pending = await t.step('migration status', () => short.migrationStatus({ workflowId, commit: p.commit }), (r) => `${r.pending.length} pending: ${r.pending.join(', ') || 'none'}`);
+  const pending = await t.step(
+    'migration status',
+    () => short.migrationStatus({ workflowId, commit: p.commit }),
+    (r) => `${r.pending.length} pending: ${r.pending.join(', ') || 'none'}`,
+  );
   if (pending.pending.length) {
-    const applied = await t.step('migrations', () => long.applyMigrations({ workflowId, commit: p.commit }), (r) => r.applied.map((a) => a.file).join(', '));
+    const applied = await t.step(
+      'migrations',
+      () => long.applyMigrations({ workflowId, commit: p.commit }),
+      (r) => r.applied.map((a) => a.file).join(', '),
+    );
     undo.migrationsApplied = applied.applied.map((a) => a.file);
   }
 }
@@ -300,10 +382,27 @@ async function rollOut(rel: Release): Promise<RolloutStart> {
   const since = nowIso();
   const rolling = p.strategy === 'rolling' ? p.services : p.services.filter((s) => s.name !== p.traffic.service);
   if (rolling.length) {
-    const updates: ImageUpdate[] = rolling.map((s) => ({ deployment: s.deployment, container: s.container, image: releaseImage(s, images) }));
-    const updated = await t.step('update images', () => short.patchImages({ workflowId, namespace: p.namespace, version: p.version, updates }), (r) => `${r.records.filter((x) => x.changed).length} deployments changed`);
+    const updates: ImageUpdate[] = rolling.map((s) => ({
+      deployment: s.deployment,
+      container: s.container,
+      image: releaseImage(s, images),
+    }));
+    const updated = await t.step(
+      'update images',
+      () => short.patchImages({ workflowId, namespace: p.namespace, version: p.version, updates }),
+      (r) => `${r.records.filter((x) => x.changed).length} deployments changed`,
+    );
     undo.records.push(...updated.records);
-    await t.step('wait for rollout', () => long.waitForRollout({ namespace: p.namespace, deployments: rolling.map((s) => s.deployment), timeoutMs: p.rolloutTimeoutMs }), (r) => r.deployments.map((d) => `${d.deployment}@${d.revision ?? '?'}`).join(', '));
+    await t.step(
+      'wait for rollout',
+      () =>
+        long.waitForRollout({
+          namespace: p.namespace,
+          deployments: rolling.map((s) => s.deployment),
+          timeoutMs: p.rolloutTimeoutMs,
+        }),
+      (r) => r.deployments.map((d) => `${d.deployment}@${d.revision ?? '?'}`).join(', '),
+    );
   }
   if (p.strategy !== 'rolling') await shiftTraffic(rel);
   return { restartsBefore, ...(baseline ? { baseline } : {}), since };
@@ -325,12 +424,39 @@ async function shiftTraffic(rel: Release): Promise<void> {
   if (p.strategy === 'canary') {
     undo.canary = target;
     // Recorded before the child runs: a promotion that fails half-way has already changed stable.
-    if (current) undo.records.push({ deployment: current.name, previousImages: current.images, ...(current.version ? { previousVersion: current.version } : {}) });
-    const r = await t.step('canary', () => executeChild(canaryWorkflow, { workflowId: childId, args: [args] }), (x) => `${x.outcome} at ${x.weight}%`).finally(() => (rel.child.active = undefined));
-    if (r.outcome !== 'promoted') throw new Stop(r.outcome === 'aborted' ? 'aborted' : 'failed', r.reason ?? `canary ${r.outcome}`, r.timedOut === true);
+    if (current)
+      undo.records.push({
+        deployment: current.name,
+        previousImages: current.images,
+        ...(current.version ? { previousVersion: current.version } : {}),
+      });
+    const r = await t
+      .step(
+        'canary',
+        () => executeChild(canaryWorkflow, { workflowId: childId, args: [args] }),
+        (x) => `${x.outcome} at ${x.weight}%`,
+      )
+      .finally(() => (rel.child.active = undefined));
+    if (r.outcome !== 'promoted')
+      throw new Stop(
+        r.outcome === 'aborted' ? 'aborted' : 'failed',
+        r.reason ?? `canary ${r.outcome}`,
+        r.timedOut === true,
+      );
   } else {
-    const r = await t.step('blue-green', () => executeChild(blueGreenWorkflow, { workflowId: childId, args: [args] }), (x) => `${x.outcome}${x.live ? `, live: ${x.live}` : ''}`).finally(() => (rel.child.active = undefined));
-    if (r.outcome !== 'switched') throw new Stop(r.outcome === 'aborted' ? 'aborted' : 'failed', r.reason ?? `blue-green ${r.outcome}`, r.timedOut === true);
+    const r = await t
+      .step(
+        'blue-green',
+        () => executeChild(blueGreenWorkflow, { workflowId: childId, args: [args] }),
+        (x) => `${x.outcome}${x.live ? `, live: ${x.live}` : ''}`,
+      )
+      .finally(() => (rel.child.active = undefined));
+    if (r.outcome !== 'switched')
+      throw new Stop(
+        r.outcome === 'aborted' ? 'aborted' : 'failed',
+        r.reason ?? `blue-green ${r.outcome}`,
+        r.timedOut === true,
+      );
     // After a switch the saga's undo is a switch back to the colour that served before. The target names the
     // Service only, as this saga has always recorded it (abortBlueGreen then takes the Service's name as blue's).
     if (r.previous) undo.blueGreen = { target: colourTarget(target), back: r.previous };
@@ -342,16 +468,38 @@ async function shiftTraffic(rel: Release): Promise<void> {
 async function verify({ t, p, workflowId, liveDeployments }: Release, start: RolloutStart): Promise<void> {
   t.phase('verifying');
   const deployments = p.services.map((s) => liveDeployments.get(s.name) ?? s.deployment);
-  const verdict = await verifyRelease(t, { workflowId, plan: p, deployments, restartsBefore: start.restartsBefore, since: start.since, ...(start.baseline ? { baselineConnections: start.baseline.databaseConnections } : {}) });
-  if (!verdict.ok) throw ApplicationFailure.create({ type: ErrorType.VerificationFailed, message: verdict.reason, nonRetryable: true });
+  const verdict = await verifyRelease(t, {
+    workflowId,
+    plan: p,
+    deployments,
+    restartsBefore: start.restartsBefore,
+    since: start.since,
+    ...(start.baseline ? { baselineConnections: start.baseline.databaseConnections } : {}),
+  });
+  if (!verdict.ok)
+    throw ApplicationFailure.create({
+      type: ErrorType.VerificationFailed,
+      message: verdict.reason,
+      nonRetryable: true,
+    });
 }
 
 /** Best effort: a summary that cannot be written never fails the deployment. */
-async function writeSummary(t: Tracker, plan: DeployPlan, migrations: string[], backupKey: string | undefined, outcome?: DeployOutcome): Promise<string | undefined> {
+async function writeSummary(
+  t: Tracker,
+  plan: DeployPlan,
+  migrations: string[],
+  backupKey: string | undefined,
+  outcome?: DeployOutcome,
+): Promise<string | undefined> {
   try {
     // The summary states the outcome the deployment is about to end with.
     const status = outcome && outcome !== 'planned' ? { ...t.status, phase: outcome } : t.status;
-    const r = await t.step('summary', () => short.writeSummary({ plan, status, migrations, ...(backupKey ? { backupKey } : {}) }), (s) => s.key);
+    const r = await t.step(
+      'summary',
+      () => short.writeSummary({ plan, status, migrations, ...(backupKey ? { backupKey } : {}) }),
+      (s) => s.key,
+    );
     return r.markdown;
   } catch (err) {
     log.warn('summary failed', { error: describeError(err) });

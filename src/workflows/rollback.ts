@@ -78,8 +78,15 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
     {
       approve: (p) => gate.approve(p),
       abort: (p) => {
-        if (!gate.isOpen || decision) return t.ignore('abort', p.by, `a rollback runs to completion; abort only answers the database decision (phase ${status.phase})`, { reason: p.reason });
-        if (!isAllowedApprover(p.by, approvers)) return t.ignore('abort', p.by, `${p.by} is not an approver for ${status.environment}`);
+        if (!gate.isOpen || decision)
+          return t.ignore(
+            'abort',
+            p.by,
+            `a rollback runs to completion; abort only answers the database decision (phase ${status.phase})`,
+            { reason: p.reason },
+          );
+        if (!isAllowedApprover(p.by, approvers))
+          return t.ignore('abort', p.by, `${p.by} is not an approver for ${status.environment}`);
         decision = { restore: false, by: p.by, note: p.reason };
         status.aborts.push({ signal: 'abort', by: p.by, at: nowIso(), reason: `keep the database: ${p.reason}` });
       },
@@ -98,12 +105,21 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
   let decisionTimeoutMs: number;
   try {
     if (auto) {
-      t.identify(auto.plan.previousVersion ?? '(previous)', auto.plan.environment, 'rollback', auto.plan.searchAttributes);
+      t.identify(
+        auto.plan.previousVersion ?? '(previous)',
+        auto.plan.environment,
+        'rollback',
+        auto.plan.searchAttributes,
+      );
       t.phase('rolling-back');
       // This is the saga's compensation: a step that fails does not stop the ones after it (design §3.9),
       // so a traffic API that keeps failing cannot leave the other services on the new images.
       const failed: string[] = [];
-      const undo = async <T>(name: string, fn: () => Promise<T>, detail?: (r: T) => string | undefined): Promise<void> => {
+      const undo = async <T>(
+        name: string,
+        fn: () => Promise<T>,
+        detail?: (r: T) => string | undefined,
+      ): Promise<void> => {
         try {
           await t.step(name, fn, detail);
         } catch (err) {
@@ -114,10 +130,22 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
       if (auto.canary) await undo('abort canary', () => traffic.abortCanary(auto.canary!));
       if (auto.blueGreen) {
         const bg = auto.blueGreen;
-        await undo(`switch traffic back to ${bg.back}`, () => long.abortBlueGreen({ target: bg.target, colour: bg.back }));
+        await undo(`switch traffic back to ${bg.back}`, () =>
+          long.abortBlueGreen({ target: bg.target, colour: bg.back }),
+        );
       }
       if (auto.records.length) {
-        await undo('restore previous images', () => long.rollbackImages({ workflowId: signalTarget, namespace: auto.plan.namespace, records: auto.records, timeoutMs: auto.plan.rolloutTimeoutMs }), (r) => r.deployments.map((d) => `${d.deployment}@${d.revision ?? '?'}`).join(', '));
+        await undo(
+          'restore previous images',
+          () =>
+            long.rollbackImages({
+              workflowId: signalTarget,
+              namespace: auto.plan.namespace,
+              records: auto.records,
+              timeoutMs: auto.plan.rolloutTimeoutMs,
+            }),
+          (r) => r.deployments.map((d) => `${d.deployment}@${d.revision ?? '?'}`).join(', '),
+        );
       }
       // Workloads not fully back: no database decision (an old schema under new images is worse).
       if (failed.length) {
@@ -129,30 +157,64 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
       askForDecision = auto.migrationsApplied.length > 0 && !!backupKey;
       decisionTimeoutMs = auto.plan.databaseDecisionTimeoutMs;
     } else {
-      const plan: RollbackPlan = await t.step('resolve rollback', () => short.resolveRollback({ workflowId: info.workflowId, input }));
+      const plan: RollbackPlan = await t.step('resolve rollback', () =>
+        short.resolveRollback({ workflowId: info.workflowId, input }),
+      );
       approvers = plan.approvers;
       project = plan.project;
       uiUrl = plan.uiUrl;
-      t.identify(plan.target.kind === 'version' ? plan.target.version : plan.target.kind === 'revision' ? `revision ${plan.target.revision}` : '(previous)', plan.environment, 'rollback', plan.searchAttributes);
+      t.identify(
+        plan.target.kind === 'version'
+          ? plan.target.version
+          : plan.target.kind === 'revision'
+            ? `revision ${plan.target.revision}`
+            : '(previous)',
+        plan.environment,
+        'rollback',
+        plan.searchAttributes,
+      );
       t.phase('rolling-back');
       const deployments = plan.services.map((s) => s.deployment);
       // abortCanary reads the Service and the traffic settings only: no new image, and the container as it was always sent.
-      const stable: CanaryTarget = { ...trafficTarget({ ...plan, version: status.version }, signalTarget, ''), container: plan.traffic.service };
+      const stable: CanaryTarget = {
+        ...trafficTarget({ ...plan, version: status.version }, signalTarget, ''),
+        container: plan.traffic.service,
+      };
       // Any canary traffic goes back to stable before the images change.
-      if (plan.services.some((s) => s.name === plan.traffic.service)) await t.step('traffic to stable', () => traffic.abortCanary(stable));
+      if (plan.services.some((s) => s.name === plan.traffic.service))
+        await t.step('traffic to stable', () => traffic.abortCanary(stable));
       if (plan.target.kind === 'version') {
         const version = plan.target.version;
         // From the registry, image and version, which every recorded rollback plan has.
-        const updates = plan.services.map((s) => ({ deployment: s.deployment, container: s.container, image: imageReference(plan.registry, s.image, version) }));
-        await t.step(`images to ${version}`, () => short.patchImages({ workflowId: signalTarget, namespace: plan.namespace, version, updates }));
-        const r = await t.step('wait for rollout', () => long.waitForRollout({ namespace: plan.namespace, deployments, timeoutMs: plan.rolloutTimeoutMs }));
+        const updates = plan.services.map((s) => ({
+          deployment: s.deployment,
+          container: s.container,
+          image: imageReference(plan.registry, s.image, version),
+        }));
+        await t.step(`images to ${version}`, () =>
+          short.patchImages({ workflowId: signalTarget, namespace: plan.namespace, version, updates }),
+        );
+        const r = await t.step('wait for rollout', () =>
+          long.waitForRollout({ namespace: plan.namespace, deployments, timeoutMs: plan.rolloutTimeoutMs }),
+        );
         workloads = r.deployments.map((d) => `${d.deployment}@${d.revision ?? '?'}`).join(', ');
       } else {
         const toRevision = plan.target.kind === 'revision' ? plan.target.revision : undefined;
         // As `kubectl rollout undo`, one Deployment at a time, each awaited.
         const done: string[] = [];
         for (const d of deployments) {
-          const r = await t.step(toRevision ? `undo ${d} to revision ${toRevision}` : `undo ${d}`, () => long.undoRollout({ workflowId: signalTarget, namespace: plan.namespace, deployment: d, timeoutMs: plan.rolloutTimeoutMs, ...(toRevision ? { toRevision } : {}) }), (x) => `revision ${x.toRevision}${x.skipped ? ' (already there)' : ''}`);
+          const r = await t.step(
+            toRevision ? `undo ${d} to revision ${toRevision}` : `undo ${d}`,
+            () =>
+              long.undoRollout({
+                workflowId: signalTarget,
+                namespace: plan.namespace,
+                deployment: d,
+                timeoutMs: plan.rolloutTimeoutMs,
+                ...(toRevision ? { toRevision } : {}),
+              }),
+            (x) => `revision ${x.toRevision}${x.skipped ? ' (already there)' : ''}`,
+          );
           done.push(`${d}@${r.revision ?? r.toRevision}`);
         }
         workloads = done.join(', ');
@@ -172,14 +234,22 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
   let database: RollbackResult['database'] = 'unchanged';
   if (askForDecision && backupKey) {
     const key = backupKey;
-    const commands = [`deployctl approve ${signalTarget} --by <name> --note "restore ${key}"`, `deployctl abort ${signalTarget} --by <name> --reason "keep the database"`];
+    const commands = [
+      `deployctl approve ${signalTarget} --by <name> --note "restore ${key}"`,
+      `deployctl abort ${signalTarget} --by <name> --reason "keep the database"`,
+    ];
     const answered = await gate.wait({
       reason: 'restore the database from the backup',
       phase: 'awaiting-db-decision',
       waitingFor: `a decision on the database: approve restores ${key}, abort keeps it as it is`,
       timeoutMs: decisionTimeoutMs,
       commands,
-      announce: () => notify('rolled-back', `${workloads}. Database: approve to restore ${key}, abort to keep it (keeps it after ${Math.round(decisionTimeoutMs / 60_000)} min)`, { commands }),
+      announce: () =>
+        notify(
+          'rolled-back',
+          `${workloads}. Database: approve to restore ${key}, abort to keep it (keeps it after ${Math.round(decisionTimeoutMs / 60_000)} min)`,
+          { commands },
+        ),
       interrupted: () => decision !== undefined,
     });
     if (!answered) {
@@ -188,7 +258,14 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
     } else if (decision?.restore) {
       t.phase('restoring');
       try {
-        const r = await t.step('database restore', () => long.restoreDatabase({ workflowId: signalTarget, key, confirmKey: key }), (x) => Object.entries(x.tables).map(([k, v]) => `${k}=${v}`).join(', '));
+        const r = await t.step(
+          'database restore',
+          () => long.restoreDatabase({ workflowId: signalTarget, key, confirmKey: key }),
+          (x) =>
+            Object.entries(x.tables)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(', '),
+        );
         database = r ? 'restored' : 'restore failed';
       } catch (err) {
         database = 'restore failed';
@@ -202,5 +279,11 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
   const ok = database !== 'restore failed';
   await notify(ok ? 'rolled-back' : 'failed', `rollback on ${status.environment}: ${workloads}; database ${database}`);
   t.finish(ok ? 'rolled-back' : 'failed', status.error);
-  return { outcome: ok ? 'rolled-back' : 'failed', workloads, database, ...(status.error ? { reason: status.error } : {}), status };
+  return {
+    outcome: ok ? 'rolled-back' : 'failed',
+    workloads,
+    database,
+    ...(status.error ? { reason: status.error } : {}),
+    status,
+  };
 }

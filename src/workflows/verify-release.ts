@@ -33,7 +33,13 @@ export async function verifyRelease(t: Tracker, req: VerifyRequest): Promise<{ o
         async () => {
           const r = await fn();
           // A failed check is a failed step in the status, with what failed.
-          if (!r.ok) throw new Error(r.lines.filter((l) => /fail|error|not |inconclusive|unavailable/i.test(l)).slice(0, 3).join('; ') || r.lines.slice(0, 3).join('; '));
+          if (!r.ok)
+            throw new Error(
+              r.lines
+                .filter((l) => /fail|error|not |inconclusive|unavailable/i.test(l))
+                .slice(0, 3)
+                .join('; ') || r.lines.slice(0, 3).join('; '),
+            );
           return r;
         },
         (x) => x.lines.slice(0, 3).join('; '),
@@ -45,14 +51,34 @@ export async function verifyRelease(t: Tracker, req: VerifyRequest): Promise<{ o
   await Promise.all([
     check('health check', () => short.checkHealth({ workflowId })),
     check('smoke checks', () => short.runSmokeChecks({ workflowId })),
-    check('kubernetes health', () => short.checkKubernetesHealth({ namespace: plan.namespace, deployments: req.deployments, baselineRestarts: req.restartsBefore, since: req.since })),
-    check('platform health', () => short.checkPlatformHealth(req.baselineConnections !== undefined ? { baselineConnections: req.baselineConnections } : {})),
+    check('kubernetes health', () =>
+      short.checkKubernetesHealth({
+        namespace: plan.namespace,
+        deployments: req.deployments,
+        baselineRestarts: req.restartsBefore,
+        since: req.since,
+      }),
+    ),
+    check('platform health', () =>
+      short.checkPlatformHealth(
+        req.baselineConnections !== undefined ? { baselineConnections: req.baselineConnections } : {},
+      ),
+    ),
     check('metrics analysis', async () => {
-      const run = await requestAnalysis({ workflowId, namespace: plan.namespace, version: plan.version, stableVersion: plan.version, weight: 0, tracks: ['stable'] });
+      const run = await requestAnalysis({
+        workflowId,
+        namespace: plan.namespace,
+        version: plan.version,
+        stableVersion: plan.version,
+        weight: 0,
+        tracks: ['stable'],
+      });
       t.status.lastAnalysis = run;
       return {
         ok: run.outcome === 'pass',
-        lines: run.measurements.map((m) => `${m.metric}[${m.track}] ${m.value ?? 'no data'} ${m.outcome}${m.reason ? ` (${m.reason})` : ''}`),
+        lines: run.measurements.map(
+          (m) => `${m.metric}[${m.track}] ${m.value ?? 'no data'} ${m.outcome}${m.reason ? ` (${m.reason})` : ''}`,
+        ),
       };
     }),
   ]);

@@ -52,7 +52,11 @@ export function fakeActivities(opts: FakeOptions = {}) {
         tag: { name: p.tag, commit: p.commit, existsOnOrigin: false },
         images: p.services.map((s) => ({ service: s.name, reference: s.reference, exists: false })),
         migrations: { pending: opts.pendingMigrations ?? [], applied: 1 },
-        deployments: p.services.map((s) => ({ service: s.name, current: [`${p.registry}/${s.image}:1.0.0`], next: s.reference })),
+        deployments: p.services.map((s) => ({
+          service: s.name,
+          current: [`${p.registry}/${s.image}:1.0.0`],
+          next: s.reference,
+        })),
         traffic: { strategy: p.strategy, steps: p.canary.steps, soakMs: p.canary.soakMs },
         backup: { enabled: p.backup, bucket: 'ai-saas-backups' },
         checks: ['test'],
@@ -71,9 +75,15 @@ export function fakeActivities(opts: FakeOptions = {}) {
         environment: p.environment,
         namespace: p.namespace,
         services: p.services,
-        target: req.input.toVersion ? { kind: 'version', version: req.input.toVersion } : req.input.toRevision ? { kind: 'revision', revision: req.input.toRevision } : { kind: 'previous' },
+        target: req.input.toVersion
+          ? { kind: 'version', version: req.input.toVersion }
+          : req.input.toRevision
+            ? { kind: 'revision', revision: req.input.toRevision }
+            : { kind: 'previous' },
         restoreDatabase: req.input.restoreDatabase ?? false,
-        ...(req.input.restoreDatabase ? { backupKey: req.input.backupKey ?? 'postgres/ai_saas_prod_1.0.1_1.dump' } : {}),
+        ...(req.input.restoreDatabase
+          ? { backupKey: req.input.backupKey ?? 'postgres/ai_saas_prod_1.0.1_1.dump' }
+          : {}),
         reason: req.input.reason ?? 'manual',
         requestedBy: req.input.requestedBy ?? 'unknown',
         approvers: p.approvers,
@@ -87,7 +97,12 @@ export function fakeActivities(opts: FakeOptions = {}) {
     },
     async preflight(p) {
       record('preflight', [p]);
-      return { database: { version: 'PostgreSQL 15.18', connections: { ai_saas_prod: 3 } }, cluster: { deployments: [], notReadyPods: [] }, redis: { ok: true, detail: 'PONG' }, problems: [] };
+      return {
+        database: { version: 'PostgreSQL 15.18', connections: { ai_saas_prod: 3 } },
+        cluster: { deployments: [], notReadyPods: [] },
+        redis: { ok: true, detail: 'PONG' },
+        problems: [],
+      };
     },
     async runPreDeploymentChecks(req) {
       record('runPreDeploymentChecks', [req]);
@@ -99,20 +114,54 @@ export function fakeActivities(opts: FakeOptions = {}) {
     },
     async buildImages(req) {
       record('buildImages', [req]);
-      return Object.fromEntries(req.services.map((s) => [s.name, { service: s.name, reference: `${s.image}@sha256:${'a'.repeat(64)}`, tagReference: `${s.image}:${req.version}`, digest: `sha256:${'a'.repeat(64)}`, reused: false }]));
+      return Object.fromEntries(
+        req.services.map((s) => [
+          s.name,
+          {
+            service: s.name,
+            reference: `${s.image}@sha256:${'a'.repeat(64)}`,
+            tagReference: `${s.image}:${req.version}`,
+            digest: `sha256:${'a'.repeat(64)}`,
+            reused: false,
+          },
+        ]),
+      );
     },
     async backupDatabase(req) {
       record('backupDatabase', [req]);
       const key = `postgres/ai_saas_prod_${req.version}_1.dump`;
-      return { key, bucket: 'backups', database: 'ai_saas_prod', version: req.version, bytes: 1000, sha256: 'b'.repeat(64), createdAt: '2026-01-01T00:00:00.000Z', reused: false, readBack: false, durationMs: 5 };
+      return {
+        key,
+        bucket: 'backups',
+        database: 'ai_saas_prod',
+        version: req.version,
+        bytes: 1000,
+        sha256: 'b'.repeat(64),
+        createdAt: '2026-01-01T00:00:00.000Z',
+        reused: false,
+        readBack: false,
+        durationMs: 5,
+      };
     },
     async migrationStatus(req) {
       record('migrationStatus', [req]);
-      return { mode: 'builtin', applied: ['0001_baseline.sql'], pending: opts.pendingMigrations ?? [], known: true, missing: [], outOfOrder: [] };
+      return {
+        mode: 'builtin',
+        applied: ['0001_baseline.sql'],
+        pending: opts.pendingMigrations ?? [],
+        known: true,
+        missing: [],
+        outOfOrder: [],
+      };
     },
     async applyMigrations(req) {
       record('applyMigrations', [req]);
-      return { mode: 'builtin', applied: (opts.pendingMigrations ?? []).map((file) => ({ file, checksum: 'c'.repeat(64), durationMs: 3 })), alreadyApplied: 0, durationMs: 3 };
+      return {
+        mode: 'builtin',
+        applied: (opts.pendingMigrations ?? []).map((file) => ({ file, checksum: 'c'.repeat(64), durationMs: 3 })),
+        alreadyApplied: 0,
+        durationMs: 3,
+      };
     },
     async restoreDatabase(req) {
       record('restoreDatabase', [req]);
@@ -139,19 +188,51 @@ export function fakeActivities(opts: FakeOptions = {}) {
     },
     async patchImages(req) {
       record('patchImages', [req]);
-      return { records: req.updates.map((u) => ({ deployment: u.deployment, revision: 1, previousImages: { [u.container]: `${u.deployment}:1.0.0` }, previousVersion: '1.0.0', images: { [u.container]: u.image }, changed: true })) };
+      return {
+        records: req.updates.map((u) => ({
+          deployment: u.deployment,
+          revision: 1,
+          previousImages: { [u.container]: `${u.deployment}:1.0.0` },
+          previousVersion: '1.0.0',
+          images: { [u.container]: u.image },
+          changed: true,
+        })),
+      };
     },
     async waitForRollout(req) {
       record('waitForRollout', [req]);
-      return { deployments: req.deployments.map((deployment) => ({ deployment, revision: 2, images: {}, readyReplicas: 2, message: 'successfully rolled out' })) };
+      return {
+        deployments: req.deployments.map((deployment) => ({
+          deployment,
+          revision: 2,
+          images: {},
+          readyReplicas: 2,
+          message: 'successfully rolled out',
+        })),
+      };
     },
     async rollbackImages(req) {
       record('rollbackImages', [req]);
-      return { deployments: req.records.map((r) => ({ deployment: r.deployment, revision: 3, images: r.previousImages, readyReplicas: 2, message: 'successfully rolled out' })) };
+      return {
+        deployments: req.records.map((r) => ({
+          deployment: r.deployment,
+          revision: 3,
+          images: r.previousImages,
+          readyReplicas: 2,
+          message: 'successfully rolled out',
+        })),
+      };
     },
     async undoRollout(req) {
       record('undoRollout', [req]);
-      return { deployment: req.deployment, fromRevision: 2, toRevision: req.toRevision ?? 1, skipped: false, images: {}, revision: 3 };
+      return {
+        deployment: req.deployment,
+        fromRevision: 2,
+        toRevision: req.toRevision ?? 1,
+        skipped: false,
+        images: {},
+        revision: 3,
+      };
     },
     async startCanary(target) {
       record('startCanary', [target]);
@@ -171,7 +252,11 @@ export function fakeActivities(opts: FakeOptions = {}) {
     },
     async prepareBlueGreen(target) {
       record('prepareBlueGreen', [target]);
-      return { active: { colour: 'blue', deployment: target.service, replicas: 4, images: {}, version: '1.0.0' }, target: { colour: 'green', deployment: `${target.service}-green` }, alreadyActive: false };
+      return {
+        active: { colour: 'blue', deployment: target.service, replicas: 4, images: {}, version: '1.0.0' },
+        target: { colour: 'green', deployment: `${target.service}-green` },
+        alreadyActive: false,
+      };
     },
     async switchBlueGreen(req) {
       record('switchBlueGreen', [req]);
@@ -198,7 +283,19 @@ export function fakeActivities(opts: FakeOptions = {}) {
         at: new Date().toISOString(),
         outcome,
         weight: req.weight,
-        measurements: [{ metric: 'error-rate', track: req.tracks[0], value: outcome === 'inconclusive' ? null : outcome === 'pass' ? 0.001 : 0.3, outcome, ...(outcome === 'fail' ? { reason: '0.3 > 0.01' } : outcome === 'inconclusive' ? { reason: 'no data' } : {}) }],
+        measurements: [
+          {
+            metric: 'error-rate',
+            track: req.tracks[0],
+            value: outcome === 'inconclusive' ? null : outcome === 'pass' ? 0.001 : 0.3,
+            outcome,
+            ...(outcome === 'fail'
+              ? { reason: '0.3 > 0.01' }
+              : outcome === 'inconclusive'
+                ? { reason: 'no data' }
+                : {}),
+          },
+        ],
       };
     },
     // The renamed analysis activity is the same fake, recorded (and failed or overridden) as analyzeCanary,
@@ -240,7 +337,10 @@ export function fakeActivities(opts: FakeOptions = {}) {
     },
   };
   const activities: Activities = { ...base };
-  for (const [name, fn] of Object.entries(opts.override ?? {}) as [keyof Activities, (...a: unknown[]) => Promise<unknown>][]) {
+  for (const [name, fn] of Object.entries(opts.override ?? {}) as [
+    keyof Activities,
+    (...a: unknown[]) => Promise<unknown>,
+  ][]) {
     (activities as unknown as Record<string, unknown>)[name] = async (...args: unknown[]) => {
       calls.push({ name, args });
       return fn(...args);
@@ -258,5 +358,12 @@ export function fakeActivities(opts: FakeOptions = {}) {
 
 /** What restoreDatabase returns in the fakes: the key restored, with the row counts of a healthy database. */
 export function fakeRestore(key: string): RestoreResult {
-  return { key, database: 'ai_saas_prod', bytes: 1000, sha256: 'b'.repeat(64), tables: { users: 1000 }, durationMs: 10 };
+  return {
+    key,
+    database: 'ai_saas_prod',
+    bytes: 1000,
+    sha256: 'b'.repeat(64),
+    tables: { users: 1000 },
+    durationMs: 10,
+  };
 }

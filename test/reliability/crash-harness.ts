@@ -844,7 +844,7 @@ const USES: Record<System, string[]> = {
     'setCanaryWeight',
     'checkKubernetesHealth',
   ],
-  prometheus: ['analyzeCanary', 'platformBaseline'],
+  prometheus: ['runAnalysis', 'analyzeCanary', 'platformBaseline'],
   webhook: ['notify'],
 };
 

@@ -14,7 +14,14 @@ import type { DeployConfig } from '../../src/domain/config';
 import type { DeployInput } from '../../src/domain/input';
 import type { DeploymentStatus } from '../../src/domain/status';
 import { deployWorkflow } from '../../src/workflows/deploy';
-import { abortSignal, approveSignal, pauseSignal, promoteSignal, resumeSignal, statusQuery } from '../../src/workflows/messages';
+import {
+  abortSignal,
+  approveSignal,
+  pauseSignal,
+  promoteSignal,
+  resumeSignal,
+  statusQuery,
+} from '../../src/workflows/messages';
 import { fakeActivities } from '../helpers/fake-activities';
 import { testConfig } from '../helpers/plan';
 import { timeSkippingEnv, uniqueQueue, workflowBundle } from '../helpers/temporal';
@@ -32,7 +39,12 @@ let counter = 0;
 function config(): DeployConfig {
   const c = testConfig();
   const name = `bad-${++counter}-${Date.now() % 100000}`;
-  return { ...c, environments: { [name]: c.environments.production }, defaultEnvironment: name, temporal: { ...c.temporal, searchAttributes: false } };
+  return {
+    ...c,
+    environments: { [name]: c.environments.production },
+    defaultEnvironment: name,
+    temporal: { ...c.temporal, searchAttributes: false },
+  };
 }
 
 function harness() {
@@ -54,7 +66,12 @@ function harness() {
 
 async function run<T>(fake: ReturnType<typeof fakeActivities>, fn: (taskQueue: string) => Promise<T>): Promise<T> {
   const taskQueue = uniqueQueue('bad-input');
-  const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: fake.activities });
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities: fake.activities,
+  });
   return worker.runUntil(fn(taskQueue));
 }
 
@@ -64,7 +81,13 @@ const long = (n: number, c = 'x') => c.repeat(n);
 const CASES: [string, unknown, string, string, boolean][] = [
   ['malformed version', { version: '1.0' }, 'version', 'invalid version "1.0"', false],
   ['shell in the version', { version: '1.0.1; rm -rf /' }, 'version', 'invalid version "1.0.1; rm -rf /"', false],
-  ['command substitution in the version', { version: '$(touch /tmp/pwned)' }, 'version', 'invalid version "$(touch /tmp/pwned)"', false],
+  [
+    'command substitution in the version',
+    { version: '$(touch /tmp/pwned)' },
+    'version',
+    'invalid version "$(touch /tmp/pwned)"',
+    false,
+  ],
   ['a newline in the version', { version: '1.0.1\nid' }, 'version', 'invalid version', false],
   ['a version of 1000 characters', { version: long(1000) }, 'version', 'longer than 128 characters', false],
   ['version and bump together', { version: '1.0.1', bump: 'patch' }, 'version', 'give exactly one of "version"', false],
@@ -72,35 +95,111 @@ const CASES: [string, unknown, string, string, boolean][] = [
   ['null from the UI', null, 'version', 'give exactly one of "version"', false],
   ['a bare string from the UI', '1.0.1', '(input)', 'expected object, received string', false],
   ['an unknown field', { version: '1.0.1', frobnicate: true }, '(input)', 'unknown field(s) "frobnicate"', false],
-  ['an unknown strategy', { version: '1.0.1', strategy: 'yolo' }, 'strategy', 'expected one of "rolling"|"canary"|"blue-green"', false],
-  ['duplicate services', { version: '1.0.1', services: ['auth-service', 'auth-service'] }, 'services', 'services must not repeat', false],
-  ['services as a string', { version: '1.0.1', services: 'auth-service' }, 'services', 'expected array, received string', false],
-  ['steps not increasing', { version: '1.0.1', canary: { steps: [50, 25, 100] } }, 'canary.steps', 'steps must increase strictly', false],
-  ['a step above 100', { version: '1.0.1', canary: { steps: [5, 25, 150] } }, 'canary.steps', 'steps cannot exceed 100', false],
+  [
+    'an unknown strategy',
+    { version: '1.0.1', strategy: 'yolo' },
+    'strategy',
+    'expected one of "rolling"|"canary"|"blue-green"',
+    false,
+  ],
+  [
+    'duplicate services',
+    { version: '1.0.1', services: ['auth-service', 'auth-service'] },
+    'services',
+    'services must not repeat',
+    false,
+  ],
+  [
+    'services as a string',
+    { version: '1.0.1', services: 'auth-service' },
+    'services',
+    'expected array, received string',
+    false,
+  ],
+  [
+    'steps not increasing',
+    { version: '1.0.1', canary: { steps: [50, 25, 100] } },
+    'canary.steps',
+    'steps must increase strictly',
+    false,
+  ],
+  [
+    'a step above 100',
+    { version: '1.0.1', canary: { steps: [5, 25, 150] } },
+    'canary.steps',
+    'steps cannot exceed 100',
+    false,
+  ],
   ['a negative soak', { version: '1.0.1', canary: { soak: '-5m' } }, 'canary.soak', 'soak must look like', false],
-  ['a zero soak', { version: '1.0.1', canary: { soak: '0s' } }, 'canary.soak', 'soak must be between 1000ms and 24h', false],
-  ['an absurd soak', { version: '1.0.1', canary: { soak: '400h' } }, 'canary.soak', 'soak must be between 1000ms and 24h', false],
-  ['a requester of 129 characters', { version: '1.0.1', requestedBy: long(129, 'a') }, 'requestedBy', 'expected string to have <=128 characters', false],
+  [
+    'a zero soak',
+    { version: '1.0.1', canary: { soak: '0s' } },
+    'canary.soak',
+    'soak must be between 1000ms and 24h',
+    false,
+  ],
+  [
+    'an absurd soak',
+    { version: '1.0.1', canary: { soak: '400h' } },
+    'canary.soak',
+    'soak must be between 1000ms and 24h',
+    false,
+  ],
+  [
+    'a requester of 129 characters',
+    { version: '1.0.1', requestedBy: long(129, 'a') },
+    'requestedBy',
+    'expected string to have <=128 characters',
+    false,
+  ],
   ['dryRun as text', { version: '1.0.1', dryRun: 'yes' }, 'dryRun', 'expected boolean, received string', false],
-  ['an unknown service', { version: '1.0.1', services: ['payments'] }, 'service', 'unknown service "payments": configured are auth-service', true],
-  ['an unknown environment', { version: '1.0.1', environment: 'staging' }, 'environment', 'unknown environment "staging"', true],
-  ['a canary without the traffic service', { version: '1.0.1', strategy: 'canary', services: ['auth-service'] }, 'strategy', 'strategy "canary" shifts traffic of "api-gateway"', true],
+  [
+    'an unknown service',
+    { version: '1.0.1', services: ['payments'] },
+    'service',
+    'unknown service "payments": configured are auth-service',
+    true,
+  ],
+  [
+    'an unknown environment',
+    { version: '1.0.1', environment: 'staging' },
+    'environment',
+    'unknown environment "staging"',
+    true,
+  ],
+  [
+    'a canary without the traffic service',
+    { version: '1.0.1', strategy: 'canary', services: ['auth-service'] },
+    'strategy',
+    'strategy "canary" shifts traffic of "api-gateway"',
+    true,
+  ],
 ];
 
-test.each(CASES)('%s is refused by resolvePlan before any side effect', async (_what, input, field, message, readsGit) => {
-  const { fake, gitCalls } = harness();
-  const result = await run(fake, (taskQueue) => env.client.workflow.execute(deployWorkflow, { taskQueue, workflowId: `bad-${taskQueue}`, args: [input as DeployInput] }));
-  expect(result).toMatchObject({ outcome: 'failed', refused: 'invalid-input' });
-  expect(result.reason).toContain(message);
-  expect(result.reason).toContain(field);
-  expect(result.reason).toContain('InvalidInput');
-  expect(result.reason!.split('\n')).toHaveLength(1);
-  // Nothing but the plan: no lock child, no notification, no pre-flight.
-  expect(fake.names()).toEqual(['resolvePlan']);
-  expect(result.status.children).toEqual([]);
-  expect(result.status.steps.map((s) => [s.name, s.state])).toEqual([['resolve plan', 'failed']]);
-  expect(gitCalls).toEqual(readsGit ? expect.arrayContaining(['listTags', 'branchHead']) : []);
-}, 60_000);
+test.each(CASES)(
+  '%s is refused by resolvePlan before any side effect',
+  async (_what, input, field, message, readsGit) => {
+    const { fake, gitCalls } = harness();
+    const result = await run(fake, (taskQueue) =>
+      env.client.workflow.execute(deployWorkflow, {
+        taskQueue,
+        workflowId: `bad-${taskQueue}`,
+        args: [input as DeployInput],
+      }),
+    );
+    expect(result).toMatchObject({ outcome: 'failed', refused: 'invalid-input' });
+    expect(result.reason).toContain(message);
+    expect(result.reason).toContain(field);
+    expect(result.reason).toContain('InvalidInput');
+    expect(result.reason!.split('\n')).toHaveLength(1);
+    // Nothing but the plan: no lock child, no notification, no pre-flight.
+    expect(fake.names()).toEqual(['resolvePlan']);
+    expect(result.status.children).toEqual([]);
+    expect(result.status.steps.map((s) => [s.name, s.state])).toEqual([['resolve plan', 'failed']]);
+    expect(gitCalls).toEqual(readsGit ? expect.arrayContaining(['listTags', 'branchHead']) : []);
+  },
+  60_000,
+);
 
 /** [signal, payload, reason recorded] */
 const BAD_SIGNALS: [typeof approveSignal, unknown, RegExp][] = [
@@ -121,7 +220,11 @@ const ignoredOf = (s: DeploymentStatus) => s.ignoredSignals.map((i) => `${i.sign
 test('bad signals sent right after the start are recorded as ignored and the deployment carries on', async () => {
   const { fake } = harness();
   const result = await run(fake, async (taskQueue) => {
-    const h = await env.client.workflow.start(deployWorkflow, { taskQueue, workflowId: `bad-signals-${taskQueue}`, args: [{ version: '1.0.1', strategy: 'rolling' }] });
+    const h = await env.client.workflow.start(deployWorkflow, {
+      taskQueue,
+      workflowId: `bad-signals-${taskQueue}`,
+      args: [{ version: '1.0.1', strategy: 'rolling' }],
+    });
     for (const [def, payload] of BAD_SIGNALS) await h.signal(def, payload);
     return h.result();
   });
@@ -129,15 +232,23 @@ test('bad signals sent right after the start are recorded as ignored and the dep
   expect(result.outcome).toBe('succeeded');
   expect(result.status.aborts).toEqual([]);
   const ignored = ignoredOf(result.status);
-  for (const [, , reason] of BAD_SIGNALS) expect(ignored).toEqual(expect.arrayContaining([expect.stringMatching(reason)]));
+  for (const [, , reason] of BAD_SIGNALS)
+    expect(ignored).toEqual(expect.arrayContaining([expect.stringMatching(reason)]));
   expect(fake.count('patchImages')).toBe(1);
 }, 60_000);
 
 test('bad signals at an approval gate are recorded by the canary and the gate still opens for a good one', async () => {
   const { fake } = harness();
-  const input: DeployInput = { version: '1.0.1', canary: { soak: '1m', analysisInterval: '1m', approval: 'before-full' } };
+  const input: DeployInput = {
+    version: '1.0.1',
+    canary: { soak: '1m', analysisInterval: '1m', approval: 'before-full' },
+  };
   const { result, canary } = await run(fake, async (taskQueue) => {
-    const h = await env.client.workflow.start(deployWorkflow, { taskQueue, workflowId: `bad-gate-${taskQueue}`, args: [input] });
+    const h = await env.client.workflow.start(deployWorkflow, {
+      taskQueue,
+      workflowId: `bad-gate-${taskQueue}`,
+      args: [input],
+    });
     const child = env.client.workflow.getHandle(`${h.workflowId}-canary`);
     for (let i = 0; i < 200; i++) {
       if ((await child.query(statusQuery).catch(() => undefined))?.phase === 'awaiting-approval') break;
@@ -155,6 +266,7 @@ test('bad signals at an approval gate are recorded by the canary and the gate st
   expect(result.outcome).toBe('succeeded');
   expect(canary.status.approvals).toEqual([expect.objectContaining({ by: 'alice', note: 'now for real' })]);
   const ignored = ignoredOf(canary.status);
-  for (const [, , reason] of BAD_SIGNALS) expect(ignored).toEqual(expect.arrayContaining([expect.stringMatching(reason)]));
+  for (const [, , reason] of BAD_SIGNALS)
+    expect(ignored).toEqual(expect.arrayContaining([expect.stringMatching(reason)]));
   expect(fake.weights).toEqual([5, 25, 50, 100]);
 }, 120_000);

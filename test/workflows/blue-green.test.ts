@@ -16,7 +16,14 @@ import type { DeployInput } from '../../src/domain/input';
 import type { DeployPlan } from '../../src/domain/plan';
 import type { DeploymentStatus } from '../../src/domain/status';
 import { blueGreenWorkflow, retireColourWorkflow, type BlueGreenResult } from '../../src/workflows/blue-green';
-import { abortSignal, approveSignal, pauseSignal, promoteSignal, resumeSignal, statusQuery } from '../../src/workflows/messages';
+import {
+  abortSignal,
+  approveSignal,
+  pauseSignal,
+  promoteSignal,
+  resumeSignal,
+  statusQuery,
+} from '../../src/workflows/messages';
 import { fakeActivities, type FakeOptions } from '../helpers/fake-activities';
 import { testPlan } from '../helpers/plan';
 import { timeSkippingEnv, uniqueQueue, workflowBundle } from '../helpers/temporal';
@@ -34,7 +41,16 @@ function fakeFor(workflowId: string): Fake {
   throw new Error(`no fakes registered for ${workflowId}`);
 }
 const dispatch = Object.fromEntries(
-  Object.keys(fakeActivities().activities).map((name) => [name, (...args: unknown[]) => (fakeFor(Context.current().info.workflowExecution?.workflowId ?? '').activities as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[name](...args)]),
+  Object.keys(fakeActivities().activities).map((name) => [
+    name,
+    (...args: unknown[]) =>
+      (
+        fakeFor(Context.current().info.workflowExecution?.workflowId ?? '').activities as unknown as Record<
+          string,
+          (...a: unknown[]) => Promise<unknown>
+        >
+      )[name](...args),
+  ]),
 ) as unknown as Activities;
 
 let env: TestWorkflowEnvironment;
@@ -43,7 +59,12 @@ let running: Promise<void>;
 const taskQueue = uniqueQueue('blue-green');
 beforeAll(async () => {
   env = await timeSkippingEnv();
-  worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: dispatch });
+  worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities: dispatch,
+  });
   running = worker.run();
 }, 60_000);
 afterAll(async () => {
@@ -57,16 +78,28 @@ afterAll(async () => {
 let envCounter = 0;
 /** Monitoring 5m with analysis every 1m (5 analyses) unless a test says otherwise; each test its own environment. */
 function plan(blueGreen: DeployInput['blueGreen'] = {}, extra: Partial<DeployPlan> = {}): DeployPlan {
-  const p = testPlan({ version: '1.0.1', strategy: 'blue-green', canary: { analysisInterval: '1m' }, blueGreen: { monitor: '5m', ...blueGreen } });
+  const p = testPlan({
+    version: '1.0.1',
+    strategy: 'blue-green',
+    canary: { analysisInterval: '1m' },
+    blueGreen: { monitor: '5m', ...blueGreen },
+  });
   return { ...p, environment: `bg-${++envCounter}`, searchAttributes: false, ...extra };
 }
 
 let runs = 0;
-async function blueGreen(opts: FakeOptions & { plan: DeployPlan }, during?: (h: Handle, fake: Fake) => Promise<void>): Promise<{ result: BlueGreenResult; fake: Fake; workflowId: string }> {
+async function blueGreen(
+  opts: FakeOptions & { plan: DeployPlan },
+  during?: (h: Handle, fake: Fake) => Promise<void>,
+): Promise<{ result: BlueGreenResult; fake: Fake; workflowId: string }> {
   const fake = fakeActivities(opts);
   const workflowId = `${taskQueue}-bg-${++runs}`;
   fakes.set(workflowId, fake);
-  const h = await env.client.workflow.start(blueGreenWorkflow, { taskQueue, workflowId, args: [{ version: '1.0.1', plan: opts.plan, searchAttributes: false }] });
+  const h = await env.client.workflow.start(blueGreenWorkflow, {
+    taskQueue,
+    workflowId,
+    args: [{ version: '1.0.1', plan: opts.plan, searchAttributes: false }],
+  });
   try {
     await during?.(h, fake);
   } catch (err) {
@@ -94,7 +127,15 @@ function whileRunning<R>(act: (h: Handle) => Promise<void>, result: R): () => Pr
  * an error naming its last events, after terminating it: a stuck run must
  * not hold time skipping for the tests after it.
  */
-async function resultWithin<R>(h: { workflowId: string; result: () => Promise<R>; terminate: (reason?: string) => Promise<unknown>; fetchHistory: Handle['fetchHistory'] }, ms = 40_000): Promise<R> {
+async function resultWithin<R>(
+  h: {
+    workflowId: string;
+    result: () => Promise<R>;
+    terminate: (reason?: string) => Promise<unknown>;
+    fetchHistory: Handle['fetchHistory'];
+  },
+  ms = 40_000,
+): Promise<R> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), ms)));
   try {
@@ -104,7 +145,9 @@ async function resultWithin<R>(h: { workflowId: string; result: () => Promise<R>
     clearTimeout(timer);
   }
   const events = (await h.fetchHistory().catch(() => ({ events: [] }))).events ?? [];
-  const last = events.slice(-6).map((e) => Object.keys(e).find((k) => k.endsWith('EventAttributes')) ?? String(e.eventType));
+  const last = events
+    .slice(-6)
+    .map((e) => Object.keys(e).find((k) => k.endsWith('EventAttributes')) ?? String(e.eventType));
   await h.terminate('no result in time').catch(() => undefined);
   throw new Error(`${h.workflowId} gave no result within ${ms} ms of real time; last events: ${last.join(', ')}`);
 }
@@ -112,7 +155,8 @@ async function resultWithin<R>(h: { workflowId: string; result: () => Promise<R>
 const realSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 type HistoryEvent = NonNullable<Awaited<ReturnType<Handle['fetchHistory']>>['events']>[number];
-const protoMs = (v: { seconds?: { toString(): string } | null; nanos?: number | null } | null | undefined) => Number(v?.seconds?.toString() ?? 0) * 1000 + Math.floor((v?.nanos ?? 0) / 1e6);
+const protoMs = (v: { seconds?: { toString(): string } | null; nanos?: number | null } | null | undefined) =>
+  Number(v?.seconds?.toString() ?? 0) * 1000 + Math.floor((v?.nanos ?? 0) / 1e6);
 const TIMER_GUARD_MS = 15_000;
 
 /**
@@ -126,12 +170,22 @@ async function settle(h: Handle): Promise<void> {
   for (let i = 0; i < 500; i++) {
     const events: HistoryEvent[] = (await h.fetchHistory()).events ?? [];
     const last = events.at(-1);
-    if (last?.workflowExecutionCompletedEventAttributes || last?.workflowExecutionFailedEventAttributes || last?.workflowExecutionTerminatedEventAttributes) return;
+    if (
+      last?.workflowExecutionCompletedEventAttributes ||
+      last?.workflowExecutionFailedEventAttributes ||
+      last?.workflowExecutionTerminatedEventAttributes
+    )
+      return;
     let taskOutstanding = false;
     const timers = new Map<string, number>();
     for (const e of events) {
       if (e.workflowTaskScheduledEventAttributes) taskOutstanding = true;
-      if (e.workflowTaskCompletedEventAttributes || e.workflowTaskFailedEventAttributes || e.workflowTaskTimedOutEventAttributes) taskOutstanding = false;
+      if (
+        e.workflowTaskCompletedEventAttributes ||
+        e.workflowTaskFailedEventAttributes ||
+        e.workflowTaskTimedOutEventAttributes
+      )
+        taskOutstanding = false;
       const started = e.timerStartedEventAttributes;
       if (started?.timerId) timers.set(started.timerId, protoMs(e.eventTime) + protoMs(started.startToFireTimeout));
       const ended = e.timerFiredEventAttributes ?? e.timerCanceledEventAttributes;
@@ -165,9 +219,12 @@ async function until(h: Handle, pred: (s: DeploymentStatus) => boolean): Promise
 }
 
 const retireId = (workflowId: string, colour: Colour = 'blue') => `${workflowId}-retire-${colour}`;
-const colourOf = (fake: Fake, name: 'switchBlueGreen' | 'abortBlueGreen' | 'scaleDownOldColour' | 'deleteOldColour') => fake.argsOf<{ colour: Colour; target: BlueGreenTarget }>(name).map((a) => a.colour);
-const stepTime = (s: DeploymentStatus, name: string) => Date.parse(s.steps.find((x) => x.name === name)?.startedAt ?? 'NaN');
-const ignored = (r: { status: DeploymentStatus }) => r.status.ignoredSignals.map((i) => `${i.signal} by ${i.by}: ${i.ignoredBecause}`);
+const colourOf = (fake: Fake, name: 'switchBlueGreen' | 'abortBlueGreen' | 'scaleDownOldColour' | 'deleteOldColour') =>
+  fake.argsOf<{ colour: Colour; target: BlueGreenTarget }>(name).map((a) => a.colour);
+const stepTime = (s: DeploymentStatus, name: string) =>
+  Date.parse(s.steps.find((x) => x.name === name)?.startedAt ?? 'NaN');
+const ignored = (r: { status: DeploymentStatus }) =>
+  r.status.ignoredSignals.map((i) => `${i.signal} by ${i.by}: ${i.ignoredBecause}`);
 
 /**
  * Waits for the retire child to finish (it must not outlive the test) and
@@ -202,8 +259,19 @@ async function balanceTimeSkipping(): Promise<void> {
   for (let attempt = 0; attempt < 3; attempt++) {
     const workflowId = `${taskQueue}-probe-${++probes}`;
     fakes.set(workflowId, fakeActivities());
-    const target: BlueGreenTarget = { workflowId, namespace: 'probe', service: 'probe', container: 'probe', image: 'probe', version: '0.0.0' };
-    const probe = await env.client.workflow.start(retireColourWorkflow, { taskQueue, workflowId, args: [{ target, colour: 'green', afterMs: 3_600_000 }] });
+    const target: BlueGreenTarget = {
+      workflowId,
+      namespace: 'probe',
+      service: 'probe',
+      container: 'probe',
+      image: 'probe',
+      version: '0.0.0',
+    };
+    const probe = await env.client.workflow.start(retireColourWorkflow, {
+      taskQueue,
+      workflowId,
+      args: [{ target, colour: 'green', afterMs: 3_600_000 }],
+    });
     await realSleep(300);
     if ((await probe.describe()).status.name !== 'RUNNING') {
       await ts.lockTimeSkipping({});
@@ -226,15 +294,45 @@ describe('switch', () => {
   test('prepare → smoke → switch → five monitoring analyses → scale down; the retire child deletes the old colour after its delay', async () => {
     const { result, fake, workflowId } = await blueGreen({
       plan: plan(),
-      override: { scaleDownOldColour: async (req) => ({ deployment: req.target.service, previousReplicas: 4, deleteAfterMs: 30 * 60_000 }) },
+      override: {
+        scaleDownOldColour: async (req) => ({
+          deployment: req.target.service,
+          previousReplicas: 4,
+          deleteAfterMs: 30 * 60_000,
+        }),
+      },
     });
-    expect(result).toMatchObject({ outcome: 'switched', live: 'green', previous: 'blue', liveDeployment: 'api-gateway-green' });
+    expect(result).toMatchObject({
+      outcome: 'switched',
+      live: 'green',
+      previous: 'blue',
+      liveDeployment: 'api-gateway-green',
+    });
     expect(result.status.phase).toBe('succeeded');
-    expect(fake.names().filter((n) => n !== 'notify')).toEqual(['prepareBlueGreen', 'runSmokeChecks', 'switchBlueGreen', 'analyzeCanary', 'analyzeCanary', 'analyzeCanary', 'analyzeCanary', 'analyzeCanary', 'scaleDownOldColour']);
-    expect(fake.argsOf<BlueGreenTarget>('prepareBlueGreen')[0]).toMatchObject({ workflowId, service: 'api-gateway', deployment: 'api-gateway', version: '1.0.1' });
+    expect(fake.names().filter((n) => n !== 'notify')).toEqual([
+      'prepareBlueGreen',
+      'runSmokeChecks',
+      'switchBlueGreen',
+      'analyzeCanary',
+      'analyzeCanary',
+      'analyzeCanary',
+      'analyzeCanary',
+      'analyzeCanary',
+      'scaleDownOldColour',
+    ]);
+    expect(fake.argsOf<BlueGreenTarget>('prepareBlueGreen')[0]).toMatchObject({
+      workflowId,
+      service: 'api-gateway',
+      deployment: 'api-gateway',
+      version: '1.0.1',
+    });
     expect(colourOf(fake, 'switchBlueGreen')).toEqual(['green']);
     expect(colourOf(fake, 'scaleDownOldColour')).toEqual(['blue']);
-    expect(fake.argsOf<{ weight: number; tracks: string[] }>('analyzeCanary').every((a) => a.weight === 100 && a.tracks.join() === 'stable')).toBe(true);
+    expect(
+      fake
+        .argsOf<{ weight: number; tracks: string[] }>('analyzeCanary')
+        .every((a) => a.weight === 100 && a.tracks.join() === 'stable'),
+    ).toBe(true);
     expect(fake.count('abortBlueGreen')).toBe(0);
     // The monitoring window lasted its 5 minutes of workflow time.
     const monitored = stepTime(result.status, 'scale down blue') - stepTime(result.status, 'switch traffic to green');
@@ -248,17 +346,29 @@ describe('switch', () => {
     expect(slept).toBeGreaterThanOrEqual(30 * 60_000);
     expect(slept).toBeLessThan(31 * 60_000);
     expect(colourOf(fake, 'deleteOldColour')).toEqual(['blue']);
-    expect(fake.argsOf<{ target: BlueGreenTarget }>('deleteOldColour')[0].target).toMatchObject({ service: 'api-gateway', version: '1.0.1' });
+    expect(fake.argsOf<{ target: BlueGreenTarget }>('deleteOldColour')[0].target).toMatchObject({
+      service: 'api-gateway',
+      version: '1.0.1',
+    });
   }, 60_000);
 
   test('the new colour is already live: nothing to switch, nothing to retire', async () => {
     const { result, fake, workflowId } = await blueGreen({
       plan: plan(),
       override: {
-        prepareBlueGreen: async (t) => ({ active: { colour: 'green', deployment: `${t.service}-green`, replicas: 4, images: {}, version: '1.0.1' }, target: { colour: 'green', deployment: `${t.service}-green` }, alreadyActive: true }),
+        prepareBlueGreen: async (t) => ({
+          active: { colour: 'green', deployment: `${t.service}-green`, replicas: 4, images: {}, version: '1.0.1' },
+          target: { colour: 'green', deployment: `${t.service}-green` },
+          alreadyActive: true,
+        }),
       },
     });
-    expect(result).toMatchObject({ outcome: 'switched', live: 'green', previous: 'green', liveDeployment: 'api-gateway-green' });
+    expect(result).toMatchObject({
+      outcome: 'switched',
+      live: 'green',
+      previous: 'green',
+      liveDeployment: 'api-gateway-green',
+    });
     expect(result.status.phase).toBe('succeeded');
     expect(fake.names()).toEqual(['prepareBlueGreen']);
     await expectNoRetire(workflowId);
@@ -278,8 +388,13 @@ describe('switch', () => {
     expect(result.outcome).toBe('switched');
     expect(fake.count('analyzeCanary')).toBe(1);
     expect(stepTime(result.status, 'scale down blue') - promotedAt).toBeLessThan(5_000);
-    expect(result.status.approvals).toEqual([expect.objectContaining({ signal: 'promote', by: 'ivan', reason: 'end the monitoring window' })]);
-    expect(ignored(result)).toEqual(['pause by grace: blue-green has no soak to pause', 'resume by grace: blue-green has no soak to pause']);
+    expect(result.status.approvals).toEqual([
+      expect.objectContaining({ signal: 'promote', by: 'ivan', reason: 'end the monitoring window' }),
+    ]);
+    expect(ignored(result)).toEqual([
+      'pause by grace: blue-green has no soak to pause',
+      'resume by grace: blue-green has no soak to pause',
+    ]);
     await retire(workflowId);
   }, 60_000);
 });
@@ -290,8 +405,13 @@ describe('approval gate', () => {
     const { result, fake, workflowId } = await blueGreen({ plan: p }, async (h, f) => {
       const gate = await until(h, (s) => s.phase === 'awaiting-approval');
       expect(gate.waitingFor?.what).toBe('approval to switch traffic to green');
-      expect(gate.waitingFor?.commands).toEqual([`deployctl approve ${h.workflowId} --by <name>`, `deployctl abort ${h.workflowId} --by <name> --reason <text>`]);
-      expect(Date.parse(gate.waitingFor!.timeoutAt!) - Date.parse(gate.waitingFor!.since)).toBe(p.blueGreen.approvalTimeoutMs);
+      expect(gate.waitingFor?.commands).toEqual([
+        `deployctl approve ${h.workflowId} --by <name>`,
+        `deployctl abort ${h.workflowId} --by <name> --reason <text>`,
+      ]);
+      expect(Date.parse(gate.waitingFor!.timeoutAt!) - Date.parse(gate.waitingFor!.since)).toBe(
+        p.blueGreen.approvalTimeoutMs,
+      );
       await env.sleep('20m');
       expect(f.count('switchBlueGreen')).toBe(0);
       await signal(h, approveSignal, { by: 'mallory' });
@@ -300,20 +420,33 @@ describe('approval gate', () => {
     });
     expect(result).toMatchObject({ outcome: 'switched', live: 'green' });
     expect(colourOf(fake, 'switchBlueGreen')).toEqual(['green']);
-    expect(result.status.approvals).toEqual([expect.objectContaining({ signal: 'approve', by: 'alice', note: 'green is good', reason: 'switch traffic' })]);
-    expect(ignored(result)).toEqual([`approve by mallory: mallory is not an approver for ${p.environment}`, 'promote by alice: no monitoring window is running (phase awaiting-approval)']);
+    expect(result.status.approvals).toEqual([
+      expect.objectContaining({ signal: 'approve', by: 'alice', note: 'green is good', reason: 'switch traffic' }),
+    ]);
+    expect(ignored(result)).toEqual([
+      `approve by mallory: mallory is not an approver for ${p.environment}`,
+      'promote by alice: no monitoring window is running (phase awaiting-approval)',
+    ]);
     expect(fake.argsOf<{ kind: string }>('notify').map((n) => n.kind)).toEqual(['awaiting-approval', 'step-promoted']);
     await retire(workflowId);
   }, 60_000);
 
   test('an approval that times out aborts: the new colour is removed, traffic never moved', async () => {
     const { result, fake, workflowId } = await blueGreen({ plan: plan({ approval: true, approvalTimeout: '20m' }) });
-    expect(result).toMatchObject({ outcome: 'aborted', timedOut: true, live: 'blue', previous: 'blue', reason: 'approval to switch traffic timed out after 1200s' });
+    expect(result).toMatchObject({
+      outcome: 'aborted',
+      timedOut: true,
+      live: 'blue',
+      previous: 'blue',
+      reason: 'approval to switch traffic timed out after 1200s',
+    });
     expect(fake.count('switchBlueGreen')).toBe(0);
     expect(colourOf(fake, 'abortBlueGreen')).toEqual(['blue']);
     expect(fake.count('scaleDownOldColour')).toBe(0);
     expect(result.status.phase).toBe('aborted');
-    expect(Date.parse(result.status.endedAt!) - stepTime(result.status, 'smoke checks on green')).toBeGreaterThanOrEqual(20 * 60_000);
+    expect(
+      Date.parse(result.status.endedAt!) - stepTime(result.status, 'smoke checks on green'),
+    ).toBeGreaterThanOrEqual(20 * 60_000);
     await expectNoRetire(workflowId);
   }, 60_000);
 
@@ -339,7 +472,12 @@ describe('abort and failures', () => {
       analysesBefore = f.count('analyzeCanary');
       await h.signal(abortSignal, { by: 'erin', reason: 'p99 regressed' });
     });
-    expect(result).toMatchObject({ outcome: 'aborted', live: 'blue', previous: 'blue', reason: 'aborted by erin: p99 regressed' });
+    expect(result).toMatchObject({
+      outcome: 'aborted',
+      live: 'blue',
+      previous: 'blue',
+      reason: 'aborted by erin: p99 regressed',
+    });
     expect(analysesBefore).toBe(2);
     expect(fake.count('analyzeCanary')).toBe(2);
     expect(colourOf(fake, 'switchBlueGreen')).toEqual(['green']);
@@ -354,7 +492,15 @@ describe('abort and failures', () => {
 
   test('abort before the switch (during the smoke checks) never moves traffic', async () => {
     const { result, fake } = await blueGreen(
-      { plan: plan(), override: { runSmokeChecks: whileRunning(async (h) => h.signal(abortSignal, { by: 'erin', reason: 'stop' }), { ok: true, lines: ['sign in: 200'] }) } },
+      {
+        plan: plan(),
+        override: {
+          runSmokeChecks: whileRunning(async (h) => h.signal(abortSignal, { by: 'erin', reason: 'stop' }), {
+            ok: true,
+            lines: ['sign in: 200'],
+          }),
+        },
+      },
       async (h) => {
         current = h;
       },
@@ -378,24 +524,42 @@ describe('abort and failures', () => {
   test('analysis that keeps erroring is inconclusive, never a pass: the limit fails it', async () => {
     const { result, fake } = await blueGreen({ plan: plan(), fail: { analyzeCanary: 'PrometheusUnavailable' } });
     expect(result.outcome).toBe('failed');
-    expect(result.reason).toMatch(/^analysis inconclusive 3 times in a row \(limit 2\): analysis\[stable\] PrometheusUnavailable/);
+    expect(result.reason).toMatch(
+      /^analysis inconclusive 3 times in a row \(limit 2\): analysis\[stable\] PrometheusUnavailable/,
+    );
     expect(fake.count('analyzeCanary')).toBe(3);
     expect(colourOf(fake, 'abortBlueGreen')).toEqual(['blue']);
   }, 60_000);
 
   test.each([
-    ['the smoke check activity fails', { fail: { runSmokeChecks: 'VerificationFailed' } }, 'VerificationFailed: runSmokeChecks failed (fake)'],
-    ['the smoke checks report a failure', { override: { runSmokeChecks: async () => ({ ok: false, lines: ['sign in: 500'] }) } }, 'smoke checks failed on green: sign in: 500'],
-    ['the switch fails', { fail: { switchBlueGreen: 'TrafficNotApplied' } }, 'TrafficNotApplied: switchBlueGreen failed (fake)'],
-  ] as [string, FakeOptions, string][])('%s: failed, the new colour removed, traffic on blue', async (_what, opts, reason) => {
-    const { result, fake, workflowId } = await blueGreen({ plan: plan(), ...opts });
-    expect(result).toMatchObject({ outcome: 'failed', live: 'blue', previous: 'blue', reason });
-    expect(colourOf(fake, 'abortBlueGreen')).toEqual(['blue']);
-    expect(fake.count('analyzeCanary')).toBe(0);
-    expect(fake.count('scaleDownOldColour')).toBe(0);
-    expect(fake.argsOf<{ kind: string }>('notify').at(-1)?.kind).toBe('failed');
-    await expectNoRetire(workflowId);
-  }, 60_000);
+    [
+      'the smoke check activity fails',
+      { fail: { runSmokeChecks: 'VerificationFailed' } },
+      'VerificationFailed: runSmokeChecks failed (fake)',
+    ],
+    [
+      'the smoke checks report a failure',
+      { override: { runSmokeChecks: async () => ({ ok: false, lines: ['sign in: 500'] }) } },
+      'smoke checks failed on green: sign in: 500',
+    ],
+    [
+      'the switch fails',
+      { fail: { switchBlueGreen: 'TrafficNotApplied' } },
+      'TrafficNotApplied: switchBlueGreen failed (fake)',
+    ],
+  ] as [string, FakeOptions, string][])(
+    '%s: failed, the new colour removed, traffic on blue',
+    async (_what, opts, reason) => {
+      const { result, fake, workflowId } = await blueGreen({ plan: plan(), ...opts });
+      expect(result).toMatchObject({ outcome: 'failed', live: 'blue', previous: 'blue', reason });
+      expect(colourOf(fake, 'abortBlueGreen')).toEqual(['blue']);
+      expect(fake.count('analyzeCanary')).toBe(0);
+      expect(fake.count('scaleDownOldColour')).toBe(0);
+      expect(fake.argsOf<{ kind: string }>('notify').at(-1)?.kind).toBe('failed');
+      await expectNoRetire(workflowId);
+    },
+    60_000,
+  );
 
   test('prepare fails: nothing to switch back, failed', async () => {
     const { result, fake } = await blueGreen({ plan: plan(), fail: { prepareBlueGreen: 'RolloutFailed' } });
@@ -405,9 +569,15 @@ describe('abort and failures', () => {
   }, 60_000);
 
   test('a switch back that itself fails is reported in the reason and the status', async () => {
-    const { result, fake } = await blueGreen({ plan: plan(), analysis: ['fail'], fail: { abortBlueGreen: 'KubernetesForbidden' } });
+    const { result, fake } = await blueGreen({
+      plan: plan(),
+      analysis: ['fail'],
+      fail: { abortBlueGreen: 'KubernetesForbidden' },
+    });
     expect(result.outcome).toBe('failed');
-    expect(result.reason).toBe('analysis failed (1 failed, limit 0): error-rate[stable] 0.3 > 0.01; switching back to blue failed: KubernetesForbidden: abortBlueGreen failed (fake)');
+    expect(result.reason).toBe(
+      'analysis failed (1 failed, limit 0): error-rate[stable] 0.3 > 0.01; switching back to blue failed: KubernetesForbidden: abortBlueGreen failed (fake)',
+    );
     expect(result.status.error).toBe(result.reason);
     // Traffic is still on green: the result says so.
     expect(result.live).toBe('green');

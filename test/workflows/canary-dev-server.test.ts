@@ -24,7 +24,12 @@ test('real timers soak, the status query answers while waiting, and approve fini
   const plan = testPlan({ version: '1.0.1', canary: { approval: 'before-full', soak: '1s', analysisInterval: '1s' } });
   const fake = fakeActivities({ plan });
   const taskQueue = uniqueQueue();
-  const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: fake.activities });
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities: fake.activities,
+  });
   await worker.runUntil(async () => {
     const started = Date.now();
     const handle = await env.client.workflow.start(canaryWorkflow, {
@@ -47,7 +52,11 @@ test('real timers soak, the status query answers while waiting, and approve fini
     // The search attributes registered by the harness were upserted.
     const described = await handle.describe();
     expect(described.typedSearchAttributes.getAll().map((p) => [p.key.name, p.value])).toEqual(
-      expect.arrayContaining([['DeployVersion', '1.0.1'], ['DeployPhase', 'succeeded'], ['DeployStrategy', 'canary']]),
+      expect.arrayContaining([
+        ['DeployVersion', '1.0.1'],
+        ['DeployPhase', 'succeeded'],
+        ['DeployStrategy', 'canary'],
+      ]),
     );
   });
   expect(fake.weights).toEqual([5, 25, 50, 100]);

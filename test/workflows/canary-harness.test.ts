@@ -23,7 +23,12 @@ test('soak timers are skipped and the approve signal opens the gate before 100%'
   const plan = testPlan({ version: '1.0.1', canary: { approval: 'before-full' } });
   const fake = fakeActivities({ plan });
   const taskQueue = uniqueQueue();
-  const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: fake.activities });
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities: fake.activities,
+  });
   const realStart = Date.now();
   await worker.runUntil(async () => {
     const handle = await env.client.workflow.start(canaryWorkflow, {

@@ -16,7 +16,14 @@ import type { CanaryOverrides } from '../../src/domain/input';
 import type { CanarySettings, DeployPlan } from '../../src/domain/plan';
 import type { AnalysisRun, DeploymentStatus } from '../../src/domain/status';
 import { canaryWorkflow, type CanaryResult } from '../../src/workflows/canary';
-import { abortSignal, approveSignal, pauseSignal, promoteSignal, resumeSignal, statusQuery } from '../../src/workflows/messages';
+import {
+  abortSignal,
+  approveSignal,
+  pauseSignal,
+  promoteSignal,
+  resumeSignal,
+  statusQuery,
+} from '../../src/workflows/messages';
 import { fakeActivities, type FakeOptions } from '../helpers/fake-activities';
 import { testPlan } from '../helpers/plan';
 import { timeSkippingEnv, uniqueQueue, workflowBundle } from '../helpers/temporal';
@@ -34,7 +41,16 @@ function fakeFor(workflowId: string): Fake {
   return fake;
 }
 const dispatch = Object.fromEntries(
-  Object.keys(fakeActivities().activities).map((name) => [name, (...args: unknown[]) => (fakeFor(Context.current().info.workflowExecution?.workflowId ?? '').activities as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[name](...args)]),
+  Object.keys(fakeActivities().activities).map((name) => [
+    name,
+    (...args: unknown[]) =>
+      (
+        fakeFor(Context.current().info.workflowExecution?.workflowId ?? '').activities as unknown as Record<
+          string,
+          (...a: unknown[]) => Promise<unknown>
+        >
+      )[name](...args),
+  ]),
 ) as unknown as Activities;
 
 let env: TestWorkflowEnvironment;
@@ -43,7 +59,12 @@ let running: Promise<void>;
 const taskQueue = uniqueQueue('canary');
 beforeAll(async () => {
   env = await timeSkippingEnv();
-  worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: dispatch });
+  worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities: dispatch,
+  });
   running = worker.run();
 }, 60_000);
 afterAll(async () => {
@@ -58,9 +79,18 @@ type Handle = WorkflowHandle<typeof canaryWorkflow>;
 
 let envCounter = 0;
 /** Soak 5m and analysis every 1m (5 analyses per soak) unless a test says otherwise; each test its own environment. */
-function plan(canary: CanaryOverrides = {}, extra: Partial<Omit<DeployPlan, 'canary'>> & { canary?: Partial<CanarySettings> } = {}): DeployPlan {
+function plan(
+  canary: CanaryOverrides = {},
+  extra: Partial<Omit<DeployPlan, 'canary'>> & { canary?: Partial<CanarySettings> } = {},
+): DeployPlan {
   const p = testPlan({ version: '1.0.1', canary: { soak: '5m', analysisInterval: '1m', ...canary } });
-  return { ...p, environment: `canary-${++envCounter}`, searchAttributes: false, ...extra, canary: { ...p.canary, ...extra.canary } };
+  return {
+    ...p,
+    environment: `canary-${++envCounter}`,
+    searchAttributes: false,
+    ...extra,
+    canary: { ...p.canary, ...extra.canary },
+  };
 }
 
 /** The workflow of the running test, for fakes that act while their activity is in flight. */
@@ -80,18 +110,29 @@ function whileRunning(act: (h: Handle) => Promise<void>): () => Promise<void> {
 }
 
 /** Sends signals and waits until the status shows `count` ignored signals. */
-async function sendAndWaitIgnored(h: Handle, count: number, ...signals: [SignalDefinition<[unknown]>, unknown][]): Promise<void> {
+async function sendAndWaitIgnored(
+  h: Handle,
+  count: number,
+  ...signals: [SignalDefinition<[unknown]>, unknown][]
+): Promise<void> {
   for (const [def, payload] of signals) await h.signal(def, payload);
   await until(h, (s) => s.ignoredSignals.length === count);
 }
 
 let runs = 0;
-async function canary(opts: FakeOptions & { plan: DeployPlan }, during?: (h: Handle, fake: Fake) => Promise<void>): Promise<{ result: CanaryResult; fake: Fake; workflowId: string; realMs: number }> {
+async function canary(
+  opts: FakeOptions & { plan: DeployPlan },
+  during?: (h: Handle, fake: Fake) => Promise<void>,
+): Promise<{ result: CanaryResult; fake: Fake; workflowId: string; realMs: number }> {
   const fake = fakeActivities(opts);
   const workflowId = `canary-${++runs}-${taskQueue}`;
   fakes.set(workflowId, fake);
   const started = Date.now();
-  const h = await env.client.workflow.start(canaryWorkflow, { taskQueue, workflowId, args: [{ version: '1.0.1', plan: opts.plan, searchAttributes: false }] });
+  const h = await env.client.workflow.start(canaryWorkflow, {
+    taskQueue,
+    workflowId,
+    args: [{ version: '1.0.1', plan: opts.plan, searchAttributes: false }],
+  });
   try {
     await during?.(h, fake);
   } catch (err) {
@@ -108,7 +149,15 @@ async function canary(opts: FakeOptions & { plan: DeployPlan }, during?: (h: Han
  * an error naming its last events, after terminating it: a stuck run must
  * not hold time skipping for the tests after it.
  */
-async function resultWithin<R>(h: { workflowId: string; result: () => Promise<R>; terminate: (reason?: string) => Promise<unknown>; fetchHistory: Handle['fetchHistory'] }, ms = 40_000): Promise<R> {
+async function resultWithin<R>(
+  h: {
+    workflowId: string;
+    result: () => Promise<R>;
+    terminate: (reason?: string) => Promise<unknown>;
+    fetchHistory: Handle['fetchHistory'];
+  },
+  ms = 40_000,
+): Promise<R> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), ms)));
   try {
@@ -118,7 +167,9 @@ async function resultWithin<R>(h: { workflowId: string; result: () => Promise<R>
     clearTimeout(timer);
   }
   const events = (await h.fetchHistory().catch(() => ({ events: [] }))).events ?? [];
-  const last = events.slice(-6).map((e) => Object.keys(e).find((k) => k.endsWith('EventAttributes')) ?? String(e.eventType));
+  const last = events
+    .slice(-6)
+    .map((e) => Object.keys(e).find((k) => k.endsWith('EventAttributes')) ?? String(e.eventType));
   await h.terminate('no result in time').catch(() => undefined);
   throw new Error(`${h.workflowId} gave no result within ${ms} ms of real time; last events: ${last.join(', ')}`);
 }
@@ -126,7 +177,8 @@ async function resultWithin<R>(h: { workflowId: string; result: () => Promise<R>
 const realSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 type HistoryEvent = NonNullable<Awaited<ReturnType<Handle['fetchHistory']>>['events']>[number];
-const protoMs = (v: { seconds?: { toString(): string } | null; nanos?: number | null } | null | undefined) => Number(v?.seconds?.toString() ?? 0) * 1000 + Math.floor((v?.nanos ?? 0) / 1e6);
+const protoMs = (v: { seconds?: { toString(): string } | null; nanos?: number | null } | null | undefined) =>
+  Number(v?.seconds?.toString() ?? 0) * 1000 + Math.floor((v?.nanos ?? 0) / 1e6);
 /** A timer due this soon is let fire before a signal is sent. */
 const TIMER_GUARD_MS = 15_000;
 
@@ -142,12 +194,22 @@ async function settle(h: Handle): Promise<void> {
   for (let i = 0; i < 500; i++) {
     const events: HistoryEvent[] = (await h.fetchHistory()).events ?? [];
     const last = events.at(-1);
-    if (last?.workflowExecutionCompletedEventAttributes || last?.workflowExecutionFailedEventAttributes || last?.workflowExecutionTerminatedEventAttributes) return;
+    if (
+      last?.workflowExecutionCompletedEventAttributes ||
+      last?.workflowExecutionFailedEventAttributes ||
+      last?.workflowExecutionTerminatedEventAttributes
+    )
+      return;
     let taskOutstanding = false;
     const timers = new Map<string, number>();
     for (const e of events) {
       if (e.workflowTaskScheduledEventAttributes) taskOutstanding = true;
-      if (e.workflowTaskCompletedEventAttributes || e.workflowTaskFailedEventAttributes || e.workflowTaskTimedOutEventAttributes) taskOutstanding = false;
+      if (
+        e.workflowTaskCompletedEventAttributes ||
+        e.workflowTaskFailedEventAttributes ||
+        e.workflowTaskTimedOutEventAttributes
+      )
+        taskOutstanding = false;
       const started = e.timerStartedEventAttributes;
       if (started?.timerId) timers.set(started.timerId, protoMs(e.eventTime) + protoMs(started.startToFireTimeout));
       const ended = e.timerFiredEventAttributes ?? e.timerCanceledEventAttributes;
@@ -186,11 +248,14 @@ async function until(h: Handle, pred: (s: DeploymentStatus) => boolean, skip?: D
   throw new Error(`status never matched: ${JSON.stringify(await h.query(statusQuery))}`);
 }
 
-const soakingAt = (weight: number) => (s: DeploymentStatus) => s.phase === 'soaking' && s.canary?.weight === weight && !s.canary.paused;
+const soakingAt = (weight: number) => (s: DeploymentStatus) =>
+  s.phase === 'soaking' && s.canary?.weight === weight && !s.canary.paused;
 const atGate = (s: DeploymentStatus) => s.phase === 'awaiting-approval';
 const analysisWeights = (fake: Fake) => fake.argsOf<{ weight: number }>('analyzeCanary').map((a) => a.weight);
-const ignored = (r: { status: DeploymentStatus }) => r.status.ignoredSignals.map((i) => `${i.signal} by ${i.by}: ${i.ignoredBecause}`);
-const stepTime = (s: DeploymentStatus, name: string) => Date.parse(s.steps.find((x) => x.name === name)?.startedAt ?? 'NaN');
+const ignored = (r: { status: DeploymentStatus }) =>
+  r.status.ignoredSignals.map((i) => `${i.signal} by ${i.by}: ${i.ignoredBecause}`);
+const stepTime = (s: DeploymentStatus, name: string) =>
+  Date.parse(s.steps.find((x) => x.name === name)?.startedAt ?? 'NaN');
 
 describe('promotion without signals', () => {
   test('5 → 25 → 50 → 100 with five analyses per 5-minute soak, in milliseconds of real time', async () => {
@@ -203,16 +268,33 @@ describe('promotion without signals', () => {
     expect(result.weight).toBe(100);
     expect(fake.weights).toEqual([5, 25, 50, 100]);
     expect(analysisWeights(fake)).toEqual([5, 5, 5, 5, 5, 25, 25, 25, 25, 25, 50, 50, 50, 50, 50]);
-    expect(fake.names().filter((n) => n !== 'notify' && n !== 'analyzeCanary' && n !== 'setCanaryWeight')).toEqual(['startCanary', 'promoteCanary']);
+    expect(fake.names().filter((n) => n !== 'notify' && n !== 'analyzeCanary' && n !== 'setCanaryWeight')).toEqual([
+      'startCanary',
+      'promoteCanary',
+    ]);
     expect(fake.count('abortCanary')).toBe(0);
-    expect(fake.argsOf<{ kind: string; weight: number }>('notify').map((n) => `${n.kind}@${n.weight}`)).toEqual(['step-promoted@5', 'step-promoted@25', 'step-promoted@50', 'step-promoted@100']);
+    expect(fake.argsOf<{ kind: string; weight: number }>('notify').map((n) => `${n.kind}@${n.weight}`)).toEqual([
+      'step-promoted@5',
+      'step-promoted@25',
+      'step-promoted@50',
+      'step-promoted@100',
+    ]);
     // Three soaks of 5 minutes each passed on the server's clock, not on ours.
     expect(serverMs).toBeGreaterThanOrEqual(15 * 60_000);
     expect(realMs).toBeLessThan(5_000);
     // Each soak lasted its 5 minutes of workflow time between two weight changes.
-    expect(stepTime(result.status, 'traffic 25%') - stepTime(result.status, 'traffic 5%')).toBeGreaterThanOrEqual(5 * 60_000);
-    expect(stepTime(result.status, 'traffic 25%') - stepTime(result.status, 'traffic 5%')).toBeLessThan(5 * 60_000 + 5_000);
-    expect(result.status).toMatchObject({ phase: 'succeeded', canary: { weight: 100, stepIndex: 3, failedMeasurements: 0, consecutiveInconclusive: 0 }, ignoredSignals: [], aborts: [] });
+    expect(stepTime(result.status, 'traffic 25%') - stepTime(result.status, 'traffic 5%')).toBeGreaterThanOrEqual(
+      5 * 60_000,
+    );
+    expect(stepTime(result.status, 'traffic 25%') - stepTime(result.status, 'traffic 5%')).toBeLessThan(
+      5 * 60_000 + 5_000,
+    );
+    expect(result.status).toMatchObject({
+      phase: 'succeeded',
+      canary: { weight: 100, stepIndex: 3, failedMeasurements: 0, consecutiveInconclusive: 0 },
+      ignoredSignals: [],
+      aborts: [],
+    });
     expect(result.status.canary?.soakEndsAt).toBeUndefined();
     expect(result.status.waitingFor).toBeUndefined();
   }, 60_000);
@@ -238,7 +320,13 @@ describe('status query', () => {
       const first = await until(h, soakingAt(5));
       const now = await env.currentTimeMs();
       expect(first.workflow).toBe('canary');
-      expect(first.canary).toMatchObject({ steps: [5, 25, 50, 100], stepIndex: 0, weight: 5, paused: false, soakRemainingMs: 5 * 60_000 });
+      expect(first.canary).toMatchObject({
+        steps: [5, 25, 50, 100],
+        stepIndex: 0,
+        weight: 5,
+        paused: false,
+        soakRemainingMs: 5 * 60_000,
+      });
       const endsAt = Date.parse(first.canary!.soakEndsAt!);
       expect(endsAt - now).toBeGreaterThan(5 * 60_000 - 2_000);
       expect(endsAt - now).toBeLessThanOrEqual(5 * 60_000);
@@ -259,9 +347,18 @@ describe('status query', () => {
       expect(gate.canary?.weight).toBe(50);
       expect(gate.canary?.soakEndsAt).toBeUndefined();
       expect(gate.waitingFor?.what).toBe('approval to move traffic to 100%');
-      expect(gate.waitingFor?.commands).toEqual([`deployctl approve ${h.workflowId} --by <name>`, `deployctl abort ${h.workflowId} --by <name> --reason <text>`]);
+      expect(gate.waitingFor?.commands).toEqual([
+        `deployctl approve ${h.workflowId} --by <name>`,
+        `deployctl abort ${h.workflowId} --by <name> --reason <text>`,
+      ]);
       expect(Date.parse(gate.waitingFor!.timeoutAt!) - Date.parse(gate.waitingFor!.since)).toBe(30 * 60_000);
-      expect(gate.ignoredSignals).toEqual([expect.objectContaining({ signal: 'approve', by: 'alice', ignoredBecause: 'nothing is awaiting approval (phase soaking)' })]);
+      expect(gate.ignoredSignals).toEqual([
+        expect.objectContaining({
+          signal: 'approve',
+          by: 'alice',
+          ignoredBecause: 'nothing is awaiting approval (phase soaking)',
+        }),
+      ]);
       await signal(h, approveSignal, { by: 'alice' });
     });
     expect(result.outcome).toBe('promoted');
@@ -278,7 +375,14 @@ describe('approve', () => {
     expect(result.outcome).toBe('promoted');
     expect(fake.weights).toEqual([5, 25, 50, 100]);
     expect(result.status.approvals).toEqual([]);
-    expect(result.status.ignoredSignals).toEqual([expect.objectContaining({ signal: 'approve', by: 'alice', note: 'looks fine', ignoredBecause: 'nothing is awaiting approval (phase soaking)' })]);
+    expect(result.status.ignoredSignals).toEqual([
+      expect.objectContaining({
+        signal: 'approve',
+        by: 'alice',
+        note: 'looks fine',
+        ignoredBecause: 'nothing is awaiting approval (phase soaking)',
+      }),
+    ]);
   }, 60_000);
 
   test('before-full: traffic waits at 50% until approved, then moves to 100%', async () => {
@@ -295,7 +399,14 @@ describe('approve', () => {
     });
     expect(result.outcome).toBe('promoted');
     expect(fake.weights).toEqual([5, 25, 50, 100]);
-    expect(result.status.approvals).toEqual([expect.objectContaining({ signal: 'approve', by: 'alice', note: 'dashboards are green', reason: 'approval to move traffic to 100%' })]);
+    expect(result.status.approvals).toEqual([
+      expect.objectContaining({
+        signal: 'approve',
+        by: 'alice',
+        note: 'dashboards are green',
+        reason: 'approval to move traffic to 100%',
+      }),
+    ]);
     expect(fake.argsOf<{ kind: string }>('notify').filter((n) => n.kind === 'awaiting-approval')).toHaveLength(1);
   }, 60_000);
 
@@ -330,8 +441,16 @@ describe('approve', () => {
     expect(result.status.phase).toBe('aborted');
     expect(result.status.error).toBe(result.reason);
     // The gate opened after the third soak and closed 45 minutes later.
-    expect(Date.parse(result.status.endedAt!) - stepTime(result.status, 'traffic 50%')).toBeGreaterThanOrEqual(5 * 60_000 + 45 * 60_000);
-    expect(fake.argsOf<{ kind: string }>('notify').map((n) => n.kind)).toEqual(['step-promoted', 'step-promoted', 'step-promoted', 'awaiting-approval', 'aborted']);
+    expect(Date.parse(result.status.endedAt!) - stepTime(result.status, 'traffic 50%')).toBeGreaterThanOrEqual(
+      5 * 60_000 + 45 * 60_000,
+    );
+    expect(fake.argsOf<{ kind: string }>('notify').map((n) => n.kind)).toEqual([
+      'step-promoted',
+      'step-promoted',
+      'step-promoted',
+      'awaiting-approval',
+      'aborted',
+    ]);
   }, 60_000);
 
   test('two approvals needed: the same person twice is ignored, a second person opens the gate', async () => {
@@ -350,7 +469,9 @@ describe('approve', () => {
     expect(result.outcome).toBe('promoted');
     expect(fake.weights).toEqual([5, 25, 50, 100]);
     expect(result.status.approvals.map((a) => a.by)).toEqual(['alice', 'bob']);
-    expect(ignored(result)).toEqual(['approve by alice: alice already approved this step; a different person must approve']);
+    expect(ignored(result)).toEqual([
+      'approve by alice: alice already approved this step; a different person must approve',
+    ]);
   }, 60_000);
 
   test('the allow-list: approve and abort from someone else are ignored and recorded; an approver approves', async () => {
@@ -400,12 +521,21 @@ describe('abort', () => {
     expect(fake.count('analyzeCanary')).toBe(analysesBefore);
     expect(analysisWeights(fake).slice(0, 5)).toEqual([5, 5, 5, 5, 5]);
     expect(analysisWeights(fake).slice(5)).toEqual(analysesBefore === 6 ? [25] : [25, 25]);
-    expect(result.status.aborts).toEqual([expect.objectContaining({ signal: 'abort', by: 'erin', reason: 'p99 looks bad' })]);
-    expect(result.status).toMatchObject({ phase: 'aborted', error: 'aborted by erin: p99 looks bad', canary: { weight: 0 } });
+    expect(result.status.aborts).toEqual([
+      expect.objectContaining({ signal: 'abort', by: 'erin', reason: 'p99 looks bad' }),
+    ]);
+    expect(result.status).toMatchObject({
+      phase: 'aborted',
+      error: 'aborted by erin: p99 looks bad',
+      canary: { weight: 0 },
+    });
     // The abort did not wait for the soak to end.
     expect(Date.parse(result.status.endedAt!) - abortedAt).toBeLessThan(10_000);
     expect(result.status.steps.find((s) => s.name === 'abort canary')?.state).toBe('succeeded');
-    expect(fake.argsOf<{ kind: string; weight: number }>('notify').at(-1)).toMatchObject({ kind: 'aborted', weight: 0 });
+    expect(fake.argsOf<{ kind: string; weight: number }>('notify').at(-1)).toMatchObject({
+      kind: 'aborted',
+      weight: 0,
+    });
   }, 60_000);
 
   test('at an approval gate: aborted without timedOut', async () => {
@@ -425,7 +555,11 @@ describe('abort', () => {
       {
         plan: plan(),
         // The second abort lands while the first one's abortCanary is still running.
-        override: { abortCanary: whileRunning(async (h) => sendAndWaitIgnored(h, 1, [abortSignal, { by: 'frank', reason: 'second' }])) },
+        override: {
+          abortCanary: whileRunning(async (h) =>
+            sendAndWaitIgnored(h, 1, [abortSignal, { by: 'frank', reason: 'second' }]),
+          ),
+        },
       },
       async (h) => {
         current = h;
@@ -436,7 +570,14 @@ describe('abort', () => {
     expect(result).toMatchObject({ outcome: 'aborted', reason: 'aborted by erin: first' });
     expect(fake.count('abortCanary')).toBe(1);
     expect(result.status.aborts.map((a) => a.by)).toEqual(['erin']);
-    expect(result.status.ignoredSignals).toEqual([expect.objectContaining({ signal: 'abort', by: 'frank', reason: 'second', ignoredBecause: 'already aborting (requested by erin)' })]);
+    expect(result.status.ignoredSignals).toEqual([
+      expect.objectContaining({
+        signal: 'abort',
+        by: 'frank',
+        reason: 'second',
+        ignoredBecause: 'already aborting (requested by erin)',
+      }),
+    ]);
   }, 60_000);
 
   test('while promoting it is ignored; once the canary completed no signal can reach it', async () => {
@@ -446,7 +587,12 @@ describe('abort', () => {
         override: {
           promoteCanary: whileRunning(async (h) => {
             expect((await h.query(statusQuery)).phase).toBe('promoting');
-            await sendAndWaitIgnored(h, 2, [abortSignal, { by: 'erin', reason: 'too late' }], [pauseSignal, { by: 'erin' }]);
+            await sendAndWaitIgnored(
+              h,
+              2,
+              [abortSignal, { by: 'erin', reason: 'too late' }],
+              [pauseSignal, { by: 'erin' }],
+            );
           }),
         },
       },
@@ -458,9 +604,14 @@ describe('abort', () => {
     expect(fake.count('abortCanary')).toBe(0);
     expect(result.status.aborts).toEqual([]);
     expect(result.status.pauses).toEqual([]);
-    expect(ignored(result)).toEqual(['abort by erin: the canary is already promoting', 'pause by erin: nothing to pause in phase promoting']);
+    expect(ignored(result)).toEqual([
+      'abort by erin: the canary is already promoting',
+      'pause by erin: nothing to pause in phase promoting',
+    ]);
     // A completed workflow cannot receive signals: the server refuses them, so there is nothing to ignore.
-    await expect(env.client.workflow.getHandle(workflowId).signal(abortSignal, { by: 'erin', reason: 'after the end' })).rejects.toThrow(/completed|not found/i);
+    await expect(
+      env.client.workflow.getHandle(workflowId).signal(abortSignal, { by: 'erin', reason: 'after the end' }),
+    ).rejects.toThrow(/completed|not found/i);
   }, 60_000);
 
   test('an abort that arrives while the canary is already rolling back after a failure is ignored', async () => {
@@ -468,7 +619,11 @@ describe('abort', () => {
       {
         plan: plan(),
         analysis: ['fail'],
-        override: { abortCanary: whileRunning(async (h) => sendAndWaitIgnored(h, 1, [abortSignal, { by: 'erin', reason: 'me too' }])) },
+        override: {
+          abortCanary: whileRunning(async (h) =>
+            sendAndWaitIgnored(h, 1, [abortSignal, { by: 'erin', reason: 'me too' }]),
+          ),
+        },
       },
       async (h) => {
         current = h;
@@ -541,7 +696,11 @@ describe('pause and resume', () => {
     });
     expect(result.outcome).toBe('promoted');
     expect(fake.weights).toEqual([5, 25, 50, 100]);
-    expect(ignored(result)).toEqual(['resume by grace: not paused', 'pause by heidi: already paused', 'resume by heidi: not paused']);
+    expect(ignored(result)).toEqual([
+      'resume by grace: not paused',
+      'pause by heidi: already paused',
+      'resume by heidi: not paused',
+    ]);
     expect(result.status.pauses.map((x) => `${x.signal} by ${x.by}`)).toEqual(['pause by grace', 'resume by grace']);
   }, 60_000);
 
@@ -589,7 +748,9 @@ describe('promote', () => {
     // One analysis at 5% (at 1m), then the soak ended; 25% and 50% soaked in full.
     expect(analysisWeights(fake)).toEqual([5, 25, 25, 25, 25, 25, 50, 50, 50, 50, 50]);
     expect(stepTime(result.status, 'traffic 25%') - promotedAt).toBeLessThan(5_000);
-    expect(result.status.approvals).toEqual([expect.objectContaining({ signal: 'promote', by: 'ivan', reason: 'end soak at 5%' })]);
+    expect(result.status.approvals).toEqual([
+      expect.objectContaining({ signal: 'promote', by: 'ivan', reason: 'end soak at 5%' }),
+    ]);
   }, 60_000);
 
   test('{full: true} runs one final analysis, then sets 100% directly', async () => {
@@ -607,7 +768,9 @@ describe('promote', () => {
     expect(analysisWeights(fake)).toEqual([5, 5, 5, 5, 5, ...Array<number>(before - 5 + 1).fill(25)]);
     expect(fake.count('promoteCanary')).toBe(1);
     expect(result.status.canary).toMatchObject({ weight: 100, stepIndex: 3 });
-    expect(result.status.approvals).toEqual([expect.objectContaining({ signal: 'promote', by: 'ivan', reason: 'promote to 100%' })]);
+    expect(result.status.approvals).toEqual([
+      expect.objectContaining({ signal: 'promote', by: 'ivan', reason: 'promote to 100%' }),
+    ]);
   }, 60_000);
 
   test('{full: true} whose final analysis fails aborts instead of going to 100%', async () => {
@@ -631,7 +794,12 @@ describe('promote', () => {
           analyzeCanary: async (req): Promise<AnalysisRun> => {
             await current!.signal(abortSignal, { by: 'erin', reason: 'changed my mind' });
             await until(current!, (s) => s.aborts.length === 1);
-            return { at: new Date().toISOString(), outcome: 'pass', weight: req.weight, measurements: [{ metric: 'error-rate', track: 'canary', value: 0, outcome: 'pass' }] };
+            return {
+              at: new Date().toISOString(),
+              outcome: 'pass',
+              weight: req.weight,
+              measurements: [{ metric: 'error-rate', track: 'canary', value: 0, outcome: 'pass' }],
+            };
           },
         },
       },
@@ -647,27 +815,31 @@ describe('promote', () => {
     expect(fake.count('promoteCanary')).toBe(0);
   }, 60_000);
 
-  test.each(['before-full', 'every-step'] as const)('{full: true} with approval %s still waits for the approval before 100%%', async (approval) => {
-    const { result, fake } = await canary({ plan: plan({ approval }) }, async (h, f) => {
-      if (approval === 'every-step') {
-        await until(h, atGate);
+  test.each(['before-full', 'every-step'] as const)(
+    '{full: true} with approval %s still waits for the approval before 100%%',
+    async (approval) => {
+      const { result, fake } = await canary({ plan: plan({ approval }) }, async (h, f) => {
+        if (approval === 'every-step') {
+          await until(h, atGate);
+          await signal(h, approveSignal, { by: 'alice' });
+        }
+        await until(h, soakingAt(5));
+        await signal(h, promoteSignal, { by: 'ivan', full: true });
+        const gate = await until(h, atGate);
+        expect(gate.waitingFor?.what).toBe('approval to move traffic to 100%');
+        expect(f.weights).toEqual([5]);
         await signal(h, approveSignal, { by: 'alice' });
-      }
-      await until(h, soakingAt(5));
-      await signal(h, promoteSignal, { by: 'ivan', full: true });
-      const gate = await until(h, atGate);
-      expect(gate.waitingFor?.what).toBe('approval to move traffic to 100%');
-      expect(f.weights).toEqual([5]);
-      await signal(h, approveSignal, { by: 'alice' });
-    });
-    expect(result.outcome).toBe('promoted');
-    expect(fake.weights).toEqual([5, 100]);
-    expect(result.status.approvals.map((a) => `${a.signal}: ${a.reason}`)).toEqual([
-      ...(approval === 'every-step' ? ['approve: approval to move traffic to 5%'] : []),
-      'promote: promote to 100%',
-      'approve: approval to move traffic to 100%',
-    ]);
-  }, 60_000);
+      });
+      expect(result.outcome).toBe('promoted');
+      expect(fake.weights).toEqual([5, 100]);
+      expect(result.status.approvals.map((a) => `${a.signal}: ${a.reason}`)).toEqual([
+        ...(approval === 'every-step' ? ['approve: approval to move traffic to 5%'] : []),
+        'promote: promote to 100%',
+        'approve: approval to move traffic to 100%',
+      ]);
+    },
+    60_000,
+  );
 
   test('when no soak is running it is ignored', async () => {
     const { result, fake } = await canary({ plan: plan({ approval: 'before-full' }) }, async (h) => {
@@ -696,7 +868,12 @@ describe('promote', () => {
     expect(result.outcome).toBe('promoted');
     expect(fake.weights).toEqual([5, 25, 100]);
     expect(result.status.canary?.paused).toBe(false);
-    expect(result.status.pauses.map((x) => `${x.signal} by ${x.by}`)).toEqual(['pause by grace', 'resume by ivan', 'pause by grace', 'resume by ivan']);
+    expect(result.status.pauses.map((x) => `${x.signal} by ${x.by}`)).toEqual([
+      'pause by grace',
+      'resume by ivan',
+      'pause by grace',
+      'resume by ivan',
+    ]);
   }, 60_000);
 });
 
@@ -705,24 +882,32 @@ describe('analysis', () => {
     [5, 0],
     [25, 1],
     [50, 2],
-  ])('a failed analysis at %i%% aborts at once with the reason', async (weight, stepIndex) => {
-    // The third analysis of that step fails.
-    const failAt = stepIndex * 5 + 2;
-    const outcomes = [...Array<'pass'>(failAt).fill('pass'), 'fail' as const, 'pass' as const];
-    const { result, fake } = await canary({ plan: plan(), analysis: outcomes });
-    expect(result.outcome).toBe('failed');
-    expect(result.reason).toBe('analysis failed (1 failed, limit 0): error-rate[canary] 0.3 > 0.01');
-    expect(fake.count('analyzeCanary')).toBe(failAt + 1);
-    expect(analysisWeights(fake).at(-1)).toBe(weight);
-    expect(fake.weights).toEqual([...[5, 25, 50].slice(0, stepIndex + 1), 0]);
-    expect(fake.count('abortCanary')).toBe(1);
-    expect(fake.count('promoteCanary')).toBe(0);
-    expect(result.status).toMatchObject({ phase: 'failed', lastAnalysis: { outcome: 'fail', weight }, canary: { failedMeasurements: 1, weight: 0 } });
-    // At once: right after the step's third analysis (3 minutes in), not at the end of its 5-minute soak.
-    const soakedFor = Date.parse(result.status.endedAt!) - stepTime(result.status, `traffic ${weight}%`);
-    expect(soakedFor).toBeGreaterThanOrEqual(3 * 60_000);
-    expect(soakedFor).toBeLessThan(3 * 60_000 + 5_000);
-  }, 60_000);
+  ])(
+    'a failed analysis at %i%% aborts at once with the reason',
+    async (weight, stepIndex) => {
+      // The third analysis of that step fails.
+      const failAt = stepIndex * 5 + 2;
+      const outcomes = [...Array<'pass'>(failAt).fill('pass'), 'fail' as const, 'pass' as const];
+      const { result, fake } = await canary({ plan: plan(), analysis: outcomes });
+      expect(result.outcome).toBe('failed');
+      expect(result.reason).toBe('analysis failed (1 failed, limit 0): error-rate[canary] 0.3 > 0.01');
+      expect(fake.count('analyzeCanary')).toBe(failAt + 1);
+      expect(analysisWeights(fake).at(-1)).toBe(weight);
+      expect(fake.weights).toEqual([...[5, 25, 50].slice(0, stepIndex + 1), 0]);
+      expect(fake.count('abortCanary')).toBe(1);
+      expect(fake.count('promoteCanary')).toBe(0);
+      expect(result.status).toMatchObject({
+        phase: 'failed',
+        lastAnalysis: { outcome: 'fail', weight },
+        canary: { failedMeasurements: 1, weight: 0 },
+      });
+      // At once: right after the step's third analysis (3 minutes in), not at the end of its 5-minute soak.
+      const soakedFor = Date.parse(result.status.endedAt!) - stepTime(result.status, `traffic ${weight}%`);
+      expect(soakedFor).toBeGreaterThanOrEqual(3 * 60_000);
+      expect(soakedFor).toBeLessThan(3 * 60_000 + 5_000);
+    },
+    60_000,
+  );
 
   test('failureLimit from the plan: one failed run within the limit goes on, the second fails', async () => {
     const p = plan({}, { canary: { failureLimit: 1 } });
@@ -730,7 +915,10 @@ describe('analysis', () => {
     expect(tolerated.result.outcome).toBe('promoted');
     expect(tolerated.result.status.canary?.failedMeasurements).toBe(1);
 
-    const failing = await canary({ plan: { ...p, environment: `${p.environment}-b` }, analysis: ['pass', 'fail', 'pass', 'pass', 'pass', 'pass', 'fail', 'pass'] });
+    const failing = await canary({
+      plan: { ...p, environment: `${p.environment}-b` },
+      analysis: ['pass', 'fail', 'pass', 'pass', 'pass', 'pass', 'fail', 'pass'],
+    });
     expect(failing.result.outcome).toBe('failed');
     expect(failing.result.reason).toMatch(/^analysis failed \(2 failed, limit 1\)/);
     expect(failing.fake.count('analyzeCanary')).toBe(7);
@@ -740,7 +928,10 @@ describe('analysis', () => {
   test('inconclusiveLimit 2: three inconclusive runs in a row fail the canary', async () => {
     const p = plan();
     expect(p.canary.inconclusiveLimit).toBe(2);
-    const { result, fake } = await canary({ plan: p, analysis: ['pass', 'inconclusive', 'inconclusive', 'inconclusive', 'pass'] });
+    const { result, fake } = await canary({
+      plan: p,
+      analysis: ['pass', 'inconclusive', 'inconclusive', 'inconclusive', 'pass'],
+    });
     expect(result.outcome).toBe('failed');
     expect(result.reason).toBe('analysis inconclusive 3 times in a row (limit 2): error-rate[canary] no data');
     expect(fake.count('analyzeCanary')).toBe(4);
@@ -749,7 +940,10 @@ describe('analysis', () => {
   }, 60_000);
 
   test('inconclusiveLimit 0 from the plan: the first inconclusive run fails it', async () => {
-    const { result, fake } = await canary({ plan: plan({}, { canary: { inconclusiveLimit: 0 } }), analysis: ['pass', 'inconclusive', 'pass'] });
+    const { result, fake } = await canary({
+      plan: plan({}, { canary: { inconclusiveLimit: 0 } }),
+      analysis: ['pass', 'inconclusive', 'pass'],
+    });
     expect(result.outcome).toBe('failed');
     expect(result.reason).toBe('analysis inconclusive 1 times in a row (limit 0): error-rate[canary] no data');
     expect(fake.count('analyzeCanary')).toBe(2);
@@ -765,10 +959,16 @@ describe('analysis', () => {
   test('an analysis activity that throws counts as inconclusive, never as a pass', async () => {
     const { result, fake } = await canary({ plan: plan(), fail: { analyzeCanary: 'PrometheusUnavailable' } });
     expect(result.outcome).toBe('failed');
-    expect(result.reason).toBe('analysis inconclusive 3 times in a row (limit 2): analysis[canary] PrometheusUnavailable: analyzeCanary failed (fake)');
+    expect(result.reason).toBe(
+      'analysis inconclusive 3 times in a row (limit 2): analysis[canary] PrometheusUnavailable: analyzeCanary failed (fake)',
+    );
     expect(fake.count('analyzeCanary')).toBe(3);
     expect(fake.weights).toEqual([5, 0]);
-    expect(result.status.lastAnalysis).toMatchObject({ outcome: 'inconclusive', weight: 5, measurements: [{ value: null, outcome: 'inconclusive' }] });
+    expect(result.status.lastAnalysis).toMatchObject({
+      outcome: 'inconclusive',
+      weight: 5,
+      measurements: [{ value: null, outcome: 'inconclusive' }],
+    });
   }, 60_000);
 
   test('a single analysis error between passes is tolerated and reset by the next pass', async () => {
@@ -777,8 +977,14 @@ describe('analysis', () => {
       plan: plan({ steps: [50, 100] }),
       override: {
         analyzeCanary: async (req): Promise<AnalysisRun> => {
-          if (++n === 2) throw ApplicationFailure.create({ type: 'PrometheusUnavailable', message: 'down', nonRetryable: true });
-          return { at: new Date().toISOString(), outcome: 'pass', weight: req.weight, measurements: [{ metric: 'error-rate', track: 'canary', value: 0, outcome: 'pass' }] };
+          if (++n === 2)
+            throw ApplicationFailure.create({ type: 'PrometheusUnavailable', message: 'down', nonRetryable: true });
+          return {
+            at: new Date().toISOString(),
+            outcome: 'pass',
+            weight: req.weight,
+            measurements: [{ metric: 'error-rate', track: 'canary', value: 0, outcome: 'pass' }],
+          };
         },
       },
     });
@@ -826,16 +1032,20 @@ describe('traffic steps that fail', () => {
     ['startCanary', 'KubernetesForbidden', [0]],
     ['setCanaryWeight', 'TrafficNotApplied', [0]],
     ['promoteCanary', 'RolloutFailed', [5, 25, 50, 100, 0]],
-  ] as const)('a failure of %s fails the canary and still aborts it', async (name, type, weights) => {
-    const { result, fake } = await canary({ plan: plan(), fail: { [name]: type } });
-    expect(result.outcome).toBe('failed');
-    expect(result.reason).toBe(`${type}: ${name} failed (fake)`);
-    expect(fake.count('abortCanary')).toBe(1);
-    expect(fake.weights).toEqual(weights);
-    expect(result.status.phase).toBe('failed');
-    expect(result.status.steps.find((s) => s.state === 'failed')?.error).toBe(`${type}: ${name} failed (fake)`);
-    expect(fake.argsOf<{ kind: string }>('notify').at(-1)?.kind).toBe('failed');
-  }, 60_000);
+  ] as const)(
+    'a failure of %s fails the canary and still aborts it',
+    async (name, type, weights) => {
+      const { result, fake } = await canary({ plan: plan(), fail: { [name]: type } });
+      expect(result.outcome).toBe('failed');
+      expect(result.reason).toBe(`${type}: ${name} failed (fake)`);
+      expect(fake.count('abortCanary')).toBe(1);
+      expect(fake.weights).toEqual(weights);
+      expect(result.status.phase).toBe('failed');
+      expect(result.status.steps.find((s) => s.state === 'failed')?.error).toBe(`${type}: ${name} failed (fake)`);
+      expect(fake.argsOf<{ kind: string }>('notify').at(-1)?.kind).toBe('failed');
+    },
+    60_000,
+  );
 
   test('an abortCanary that fails during an abort is logged and recorded; the workflow still ends', async () => {
     const { result, fake } = await canary({ plan: plan(), fail: { abortCanary: 'KubernetesForbidden' } }, async (h) => {
@@ -846,9 +1056,14 @@ describe('traffic steps that fail', () => {
     expect(fake.count('abortCanary')).toBe(1);
     // Traffic could not be moved back: the result says where it still is, and why.
     expect(result.weight).toBe(25);
-    expect(result.reason).toBe('aborted by erin: p99; aborting the canary failed: KubernetesForbidden: abortCanary failed (fake)');
+    expect(result.reason).toBe(
+      'aborted by erin: p99; aborting the canary failed: KubernetesForbidden: abortCanary failed (fake)',
+    );
     expect(result.status.error).toBe(result.reason);
-    expect(result.status.steps.find((s) => s.name === 'abort canary')).toMatchObject({ state: 'failed', error: 'KubernetesForbidden: abortCanary failed (fake)' });
+    expect(result.status.steps.find((s) => s.name === 'abort canary')).toMatchObject({
+      state: 'failed',
+      error: 'KubernetesForbidden: abortCanary failed (fake)',
+    });
     expect(result.status.phase).toBe('aborted');
     expect(fake.argsOf<{ kind: string }>('notify').at(-1)?.kind).toBe('aborted');
   }, 60_000);
@@ -865,7 +1080,11 @@ describe('traffic steps that fail', () => {
   }, 60_000);
 
   test('a failing abortCanary after a failed step leaves the outcome failed', async () => {
-    const { result, fake } = await canary({ plan: plan(), analysis: ['fail'], fail: { abortCanary: 'KubernetesForbidden' } });
+    const { result, fake } = await canary({
+      plan: plan(),
+      analysis: ['fail'],
+      fail: { abortCanary: 'KubernetesForbidden' },
+    });
     expect(result.outcome).toBe('failed');
     expect(result.reason).toMatch(/^analysis failed .*; aborting the canary failed: KubernetesForbidden/);
     expect(fake.count('abortCanary')).toBe(1);

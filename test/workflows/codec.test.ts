@@ -24,6 +24,7 @@ import { testPlan } from '../helpers/plan';
 import { formatFindings, scanForSecrets } from '../helpers/secrets';
 import { devServerEnv, uniqueQueue, workflowBundle } from '../helpers/temporal';
 import { waitFor } from '../helpers/wait';
+import { RUN_ANALYSIS_PATCH } from '../../src/workflows/support/analysis';
 
 const MARKER = `codec marker ${randomBytes(6).toString('hex')}`;
 const NOTE = `note-marker-${randomBytes(6).toString('hex')}`;
@@ -65,7 +66,11 @@ function payloadsOf(node: unknown, at = ''): { path: string; payload: JsonPayloa
 }
 
 const decodeOverHttp = async (payloads: JsonPayload[]) => {
-  const res = await fetch(`${codecUrl}/decode`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}`, 'x-namespace': 'default' }, body: JSON.stringify({ payloads }) });
+  const res = await fetch(`${codecUrl}/decode`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}`, 'x-namespace': 'default' },
+    body: JSON.stringify({ payloads }),
+  });
   expect(res.status).toBe(200);
   return ((await res.json()) as { payloads: JsonPayload[] }).payloads;
 };
@@ -74,25 +79,44 @@ const decodeOverHttp = async (payloads: JsonPayload[]) => {
 async function deployctl(args: string[], codecEnv: Record<string, string>) {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await main(['node', 'deployctl', ...args], { out: (l) => out.push(l), err: (l) => err.push(l), env: { TEMPORAL_ADDRESS: env.connection.options.address, TEMPORAL_NAMESPACE: 'default', ...codecEnv }, isTTY: false });
+  const code = await main(['node', 'deployctl', ...args], {
+    out: (l) => out.push(l),
+    err: (l) => err.push(l),
+    env: { TEMPORAL_ADDRESS: env.connection.options.address, TEMPORAL_NAMESPACE: 'default', ...codecEnv },
+    isTTY: false,
+  });
   return { code, out: out.join('\n'), err: err.join('\n') };
 }
 
 const jsonOf = (p: JsonPayload): unknown => JSON.parse(Buffer.from(p.data ?? '', 'base64').toString('utf8'));
 
 test('encrypted end to end: input, signal and status work; the history holds no plaintext; the codec server decodes it', async () => {
-  const input: DeployInput = { version: '1.0.1', requestedBy: MARKER, canary: { soak: '1s', analysisInterval: '1s', approval: 'before-full' } };
+  const input: DeployInput = {
+    version: '1.0.1',
+    requestedBy: MARKER,
+    canary: { soak: '1s', analysisInterval: '1s', approval: 'before-full' },
+  };
   const plan = { ...testPlan(input), environment: `codec-${randomBytes(4).toString('hex')}`, searchAttributes: false };
   const fake = fakeActivities({ plan });
   const taskQueue = uniqueQueue('codec');
   const workflowId = `deploy-codec-${taskQueue}`;
   // The same prebuilt-bundle path the production worker takes, with the codec beside it.
-  const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: fake.activities, dataConverter: { payloadCodecs: [codec] } });
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities: fake.activities,
+    dataConverter: { payloadCodecs: [codec] },
+  });
 
   const result = await worker.runUntil(async () => {
     const h = await client.workflow.start(deployWorkflow, { taskQueue, workflowId, args: [input] });
     const canary = client.workflow.getHandle(`${workflowId}-canary`);
-    await waitFor(async () => (await canary.query(statusQuery).catch(() => undefined))?.phase === 'awaiting-approval', 60_000, 300);
+    await waitFor(
+      async () => (await canary.query(statusQuery).catch(() => undefined))?.phase === 'awaiting-approval',
+      60_000,
+      300,
+    );
     // The status query answers through the codec.
     const status: DeploymentStatus = await h.query(statusQuery);
     expect(status.requestedBy).toBe(MARKER);
@@ -101,15 +125,22 @@ test('encrypted end to end: input, signal and status work; the history holds no 
     const keyless = new Client({ connection: env.connection, namespace: 'default' });
     await expect(keyless.workflow.getHandle(workflowId).query(statusQuery)).rejects.toThrow(/binary\/encrypted/);
     // deployctl with the key (DEPLOY_CODEC_KEY, as the worker has it) reads the status; without it, or with another key, it cannot.
-    const withKey = await deployctl(['status', workflowId, '--json'], { DEPLOY_CODEC_KEY: KEY, DEPLOY_CODEC_KEY_ID: 'wf-test-key' });
+    const withKey = await deployctl(['status', workflowId, '--json'], {
+      DEPLOY_CODEC_KEY: KEY,
+      DEPLOY_CODEC_KEY_ID: 'wf-test-key',
+    });
     expect(withKey.err).toBe('');
     expect(withKey.code).toBe(0);
     expect((JSON.parse(withKey.out) as DeploymentStatus).requestedBy).toBe(MARKER);
     const without = await deployctl(['status', workflowId, '--json'], {});
     expect(without.code).not.toBe(0);
     expect(without.out).not.toContain(MARKER);
-    expect(without.err).toBe('deployctl: the deployment\'s data is encrypted: set DEPLOY_CODEC_KEY (and DEPLOY_CODEC_KEY_ID, DEPLOY_CODEC_OLD_KEYS) as the worker has them');
-    const otherKey = await deployctl(['status', workflowId, '--json'], { DEPLOY_CODEC_KEY: randomBytes(32).toString('base64') });
+    expect(without.err).toBe(
+      "deployctl: the deployment's data is encrypted: set DEPLOY_CODEC_KEY (and DEPLOY_CODEC_KEY_ID, DEPLOY_CODEC_OLD_KEYS) as the worker has them",
+    );
+    const otherKey = await deployctl(['status', workflowId, '--json'], {
+      DEPLOY_CODEC_KEY: randomBytes(32).toString('base64'),
+    });
     expect(otherKey.code).not.toBe(0);
     expect(otherKey.err).toContain('encrypted with key id "wf-test-key", which this process does not have');
     const badKey = await deployctl(['status', workflowId], { DEPLOY_CODEC_KEY: 'short' });
@@ -139,22 +170,42 @@ test('encrypted end to end: input, signal and status work; the history holds no 
     ],
   );
   if (findings.length) throw new Error(`plaintext in the stored history:\n${formatFindings(findings)}`);
-  const payloads = histories.flatMap((h) => payloadsOf(h.json.events, h.id));
+  const all = histories.flatMap((h) => payloadsOf(h.json.events, h.id));
+  // The SDK records each patched() the workflow passed as a marker and the TemporalChangeVersion
+  // search attribute, outside the data converter: they hold the patch id (a name in our code) and
+  // nothing of the deployment. Every other payload must be encrypted.
+  const isPatchRecord = (path: string) =>
+    /markerRecordedEventAttributes\.details\.patch-data|indexedFields\.TemporalChangeVersion/.test(path);
+  for (const { payload } of all.filter(({ path }) => isPatchRecord(path))) {
+    expect(Buffer.from(payload.data ?? '', 'base64').toString()).toContain(RUN_ANALYSIS_PATCH);
+  }
+  const payloads = all.filter(({ path }) => !isPatchRecord(path));
   expect(payloads.length).toBeGreaterThan(10);
-  const clear = payloads.filter(({ payload }) => Buffer.from(payload.metadata!.encoding, 'base64').toString() !== ENCODING_ENCRYPTED);
+  const clear = payloads.filter(
+    ({ payload }) => Buffer.from(payload.metadata!.encoding, 'base64').toString() !== ENCODING_ENCRYPTED,
+  );
   expect(clear.map((c) => c.path)).toEqual([]);
-  expect(new Set(payloads.map(({ payload }) => Buffer.from(payload.metadata!['encryption-key-id'], 'base64').toString()))).toEqual(new Set(['wf-test-key']));
+  expect(
+    new Set(payloads.map(({ payload }) => Buffer.from(payload.metadata!['encryption-key-id'], 'base64').toString())),
+  ).toEqual(new Set(['wf-test-key']));
 
   // The codec server (what the Temporal UI calls) decodes the stored input and the signal.
   const started = histories[0].json.events[0].workflowExecutionStartedEventAttributes;
   const [decodedInput] = await decodeOverHttp(started.input.payloads);
   expect(jsonOf(decodedInput)).toEqual(input);
   expect(Buffer.from(decodedInput.metadata!.encoding, 'base64').toString()).toBe('json/plain');
-  const signalled = histories[0].json.events.find((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'approve');
+  const signalled = histories[0].json.events.find(
+    (e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'approve',
+  );
   const [decodedSignal] = await decodeOverHttp(signalled!.workflowExecutionSignaledEventAttributes.input.payloads);
   expect(jsonOf(decodedSignal)).toEqual({ by: 'codec-approver', note: NOTE });
   // And the SDK's own converter reads what the server returns.
   const completed = histories[0].json.events.at(-1)!.workflowExecutionCompletedEventAttributes;
   const [decodedResult] = await decodeOverHttp(completed.result.payloads);
-  expect(defaultPayloadConverter.fromPayload<{ outcome: string }>({ metadata: { encoding: Buffer.from(decodedResult.metadata!.encoding, 'base64') }, data: Buffer.from(decodedResult.data!, 'base64') }).outcome).toBe('succeeded');
+  expect(
+    defaultPayloadConverter.fromPayload<{ outcome: string }>({
+      metadata: { encoding: Buffer.from(decodedResult.metadata!.encoding, 'base64') },
+      data: Buffer.from(decodedResult.data!, 'base64'),
+    }).outcome,
+  ).toBe('succeeded');
 }, 180_000);

@@ -15,8 +15,20 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Activities, BlueGreenTarget, CanaryTarget } from '../../src/activities/contracts';
 import type { DeployPlan } from '../../src/domain/plan';
 import type { DeploymentStatus } from '../../src/domain/status';
-import { abortSignal, approveSignal, pauseSignal, promoteSignal, resumeSignal, statusQuery } from '../../src/workflows/messages';
-import { rollbackWorkflow, type AutomaticRollback, type RollbackResult, type RollbackWorkflowInput } from '../../src/workflows/rollback';
+import {
+  abortSignal,
+  approveSignal,
+  pauseSignal,
+  promoteSignal,
+  resumeSignal,
+  statusQuery,
+} from '../../src/workflows/messages';
+import {
+  rollbackWorkflow,
+  type AutomaticRollback,
+  type RollbackResult,
+  type RollbackWorkflowInput,
+} from '../../src/workflows/rollback';
 import { fakeActivities, fakeRestore, type FakeOptions } from '../helpers/fake-activities';
 import { testPlan } from '../helpers/plan';
 import { timeSkippingEnv, uniqueQueue, workflowBundle } from '../helpers/temporal';
@@ -32,7 +44,16 @@ function fakeFor(workflowId: string): Fake {
   return fake;
 }
 const dispatch = Object.fromEntries(
-  Object.keys(fakeActivities().activities).map((name) => [name, (...args: unknown[]) => (fakeFor(Context.current().info.workflowExecution?.workflowId ?? '').activities as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[name](...args)]),
+  Object.keys(fakeActivities().activities).map((name) => [
+    name,
+    (...args: unknown[]) =>
+      (
+        fakeFor(Context.current().info.workflowExecution?.workflowId ?? '').activities as unknown as Record<
+          string,
+          (...a: unknown[]) => Promise<unknown>
+        >
+      )[name](...args),
+  ]),
 ) as unknown as Activities;
 
 let env: TestWorkflowEnvironment;
@@ -41,7 +62,12 @@ let running: Promise<void>;
 const taskQueue = uniqueQueue('rollback');
 beforeAll(async () => {
   env = await timeSkippingEnv();
-  worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: dispatch });
+  worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities: dispatch,
+  });
   running = worker.run();
 }, 60_000);
 afterAll(async () => {
@@ -58,7 +84,11 @@ function plan(extra: Partial<DeployPlan> = {}): DeployPlan {
 }
 
 let runs = 0;
-async function rollback(opts: FakeOptions, input: RollbackWorkflowInput, during?: (h: Handle, fake: Fake) => Promise<void>): Promise<{ result: RollbackResult; fake: Fake; workflowId: string }> {
+async function rollback(
+  opts: FakeOptions,
+  input: RollbackWorkflowInput,
+  during?: (h: Handle, fake: Fake) => Promise<void>,
+): Promise<{ result: RollbackResult; fake: Fake; workflowId: string }> {
   const fake = fakeActivities(opts);
   const workflowId = `${taskQueue}-rb-${++runs}`;
   fakes.set(workflowId, fake);
@@ -76,7 +106,10 @@ async function rollback(opts: FakeOptions, input: RollbackWorkflowInput, during?
 /** The workflow of the running test, for fakes that act while their activity is in flight. */
 let current: Handle | undefined;
 afterEach(() => (current = undefined));
-function whileRunning<A extends unknown[], R>(act: (h: Handle) => Promise<void>, result: (...args: A) => R): (...args: A) => Promise<R> {
+function whileRunning<A extends unknown[], R>(
+  act: (h: Handle) => Promise<void>,
+  result: (...args: A) => R,
+): (...args: A) => Promise<R> {
   let done = false;
   return async (...args: A) => {
     if (!current) throw new Error('no workflow handle: set `current` in the test');
@@ -94,7 +127,15 @@ function whileRunning<A extends unknown[], R>(act: (h: Handle) => Promise<void>,
  * an error naming its last events, after terminating it: a stuck run must
  * not hold time skipping for the tests after it.
  */
-async function resultWithin<R>(h: { workflowId: string; result: () => Promise<R>; terminate: (reason?: string) => Promise<unknown>; fetchHistory: Handle['fetchHistory'] }, ms = 40_000): Promise<R> {
+async function resultWithin<R>(
+  h: {
+    workflowId: string;
+    result: () => Promise<R>;
+    terminate: (reason?: string) => Promise<unknown>;
+    fetchHistory: Handle['fetchHistory'];
+  },
+  ms = 40_000,
+): Promise<R> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), ms)));
   try {
@@ -104,7 +145,9 @@ async function resultWithin<R>(h: { workflowId: string; result: () => Promise<R>
     clearTimeout(timer);
   }
   const events = (await h.fetchHistory().catch(() => ({ events: [] }))).events ?? [];
-  const last = events.slice(-6).map((e) => Object.keys(e).find((k) => k.endsWith('EventAttributes')) ?? String(e.eventType));
+  const last = events
+    .slice(-6)
+    .map((e) => Object.keys(e).find((k) => k.endsWith('EventAttributes')) ?? String(e.eventType));
   await h.terminate('no result in time').catch(() => undefined);
   throw new Error(`${h.workflowId} gave no result within ${ms} ms of real time; last events: ${last.join(', ')}`);
 }
@@ -121,13 +164,18 @@ async function until(h: Handle, pred: (s: DeploymentStatus) => boolean): Promise
   throw new Error(`status never matched: ${JSON.stringify(await h.query(statusQuery))}`);
 }
 
-async function sendAndWaitIgnored(h: Handle, count: number, ...signals: [SignalDefinition<[unknown]>, unknown][]): Promise<void> {
+async function sendAndWaitIgnored(
+  h: Handle,
+  count: number,
+  ...signals: [SignalDefinition<[unknown]>, unknown][]
+): Promise<void> {
   for (const [def, payload] of signals) await h.signal(def, payload);
   await until(h, (s) => s.ignoredSignals.length === count);
 }
 
 const atDecision = (s: DeploymentStatus) => s.phase === 'awaiting-db-decision';
-const ignored = (r: { status: DeploymentStatus }) => r.status.ignoredSignals.map((i) => `${i.signal} by ${i.by}: ${i.ignoredBecause}`);
+const ignored = (r: { status: DeploymentStatus }) =>
+  r.status.ignoredSignals.map((i) => `${i.signal} by ${i.by}: ${i.ignoredBecause}`);
 const stepNames = (r: { status: DeploymentStatus }) => r.status.steps.map((s) => `${s.name}: ${s.state}`);
 const deploymentsOf = (p: DeployPlan) => p.services.map((s) => s.deployment);
 const DEFAULT_KEY = 'postgres/ai_saas_prod_1.0.1_1.dump';
@@ -137,14 +185,39 @@ describe('manual', () => {
     const p = plan();
     const { result, fake, workflowId } = await rollback({ plan: p }, { reason: 'bad release', requestedBy: 'ops' });
     expect(result).toMatchObject({ outcome: 'rolled-back', database: 'unchanged' });
-    expect(result.workloads).toBe(deploymentsOf(p).map((d) => `${d}@3`).join(', '));
-    expect(fake.names().filter((n) => n !== 'notify')).toEqual(['resolveRollback', 'abortCanary', ...deploymentsOf(p).map(() => 'undoRollout' as const)]);
-    const undos = fake.argsOf<{ deployment: string; toRevision?: number; namespace: string; workflowId: string }>('undoRollout');
+    expect(result.workloads).toBe(
+      deploymentsOf(p)
+        .map((d) => `${d}@3`)
+        .join(', '),
+    );
+    expect(fake.names().filter((n) => n !== 'notify')).toEqual([
+      'resolveRollback',
+      'abortCanary',
+      ...deploymentsOf(p).map(() => 'undoRollout' as const),
+    ]);
+    const undos = fake.argsOf<{ deployment: string; toRevision?: number; namespace: string; workflowId: string }>(
+      'undoRollout',
+    );
     expect(undos.map((u) => u.deployment)).toEqual(deploymentsOf(p));
-    expect(undos.every((u) => u.toRevision === undefined && u.namespace === p.namespace && u.workflowId === workflowId)).toBe(true);
-    expect(fake.argsOf<CanaryTarget>('abortCanary')[0]).toMatchObject({ namespace: p.namespace, service: 'api-gateway', traffic: p.traffic });
-    expect(fake.argsOf<{ input: unknown }>('resolveRollback')[0].input).toEqual({ reason: 'bad release', requestedBy: 'ops' });
-    expect(result.status).toMatchObject({ workflow: 'rollback', phase: 'rolled-back', version: '(previous)', environment: p.environment, requestedBy: 'ops' });
+    expect(
+      undos.every((u) => u.toRevision === undefined && u.namespace === p.namespace && u.workflowId === workflowId),
+    ).toBe(true);
+    expect(fake.argsOf<CanaryTarget>('abortCanary')[0]).toMatchObject({
+      namespace: p.namespace,
+      service: 'api-gateway',
+      traffic: p.traffic,
+    });
+    expect(fake.argsOf<{ input: unknown }>('resolveRollback')[0].input).toEqual({
+      reason: 'bad release',
+      requestedBy: 'ops',
+    });
+    expect(result.status).toMatchObject({
+      workflow: 'rollback',
+      phase: 'rolled-back',
+      version: '(previous)',
+      environment: p.environment,
+      requestedBy: 'ops',
+    });
     expect(fake.count('restoreDatabase')).toBe(0);
     expect(fake.count('patchImages')).toBe(0);
     expect(fake.argsOf<{ kind: string }>('notify').map((n) => n.kind)).toEqual(['rolled-back']);
@@ -154,7 +227,9 @@ describe('manual', () => {
     const p = plan();
     const { result, fake } = await rollback({ plan: p }, { toRevision: 4 });
     expect(result.outcome).toBe('rolled-back');
-    expect(fake.argsOf<{ toRevision?: number }>('undoRollout').map((u) => u.toRevision)).toEqual(deploymentsOf(p).map(() => 4));
+    expect(fake.argsOf<{ toRevision?: number }>('undoRollout').map((u) => u.toRevision)).toEqual(
+      deploymentsOf(p).map(() => 4),
+    );
     expect(stepNames(result)).toContain('undo api-gateway to revision 4: succeeded');
     expect(result.status.version).toBe('revision 4');
   }, 60_000);
@@ -164,11 +239,23 @@ describe('manual', () => {
     const { result, fake, workflowId } = await rollback({ plan: p }, { toVersion: '1.0.0' });
     expect(result.outcome).toBe('rolled-back');
     expect(fake.count('undoRollout')).toBe(0);
-    const patch = fake.argsOf<{ workflowId: string; version: string; updates: { deployment: string; container: string; image: string }[] }>('patchImages');
+    const patch = fake.argsOf<{
+      workflowId: string;
+      version: string;
+      updates: { deployment: string; container: string; image: string }[];
+    }>('patchImages');
     expect(patch).toHaveLength(1);
     expect(patch[0]).toMatchObject({ workflowId, version: '1.0.0', namespace: p.namespace });
-    expect(patch[0].updates).toEqual(p.services.map((s) => ({ deployment: s.deployment, container: s.container, image: `${p.registry}/${s.image}:1.0.0` })));
-    expect(fake.argsOf<{ deployments: string[]; timeoutMs: number }>('waitForRollout')).toEqual([expect.objectContaining({ deployments: deploymentsOf(p), timeoutMs: p.rolloutTimeoutMs })]);
+    expect(patch[0].updates).toEqual(
+      p.services.map((s) => ({
+        deployment: s.deployment,
+        container: s.container,
+        image: `${p.registry}/${s.image}:1.0.0`,
+      })),
+    );
+    expect(fake.argsOf<{ deployments: string[]; timeoutMs: number }>('waitForRollout')).toEqual([
+      expect.objectContaining({ deployments: deploymentsOf(p), timeoutMs: p.rolloutTimeoutMs }),
+    ]);
     expect(fake.names().indexOf('patchImages')).toBeLessThan(fake.names().indexOf('waitForRollout'));
     expect(result.status.version).toBe('1.0.0');
   }, 60_000);
@@ -176,7 +263,10 @@ describe('manual', () => {
   test('services without the traffic service: no canary traffic to move', async () => {
     const p = plan();
     const services = p.services.filter((s) => s.name !== p.traffic.service);
-    const { result, fake } = await rollback({ plan: p, rollbackPlan: { services } }, { services: services.map((s) => s.name) });
+    const { result, fake } = await rollback(
+      { plan: p, rollbackPlan: { services } },
+      { services: services.map((s) => s.name) },
+    );
     expect(result.outcome).toBe('rolled-back');
     expect(fake.count('abortCanary')).toBe(0);
     expect(fake.count('undoRollout')).toBe(services.length);
@@ -186,35 +276,71 @@ describe('manual', () => {
 describe('database decision', () => {
   test('approve restores the backup with confirmKey equal to the key; nothing is restored before it', async () => {
     const p = plan();
-    const { result, fake, workflowId } = await rollback({ plan: p }, { restoreDatabase: true, toVersion: '1.0.0' }, async (h, f) => {
-      const waiting = await until(h, atDecision);
-      expect(waiting.waitingFor?.what).toBe(`a decision on the database: approve restores ${DEFAULT_KEY}, abort keeps it as it is`);
-      expect(waiting.waitingFor?.commands).toEqual([`deployctl approve ${h.workflowId} --by <name> --note "restore ${DEFAULT_KEY}"`, `deployctl abort ${h.workflowId} --by <name> --reason "keep the database"`]);
-      expect(Date.parse(waiting.waitingFor!.timeoutAt!) - Date.parse(waiting.waitingFor!.since)).toBe(p.databaseDecisionTimeoutMs);
-      // The workloads are already back; the database waits for a person.
-      expect(f.count('waitForRollout')).toBe(1);
-      await env.sleep('30m');
-      expect(f.count('restoreDatabase')).toBe(0);
-      await h.signal(approveSignal, { by: 'dba', note: 'restore it' });
-    });
+    const { result, fake, workflowId } = await rollback(
+      { plan: p },
+      { restoreDatabase: true, toVersion: '1.0.0' },
+      async (h, f) => {
+        const waiting = await until(h, atDecision);
+        expect(waiting.waitingFor?.what).toBe(
+          `a decision on the database: approve restores ${DEFAULT_KEY}, abort keeps it as it is`,
+        );
+        expect(waiting.waitingFor?.commands).toEqual([
+          `deployctl approve ${h.workflowId} --by <name> --note "restore ${DEFAULT_KEY}"`,
+          `deployctl abort ${h.workflowId} --by <name> --reason "keep the database"`,
+        ]);
+        expect(Date.parse(waiting.waitingFor!.timeoutAt!) - Date.parse(waiting.waitingFor!.since)).toBe(
+          p.databaseDecisionTimeoutMs,
+        );
+        // The workloads are already back; the database waits for a person.
+        expect(f.count('waitForRollout')).toBe(1);
+        await env.sleep('30m');
+        expect(f.count('restoreDatabase')).toBe(0);
+        await h.signal(approveSignal, { by: 'dba', note: 'restore it' });
+      },
+    );
     expect(result).toMatchObject({ outcome: 'rolled-back', database: 'restored' });
     const restore = fake.argsOf<{ workflowId: string; key: string; confirmKey: string }>('restoreDatabase');
     expect(restore).toEqual([{ workflowId, key: DEFAULT_KEY, confirmKey: DEFAULT_KEY }]);
-    expect(result.status.approvals).toEqual([expect.objectContaining({ signal: 'approve', by: 'dba', note: 'restore it', reason: 'restore the database from the backup' })]);
+    expect(result.status.approvals).toEqual([
+      expect.objectContaining({
+        signal: 'approve',
+        by: 'dba',
+        note: 'restore it',
+        reason: 'restore the database from the backup',
+      }),
+    ]);
     expect(stepNames(result)).toContain('database restore: succeeded');
-    expect(fake.argsOf<{ kind: string; text: string }>('notify').map((n) => n.kind)).toEqual(['rolled-back', 'rolled-back']);
-    expect(fake.argsOf<{ text: string }>('notify')[0].text).toContain(`approve to restore ${DEFAULT_KEY}, abort to keep it (keeps it after 60 min)`);
+    expect(fake.argsOf<{ kind: string; text: string }>('notify').map((n) => n.kind)).toEqual([
+      'rolled-back',
+      'rolled-back',
+    ]);
+    expect(fake.argsOf<{ text: string }>('notify')[0].text).toContain(
+      `approve to restore ${DEFAULT_KEY}, abort to keep it (keeps it after 60 min)`,
+    );
   }, 60_000);
 
   test('abort keeps the database as it is', async () => {
-    const { result, fake } = await rollback({ plan: plan() }, { restoreDatabase: true, backupKey: 'postgres/ai_saas_prod_1.0.0_7.dump' }, async (h) => {
-      await until(h, atDecision);
-      await h.signal(abortSignal, { by: 'dba', reason: 'the data written since is worth more' });
-    });
+    const { result, fake } = await rollback(
+      { plan: plan() },
+      { restoreDatabase: true, backupKey: 'postgres/ai_saas_prod_1.0.0_7.dump' },
+      async (h) => {
+        await until(h, atDecision);
+        await h.signal(abortSignal, { by: 'dba', reason: 'the data written since is worth more' });
+      },
+    );
     expect(result).toMatchObject({ outcome: 'rolled-back', database: 'kept' });
     expect(fake.count('restoreDatabase')).toBe(0);
-    expect(result.status.aborts).toEqual([expect.objectContaining({ signal: 'abort', by: 'dba', reason: 'keep the database: the data written since is worth more' })]);
-    expect(result.status.steps.find((s) => s.name === 'database restore')).toMatchObject({ state: 'skipped', detail: 'kept as it is by dba' });
+    expect(result.status.aborts).toEqual([
+      expect.objectContaining({
+        signal: 'abort',
+        by: 'dba',
+        reason: 'keep the database: the data written since is worth more',
+      }),
+    ]);
+    expect(result.status.steps.find((s) => s.name === 'database restore')).toMatchObject({
+      state: 'skipped',
+      detail: 'kept as it is by dba',
+    });
     expect(result.status.approvals).toEqual([]);
   }, 60_000);
 
@@ -223,8 +349,13 @@ describe('database decision', () => {
     const { result, fake } = await rollback({ plan: p }, { restoreDatabase: true });
     expect(result).toMatchObject({ outcome: 'rolled-back', database: 'kept (decision timed out)' });
     expect(fake.count('restoreDatabase')).toBe(0);
-    expect(result.status.steps.find((s) => s.name === 'database restore')).toMatchObject({ state: 'skipped', detail: 'no decision before the timeout: the database is kept as it is' });
-    const waited = Date.parse(result.status.endedAt!) - Date.parse(result.status.steps.filter((s) => s.name.startsWith('undo')).at(-1)!.endedAt!);
+    expect(result.status.steps.find((s) => s.name === 'database restore')).toMatchObject({
+      state: 'skipped',
+      detail: 'no decision before the timeout: the database is kept as it is',
+    });
+    const waited =
+      Date.parse(result.status.endedAt!) -
+      Date.parse(result.status.steps.filter((s) => s.name.startsWith('undo')).at(-1)!.endedAt!);
     expect(waited).toBeGreaterThanOrEqual(30 * 60_000);
     expect(waited).toBeLessThan(31 * 60_000);
   }, 60_000);
@@ -243,25 +374,42 @@ describe('database decision', () => {
     expect(fake.count('restoreDatabase')).toBe(1);
     expect(result.status.approvals.map((a) => a.by)).toEqual(['cto']);
     expect(result.status.aborts).toEqual([]);
-    expect(ignored(result)).toEqual([`approve by mallory: mallory is not an approver for ${p.environment}`, `abort by mallory: mallory is not an approver for ${p.environment}`]);
+    expect(ignored(result)).toEqual([
+      `approve by mallory: mallory is not an approver for ${p.environment}`,
+      `abort by mallory: mallory is not an approver for ${p.environment}`,
+    ]);
   }, 60_000);
 
   test('a restore that fails leaves the rollback failed and says why', async () => {
-    const { result, fake } = await rollback({ plan: plan(), fail: { restoreDatabase: 'RestoreFailed' } }, { restoreDatabase: true }, async (h) => {
-      await until(h, atDecision);
-      await h.signal(approveSignal, { by: 'dba' });
+    const { result, fake } = await rollback(
+      { plan: plan(), fail: { restoreDatabase: 'RestoreFailed' } },
+      { restoreDatabase: true },
+      async (h) => {
+        await until(h, atDecision);
+        await h.signal(approveSignal, { by: 'dba' });
+      },
+    );
+    expect(result).toMatchObject({
+      outcome: 'failed',
+      database: 'restore failed',
+      reason: 'database restore failed: RestoreFailed: restoreDatabase failed (fake)',
     });
-    expect(result).toMatchObject({ outcome: 'failed', database: 'restore failed', reason: 'database restore failed: RestoreFailed: restoreDatabase failed (fake)' });
     expect(fake.count('restoreDatabase')).toBe(1);
     expect(result.status.phase).toBe('failed');
     expect(fake.argsOf<{ kind: string }>('notify').at(-1)?.kind).toBe('failed');
   }, 60_000);
 
   test('a restore asked for without any backup is skipped, with no wait', async () => {
-    const { result, fake } = await rollback({ plan: plan(), rollbackPlan: { backupKey: undefined } }, { restoreDatabase: true });
+    const { result, fake } = await rollback(
+      { plan: plan(), rollbackPlan: { backupKey: undefined } },
+      { restoreDatabase: true },
+    );
     expect(result).toMatchObject({ outcome: 'rolled-back', database: 'unchanged' });
     expect(fake.count('restoreDatabase')).toBe(0);
-    expect(result.status.steps.find((s) => s.name === 'database restore')).toMatchObject({ state: 'skipped', detail: 'no backup found to restore from' });
+    expect(result.status.steps.find((s) => s.name === 'database restore')).toMatchObject({
+      state: 'skipped',
+      detail: 'no backup found to restore from',
+    });
   }, 60_000);
 });
 
@@ -278,17 +426,36 @@ describe('signals that do not apply', () => {
           [resumeSignal, { by: 'dba' }],
           [promoteSignal, { by: 'dba', full: true }],
         ),
-      (req: { deployment: string }) => ({ deployment: req.deployment, fromRevision: 2, toRevision: 1, skipped: false, images: {}, revision: 3 }),
+      (req: { deployment: string }) => ({
+        deployment: req.deployment,
+        fromRevision: 2,
+        toRevision: 1,
+        skipped: false,
+        images: {},
+        revision: 3,
+      }),
     );
     const restore = whileRunning(
-      (h) => sendAndWaitIgnored(h, 9, [approveSignal, { by: 'dba' }], [abortSignal, { by: 'dba', reason: 'too late' }], [approveSignal, { note: 'no by' }], [abortSignal, 'keep']),
+      (h) =>
+        sendAndWaitIgnored(
+          h,
+          9,
+          [approveSignal, { by: 'dba' }],
+          [abortSignal, { by: 'dba', reason: 'too late' }],
+          [approveSignal, { note: 'no by' }],
+          [abortSignal, 'keep'],
+        ),
       (req: { key: string }) => fakeRestore(req.key),
     );
-    const { result, fake } = await rollback({ plan: plan(), override: { undoRollout: undo, restoreDatabase: restore } }, { restoreDatabase: true }, async (h) => {
-      current = h;
-      await until(h, atDecision);
-      await h.signal(approveSignal, { by: 'dba' });
-    });
+    const { result, fake } = await rollback(
+      { plan: plan(), override: { undoRollout: undo, restoreDatabase: restore } },
+      { restoreDatabase: true },
+      async (h) => {
+        current = h;
+        await until(h, atDecision);
+        await h.signal(approveSignal, { by: 'dba' });
+      },
+    );
     expect(result).toMatchObject({ outcome: 'rolled-back', database: 'restored' });
     expect(fake.count('restoreDatabase')).toBe(1);
     expect(result.status.approvals.map((a) => a.by)).toEqual(['dba']);
@@ -314,14 +481,26 @@ describe('failures', () => {
     ['undoRollout', 'RolloutFailed', {}, 'not restored'],
     ['patchImages', 'KubernetesForbidden', { toVersion: '1.0.0' }, 'not restored'],
     ['waitForRollout', 'RolloutFailed', { toVersion: '1.0.0' }, 'not restored'],
-  ] as const)('a failure of %s fails the rollback; the database decision is never asked', async (name, type, input, workloads) => {
-    const { result, fake } = await rollback({ plan: plan(), fail: { [name]: type } }, { ...input, restoreDatabase: true });
-    expect(result).toMatchObject({ outcome: 'failed', database: 'unchanged', workloads, reason: `${type}: ${name} failed (fake)` });
-    expect(result.status).toMatchObject({ phase: 'failed', error: result.reason });
-    expect(fake.count('restoreDatabase')).toBe(0);
-    expect(result.status.steps.find((s) => s.state === 'failed')?.error).toBe(`${type}: ${name} failed (fake)`);
-    expect(fake.argsOf<{ kind: string }>('notify').map((n) => n.kind)).toEqual(['failed']);
-  }, 60_000);
+  ] as const)(
+    'a failure of %s fails the rollback; the database decision is never asked',
+    async (name, type, input, workloads) => {
+      const { result, fake } = await rollback(
+        { plan: plan(), fail: { [name]: type } },
+        { ...input, restoreDatabase: true },
+      );
+      expect(result).toMatchObject({
+        outcome: 'failed',
+        database: 'unchanged',
+        workloads,
+        reason: `${type}: ${name} failed (fake)`,
+      });
+      expect(result.status).toMatchObject({ phase: 'failed', error: result.reason });
+      expect(fake.count('restoreDatabase')).toBe(0);
+      expect(result.status.steps.find((s) => s.state === 'failed')?.error).toBe(`${type}: ${name} failed (fake)`);
+      expect(fake.argsOf<{ kind: string }>('notify').map((n) => n.kind)).toEqual(['failed']);
+    },
+    60_000,
+  );
 
   test('the first failing undo stops the ones after it', async () => {
     const p = plan();
@@ -331,48 +510,129 @@ describe('failures', () => {
         plan: p,
         override: {
           undoRollout: async (req) => {
-            if (req.deployment === third) throw ApplicationFailure.create({ type: 'RolloutFailed', message: `${third} is being deleted`, nonRetryable: true });
-            return { deployment: req.deployment, fromRevision: 2, toRevision: 1, skipped: false, images: {}, revision: 3 };
+            if (req.deployment === third)
+              throw ApplicationFailure.create({
+                type: 'RolloutFailed',
+                message: `${third} is being deleted`,
+                nonRetryable: true,
+              });
+            return {
+              deployment: req.deployment,
+              fromRevision: 2,
+              toRevision: 1,
+              skipped: false,
+              images: {},
+              revision: 3,
+            };
           },
         },
       },
       {},
     );
-    expect(result).toMatchObject({ outcome: 'failed', workloads: 'not restored', reason: `RolloutFailed: ${third} is being deleted` });
-    expect(fake.argsOf<{ deployment: string }>('undoRollout').map((u) => u.deployment)).toEqual(deploymentsOf(p).slice(0, 3));
-    expect(stepNames(result).filter((n) => n.startsWith('undo'))).toEqual([...deploymentsOf(p).slice(0, 2).map((d) => `undo ${d}: succeeded`), `undo ${third}: failed`]);
+    expect(result).toMatchObject({
+      outcome: 'failed',
+      workloads: 'not restored',
+      reason: `RolloutFailed: ${third} is being deleted`,
+    });
+    expect(fake.argsOf<{ deployment: string }>('undoRollout').map((u) => u.deployment)).toEqual(
+      deploymentsOf(p).slice(0, 3),
+    );
+    expect(stepNames(result).filter((n) => n.startsWith('undo'))).toEqual([
+      ...deploymentsOf(p)
+        .slice(0, 2)
+        .map((d) => `undo ${d}: succeeded`),
+      `undo ${third}: failed`,
+    ]);
   }, 60_000);
 });
 
 describe('automatic (from the deploy saga)', () => {
-  const canaryTarget = (p: DeployPlan, workflowId: string): CanaryTarget => ({ workflowId, namespace: p.namespace, version: p.version, service: p.traffic.service, container: 'api-gateway', image: `${p.registry}/ai-saas-api-gateway:1.0.1`, traffic: p.traffic });
+  const canaryTarget = (p: DeployPlan, workflowId: string): CanaryTarget => ({
+    workflowId,
+    namespace: p.namespace,
+    version: p.version,
+    service: p.traffic.service,
+    container: 'api-gateway',
+    image: `${p.registry}/ai-saas-api-gateway:1.0.1`,
+    traffic: p.traffic,
+  });
   const records = (p: DeployPlan): AutomaticRollback['records'] =>
-    p.services.filter((s) => s.name !== p.traffic.service).map((s) => ({ deployment: s.deployment, previousImages: { [s.container]: `${p.registry}/${s.image}:1.0.0` }, previousVersion: '1.0.0' }));
+    p.services
+      .filter((s) => s.name !== p.traffic.service)
+      .map((s) => ({
+        deployment: s.deployment,
+        previousImages: { [s.container]: `${p.registry}/${s.image}:1.0.0` },
+        previousVersion: '1.0.0',
+      }));
 
   test('canary: traffic back to stable first, then the recorded images; migrations ran, so approve restores the backup', async () => {
     const p = plan({ approvers: ['dba'] });
-    const auto: AutomaticRollback = { plan: p, records: records(p), canary: canaryTarget(p, 'deploy-1'), backupKey: 'postgres/ai_saas_prod_1.0.1_9.dump', migrationsApplied: ['0002.sql'], reason: 'analysis failed' };
-    const { result, fake, workflowId } = await rollback({}, { automatic: auto, requestedBy: 'deploy-pipelines', reason: 'analysis failed' }, async (h) => {
-      await until(h, atDecision);
-      await h.signal(approveSignal, { by: 'mallory' });
-      await until(h, (s) => s.ignoredSignals.length === 1);
-      await h.signal(approveSignal, { by: 'dba' });
+    const auto: AutomaticRollback = {
+      plan: p,
+      records: records(p),
+      canary: canaryTarget(p, 'deploy-1'),
+      backupKey: 'postgres/ai_saas_prod_1.0.1_9.dump',
+      migrationsApplied: ['0002.sql'],
+      reason: 'analysis failed',
+    };
+    const { result, fake, workflowId } = await rollback(
+      {},
+      { automatic: auto, requestedBy: 'deploy-pipelines', reason: 'analysis failed' },
+      async (h) => {
+        await until(h, atDecision);
+        await h.signal(approveSignal, { by: 'mallory' });
+        await until(h, (s) => s.ignoredSignals.length === 1);
+        await h.signal(approveSignal, { by: 'dba' });
+      },
+    );
+    expect(result).toMatchObject({
+      outcome: 'rolled-back',
+      database: 'restored',
+      workloads: '5 deployments back to their previous images, canary aborted',
     });
-    expect(result).toMatchObject({ outcome: 'rolled-back', database: 'restored', workloads: '5 deployments back to their previous images, canary aborted' });
     expect(fake.names().filter((n) => n !== 'notify')).toEqual(['abortCanary', 'rollbackImages', 'restoreDatabase']);
     expect(fake.argsOf<CanaryTarget>('abortCanary')).toEqual([auto.canary]);
-    expect(fake.argsOf('rollbackImages')).toEqual([{ workflowId, namespace: p.namespace, records: auto.records, timeoutMs: p.rolloutTimeoutMs }]);
+    expect(fake.argsOf('rollbackImages')).toEqual([
+      { workflowId, namespace: p.namespace, records: auto.records, timeoutMs: p.rolloutTimeoutMs },
+    ]);
     expect(fake.argsOf('restoreDatabase')).toEqual([{ workflowId, key: auto.backupKey, confirmKey: auto.backupKey }]);
     expect(ignored(result)).toEqual([`approve by mallory: mallory is not an approver for ${p.environment}`]);
-    expect(result.status).toMatchObject({ version: p.previousVersion, environment: p.environment, phase: 'rolled-back' });
+    expect(result.status).toMatchObject({
+      version: p.previousVersion,
+      environment: p.environment,
+      phase: 'rolled-back',
+    });
     expect(fake.count('resolveRollback')).toBe(0);
   }, 60_000);
 
   test('blue-green: traffic switched back to the colour that served before; no migrations, no decision', async () => {
     const p = plan();
-    const target: BlueGreenTarget = { workflowId: 'deploy-2', namespace: p.namespace, service: p.traffic.service, container: 'api-gateway', image: `${p.registry}/ai-saas-api-gateway:1.0.1`, version: p.version };
-    const { result, fake } = await rollback({}, { automatic: { plan: p, records: [], blueGreen: { target, back: 'blue' }, backupKey: 'postgres/x.dump', migrationsApplied: [], reason: 'verification failed' } });
-    expect(result).toMatchObject({ outcome: 'rolled-back', database: 'unchanged', workloads: '0 deployments back to their previous images, traffic back on blue' });
+    const target: BlueGreenTarget = {
+      workflowId: 'deploy-2',
+      namespace: p.namespace,
+      service: p.traffic.service,
+      container: 'api-gateway',
+      image: `${p.registry}/ai-saas-api-gateway:1.0.1`,
+      version: p.version,
+    };
+    const { result, fake } = await rollback(
+      {},
+      {
+        automatic: {
+          plan: p,
+          records: [],
+          blueGreen: { target, back: 'blue' },
+          backupKey: 'postgres/x.dump',
+          migrationsApplied: [],
+          reason: 'verification failed',
+        },
+      },
+    );
+    expect(result).toMatchObject({
+      outcome: 'rolled-back',
+      database: 'unchanged',
+      workloads: '0 deployments back to their previous images, traffic back on blue',
+    });
     expect(fake.names().filter((n) => n !== 'notify')).toEqual(['abortBlueGreen']);
     expect(fake.argsOf('abortBlueGreen')).toEqual([{ target, colour: 'blue' }]);
     expect(stepNames(result)).toEqual(['switch traffic back to blue: succeeded']);
@@ -380,15 +640,33 @@ describe('automatic (from the deploy saga)', () => {
 
   test('records only: images back; migrations without a backup cannot be restored, so no decision is asked', async () => {
     const p = plan();
-    const { result, fake } = await rollback({}, { automatic: { plan: p, records: records(p), migrationsApplied: ['0002.sql'], reason: 'health check failed' } });
-    expect(result).toMatchObject({ outcome: 'rolled-back', database: 'unchanged', workloads: '5 deployments back to their previous images' });
+    const { result, fake } = await rollback(
+      {},
+      { automatic: { plan: p, records: records(p), migrationsApplied: ['0002.sql'], reason: 'health check failed' } },
+    );
+    expect(result).toMatchObject({
+      outcome: 'rolled-back',
+      database: 'unchanged',
+      workloads: '5 deployments back to their previous images',
+    });
     expect(fake.names().filter((n) => n !== 'notify')).toEqual(['rollbackImages']);
     expect(fake.count('restoreDatabase')).toBe(0);
   }, 60_000);
 
   test('the database decision times out into keeping it', async () => {
     const p = plan({ databaseDecisionTimeoutMs: 10 * 60_000 });
-    const { result, fake } = await rollback({}, { automatic: { plan: p, records: records(p), backupKey: 'postgres/k.dump', migrationsApplied: ['0002.sql'], reason: 'x' } });
+    const { result, fake } = await rollback(
+      {},
+      {
+        automatic: {
+          plan: p,
+          records: records(p),
+          backupKey: 'postgres/k.dump',
+          migrationsApplied: ['0002.sql'],
+          reason: 'x',
+        },
+      },
+    );
     expect(result).toMatchObject({ outcome: 'rolled-back', database: 'kept (decision timed out)' });
     expect(fake.count('restoreDatabase')).toBe(0);
   }, 60_000);
@@ -396,25 +674,60 @@ describe('automatic (from the deploy saga)', () => {
   test.each([
     ['abortCanary', 'TrafficNotApplied', 'abort canary'],
     ['rollbackImages', 'RolloutFailed', 'restore previous images'],
-  ] as const)('a failure of %s does not stop the other steps; the rollback fails without asking about the database', async (name, type, step) => {
-    const p = plan();
-    const auto: AutomaticRollback = { plan: p, records: records(p), canary: canaryTarget(p, 'deploy-3'), backupKey: 'postgres/k.dump', migrationsApplied: ['0002.sql'], reason: 'x' };
-    const { result, fake } = await rollback({ fail: { [name]: type } }, { automatic: auto });
-    expect(result).toMatchObject({ outcome: 'failed', database: 'unchanged', workloads: 'not fully restored', reason: `${step}: ${type}: ${name} failed (fake)` });
-    // Both steps ran: a traffic API that fails does not leave the other services on the new images.
-    expect(fake.names().filter((n) => n !== 'notify')).toEqual(['abortCanary', 'rollbackImages']);
-    expect(stepNames(result)).toEqual(['abort canary', 'restore previous images'].map((n) => `${n}: ${n === step ? 'failed' : 'succeeded'}`));
-    expect(fake.count('restoreDatabase')).toBe(0);
-  }, 60_000);
+  ] as const)(
+    'a failure of %s does not stop the other steps; the rollback fails without asking about the database',
+    async (name, type, step) => {
+      const p = plan();
+      const auto: AutomaticRollback = {
+        plan: p,
+        records: records(p),
+        canary: canaryTarget(p, 'deploy-3'),
+        backupKey: 'postgres/k.dump',
+        migrationsApplied: ['0002.sql'],
+        reason: 'x',
+      };
+      const { result, fake } = await rollback({ fail: { [name]: type } }, { automatic: auto });
+      expect(result).toMatchObject({
+        outcome: 'failed',
+        database: 'unchanged',
+        workloads: 'not fully restored',
+        reason: `${step}: ${type}: ${name} failed (fake)`,
+      });
+      // Both steps ran: a traffic API that fails does not leave the other services on the new images.
+      expect(fake.names().filter((n) => n !== 'notify')).toEqual(['abortCanary', 'rollbackImages']);
+      expect(stepNames(result)).toEqual(
+        ['abort canary', 'restore previous images'].map((n) => `${n}: ${n === step ? 'failed' : 'succeeded'}`),
+      );
+      expect(fake.count('restoreDatabase')).toBe(0);
+    },
+    60_000,
+  );
 
   test('every step failing: each failure is in the reason', async () => {
     const p = plan();
-    const target: BlueGreenTarget = { workflowId: 'deploy-4', namespace: p.namespace, service: p.traffic.service, container: 'api-gateway', image: 'x', version: p.version };
+    const target: BlueGreenTarget = {
+      workflowId: 'deploy-4',
+      namespace: p.namespace,
+      service: p.traffic.service,
+      container: 'api-gateway',
+      image: 'x',
+      version: p.version,
+    };
     const { result } = await rollback(
       { fail: { abortBlueGreen: 'TrafficNotApplied', rollbackImages: 'RolloutFailed' } },
-      { automatic: { plan: p, records: records(p), blueGreen: { target, back: 'blue' }, migrationsApplied: [], reason: 'x' } },
+      {
+        automatic: {
+          plan: p,
+          records: records(p),
+          blueGreen: { target, back: 'blue' },
+          migrationsApplied: [],
+          reason: 'x',
+        },
+      },
     );
     expect(result.outcome).toBe('failed');
-    expect(result.reason).toBe('switch traffic back to blue: TrafficNotApplied: abortBlueGreen failed (fake); restore previous images: RolloutFailed: rollbackImages failed (fake)');
+    expect(result.reason).toBe(
+      'switch traffic back to blue: TrafficNotApplied: abortBlueGreen failed (fake); restore previous images: RolloutFailed: rollbackImages failed (fake)',
+    );
   }, 60_000);
 });

@@ -9,7 +9,15 @@ import type { RollbackInput } from '../../domain/input';
 import type { DeployPlan, RollbackPlan } from '../../domain/plan';
 import type { AnalysisRun } from '../../domain/status';
 import type { Colour } from '../../domain/blue-green';
-import type { BackupRequest, BackupResult, MigrationRequest, MigrationStatusResult, MigrationsApplied, RestoreRequest, RestoreResult } from './database';
+import type {
+  BackupRequest,
+  BackupResult,
+  MigrationRequest,
+  MigrationStatusResult,
+  MigrationsApplied,
+  RestoreRequest,
+  RestoreResult,
+} from './database';
 import type {
   BlueGreenPrepared,
   BlueGreenTarget,
@@ -27,10 +35,28 @@ import type {
   WaitForRolloutRequest,
   WaitForRolloutResult,
 } from './kubernetes';
-import type { BuildImagesRequest, ChecksRequest, ChecksResult, DeploymentPreview, ImagesResult, PreflightResult, ResolvePlanRequest, TagRequest, TagResult } from './plan';
+import type {
+  BuildImagesRequest,
+  ChecksRequest,
+  ChecksResult,
+  DeploymentPreview,
+  ImagesResult,
+  PreflightResult,
+  ResolvePlanRequest,
+  TagRequest,
+  TagResult,
+} from './plan';
 import type { NotificationEvent, NotificationResult, SummaryRequest, SummaryResult } from './report';
 import type { CanaryTarget, WeightResult } from './traffic';
-import type { AnalysisRequest, CheckReport, HealthRequest, KubernetesHealthRequest, PlatformBaseline, PlatformHealthRequest, SmokeRequest } from './verification';
+import type {
+  AnalysisRequest,
+  CheckReport,
+  HealthRequest,
+  KubernetesHealthRequest,
+  PlatformBaseline,
+  PlatformHealthRequest,
+  SmokeRequest,
+} from './verification';
 
 export type * from './database';
 export type * from './kubernetes';

@@ -1,5 +1,6 @@
 /** Requests and results of the Kubernetes activities: cluster state, image updates, rollout waits, undo, blue-green. */
 import type { Colour } from '../../domain/blue-green';
+import type { ColourTarget } from '../../domain/plan';
 
 export interface RolloutOutcome {
   deployment: string;
@@ -124,17 +125,8 @@ export interface UndoRolloutResult {
   revision?: number;
 }
 
-export interface BlueGreenTarget {
-  workflowId: string;
-  namespace: string;
-  /** The Service whose selector picks the colour. */
-  service: string;
-  /** The service's own Deployment, which is blue (default: the Service's name). */
-  deployment?: string;
-  container: string;
-  image: string;
-  version: string;
-}
+/** What the blue-green activities act on (built by domain/plan.ts colourTarget). */
+export type BlueGreenTarget = ColourTarget;
 
 export interface ColourState {
   colour: Colour;

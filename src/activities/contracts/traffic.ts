@@ -1,19 +1,9 @@
 /** What the canary traffic activities act on and what they report. */
-import type { TrafficSettings } from '../../domain/plan';
+import type { TrafficTarget } from '../../domain/plan';
 import type { TrackWeights } from '../../domain/traffic';
 
-/** What the canary and blue-green activities act on: one service whose traffic moves. */
-export interface CanaryTarget {
-  workflowId: string;
-  namespace: string;
-  version: string;
-  /** The Deployment (and Service) that takes traffic, e.g. api-gateway. */
-  service: string;
-  container: string;
-  /** New image reference, digest-pinned when known. */
-  image: string;
-  traffic: TrafficSettings;
-}
+/** What the canary activities act on: one service whose traffic moves (built by domain/plan.ts trafficTarget). */
+export type CanaryTarget = TrafficTarget;
 
 export interface WeightResult {
   weight: number;

@@ -62,6 +62,8 @@ function unmeasured(req: AnalysisRequest, err: unknown): AnalysisRun {
     at: nowIso(),
     outcome: 'inconclusive',
     ...(req.tracks.includes('canary') ? { weight: req.weight } : {}),
-    measurements: [{ metric: 'analysis', track: req.tracks[0], value: null, outcome: 'inconclusive', reason: describeError(err) }],
+    measurements: [
+      { metric: 'analysis', track: req.tracks[0], value: null, outcome: 'inconclusive', reason: describeError(err) },
+    ],
   };
 }

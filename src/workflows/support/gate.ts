@@ -66,11 +66,25 @@ export class Gate {
     const { t, rules } = this;
     const extra = rules.keepNotes ? { note: p.note } : {};
     const g = this.open;
-    if (!g || rules.awaiting?.() === false) return t.ignore('approve', p.by, `nothing is awaiting approval (phase ${t.status.phase})`, extra);
-    if (!rules.allowed(p.by)) return t.ignore('approve', p.by, `${p.by} is not an approver for ${t.status.environment}`, extra);
-    if (g.approvals.has(p.by)) return t.ignore('approve', p.by, rules.approvedAgain?.(p.by) ?? `${p.by} already approved; a different person must approve`, extra);
+    if (!g || rules.awaiting?.() === false)
+      return t.ignore('approve', p.by, `nothing is awaiting approval (phase ${t.status.phase})`, extra);
+    if (!rules.allowed(p.by))
+      return t.ignore('approve', p.by, `${p.by} is not an approver for ${t.status.environment}`, extra);
+    if (g.approvals.has(p.by))
+      return t.ignore(
+        'approve',
+        p.by,
+        rules.approvedAgain?.(p.by) ?? `${p.by} already approved; a different person must approve`,
+        extra,
+      );
     g.approvals.add(p.by);
-    t.status.approvals.push({ signal: 'approve', by: p.by, at: nowIso(), reason: g.reason, ...(p.note ? { note: p.note } : {}) });
+    t.status.approvals.push({
+      signal: 'approve',
+      by: p.by,
+      at: nowIso(),
+      reason: g.reason,
+      ...(p.note ? { note: p.note } : {}),
+    });
     rules.onApprove?.(p);
   }
 
@@ -81,7 +95,10 @@ export class Gate {
     this.t.phase(w.phase);
     this.t.waitFor(w.waitingFor ?? w.reason, w.timeoutMs, w.commands);
     await w.announce();
-    const answered = await condition(() => w.interrupted?.() === true || g.approvals.size >= this.rules.required(), w.timeoutMs);
+    const answered = await condition(
+      () => w.interrupted?.() === true || g.approvals.size >= this.rules.required(),
+      w.timeoutMs,
+    );
     this.open = undefined;
     this.t.doneWaiting();
     return answered;
@@ -91,7 +108,9 @@ export class Gate {
    * An approval gate on the way forward: an abort while it waits stops the
    * workflow, and so does the timeout (approval gates time out into abort).
    */
-  async require(w: Omit<GateWait, 'interrupted'> & { abortRequest: () => SignalRecord | undefined; timedOut: string }): Promise<void> {
+  async require(
+    w: Omit<GateWait, 'interrupted'> & { abortRequest: () => SignalRecord | undefined; timedOut: string },
+  ): Promise<void> {
     const answered = await this.wait({ ...w, interrupted: () => w.abortRequest() !== undefined });
     const abort = w.abortRequest();
     if (abort) throw abortedBy(abort);

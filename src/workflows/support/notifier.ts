@@ -22,7 +22,15 @@ export function notifierFor(t: Tracker, workflowId: string, about: NotifyAbout):
   const status = t.status;
   return async (kind, text, extra = {}) => {
     try {
-      const r = await notifier.notify({ kind, workflowId, environment: status.environment, version: status.version, text, ...about(), ...extra });
+      const r = await notifier.notify({
+        kind,
+        workflowId,
+        environment: status.environment,
+        version: status.version,
+        text,
+        ...about(),
+        ...extra,
+      });
       status.notificationFailures += r.failed;
     } catch (err) {
       status.notificationFailures += 1;

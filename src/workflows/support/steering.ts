@@ -6,7 +6,15 @@
  * the child that runs, which records them in its own status.
  */
 import { getExternalWorkflowHandle, setHandler, workflowInfo } from '@temporalio/workflow';
-import { checkSignal, type AbortPayload, type ApprovePayload, type PausePayload, type PromotePayload, type ResumePayload, type SignalName } from '../../domain/signals';
+import {
+  checkSignal,
+  type AbortPayload,
+  type ApprovePayload,
+  type PausePayload,
+  type PromotePayload,
+  type ResumePayload,
+  type SignalName,
+} from '../../domain/signals';
 import { abortSignal, approveSignal, pauseSignal, promoteSignal, resumeSignal } from '../messages';
 import { describeError, type Tracker } from './tracker';
 
@@ -34,7 +42,13 @@ export interface SteerOptions {
   forward?: Forward;
 }
 
-const DEFINITIONS = { approve: approveSignal, abort: abortSignal, pause: pauseSignal, resume: resumeSignal, promote: promoteSignal } as const;
+const DEFINITIONS = {
+  approve: approveSignal,
+  abort: abortSignal,
+  pause: pauseSignal,
+  resume: resumeSignal,
+  promote: promoteSignal,
+} as const;
 const NAMES: readonly SignalName[] = ['approve', 'abort', 'pause', 'resume', 'promote'];
 
 /**
@@ -57,7 +71,9 @@ export function signalTargetId(): string {
 export function steer(t: Tracker, actions: SignalActions, options: SteerOptions = {}): void {
   const names = [...(Object.keys(actions) as SignalName[]), ...NAMES.filter((n) => !(n in actions))];
   for (const name of names) {
-    const act = (actions[name] as ((p: { by: string }) => void) | undefined) ?? ((p: { by: string }) => t.ignore(name, p.by, options.idle?.(name) ?? `${name} does not apply here`));
+    const act =
+      (actions[name] as ((p: { by: string }) => void) | undefined) ??
+      ((p: { by: string }) => t.ignore(name, p.by, options.idle?.(name) ?? `${name} does not apply here`));
     const handle = (payload: unknown): void => {
       const c = checkSignal<{ by: string }>(name, payload);
       if (!c.ok) return t.ignore(name, c.by, c.reason);
@@ -90,7 +106,11 @@ export function forwarder(t: Tracker, activeChild: () => string | undefined): Fo
       await getExternalWorkflowHandle(child).signal(name, payload);
     } catch (err) {
       const c = checkSignal(name, payload);
-      t.ignore(name, c.ok ? (c.value as { by: string }).by : c.by, `could not forward to ${child}: ${describeError(err)}`);
+      t.ignore(
+        name,
+        c.ok ? (c.value as { by: string }).by : c.by,
+        `could not forward to ${child}: ${describeError(err)}`,
+      );
     }
     return true;
   };

@@ -55,7 +55,10 @@ export class Tracker {
   /** Off until the plan says the server has the Deploy* attributes registered. */
   private searchAttributes = false;
 
-  constructor(workflow: DeploymentStatus['workflow'], init: { version: string; environment: string; strategy?: string; requestedBy?: string }) {
+  constructor(
+    workflow: DeploymentStatus['workflow'],
+    init: { version: string; environment: string; strategy?: string; requestedBy?: string },
+  ) {
     this.status = {
       workflow,
       workflowId: workflowInfo().workflowId,
