@@ -1,0 +1,260 @@
+/**
+ * The runbook's deployment steps, in the order deployWorkflow runs them, each
+ * over the one Release it carries: what the plan says, what has been done, and
+ * what the saga must undo if a later step fails. Split from deploy.ts so that
+ * file reads as the pipeline and its compensation.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+import { executeChild, log } from '@temporalio/workflow';
+import type { BackupResult, ImagesResult, ImageUpdate } from '../activities/contracts';
+import { ErrorType } from '../domain/errors';
+import { colourTarget, releaseImage, trafficService, trafficTarget, type DeployPlan } from '../domain/plan';
+import { long, short } from './activity-options';
+import { blueGreenWorkflow } from './blue-green';
+import { canaryWorkflow } from './canary';
+import type { DeployOutcome } from './deploy';
+import type { AutomaticRollback } from './rollback';
+import { Stop } from './support/stop';
+import { describeError, nowIso, Tracker } from './support/tracker';
+import { verifyRelease } from './verify-release';
+
+/** One release in flight: what the stages read, and what the saga's undo collects as they go. */
+export interface Release {
+  t: Tracker;
+  p: DeployPlan;
+  workflowId: string;
+  /** What the saga undoes once the rollout has begun. */
+  undo: AutomaticRollback;
+  images: ImagesResult;
+  backup?: BackupResult;
+  rolloutBegun: boolean;
+  /** Services whose traffic is served by another Deployment than their own (blue-green's green). */
+  liveDeployments: Map<string, string>;
+  /** The child that people's signals go to while it runs. */
+  child: { active?: string };
+}
+
+/** What verification compares against: the cluster and the platform as they were when the rollout began. */
+export interface RolloutStart {
+  restartsBefore: Record<string, number>;
+  baseline?: { databaseConnections: number };
+  since: string;
+}
+
+/** Runbook "Pre-flight checks" and the project's pre-deployment checks. */
+export async function preflight({ t, p, workflowId }: Release): Promise<void> {
+  t.phase('preflight');
+  await t.step(
+    'pre-flight',
+    () => short.preflight(p),
+    (r) => `PostgreSQL ${r.database.version.split(' ')[1] ?? ''}, ${r.cluster.deployments.length} deployments`,
+  );
+
+  t.phase('checks');
+  await t.step(
+    'pre-deployment checks',
+    () => long.runPreDeploymentChecks({ workflowId, commit: p.commit }),
+    (r) => r.checks.map((c) => c.name).join(', ') || 'none configured',
+  );
+}
+
+/** Runbook "Create release tag". */
+export async function tagRelease({ t, p, workflowId }: Release): Promise<void> {
+  t.phase('tagging');
+  await t.step(
+    'release tag',
+    () => short.createReleaseTag({ workflowId, version: p.version, commit: p.commit }),
+    (r) => `${r.tag} at ${r.commit.slice(0, 12)}${r.created ? '' : ' (already there)'}`,
+  );
+}
+
+/** Runbook "Build and push images" and "Back up the database": they do not depend on each other, so they run side by side. */
+export async function buildAndBackUp(rel: Release): Promise<void> {
+  const { t, p, workflowId } = rel;
+  t.phase('building');
+  const [built, backedUp] = await Promise.all([
+    t.step(
+      'build and push images',
+      () =>
+        long.buildImages({
+          workflowId,
+          version: p.version,
+          commit: p.commit,
+          services: p.services,
+          allowOverwrite: p.allowImageOverwrite,
+        }),
+      (r) => `${Object.keys(r).length} images (${Object.values(r).filter((i) => i.reused).length} reused)`,
+    ),
+    p.backup
+      ? t.step(
+          'database backup',
+          () => long.backupDatabase({ workflowId, version: p.version }),
+          (r) => `${r.key} (${r.bytes} bytes${r.reused ? ', reused' : ''})`,
+        )
+      : Promise.resolve(undefined),
+  ]);
+  rel.images = built;
+  rel.backup = backedUp;
+  if (!p.backup) t.skip('database backup', 'backup: false in the input');
+  if (rel.backup) rel.undo.backupKey = rel.backup.key;
+}
+
+/** Runbook "Run migrations": only what is pending; what ran is what a restore would undo. */
+export async function migrate({ t, p, workflowId, undo }: Release): Promise<void> {
+  if (!p.migrate) return t.skip('migrations', 'migrate: false in the input');
+  t.phase('migrating');
+  const pending = await t.step(
+    'migration status',
+    () => short.migrationStatus({ workflowId, commit: p.commit }),
+    (r) => `${r.pending.length} pending: ${r.pending.join(', ') || 'none'}`,
+  );
+  if (pending.pending.length) {
+    const applied = await t.step(
+      'migrations',
+      () => long.applyMigrations({ workflowId, commit: p.commit }),
+      (r) => r.applied.map((a) => a.file).join(', '),
+    );
+    undo.migrationsApplied = applied.applied.map((a) => a.file);
+  }
+}
+
+/**
+ * Runbook "Roll out": every service but the traffic service by a rolling
+ * update (all of them for the rolling strategy), then the traffic service by
+ * its strategy. From here on a failure is rolled back.
+ */
+export async function rollOut(rel: Release): Promise<RolloutStart> {
+  const { t, p, workflowId, images, undo } = rel;
+  t.phase('rolling-out');
+  rel.rolloutBegun = true;
+  const [restartsBefore, baseline] = await Promise.all([
+    short.podRestarts({ namespace: p.namespace, deployments: p.services.map((s) => s.deployment) }).catch(() => ({})),
+    short.platformBaseline().catch(() => undefined),
+  ]);
+  const since = nowIso();
+  const rolling = p.strategy === 'rolling' ? p.services : p.services.filter((s) => s.name !== p.traffic.service);
+  if (rolling.length) {
+    const updates: ImageUpdate[] = rolling.map((s) => ({
+      deployment: s.deployment,
+      container: s.container,
+      image: releaseImage(s, images),
+    }));
+    const updated = await t.step(
+      'update images',
+      () => short.patchImages({ workflowId, namespace: p.namespace, version: p.version, updates }),
+      (r) => `${r.records.filter((x) => x.changed).length} deployments changed`,
+    );
+    undo.records.push(...updated.records);
+    await t.step(
+      'wait for rollout',
+      () =>
+        long.waitForRollout({
+          namespace: p.namespace,
+          deployments: rolling.map((s) => s.deployment),
+          timeoutMs: p.rolloutTimeoutMs,
+        }),
+      (r) => r.deployments.map((d) => `${d.deployment}@${d.revision ?? '?'}`).join(', '),
+    );
+  }
+  if (p.strategy !== 'rolling') await shiftTraffic(rel);
+  return { restartsBefore, ...(baseline ? { baseline } : {}), since };
+}
+
+/** The traffic service by its strategy: the canary or blue-green child, steered by people through this workflow. */
+export async function shiftTraffic(rel: Release): Promise<void> {
+  const { t, p, workflowId, undo } = rel;
+  const service = trafficService(p);
+  if (!service) return;
+  const target = trafficTarget(p, workflowId, releaseImage(service, rel.images));
+  // The stable images before the traffic strategy runs: what the saga returns to after a promotion.
+  const state = await short.readClusterState({ namespace: p.namespace, deployments: [service.deployment] });
+  const current = state.deployments.find((d) => d.name === service.deployment);
+  const childId = `${workflowId}-${p.strategy}`;
+  t.status.children.push(childId);
+  rel.child.active = childId;
+  const args = { version: p.version, plan: p, image: target.image, searchAttributes: p.searchAttributes };
+  if (p.strategy === 'canary') {
+    undo.canary = target;
+    // Recorded before the child runs: a promotion that fails half-way has already changed stable.
+    if (current)
+      undo.records.push({
+        deployment: current.name,
+        previousImages: current.images,
+        ...(current.version ? { previousVersion: current.version } : {}),
+      });
+    const r = await t
+      .step(
+        'canary',
+        () => executeChild(canaryWorkflow, { workflowId: childId, args: [args] }),
+        (x) => `${x.outcome} at ${x.weight}%`,
+      )
+      .finally(() => (rel.child.active = undefined));
+    if (r.outcome !== 'promoted')
+      throw new Stop(
+        r.outcome === 'aborted' ? 'aborted' : 'failed',
+        r.reason ?? `canary ${r.outcome}`,
+        r.timedOut === true,
+      );
+  } else {
+    const r = await t
+      .step(
+        'blue-green',
+        () => executeChild(blueGreenWorkflow, { workflowId: childId, args: [args] }),
+        (x) => `${x.outcome}${x.live ? `, live: ${x.live}` : ''}`,
+      )
+      .finally(() => (rel.child.active = undefined));
+    if (r.outcome !== 'switched')
+      throw new Stop(
+        r.outcome === 'aborted' ? 'aborted' : 'failed',
+        r.reason ?? `blue-green ${r.outcome}`,
+        r.timedOut === true,
+      );
+    // After a switch the saga's undo is a switch back to the colour that served before. The target names the
+    // Service only, as this saga has always recorded it (abortBlueGreen then takes the Service's name as blue's).
+    if (r.previous) undo.blueGreen = { target: colourTarget(target), back: r.previous };
+    if (r.liveDeployment) rel.liveDeployments.set(service.name, r.liveDeployment);
+  }
+}
+
+/** Runbook "Post-deployment verification": every check against the Deployments that now serve the release. */
+export async function verify({ t, p, workflowId, liveDeployments }: Release, start: RolloutStart): Promise<void> {
+  t.phase('verifying');
+  const deployments = p.services.map((s) => liveDeployments.get(s.name) ?? s.deployment);
+  const verdict = await verifyRelease(t, {
+    workflowId,
+    plan: p,
+    deployments,
+    restartsBefore: start.restartsBefore,
+    since: start.since,
+    ...(start.baseline ? { baselineConnections: start.baseline.databaseConnections } : {}),
+  });
+  if (!verdict.ok)
+    throw ApplicationFailure.create({
+      type: ErrorType.VerificationFailed,
+      message: verdict.reason,
+      nonRetryable: true,
+    });
+}
+
+/** Best effort: a summary that cannot be written never fails the deployment. */
+export async function writeSummary(
+  t: Tracker,
+  plan: DeployPlan,
+  migrations: string[],
+  backupKey: string | undefined,
+  outcome?: DeployOutcome,
+): Promise<string | undefined> {
+  try {
+    // The summary states the outcome the deployment is about to end with.
+    const status = outcome && outcome !== 'planned' ? { ...t.status, phase: outcome } : t.status;
+    const r = await t.step(
+      'summary',
+      () => short.writeSummary({ plan, status, migrations, ...(backupKey ? { backupKey } : {}) }),
+      (s) => s.key,
+    );
+    return r.markdown;
+  } catch (err) {
+    log.warn('summary failed', { error: describeError(err) });
+    return undefined;
+  }
+}
