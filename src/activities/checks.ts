@@ -4,11 +4,10 @@
  * planned commit before anything is tagged. No shell, one timeout each; a
  * failure stops the deployment with the command and the tail of its output.
  */
-import { ApplicationFailure } from '@temporalio/common';
-import { ErrorType } from '../domain/errors';
 import { assertCommit } from './clients/git';
 import { lastLines, run } from './clients/process';
 import type { CheckOutcome, ChecksRequest, ChecksResult } from './contracts';
+import { fail } from './failures';
 
 export interface CheckSpec {
   name: string;
@@ -43,23 +42,19 @@ export function checksActivities(deps: ChecksDeps) {
             ...(deps.cancelled ? { signal: deps.cancelled } : {}),
           });
         } catch (err) {
-          throw ApplicationFailure.create({
-            type: ErrorType.PreDeploymentCheckFailed,
-            message: `pre-deployment check "${check.name}" could not start \`${shown}\`: ${(err as Error).message}`,
-            nonRetryable: true,
-          });
+          throw fail.PreDeploymentCheckFailed(
+            `pre-deployment check "${check.name}" could not start \`${shown}\`: ${(err as Error).message}`,
+          );
         }
         if (r.code !== 0) {
           const why = r.timedOut
             ? `timed out after ${Math.round(check.timeoutMs / 1000)}s`
             : `exited with ${r.code ?? r.signal}`;
           const output = lastLines(`${r.stdout}\n${r.stderr}`.trim(), 20);
-          throw ApplicationFailure.create({
-            type: ErrorType.PreDeploymentCheckFailed,
-            message: `pre-deployment check "${check.name}" (\`${shown}\`) ${why}: ${lastLines(output, 3).replace(/\n/g, ' | ')}`,
-            nonRetryable: true,
-            details: [{ check: check.name, command: check.command, output }],
-          });
+          throw fail.PreDeploymentCheckFailed(
+            `pre-deployment check "${check.name}" (\`${shown}\`) ${why}: ${lastLines(output, 3).replace(/\n/g, ' | ')}`,
+            { check: check.name, command: check.command, output },
+          );
         }
         done.push({ name: check.name, command: shown, durationMs: Date.now() - started });
       }

@@ -16,10 +16,9 @@ import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import ignore from '@balena/dockerignore';
 import { pack } from 'tar-fs';
-import { ErrorType } from '../domain/errors';
 import type { PlannedService } from '../domain/plan';
 import { assertCommit } from './clients/git';
-import { checkedVersion, invalidInput } from './failures';
+import { checkedVersion, invalidInput, fail } from './failures';
 import { RegistryClient, RegistryError, type RegistryAuth } from './clients/registry';
 import type { BuildImagesRequest, ImagesProgress, ImagesResult } from './contracts';
 
@@ -106,11 +105,9 @@ async function pool<T>(items: T[], limit: number, fn: (item: T) => Promise<void>
 
 /** The registry refused the worker: retrying cannot help, a person must fix the credentials or the permission. */
 function accessDenied(message: string): ApplicationFailure {
-  return ApplicationFailure.create({
-    type: ErrorType.RegistryAccessDenied,
-    message: `${message}: the registry refused the worker's credentials; check the registry user and password variables (registry.usernameEnv / registry.passwordEnv) and its push permission on this repository`,
-    nonRetryable: true,
-  });
+  return fail.RegistryAccessDenied(
+    `${message}: the registry refused the worker's credentials; check the registry user and password variables (registry.usernameEnv / registry.passwordEnv) and its push permission on this repository`,
+  );
 }
 
 export function imagesActivities(deps: ImagesDeps) {
@@ -135,11 +132,7 @@ export function imagesActivities(deps: ImagesDeps) {
     const tagRef = `${deps.registryHost}/${svc.image}:${req.version}`;
     const contextDir = path.resolve(source, svc.context);
     if (!contextDir.startsWith(source + path.sep)) {
-      throw ApplicationFailure.create({
-        type: ErrorType.InvalidInput,
-        message: `service ${svc.name}: build context ${svc.context} is outside the repository`,
-        nonRetryable: true,
-      });
+      throw fail.InvalidInput(`service ${svc.name}: build context ${svc.context} is outside the repository`);
     }
     // An image of this tag built from the release commit by an earlier attempt needs only a push.
     const local = await deps.docker
@@ -172,11 +165,10 @@ export function imagesActivities(deps: ImagesDeps) {
         if (e.error || e.errorDetail) failure = e.errorDetail?.message ?? e.error;
       });
       if (failure) {
-        throw ApplicationFailure.create({
-          type: ErrorType.BuildFailed,
-          message: `build of ${svc.name} failed at "${step || 'start'}": ${failure}`,
-          nonRetryable: true,
-          details: [{ service: svc.name, step, log: tail(log) }],
+        throw fail.BuildFailed(`build of ${svc.name} failed at "${step || 'start'}": ${failure}`, {
+          service: svc.name,
+          step,
+          log: tail(log),
         });
       }
     }
@@ -256,12 +248,10 @@ export function imagesActivities(deps: ImagesDeps) {
           return;
         }
         if (state && !request.allowOverwrite) {
-          throw ApplicationFailure.create({
-            type: ErrorType.ImageTagConflict,
-            message: `${tagRef} already exists with digest ${state.digest.slice(0, 19)}… built from another source: tags are immutable; choose another version or allow overwriting in the plan`,
-            nonRetryable: true,
-            details: [{ service: svc.name, reference: tagRef, digest: state.digest }],
-          });
+          throw fail.ImageTagConflict(
+            `${tagRef} already exists with digest ${state.digest.slice(0, 19)}… built from another source: tags are immutable; choose another version or allow overwriting in the plan`,
+            { service: svc.name, reference: tagRef, digest: state.digest },
+          );
         }
         const digest = await buildOne(svc, request, source, progress, report);
         progress.services[svc.name] = { state: 'pushed', digest };

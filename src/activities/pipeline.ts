@@ -4,10 +4,8 @@
  * lock's holder and the resolution of a manual rollback. Thin compositions
  * of the single-system adapters.
  */
-import { ApplicationFailure } from '@temporalio/common';
 import type { WorkflowClient } from '@temporalio/client';
 import type { DeployConfig } from '../domain/config';
-import { ErrorType } from '../domain/errors';
 import { checkInput, InputError, rollbackInputSchema } from '../domain/input';
 import type { DeployPlan, RollbackPlan } from '../domain/plan';
 import { plannedService } from '../domain/planner';
@@ -15,6 +13,7 @@ import type { DeploymentPreview, PreflightResult } from './contracts';
 import type { ClusterState, DatabasePreflightResult, MigrationStatusResult } from './contracts';
 import type { GitRepo } from './clients/git';
 import type { RegistryClient } from './clients/registry';
+import { fail } from './failures';
 
 export interface PipelineDeps {
   config: DeployConfig;
@@ -76,12 +75,7 @@ export function pipelineActivities(deps: PipelineDeps) {
         problems,
       };
       if (problems.length) {
-        throw ApplicationFailure.create({
-          type: ErrorType.PreflightFailed,
-          message: `pre-flight failed: ${problems.join('; ')}`,
-          nonRetryable: true,
-          details: [result],
-        });
+        throw fail.PreflightFailed(`pre-flight failed: ${problems.join('; ')}`, result);
       }
       return result;
     },
@@ -139,26 +133,19 @@ export function pipelineActivities(deps: PipelineDeps) {
       try {
         input = checkInput(rollbackInputSchema, req.input, 'rollback');
       } catch (err) {
-        if (err instanceof InputError)
-          throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: err.message, nonRetryable: true });
+        if (err instanceof InputError) throw fail.InvalidInput(err.message);
         throw err;
       }
       const environment = input.environment ?? config.defaultEnvironment;
       const env = config.environments[environment];
       if (!env)
-        throw ApplicationFailure.create({
-          type: ErrorType.InvalidInput,
-          message: `unknown environment "${environment}": configured are ${Object.keys(config.environments).join(', ')}`,
-          nonRetryable: true,
-        });
+        throw fail.InvalidInput(
+          `unknown environment "${environment}": configured are ${Object.keys(config.environments).join(', ')}`,
+        );
       const known = new Map(config.services.map((s) => [s.name, s]));
       for (const n of input.services ?? []) {
         if (!known.has(n))
-          throw ApplicationFailure.create({
-            type: ErrorType.InvalidInput,
-            message: `unknown service "${n}": configured are ${[...known.keys()].join(', ')}`,
-            nonRetryable: true,
-          });
+          throw fail.InvalidInput(`unknown service "${n}": configured are ${[...known.keys()].join(', ')}`);
       }
       const chosen = config.services.filter((s) => !input.services || input.services.includes(s.name));
       let backupKey = input.backupKey;

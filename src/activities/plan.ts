@@ -1,12 +1,11 @@
 /** The resolvePlan activity: reads the worker's config and fixes the plan in history. */
-import { ApplicationFailure } from '@temporalio/common';
 import type { DeployConfig } from '../domain/config';
-import { ErrorType } from '../domain/errors';
 import { checkInput, deployInputSchema, InputError } from '../domain/input';
 import type { DeployPlan } from '../domain/plan';
 import { buildPlan } from '../domain/planner';
 import { VersionError } from '../domain/version';
 import type { ResolvePlanRequest } from './contracts';
+import { fail } from './failures';
 
 export interface PlanDeps {
   config: DeployConfig;
@@ -25,7 +24,7 @@ export function planActivities(deps: PlanDeps) {
         return buildPlan(deps.config, input, { workflowId: req.workflowId, tags, commit });
       } catch (err) {
         if (err instanceof InputError || err instanceof VersionError) {
-          throw ApplicationFailure.create({ type: ErrorType.InvalidInput, message: err.message, nonRetryable: true });
+          throw fail.InvalidInput(err.message);
         }
         throw err;
       }

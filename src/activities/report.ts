@@ -15,12 +15,10 @@
  * and neither adds a second entry nor makes a second commit.
  */
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { ApplicationFailure } from '@temporalio/common';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import type { DeployConfig } from '../domain/config';
-import { ErrorType } from '../domain/errors';
 import {
   buildSummary,
   changelogEntry,
@@ -39,7 +37,7 @@ import { run, runOk } from './clients/process';
 import { createS3Client } from './clients/s3';
 import type { SummaryRequest } from './contracts';
 import { countDatabaseConnections } from './clients/postgres';
-import { messageOf } from './failures';
+import { messageOf, fail } from './failures';
 import { activityLogger, type Logger } from './runtime';
 import type { ReleaseChanges, ReleaseChangesRequest, SummaryReport } from './contracts';
 
@@ -69,8 +67,7 @@ export function reportActivities(deps: ReportDeps) {
     const r = await run('git', ['-C', cwd, ...args], { env: GIT_ENV(), timeoutMs: 60_000 });
     return r.code === 0 ? r.stdout : undefined;
   };
-  const invalid = (message: string) =>
-    ApplicationFailure.create({ type: ErrorType.InvalidInput, message, nonRetryable: true });
+  const invalid = (message: string) => fail.InvalidInput(message);
   /** Refs come from workflow input: never let one be read as an option. */
   const checkRef = (ref: string, what: string): string => {
     if (!/^[A-Za-z0-9][A-Za-z0-9._/@{}^~-]{0,250}$/.test(ref) || ref.includes('..'))

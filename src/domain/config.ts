@@ -8,7 +8,8 @@
  */
 import { z } from 'zod';
 import { METRICS_PROVIDERS } from './analysis';
-import { formatDuration, parseDuration } from './duration';
+import { formatDuration } from './duration';
+import { durationField } from './duration-field';
 import { TRAFFIC_PROVIDERS } from './plan';
 
 const NAME_RE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -19,23 +20,7 @@ const envName = z.string().regex(ENV_NAME_RE, 'an environment variable name such
 const MAX_DURATION_MS = 30 * 24 * 3_600_000;
 /** A duration field; below `minMs` or above `maxMs` (30 days by default) is refused, so a typo cannot make a zero soak or an endless wait. */
 const duration = (what: string, minMs = 0, maxMs = MAX_DURATION_MS) =>
-  z.union([z.string(), z.number()]).transform((v, ctx) => {
-    let ms: number;
-    try {
-      ms = parseDuration(v, what);
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: (err as Error).message });
-      return z.NEVER;
-    }
-    if (ms < minMs || ms > maxMs) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `${what} must be between ${formatDuration(minMs)} and ${formatDuration(maxMs)}, got ${JSON.stringify(v)}`,
-      });
-      return z.NEVER;
-    }
-    return ms;
-  });
+  durationField(what, minMs, maxMs, (min, max) => `${formatDuration(min)} and ${formatDuration(max)}`);
 const url = z.string().regex(/^https?:\/\/[^\s/$.?#][^\s]*$/i, 'an absolute http(s) URL such as http://127.0.0.1:9090');
 const command = z
   .array(z.string().min(1).max(4096))

@@ -6,7 +6,7 @@
  * effect, with one message naming the field.
  */
 import { z } from 'zod';
-import { parseDuration } from './duration';
+import { durationField } from './duration-field';
 import { parseVersion, BUMPS } from './version';
 
 const SERVICE_RE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -23,23 +23,7 @@ const version = z.string().transform((v, ctx) => {
 });
 
 const boundedDuration = (what: string, minMs: number, maxMs: number) =>
-  z.union([z.string(), z.number()]).transform((v, ctx) => {
-    let ms: number;
-    try {
-      ms = parseDuration(v, what);
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: (err as Error).message });
-      return z.NEVER;
-    }
-    if (ms < minMs || ms > maxMs) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `${what} must be between ${minMs}ms and ${maxMs / 3_600_000}h, got ${JSON.stringify(v)}`,
-      });
-      return z.NEVER;
-    }
-    return ms;
-  });
+  durationField(what, minMs, maxMs, (min, max) => `${min}ms and ${max / 3_600_000}h`);
 
 const steps = z
   .array(

@@ -16,7 +16,7 @@ const retry: RetryPolicy = {
 
 /**
  * How soon an attempt whose worker died is given to another worker. The worker
- * repeats each running activity's heartbeat (activities/heartbeat.ts), so this
+ * repeats each running activity's heartbeat (activities/runtime.ts), so this
  * only has to outlast a busy event loop, not the activity's silent stretches.
  */
 const DEAD_WORKER = '10s';

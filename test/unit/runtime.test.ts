@@ -1,5 +1,5 @@
 /**
- * The worker's heartbeat keep-alive (src/activities/heartbeat.ts): while an
+ * The worker's heartbeat keep-alive (src/activities/runtime.ts): while an
  * activity is silent, the latest progress is repeated well inside the
  * heartbeat timeout; it stops when the activity settles; nothing is sent for
  * an activity without a heartbeat timeout.

@@ -7,9 +7,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { ErrorType } from '../../domain/errors';
 import { tagOf } from '../../domain/version';
-import { checkedVersion, invalidInput } from '../failures';
+import { checkedVersion, invalidInput, fail } from '../failures';
 import { CommandError, runOk } from './process';
 import type { TagRequest, TagResult } from '../contracts';
 
@@ -99,12 +98,10 @@ export class GitRepo {
 }
 
 function tagConflict(tag: string, existing: string, wanted: string): ApplicationFailure {
-  return ApplicationFailure.create({
-    type: ErrorType.TagConflict,
-    message: `tag ${tag} already exists on origin at ${existing.slice(0, 12)}, not at the release commit ${wanted.slice(0, 12)}: choose another version or delete the tag`,
-    nonRetryable: true,
-    details: [{ tag, existing, wanted }],
-  });
+  return fail.TagConflict(
+    `tag ${tag} already exists on origin at ${existing.slice(0, 12)}, not at the release commit ${wanted.slice(0, 12)}: choose another version or delete the tag`,
+    { tag, existing, wanted },
+  );
 }
 
 /**

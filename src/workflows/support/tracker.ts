@@ -139,10 +139,6 @@ export class Tracker {
     this.status.steps.push({ name, state: 'skipped', detail: why });
   }
 
-  markCompensated(name: string): void {
-    for (const s of this.status.steps) if (s.name === name && s.state === 'succeeded') s.state = 'compensated';
-  }
-
   waitFor(what: string, timeoutMs?: number, commands?: string[]): WaitingFor {
     const since = nowIso();
     const w: WaitingFor = {
