@@ -11,7 +11,7 @@ import { addSteerCommands } from './cli/commands/steer';
 import { ExitCode } from './cli/exit-codes';
 import { CliError, type Ctx } from './cli/session';
 
-export { signalApplies, type Ctx } from './cli/session';
+export { CliError, signalApplies, type Ctx } from './cli/session';
 
 export function buildProgram(ctx: Ctx, exit: { code: number }): Command {
   const program = new Command('deployctl')

@@ -1,7 +1,8 @@
 /**
  * Redis: the pre-flight PING and the platform check's memory figures, each on
- * a short-lived connection with our own timeouts (ioredis' connect and command
- * timers would otherwise outlive the client and hold the process).
+ * a short-lived connection. The memory check keeps its own timeouts (ioredis'
+ * connect and command timers would otherwise outlive the client and hold the
+ * process).
  */
 import Redis from 'ioredis';
 import { parseRedisInfo } from '../../domain/verification';
@@ -35,10 +36,20 @@ async function withRedis<T>(url: string, timeoutMs: number, fn: (redis: Redis) =
   }
 }
 
-/** PING (runbook pre-flight: "redis-cli ping"). */
-export async function redisPing(url: string | undefined, timeoutMs = 3000): Promise<string> {
+/**
+ * PING (runbook pre-flight: "redis-cli ping"), with ioredis' own connect
+ * timeout and one retry per request: the pre-flight's messages and timing as
+ * they have always been.
+ */
+export async function redisPing(url: string | undefined): Promise<string> {
   if (!url) throw new Error('no Redis URL in the environment (config redis.urlEnv)');
-  return withRedis(url, timeoutMs, (redis) => withTimeout(redis.ping(), timeoutMs, 'redis PING'));
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 3000 });
+  try {
+    await redis.connect();
+    return await redis.ping();
+  } finally {
+    redis.disconnect();
+  }
 }
 
 /** used_memory and maxmemory from INFO memory. */

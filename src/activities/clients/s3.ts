@@ -10,21 +10,21 @@ import { failure, isFailure, oneLine } from '../failures';
 
 /**
  * The S3 client for config.backup, used by backups, restores and summaries
- * alike. The endpoint is config.backup.endpoint, else S3_ENDPOINT; a custom
- * endpoint implies path-style addressing (S3-compatible servers address
- * buckets by path). Credentials are AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY
- * (and AWS_SESSION_TOKEN) of `env` when set, else the SDK's default chain.
- * Checksums only WHEN_REQUIRED because S3-compatible stores do not all accept
- * the SDK's default CRC headers; integrity is the backup's own SHA-256.
+ * alike, so a summary lands in the same store as the backups. Region,
+ * endpoint and addressing come from config.backup alone (the example config
+ * fills them from AWS_REGION and S3_ENDPOINT); credentials are
+ * AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN) of `env`
+ * when set, else the SDK's default chain (profiles, instance roles). Checksums
+ * only WHEN_REQUIRED because S3-compatible stores (versitygw, MinIO) do not all
+ * accept the SDK's default CRC headers; integrity is the backup's own SHA-256.
  */
 export function createS3Client(backup: DeployConfig['backup'], env: NodeJS.ProcessEnv = process.env): S3Client {
   const accessKeyId = env.AWS_ACCESS_KEY_ID;
   const secretAccessKey = env.AWS_SECRET_ACCESS_KEY;
-  const endpoint = backup.endpoint ?? env.S3_ENDPOINT;
   return new S3Client({
-    region: env.AWS_REGION ?? backup.region,
-    ...(endpoint ? { endpoint } : {}),
-    forcePathStyle: backup.forcePathStyle || !!endpoint,
+    region: backup.region,
+    ...(backup.endpoint ? { endpoint: backup.endpoint } : {}),
+    forcePathStyle: backup.forcePathStyle,
     ...(accessKeyId && secretAccessKey
       ? {
           credentials: {
