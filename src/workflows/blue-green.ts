@@ -16,7 +16,7 @@ import { approvalCommands, Gate } from './support/gate';
 import { aboutPlan, notifierFor } from './support/notifier';
 import { signalTargetId, steer } from './support/steering';
 import { abortedBy, asStop, Stop } from './support/stop';
-import { describeError, nowIso, Tracker } from './support/tracker';
+import { childTracker, describeError, nowIso } from './support/tracker';
 
 /** A blue-green release, from the deploy workflow (with its plan) or started on its own. */
 export interface BlueGreenInput {
@@ -46,12 +46,7 @@ export interface BlueGreenResult {
 /** New colour beside the live one, smoke checks, optional approval, switch, monitoring, old colour retired. */
 export async function blueGreenWorkflow(input: BlueGreenInput): Promise<BlueGreenResult> {
   const info = workflowInfo();
-  const t = new Tracker('blue-green', {
-    version: input.version,
-    environment: input.environment ?? input.plan?.environment ?? '(default)',
-    strategy: 'blue-green',
-    ...(input.requestedBy ? { requestedBy: input.requestedBy } : {}),
-  });
+  const t = childTracker('blue-green', input, '(default)');
   const status = t.status;
   const signalTarget = signalTargetId();
   let plan = input.plan;

@@ -19,7 +19,7 @@ import { approvalCommands, Gate } from './support/gate';
 import { aboutPlan, notifierFor } from './support/notifier';
 import { signalTargetId, steer, type SignalActions } from './support/steering';
 import { abortedBy, asStop } from './support/stop';
-import { describeError, nowIso, Tracker } from './support/tracker';
+import { childTracker, describeError, nowIso, Tracker } from './support/tracker';
 
 /** A canary release, from the deploy workflow (with its plan) or started on its own. */
 export interface CanaryInput {
@@ -61,12 +61,7 @@ interface Steering {
 /** Moves traffic step by step, soaks with analysis, stops at gates, then promotes; any stop aborts to stable. */
 export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> {
   const info = workflowInfo();
-  const t = new Tracker('canary', {
-    version: input.version,
-    environment: input.environment ?? input.plan?.environment ?? 'default',
-    strategy: 'canary',
-    ...(input.requestedBy ? { requestedBy: input.requestedBy } : {}),
-  });
+  const t = childTracker('canary', input, 'default');
   const status = t.status;
   const signalTarget = signalTargetId();
   let plan: DeployPlan | undefined = input.plan;

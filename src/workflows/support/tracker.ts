@@ -49,6 +49,32 @@ export function errorType(err: unknown): string | undefined {
  * One workflow's status and step log: every workflow builds one before its
  * first await, so the `status` query answers from the first task on.
  */
+/** What a strategy's child workflow knows of itself before its plan is read: its input. */
+export interface ChildInput {
+  version: string;
+  environment?: string;
+  requestedBy?: string;
+  plan?: { environment: string };
+}
+
+/**
+ * The first status of a canary or blue-green child, from its input.
+ * `unnamedEnvironment` is what each has always shown before it knows the
+ * environment ('default' for the canary, '(default)' for blue-green).
+ */
+export function childTracker(
+  workflow: 'canary' | 'blue-green',
+  input: ChildInput,
+  unnamedEnvironment: string,
+): Tracker {
+  return new Tracker(workflow, {
+    version: input.version,
+    environment: input.environment ?? input.plan?.environment ?? unnamedEnvironment,
+    strategy: workflow,
+    ...(input.requestedBy ? { requestedBy: input.requestedBy } : {}),
+  });
+}
+
 export class Tracker {
   readonly status: DeploymentStatus;
 
