@@ -369,3 +369,10 @@ test('the workflow never throws on bad input from the UI', async () => {
   expect(result.outcome).toBe('failed');
   await expect(Promise.resolve(result)).resolves.not.toBeInstanceOf(WorkflowFailedError);
 }, 60_000);
+
+test('issue 16 item 2: a successful deployment writes a summary that says succeeded', async () => {
+  const { result, fake } = await deploy({ plan: plan() });
+  expect(result.outcome).toBe('succeeded');
+  const [summary] = fake.argsOf<{ status: { phase: string } }>('writeSummary');
+  expect(summary.status.phase).toBe('succeeded');
+}, 60_000);
