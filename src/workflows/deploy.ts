@@ -206,7 +206,8 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
 
   if (!failure) {
     t.phase('reporting');
-    const summary = await writeSummary(t, p, r.undo.migrationsApplied, r.backup?.key);
+    // The summary states the outcome the deployment ends with, as on the failure path.
+    const summary = await writeSummary(t, p, r.undo.migrationsApplied, r.backup?.key, 'succeeded');
     await notify('succeeded', `${p.project} ${p.version} is live on ${p.environment}`);
     t.finish('succeeded');
     return finish({ outcome: 'succeeded', ...(summary ? { summary } : {}) });
