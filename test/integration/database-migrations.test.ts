@@ -341,6 +341,31 @@ test('a failing migration rolls its transaction back, leaves the schema as it wa
   expect(await publicTables(db)).toEqual(tablesBefore);
 });
 
+test('issue 16 item 7: a migration containing COMMIT is refused before anything runs, and says why', async () => {
+  const db = await createDatabase('commit');
+  const root = release({
+    '0001_t.sql': 'CREATE TABLE t (id int);\n',
+    '0002_commit.sql': [
+      '-- Half of this would be committed by its own COMMIT, then the last statement fails.',
+      'CREATE TABLE half (id int);',
+      'COMMIT;',
+      "INSERT INTO t VALUES ('not a number');",
+      '',
+    ].join('\n'),
+  });
+  const f = await failureOf(
+    inActivity(() => activitiesFor(db, root).applyMigrations({ workflowId: `wf-${RUN}`, commit: 'c0ffee' })),
+  );
+  expect(f.type).toBe('MigrationFailed');
+  expect(f.nonRetryable).toBe(true);
+  expect(f.message).toBe(
+    'migration 0002_commit.sql:3 has COMMIT, which would commit part of the file inside the transaction it runs in: remove it, or split the file, or mark it -- deploy:no-transaction (nothing was applied)',
+  );
+  // Nothing ran: not even the file before it, so the release applies whole or not at all.
+  expect(await publicTables(db)).not.toContain('half');
+  expect(await publicTables(db)).not.toContain('t');
+});
+
 test('a file marked deploy:no-transaction runs outside a transaction (CREATE INDEX CONCURRENTLY)', async () => {
   const db = await createDatabase('notx');
   const root = release({
