@@ -54,6 +54,66 @@ export function runsInTransaction(sql: string): boolean {
   return !NO_TRANSACTION_RE.test(head.join('\n'));
 }
 
+/** Statements that end or start a transaction: inside the one a migration runs in, they would commit part of the file. */
+const TRANSACTION_CONTROL_RE =
+  /^(?:BEGIN|COMMIT|END|ABORT|START\s+TRANSACTION|ROLLBACK(?!\s+TO\b)|PREPARE\s+TRANSACTION)\b/i;
+
+/**
+ * The transaction-control statements of a migration (COMMIT, BEGIN, END,
+ * ROLLBACK, ...), each with its line. The product runs a file in one
+ * transaction so that a failure leaves nothing behind; a COMMIT inside it
+ * would make the statements before it permanent and the rest run outside any
+ * transaction. Strings, quoted identifiers, comments and dollar-quoted bodies
+ * (functions, DO blocks) are skipped; ROLLBACK TO SAVEPOINT is allowed.
+ */
+export function transactionControl(sql: string): { statement: string; line: number }[] {
+  const found: { statement: string; line: number }[] = [];
+  let i = 0;
+  let line = 1;
+  let start = true;
+  while (i < sql.length) {
+    const c = sql[i];
+    if (c === '\n') line++;
+    if (/\s/.test(c)) {
+      i++;
+      continue;
+    }
+    if (sql.startsWith('--', i)) {
+      while (i < sql.length && sql[i] !== '\n') i++;
+      continue;
+    }
+    if (sql.startsWith('/*', i)) {
+      const end = sql.indexOf('*/', i + 2);
+      const stop = end < 0 ? sql.length : end + 2;
+      line += (sql.slice(i, stop).match(/\n/g) ?? []).length;
+      i = stop;
+      continue;
+    }
+    if (start) {
+      const m = TRANSACTION_CONTROL_RE.exec(sql.slice(i, i + 40));
+      if (m) found.push({ statement: m[0].replace(/\s+/g, ' ').toUpperCase(), line });
+      start = false;
+    }
+    if (c === ';') {
+      start = true;
+      i++;
+      continue;
+    }
+    const quoted = c === "'" || c === '"' ? c : undefined;
+    const dollar = c === '$' ? /^\$[A-Za-z_]?[A-Za-z0-9_]*\$/.exec(sql.slice(i, i + 64))?.[0] : undefined;
+    const closer = quoted ?? dollar;
+    if (closer) {
+      const end = sql.indexOf(closer, i + closer.length);
+      const stop = end < 0 ? sql.length : end + closer.length;
+      line += (sql.slice(i, stop).match(/\n/g) ?? []).length;
+      i = stop;
+      continue;
+    }
+    i++;
+  }
+  return found;
+}
+
 export interface MigrationFileInfo {
   filename: string;
   /** sha256 hex of the file's bytes. */

@@ -4,6 +4,7 @@ import {
   planMigrations,
   runsInTransaction,
   sqlPosition,
+  transactionControl,
 } from '../../src/domain/migrations';
 
 describe('migration files', () => {
@@ -87,5 +88,25 @@ describe('error positions', () => {
     expect(describeSqlError('0003_x.sql', sql, { message: 'relation "t" does not exist' })).toBe(
       '0003_x.sql: relation "t" does not exist',
     );
+  });
+});
+
+describe('transactionControl (issue 16 item 7)', () => {
+  test.each([
+    ['CREATE TABLE a (x int);\nCOMMIT;\nCREATE TABLE b (y int);', 'COMMIT@2'],
+    ["INSERT INTO t VALUES ('COMMIT;');", ''],
+    ['DO $$ BEGIN PERFORM 1; END $$;', ''],
+    ['CREATE FUNCTION f() RETURNS int AS $body$ BEGIN RETURN 1; END; $body$ LANGUAGE plpgsql;\nbegin;', 'BEGIN@2'],
+    ['-- COMMIT;\n/* COMMIT;\n */ SELECT 1;', ''],
+    ['SAVEPOINT s; ROLLBACK TO SAVEPOINT s; rollback;', 'ROLLBACK@1'],
+    ['SELECT CASE WHEN true THEN 1 END;\nstart   transaction;', 'START TRANSACTION@2'],
+    ['SELECT "commit" FROM x; END;', 'END@1'],
+    ['SELECT 1; BEGINNING;', ''],
+  ])('%j -> %s', (sql, want) => {
+    expect(
+      transactionControl(sql)
+        .map((f) => `${f.statement}@${f.line}`)
+        .join(','),
+    ).toBe(want);
   });
 });

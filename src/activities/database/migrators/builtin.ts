@@ -20,6 +20,7 @@ import {
   orderMigrationFiles,
   planMigrations,
   runsInTransaction,
+  transactionControl,
   sqlPosition,
   type AppliedMigrationRow,
   type ChangedMigration,
@@ -110,6 +111,25 @@ async function cancelBackend(deps: MigratorDeps, pid: number): Promise<void> {
   }
 }
 
+/**
+ * A file that runs in the product's transaction must not end it: its COMMIT
+ * would make the statements before it permanent, and a later failure could no
+ * longer be rolled back. Checked for every pending file before the first runs,
+ * so the release applies whole or not at all.
+ */
+function refuseTransactionControl(pending: LoadedMigration[]): void {
+  for (const file of pending) {
+    if (!runsInTransaction(file.sql)) continue;
+    const [found] = transactionControl(file.sql);
+    if (found) {
+      throw fail.MigrationFailed(
+        `migration ${file.filename}:${found.line} has ${found.statement}, which would commit part of the file inside the transaction it runs in: remove it, or split the file, or mark it -- deploy:no-transaction (nothing was applied)`,
+        { file: file.filename, line: found.line, statement: found.statement },
+      );
+    }
+  }
+}
+
 async function applyOne(
   deps: MigratorDeps,
   client: Client,
@@ -195,8 +215,9 @@ export class BuiltinMigrator implements Migrator {
       const rows = await appliedRows(client, true);
       const plan = planMigrations(files, rows);
       if (plan.changed.length) throw changedFailure(plan.changed);
-      const applied: AppliedMigration[] = [];
       const byName = new Map(files.map((f) => [f.filename, f]));
+      refuseTransactionControl(plan.pending.map((f) => byName.get(f)!));
+      const applied: AppliedMigration[] = [];
       for (const [i, filename] of plan.pending.entries()) {
         if (signal?.aborted) throw cancelled('migrations');
         Object.assign(progress, { phase: 'migrating', file: filename, done: i, total: plan.pending.length });
