@@ -380,6 +380,24 @@ describe('database decision', () => {
     ]);
   }, 60_000);
 
+  test('issue 16 item 6: a restore waits for as many distinct approvers as the environment requires', async () => {
+    const p = plan({ approvers: ['dba', 'cto'], requiredApprovals: 2 });
+    const { result, fake } = await rollback({ plan: p }, { restoreDatabase: true }, async (h, f) => {
+      await until(h, atDecision);
+      await h.signal(approveSignal, { by: 'dba' });
+      await h.signal(approveSignal, { by: 'dba' });
+      const s = await until(h, (x) => x.ignoredSignals.length === 1);
+      // One person, twice: still waiting, nothing restored.
+      expect(s.phase).toBe('awaiting-db-decision');
+      expect(f.count('restoreDatabase')).toBe(0);
+      await h.signal(approveSignal, { by: 'cto' });
+    });
+    expect(result).toMatchObject({ outcome: 'rolled-back', database: 'restored' });
+    expect(fake.count('restoreDatabase')).toBe(1);
+    expect(result.status.approvals.map((a) => a.by)).toEqual(['dba', 'cto']);
+    expect(ignored(result)).toEqual(['approve by dba: dba already approved; a different person must approve']);
+  }, 60_000);
+
   test('a restore that fails leaves the rollback failed and says why', async () => {
     const { result, fake } = await rollback(
       { plan: plan(), fail: { restoreDatabase: 'RestoreFailed' } },
