@@ -169,6 +169,7 @@ export function pipelineActivities(deps: PipelineDeps) {
         reason: input.reason ?? 'manual rollback',
         requestedBy: input.requestedBy ?? 'unknown',
         approvers: env.approvers,
+        requiredApprovals: env.requiredApprovals,
         databaseDecisionTimeoutMs: config.rollout.databaseDecisionTimeout,
         rolloutTimeoutMs: config.kubernetes.rolloutTimeout,
         traffic: {

@@ -99,6 +99,8 @@ export interface RollbackPlan {
   reason: string;
   requestedBy: string;
   approvers: string[];
+  /** Distinct approvers a restore needs (environment requiredApprovals); plans recorded before it was added have none: 1. */
+  requiredApprovals?: number;
   databaseDecisionTimeoutMs: number;
   rolloutTimeoutMs: number;
   traffic: TrafficSettings;

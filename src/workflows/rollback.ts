@@ -11,7 +11,7 @@
  * backup, `abort` keeps the database as it is, and the wait times out into
  * keeping it. Nothing restores a database without that approval.
  */
-import { workflowInfo } from '@temporalio/workflow';
+import { patched, workflowInfo } from '@temporalio/workflow';
 import type { BlueGreenTarget, CanaryTarget, Colour, DeploymentRecord } from '../activities/contracts';
 import type { RollbackInput } from '../domain/input';
 import { imageReference, trafficTarget, type DeployPlan, type RollbackPlan } from '../domain/plan';
@@ -51,6 +51,9 @@ export interface RollbackResult {
   status: DeploymentStatus;
 }
 
+/** Patch id: a restore needs the environment's requiredApprovals distinct approvers (issue 16 item 6). */
+export const RESTORE_APPROVALS_PATCH = 'restore-required-approvals';
+
 /** Workloads and traffic back first, then the database only on a person's approval. */
 export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<RollbackResult> {
   const info = workflowInfo();
@@ -65,13 +68,22 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
   const signalTarget = signalTargetId();
 
   let approvers: string[] = auto?.plan.approvers ?? [];
-  // The database decision: approve restores the backup, abort keeps the database as it is.
+  // Before this patch a restore opened on one approval whatever the environment required.
+  const countsApprovals = patched(RESTORE_APPROVALS_PATCH);
+  let requiredApprovals = auto?.plan.requiredApprovals ?? 1;
+  const required = () => (countsApprovals ? Math.max(1, requiredApprovals) : 1);
+  // The database decision: approve restores the backup (once enough distinct people approved), abort keeps it.
   let decision: { restore: boolean; by: string; note?: string } | undefined;
+  const approvedBy: string[] = [];
   const gate = new Gate(t, {
     allowed: (by) => isAllowedApprover(by, approvers),
-    required: () => 1,
+    required,
     awaiting: () => decision === undefined,
-    onApprove: (p) => (decision = { restore: true, by: p.by, ...(p.note ? { note: p.note } : {}) }),
+    onApprove: (p) => {
+      approvedBy.push(p.by);
+      if (approvedBy.length >= required())
+        decision = { restore: true, by: approvedBy.join(' and '), ...(p.note ? { note: p.note } : {}) };
+    },
   });
   steer(
     t,
@@ -161,6 +173,7 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
         short.resolveRollback({ workflowId: info.workflowId, input }),
       );
       approvers = plan.approvers;
+      requiredApprovals = plan.requiredApprovals ?? 1;
       project = plan.project;
       uiUrl = plan.uiUrl;
       t.identify(

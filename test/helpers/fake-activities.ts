@@ -87,6 +87,7 @@ export function fakeActivities(opts: FakeOptions = {}) {
         reason: req.input.reason ?? 'manual',
         requestedBy: req.input.requestedBy ?? 'unknown',
         approvers: p.approvers,
+        requiredApprovals: p.requiredApprovals,
         databaseDecisionTimeoutMs: p.databaseDecisionTimeoutMs,
         rolloutTimeoutMs: p.rolloutTimeoutMs,
         traffic: p.traffic,
