@@ -210,6 +210,32 @@ export function latestBackup(
   return best;
 }
 
+/**
+ * The newest object under the prefix that another tool made of this database
+ * (the runbook's `ai_saas_prod_<version>_<epoch>.sql.gz`, a nightly job's
+ * dump): named after the database, followed by `_`, `.` or `-`, and not a key
+ * of this tool. It proves the backup schedule runs, dated by its upload time;
+ * this tool cannot restore it, so it is never the backup a rollback picks.
+ */
+export function newestOtherBackup(
+  objects: readonly ListedObject[],
+  prefix: string,
+  database: string,
+): { key: string; createdAt: Date; size?: number } | undefined {
+  let best: { key: string; createdAt: Date; size?: number } | undefined;
+  for (const o of objects) {
+    if (!o.key.startsWith(prefix) || !o.lastModified) continue;
+    const name = o.key.slice(prefix.length);
+    if (name.includes('/') || !name.startsWith(database) || !/^[._-]/.test(name.slice(database.length))) continue;
+    const ours = parseBackupKey(o.key, prefix);
+    // Ours (any database): latestBackup's business; a longer database name that shares the prefix is not this one.
+    if (ours) continue;
+    if (!best || o.lastModified.getTime() > best.createdAt.getTime())
+      best = { key: o.key, createdAt: o.lastModified, ...(o.size === undefined ? {} : { size: o.size }) };
+  }
+  return best;
+}
+
 /** The runbook's "Verify backups" as a check: none, or older than maxAgeMs, is a problem. */
 export function backupAgeProblem(
   latest: LatestBackup | undefined,

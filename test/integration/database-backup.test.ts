@@ -488,14 +488,12 @@ describe('pre-flight', () => {
     ]);
   });
 
-  test('issue 16 item 6: a recent backup made by another tool (the runbook\'s pg_dump | gzip) counts for pre-flight', async () => {
+  test("issue 16 item 6: a recent backup made by another tool (the runbook's pg_dump | gzip) counts for pre-flight", async () => {
     // The runbook's own naming: ai_saas_prod_<version>_<epoch>.sql.gz, uploaded with `aws s3 cp`.
     const key = `${PREFIX}ai_saas_prod_1.0.0_${Math.floor(Date.now() / 1000)}.sql.gz`;
     await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: Buffer.from('not ours') }));
     try {
-      const r = await inActivity(() =>
-        activitiesFor('ai_saas_prod').databasePreflight({ workflowId: `wf-${RUN}` }),
-      );
+      const r = await inActivity(() => activitiesFor('ai_saas_prod').databasePreflight({ workflowId: `wf-${RUN}` }));
       expect(r.problems).toEqual([]);
       expect(r.latestOtherBackup).toMatchObject({ key });
       expect(r.latestOtherBackup!.ageMs).toBeLessThan(10 * 60_000);

@@ -16,6 +16,7 @@ import {
   restorePreludeSql,
   rowCountDifferences,
   toolErrorSummary,
+  newestOtherBackup,
 } from '../../src/domain/backup';
 
 const at = new Date('2026-11-26T03:08:11.456Z');
@@ -241,4 +242,22 @@ test('the restore prelude empties the schemas the role owns and recreates public
   expect(sql).toContain("pg_has_role(nspowner, 'MEMBER')");
   expect(sql).toContain('CREATE SCHEMA public AUTHORIZATION pg_database_owner;');
   expect(sql).not.toMatch(/COMMIT|BEGIN;/);
+});
+
+describe('newestOtherBackup (issue 16 item 6)', () => {
+  const at = (iso: string) => new Date(iso);
+  test("counts another tool's dumps of the database by upload time, never this tool's keys or another database's", () => {
+    const objects = [
+      { key: 'postgres/ai_saas_prod_1.0.0_1764460800.sql.gz', lastModified: at('2026-11-30T00:00:00Z') },
+      { key: 'postgres/ai_saas_prod-nightly.sql.gz', lastModified: at('2026-11-30T03:00:00Z') },
+      { key: 'postgres/ai_saas_prod_1.0.1_20261130T040000Z.dump', lastModified: at('2026-11-30T04:00:00Z') },
+      { key: 'postgres/ai_saas_prodx_1.sql.gz', lastModified: at('2026-11-30T05:00:00Z') },
+      { key: 'postgres/old/ai_saas_prod_1.sql.gz', lastModified: at('2026-11-30T06:00:00Z') },
+    ];
+    expect(newestOtherBackup(objects, 'postgres/', 'ai_saas_prod')).toEqual({
+      key: 'postgres/ai_saas_prod-nightly.sql.gz',
+      createdAt: at('2026-11-30T03:00:00Z'),
+    });
+    expect(newestOtherBackup([], 'postgres/', 'ai_saas_prod')).toBeUndefined();
+  });
 });

@@ -13,7 +13,10 @@ export interface DatabasePreflightResult {
   /** Connections per database (pg_stat_activity): the baseline that verification compares growth against. */
   connections: Record<string, number>;
   maxConnections?: number;
+  /** The newest backup this tool made and can restore. */
   latestBackup?: { key: string; version: string; createdAt: string; ageMs: number; bytes?: number };
+  /** The newest backup another tool made of this database (counts for the backup's age, never restored). */
+  latestOtherBackup?: { key: string; createdAt: string; ageMs: number; bytes?: number };
   /** One line per failed check; empty means the database part of pre-flight passed. */
   problems: string[];
 }

@@ -4,7 +4,7 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import type { Client } from 'pg';
-import { backupAgeProblem, latestBackup } from '../../domain/backup';
+import { backupAgeProblem, latestBackup, newestOtherBackup } from '../../domain/backup';
 import { ErrorType } from '../../domain/errors';
 import { connect, pgFailure } from '../clients/postgres';
 import { storageFailure } from '../clients/s3';
@@ -52,12 +52,18 @@ export function preflightActivities(ctx: DatabaseContext) {
       }
       try {
         const where = `s3://${bucket}/${cfg.backup.prefix}`;
-        const latest = latestBackup(
-          await objects.list(`${cfg.backup.prefix}${database}_`),
-          cfg.backup.prefix,
-          database,
-        );
+        const listed = await objects.list(`${cfg.backup.prefix}${database}`);
+        const latest = latestBackup(listed, cfg.backup.prefix, database);
+        const other = newestOtherBackup(listed, cfg.backup.prefix, database);
         const at = ctx.now();
+        if (other) {
+          result.latestOtherBackup = {
+            key: other.key,
+            createdAt: other.createdAt.toISOString(),
+            ageMs: at.getTime() - other.createdAt.getTime(),
+            ...(other.size === undefined ? {} : { bytes: other.size }),
+          };
+        }
         if (latest) {
           result.latestBackup = {
             key: latest.key,
@@ -67,7 +73,12 @@ export function preflightActivities(ctx: DatabaseContext) {
             bytes: latest.size,
           };
         }
-        const problem = backupAgeProblem(latest, at, cfg.backup.maxAge, where);
+        // The schedule runs if any backup of the database is fresh, whichever tool made it.
+        const newest =
+          other && (!latest || other.createdAt > latest.createdAt)
+            ? { key: other.key, version: '', createdAt: other.createdAt }
+            : latest;
+        const problem = backupAgeProblem(newest, at, cfg.backup.maxAge, where);
         if (problem) result.problems.push(`backup: ${problem}`);
       } catch (err) {
         const f = storageFailure(err, `listing s3://${bucket}/${cfg.backup.prefix}`, ErrorType.PreflightFailed);
