@@ -43,6 +43,16 @@ export function pipelineActivities(deps: PipelineDeps) {
       const present = new Set(cluster.deployments.map((d) => d.name));
       const missing = plan.services.filter((s) => !present.has(s.deployment)).map((s) => s.deployment);
       if (missing.length) problems.push(`deployments missing in namespace ${plan.namespace}: ${missing.join(', ')}`);
+      // Runbook: "kubectl get pods -n ai-saas # all pods Running". A Deployment to change whose pods are
+      // not Ready is already broken or mid-rollout; changing it now would hide why.
+      const planned = new Set(plan.services.map((s) => s.deployment));
+      const unready = cluster.pods.filter(
+        (p) => p.deployment && planned.has(p.deployment) && !p.ready && !p.terminating,
+      );
+      if (unready.length)
+        problems.push(
+          `pods not Ready in ${plan.namespace}: ${unready.map((p) => `${p.name} (${p.phase})`).join(', ')}`,
+        );
       if (!redis.ok) problems.push(`redis: ${redis.detail}`);
       // After a blue-green release the Service selects a colour's Deployment; a rolling or
       // canary change of the service's own Deployment would not reach the traffic.

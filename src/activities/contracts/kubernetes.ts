@@ -38,6 +38,8 @@ export interface PodState {
   deployment?: string;
   phase: string;
   ready: boolean;
+  /** Being deleted (kubectl shows Terminating): on its way out, not a pod that failed to start. */
+  terminating?: boolean;
   restarts: number;
   node?: string;
   images: Record<string, string>;

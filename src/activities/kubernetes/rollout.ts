@@ -106,6 +106,7 @@ export function rolloutActivities(deployments: Deployments) {
           ...(deployment ? { deployment } : {}),
           phase: p.status?.phase ?? 'Unknown',
           ready: isPodReady(p),
+          ...(p.metadata?.deletionTimestamp ? { terminating: true } : {}),
           restarts: podRestarts(p),
           ...(p.spec?.nodeName ? { node: p.spec.nodeName } : {}),
           images: Object.fromEntries((p.spec?.containers ?? []).map((c) => [c.name, c.image ?? ''])),
