@@ -362,6 +362,44 @@ describe('round trip', () => {
     expect(await fingerprint(db)).toEqual(changed);
   });
 
+  test("issue 16 item 8: restore refuses an object whose checksum is not the deployment's record, and another database's backup", async () => {
+    await admin(db, 'DELETE FROM messages WHERE id % 3 = 0');
+    const changed = await fingerprint(db);
+    // The sha256 the deployment recorded when it made the backup (from its history), not the object's own metadata.
+    const f = await failureOf(
+      inActivity(() =>
+        activitiesFor(db).restoreDatabase({
+          workflowId: `wf-${RUN}`,
+          key: backup.key,
+          confirmKey: backup.key,
+          sha256: 'f'.repeat(64),
+        }),
+      ),
+    );
+    expect(f.type).toBe('BackupNotVerified');
+    expect(f.nonRetryable).toBe(true);
+    expect(f.message).toBe(
+      `${backup.key} is not the backup the deployment recorded: its sha256 is ${backup.sha256.slice(0, 12)}…, the deployment recorded ffffffffffff…; nothing was restored`,
+    );
+    expect(await fingerprint(db)).toEqual(changed);
+
+    // A worker configured for another database never restores this database's dump into it.
+    const other = await createDatabase('otherdb');
+    await loadPlatform(other);
+    const otherBefore = await fingerprint(other);
+    const g = await failureOf(
+      inActivity(() =>
+        activitiesFor(other).restoreDatabase({ workflowId: `wf-${RUN}`, key: backup.key, confirmKey: backup.key }),
+      ),
+    );
+    expect(g.type).toBe('InvalidInput');
+    expect(g.nonRetryable).toBe(true);
+    expect(g.message).toBe(
+      `${backup.key} is a backup of ${db}, not of ${other}: restore it with the configuration of ${db}`,
+    );
+    expect(await fingerprint(other)).toEqual(otherBefore);
+  });
+
   test('restore after rows were changed and deleted and a migration ran brings back exactly the backed-up database', async () => {
     await admin(
       db,
