@@ -96,7 +96,10 @@ export async function buildAndBackUp(rel: Release): Promise<void> {
   rel.images = built;
   rel.backup = backedUp;
   if (!p.backup) t.skip('database backup', 'backup: false in the input');
-  if (rel.backup) rel.undo.backupKey = rel.backup.key;
+  if (rel.backup) {
+    rel.undo.backupKey = rel.backup.key;
+    rel.undo.backupSha256 = rel.backup.sha256;
+  }
 }
 
 /** Runbook "Run migrations": only what is pending; what ran is what a restore would undo. */

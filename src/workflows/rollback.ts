@@ -33,6 +33,8 @@ export interface AutomaticRollback {
   /** A blue-green switch to undo: traffic back to the colour that served before. */
   blueGreen?: { target: BlueGreenTarget; back: Colour };
   backupKey?: string;
+  /** The backup's sha256 as the backup step recorded it: the restore refuses an object that differs. */
+  backupSha256?: string;
   migrationsApplied: string[];
   reason: string;
 }
@@ -273,7 +275,13 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
       try {
         const r = await t.step(
           'database restore',
-          () => long.restoreDatabase({ workflowId: signalTarget, key, confirmKey: key }),
+          () =>
+            long.restoreDatabase({
+              workflowId: signalTarget,
+              key,
+              confirmKey: key,
+              ...(auto?.backupSha256 ? { sha256: auto.backupSha256 } : {}),
+            }),
           (x) =>
             Object.entries(x.tables)
               .map(([k, v]) => `${k}=${v}`)

@@ -623,6 +623,27 @@ describe('automatic (from the deploy saga)', () => {
     expect(fake.count('resolveRollback')).toBe(0);
   }, 60_000);
 
+  test("issue 16 item 8: the restore carries the backup's sha256 as the deployment recorded it", async () => {
+    const p = plan({ approvers: ['dba'] });
+    const sha256 = 'b'.repeat(64);
+    const auto: AutomaticRollback = {
+      plan: p,
+      records: records(p),
+      backupKey: 'postgres/ai_saas_prod_1.0.1_9.dump',
+      backupSha256: sha256,
+      migrationsApplied: ['0002.sql'],
+      reason: 'analysis failed',
+    };
+    const { result, fake, workflowId } = await rollback({}, { automatic: auto, reason: 'x' }, async (h) => {
+      await until(h, atDecision);
+      await h.signal(approveSignal, { by: 'dba' });
+    });
+    expect(result.database).toBe('restored');
+    expect(fake.argsOf('restoreDatabase')).toEqual([
+      { workflowId, key: auto.backupKey, confirmKey: auto.backupKey, sha256 },
+    ]);
+  }, 60_000);
+
   test('blue-green: traffic switched back to the colour that served before; no migrations, no decision', async () => {
     const p = plan();
     const target: BlueGreenTarget = {

@@ -53,6 +53,12 @@ export interface RestoreRequest {
   confirmKey: string;
   /** Restore into this database instead of config.database.name (e.g. a scratch copy for a drill). */
   database?: string;
+  /**
+   * The sha256 the deployment recorded when it made this backup (from its
+   * history): an object whose checksum differs is refused, whatever its own
+   * metadata says.
+   */
+  sha256?: string;
 }
 
 export interface RestoreResult {

@@ -149,10 +149,20 @@ export function restoreActivities(ctx: DatabaseContext) {
         );
       }
       const key = req.key;
-      if (!parseBackupKey(key, cfg.backup.prefix)) {
+      const parsed = parseBackupKey(key, cfg.backup.prefix);
+      if (!parsed) {
         throw invalidInput(
           `${key} is not a backup key under ${cfg.backup.prefix} (<database>_<version>_<timestamp>.dump)`,
         );
+      }
+      // Another database's dump never replaces this one (a drill into a scratch copy names its target itself).
+      if (parsed.database !== cfg.database.name) {
+        throw invalidInput(
+          `${key} is a backup of ${parsed.database}, not of ${cfg.database.name}: restore it with the configuration of ${parsed.database}`,
+        );
+      }
+      if (req.sha256 !== undefined && !/^[0-9a-f]{64}$/.test(req.sha256)) {
+        throw invalidInput('sha256 must be 64 lowercase hex digits');
       }
       const database = req.database ?? cfg.database.name;
       const t = ctx.target(database);
@@ -172,6 +182,14 @@ export function restoreActivities(ctx: DatabaseContext) {
         if (problems.length)
           throw fail.BackupNotVerified(`${key} is not a verified backup: ${problems.join('; ')}`, undefined, false);
         const expected = { sha256: meta.sha256!, bytes: meta.bytes! };
+        // The object's metadata could have been rewritten with the object; the deployment's record could not.
+        if (req.sha256 && req.sha256 !== expected.sha256) {
+          throw fail.BackupNotVerified(
+            `${key} is not the backup the deployment recorded: its sha256 is ${expected.sha256.slice(0, 12)}…, the deployment recorded ${req.sha256.slice(0, 12)}…; nothing was restored`,
+            undefined,
+            false,
+          );
+        }
         progress.totalBytes = expected.bytes;
 
         // 1. The checksum, before the database is touched.
