@@ -376,3 +376,32 @@ test('issue 16 item 2: a successful deployment writes a summary that says succee
   const [summary] = fake.argsOf<{ status: { phase: string } }>('writeSummary');
   expect(summary.status.phase).toBe('succeeded');
 }, 60_000);
+
+test('issue 16 item 4: an image update that failed half-way undoes the Deployments it changed', async () => {
+  const p = plan({ version: '1.0.1', strategy: 'rolling' });
+  const [first, second] = p.services;
+  const changed = {
+    deployment: first.deployment,
+    revision: 2,
+    previousImages: { [first.container]: `${p.registry}/${first.image}:1.0.0` },
+    previousVersion: '1.0.0',
+    images: { [first.container]: `${p.registry}/${first.image}:1.0.1` },
+    changed: true,
+  };
+  const patchImages = async (): Promise<never> => {
+    throw ApplicationFailure.create({
+      type: 'KubernetesForbidden',
+      message: `forbidden: the worker may not patch deployments "${second.deployment}"`,
+      nonRetryable: true,
+      details: [{ verb: 'patch' }, { changedBeforeFailure: [changed] }],
+    });
+  };
+  const { result, fake } = await deploy(
+    { plan: p, override: { patchImages } },
+    { version: '1.0.1', strategy: 'rolling' },
+  );
+  // Rolled back means rolled back: the one Deployment that did change gets its previous images again.
+  expect(result.outcome).toBe('rolled-back');
+  const rollback = fake.argsOf<{ records: { deployment: string }[] }>('rollbackImages');
+  expect(rollback.map((r) => r.records.map((x) => x.deployment))).toEqual([[first.deployment]]);
+}, 60_000);
