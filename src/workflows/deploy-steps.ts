@@ -5,7 +5,7 @@
  * file reads as the pipeline and its compensation.
  */
 import { ApplicationFailure } from '@temporalio/common';
-import { executeChild, log } from '@temporalio/workflow';
+import { executeChild, log, patched } from '@temporalio/workflow';
 import type { BackupResult, ImagesResult, ImageUpdate } from '../activities/contracts';
 import { ErrorType } from '../domain/errors';
 import { colourTarget, releaseImage, trafficService, trafficTarget, type DeployPlan } from '../domain/plan';
@@ -121,6 +121,36 @@ export async function migrate({ t, p, workflowId, undo }: Release): Promise<void
   }
 }
 
+/** Patch id: a failed image update's already-changed Deployments are undone (issue 16 item 4). */
+export const PARTIAL_IMAGE_UNDO_PATCH = 'undo-partial-image-update';
+
+/**
+ * The records patchImages attached to its failure for the Deployments it had
+ * changed before another failed (`{ changedBeforeFailure: [...] }` among the
+ * failure's details). Only Deployments this release meant to change count:
+ * the details are read, never trusted to name others.
+ */
+export function changedBeforeFailure(err: unknown, services: { deployment: string }[]): AutomaticRollback['records'] {
+  const planned = new Set(services.map((s) => s.deployment));
+  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
+    if (!(e instanceof ApplicationFailure)) continue;
+    for (const d of e.details ?? []) {
+      const list = (d as { changedBeforeFailure?: unknown } | null)?.changedBeforeFailure;
+      if (!Array.isArray(list)) continue;
+      return list.filter(
+        (r): r is AutomaticRollback['records'][number] =>
+          typeof r === 'object' &&
+          r !== null &&
+          typeof (r as { deployment?: unknown }).deployment === 'string' &&
+          planned.has((r as { deployment: string }).deployment) &&
+          typeof (r as { previousImages?: unknown }).previousImages === 'object' &&
+          (r as { previousImages?: unknown }).previousImages !== null,
+      );
+    }
+  }
+  return [];
+}
+
 /**
  * Runbook "Roll out": every service but the traffic service by a rolling
  * update (all of them for the rolling strategy), then the traffic service by
@@ -142,11 +172,18 @@ export async function rollOut(rel: Release): Promise<RolloutStart> {
       container: s.container,
       image: releaseImage(s, images),
     }));
-    const updated = await t.step(
-      'update images',
-      () => short.patchImages({ workflowId, namespace: p.namespace, version: p.version, updates }),
-      (r) => `${r.records.filter((x) => x.changed).length} deployments changed`,
-    );
+    let updated: { records: AutomaticRollback['records'] };
+    try {
+      updated = await t.step(
+        'update images',
+        () => short.patchImages({ workflowId, namespace: p.namespace, version: p.version, updates }),
+        (r) => `${r.records.filter((x) => x.changed).length} deployments changed`,
+      );
+    } catch (err) {
+      // Some Deployments may have changed before one failed: the saga must undo those too.
+      if (patched(PARTIAL_IMAGE_UNDO_PATCH)) undo.records.push(...changedBeforeFailure(err, rolling));
+      throw err;
+    }
     undo.records.push(...updated.records);
     await t.step(
       'wait for rollout',

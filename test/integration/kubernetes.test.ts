@@ -17,6 +17,7 @@ import { ErrorType } from '../../src/domain/errors';
 import { rolloutStatus } from '../../src/domain/rollout';
 import { sandboxVar } from '../helpers/sandbox';
 import { waitFor } from '../helpers/wait';
+import type { DeploymentRecord } from '../../src/activities/contracts';
 
 jest.setTimeout(180_000);
 
@@ -505,6 +506,37 @@ test('a concurrent edit between the read and the write is re-read and retried, n
       },
     ],
   });
+});
+
+test('issue 16 item 4: an image update that fails half-way names the Deployments it changed, so they can be undone', async () => {
+  const acts = activities();
+  const before = (await acts.readClusterState({ namespace: NS, deployments: ['frontend'] })).deployments[0];
+  const [container, image] = Object.entries(before.images)[0];
+  const err: unknown = await acts
+    .patchImages({
+      workflowId: `${RUN}-half`,
+      namespace: NS,
+      version: '1.0.9',
+      updates: [
+        { deployment: 'frontend', container, image: image.replace(/:[^:@/]+$/, ':1.0.9') },
+        { deployment: 'no-such-service', container: 'x', image: 'x:1' },
+      ],
+    })
+    .then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+  expect(err).toMatchObject({ type: ErrorType.KubernetesNotFound, nonRetryable: true });
+  const details = (err as { details?: unknown[] }).details ?? [];
+  const changed = details.flatMap(
+    (d) => (d as { changedBeforeFailure?: DeploymentRecord[] } | null)?.changedBeforeFailure ?? [],
+  );
+  expect(changed).toEqual([
+    expect.objectContaining({ deployment: 'frontend', changed: true, previousImages: { [container]: image } }),
+  ]);
+  await acts.rollbackImages({ workflowId: `${RUN}-half`, namespace: NS, records: changed });
+  const after = (await acts.readClusterState({ namespace: NS, deployments: ['frontend'] })).deployments[0];
+  expect(after.images).toEqual(before.images);
 });
 
 test('a missing Deployment is KubernetesNotFound and another namespace is KubernetesForbidden, both permanent', async () => {

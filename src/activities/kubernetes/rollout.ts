@@ -23,7 +23,7 @@ import type {
   WaitForRolloutResult,
 } from '../contracts';
 import { retryOnConflict } from '../clients/kube';
-import { fail, invalidInput as invalid } from '../failures';
+import { fail, invalidInput as invalid, messageOf } from '../failures';
 import { controlledBy, isPodReady, labelSelector, podRestarts } from '../../domain/kube-objects';
 import {
   chooseUndoTarget,
@@ -47,6 +47,18 @@ function allOrFailure<T>(settled: PromiseSettledResult<T>[]): T[] {
   const failures = settled.flatMap((s) => (s.status === 'rejected' ? [s.reason as Error] : []));
   if (failures.length) throw failures.find((e) => e instanceof ApplicationFailure && e.nonRetryable) ?? failures[0];
   return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
+}
+
+/** `err` with the records of the Deployments changed before it among its details (`changedBeforeFailure`). */
+function withChangedBeforeFailure(err: unknown, records: DeploymentRecord[]): unknown {
+  if (!records.length) return err;
+  const f = err instanceof ApplicationFailure ? err : fail.KubernetesUnavailable(messageOf(err));
+  return ApplicationFailure.create({
+    type: f.type ?? undefined,
+    message: f.message,
+    nonRetryable: f.nonRetryable ?? undefined,
+    details: [...(f.details ?? []), { changedBeforeFailure: records }],
+  });
 }
 
 /** One Deployment as `kubectl get deploy` shows it, with the images that are the record of the running version. */
@@ -153,7 +165,13 @@ export function rolloutActivities(deployments: Deployments) {
           }),
         ),
       );
-      return { records: allOrFailure<DeploymentRecord>(settled) };
+      const records = settled.flatMap((s) => (s.status === 'fulfilled' && s.value.changed ? [s.value] : []));
+      try {
+        return { records: allOrFailure<DeploymentRecord>(settled) };
+      } catch (err) {
+        // The Deployments that did change travel with the failure, so the saga undoes them too.
+        throw withChangedBeforeFailure(err, records);
+      }
     },
 
     /** `kubectl rollout status` for each Deployment; fails as RolloutFailed (non-retryable) with the reason and diagnostics. */
