@@ -32,6 +32,7 @@ import {
 import { fakeActivities, fakeRestore, type FakeOptions } from '../helpers/fake-activities';
 import { testPlan } from '../helpers/plan';
 import { timeSkippingEnv, uniqueQueue, workflowBundle } from '../helpers/temporal';
+import { environmentLockWorkflow, lockWorkflowId } from '../../src/workflows/environment-lock';
 
 type Fake = ReturnType<typeof fakeActivities>;
 type Handle = WorkflowHandle<typeof rollbackWorkflow>;
@@ -270,6 +271,51 @@ describe('manual', () => {
     expect(result.outcome).toBe('rolled-back');
     expect(fake.count('abortCanary')).toBe(0);
     expect(fake.count('undoRollout')).toBe(services.length);
+  }, 60_000);
+});
+
+describe('issue 16 item 5: the environment lock', () => {
+  test('a manual rollback is refused while a deployment holds the environment, naming it; nothing is undone', async () => {
+    const p = plan();
+    const lock = await env.client.workflow.start(environmentLockWorkflow, {
+      taskQueue,
+      workflowId: lockWorkflowId(p.environment),
+      args: [{ environment: p.environment, holder: 'deploy-holder' }],
+    });
+    try {
+      const { result, fake } = await rollback({ plan: p }, { reason: 'bad release', requestedBy: 'ops' });
+      expect(result.outcome).toBe('failed');
+      expect(result.reason).toContain(`another deployment is running on ${p.environment}: deploy-holder`);
+      expect(fake.count('undoRollout')).toBe(0);
+      expect(fake.count('abortCanary')).toBe(0);
+    } finally {
+      await lock.terminate('test done');
+    }
+  }, 60_000);
+
+  test('a manual rollback holds the environment while it runs and releases it at the end', async () => {
+    const p = plan();
+    let heldDuringUndo = false;
+    const undoRollout = whileRunning(
+      async () => {
+        const d = await env.client.workflow.getHandle(lockWorkflowId(p.environment)).describe();
+        heldDuringUndo = d.status.name === 'RUNNING';
+      },
+      (req: { deployment: string }) => ({
+        deployment: req.deployment,
+        toRevision: 2,
+        skipped: false,
+        images: {},
+        revision: 3,
+      }),
+    );
+    const { result } = await rollback({ plan: p, override: { undoRollout } }, { reason: 'x' }, async (h) => {
+      current = h;
+    });
+    expect(result.outcome).toBe('rolled-back');
+    expect(heldDuringUndo).toBe(true);
+    const after = await env.client.workflow.getHandle(lockWorkflowId(p.environment)).describe();
+    expect(after.status.name).toBe('COMPLETED');
   }, 60_000);
 });
 
