@@ -10,17 +10,12 @@
  * People send signals to this workflow's id; while a child (canary,
  * blue-green, rollback) runs, they are forwarded to it.
  */
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import {
   CancellationScope,
-  ParentClosePolicy,
-  type ChildWorkflowHandle,
   allHandlersFinished,
   condition,
   executeChild,
   isCancellation,
-  log,
-  startChild,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { DeploymentPreview } from '../activities/contracts';
@@ -30,7 +25,8 @@ import type { DeployPlan } from '../domain/plan';
 import { checkSignal, isAllowedApprover, type AbortPayload } from '../domain/signals';
 import type { DeploymentStatus, SignalRecord } from '../domain/status';
 import { short } from './activity-options';
-import { environmentLockWorkflow, lockWorkflowId, releaseLockSignal } from './environment-lock';
+import { acquireEnvironmentLock, releaseEnvironmentLock, type EnvironmentLock } from './environment-lock';
+import { environmentBusy } from './support/lock';
 import { rollbackWorkflow } from './rollback';
 import { aboutPlan, notifierFor } from './support/notifier';
 import { forwarder, steer } from './support/steering';
@@ -115,18 +111,12 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
   );
   const notify = notifierFor(t, workflowId, () => aboutPlan(plan));
 
-  let lock: ChildWorkflowHandle<typeof environmentLockWorkflow> | undefined;
+  // Taken once the plan is known; released by finish() on every way out.
+  let lock: EnvironmentLock | undefined = undefined;
   const finish = async (
     result: Omit<DeployResult, 'workflowId' | 'version' | 'environment' | 'status'>,
   ): Promise<DeployResult> => {
-    // Release the environment explicitly; ParentClosePolicy TERMINATE is only the safety net.
-    if (lock) {
-      const l = lock;
-      await CancellationScope.nonCancellable(async () => {
-        await l.signal(releaseLockSignal);
-        await l.result();
-      }).catch((err: unknown) => log.warn('environment lock release failed', { error: describeError(err) }));
-    }
+    if (lock) await releaseEnvironmentLock(lock);
     await condition(allHandlersFinished);
     return { workflowId, version: status.version, environment: status.environment, status, ...result };
   };
@@ -158,16 +148,9 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
   }
 
   // --- one deployment per environment ---------------------------------------
-  try {
-    lock = await startChild(environmentLockWorkflow, {
-      workflowId: lockWorkflowId(p.environment),
-      args: [{ environment: p.environment, holder: workflowId }],
-      parentClosePolicy: ParentClosePolicy.TERMINATE,
-    });
-  } catch (err) {
-    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-    const holder = await short.lockHolder({ environment: p.environment }).catch(() => ({ workflowId: undefined }));
-    const reason = `${ErrorType.DeploymentInProgress}: another deployment is running on ${p.environment}: ${holder.workflowId ?? lockWorkflowId(p.environment)}; wait for it or abort it (deployctl abort ${holder.workflowId ?? '<id>'} --by <name> --reason <text>)`;
+  lock = await acquireEnvironmentLock(p.environment, workflowId);
+  if (!lock) {
+    const reason = await environmentBusy(p.environment);
     t.finish('failed', reason);
     return finish({ outcome: 'failed', reason, refused: 'deployment-in-progress' });
   }

@@ -5,7 +5,18 @@
  * parent (ParentClosePolicy TERMINATE) or when released. The lock lives in
  * Temporal itself: no external store, nothing to clean up after a crash.
  */
-import { condition, defineQuery, defineSignal, setHandler } from '@temporalio/workflow';
+import {
+  CancellationScope,
+  ParentClosePolicy,
+  condition,
+  defineQuery,
+  defineSignal,
+  log,
+  setHandler,
+  startChild,
+  type ChildWorkflowHandle,
+} from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 
 export interface EnvironmentLockInput {
   environment: string;
@@ -26,4 +37,36 @@ export async function environmentLockWorkflow(input: EnvironmentLockInput): Prom
   });
   setHandler(lockHolderQuery, () => input.holder);
   await condition(() => released);
+}
+
+export type EnvironmentLock = ChildWorkflowHandle<typeof environmentLockWorkflow>;
+
+/**
+ * Takes the environment for `holder` (a child of the calling workflow, ended
+ * with it); undefined when another workflow holds it.
+ */
+export async function acquireEnvironmentLock(
+  environment: string,
+  holder: string,
+): Promise<EnvironmentLock | undefined> {
+  try {
+    return await startChild(environmentLockWorkflow, {
+      workflowId: lockWorkflowId(environment),
+      args: [{ environment, holder }],
+      parentClosePolicy: ParentClosePolicy.TERMINATE,
+    });
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) return undefined;
+    throw err;
+  }
+}
+
+/** Releases it explicitly; ParentClosePolicy TERMINATE is only the safety net. */
+export async function releaseEnvironmentLock(lock: EnvironmentLock): Promise<void> {
+  await CancellationScope.nonCancellable(async () => {
+    await lock.signal(releaseLockSignal);
+    await lock.result();
+  }).catch((err: unknown) =>
+    log.warn('environment lock release failed', { error: err instanceof Error ? err.message : String(err) }),
+  );
 }

@@ -22,6 +22,8 @@ import { Gate } from './support/gate';
 import { notifierFor } from './support/notifier';
 import { signalTargetId, steer } from './support/steering';
 import { describeError, nowIso, Tracker } from './support/tracker';
+import { acquireEnvironmentLock, releaseEnvironmentLock, type EnvironmentLock } from './environment-lock';
+import { environmentBusy } from './support/lock';
 
 /** What the deploy saga hands over: everything it changed that can be undone. */
 export interface AutomaticRollback {
@@ -52,6 +54,9 @@ export interface RollbackResult {
   reason?: string;
   status: DeploymentStatus;
 }
+
+/** Patch id: a manual rollback holds the environment lock (issue 16 item 5). */
+export const ROLLBACK_LOCK_PATCH = 'manual-rollback-environment-lock';
 
 /** Patch id: a restore needs the environment's requiredApprovals distinct approvers (issue 16 item 6). */
 export const RESTORE_APPROVALS_PATCH = 'restore-required-approvals';
@@ -113,198 +118,211 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
   let uiUrl = auto?.plan.uiUrl;
   const notify = notifierFor(t, signalTarget, () => ({ project, ...(uiUrl ? { uiUrl } : {}) }));
 
-  let workloads = '';
-  let backupKey: string | undefined;
-  let askForDecision: boolean;
-  let decisionTimeoutMs: number;
+  let lock: EnvironmentLock | undefined = undefined;
   try {
-    if (auto) {
-      t.identify(
-        auto.plan.previousVersion ?? '(previous)',
-        auto.plan.environment,
-        'rollback',
-        auto.plan.searchAttributes,
-      );
-      t.phase('rolling-back');
-      // This is the saga's compensation: a step that fails does not stop the ones after it (design §3.9),
-      // so a traffic API that keeps failing cannot leave the other services on the new images.
-      const failed: string[] = [];
-      const undo = async <T>(
-        name: string,
-        fn: () => Promise<T>,
-        detail?: (r: T) => string | undefined,
-      ): Promise<void> => {
-        try {
-          await t.step(name, fn, detail);
-        } catch (err) {
-          failed.push(`${name}: ${describeError(err)}`);
-        }
-      };
-      // Traffic first: it is what users feel.
-      if (auto.canary) await undo('abort canary', () => traffic.abortCanary(auto.canary!));
-      if (auto.blueGreen) {
-        const bg = auto.blueGreen;
-        await undo(`switch traffic back to ${bg.back}`, () =>
-          long.abortBlueGreen({ target: bg.target, colour: bg.back }),
+    let workloads = '';
+    let backupKey: string | undefined;
+    let askForDecision: boolean;
+    let decisionTimeoutMs: number;
+    try {
+      if (auto) {
+        t.identify(
+          auto.plan.previousVersion ?? '(previous)',
+          auto.plan.environment,
+          'rollback',
+          auto.plan.searchAttributes,
         );
-      }
-      if (auto.records.length) {
-        await undo(
-          'restore previous images',
-          () =>
-            long.rollbackImages({
-              workflowId: signalTarget,
-              namespace: auto.plan.namespace,
-              records: auto.records,
-              timeoutMs: auto.plan.rolloutTimeoutMs,
-            }),
-          (r) => r.deployments.map((d) => `${d.deployment}@${d.revision ?? '?'}`).join(', '),
-        );
-      }
-      // Workloads not fully back: no database decision (an old schema under new images is worse).
-      if (failed.length) {
-        workloads = 'not fully restored';
-        throw new Error(failed.join('; '));
-      }
-      workloads = `${auto.records.length} deployments back to their previous images${auto.canary ? ', canary aborted' : ''}${auto.blueGreen ? `, traffic back on ${auto.blueGreen.back}` : ''}`;
-      backupKey = auto.backupKey;
-      askForDecision = auto.migrationsApplied.length > 0 && !!backupKey;
-      decisionTimeoutMs = auto.plan.databaseDecisionTimeoutMs;
-    } else {
-      const plan: RollbackPlan = await t.step('resolve rollback', () =>
-        short.resolveRollback({ workflowId: info.workflowId, input }),
-      );
-      approvers = plan.approvers;
-      requiredApprovals = plan.requiredApprovals ?? 1;
-      project = plan.project;
-      uiUrl = plan.uiUrl;
-      t.identify(
-        plan.target.kind === 'version'
-          ? plan.target.version
-          : plan.target.kind === 'revision'
-            ? `revision ${plan.target.revision}`
-            : '(previous)',
-        plan.environment,
-        'rollback',
-        plan.searchAttributes,
-      );
-      t.phase('rolling-back');
-      const deployments = plan.services.map((s) => s.deployment);
-      // abortCanary reads the Service and the traffic settings only: no new image, and the container as it was always sent.
-      const stable: CanaryTarget = {
-        ...trafficTarget({ ...plan, version: status.version }, signalTarget, ''),
-        container: plan.traffic.service,
-      };
-      // Any canary traffic goes back to stable before the images change.
-      if (plan.services.some((s) => s.name === plan.traffic.service))
-        await t.step('traffic to stable', () => traffic.abortCanary(stable));
-      if (plan.target.kind === 'version') {
-        const version = plan.target.version;
-        // From the registry, image and version, which every recorded rollback plan has.
-        const updates = plan.services.map((s) => ({
-          deployment: s.deployment,
-          container: s.container,
-          image: imageReference(plan.registry, s.image, version),
-        }));
-        await t.step(`images to ${version}`, () =>
-          short.patchImages({ workflowId: signalTarget, namespace: plan.namespace, version, updates }),
-        );
-        const r = await t.step('wait for rollout', () =>
-          long.waitForRollout({ namespace: plan.namespace, deployments, timeoutMs: plan.rolloutTimeoutMs }),
-        );
-        workloads = r.deployments.map((d) => `${d.deployment}@${d.revision ?? '?'}`).join(', ');
-      } else {
-        const toRevision = plan.target.kind === 'revision' ? plan.target.revision : undefined;
-        // As `kubectl rollout undo`, one Deployment at a time, each awaited.
-        const done: string[] = [];
-        for (const d of deployments) {
-          const r = await t.step(
-            toRevision ? `undo ${d} to revision ${toRevision}` : `undo ${d}`,
-            () =>
-              long.undoRollout({
-                workflowId: signalTarget,
-                namespace: plan.namespace,
-                deployment: d,
-                timeoutMs: plan.rolloutTimeoutMs,
-                ...(toRevision ? { toRevision } : {}),
-              }),
-            (x) => `revision ${x.toRevision}${x.skipped ? ' (already there)' : ''}`,
+        t.phase('rolling-back');
+        // This is the saga's compensation: a step that fails does not stop the ones after it (design §3.9),
+        // so a traffic API that keeps failing cannot leave the other services on the new images.
+        const failed: string[] = [];
+        const undo = async <T>(
+          name: string,
+          fn: () => Promise<T>,
+          detail?: (r: T) => string | undefined,
+        ): Promise<void> => {
+          try {
+            await t.step(name, fn, detail);
+          } catch (err) {
+            failed.push(`${name}: ${describeError(err)}`);
+          }
+        };
+        // Traffic first: it is what users feel.
+        if (auto.canary) await undo('abort canary', () => traffic.abortCanary(auto.canary!));
+        if (auto.blueGreen) {
+          const bg = auto.blueGreen;
+          await undo(`switch traffic back to ${bg.back}`, () =>
+            long.abortBlueGreen({ target: bg.target, colour: bg.back }),
           );
-          done.push(`${d}@${r.revision ?? r.toRevision}`);
         }
-        workloads = done.join(', ');
-      }
-      backupKey = plan.backupKey;
-      askForDecision = plan.restoreDatabase && !!backupKey;
-      if (plan.restoreDatabase && !backupKey) t.skip('database restore', 'no backup found to restore from');
-      decisionTimeoutMs = plan.databaseDecisionTimeoutMs;
-    }
-  } catch (err) {
-    const reason = describeError(err);
-    await notify('failed', `rollback on ${status.environment} failed: ${reason}`);
-    t.finish('failed', reason);
-    return { outcome: 'failed', workloads: workloads || 'not restored', database: 'unchanged', reason, status };
-  }
-
-  let database: RollbackResult['database'] = 'unchanged';
-  if (askForDecision && backupKey) {
-    const key = backupKey;
-    const commands = [
-      `deployctl approve ${signalTarget} --by <name> --note "restore ${key}"`,
-      `deployctl abort ${signalTarget} --by <name> --reason "keep the database"`,
-    ];
-    const answered = await gate.wait({
-      reason: 'restore the database from the backup',
-      phase: 'awaiting-db-decision',
-      waitingFor: `a decision on the database: approve restores ${key}, abort keeps it as it is`,
-      timeoutMs: decisionTimeoutMs,
-      commands,
-      announce: () =>
-        notify(
-          'rolled-back',
-          `${workloads}. Database: approve to restore ${key}, abort to keep it (keeps it after ${Math.round(decisionTimeoutMs / 60_000)} min)`,
-          { commands },
-        ),
-      interrupted: () => decision !== undefined,
-    });
-    if (!answered) {
-      database = 'kept (decision timed out)';
-      t.skip('database restore', 'no decision before the timeout: the database is kept as it is');
-    } else if (decision?.restore) {
-      t.phase('restoring');
-      try {
-        const r = await t.step(
-          'database restore',
-          () =>
-            long.restoreDatabase({
-              workflowId: signalTarget,
-              key,
-              confirmKey: key,
-              ...(auto?.backupSha256 ? { sha256: auto.backupSha256 } : {}),
-            }),
-          (x) =>
-            Object.entries(x.tables)
-              .map(([k, v]) => `${k}=${v}`)
-              .join(', '),
+        if (auto.records.length) {
+          await undo(
+            'restore previous images',
+            () =>
+              long.rollbackImages({
+                workflowId: signalTarget,
+                namespace: auto.plan.namespace,
+                records: auto.records,
+                timeoutMs: auto.plan.rolloutTimeoutMs,
+              }),
+            (r) => r.deployments.map((d) => `${d.deployment}@${d.revision ?? '?'}`).join(', '),
+          );
+        }
+        // Workloads not fully back: no database decision (an old schema under new images is worse).
+        if (failed.length) {
+          workloads = 'not fully restored';
+          throw new Error(failed.join('; '));
+        }
+        workloads = `${auto.records.length} deployments back to their previous images${auto.canary ? ', canary aborted' : ''}${auto.blueGreen ? `, traffic back on ${auto.blueGreen.back}` : ''}`;
+        backupKey = auto.backupKey;
+        askForDecision = auto.migrationsApplied.length > 0 && !!backupKey;
+        decisionTimeoutMs = auto.plan.databaseDecisionTimeoutMs;
+      } else {
+        const plan: RollbackPlan = await t.step('resolve rollback', () =>
+          short.resolveRollback({ workflowId: info.workflowId, input }),
         );
-        database = r ? 'restored' : 'restore failed';
-      } catch (err) {
-        database = 'restore failed';
-        status.error = `database restore failed: ${describeError(err)}`;
+        approvers = plan.approvers;
+        requiredApprovals = plan.requiredApprovals ?? 1;
+        project = plan.project;
+        uiUrl = plan.uiUrl;
+        t.identify(
+          plan.target.kind === 'version'
+            ? plan.target.version
+            : plan.target.kind === 'revision'
+              ? `revision ${plan.target.revision}`
+              : '(previous)',
+          plan.environment,
+          'rollback',
+          plan.searchAttributes,
+        );
+        // One change to an environment at a time: a manual rollback takes the lock a deployment takes.
+        if (patched(ROLLBACK_LOCK_PATCH)) {
+          lock = await acquireEnvironmentLock(plan.environment, info.workflowId);
+          if (!lock) throw new Error(await environmentBusy(plan.environment));
+        }
+        t.phase('rolling-back');
+        const deployments = plan.services.map((s) => s.deployment);
+        // abortCanary reads the Service and the traffic settings only: no new image, and the container as it was always sent.
+        const stable: CanaryTarget = {
+          ...trafficTarget({ ...plan, version: status.version }, signalTarget, ''),
+          container: plan.traffic.service,
+        };
+        // Any canary traffic goes back to stable before the images change.
+        if (plan.services.some((s) => s.name === plan.traffic.service))
+          await t.step('traffic to stable', () => traffic.abortCanary(stable));
+        if (plan.target.kind === 'version') {
+          const version = plan.target.version;
+          // From the registry, image and version, which every recorded rollback plan has.
+          const updates = plan.services.map((s) => ({
+            deployment: s.deployment,
+            container: s.container,
+            image: imageReference(plan.registry, s.image, version),
+          }));
+          await t.step(`images to ${version}`, () =>
+            short.patchImages({ workflowId: signalTarget, namespace: plan.namespace, version, updates }),
+          );
+          const r = await t.step('wait for rollout', () =>
+            long.waitForRollout({ namespace: plan.namespace, deployments, timeoutMs: plan.rolloutTimeoutMs }),
+          );
+          workloads = r.deployments.map((d) => `${d.deployment}@${d.revision ?? '?'}`).join(', ');
+        } else {
+          const toRevision = plan.target.kind === 'revision' ? plan.target.revision : undefined;
+          // As `kubectl rollout undo`, one Deployment at a time, each awaited.
+          const done: string[] = [];
+          for (const d of deployments) {
+            const r = await t.step(
+              toRevision ? `undo ${d} to revision ${toRevision}` : `undo ${d}`,
+              () =>
+                long.undoRollout({
+                  workflowId: signalTarget,
+                  namespace: plan.namespace,
+                  deployment: d,
+                  timeoutMs: plan.rolloutTimeoutMs,
+                  ...(toRevision ? { toRevision } : {}),
+                }),
+              (x) => `revision ${x.toRevision}${x.skipped ? ' (already there)' : ''}`,
+            );
+            done.push(`${d}@${r.revision ?? r.toRevision}`);
+          }
+          workloads = done.join(', ');
+        }
+        backupKey = plan.backupKey;
+        askForDecision = plan.restoreDatabase && !!backupKey;
+        if (plan.restoreDatabase && !backupKey) t.skip('database restore', 'no backup found to restore from');
+        decisionTimeoutMs = plan.databaseDecisionTimeoutMs;
       }
-    } else {
-      database = 'kept';
-      t.skip('database restore', `kept as it is by ${decision?.by ?? 'unknown'}`);
+    } catch (err) {
+      const reason = describeError(err);
+      await notify('failed', `rollback on ${status.environment} failed: ${reason}`);
+      t.finish('failed', reason);
+      return { outcome: 'failed', workloads: workloads || 'not restored', database: 'unchanged', reason, status };
     }
+
+    let database: RollbackResult['database'] = 'unchanged';
+    if (askForDecision && backupKey) {
+      const key = backupKey;
+      const commands = [
+        `deployctl approve ${signalTarget} --by <name> --note "restore ${key}"`,
+        `deployctl abort ${signalTarget} --by <name> --reason "keep the database"`,
+      ];
+      const answered = await gate.wait({
+        reason: 'restore the database from the backup',
+        phase: 'awaiting-db-decision',
+        waitingFor: `a decision on the database: approve restores ${key}, abort keeps it as it is`,
+        timeoutMs: decisionTimeoutMs,
+        commands,
+        announce: () =>
+          notify(
+            'rolled-back',
+            `${workloads}. Database: approve to restore ${key}, abort to keep it (keeps it after ${Math.round(decisionTimeoutMs / 60_000)} min)`,
+            { commands },
+          ),
+        interrupted: () => decision !== undefined,
+      });
+      if (!answered) {
+        database = 'kept (decision timed out)';
+        t.skip('database restore', 'no decision before the timeout: the database is kept as it is');
+      } else if (decision?.restore) {
+        t.phase('restoring');
+        try {
+          const r = await t.step(
+            'database restore',
+            () =>
+              long.restoreDatabase({
+                workflowId: signalTarget,
+                key,
+                confirmKey: key,
+                ...(auto?.backupSha256 ? { sha256: auto.backupSha256 } : {}),
+              }),
+            (x) =>
+              Object.entries(x.tables)
+                .map(([k, v]) => `${k}=${v}`)
+                .join(', '),
+          );
+          database = r ? 'restored' : 'restore failed';
+        } catch (err) {
+          database = 'restore failed';
+          status.error = `database restore failed: ${describeError(err)}`;
+        }
+      } else {
+        database = 'kept';
+        t.skip('database restore', `kept as it is by ${decision?.by ?? 'unknown'}`);
+      }
+    }
+    const ok = database !== 'restore failed';
+    await notify(
+      ok ? 'rolled-back' : 'failed',
+      `rollback on ${status.environment}: ${workloads}; database ${database}`,
+    );
+    t.finish(ok ? 'rolled-back' : 'failed', status.error);
+    return {
+      outcome: ok ? 'rolled-back' : 'failed',
+      workloads,
+      database,
+      ...(status.error ? { reason: status.error } : {}),
+      status,
+    };
+  } finally {
+    if (lock) await releaseEnvironmentLock(lock);
   }
-  const ok = database !== 'restore failed';
-  await notify(ok ? 'rolled-back' : 'failed', `rollback on ${status.environment}: ${workloads}; database ${database}`);
-  t.finish(ok ? 'rolled-back' : 'failed', status.error);
-  return {
-    outcome: ok ? 'rolled-back' : 'failed',
-    workloads,
-    database,
-    ...(status.error ? { reason: status.error } : {}),
-    status,
-  };
 }

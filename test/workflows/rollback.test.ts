@@ -289,7 +289,8 @@ describe('issue 16 item 5: the environment lock', () => {
       expect(fake.count('undoRollout')).toBe(0);
       expect(fake.count('abortCanary')).toBe(0);
     } finally {
-      await lock.terminate('test done');
+      // Time skipping may have run it out already.
+      await lock.terminate('test done').catch(() => undefined);
     }
   }, 60_000);
 
