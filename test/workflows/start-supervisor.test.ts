@@ -83,51 +83,84 @@ function httpStatus(url: string): Promise<number> {
 const count = (text: string, needle: string): number => text.split(needle).length - 1;
 const POLLING = 'worker: polling task queue';
 
-let supervisor: ChildProcess | undefined;
-let output = '';
+interface NpmStart {
+  /** The tsx launcher of scripts/start.ts, leader of the group a terminal would signal. */
+  launcher: number;
+  output: () => string;
+  /** Its exit code (or signal), or a note that it did not end in time. */
+  exit: (timeoutMs: number) => Promise<number | string | null>;
+  /** The output, to append to a failure message. */
+  show: () => string;
+}
+
+/** Groups this file started (or saw started), killed in afterAll whatever happened. */
 const groups = new Set<number>();
-let dataDir: string | undefined;
+const dataDirs: string[] = [];
 
 afterAll(() => {
-  // Whatever the outcome, nothing this test started is left behind (each group by its id).
-  for (const pgid of [...(supervisor?.pid ? [supervisor.pid] : []), ...groups]) {
+  for (const pgid of groups) {
     try {
       process.kill(-pgid, 'SIGKILL');
     } catch {
       // Already gone.
     }
   }
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
 });
 
-test('issue 16 item 10: npm start restarts a worker killed with SIGKILL, keeps the dev server and UI up, leaves no orphan, and Ctrl-C stops everything', async () => {
+/**
+ * `npm start` is `tsx scripts/start.ts`: run it in its own group, as a terminal's foreground
+ * job would be, with its own dev server on free ports and its history in a temporary folder.
+ */
+async function npmStart(extraEnv: NodeJS.ProcessEnv = {}): Promise<NpmStart & { port: number; uiPort: number }> {
   const port = await freePort();
   const uiPort = await freePort();
-  dataDir = mkdtempSync(path.join(tmpdir(), 'start-supervisor-'));
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'start-supervisor-'));
+  dataDirs.push(dataDir);
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     DEPLOY_SANDBOX: '0',
     TEMPORAL_PORT: String(port),
     TEMPORAL_UI_PORT: String(uiPort),
     TEMPORAL_DB_FILE: path.join(dataDir, 'dev.db'),
+    ...extraEnv,
   };
   delete env.TEMPORAL_ADDRESS; // npm start then starts its own dev server
   delete env.DEPLOY_CODEC_KEY;
-
-  // `npm start` is `tsx scripts/start.ts`; in its own group, as a terminal's foreground job would be.
-  supervisor = spawn(path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx'), [path.join('scripts', 'start.ts')], {
-    cwd: REPO_ROOT,
-    env,
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const launcher = supervisor.pid!;
-  supervisor.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  supervisor.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  const supervisorExit = new Promise<number | string | null>((resolve) =>
-    supervisor!.once('exit', (code, signal) => resolve(signal ?? code)),
+  const child: ChildProcess = spawn(
+    path.join(REPO_ROOT, 'node_modules', '.bin', 'tsx'),
+    [path.join('scripts', 'start.ts')],
+    { cwd: REPO_ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
   );
-  const show = (): string => `\n--- npm start output ---\n${output}`;
+  groups.add(child.pid!);
+  let output = '';
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<number | string | null>((resolve) =>
+    child.once('exit', (code, signal) => resolve(signal ?? code)),
+  );
+  return {
+    launcher: child.pid!,
+    port,
+    uiPort,
+    output: () => output,
+    show: () => `\n--- npm start output ---\n${output}`,
+    exit: async (timeoutMs) => {
+      let timer: NodeJS.Timeout | undefined;
+      const result = await Promise.race([
+        exited,
+        new Promise<string>((r) => (timer = setTimeout(() => r(`still running after ${timeoutMs} ms`), timeoutMs))),
+      ]);
+      clearTimeout(timer);
+      return result;
+    },
+  };
+}
+
+test('issue 16 item 10: npm start restarts a worker killed with SIGKILL, keeps the dev server and UI up, leaves no orphan, and Ctrl-C stops everything', async () => {
+  const run = await npmStart();
+  const { launcher, port, uiPort, show } = run;
+  const output = run.output;
 
   const start = await waitFor(
     async () => childrenOf(launcher).find((p) => p.cmd.includes('scripts/start.ts')),
@@ -135,7 +168,7 @@ test('issue 16 item 10: npm start restarts a worker killed with SIGKILL, keeps t
   ).catch((err: Error) => {
     throw new Error(`${err.message}${show()}`);
   });
-  await waitFor(async () => output.includes(POLLING), 180_000).catch((err: Error) => {
+  await waitFor(async () => output().includes(POLLING), 180_000).catch((err: Error) => {
     throw new Error(`the first worker never polled: ${err.message}${show()}`);
   });
 
@@ -161,7 +194,7 @@ test('issue 16 item 10: npm start restarts a worker killed with SIGKILL, keeps t
     throw new Error(`no new worker after the SIGKILL: ${err.message}${show()}`);
   });
   groups.add(restarted.pid);
-  expect(output).toMatch(/worker exited \(SIGKILL\); restarting in 1 s \(restart 1\)/);
+  expect(output()).toMatch(/worker exited \(SIGKILL\); restarting in 1 s \(restart 1\)/);
   // No orphan of the old worker: not the launcher, not the real worker, nothing in its group.
   await waitFor(async () => groupOf(worker!.pgid).length === 0, 5000).catch(() => undefined);
   expect(oldWorkerGroup.filter(alive)).toEqual([]);
@@ -174,7 +207,7 @@ test('issue 16 item 10: npm start restarts a worker killed with SIGKILL, keeps t
   expect(await httpStatus(`http://127.0.0.1:${uiPort}/`)).toBe(200);
 
   // The new worker polls the surviving server.
-  await waitFor(async () => count(output, POLLING) >= 2, 180_000).catch((err: Error) => {
+  await waitFor(async () => count(output(), POLLING) >= 2, 180_000).catch((err: Error) => {
     throw new Error(`the restarted worker never polled: ${err.message}${show()}`);
   });
 
@@ -187,12 +220,35 @@ test('issue 16 item 10: npm start restarts a worker killed with SIGKILL, keeps t
     ...groupOf(server!.pgid).map((p) => p.pid),
   ];
   process.kill(-launcher, 'SIGINT');
-  const exit = await Promise.race([
-    supervisorExit,
-    new Promise<string>((r) => setTimeout(() => r('still running after 90 s'), 90_000)),
-  ]);
-  expect(exit).toBe(0);
+  const exit = await run.exit(90_000);
+  if (exit !== 0) throw new Error(`npm start ended with ${exit} after Ctrl-C${show()}`);
   expect(everything.filter(alive)).toEqual([]);
   for (const pgid of [launcher, server!.pgid, restarted.pgid, worker!.pgid]) expect(groupOf(pgid)).toEqual([]);
-  expect(output).not.toMatch(/stopping the rest/);
+  expect(output()).not.toMatch(/stopping the rest/);
+});
+
+test('issue 16 item 10: a worker in a crash loop makes npm start give up after 5 exits within 60 s, stop the dev server and exit non-zero', async () => {
+  // A worker that cannot start: its config file does not exist, so it exits at once, every time.
+  const run = await npmStart({ DEPLOY_CONFIG: path.join(tmpdir(), `no-such-config-${process.pid}.yaml`) });
+  const start = await waitFor(
+    async () => childrenOf(run.launcher).find((p) => p.cmd.includes('scripts/start.ts')),
+    30_000,
+  );
+  const server = await waitFor(async () => childrenOf(start.pid).find((p) => p.cmd.includes('start-dev')), 30_000);
+  groups.add(server.pid);
+
+  // 1 + 2 + 4 + 8 s of backoff and five starts of tsx: well within a minute, then it gives up.
+  const exit = await run.exit(150_000);
+  if (exit !== 1) throw new Error(`npm start ended with ${exit}, not 1${run.show()}`);
+  const out = run.output();
+  expect(out).toMatch(/worker exited \(exit code 1\); restarting in 1 s \(restart 1\)/);
+  expect(out).toMatch(/worker exited \(exit code 1\); restarting in 8 s \(restart 4\)/);
+  expect(out).toMatch(
+    /worker exited \(exit code 1\); 5 exits within 60 s, a crash loop: giving up and stopping everything/,
+  );
+  expect(count(out, 'cannot read the file')).toBe(5);
+  // Everything it started is gone.
+  expect([run.launcher, start.pid, server.pid].filter(alive)).toEqual([]);
+  expect(groupOf(server.pgid)).toEqual([]);
+  expect(processes().filter((p) => running(p) && p.ppid === start.pid)).toEqual([]);
 });
