@@ -7,22 +7,29 @@
  *   or DATABASE_URL in the environment, or DEPLOY_SANDBOX=0), those; without
  *   them, the local sandbox (`npm run sandbox -- up`), whose environment the
  *   worker gets.
- * - Then the worker. Ctrl-C stops the worker, then what this run started (the
- *   dev server, and the sandbox if it was not already up), and leaves nothing
- *   running.
+ * - Then the worker, supervised (scripts/supervisor.ts): a worker that dies is
+ *   restarted with backoff while the dev server and its UI stay up; only a crash
+ *   loop (5 exits within 60 s) stops the run. Ctrl-C stops the worker, then what
+ *   this run started (the dev server, and the sandbox if it was not already up),
+ *   each child by its process group, and leaves nothing running; a second
+ *   Ctrl-C kills them at once.
  */
 import { Connection } from '@temporalio/client';
-import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { repoRoot } from '../src/repo-root';
 import { SEARCH_ATTRIBUTE_NAMES } from '../src/search-attributes';
+import { exitReason, killGroup, startGroup, stopGroup, Supervised } from './supervisor';
 
 const ROOT = repoRoot();
 const PORT = Number(process.env.TEMPORAL_PORT ?? 7233);
 const UI_PORT = Number(process.env.TEMPORAL_UI_PORT ?? 8233);
+/** How long a child gets after SIGTERM (the worker drains) before SIGKILL. */
+const STOP_GRACE_MS = 20_000;
 
-const children: { name: string; proc: ChildProcess }[] = [];
+/** What this run started, in start order; stopped in reverse. */
+const children: { name: string; pid: () => number | undefined; stop: () => Promise<void> }[] = [];
 let stopping = false;
 let sandboxStartedHere = false;
 const tsx = path.join(ROOT, 'node_modules', '.bin', 'tsx');
@@ -42,47 +49,82 @@ function readEnvFile(file: string): Record<string, string> {
   );
 }
 
-function startChild(name: string, file: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess {
-  // Own process group: Ctrl-C reaches only us, and we stop the children in order.
-  const proc = spawn(file, args, { cwd: ROOT, env, stdio: 'inherit', detached: true });
-  children.push({ name, proc });
+/** A child that this run needs as long as it runs (the dev server, the codec server): its exit ends the run. */
+function startChild(name: string, file: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess | undefined {
+  if (stopping) return undefined;
+  const proc = startGroup(file, args, { cwd: ROOT, env });
+  children.push({
+    name,
+    pid: () => proc.pid,
+    stop: () => (proc.pid ? stopGroup(proc.pid, STOP_GRACE_MS) : Promise.resolve()),
+  });
   proc.on('exit', (code, signal) => {
     if (!stopping) {
-      console.error(`start: ${name} exited (${signal ?? code}); stopping the rest`);
-      void stopAll(code ?? 1);
+      console.error(`start: ${name} exited (${exitReason(code, signal)}); stopping the rest`);
+      void stopAll(code || 1);
+    }
+  });
+  proc.on('error', (err) => {
+    if (!stopping) {
+      console.error(`start: ${name} could not start (${err.message}); stopping the rest`);
+      void stopAll(1);
     }
   });
   return proc;
 }
 
-function waitExit(proc: ChildProcess, ms: number): Promise<boolean> {
-  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    proc.once('exit', () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
+/** The worker: restarted after every exit but our own stop, with backoff, until a crash loop. */
+function startWorker(env: NodeJS.ProcessEnv): void {
+  if (stopping) return;
+  const worker = new Supervised({
+    name: 'worker',
+    start: () => startGroup(tsx, [path.join(ROOT, 'src', 'worker.ts')], { cwd: ROOT, env }),
+    log: (line) => console.error(`start: ${line}`),
+    onGiveUp: (line) => {
+      console.error(`start: ${line}`);
+      void stopAll(1);
+    },
   });
+  children.push({ name: 'worker', pid: () => worker.pid, stop: () => worker.stop(STOP_GRACE_MS) });
+  worker.start();
 }
 
-async function stopAll(code: number): Promise<never> {
+async function stopAll(code: number): Promise<void> {
+  if (stopping) return;
   stopping = true;
   // Reverse order: the worker drains before the server goes away.
-  for (const { name, proc } of [...children].reverse()) {
-    if (proc.exitCode !== null || proc.signalCode !== null || !proc.pid) continue;
-    console.log(`start: stopping ${name} (pid ${proc.pid})`);
-    proc.kill('SIGINT');
-    if (!(await waitExit(proc, 20_000))) {
-      proc.kill('SIGKILL');
-      await waitExit(proc, 5000);
-    }
+  for (const { name, pid, stop } of [...children].reverse()) {
+    if (pid()) console.log(`start: stopping ${name} (process group ${pid()})`);
+    await stop();
   }
   if (sandboxStartedHere) {
     console.log('start: stopping the sandbox it started');
     spawnSync(tsx, [sandboxCli, 'down'], { cwd: ROOT, stdio: 'inherit' });
   }
   process.exit(code);
+}
+
+/** When the first Ctrl-C came: signals soon after it are the same Ctrl-C delivered twice. */
+let firstSignalAt = 0;
+
+/**
+ * Ctrl-C: stop in order; another Ctrl-C while stopping kills every child's group at once.
+ * The terminal signals the whole foreground group and tsx relays the signal to this process
+ * as well, so one Ctrl-C can arrive twice: only one more than 2 s later counts as a second.
+ */
+function onSignal(): void {
+  if (!stopping) {
+    firstSignalAt = Date.now();
+    void stopAll(0);
+    return;
+  }
+  if (Date.now() - firstSignalAt < 2000) return;
+  console.error('start: killing everything it started');
+  for (const { pid } of children) {
+    const p = pid();
+    if (p) killGroup(p);
+  }
+  process.exit(130);
 }
 
 async function serverReady(address: string, timeoutMs: number): Promise<void> {
@@ -107,13 +149,18 @@ async function serverReady(address: string, timeoutMs: number): Promise<void> {
 }
 
 async function run(): Promise<void> {
-  process.on('SIGINT', () => void stopAll(0));
-  process.on('SIGTERM', () => void stopAll(0));
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  // The terminal closed: the children (in their own sessions) would not notice; stop them all the same,
+  // and let a write to the closed terminal fail quietly instead of ending this process half-way.
+  process.on('SIGHUP', onSignal);
+  process.stdout.on('error', () => undefined);
+  process.stderr.on('error', () => undefined);
   const env = { ...process.env };
   if (!env.TEMPORAL_ADDRESS) {
     const address = `127.0.0.1:${PORT}`;
-    const dataDir = path.join(ROOT, '.local', 'temporal');
-    mkdirSync(dataDir, { recursive: true });
+    const dbFile = path.resolve(ROOT, process.env.TEMPORAL_DB_FILE ?? path.join('.local', 'temporal', 'dev.db'));
+    mkdirSync(path.dirname(dbFile), { recursive: true });
     const cli = execFileSync('bash', [path.join(ROOT, 'scripts/tools/temporal.sh'), 'cli'], {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -128,7 +175,7 @@ async function run(): Promise<void> {
       '--ui-port',
       String(UI_PORT),
       '--db-filename',
-      path.join(dataDir, 'dev.db'),
+      dbFile,
       '--log-level',
       'error',
     ];
@@ -147,8 +194,9 @@ async function run(): Promise<void> {
     }
     startChild('temporal dev server', cli, args, env);
     await serverReady(address, 60_000);
+    if (stopping) return;
     console.log(
-      `start: Temporal dev server on ${address}, UI http://127.0.0.1:${UI_PORT} (history in ${path.relative(ROOT, dataDir)}/dev.db)`,
+      `start: Temporal dev server on ${address}, UI http://127.0.0.1:${UI_PORT} (history in ${dbFile.startsWith(ROOT + path.sep) ? path.relative(ROOT, dbFile) : dbFile})`,
     );
     env.TEMPORAL_ADDRESS = address;
   } else {
@@ -172,11 +220,11 @@ async function run(): Promise<void> {
   } else {
     console.log('start: platform: the endpoints in your environment (no sandbox)');
   }
-  startChild('worker', tsx, [path.join(ROOT, 'src', 'worker.ts')], env);
+  startWorker(env);
   const ui = env.TEMPORAL_ADDRESS === `127.0.0.1:${PORT}` ? `http://127.0.0.1:${UI_PORT}` : '(your Temporal UI)';
   console.log(
     [
-      'start: worker starting; Ctrl-C stops everything',
+      'start: worker starting (restarted if it dies); Ctrl-C stops everything',
       '',
       `  Temporal UI:   ${ui}  (Start Workflow → type deployWorkflow, task queue deployments, input {"version":"1.0.1"})`,
       '  First canary:  npx deployctl deploy --version 1.0.1 --soak 30s --analysis-interval 10s --wait',
