@@ -11,13 +11,14 @@
  * backup, `abort` keeps the database as it is, and the wait times out into
  * keeping it. Nothing restores a database without that approval.
  */
-import { workflowInfo } from '@temporalio/workflow';
+import { patched, workflowInfo } from '@temporalio/workflow';
 import type { BlueGreenTarget, CanaryTarget, Colour, DeploymentRecord } from '../activities/contracts';
 import type { RollbackInput } from '../domain/input';
 import { imageReference, trafficTarget, type DeployPlan, type RollbackPlan } from '../domain/plan';
 import { isAllowedApprover } from '../domain/signals';
 import type { DeploymentStatus } from '../domain/status';
 import { long, short, traffic } from './activity-options';
+import { ROLLBACK_PAST_FAILED_STEP_PATCH } from './patches';
 import { Gate } from './support/gate';
 import { notifierFor } from './support/notifier';
 import { signalTargetId, steer } from './support/steering';
@@ -123,6 +124,8 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
         try {
           await t.step(name, fn, detail);
         } catch (err) {
+          // Histories from before 4841158 ended the rollback at the first failed step.
+          if (!patched(ROLLBACK_PAST_FAILED_STEP_PATCH)) throw err;
           failed.push(`${name}: ${describeError(err)}`);
         }
       };

@@ -18,7 +18,7 @@
  *   export TEMPORAL_TEST_SERVER_PATH=...   # else scripts/tools/temporal.sh provides it
  *   npx tsx test/replay/record-waiting-points.ts                  # every scenario into test/replay/histories
  *   npx tsx test/replay/record-waiting-points.ts --list           # the file names it writes
- *   npx tsx test/replay/record-waiting-points.ts --only gate      # scenarios whose files' names contain "gate"
+ *   npx tsx test/replay/record-waiting-points.ts --only gate,paused   # scenarios writing a file whose name contains one
  *   npx tsx test/replay/record-waiting-points.ts --out <dir> --suffix --<label>
  *
  * Before changing workflow code, record from the version before the change
@@ -487,7 +487,7 @@ const SCENARIOS: Scenario[] = [
 
 // --- running ---------------------------------------------------------------------------
 
-function args(argv: string[]): { out: string; suffix: string; only?: string; list: boolean } {
+function args(argv: string[]): { out: string; suffix: string; only?: string[]; list: boolean } {
   const value = (flag: string) => {
     const i = argv.indexOf(flag);
     return i >= 0 ? argv[i + 1] : undefined;
@@ -495,14 +495,14 @@ function args(argv: string[]): { out: string; suffix: string; only?: string; lis
   return {
     out: path.resolve(value('--out') ?? HISTORIES_DIR),
     suffix: value('--suffix') ?? '',
-    only: value('--only'),
+    only: value('--only')?.split(','),
     list: argv.includes('--list'),
   };
 }
 
 async function main(): Promise<void> {
   const opts = args(process.argv.slice(2));
-  const chosen = SCENARIOS.filter((s) => !opts.only || s.writes.some((w) => w.includes(opts.only!)));
+  const chosen = SCENARIOS.filter((s) => !opts.only || s.writes.some((w) => opts.only!.some((o) => w.includes(o))));
   if (opts.list) {
     for (const s of chosen) for (const w of s.writes) console.log(`${w}${opts.suffix}.json`);
     return;
