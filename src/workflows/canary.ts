@@ -7,13 +7,18 @@
  * {full:true} (one final analysis, then 100%). Abort is one signal with one
  * end state: stable at 100%, canary scaled to zero.
  */
-import { CancellationScope, condition, log, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, condition, log, patched, workflowInfo } from '@temporalio/workflow';
 import type { CanaryTarget } from '../activities/contracts';
 import type { CanaryOverrides } from '../domain/input';
 import { needsApprovalBefore, trafficTarget, type CanarySettings, type DeployPlan } from '../domain/plan';
 import { isAllowedApprover, type PromotePayload } from '../domain/signals';
 import type { CanaryState, DeploymentStatus, SignalRecord } from '../domain/status';
 import { long, short, traffic } from './activity-options';
+import {
+  ABORT_AFTER_FAILED_START_PATCH,
+  ABORT_DURING_FINAL_ANALYSIS_PATCH,
+  GATE_BEFORE_FULL_ON_PROMOTE_PATCH,
+} from './patches';
 import { AnalysisLoop } from './support/analysis';
 import { approvalCommands, Gate } from './support/gate';
 import { aboutPlan, notifierFor } from './support/notifier';
@@ -75,7 +80,9 @@ export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> 
   });
   steer(t, canarySignals(t, s, gate, allowed));
   const notify = notifierFor(t, signalTarget, () => aboutPlan(plan));
+  /** The start was asked for (it may have half-happened), and whether it returned. */
   let canaryStarted = false;
+  let canaryStartReturned = false;
 
   // --- plan -----------------------------------------------------------------
   if (!plan) {
@@ -154,6 +161,7 @@ export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> 
       () => long.startCanary(target),
       (r) => r.deployment,
     );
+    canaryStartReturned = true;
     for (let i = 0; i < settings.steps.length; i++) {
       stopIfAborted();
       const weight = settings.steps[i];
@@ -174,9 +182,15 @@ export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> 
       if (end === 'abort') continue; // the top of the loop turns it into the abort path
       if (end === 'promote-full') {
         await analyse();
-        if (s.abortReq) continue; // an abort during the final analysis: the top of the loop aborts
-        // Promote {full} skips the soaks, never the gate before 100% (before-full and every-step alike).
-        if (needsApprovalBefore(100, settings.approval)) await approval('approval to move traffic to 100%');
+        // An abort during the final analysis: the top of the loop aborts (histories from before 4841158 go on to 100%).
+        if (s.abortReq && patched(ABORT_DURING_FINAL_ANALYSIS_PATCH)) continue;
+        // Promote {full} skips the soaks, never the gate before 100% (before-full and every-step alike; histories
+        // from before 4841158 skipped it under every-step).
+        if (
+          needsApprovalBefore(100, settings.approval) &&
+          (settings.approval !== 'every-step' || patched(GATE_BEFORE_FULL_ON_PROMOTE_PATCH))
+        )
+          await approval('approval to move traffic to 100%');
         canary.stepIndex = settings.steps.length - 1;
         await setWeight(100);
         await notify('step-promoted', `${p.project} ${p.version}: canary at 100% (promoted)`, { weight: 100 });
@@ -197,7 +211,9 @@ export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> 
     // Abort must land whatever happens to this scope: traffic back to stable first.
     await CancellationScope.nonCancellable(async () => {
       t.phase('rolling-back');
-      if (canaryStarted || canary.weight > 0) {
+      // A start that failed half-way is aborted too (histories from before 4841158 abort only a started canary).
+      const started = canaryStartReturned || (canaryStarted && patched(ABORT_AFTER_FAILED_START_PATCH));
+      if (started || canary.weight > 0) {
         try {
           await t.step('abort canary', () => traffic.abortCanary(target));
           canary.weight = 0;

@@ -17,6 +17,7 @@ import type { AutomaticRollback } from './rollback';
 import { Stop } from './support/stop';
 import { describeError, nowIso, Tracker } from './support/tracker';
 import { verifyRelease } from './verify-release';
+import { PARTIAL_IMAGE_UNDO_PATCH } from './patches';
 
 /** One release in flight: what the stages read, and what the saga's undo collects as they go. */
 export interface Release {
@@ -120,9 +121,6 @@ export async function migrate({ t, p, workflowId, undo }: Release): Promise<void
     undo.migrationsApplied = applied.applied.map((a) => a.file);
   }
 }
-
-/** Patch id: a failed image update's already-changed Deployments are undone (issue 16 item 4). */
-export const PARTIAL_IMAGE_UNDO_PATCH = 'undo-partial-image-update';
 
 /**
  * The records patchImages attached to its failure for the Deployments it had

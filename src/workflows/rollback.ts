@@ -18,6 +18,7 @@ import { imageReference, trafficTarget, type DeployPlan, type RollbackPlan } fro
 import { isAllowedApprover } from '../domain/signals';
 import type { DeploymentStatus } from '../domain/status';
 import { long, short, traffic } from './activity-options';
+import { RESTORE_APPROVALS_PATCH, ROLLBACK_LOCK_PATCH, ROLLBACK_PAST_FAILED_STEP_PATCH } from './patches';
 import { Gate } from './support/gate';
 import { notifierFor } from './support/notifier';
 import { signalTargetId, steer } from './support/steering';
@@ -54,12 +55,6 @@ export interface RollbackResult {
   reason?: string;
   status: DeploymentStatus;
 }
-
-/** Patch id: a manual rollback holds the environment lock (issue 16 item 5). */
-export const ROLLBACK_LOCK_PATCH = 'manual-rollback-environment-lock';
-
-/** Patch id: a restore needs the environment's requiredApprovals distinct approvers (issue 16 item 6). */
-export const RESTORE_APPROVALS_PATCH = 'restore-required-approvals';
 
 /** Workloads and traffic back first, then the database only on a person's approval. */
 export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<RollbackResult> {
@@ -144,6 +139,8 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
           try {
             await t.step(name, fn, detail);
           } catch (err) {
+            // Histories from before 4841158 ended the rollback at the first failed step.
+            if (!patched(ROLLBACK_PAST_FAILED_STEP_PATCH)) throw err;
             failed.push(`${name}: ${describeError(err)}`);
           }
         };

@@ -8,16 +8,12 @@ import type { AnalysisRequest } from '../../activities/contracts';
 import { tallyRun, type AnalysisLimits, type AnalysisTally } from '../../domain/analysis';
 import type { AnalysisRun } from '../../domain/status';
 import { analysis } from '../activity-options';
+import { RUN_ANALYSIS_PATCH } from '../patches';
 import { Stop } from './stop';
 import { describeError, nowIso, type Tracker } from './tracker';
 
-/**
- * Patch id of the rename of the analysis activity from `analyzeCanary` to
- * `runAnalysis` (it was never canary-only). Histories recorded before it
- * schedule `analyzeCanary`, and replay must schedule the same; the worker
- * registers both names for one implementation.
- */
-export const RUN_ANALYSIS_PATCH = 'run-analysis-activity';
+/** Declared with every other patch id in workflows/patches.ts; exported here too, where it always was. */
+export { RUN_ANALYSIS_PATCH };
 
 /** One analysis run by the activity this workflow's history expects. */
 export function requestAnalysis(req: AnalysisRequest): Promise<AnalysisRun> {

@@ -1,0 +1,71 @@
+/**
+ * Every id the workflows pass to `patched()`, in one place (docs/operations.md,
+ * "Upgrading the worker while deployments run"). A workflow whose history was
+ * recorded before a change takes the old path at that point, one that starts
+ * after it the new path; the SDK records each id a run passes as a marker
+ * (and in the TemporalChangeVersion search attribute), so the ids are part of
+ * every history that passed them: never rename or reuse one.
+ */
+
+/**
+ * The analysis activity's rename from `analyzeCanary` to `runAnalysis` (it
+ * was never canary-only). Histories recorded before it schedule
+ * `analyzeCanary`, and replay must schedule the same; the worker registers
+ * both names for one implementation.
+ */
+export const RUN_ANALYSIS_PATCH = 'run-analysis-activity';
+
+/**
+ * 4841158: promote {full} with `approval: every-step` stops at the gate
+ * before 100%, as every other way to 100% does. Before, it skipped that gate.
+ */
+export const GATE_BEFORE_FULL_ON_PROMOTE_PATCH = 'canary-gate-before-full-on-promote';
+
+/**
+ * 4841158: an abort that arrives while promote {full}'s final analysis runs
+ * aborts at once. Before, traffic went to 100% first (through the gate, when
+ * there is one), and the abort was taken after.
+ */
+export const ABORT_DURING_FINAL_ANALYSIS_PATCH = 'canary-abort-during-final-analysis';
+
+/**
+ * 4841158: a canary whose start failed half-way is aborted (the canary
+ * Deployment may exist; abortCanary is idempotent). Before, a failed start
+ * aborted nothing.
+ */
+export const ABORT_AFTER_FAILED_START_PATCH = 'canary-abort-after-failed-start';
+
+/**
+ * 4841158: the automatic rollback keeps going past a step that fails (design
+ * §3.9), so a traffic API that keeps failing cannot leave the other services
+ * on the new images. Before, the first failed step ended the rollback.
+ */
+export const ROLLBACK_PAST_FAILED_STEP_PATCH = 'rollback-past-failed-step';
+
+/**
+ * Issue 16 item 4: an image update that failed half-way reports the
+ * Deployments it had changed, and the saga undoes them too. Before, they
+ * stayed on the new images.
+ */
+export const PARTIAL_IMAGE_UNDO_PATCH = 'undo-partial-image-update';
+
+/** Issue 16 item 5: a manual rollback takes the environment lock. Before, it ran beside a deployment. */
+export const ROLLBACK_LOCK_PATCH = 'manual-rollback-environment-lock';
+
+/**
+ * Issue 16 item 6: a database restore waits for the environment's
+ * requiredApprovals distinct approvers. Before, one approval restored.
+ */
+export const RESTORE_APPROVALS_PATCH = 'restore-required-approvals';
+
+/** Every patch id above: what a history's patch markers may hold. */
+export const PATCH_IDS: readonly string[] = [
+  RUN_ANALYSIS_PATCH,
+  GATE_BEFORE_FULL_ON_PROMOTE_PATCH,
+  ABORT_DURING_FINAL_ANALYSIS_PATCH,
+  ABORT_AFTER_FAILED_START_PATCH,
+  ROLLBACK_PAST_FAILED_STEP_PATCH,
+  PARTIAL_IMAGE_UNDO_PATCH,
+  ROLLBACK_LOCK_PATCH,
+  RESTORE_APPROVALS_PATCH,
+];
