@@ -8,7 +8,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Client } from 'pg';
@@ -68,7 +68,11 @@ function databaseUrl(db: string): string {
 
 type Migrations = DeployConfig['database']['migrations'];
 
-function activitiesFor(db: string, root: string, o: { migrations?: Migrations; migrationLockTimeout?: number } = {}) {
+function activitiesFor(
+  db: string,
+  root: string,
+  o: { migrations?: Migrations; migrationLockTimeout?: number; urlQuery?: string; env?: NodeJS.ProcessEnv } = {},
+) {
   const base = loadConfig(path.join(REPO_ROOT, 'deploy.config.yaml'), {
     ...process.env,
     S3_ENDPOINT: sandboxVar('S3_ENDPOINT'),
@@ -83,10 +87,11 @@ function activitiesFor(db: string, root: string, o: { migrations?: Migrations; m
       },
       backup: base.backup,
     },
-    databaseUrl: databaseUrl('ai_saas_prod'),
+    databaseUrl: databaseUrl('ai_saas_prod') + (o.urlQuery ?? ''),
     s3: undefined as never, // migrations never touch the bucket
     releaseDir: (commit) =>
       commit === 'c0ffee' ? Promise.resolve(root) : Promise.reject(new Error(`unknown commit ${commit}`)),
+    ...(o.env ? { env: o.env } : {}),
   });
 }
 
@@ -422,15 +427,20 @@ describe("command mode (the runbook's `npx prisma migrate deploy`)", () => {
     const migrations: Migrations = {
       mode: 'command',
       command: ['bash', '-c', script],
-      statusCommand: ['bash', '-c', 'echo "1 migration pending"; exit 1'],
+      statusCommand: ['bash', '-c', 'echo "pending: 0002_x"; exit 3'],
+      pendingPattern: '^pending: (.+)$',
+      pendingExitCodes: [3],
+      env: {},
+      passEnv: [],
       timeout: 30_000,
     };
     const acts = activitiesFor(db, root, { migrations });
     const s = await inActivity(() => acts.migrationStatus({ workflowId: `wf-${RUN}`, commit: 'c0ffee' }));
-    expect(s).toMatchObject({ mode: 'command', known: false, pending: [], output: '1 migration pending' });
-    const r = await inActivity(() => acts.applyMigrations({ workflowId: `wf-${RUN}`, commit: 'c0ffee' }));
-    expect(r).toMatchObject({ mode: 'command', applied: [] });
-    expect(r.output).toContain('migrated');
+    expect(s).toMatchObject({ mode: 'command', known: true, pending: ['0002_x'], output: 'pending: 0002_x' });
+    // The status command still says pending after the command ran: the command did not do its job.
+    const f = await failureOf(inActivity(() => acts.applyMigrations({ workflowId: `wf-${RUN}`, commit: 'c0ffee' })));
+    expect(f.message).toBe('the migration command exited 0 but the status command still lists 0002_x as pending');
+    expect(f.details).toContainEqual(expect.objectContaining({ changed: true }));
     expect(await publicTables(db)).toEqual(['from_command']);
   });
 
@@ -439,6 +449,9 @@ describe("command mode (the runbook's `npx prisma migrate deploy`)", () => {
     const migrations: Migrations = {
       mode: 'command',
       command: ['bash', '-c', 'echo "Error: P3009 migrate found failed migrations" >&2; exit 1'],
+      env: {},
+      passEnv: [],
+      pendingExitCodes: [],
       timeout: 30_000,
     };
     const f = await failureOf(
@@ -451,5 +464,153 @@ describe("command mode (the runbook's `npx prisma migrate deploy`)", () => {
     expect(f.message).toBe(
       'migration command bash -c echo "Error: P3009 migrate found failed migrations" >&2; exit 1 exited with 1: Error: P3009 migrate found failed migrations',
     );
+  });
+});
+
+describe('issue 16 item 1: command mode drives the real tools (Prisma 6 with its JS engine, dbmate)', () => {
+  const DEMO = path.join(REPO_ROOT, 'scripts', 'sandbox', 'demo-repo');
+  const BIN = path.join(REPO_ROOT, 'node_modules', '.bin');
+  const wf = { workflowId: `wf-${RUN}`, commit: 'c0ffee' };
+
+  /** A release with the demo platform's Prisma set-up (config, schema, baseline) and the given migrations. */
+  function prismaRelease(migrations: Record<string, string>): string {
+    const root = release({});
+    cpSync(path.join(DEMO, 'prisma'), path.join(root, 'prisma'), { recursive: true });
+    copyFileSync(path.join(DEMO, 'prisma.config.ts'), path.join(root, 'prisma.config.ts'));
+    for (const [name, sql] of Object.entries(migrations)) {
+      mkdirSync(path.join(root, 'prisma', 'migrations', name));
+      writeFileSync(path.join(root, 'prisma', 'migrations', name, 'migration.sql'), sql);
+    }
+    return root;
+  }
+
+  const prisma: Migrations = {
+    mode: 'command',
+    command: [path.join(BIN, 'prisma'), 'migrate', 'deploy'],
+    statusCommand: [path.join(BIN, 'prisma'), 'migrate', 'status'],
+    pendingPattern: '^(\\d+_\\w+)$',
+    pendingExitCodes: [1],
+    // prisma.config.ts imports prisma/config and @prisma/adapter-pg: here from this repository's node_modules.
+    env: { NODE_PATH: path.join(REPO_ROOT, 'node_modules'), CHECKPOINT_DISABLE: '1' },
+    passEnv: [],
+    timeout: 60_000,
+  };
+
+  test('Prisma: status names what is pending, apply runs it and says what changed, a second apply changes nothing', async () => {
+    const db = await createDatabase('prisma');
+    const root = prismaRelease({
+      '20261101000000_add_email_verified_at_index':
+        'CREATE INDEX users_email_verified_at_idx ON users (email_verified_at);\n',
+    });
+    const acts = activitiesFor(db, root, { migrations: prisma });
+    const before = await inActivity(() => acts.migrationStatus(wf));
+    expect(before).toMatchObject({
+      mode: 'command',
+      known: true,
+      pending: ['0_init', '20261101000000_add_email_verified_at_index'],
+    });
+    const applied = await inActivity(() => acts.applyMigrations(wf));
+    expect(applied.applied.map((a) => a.file)).toEqual(['0_init', '20261101000000_add_email_verified_at_index']);
+    expect(applied.changed).toBe(true);
+    expect(await publicTables(db)).toEqual([
+      '_prisma_migrations',
+      'conversations',
+      'messages',
+      'subscriptions',
+      'users',
+    ]);
+    const names = await admin<{ n: string }>(db, 'SELECT migration_name AS n FROM _prisma_migrations ORDER BY 1');
+    expect(names.map((r) => r.n)).toEqual(['0_init', '20261101000000_add_email_verified_at_index']);
+    expect(await inActivity(() => acts.migrationStatus(wf))).toMatchObject({ known: true, pending: [] });
+    const again = await inActivity(() => acts.applyMigrations(wf));
+    expect(again).toMatchObject({ applied: [], changed: false });
+  });
+
+  test('Prisma: a failing migration is MigrationFailed that says the database may have changed (its earlier statements stay)', async () => {
+    const db = await createDatabase('prisma_fail');
+    const root = prismaRelease({ '20261102000000_half': 'CREATE TABLE half (id int);\nSELECT 1/0;\n' });
+    const f = await failureOf(inActivity(() => activitiesFor(db, root, { migrations: prisma }).applyMigrations(wf)));
+    expect(f.type).toBe('MigrationFailed');
+    expect(f.nonRetryable).toBe(true);
+    expect(f.message).toMatch(/^migration command .*prisma migrate deploy exited with 1: /);
+    expect(f.details).toContainEqual(expect.objectContaining({ changed: true }));
+    // Prisma's JS engine runs a migration's statements without a transaction: the first one stayed.
+    expect(await publicTables(db)).toContain('half');
+  });
+
+  const dbmate = (extra: Partial<Extract<Migrations, { mode: 'command' }>> = {}): Migrations => ({
+    mode: 'command',
+    command: [path.join(BIN, 'dbmate'), '--migrations-table', 'dbmate_migrations', '--no-dump-schema', 'up'],
+    statusCommand: [path.join(BIN, 'dbmate'), '--migrations-table', 'dbmate_migrations', 'status', '--exit-code'],
+    pendingPattern: '^\\[ \\] (\\S+)$',
+    pendingExitCodes: [1],
+    env: {},
+    passEnv: [],
+    timeout: 60_000,
+    ...extra,
+  });
+
+  function dbmateRelease(files: Record<string, string>): string {
+    const root = release({});
+    mkdirSync(path.join(root, 'db', 'migrations'), { recursive: true });
+    for (const [name, up] of Object.entries(files))
+      writeFileSync(path.join(root, 'db', 'migrations', name), `-- migrate:up\n${up}\n-- migrate:down\n`);
+    return root;
+  }
+
+  test('dbmate: status, apply and what it applied; a failing file stops there, in its own transaction', async () => {
+    const db = await createDatabase('dbmate');
+    const root = dbmateRelease({
+      '20261101000000_widgets.sql': 'CREATE TABLE widgets (id int);',
+      '20261102000000_gadgets.sql': 'CREATE TABLE gadgets (id int);',
+    });
+    // dbmate's driver asks for TLS unless the URL says otherwise.
+    const acts = activitiesFor(db, root, { migrations: dbmate(), urlQuery: '?sslmode=disable' });
+    expect(await inActivity(() => acts.migrationStatus(wf))).toMatchObject({
+      known: true,
+      pending: ['20261101000000_widgets.sql', '20261102000000_gadgets.sql'],
+    });
+    const applied = await inActivity(() => acts.applyMigrations(wf));
+    expect(applied).toMatchObject({ mode: 'command', changed: true });
+    expect(applied.applied.map((a) => a.file)).toEqual(['20261101000000_widgets.sql', '20261102000000_gadgets.sql']);
+
+    writeFileSync(
+      path.join(root, 'db', 'migrations', '20261103000000_bad.sql'),
+      '-- migrate:up\nCREATE TABLE bad (id int);\nSELECT 1/0;\n-- migrate:down\n',
+    );
+    const f = await failureOf(inActivity(() => acts.applyMigrations(wf)));
+    expect(f.type).toBe('MigrationFailed');
+    expect(f.message).toContain('division by zero');
+    expect(f.details).toContainEqual(expect.objectContaining({ changed: true }));
+    expect(await publicTables(db)).toEqual(['dbmate_migrations', 'gadgets', 'widgets']);
+  });
+
+  test('a status command whose answer does not fit the rule fails the status, naming the rule', async () => {
+    const db = await createDatabase('dbmate_tls');
+    const acts = activitiesFor(db, dbmateRelease({ '1_a.sql': 'SELECT 1;' }), { migrations: dbmate() });
+    const f = await failureOf(inActivity(() => acts.migrationStatus(wf)));
+    expect(f.type).toBe('MigrationFailed');
+    expect(f.message).toMatch(
+      /^migration status command .*dbmate .* exited with 2 \(0 means up to date, 1 means pending\): Error: pq: SSL is not enabled on the server$/,
+    );
+  });
+
+  test('the command gets DATABASE_URL, the variables it is given and a base environment: no other worker variable', async () => {
+    const db = await createDatabase('command_env');
+    const migrations: Migrations = {
+      mode: 'command',
+      command: ['bash', '-c', 'env | cut -d= -f1 | sort | tr "\\n" " "'],
+      env: { CHECKPOINT_DISABLE: '1' },
+      passEnv: ['NODE_PATH'],
+      pendingExitCodes: [],
+      timeout: 30_000,
+    };
+    const env = { PATH: process.env.PATH, HOME: '/root', NODE_PATH: '/opt/node', AWS_SECRET_ACCESS_KEY: 'not-for-you' };
+    const r = await inActivity(() => activitiesFor(db, release({}), { migrations, env }).applyMigrations(wf));
+    const names = r.output!.trim().split(' ');
+    expect(names).toEqual(expect.arrayContaining(['CHECKPOINT_DISABLE', 'DATABASE_URL', 'HOME', 'NODE_PATH', 'PATH']));
+    expect(names).not.toContain('AWS_SECRET_ACCESS_KEY');
+    // Without a status command nothing is known: the saga must treat the database as changed.
+    expect(r).toMatchObject({ applied: [], changed: true });
   });
 });

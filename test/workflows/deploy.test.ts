@@ -405,3 +405,60 @@ test('issue 16 item 4: an image update that failed half-way undoes the Deploymen
   const rollback = fake.argsOf<{ records: { deployment: string }[] }>('rollbackImages');
   expect(rollback.map((r) => r.records.map((x) => x.deployment))).toEqual([[first.deployment]]);
 }, 60_000);
+
+describe('issue 16 item 1: command-mode migrations', () => {
+  const unknownStatus: Activities['migrationStatus'] = async () => ({
+    mode: 'command',
+    applied: [],
+    pending: [],
+    known: false,
+    missing: [],
+    outOfOrder: [],
+  });
+
+  test('run when their status is not known, and a failure after them offers the database decision', async () => {
+    const p = { ...plan({ version: '1.0.1', strategy: 'rolling' }), databaseDecisionTimeoutMs: 30 * 60_000 };
+    const applyMigrations: Activities['applyMigrations'] = async () => ({
+      mode: 'command',
+      applied: [],
+      alreadyApplied: 0,
+      durationMs: 40,
+      output: 'All migrations have been successfully applied.',
+      changed: true,
+    });
+    const { result, fake } = await deploy(
+      {
+        plan: p,
+        override: { migrationStatus: unknownStatus, applyMigrations },
+        fail: { checkHealth: 'VerificationFailed' },
+      },
+      { version: '1.0.1', strategy: 'rolling' },
+    );
+    expect(fake.count('applyMigrations')).toBe(1);
+    expect(result.outcome).toBe('rolled-back');
+    const rollback = await env.client.workflow.getHandle(`${result.workflowId}-rollback`).result();
+    // The decision was offered (and, with nobody answering, timed out into keeping the database).
+    expect(rollback.database).toBe('kept (decision timed out)');
+  }, 60_000);
+
+  test('a migration command that failed part-way offers the database decision though nothing rolled out', async () => {
+    const p = { ...plan({ version: '1.0.1', strategy: 'rolling' }), databaseDecisionTimeoutMs: 30 * 60_000 };
+    const applyMigrations = async (): Promise<never> => {
+      throw ApplicationFailure.create({
+        type: 'MigrationFailed',
+        message: 'migration command prisma migrate deploy exited with 1: ERROR: division by zero',
+        nonRetryable: true,
+        details: [{ output: 'ERROR: division by zero' }, { changed: true }],
+      });
+    };
+    const { result, fake } = await deploy(
+      { plan: p, pendingMigrations: ['20261102000000_half'], override: { applyMigrations } },
+      { version: '1.0.1', strategy: 'rolling' },
+    );
+    expect(fake.count('patchImages')).toBe(0);
+    expect(result.reason).toMatch(/division by zero/);
+    const rollback = await env.client.workflow.getHandle(`${result.workflowId}-rollback`).result();
+    expect(rollback.database).toBe('kept (decision timed out)');
+    expect(fake.count('rollbackImages')).toBe(0);
+  }, 60_000);
+});
