@@ -6,7 +6,7 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { executeChild, log, patched } from '@temporalio/workflow';
-import type { BackupResult, ImagesResult, ImageUpdate } from '../activities/contracts';
+import type { BackupResult, ImagesResult, ImageUpdate, MigrationsApplied } from '../activities/contracts';
 import { ErrorType } from '../domain/errors';
 import { colourTarget, releaseImage, trafficService, trafficTarget, type DeployPlan } from '../domain/plan';
 import { long, short } from './activity-options';
@@ -17,7 +17,7 @@ import type { AutomaticRollback } from './rollback';
 import { Stop } from './support/stop';
 import { describeError, nowIso, Tracker } from './support/tracker';
 import { verifyRelease } from './verify-release';
-import { PARTIAL_IMAGE_UNDO_PATCH } from './patches';
+import { COMMAND_MIGRATIONS_PATCH, PARTIAL_IMAGE_UNDO_PATCH } from './patches';
 
 /** One release in flight: what the stages read, and what the saga's undo collects as they go. */
 export interface Release {
@@ -103,23 +103,43 @@ export async function buildAndBackUp(rel: Release): Promise<void> {
   }
 }
 
-/** Runbook "Run migrations": only what is pending; what ran is what a restore would undo. */
+/**
+ * Runbook "Run migrations": what is pending, or everything when the status is
+ * not known (a command without a status command: the tool decides). What ran,
+ * and whether the database may have changed, is what a restore would undo;
+ * a migration that failed may have changed it too.
+ */
 export async function migrate({ t, p, workflowId, undo }: Release): Promise<void> {
   if (!p.migrate) return t.skip('migrations', 'migrate: false in the input');
   t.phase('migrating');
   const pending = await t.step(
     'migration status',
     () => short.migrationStatus({ workflowId, commit: p.commit }),
-    (r) => `${r.pending.length} pending: ${r.pending.join(', ') || 'none'}`,
+    (r) => (r.known ? `${r.pending.length} pending: ${r.pending.join(', ') || 'none'}` : 'not known: the command runs'),
   );
-  if (pending.pending.length) {
-    const applied = await t.step(
+  // Histories from before command mode ran skipped it when its status was not known.
+  if (!pending.pending.length && (pending.known || !patched(COMMAND_MIGRATIONS_PATCH))) return;
+  let applied: MigrationsApplied;
+  try {
+    applied = await t.step(
       'migrations',
       () => long.applyMigrations({ workflowId, commit: p.commit }),
-      (r) => r.applied.map((a) => a.file).join(', '),
+      (r) => r.applied.map((a) => a.file).join(', ') || (r.changed ? 'ran (what it applied is not known)' : 'none'),
     );
-    undo.migrationsApplied = applied.applied.map((a) => a.file);
+  } catch (err) {
+    if (mayHaveChangedDatabase(err) && patched(COMMAND_MIGRATIONS_PATCH)) undo.databaseChanged = true;
+    throw err;
   }
+  undo.migrationsApplied = applied.applied.map((a) => a.file);
+  if (applied.changed) undo.databaseChanged = true;
+}
+
+/** A migration failure whose details say the database may have changed (`{ changed: true }`). */
+function mayHaveChangedDatabase(err: unknown): boolean {
+  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause)
+    if (e instanceof ApplicationFailure && e.type === ErrorType.MigrationFailed)
+      return (e.details ?? []).some((d) => (d as { changed?: unknown } | null)?.changed === true);
+  return false;
 }
 
 /**

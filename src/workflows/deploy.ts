@@ -16,6 +16,7 @@ import {
   condition,
   executeChild,
   isCancellation,
+  patched,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { DeploymentPreview } from '../activities/contracts';
@@ -27,6 +28,7 @@ import type { DeploymentStatus, SignalRecord } from '../domain/status';
 import { short } from './activity-options';
 import { acquireEnvironmentLock, releaseEnvironmentLock, type EnvironmentLock } from './environment-lock';
 import { environmentBusy } from './support/lock';
+import { COMMAND_MIGRATIONS_PATCH } from './patches';
 import { rollbackWorkflow } from './rollback';
 import { aboutPlan, notifierFor } from './support/notifier';
 import { forwarder, steer } from './support/steering';
@@ -200,7 +202,10 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
   const stop = failure;
   status.error = stop.message;
   const final = await CancellationScope.nonCancellable(async (): Promise<DeployOutcome> => {
-    if (!r.rolloutBegun) {
+    // Before the rollout nothing runs new code, but a migration may have changed the database: offer its decision.
+    const databaseOnly = () =>
+      r.undo.databaseChanged === true && !!r.undo.backupKey && patched(COMMAND_MIGRATIONS_PATCH);
+    if (!r.rolloutBegun && !databaseOnly()) {
       await notify(
         stop.outcome,
         `${p.project} ${p.version} on ${p.environment} ${stop.outcome} before the rollout: ${stop.message}`,

@@ -58,6 +58,15 @@ export const ROLLBACK_LOCK_PATCH = 'manual-rollback-environment-lock';
  */
 export const RESTORE_APPROVALS_PATCH = 'restore-required-approvals';
 
+/**
+ * Issue 16 item 1: command-mode migrations whose status is not known run
+ * (the tool decides what is pending), a failed or unknown migration counts as
+ * a change to the database, and a change made before the rollout began is
+ * offered to the database decision too. Before, command mode never ran and a
+ * failure before the rollout rolled nothing back.
+ */
+export const COMMAND_MIGRATIONS_PATCH = 'command-migrations-apply-unknown';
+
 /** Every patch id above: what a history's patch markers may hold. */
 export const PATCH_IDS: readonly string[] = [
   RUN_ANALYSIS_PATCH,
@@ -68,4 +77,5 @@ export const PATCH_IDS: readonly string[] = [
   PARTIAL_IMAGE_UNDO_PATCH,
   ROLLBACK_LOCK_PATCH,
   RESTORE_APPROVALS_PATCH,
+  COMMAND_MIGRATIONS_PATCH,
 ];

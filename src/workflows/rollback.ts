@@ -39,6 +39,8 @@ export interface AutomaticRollback {
   /** The backup's sha256 as the backup step recorded it: the restore refuses an object that differs. */
   backupSha256?: string;
   migrationsApplied: string[];
+  /** A migration may have changed the database though none is named (a command's tool, or one that failed). */
+  databaseChanged?: boolean;
   reason: string;
 }
 
@@ -170,9 +172,12 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
           workloads = 'not fully restored';
           throw new Error(failed.join('; '));
         }
-        workloads = `${auto.records.length} deployments back to their previous images${auto.canary ? ', canary aborted' : ''}${auto.blueGreen ? `, traffic back on ${auto.blueGreen.back}` : ''}`;
+        workloads =
+          auto.records.length || auto.canary || auto.blueGreen
+            ? `${auto.records.length} deployments back to their previous images${auto.canary ? ', canary aborted' : ''}${auto.blueGreen ? `, traffic back on ${auto.blueGreen.back}` : ''}`
+            : 'nothing had rolled out';
         backupKey = auto.backupKey;
-        askForDecision = auto.migrationsApplied.length > 0 && !!backupKey;
+        askForDecision = (auto.migrationsApplied.length > 0 || auto.databaseChanged === true) && !!backupKey;
         decisionTimeoutMs = auto.plan.databaseDecisionTimeoutMs;
       } else {
         const plan: RollbackPlan = await t.step('resolve rollback', () =>

@@ -41,9 +41,12 @@ function activities(migrations: unknown, migrators?: DatabaseDeps['migrators']) 
 
 test('each mode of the schema has its migrator', () => {
   expect(createMigrator({ mode: 'builtin', directory: 'migrations' }, migratorDeps)).toBeInstanceOf(BuiltinMigrator);
-  expect(createMigrator({ mode: 'command', command: ['true'], timeout: 1000 }, migratorDeps)).toBeInstanceOf(
-    CommandMigrator,
-  );
+  expect(
+    createMigrator(
+      { mode: 'command', command: ['true'], pendingExitCodes: [], env: {}, passEnv: [], timeout: 1000 },
+      migratorDeps,
+    ),
+  ).toBeInstanceOf(CommandMigrator);
 });
 
 test('a mode without a migrator is ConfigInvalid, naming the known ones', () => {
@@ -85,11 +88,12 @@ test('a throwaway migrator registered through DatabaseDeps.migrators runs status
     missing: [],
     outOfOrder: [],
   });
-  // The activity's result keeps its contract: `changed` is the migrator's answer to the saga, not part of it.
+  // `changed` is the migrator's answer to the saga, passed on in the activity's result.
   await expect(acts.applyMigrations({ workflowId: 'wf-1', commit: 'c0ffee' })).resolves.toEqual({
     mode: 'fake',
     applied: [{ file: '0002_b.sql', checksum: 'c'.repeat(64), durationMs: 1 }],
     alreadyApplied: 1,
+    changed: true,
     durationMs: expect.any(Number),
   });
   expect(seen).toEqual(['status fake /releases/c0ffee', 'apply wf-1']);

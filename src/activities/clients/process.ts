@@ -124,3 +124,22 @@ export function startTool(
     },
   };
 }
+
+/** What every child process may have from the worker's environment: where programs are, locale, time zone. */
+const BASE_ENV = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'];
+
+/**
+ * A child's environment built from names, never a copy of the worker's:
+ * the base variables and `pass` taken from `from` when set, then `set`
+ * (which wins). Secrets the worker holds reach no child that is not given
+ * them by name.
+ */
+export function childEnv(
+  from: NodeJS.ProcessEnv,
+  pass: readonly string[] = [],
+  set: Record<string, string> = {},
+): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const name of [...BASE_ENV, ...pass]) if (from[name] !== undefined) env[name] = from[name];
+  return { ...env, ...set };
+}

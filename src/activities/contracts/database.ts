@@ -81,11 +81,11 @@ export interface MigrationRequest {
 
 export interface MigrationStatusResult {
   mode: 'builtin' | 'command';
-  /** Applied files, in the order they were applied (builtin mode). */
+  /** Applied files, in the order they were applied (builtin mode; a command's tool lists only what is pending). */
   applied: string[];
   /** Files apply would run, in order: shown in dry runs and approval messages. */
   pending: string[];
-  /** False in command mode, where only the status command's output is known. */
+  /** False in command mode without a status command: nothing is known, and the command runs every time. */
   known: boolean;
   /** Recorded as applied but absent from the release. */
   missing: string[];
@@ -96,8 +96,10 @@ export interface MigrationStatusResult {
 }
 
 export interface AppliedMigration {
+  /** The file (builtin) or the tool's name for the migration (command mode). */
   file: string;
-  checksum: string;
+  /** sha256 of the file as applied (builtin; a command's tool keeps its own). */
+  checksum?: string;
   durationMs: number;
 }
 
@@ -106,6 +108,13 @@ export interface MigrationsApplied {
   applied: AppliedMigration[];
   /** Files that were already applied (by an earlier attempt or another runner). */
   alreadyApplied: number;
+  /**
+   * The database may have changed in a way only a restore of the
+   * pre-migration backup undoes, so a rollback offers that decision. False
+   * only when the migrator knows nothing ran; a command without a status
+   * command is always true. Absent in results recorded before it existed.
+   */
+  changed?: boolean;
   durationMs: number;
   /** Command mode: the tail of the command's output. */
   output?: string;

@@ -104,12 +104,12 @@ export function migrationActivities(ctx: DatabaseContext) {
       const workflowId = checkedWorkflowId(req.workflowId);
       const dir = await releaseDir(req.commit);
       const outcome = await migrator().apply({ workflowId, dir }, migrationSession(ctx));
-      // `changed` is the migrator's answer to the saga; the activity's result keeps today's shape.
-      const { applied, alreadyApplied, output } = outcome;
+      const { applied, alreadyApplied, output, changed } = outcome;
       return {
         mode: cfg.database.migrations.mode,
         applied,
         alreadyApplied,
+        changed,
         durationMs: Date.now() - started,
         ...(output === undefined ? {} : { output }),
       };

@@ -47,12 +47,11 @@ export interface MigrationSession {
 /** What the migrator knows about the release's migrations; `pending` is what apply would run. */
 export type MigrationState = Omit<MigrationStatusResult, 'mode'>;
 
-export interface MigrationOutcome extends Omit<MigrationsApplied, 'mode' | 'durationMs'> {
+export interface MigrationOutcome extends Omit<MigrationsApplied, 'mode' | 'durationMs' | 'changed'> {
   /**
    * The database may have changed in a way that only a restore of the
    * pre-migration backup undoes; false only when the migrator knows that
-   * nothing ran. Not (yet) part of the activity's result: MigrationsApplied
-   * is unchanged and the saga still decides from `applied`.
+   * nothing ran. The saga offers the database decision on it.
    */
   changed: boolean;
 }
@@ -60,7 +59,11 @@ export interface MigrationOutcome extends Omit<MigrationsApplied, 'mode' | 'dura
 export interface Migrator {
   /** Read-only: takes no lock and changes nothing, for dry runs and approval messages. */
   status(release: MigrationRelease): Promise<MigrationState>;
-  /** Applies what is pending, idempotently: a retry or a second runner finds it applied. */
+  /**
+   * Applies what is pending, idempotently: a retry or a second runner finds
+   * it applied. A failure after which the database may have changed carries
+   * `{ changed: true }` among its details, so the saga offers the restore.
+   */
   apply(release: MigrationRelease, session: MigrationSession): Promise<MigrationOutcome>;
 }
 
