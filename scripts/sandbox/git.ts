@@ -4,7 +4,7 @@
  * followed by three commits that a 1.0.1 release ships (one adds a
  * migration).
  */
-import { cpSync, existsSync, rmSync, appendFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { DIR, ensureDir, ROOT, sh, type Component } from './common';
 
@@ -49,11 +49,20 @@ const CHANGES: { subject: string; apply: (dir: string) => void }[] = [
   },
   {
     subject: 'Add email_verified_at index',
-    apply: (d) =>
+    // The same migration for each migration tool the sandbox runs: built-in, Prisma and dbmate.
+    apply: (d) => {
+      const why = '-- Speeds up the "verified users" queries of the billing service.\n';
+      const sql = 'CREATE INDEX users_email_verified_at_idx ON users (email_verified_at);\n';
+      writeFileSync(path.join(d, 'migrations/0002_add_email_verified_at_index.sql'), why + sql);
+      const prisma = path.join(d, 'prisma/migrations/20261101000000_add_email_verified_at_index');
+      mkdirSync(prisma, { recursive: true });
+      writeFileSync(path.join(prisma, 'migration.sql'), why + sql);
+      mkdirSync(path.join(d, 'db/migrations'), { recursive: true });
       writeFileSync(
-        path.join(d, 'migrations/0002_add_email_verified_at_index.sql'),
-        '-- Speeds up the "verified users" queries of the billing service.\nCREATE INDEX users_email_verified_at_idx ON users (email_verified_at);\n',
-      ),
+        path.join(d, 'db/migrations/20261101000000_add_email_verified_at_index.sql'),
+        `${why}-- migrate:up\n${sql}\n-- migrate:down\nDROP INDEX users_email_verified_at_idx;\n`,
+      );
+    },
   },
 ];
 

@@ -44,11 +44,19 @@ export interface E2E {
   stop(): Promise<void>;
 }
 
-export async function startE2E(): Promise<E2E> {
-  const config = e2eConfig();
+/** The worker's config and environment as a test changes them (e.g. another migration tool). */
+export interface E2EOptions {
+  config?: (c: DeployConfig) => DeployConfig;
+  env?: (e: NodeJS.ProcessEnv) => NodeJS.ProcessEnv;
+}
+
+export async function startE2E(o: E2EOptions = {}): Promise<E2E> {
+  const base = e2eConfig();
+  const config = o.config ? o.config(base) : base;
+  const workerEnv = o.env ? o.env({ ...process.env }) : process.env;
   const env = await devServerEnv();
   const taskQueue = uniqueQueue('e2e');
-  const activities = createActivities(defaultDeps(config, process.env, env.client.workflow));
+  const activities = createActivities(defaultDeps(config, workerEnv, env.client.workflow));
   const worker = await Worker.create({
     connection: env.nativeConnection,
     taskQueue,
