@@ -9,6 +9,7 @@ import { Client } from 'pg';
 import { isDatabaseName, isTransientPgCode } from '../../domain/backup';
 import { ErrorType, type ErrorTypeName } from '../../domain/errors';
 import { configInvalid, failure, invalidInput, isFailure, oneLine } from '../failures';
+import { childEnv } from './process';
 
 export interface PgTarget {
   database: string;
@@ -34,7 +35,9 @@ export function pgTarget(databaseUrl: string, database: string, env: NodeJS.Proc
   if (password !== undefined) url.password = encodeURIComponent(password);
   const fullUrl = url.toString();
   url.password = '';
-  const toolEnv: NodeJS.ProcessEnv = { ...env, PGCONNECT_TIMEOUT: env.PGCONNECT_TIMEOUT ?? '10' };
+  // libpq reads its settings from PG* variables; nothing else of the worker's environment is theirs.
+  const pgVars = Object.keys(env).filter((k) => k.startsWith('PG'));
+  const toolEnv = childEnv(env, pgVars, { PGCONNECT_TIMEOUT: env.PGCONNECT_TIMEOUT ?? '10' });
   if (password !== undefined) toolEnv.PGPASSWORD = password;
   return { database, conninfo: url.toString(), password, fullUrl, toolEnv };
 }
