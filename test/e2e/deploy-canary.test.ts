@@ -8,12 +8,16 @@ import { Client } from 'pg';
 import { deployWorkflow } from '../../src/workflows/deploy';
 import { recordHistory } from '../helpers/histories';
 import { sandboxVar } from '../helpers/sandbox';
-import { deploymentImages, sandboxCli, startE2E, virtualServiceWeights, type E2E } from '../helpers/e2e';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { createS3Client } from '../../src/activities/clients/s3';
+import { changelogMarker, statusLine, summaryKey } from '../../src/domain/summary';
+import { deploymentImages, e2eConfig, sandboxCli, startE2E, virtualServiceWeights, type E2E } from '../helpers/e2e';
 
 let e2e: E2E;
 beforeAll(async () => {
   await sandboxCli('reset');
-  e2e = await startE2E();
+  // The runbook's "Update Change Log" too: an entry committed to the release repository and pushed.
+  e2e = await startE2E({ config: (c) => ({ ...c, summary: { ...c.summary, changelog: true } }) });
 }, 180_000);
 afterAll(async () => {
   await e2e?.stop();
@@ -51,6 +55,20 @@ test('a canary to v1.0.1 passes and every side effect is there once', async () =
   }
   expect(result.status.steps.filter((s) => s.state === 'failed')).toEqual([]);
   expect(result.summary).toContain('v1.0.1');
+  // Issue 16 item 2: the summary in the bucket says the deployment succeeded, and the changelog entry is on origin once.
+  const config = e2eConfig();
+  const key = summaryKey(config.summary.prefix, config.project, '1.0.1', workflowId);
+  const stored = await createS3Client(config.backup, process.env).send(
+    new GetObjectCommand({ Bucket: config.backup.bucket, Key: key }),
+  );
+  const text = await stored.Body!.transformToString();
+  expect(text).toContain(statusLine('succeeded'));
+  expect(text).not.toContain('In progress');
+  const git = (...args: string[]) =>
+    execFileSync('git', ['--git-dir', sandboxVar('GIT_REMOTE'), ...args], { encoding: 'utf8' });
+  const changelog = git('show', 'main:CHANGELOG.md');
+  expect(changelog.split(changelogMarker(config.project, '1.0.1'))).toHaveLength(2);
+  expect(git('log', '--format=%s', 'main').match(/^chore: update changelog for v1\.0\.1$/gm)).toHaveLength(1);
   await recordHistory(e2e.env.client, workflowId, 'deployWorkflow--canary-succeeded');
   await recordHistory(e2e.env.client, `${workflowId}-canary`, 'canaryWorkflow--promoted');
 }, 600_000);
