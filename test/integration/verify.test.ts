@@ -205,7 +205,7 @@ describe('smoke checks (runbook: sign in -> data.token -> GET /api/chat/conversa
 });
 
 describe('kubernetes health (worker ServiceAccount)', () => {
-  test('api-gateway pods are Running and Ready; kwok has no logs and the result says so', async () => {
+  test("api-gateway pods are Running and Ready; their logs come through the apiserver's pods/log and are checked", async () => {
     const a = acts();
     // Another test may be rolling api-gateway out on the shared sandbox: wait until its pods settle.
     const { baseline, r } = await waitFor(
@@ -229,15 +229,37 @@ describe('kubernetes health (worker ServiceAccount)', () => {
     expect(podsOf.every((p) => p.phase === 'Running' && p.ready && p.restartsSinceBaseline === 0 && p.isNew)).toBe(
       true,
     );
-    expect(r.logs).toMatchObject({ checked: 0, unavailable: podsOf.length, errorLines: 0 });
-    expect(r.warnings).toEqual([
-      expect.stringMatching(/^api-gateway: logs unavailable for \d+ pods? .*: error lines not checked/),
-    ]);
-    expect(r.lines[0]).toMatch(/^warning: api-gateway: logs unavailable/);
-    expect(r.lines[1]).toMatch(
-      /^api-gateway: \d+\/\d+ pods Running and Ready without new restarts; no pod logs checked; logs unavailable for \d+$/,
-    );
-    expect(podsOf[0].logs).toMatchObject({ state: 'unavailable', reason: expect.stringContaining('HTTP') });
+    // kwok serves the demo server's container logs as the kubelet would: every pod's log is read.
+    expect(r.logs).toMatchObject({ checked: podsOf.length, unavailable: 0 });
+    expect(r.warnings).toEqual([]);
+    expect(podsOf.every((p) => p.logs.state === 'checked')).toBe(true);
+  }, 120_000);
+
+  test('issue 16 pod logs: a fault that makes a container log errors fails the check through the real pods/log endpoint', async () => {
+    const a = acts();
+    const request = {
+      namespace: NS,
+      deployments: ['auth-service'],
+      baselineRestarts: {},
+      since: '2000-01-01T00:00:00Z',
+    };
+    try {
+      await demoControl('/__sandbox/log-errors', { containers: ['auth-service'] });
+      const r = await waitFor(
+        async () => {
+          const r = await a.checkKubernetesHealth(request);
+          return r.logs.errorLines > baseConfig().verification.maxLogErrors ? r : undefined;
+        },
+        60_000,
+        1000,
+      );
+      expect(r.ok).toBe(false);
+      expect(r.problems.join('\n')).toMatch(
+        /^auth-service: \d+ error lines? in the new pods' logs \(limit \d+\): auth-service-\S+ \d+ \(e\.g\. "ERROR connection to postgres reset by peer \(fault injected\)"\)/m,
+      );
+    } finally {
+      await demoControl('/__sandbox/log-errors', { containers: [] });
+    }
   }, 120_000);
 
   test('pods created before the rollout are not log-checked; a missing deployment fails', async () => {
