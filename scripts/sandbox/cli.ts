@@ -148,10 +148,11 @@ program
   .option('--error-rate <fraction>', 'share of requests answered with 500 (0..1)', fraction)
   .option('--latency-ms <ms>', 'latency added to every request', millis)
   .option('--health-fail [reason]', 'make GET /health answer 503')
+  .option('--log-errors <containers>', 'comma-separated containers whose logs get an error line every second')
   .option('--clear', 'remove every fault')
   .addHelpText(
     'after',
-    '\nExamples:\n  npm run sandbox -- fault --track canary --error-rate 0.3 --latency-ms 800\n  npm run sandbox -- fault --clear',
+    '\nExamples:\n  npm run sandbox -- fault --track canary --error-rate 0.3 --latency-ms 800\n  npm run sandbox -- fault --log-errors auth-service\n  npm run sandbox -- fault --clear',
   )
   .action(
     async (o: {
@@ -159,6 +160,7 @@ program
       errorRate?: number;
       latencyMs?: number;
       healthFail?: string | boolean;
+      logErrors?: string;
       clear?: boolean;
     }) => {
       if (o.clear) {
@@ -174,6 +176,11 @@ program
         });
         console.log('sandbox: /health now answers 503');
       }
+      if (o.logErrors !== undefined) {
+        const containers = o.logErrors.split(',').filter(Boolean);
+        await demoControl('/__sandbox/log-errors', { containers });
+        console.log(`sandbox: error lines in the logs of ${containers.join(', ') || 'no container'}`);
+      }
       if (o.errorRate !== undefined || o.latencyMs !== undefined) {
         await demoControl('/__sandbox/fault', {
           track: o.track,
@@ -183,8 +190,8 @@ program
         console.log(
           `sandbox: ${o.track} track: error rate ${o.errorRate ?? 'unchanged'}, added latency ${o.latencyMs ?? 'unchanged'} ms`,
         );
-      } else if (!o.healthFail) {
-        throw new Error('say what to inject: --error-rate, --latency-ms, --health-fail or --clear');
+      } else if (!o.healthFail && o.logErrors === undefined) {
+        throw new Error('say what to inject: --error-rate, --latency-ms, --health-fail, --log-errors or --clear');
       }
     },
   );

@@ -57,7 +57,28 @@ export const PORTS = {
   PROMETHEUS: port('PROMETHEUS', 9090),
   REDIS: port('REDIS', 16379),
   DEMO: port('DEMO', 8080),
+  /** kwok's kubelet server: the apiserver reaches it for pods/log. */
+  KWOK: port('KWOK', 10247),
 };
+
+/** The demo platform's services: one Deployment, one container of the same name each. */
+export const PLATFORM_SERVICES = [
+  'auth-service',
+  'chat-service',
+  'billing-service',
+  'analytics-service',
+  'api-gateway',
+  'frontend',
+];
+
+/**
+ * The log file of a platform container, in the CRI format kubelets write
+ * (`<RFC3339Nano> stdout F <line>`): kwok serves it as the container's log,
+ * for every pod running that container; the demo server writes it.
+ */
+export function containerLogFile(container: string): string {
+  return path.join(DIR, 'demo', 'logs', `${container}.log`);
+}
 
 export const HOST = '127.0.0.1';
 

@@ -10,8 +10,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import {
+  containerLogFile,
   ensureDir,
   HOST,
+  PLATFORM_SERVICES,
   PORTS,
   ROOT,
   running,
@@ -25,14 +27,7 @@ import { docker, registryHost } from './docker';
 import { gitPaths } from './git';
 import { adminClient, adminKubeconfigPath, NAMESPACE } from './kube';
 
-export const SERVICES = [
-  'auth-service',
-  'chat-service',
-  'billing-service',
-  'analytics-service',
-  'api-gateway',
-  'frontend',
-];
+export const SERVICES = PLATFORM_SERVICES;
 export const BASE_VERSION = '1.0.0';
 const VERSION_ANNOTATION = 'deploy-pipelines.dev/version';
 const REPLICAS: Record<string, number> = { 'api-gateway': 4 };
@@ -310,6 +305,8 @@ export function demoComponent(): Component {
               SMOKE_EMAIL: creds.email,
               SMOKE_PASSWORD: creds.password,
               DEMO_STATE_FILE: path.join(ensureDir('demo'), 'faults.json'),
+              DEMO_LOG_DIR: path.dirname(containerLogFile('api-gateway')),
+              DEMO_CONTAINERS: PLATFORM_SERVICES.join(','),
             },
           },
         );

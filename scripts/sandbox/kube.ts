@@ -8,8 +8,10 @@ import * as k8s from '@kubernetes/client-node';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import {
+  containerLogFile,
   ensureDir,
   HOST,
+  PLATFORM_SERVICES,
   PORTS,
   ROOT,
   running,
@@ -204,6 +206,27 @@ function kwokStages(): string {
   return out;
 }
 
+/**
+ * kwok's ClusterLogs: each platform container's log is its file (written by
+ * the demo server), so `kubectl logs` and the pods/log API return real lines
+ * through kwok's kubelet server.
+ */
+function kwokLogs(): string {
+  const out = path.join(kubeDir(), 'kwok-logs.yaml');
+  const doc = {
+    apiVersion: 'kwok.x-k8s.io/v1alpha1',
+    kind: 'ClusterLogs',
+    metadata: { name: 'platform-logs' },
+    spec: {
+      selector: { matchNamespaces: [NAMESPACE] },
+      logs: PLATFORM_SERVICES.map((c) => ({ containers: [c], logsFile: containerLogFile(c), follow: true })),
+    },
+  };
+  // JSON is YAML: kwok reads either.
+  writeFileSync(out, JSON.stringify(doc, null, 2) + '\n');
+  return out;
+}
+
 async function applyObjects(kc: k8s.KubeConfig, objects: k8s.KubernetesObject[]): Promise<void> {
   const client = k8s.KubernetesObjectApi.makeApiClient(kc);
   for (const obj of objects) {
@@ -252,6 +275,22 @@ async function ensureNodes(kc: k8s.KubeConfig): Promise<void> {
     },
   }));
   await applyObjects(kc, nodes);
+  // kwok fills the kubelet port in when it initialises a node; a node made before kwok served logs has 0.
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  for (const name of NODES) {
+    // kwok's heartbeats update the same status: read again on a conflict.
+    for (let attempt = 1; ; attempt++) {
+      const node = await core.readNode({ name });
+      if (node.status?.daemonEndpoints?.kubeletEndpoint?.Port === PORTS.KWOK) break;
+      node.status = { ...node.status, daemonEndpoints: { kubeletEndpoint: { Port: PORTS.KWOK } } };
+      try {
+        await core.replaceNodeStatus({ name, body: node });
+        break;
+      } catch (err) {
+        if ((err as { code?: number }).code !== 409 || attempt >= 10) throw err;
+      }
+    }
+  }
 }
 
 async function nodesReady(kc: k8s.KubeConfig): Promise<number> {
@@ -339,6 +378,8 @@ export function kubeComponent(): Component {
           '--enable-priority-and-fairness=false',
           '--profiling=false',
           '--endpoint-reconciler-type=none',
+          // pods/log goes to the node's kubelet (kwok's server): by the node's IP, its hostname resolves nowhere.
+          '--kubelet-preferred-address-types=InternalIP',
           '--v=0',
         ]);
       }
@@ -391,6 +432,13 @@ export function kubeComponent(): Component {
           '--manage-all-nodes=false',
           '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
           `--config=${kwokStages()}`,
+          `--config=${kwokLogs()}`,
+          // The kubelet endpoint the nodes advertise (the apiserver does not verify its certificate: no
+          // --kubelet-certificate-authority), served with the apiserver's certificate for 127.0.0.1.
+          `--server-address=${HOST}:${PORTS.KWOK}`,
+          `--node-port=${PORTS.KWOK}`,
+          `--tls-cert-file=${pki.cert}`,
+          `--tls-private-key-file=${pki.key}`,
           '--cidr=10.244.0.0/16',
           `--node-ip=${HOST}`,
           // Leases are the heartbeat the node lifecycle controller watches; without them nodes go Unknown.

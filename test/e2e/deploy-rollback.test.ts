@@ -134,3 +134,22 @@ test('blue-green: green comes up, the Service switches, blue scales down; a manu
   expect(images['chat-service']).toMatch(/@sha256:/);
   await recordHistory(e2e.env.client, rollbackId, 'rollbackWorkflow--manual-previous');
 }, 600_000);
+
+test('issue 16 pod logs: a fault that makes auth-service log errors fails post-deploy verification through pods/log, and the deployment rolls back', async () => {
+  await sandboxCli('reset');
+  await sandboxCli('fault', '--log-errors', 'auth-service');
+  const workflowId = `deploy-production-logs-${Date.now()}`;
+  const result = await e2e.env.client.workflow.execute(deployWorkflow, {
+    taskQueue: e2e.taskQueue,
+    workflowId,
+    args: [{ version: '1.0.1', strategy: 'rolling', requestedBy: 'e2e', migrate: false }],
+  });
+  await sandboxCli('fault', '--clear');
+  expect(result.outcome).toBe('rolled-back');
+  // The new auth-service pods' logs, read from the apiserver (kwok serves the demo's container logs).
+  expect(result.reason).toMatch(
+    /auth-service: \d+ error lines? in the new pods' logs \(limit \d+\): auth-service-\S+ \d+ \(e\.g\. "ERROR connection to postgres reset by peer \(fault injected\)"\)/,
+  );
+  expect(result.reason).not.toMatch(/logs unavailable/);
+  expect((await deploymentImages())['auth-service']).toBe(V100('auth-service'));
+}, 600_000);

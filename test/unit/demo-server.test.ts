@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import {
   DEFAULT_TRAFFIC,
+  INJECTED_ERROR_LINE,
   TrafficMetrics,
   applyFaultCommand,
   emptyFaultState,
@@ -295,11 +296,14 @@ describe('health and fault state', () => {
     const parsed = parseFaultState({
       tracks: { canary: { errorRate: 0.3, latencyMs: 10 }, stable: { errorRate: 7 }, blue: { errorRate: 1 } },
       health: { fail: true, reason: 'x' },
+      logErrors: ['auth-service'],
     });
     expect(parsed).toEqual({
       tracks: { canary: { errorRate: 0.3, latencyMs: 10 } },
       health: { fail: true, reason: 'x' },
+      logErrors: ['auth-service'],
     });
+    expect(parseFaultState({ logErrors: ['../etc/passwd'] }).logErrors).toEqual([]);
     expect(parseFaultState('garbage')).toEqual(emptyFaultState());
   });
 });
@@ -399,6 +403,8 @@ describe('configuration', () => {
       credentials: undefined,
       rps: 50,
       stateFile: undefined,
+      logDir: undefined,
+      containers: [],
     });
   });
 
@@ -446,6 +452,8 @@ describe('demo server over HTTP', () => {
       credentials,
       rps: 200,
       stateFile: path.join(dir, 'state.json'),
+      logDir: path.join(dir, 'logs'),
+      containers: ['api-gateway', 'auth-service', 'frontend'],
       log: (l) => lines.push(l),
     });
     base = `http://127.0.0.1:${server.port}`;
@@ -463,6 +471,29 @@ describe('demo server over HTTP', () => {
       body: typeof body === 'string' ? body : JSON.stringify(body),
     });
   const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  test("writes the traffic service's container log in CRI format, and error lines into the logs a fault names", async () => {
+    await sleep(1200);
+    const gateway = readFileSync(path.join(dir, 'logs', 'api-gateway.log'), 'utf8')
+      .trim()
+      .split('\n');
+    expect(gateway.at(-1)).toMatch(
+      /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z stdout F INFO POST \/v1\/chat\/completions: \d+ requests served \(stable, unknown\)$/,
+    );
+    const bad = await post('/__sandbox/log-errors', { containers: ['auth-service', 'Not A Name'] });
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toEqual({ error: 'not container names: ["Not A Name"]' });
+    expect((await post('/__sandbox/log-errors', { containers: ['auth-service'] })).status).toBe(200);
+    await sleep(1200);
+    const auth = readFileSync(path.join(dir, 'logs', 'auth-service.log'), 'utf8');
+    expect(auth).toContain(`stdout F ${INJECTED_ERROR_LINE}\n`);
+    // Cleared with the other faults: no more lines.
+    expect((await post('/__sandbox/fault', { clear: true })).status).toBe(200);
+    await sleep(1100);
+    const size = readFileSync(path.join(dir, 'logs', 'auth-service.log'), 'utf8').length;
+    await sleep(1100);
+    expect(readFileSync(path.join(dir, 'logs', 'auth-service.log'), 'utf8').length).toBe(size);
+  });
 
   test('logs the listening line', () => {
     expect(lines[0]).toBe(

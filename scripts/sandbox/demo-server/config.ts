@@ -28,6 +28,10 @@ export interface DemoServerOptions {
   /** Synthetic requests per second. Default 50. */
   rps?: number;
   stateFile?: string;
+  /** Folder of the containers' log files kwok serves; without it nothing is logged there. */
+  logDir?: string;
+  /** The platform's containers: each log starts with a line when the server starts. */
+  containers?: string[];
   log?: (line: string) => void;
   random?: Random;
 }
@@ -102,5 +106,7 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv): DemoServerOptions {
       'a number between 0 and 100000',
     ),
     stateFile: env.DEMO_STATE_FILE || undefined,
+    logDir: env.DEMO_LOG_DIR || undefined,
+    containers: (env.DEMO_CONTAINERS ?? '').split(',').filter(Boolean),
   };
 }

@@ -61,9 +61,20 @@ export function validateHealthRequest(body: unknown): Validation<HealthFault> {
   return { ok: true, value: { fail: true, reason: body.reason || 'fault injected' } };
 }
 
-/** Applies a validated fault command without mutating the input. */
+const CONTAINER_RE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** Checks a POST /__sandbox/log-errors body: the containers whose logs get error lines (none clears). */
+export function validateLogErrorsRequest(body: unknown): Validation<string[]> {
+  if (!isRecord(body) || !Array.isArray(body.containers))
+    return { ok: false, error: 'containers must be a list of container names' };
+  const bad = body.containers.filter((c) => typeof c !== 'string' || !CONTAINER_RE.test(c));
+  if (bad.length) return { ok: false, error: `not container names: ${JSON.stringify(bad)}` };
+  return { ok: true, value: [...new Set(body.containers as string[])] };
+}
+
+/** Applies a validated fault command without mutating the input; clear also stops error lines in logs. */
 export function applyFaultCommand(state: FaultState, command: FaultCommand): FaultState {
-  if (command.kind === 'clear') return { ...state, tracks: {} };
+  if (command.kind === 'clear') return { ...state, tracks: {}, logErrors: [] };
   return { ...state, tracks: { ...state.tracks, [command.track]: command.fault } };
 }
 
@@ -80,6 +91,8 @@ export function parseFaultState(raw: unknown): FaultState {
   }
   const health = validateHealthRequest(raw.health);
   if (health.ok) state.health = health.value;
+  const logErrors = validateLogErrorsRequest({ containers: raw.logErrors });
+  if (logErrors.ok) state.logErrors = logErrors.value;
   return state;
 }
 

@@ -70,6 +70,7 @@ export {
   type DemoServerOptions,
   type TrafficSource,
 } from './config';
+export { ContainerLogs, criLine, INJECTED_ERROR_LINE, trafficLogLines } from './container-logs';
 export { kubeTrafficSource } from './kube-reader';
 export { startDemoServer } from './server';
 

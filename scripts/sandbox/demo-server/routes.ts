@@ -1,7 +1,13 @@
 /** The demo server's state and the endpoints that read and change it. */
 import { randomBytes } from 'node:crypto';
 import type { Credentials } from './config';
-import { applyFaultCommand, saveFaultState, validateFaultRequest, validateHealthRequest } from './faults';
+import {
+  applyFaultCommand,
+  saveFaultState,
+  validateFaultRequest,
+  validateHealthRequest,
+  validateLogErrorsRequest,
+} from './faults';
 import {
   bearerToken,
   readJsonBody,
@@ -161,6 +167,17 @@ export function buildRoutes(ctx: ServerContext): Routes {
           setFaults(ctx, { ...ctx.faults, health });
           ctx.log(health.fail ? `demo: health failing: ${health.reason ?? ''}` : 'demo: health restored');
           sendJson(res, 200, { health: ctx.faults.health });
+        },
+      },
+    ],
+    [
+      '/__sandbox/log-errors',
+      {
+        POST: async (req, res) => {
+          const logErrors = validOr400(validateLogErrorsRequest(await readJsonBody(req)));
+          setFaults(ctx, { ...ctx.faults, logErrors });
+          ctx.log(`demo: error lines in the logs of ${logErrors.join(', ') || 'no container'}`);
+          sendJson(res, 200, { logErrors });
         },
       },
     ],

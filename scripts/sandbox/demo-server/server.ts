@@ -7,7 +7,8 @@ import { createRequestListener } from './http';
 import { kubeTrafficSource } from './kube-reader';
 import { TrafficMetrics } from './metrics';
 import { buildRoutes, effectiveTraffic, type ServerContext } from './routes';
-import { generateTraffic, type Random } from './synthetic-traffic';
+import { ContainerLogs, INJECTED_ERROR_LINE, trafficLogLines } from './container-logs';
+import { generateTraffic, type Random, type SimulatedRequest } from './synthetic-traffic';
 import { TrafficPoller } from './traffic-poller';
 import { normaliseWeights } from './traffic-state';
 import { DEFAULT_TRAFFIC, UNKNOWN_VERSION } from './types';
@@ -31,9 +32,14 @@ function urlHost(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
 
-/** Emits DEMO_RPS/10 requests per tick, carrying fractions so low rates still average out. */
-function startTrafficTimer(ctx: ServerContext, rps: number, random: Random): NodeJS.Timeout {
+/**
+ * Emits DEMO_RPS/10 requests per tick, carrying fractions so low rates still
+ * average out; with a log folder, each second's requests and the injected log
+ * errors go to the containers' logs.
+ */
+function startTrafficTimer(ctx: ServerContext, rps: number, random: Random, logs?: ContainerLogs): NodeJS.Timeout[] {
   let carry = 0;
+  let second: SimulatedRequest[] = [];
   const timer = setInterval(() => {
     carry += (rps * TRAFFIC_TICK_MS) / 1000;
     const count = Math.floor(carry);
@@ -42,10 +48,23 @@ function startTrafficTimer(ctx: ServerContext, rps: number, random: Random): Nod
     for (const request of generateTraffic(count, traffic.weights, ctx.faults, random)) {
       const version = traffic.versions[request.track] ?? UNKNOWN_VERSION;
       ctx.metrics.record({ service: ctx.service, track: request.track, version }, request.code, request.latencySeconds);
+      if (logs) second.push(request);
     }
   }, TRAFFIC_TICK_MS);
   timer.unref();
-  return timer;
+  if (!logs) return [timer];
+  const logTimer = setInterval(() => {
+    const served = second;
+    second = [];
+    try {
+      logs.write(ctx.service, trafficLogLines(served, effectiveTraffic(ctx)));
+      for (const c of ctx.faults.logErrors) logs.write(c, [INJECTED_ERROR_LINE]);
+    } catch (err) {
+      ctx.log(`demo: cannot write container logs: ${(err as Error).message}`);
+    }
+  }, 1000);
+  logTimer.unref();
+  return [timer, logTimer];
 }
 
 /**
@@ -77,6 +96,8 @@ export async function startDemoServer(opts: DemoServerOptions = {}): Promise<Dem
     log,
   };
 
+  const logs = opts.logDir ? new ContainerLogs(opts.logDir) : undefined;
+  for (const c of opts.containers ?? []) logs?.write(c, [`INFO ${c} listening on :8080`]);
   const server = createServer(createRequestListener(buildRoutes(ctx), log));
   const port = await listen(server, opts.port ?? DEFAULTS.port, host);
   log(`demo: listening on http://${urlHost(host)}:${port} (namespace ${namespace}, service ${service})`);
@@ -97,10 +118,10 @@ export async function startDemoServer(opts: DemoServerOptions = {}): Promise<Dem
     });
     void Promise.race([firstPoll, grace]).then(() => {
       clearTimeout(graceTimer);
-      if (!closed) timers.push(startTrafficTimer(ctx, rps, random));
+      if (!closed) timers.push(...startTrafficTimer(ctx, rps, random, logs));
     });
   } else {
-    timers.push(startTrafficTimer(ctx, rps, random));
+    timers.push(...startTrafficTimer(ctx, rps, random, logs));
   }
 
   return {

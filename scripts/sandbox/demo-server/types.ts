@@ -41,6 +41,8 @@ export interface HealthFault {
 export interface FaultState {
   tracks: Partial<Record<Track, TrackFault>>;
   health: HealthFault;
+  /** Containers whose logs get error lines (every second) until cleared. */
+  logErrors: string[];
 }
 
 /** The annotation our pipeline sets on a Deployment to name the version it runs. */
@@ -58,7 +60,7 @@ export const DEFAULT_TRAFFIC: TrafficState = {
 
 /** A fresh state with no faults. */
 export function emptyFaultState(): FaultState {
-  return { tracks: {}, health: { fail: false } };
+  return { tracks: {}, health: { fail: false }, logErrors: [] };
 }
 
 /** The track a value names, or null when it names none. */
