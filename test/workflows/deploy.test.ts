@@ -405,3 +405,79 @@ test('issue 16 item 4: an image update that failed half-way undoes the Deploymen
   const rollback = fake.argsOf<{ records: { deployment: string }[] }>('rollbackImages');
   expect(rollback.map((r) => r.records.map((x) => x.deployment))).toEqual([[first.deployment]]);
 }, 60_000);
+
+describe('issue 16 item 9: a deployment that did not succeed closes as Failed, its result still readable', () => {
+  /** Starts a deployment and waits for it to close, whatever its close status; returns what the server says. */
+  async function closed(opts: FakeOptions, input: DeployInput = { version: '1.0.1', strategy: 'rolling' }) {
+    const fake = fakeActivities(opts);
+    return withWorker(fake, async (taskQueue) => {
+      const h = await env.client.workflow.start(deployWorkflow, {
+        taskQueue,
+        workflowId: `deploy-${taskQueue}`,
+        args: [input],
+      });
+      const ended = await h.result().then(
+        (value) => ({ value, error: undefined }),
+        (error: unknown) => ({ value: undefined, error }),
+      );
+      const metadata = await h.query<{ currentDetails?: string }>('__temporal_workflow_metadata');
+      return { ...ended, closeStatus: (await h.describe()).status.name, details: metadata.currentDetails ?? '' };
+    });
+  }
+
+  /** The failure a failed run closed with: its type, its message and the DeployResult it carries. */
+  function failureOf(error: unknown): { type?: string; message: string; result?: DeployResult } {
+    expect(error).toBeInstanceOf(WorkflowFailedError);
+    const cause = (error as WorkflowFailedError).cause;
+    expect(cause).toBeInstanceOf(ApplicationFailure);
+    const f = cause as ApplicationFailure;
+    return { type: f.type ?? undefined, message: f.message, result: f.details?.[0] as DeployResult | undefined };
+  }
+
+  test.each([
+    [
+      'rolled back',
+      { fail: { checkHealth: 'VerificationFailed' } },
+      'DeploymentRolledBack',
+      'rolled-back',
+      /VerificationFailed/,
+    ],
+    [
+      'failed before the rollout',
+      { fail: { preflight: 'PreflightFailed' } },
+      'DeploymentFailed',
+      'failed',
+      /Preflight/,
+    ],
+    [
+      'refused (invalid input)',
+      { fail: { resolvePlan: 'InvalidInput' } },
+      'DeploymentRefused',
+      'failed',
+      /InvalidInput/,
+    ],
+  ] as const)(
+    '%s: close status Failed, a failure named after the outcome, the DeployResult in its details',
+    async (_name, opts, type, outcome, reason) => {
+      const r = await closed({ plan: plan({ version: '1.0.1', strategy: 'rolling' }), ...opts });
+      expect(r.closeStatus).toBe('FAILED');
+      const f = failureOf(r.error);
+      expect(f.type).toBe(type);
+      expect(f.message).toMatch(reason);
+      expect(f.result).toMatchObject({ outcome, workflowId: expect.stringMatching(/^deploy-/) });
+      expect(f.message).toBe(f.result?.reason);
+      expect(f.result?.status.phase).toBe(outcome);
+      // The workflow's page shows the outcome in its current details.
+      expect(r.details).toContain(outcome);
+      expect(r.details).toMatch(reason);
+    },
+    60_000,
+  );
+
+  test('a successful deployment still completes, and its current details say succeeded', async () => {
+    const r = await closed({ plan: plan({ version: '1.0.1', strategy: 'rolling' }) });
+    expect(r.closeStatus).toBe('COMPLETED');
+    expect(r.value?.outcome).toBe('succeeded');
+    expect(r.details).toContain('succeeded');
+  }, 60_000);
+});
