@@ -58,6 +58,15 @@ export const ROLLBACK_LOCK_PATCH = 'manual-rollback-environment-lock';
  */
 export const RESTORE_APPROVALS_PATCH = 'restore-required-approvals';
 
+/**
+ * Issue 16 item 9: a workflow whose outcome is not a success (a deployment
+ * rolled back, aborted, refused or failed; a canary or blue-green aborted or
+ * failed; a rollback that failed) closes as Failed, with a failure named
+ * after the outcome that carries the result, so the Temporal UI's list shows
+ * it. Before, every one of them completed.
+ */
+export const CLOSE_STATUS_FOLLOWS_OUTCOME_PATCH = 'close-status-follows-outcome';
+
 /** Every patch id above: what a history's patch markers may hold. */
 export const PATCH_IDS: readonly string[] = [
   RUN_ANALYSIS_PATCH,
@@ -68,4 +77,5 @@ export const PATCH_IDS: readonly string[] = [
   PARTIAL_IMAGE_UNDO_PATCH,
   ROLLBACK_LOCK_PATCH,
   RESTORE_APPROVALS_PATCH,
+  CLOSE_STATUS_FOLLOWS_OUTCOME_PATCH,
 ];
