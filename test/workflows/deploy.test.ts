@@ -14,6 +14,7 @@ import { abortSignal, approveSignal, pauseSignal, statusQuery } from '../../src/
 import { fakeActivities, type FakeOptions } from '../helpers/fake-activities';
 import { testPlan } from '../helpers/plan';
 import { timeSkippingEnv, uniqueQueue, workflowBundle } from '../helpers/temporal';
+import { resultOf } from '../../src/workflows/outcome';
 
 let env: TestWorkflowEnvironment;
 beforeAll(async () => {
@@ -58,7 +59,8 @@ async function deploy(
       args: [input],
     });
     if (during) await during(h);
-    return h.result();
+    // A deployment that did not succeed closes as Failed, its result in the failure (issue 16 item 9).
+    return resultOf(h.result());
   });
   return { result, fake };
 }
@@ -258,7 +260,7 @@ test('the database decision times out into keeping the database', async () => {
   );
   expect(result.outcome).toBe('rolled-back');
   expect(fake.count('restoreDatabase')).toBe(0);
-  const rollback = await env.client.workflow.getHandle(`${result.workflowId}-rollback`).result();
+  const rollback = await resultOf(env.client.workflow.getHandle(`${result.workflowId}-rollback`).result());
   expect(rollback.database).toBe('kept (decision timed out)');
 }, 60_000);
 
@@ -301,7 +303,7 @@ test('abort during a canary soak is forwarded: canary aborted, saga rolls back, 
   });
   expect(result.outcome).toBe('aborted');
   expect(fake.weights.at(-1)).toBe(0);
-  const canary = await env.client.workflow.getHandle(`${result.workflowId}-canary`).result();
+  const canary = await resultOf(env.client.workflow.getHandle(`${result.workflowId}-canary`).result());
   expect(canary.status.aborts[0]).toMatchObject({ by: 'erin', reason: 'p99 looks bad' });
   expect(fake.count('promoteCanary')).toBe(0);
 }, 120_000);
@@ -330,15 +332,17 @@ test('a second deployment to the same environment is refused with the running on
     });
     await waitForPhase(first, 'rolling-out', '10s');
     holder = first.workflowId;
-    const second = await env.client.workflow.execute(deployWorkflow, {
-      taskQueue,
-      workflowId: `second-${taskQueue}`,
-      args: [{ version: '1.0.2' }],
-    });
+    const second = await resultOf(
+      env.client.workflow.execute(deployWorkflow, {
+        taskQueue,
+        workflowId: `second-${taskQueue}`,
+        args: [{ version: '1.0.2' }],
+      }),
+    );
     expect(second).toMatchObject({ outcome: 'failed', refused: 'deployment-in-progress' });
     expect(second.reason).toContain(first.workflowId);
     await first.signal(abortSignal, { by: 'ops', reason: 'test over' });
-    await first.result();
+    await resultOf(first.result());
   });
 }, 120_000);
 
@@ -365,9 +369,10 @@ test('signals that do not apply are recorded as ignored and never wedge the work
 }, 60_000);
 
 test('the workflow never throws on bad input from the UI', async () => {
+  // It ends with its refusal (closed as Failed since issue 16 item 9, the result in the failure), never a crash.
   const { result } = await deploy({ fail: { resolvePlan: 'InvalidInput' } }, null as unknown as DeployInput);
-  expect(result.outcome).toBe('failed');
-  await expect(Promise.resolve(result)).resolves.not.toBeInstanceOf(WorkflowFailedError);
+  expect(result).toMatchObject({ outcome: 'failed', refused: 'invalid-input' });
+  expect(result.status.phase).toBe('failed');
 }, 60_000);
 
 test('issue 16 item 2: a successful deployment writes a summary that says succeeded', async () => {
