@@ -27,6 +27,7 @@ import { testPlan } from '../test/helpers/plan';
 import { devServerEnv, uniqueQueue, workflowBundle } from '../test/helpers/temporal';
 import { benchConfig, loadAverage, nowMs, runId, sandboxVar, sleep, type BenchOptions } from './common';
 import { median, ms, percentile, type BenchReport, type Target } from './report';
+import { resultOf } from '../src/workflows/outcome';
 
 const SERVICE = 'api-gateway';
 const POLL_MS = 20;
@@ -265,7 +266,7 @@ export async function rollbackBench(opts: BenchOptions, log: (s: string) => void
         const stable = untilStable();
         await handle.signal(abortSignal, { by: 'bench', reason: 'rollback latency benchmark' });
         abortSamples.push({ fromTrigger: (await stable) - t0 });
-        const r = await handle.result();
+        const r = await resultOf(handle.result());
         outcomes.push(r.outcome);
         if (r.outcome !== 'aborted') throw new Error(`abort run ${i}: outcome ${r.outcome} (${r.reason ?? ''})`);
       }
@@ -279,7 +280,7 @@ export async function rollbackBench(opts: BenchOptions, log: (s: string) => void
         const at = await untilStable(size.intervalMs + 30_000);
         if (f.returnedAt === undefined) throw new Error(`failure run ${i}: stable 100 without a failing measurement`);
         failSamples.push({ fromTrigger: at - onset, fromMeasurement: at - f.returnedAt });
-        const r = await handle.result();
+        const r = await resultOf(handle.result());
         outcomes.push(r.outcome);
         if (r.outcome !== 'failed') throw new Error(`failure run ${i}: outcome ${r.outcome} (${r.reason ?? ''})`);
       }

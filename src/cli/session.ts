@@ -11,6 +11,7 @@ import type { SignalName } from '../domain/signals';
 import type { DeploymentStatus } from '../domain/status';
 import { temporalSettings } from '../temporal-connection';
 import type { DeployResult } from '../workflows/deploy';
+import { resultOf } from '../workflows/outcome';
 import { ExitCode, exitCodeFor } from './exit-codes';
 import { activeChildId, formatPreview, formatStatus } from './format';
 
@@ -149,7 +150,8 @@ export async function follow(ctx: Ctx, client: Client, workflowId: string, quiet
 
 export async function awaitDeploy(ctx: Ctx, client: Client, workflowId: string, json: boolean): Promise<number> {
   await follow(ctx, client, workflowId, json);
-  const result = (await client.workflow.getHandle(workflowId).result()) as DeployResult;
+  // A deployment that did not succeed closes as Failed with its result in the failure (workflows/outcome.ts).
+  const result = await resultOf(client.workflow.getHandle(workflowId).result() as Promise<DeployResult>);
   if (json) {
     const { status, ...rest } = result;
     ctx.out(JSON.stringify({ ...rest, phase: status.phase, steps: status.steps }, null, 2));

@@ -34,9 +34,33 @@ export const ErrorType = {
   TrafficNotApplied: 'TrafficNotApplied',
   VerificationFailed: 'VerificationFailed',
   DeploymentInProgress: 'DeploymentInProgress',
+  // How a workflow that did not succeed closes (workflows/outcome.ts): its close status is Failed, so the Temporal
+  // UI's list and `ExecutionStatus="Failed"` show it, and its result is the failure's first detail.
+  DeploymentRolledBack: 'DeploymentRolledBack',
+  DeploymentAborted: 'DeploymentAborted',
+  DeploymentFailed: 'DeploymentFailed',
+  DeploymentRefused: 'DeploymentRefused',
+  CanaryAborted: 'CanaryAborted',
+  CanaryFailed: 'CanaryFailed',
+  BlueGreenAborted: 'BlueGreenAborted',
+  BlueGreenFailed: 'BlueGreenFailed',
+  RollbackFailed: 'RollbackFailed',
 } as const;
 
 export type ErrorTypeName = (typeof ErrorType)[keyof typeof ErrorType];
+
+/** The failures a workflow closes with when its outcome is not a success; each carries the workflow's result. */
+export const OUTCOME_FAILURE_TYPES: readonly ErrorTypeName[] = [
+  ErrorType.DeploymentRolledBack,
+  ErrorType.DeploymentAborted,
+  ErrorType.DeploymentFailed,
+  ErrorType.DeploymentRefused,
+  ErrorType.CanaryAborted,
+  ErrorType.CanaryFailed,
+  ErrorType.BlueGreenAborted,
+  ErrorType.BlueGreenFailed,
+  ErrorType.RollbackFailed,
+];
 
 /** Failures that retrying cannot fix: a person or a code change must act. */
 export const NON_RETRYABLE_ERROR_TYPES: ErrorTypeName[] = [

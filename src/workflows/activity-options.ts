@@ -3,7 +3,12 @@
  * so timeouts and retries are explicit and permanent failures (listed once in
  * domain/errors) are never retried.
  */
-import { proxyActivities, type ActivityOptions, type RetryPolicy } from '@temporalio/workflow';
+import {
+  proxyActivities,
+  type ActivityInterfaceFor,
+  type ActivityOptions,
+  type RetryPolicy,
+} from '@temporalio/workflow';
 import type { Activities } from '../activities/contracts';
 import { NON_RETRYABLE_ERROR_TYPES } from '../domain/errors';
 
@@ -56,8 +61,44 @@ export const NOTIFY: ActivityOptions = {
   retry: { ...retry, maximumAttempts: 3 },
 };
 
-export const short = proxyActivities<Activities>(SHORT);
-export const traffic = proxyActivities<Activities>(TRAFFIC);
-export const long = proxyActivities<Activities>(LONG);
-export const analysis = proxyActivities<Activities>(ANALYSIS);
-export const notifier = proxyActivities<Activities>(NOTIFY);
+/** The summary of the activities scheduled now: the step that schedules them (Tracker.step sets it). */
+let summary: string | undefined;
+
+/**
+ * Calls `fn` with `text` as the summary of every activity it schedules before
+ * its first await: the Temporal UI shows it on the activity in the history
+ * and timeline (user metadata), so a person sees "build and push images"
+ * rather than only `buildImages`.
+ */
+export function withSummary<T>(text: string, fn: () => T): T {
+  const before = summary;
+  summary = text;
+  try {
+    return fn();
+  } finally {
+    summary = before;
+  }
+}
+
+/** proxyActivities with the current summary (if any) on each call. */
+function summarised(options: ActivityOptions): ActivityInterfaceFor<Activities> {
+  const activities = proxyActivities<Activities>(options);
+  return new Proxy(activities, {
+    get(target, name: keyof Activities) {
+      const activity = target[name];
+      const call = (...args: unknown[]) =>
+        summary === undefined
+          ? (activity as (...a: unknown[]) => Promise<unknown>)(...args)
+          : activity.executeWithOptions({ summary }, args as never);
+      return Object.assign(call, {
+        executeWithOptions: (o: ActivityOptions, args: never) => activity.executeWithOptions(o, args),
+      });
+    },
+  });
+}
+
+export const short = summarised(SHORT);
+export const traffic = summarised(TRAFFIC);
+export const long = summarised(LONG);
+export const analysis = summarised(ANALYSIS);
+export const notifier = summarised(NOTIFY);

@@ -5,12 +5,23 @@
  * scales down, and is deleted after a delay by a detached child. An abort (or
  * a failed analysis) switches traffic back and removes the new colour.
  */
-import { CancellationScope, ParentClosePolicy, condition, sleep, startChild, workflowInfo } from '@temporalio/workflow';
+import {
+  CancellationScope,
+  ParentClosePolicy,
+  condition,
+  patched,
+  sleep,
+  startChild,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { BlueGreenTarget, Colour } from '../activities/contracts';
+import { ErrorType } from '../domain/errors';
 import { colourTarget, trafficService, trafficTarget, type DeployPlan } from '../domain/plan';
 import { isAllowedApprover, type PromotePayload } from '../domain/signals';
 import type { DeploymentStatus, SignalRecord } from '../domain/status';
 import { long, short, traffic } from './activity-options';
+import { outcomeFailure } from './outcome';
+import { CLOSE_STATUS_FOLLOWS_OUTCOME_PATCH } from './patches';
 import { AnalysisLoop } from './support/analysis';
 import { approvalCommands, Gate } from './support/gate';
 import { aboutPlan, notifierFor } from './support/notifier';
@@ -113,7 +124,9 @@ export async function blueGreenWorkflow(input: BlueGreenInput): Promise<BlueGree
       const slice = Math.min(remaining, p.blueGreen.analysisIntervalMs);
       t.waitFor(`monitoring ${colour} until ${new Date(Date.now() + remaining).toISOString()}`, remaining);
       const began = Date.now();
-      await condition(() => abortReq !== undefined || promoteReq !== undefined, slice);
+      await condition(() => abortReq !== undefined || promoteReq !== undefined, slice, {
+        summary: `monitoring ${colour}: ${Math.round(remaining / 1000)}s of the window left`,
+      });
       remaining -= Date.now() - began;
       t.doneWaiting();
       stopIfAborted();
@@ -211,6 +224,7 @@ export async function blueGreenWorkflow(input: BlueGreenInput): Promise<BlueGree
       workflowId: `${info.workflowId}-retire-${old}`,
       args: [{ target, colour: old, afterMs: scaled.deleteAfterMs }],
       parentClosePolicy: ParentClosePolicy.ABANDON,
+      staticSummary: `${p.project}: delete ${scaled.deployment} (${old}) of ${p.environment}, retired by ${p.version}`,
     });
     t.finish('succeeded');
     return { outcome: 'switched', live: colour, previous: old, liveDeployment: prepared.target.deployment, status };
@@ -234,7 +248,7 @@ export async function blueGreenWorkflow(input: BlueGreenInput): Promise<BlueGree
     });
     t.finish(stop.outcome, status.error ?? stop.reason);
     const live = switched ? next : active;
-    return {
+    const result: BlueGreenResult = {
       outcome: stop.outcome,
       reason: status.error ?? stop.reason,
       ...(live ? { live } : {}),
@@ -242,6 +256,14 @@ export async function blueGreenWorkflow(input: BlueGreenInput): Promise<BlueGree
       ...(stop.timedOut ? { timedOut: true } : {}),
       status,
     };
+    // Closes as Failed, the result in the failure (histories from before issue 16 item 9 completed).
+    if (patched(CLOSE_STATUS_FOLLOWS_OUTCOME_PATCH))
+      throw outcomeFailure(
+        stop.outcome === 'aborted' ? ErrorType.BlueGreenAborted : ErrorType.BlueGreenFailed,
+        result.reason,
+        result,
+      );
+    return result;
   }
 }
 
@@ -251,6 +273,6 @@ export async function retireColourWorkflow(input: {
   colour: Colour;
   afterMs: number;
 }): Promise<void> {
-  await sleep(input.afterMs);
+  await sleep(input.afterMs, { summary: `delete the retired ${input.colour} colour after this delay` });
   await short.deleteOldColour({ target: input.target, colour: input.colour });
 }

@@ -9,6 +9,7 @@
  */
 import { CancellationScope, condition, log, patched, workflowInfo } from '@temporalio/workflow';
 import type { CanaryTarget } from '../activities/contracts';
+import { ErrorType } from '../domain/errors';
 import type { CanaryOverrides } from '../domain/input';
 import { needsApprovalBefore, trafficTarget, type CanarySettings, type DeployPlan } from '../domain/plan';
 import { isAllowedApprover, type PromotePayload } from '../domain/signals';
@@ -17,8 +18,10 @@ import { long, short, traffic } from './activity-options';
 import {
   ABORT_AFTER_FAILED_START_PATCH,
   ABORT_DURING_FINAL_ANALYSIS_PATCH,
+  CLOSE_STATUS_FOLLOWS_OUTCOME_PATCH,
   GATE_BEFORE_FULL_ON_PROMOTE_PATCH,
 } from './patches';
+import { outcomeFailure } from './outcome';
 import { AnalysisLoop } from './support/analysis';
 import { approvalCommands, Gate } from './support/gate';
 import { aboutPlan, notifierFor } from './support/notifier';
@@ -228,13 +231,21 @@ export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> 
       });
     });
     t.finish(stop.outcome, reason);
-    return {
+    const result: CanaryResult = {
       outcome: stop.outcome,
       reason,
       weight: canary.weight,
       status,
       ...(stop.timedOut ? { timedOut: true } : {}),
     };
+    // Closes as Failed, the result in the failure (histories from before issue 16 item 9 completed).
+    if (patched(CLOSE_STATUS_FOLLOWS_OUTCOME_PATCH))
+      throw outcomeFailure(
+        stop.outcome === 'aborted' ? ErrorType.CanaryAborted : ErrorType.CanaryFailed,
+        reason,
+        result,
+      );
+    return result;
   }
 }
 
@@ -319,7 +330,9 @@ async function soak(
       t.waitFor(`soak at ${canary.weight}% until ${canary.soakEndsAt}`, remaining);
       const slice = Math.min(remaining, untilAnalysis);
       const started = Date.now();
-      await condition(() => s.paused || s.abortReq !== undefined || s.promoteReq !== undefined, slice);
+      await condition(() => s.paused || s.abortReq !== undefined || s.promoteReq !== undefined, slice, {
+        summary: `soak at ${canary.weight}% until ${canary.soakEndsAt}${slice < remaining ? ' (analysis on the way)' : ''}`,
+      });
       const elapsed = Date.now() - started;
       remaining -= elapsed;
       untilAnalysis -= elapsed;

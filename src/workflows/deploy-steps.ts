@@ -17,6 +17,7 @@ import type { AutomaticRollback } from './rollback';
 import { Stop } from './support/stop';
 import { describeError, nowIso, Tracker } from './support/tracker';
 import { verifyRelease } from './verify-release';
+import { resultOf } from './outcome';
 import { COMMAND_MIGRATIONS_PATCH, PARTIAL_IMAGE_UNDO_PATCH } from './patches';
 
 /** One release in flight: what the stages read, and what the saga's undo collects as they go. */
@@ -243,7 +244,14 @@ export async function shiftTraffic(rel: Release): Promise<void> {
     const r = await t
       .step(
         'canary',
-        () => executeChild(canaryWorkflow, { workflowId: childId, args: [args] }),
+        () =>
+          resultOf(
+            executeChild(canaryWorkflow, {
+              workflowId: childId,
+              args: [args],
+              staticSummary: `${p.project}: canary of ${service.name} ${p.version} on ${p.environment}`,
+            }),
+          ),
         (x) => `${x.outcome} at ${x.weight}%`,
       )
       .finally(() => (rel.child.active = undefined));
@@ -257,7 +265,14 @@ export async function shiftTraffic(rel: Release): Promise<void> {
     const r = await t
       .step(
         'blue-green',
-        () => executeChild(blueGreenWorkflow, { workflowId: childId, args: [args] }),
+        () =>
+          resultOf(
+            executeChild(blueGreenWorkflow, {
+              workflowId: childId,
+              args: [args],
+              staticSummary: `${p.project}: blue-green of ${service.name} ${p.version} on ${p.environment}`,
+            }),
+          ),
         (x) => `${x.outcome}${x.live ? `, live: ${x.live}` : ''}`,
       )
       .finally(() => (rel.child.active = undefined));

@@ -20,17 +20,24 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { DeploymentPreview } from '../activities/contracts';
-import { ErrorType } from '../domain/errors';
+import { ErrorType, type ErrorTypeName } from '../domain/errors';
 import type { DeployInput } from '../domain/input';
 import type { DeployPlan } from '../domain/plan';
 import { checkSignal, isAllowedApprover, type AbortPayload } from '../domain/signals';
 import type { DeploymentStatus, SignalRecord } from '../domain/status';
 import { short } from './activity-options';
-import { acquireEnvironmentLock, releaseEnvironmentLock, type EnvironmentLock } from './environment-lock';
+import {
+  acquireEnvironmentLock,
+  lockWorkflowId,
+  releaseEnvironmentLock,
+  type EnvironmentLock,
+} from './environment-lock';
 import { environmentBusy } from './support/lock';
 import { COMMAND_MIGRATIONS_PATCH } from './patches';
 import { rollbackWorkflow } from './rollback';
 import { aboutPlan, notifierFor } from './support/notifier';
+import { outcomeFailure, resultOf } from './outcome';
+import { CLOSE_STATUS_FOLLOWS_OUTCOME_PATCH } from './patches';
 import { forwarder, steer } from './support/steering';
 import { abortedBy, Stop } from './support/stop';
 import { describeError, errorType, nowIso, Tracker } from './support/tracker';
@@ -118,9 +125,16 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
   const finish = async (
     result: Omit<DeployResult, 'workflowId' | 'version' | 'environment' | 'status'>,
   ): Promise<DeployResult> => {
-    if (lock) await releaseEnvironmentLock(lock);
+    if (lock) {
+      await releaseEnvironmentLock(lock);
+      t.note('lock', undefined);
+    }
     await condition(allHandlersFinished);
-    return { workflowId, version: status.version, environment: status.environment, status, ...result };
+    const r: DeployResult = { workflowId, version: status.version, environment: status.environment, status, ...result };
+    // Anything but a success closes as Failed, the result in the failure (histories from before it completed).
+    const type = failureTypeFor(r);
+    if (type && patched(CLOSE_STATUS_FOLLOWS_OUTCOME_PATCH)) throw outcomeFailure(type, r.reason, r);
+    return r;
   };
 
   // --- plan -----------------------------------------------------------------------
@@ -157,6 +171,7 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
     return finish({ outcome: 'failed', reason, refused: 'deployment-in-progress' });
   }
 
+  t.note('lock', `**holds** the environment lock ${lockWorkflowId(p.environment)}`);
   await notify('started', `${p.project} ${p.version} to ${p.environment} (${p.strategy}) started by ${p.requestedBy}`);
 
   // --- the runbook's steps, in order ---------------------------------------------
@@ -221,10 +236,13 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
       const rb = await t.step(
         'rollback',
         () =>
-          executeChild(rollbackWorkflow, {
-            workflowId: childId,
-            args: [{ automatic: r.undo, requestedBy: 'deploy-pipelines', reason: stop.message }],
-          }),
+          resultOf(
+            executeChild(rollbackWorkflow, {
+              workflowId: childId,
+              args: [{ automatic: r.undo, requestedBy: 'deploy-pipelines', reason: stop.message }],
+              staticSummary: `${p.project}: automatic rollback of ${p.version} on ${p.environment} to ${p.previousVersion ?? 'the previous images'}`,
+            }),
+          ),
         (x) => `workloads ${x.workloads}; database ${x.database}`,
       );
       if (rb.outcome !== 'rolled-back') {
@@ -243,6 +261,21 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
   await CancellationScope.nonCancellable(() => writeSummary(t, p, r.undo.migrationsApplied, r.backup?.key, final));
   t.finish(final, status.error);
   return finish({ outcome: final, reason: status.error ?? stop.message, ...(stop.timedOut ? { timedOut: true } : {}) });
+}
+
+/** The failure a deployment closes with: none for a success or a dry run. */
+function failureTypeFor(r: DeployResult): ErrorTypeName | undefined {
+  if (r.refused) return ErrorType.DeploymentRefused;
+  switch (r.outcome) {
+    case 'rolled-back':
+      return ErrorType.DeploymentRolledBack;
+    case 'aborted':
+      return ErrorType.DeploymentAborted;
+    case 'failed':
+      return ErrorType.DeploymentFailed;
+    default:
+      return undefined;
+  }
 }
 
 /** The status before the plan exists: what the raw input says (it is not checked yet, and may be anything). */

@@ -12,6 +12,7 @@ import {
   defineQuery,
   defineSignal,
   log,
+  setCurrentDetails,
   setHandler,
   startChild,
   type ChildWorkflowHandle,
@@ -36,6 +37,9 @@ export async function environmentLockWorkflow(input: EnvironmentLockInput): Prom
     released = true;
   });
   setHandler(lockHolderQuery, () => input.holder);
+  setCurrentDetails(
+    `**held by** ${input.holder}: no other deployment or manual rollback of ${input.environment} starts until it ends`,
+  );
   await condition(() => released);
 }
 
@@ -54,6 +58,7 @@ export async function acquireEnvironmentLock(
       workflowId: lockWorkflowId(environment),
       args: [{ environment, holder }],
       parentClosePolicy: ParentClosePolicy.TERMINATE,
+      staticSummary: `environment lock of ${environment}, held by ${holder}`,
     });
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) return undefined;

@@ -67,6 +67,15 @@ export const RESTORE_APPROVALS_PATCH = 'restore-required-approvals';
  */
 export const COMMAND_MIGRATIONS_PATCH = 'command-migrations-apply-unknown';
 
+/**
+ * Issue 16 item 9: a workflow whose outcome is not a success (a deployment
+ * rolled back, aborted, refused or failed; a canary or blue-green aborted or
+ * failed; a rollback that failed) closes as Failed, with a failure named
+ * after the outcome that carries the result, so the Temporal UI's list shows
+ * it. Before, every one of them completed.
+ */
+export const CLOSE_STATUS_FOLLOWS_OUTCOME_PATCH = 'close-status-follows-outcome';
+
 /** Every patch id above: what a history's patch markers may hold. */
 export const PATCH_IDS: readonly string[] = [
   RUN_ANALYSIS_PATCH,
@@ -78,4 +87,5 @@ export const PATCH_IDS: readonly string[] = [
   ROLLBACK_LOCK_PATCH,
   RESTORE_APPROVALS_PATCH,
   COMMAND_MIGRATIONS_PATCH,
+  CLOSE_STATUS_FOLLOWS_OUTCOME_PATCH,
 ];

@@ -13,17 +13,29 @@
  */
 import { patched, workflowInfo } from '@temporalio/workflow';
 import type { BlueGreenTarget, CanaryTarget, Colour, DeploymentRecord } from '../activities/contracts';
+import { ErrorType } from '../domain/errors';
 import type { RollbackInput } from '../domain/input';
 import { imageReference, trafficTarget, type DeployPlan, type RollbackPlan } from '../domain/plan';
 import { isAllowedApprover } from '../domain/signals';
 import type { DeploymentStatus } from '../domain/status';
 import { long, short, traffic } from './activity-options';
-import { RESTORE_APPROVALS_PATCH, ROLLBACK_LOCK_PATCH, ROLLBACK_PAST_FAILED_STEP_PATCH } from './patches';
+import {
+  CLOSE_STATUS_FOLLOWS_OUTCOME_PATCH,
+  RESTORE_APPROVALS_PATCH,
+  ROLLBACK_LOCK_PATCH,
+  ROLLBACK_PAST_FAILED_STEP_PATCH,
+} from './patches';
+import { outcomeFailure } from './outcome';
 import { Gate } from './support/gate';
 import { notifierFor } from './support/notifier';
 import { signalTargetId, steer } from './support/steering';
 import { describeError, nowIso, Tracker } from './support/tracker';
-import { acquireEnvironmentLock, releaseEnvironmentLock, type EnvironmentLock } from './environment-lock';
+import {
+  acquireEnvironmentLock,
+  lockWorkflowId,
+  releaseEnvironmentLock,
+  type EnvironmentLock,
+} from './environment-lock';
 import { environmentBusy } from './support/lock';
 
 /** What the deploy saga hands over: everything it changed that can be undone. */
@@ -56,6 +68,20 @@ export interface RollbackResult {
   database: 'restored' | 'kept' | 'kept (decision timed out)' | 'unchanged' | 'restore failed';
   reason?: string;
   status: DeploymentStatus;
+}
+
+/**
+ * A rollback that failed closes as Failed, its result in the failure
+ * (histories from before issue 16 item 9 completed with it).
+ */
+function failedRollback(result: RollbackResult): RollbackResult {
+  if (patched(CLOSE_STATUS_FOLLOWS_OUTCOME_PATCH))
+    throw outcomeFailure(
+      ErrorType.RollbackFailed,
+      result.reason ?? `rollback failed: database ${result.database}`,
+      result,
+    );
+  return result;
 }
 
 /** Workloads and traffic back first, then the database only on a person's approval. */
@@ -201,6 +227,7 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
         if (patched(ROLLBACK_LOCK_PATCH)) {
           lock = await acquireEnvironmentLock(plan.environment, info.workflowId);
           if (!lock) throw new Error(await environmentBusy(plan.environment));
+          t.note('lock', `**holds** the environment lock ${lockWorkflowId(plan.environment)}`);
         }
         t.phase('rolling-back');
         const deployments = plan.services.map((s) => s.deployment);
@@ -257,7 +284,13 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
       const reason = describeError(err);
       await notify('failed', `rollback on ${status.environment} failed: ${reason}`);
       t.finish('failed', reason);
-      return { outcome: 'failed', workloads: workloads || 'not restored', database: 'unchanged', reason, status };
+      return failedRollback({
+        outcome: 'failed',
+        workloads: workloads || 'not restored',
+        database: 'unchanged',
+        reason,
+        status,
+      });
     }
 
     let database: RollbackResult['database'] = 'unchanged';
@@ -317,14 +350,18 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
       `rollback on ${status.environment}: ${workloads}; database ${database}`,
     );
     t.finish(ok ? 'rolled-back' : 'failed', status.error);
-    return {
+    const result: RollbackResult = {
       outcome: ok ? 'rolled-back' : 'failed',
       workloads,
       database,
       ...(status.error ? { reason: status.error } : {}),
       status,
     };
+    return ok ? result : failedRollback(result);
   } finally {
-    if (lock) await releaseEnvironmentLock(lock);
+    if (lock) {
+      await releaseEnvironmentLock(lock);
+      t.note('lock', undefined);
+    }
   }
 }

@@ -12,6 +12,7 @@ import { recordHistory } from '../helpers/histories';
 import { sandboxVar } from '../helpers/sandbox';
 import { adminKube, deploymentImages, sandboxCli, startE2E, virtualServiceWeights, type E2E } from '../helpers/e2e';
 import { waitFor } from '../helpers/wait';
+import { resultOf } from '../../src/workflows/outcome';
 
 let e2e: E2E;
 beforeAll(async () => {
@@ -78,7 +79,7 @@ test('a canary that fails analysis at 25% rolls back traffic and images; approve
   expect(canaryDeployment.spec?.replicas).toBe(0);
 
   await handle.signal(approveSignal, { by: 'oncall', note: 'restore the pre-deploy backup' });
-  const result = await handle.result();
+  const result = await resultOf(handle.result());
   await sandboxCli('fault', '--clear');
   expect(result.outcome).toBe('rolled-back');
   expect(result.reason).toMatch(/analysis failed/);
@@ -139,11 +140,13 @@ test('issue 16 pod logs: a fault that makes auth-service log errors fails post-d
   await sandboxCli('reset');
   await sandboxCli('fault', '--log-errors', 'auth-service');
   const workflowId = `deploy-production-logs-${Date.now()}`;
-  const result = await e2e.env.client.workflow.execute(deployWorkflow, {
-    taskQueue: e2e.taskQueue,
-    workflowId,
-    args: [{ version: '1.0.1', strategy: 'rolling', requestedBy: 'e2e', migrate: false }],
-  });
+  const result = await resultOf(
+    e2e.env.client.workflow.execute(deployWorkflow, {
+      taskQueue: e2e.taskQueue,
+      workflowId,
+      args: [{ version: '1.0.1', strategy: 'rolling', requestedBy: 'e2e', migrate: false }],
+    }),
+  );
   await sandboxCli('fault', '--clear');
   expect(result.outcome).toBe('rolled-back');
   // The new auth-service pods' logs, read from the apiserver (kwok serves the demo's container logs).

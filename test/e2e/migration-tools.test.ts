@@ -13,6 +13,7 @@ import { Client } from 'pg';
 import type { DeployConfig } from '../../src/domain/config';
 import { deployWorkflow } from '../../src/workflows/deploy';
 import { approveSignal, statusQuery } from '../../src/workflows/messages';
+import { resultOf } from '../../src/workflows/outcome';
 import { sandboxCli, startE2E, type E2E, type E2EOptions } from '../helpers/e2e';
 import { sandboxVar } from '../helpers/sandbox';
 import { REPO_ROOT } from '../helpers/tools';
@@ -80,7 +81,7 @@ async function failCanaryAndRestore(
   expect(await indexExists()).toBe(true);
 
   await handle.signal(approveSignal, { by: 'oncall', note: 'restore the pre-deploy backup' });
-  const result = await handle.result();
+  const result = await resultOf(handle.result());
   expect(result.outcome).toBe('rolled-back');
   expect((await rollback.result()).database).toBe('restored');
   expect(await toolRecords()).not.toContain(migration.recorded);

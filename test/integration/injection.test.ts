@@ -36,6 +36,7 @@ import { git, platformRepoCopy, type RepoFixture } from '../helpers/git-fixture'
 import { testConfig, testPlan } from '../helpers/plan';
 import { sandboxVar } from '../helpers/sandbox';
 import { timeSkippingEnv, uniqueQueue, workflowBundle } from '../helpers/temporal';
+import { resultOf } from '../../src/workflows/outcome';
 
 const TOKEN = randomBytes(6).toString('hex');
 const PWNED = path.join(tmpdir(), `pwned-${TOKEN}`);
@@ -288,7 +289,7 @@ describe('notes and reasons are plain text through the status and into notificat
       const during = await h.query(statusQuery);
       expect(during.aborts[0]).toMatchObject({ by: 'dave', reason: REASON });
       release();
-      return h.result();
+      return resultOf(h.result());
     });
     expect(result.outcome).toBe('aborted');
     expect(result.reason).toBe(`aborted by dave: ${REASON}`);

@@ -58,6 +58,7 @@ import { lockWorkflowId } from '../../src/workflows/environment-lock';
 import { formatFindings, sandboxSecrets, scanForSecrets, type ScanText } from '../helpers/secrets';
 import { toolPath, REPO_ROOT } from '../helpers/tools';
 import { DENIALS, FaultProxy, WebhookReceiver } from '../helpers/fault-proxy';
+import { resultOf as workflowResultOf } from '../../src/workflows/outcome';
 
 const execFileP = promisify(execFile);
 
@@ -1421,9 +1422,7 @@ async function runOne(spec: RunSpec, ctx: RunContext): Promise<RunRecord> {
   }
   rec.retries = await retriedActivities(client, workflowId);
   const sent = ctx.receiver.forWorkflow(workflowId);
-  const canary = await client.workflow
-    .getHandle(`${workflowId}-canary`)
-    .result()
+  const canary = await workflowResultOf(client.workflow.getHandle(`${workflowId}-canary`).result())
     .then((r: { status?: DeploymentStatus }) => r.status?.notificationFailures ?? 0)
     .catch(() => 0);
   rec.notifications = {
@@ -1488,7 +1487,7 @@ async function scanRun(
 async function resultOf(handle: WorkflowHandle, deadline: number): Promise<DeployResult> {
   for (;;) {
     try {
-      return (await handle.result()) as DeployResult;
+      return await workflowResultOf(handle.result() as Promise<DeployResult>);
     } catch (err) {
       if (Date.now() > deadline) throw err;
       await sleep(1000);

@@ -25,6 +25,7 @@ import {
 import { fakeActivities } from '../helpers/fake-activities';
 import { testConfig } from '../helpers/plan';
 import { timeSkippingEnv, uniqueQueue, workflowBundle } from '../helpers/temporal';
+import { resultOf } from '../../src/workflows/outcome';
 
 let env: TestWorkflowEnvironment;
 beforeAll(async () => {
@@ -181,11 +182,13 @@ test.each(CASES)(
   async (_what, input, field, message, readsGit) => {
     const { fake, gitCalls } = harness();
     const result = await run(fake, (taskQueue) =>
-      env.client.workflow.execute(deployWorkflow, {
-        taskQueue,
-        workflowId: `bad-${taskQueue}`,
-        args: [input as DeployInput],
-      }),
+      resultOf(
+        env.client.workflow.execute(deployWorkflow, {
+          taskQueue,
+          workflowId: `bad-${taskQueue}`,
+          args: [input as DeployInput],
+        }),
+      ),
     );
     expect(result).toMatchObject({ outcome: 'failed', refused: 'invalid-input' });
     expect(result.reason).toContain(message);
@@ -226,7 +229,7 @@ test('bad signals sent right after the start are recorded as ignored and the dep
       args: [{ version: '1.0.1', strategy: 'rolling' }],
     });
     for (const [def, payload] of BAD_SIGNALS) await h.signal(def, payload);
-    return h.result();
+    return resultOf(h.result());
   });
   // A bad abort did not abort, a bad approve did not approve: the rolling deployment ran to the end.
   expect(result.outcome).toBe('succeeded');
@@ -261,7 +264,7 @@ test('bad signals at an approval gate are recorded by the canary and the gate st
     expect(waiting.phase).toBe('awaiting-approval');
     expect(waiting.approvals).toEqual([]);
     await h.signal(approveSignal, { by: 'alice', note: 'now for real' });
-    return { result: await h.result(), canary: await child.result() };
+    return { result: await resultOf(h.result()), canary: await resultOf(child.result()) };
   });
   expect(result.outcome).toBe('succeeded');
   expect(canary.status.approvals).toEqual([expect.objectContaining({ by: 'alice', note: 'now for real' })]);

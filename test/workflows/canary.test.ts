@@ -27,6 +27,7 @@ import {
 import { fakeActivities, type FakeOptions } from '../helpers/fake-activities';
 import { testPlan } from '../helpers/plan';
 import { timeSkippingEnv, uniqueQueue, workflowBundle } from '../helpers/temporal';
+import { resultOf } from '../../src/workflows/outcome';
 
 type Fake = ReturnType<typeof fakeActivities>;
 
@@ -161,7 +162,7 @@ async function resultWithin<R>(
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), ms)));
   try {
-    const r = await Promise.race([h.result(), late]);
+    const r = await Promise.race([resultOf(h.result()), late]);
     if (r !== 'late') return r;
   } finally {
     clearTimeout(timer);

@@ -14,6 +14,7 @@ import { abortSignal, approveSignal, pauseSignal, statusQuery } from '../../src/
 import { fakeActivities, type FakeOptions } from '../helpers/fake-activities';
 import { testPlan } from '../helpers/plan';
 import { timeSkippingEnv, uniqueQueue, workflowBundle } from '../helpers/temporal';
+import { resultOf } from '../../src/workflows/outcome';
 
 let env: TestWorkflowEnvironment;
 beforeAll(async () => {
@@ -58,7 +59,8 @@ async function deploy(
       args: [input],
     });
     if (during) await during(h);
-    return h.result();
+    // A deployment that did not succeed closes as Failed, its result in the failure (issue 16 item 9).
+    return resultOf(h.result());
   });
   return { result, fake };
 }
@@ -258,7 +260,7 @@ test('the database decision times out into keeping the database', async () => {
   );
   expect(result.outcome).toBe('rolled-back');
   expect(fake.count('restoreDatabase')).toBe(0);
-  const rollback = await env.client.workflow.getHandle(`${result.workflowId}-rollback`).result();
+  const rollback = await resultOf(env.client.workflow.getHandle(`${result.workflowId}-rollback`).result());
   expect(rollback.database).toBe('kept (decision timed out)');
 }, 60_000);
 
@@ -301,7 +303,7 @@ test('abort during a canary soak is forwarded: canary aborted, saga rolls back, 
   });
   expect(result.outcome).toBe('aborted');
   expect(fake.weights.at(-1)).toBe(0);
-  const canary = await env.client.workflow.getHandle(`${result.workflowId}-canary`).result();
+  const canary = await resultOf(env.client.workflow.getHandle(`${result.workflowId}-canary`).result());
   expect(canary.status.aborts[0]).toMatchObject({ by: 'erin', reason: 'p99 looks bad' });
   expect(fake.count('promoteCanary')).toBe(0);
 }, 120_000);
@@ -330,15 +332,17 @@ test('a second deployment to the same environment is refused with the running on
     });
     await waitForPhase(first, 'rolling-out', '10s');
     holder = first.workflowId;
-    const second = await env.client.workflow.execute(deployWorkflow, {
-      taskQueue,
-      workflowId: `second-${taskQueue}`,
-      args: [{ version: '1.0.2' }],
-    });
+    const second = await resultOf(
+      env.client.workflow.execute(deployWorkflow, {
+        taskQueue,
+        workflowId: `second-${taskQueue}`,
+        args: [{ version: '1.0.2' }],
+      }),
+    );
     expect(second).toMatchObject({ outcome: 'failed', refused: 'deployment-in-progress' });
     expect(second.reason).toContain(first.workflowId);
     await first.signal(abortSignal, { by: 'ops', reason: 'test over' });
-    await first.result();
+    await resultOf(first.result());
   });
 }, 120_000);
 
@@ -365,9 +369,10 @@ test('signals that do not apply are recorded as ignored and never wedge the work
 }, 60_000);
 
 test('the workflow never throws on bad input from the UI', async () => {
+  // It ends with its refusal (closed as Failed since issue 16 item 9, the result in the failure), never a crash.
   const { result } = await deploy({ fail: { resolvePlan: 'InvalidInput' } }, null as unknown as DeployInput);
-  expect(result.outcome).toBe('failed');
-  await expect(Promise.resolve(result)).resolves.not.toBeInstanceOf(WorkflowFailedError);
+  expect(result).toMatchObject({ outcome: 'failed', refused: 'invalid-input' });
+  expect(result.status.phase).toBe('failed');
 }, 60_000);
 
 test('issue 16 item 2: a successful deployment writes a summary that says succeeded', async () => {
@@ -460,5 +465,81 @@ describe('issue 16 item 1: command-mode migrations', () => {
     const rollback = await env.client.workflow.getHandle(`${result.workflowId}-rollback`).result();
     expect(rollback.database).toBe('kept (decision timed out)');
     expect(fake.count('rollbackImages')).toBe(0);
+  }, 60_000);
+});
+
+describe('issue 16 item 9: a deployment that did not succeed closes as Failed, its result still readable', () => {
+  /** Starts a deployment and waits for it to close, whatever its close status; returns what the server says. */
+  async function closed(opts: FakeOptions, input: DeployInput = { version: '1.0.1', strategy: 'rolling' }) {
+    const fake = fakeActivities(opts);
+    return withWorker(fake, async (taskQueue) => {
+      const h = await env.client.workflow.start(deployWorkflow, {
+        taskQueue,
+        workflowId: `deploy-${taskQueue}`,
+        args: [input],
+      });
+      const ended = await h.result().then(
+        (value) => ({ value, error: undefined }),
+        (error: unknown) => ({ value: undefined, error }),
+      );
+      const metadata = await h.query<{ currentDetails?: string }>('__temporal_workflow_metadata');
+      return { ...ended, closeStatus: (await h.describe()).status.name, details: metadata.currentDetails ?? '' };
+    });
+  }
+
+  /** The failure a failed run closed with: its type, its message and the DeployResult it carries. */
+  function failureOf(error: unknown): { type?: string; message: string; result?: DeployResult } {
+    expect(error).toBeInstanceOf(WorkflowFailedError);
+    const cause = (error as WorkflowFailedError).cause;
+    expect(cause).toBeInstanceOf(ApplicationFailure);
+    const f = cause as ApplicationFailure;
+    return { type: f.type ?? undefined, message: f.message, result: f.details?.[0] as DeployResult | undefined };
+  }
+
+  test.each([
+    [
+      'rolled back',
+      { fail: { checkHealth: 'VerificationFailed' } },
+      'DeploymentRolledBack',
+      'rolled-back',
+      /VerificationFailed/,
+    ],
+    [
+      'failed before the rollout',
+      { fail: { preflight: 'PreflightFailed' } },
+      'DeploymentFailed',
+      'failed',
+      /Preflight/,
+    ],
+    [
+      'refused (invalid input)',
+      { fail: { resolvePlan: 'InvalidInput' } },
+      'DeploymentRefused',
+      'failed',
+      /InvalidInput/,
+    ],
+  ] as const)(
+    '%s: close status Failed, a failure named after the outcome, the DeployResult in its details',
+    async (_name, opts, type, outcome, reason) => {
+      const r = await closed({ plan: plan({ version: '1.0.1', strategy: 'rolling' }), ...opts });
+      expect(r.closeStatus).toBe('FAILED');
+      const f = failureOf(r.error);
+      expect(f.type).toBe(type);
+      expect(f.message).toMatch(reason);
+      expect(f.result).toMatchObject({ outcome, workflowId: expect.stringMatching(/^deploy-/) });
+      expect(f.message).toBe(f.result?.reason);
+      expect(f.result?.status.phase).toBe(outcome);
+      // The workflow's page shows the outcome in its current details.
+      expect(r.details).toContain(outcome);
+      expect(r.details).toMatch(reason);
+    },
+    60_000,
+  );
+
+  test('a successful deployment still completes, and its current details say succeeded', async () => {
+    const r = await closed({ plan: plan({ version: '1.0.1', strategy: 'rolling' }) });
+    expect(r.closeStatus).toBe('COMPLETED');
+    expect(r.value?.outcome).toBe('succeeded');
+    expect(r.details).toContain('succeeded');
   }, 60_000);
 });

@@ -33,6 +33,7 @@ import { fakeActivities, fakeRestore, type FakeOptions } from '../helpers/fake-a
 import { testPlan } from '../helpers/plan';
 import { timeSkippingEnv, uniqueQueue, workflowBundle } from '../helpers/temporal';
 import { environmentLockWorkflow, lockWorkflowId } from '../../src/workflows/environment-lock';
+import { resultOf } from '../../src/workflows/outcome';
 
 type Fake = ReturnType<typeof fakeActivities>;
 type Handle = WorkflowHandle<typeof rollbackWorkflow>;
@@ -140,7 +141,7 @@ async function resultWithin<R>(
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), ms)));
   try {
-    const r = await Promise.race([h.result(), late]);
+    const r = await Promise.race([resultOf(h.result()), late]);
     if (r !== 'late') return r;
   } finally {
     clearTimeout(timer);

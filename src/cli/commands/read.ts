@@ -3,6 +3,7 @@
  */
 import { Command, Option } from 'commander';
 import type { DeployResult } from '../../workflows/deploy';
+import { resultInFailure, resultOf } from '../../workflows/outcome';
 import { ExitCode, exitCodeFor } from '../exit-codes';
 import { formatStatus } from '../format';
 import { CliError, follow, queryStatus, withClient, type Ctx } from '../session';
@@ -36,9 +37,15 @@ export function addReadCommands(program: Command, ctx: Ctx, exit: { code: number
     .action(async (workflowId: string) => {
       exit.code = await withClient(ctx, async (client) => {
         await follow(ctx, client, workflowId, false);
-        const desc = await client.workflow.getHandle(workflowId).describe();
-        if (desc.type !== 'deployWorkflow') return desc.status.name === 'COMPLETED' ? ExitCode.Ok : ExitCode.Failed;
-        const r = (await client.workflow.getHandle(workflowId).result()) as DeployResult;
+        const handle = client.workflow.getHandle(workflowId);
+        const desc = await handle.describe();
+        // A workflow that closed as Failed for its outcome (workflows/outcome.ts) ended with a result, as one that
+        // completed did before: the exit code of other workflow types stays what it was for it.
+        if (desc.type !== 'deployWorkflow')
+          return desc.status.name === 'COMPLETED' || (await endedWithResult(handle.result()))
+            ? ExitCode.Ok
+            : ExitCode.Failed;
+        const r = await resultOf(handle.result() as Promise<DeployResult>);
         ctx.out(`${r.outcome}${r.reason ? `: ${r.reason}` : ''}`);
         return exitCodeFor(r);
       });
@@ -126,4 +133,12 @@ export function addReadCommands(program: Command, ctx: Ctx, exit: { code: number
         }
       });
     });
+}
+
+/** Whether a closed workflow's failure carries its result (it closed as Failed for its outcome). */
+async function endedWithResult(result: Promise<unknown>): Promise<boolean> {
+  return result.then(
+    () => true,
+    (err: unknown) => resultInFailure(err) !== undefined,
+  );
 }

@@ -11,8 +11,10 @@ import {
   type RollbackInput,
 } from '../../domain/input';
 import { BUMPS } from '../../domain/version';
+import { resultOf } from '../../workflows/outcome';
 import type { RollbackResult } from '../../workflows/rollback';
 import { ExitCode } from '../exit-codes';
+import { deployMetadata, rollbackMetadata } from '../summaries';
 import {
   awaitDeploy,
   checked,
@@ -102,6 +104,7 @@ export function addStartCommands(program: Command, ctx: Ctx, exit: { code: numbe
             workflowId,
             args: [input],
             workflowIdConflictPolicy: 'FAIL',
+            ...deployMetadata(input),
           });
         } catch (err) {
           if (err instanceof WorkflowExecutionAlreadyStartedError) {
@@ -166,7 +169,12 @@ export function addStartCommands(program: Command, ctx: Ctx, exit: { code: numbe
       checked(() => checkInput(rollbackInputSchema, input, 'rollback'));
       const workflowId = `rollback-${input.environment ?? 'default'}-${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}`;
       exit.code = await withClient(ctx, async (client, namespace) => {
-        await client.workflow.start('rollbackWorkflow', { taskQueue: taskQueue(ctx.env), workflowId, args: [input] });
+        await client.workflow.start('rollbackWorkflow', {
+          taskQueue: taskQueue(ctx.env),
+          workflowId,
+          args: [input],
+          ...rollbackMetadata(input),
+        });
         if (!o.wait) {
           ctx.out(
             o.json
@@ -176,7 +184,8 @@ export function addStartCommands(program: Command, ctx: Ctx, exit: { code: numbe
           return ExitCode.Ok;
         }
         await follow(ctx, client, workflowId, !!o.json);
-        const r = (await client.workflow.getHandle(workflowId).result()) as RollbackResult;
+        // A rollback that failed closes as Failed with its result in the failure (workflows/outcome.ts).
+        const r = await resultOf(client.workflow.getHandle(workflowId).result() as Promise<RollbackResult>);
         const { status, ...rest } = r;
         ctx.out(
           o.json

@@ -98,6 +98,8 @@ export class Gate {
     const answered = await condition(
       () => w.interrupted?.() === true || g.approvals.size >= this.rules.required(),
       w.timeoutMs,
+      // The gate's timeout, as the Temporal UI names the timer.
+      { summary: `${w.waitingFor ?? w.reason}: gives up at the timeout` },
     );
     this.open = undefined;
     this.t.doneWaiting();

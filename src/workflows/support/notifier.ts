@@ -4,7 +4,7 @@
  */
 import { log } from '@temporalio/workflow';
 import type { NotificationEvent, NotificationKind } from '../../activities/contracts';
-import { notifier } from '../activity-options';
+import { notifier, withSummary } from '../activity-options';
 import { describeError, type Tracker } from './tracker';
 
 /** Sends one notification about this workflow's deployment. */
@@ -22,15 +22,17 @@ export function notifierFor(t: Tracker, workflowId: string, about: NotifyAbout):
   const status = t.status;
   return async (kind, text, extra = {}) => {
     try {
-      const r = await notifier.notify({
-        kind,
-        workflowId,
-        environment: status.environment,
-        version: status.version,
-        text,
-        ...about(),
-        ...extra,
-      });
+      const r = await withSummary(`notify: ${kind}`, () =>
+        notifier.notify({
+          kind,
+          workflowId,
+          environment: status.environment,
+          version: status.version,
+          text,
+          ...about(),
+          ...extra,
+        }),
+      );
       status.notificationFailures += r.failed;
     } catch (err) {
       status.notificationFailures += 1;

@@ -9,12 +9,15 @@ import {
   ApplicationFailure,
   ChildWorkflowFailure,
   isCancellation,
+  setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { DeploymentStatus, IgnoredSignal, Phase, SignalRecord, StepRecord, WaitingFor } from '../../domain/status';
+import { withSummary } from '../activity-options';
 import { statusQuery } from '../messages';
+import { currentDetails } from './details';
 
 /** The Deploy* search attributes: the Temporal UI lists and filters deployments by them. */
 export const DeployEnvironmentKey = defineSearchAttributeKey('DeployEnvironment', SearchAttributeType.KEYWORD);
@@ -81,6 +84,9 @@ export class Tracker {
   /** Off until the plan says the server has the Deploy* attributes registered. */
   private searchAttributes = false;
 
+  /** Lines a workflow adds to its current details (the lock it holds). */
+  private readonly notes = new Map<string, string>();
+
   constructor(
     workflow: DeploymentStatus['workflow'],
     init: { version: string; environment: string; strategy?: string; requestedBy?: string },
@@ -104,6 +110,23 @@ export class Tracker {
     };
     // Registered before the workflow's first await (design §3.7); queries never mutate.
     setHandler(statusQuery, () => this.status);
+    this.show();
+  }
+
+  /**
+   * The Temporal UI's "current details" of this workflow: phase, what it
+   * waits for, how it ended. No command: the SDK answers the UI's metadata
+   * query with it, so it never changes a history.
+   */
+  private show(): void {
+    setCurrentDetails(currentDetails(this.status, [...this.notes.values()]));
+  }
+
+  /** A line of the current details under `key` (undefined removes it). */
+  note(key: string, line: string | undefined): void {
+    if (line === undefined) this.notes.delete(key);
+    else this.notes.set(key, line);
+    this.show();
   }
 
   /** Once the plan is known, the status and the UI's search attributes carry it. */
@@ -120,12 +143,14 @@ export class Tracker {
         { key: DeployPhaseKey, value: this.status.phase },
       ]);
     }
+    this.show();
   }
 
   phase(phase: Phase): void {
     if (this.status.phase === phase) return;
     this.status.phase = phase;
     if (this.searchAttributes) upsertSearchAttributes([{ key: DeployPhaseKey, value: phase }]);
+    this.show();
   }
 
   get isFinal(): boolean {
@@ -137,15 +162,21 @@ export class Tracker {
     this.status.waitingFor = undefined;
     if (error) this.status.error = error;
     this.phase(phase);
+    this.show();
   }
 
-  /** Runs one step, recording its state, timings and error. Rethrows failures. */
+  /**
+   * Runs one step, recording its state, timings and error. Rethrows failures.
+   * The activities `fn` schedules before its first await carry the step's
+   * name as their summary (the Temporal UI shows it on the timeline).
+   */
   async step<T>(name: string, fn: () => Promise<T>, detail?: (r: T) => string | undefined): Promise<T> {
     const rec: StepRecord = { name, state: 'running', startedAt: nowIso(), attempts: 1 };
     this.status.steps.push(rec);
+    this.show();
     const start = Date.now();
     try {
-      const r = await fn();
+      const r = await withSummary(name, fn);
       rec.state = 'succeeded';
       const d = detail?.(r);
       if (d) rec.detail = d;
@@ -158,11 +189,13 @@ export class Tracker {
     } finally {
       rec.endedAt = nowIso();
       rec.durationMs = Date.now() - start;
+      this.show();
     }
   }
 
   skip(name: string, why: string): void {
     this.status.steps.push({ name, state: 'skipped', detail: why });
+    this.show();
   }
 
   waitFor(what: string, timeoutMs?: number, commands?: string[]): WaitingFor {
@@ -174,11 +207,13 @@ export class Tracker {
       ...(commands ? { commands } : {}),
     };
     this.status.waitingFor = w;
+    this.show();
     return w;
   }
 
   doneWaiting(): void {
     this.status.waitingFor = undefined;
+    this.show();
   }
 
   ignore(signal: string, by: string, because: string, extra: Partial<SignalRecord> = {}): void {
@@ -186,5 +221,6 @@ export class Tracker {
     // Bounded, so a flood of bad signals cannot grow the status without limit.
     if (this.status.ignoredSignals.length >= 200) this.status.ignoredSignals.shift();
     this.status.ignoredSignals.push(rec);
+    this.show();
   }
 }
