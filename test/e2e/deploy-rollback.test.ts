@@ -156,3 +156,30 @@ test('issue 16 pod logs: a fault that makes auth-service log errors fails post-d
   expect(result.reason).not.toMatch(/logs unavailable/);
   expect((await deploymentImages())['auth-service']).toBe(V100('auth-service'));
 }, 600_000);
+
+test('issue 16 item 3: blue-green smoke-tests the new colour through its preview before the switch; a broken preview never gets traffic', async () => {
+  await sandboxCli('reset');
+  await sandboxCli('fault', '--preview-fail', 'green signs nobody in');
+  const workflowId = `deploy-production-bg-preview-${Date.now()}`;
+  const result = await resultOf(
+    e2e.env.client.workflow.execute(deployWorkflow, {
+      taskQueue: e2e.taskQueue,
+      workflowId,
+      args: [
+        { version: '1.0.1', strategy: 'blue-green', requestedBy: 'e2e', migrate: false, blueGreen: { monitor: '8s' } },
+      ],
+    }),
+  );
+  await sandboxCli('fault', '--clear');
+  expect(result.outcome).toBe('rolled-back');
+  expect(result.reason).toMatch(/smoke checks failed on green: .*503/);
+  const { core } = adminKube();
+  // The live Service never left blue; the preview Service is what pointed at green.
+  expect((await core.readNamespacedService({ name: 'api-gateway', namespace: 'ai-saas' })).spec?.selector).toEqual({
+    app: 'api-gateway',
+    version: 'blue',
+  });
+  expect(
+    (await core.readNamespacedService({ name: 'api-gateway-preview', namespace: 'ai-saas' })).spec?.selector,
+  ).toEqual({ app: 'api-gateway', version: 'green' });
+}, 600_000);

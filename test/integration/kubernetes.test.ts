@@ -573,3 +573,42 @@ test('a missing Deployment is KubernetesNotFound and another namespace is Kubern
     message: expect.stringMatching(/may not get deployments in namespace kube-system/),
   });
 });
+
+test('issue 16 item 3: prepare points the preview Service at the new colour (the live one keeps its colour); a missing preview Service is a clear error', async () => {
+  const acts = activities();
+  const preview = 'frontend-preview';
+  const target = {
+    workflowId: `${RUN}-bg-preview`,
+    namespace: NS,
+    service: 'frontend',
+    container: 'frontend',
+    image: image('frontend', '1.0.1'),
+    version: '1.0.1',
+  };
+  await expect(acts.prepareBlueGreen({ ...target, previewService: preview })).rejects.toMatchObject({
+    type: ErrorType.InvalidInput,
+    message: expect.stringContaining(`preview service ${preview} not found in ${NS}`),
+  });
+  await core.createNamespacedService({
+    namespace: NS,
+    body: {
+      metadata: { name: preview },
+      spec: { selector: { app: 'frontend' }, ports: [{ port: 80, targetPort: 8080 }] },
+    },
+  });
+  try {
+    const prepared = await acts.prepareBlueGreen({ ...target, previewService: preview });
+    expect(prepared).toMatchObject({ target: { colour: 'green' }, preview: { service: preview, colour: 'green' } });
+    const selector = async (name: string) => (await core.readNamespacedService({ name, namespace: NS })).spec?.selector;
+    expect(await selector(preview)).toEqual({ app: 'frontend', version: 'green' });
+    expect(await selector('frontend')).toEqual({ app: 'frontend', version: 'blue' });
+    await expect(acts.prepareBlueGreen({ ...target, previewService: 'frontend' })).rejects.toMatchObject({
+      type: ErrorType.InvalidInput,
+      message: 'the preview service must not be the live service frontend',
+    });
+  } finally {
+    await acts.abortBlueGreen({ target, colour: 'blue' }).catch(() => undefined);
+    await acts.deleteOldColour({ target, colour: 'green' }).catch(() => undefined);
+    await core.deleteNamespacedService({ name: preview, namespace: NS }).catch(() => undefined);
+  }
+});

@@ -638,3 +638,28 @@ describe('abort and failures', () => {
     await retire(workflowId);
   }, 60_000);
 });
+
+describe('issue 16 item 3: the new colour is smoke-tested through its preview, before the switch', () => {
+  test('with a preview configured, prepare points the preview Service at the new colour and the smoke checks run against it', async () => {
+    const p = plan({}, { blueGreen: { ...plan().blueGreen, previewService: 'api-gateway-preview' } });
+    const { result, fake } = await blueGreen({ plan: p });
+    expect(result.outcome).toBe('switched');
+    expect(fake.argsOf<BlueGreenTarget>('prepareBlueGreen')[0]).toMatchObject({
+      previewService: 'api-gateway-preview',
+    });
+    const names = fake.names();
+    expect(names.indexOf('runSmokeChecks')).toBeLessThan(names.indexOf('switchBlueGreen'));
+    expect(fake.argsOf<{ preview?: boolean }>('runSmokeChecks')[0]).toMatchObject({ preview: true });
+  });
+
+  test('without one, the pre-switch smoke checks are skipped and say why (they run on the live colour after the switch)', async () => {
+    const p = plan({}, { blueGreen: { ...plan().blueGreen, previewService: undefined } });
+    const { result, fake } = await blueGreen({ plan: p });
+    expect(result.outcome).toBe('switched');
+    expect(fake.count('runSmokeChecks')).toBe(0);
+    expect(result.status.steps.find((s) => s.name === 'smoke checks on green')).toMatchObject({
+      state: 'skipped',
+      detail: expect.stringContaining('rollout.blueGreen.preview'),
+    });
+  });
+});
