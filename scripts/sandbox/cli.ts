@@ -148,6 +148,7 @@ program
   .option('--error-rate <fraction>', 'share of requests answered with 500 (0..1)', fraction)
   .option('--latency-ms <ms>', 'latency added to every request', millis)
   .option('--health-fail [reason]', 'make GET /health answer 503')
+  .option('--preview-fail [reason]', "make the preview (a blue-green release's new colour) answer 503")
   .option('--log-errors <containers>', 'comma-separated containers whose logs get an error line every second')
   .option('--clear', 'remove every fault')
   .addHelpText(
@@ -161,6 +162,7 @@ program
       latencyMs?: number;
       healthFail?: string | boolean;
       logErrors?: string;
+      previewFail?: string | boolean;
       clear?: boolean;
     }) => {
       if (o.clear) {
@@ -176,6 +178,11 @@ program
         });
         console.log('sandbox: /health now answers 503');
       }
+      if (o.previewFail) {
+        const reason = typeof o.previewFail === 'string' ? o.previewFail : 'fault injected';
+        await demoControl('/__sandbox/preview', { fail: true, reason });
+        console.log('sandbox: the preview now answers 503');
+      }
       if (o.logErrors !== undefined) {
         const containers = o.logErrors.split(',').filter(Boolean);
         await demoControl('/__sandbox/log-errors', { containers });
@@ -190,8 +197,10 @@ program
         console.log(
           `sandbox: ${o.track} track: error rate ${o.errorRate ?? 'unchanged'}, added latency ${o.latencyMs ?? 'unchanged'} ms`,
         );
-      } else if (!o.healthFail && o.logErrors === undefined) {
-        throw new Error('say what to inject: --error-rate, --latency-ms, --health-fail, --log-errors or --clear');
+      } else if (!o.healthFail && !o.previewFail && o.logErrors === undefined) {
+        throw new Error(
+          'say what to inject: --error-rate, --latency-ms, --health-fail, --preview-fail, --log-errors or --clear',
+        );
       }
     },
   );

@@ -57,6 +57,8 @@ export const PORTS = {
   PROMETHEUS: port('PROMETHEUS', 9090),
   REDIS: port('REDIS', 16379),
   DEMO: port('DEMO', 8080),
+  /** The demo platform's preview (the new colour of a blue-green release, before the switch). */
+  DEMO_PREVIEW: port('DEMO_PREVIEW', 8081),
   /** kwok's kubelet server: the apiserver reaches it for pods/log. */
   KWOK: port('KWOK', 10247),
 };

@@ -133,6 +133,17 @@ function service(name: string): k8s.V1Service {
   };
 }
 
+/**
+ * The blue-green preview of api-gateway (rollout.blueGreen.preview): a copy
+ * of its Service without the colour, which a release points at its new colour
+ * before the switch; the demo server's preview listener stands for its URL.
+ */
+export const PREVIEW_SERVICE = 'api-gateway-preview';
+function previewService(): k8s.V1Service {
+  const live = service('api-gateway');
+  return { ...live, metadata: { ...live.metadata, name: PREVIEW_SERVICE, labels: { app: 'api-gateway' } } };
+}
+
 function virtualService(): k8s.KubernetesObject & { spec: unknown } {
   return {
     apiVersion: 'networking.istio.io/v1beta1',
@@ -188,16 +199,17 @@ export async function applyPlatform(resetExtras: boolean): Promise<void> {
         .catch(async () => apply(kc, [deployment(s)]));
     }
     const core = kc.makeApiClient(k8s.CoreV1Api);
-    for (const s of SERVICES) {
-      const current = await core.readNamespacedService({ name: s, namespace: NAMESPACE }).catch(() => undefined);
+    for (const pristine of [...SERVICES.map(service), previewService()]) {
+      const name = pristine.metadata!.name!;
+      const current = await core.readNamespacedService({ name, namespace: NAMESPACE }).catch(() => undefined);
       if (current)
         await core.replaceNamespacedService({
-          name: s,
+          name,
           namespace: NAMESPACE,
           body: {
-            ...service(s),
-            metadata: { ...service(s).metadata, resourceVersion: current.metadata?.resourceVersion },
-            spec: { ...service(s).spec, clusterIP: current.spec?.clusterIP },
+            ...pristine,
+            metadata: { ...pristine.metadata, resourceVersion: current.metadata?.resourceVersion },
+            spec: { ...pristine.spec, clusterIP: current.spec?.clusterIP },
           },
         });
     }
@@ -223,7 +235,7 @@ export async function applyPlatform(resetExtras: boolean): Promise<void> {
       });
     }
   }
-  await apply(kc, [...SERVICES.map(deployment), ...SERVICES.map(service), virtualService()]);
+  await apply(kc, [...SERVICES.map(deployment), ...SERVICES.map(service), previewService(), virtualService()]);
 }
 
 async function platformReady(): Promise<boolean> {
@@ -307,6 +319,7 @@ export function demoComponent(): Component {
               DEMO_STATE_FILE: path.join(ensureDir('demo'), 'faults.json'),
               DEMO_LOG_DIR: path.dirname(containerLogFile('api-gateway')),
               DEMO_CONTAINERS: PLATFORM_SERVICES.join(','),
+              DEMO_PREVIEW_PORT: String(PORTS.DEMO_PREVIEW),
             },
           },
         );
@@ -338,7 +351,12 @@ export function demoComponent(): Component {
     },
     env() {
       const c = smokeCredentials();
-      return { DEMO_URL: demoUrl(), SMOKE_EMAIL: c.email, SMOKE_PASSWORD: c.password };
+      return {
+        DEMO_URL: demoUrl(),
+        DEMO_PREVIEW_URL: `http://${HOST}:${PORTS.DEMO_PREVIEW}`,
+        SMOKE_EMAIL: c.email,
+        SMOKE_PASSWORD: c.password,
+      };
     },
   };
 }

@@ -263,6 +263,13 @@ export const configSchema = z
             monitor: duration('blue-green monitoring window', 1000, 24 * 3_600_000).default(5 * 60_000),
             approval: z.boolean().default(false),
             approvalTimeout: duration('approval timeout', 1000, 7 * 24 * 3_600_000).default(60 * 60_000),
+            /**
+             * The new colour before the switch: a Service (yours, e.g. a copy of the traffic Service
+             * without its `version` selector) that prepare points at the new colour, and the URL where it
+             * answers. The smoke checks run there before any traffic moves. Without it they run only
+             * on the live colour, after the switch.
+             */
+            preview: z.strictObject({ service: dnsName, url }).optional(),
           })
           .prefault({}),
         /** How long to wait for a database decision after an automatic rollback; on timeout the database is kept. */

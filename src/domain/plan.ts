@@ -70,6 +70,8 @@ export interface DeployPlan {
     approval: boolean;
     approvalTimeoutMs: number;
     deleteAfterMs: number;
+    /** The Service that shows the new colour before the switch (rollout.blueGreen.preview). */
+    previewService?: string;
   };
   traffic: TrafficSettings;
   approvers: string[];
@@ -180,6 +182,8 @@ export interface ColourTarget {
   container: string;
   image: string;
   version: string;
+  /** A Service prepare points at the new colour, for its smoke checks before the switch. */
+  previewService?: string;
 }
 
 /**

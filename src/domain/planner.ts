@@ -82,6 +82,7 @@ export function buildPlan(config: DeployConfig, input: CheckedDeployInput, facts
       approval: input.blueGreen?.approval ?? config.rollout.blueGreen.approval,
       approvalTimeoutMs: input.blueGreen?.approvalTimeout ?? config.rollout.blueGreen.approvalTimeout,
       deleteAfterMs: config.kubernetes.deleteOldColourAfter,
+      ...(config.rollout.blueGreen.preview ? { previewService: config.rollout.blueGreen.preview.service } : {}),
     },
     traffic: {
       provider: config.traffic.provider,

@@ -21,7 +21,7 @@ import { isAllowedApprover, type PromotePayload } from '../domain/signals';
 import type { DeploymentStatus, SignalRecord } from '../domain/status';
 import { long, short, traffic } from './activity-options';
 import { outcomeFailure } from './outcome';
-import { CLOSE_STATUS_FOLLOWS_OUTCOME_PATCH } from './patches';
+import { BLUE_GREEN_PREVIEW_SMOKE_PATCH, CLOSE_STATUS_FOLLOWS_OUTCOME_PATCH } from './patches';
 import { AnalysisLoop } from './support/analysis';
 import { approvalCommands, Gate } from './support/gate';
 import { aboutPlan, notifierFor } from './support/notifier';
@@ -106,10 +106,10 @@ export async function blueGreenWorkflow(input: BlueGreenInput): Promise<BlueGree
   }
   const p: DeployPlan = plan;
   t.identify(p.version, p.environment, 'blue-green', input.searchAttributes ?? p.searchAttributes);
-  const target: BlueGreenTarget = colourTarget(
-    trafficTarget(p, signalTarget, input.image),
-    trafficService(p)?.deployment,
-  );
+  const target: BlueGreenTarget = {
+    ...colourTarget(trafficTarget(p, signalTarget, input.image), trafficService(p)?.deployment),
+    ...(p.blueGreen.previewService ? { previewService: p.blueGreen.previewService } : {}),
+  };
   const stopIfAborted = (): void => {
     if (abortReq) throw abortedBy(abortReq);
   };
@@ -176,12 +176,21 @@ export async function blueGreenWorkflow(input: BlueGreenInput): Promise<BlueGree
     next = colour;
     stopIfAborted();
     t.phase('verifying');
-    const smoke = await t.step(
-      `smoke checks on ${colour}`,
-      () => short.runSmokeChecks({ workflowId: signalTarget }),
-      (r) => r.lines.slice(0, 3).join('; '),
-    );
-    if (!smoke.ok) throw new Stop('failed', `smoke checks failed on ${colour}: ${smoke.lines.join('; ')}`);
+    // Histories from before the preview smoke-tested the live colour here, whatever it was.
+    const throughPreview = patched(BLUE_GREEN_PREVIEW_SMOKE_PATCH);
+    if (!throughPreview || target.previewService) {
+      const smoke = await t.step(
+        `smoke checks on ${colour}`,
+        () => short.runSmokeChecks({ workflowId: signalTarget, ...(throughPreview ? { preview: true } : {}) }),
+        (r) => r.lines.slice(0, 3).join('; '),
+      );
+      if (!smoke.ok) throw new Stop('failed', `smoke checks failed on ${colour}: ${smoke.lines.join('; ')}`);
+    } else {
+      t.skip(
+        `smoke checks on ${colour}`,
+        'no rollout.blueGreen.preview: the new colour is smoke-tested on the live URL after the switch',
+      );
+    }
     if (p.blueGreen.approval) {
       const commands = approvalCommands(signalTarget);
       await gate.require({

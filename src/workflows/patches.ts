@@ -76,6 +76,13 @@ export const COMMAND_MIGRATIONS_PATCH = 'command-migrations-apply-unknown';
  */
 export const CLOSE_STATUS_FOLLOWS_OUTCOME_PATCH = 'close-status-follows-outcome';
 
+/**
+ * Issue 16 item 3: blue-green smoke-tests the new colour through its preview
+ * Service and URL before the switch, and skips that step (saying why) when no
+ * preview is configured. Before, the step smoke-tested the live colour.
+ */
+export const BLUE_GREEN_PREVIEW_SMOKE_PATCH = 'blue-green-smoke-preview';
+
 /** Every patch id above: what a history's patch markers may hold. */
 export const PATCH_IDS: readonly string[] = [
   RUN_ANALYSIS_PATCH,
@@ -88,4 +95,5 @@ export const PATCH_IDS: readonly string[] = [
   RESTORE_APPROVALS_PATCH,
   COMMAND_MIGRATIONS_PATCH,
   CLOSE_STATUS_FOLLOWS_OUTCOME_PATCH,
+  BLUE_GREEN_PREVIEW_SMOKE_PATCH,
 ];

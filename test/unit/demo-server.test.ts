@@ -297,11 +297,13 @@ describe('health and fault state', () => {
       tracks: { canary: { errorRate: 0.3, latencyMs: 10 }, stable: { errorRate: 7 }, blue: { errorRate: 1 } },
       health: { fail: true, reason: 'x' },
       logErrors: ['auth-service'],
+      preview: { fail: true, reason: 'y' },
     });
     expect(parsed).toEqual({
       tracks: { canary: { errorRate: 0.3, latencyMs: 10 } },
       health: { fail: true, reason: 'x' },
       logErrors: ['auth-service'],
+      preview: { fail: true, reason: 'y' },
     });
     expect(parseFaultState({ logErrors: ['../etc/passwd'] }).logErrors).toEqual([]);
     expect(parseFaultState('garbage')).toEqual(emptyFaultState());
@@ -405,6 +407,7 @@ describe('configuration', () => {
       stateFile: undefined,
       logDir: undefined,
       containers: [],
+      previewPort: undefined,
     });
   });
 
@@ -454,6 +457,7 @@ describe('demo server over HTTP', () => {
       stateFile: path.join(dir, 'state.json'),
       logDir: path.join(dir, 'logs'),
       containers: ['api-gateway', 'auth-service', 'frontend'],
+      previewPort: 0,
       log: (l) => lines.push(l),
     });
     base = `http://127.0.0.1:${server.port}`;
@@ -493,6 +497,21 @@ describe('demo server over HTTP', () => {
     const size = readFileSync(path.join(dir, 'logs', 'auth-service.log'), 'utf8').length;
     await sleep(1100);
     expect(readFileSync(path.join(dir, 'logs', 'auth-service.log'), 'utf8').length).toBe(size);
+  });
+
+  test('the preview listener serves the smoke endpoints, 503 while a preview fault is set; no control API there', async () => {
+    const preview = `http://127.0.0.1:${server.previewPort}`;
+    expect(server.previewPort).toBeGreaterThan(0);
+    expect((await fetch(`${preview}/health`)).status).toBe(200);
+    expect((await fetch(`${preview}/metrics`)).status).toBe(404);
+    expect((await fetch(`${preview}/__sandbox/fault`, { method: 'POST', body: '{"clear":true}' })).status).toBe(404);
+    expect((await post('/__sandbox/preview', { fail: true, reason: 'green is broken' })).status).toBe(200);
+    const signin = await fetch(`${preview}/api/auth/signin`, { method: 'POST', body: JSON.stringify(credentials) });
+    expect(signin.status).toBe(503);
+    expect(await signin.json()).toEqual({ error: 'preview: green is broken' });
+    expect((await fetch(`${base}/health`)).status).toBe(200); // the live listener is untouched
+    expect((await post('/__sandbox/fault', { clear: true })).status).toBe(200);
+    expect((await fetch(`${preview}/health`)).status).toBe(200);
   });
 
   test('logs the listening line', () => {

@@ -15,6 +15,8 @@ export type TrafficSource = () => Promise<TrafficState>;
 export interface DemoServerOptions {
   /** 0 picks a free port. Default 8080. */
   port?: number;
+  /** The preview listener's port (the new colour before a blue-green switch); none when absent. */
+  previewPort?: number;
   /** Must be a loopback address. Default 127.0.0.1. */
   host?: string;
   namespace?: string;
@@ -39,6 +41,8 @@ export interface DemoServerOptions {
 /** A running demo server. */
 export interface DemoServerHandle {
   port: number;
+  /** The preview listener's port, when one was asked for. */
+  previewPort?: number;
   close(): Promise<void>;
   /** Pins the weights (ignoring Kubernetes) until called with null; for tests. */
   setWeightsOverride(weights: TrackWeights | null): void;
@@ -107,6 +111,7 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv): DemoServerOptions {
     ),
     stateFile: env.DEMO_STATE_FILE || undefined,
     logDir: env.DEMO_LOG_DIR || undefined,
+    previewPort: env.DEMO_PREVIEW_PORT ? Number(env.DEMO_PREVIEW_PORT) : undefined,
     containers: (env.DEMO_CONTAINERS ?? '').split(',').filter(Boolean),
   };
 }

@@ -74,7 +74,7 @@ export function validateLogErrorsRequest(body: unknown): Validation<string[]> {
 
 /** Applies a validated fault command without mutating the input; clear also stops error lines in logs. */
 export function applyFaultCommand(state: FaultState, command: FaultCommand): FaultState {
-  if (command.kind === 'clear') return { ...state, tracks: {}, logErrors: [] };
+  if (command.kind === 'clear') return { ...state, tracks: {}, logErrors: [], preview: { fail: false } };
   return { ...state, tracks: { ...state.tracks, [command.track]: command.fault } };
 }
 
@@ -93,6 +93,8 @@ export function parseFaultState(raw: unknown): FaultState {
   if (health.ok) state.health = health.value;
   const logErrors = validateLogErrorsRequest({ containers: raw.logErrors });
   if (logErrors.ok) state.logErrors = logErrors.value;
+  const preview = validateHealthRequest(raw.preview);
+  if (preview.ok) state.preview = preview.value;
   return state;
 }
 

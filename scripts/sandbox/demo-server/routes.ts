@@ -60,6 +60,30 @@ function stringField(body: unknown, name: string): string | null {
   return typeof value === 'string' ? value : null;
 }
 
+/**
+ * What the preview listener serves (the new colour before a blue-green
+ * switch): the same smoke-test endpoints, or 503 for every request while a
+ * preview fault is set; no /metrics and no control API.
+ */
+export function buildPreviewRoutes(ctx: ServerContext): Routes {
+  const routes = new Map([...buildRoutes(ctx)].filter(([p]) => p !== '/metrics' && !p.startsWith('/__sandbox')));
+  for (const [p, methods] of routes)
+    routes.set(
+      p,
+      Object.fromEntries(
+        Object.entries(methods).map(([method, handler]) => [
+          method,
+          (req: Parameters<NonNullable<typeof handler>>[0], res: Parameters<NonNullable<typeof handler>>[1]) => {
+            const { preview } = ctx.faults;
+            if (preview.fail) return sendJson(res, 503, { error: `preview: ${preview.reason ?? 'fault injected'}` });
+            return handler!(req, res);
+          },
+        ]),
+      ),
+    );
+  return routes;
+}
+
 /** The smoke-test endpoints, /metrics, and the /__sandbox control API. */
 export function buildRoutes(ctx: ServerContext): Routes {
   return new Map<string, MethodHandlers>([
@@ -167,6 +191,17 @@ export function buildRoutes(ctx: ServerContext): Routes {
           setFaults(ctx, { ...ctx.faults, health });
           ctx.log(health.fail ? `demo: health failing: ${health.reason ?? ''}` : 'demo: health restored');
           sendJson(res, 200, { health: ctx.faults.health });
+        },
+      },
+    ],
+    [
+      '/__sandbox/preview',
+      {
+        POST: async (req, res) => {
+          const preview = validOr400(validateHealthRequest(await readJsonBody(req)));
+          setFaults(ctx, { ...ctx.faults, preview });
+          ctx.log(preview.fail ? `demo: preview failing: ${preview.reason ?? ''}` : 'demo: preview restored');
+          sendJson(res, 200, { preview: ctx.faults.preview });
         },
       },
     ],

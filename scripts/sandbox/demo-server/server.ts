@@ -6,7 +6,7 @@ import { loadFaultState } from './faults';
 import { createRequestListener } from './http';
 import { kubeTrafficSource } from './kube-reader';
 import { TrafficMetrics } from './metrics';
-import { buildRoutes, effectiveTraffic, type ServerContext } from './routes';
+import { buildPreviewRoutes, buildRoutes, effectiveTraffic, type ServerContext } from './routes';
 import { ContainerLogs, INJECTED_ERROR_LINE, trafficLogLines } from './container-logs';
 import { generateTraffic, type Random, type SimulatedRequest } from './synthetic-traffic';
 import { TrafficPoller } from './traffic-poller';
@@ -103,6 +103,10 @@ export async function startDemoServer(opts: DemoServerOptions = {}): Promise<Dem
   log(`demo: listening on http://${urlHost(host)}:${port} (namespace ${namespace}, service ${service})`);
   if (!source) log('demo: no KUBECONFIG: serving stable 100 / canary 0, version unknown');
   if (!opts.credentials) log('demo: SMOKE_EMAIL/SMOKE_PASSWORD not set: every sign-in is refused');
+  const previewServer =
+    opts.previewPort === undefined ? undefined : createServer(createRequestListener(buildPreviewRoutes(ctx), log));
+  const previewPort = previewServer ? await listen(previewServer, opts.previewPort!, host) : undefined;
+  if (previewPort !== undefined) log(`demo: preview (the new colour) on http://${urlHost(host)}:${previewPort}`);
 
   const timers: NodeJS.Timeout[] = [];
   let closed = false;
@@ -124,19 +128,23 @@ export async function startDemoServer(opts: DemoServerOptions = {}): Promise<Dem
     timers.push(...startTrafficTimer(ctx, rps, random, logs));
   }
 
+  const closeServer = (s: Server) =>
+    new Promise<void>((resolve, reject) => {
+      s.close((err) => (err ? reject(err) : resolve()));
+      // Keep-alive clients would otherwise hold close() open.
+      s.closeAllConnections();
+    });
+
   return {
     port,
+    ...(previewPort !== undefined ? { previewPort } : {}),
     setWeightsOverride(weights) {
       ctx.weightsOverride = weights ? normaliseWeights(weights.stable, weights.canary) : null;
     },
-    close() {
+    async close() {
       closed = true;
       timers.forEach((timer) => clearInterval(timer));
-      return new Promise<void>((resolve, reject) => {
-        server.close((err) => (err ? reject(err) : resolve()));
-        // Keep-alive clients would otherwise hold close() open.
-        server.closeAllConnections();
-      });
+      await Promise.all([closeServer(server), ...(previewServer ? [closeServer(previewServer)] : [])]);
     },
   };
 }

@@ -43,6 +43,8 @@ export interface FaultState {
   health: HealthFault;
   /** Containers whose logs get error lines (every second) until cleared. */
   logErrors: string[];
+  /** A fault of the preview listener (the new colour before a blue-green switch): every request answers 503. */
+  preview: HealthFault;
 }
 
 /** The annotation our pipeline sets on a Deployment to name the version it runs. */
@@ -60,7 +62,7 @@ export const DEFAULT_TRAFFIC: TrafficState = {
 
 /** A fresh state with no faults. */
 export function emptyFaultState(): FaultState {
-  return { tracks: {}, health: { fail: false }, logErrors: [] };
+  return { tracks: {}, health: { fail: false }, logErrors: [], preview: { fail: false } };
 }
 
 /** The track a value names, or null when it names none. */

@@ -275,6 +275,16 @@ export class Kube {
     );
   }
 
+  /** undefined when the Service does not exist. */
+  async findService(namespace: string, name: string): Promise<k8s.V1Service | undefined> {
+    try {
+      return await this.readService(namespace, name);
+    } catch (err) {
+      if (err instanceof ApplicationFailure && err.type === ErrorType.KubernetesNotFound) return undefined;
+      throw err;
+    }
+  }
+
   async listServices(namespace: string): Promise<k8s.V1Service[]> {
     const r = await this.call({ verb: 'list', resource: 'services', namespace }, () =>
       this.clients.core.listNamespacedService({ namespace }),

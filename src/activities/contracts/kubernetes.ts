@@ -142,6 +142,8 @@ export interface BlueGreenPrepared {
   target: ColourState;
   /** The active colour already runs this image: nothing to switch. */
   alreadyActive: boolean;
+  /** The preview Service, now selecting the new colour (when the target names one). */
+  preview?: { service: string; colour: Colour };
 }
 
 export interface SwitchResult {

@@ -50,7 +50,12 @@ export interface HealthReport extends CheckReport {
 
 export interface SmokeRequest {
   workflowId: string;
-  baseUrl?: string;
+  /**
+   * Against the preview of the new colour (rollout.blueGreen.preview.url)
+   * instead of verification.baseUrl. The URL always comes from the config:
+   * the checks send credentials, so the caller never chooses where.
+   */
+  preview?: boolean;
 }
 
 export interface SmokeCheckResult {

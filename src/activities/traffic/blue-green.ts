@@ -70,6 +70,18 @@ export function blueGreenActivities(deployments: Deployments) {
     return { colour, selector };
   };
 
+  /** The preview Service (the operator's, never created here) selects the new colour, so it can be smoke-tested. */
+  const pointPreview = async (namespace: string, t: BlueGreenTarget, colour: Colour) => {
+    const service = requireName('previewService', t.previewService!);
+    if (service === t.service) throw invalid(`the preview service must not be the live service ${t.service}`);
+    if (!(await kube.findService(namespace, service)))
+      throw invalid(
+        `preview service ${service} not found in ${namespace}: create it (a copy of ${t.service} without the ${COLOUR_LABEL} selector) or remove rollout.blueGreen.preview`,
+      );
+    await selectColour(namespace, service, colour);
+    return { service, colour };
+  };
+
   /** Scales a colour to 0, remembering its size and when, for abort and for deleteOldColour. */
   const scaleToZero = (namespace: string, name: string, previous: number) =>
     deployments.scale(namespace, name, 0, {
@@ -183,7 +195,13 @@ export function blueGreenActivities(deployments: Deployments) {
         await deployments.upsert(namespace, desired);
       }
       await deployments.wait(namespace, [targetName]);
-      return { active: activeState, target: { colour: targetColour, deployment: targetName }, alreadyActive: false };
+      const preview = t.previewService ? await pointPreview(namespace, t, targetColour) : undefined;
+      return {
+        active: activeState,
+        target: { colour: targetColour, deployment: targetName },
+        alreadyActive: false,
+        ...(preview ? { preview } : {}),
+      };
     },
 
     /** Runbook "Switch traffic to green": the Service selector takes the colour, once that colour's Deployment is rolled out. */

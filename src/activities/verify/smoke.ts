@@ -8,6 +8,7 @@
 import type { SmokeCheckConfig } from '../../domain/config';
 import { describeBody, redact, resolveEnvPlaceholders, valueAtPath } from '../../domain/verification';
 import { checkBaseUrl, describeFetchError, joinUrl } from '../clients/http';
+import { configInvalid } from '../failures';
 import type { SmokeCheckResult, SmokeReport, SmokeRequest } from '../contracts';
 import type { CheckContext } from './context';
 
@@ -106,7 +107,10 @@ export function smokeChecks(ctx: CheckContext) {
   }
 
   return async function runSmokeChecks(req: SmokeRequest): Promise<SmokeReport> {
-    const base = checkBaseUrl(req.baseUrl ?? v.baseUrl);
+    const previewUrl = ctx.config.rollout.blueGreen.preview?.url;
+    if (req.preview && !previewUrl)
+      throw configInvalid('smoke checks on the new colour need rollout.blueGreen.preview in the config');
+    const base = checkBaseUrl(req.preview ? previewUrl! : v.baseUrl);
     const captured: Record<string, string> = {};
     const secrets = envSecrets();
     const checks: SmokeCheckResult[] = [];
