@@ -464,6 +464,59 @@ describe('database decision', () => {
     expect(fake.argsOf<{ kind: string }>('notify').at(-1)?.kind).toBe('failed');
   }, 60_000);
 
+  test("issue 16 item 8: a restore whose row counts differ from the backup's is rolled back, restored but not verified, and says so loudly", async () => {
+    const mismatch = (req: { key: string }) =>
+      Promise.resolve({
+        ...fakeRestore(req.key),
+        tables: { users: 998 },
+        expectedTables: { users: 1000 },
+        verified: false,
+        differences: ['users 1000 → 998'],
+      });
+    const { result, fake } = await rollback(
+      { plan: plan(), override: { restoreDatabase: mismatch } },
+      { restoreDatabase: true },
+      async (h) => {
+        await until(h, atDecision);
+        await h.signal(approveSignal, { by: 'dba' });
+      },
+    );
+    const loud = `database restored from ${DEFAULT_KEY}; row counts differ from the backup's: users 1000 → 998; check before reopening traffic`;
+    // The data was replaced, so the rollback happened; the mismatch is in the result, the status and the notification.
+    expect(result).toMatchObject({
+      outcome: 'rolled-back',
+      database: 'restored, row counts differ',
+      restore: { key: DEFAULT_KEY, verified: false, differences: ['users 1000 → 998'] },
+      attention: loud,
+    });
+    expect(result.status.phase).toBe('rolled-back');
+    expect(result.status.error).toBeUndefined();
+    expect(result.status.steps.find((s) => s.name === 'database restore')).toMatchObject({
+      state: 'succeeded',
+      detail: 'users=998 (backup: users=1000)',
+      attention: loud,
+    });
+    const last = fake.argsOf<{ kind: string; text: string; attention?: string }>('notify').at(-1)!;
+    expect(last.kind).toBe('rolled-back');
+    expect(last.attention).toBe(loud);
+    expect(last.text).toContain(loud);
+    expect(last.text).not.toMatch(/restore failed/);
+
+    // Restored and verified: no attention, and the result says so.
+    const ok = await rollback({ plan: plan() }, { restoreDatabase: true }, async (h) => {
+      await until(h, atDecision);
+      await h.signal(approveSignal, { by: 'dba' });
+    });
+    expect(ok.result).toMatchObject({
+      outcome: 'rolled-back',
+      database: 'restored',
+      restore: { key: DEFAULT_KEY, verified: true, differences: [] },
+    });
+    expect(ok.result.attention).toBeUndefined();
+    expect(ok.result.status.steps.find((s) => s.name === 'database restore')?.attention).toBeUndefined();
+    expect(ok.fake.argsOf<{ attention?: string }>('notify').at(-1)?.attention).toBeUndefined();
+  }, 60_000);
+
   test('a restore asked for without any backup is skipped, with no wait', async () => {
     const { result, fake } = await rollback(
       { plan: plan(), rollbackPlan: { backupKey: undefined } },
