@@ -365,6 +365,9 @@ export function fakeRestore(key: string): RestoreResult {
     bytes: 1000,
     sha256: 'b'.repeat(64),
     tables: { users: 1000 },
+    expectedTables: { users: 1000 },
+    verified: true,
+    differences: [],
     durationMs: 10,
   };
 }
