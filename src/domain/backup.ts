@@ -179,6 +179,15 @@ export function rowCountDifferences(
     .map(([table, n]) => `${table} ${n} → ${actual[table] ?? 'missing'}`);
 }
 
+/**
+ * What a person must know after a restore that committed but whose row counts
+ * differ from the backup's: the data was replaced, and it may not be what the
+ * backup recorded.
+ */
+export function restoreAttention(key: string, differences: readonly string[]): string {
+  return `database restored from ${key}; row counts differ from the backup's: ${differences.join(', ')}; check before reopening traffic`;
+}
+
 // --- the newest backup --------------------------------------------------------
 
 export interface ListedObject {

@@ -13,6 +13,7 @@
  */
 import { patched, workflowInfo } from '@temporalio/workflow';
 import type { BlueGreenTarget, CanaryTarget, Colour, DeploymentRecord } from '../activities/contracts';
+import { restoreAttention } from '../domain/backup';
 import type { RollbackInput } from '../domain/input';
 import { imageReference, trafficTarget, type DeployPlan, type RollbackPlan } from '../domain/plan';
 import { isAllowedApprover } from '../domain/signals';
@@ -47,11 +48,22 @@ export interface RollbackWorkflowInput extends RollbackInput {
   automatic?: AutomaticRollback;
 }
 
-/** How far the rollback got: workloads, then the database. */
+/**
+ * How far the rollback got: workloads, then the database. `restored` means
+ * the restore committed and the row counts match the backup's; `restored,
+ * row counts differ` that it committed (the data was replaced, so the
+ * rollback happened) but the counts differ, which `attention` says loudly;
+ * every other value means the database was not replaced.
+ */
 export interface RollbackResult {
   outcome: 'rolled-back' | 'failed';
   workloads: string;
-  database: 'restored' | 'kept' | 'kept (decision timed out)' | 'unchanged' | 'restore failed';
+  database:
+    'restored' | 'restored, row counts differ' | 'kept' | 'kept (decision timed out)' | 'unchanged' | 'restore failed';
+  /** The restore that committed: which backup, and whether the row counts matched it. */
+  restore?: { key: string; verified: boolean; differences: string[] };
+  /** What a person must check before reopening traffic, e.g. row counts that differ after a restore. */
+  attention?: string;
   reason?: string;
   status: DeploymentStatus;
 }
@@ -256,6 +268,8 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
     }
 
     let database: RollbackResult['database'] = 'unchanged';
+    let restore: RollbackResult['restore'];
+    let attention: string | undefined;
     if (askForDecision && backupKey) {
       const key = backupKey;
       const commands = [
@@ -282,21 +296,34 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
       } else if (decision?.restore) {
         t.phase('restoring');
         try {
+          const counts = (tables: Record<string, number>) =>
+            Object.entries(tables)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(', ');
           const r = await t.step(
             'database restore',
-            () =>
-              long.restoreDatabase({
+            async () => {
+              const x = await long.restoreDatabase({
                 workflowId: signalTarget,
                 key,
                 confirmKey: key,
                 ...(auto?.backupSha256 ? { sha256: auto.backupSha256 } : {}),
-              }),
+              });
+              // Committed, but not what the backup recorded: the step (and so the status) says so.
+              // A worker from before `verified` existed failed such a restore instead.
+              const differences = x.differences ?? [];
+              return x.verified === false
+                ? { ...x, differences, attention: restoreAttention(x.key, differences) }
+                : { ...x, verified: true, differences };
+            },
             (x) =>
-              Object.entries(x.tables)
-                .map(([k, v]) => `${k}=${v}`)
-                .join(', '),
+              x.verified
+                ? counts(x.tables)
+                : `${counts(x.tables)}${x.expectedTables ? ` (backup: ${counts(x.expectedTables)})` : ''}`,
           );
-          database = r ? 'restored' : 'restore failed';
+          restore = { key: r.key, verified: r.verified, differences: r.differences };
+          attention = 'attention' in r ? r.attention : undefined;
+          database = r.verified ? 'restored' : 'restored, row counts differ';
         } catch (err) {
           database = 'restore failed';
           status.error = `database restore failed: ${describeError(err)}`;
@@ -309,13 +336,16 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
     const ok = database !== 'restore failed';
     await notify(
       ok ? 'rolled-back' : 'failed',
-      `rollback on ${status.environment}: ${workloads}; database ${database}`,
+      `rollback on ${status.environment}: ${workloads}; ${attention ?? `database ${database}`}`,
+      attention ? { attention } : {},
     );
     t.finish(ok ? 'rolled-back' : 'failed', status.error);
     return {
       outcome: ok ? 'rolled-back' : 'failed',
       workloads,
       database,
+      ...(restore ? { restore } : {}),
+      ...(attention ? { attention } : {}),
       ...(status.error ? { reason: status.error } : {}),
       status,
     };

@@ -139,7 +139,12 @@ export class Tracker {
     this.phase(phase);
   }
 
-  /** Runs one step, recording its state, timings and error. Rethrows failures. */
+  /**
+   * Runs one step, recording its state, timings and error. Rethrows failures.
+   * A result that carries `attention` (a child's result, such as a rollback
+   * that restored a database whose row counts differ) puts it on the step,
+   * so the parent's status and summary say it too.
+   */
   async step<T>(name: string, fn: () => Promise<T>, detail?: (r: T) => string | undefined): Promise<T> {
     const rec: StepRecord = { name, state: 'running', startedAt: nowIso(), attempts: 1 };
     this.status.steps.push(rec);
@@ -149,6 +154,8 @@ export class Tracker {
       rec.state = 'succeeded';
       const d = detail?.(r);
       if (d) rec.detail = d;
+      const attention = (r as { attention?: unknown } | undefined)?.attention;
+      if (typeof attention === 'string' && attention) rec.attention = attention;
       return r;
     } catch (err) {
       rec.state = 'failed';
