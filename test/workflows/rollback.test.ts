@@ -320,6 +320,129 @@ describe('issue 16 item 5: the environment lock', () => {
   }, 60_000);
 });
 
+describe('issue 16 item 5: manual rollback of a service served by a blue-green colour', () => {
+  /** A Service that selects `live`; `abortBlueGreen` moves it, as the real activity does. */
+  function colours(start: { live: 'blue' | 'green'; other?: boolean; versions?: { blue: string; green: string } }) {
+    let live = start.live;
+    const versions = start.versions ?? { blue: '1.0.0', green: '1.0.1' };
+    const name = (c: 'blue' | 'green') => (c === 'blue' ? 'api-gateway' : 'api-gateway-green');
+    const other = (c: 'blue' | 'green') => (c === 'blue' ? 'green' : 'blue');
+    const readBlueGreen = async () => ({
+      service: 'api-gateway',
+      live: {
+        colour: live,
+        deployment: name(live),
+        version: versions[live],
+        replicas: 4,
+        readyReplicas: 4,
+        images: {},
+      },
+      ...(start.other === false
+        ? {}
+        : {
+            other: {
+              colour: other(live),
+              deployment: name(other(live)),
+              version: versions[other(live)],
+              replicas: 0,
+              readyReplicas: 0,
+              images: {},
+            },
+          }),
+    });
+    const abortBlueGreen = async (req: { target: { service: string }; colour: 'blue' | 'green' }) => {
+      live = req.colour;
+      return { colour: req.colour, selector: { app: req.target.service, version: req.colour } };
+    };
+    return { readBlueGreen, abortBlueGreen };
+  }
+
+  test('to the previous version: the Service switches back to the colour that runs it, verified, instead of undoing the idle base Deployment', async () => {
+    const p = plan();
+    const { result, fake } = await rollback({ plan: p, override: colours({ live: 'green' }) }, { reason: 'bad' });
+    expect(result.outcome).toBe('rolled-back');
+    const others = deploymentsOf(p).filter((d) => d !== 'api-gateway');
+    expect(fake.names().filter((n) => n !== 'notify')).toEqual([
+      'resolveRollback',
+      'abortCanary',
+      'readBlueGreen',
+      'abortBlueGreen',
+      'readBlueGreen',
+      ...others.map(() => 'undoRollout' as const),
+    ]);
+    expect(fake.argsOf<{ target: { service: string; namespace: string }; colour: string }>('abortBlueGreen')).toEqual([
+      { target: expect.objectContaining({ service: 'api-gateway', namespace: p.namespace }), colour: 'blue' },
+    ]);
+    expect(fake.argsOf<{ deployment: string }>('undoRollout').map((u) => u.deployment)).toEqual(others);
+    expect(result.blueGreen).toEqual({
+      service: 'api-gateway',
+      from: 'green',
+      to: 'blue',
+      deployment: 'api-gateway',
+      version: '1.0.0',
+    });
+    expect(result.workloads).toBe(
+      ['api-gateway: traffic back on blue (api-gateway, 1.0.0)', ...others.map((d) => `${d}@3`)].join(', '),
+    );
+    expect(stepNames(result)).toEqual(
+      expect.arrayContaining([
+        'read blue-green colours: succeeded',
+        'switch traffic back to blue: succeeded',
+        'verify traffic on blue: succeeded',
+      ]),
+    );
+    expect(stepNames(result)).not.toContain('undo api-gateway: succeeded');
+    expect(fake.argsOf<{ text: string }>('notify').at(-1)?.text).toContain('traffic back on blue (api-gateway, 1.0.0)');
+  }, 60_000);
+
+  test('a switch back that does not read back fails the rollback and says where traffic is', async () => {
+    const c = colours({ live: 'green' });
+    const stuck = async (req: { target: { service: string }; colour: 'blue' | 'green' }) => ({
+      colour: req.colour,
+      selector: { app: req.target.service, version: req.colour },
+    });
+    const { result } = await rollback(
+      { plan: plan(), override: { readBlueGreen: c.readBlueGreen, abortBlueGreen: stuck } },
+      { reason: 'bad' },
+    );
+    expect(result.outcome).toBe('failed');
+    expect(result.reason).toBe(
+      'service api-gateway still sends traffic to green (api-gateway-green, 1.0.1) after switching back to blue',
+    );
+  }, 60_000);
+
+  test('no other colour to go back to: the Deployment that serves (green) is undone, not the base; a version goes to it too', async () => {
+    const p = plan();
+    const prev = await rollback({ plan: p, override: colours({ live: 'green', other: false }) }, { reason: 'bad' });
+    expect(prev.result.outcome).toBe('rolled-back');
+    expect(prev.fake.count('abortBlueGreen')).toBe(0);
+    expect(prev.fake.argsOf<{ deployment: string }>('undoRollout').map((u) => u.deployment)).toEqual(
+      deploymentsOf(p).map((d) => (d === 'api-gateway' ? 'api-gateway-green' : d)),
+    );
+
+    const version = await rollback(
+      { plan: p, override: colours({ live: 'green', other: false }) },
+      { toVersion: '1.0.0' },
+    );
+    expect(version.result.outcome).toBe('rolled-back');
+    const [patch] = version.fake.argsOf<{ updates: { deployment: string }[] }>('patchImages');
+    expect(patch.updates.map((u) => u.deployment)).toEqual(
+      deploymentsOf(p).map((d) => (d === 'api-gateway' ? 'api-gateway-green' : d)),
+    );
+    const [wait] = version.fake.argsOf<{ deployments: string[] }>('waitForRollout');
+    expect(wait.deployments).toContain('api-gateway-green');
+  }, 60_000);
+
+  test('a Service that selects no colour is rolled back as before', async () => {
+    const p = plan();
+    const { result, fake } = await rollback({ plan: p }, { reason: 'bad' });
+    expect(result.outcome).toBe('rolled-back');
+    expect(result.blueGreen).toBeUndefined();
+    expect(fake.count('readBlueGreen')).toBe(1);
+    expect(fake.argsOf<{ deployment: string }>('undoRollout').map((u) => u.deployment)).toEqual(deploymentsOf(p));
+  }, 60_000);
+});
+
 describe('database decision', () => {
   test('approve restores the backup with confirmKey equal to the key; nothing is restored before it', async () => {
     const p = plan();
