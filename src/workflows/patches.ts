@@ -58,6 +58,15 @@ export const ROLLBACK_LOCK_PATCH = 'manual-rollback-environment-lock';
  */
 export const RESTORE_APPROVALS_PATCH = 'restore-required-approvals';
 
+/**
+ * Issue 16 item 5: a manual rollback reads which blue-green colour the traffic
+ * service's Service selects; when it selects one, traffic switches back to the
+ * colour that runs the previous version (verified by reading it back), or the
+ * Deployment that serves is undone, instead of the idle base Deployment.
+ * Before, the base Deployment was undone and traffic stayed where it was.
+ */
+export const ROLLBACK_BLUE_GREEN_PATCH = 'manual-rollback-blue-green-colour';
+
 /** Every patch id above: what a history's patch markers may hold. */
 export const PATCH_IDS: readonly string[] = [
   RUN_ANALYSIS_PATCH,
@@ -68,4 +77,5 @@ export const PATCH_IDS: readonly string[] = [
   PARTIAL_IMAGE_UNDO_PATCH,
   ROLLBACK_LOCK_PATCH,
   RESTORE_APPROVALS_PATCH,
+  ROLLBACK_BLUE_GREEN_PATCH,
 ];

@@ -4,7 +4,11 @@
  * Automatic, from the deploy saga: traffic back to stable first (canary
  * aborted, blue-green switched back), then the recorded previous images.
  * Manual: to the previous version or a given revision (as `kubectl rollout
- * undo` does, through ReplicaSets) or to a given version.
+ * undo` does, through ReplicaSets) or to a given version. For a service whose
+ * Service selects a blue-green colour, the previous version is the other
+ * colour: traffic switches back to it and is read back; a revision, a version,
+ * or a previous version with no other colour left, go to the Deployment that
+ * serves rather than the idle base one.
  *
  * Then the database: when migrations ran (automatic) or a restore was asked
  * for (manual), the workflow waits for a person: `approve` restores the
@@ -15,11 +19,24 @@ import { patched, workflowInfo } from '@temporalio/workflow';
 import type { BlueGreenTarget, CanaryTarget, Colour, DeploymentRecord } from '../activities/contracts';
 import { restoreAttention } from '../domain/backup';
 import type { RollbackInput } from '../domain/input';
-import { imageReference, trafficTarget, type DeployPlan, type RollbackPlan } from '../domain/plan';
+import { colourRollback } from '../domain/blue-green';
+import {
+  colourTarget,
+  imageReference,
+  trafficService,
+  trafficTarget,
+  type DeployPlan,
+  type RollbackPlan,
+} from '../domain/plan';
 import { isAllowedApprover } from '../domain/signals';
 import type { DeploymentStatus } from '../domain/status';
 import { long, short, traffic } from './activity-options';
-import { RESTORE_APPROVALS_PATCH, ROLLBACK_LOCK_PATCH, ROLLBACK_PAST_FAILED_STEP_PATCH } from './patches';
+import {
+  RESTORE_APPROVALS_PATCH,
+  ROLLBACK_BLUE_GREEN_PATCH,
+  ROLLBACK_LOCK_PATCH,
+  ROLLBACK_PAST_FAILED_STEP_PATCH,
+} from './patches';
 import { Gate } from './support/gate';
 import { notifierFor } from './support/notifier';
 import { signalTargetId, steer } from './support/steering';
@@ -64,6 +81,8 @@ export interface RollbackResult {
   restore?: { key: string; verified: boolean; differences: string[] };
   /** What a person must check before reopening traffic, e.g. row counts that differ after a restore. */
   attention?: string;
+  /** A manual rollback that switched a blue-green Service back: from which colour to which, read back. */
+  blueGreen?: { service: string; from: Colour; to: Colour; deployment: string; version?: string };
   reason?: string;
   status: DeploymentStatus;
 }
@@ -128,6 +147,7 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
   let lock: EnvironmentLock | undefined = undefined;
   try {
     let workloads = '';
+    let switchedBack: RollbackResult['blueGreen'];
     let backupKey: string | undefined;
     let askForDecision: boolean;
     let decisionTimeoutMs: number;
@@ -210,7 +230,6 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
           if (!lock) throw new Error(await environmentBusy(plan.environment));
         }
         t.phase('rolling-back');
-        const deployments = plan.services.map((s) => s.deployment);
         // abortCanary reads the Service and the traffic settings only: no new image, and the container as it was always sent.
         const stable: CanaryTarget = {
           ...trafficTarget({ ...plan, version: status.version }, signalTarget, ''),
@@ -219,10 +238,75 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
         // Any canary traffic goes back to stable before the images change.
         if (plan.services.some((s) => s.name === plan.traffic.service))
           await t.step('traffic to stable', () => traffic.abortCanary(stable));
+        // A Service that selects a blue-green colour: the Deployment that serves is that colour's, and the
+        // previous version is the other colour's (runbook "Blue-Green": switch the Service back).
+        const served = trafficService(plan);
+        /** The traffic service's Deployment as the rest of the rollback acts on it (undefined: left out). */
+        let servingDeployment: string | undefined = served?.deployment;
+        if (served && patched(ROLLBACK_BLUE_GREEN_PATCH)) {
+          const target = colourTarget(stable, served.deployment);
+          const state = await t.step(
+            'read blue-green colours',
+            () => short.readBlueGreen(target),
+            (s) =>
+              s.live
+                ? `${s.service} selects ${s.live.colour} (${s.live.deployment}${s.live.version ? ` ${s.live.version}` : ''})${s.other ? `; ${s.other.colour} is ${s.other.deployment}${s.other.version ? ` ${s.other.version}` : ''} at ${s.other.replicas} replicas` : ''}`
+                : `${s.service} selects no colour`,
+          );
+          const decision = colourRollback(state);
+          if (decision?.kind === 'switch' && plan.target.kind === 'previous') {
+            const to = decision.to;
+            const at = `${decision.deployment}${decision.version ? `, ${decision.version}` : ''}`;
+            await t.step(
+              `switch traffic back to ${to}`,
+              () => long.abortBlueGreen({ target, colour: to }),
+              (r) =>
+                Object.entries(r.selector)
+                  .map(([k, v]) => `${k}=${v}`)
+                  .join(','),
+            );
+            await t.step(
+              `verify traffic on ${to}`,
+              async () => {
+                const after = await short.readBlueGreen(target);
+                const live = after.live;
+                const ok =
+                  live?.colour === to &&
+                  (decision.version === undefined || live.version === decision.version) &&
+                  live.readyReplicas > 0;
+                if (!ok)
+                  throw new Error(
+                    live
+                      ? `service ${after.service} still sends traffic to ${live.colour} (${live.deployment}${live.version ? `, ${live.version}` : ''}) after switching back to ${to}`
+                      : `service ${after.service} selects no colour after switching back to ${to}`,
+                  );
+                return after;
+              },
+              (a) => `${a.service} selects ${to} (${a.live?.deployment}, ${a.live?.readyReplicas} ready)`,
+            );
+            switchedBack = {
+              service: served.name,
+              from: decision.from,
+              to,
+              deployment: decision.deployment,
+              ...(decision.version ? { version: decision.version } : {}),
+            };
+            workloads = `${served.name}: traffic back on ${to} (${at})`;
+            // The colour that now serves runs the previous version: undoing it as well would go one further back.
+            servingDeployment = undefined;
+          } else if (decision) {
+            servingDeployment = decision.kind === 'switch' ? state.live!.deployment : decision.deployment;
+          }
+        }
+        /** A service's Deployment as this rollback acts on it: for the traffic service, the one that serves. */
+        const acted = plan.services
+          .map((s) => ({ ...s, deployment: s.name === served?.name ? servingDeployment : s.deployment }))
+          .filter((s): s is typeof s & { deployment: string } => s.deployment !== undefined);
+        const joined = (rest: string) => [workloads, rest].filter(Boolean).join(', ');
         if (plan.target.kind === 'version') {
           const version = plan.target.version;
           // From the registry, image and version, which every recorded rollback plan has.
-          const updates = plan.services.map((s) => ({
+          const updates = acted.map((s) => ({
             deployment: s.deployment,
             container: s.container,
             image: imageReference(plan.registry, s.image, version),
@@ -230,15 +314,16 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
           await t.step(`images to ${version}`, () =>
             short.patchImages({ workflowId: signalTarget, namespace: plan.namespace, version, updates }),
           );
+          const deployments = acted.map((s) => s.deployment);
           const r = await t.step('wait for rollout', () =>
             long.waitForRollout({ namespace: plan.namespace, deployments, timeoutMs: plan.rolloutTimeoutMs }),
           );
-          workloads = r.deployments.map((d) => `${d.deployment}@${d.revision ?? '?'}`).join(', ');
+          workloads = joined(r.deployments.map((d) => `${d.deployment}@${d.revision ?? '?'}`).join(', '));
         } else {
           const toRevision = plan.target.kind === 'revision' ? plan.target.revision : undefined;
           // As `kubectl rollout undo`, one Deployment at a time, each awaited.
           const done: string[] = [];
-          for (const d of deployments) {
+          for (const d of acted.map((s) => s.deployment)) {
             const r = await t.step(
               toRevision ? `undo ${d} to revision ${toRevision}` : `undo ${d}`,
               () =>
@@ -253,7 +338,7 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
             );
             done.push(`${d}@${r.revision ?? r.toRevision}`);
           }
-          workloads = done.join(', ');
+          workloads = joined(done.join(', '));
         }
         backupKey = plan.backupKey;
         askForDecision = plan.restoreDatabase && !!backupKey;
@@ -264,7 +349,14 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
       const reason = describeError(err);
       await notify('failed', `rollback on ${status.environment} failed: ${reason}`);
       t.finish('failed', reason);
-      return { outcome: 'failed', workloads: workloads || 'not restored', database: 'unchanged', reason, status };
+      return {
+        outcome: 'failed',
+        workloads: workloads || 'not restored',
+        database: 'unchanged',
+        ...(switchedBack ? { blueGreen: switchedBack } : {}),
+        reason,
+        status,
+      };
     }
 
     let database: RollbackResult['database'] = 'unchanged';
@@ -346,6 +438,7 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
       database,
       ...(restore ? { restore } : {}),
       ...(attention ? { attention } : {}),
+      ...(switchedBack ? { blueGreen: switchedBack } : {}),
       ...(status.error ? { reason: status.error } : {}),
       status,
     };

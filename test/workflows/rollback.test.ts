@@ -194,6 +194,8 @@ describe('manual', () => {
     expect(fake.names().filter((n) => n !== 'notify')).toEqual([
       'resolveRollback',
       'abortCanary',
+      // Which blue-green colour the Service selects (none here: the base Deployments serve).
+      'readBlueGreen',
       ...deploymentsOf(p).map(() => 'undoRollout' as const),
     ]);
     const undos = fake.argsOf<{ deployment: string; toRevision?: number; namespace: string; workflowId: string }>(
@@ -326,9 +328,10 @@ describe('issue 16 item 5: manual rollback of a service served by a blue-green c
     let live = start.live;
     const versions = start.versions ?? { blue: '1.0.0', green: '1.0.1' };
     const name = (c: 'blue' | 'green') => (c === 'blue' ? 'api-gateway' : 'api-gateway-green');
-    const other = (c: 'blue' | 'green') => (c === 'blue' ? 'green' : 'blue');
+    const other = (c: 'blue' | 'green'): 'blue' | 'green' => (c === 'blue' ? 'green' : 'blue');
     const readBlueGreen = async () => ({
       service: 'api-gateway',
+      selector: { app: 'api-gateway', version: live },
       live: {
         colour: live,
         deployment: name(live),
