@@ -89,6 +89,7 @@ export function createActivities(deps: ActivityDeps): Activities {
     scaleDownOldColour: kube.scaleDownOldColour,
     deleteOldColour: kube.deleteOldColour,
     abortBlueGreen: kube.abortBlueGreen,
+    readBlueGreen: kube.readBlueGreen,
     ...trafficActs,
     runAnalysis: analysis.runAnalysis,
     // The old name, for workflows started before the rename and for the recorded histories.

@@ -42,7 +42,8 @@ function stepLine(st: StepRecord, o: FormatOptions): string {
         : '';
   const colour = st.state === 'failed' ? '31' : st.state === 'succeeded' ? '32' : st.state === 'running' ? '33' : '90';
   const tail = st.error ? `  error: ${st.error}` : st.detail ? `  ${st.detail}` : '';
-  return `    ${paint(o.colour, colour, mark)} ${st.name}${took}${tail}`;
+  const attention = st.attention ? `\n      ${paint(o.colour, '31', `needs attention: ${st.attention}`)}` : '';
+  return `    ${paint(o.colour, colour, mark)} ${st.name}${took}${tail}${attention}`;
 }
 
 /** The full, human status of one workflow; `child` is the active child's status (canary, blue-green, rollback). */

@@ -134,7 +134,7 @@ export async function follow(ctx: Ctx, client: Client, workflowId: string, quiet
           if (seen.has(key) || st.state === 'running') continue;
           seen.add(key);
           ctx.out(
-            `${st.state === 'failed' ? 'FAIL' : st.state === 'succeeded' ? 'ok  ' : st.state.padEnd(4)} ${st.name}${st.durationMs !== undefined ? ` (${(st.durationMs / 1000).toFixed(1)}s)` : ''}${st.detail ? `: ${st.detail}` : ''}${st.error ? `: ${st.error}` : ''}`,
+            `${st.state === 'failed' ? 'FAIL' : st.state === 'succeeded' ? 'ok  ' : st.state.padEnd(4)} ${st.name}${st.durationMs !== undefined ? ` (${(st.durationMs / 1000).toFixed(1)}s)` : ''}${st.detail ? `: ${st.detail}` : ''}${st.error ? `: ${st.error}` : ''}${st.attention ? ` — NEEDS ATTENTION: ${st.attention}` : ''}`,
           );
         }
         const w = s.child?.waitingFor ?? s.status.waitingFor;

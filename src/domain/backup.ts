@@ -168,7 +168,7 @@ export function headProblems(
   return problems;
 }
 
-/** Tables whose restored row count differs from the count recorded in the backup. */
+/** Tables whose restored row count differs from the count recorded in the backup: "users 1000 → 998". */
 export function rowCountDifferences(
   expected: Record<string, number> | undefined,
   actual: Record<string, number | null>,
@@ -176,7 +176,16 @@ export function rowCountDifferences(
   if (!expected) return [];
   return Object.entries(expected)
     .filter(([table, n]) => actual[table] !== n)
-    .map(([table, n]) => `${table}: ${actual[table] ?? 'missing'} rows, backup has ${n}`);
+    .map(([table, n]) => `${table} ${n} → ${actual[table] ?? 'missing'}`);
+}
+
+/**
+ * What a person must know after a restore that committed but whose row counts
+ * differ from the backup's: the data was replaced, and it may not be what the
+ * backup recorded.
+ */
+export function restoreAttention(key: string, differences: readonly string[]): string {
+  return `database restored from ${key}; row counts differ from the backup's: ${differences.join(', ')}; check before reopening traffic`;
 }
 
 // --- the newest backup --------------------------------------------------------

@@ -48,6 +48,41 @@ export function selectedColour(selector: Labels | undefined): Colour | undefined
   return isColour(v) ? v : undefined;
 }
 
+/** What a manual rollback reads of one colour's Deployment (activities/contracts ColourDeploymentState). */
+export interface ColourRead {
+  colour: Colour;
+  deployment: string;
+  version?: string;
+}
+
+/**
+ * Where a manual rollback to the previous version goes for a service whose
+ * Service selects a colour: back to the other colour when its Deployment
+ * exists and runs another version (the one that served before the last
+ * switch), else an undo of the Deployment that serves. Undefined when the
+ * Service selects no colour: its base Deployment serves, as without
+ * blue-green.
+ */
+export function colourRollback(state: {
+  live?: ColourRead;
+  other?: ColourRead;
+}):
+  | { kind: 'switch'; from: Colour; to: Colour; deployment: string; version?: string }
+  | { kind: 'undo'; deployment: string }
+  | undefined {
+  const { live, other } = state;
+  if (!live) return undefined;
+  if (other && (other.version === undefined || other.version !== live.version))
+    return {
+      kind: 'switch',
+      from: live.colour,
+      to: other.colour,
+      deployment: other.deployment,
+      ...(other.version ? { version: other.version } : {}),
+    };
+  return { kind: 'undo', deployment: live.deployment };
+}
+
 export interface ColourSpec {
   name: string;
   colour: Colour;

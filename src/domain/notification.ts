@@ -19,6 +19,11 @@ export interface NotificationEvent {
   /** Exact commands a person can run (approve / abort). */
   commands?: string[];
   uiUrl?: string;
+  /**
+   * What a person must check although the workflow ended as it says, e.g. a
+   * database that was restored but whose row counts differ from the backup's.
+   */
+  attention?: string;
 }
 
 export interface SlackPayload {
@@ -46,6 +51,7 @@ export interface WebhookPayload {
   weight?: number;
   commands?: string[];
   workflowUrl?: string;
+  attention?: string;
 }
 
 export interface FormatOptions {
@@ -89,7 +95,7 @@ export function commandsFor(event: NotificationEvent): string[] {
 export function headline(event: NotificationEvent): string {
   const { title } = TITLES[event.kind];
   const who = event.project ? `${event.project} ${event.version}` : event.version;
-  return `${title}: ${who} on ${event.environment}`;
+  return `${title}: ${who} on ${event.environment}${event.attention ? ' (needs attention)' : ''}`;
 }
 
 /** Slack mrkdwn treats &, < and > as markup; everything we did not write is escaped. */
@@ -110,6 +116,7 @@ export function slackPayload(event: NotificationEvent, opts: FormatOptions): Sla
   // The fallback text carries everything a person needs when blocks are not shown.
   // Escaped as well: Slack renders <!channel> in the fallback text of push notifications too.
   const textLines = [`${emoji} ${escapeMrkdwn(head)}`, escapeMrkdwn(event.text)];
+  if (event.attention) textLines.push(`:warning: Needs attention: ${escapeMrkdwn(event.attention)}`);
   if (commands.length > 0) textLines.push(...commands);
   if (link) textLines.push(link);
 
@@ -123,6 +130,12 @@ export function slackPayload(event: NotificationEvent, opts: FormatOptions): Sla
     { type: 'header', text: { type: 'plain_text', text: clip(head, 150) } },
     { type: 'section', text: { type: 'mrkdwn', text: clip(`${emoji} ${escapeMrkdwn(event.text)}`, 3000) }, fields },
   ];
+  if (event.attention) {
+    blocks.push({
+      type: 'section',
+      text: { type: 'mrkdwn', text: clip(`:warning: *Needs attention*\n${escapeMrkdwn(event.attention)}`, 3000) },
+    });
+  }
   if (commands.length > 0) {
     // Inside a code block Slack shows the text literally, so <name> needs no markup.
     blocks.push({
@@ -158,5 +171,6 @@ export function webhookPayload(event: NotificationEvent, opts: FormatOptions): W
     ...(event.weight !== undefined ? { weight: event.weight } : {}),
     ...(commands.length > 0 ? { commands } : {}),
     ...(link ? { workflowUrl: link } : {}),
+    ...(event.attention ? { attention: event.attention } : {}),
   };
 }

@@ -42,6 +42,11 @@ export interface StepRecord {
   attempts?: number;
   detail?: string;
   error?: string;
+  /**
+   * What a person must check although the step succeeded, e.g. a database
+   * that was restored but whose row counts differ from the backup's.
+   */
+  attention?: string;
 }
 
 export interface SignalRecord {

@@ -140,6 +140,7 @@ export function collectIssues(input: Pick<SummaryInput, 'status' | 'issues'>): s
     if (s.state === 'failed') issues.push(`Step "${s.name}" failed${s.error ? `: ${s.error}` : ''}`);
     else if (s.attempts !== undefined && s.attempts > 1) issues.push(`Step "${s.name}" needed ${s.attempts} attempts`);
     if (s.state === 'compensated') issues.push(`Step "${s.name}" was compensated`);
+    if (s.attention) issues.push(`Step "${s.name}" needs attention: ${s.attention}`);
   }
   for (const a of status.aborts) issues.push(`Aborted by ${a.by}${a.reason ? `: ${a.reason}` : ''}`);
   for (const i of status.ignoredSignals) issues.push(`Signal ${i.signal} from ${i.by} ignored: ${i.ignoredBecause}`);
@@ -168,6 +169,19 @@ export function rollbackLine(
   if (!prev) return 'Not available (no previous version)';
   if (input.previousVersionAvailable === false) return `Not ready (previous version ${prev} is not available)`;
   return `Ready (previous version ${prev} available)`;
+}
+
+/**
+ * What the rollback did, in its own words (workloads, then the database:
+ * restored, restored with row counts that differ, kept, unchanged), and what
+ * it says a person must check. Empty when no rollback ran.
+ */
+export function rollbackDetail(status: DeploymentStatus): { detail?: string; attention?: string } {
+  const step = status.steps.find((s) => s.name === 'rollback' && s.state === 'succeeded');
+  return {
+    ...(step?.detail ? { detail: step.detail } : {}),
+    ...(step?.attention ? { attention: step.attention } : {}),
+  };
 }
 
 function percent(fraction: number): string {
@@ -222,6 +236,7 @@ export function buildSummary(input: SummaryInput): Summary {
   const migrations = input.migrations.applied.map(clean);
   const dataMigrations = (input.migrations.data ?? []).map(clean);
   const mon = input.monitoring ?? {};
+  const rollback = rollbackDetail(status);
 
   const md = [
     `# ${title}`,
@@ -254,6 +269,8 @@ export function buildSummary(input: SummaryInput): Summary {
     '',
     '## Rollback Status',
     clean(rollbackLine(input)),
+    ...(rollback.detail ? [`Rollback: ${clean(rollback.detail)}`] : []),
+    ...(rollback.attention ? [`**Needs attention**: ${clean(rollback.attention)}`] : []),
     ...(input.backup ? [`Database backup: ${clean(input.backup)}`] : []),
     '',
     '## Monitoring',

@@ -83,6 +83,15 @@ export const CLOSE_STATUS_FOLLOWS_OUTCOME_PATCH = 'close-status-follows-outcome'
  */
 export const BLUE_GREEN_PREVIEW_SMOKE_PATCH = 'blue-green-smoke-preview';
 
+/**
+ * Issue 16 item 5: a manual rollback reads which blue-green colour the traffic
+ * service's Service selects; when it selects one, traffic switches back to the
+ * colour that runs the previous version (verified by reading it back), or the
+ * Deployment that serves is undone, instead of the idle base Deployment.
+ * Before, the base Deployment was undone and traffic stayed where it was.
+ */
+export const ROLLBACK_BLUE_GREEN_PATCH = 'manual-rollback-blue-green-colour';
+
 /** Every patch id above: what a history's patch markers may hold. */
 export const PATCH_IDS: readonly string[] = [
   RUN_ANALYSIS_PATCH,
@@ -96,4 +105,5 @@ export const PATCH_IDS: readonly string[] = [
   COMMAND_MIGRATIONS_PATCH,
   CLOSE_STATUS_FOLLOWS_OUTCOME_PATCH,
   BLUE_GREEN_PREVIEW_SMOKE_PATCH,
+  ROLLBACK_BLUE_GREEN_PATCH,
 ];

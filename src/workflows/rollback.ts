@@ -4,7 +4,11 @@
  * Automatic, from the deploy saga: traffic back to stable first (canary
  * aborted, blue-green switched back), then the recorded previous images.
  * Manual: to the previous version or a given revision (as `kubectl rollout
- * undo` does, through ReplicaSets) or to a given version.
+ * undo` does, through ReplicaSets) or to a given version. For a service whose
+ * Service selects a blue-green colour, the previous version is the other
+ * colour: traffic switches back to it and is read back; a revision, a version,
+ * or a previous version with no other colour left, go to the Deployment that
+ * serves rather than the idle base one.
  *
  * Then the database: when migrations ran (automatic) or a restore was asked
  * for (manual), the workflow waits for a person: `approve` restores the
@@ -14,14 +18,24 @@
 import { patched, workflowInfo } from '@temporalio/workflow';
 import type { BlueGreenTarget, CanaryTarget, Colour, DeploymentRecord } from '../activities/contracts';
 import { ErrorType } from '../domain/errors';
+import { restoreAttention } from '../domain/backup';
 import type { RollbackInput } from '../domain/input';
-import { imageReference, trafficTarget, type DeployPlan, type RollbackPlan } from '../domain/plan';
+import { colourRollback } from '../domain/blue-green';
+import {
+  colourTarget,
+  imageReference,
+  trafficService,
+  trafficTarget,
+  type DeployPlan,
+  type RollbackPlan,
+} from '../domain/plan';
 import { isAllowedApprover } from '../domain/signals';
 import type { DeploymentStatus } from '../domain/status';
 import { long, short, traffic } from './activity-options';
 import {
   CLOSE_STATUS_FOLLOWS_OUTCOME_PATCH,
   RESTORE_APPROVALS_PATCH,
+  ROLLBACK_BLUE_GREEN_PATCH,
   ROLLBACK_LOCK_PATCH,
   ROLLBACK_PAST_FAILED_STEP_PATCH,
 } from './patches';
@@ -61,11 +75,24 @@ export interface RollbackWorkflowInput extends RollbackInput {
   automatic?: AutomaticRollback;
 }
 
-/** How far the rollback got: workloads, then the database. */
+/**
+ * How far the rollback got: workloads, then the database. `restored` means
+ * the restore committed and the row counts match the backup's; `restored,
+ * row counts differ` that it committed (the data was replaced, so the
+ * rollback happened) but the counts differ, which `attention` says loudly;
+ * every other value means the database was not replaced.
+ */
 export interface RollbackResult {
   outcome: 'rolled-back' | 'failed';
   workloads: string;
-  database: 'restored' | 'kept' | 'kept (decision timed out)' | 'unchanged' | 'restore failed';
+  database:
+    'restored' | 'restored, row counts differ' | 'kept' | 'kept (decision timed out)' | 'unchanged' | 'restore failed';
+  /** The restore that committed: which backup, and whether the row counts matched it. */
+  restore?: { key: string; verified: boolean; differences: string[] };
+  /** What a person must check before reopening traffic, e.g. row counts that differ after a restore. */
+  attention?: string;
+  /** A manual rollback that switched a blue-green Service back: from which colour to which, read back. */
+  blueGreen?: { service: string; from: Colour; to: Colour; deployment: string; version?: string };
   reason?: string;
   status: DeploymentStatus;
 }
@@ -144,6 +171,7 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
   let lock: EnvironmentLock | undefined = undefined;
   try {
     let workloads = '';
+    let switchedBack: RollbackResult['blueGreen'];
     let backupKey: string | undefined;
     let askForDecision: boolean;
     let decisionTimeoutMs: number;
@@ -230,7 +258,6 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
           t.note('lock', `**holds** the environment lock ${lockWorkflowId(plan.environment)}`);
         }
         t.phase('rolling-back');
-        const deployments = plan.services.map((s) => s.deployment);
         // abortCanary reads the Service and the traffic settings only: no new image, and the container as it was always sent.
         const stable: CanaryTarget = {
           ...trafficTarget({ ...plan, version: status.version }, signalTarget, ''),
@@ -239,10 +266,75 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
         // Any canary traffic goes back to stable before the images change.
         if (plan.services.some((s) => s.name === plan.traffic.service))
           await t.step('traffic to stable', () => traffic.abortCanary(stable));
+        // A Service that selects a blue-green colour: the Deployment that serves is that colour's, and the
+        // previous version is the other colour's (runbook "Blue-Green": switch the Service back).
+        const served = trafficService(plan);
+        /** The traffic service's Deployment as the rest of the rollback acts on it (undefined: left out). */
+        let servingDeployment: string | undefined = served?.deployment;
+        if (served && patched(ROLLBACK_BLUE_GREEN_PATCH)) {
+          const target = colourTarget(stable, served.deployment);
+          const state = await t.step(
+            'read blue-green colours',
+            () => short.readBlueGreen(target),
+            (s) =>
+              s.live
+                ? `${s.service} selects ${s.live.colour} (${s.live.deployment}${s.live.version ? ` ${s.live.version}` : ''})${s.other ? `; ${s.other.colour} is ${s.other.deployment}${s.other.version ? ` ${s.other.version}` : ''} at ${s.other.replicas} replicas` : ''}`
+                : `${s.service} selects no colour`,
+          );
+          const decision = colourRollback(state);
+          if (decision?.kind === 'switch' && plan.target.kind === 'previous') {
+            const to = decision.to;
+            const at = `${decision.deployment}${decision.version ? `, ${decision.version}` : ''}`;
+            await t.step(
+              `switch traffic back to ${to}`,
+              () => long.abortBlueGreen({ target, colour: to }),
+              (r) =>
+                Object.entries(r.selector)
+                  .map(([k, v]) => `${k}=${v}`)
+                  .join(','),
+            );
+            await t.step(
+              `verify traffic on ${to}`,
+              async () => {
+                const after = await short.readBlueGreen(target);
+                const live = after.live;
+                const ok =
+                  live?.colour === to &&
+                  (decision.version === undefined || live.version === decision.version) &&
+                  live.readyReplicas > 0;
+                if (!ok)
+                  throw new Error(
+                    live
+                      ? `service ${after.service} still sends traffic to ${live.colour} (${live.deployment}${live.version ? `, ${live.version}` : ''}) after switching back to ${to}`
+                      : `service ${after.service} selects no colour after switching back to ${to}`,
+                  );
+                return after;
+              },
+              (a) => `${a.service} selects ${to} (${a.live?.deployment}, ${a.live?.readyReplicas} ready)`,
+            );
+            switchedBack = {
+              service: served.name,
+              from: decision.from,
+              to,
+              deployment: decision.deployment,
+              ...(decision.version ? { version: decision.version } : {}),
+            };
+            workloads = `${served.name}: traffic back on ${to} (${at})`;
+            // The colour that now serves runs the previous version: undoing it as well would go one further back.
+            servingDeployment = undefined;
+          } else if (decision) {
+            servingDeployment = decision.kind === 'switch' ? state.live!.deployment : decision.deployment;
+          }
+        }
+        /** A service's Deployment as this rollback acts on it: for the traffic service, the one that serves. */
+        const acted = plan.services
+          .map((s) => ({ ...s, deployment: s.name === served?.name ? servingDeployment : s.deployment }))
+          .filter((s): s is typeof s & { deployment: string } => s.deployment !== undefined);
+        const joined = (rest: string) => [workloads, rest].filter(Boolean).join(', ');
         if (plan.target.kind === 'version') {
           const version = plan.target.version;
           // From the registry, image and version, which every recorded rollback plan has.
-          const updates = plan.services.map((s) => ({
+          const updates = acted.map((s) => ({
             deployment: s.deployment,
             container: s.container,
             image: imageReference(plan.registry, s.image, version),
@@ -250,15 +342,16 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
           await t.step(`images to ${version}`, () =>
             short.patchImages({ workflowId: signalTarget, namespace: plan.namespace, version, updates }),
           );
+          const deployments = acted.map((s) => s.deployment);
           const r = await t.step('wait for rollout', () =>
             long.waitForRollout({ namespace: plan.namespace, deployments, timeoutMs: plan.rolloutTimeoutMs }),
           );
-          workloads = r.deployments.map((d) => `${d.deployment}@${d.revision ?? '?'}`).join(', ');
+          workloads = joined(r.deployments.map((d) => `${d.deployment}@${d.revision ?? '?'}`).join(', '));
         } else {
           const toRevision = plan.target.kind === 'revision' ? plan.target.revision : undefined;
           // As `kubectl rollout undo`, one Deployment at a time, each awaited.
           const done: string[] = [];
-          for (const d of deployments) {
+          for (const d of acted.map((s) => s.deployment)) {
             const r = await t.step(
               toRevision ? `undo ${d} to revision ${toRevision}` : `undo ${d}`,
               () =>
@@ -273,7 +366,7 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
             );
             done.push(`${d}@${r.revision ?? r.toRevision}`);
           }
-          workloads = done.join(', ');
+          workloads = joined(done.join(', '));
         }
         backupKey = plan.backupKey;
         askForDecision = plan.restoreDatabase && !!backupKey;
@@ -288,12 +381,15 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
         outcome: 'failed',
         workloads: workloads || 'not restored',
         database: 'unchanged',
+        ...(switchedBack ? { blueGreen: switchedBack } : {}),
         reason,
         status,
       });
     }
 
     let database: RollbackResult['database'] = 'unchanged';
+    let restore: RollbackResult['restore'];
+    let attention: string | undefined;
     if (askForDecision && backupKey) {
       const key = backupKey;
       const commands = [
@@ -320,21 +416,34 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
       } else if (decision?.restore) {
         t.phase('restoring');
         try {
+          const counts = (tables: Record<string, number>) =>
+            Object.entries(tables)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(', ');
           const r = await t.step(
             'database restore',
-            () =>
-              long.restoreDatabase({
+            async () => {
+              const x = await long.restoreDatabase({
                 workflowId: signalTarget,
                 key,
                 confirmKey: key,
                 ...(auto?.backupSha256 ? { sha256: auto.backupSha256 } : {}),
-              }),
+              });
+              // Committed, but not what the backup recorded: the step (and so the status) says so.
+              // A worker from before `verified` existed failed such a restore instead.
+              const differences = x.differences ?? [];
+              return x.verified === false
+                ? { ...x, differences, attention: restoreAttention(x.key, differences) }
+                : { ...x, verified: true, differences };
+            },
             (x) =>
-              Object.entries(x.tables)
-                .map(([k, v]) => `${k}=${v}`)
-                .join(', '),
+              x.verified
+                ? counts(x.tables)
+                : `${counts(x.tables)}${x.expectedTables ? ` (backup: ${counts(x.expectedTables)})` : ''}`,
           );
-          database = r ? 'restored' : 'restore failed';
+          restore = { key: r.key, verified: r.verified, differences: r.differences };
+          attention = 'attention' in r ? r.attention : undefined;
+          database = r.verified ? 'restored' : 'restored, row counts differ';
         } catch (err) {
           database = 'restore failed';
           status.error = `database restore failed: ${describeError(err)}`;
@@ -347,13 +456,17 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
     const ok = database !== 'restore failed';
     await notify(
       ok ? 'rolled-back' : 'failed',
-      `rollback on ${status.environment}: ${workloads}; database ${database}`,
+      `rollback on ${status.environment}: ${workloads}; ${attention ?? `database ${database}`}`,
+      attention ? { attention } : {},
     );
     t.finish(ok ? 'rolled-back' : 'failed', status.error);
     const result: RollbackResult = {
       outcome: ok ? 'rolled-back' : 'failed',
       workloads,
       database,
+      ...(restore ? { restore } : {}),
+      ...(attention ? { attention } : {}),
+      ...(switchedBack ? { blueGreen: switchedBack } : {}),
       ...(status.error ? { reason: status.error } : {}),
       status,
     };

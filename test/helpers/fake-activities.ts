@@ -275,6 +275,11 @@ export function fakeActivities(opts: FakeOptions = {}) {
       record('abortBlueGreen', [req]);
       return { colour: req.colour, selector: { app: req.target.service, version: req.colour } };
     },
+    async readBlueGreen(target) {
+      record('readBlueGreen', [target]);
+      // A Service that selects no colour: its base Deployment serves.
+      return { service: target.service, selector: { app: target.service } };
+    },
     async analyzeCanary(req): Promise<AnalysisRun> {
       record('analyzeCanary', [req]);
       const list = opts.analysis ?? ['pass'];
@@ -365,6 +370,9 @@ export function fakeRestore(key: string): RestoreResult {
     bytes: 1000,
     sha256: 'b'.repeat(64),
     tables: { users: 1000 },
+    expectedTables: { users: 1000 },
+    verified: true,
+    differences: [],
     durationMs: 10,
   };
 }

@@ -514,6 +514,65 @@ describe('round trip', () => {
   });
 });
 
+describe('issue 16 item 8: restored but not verified', () => {
+  test("a restore whose row counts differ from the backup's record replaces the database and returns the differences instead of failing after COMMIT", async () => {
+    const db = await createDatabase('unverified');
+    await loadPlatform(db);
+    const before = await fingerprint(db);
+    const backup = await inActivity(() =>
+      activitiesFor(db).backupDatabase({ workflowId: `wf-${RUN}-unverified`, version: '1.0.1' }),
+    );
+    expect(backup.rowCounts?.users).toBe(1000);
+    // The same dump under a new key, whose recorded row counts claim two more users than it holds:
+    // the checksum still matches, so the restore runs and commits; only the comparison after it differs.
+    const head = await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: backup.key }));
+    const key = backup.key.replace('_1.0.1_', '_1.0.2_');
+    expect(key).not.toBe(backup.key);
+    const body = Buffer.from(
+      await (await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: backup.key }))).Body!.transformToByteArray(),
+    );
+    const recorded = { ...backup.rowCounts!, users: 1002 };
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: BUCKET,
+        Key: key,
+        Body: body,
+        Metadata: { ...head.Metadata, 'row-counts': encodeURIComponent(JSON.stringify(recorded)) },
+      }),
+    );
+    await admin(
+      db,
+      [
+        'SET ROLE app',
+        'DELETE FROM messages WHERE id % 2 = 0',
+        "UPDATE users SET display_name = 'changed' WHERE id < 10",
+      ].join(';\n'),
+    );
+    expect(await fingerprint(db)).not.toEqual(before);
+
+    const restored = await inActivity(() =>
+      activitiesFor(db).restoreDatabase({ workflowId: `wf-${RUN}-unverified`, key, confirmKey: key }),
+    );
+    // The data was replaced: the database is exactly the dump, whatever its metadata claimed.
+    expect(await fingerprint(db)).toEqual(before);
+    expect(restored).toMatchObject({ key, database: db, bytes: backup.bytes, sha256: backup.sha256, verified: false });
+    expect(restored.differences).toEqual(['users 1002 → 1000']);
+    expect(restored.tables).toEqual(backup.rowCounts);
+    expect(restored.expectedTables).toEqual(recorded);
+
+    // The backup as recorded restores verified.
+    const again = await inActivity(() =>
+      activitiesFor(db).restoreDatabase({
+        workflowId: `wf-${RUN}-unverified`,
+        key: backup.key,
+        confirmKey: backup.key,
+      }),
+    );
+    expect(again).toMatchObject({ key: backup.key, verified: true, differences: [] });
+    expect(await fingerprint(db)).toEqual(before);
+  });
+});
+
 describe('pre-flight', () => {
   test('of ai_saas_prod (read-only): connectivity, connections per database, backups under the prefix', async () => {
     const r = await inActivity(() => activitiesFor('ai_saas_prod').databasePreflight({ workflowId: `wf-${RUN}` }));

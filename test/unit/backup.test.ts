@@ -134,8 +134,8 @@ describe('a verified backup', () => {
   test('row counts after a restore are compared table by table', () => {
     expect(rowCountDifferences({ users: 3, messages: 5 }, { users: 3, messages: 5, extra: 1 })).toEqual([]);
     expect(rowCountDifferences({ users: 3, messages: 5 }, { users: 2, messages: null })).toEqual([
-      'users: 2 rows, backup has 3',
-      'messages: missing rows, backup has 5',
+      'users 3 → 2',
+      'messages 5 → missing',
     ]);
     expect(rowCountDifferences(undefined, { users: 2 })).toEqual([]);
   });

@@ -97,3 +97,18 @@ test('optional fields stay out of the generic payload when absent', () => {
     headline: 'Deployment failed: 2.0.0 on prod',
   });
 });
+
+test('issue 16 item 8: what a person must check is in the headline, a Slack block of its own and the generic payload', () => {
+  const attention =
+    "database restored from postgres/ai_saas_prod_1.0.1_1.dump; row counts differ from the backup's: users 1000 → 998; check before reopening traffic";
+  const event: NotificationEvent = { ...base, kind: 'rolled-back', text: `rollback: ${attention}`, attention };
+  expect(headline(event)).toMatch(/^Deployment rolled back: .* \(needs attention\)$/);
+  const slack = slackPayload(event, opts);
+  expect(slack.text).toContain(`:warning: Needs attention: ${attention}`);
+  expect(slack.blocks).toContainEqual({
+    type: 'section',
+    text: { type: 'mrkdwn', text: `:warning: *Needs attention*\n${attention}` },
+  });
+  expect(webhookPayload(event, opts)).toMatchObject({ kind: 'rolled-back', attention });
+  expect(webhookPayload(base, opts)).not.toHaveProperty('attention');
+});

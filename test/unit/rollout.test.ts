@@ -1,4 +1,10 @@
-import { colourDeployment, colourDeploymentName, otherColour, selectedColour } from '../../src/domain/blue-green';
+import {
+  colourDeployment,
+  colourDeploymentName,
+  colourRollback,
+  otherColour,
+  selectedColour,
+} from '../../src/domain/blue-green';
 import { describeDiagnostics, diagnosePod } from '../../src/domain/diagnostics';
 import {
   PodTemplateError,
@@ -311,6 +317,32 @@ describe('blue-green colours', () => {
       }),
     ).toThrow(PodTemplateError);
   });
+});
+
+test('issue 16 item 5: where a manual rollback to the previous version goes for a colour-served Service', () => {
+  const green = { colour: 'green' as const, deployment: 'web-green', version: '1.0.1' };
+  const blue = { colour: 'blue' as const, deployment: 'web', version: '1.0.0' };
+  expect(colourRollback({})).toBeUndefined();
+  expect(colourRollback({ live: green, other: blue })).toEqual({
+    kind: 'switch',
+    from: 'green',
+    to: 'blue',
+    deployment: 'web',
+    version: '1.0.0',
+  });
+  // A base Deployment from before blue-green carries no version: it is still what served before.
+  expect(colourRollback({ live: green, other: { colour: 'blue', deployment: 'web' } })).toEqual({
+    kind: 'switch',
+    from: 'green',
+    to: 'blue',
+    deployment: 'web',
+  });
+  // The other colour runs the same version (or is gone): undo the Deployment that serves.
+  expect(colourRollback({ live: green, other: { ...blue, version: '1.0.1' } })).toEqual({
+    kind: 'undo',
+    deployment: 'web-green',
+  });
+  expect(colourRollback({ live: blue })).toEqual({ kind: 'undo', deployment: 'web' });
 });
 
 describe('diagnostics', () => {

@@ -155,6 +155,32 @@ test('the database backup is named under the rollback status', () => {
   );
 });
 
+test('issue 16 item 8: the rollback status says whether the database was restored, and loudly when its row counts differ', () => {
+  const rolledBack = (detail: string, attention?: string) =>
+    status({
+      phase: 'rolled-back',
+      steps: [...status().steps, { name: 'rollback', state: 'succeeded', detail, ...(attention ? { attention } : {}) }],
+    });
+  const loud =
+    "database restored from postgres/ai_saas_prod_1.0.1_1.dump; row counts differ from the backup's: users 1000 → 998; check before reopening traffic";
+  const differ = buildSummary(
+    input({ status: rolledBack('workloads 6 deployments back; database restored, row counts differ', loud) }),
+  );
+  expect(differ.markdown).toContain(
+    `## Rollback Status\nRolled back to v1.0.0\nRollback: workloads 6 deployments back; database restored, row counts differ\n**Needs attention**: ${loud}\n`,
+  );
+  expect(differ.issues).toContain(`Step "rollback" needs attention: ${loud}`);
+
+  const verified = buildSummary(input({ status: rolledBack('workloads 6 deployments back; database restored') }));
+  expect(verified.markdown).toContain(
+    '## Rollback Status\nRolled back to v1.0.0\nRollback: workloads 6 deployments back; database restored\n\n',
+  );
+  expect(verified.markdown).not.toContain('Needs attention');
+
+  const kept = buildSummary(input({ status: rolledBack('workloads 6 deployments back; database kept') }));
+  expect(kept.markdown).toContain('Rollback: workloads 6 deployments back; database kept\n');
+});
+
 test('rollback status', () => {
   expect(rollbackLine({ status: status(), previousVersion: undefined })).toBe('Not available (no previous version)');
   expect(rollbackLine({ status: status(), previousVersion: '1.0.0', previousVersionAvailable: false })).toBe(

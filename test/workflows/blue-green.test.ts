@@ -650,7 +650,7 @@ describe('issue 16 item 3: the new colour is smoke-tested through its preview, b
     const names = fake.names();
     expect(names.indexOf('runSmokeChecks')).toBeLessThan(names.indexOf('switchBlueGreen'));
     expect(fake.argsOf<{ preview?: boolean }>('runSmokeChecks')[0]).toMatchObject({ preview: true });
-  });
+  }, 60_000);
 
   test('without one, the pre-switch smoke checks are skipped and say why (they run on the live colour after the switch)', async () => {
     const p = plan({}, { blueGreen: { ...plan().blueGreen, previewService: undefined } });
@@ -661,5 +661,5 @@ describe('issue 16 item 3: the new colour is smoke-tested through its preview, b
       state: 'skipped',
       detail: expect.stringContaining('rollout.blueGreen.preview'),
     });
-  });
+  }, 60_000);
 });

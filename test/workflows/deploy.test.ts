@@ -543,3 +543,49 @@ describe('issue 16 item 9: a deployment that did not succeed closes as Failed, i
     expect(r.details).toContain('succeeded');
   }, 60_000);
 });
+
+test("issue 16 item 8: a restore whose row counts differ from the backup's is rolled back, and the deployment's status and summary say the database was restored but not verified", async () => {
+  const p = plan({ version: '1.0.1', strategy: 'rolling' });
+  const key = 'postgres/ai_saas_prod_1.0.1_1.dump';
+  const { result, fake } = await deploy(
+    {
+      plan: p,
+      pendingMigrations: ['0002.sql'],
+      fail: { checkHealth: 'VerificationFailed' },
+      override: {
+        restoreDatabase: async (req) => ({
+          key: req.key,
+          database: 'ai_saas_prod',
+          bytes: 1000,
+          sha256: 'b'.repeat(64),
+          tables: { users: 998 },
+          expectedTables: { users: 1000 },
+          verified: false,
+          differences: ['users 1000 → 998'],
+          durationMs: 10,
+        }),
+      },
+    },
+    { version: '1.0.1', strategy: 'rolling' },
+    async (h) => {
+      await waitForPhase(h, 'rolling-back', '1s');
+      const rollback = env.client.workflow.getHandle(`${h.workflowId}-rollback`);
+      for (let i = 0; i < 100; i++) {
+        const s = await rollback.query(statusQuery).catch(() => undefined);
+        if (s?.phase === 'awaiting-db-decision') break;
+        await env.sleep('1s');
+      }
+      await h.signal(approveSignal, { by: 'carol' });
+    },
+  );
+  const loud = `database restored from ${key}; row counts differ from the backup's: users 1000 → 998; check before reopening traffic`;
+  expect(result.outcome).toBe('rolled-back');
+  expect(fake.count('restoreDatabase')).toBe(1);
+  const step = result.status.steps.find((s) => s.name === 'rollback');
+  expect(step).toMatchObject({ state: 'succeeded', attention: loud });
+  expect(step?.detail).toMatch(/; database restored, row counts differ$/);
+  // The summary is written from this status: the step carries the differences to it.
+  const [summary] = fake.argsOf<{ status: DeployResult['status'] }>('writeSummary');
+  expect(summary.status.phase).toBe('rolled-back');
+  expect(summary.status.steps.find((s) => s.name === 'rollback')?.attention).toBe(loud);
+}, 60_000);

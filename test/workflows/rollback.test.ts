@@ -195,6 +195,8 @@ describe('manual', () => {
     expect(fake.names().filter((n) => n !== 'notify')).toEqual([
       'resolveRollback',
       'abortCanary',
+      // Which blue-green colour the Service selects (none here: the base Deployments serve).
+      'readBlueGreen',
       ...deploymentsOf(p).map(() => 'undoRollout' as const),
     ]);
     const undos = fake.argsOf<{ deployment: string; toRevision?: number; namespace: string; workflowId: string }>(
@@ -318,6 +320,130 @@ describe('issue 16 item 5: the environment lock', () => {
     expect(heldDuringUndo).toBe(true);
     const after = await env.client.workflow.getHandle(lockWorkflowId(p.environment)).describe();
     expect(after.status.name).toBe('COMPLETED');
+  }, 60_000);
+});
+
+describe('issue 16 item 5: manual rollback of a service served by a blue-green colour', () => {
+  /** A Service that selects `live`; `abortBlueGreen` moves it, as the real activity does. */
+  function colours(start: { live: 'blue' | 'green'; other?: boolean; versions?: { blue: string; green: string } }) {
+    let live = start.live;
+    const versions = start.versions ?? { blue: '1.0.0', green: '1.0.1' };
+    const name = (c: 'blue' | 'green') => (c === 'blue' ? 'api-gateway' : 'api-gateway-green');
+    const other = (c: 'blue' | 'green'): 'blue' | 'green' => (c === 'blue' ? 'green' : 'blue');
+    const readBlueGreen = async () => ({
+      service: 'api-gateway',
+      selector: { app: 'api-gateway', version: live },
+      live: {
+        colour: live,
+        deployment: name(live),
+        version: versions[live],
+        replicas: 4,
+        readyReplicas: 4,
+        images: {},
+      },
+      ...(start.other === false
+        ? {}
+        : {
+            other: {
+              colour: other(live),
+              deployment: name(other(live)),
+              version: versions[other(live)],
+              replicas: 0,
+              readyReplicas: 0,
+              images: {},
+            },
+          }),
+    });
+    const abortBlueGreen = async (req: { target: { service: string }; colour: 'blue' | 'green' }) => {
+      live = req.colour;
+      return { colour: req.colour, selector: { app: req.target.service, version: req.colour } };
+    };
+    return { readBlueGreen, abortBlueGreen };
+  }
+
+  test('to the previous version: the Service switches back to the colour that runs it, verified, instead of undoing the idle base Deployment', async () => {
+    const p = plan();
+    const { result, fake } = await rollback({ plan: p, override: colours({ live: 'green' }) }, { reason: 'bad' });
+    expect(result.outcome).toBe('rolled-back');
+    const others = deploymentsOf(p).filter((d) => d !== 'api-gateway');
+    expect(fake.names().filter((n) => n !== 'notify')).toEqual([
+      'resolveRollback',
+      'abortCanary',
+      'readBlueGreen',
+      'abortBlueGreen',
+      'readBlueGreen',
+      ...others.map(() => 'undoRollout' as const),
+    ]);
+    expect(fake.argsOf<{ target: { service: string; namespace: string }; colour: string }>('abortBlueGreen')).toEqual([
+      { target: expect.objectContaining({ service: 'api-gateway', namespace: p.namespace }), colour: 'blue' },
+    ]);
+    expect(fake.argsOf<{ deployment: string }>('undoRollout').map((u) => u.deployment)).toEqual(others);
+    expect(result.blueGreen).toEqual({
+      service: 'api-gateway',
+      from: 'green',
+      to: 'blue',
+      deployment: 'api-gateway',
+      version: '1.0.0',
+    });
+    expect(result.workloads).toBe(
+      ['api-gateway: traffic back on blue (api-gateway, 1.0.0)', ...others.map((d) => `${d}@3`)].join(', '),
+    );
+    expect(stepNames(result)).toEqual(
+      expect.arrayContaining([
+        'read blue-green colours: succeeded',
+        'switch traffic back to blue: succeeded',
+        'verify traffic on blue: succeeded',
+      ]),
+    );
+    expect(stepNames(result)).not.toContain('undo api-gateway: succeeded');
+    expect(fake.argsOf<{ text: string }>('notify').at(-1)?.text).toContain('traffic back on blue (api-gateway, 1.0.0)');
+  }, 60_000);
+
+  test('a switch back that does not read back fails the rollback and says where traffic is', async () => {
+    const c = colours({ live: 'green' });
+    const stuck = async (req: { target: { service: string }; colour: 'blue' | 'green' }) => ({
+      colour: req.colour,
+      selector: { app: req.target.service, version: req.colour },
+    });
+    const { result } = await rollback(
+      { plan: plan(), override: { readBlueGreen: c.readBlueGreen, abortBlueGreen: stuck } },
+      { reason: 'bad' },
+    );
+    expect(result.outcome).toBe('failed');
+    expect(result.reason).toBe(
+      'service api-gateway still sends traffic to green (api-gateway-green, 1.0.1) after switching back to blue',
+    );
+  }, 60_000);
+
+  test('no other colour to go back to: the Deployment that serves (green) is undone, not the base; a version goes to it too', async () => {
+    const p = plan();
+    const prev = await rollback({ plan: p, override: colours({ live: 'green', other: false }) }, { reason: 'bad' });
+    expect(prev.result.outcome).toBe('rolled-back');
+    expect(prev.fake.count('abortBlueGreen')).toBe(0);
+    expect(prev.fake.argsOf<{ deployment: string }>('undoRollout').map((u) => u.deployment)).toEqual(
+      deploymentsOf(p).map((d) => (d === 'api-gateway' ? 'api-gateway-green' : d)),
+    );
+
+    const version = await rollback(
+      { plan: p, override: colours({ live: 'green', other: false }) },
+      { toVersion: '1.0.0' },
+    );
+    expect(version.result.outcome).toBe('rolled-back');
+    const [patch] = version.fake.argsOf<{ updates: { deployment: string }[] }>('patchImages');
+    expect(patch.updates.map((u) => u.deployment)).toEqual(
+      deploymentsOf(p).map((d) => (d === 'api-gateway' ? 'api-gateway-green' : d)),
+    );
+    const [wait] = version.fake.argsOf<{ deployments: string[] }>('waitForRollout');
+    expect(wait.deployments).toContain('api-gateway-green');
+  }, 60_000);
+
+  test('a Service that selects no colour is rolled back as before', async () => {
+    const p = plan();
+    const { result, fake } = await rollback({ plan: p }, { reason: 'bad' });
+    expect(result.outcome).toBe('rolled-back');
+    expect(result.blueGreen).toBeUndefined();
+    expect(fake.count('readBlueGreen')).toBe(1);
+    expect(fake.argsOf<{ deployment: string }>('undoRollout').map((u) => u.deployment)).toEqual(deploymentsOf(p));
   }, 60_000);
 });
 
@@ -463,6 +589,59 @@ describe('database decision', () => {
     expect(fake.count('restoreDatabase')).toBe(1);
     expect(result.status.phase).toBe('failed');
     expect(fake.argsOf<{ kind: string }>('notify').at(-1)?.kind).toBe('failed');
+  }, 60_000);
+
+  test("issue 16 item 8: a restore whose row counts differ from the backup's is rolled back, restored but not verified, and says so loudly", async () => {
+    const mismatch = (req: { key: string }) =>
+      Promise.resolve({
+        ...fakeRestore(req.key),
+        tables: { users: 998 },
+        expectedTables: { users: 1000 },
+        verified: false,
+        differences: ['users 1000 → 998'],
+      });
+    const { result, fake } = await rollback(
+      { plan: plan(), override: { restoreDatabase: mismatch } },
+      { restoreDatabase: true },
+      async (h) => {
+        await until(h, atDecision);
+        await h.signal(approveSignal, { by: 'dba' });
+      },
+    );
+    const loud = `database restored from ${DEFAULT_KEY}; row counts differ from the backup's: users 1000 → 998; check before reopening traffic`;
+    // The data was replaced, so the rollback happened; the mismatch is in the result, the status and the notification.
+    expect(result).toMatchObject({
+      outcome: 'rolled-back',
+      database: 'restored, row counts differ',
+      restore: { key: DEFAULT_KEY, verified: false, differences: ['users 1000 → 998'] },
+      attention: loud,
+    });
+    expect(result.status.phase).toBe('rolled-back');
+    expect(result.status.error).toBeUndefined();
+    expect(result.status.steps.find((s) => s.name === 'database restore')).toMatchObject({
+      state: 'succeeded',
+      detail: 'users=998 (backup: users=1000)',
+      attention: loud,
+    });
+    const last = fake.argsOf<{ kind: string; text: string; attention?: string }>('notify').at(-1)!;
+    expect(last.kind).toBe('rolled-back');
+    expect(last.attention).toBe(loud);
+    expect(last.text).toContain(loud);
+    expect(last.text).not.toMatch(/restore failed/);
+
+    // Restored and verified: no attention, and the result says so.
+    const ok = await rollback({ plan: plan() }, { restoreDatabase: true }, async (h) => {
+      await until(h, atDecision);
+      await h.signal(approveSignal, { by: 'dba' });
+    });
+    expect(ok.result).toMatchObject({
+      outcome: 'rolled-back',
+      database: 'restored',
+      restore: { key: DEFAULT_KEY, verified: true, differences: [] },
+    });
+    expect(ok.result.attention).toBeUndefined();
+    expect(ok.result.status.steps.find((s) => s.name === 'database restore')?.attention).toBeUndefined();
+    expect(ok.fake.argsOf<{ attention?: string }>('notify').at(-1)?.attention).toBeUndefined();
   }, 60_000);
 
   test('a restore asked for without any backup is skipped, with no wait', async () => {

@@ -70,6 +70,15 @@ export interface RestoreResult {
   tables: Record<string, number>;
   /** The counts recorded when the backup was made, when it recorded them. */
   expectedTables?: Record<string, number>;
+  /**
+   * False when the counts after the restore differ from the backup's record.
+   * The restore has committed by then: the database is the dump, so this is
+   * a result for a person to check, not a failure (a failure means the
+   * database was left as it was).
+   */
+  verified: boolean;
+  /** One line per table whose count differs, e.g. "users 1000 → 998" (the backup's, then the database's). */
+  differences: string[];
   durationMs: number;
 }
 

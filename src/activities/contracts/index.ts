@@ -20,6 +20,7 @@ import type {
 } from './database';
 import type {
   BlueGreenPrepared,
+  BlueGreenState,
   BlueGreenTarget,
   ClusterState,
   DeleteColourResult,
@@ -99,6 +100,8 @@ export interface Activities {
   scaleDownOldColour(req: { target: BlueGreenTarget; colour: Colour }): Promise<ScaleDownResult>;
   deleteOldColour(req: { target: BlueGreenTarget; colour: Colour }): Promise<DeleteColourResult>;
   abortBlueGreen(req: { target: BlueGreenTarget; colour: Colour }): Promise<SwitchResult>;
+  /** Read-only: the colour the Service selects and the other colour's Deployment (manual rollback). */
+  readBlueGreen(target: BlueGreenTarget): Promise<BlueGreenState>;
 
   /** One metrics analysis run: canary soaks, blue-green monitoring and post-deployment verification. */
   runAnalysis(req: AnalysisRequest): Promise<AnalysisRun>;

@@ -146,6 +146,27 @@ export interface BlueGreenPrepared {
   preview?: { service: string; colour: Colour };
 }
 
+/** One colour's Deployment as a manual rollback reads it. */
+export interface ColourDeploymentState extends ColourState {
+  version?: string;
+  replicas: number;
+  readyReplicas: number;
+  images: Record<string, string>;
+}
+
+/**
+ * Which colour a Service sends its traffic to, and the other colour's
+ * Deployment when it exists: what a manual rollback switches back to.
+ */
+export interface BlueGreenState {
+  service: string;
+  selector: Record<string, string>;
+  /** The colour the Service selects; absent when it pins none (no blue-green release, or back to `app=<service>`). */
+  live?: ColourDeploymentState;
+  /** The other colour's Deployment, when it exists (a retired green is deleted; the base, blue, never is). */
+  other?: ColourDeploymentState;
+}
+
 export interface SwitchResult {
   colour: Colour;
   selector: Record<string, string>;

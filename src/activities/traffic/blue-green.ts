@@ -10,7 +10,9 @@
 import type * as k8s from '@kubernetes/client-node';
 import type {
   BlueGreenPrepared,
+  BlueGreenState,
   BlueGreenTarget,
+  ColourDeploymentState,
   DeleteColourResult,
   ScaleDownResult,
   SwitchResult,
@@ -258,6 +260,51 @@ export function blueGreenActivities(deployments: Deployments) {
         };
       const deleted = await kube.deleteDeployment(req.target.namespace, name);
       return { deployment: name, deleted, ...(deleted ? {} : { reason: 'already deleted' }) };
+    },
+
+    /**
+     * Read-only, for a manual rollback: the colour the Service selects, and
+     * the other colour's Deployment when it exists, each with its version,
+     * replicas and images. The workflow decides from this (domain
+     * colourRollback) and switches with abortBlueGreen, so a retried step
+     * never flips traffic twice.
+     */
+    async readBlueGreen(t: BlueGreenTarget): Promise<BlueGreenState> {
+      const namespace = requireName('namespace', t.namespace);
+      requireName('service', t.service);
+      const baseName = requireName('deployment', base(t));
+      const svc = await kube.readService(namespace, t.service);
+      const selector = svc.spec?.selector ?? {};
+      const live = selectedColour(selector);
+      if (!live) return { service: t.service, selector };
+      const read = async (colour: Colour): Promise<ColourDeploymentState | undefined> => {
+        const name = colourDeploymentName(baseName, colour);
+        const d = await kube.findDeployment(namespace, name);
+        if (!d) return undefined;
+        const version = d.metadata?.annotations?.[VERSION_ANNOTATION];
+        return {
+          colour,
+          deployment: name,
+          ...(version ? { version } : {}),
+          replicas: d.spec?.replicas ?? 0,
+          readyReplicas: d.status?.readyReplicas ?? 0,
+          images: containerImages(d.spec?.template),
+        };
+      };
+      const [liveState, otherState] = await Promise.all([read(live), read(otherColour(live))]);
+      return {
+        service: t.service,
+        selector,
+        // A Service that selects a colour whose Deployment is gone still says which colour it selects.
+        live: liveState ?? {
+          colour: live,
+          deployment: colourDeploymentName(baseName, live),
+          replicas: 0,
+          readyReplicas: 0,
+          images: {},
+        },
+        ...(otherState ? { other: otherState } : {}),
+      };
     },
 
     /**

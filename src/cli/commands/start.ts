@@ -190,7 +190,7 @@ export function addStartCommands(program: Command, ctx: Ctx, exit: { code: numbe
         ctx.out(
           o.json
             ? JSON.stringify({ workflowId, ...rest, phase: status.phase }, null, 2)
-            : `${r.outcome}: ${r.workloads}; database ${r.database}${r.reason ? `: ${r.reason}` : ''}`,
+            : `${r.outcome}: ${r.workloads}; database ${r.database}${r.reason ? `: ${r.reason}` : ''}${r.attention ? `\nNEEDS ATTENTION: ${r.attention}` : ''}`,
         );
         return r.outcome === 'rolled-back' ? ExitCode.Ok : ExitCode.Failed;
       });

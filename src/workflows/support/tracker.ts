@@ -169,6 +169,10 @@ export class Tracker {
    * Runs one step, recording its state, timings and error. Rethrows failures.
    * The activities `fn` schedules before its first await carry the step's
    * name as their summary (the Temporal UI shows it on the timeline).
+   *
+   * A result that carries `attention` (a child's result, such as a rollback
+   * that restored a database whose row counts differ) puts it on the step,
+   * so the parent's status and summary say it too.
    */
   async step<T>(name: string, fn: () => Promise<T>, detail?: (r: T) => string | undefined): Promise<T> {
     const rec: StepRecord = { name, state: 'running', startedAt: nowIso(), attempts: 1 };
@@ -180,6 +184,8 @@ export class Tracker {
       rec.state = 'succeeded';
       const d = detail?.(r);
       if (d) rec.detail = d;
+      const attention = (r as { attention?: unknown } | undefined)?.attention;
+      if (typeof attention === 'string' && attention) rec.attention = attention;
       return r;
     } catch (err) {
       rec.state = 'failed';
