@@ -16,7 +16,7 @@ import { approveSignal, statusQuery } from '../../src/workflows/messages';
 import { resultOf } from '../../src/workflows/outcome';
 import { sandboxCli, startE2E, type E2E, type E2EOptions } from '../helpers/e2e';
 import { sandboxVar } from '../helpers/sandbox';
-import { REPO_ROOT } from '../helpers/tools';
+import { DBMATE, REPO_ROOT } from '../helpers/tools';
 import { waitFor } from '../helpers/wait';
 
 const BIN = path.join(REPO_ROOT, 'node_modules', '.bin');
@@ -125,7 +125,7 @@ test('Prisma: migrate deploy applies the release migration; a failed canary offe
 
 test('dbmate: up applies the release migration; a failed canary offers the restore, which undoes it', async () => {
   await sandboxCli('reset');
-  const dbmate = [path.join(BIN, 'dbmate'), '--migrations-table', 'dbmate_migrations'];
+  const dbmate = [DBMATE, '--migrations-table', 'dbmate_migrations'];
   e2e = await startE2E({
     config: withMigrations({
       mode: 'command',

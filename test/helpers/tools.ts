@@ -21,3 +21,9 @@ export function toolPath(kind: 'cli' | 'test-server'): string {
 }
 
 export const REPO_ROOT = ROOT;
+
+/**
+ * dbmate's own binary (the optional dependency @dbmate/linux-x64: the npm
+ * registry this project installs from serves only that platform's build).
+ */
+export const DBMATE = path.join(REPO_ROOT, 'node_modules', '@dbmate', 'linux-x64', 'bin', 'dbmate');

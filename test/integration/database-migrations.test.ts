@@ -18,7 +18,7 @@ import type { DeployConfig } from '../../src/domain/config';
 import { CREATE_MIGRATIONS_TABLE_SQL } from '../../src/domain/migrations';
 import { loadConfig } from '../../src/load-config';
 import { sandboxVar } from '../helpers/sandbox';
-import { REPO_ROOT } from '../helpers/tools';
+import { DBMATE, REPO_ROOT } from '../helpers/tools';
 
 jest.setTimeout(120_000);
 
@@ -540,8 +540,8 @@ describe('issue 16 item 1: command mode drives the real tools (Prisma 6 with its
 
   const dbmate = (extra: Partial<Extract<Migrations, { mode: 'command' }>> = {}): Migrations => ({
     mode: 'command',
-    command: [path.join(BIN, 'dbmate'), '--migrations-table', 'dbmate_migrations', '--no-dump-schema', 'up'],
-    statusCommand: [path.join(BIN, 'dbmate'), '--migrations-table', 'dbmate_migrations', 'status', '--exit-code'],
+    command: [DBMATE, '--migrations-table', 'dbmate_migrations', '--no-dump-schema', 'up'],
+    statusCommand: [DBMATE, '--migrations-table', 'dbmate_migrations', 'status', '--exit-code'],
     pendingPattern: '^\\[ \\] (\\S+)$',
     pendingExitCodes: [1],
     env: {},
