@@ -1343,9 +1343,13 @@ async function runOne(spec: RunSpec, ctx: RunContext): Promise<RunRecord> {
             f.overlapSince = Date.now();
             f.rec.overlapped = true;
           }
+          // Only a live worker runs an analysis: a Prometheus outage's clock starts again when a killed worker is back.
+          const analysisClock = f.rec.system === 'prometheus';
+          const since = analysisClock ? Math.max(f.started, worker.readyAt) : f.started;
           if (
             f.rec.kind === 'transient' &&
-            f.stop(o, Date.now() - f.started, f.overlapSince ? Date.now() - f.overlapSince : 0)
+            !(analysisClock && workerDown) &&
+            f.stop(o, Date.now() - since, f.overlapSince ? Date.now() - f.overlapSince : 0)
           ) {
             await ctx.proxies[f.rec.system].restore();
             f.ended = true;
