@@ -348,6 +348,8 @@ export function demoComponent(): Component {
       await pruneRegistry();
       await applyPlatform(true);
       await waitReady('demo platform Deployments', platformReady, 120_000);
+      // The platform starts again: so do its containers' logs (an earlier fault's error lines go with them).
+      for (const c of PLATFORM_SERVICES) if (existsSync(containerLogFile(c))) writeFileSync(containerLogFile(c), '');
     },
     env() {
       const c = smokeCredentials();

@@ -218,7 +218,12 @@ describe('kubernetes health (worker ServiceAccount)', () => {
           baselineRestarts: baseline,
           since: '2000-01-01T00:00:00Z',
         });
-        return r.ok && r.deployments[0].pods.length === Object.keys(baseline).length ? { baseline, r } : undefined;
+        // Settled: every pod Running and Ready. Error lines are not asked about: the log is the container's
+        // since the sandbox's last reset, and a canary fault of another suite may have written some.
+        const pods = r.deployments[0].pods;
+        const settled =
+          pods.length === Object.keys(baseline).length && pods.every((p) => p.phase === 'Running' && p.ready);
+        return settled ? { baseline, r } : undefined;
       },
       90_000,
       1000,
