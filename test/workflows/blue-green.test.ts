@@ -642,7 +642,9 @@ describe('abort and failures', () => {
 describe('issue 16 item 3: the new colour is smoke-tested through its preview, before the switch', () => {
   test('with a preview configured, prepare points the preview Service at the new colour and the smoke checks run against it', async () => {
     const p = plan({}, { blueGreen: { ...plan().blueGreen, previewService: 'api-gateway-preview' } });
-    const { result, fake } = await blueGreen({ plan: p });
+    const { result, fake, workflowId } = await blueGreen({ plan: p });
+    // The retire child must not outlive the test (see retire()).
+    await retire(workflowId);
     expect(result.outcome).toBe('switched');
     expect(fake.argsOf<BlueGreenTarget>('prepareBlueGreen')[0]).toMatchObject({
       previewService: 'api-gateway-preview',
@@ -654,7 +656,8 @@ describe('issue 16 item 3: the new colour is smoke-tested through its preview, b
 
   test('without one, the pre-switch smoke checks are skipped and say why (they run on the live colour after the switch)', async () => {
     const p = plan({}, { blueGreen: { ...plan().blueGreen, previewService: undefined } });
-    const { result, fake } = await blueGreen({ plan: p });
+    const { result, fake, workflowId } = await blueGreen({ plan: p });
+    await retire(workflowId);
     expect(result.outcome).toBe('switched');
     expect(fake.count('runSmokeChecks')).toBe(0);
     expect(result.status.steps.find((s) => s.name === 'smoke checks on green')).toMatchObject({
