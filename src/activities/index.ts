@@ -11,6 +11,7 @@ import { createReleaseTag } from './clients/git';
 import { redisPing } from './clients/redis';
 import { databaseActivities } from './database';
 import type { ActivityDeps } from './deps';
+import { identityActivities } from './identity/verifier';
 import { imagesActivities } from './images';
 import { kubernetesActivities } from './kubernetes';
 import { notifyActivities } from './notify';
@@ -59,8 +60,10 @@ export function createActivities(deps: ActivityDeps): Activities {
     heartbeat,
     env,
   });
+  const identity = identityActivities({ config, env });
   const pipeline = pipelineActivities({
     config,
+    verifySender: identity.verifySender,
     git: deps.git,
     registry: deps.registry,
     ...(deps.temporal ? { temporal: deps.temporal } : {}),
@@ -70,7 +73,13 @@ export function createActivities(deps: ActivityDeps): Activities {
     redisPing: () => redisPing(env[config.redis.urlEnv]),
   });
   return {
-    ...planActivities({ config, listTags: () => deps.git.remoteTags(), branchHead: () => deps.git.remoteBranchHead() }),
+    ...planActivities({
+      config,
+      listTags: () => deps.git.remoteTags(),
+      branchHead: () => deps.git.remoteBranchHead(),
+      verifySender: identity.verifySender,
+    }),
+    verifySender: identity.verifySender,
     ...pipeline,
     runPreDeploymentChecks: checks.runPreDeploymentChecks,
     createReleaseTag: (req) => createReleaseTag(deps.git, req),

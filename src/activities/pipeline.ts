@@ -8,12 +8,19 @@ import type { WorkflowClient } from '@temporalio/client';
 import type { DeployConfig } from '../domain/config';
 import { checkInput, InputError, rollbackInputSchema } from '../domain/input';
 import type { DeployPlan, RollbackPlan } from '../domain/plan';
-import { plannedService } from '../domain/planner';
+import { approvalPolicy, plannedService } from '../domain/planner';
 import type { DeploymentPreview, PreflightResult } from './contracts';
-import type { ClusterState, DatabasePreflightResult, MigrationStatusResult } from './contracts';
+import type {
+  ClusterState,
+  DatabasePreflightResult,
+  MigrationStatusResult,
+  SenderCheck,
+  VerifySenderRequest,
+} from './contracts';
 import type { GitRepo } from './clients/git';
 import type { RegistryClient } from './clients/registry';
 import { fail } from './failures';
+import { verifiedRequester } from './identity/requester';
 
 export interface PipelineDeps {
   config: DeployConfig;
@@ -24,6 +31,7 @@ export interface PipelineDeps {
   migrationStatus(req: { workflowId: string; commit: string }): Promise<MigrationStatusResult>;
   readClusterState(req: { namespace: string; deployments?: string[] }): Promise<ClusterState>;
   redisPing(): Promise<string>;
+  verifySender(req: VerifySenderRequest): Promise<SenderCheck>;
 }
 
 export function pipelineActivities(deps: PipelineDeps) {
@@ -152,6 +160,17 @@ export function pipelineActivities(deps: PipelineDeps) {
         throw fail.InvalidInput(
           `unknown environment "${environment}": configured are ${Object.keys(config.environments).join(', ')}`,
         );
+      const approvals = approvalPolicy(env.approvals);
+      let requester;
+      try {
+        requester = await verifiedRequester(
+          { kind: 'rollback', environment, workflowId: req.workflowId, policy: approvals, input },
+          deps.verifySender,
+        );
+      } catch (err) {
+        if (err instanceof InputError) throw fail.InvalidInput(err.message);
+        throw err;
+      }
       const known = new Map(config.services.map((s) => [s.name, s]));
       for (const n of input.services ?? []) {
         if (!known.has(n))
@@ -177,9 +196,8 @@ export function pipelineActivities(deps: PipelineDeps) {
         restoreDatabase: input.restoreDatabase ?? false,
         ...(backupKey ? { backupKey } : {}),
         reason: input.reason ?? 'manual rollback',
-        requestedBy: input.requestedBy ?? 'unknown',
-        approvers: env.approvers,
-        requiredApprovals: env.requiredApprovals,
+        ...requester,
+        approvals,
         databaseDecisionTimeoutMs: config.rollout.databaseDecisionTimeout,
         rolloutTimeoutMs: config.kubernetes.rolloutTimeout,
         traffic: {

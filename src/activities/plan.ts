@@ -4,8 +4,9 @@ import { checkInput, deployInputSchema, InputError } from '../domain/input';
 import type { DeployPlan } from '../domain/plan';
 import { buildPlan } from '../domain/planner';
 import { VersionError } from '../domain/version';
-import type { ResolvePlanRequest } from './contracts';
+import type { ResolvePlanRequest, SenderCheck, VerifySenderRequest } from './contracts';
 import { fail } from './failures';
+import { verifiedRequester } from './identity/requester';
 
 export interface PlanDeps {
   config: DeployConfig;
@@ -13,6 +14,7 @@ export interface PlanDeps {
   listTags(): Promise<string[]>;
   /** Head of the release branch on origin (fetched). */
   branchHead(): Promise<string>;
+  verifySender(req: VerifySenderRequest): Promise<SenderCheck>;
 }
 
 export function planActivities(deps: PlanDeps) {
@@ -21,7 +23,12 @@ export function planActivities(deps: PlanDeps) {
       try {
         const input = checkInput(deployInputSchema, req.input, 'deploy');
         const [tags, commit] = await Promise.all([deps.listTags(), deps.branchHead()]);
-        return buildPlan(deps.config, input, { workflowId: req.workflowId, tags, commit });
+        const plan = buildPlan(deps.config, input, { workflowId: req.workflowId, tags, commit });
+        const requester = await verifiedRequester(
+          { kind: 'deploy', environment: plan.environment, workflowId: req.workflowId, policy: plan.approvals, input },
+          deps.verifySender,
+        );
+        return { ...plan, ...requester };
       } catch (err) {
         if (err instanceof InputError || err instanceof VersionError) {
           throw fail.InvalidInput(err.message);

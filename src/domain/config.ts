@@ -43,12 +43,77 @@ export const serviceSchema = z.strictObject({
   container: dnsName.optional(),
 });
 
+const identity = z
+  .string()
+  .regex(
+    /^[\p{L}\p{N}._@+\- ]{1,128}$|^group:[\p{L}\p{N}._@+\-/ ]{1,128}$/u,
+    'an identity such as alice@example.com, or group:<name>',
+  );
+
+/** How steering messages are verified (docs/operations.md "Approvals"). */
+const approvalsSchema = z
+  .strictObject({
+    /** none: names are taken as typed (the demo); ssh: SSH signatures; oidc: ID tokens from the team's issuer. */
+    verify: z.enum(['none', 'ssh', 'oidc']).default('none'),
+    /** Who may approve, abort, pause, resume and promote; empty: anyone (anyone verified, with ssh or oidc). */
+    approvers: z.array(identity).max(100).default([]),
+    /** Distinct people each gate and a database restore need. */
+    required: z.number().int().min(1).max(10).default(1),
+    /** Whether the person who requested a deployment may approve it. */
+    allowSelfApproval: z.boolean().default(false),
+    /** A canary paused longer than this aborts to stable. */
+    maxPause: duration('approvals maxPause', 60_000).default(4 * 3_600_000),
+    ssh: z
+      .strictObject({
+        /** An allowed_signers file (ssh-keygen(1) "ALLOWED SIGNERS"), the format git uses for signed commits. */
+        allowedSigners: z.string().min(1).max(1024),
+      })
+      .optional(),
+    oidc: z
+      .strictObject({
+        issuer: z.string().url('the issuer URL, exactly as the tokens name it'),
+        audience: z.string().min(1).max(256),
+        /** The issuer's keys: a JWKS file, or its jwks_uri. */
+        jwksFile: z.string().min(1).max(1024).optional(),
+        jwksUrl: url.optional(),
+        /** The claim that names the person. */
+        identityClaim: z.string().min(1).max(64).default('email'),
+        /** A claim listing the person's groups, for `group:<name>` approvers. */
+        groupsClaim: z.string().min(1).max(64).optional(),
+        /** Tokens issued longer ago than this are refused. */
+        maxTokenAge: duration('oidc maxTokenAge', 60_000, 24 * 3_600_000).default(60 * 60_000),
+        /** Require the token's nonce claim to be the hash of the signed statement (binds a token to one message). */
+        requireNonce: z.boolean().default(false),
+      })
+      .refine((o) => (o.jwksFile === undefined) !== (o.jwksUrl === undefined), {
+        message: 'give exactly one of jwksFile or jwksUrl',
+        path: ['jwksFile'],
+      })
+      .optional(),
+  })
+  .refine((a) => a.verify !== 'ssh' || a.ssh, { message: 'verify: ssh needs ssh.allowedSigners', path: ['ssh'] })
+  .refine((a) => a.verify !== 'oidc' || a.oidc, {
+    message: 'verify: oidc needs oidc.issuer, oidc.audience and oidc.jwksFile or jwksUrl',
+    path: ['oidc'],
+  })
+  .refine(
+    (a) =>
+      a.approvers.length === 0 || a.approvers.some((x) => x.startsWith('group:')) || a.approvers.length >= a.required,
+    {
+      message: 'required is more than the number of approvers: no gate could ever open',
+      path: ['required'],
+    },
+  );
+
 const environmentSchema = z.strictObject({
   namespace: dnsName,
-  /** People allowed to approve or abort; empty means anyone. */
-  approvers: z.array(z.string().min(1).max(128)).max(100).default([]),
-  /** Distinct approvals needed before full traffic. */
-  requiredApprovals: z.number().int().min(1).max(5).default(1),
+  approvals: approvalsSchema.default({
+    verify: 'none',
+    approvers: [],
+    required: 1,
+    allowSelfApproval: false,
+    maxPause: 4 * 3_600_000,
+  }),
 });
 
 const PROMQL_PLACEHOLDERS = ['track', 'version', 'namespace', 'window'];
@@ -368,6 +433,7 @@ export const configSchema = z
 
 export type DeployConfig = z.output<typeof configSchema>;
 export type ServiceConfig = z.output<typeof serviceSchema>;
+export type EnvironmentConfig = z.output<typeof environmentSchema>;
 export type MetricConfig = z.output<typeof metricSchema>;
 export type SmokeCheckConfig = z.output<typeof smokeCheckSchema>;
 

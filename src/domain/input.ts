@@ -79,6 +79,8 @@ export const deployInputSchema = z
     migrate: z.boolean().optional(),
     dryRun: z.boolean().optional(),
     requestedBy: requestedBy.optional(),
+    /** Proof that requestedBy sent it (deployctl adds it); checked by the worker where the environment verifies senders. */
+    requestProof: z.unknown().optional(),
     allowImageOverwrite: z.boolean().optional(),
     canary: canaryOverridesSchema.optional(),
     blueGreen: blueGreenOverridesSchema.optional(),
@@ -107,6 +109,7 @@ export const rollbackInputSchema = z
       .optional(),
     reason: z.string().max(1000).optional(),
     requestedBy: requestedBy.optional(),
+    requestProof: z.unknown().optional(),
   })
   .strict()
   .refine((i) => !(i.toVersion && i.toRevision), {

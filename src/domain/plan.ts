@@ -2,8 +2,9 @@
  * The deployment plan: everything a workflow decides on, computed once by the
  * resolvePlan activity (domain/planner.ts) from the worker's config and the
  * workflow input, then fixed in history. Types and tiny pure helpers only,
- * with no imports, so the workflow bundle stays small.
+ * with type imports only, so the workflow bundle stays small.
  */
+import type { ApprovalPolicy, VerifyMode } from './identity';
 
 export type Strategy = 'rolling' | 'canary' | 'blue-green';
 export type ApprovalMode = 'none' | 'before-full' | 'every-step';
@@ -74,8 +75,13 @@ export interface DeployPlan {
     previewService?: string;
   };
   traffic: TrafficSettings;
-  approvers: string[];
-  requiredApprovals: number;
+  /** Who may steer it and how they prove it (the environment's approvals). */
+  approvals: ApprovalPolicy;
+  /** How requestedBy was verified (none: typed). */
+  requestedVia: VerifyMode;
+  /** Plans recorded before `approvals` (read through policyOf). */
+  approvers?: string[];
+  requiredApprovals?: number;
   databaseDecisionTimeoutMs: number;
   rolloutTimeoutMs: number;
   uiUrl?: string;
@@ -100,8 +106,11 @@ export interface RollbackPlan {
   backupKey?: string;
   reason: string;
   requestedBy: string;
-  approvers: string[];
-  /** Distinct approvers a restore needs (environment requiredApprovals); plans recorded before it was added have none: 1. */
+  /** Plans recorded before it have approvers (and later requiredApprovals): read through policyOf. */
+  approvals?: ApprovalPolicy;
+  requestedVia?: VerifyMode;
+  approvers?: string[];
+  /** Distinct approvers a restore needs; plans recorded before it was added have none: 1. */
   requiredApprovals?: number;
   databaseDecisionTimeoutMs: number;
   rolloutTimeoutMs: number;

@@ -3,7 +3,8 @@
  * parameter, so it is tested without any service; the resolvePlan activity
  * reads config and tags, calls it, and the result is fixed in history.
  */
-import type { DeployConfig, ServiceConfig } from './config';
+import type { DeployConfig, EnvironmentConfig, ServiceConfig } from './config';
+import type { ApprovalPolicy } from './identity';
 import type { CheckedDeployInput } from './input';
 import { InputError } from './input';
 import { imageReference, type DeployPlan, type PlanFacts, type PlannedService } from './plan';
@@ -91,13 +92,24 @@ export function buildPlan(config: DeployConfig, input: CheckedDeployInput, facts
       stableSubset: config.traffic.stableSubset,
       canarySubset: config.traffic.canarySubset,
     },
-    approvers: env.approvers,
-    requiredApprovals: env.requiredApprovals,
+    approvals: approvalPolicy(env.approvals),
+    requestedVia: 'none',
     databaseDecisionTimeoutMs: config.rollout.databaseDecisionTimeout,
     rolloutTimeoutMs: config.kubernetes.rolloutTimeout,
     ...(config.temporal.uiUrl ? { uiUrl: config.temporal.uiUrl } : {}),
     taskQueue: config.temporal.taskQueue,
     searchAttributes: config.temporal.searchAttributes,
+  };
+}
+
+/** The environment's approvals as the plan carries them (the verifier's settings stay on the worker). */
+export function approvalPolicy(a: EnvironmentConfig['approvals']): ApprovalPolicy {
+  return {
+    verify: a.verify,
+    approvers: a.approvers,
+    required: a.required,
+    allowSelfApproval: a.allowSelfApproval,
+    maxPauseMs: a.maxPause,
   };
 }
 

@@ -55,6 +55,10 @@ export interface SignalRecord {
   at: string;
   note?: string;
   reason?: string;
+  /** How `by` was verified (absent: taken as typed, the environment verifies nobody). */
+  via?: 'ssh' | 'oidc';
+  /** The SSH key or the token issuer that proved it. */
+  credential?: string;
 }
 
 export interface IgnoredSignal extends SignalRecord {
@@ -92,10 +96,23 @@ export interface CanaryState {
 
 export interface WaitingFor {
   what: string;
+  /** The gate's name: what a signed approval names (deployctl reads it here). */
+  gate?: string;
   since: string;
   timeoutAt?: string;
   /** Exact commands a person can run to answer the wait. */
   commands?: string[];
+}
+
+export interface SteeringPolicy {
+  verify: 'none' | 'ssh' | 'oidc';
+  approvers: string[];
+  required: number;
+  allowSelfApproval: boolean;
+  /** How the requester was verified. */
+  requestedVia?: 'none' | 'ssh' | 'oidc';
+  /** One line: what is verified and who counts. */
+  summary: string;
 }
 
 export interface DeploymentStatus {
@@ -111,6 +128,8 @@ export interface DeploymentStatus {
   steps: StepRecord[];
   canary?: CanaryState;
   waitingFor?: WaitingFor;
+  /** Who may steer this deployment and how they prove it; absent until the plan is known. */
+  steering?: SteeringPolicy;
   approvals: SignalRecord[];
   aborts: SignalRecord[];
   pauses: SignalRecord[];

@@ -17,15 +17,16 @@ import {
 import type { BlueGreenTarget, Colour } from '../activities/contracts';
 import { ErrorType } from '../domain/errors';
 import { colourTarget, trafficService, trafficTarget, type DeployPlan } from '../domain/plan';
-import { isAllowedApprover, type PromotePayload } from '../domain/signals';
+import { policyOf } from '../domain/identity';
+import type { PromotePayload } from '../domain/signals';
 import type { DeploymentStatus, SignalRecord } from '../domain/status';
 import { long, short, traffic } from './activity-options';
 import { outcomeFailure } from './outcome';
 import { BLUE_GREEN_PREVIEW_SMOKE_PATCH, CLOSE_STATUS_FOLLOWS_OUTCOME_PATCH } from './patches';
 import { AnalysisLoop } from './support/analysis';
-import { approvalCommands, Gate } from './support/gate';
+import { approvalCommands, Gate, peopleRules, verifiedFields } from './support/gate';
 import { aboutPlan, notifierFor } from './support/notifier';
-import { signalTargetId, steer } from './support/steering';
+import { signalTargetId, steer, type Sender } from './support/steering';
 import { abortedBy, asStop, Stop } from './support/stop';
 import { childTracker, describeError, nowIso } from './support/tracker';
 
@@ -63,9 +64,10 @@ export async function blueGreenWorkflow(input: BlueGreenInput): Promise<BlueGree
   let plan = input.plan;
   let abortReq: SignalRecord | undefined;
   let monitoring = false;
-  let promoteReq: PromotePayload | undefined;
-  const allowed = (by: string) => !plan || isAllowedApprover(by, plan.approvers);
-  const gate = new Gate(t, { allowed, required: () => plan?.requiredApprovals ?? 1 });
+  let promoteReq: (PromotePayload & Sender) | undefined;
+  const people = peopleRules(() => plan);
+  const { allowed } = people;
+  const gate = new Gate(t, { allowed, required: people.required, requester: people.requester });
 
   steer(
     t,
@@ -77,17 +79,17 @@ export async function blueGreenWorkflow(input: BlueGreenInput): Promise<BlueGree
         // Past the monitoring window nothing reads an abort any more: record it as ignored, not as accepted.
         if (status.phase === 'promoting' || status.phase === 'rolling-back')
           return t.ignore('abort', p.by, `the blue-green deployment is already ${status.phase}`, { reason: p.reason });
-        if (!allowed(p.by)) return t.ignore('abort', p.by, `${p.by} is not an approver for ${status.environment}`);
-        abortReq = { signal: 'abort', by: p.by, at: nowIso(), reason: p.reason };
+        if (!allowed(p)) return t.ignore('abort', p.by, `${p.by} is not an approver for ${status.environment}`);
+        abortReq = { signal: 'abort', by: p.by, at: nowIso(), reason: p.reason, ...verifiedFields(p) };
         status.aborts.push(abortReq);
       },
       promote: (p) => {
         if (!monitoring) return t.ignore('promote', p.by, `no monitoring window is running (phase ${status.phase})`);
-        if (!allowed(p.by)) return t.ignore('promote', p.by, `${p.by} is not an approver for ${status.environment}`);
+        if (!allowed(p)) return t.ignore('promote', p.by, `${p.by} is not an approver for ${status.environment}`);
         promoteReq = p;
       },
     },
-    { idle: () => 'blue-green has no soak to pause' },
+    { idle: () => 'blue-green has no soak to pause', policy: people.policy },
   );
   const notify = notifierFor(t, signalTarget, () => aboutPlan(plan));
 
@@ -106,6 +108,7 @@ export async function blueGreenWorkflow(input: BlueGreenInput): Promise<BlueGree
   }
   const p: DeployPlan = plan;
   t.identify(p.version, p.environment, 'blue-green', input.searchAttributes ?? p.searchAttributes);
+  t.governedBy(policyOf(p), p.requestedVia);
   const target: BlueGreenTarget = {
     ...colourTarget(trafficTarget(p, signalTarget, input.image), trafficService(p)?.deployment),
     ...(p.blueGreen.previewService ? { previewService: p.blueGreen.previewService } : {}),
@@ -136,6 +139,7 @@ export async function blueGreenWorkflow(input: BlueGreenInput): Promise<BlueGree
           by: promoteReq.by,
           at: nowIso(),
           reason: 'end the monitoring window',
+          ...verifiedFields(promoteReq),
         });
         break;
       }
@@ -192,8 +196,9 @@ export async function blueGreenWorkflow(input: BlueGreenInput): Promise<BlueGree
       );
     }
     if (p.blueGreen.approval) {
-      const commands = approvalCommands(signalTarget);
+      const commands = approvalCommands(signalTarget, policyOf(p));
       await gate.require({
+        id: 'switch',
         reason: 'switch traffic',
         phase: 'awaiting-approval',
         waitingFor: `approval to switch traffic to ${colour}`,

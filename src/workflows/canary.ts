@@ -9,10 +9,12 @@
  */
 import { CancellationScope, condition, log, patched, workflowInfo } from '@temporalio/workflow';
 import type { CanaryTarget } from '../activities/contracts';
+import { formatDuration } from '../domain/duration';
 import { ErrorType } from '../domain/errors';
 import type { CanaryOverrides } from '../domain/input';
 import { needsApprovalBefore, trafficTarget, type CanarySettings, type DeployPlan } from '../domain/plan';
-import { isAllowedApprover, type PromotePayload } from '../domain/signals';
+import { policyOf } from '../domain/identity';
+import type { PromotePayload } from '../domain/signals';
 import type { CanaryState, DeploymentStatus, SignalRecord } from '../domain/status';
 import { long, short, traffic } from './activity-options';
 import {
@@ -20,12 +22,13 @@ import {
   ABORT_DURING_FINAL_ANALYSIS_PATCH,
   CLOSE_STATUS_FOLLOWS_OUTCOME_PATCH,
   GATE_BEFORE_FULL_ON_PROMOTE_PATCH,
+  PAUSE_LIMIT_PATCH,
 } from './patches';
 import { outcomeFailure } from './outcome';
 import { AnalysisLoop } from './support/analysis';
-import { approvalCommands, Gate } from './support/gate';
+import { approvalCommands, Gate, peopleRules, verifiedFields } from './support/gate';
 import { aboutPlan, notifierFor } from './support/notifier';
-import { signalTargetId, steer, type SignalActions } from './support/steering';
+import { signalTargetId, steer, type Sender, type SignalActions } from './support/steering';
 import { abortedBy, asStop } from './support/stop';
 import { childTracker, describeError, nowIso, Tracker } from './support/tracker';
 
@@ -62,8 +65,10 @@ type SoakEnd = 'done' | 'abort' | 'promote' | 'promote-full' | 'analysis-failed'
 interface Steering {
   abortReq?: SignalRecord;
   paused: boolean;
-  promoteReq?: PromotePayload;
+  promoteReq?: PromotePayload & Sender;
   soaking: boolean;
+  /** Workflow time of the pause, for the environment's maxPause. */
+  pausedAt?: number;
 }
 
 /** Moves traffic step by step, soaks with analysis, stops at gates, then promotes; any stop aborts to stable. */
@@ -74,14 +79,16 @@ export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> 
   const signalTarget = signalTargetId();
   let plan: DeployPlan | undefined = input.plan;
   const s: Steering = { paused: false, soaking: false };
-  const allowed = (by: string): boolean => !plan || isAllowedApprover(by, plan.approvers);
+  const people = peopleRules(() => plan);
+  const { allowed } = people;
   const gate = new Gate(t, {
     allowed,
-    required: () => plan?.requiredApprovals ?? 1,
+    required: people.required,
+    requester: people.requester,
     approvedAgain: (by) => `${by} already approved this step; a different person must approve`,
     keepNotes: true,
   });
-  steer(t, canarySignals(t, s, gate, allowed));
+  steer(t, canarySignals(t, s, gate, allowed), { policy: people.policy });
   const notify = notifierFor(t, signalTarget, () => aboutPlan(plan));
   /** The start was asked for (it may have half-happened), and whether it returned. */
   let canaryStarted = false;
@@ -104,6 +111,7 @@ export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> 
   }
   const p: DeployPlan = plan;
   t.identify(p.version, p.environment, 'canary', input.searchAttributes ?? p.searchAttributes);
+  t.governedBy(policyOf(p), p.requestedVia);
   const settings = p.canary;
   const target: CanaryTarget = trafficTarget(p, signalTarget, input.image);
   status.canary = {
@@ -130,16 +138,31 @@ export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> 
   const stopIfAborted = (): void => {
     if (s.abortReq) throw abortedBy(s.abortReq);
   };
+  /** Waits until `wake`; a pause longer than the environment's maxPause becomes an abort to stable. */
+  const whilePaused = async (wake: () => boolean): Promise<void> => {
+    const limit = p.approvals?.maxPauseMs;
+    if (limit === undefined || !patched(PAUSE_LIMIT_PATCH)) return void (await condition(wake));
+    const left = Math.max(1, limit - (Date.now() - (s.pausedAt ?? Date.now())));
+    if (await condition(wake, left, { summary: `pause: aborts to stable after ${formatDuration(limit)}` })) return;
+    s.abortReq = {
+      signal: 'abort',
+      by: 'deploy-pipelines',
+      at: nowIso(),
+      reason: `paused longer than ${formatDuration(limit)} (approvals.maxPause of ${p.environment})`,
+    };
+    status.aborts.push(s.abortReq);
+  };
   /** Waits for the approvals a gate needs; a timeout aborts (approval gates time out into abort). */
-  const approval = (what: string): Promise<void> =>
+  const approval = (id: string, what: string): Promise<void> =>
     gate.require({
+      id,
       reason: what,
       phase: 'awaiting-approval',
       timeoutMs: settings.approvalTimeoutMs,
-      commands: approvalCommands(signalTarget),
+      commands: approvalCommands(signalTarget, policyOf(p)),
       announce: () =>
         notify('awaiting-approval', `${p.project} ${p.version} on ${p.environment}: ${what}`, {
-          commands: approvalCommands(signalTarget),
+          commands: approvalCommands(signalTarget, policyOf(p)),
           weight: canary.weight,
         }),
       abortRequest: () => s.abortReq,
@@ -168,11 +191,12 @@ export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> 
     for (let i = 0; i < settings.steps.length; i++) {
       stopIfAborted();
       const weight = settings.steps[i];
-      if (needsApprovalBefore(weight, settings.approval)) await approval(`approval to move traffic to ${weight}%`);
+      if (needsApprovalBefore(weight, settings.approval))
+        await approval(`traffic-${weight}`, `approval to move traffic to ${weight}%`);
       // A pause before a step holds traffic where it is.
       if (s.paused) {
         t.waitFor(`resume before moving to ${weight}%`);
-        await condition(() => !s.paused || s.abortReq !== undefined);
+        await whilePaused(() => !s.paused || s.abortReq !== undefined);
         t.doneWaiting();
         if (s.abortReq) continue;
       }
@@ -181,7 +205,7 @@ export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> 
       await setWeight(weight);
       await notify('step-promoted', `${p.project} ${p.version}: canary at ${weight}%`, { weight });
       if (weight === 100) break;
-      const end = await soak(t, s, canary, settings, analyse);
+      const end = await soak(t, s, canary, settings, analyse, whilePaused);
       if (end === 'abort') continue; // the top of the loop turns it into the abort path
       if (end === 'promote-full') {
         await analyse();
@@ -193,7 +217,7 @@ export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> 
           needsApprovalBefore(100, settings.approval) &&
           (settings.approval !== 'every-step' || patched(GATE_BEFORE_FULL_ON_PROMOTE_PATCH))
         )
-          await approval('approval to move traffic to 100%');
+          await approval('traffic-100', 'approval to move traffic to 100%');
         canary.stepIndex = settings.steps.length - 1;
         await setWeight(100);
         await notify('step-promoted', `${p.project} ${p.version}: canary at 100% (promoted)`, { weight: 100 });
@@ -254,7 +278,7 @@ export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> 
  * clock stops and keeps the time left), promote (end this soak) and promote
  * {full:true}.
  */
-function canarySignals(t: Tracker, s: Steering, gate: Gate, allowed: (by: string) => boolean): SignalActions {
+function canarySignals(t: Tracker, s: Steering, gate: Gate, allowed: (p: Sender) => boolean): SignalActions {
   const status = t.status;
   /** Past the point where a person can still steer it: promoting, rolling back, or ended. */
   const settled = (): boolean => t.isFinal || status.phase === 'promoting' || status.phase === 'rolling-back';
@@ -267,28 +291,31 @@ function canarySignals(t: Tracker, s: Steering, gate: Gate, allowed: (by: string
       if (s.abortReq)
         return t.ignore('abort', p.by, `already aborting (requested by ${s.abortReq.by})`, { reason: p.reason });
       if (settled()) return t.ignore('abort', p.by, `the canary is already ${status.phase}`, { reason: p.reason });
-      if (!allowed(p.by))
+      if (!allowed(p))
         return t.ignore('abort', p.by, `${p.by} is not an approver for ${status.environment}`, { reason: p.reason });
-      s.abortReq = { signal: 'abort', by: p.by, at: nowIso(), reason: p.reason };
+      s.abortReq = { signal: 'abort', by: p.by, at: nowIso(), reason: p.reason, ...verifiedFields(p) };
       status.aborts.push(s.abortReq);
     },
     pause: (p) => {
       if (settled() || s.abortReq) return t.ignore('pause', p.by, `nothing to pause in phase ${status.phase}`);
       if (s.paused) return t.ignore('pause', p.by, 'already paused');
+      if (!allowed(p)) return t.ignore('pause', p.by, `${p.by} is not an approver for ${status.environment}`);
       s.paused = true;
-      status.pauses.push({ signal: 'pause', by: p.by, at: nowIso() });
+      s.pausedAt = Date.now();
+      status.pauses.push({ signal: 'pause', by: p.by, at: nowIso(), ...verifiedFields(p) });
       showPaused(true);
     },
     resume: (p) => {
       if (!s.paused) return t.ignore('resume', p.by, 'not paused');
+      if (!allowed(p)) return t.ignore('resume', p.by, `${p.by} is not an approver for ${status.environment}`);
       s.paused = false;
-      status.pauses.push({ signal: 'resume', by: p.by, at: nowIso() });
+      status.pauses.push({ signal: 'resume', by: p.by, at: nowIso(), ...verifiedFields(p) });
       showPaused(false);
     },
     promote: (p) => {
       if (!s.soaking) return t.ignore('promote', p.by, `no soak is running (phase ${status.phase})`);
       if (s.promoteReq) return t.ignore('promote', p.by, 'a promotion is already requested');
-      if (!allowed(p.by)) return t.ignore('promote', p.by, `${p.by} is not an approver for ${status.environment}`);
+      if (!allowed(p)) return t.ignore('promote', p.by, `${p.by} is not an approver for ${status.environment}`);
       s.promoteReq = p;
       // Promote is the go-ahead: it ends a pause too, so promote and promote {full} both move on at once.
       if (s.paused) {
@@ -307,6 +334,7 @@ async function soak(
   canary: CanaryState,
   settings: CanarySettings,
   analyse: () => Promise<unknown>,
+  whilePaused: (wake: () => boolean) => Promise<void>,
 ): Promise<SoakEnd> {
   let remaining = settings.soakMs;
   let untilAnalysis = Math.min(settings.analysisIntervalMs, remaining);
@@ -319,7 +347,7 @@ async function soak(
         canary.soakEndsAt = undefined;
         canary.soakRemainingMs = remaining;
         t.waitFor(`resume (paused with ${Math.round(remaining / 1000)}s of soak left)`);
-        await condition(() => !s.paused || s.abortReq !== undefined || s.promoteReq !== undefined);
+        await whilePaused(() => !s.paused || s.abortReq !== undefined || s.promoteReq !== undefined);
         t.doneWaiting();
         if (s.promoteReq) break;
         continue;
@@ -351,6 +379,7 @@ async function soak(
         by: s.promoteReq.by,
         at: nowIso(),
         reason: full ? 'promote to 100%' : `end soak at ${canary.weight}%`,
+        ...verifiedFields(s.promoteReq),
       });
       s.promoteReq = undefined;
       return full ? 'promote-full' : 'promote';

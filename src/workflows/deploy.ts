@@ -23,7 +23,8 @@ import type { DeploymentPreview } from '../activities/contracts';
 import { ErrorType, type ErrorTypeName } from '../domain/errors';
 import type { DeployInput } from '../domain/input';
 import type { DeployPlan } from '../domain/plan';
-import { checkSignal, isAllowedApprover, type AbortPayload } from '../domain/signals';
+import { policyOf } from '../domain/identity';
+import { checkSignal, type AbortPayload } from '../domain/signals';
 import type { DeploymentStatus, SignalRecord } from '../domain/status';
 import { short } from './activity-options';
 import {
@@ -39,6 +40,7 @@ import { aboutPlan, notifierFor } from './support/notifier';
 import { outcomeFailure, resultOf } from './outcome';
 import { CLOSE_STATUS_FOLLOWS_OUTCOME_PATCH } from './patches';
 import { forwarder, steer } from './support/steering';
+import { peopleRules, verifiedFields } from './support/gate';
 import { abortedBy, Stop } from './support/stop';
 import { describeError, errorType, nowIso, Tracker } from './support/tracker';
 import {
@@ -83,7 +85,8 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
   const pipeline = new CancellationScope();
   let pipelineRunning = false;
 
-  // While a child runs, people's signals go to it; it records them in its own status.
+  const people = peopleRules(() => plan);
+  // While a child runs, people's signals go to it; it verifies and records them in its own status.
   steer(
     t,
     {
@@ -97,11 +100,11 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
       abort: (p) => {
         if (abortReq)
           return t.ignore('abort', p.by, `already aborting (requested by ${abortReq.by})`, { reason: p.reason });
-        if (plan && !isAllowedApprover(p.by, plan.approvers))
-          return t.ignore('abort', p.by, `${p.by} is not an approver for ${plan.environment}`, { reason: p.reason });
+        if (!people.allowed(p))
+          return t.ignore('abort', p.by, `${p.by} is not an approver for ${status.environment}`, { reason: p.reason });
         if (!pipelineRunning)
           return t.ignore('abort', p.by, `nothing to abort in phase ${status.phase}`, { reason: p.reason });
-        abortReq = { signal: 'abort', by: p.by, at: nowIso(), reason: p.reason };
+        abortReq = { signal: 'abort', by: p.by, at: nowIso(), reason: p.reason, ...verifiedFields(p) };
         status.aborts.push(abortReq);
         pipeline.cancel();
       },
@@ -116,6 +119,7 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
         return true;
       },
       forward: forwarder(t, () => child.active),
+      policy: people.policy,
     },
   );
   const notify = notifierFor(t, workflowId, () => aboutPlan(plan));
@@ -155,6 +159,7 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
   }
   const p: DeployPlan = plan;
   t.identify(p.version, p.environment, p.strategy, p.searchAttributes);
+  t.governedBy(policyOf(p), p.requestedVia);
 
   if (p.dryRun) {
     t.phase('planning');

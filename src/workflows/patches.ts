@@ -92,6 +92,21 @@ export const BLUE_GREEN_PREVIEW_SMOKE_PATCH = 'blue-green-smoke-preview';
  */
 export const ROLLBACK_BLUE_GREEN_PATCH = 'manual-rollback-blue-green-colour';
 
+/**
+ * Where the plan's environment verifies senders (approvals.verify ssh or
+ * oidc), each signal's proof is checked by the verifySender activity before
+ * it counts. Plans recorded before carry no policy, so their signals are
+ * taken as typed, as they were.
+ */
+export const VERIFIED_STEERING_PATCH = 'verified-steering';
+
+/**
+ * A canary paused longer than the environment's approvals.maxPause aborts to
+ * stable: the wait for resume has that timeout. Before, a pause had no limit
+ * (and plans recorded before carry no maxPause).
+ */
+export const PAUSE_LIMIT_PATCH = 'canary-pause-limit';
+
 /** Every patch id above: what a history's patch markers may hold. */
 export const PATCH_IDS: readonly string[] = [
   RUN_ANALYSIS_PATCH,
@@ -106,4 +121,6 @@ export const PATCH_IDS: readonly string[] = [
   CLOSE_STATUS_FOLLOWS_OUTCOME_PATCH,
   BLUE_GREEN_PREVIEW_SMOKE_PATCH,
   ROLLBACK_BLUE_GREEN_PATCH,
+  VERIFIED_STEERING_PATCH,
+  PAUSE_LIMIT_PATCH,
 ];

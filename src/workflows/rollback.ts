@@ -29,7 +29,7 @@ import {
   type DeployPlan,
   type RollbackPlan,
 } from '../domain/plan';
-import { isAllowedApprover } from '../domain/signals';
+import { policyOf, proofFlags } from '../domain/identity';
 import type { DeploymentStatus } from '../domain/status';
 import { long, short, traffic } from './activity-options';
 import {
@@ -40,7 +40,7 @@ import {
   ROLLBACK_PAST_FAILED_STEP_PATCH,
 } from './patches';
 import { outcomeFailure } from './outcome';
-import { Gate } from './support/gate';
+import { Gate, peopleRules, verifiedFields, type PolicySource } from './support/gate';
 import { notifierFor } from './support/notifier';
 import { signalTargetId, steer } from './support/steering';
 import { describeError, nowIso, Tracker } from './support/tracker';
@@ -124,17 +124,19 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
   const status = t.status;
   const signalTarget = signalTargetId();
 
-  let approvers: string[] = auto?.plan.approvers ?? [];
+  // The deploy's plan, or the manual rollback's once resolved: who may decide, and how they prove it.
+  let policySource: PolicySource | undefined = auto?.plan;
+  const people = peopleRules(() => policySource);
   // Before this patch a restore opened on one approval whatever the environment required.
   const countsApprovals = patched(RESTORE_APPROVALS_PATCH);
-  let requiredApprovals = auto?.plan.requiredApprovals ?? 1;
-  const required = () => (countsApprovals ? Math.max(1, requiredApprovals) : 1);
+  const required = () => (countsApprovals ? Math.max(1, people.required()) : 1);
   // The database decision: approve restores the backup (once enough distinct people approved), abort keeps it.
   let decision: { restore: boolean; by: string; note?: string } | undefined;
   const approvedBy: string[] = [];
   const gate = new Gate(t, {
-    allowed: (by) => isAllowedApprover(by, approvers),
+    allowed: people.allowed,
     required,
+    requester: people.requester,
     awaiting: () => decision === undefined,
     onApprove: (p) => {
       approvedBy.push(p.by);
@@ -154,13 +156,18 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
             `a rollback runs to completion; abort only answers the database decision (phase ${status.phase})`,
             { reason: p.reason },
           );
-        if (!isAllowedApprover(p.by, approvers))
-          return t.ignore('abort', p.by, `${p.by} is not an approver for ${status.environment}`);
+        if (!people.allowed(p)) return t.ignore('abort', p.by, `${p.by} is not an approver for ${status.environment}`);
         decision = { restore: false, by: p.by, note: p.reason };
-        status.aborts.push({ signal: 'abort', by: p.by, at: nowIso(), reason: `keep the database: ${p.reason}` });
+        status.aborts.push({
+          signal: 'abort',
+          by: p.by,
+          at: nowIso(),
+          reason: `keep the database: ${p.reason}`,
+          ...verifiedFields(p),
+        });
       },
     },
-    { idle: (name) => `a rollback has nothing to ${name}` },
+    { idle: (name) => `a rollback has nothing to ${name}`, policy: people.policy },
   );
 
   // A manual rollback learns the project from its plan; until then notifications name none.
@@ -183,6 +190,7 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
           'rollback',
           auto.plan.searchAttributes,
         );
+        t.governedBy(policyOf(auto.plan), auto.plan.requestedVia);
         t.phase('rolling-back');
         // This is the saga's compensation: a step that fails does not stop the ones after it (design §3.9),
         // so a traffic API that keeps failing cannot leave the other services on the new images.
@@ -237,8 +245,7 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
         const plan: RollbackPlan = await t.step('resolve rollback', () =>
           short.resolveRollback({ workflowId: info.workflowId, input }),
         );
-        approvers = plan.approvers;
-        requiredApprovals = plan.requiredApprovals ?? 1;
+        policySource = plan;
         project = plan.project;
         uiUrl = plan.uiUrl;
         t.identify(
@@ -251,6 +258,7 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
           'rollback',
           plan.searchAttributes,
         );
+        t.governedBy(policyOf(plan), plan.requestedVia);
         // One change to an environment at a time: a manual rollback takes the lock a deployment takes.
         if (patched(ROLLBACK_LOCK_PATCH)) {
           lock = await acquireEnvironmentLock(plan.environment, info.workflowId);
@@ -392,11 +400,14 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
     let attention: string | undefined;
     if (askForDecision && backupKey) {
       const key = backupKey;
+      const policy = people.policy();
+      const proof = policy ? proofFlags(policy) : '';
       const commands = [
-        `deployctl approve ${signalTarget} --by <name> --note "restore ${key}"`,
-        `deployctl abort ${signalTarget} --by <name> --reason "keep the database"`,
+        `deployctl approve ${signalTarget} --by <name> --note "restore ${key}"${proof}`,
+        `deployctl abort ${signalTarget} --by <name> --reason "keep the database"${proof}`,
       ];
       const answered = await gate.wait({
+        id: 'database',
         reason: 'restore the database from the backup',
         phase: 'awaiting-db-decision',
         waitingFor: `a decision on the database: approve restores ${key}, abort keeps it as it is`,

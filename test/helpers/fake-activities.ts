@@ -17,6 +17,8 @@ export interface Call {
 export interface FakeOptions {
   plan?: DeployPlan;
   rollbackPlan?: Partial<RollbackPlan>;
+  /** The sender check (the real one in the verified-approvals tests); default: nothing verifies. */
+  verifySender?: Activities['verifySender'];
   /** Outcome of each analysis run in order; the last repeats. Default: pass. */
   analysis?: MeasurementOutcome[];
   /** Activities that throw a non-retryable failure of this type. */
@@ -45,6 +47,10 @@ export function fakeActivities(opts: FakeOptions = {}) {
     async resolvePlan(req) {
       record('resolvePlan', [req]);
       return { ...plan(), workflowId: req.workflowId };
+    },
+    async verifySender(req) {
+      record('verifySender', [req]);
+      return opts.verifySender ? opts.verifySender(req) : { ok: false, reason: 'this test verifies no sender' };
     },
     async previewDeployment(p) {
       record('previewDeployment', [p]);
@@ -86,8 +92,7 @@ export function fakeActivities(opts: FakeOptions = {}) {
           : {}),
         reason: req.input.reason ?? 'manual',
         requestedBy: req.input.requestedBy ?? 'unknown',
-        approvers: p.approvers,
-        requiredApprovals: p.requiredApprovals,
+        approvals: p.approvals,
         databaseDecisionTimeoutMs: p.databaseDecisionTimeoutMs,
         rolloutTimeoutMs: p.rolloutTimeoutMs,
         traffic: p.traffic,

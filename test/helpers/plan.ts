@@ -1,4 +1,5 @@
 /** Plans for workflow tests, made by the real planner from the real example config. */
+import type { ApprovalPolicy } from '../../src/domain/identity';
 import type { DeployPlan } from '../../src/domain/plan';
 import { buildPlan } from '../../src/domain/planner';
 import { checkInput, deployInputSchema, type DeployInput } from '../../src/domain/input';
@@ -20,4 +21,9 @@ export function testPlan(
     tags,
     commit: 'c0ffee0000000000000000000000000000000000',
   });
+}
+
+/** A plan's approvals with some rules changed (the rest as the example config has them). */
+export function withApprovals(rules: Partial<ApprovalPolicy>): { approvals: ApprovalPolicy } {
+  return { approvals: { ...testPlan().approvals, ...rules } };
 }

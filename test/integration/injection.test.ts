@@ -198,6 +198,7 @@ describe('service names are refused by the real resolvePlan before git is read',
     const gitCalls: string[] = [];
     const { resolvePlan } = planActivities({
       config: testConfig(),
+      verifySender: async () => ({ ok: false, reason: 'no proofs here' }),
       listTags: async () => {
         gitCalls.push('listTags');
         return ['v1.0.0'];

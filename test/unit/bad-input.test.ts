@@ -407,10 +407,22 @@ const BAD_INPUTS: BadInput[] = [
     'must name one of the environments',
   ),
   config(
-    'environments.production.requiredApprovals: 0',
-    (r) => (r.environments.production.requiredApprovals = 0),
-    'environments.production.requiredApprovals',
+    'environments.production.approvals.required: 0',
+    (r) => (r.environments.production.approvals.required = 0),
+    'environments.production.approvals.required',
     'expected number to be >=1',
+  ),
+  config(
+    'environments.production.approvals.verify: ssh without ssh.allowedSigners',
+    (r) => (r.environments.production.approvals.verify = 'ssh'),
+    'environments.production.approvals.ssh',
+    'verify: ssh needs ssh.allowedSigners',
+  ),
+  config(
+    'environments.production.approvals: required 3 of 2 named approvers',
+    (r) => Object.assign(r.environments.production.approvals, { approvers: ['alice', 'bob'], required: 3 }),
+    'environments.production.approvals.required',
+    'no gate could ever open',
   ),
   config(
     'analysis.metrics.0.query with {{job}}',

@@ -52,6 +52,7 @@ function harness() {
   const gitCalls: string[] = [];
   const plan = planActivities({
     config: config(),
+    verifySender: async () => ({ ok: false, reason: 'no proofs here' }),
     listTags: async () => {
       gitCalls.push('listTags');
       return ['v1.0.0'];

@@ -25,7 +25,7 @@ import {
   statusQuery,
 } from '../../src/workflows/messages';
 import { fakeActivities, type FakeOptions } from '../helpers/fake-activities';
-import { testPlan } from '../helpers/plan';
+import { testPlan, withApprovals } from '../helpers/plan';
 import { timeSkippingEnv, uniqueQueue, workflowBundle } from '../helpers/temporal';
 import { resultOf } from '../../src/workflows/outcome';
 
@@ -402,7 +402,7 @@ describe('switch', () => {
 
 describe('approval gate', () => {
   test('waits before the switch; a non-approver and promote are ignored; an approver opens it', async () => {
-    const p = plan({ approval: true }, { approvers: ['alice'] });
+    const p = plan({ approval: true }, withApprovals({ approvers: ['alice'] }));
     const { result, fake, workflowId } = await blueGreen({ plan: p }, async (h, f) => {
       const gate = await until(h, (s) => s.phase === 'awaiting-approval');
       expect(gate.waitingFor?.what).toBe('approval to switch traffic to green');

@@ -25,7 +25,7 @@ import {
   statusQuery,
 } from '../../src/workflows/messages';
 import { fakeActivities, type FakeOptions } from '../helpers/fake-activities';
-import { testPlan } from '../helpers/plan';
+import { testPlan, withApprovals } from '../helpers/plan';
 import { timeSkippingEnv, uniqueQueue, workflowBundle } from '../helpers/temporal';
 import { resultOf } from '../../src/workflows/outcome';
 
@@ -455,7 +455,7 @@ describe('approve', () => {
   }, 60_000);
 
   test('two approvals needed: the same person twice is ignored, a second person opens the gate', async () => {
-    const p = plan({ approval: 'before-full' }, { requiredApprovals: 2 });
+    const p = plan({ approval: 'before-full' }, withApprovals({ required: 2 }));
     const { result, fake } = await canary({ plan: p }, async (h, f) => {
       await until(h, atGate, '1m');
       await signal(h, approveSignal, { by: 'alice' });
@@ -476,7 +476,7 @@ describe('approve', () => {
   }, 60_000);
 
   test('the allow-list: approve and abort from someone else are ignored and recorded; an approver approves', async () => {
-    const p = plan({ approval: 'before-full' }, { approvers: ['alice', 'bob'] });
+    const p = plan({ approval: 'before-full' }, withApprovals({ approvers: ['alice', 'bob'] }));
     const { result, fake } = await canary({ plan: p }, async (h) => {
       await until(h, soakingAt(5));
       await signal(h, abortSignal, { by: 'mallory', reason: 'just because' });

@@ -30,7 +30,7 @@ import {
   type RollbackWorkflowInput,
 } from '../../src/workflows/rollback';
 import { fakeActivities, fakeRestore, type FakeOptions } from '../helpers/fake-activities';
-import { testPlan } from '../helpers/plan';
+import { testPlan, withApprovals } from '../helpers/plan';
 import { timeSkippingEnv, uniqueQueue, workflowBundle } from '../helpers/temporal';
 import { environmentLockWorkflow, lockWorkflowId } from '../../src/workflows/environment-lock';
 import { resultOf } from '../../src/workflows/outcome';
@@ -535,7 +535,7 @@ describe('database decision', () => {
   }, 60_000);
 
   test('approve and abort from people outside the allow-list are ignored and recorded; an approver decides', async () => {
-    const p = plan({ approvers: ['dba', 'cto'] });
+    const p = plan(withApprovals({ approvers: ['dba', 'cto'] }));
     const { result, fake } = await rollback({ plan: p }, { restoreDatabase: true }, async (h) => {
       await until(h, atDecision);
       await h.signal(approveSignal, { by: 'mallory' });
@@ -555,7 +555,7 @@ describe('database decision', () => {
   }, 60_000);
 
   test('issue 16 item 6: a restore waits for as many distinct approvers as the environment requires', async () => {
-    const p = plan({ approvers: ['dba', 'cto'], requiredApprovals: 2 });
+    const p = plan(withApprovals({ approvers: ['dba', 'cto'], required: 2 }));
     const { result, fake } = await rollback({ plan: p }, { restoreDatabase: true }, async (h, f) => {
       await until(h, atDecision);
       await h.signal(approveSignal, { by: 'dba' });
@@ -811,7 +811,7 @@ describe('automatic (from the deploy saga)', () => {
       }));
 
   test('canary: traffic back to stable first, then the recorded images; migrations ran, so approve restores the backup', async () => {
-    const p = plan({ approvers: ['dba'] });
+    const p = plan(withApprovals({ approvers: ['dba'] }));
     const auto: AutomaticRollback = {
       plan: p,
       records: records(p),
@@ -851,7 +851,7 @@ describe('automatic (from the deploy saga)', () => {
   }, 60_000);
 
   test("issue 16 item 8: the restore carries the backup's sha256 as the deployment recorded it", async () => {
-    const p = plan({ approvers: ['dba'] });
+    const p = plan(withApprovals({ approvers: ['dba'] }));
     const sha256 = 'b'.repeat(64);
     const auto: AutomaticRollback = {
       plan: p,

@@ -47,6 +47,7 @@ import type {
   TagRequest,
   TagResult,
 } from './plan';
+import type { SenderCheck, VerifySenderRequest } from './identity';
 import type { NotificationEvent, NotificationResult, SummaryRequest, SummaryResult } from './report';
 import type { CanaryTarget, WeightResult } from './traffic';
 import type {
@@ -60,6 +61,7 @@ import type {
 } from './verification';
 
 export type * from './database';
+export type * from './identity';
 export type * from './kubernetes';
 export type * from './plan';
 export type * from './report';
@@ -71,6 +73,7 @@ export type { AnalysisRun, Colour, DeployPlan };
 export interface Activities {
   resolvePlan(req: ResolvePlanRequest): Promise<DeployPlan>;
   previewDeployment(plan: DeployPlan): Promise<DeploymentPreview>;
+  verifySender(req: VerifySenderRequest): Promise<SenderCheck>;
   lockHolder(req: { environment: string }): Promise<{ workflowId?: string }>;
   resolveRollback(req: { workflowId: string; input: RollbackInput }): Promise<RollbackPlan>;
 

@@ -13,7 +13,9 @@ import {
 import { BUMPS } from '../../domain/version';
 import { resultOf } from '../../workflows/outcome';
 import type { RollbackResult } from '../../workflows/rollback';
+import { NO_GATE, requestNote } from '../../domain/identity';
 import { ExitCode } from '../exit-codes';
+import { makeProof, oidcTokenOption, proofOptions, sshKeyOption } from '../proof';
 import { deployMetadata, rollbackMetadata } from '../summaries';
 import {
   awaitDeploy,
@@ -52,7 +54,13 @@ export function addStartCommands(program: Command, ctx: Ctx, exit: { code: numbe
     .option('--no-backup', 'skip the database backup')
     .option('--no-migrate', 'skip database migrations')
     .option('--dry-run', 'print the plan; change nothing')
-    .option('--requested-by <name>', 'recorded in the status and summary', defaultUser())
+    .option(
+      '--requested-by <name>',
+      'recorded in the status and summary (the SSH principal with --ssh-key)',
+      defaultUser(),
+    )
+    .addOption(sshKeyOption())
+    .addOption(oidcTokenOption())
     .option('--workflow-id <id>', 'workflow id (default: deploy-[<env>-]<version>)')
     .option('--wait', 'follow the deployment and exit with its outcome (see exit codes)')
     .option('--json', 'machine-readable output')
@@ -97,6 +105,14 @@ export function addStartCommands(program: Command, ctx: Ctx, exit: { code: numbe
         (valid.version
           ? `${prefix}-${valid.version}${valid.dryRun ? `-dry-run-${stamp}` : ''}`
           : `${prefix}-${valid.bump}-${stamp}`);
+      const requestProof = await makeProof(proofOptions(o, ctx.env), {
+        workflowId,
+        signal: 'deploy',
+        by: valid.requestedBy ?? 'unknown',
+        gate: NO_GATE,
+        note: requestNote('deploy', valid),
+      });
+      if (requestProof) input.requestProof = requestProof;
       exit.code = await withClient(ctx, async (client, namespace) => {
         try {
           await client.workflow.start('deployWorkflow', {
@@ -147,7 +163,9 @@ export function addStartCommands(program: Command, ctx: Ctx, exit: { code: numbe
     .option('--services <list>', 'only these services, comma-separated', list)
     .option('--restore-db [key]', 'restore the database (from this backup key, or the newest backup) after an approval')
     .option('--reason <text>', 'why (recorded and notified)')
-    .option('--requested-by <name>', 'recorded in the status', defaultUser())
+    .option('--requested-by <name>', 'recorded in the status (the SSH principal with --ssh-key)', defaultUser())
+    .addOption(sshKeyOption())
+    .addOption(oidcTokenOption())
     .option('--wait', 'follow the rollback and exit with its outcome')
     .option('--json', 'machine-readable output')
     .addHelpText(
@@ -166,8 +184,16 @@ export function addStartCommands(program: Command, ctx: Ctx, exit: { code: numbe
         ...(o.reason !== undefined ? { reason: o.reason as string } : {}),
         requestedBy: o.requestedBy as string,
       };
-      checked(() => checkInput(rollbackInputSchema, input, 'rollback'));
+      const valid = checked(() => checkInput(rollbackInputSchema, input, 'rollback'));
       const workflowId = `rollback-${input.environment ?? 'default'}-${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}`;
+      const requestProof = await makeProof(proofOptions(o, ctx.env), {
+        workflowId,
+        signal: 'rollback',
+        by: valid.requestedBy ?? 'unknown',
+        gate: NO_GATE,
+        note: requestNote('rollback', valid),
+      });
+      if (requestProof) input.requestProof = requestProof;
       exit.code = await withClient(ctx, async (client, namespace) => {
         await client.workflow.start('rollbackWorkflow', {
           taskQueue: taskQueue(ctx.env),

@@ -3,7 +3,9 @@
  */
 import { Command, Option } from 'commander';
 import { checkSignal, type SignalName } from '../../domain/signals';
+import { NO_GATE } from '../../domain/identity';
 import { ExitCode } from '../exit-codes';
+import { makeProof, oidcTokenOption, proofOptions, sshKeyOption } from '../proof';
 import { CliError, defaultUser, queryStatus, signalApplies, withClient, type Ctx } from '../session';
 
 export function addSteerCommands(program: Command, ctx: Ctx): void {
@@ -13,11 +15,14 @@ export function addSteerCommands(program: Command, ctx: Ctx): void {
       .description(description)
       .argument('<workflowId>', 'the deployment workflow id')
       .addOption(
-        new Option('--by <name>', 'who sends it (recorded in the status and summary)').default(
-          defaultUser(),
-          'your OS user',
-        ),
+        new Option(
+          '--by <name>',
+          'who sends it (recorded in the status and summary; the SSH principal with --ssh-key)',
+        ).default(defaultUser(), 'your OS user'),
       )
+      .addOption(sshKeyOption())
+      .addOption(oidcTokenOption())
+      .option('--gate <name>', 'the gate a signed approval answers (default: the one the deployment waits at)')
       .option('--force', 'send even when it does not seem to apply now (the workflow records it as ignored)')
       .option('--json', 'print the result as JSON')
       .addHelpText('after', `\nExample:\n  ${example}`);
@@ -29,12 +34,24 @@ export function addSteerCommands(program: Command, ctx: Ctx): void {
       const c = checkSignal(name, payload);
       if (!c.ok) throw new CliError(c.reason, ExitCode.BadInput);
       await withClient(ctx, async (client) => {
-        if (!o.force) {
+        let gate = o.gate as string | undefined;
+        if (!o.force || (name === 'approve' && !gate)) {
           const s = await queryStatus(client, workflowId);
           const why = signalApplies(name, s.status, s.child);
-          if (why) throw new CliError(`${why} (use --force to send it anyway)`, ExitCode.BadInput);
+          if (why && !o.force) throw new CliError(`${why} (use --force to send it anyway)`, ExitCode.BadInput);
+          if (name === 'approve') gate ??= (s.child ?? s.status).waitingFor?.gate;
         }
-        await client.workflow.getHandle(workflowId).signal(name, c.value);
+        const v = c.value as { by: string; note?: string; reason?: string; full?: boolean };
+        const proof = await makeProof(proofOptions(o, ctx.env), {
+          workflowId,
+          signal: name,
+          by: v.by,
+          gate: name === 'approve' ? (gate ?? NO_GATE) : NO_GATE,
+          ...(v.note !== undefined ? { note: v.note } : {}),
+          ...(v.reason !== undefined ? { reason: v.reason } : {}),
+          ...(v.full !== undefined ? { full: v.full } : {}),
+        });
+        await client.workflow.getHandle(workflowId).signal(name, proof ? { ...v, proof } : v);
         ctx.out(
           o.json
             ? JSON.stringify({ workflowId, signal: name, payload: c.value })

@@ -15,6 +15,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { DeploymentStatus, IgnoredSignal, Phase, SignalRecord, StepRecord, WaitingFor } from '../../domain/status';
+import { describePolicy, type ApprovalPolicy, type VerifyMode } from '../../domain/identity';
 import { withSummary } from '../activity-options';
 import { statusQuery } from '../messages';
 import { currentDetails } from './details';
@@ -199,15 +200,29 @@ export class Tracker {
     }
   }
 
+  /** Shows who may steer this deployment and how they prove it (the plan's approvals). */
+  governedBy(policy: ApprovalPolicy, requestedVia?: VerifyMode): void {
+    this.status.steering = {
+      verify: policy.verify,
+      approvers: policy.approvers,
+      required: policy.required,
+      allowSelfApproval: policy.allowSelfApproval,
+      ...(requestedVia ? { requestedVia } : {}),
+      summary: describePolicy(this.status.environment, policy),
+    };
+    this.show();
+  }
+
   skip(name: string, why: string): void {
     this.status.steps.push({ name, state: 'skipped', detail: why });
     this.show();
   }
 
-  waitFor(what: string, timeoutMs?: number, commands?: string[]): WaitingFor {
+  waitFor(what: string, timeoutMs?: number, commands?: string[], gate?: string): WaitingFor {
     const since = nowIso();
     const w: WaitingFor = {
       what,
+      ...(gate ? { gate } : {}),
       since,
       ...(timeoutMs !== undefined ? { timeoutAt: new Date(Date.now() + timeoutMs).toISOString() } : {}),
       ...(commands ? { commands } : {}),
