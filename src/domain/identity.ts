@@ -119,7 +119,7 @@ export function checkProof(v: unknown): { ok: true; value: Proof } | { ok: false
       expires: p.expires,
       nonce: p.nonce,
       [secretField]: text,
-    } as Proof,
+    },
   };
 }
 

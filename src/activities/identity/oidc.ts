@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JWTPayload } from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
 import type { ProofCheck, ProofVerifier } from './verifier';
 
 export interface OidcSettings {
@@ -35,7 +35,8 @@ export function statementNonce(text: string): string {
 export function oidcVerifier(settings: OidcSettings): ProofVerifier {
   // The remote key set caches and refreshes keys itself; a file is read on each check so a rotation needs no restart.
   const remote = settings.jwksUrl ? createRemoteJWKSet(new URL(settings.jwksUrl)) : undefined;
-  const keys = async () => remote ?? createLocalJWKSet(JSON.parse(await readFile(settings.jwksFile!, 'utf8')));
+  const keys = async () =>
+    remote ?? createLocalJWKSet(JSON.parse(await readFile(settings.jwksFile!, 'utf8')) as JSONWebKeySet);
   return {
     async verify({ statement, text, proof }): Promise<ProofCheck> {
       let payload: JWTPayload;
