@@ -184,6 +184,24 @@ export function rollbackDetail(status: DeploymentStatus): { detail?: string; att
   };
 }
 
+/** How the requester was verified, as the summary says it. */
+function requesterProof(status: DeploymentStatus): string {
+  const via = status.steering?.requestedVia;
+  if (!via) return '';
+  return via === 'none'
+    ? ' (as typed, not verified)'
+    : ` (verified by ${via === 'ssh' ? 'SSH signature' : 'OIDC token'})`;
+}
+
+/** "**Approved By**: alice (ssh), bob (ssh)" when anyone approved or promoted. */
+function approvedBy(status: DeploymentStatus, clean: (s: string) => string): string[] {
+  if (status.approvals.length === 0) return [];
+  const who = status.approvals.map(
+    (a) => `${clean(a.by)} (${a.via ?? 'not verified'}: ${clean(a.reason ?? a.signal)})`,
+  );
+  return [`**Approved By**: ${who.join(', ')}`];
+}
+
 function percent(fraction: number): string {
   const pct = fraction * 100;
   return `${Number(pct.toFixed(pct < 10 ? 2 : 1))}%`;
@@ -242,7 +260,8 @@ export function buildSummary(input: SummaryInput): Summary {
     `# ${title}`,
     '',
     `**Date**: ${date}`,
-    `**Deployed By**: ${clean(status.requestedBy ?? 'unknown')}`,
+    `**Deployed By**: ${clean(status.requestedBy ?? 'unknown')}${requesterProof(status)}`,
+    ...approvedBy(status, clean),
     `**Status**: ${state}`,
     `**Environment**: ${clean(status.environment)}`,
     `**Workflow**: ${clean(status.workflowId)}`,

@@ -255,6 +255,7 @@ export async function shiftTraffic(rel: Release): Promise<void> {
         (x) => `${x.outcome} at ${x.weight}%`,
       )
       .finally(() => (rel.child.active = undefined));
+    t.adoptPeople(r.status);
     if (r.outcome !== 'promoted')
       throw new Stop(
         r.outcome === 'aborted' ? 'aborted' : 'failed',
@@ -276,6 +277,7 @@ export async function shiftTraffic(rel: Release): Promise<void> {
         (x) => `${x.outcome}${x.live ? `, live: ${x.live}` : ''}`,
       )
       .finally(() => (rel.child.active = undefined));
+    t.adoptPeople(r.status);
     if (r.outcome !== 'switched')
       throw new Stop(
         r.outcome === 'aborted' ? 'aborted' : 'failed',

@@ -279,3 +279,57 @@ test('summaryKey keeps to safe characters', () => {
   );
   expect(summaryKey('summaries', 'ai-saas', '1.0.1', 'a/b c')).toBe('summaries/ai-saas_1.0.1_a_b_c.md');
 });
+
+describe('who steered it', () => {
+  test('the summary names the verified requester and each approver with how they were verified', () => {
+    const s = status({
+      requestedBy: 'carol@example.com',
+      steering: {
+        verify: 'ssh',
+        approvers: [],
+        required: 2,
+        allowSelfApproval: false,
+        requestedVia: 'ssh',
+        summary: 'production: senders are verified by SSH signature',
+      },
+      approvals: [
+        {
+          signal: 'approve',
+          by: 'alice@example.com',
+          at: at(10),
+          reason: 'approval to move traffic to 100%',
+          via: 'ssh',
+        },
+        {
+          signal: 'approve',
+          by: 'bob@example.com',
+          at: at(11),
+          reason: 'approval to move traffic to 100%',
+          via: 'ssh',
+        },
+      ],
+    });
+    const md = buildSummary(input({ status: s })).markdown;
+    expect(md).toContain('**Deployed By**: carol@example.com (verified by SSH signature)');
+    expect(md).toContain(
+      '**Approved By**: alice@example.com (ssh: approval to move traffic to 100%), bob@example.com (ssh: approval to move traffic to 100%)',
+    );
+  });
+
+  test('an environment that verifies nobody says the names are as typed', () => {
+    const s = status({
+      steering: {
+        verify: 'none',
+        approvers: [],
+        required: 1,
+        allowSelfApproval: false,
+        requestedVia: 'none',
+        summary: '',
+      },
+      approvals: [{ signal: 'promote', by: 'alice', at: at(10) }],
+    });
+    const md = buildSummary(input({ status: s })).markdown;
+    expect(md).toContain('**Deployed By**: DevOps Team (as typed, not verified)');
+    expect(md).toContain('**Approved By**: alice (not verified: promote)');
+  });
+});

@@ -200,6 +200,15 @@ export class Tracker {
     }
   }
 
+  /** Takes in a finished child's people records (approvals, aborts, pauses, ignored signals), so this status and the summary say who steered it. */
+  adoptPeople(child: DeploymentStatus): void {
+    this.status.approvals.push(...child.approvals);
+    this.status.aborts.push(...child.aborts);
+    this.status.pauses.push(...child.pauses);
+    for (const i of child.ignoredSignals) this.ignore(i.signal, i.by, i.ignoredBecause, i);
+    this.show();
+  }
+
   /** Shows who may steer this deployment and how they prove it (the plan's approvals). */
   governedBy(policy: ApprovalPolicy, requestedVia?: VerifyMode): void {
     this.status.steering = {
