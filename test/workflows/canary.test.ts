@@ -685,6 +685,37 @@ describe('pause and resume', () => {
     expect(result.status.canary?.paused).toBe(false);
   }, 60_000);
 
+  test('a pause longer than the environment maxPause aborts the canary to stable', async () => {
+    const { result, fake } = await canary({ plan: plan({}, withApprovals({ maxPauseMs: 10 * 60_000 })) }, async (h) => {
+      await until(h, soakingAt(5));
+      await signal(h, pauseSignal, { by: 'grace' });
+      await until(h, (s) => s.canary?.paused === true);
+      await env.sleep('11m');
+    });
+    expect(result.outcome).toBe('aborted');
+    expect(result.reason).toMatch(/paused longer than 10m \(approvals.maxPause of canary-\d+\)/);
+    expect(fake.count('abortCanary')).toBe(1);
+    expect(result.weight).toBe(0);
+    expect(result.status.aborts.map((a) => a.by)).toEqual(['deploy-pipelines']);
+  }, 60_000);
+
+  test('pause and resume from someone who is not an approver are ignored', async () => {
+    const { result, fake } = await canary({ plan: plan({}, withApprovals({ approvers: ['grace'] })) }, async (h) => {
+      await until(h, soakingAt(5));
+      await signal(h, pauseSignal, { by: 'mallory' });
+      await signal(h, pauseSignal, { by: 'grace' });
+      await signal(h, resumeSignal, { by: 'mallory' });
+      await until(h, (s) => s.ignoredSignals.length === 2);
+      await signal(h, resumeSignal, { by: 'grace' });
+    });
+    expect(result.outcome).toBe('promoted');
+    expect(fake.weights).toEqual([5, 25, 50, 100]);
+    expect(ignored(result)).toEqual([
+      'pause by mallory: mallory is not an approver for ' + result.status.environment,
+      'resume by mallory: mallory is not an approver for ' + result.status.environment,
+    ]);
+  }, 60_000);
+
   test('pause twice and resume when not paused are ignored with the reason', async () => {
     const { result, fake } = await canary({ plan: plan() }, async (h) => {
       await until(h, soakingAt(5));
