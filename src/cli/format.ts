@@ -6,7 +6,7 @@
  */
 import { formatDuration } from '../domain/duration';
 import type { DeploymentPreview } from '../activities/contracts';
-import type { DeploymentStatus, StepRecord } from '../domain/status';
+import type { DeploymentStatus, SignalRecord, StepRecord } from '../domain/status';
 
 export interface FormatOptions {
   /** "now", for countdowns. */
@@ -60,6 +60,8 @@ export function formatStatus(s: DeploymentStatus, o: FormatOptions = {}, child?:
   lines.push(
     `  started ${s.startedAt}${s.requestedBy ? ` by ${s.requestedBy}` : ''}, ${s.endedAt ? 'took' : 'running for'} ${formatDuration(ended - Date.parse(s.startedAt))}`,
   );
+  const steering = child?.steering ?? s.steering;
+  if (steering) lines.push(`  steering: ${steering.summary}`);
   const c = child?.canary ?? s.canary;
   if (c) {
     lines.push(`  canary ${weightBar(c.weight)}  steps ${c.steps.join(' → ')}${c.paused ? '  PAUSED' : ''}`);
@@ -96,10 +98,11 @@ export function formatStatus(s: DeploymentStatus, o: FormatOptions = {}, child?:
   for (const st of [s, ...(child ? [child] : [])]) {
     for (const a of st.approvals)
       lines.push(
-        `  ${a.signal === 'promote' ? 'promoted' : 'approved'} by ${a.by} at ${a.at}${a.reason ? ` (${a.reason})` : ''}${a.note ? `: ${a.note}` : ''}`,
+        `  ${a.signal === 'promote' ? 'promoted' : 'approved'} by ${a.by}${verified(a)} at ${a.at}${a.reason ? ` (${a.reason})` : ''}${a.note ? `: ${a.note}` : ''}`,
       );
-    for (const a of st.aborts) lines.push(`  aborted by ${a.by} at ${a.at}: ${a.reason ?? ''}`);
-    for (const p of st.pauses) lines.push(`  ${p.signal === 'pause' ? 'paused' : 'resumed'} by ${p.by} at ${p.at}`);
+    for (const a of st.aborts) lines.push(`  aborted by ${a.by}${verified(a)} at ${a.at}: ${a.reason ?? ''}`);
+    for (const p of st.pauses)
+      lines.push(`  ${p.signal === 'pause' ? 'paused' : 'resumed'} by ${p.by}${verified(p)} at ${p.at}`);
     for (const i of st.ignoredSignals) lines.push(`  ignored ${i.signal} from ${i.by}: ${i.ignoredBecause}`);
   }
   const failures = s.notificationFailures + (child?.notificationFailures ?? 0);
@@ -133,4 +136,9 @@ export function formatPreview(p: DeploymentPreview): string {
     `  traffic: ${p.traffic.strategy}${p.traffic.strategy === 'canary' ? ` ${p.traffic.steps.join(' → ')}%, soak ${formatDuration(p.traffic.soakMs)} each` : ''}`,
   );
   return lines.join('\n');
+}
+
+/** " (ssh ED25519 SHA256:...)" for a verified sender; nothing for a name taken as typed. */
+function verified(r: SignalRecord): string {
+  return r.via ? ` (${r.via}${r.credential ? ` ${r.credential}` : ''})` : '';
 }

@@ -196,3 +196,29 @@ test('which signals apply now', () => {
   });
   expect(signalApplies('approve', status({ phase: 'rolling-back' }), child)).toBeUndefined();
 });
+
+test('status shows what the environment verifies and how each sender was verified', () => {
+  const text = formatStatus(
+    status({
+      steering: {
+        verify: 'ssh',
+        approvers: ['alice', 'bob'],
+        required: 2,
+        allowSelfApproval: false,
+        summary: 'production: senders are verified by SSH signature; approvers: alice, bob',
+      },
+      approvals: [
+        {
+          signal: 'approve',
+          by: 'alice',
+          at: '2026-11-26T10:04:00.000Z',
+          via: 'ssh',
+          credential: 'ED25519 SHA256:abc',
+        },
+      ],
+    }),
+    { now: Date.parse('2026-11-26T10:04:30.000Z') },
+  );
+  expect(text).toContain('steering: production: senders are verified by SSH signature; approvers: alice, bob');
+  expect(text).toContain('approved by alice (ssh ED25519 SHA256:abc) at 2026-11-26T10:04:00.000Z');
+});
