@@ -26,6 +26,7 @@ import {
 } from '../../src/workflows/messages';
 import { fakeActivities, type FakeOptions } from '../helpers/fake-activities';
 import { testPlan, withApprovals } from '../helpers/plan';
+import { MAX_SIGNALS } from '../../src/workflows/support/steering';
 import { timeSkippingEnv, uniqueQueue, workflowBundle } from '../helpers/temporal';
 import { resultOf } from '../../src/workflows/outcome';
 
@@ -635,6 +636,26 @@ describe('abort', () => {
     expect(result.status.aborts).toEqual([]);
     expect(ignored(result)).toEqual(['abort by erin: the canary is already rolling-back']);
   }, 60_000);
+});
+
+describe('a flood of signals', () => {
+  test('past MAX_SIGNALS a workflow drops signals unread, with one record; an approval after the flood does not count', async () => {
+    const { result } = await canary({ plan: plan({ approval: 'before-full', approvalTimeout: '30m' }) }, async (h) => {
+      await until(h, atGate, '1m');
+      await Promise.all(Array.from({ length: MAX_SIGNALS }, (_, i) => h.signal(pauseSignal, { by: `flood ${i}` })));
+      await h.signal(approveSignal, { by: 'alice' });
+      await until(h, (s) => s.ignoredSignals.at(-1)?.by === '(any)');
+      await env.sleep('31m');
+    });
+    expect(result.outcome).toBe('aborted');
+    expect(result.timedOut).toBe(true);
+    expect(result.status.approvals).toEqual([]);
+    expect(result.status.ignoredSignals.at(-1)?.ignoredBecause).toBe(
+      `more than ${MAX_SIGNALS} signals reached this workflow; later ones are dropped unread`,
+    );
+    // The status stays bounded too.
+    expect(result.status.ignoredSignals.length).toBeLessThanOrEqual(200);
+  }, 120_000);
 });
 
 describe('pause and resume', () => {
