@@ -58,7 +58,7 @@ export async function localIssuer(
     async tokenFile(claims, opts = {}) {
       const token = await new SignJWT(claims)
         .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
-        .setIssuer((claims.iss) ?? issuer)
+        .setIssuer(claims.iss ?? issuer)
         .setAudience((claims.aud as string | undefined) ?? audience)
         .setIssuedAt(opts.issuedAt)
         .setExpirationTime(opts.expiresIn ?? '10m')
