@@ -79,7 +79,7 @@ export function migrationActivities(ctx: DatabaseContext) {
   const migrator = () =>
     createMigrator(
       cfg.database.migrations,
-      { target: () => ctx.target(), env: ctx.env, redact: ctx.redact },
+      { target: () => ctx.target(), env: ctx.env, redact: (text) => ctx.redact(text) },
       deps.migrators,
     );
 
