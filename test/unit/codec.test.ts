@@ -285,7 +285,9 @@ describe('codec server', () => {
       });
     const rebound = await send(`attacker.example:${port}`);
     expect(rebound.status).toBe(403);
-    expect(rebound.body).toMatch(/Host "attacker\.example:\d+" is not .*DEPLOY_CODEC_ALLOWED_HOSTS/);
+    expect((JSON.parse(rebound.body) as { error: string }).error).toMatch(
+      /Host "attacker\.example:\d+" is not .*DEPLOY_CODEC_ALLOWED_HOSTS/,
+    );
     for (const host of [`127.0.0.1:${port}`, `localhost:${port}`]) expect((await send(host)).status).toBe(200);
   });
 
