@@ -6,30 +6,54 @@
  *
  * Protocol (Temporal's remote codec): POST /encode and POST /decode with
  * `{"payloads": [{"metadata": {"encoding": "<base64>"}, "data": "<base64>"}]}`,
- * answered in the same form. CORS is allowed only for the UI's origin
- * (DEPLOY_CODEC_CORS_ORIGINS, default TEMPORAL_UI_URL's origin), and with
- * DEPLOY_CODEC_AUTH_TOKEN set every request must carry `Authorization:
- * Bearer <token>` (the UI's "pass access token" setting).
+ * answered in the same form.
+ *
+ * Whoever can call /decode reads every deployment's payloads, so:
+ *  - a request from a browser (it has an Origin) must come from the UI's
+ *    origin (DEPLOY_CODEC_CORS_ORIGINS, default TEMPORAL_UI_URL's origin);
+ *    any other page is refused, not merely denied CORS headers;
+ *  - the Host header must be the address it listens on (or one of
+ *    DEPLOY_CODEC_ALLOWED_HOSTS, for a proxy in front): a DNS-rebinding page
+ *    reaches 127.0.0.1 under its own name and is refused;
+ *  - with DEPLOY_CODEC_AUTH_TOKEN set every request carries `Authorization:
+ *    Bearer <token>` (the UI's "pass access token" setting), and it must be
+ *    set to listen anywhere but loopback (DEPLOY_CODEC_SERVER_HOST);
+ *  - /decode answers only for encrypted payloads: a plain one is refused, so
+ *    the server never echoes what it was not needed for.
  *
  * Start it with `npm run codec-server`, then set the UI's codec endpoint
  * (Settings > Codec Server, or TEMPORAL_CODEC_ENDPOINT for the UI server) to
  * http://127.0.0.1:8888.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { isIP, type AddressInfo } from 'node:net';
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { PayloadCodec } from '@temporalio/common';
-import { CodecConfigError, CodecError, codecFromEnv, payloadFromJson, payloadToJson, type JsonPayload } from './codec';
+import {
+  CodecConfigError,
+  CodecError,
+  codecFromEnv,
+  ENCODING_ENCRYPTED,
+  METADATA_ENCODING,
+  payloadFromJson,
+  payloadToJson,
+  type JsonPayload,
+} from './codec';
 
 export const DEFAULT_CODEC_SERVER_PORT = 8888;
+export const DEFAULT_CODEC_SERVER_HOST = '127.0.0.1';
 const DEFAULT_MAX_BODY = 16 * 1024 * 1024;
 
 export interface CodecServerOptions {
   codec: PayloadCodec;
   /** Origins allowed to call from a browser, e.g. http://127.0.0.1:8233; '*' allows any. */
   corsOrigins: string[];
-  /** When set, requests need `Authorization: Bearer <token>`. */
+  /** When set, requests need `Authorization: Bearer <token>`; required unless `host` is loopback. */
   authToken?: string;
+  /** The address it listens on (startCodecServer); default 127.0.0.1. */
+  host?: string;
+  /** Host headers accepted besides the listening address and port (a proxy's name), e.g. codec.example.com. */
+  allowedHosts?: string[];
   maxBodyBytes?: number;
   log?: (line: string) => void;
 }
@@ -85,21 +109,77 @@ function parsePayloads(text: string): JsonPayload[] {
   return payloads as JsonPayload[];
 }
 
+/** 127.0.0.0/8, ::1 and localhost: only this machine can connect. */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '');
+  if (h === 'localhost' || h === '::1') return true;
+  return isIP(h) === 4 && h.startsWith('127.');
+}
+
+/** A token is what stands between the network and the key once the server is reachable from it. */
+function requireTokenBeyondLoopback(host: string, authToken: string | undefined): void {
+  if (!isLoopback(host) && !authToken)
+    throw new CodecConfigError(
+      `DEPLOY_CODEC_SERVER_HOST=${host} is not loopback: set DEPLOY_CODEC_AUTH_TOKEN (and the UI's "pass access token"), or listen on 127.0.0.1`,
+    );
+}
+
+/** The Host headers a request to `host:port` carries: the address itself, and localhost's names on loopback. */
+function hostHeadersFor(host: string, port: number, extra: readonly string[]): Set<string> {
+  const names = isLoopback(host) ? ['127.0.0.1', 'localhost', '[::1]'] : [isIP(host) === 6 ? `[${host}]` : host];
+  const allowed = new Set<string>();
+  for (const n of names) {
+    allowed.add(`${n}:${port}`);
+    if (port === 80) allowed.add(n); // a browser leaves the default port out
+  }
+  for (const e of extra) allowed.add(e.toLowerCase());
+  return allowed;
+}
+
 export function createCodecServer(opts: CodecServerOptions): Server {
   const limit = opts.maxBodyBytes ?? DEFAULT_MAX_BODY;
   const log = opts.log ?? (() => undefined);
+  const host = opts.host ?? DEFAULT_CODEC_SERVER_HOST;
+  requireTokenBeyondLoopback(host, opts.authToken);
 
-  function cors(req: IncomingMessage, res: ServerResponse): void {
+  /** A browser request from a page other than the UI is refused outright: CORS alone would still let it send. */
+  function checkOrigin(req: IncomingMessage, res: ServerResponse): void {
     const origin = req.headers.origin;
     if (!origin) return;
-    if (opts.corsOrigins.includes('*') || opts.corsOrigins.includes(origin)) {
-      res.setHeader('Access-Control-Allow-Origin', origin);
-      res.setHeader('Access-Control-Allow-Credentials', 'true');
-      res.setHeader('Access-Control-Allow-Methods', 'POST, OPTIONS');
-      res.setHeader('Access-Control-Allow-Headers', 'Content-Type, Authorization, X-Namespace');
-      res.setHeader('Access-Control-Max-Age', '600');
-    }
     res.setHeader('Vary', 'Origin');
+    if (!opts.corsOrigins.includes('*') && !opts.corsOrigins.includes(origin))
+      throw new HttpError(
+        403,
+        `origin ${origin.slice(0, 200)} is not allowed (allowed: ${opts.corsOrigins.join(', ')}); set DEPLOY_CODEC_CORS_ORIGINS to the Temporal UI's URL`,
+      );
+    res.setHeader('Access-Control-Allow-Origin', origin);
+    res.setHeader('Access-Control-Allow-Credentials', 'true');
+    res.setHeader('Access-Control-Allow-Methods', 'POST, OPTIONS');
+    res.setHeader('Access-Control-Allow-Headers', 'Content-Type, Authorization, X-Namespace');
+    res.setHeader('Access-Control-Max-Age', '600');
+  }
+
+  /** DNS rebinding: a page whose name now resolves to 127.0.0.1 still sends its own name as Host. */
+  function checkHost(req: IncomingMessage, server: Server): void {
+    const port = (server.address() as AddressInfo | null)?.port ?? 0;
+    const given = (req.headers.host ?? '').toLowerCase();
+    if (!hostHeadersFor(host, port, opts.allowedHosts ?? []).has(given))
+      throw new HttpError(
+        403,
+        `Host "${given.slice(0, 200)}" is not the address this server listens on (${host}:${port}); a proxy's name goes in DEPLOY_CODEC_ALLOWED_HOSTS`,
+      );
+  }
+
+  /** The key is only needed for encrypted payloads: a plain one is refused, never echoed back as "decoded". */
+  function checkEncrypted(payloads: { metadata?: Record<string, Uint8Array> | null }[]): void {
+    payloads.forEach((p, i) => {
+      const encoding = p.metadata?.[METADATA_ENCODING];
+      if (!encoding || Buffer.from(encoding).toString('utf8') !== ENCODING_ENCRYPTED)
+        throw new HttpError(
+          400,
+          `payload ${i + 1} of ${payloads.length} is not encrypted (encoding is not ${ENCODING_ENCRYPTED}): the codec server decodes only what the worker encrypted`,
+        );
+    });
   }
 
   function send(res: ServerResponse, status: number, body: unknown): void {
@@ -112,8 +192,9 @@ export function createCodecServer(opts: CodecServerOptions): Server {
     res.end(text);
   }
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    cors(req, res);
+  async function handle(req: IncomingMessage, res: ServerResponse, server: Server): Promise<void> {
+    checkHost(req, server);
+    checkOrigin(req, res);
     const path = (req.url ?? '/').split('?')[0].replace(/\/+$/, '');
     const op = path === '/encode' ? 'encode' : path === '/decode' ? 'decode' : undefined;
     if (req.method === 'OPTIONS') {
@@ -137,13 +218,14 @@ export function createCodecServer(opts: CodecServerOptions): Server {
     } catch (err) {
       throw new HttpError(400, (err as Error).message);
     }
+    if (op === 'decode') checkEncrypted(payloads);
     const out = op === 'encode' ? await opts.codec.encode(payloads) : await opts.codec.decode(payloads);
     send(res, 200, { payloads: out.map(payloadToJson) });
     log(`${op} ${payloads.length} payload(s) for namespace ${String(req.headers['x-namespace'] ?? '-')}`);
   }
 
-  return createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => {
+  const server = createServer((req, res) => {
+    handle(req, res, server).catch((err: unknown) => {
       const status = err instanceof HttpError ? err.status : err instanceof CodecError ? 400 : 500;
       const message = err instanceof Error ? err.message : String(err);
       log(`${req.method ?? '?'} ${req.url ?? '?'}: ${status} ${message}`);
@@ -151,6 +233,7 @@ export function createCodecServer(opts: CodecServerOptions): Server {
       else res.end();
     });
   });
+  return server;
 }
 
 /** The UI origins allowed by default: TEMPORAL_UI_URL's, else the local dev server's UI. */
@@ -173,35 +256,62 @@ export function corsOriginsFromEnv(env: Record<string, string | undefined>): str
   return ['http://127.0.0.1:8233', 'http://localhost:8233'];
 }
 
-export async function startCodecServer(server: Server, port: number): Promise<number> {
+export async function startCodecServer(
+  server: Server,
+  port: number,
+  host: string = DEFAULT_CODEC_SERVER_HOST,
+): Promise<number> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => resolve());
+    server.listen(port, host, () => resolve());
   });
   return (server.address() as AddressInfo).port;
 }
 
-async function run(): Promise<void> {
-  const env = process.env;
-  const codec = codecFromEnv(env);
-  if (!codec)
-    throw new CodecConfigError('DEPLOY_CODEC_KEY is not set: the codec server needs the key the worker encrypts with');
+export interface CodecServerSettings {
+  host: string;
+  port: number;
+  corsOrigins: string[];
+  authToken?: string;
+  allowedHosts: string[];
+}
+
+/** The server's settings from the environment; a host beyond loopback without a token is refused here, before it listens. */
+export function codecServerSettings(env: Record<string, string | undefined>): CodecServerSettings {
   const port = Number(env.DEPLOY_CODEC_SERVER_PORT ?? DEFAULT_CODEC_SERVER_PORT);
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new CodecConfigError(
       `DEPLOY_CODEC_SERVER_PORT must be a port number, got ${JSON.stringify(env.DEPLOY_CODEC_SERVER_PORT)}`,
     );
-  const corsOrigins = corsOriginsFromEnv(env);
+  const host = env.DEPLOY_CODEC_SERVER_HOST?.trim() || DEFAULT_CODEC_SERVER_HOST;
   const authToken = env.DEPLOY_CODEC_AUTH_TOKEN || undefined;
+  requireTokenBeyondLoopback(host, authToken);
+  const allowedHosts = (env.DEPLOY_CODEC_ALLOWED_HOSTS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  return { host, port, corsOrigins: corsOriginsFromEnv(env), ...(authToken ? { authToken } : {}), allowedHosts };
+}
+
+async function run(): Promise<void> {
+  const env = process.env;
+  const settings = codecServerSettings(env);
+  const codec = codecFromEnv(env);
+  if (!codec)
+    throw new CodecConfigError('DEPLOY_CODEC_KEY is not set: the codec server needs the key the worker encrypts with');
+  const { host, port, corsOrigins, authToken, allowedHosts } = settings;
   const server = createCodecServer({
     codec,
     corsOrigins,
+    host,
+    allowedHosts,
     ...(authToken ? { authToken } : {}),
     log: (l) => console.log(`codec-server: ${l}`),
   });
-  const bound = await startCodecServer(server, port);
+  const bound = await startCodecServer(server, port, host);
+  const shown = isIP(host) === 6 ? `[${host}]` : host;
   console.log(
-    `codec-server: http://127.0.0.1:${bound} (key id ${codec.keyId}; CORS for ${corsOrigins.join(', ')}; ${authToken ? 'bearer token required' : 'no token required'})`,
+    `codec-server: http://${shown}:${bound} (key id ${codec.keyId}; origins ${corsOrigins.join(', ')}; ${authToken ? 'bearer token required' : 'no token required (loopback only)'})`,
   );
   const stop = () => {
     server.close();

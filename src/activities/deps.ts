@@ -16,6 +16,7 @@ import { loadKubeConfig, makeKubeClients, type KubeClients } from './clients/kub
 import { RegistryClient, registryCredentials, type RegistryAuth } from './clients/registry';
 import { createS3Client } from './clients/s3';
 import type { MigratorFactory } from './database/migrators/migrator';
+import { redactorFor, type Redactor } from './redactor';
 import type { TrafficProviderFactory } from './traffic/provider';
 
 /** Providers beside (or instead of) the built-in ones, by the name the config selects. */
@@ -39,6 +40,11 @@ export interface ActivityDeps {
   /** For looking up which deployment holds an environment (optional). */
   temporal?: WorkflowClient;
   providers?: ProviderRegistry;
+  /**
+   * Every secret the worker holds replaced by *** in command output and
+   * failures (redactor.ts); built from config, env and kubeconfig when absent.
+   */
+  redactor?: Redactor;
 }
 
 /** Builds the real clients from config and environment (used by the worker). */
@@ -50,6 +56,7 @@ export function defaultDeps(
   const git = new GitRepo(config.git.checkout, config.git.remote, config.git.branch);
   const { host, insecure, usernameEnv, passwordEnv } = config.registry;
   const registryAuth = registryCredentials(host, env, usernameEnv, passwordEnv);
+  const kubeConfig = loadKubeConfig(config.kubernetes.kubeconfig || undefined);
   return {
     config,
     env,
@@ -59,8 +66,9 @@ export function defaultDeps(
     docker: new Docker(),
     registry: new RegistryClient(host, insecure, registryAuth),
     ...(registryAuth ? { registryAuth } : {}),
-    kube: makeKubeClients(loadKubeConfig(config.kubernetes.kubeconfig || undefined)),
+    kube: makeKubeClients(kubeConfig),
     s3: createS3Client(config.backup, env),
     ...(temporal ? { temporal } : {}),
+    redactor: redactorFor(config, env, kubeConfig),
   };
 }

@@ -41,6 +41,8 @@ export interface ImagesDeps {
   /** Details of the previous attempt's last heartbeat, if any. */
   previous(): ImagesProgress | undefined;
   cancelled?: AbortSignal;
+  /** The worker's redactor (deps.ts): a build log or a registry error may echo a secret. */
+  redact?: (text: string) => string;
 }
 
 interface BuildEvent {
@@ -111,6 +113,7 @@ function accessDenied(message: string): ApplicationFailure {
 }
 
 export function imagesActivities(deps: ImagesDeps) {
+  const redact = deps.redact ?? ((text: string) => text);
   async function registryState(
     image: string,
     version: string,
@@ -165,10 +168,10 @@ export function imagesActivities(deps: ImagesDeps) {
         if (e.error || e.errorDetail) failure = e.errorDetail?.message ?? e.error;
       });
       if (failure) {
-        throw fail.BuildFailed(`build of ${svc.name} failed at "${step || 'start'}": ${failure}`, {
+        throw fail.BuildFailed(redact(`build of ${svc.name} failed at "${step || 'start'}": ${failure}`), {
           service: svc.name,
-          step,
-          log: tail(log),
+          step: redact(step),
+          log: redact(tail(log)),
         });
       }
     }
@@ -187,8 +190,8 @@ export function imagesActivities(deps: ImagesDeps) {
     });
     // Registry outages surface here: retryable, the next attempt pushes again without rebuilding.
     if (pushError && /\b(denied|unauthorized|forbidden)\b/i.test(pushError))
-      throw accessDenied(`push of ${tagRef} failed: ${pushError}`);
-    if (pushError) throw new Error(`push of ${tagRef} failed: ${pushError}`);
+      throw accessDenied(redact(`push of ${tagRef} failed: ${pushError}`));
+    if (pushError) throw new Error(redact(`push of ${tagRef} failed: ${pushError}`));
     const remote = await deps.registry.digest(svc.image, req.version);
     if (!remote || (digest && remote !== digest))
       throw new Error(

@@ -17,6 +17,7 @@ import { kubernetesActivities } from './kubernetes';
 import { notifyActivities } from './notify';
 import { pipelineActivities } from './pipeline';
 import { planActivities } from './plan';
+import { redactorFor, withRedactedFailures } from './redactor';
 import { reportActivities } from './report';
 import { currentActivity, heartbeat } from './runtime';
 import { trafficActivities } from './traffic';
@@ -27,6 +28,8 @@ export { defaultDeps, type ActivityDeps, type ProviderRegistry } from './deps';
 export function createActivities(deps: ActivityDeps): Activities {
   const { config, env } = deps;
   const providers = deps.providers ?? {};
+  const redactor = deps.redactor ?? redactorFor(config, env);
+  const redact = (text: string) => redactor.text(text);
   const kube = kubernetesActivities({ clients: deps.kube, config });
   const trafficActs = trafficActivities({
     clients: deps.kube,
@@ -39,6 +42,7 @@ export function createActivities(deps: ActivityDeps): Activities {
     s3: deps.s3,
     releaseDir: (commit) => deps.source.at(commit),
     env,
+    redact,
     ...(providers.migrators ? { migrators: providers.migrators } : {}),
   });
   const verify = verifyChecks({ config, env, kubeClients: deps.kube });
@@ -53,12 +57,20 @@ export function createActivities(deps: ActivityDeps): Activities {
     concurrency: config.build.concurrency,
     heartbeat,
     previous: () => currentActivity()?.info.heartbeatDetails as ImagesProgress | undefined,
+    redact,
   });
   const checks = checksActivities({
-    checks: config.preDeploymentChecks.map((c) => ({ name: c.name, command: c.command, timeoutMs: c.timeout })),
+    checks: config.preDeploymentChecks.map((c) => ({
+      name: c.name,
+      command: c.command,
+      timeoutMs: c.timeout,
+      env: c.env,
+      passEnv: c.passEnv,
+    })),
     sourceAt: (c) => deps.source.at(c),
     heartbeat,
     env,
+    redact,
   });
   const identity = identityActivities({ config, env });
   const pipeline = pipelineActivities({
@@ -72,39 +84,43 @@ export function createActivities(deps: ActivityDeps): Activities {
     readClusterState: (req) => kube.readClusterState(req),
     redisPing: () => redisPing(env[config.redis.urlEnv]),
   });
-  return {
-    ...planActivities({
-      config,
-      listTags: () => deps.git.remoteTags(),
-      branchHead: () => deps.git.remoteBranchHead(),
+  // Every failure leaves redacted, whatever built its message (redactor.ts).
+  return withRedactedFailures<Activities>(
+    {
+      ...planActivities({
+        config,
+        listTags: () => deps.git.remoteTags(),
+        branchHead: () => deps.git.remoteBranchHead(),
+        verifySender: identity.verifySender,
+      }),
       verifySender: identity.verifySender,
-    }),
-    verifySender: identity.verifySender,
-    ...pipeline,
-    runPreDeploymentChecks: checks.runPreDeploymentChecks,
-    createReleaseTag: (req) => createReleaseTag(deps.git, req),
-    buildImages: images.buildImages,
-    backupDatabase: database.backupDatabase,
-    migrationStatus: database.migrationStatus,
-    applyMigrations: database.applyMigrations,
-    restoreDatabase: database.restoreDatabase,
-    readClusterState: kube.readClusterState,
-    patchImages: kube.patchImages,
-    waitForRollout: kube.waitForRollout,
-    rollbackImages: kube.rollbackImages,
-    undoRollout: kube.undoRollout,
-    prepareBlueGreen: kube.prepareBlueGreen,
-    switchBlueGreen: kube.switchBlueGreen,
-    scaleDownOldColour: kube.scaleDownOldColour,
-    deleteOldColour: kube.deleteOldColour,
-    abortBlueGreen: kube.abortBlueGreen,
-    readBlueGreen: kube.readBlueGreen,
-    ...trafficActs,
-    runAnalysis: analysis.runAnalysis,
-    // The old name, for workflows started before the rename and for the recorded histories.
-    analyzeCanary: analysis.runAnalysis,
-    ...verify,
-    ...notifyActivities({ config, env }),
-    writeSummary: reportActivities({ config, env, s3: deps.s3 }).writeSummary,
-  };
+      ...pipeline,
+      runPreDeploymentChecks: checks.runPreDeploymentChecks,
+      createReleaseTag: (req) => createReleaseTag(deps.git, req),
+      buildImages: images.buildImages,
+      backupDatabase: database.backupDatabase,
+      migrationStatus: database.migrationStatus,
+      applyMigrations: database.applyMigrations,
+      restoreDatabase: database.restoreDatabase,
+      readClusterState: kube.readClusterState,
+      patchImages: kube.patchImages,
+      waitForRollout: kube.waitForRollout,
+      rollbackImages: kube.rollbackImages,
+      undoRollout: kube.undoRollout,
+      prepareBlueGreen: kube.prepareBlueGreen,
+      switchBlueGreen: kube.switchBlueGreen,
+      scaleDownOldColour: kube.scaleDownOldColour,
+      deleteOldColour: kube.deleteOldColour,
+      abortBlueGreen: kube.abortBlueGreen,
+      readBlueGreen: kube.readBlueGreen,
+      ...trafficActs,
+      runAnalysis: analysis.runAnalysis,
+      // The old name, for workflows started before the rename and for the recorded histories.
+      analyzeCanary: analysis.runAnalysis,
+      ...verify,
+      ...notifyActivities({ config, env }),
+      writeSummary: reportActivities({ config, env, s3: deps.s3 }).writeSummary,
+    },
+    redactor,
+  );
 }

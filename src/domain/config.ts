@@ -242,6 +242,10 @@ export const configSchema = z
         z.strictObject({
           name: z.string().min(1).max(128),
           command,
+          /** Non-secret variables for the check (e.g. NODE_ENV); CI=true is always set. */
+          env: z.record(envName, z.string().max(4096)).default({}),
+          /** Variables copied from the worker's environment (e.g. NPM_TOKEN); besides PATH, HOME and the locale, nothing else is passed. */
+          passEnv: z.array(envName).max(64).default([]),
           timeout: duration('check timeout').default(10 * 60_000),
         }),
       )

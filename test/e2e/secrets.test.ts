@@ -9,7 +9,11 @@
  *    webhook URLs and a Redis URL with a password, failing in pre-flight (a
  *    failure path, where leaks usually hide, that changes nothing in the
  *    sandbox); its histories, summary, worker log, deployctl output and
- *    notification bodies are clean.
+ *    notification bodies are clean;
+ *  - a live run whose pre-deployment check is given every secret the worker
+ *    holds (passEnv) and prints them and its environment, then fails: the
+ *    histories (payloads decoded too), status, log, output and notifications
+ *    hold them only as ***.
  */
 import { Client } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
@@ -32,6 +36,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parse, stringify } from 'yaml';
 import { main } from '../../src/client';
+import { codecFromEnv, payloadFromJson, type EncryptionCodec, type JsonPayload } from '../../src/codec';
 import { ExitCode } from '../../src/cli/exit-codes';
 import { HISTORIES_DIR } from '../helpers/histories';
 import { sandboxEnv } from '../helpers/sandbox';
@@ -335,4 +340,192 @@ describe('a live run through the worker process and deployctl', () => {
     );
     expect(planted.map((f) => f.secret)).toContain('REDIS_URL password');
   }, 180_000);
+});
+
+/** Every payload of a proto3-JSON history decoded with the codec, so the scan reads what the payloads hold. */
+async function decodedPayloads(json: unknown, codec: EncryptionCodec): Promise<string> {
+  const found: JsonPayload[] = [];
+  const walk = (n: unknown): void => {
+    if (!n || typeof n !== 'object') return;
+    if (Array.isArray(n)) return n.forEach(walk);
+    const o = n as Record<string, unknown>;
+    if (o.metadata && typeof (o.metadata as Record<string, unknown>).encoding === 'string') found.push(o);
+    else Object.values(o).forEach(walk);
+  };
+  walk(json);
+  const decoded = await codec.decode(found.map(payloadFromJson));
+  return decoded.map((p) => Buffer.from(p.data ?? new Uint8Array()).toString('utf8')).join('\n');
+}
+
+describe('a failing pre-deployment check that prints its environment and every secret it is given', () => {
+  const tag = randomBytes(5).toString('hex');
+  const environment = `secrets-check-${tag}`;
+  const received: { path: string; body: string }[] = [];
+  const taskQueue = uniqueQueue('secrets-check');
+  let receiver: Server;
+  let env: TestWorkflowEnvironment;
+  let worker: ChildProcess | undefined;
+  let logFile: string;
+  let runEnv: Record<string, string>;
+  // Handed to the check by passEnv, so it can print them (the worker's other variables it never sees).
+  const GIVEN = [
+    'REGISTRY_PASSWORD',
+    'DEPLOY_CODEC_KEY',
+    'DEPLOY_CODEC_AUTH_TOKEN',
+    'SLACK_WEBHOOK_URL',
+    'DEPLOY_WEBHOOK_URL',
+    'DATABASE_URL',
+    'REDIS_URL',
+    'SMOKE_PASSWORD',
+    'AWS_SECRET_ACCESS_KEY',
+    'KUBECONFIG_WORKER',
+  ];
+  // Prints the token line of the kubeconfig it was pointed at (the ServiceAccount token), then every variable
+  // it sees (within the 20 lines a failure keeps), and fails.
+  const LEAKY = [
+    'try { for (const l of require("fs").readFileSync(process.env.KUBECONFIG_WORKER, "utf8").split("\\n")) if (l.includes("token")) console.log(l); } catch (e) { console.log(String(e)); }',
+    'for (const k of Object.keys(process.env).sort()) console.log(`${k}=${process.env[k]}`);',
+    'process.exit(1);',
+  ].join(' ');
+
+  beforeAll(async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'secrets-check-'));
+    receiver = createServer((req, res) => {
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('data', (d: string) => (body += d));
+      req.on('end', () => {
+        received.push({ path: req.url ?? '', body });
+        res.writeHead(200).end('ok');
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    const port = (receiver.address() as AddressInfo).port;
+    env = await devServerEnv();
+    const raw = parse(readFileSync(path.join(REPO_ROOT, 'deploy.config.yaml'), 'utf8'));
+    raw.environments = { [environment]: raw.environments.production };
+    raw.defaultEnvironment = environment;
+    raw.summary.store = false;
+    raw.temporal.searchAttributes = false;
+    raw.notifications = {
+      ...raw.notifications,
+      slackWebhookEnv: 'SLACK_WEBHOOK_URL',
+      webhookEnv: 'DEPLOY_WEBHOOK_URL',
+    };
+    raw.preDeploymentChecks = [{ name: 'leaky', command: ['node', '-e', LEAKY], passEnv: GIVEN, timeout: '1m' }];
+    const configFile = path.join(dir, 'deploy.config.yaml');
+    writeFileSync(configFile, stringify(raw));
+    runEnv = {
+      ...(process.env as Record<string, string>),
+      ...sandboxEnv(),
+      REGISTRY_USERNAME: `registry-user-${tag}`,
+      REGISTRY_PASSWORD: `registry-secret-${tag}`,
+      DEPLOY_CODEC_KEY: randomBytes(32).toString('base64'),
+      DEPLOY_CODEC_AUTH_TOKEN: `codec-token-${tag}`,
+      SLACK_WEBHOOK_URL: `http://127.0.0.1:${port}/services/T0SECRET/B0SECRET/slack-secret-${tag}`,
+      DEPLOY_WEBHOOK_URL: `http://127.0.0.1:${port}/hooks/deploy-secret-${tag}`,
+      DEPLOY_CONFIG: configFile,
+      TEMPORAL_ADDRESS: env.connection.options.address,
+      TEMPORAL_NAMESPACE: 'default',
+      TEMPORAL_TASK_QUEUE: taskQueue,
+    };
+    // TEMPORAL_API_KEY turns TLS on, which the local dev server does not speak: covered by the redactor's unit test.
+    delete runEnv.TEMPORAL_API_KEY;
+    logFile = path.join(dir, 'worker.log');
+    const log = createWriteStream(logFile);
+    worker = spawn(path.join(REPO_ROOT, 'node_modules/.bin/tsx'), [path.join(REPO_ROOT, 'src/worker.ts')], {
+      cwd: REPO_ROOT,
+      env: runEnv,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    worker.stdout!.pipe(log, { end: false });
+    worker.stderr!.pipe(log, { end: false });
+    worker.once('exit', () => log.end());
+    await waitFor(
+      async () => {
+        if (worker!.exitCode !== null)
+          throw new Error(`the worker exited (${worker!.exitCode}): ${readFileSync(logFile, 'utf8').slice(-2000)}`);
+        return readFileSync(logFile, 'utf8').includes('worker: polling');
+      },
+      150_000,
+      500,
+    );
+  }, 240_000);
+
+  afterAll(async () => {
+    if (worker && worker.exitCode === null) {
+      const exited = new Promise((r) => worker!.once('exit', r));
+      worker.kill('SIGTERM');
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 15_000)))]);
+      clearTimeout(timer);
+      if (worker.exitCode === null) worker.kill('SIGKILL');
+    }
+    await env?.teardown();
+    receiver?.closeAllConnections();
+    await new Promise((r) => receiver?.close(r));
+  }, 60_000);
+
+  test('the check fails; its output reaches no history, status, summary, log, deployctl output or notification unredacted', async () => {
+    const workflowId = `deploy-secrets-check-${tag}`;
+    const out: string[] = [];
+    const code = await main(
+      [
+        'node',
+        'deployctl',
+        'deploy',
+        '--version',
+        '1.0.1',
+        '--strategy',
+        'rolling',
+        '--requested-by',
+        'secrets-e2e',
+      ].concat(['--workflow-id', workflowId, '--wait']),
+      { out: (l) => out.push(l), err: (l) => out.push(l), env: runEnv, isTTY: false, pollMs: 300 },
+    );
+    const output = out.join('\n');
+    expect(code).toBe(ExitCode.Failed);
+    expect(output).toMatch(/pre-deployment check "leaky"/);
+    await waitFor(async () => received.length >= 4, 10_000);
+
+    const client = new Client({
+      connection: env.connection,
+      namespace: 'default',
+      dataConverter: { payloadCodecs: [codecFromEnv(runEnv)!] },
+    });
+    const codec = codecFromEnv(runEnv)!;
+    const texts: ScanText[] = [];
+    for (const id of [workflowId, `deploy-lock-${environment}`]) {
+      const json = JSON.parse(historyToJSON(await client.workflow.getHandle(id).fetchHistory())) as unknown;
+      texts.push({ source: `history ${id}`, text: JSON.stringify(json, null, 1) });
+      texts.push({ source: `history ${id} (payloads decoded)`, text: await decodedPayloads(json, codec) });
+    }
+    // The failure did carry the check's output, redacted: the names are there, the values are not.
+    const failureText = texts.map((t) => t.text).join('\n');
+    expect(failureText).toContain('REGISTRY_PASSWORD=***');
+    expect(failureText).not.toContain('TEMPORAL_ADDRESS=');
+    const status = await client.workflow.getHandle(workflowId).query('status');
+    texts.push({ source: 'status', text: JSON.stringify(status) });
+    texts.push(
+      { source: 'worker log', text: readFileSync(logFile, 'utf8') },
+      { source: 'deployctl output', text: output },
+    );
+    texts.push(...received.map((r, i) => ({ source: `notification ${i + 1}`, text: r.body })));
+
+    const secrets = [...sandboxSecrets(runEnv), { name: 'REGISTRY_USERNAME', value: runEnv.REGISTRY_USERNAME }];
+    expect(secrets.map((s) => s.name)).toEqual(
+      expect.arrayContaining([
+        'REGISTRY_PASSWORD',
+        'DEPLOY_CODEC_KEY',
+        'DEPLOY_CODEC_AUTH_TOKEN',
+        'ServiceAccount token',
+        'SLACK_WEBHOOK_URL',
+        'DEPLOY_WEBHOOK_URL',
+        'DATABASE_URL password',
+        'SMOKE_PASSWORD',
+      ]),
+    );
+    const findings = scanForSecrets(texts, secrets);
+    if (findings.length) throw new Error(`secrets found:\n${formatFindings(findings)}`);
+  }, 240_000);
 });

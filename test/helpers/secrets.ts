@@ -9,6 +9,8 @@
  * column of every hit. Generic on purpose: the reliability harness feeds it
  * whatever texts it collected.
  */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { parse } from 'yaml';
 
 export interface Secret {
   /** Where the value comes from, e.g. SMOKE_PASSWORD; printed instead of the value. */
@@ -176,33 +178,119 @@ export function urlPassword(url: string | undefined): string | undefined {
   }
 }
 
-/** The sandbox's secrets, by the name of the variable that holds them. */
-export function sandboxSecrets(env: Record<string, string | undefined>): Secret[] {
-  const list: Secret[] = [];
-  for (const name of [
-    'SMOKE_PASSWORD',
-    'AWS_SECRET_ACCESS_KEY',
-    'AWS_ACCESS_KEY_ID',
-    'AWS_SESSION_TOKEN',
-    'PGPASSWORD',
-    'REGISTRY_PASSWORD',
-    'TEMPORAL_API_KEY',
-    'DEPLOY_CODEC_KEY',
-  ]) {
-    if (env[name]) list.push({ name, value: env[name] });
-  }
-  for (const name of ['DATABASE_URL', 'REDIS_URL']) {
-    const password = urlPassword(env[name]);
-    if (password) list.push({ name: `${name} password`, value: password });
-  }
-  for (const name of ['SLACK_WEBHOOK_URL', 'DEPLOY_WEBHOOK_URL']) {
+/** The token of a kubeconfig file's users (the worker's ServiceAccount token in the sandbox). */
+export function kubeconfigToken(file: string | undefined): string | undefined {
+  if (!file || !existsSync(file)) return undefined;
+  const doc = parse(readFileSync(file, 'utf8')) as { users?: { user?: { token?: string } }[] } | null;
+  return doc?.users?.find((u) => u.user?.token)?.user?.token;
+}
+
+/** One secret the worker holds: where it comes from, and how its value(s) are read from the worker's environment. */
+export interface SecretSource {
+  name: string;
+  what: string;
+  values(env: Record<string, string | undefined>): Secret[];
+}
+
+const plainVar = (name: string, what: string): SecretSource => ({
+  name,
+  what,
+  values: (env) => (env[name] ? [{ name, value: env[name] }] : []),
+});
+
+const urlPasswordOf = (name: string, what: string): SecretSource => ({
+  name: `${name} password`,
+  what,
+  values: (env) => {
+    const value = urlPassword(env[name]);
+    return value ? [{ name: `${name} password`, value }] : [];
+  },
+});
+
+/** The URL is the credential: the whole of it, and its path on its own. */
+const webhook = (name: string, what: string): SecretSource => ({
+  name,
+  what: `${what} (the whole URL, and its path on its own)`,
+  values: (env) => {
     const url = env[name];
-    if (url) {
-      list.push({ name, value: url });
-      // The path is the credential: it must not appear on its own either.
-      const p = new URL(url).pathname;
-      if (p.length > 8) list.push({ name: `${name} path`, value: p });
-    }
+    if (!url) return [];
+    const p = new URL(url).pathname;
+    return [{ name, value: url }, ...(p.length > 8 ? [{ name: `${name} path`, value: p }] : [])];
+  },
+});
+
+/**
+ * Every secret the worker holds, as the scans look for them (test/e2e/secrets.test.ts,
+ * the reliability harness) and as docs/reliability.md lists them.
+ */
+export const WORKER_SECRETS: readonly SecretSource[] = [
+  plainVar('REGISTRY_PASSWORD', 'registry password (`registry.passwordEnv`)'),
+  plainVar('DEPLOY_CODEC_KEY', 'payload codec key'),
+  plainVar('DEPLOY_CODEC_AUTH_TOKEN', "codec server's bearer token"),
+  plainVar('TEMPORAL_API_KEY', 'Temporal API key'),
+  {
+    name: 'ServiceAccount token',
+    what: "the worker's kubeconfig token (`KUBECONFIG_WORKER`)",
+    values: (env) => {
+      const value = kubeconfigToken(env.KUBECONFIG_WORKER);
+      return value ? [{ name: 'ServiceAccount token', value }] : [];
+    },
+  },
+  webhook('SLACK_WEBHOOK_URL', 'Slack webhook URL (`notifications.slackWebhookEnv`)'),
+  webhook('DEPLOY_WEBHOOK_URL', 'webhook URL (`notifications.webhookEnv`)'),
+  urlPasswordOf('DATABASE_URL', "PostgreSQL password in `database.urlEnv`'s URL"),
+  urlPasswordOf('REDIS_URL', "Redis password in `redis.urlEnv`'s URL"),
+  plainVar('SMOKE_PASSWORD', "smoke check's password (`${env:SMOKE_PASSWORD}`)"),
+  plainVar('PGPASSWORD', 'PostgreSQL password, when given apart from the URL'),
+  plainVar('AWS_ACCESS_KEY_ID', 'S3 access key id'),
+  plainVar('AWS_SECRET_ACCESS_KEY', 'S3 secret key'),
+  plainVar('AWS_SESSION_TOKEN', 'S3 session token'),
+];
+
+/** The worker's secrets present in `env`, by the name of where they come from. */
+export function sandboxSecrets(env: Record<string, string | undefined>): Secret[] {
+  return WORKER_SECRETS.flatMap((s) => s.values(env));
+}
+
+/** The Markdown table of the scanned secrets, for docs/reliability.md. */
+export function secretsTable(): string {
+  return [
+    '| secret | what it is |',
+    '| --- | --- |',
+    ...WORKER_SECRETS.map((s) => `| \`${s.name}\` | ${s.what.replace(/\|/g, '\\|')} |`),
+  ].join('\n');
+}
+
+const SECRETS_START = '<!-- reliability:secrets:start -->';
+const SECRETS_END = '<!-- reliability:secrets:end -->';
+
+/** The section of docs/reliability.md that lists what every scan looks for. */
+export function secretsSection(): string {
+  return `${SECRETS_START}
+## The secrets every scan looks for
+
+Every run's histories, worker log, status, summary and notifications, the
+recorded end-to-end histories and the live runs of \`test/e2e/secrets.test.ts\`
+(one failing in pre-flight, one whose pre-deployment check prints its
+environment and every secret it is given, then fails) are searched for
+these values, plainly, JSON-escaped, URL-encoded and as base64 at every
+alignment (\`WORKER_SECRETS\` in \`test/helpers/secrets.ts\`; values that
+are not set in a run are not searched for):
+
+${secretsTable()}
+${SECRETS_END}`;
+}
+
+/** Writes (or rewrites) that section in the document, before the first run section. */
+export function writeSecretsSection(docPath: string): void {
+  let doc = existsSync(docPath) ? readFileSync(docPath, 'utf8') : '';
+  const start = doc.indexOf(SECRETS_START);
+  if (start >= 0) {
+    const end = doc.indexOf(SECRETS_END) + SECRETS_END.length;
+    doc = doc.slice(0, start) + secretsSection() + doc.slice(end);
+  } else {
+    const at = doc.indexOf('<!-- reliability:full:start -->');
+    doc = at >= 0 ? `${doc.slice(0, at)}${secretsSection()}\n\n${doc.slice(at)}` : `${doc}\n${secretsSection()}\n`;
   }
-  return list;
+  writeFileSync(docPath, doc);
 }

@@ -2,26 +2,29 @@
  * Issue 16 item 5 against the sandbox's real kube-apiserver (kwok pods turn
  * Ready in about a second): a manual rollback of a service whose Service
  * selects a blue-green colour. The activities run as the worker's
- * least-privilege ServiceAccount; the fixtures are a Deployment and a Service
- * of this run's own (never the demo platform's), deleted afterwards.
+ * least-privilege ServiceAccount, under deploy/kubernetes/worker-rbac.yaml
+ * applied to a namespace of this run's own (so the fixtures, a Deployment and
+ * a Service named as a service the Role names, are never the demo
+ * platform's); the namespace is deleted afterwards.
  */
 import * as k8s from '@kubernetes/client-node';
-import { loadKubeConfig, type KubernetesConfig } from '../../src/activities/clients/kube';
+import type { KubernetesConfig } from '../../src/activities/clients/kube';
 import { kubernetesActivities } from '../../src/activities/kubernetes';
 import { colourRollback } from '../../src/domain/blue-green';
 import { rolloutStatus } from '../../src/domain/rollout';
 import { sandboxVar } from '../helpers/sandbox';
+import { workerIdentity } from '../helpers/worker-rbac';
 import { waitFor } from '../helpers/wait';
 
 jest.setTimeout(180_000);
 
-const NS = 'ai-saas';
-const NAME = `it-bg-rollback-${process.pid}`;
+const NS = `it-bg-rollback-${process.pid}`;
+const NAME = 'frontend';
 const VERSION_ANNOTATION = 'deploy-pipelines.dev/version';
 const image = (version: string) => `${sandboxVar('REGISTRY')}/ai-saas-frontend:${version}`;
 
 const kubernetesConfig: KubernetesConfig = {
-  kubeconfig: sandboxVar('KUBECONFIG_WORKER'),
+  kubeconfig: '',
   rolloutTimeout: 90_000,
   deleteOldColourAfter: 3_600_000,
   pollInterval: 200,
@@ -31,21 +34,19 @@ const kubernetesConfig: KubernetesConfig = {
 
 let apps: k8s.AppsV1Api;
 let core: k8s.CoreV1Api;
+let admin: k8s.KubeConfig;
+let worker: k8s.KubeConfig;
 
 function activities() {
   return kubernetesActivities({
-    kubeConfig: loadKubeConfig(sandboxVar('KUBECONFIG_WORKER')),
+    kubeConfig: worker,
     config: { kubernetes: kubernetesConfig },
     heartbeat: () => undefined,
   });
 }
 
 async function cleanUp(): Promise<void> {
-  for (const name of [NAME, `${NAME}-green`])
-    await apps
-      .deleteNamespacedDeployment({ name, namespace: NS, propagationPolicy: 'Background' })
-      .catch(() => undefined);
-  await core.deleteNamespacedService({ name: NAME, namespace: NS }).catch(() => undefined);
+  await core?.deleteNamespace({ name: NS }).catch(() => undefined);
 }
 
 /** The images of the pods the Service sends traffic to, read from the API as kube-proxy would select them. */
@@ -67,11 +68,11 @@ async function servedImages(): Promise<string[]> {
 }
 
 beforeAll(async () => {
-  const admin = new k8s.KubeConfig();
+  admin = new k8s.KubeConfig();
   admin.loadFromFile(sandboxVar('KUBECONFIG'));
   apps = admin.makeApiClient(k8s.AppsV1Api);
   core = admin.makeApiClient(k8s.CoreV1Api);
-  await cleanUp();
+  worker = await workerIdentity(admin, NS);
   const labels = { app: NAME };
   await apps.createNamespacedDeployment({
     namespace: NS,

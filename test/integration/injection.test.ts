@@ -358,7 +358,7 @@ describe('pre-deployment checks are argument arrays', () => {
   const commit = 'c0ffee0000000000000000000000000000000000';
   const checks = (command: string[]) =>
     checksActivities({
-      checks: [{ name: 'inj', command, timeoutMs: 10_000 }],
+      checks: [{ name: 'inj', command, timeoutMs: 10_000, env: {}, passEnv: [] }],
       sourceAt: async () => dir,
       heartbeat: () => undefined,
     }).runPreDeploymentChecks({ workflowId: 'wf-inj', commit });

@@ -55,7 +55,7 @@ import type { DeployResult } from '../../src/workflows/deploy';
 import { approveSignal, statusQuery } from '../../src/workflows/messages';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { lockWorkflowId } from '../../src/workflows/environment-lock';
-import { formatFindings, sandboxSecrets, scanForSecrets, type ScanText } from '../helpers/secrets';
+import { formatFindings, sandboxSecrets, scanForSecrets, writeSecretsSection, type ScanText } from '../helpers/secrets';
 import { toolPath, REPO_ROOT } from '../helpers/tools';
 import { DENIALS, FaultProxy, WebhookReceiver } from '../helpers/fault-proxy';
 import { resultOf as workflowResultOf } from '../../src/workflows/outcome';
@@ -1851,7 +1851,7 @@ function section(r: ReliabilityReport): string {
   const scans = r.runs.flatMap((x) => (x.secrets ? [x.secrets] : []));
   if (scans.length)
     lines.push(
-      `- **Secrets**: ${Math.max(...scans.map((x) => x.secrets))} values (database and Redis passwords, S3 keys, smoke-check password, webhook URL and its path) searched for, plain and encoded, in ${scans.reduce((n, x) => n + x.sources, 0)} histories, worker logs and notification sets (${(scans.reduce((n, x) => n + x.bytes, 0) / 1e6).toFixed(1)} MB): ${scans.reduce((n, x) => n + x.findings.length, 0)} found`,
+      `- **Secrets**: ${Math.max(...scans.map((x) => x.secrets))} values (the secrets listed above that the run holds) searched for, plain and encoded, in ${scans.reduce((n, x) => n + x.sources, 0)} histories, worker logs and notification sets (${(scans.reduce((n, x) => n + x.bytes, 0) / 1e6).toFixed(1)} MB): ${scans.reduce((n, x) => n + x.findings.length, 0)} found`,
     );
   lines.push('');
   // Where the kills landed, grouped by what was running.
@@ -1976,4 +1976,5 @@ export function writeReport(docPath: string, r: ReliabilityReport): void {
   doc = doc.slice(0, start) + body + doc.slice(end);
   mkdirSync(path.dirname(docPath), { recursive: true });
   writeFileSync(docPath, doc);
+  writeSecretsSection(docPath);
 }

@@ -5,7 +5,7 @@
  */
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { randomBytes } from 'node:crypto';
-import type { Server } from 'node:http';
+import { request, type Server } from 'node:http';
 import {
   CodecConfigError,
   CodecError,
@@ -16,7 +16,7 @@ import {
   keyFingerprint,
   payloadToJson,
 } from '../../src/codec';
-import { corsOriginsFromEnv, createCodecServer, startCodecServer } from '../../src/codec-server';
+import { codecServerSettings, corsOriginsFromEnv, createCodecServer, startCodecServer } from '../../src/codec-server';
 
 const key = () => randomBytes(32).toString('base64');
 const text = (u: Uint8Array | null | undefined) => Buffer.from(u ?? new Uint8Array()).toString('utf8');
@@ -242,12 +242,63 @@ describe('codec server', () => {
     expect(pre.headers.get('access-control-allow-headers')).toMatch(/X-Namespace/);
     const ok = await post('/decode', { payloads: [] }, { authorization: `Bearer ${TOKEN}`, origin: UI });
     expect(ok.headers.get('access-control-allow-origin')).toBe(UI);
+  });
+
+  test('another Origin is refused, even with the token: a page elsewhere cannot use the key', async () => {
     const evil = await post(
       '/decode',
       { payloads: [] },
       { authorization: `Bearer ${TOKEN}`, origin: 'http://evil.example' },
     );
+    expect(evil.status).toBe(403);
     expect(evil.headers.get('access-control-allow-origin')).toBeNull();
+    expect(((await evil.json()) as { error: string }).error).toMatch(
+      /origin http:\/\/evil\.example is not allowed .*DEPLOY_CODEC_CORS_ORIGINS/,
+    );
+    const pre = await fetch(`${base}/decode`, {
+      method: 'OPTIONS',
+      headers: { origin: 'http://evil.example', 'access-control-request-method': 'POST' },
+    });
+    expect(pre.status).toBe(403);
+  });
+
+  test('a Host header that is not the address it listens on is refused (DNS rebinding)', async () => {
+    const port = new URL(base).port;
+    const send = (host: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = request(
+          {
+            host: '127.0.0.1',
+            port,
+            path: '/decode',
+            method: 'POST',
+            headers: { host, authorization: `Bearer ${TOKEN}` },
+          },
+          (res) => {
+            let body = '';
+            res.setEncoding('utf8').on('data', (d: string) => (body += d));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+          },
+        );
+        req.on('error', reject);
+        req.end(JSON.stringify({ payloads: [] }));
+      });
+    const rebound = await send(`attacker.example:${port}`);
+    expect(rebound.status).toBe(403);
+    expect((JSON.parse(rebound.body) as { error: string }).error).toMatch(
+      /Host "attacker\.example:\d+" is not .*DEPLOY_CODEC_ALLOWED_HOSTS/,
+    );
+    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`]) expect((await send(host)).status).toBe(200);
+  });
+
+  test('with a key configured, an unencrypted payload sent to /decode is refused, not passed through', async () => {
+    const plain = toPayloads().map(payloadToJson);
+    const enc = (await (await post('/encode', { payloads: plain.slice(0, 1) })).json()) as { payloads: unknown[] };
+    const res = await post('/decode', { payloads: [...enc.payloads, plain[1]] });
+    expect(res.status).toBe(400);
+    const body = await res.text();
+    expect(body).toMatch(/payload 2 of 2 is not encrypted/);
+    expect(body).not.toContain(plain[1].data!);
   });
 
   test('the bearer token is required when configured', async () => {
@@ -314,5 +365,41 @@ describe('codec server', () => {
       ['https://ui.example.com', 'http://127.0.0.1:8233'],
     );
     expect(() => corsOriginsFromEnv({ DEPLOY_CODEC_CORS_ORIGINS: 'not a url' })).toThrow(/DEPLOY_CODEC_CORS_ORIGINS/);
+  });
+});
+
+describe('codec server settings', () => {
+  const KEY = { DEPLOY_CODEC_KEY: randomBytes(32).toString('base64') };
+
+  test('on loopback by default, where no token is required', () => {
+    const s = codecServerSettings(KEY);
+    expect(s).toMatchObject({ host: '127.0.0.1', port: 8888 });
+    expect(s.authToken).toBeUndefined();
+    expect(codecServerSettings({ ...KEY, DEPLOY_CODEC_SERVER_HOST: '::1' }).host).toBe('::1');
+  });
+
+  test('listening beyond loopback without a token is refused with one line naming what to set', () => {
+    for (const host of ['0.0.0.0', '192.0.2.10', '::']) {
+      expect(() => codecServerSettings({ ...KEY, DEPLOY_CODEC_SERVER_HOST: host })).toThrow(CodecConfigError);
+      expect(() => codecServerSettings({ ...KEY, DEPLOY_CODEC_SERVER_HOST: host })).toThrow(
+        /^DEPLOY_CODEC_SERVER_HOST=\S+ is not loopback: set DEPLOY_CODEC_AUTH_TOKEN/,
+      );
+    }
+    expect(
+      codecServerSettings({ ...KEY, DEPLOY_CODEC_SERVER_HOST: '0.0.0.0', DEPLOY_CODEC_AUTH_TOKEN: 'codec-token-1' }),
+    ).toMatchObject({ host: '0.0.0.0', authToken: 'codec-token-1' });
+  });
+
+  test('the server itself refuses a non-loopback host without a token', () => {
+    expect(() =>
+      createCodecServer({ codec: codecOf(KEY), corsOrigins: ['http://127.0.0.1:8233'], host: '0.0.0.0' }),
+    ).toThrow(/not loopback: set DEPLOY_CODEC_AUTH_TOKEN/);
+  });
+
+  test('allowed Host headers beyond the listening address come from DEPLOY_CODEC_ALLOWED_HOSTS', () => {
+    expect(
+      codecServerSettings({ ...KEY, DEPLOY_CODEC_ALLOWED_HOSTS: 'codec.example.com, codec.internal:8443' })
+        .allowedHosts,
+    ).toEqual(['codec.example.com', 'codec.internal:8443']);
   });
 });

@@ -93,3 +93,17 @@ test('an unreadable or non-YAML file says so in one line', () => {
   writeFileSync(bad, 'project: [unclosed\n');
   expect(() => loadConfig(bad, {})).toThrow(/bad\.yaml: not valid YAML/);
 });
+
+test('a pre-deployment check gets the variables its config names: env (values) and passEnv (names), nothing by default', () => {
+  const r = raw();
+  r.preDeploymentChecks[0].env = { NODE_ENV: 'test' };
+  r.preDeploymentChecks[0].passEnv = ['NPM_TOKEN'];
+  const c = parseConfig(r, 'deploy.config.yaml', {});
+  expect(c.preDeploymentChecks[0]).toMatchObject({ env: { NODE_ENV: 'test' }, passEnv: ['NPM_TOKEN'] });
+  expect(c.preDeploymentChecks[1]).toMatchObject({ env: {}, passEnv: [] });
+  const bad = raw();
+  bad.preDeploymentChecks[0].passEnv = ['npm token'];
+  expect(() => parseConfig(bad, 'deploy.config.yaml', {})).toThrow(
+    /preDeploymentChecks\.0\.passEnv\.0: an environment variable name/,
+  );
+});

@@ -93,9 +93,9 @@ async function dumpToBucket(
     await ctx.objects.abortUploads(key);
     if (signal?.aborted) throw cancelled('backup');
     if (!killedByUs && exit && exit.code !== 0) {
-      const msg = `pg_dump of ${t.database} failed: ${toolErrorSummary(dump.stderr())}`;
+      const msg = ctx.redact(`pg_dump of ${t.database} failed: ${toolErrorSummary(dump.stderr())}`);
       if (isTransientPgMessage(dump.stderr())) throw fail.DatabaseUnavailable(msg);
-      throw fail.BackupFailed(msg, { stderr: lastLines(dump.stderr(), 20) });
+      throw fail.BackupFailed(msg, { stderr: ctx.redact(lastLines(dump.stderr(), 20)) });
     }
     if ((err as { code?: string }).code === 'ENOENT') {
       throw fail.BackupFailed(`cannot run ${toolPath(cfg, 'pg_dump')}: not found (set database.clientBin)`);

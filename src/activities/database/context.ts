@@ -33,6 +33,8 @@ export interface DatabaseDeps {
    * registers its own migrator through.
    */
   migrators?: Readonly<Record<string, MigratorFactory>>;
+  /** The worker's redactor (deps.ts), for tool output put into failures; none: output kept as is. */
+  redact?: (text: string) => string;
 }
 
 /** The deps with their defaults, shared by the activities of this folder. */
@@ -46,6 +48,8 @@ export interface DatabaseContext {
   objects: BucketObjects;
   /** Where `database` (default config.database.name) is reached, for node-pg and the command-line tools. */
   target(database?: string): PgTarget;
+  /** Every secret the worker holds replaced by ***: pg_dump's, psql's and the migration tool's output may echo them. */
+  redact(text: string): string;
 }
 
 export function databaseContext(deps: DatabaseDeps): DatabaseContext {
@@ -63,6 +67,7 @@ export function databaseContext(deps: DatabaseDeps): DatabaseContext {
     env,
     objects,
     target: (database = cfg.database.name) => pgTarget(deps.databaseUrl, database, env),
+    redact: deps.redact ?? ((text) => text),
   };
 }
 

@@ -77,7 +77,11 @@ function migrationSession(ctx: DatabaseContext): MigrationSession {
 export function migrationActivities(ctx: DatabaseContext) {
   const { cfg, deps } = ctx;
   const migrator = () =>
-    createMigrator(cfg.database.migrations, { target: () => ctx.target(), env: ctx.env }, deps.migrators);
+    createMigrator(
+      cfg.database.migrations,
+      { target: () => ctx.target(), env: ctx.env, redact: (text) => ctx.redact(text) },
+      deps.migrators,
+    );
 
   async function releaseDir(commit: string): Promise<string> {
     if (typeof commit !== 'string' || !commit) throw invalidInput('commit is required');

@@ -104,7 +104,7 @@ async function restoreStream(
     );
     const restoreExit = restore.exit.then((r) => {
       if (r.code !== 0 && !firstError)
-        stopAll(new Error(`pg_restore failed: ${toolErrorSummary(restore.stderr())}`), false);
+        stopAll(new Error(ctx.redact(`pg_restore failed: ${toolErrorSummary(restore.stderr())}`)), false);
       return r;
     });
     const [psqlExit] = await Promise.all([psql.exit, restoreExit, inbound, outbound]);
@@ -112,9 +112,11 @@ async function restoreStream(
     // psql that ended by itself (we only ever SIGKILL it) is the cause: whatever broke upstream
     // afterwards (pg_restore's pipe, the download stream) is its consequence.
     if (psqlExit.code !== 0 && psqlExit.signal !== 'SIGKILL') {
-      const msg = `restore of ${key} into ${t.database} failed and was rolled back: ${toolErrorSummary(psql.stderr())}`;
+      const msg = ctx.redact(
+        `restore of ${key} into ${t.database} failed and was rolled back: ${toolErrorSummary(psql.stderr())}`,
+      );
       if (isTransientPgMessage(psql.stderr())) throw fail.DatabaseUnavailable(msg);
-      throw fail.RestoreFailed(msg, { stderr: lastLines(psql.stderr(), 20) });
+      throw fail.RestoreFailed(msg, { stderr: ctx.redact(lastLines(psql.stderr(), 20)) });
     }
     if (upstreamError) throw storageFailure(upstreamError, `reading ${key}`, ErrorType.RestoreFailed);
     if (firstError)

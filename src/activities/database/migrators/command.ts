@@ -33,13 +33,20 @@ type CommandConfig = Extract<MigrationsConfig, { mode: 'command' }>;
 /** The failure's details say the database may have changed: the saga offers the restore. */
 const CHANGED = { changed: true };
 
-const outputOf = (r: RunResult) => lastLines(`${r.stdout}\n${r.stderr}`, 40);
-
 export class CommandMigrator implements Migrator {
   constructor(
     private readonly config: CommandConfig,
     private readonly deps: MigratorDeps,
   ) {}
+
+  /** The tool may print DATABASE_URL or what passEnv gave it: every secret of the worker is *** before it is kept. */
+  private redact(text: string): string {
+    return this.deps.redact ? this.deps.redact(text) : text;
+  }
+
+  private outputOf(r: RunResult): string {
+    return this.redact(lastLines(`${r.stdout}\n${r.stderr}`, 40));
+  }
 
   async status(release: MigrationRelease): Promise<MigrationState> {
     const none = { applied: [], missing: [], outOfOrder: [] };
@@ -62,9 +69,9 @@ export class CommandMigrator implements Migrator {
       session.heartbeat();
       const started = Date.now();
       const r = await this.runCommand(command, release.dir, session.signal);
-      const output = outputOf(r);
+      const output = this.outputOf(r);
       if (r.code !== 0) {
-        const out = `${r.stderr}\n${r.stdout}`;
+        const out = this.redact(`${r.stderr}\n${r.stdout}`);
         const why = r.timedOut ? `timed out after ${timeout}ms` : `exited with ${r.code ?? r.signal}`;
         throw fail.MigrationFailed(`migration command ${command.join(' ')} ${why}: ${toolErrorSummary(out)}`, {
           output: lastLines(out, 40),
@@ -93,7 +100,7 @@ export class CommandMigrator implements Migrator {
     const { statusCommand, pendingPattern, pendingExitCodes } = this.config;
     if (!statusCommand || !pendingPattern) return undefined;
     const r = await this.runCommand(statusCommand, dir, signal);
-    const output = outputOf(r);
+    const output = this.outputOf(r);
     const read = readMigrationStatus(`${r.stdout}\n${r.stderr}`, r.timedOut ? null : r.code, {
       pendingPattern,
       pendingExitCodes,
@@ -119,7 +126,7 @@ export class CommandMigrator implements Migrator {
       });
     } catch (err) {
       if (signal?.aborted) throw cancelled('migrations');
-      throw fail.MigrationFailed(`cannot run migration command ${command[0]}: ${(err as Error).message}`);
+      throw fail.MigrationFailed(this.redact(`cannot run migration command ${command[0]}: ${(err as Error).message}`));
     }
   }
 }

@@ -73,6 +73,8 @@ export interface MigratorDeps {
   target(): PgTarget;
   /** Environment of the migration command. */
   env: NodeJS.ProcessEnv;
+  /** The worker's redactor: a tool's output is redacted before it enters a failure or a result. */
+  redact?: (text: string) => string;
 }
 
 /**
