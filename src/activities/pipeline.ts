@@ -165,7 +165,7 @@ export function pipelineActivities(deps: PipelineDeps) {
       try {
         requester = await verifiedRequester(
           { kind: 'rollback', environment, workflowId: req.workflowId, policy: approvals, input },
-          deps.verifySender,
+          (r) => deps.verifySender(r),
         );
       } catch (err) {
         if (err instanceof InputError) throw fail.InvalidInput(err.message);

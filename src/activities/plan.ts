@@ -26,7 +26,7 @@ export function planActivities(deps: PlanDeps) {
         const plan = buildPlan(deps.config, input, { workflowId: req.workflowId, tags, commit });
         const requester = await verifiedRequester(
           { kind: 'deploy', environment: plan.environment, workflowId: req.workflowId, policy: plan.approvals, input },
-          deps.verifySender,
+          (r) => deps.verifySender(r),
         );
         return { ...plan, ...requester };
       } catch (err) {
