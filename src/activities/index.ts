@@ -11,6 +11,7 @@ import { createReleaseTag } from './clients/git';
 import { redisPing } from './clients/redis';
 import { databaseActivities } from './database';
 import type { ActivityDeps } from './deps';
+import { handoverActivities } from './handover';
 import { imagesActivities } from './images';
 import { kubernetesActivities } from './kubernetes';
 import { notifyActivities } from './notify';
@@ -68,10 +69,17 @@ export function createActivities(deps: ActivityDeps): Activities {
     migrationStatus: (req) => database.migrationStatus(req),
     readClusterState: (req) => kube.readClusterState(req),
     redisPing: () => redisPing(env[config.redis.urlEnv]),
+    backupExists: (key) => database.backupExists(key),
+  });
+  const handover = handoverActivities({
+    config,
+    imageDigest: (image, tag) => deps.registry.digest(image, tag),
+    backupExists: (key) => database.backupExists(key),
   });
   return {
     ...planActivities({ config, listTags: () => deps.git.remoteTags(), branchHead: () => deps.git.remoteBranchHead() }),
     ...pipeline,
+    ...handover,
     runPreDeploymentChecks: checks.runPreDeploymentChecks,
     createReleaseTag: (req) => createReleaseTag(deps.git, req),
     buildImages: images.buildImages,

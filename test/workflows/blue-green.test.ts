@@ -312,6 +312,7 @@ describe('switch', () => {
     });
     expect(result.status.phase).toBe('succeeded');
     expect(fake.names().filter((n) => n !== 'notify')).toEqual([
+      'confirmPlan',
       'prepareBlueGreen',
       'runSmokeChecks',
       'switchBlueGreen',
@@ -323,7 +324,7 @@ describe('switch', () => {
       'scaleDownOldColour',
     ]);
     expect(fake.argsOf<BlueGreenTarget>('prepareBlueGreen')[0]).toMatchObject({
-      workflowId,
+      workflowId: parentIdOf(workflowId),
       service: 'api-gateway',
       deployment: 'api-gateway',
       version: '1.0.1',
@@ -372,7 +373,7 @@ describe('switch', () => {
       liveDeployment: 'api-gateway-green',
     });
     expect(result.status.phase).toBe('succeeded');
-    expect(fake.names()).toEqual(['prepareBlueGreen']);
+    expect(fake.names()).toEqual(['confirmPlan', 'prepareBlueGreen']);
     await expectNoRetire(workflowId);
   }, 60_000);
 

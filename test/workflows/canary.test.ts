@@ -270,7 +270,9 @@ describe('promotion without signals', () => {
     expect(result.weight).toBe(100);
     expect(fake.weights).toEqual([5, 25, 50, 100]);
     expect(analysisWeights(fake)).toEqual([5, 5, 5, 5, 5, 25, 25, 25, 25, 25, 50, 50, 50, 50, 50]);
+    // The plan is confirmed with the configuration before anything changes.
     expect(fake.names().filter((n) => n !== 'notify' && n !== 'analyzeCanary' && n !== 'setCanaryWeight')).toEqual([
+      'confirmPlan',
       'startCanary',
       'promoteCanary',
     ]);

@@ -30,7 +30,7 @@ import {
   type RollbackWorkflowInput,
 } from '../../src/workflows/rollback';
 import { fakeActivities, fakeRestore, type FakeOptions } from '../helpers/fake-activities';
-import { startAsChild } from '../helpers/child';
+import { parentIdOf, startAsChild } from '../helpers/child';
 import { testConfig, testPlan } from '../helpers/plan';
 import { handoverActivities } from '../../src/activities/handover';
 import { timeSkippingEnv, uniqueQueue, workflowBundle } from '../helpers/temporal';
@@ -850,12 +850,24 @@ describe('automatic (from the deploy saga)', () => {
       database: 'restored',
       workloads: '5 deployments back to their previous images, canary aborted',
     });
-    expect(fake.names().filter((n) => n !== 'notify')).toEqual(['abortCanary', 'rollbackImages', 'restoreDatabase']);
+    expect(fake.names().filter((n) => n !== 'notify')).toEqual([
+      'confirmRollback',
+      'abortCanary',
+      'rollbackImages',
+      'restoreDatabase',
+    ]);
     expect(fake.argsOf<CanaryTarget>('abortCanary')).toEqual([auto.canary]);
     expect(fake.argsOf('rollbackImages')).toEqual([
-      { workflowId, namespace: p.namespace, records: auto.records, timeoutMs: p.rolloutTimeoutMs },
+      {
+        workflowId: parentIdOf(workflowId),
+        namespace: p.namespace,
+        records: auto.records,
+        timeoutMs: p.rolloutTimeoutMs,
+      },
     ]);
-    expect(fake.argsOf('restoreDatabase')).toEqual([{ workflowId, key: auto.backupKey, confirmKey: auto.backupKey }]);
+    expect(fake.argsOf('restoreDatabase')).toEqual([
+      { workflowId: parentIdOf(workflowId), key: auto.backupKey, confirmKey: auto.backupKey },
+    ]);
     expect(ignored(result)).toEqual([`approve by mallory: mallory is not an approver for ${p.environment}`]);
     expect(result.status).toMatchObject({
       version: p.previousVersion,
@@ -882,7 +894,7 @@ describe('automatic (from the deploy saga)', () => {
     });
     expect(result.database).toBe('restored');
     expect(fake.argsOf('restoreDatabase')).toEqual([
-      { workflowId, key: auto.backupKey, confirmKey: auto.backupKey, sha256 },
+      { workflowId: parentIdOf(workflowId), key: auto.backupKey, confirmKey: auto.backupKey, sha256 },
     ]);
   }, 60_000);
 
@@ -914,9 +926,9 @@ describe('automatic (from the deploy saga)', () => {
       database: 'unchanged',
       workloads: '0 deployments back to their previous images, traffic back on blue',
     });
-    expect(fake.names().filter((n) => n !== 'notify')).toEqual(['abortBlueGreen']);
+    expect(fake.names().filter((n) => n !== 'notify')).toEqual(['confirmRollback', 'abortBlueGreen']);
     expect(fake.argsOf('abortBlueGreen')).toEqual([{ target, colour: 'blue' }]);
-    expect(stepNames(result)).toEqual(['switch traffic back to blue: succeeded']);
+    expect(stepNames(result)).toEqual(['confirm hand-over: succeeded', 'switch traffic back to blue: succeeded']);
   }, 60_000);
 
   test('records only: images back; migrations without a backup cannot be restored, so no decision is asked', async () => {
@@ -930,7 +942,7 @@ describe('automatic (from the deploy saga)', () => {
       database: 'unchanged',
       workloads: '5 deployments back to their previous images',
     });
-    expect(fake.names().filter((n) => n !== 'notify')).toEqual(['rollbackImages']);
+    expect(fake.names().filter((n) => n !== 'notify')).toEqual(['confirmRollback', 'rollbackImages']);
     expect(fake.count('restoreDatabase')).toBe(0);
   }, 60_000);
 
@@ -975,9 +987,11 @@ describe('automatic (from the deploy saga)', () => {
         reason: `${step}: ${type}: ${name} failed (fake)`,
       });
       // Both steps ran: a traffic API that fails does not leave the other services on the new images.
-      expect(fake.names().filter((n) => n !== 'notify')).toEqual(['abortCanary', 'rollbackImages']);
+      expect(fake.names().filter((n) => n !== 'notify')).toEqual(['confirmRollback', 'abortCanary', 'rollbackImages']);
       expect(stepNames(result)).toEqual(
-        ['abort canary', 'restore previous images'].map((n) => `${n}: ${n === step ? 'failed' : 'succeeded'}`),
+        ['confirm hand-over', 'abort canary', 'restore previous images'].map(
+          (n) => `${n}: ${n === step ? 'failed' : 'succeeded'}`,
+        ),
       );
       expect(fake.count('restoreDatabase')).toBe(0);
     },
