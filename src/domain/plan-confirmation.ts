@@ -47,7 +47,7 @@ export function planChoices(plan: DeployPlan): CheckedDeployInput {
       approval: plan.blueGreen.approval,
       approvalTimeout: plan.blueGreen.approvalTimeoutMs,
     },
-  } as CheckedDeployInput;
+  };
 }
 
 /**
