@@ -12,6 +12,7 @@ import { redisPing } from './clients/redis';
 import { databaseActivities } from './database';
 import type { ActivityDeps } from './deps';
 import { identityActivities } from './identity/verifier';
+import { handoverActivities } from './handover';
 import { imagesActivities } from './images';
 import { kubernetesActivities } from './kubernetes';
 import { notifyActivities } from './notify';
@@ -83,6 +84,12 @@ export function createActivities(deps: ActivityDeps): Activities {
     migrationStatus: (req) => database.migrationStatus(req),
     readClusterState: (req) => kube.readClusterState(req),
     redisPing: () => redisPing(env[config.redis.urlEnv]),
+    backupExists: (key) => database.backupExists(key),
+  });
+  const handover = handoverActivities({
+    config,
+    imageDigest: (image, tag) => deps.registry.digest(image, tag),
+    backupExists: (key) => database.backupExists(key),
   });
   // Every failure leaves redacted, whatever built its message (redactor.ts).
   return withRedactedFailures<Activities>(
@@ -95,6 +102,7 @@ export function createActivities(deps: ActivityDeps): Activities {
       }),
       verifySender: identity.verifySender,
       ...pipeline,
+      ...handover,
       runPreDeploymentChecks: checks.runPreDeploymentChecks,
       createReleaseTag: (req) => createReleaseTag(deps.git, req),
       buildImages: images.buildImages,

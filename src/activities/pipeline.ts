@@ -9,6 +9,7 @@ import type { DeployConfig } from '../domain/config';
 import { checkInput, InputError, rollbackInputSchema } from '../domain/input';
 import type { DeployPlan, RollbackPlan } from '../domain/plan';
 import { approvalPolicy, plannedService } from '../domain/planner';
+import { backupKeyProblem } from '../domain/rollback-handover';
 import type { DeploymentPreview, PreflightResult } from './contracts';
 import type {
   ClusterState,
@@ -32,6 +33,8 @@ export interface PipelineDeps {
   readClusterState(req: { namespace: string; deployments?: string[] }): Promise<ClusterState>;
   redisPing(): Promise<string>;
   verifySender(req: VerifySenderRequest): Promise<SenderCheck>;
+  /** Whether the backup bucket holds `key` (HEAD). */
+  backupExists(key: string): Promise<boolean>;
 }
 
 export function pipelineActivities(deps: PipelineDeps) {
@@ -178,6 +181,16 @@ export function pipelineActivities(deps: PipelineDeps) {
       }
       const chosen = config.services.filter((s) => !input.services || input.services.includes(s.name));
       let backupKey = input.backupKey;
+      // A key typed by a person names a backup of this database under the configured prefix, and exists.
+      if (backupKey !== undefined) {
+        const problem = backupKeyProblem(backupKey, { prefix: config.backup.prefix, database: config.database.name });
+        if (problem)
+          throw fail.InvalidInput(`${problem} (deployctl rollback --restore-db without a key takes the newest)`);
+        if (!(await deps.backupExists(backupKey)))
+          throw fail.InvalidInput(
+            `backupKey ${backupKey} is not in s3://${config.backup.bucket}: give a key that exists, or --restore-db without a key for the newest`,
+          );
+      }
       if (input.restoreDatabase && !backupKey) {
         const db = await deps.databasePreflight({ workflowId: req.workflowId });
         backupKey = db.latestBackup?.key;

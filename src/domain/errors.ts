@@ -34,6 +34,10 @@ export const ErrorType = {
   TrafficNotApplied: 'TrafficNotApplied',
   VerificationFailed: 'VerificationFailed',
   DeploymentInProgress: 'DeploymentInProgress',
+  /** A canary, blue-green or automatic rollback started by hand: they run only as a deployment's children. */
+  ParentRequired: 'ParentRequired',
+  /** What a workflow was handed (a plan, an image, a rollback's records or backup key) is not what config decides. */
+  PlanMismatch: 'PlanMismatch',
   // How a workflow that did not succeed closes (workflows/outcome.ts): its close status is Failed, so the Temporal
   // UI's list and `ExecutionStatus="Failed"` show it, and its result is the failure's first detail.
   DeploymentRolledBack: 'DeploymentRolledBack',
@@ -45,6 +49,8 @@ export const ErrorType = {
   BlueGreenAborted: 'BlueGreenAborted',
   BlueGreenFailed: 'BlueGreenFailed',
   RollbackFailed: 'RollbackFailed',
+  /** A rollback refused before it changed anything: bad input, or a hand-over config does not confirm. */
+  RollbackRefused: 'RollbackRefused',
 } as const;
 
 export type ErrorTypeName = (typeof ErrorType)[keyof typeof ErrorType];
@@ -60,6 +66,7 @@ export const OUTCOME_FAILURE_TYPES: readonly ErrorTypeName[] = [
   ErrorType.BlueGreenAborted,
   ErrorType.BlueGreenFailed,
   ErrorType.RollbackFailed,
+  ErrorType.RollbackRefused,
 ];
 
 /** Failures that retrying cannot fix: a person or a code change must act. */
@@ -82,4 +89,6 @@ export const NON_RETRYABLE_ERROR_TYPES: ErrorTypeName[] = [
   ErrorType.KubernetesForbidden,
   ErrorType.VerificationFailed,
   ErrorType.DeploymentInProgress,
+  ErrorType.ParentRequired,
+  ErrorType.PlanMismatch,
 ];

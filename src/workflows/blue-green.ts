@@ -22,7 +22,12 @@ import type { PromotePayload } from '../domain/signals';
 import type { DeploymentStatus, SignalRecord } from '../domain/status';
 import { long, short, traffic } from './activity-options';
 import { outcomeFailure } from './outcome';
-import { BLUE_GREEN_PREVIEW_SMOKE_PATCH, CLOSE_STATUS_FOLLOWS_OUTCOME_PATCH } from './patches';
+import {
+  BLUE_GREEN_PREVIEW_SMOKE_PATCH,
+  CHILD_CONFIRMS_PLAN_PATCH,
+  CLOSE_STATUS_FOLLOWS_OUTCOME_PATCH,
+} from './patches';
+import { confirmHandedPlan, requireParent } from './support/handover';
 import { AnalysisLoop } from './support/analysis';
 import { approvalCommands, Gate, peopleRules, verifiedFields } from './support/gate';
 import { aboutPlan, notifierFor } from './support/notifier';
@@ -30,12 +35,12 @@ import { signalTargetId, steer, type Sender } from './support/steering';
 import { abortedBy, asStop, Stop } from './support/stop';
 import { childTracker, describeError, nowIso } from './support/tracker';
 
-/** A blue-green release, from the deploy workflow (with its plan) or started on its own. */
+/** A blue-green release, from the deploy workflow with its plan (started on its own it is refused). */
 export interface BlueGreenInput {
   version: string;
   environment?: string;
   requestedBy?: string;
-  /** Set by the deploy workflow; a standalone start resolves its own plan. */
+  /** Set by the deploy workflow, and confirmed against config before use; without it the plan is resolved from config. */
   plan?: DeployPlan;
   image?: string;
   searchAttributes?: boolean;
@@ -57,6 +62,9 @@ export interface BlueGreenResult {
 
 /** New colour beside the live one, smoke checks, optional approval, switch, monitoring, old colour retired. */
 export async function blueGreenWorkflow(input: BlueGreenInput): Promise<BlueGreenResult> {
+  // Only a deployment starts a blue-green, and its plan is confirmed (histories from before it trusted their input).
+  const confirms = patched(CHILD_CONFIRMS_PLAN_PATCH);
+  if (confirms) requireParent('blue-green', input?.version);
   const info = workflowInfo();
   const t = childTracker('blue-green', input, '(default)');
   const status = t.status;
@@ -107,6 +115,7 @@ export async function blueGreenWorkflow(input: BlueGreenInput): Promise<BlueGree
     );
   }
   const p: DeployPlan = plan;
+  if (confirms && input.plan) await confirmHandedPlan(t, p, input.image);
   t.identify(p.version, p.environment, 'blue-green', input.searchAttributes ?? p.searchAttributes);
   t.governedBy(policyOf(p), p.requestedVia);
   const target: BlueGreenTarget = {

@@ -20,10 +20,12 @@ import { long, short, traffic } from './activity-options';
 import {
   ABORT_AFTER_FAILED_START_PATCH,
   ABORT_DURING_FINAL_ANALYSIS_PATCH,
+  CHILD_CONFIRMS_PLAN_PATCH,
   CLOSE_STATUS_FOLLOWS_OUTCOME_PATCH,
   GATE_BEFORE_FULL_ON_PROMOTE_PATCH,
   PAUSE_LIMIT_PATCH,
 } from './patches';
+import { confirmHandedPlan, requireParent } from './support/handover';
 import { outcomeFailure } from './outcome';
 import { AnalysisLoop } from './support/analysis';
 import { approvalCommands, Gate, peopleRules, verifiedFields } from './support/gate';
@@ -32,13 +34,13 @@ import { signalTargetId, steer, type Sender, type SignalActions } from './suppor
 import { abortedBy, asStop } from './support/stop';
 import { childTracker, describeError, nowIso, Tracker } from './support/tracker';
 
-/** A canary release, from the deploy workflow (with its plan) or started on its own. */
+/** A canary release, from the deploy workflow with its plan (started on its own it is refused). */
 export interface CanaryInput {
   version: string;
   environment?: string;
   requestedBy?: string;
   canary?: CanaryOverrides;
-  /** Set by the deploy workflow; a standalone start resolves its own plan. */
+  /** Set by the deploy workflow, and confirmed against config before use; without it the plan is resolved from config. */
   plan?: DeployPlan;
   /** Digest-pinned image of the traffic service, when the build step knows it. */
   image?: string;
@@ -73,6 +75,9 @@ interface Steering {
 
 /** Moves traffic step by step, soaks with analysis, stops at gates, then promotes; any stop aborts to stable. */
 export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> {
+  // Only a deployment starts a canary, and its plan is confirmed (histories from before it trusted their input).
+  const confirms = patched(CHILD_CONFIRMS_PLAN_PATCH);
+  if (confirms) requireParent('canary', input?.version);
   const info = workflowInfo();
   const t = childTracker('canary', input, 'default');
   const status = t.status;
@@ -110,6 +115,7 @@ export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> 
     );
   }
   const p: DeployPlan = plan;
+  if (confirms && input.plan) await confirmHandedPlan(t, p, input.image);
   t.identify(p.version, p.environment, 'canary', input.searchAttributes ?? p.searchAttributes);
   t.governedBy(policyOf(p), p.requestedVia);
   const settings = p.canary;

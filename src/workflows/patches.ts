@@ -107,6 +107,26 @@ export const VERIFIED_STEERING_PATCH = 'verified-steering';
  */
 export const PAUSE_LIMIT_PATCH = 'canary-pause-limit';
 
+/**
+ * Nothing trusted from a hand-started child: canary and blue-green refuse to
+ * run without a parent (ParentRequired, before anything else), and a child
+ * confirms its plan and image with the confirmPlan activity before any side
+ * effect. Before, they ran on whatever plan and image their input carried.
+ */
+export const CHILD_CONFIRMS_PLAN_PATCH = 'child-requires-parent-and-confirms-plan';
+
+/**
+ * Nothing trusted from a hand-started rollback: `automatic` input is refused
+ * without a parent, and a deployment's hand-over (plan, records, traffic
+ * targets, backup key) is confirmed with the confirmRollback activity before
+ * anything is rolled back, which then acts on the confirmed records. A
+ * rollback refused before it changed anything (this, or a manual rollback's
+ * bad input) closes as RollbackRefused with `refused` in its result.
+ * Before, the hand-over was acted on as given, and a refusal closed as
+ * RollbackFailed.
+ */
+export const ROLLBACK_CONFIRMS_HANDOVER_PATCH = 'rollback-confirms-handover';
+
 /** Every patch id above: what a history's patch markers may hold. */
 export const PATCH_IDS: readonly string[] = [
   RUN_ANALYSIS_PATCH,
@@ -123,4 +143,6 @@ export const PATCH_IDS: readonly string[] = [
   ROLLBACK_BLUE_GREEN_PATCH,
   VERIFIED_STEERING_PATCH,
   PAUSE_LIMIT_PATCH,
+  CHILD_CONFIRMS_PLAN_PATCH,
+  ROLLBACK_CONFIRMS_HANDOVER_PATCH,
 ];

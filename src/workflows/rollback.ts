@@ -15,6 +15,7 @@
  * backup, `abort` keeps the database as it is, and the wait times out into
  * keeping it. Nothing restores a database without that approval.
  */
+import { ApplicationFailure } from '@temporalio/common';
 import { patched, workflowInfo } from '@temporalio/workflow';
 import type { BlueGreenTarget, CanaryTarget, Colour, DeploymentRecord } from '../activities/contracts';
 import { ErrorType } from '../domain/errors';
@@ -36,6 +37,7 @@ import {
   CLOSE_STATUS_FOLLOWS_OUTCOME_PATCH,
   RESTORE_APPROVALS_PATCH,
   ROLLBACK_BLUE_GREEN_PATCH,
+  ROLLBACK_CONFIRMS_HANDOVER_PATCH,
   ROLLBACK_LOCK_PATCH,
   ROLLBACK_PAST_FAILED_STEP_PATCH,
 } from './patches';
@@ -43,7 +45,7 @@ import { outcomeFailure } from './outcome';
 import { Gate, peopleRules, verifiedFields, type PolicySource } from './support/gate';
 import { notifierFor } from './support/notifier';
 import { signalTargetId, steer } from './support/steering';
-import { describeError, nowIso, Tracker } from './support/tracker';
+import { describeError, errorType, nowIso, Tracker } from './support/tracker';
 import {
   acquireEnvironmentLock,
   lockWorkflowId,
@@ -94,8 +96,17 @@ export interface RollbackResult {
   /** A manual rollback that switched a blue-green Service back: from which colour to which, read back. */
   blueGreen?: { service: string; from: Colour; to: Colour; deployment: string; version?: string };
   reason?: string;
+  /** Refused before anything changed: bad input, or a hand-over the configuration does not confirm (deployctl exit 2). */
+  refused?: 'invalid-input';
   status: DeploymentStatus;
 }
+
+/** Failures that refuse a rollback before it changes anything: its input, not the platform, is wrong. */
+const REFUSALS: readonly (string | undefined)[] = [
+  ErrorType.InvalidInput,
+  ErrorType.PlanMismatch,
+  ErrorType.ParentRequired,
+];
 
 /**
  * A rollback that failed closes as Failed, its result in the failure
@@ -104,7 +115,7 @@ export interface RollbackResult {
 function failedRollback(result: RollbackResult): RollbackResult {
   if (patched(CLOSE_STATUS_FOLLOWS_OUTCOME_PATCH))
     throw outcomeFailure(
-      ErrorType.RollbackFailed,
+      result.refused ? ErrorType.RollbackRefused : ErrorType.RollbackFailed,
       result.reason ?? `rollback failed: database ${result.database}`,
       result,
     );
@@ -115,6 +126,8 @@ function failedRollback(result: RollbackResult): RollbackResult {
 export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<RollbackResult> {
   const info = workflowInfo();
   const auto = input.automatic;
+  // A deployment's hand-over is confirmed before use (histories from before it acted on it as given).
+  const confirms = patched(ROLLBACK_CONFIRMS_HANDOVER_PATCH);
   const t = new Tracker('rollback', {
     version: auto?.plan.previousVersion ?? input.toVersion ?? '(previous)',
     environment: auto?.plan.environment ?? input.environment ?? '(default)',
@@ -184,6 +197,30 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
     let decisionTimeoutMs: number;
     try {
       if (auto) {
+        let records = auto.records;
+        if (confirms) {
+          // Only a deployment hands over what to undo; anyone else starts a manual rollback, resolved from config.
+          if (!info.parent)
+            throw ApplicationFailure.create({
+              type: ErrorType.ParentRequired,
+              nonRetryable: true,
+              message:
+                'automatic input runs only as a deployment\'s child: for a manual rollback leave out "automatic" (deployctl rollback)',
+            });
+          const confirmed = await t.step(
+            'confirm hand-over',
+            () =>
+              short.confirmRollback({
+                plan: auto.plan,
+                records: auto.records,
+                ...(auto.canary ? { canary: auto.canary } : {}),
+                ...(auto.blueGreen ? { blueGreen: auto.blueGreen } : {}),
+                ...(auto.backupKey !== undefined ? { backupKey: auto.backupKey } : {}),
+              }),
+            (r) => `${r.records.length} records as configured`,
+          );
+          records = confirmed.records;
+        }
         t.identify(
           auto.plan.previousVersion ?? '(previous)',
           auto.plan.environment,
@@ -216,14 +253,14 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
             long.abortBlueGreen({ target: bg.target, colour: bg.back }),
           );
         }
-        if (auto.records.length) {
+        if (records.length) {
           await undo(
             'restore previous images',
             () =>
               long.rollbackImages({
                 workflowId: signalTarget,
                 namespace: auto.plan.namespace,
-                records: auto.records,
+                records,
                 timeoutMs: auto.plan.rolloutTimeoutMs,
               }),
             (r) => r.deployments.map((d) => `${d.deployment}@${d.revision ?? '?'}`).join(', '),
@@ -235,8 +272,8 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
           throw new Error(failed.join('; '));
         }
         workloads =
-          auto.records.length || auto.canary || auto.blueGreen
-            ? `${auto.records.length} deployments back to their previous images${auto.canary ? ', canary aborted' : ''}${auto.blueGreen ? `, traffic back on ${auto.blueGreen.back}` : ''}`
+          records.length || auto.canary || auto.blueGreen
+            ? `${records.length} deployments back to their previous images${auto.canary ? ', canary aborted' : ''}${auto.blueGreen ? `, traffic back on ${auto.blueGreen.back}` : ''}`
             : 'nothing had rolled out';
         backupKey = auto.backupKey;
         askForDecision = (auto.migrationsApplied.length > 0 || auto.databaseChanged === true) && !!backupKey;
@@ -383,7 +420,9 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
       }
     } catch (err) {
       const reason = describeError(err);
-      await notify('failed', `rollback on ${status.environment} failed: ${reason}`);
+      // Refused before anything changed (a failure of the input, not of the platform): deployctl exits 2.
+      const refused = confirms && !workloads && REFUSALS.includes(errorType(err));
+      await notify('failed', `rollback on ${status.environment} ${refused ? 'refused' : 'failed'}: ${reason}`);
       t.finish('failed', reason);
       return failedRollback({
         outcome: 'failed',
@@ -391,6 +430,7 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
         database: 'unchanged',
         ...(switchedBack ? { blueGreen: switchedBack } : {}),
         reason,
+        ...(refused ? { refused: 'invalid-input' as const } : {}),
         status,
       });
     }

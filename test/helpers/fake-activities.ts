@@ -68,6 +68,14 @@ export function fakeActivities(opts: FakeOptions = {}) {
         checks: ['test'],
       };
     },
+    async confirmPlan(req) {
+      record('confirmPlan', [req]);
+      return { environment: req.plan.environment, ...(req.image ? { image: 'reference' as const } : {}) };
+    },
+    async confirmRollback(req) {
+      record('confirmRollback', [req]);
+      return { records: req.records };
+    },
     async lockHolder(req) {
       record('lockHolder', [req]);
       return { workflowId: 'deploy-holder' };

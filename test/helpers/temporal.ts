@@ -10,7 +10,8 @@ import * as path from 'node:path';
 import { SEARCH_ATTRIBUTE_KEYS } from '../../src/search-attributes';
 import { toolPath, REPO_ROOT } from './tools';
 
-export const WORKFLOWS_PATH = path.join(REPO_ROOT, 'src/workflows/index.ts');
+/** The product's workflows and the tests' parent workflow (test-workflows.ts). */
+export const WORKFLOWS_PATH = path.join(REPO_ROOT, 'test/helpers/test-workflows.ts');
 
 export async function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   return TestWorkflowEnvironment.createTimeSkipping({

@@ -340,6 +340,12 @@ describe('round trip', () => {
     expect(Buffer.from(await got.Body!.transformToByteArray()).toString('latin1')).toBe('PGDMP');
   });
 
+  test("a rollback's backup key is looked up in the bucket: the backup exists, a key beside it does not", async () => {
+    const acts = activitiesFor(db);
+    expect(await acts.backupExists(backup.key)).toBe(true);
+    expect(await acts.backupExists(backup.key.replace(/\d{6}Z\.dump$/, '000000Z.dump'))).toBe(false);
+  });
+
   test('a retried backup of the same workflow and version reuses the verified object', async () => {
     const again = await inActivity(() =>
       activitiesFor(db).backupDatabase({ workflowId: `wf-${RUN}`, version: '1.0.1' }),

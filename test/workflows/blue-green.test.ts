@@ -8,7 +8,7 @@
  */
 import { Context } from '@temporalio/activity';
 import type { WorkflowHandle } from '@temporalio/client';
-import type { SignalDefinition } from '@temporalio/common';
+import { ApplicationFailure, type SignalDefinition } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { Activities, BlueGreenTarget, Colour } from '../../src/activities/contracts';
@@ -25,6 +25,7 @@ import {
   statusQuery,
 } from '../../src/workflows/messages';
 import { fakeActivities, type FakeOptions } from '../helpers/fake-activities';
+import { parentIdOf, startAsChild } from '../helpers/child';
 import { testPlan, withApprovals } from '../helpers/plan';
 import { timeSkippingEnv, uniqueQueue, workflowBundle } from '../helpers/temporal';
 import { resultOf } from '../../src/workflows/outcome';
@@ -96,7 +97,7 @@ async function blueGreen(
   const fake = fakeActivities(opts);
   const workflowId = `${taskQueue}-bg-${++runs}`;
   fakes.set(workflowId, fake);
-  const h = await env.client.workflow.start(blueGreenWorkflow, {
+  const h = await startAsChild(env.client, blueGreenWorkflow, {
     taskQueue,
     workflowId,
     args: [{ version: '1.0.1', plan: opts.plan, searchAttributes: false }],
@@ -311,6 +312,7 @@ describe('switch', () => {
     });
     expect(result.status.phase).toBe('succeeded');
     expect(fake.names().filter((n) => n !== 'notify')).toEqual([
+      'confirmPlan',
       'prepareBlueGreen',
       'runSmokeChecks',
       'switchBlueGreen',
@@ -322,7 +324,7 @@ describe('switch', () => {
       'scaleDownOldColour',
     ]);
     expect(fake.argsOf<BlueGreenTarget>('prepareBlueGreen')[0]).toMatchObject({
-      workflowId,
+      workflowId: parentIdOf(workflowId),
       service: 'api-gateway',
       deployment: 'api-gateway',
       version: '1.0.1',
@@ -371,7 +373,7 @@ describe('switch', () => {
       liveDeployment: 'api-gateway-green',
     });
     expect(result.status.phase).toBe('succeeded');
-    expect(fake.names()).toEqual(['prepareBlueGreen']);
+    expect(fake.names()).toEqual(['confirmPlan', 'prepareBlueGreen']);
     await expectNoRetire(workflowId);
   }, 60_000);
 
@@ -407,8 +409,8 @@ describe('approval gate', () => {
       const gate = await until(h, (s) => s.phase === 'awaiting-approval');
       expect(gate.waitingFor?.what).toBe('approval to switch traffic to green');
       expect(gate.waitingFor?.commands).toEqual([
-        `deployctl approve ${h.workflowId} --by <name>`,
-        `deployctl abort ${h.workflowId} --by <name> --reason <text>`,
+        `deployctl approve ${parentIdOf(h.workflowId)} --by <name>`,
+        `deployctl abort ${parentIdOf(h.workflowId)} --by <name> --reason <text>`,
       ]);
       expect(Date.parse(gate.waitingFor!.timeoutAt!) - Date.parse(gate.waitingFor!.since)).toBe(
         p.blueGreen.approvalTimeoutMs,
@@ -664,5 +666,61 @@ describe('issue 16 item 3: the new colour is smoke-tested through its preview, b
       state: 'skipped',
       detail: expect.stringContaining('rollout.blueGreen.preview'),
     });
+  }, 60_000);
+});
+
+describe('nothing trusted from a hand-started blue-green', () => {
+  const closedWith = async (h: { result: () => Promise<unknown> }) => {
+    const err = (await h.result().then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as { cause?: { type?: string; message?: string; nonRetryable?: boolean } } | undefined;
+    return err?.cause;
+  };
+
+  test('started by hand, it is refused before anything happens, saying to start deployWorkflow with the strategy', async () => {
+    const fake = fakeActivities({ plan: plan() });
+    const workflowId = `${taskQueue}-bg-by-hand-${++runs}`;
+    fakes.set(workflowId, fake);
+    const h = await env.client.workflow.start(blueGreenWorkflow, {
+      taskQueue,
+      workflowId,
+      args: [{ version: '1.0.1', plan: plan({}, { namespace: 'kube-system' }), image: 'evil.example/miner:1' }],
+    });
+    expect(await closedWith(h)).toMatchObject({
+      type: 'ParentRequired',
+      nonRetryable: true,
+      message: expect.stringContaining('start deployWorkflow with {"version":"1.0.1","strategy":"blue-green"}'),
+    });
+    expect(fake.calls).toEqual([]);
+  }, 60_000);
+
+  test('a plan or image the configuration does not confirm fails it with PlanMismatch before any colour is prepared', async () => {
+    const p = plan();
+    const fake = fakeActivities({
+      plan: p,
+      override: {
+        confirmPlan: async () => {
+          throw ApplicationFailure.create({
+            type: 'PlanMismatch',
+            message: 'the image handed over is not what the configuration decides: image evil.example/miner:1',
+            nonRetryable: true,
+          });
+        },
+      },
+    });
+    const workflowId = `${taskQueue}-bg-forged-${++runs}`;
+    fakes.set(workflowId, fake);
+    const h = await startAsChild(env.client, blueGreenWorkflow, {
+      taskQueue,
+      workflowId,
+      args: [{ version: '1.0.1', plan: p, image: 'evil.example/miner:1', searchAttributes: false }],
+    });
+    expect(await closedWith(h)).toMatchObject({
+      type: 'PlanMismatch',
+      message: expect.stringContaining('evil.example'),
+    });
+    expect(fake.names().filter((n) => n !== 'notify')).toEqual(['confirmPlan']);
+    expect(fake.argsOf('confirmPlan')).toEqual([{ plan: p, image: 'evil.example/miner:1' }]);
   }, 60_000);
 });

@@ -6,6 +6,7 @@
 import { Worker } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { canaryWorkflow } from '../../src/workflows/canary';
+import { startAsChild } from '../helpers/child';
 import { approveSignal, statusQuery } from '../../src/workflows/messages';
 import { fakeActivities } from '../helpers/fake-activities';
 import { testPlan } from '../helpers/plan';
@@ -32,7 +33,7 @@ test('real timers soak, the status query answers while waiting, and approve fini
   });
   await worker.runUntil(async () => {
     const started = Date.now();
-    const handle = await env.client.workflow.start(canaryWorkflow, {
+    const handle = await startAsChild(env.client, canaryWorkflow, {
       taskQueue,
       workflowId: `canary-${taskQueue}`,
       args: [{ version: '1.0.1', plan }],

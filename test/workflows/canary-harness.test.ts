@@ -6,6 +6,7 @@
 import { Worker } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { canaryWorkflow } from '../../src/workflows/canary';
+import { parentIdOf, startAsChild } from '../helpers/child';
 import { statusQuery, approveSignal } from '../../src/workflows/messages';
 import { fakeActivities } from '../helpers/fake-activities';
 import { testPlan } from '../helpers/plan';
@@ -31,7 +32,7 @@ test('soak timers are skipped and the approve signal opens the gate before 100%'
   });
   const realStart = Date.now();
   await worker.runUntil(async () => {
-    const handle = await env.client.workflow.start(canaryWorkflow, {
+    const handle = await startAsChild(env.client, canaryWorkflow, {
       taskQueue,
       workflowId: `canary-${taskQueue}`,
       args: [{ version: '1.0.1', plan, searchAttributes: false }],
@@ -42,7 +43,7 @@ test('soak timers are skipped and the approve signal opens the gate before 100%'
     const waiting = await handle.query(statusQuery);
     expect(waiting.phase).toBe('awaiting-approval');
     expect(waiting.canary?.weight).toBe(50);
-    expect(waiting.waitingFor?.commands?.[0]).toContain(`deployctl approve canary-${taskQueue}`);
+    expect(waiting.waitingFor?.commands?.[0]).toContain(`deployctl approve ${parentIdOf(`canary-${taskQueue}`)}`);
     await handle.signal(approveSignal, { by: 'alice', note: 'dashboards are green' });
     const result = await handle.result();
     expect(result.outcome).toBe('promoted');

@@ -25,6 +25,7 @@ import {
   statusQuery,
 } from '../../src/workflows/messages';
 import { fakeActivities, type FakeOptions } from '../helpers/fake-activities';
+import { parentIdOf, startAsChild } from '../helpers/child';
 import { testPlan, withApprovals } from '../helpers/plan';
 import { MAX_SIGNALS } from '../../src/workflows/support/steering';
 import { timeSkippingEnv, uniqueQueue, workflowBundle } from '../helpers/temporal';
@@ -130,7 +131,7 @@ async function canary(
   const workflowId = `canary-${++runs}-${taskQueue}`;
   fakes.set(workflowId, fake);
   const started = Date.now();
-  const h = await env.client.workflow.start(canaryWorkflow, {
+  const h = await startAsChild(env.client, canaryWorkflow, {
     taskQueue,
     workflowId,
     args: [{ version: '1.0.1', plan: opts.plan, searchAttributes: false }],
@@ -270,7 +271,9 @@ describe('promotion without signals', () => {
     expect(result.weight).toBe(100);
     expect(fake.weights).toEqual([5, 25, 50, 100]);
     expect(analysisWeights(fake)).toEqual([5, 5, 5, 5, 5, 25, 25, 25, 25, 25, 50, 50, 50, 50, 50]);
+    // The plan is confirmed with the configuration before anything changes.
     expect(fake.names().filter((n) => n !== 'notify' && n !== 'analyzeCanary' && n !== 'setCanaryWeight')).toEqual([
+      'confirmPlan',
       'startCanary',
       'promoteCanary',
     ]);
@@ -350,8 +353,8 @@ describe('status query', () => {
       expect(gate.canary?.soakEndsAt).toBeUndefined();
       expect(gate.waitingFor?.what).toBe('approval to move traffic to 100%');
       expect(gate.waitingFor?.commands).toEqual([
-        `deployctl approve ${h.workflowId} --by <name>`,
-        `deployctl abort ${h.workflowId} --by <name> --reason <text>`,
+        `deployctl approve ${parentIdOf(h.workflowId)} --by <name>`,
+        `deployctl abort ${parentIdOf(h.workflowId)} --by <name> --reason <text>`,
       ]);
       expect(Date.parse(gate.waitingFor!.timeoutAt!) - Date.parse(gate.waitingFor!.since)).toBe(30 * 60_000);
       expect(gate.ignoredSignals).toEqual([
@@ -1141,5 +1144,68 @@ describe('traffic steps that fail', () => {
     expect(result.outcome).toBe('failed');
     expect(result.reason).toMatch(/^analysis failed .*; aborting the canary failed: KubernetesForbidden/);
     expect(fake.count('abortCanary')).toBe(1);
+  }, 60_000);
+});
+
+describe('nothing trusted from a hand-started canary', () => {
+  /** The failure a workflow closed with: its type and message. */
+  const closedWith = async (h: { result: () => Promise<unknown> }) => {
+    const err = (await h.result().then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as { cause?: { type?: string; message?: string; nonRetryable?: boolean } } | undefined;
+    return err?.cause;
+  };
+
+  test('started by hand, it is refused before anything happens, saying to start deployWorkflow with the strategy', async () => {
+    const fake = fakeActivities({ plan: plan() });
+    const workflowId = `canary-by-hand-${++runs}-${taskQueue}`;
+    fakes.set(workflowId, fake);
+    const h = await env.client.workflow.start(canaryWorkflow, {
+      taskQueue,
+      workflowId,
+      args: [{ version: '1.0.1', plan: plan({}, { namespace: 'kube-system' }), image: 'evil.example/miner:1' }],
+    });
+    expect(await closedWith(h)).toMatchObject({
+      type: 'ParentRequired',
+      nonRetryable: true,
+      message: expect.stringContaining('start deployWorkflow with {"version":"1.0.1","strategy":"canary"}'),
+    });
+    expect(fake.calls).toEqual([]);
+  }, 60_000);
+
+  test('as a child, it confirms its plan and image with the configuration before any side effect', async () => {
+    const { fake } = await canary({ plan: plan({ steps: [100] }) });
+    expect(fake.names()[0]).toBe('confirmPlan');
+    expect(fake.argsOf('confirmPlan')).toEqual([{ plan: expect.objectContaining({ version: '1.0.1' }) }]);
+  }, 60_000);
+
+  test('a plan the configuration does not confirm fails the canary with PlanMismatch, and changes nothing', async () => {
+    const p = plan();
+    const fake = fakeActivities({
+      plan: p,
+      override: {
+        confirmPlan: async () => {
+          throw ApplicationFailure.create({
+            type: 'PlanMismatch',
+            message: 'the plan handed over is not what the configuration decides: namespace is "kube-system"',
+            nonRetryable: true,
+          });
+        },
+      },
+    });
+    const workflowId = `canary-forged-${++runs}-${taskQueue}`;
+    fakes.set(workflowId, fake);
+    const h = await startAsChild(env.client, canaryWorkflow, {
+      taskQueue,
+      workflowId,
+      args: [{ version: '1.0.1', plan: p, searchAttributes: false }],
+    });
+    expect(await closedWith(h)).toMatchObject({
+      type: 'PlanMismatch',
+      message: expect.stringContaining('namespace is "kube-system"'),
+    });
+    expect(fake.names().filter((n) => n !== 'notify')).toEqual(['confirmPlan']);
+    expect(fake.weights).toEqual([]);
   }, 60_000);
 });

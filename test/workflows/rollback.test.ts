@@ -30,7 +30,9 @@ import {
   type RollbackWorkflowInput,
 } from '../../src/workflows/rollback';
 import { fakeActivities, fakeRestore, type FakeOptions } from '../helpers/fake-activities';
-import { testPlan, withApprovals } from '../helpers/plan';
+import { parentIdOf, startAsChild } from '../helpers/child';
+import { testConfig, testPlan, withApprovals } from '../helpers/plan';
+import { handoverActivities } from '../../src/activities/handover';
 import { timeSkippingEnv, uniqueQueue, workflowBundle } from '../helpers/temporal';
 import { environmentLockWorkflow, lockWorkflowId } from '../../src/workflows/environment-lock';
 import { resultOf } from '../../src/workflows/outcome';
@@ -86,15 +88,22 @@ function plan(extra: Partial<DeployPlan> = {}): DeployPlan {
 }
 
 let runs = 0;
+/**
+ * A rollback as it is started: an automatic one as a deployment's child, a manual one by hand
+ * (`byHand` starts an automatic one by hand too, as a person with access to Temporal could).
+ */
 async function rollback(
-  opts: FakeOptions,
+  opts: FakeOptions & { byHand?: boolean },
   input: RollbackWorkflowInput,
   during?: (h: Handle, fake: Fake) => Promise<void>,
-): Promise<{ result: RollbackResult; fake: Fake; workflowId: string }> {
+): Promise<{ result: RollbackResult; fake: Fake; workflowId: string; closedWith?: string }> {
   const fake = fakeActivities(opts);
   const workflowId = `${taskQueue}-rb-${++runs}`;
   fakes.set(workflowId, fake);
-  const h = await env.client.workflow.start(rollbackWorkflow, { taskQueue, workflowId, args: [input] });
+  const h =
+    input.automatic && !opts.byHand
+      ? await startAsChild(env.client, rollbackWorkflow, { taskQueue, workflowId, args: [input] })
+      : await env.client.workflow.start(rollbackWorkflow, { taskQueue, workflowId, args: [input] });
   try {
     await during?.(h, fake);
   } catch (err) {
@@ -102,7 +111,13 @@ async function rollback(
     await h.terminate('test failed').catch(() => undefined);
     throw err;
   }
-  return { result: await resultWithin(h), fake, workflowId };
+  const result = await resultWithin(h);
+  // The failure type a run that did not roll back closed with (undefined: it completed).
+  const closedWith = await h.result().then(
+    () => undefined,
+    (e: { cause?: { type?: string } }) => e.cause?.type,
+  );
+  return { result, fake, workflowId, ...(closedWith ? { closedWith } : {}) };
 }
 
 /** The workflow of the running test, for fakes that act while their activity is in flight. */
@@ -835,12 +850,24 @@ describe('automatic (from the deploy saga)', () => {
       database: 'restored',
       workloads: '5 deployments back to their previous images, canary aborted',
     });
-    expect(fake.names().filter((n) => n !== 'notify')).toEqual(['abortCanary', 'rollbackImages', 'restoreDatabase']);
+    expect(fake.names().filter((n) => n !== 'notify')).toEqual([
+      'confirmRollback',
+      'abortCanary',
+      'rollbackImages',
+      'restoreDatabase',
+    ]);
     expect(fake.argsOf<CanaryTarget>('abortCanary')).toEqual([auto.canary]);
     expect(fake.argsOf('rollbackImages')).toEqual([
-      { workflowId, namespace: p.namespace, records: auto.records, timeoutMs: p.rolloutTimeoutMs },
+      {
+        workflowId: parentIdOf(workflowId),
+        namespace: p.namespace,
+        records: auto.records,
+        timeoutMs: p.rolloutTimeoutMs,
+      },
     ]);
-    expect(fake.argsOf('restoreDatabase')).toEqual([{ workflowId, key: auto.backupKey, confirmKey: auto.backupKey }]);
+    expect(fake.argsOf('restoreDatabase')).toEqual([
+      { workflowId: parentIdOf(workflowId), key: auto.backupKey, confirmKey: auto.backupKey },
+    ]);
     expect(ignored(result)).toEqual([`approve by mallory: mallory is not an approver for ${p.environment}`]);
     expect(result.status).toMatchObject({
       version: p.previousVersion,
@@ -867,7 +894,7 @@ describe('automatic (from the deploy saga)', () => {
     });
     expect(result.database).toBe('restored');
     expect(fake.argsOf('restoreDatabase')).toEqual([
-      { workflowId, key: auto.backupKey, confirmKey: auto.backupKey, sha256 },
+      { workflowId: parentIdOf(workflowId), key: auto.backupKey, confirmKey: auto.backupKey, sha256 },
     ]);
   }, 60_000);
 
@@ -899,9 +926,9 @@ describe('automatic (from the deploy saga)', () => {
       database: 'unchanged',
       workloads: '0 deployments back to their previous images, traffic back on blue',
     });
-    expect(fake.names().filter((n) => n !== 'notify')).toEqual(['abortBlueGreen']);
+    expect(fake.names().filter((n) => n !== 'notify')).toEqual(['confirmRollback', 'abortBlueGreen']);
     expect(fake.argsOf('abortBlueGreen')).toEqual([{ target, colour: 'blue' }]);
-    expect(stepNames(result)).toEqual(['switch traffic back to blue: succeeded']);
+    expect(stepNames(result)).toEqual(['confirm hand-over: succeeded', 'switch traffic back to blue: succeeded']);
   }, 60_000);
 
   test('records only: images back; migrations without a backup cannot be restored, so no decision is asked', async () => {
@@ -915,7 +942,7 @@ describe('automatic (from the deploy saga)', () => {
       database: 'unchanged',
       workloads: '5 deployments back to their previous images',
     });
-    expect(fake.names().filter((n) => n !== 'notify')).toEqual(['rollbackImages']);
+    expect(fake.names().filter((n) => n !== 'notify')).toEqual(['confirmRollback', 'rollbackImages']);
     expect(fake.count('restoreDatabase')).toBe(0);
   }, 60_000);
 
@@ -960,9 +987,11 @@ describe('automatic (from the deploy saga)', () => {
         reason: `${step}: ${type}: ${name} failed (fake)`,
       });
       // Both steps ran: a traffic API that fails does not leave the other services on the new images.
-      expect(fake.names().filter((n) => n !== 'notify')).toEqual(['abortCanary', 'rollbackImages']);
+      expect(fake.names().filter((n) => n !== 'notify')).toEqual(['confirmRollback', 'abortCanary', 'rollbackImages']);
       expect(stepNames(result)).toEqual(
-        ['abort canary', 'restore previous images'].map((n) => `${n}: ${n === step ? 'failed' : 'succeeded'}`),
+        ['confirm hand-over', 'abort canary', 'restore previous images'].map(
+          (n) => `${n}: ${n === step ? 'failed' : 'succeeded'}`,
+        ),
       );
       expect(fake.count('restoreDatabase')).toBe(0);
     },
@@ -995,5 +1024,157 @@ describe('automatic (from the deploy saga)', () => {
     expect(result.reason).toBe(
       'switch traffic back to blue: TrafficNotApplied: abortBlueGreen failed (fake); restore previous images: RolloutFailed: rollbackImages failed (fake)',
     );
+  }, 60_000);
+});
+
+describe('nothing trusted from a hand-started rollback', () => {
+  const config = testConfig();
+  // The test server has no Deploy* search attributes: plans here turn them off, as config would.
+  const cfg = { ...config, temporal: { ...config.temporal, searchAttributes: false } };
+  const KEY = 'postgres/ai_saas_prod_1.0.1_20261126T030811Z.dump';
+  /** The real checks, over a bucket that holds KEY only. */
+  const realConfirm = handoverActivities({
+    config: cfg,
+    imageDigest: async () => undefined,
+    backupExists: async (key) => key === KEY,
+  }).confirmRollback;
+  /** A deployment's plan as the planner makes it from the example config. */
+  const deployPlan = (): DeployPlan => ({ ...testPlan({ version: '1.0.1' }), searchAttributes: false });
+  const genuine = (p: DeployPlan): AutomaticRollback => ({
+    plan: p,
+    records: p.services
+      .filter((s) => s.name !== p.traffic.service)
+      .map((s) => ({ deployment: s.deployment, previousImages: { [s.container]: `${p.registry}/${s.image}:1.0.0` } })),
+    backupKey: KEY,
+    migrationsApplied: ['0002.sql'],
+    reason: 'analysis failed',
+  });
+  const rolledBack = (names: string[]) =>
+    names.filter((n) => ['abortCanary', 'abortBlueGreen', 'rollbackImages', 'restoreDatabase'].includes(n));
+
+  test('automatic input on a rollback started by hand is refused before anything is rolled back (exit 2)', async () => {
+    const p = deployPlan();
+    const { result, fake, closedWith } = await rollback(
+      { byHand: true },
+      {
+        automatic: {
+          ...genuine(p),
+          records: [{ deployment: 'api-gateway', previousImages: { 'api-gateway': 'evil.example/miner:1' } }],
+        },
+      },
+    );
+    expect(result).toMatchObject({
+      outcome: 'failed',
+      refused: 'invalid-input',
+      workloads: 'not restored',
+      database: 'unchanged',
+      reason: expect.stringContaining("runs only as a deployment's child"),
+    });
+    expect(closedWith).toBe('RollbackRefused');
+    expect(fake.names().filter((n) => n !== 'notify')).toEqual([]);
+  }, 60_000);
+
+  test("a deployment's own hand-over is confirmed by the configuration, then rolled back", async () => {
+    const p = deployPlan();
+    const auto = genuine(p);
+    const { result, fake } = await rollback(
+      { override: { confirmRollback: realConfirm } },
+      { automatic: auto },
+      async (h) => {
+        await until(h, atDecision);
+        await h.signal(abortSignal, { by: 'dba', reason: 'keep it' });
+      },
+    );
+    expect(result).toMatchObject({ outcome: 'rolled-back', database: 'kept' });
+    expect(fake.names().filter((n) => n !== 'notify')).toEqual(['confirmRollback', 'rollbackImages']);
+  }, 60_000);
+
+  test.each([
+    [
+      'an image of another registry',
+      (a: AutomaticRollback) => {
+        a.records[0].previousImages = { [Object.keys(a.records[0].previousImages)[0]]: 'evil.example/miner:1' };
+      },
+      'evil.example/miner:1',
+    ],
+    [
+      'a Deployment the plan does not change',
+      (a: AutomaticRollback) => {
+        a.records.push({ deployment: 'kube-dns', previousImages: { dns: 'x' } });
+      },
+      'kube-dns',
+    ],
+    [
+      "another database's backup",
+      (a: AutomaticRollback) => {
+        a.backupKey = 'postgres/billing_1.0.1_20261126T030811Z.dump';
+      },
+      'a backup of billing',
+    ],
+    [
+      'a key with ..',
+      (a: AutomaticRollback) => {
+        a.backupKey = 'postgres/../ai_saas_prod_1.0.1_20261126T030811Z.dump';
+      },
+      '".."',
+    ],
+    [
+      'a missing backup object',
+      (a: AutomaticRollback) => {
+        a.backupKey = 'postgres/ai_saas_prod_1.0.1_20261126T040000Z.dump';
+      },
+      'is not in s3://',
+    ],
+    [
+      'a plan with another namespace',
+      (a: AutomaticRollback) => {
+        a.plan = { ...a.plan, namespace: 'kube-system' };
+      },
+      'namespace is "kube-system"',
+    ],
+  ])(
+    'from a parent, %s is refused before anything is rolled back (exit 2)',
+    async (_name, forge, named) => {
+      const auto = genuine(deployPlan());
+      forge(auto);
+      const { result, fake, closedWith } = await rollback(
+        { override: { confirmRollback: realConfirm } },
+        { automatic: auto },
+      );
+      expect(result).toMatchObject({
+        outcome: 'failed',
+        refused: 'invalid-input',
+        database: 'unchanged',
+        reason: expect.stringContaining(named),
+      });
+      expect(closedWith).toBe('RollbackRefused');
+      expect(rolledBack(fake.names())).toEqual([]);
+    },
+    60_000,
+  );
+
+  test('a manual rollback refused by its resolution (a bad backup key) is exit 2 and changes nothing', async () => {
+    const { result, fake, closedWith } = await rollback(
+      {
+        plan: plan(),
+        override: {
+          resolveRollback: async () => {
+            throw ApplicationFailure.create({
+              type: 'InvalidInput',
+              message: 'backupKey "postgres/../x.dump" contains ".." or "."',
+              nonRetryable: true,
+            });
+          },
+        },
+      },
+      { restoreDatabase: true, backupKey: 'postgres/../x.dump' },
+    );
+    expect(result).toMatchObject({
+      outcome: 'failed',
+      refused: 'invalid-input',
+      reason: expect.stringContaining('..'),
+    });
+    expect(closedWith).toBe('RollbackRefused');
+    expect(rolledBack(fake.names())).toEqual([]);
   }, 60_000);
 });

@@ -40,10 +40,14 @@ import type {
   BuildImagesRequest,
   ChecksRequest,
   ChecksResult,
+  ConfirmPlanRequest,
+  ConfirmRollbackRequest,
   DeploymentPreview,
   ImagesResult,
+  PlanConfirmed,
   PreflightResult,
   ResolvePlanRequest,
+  RollbackConfirmed,
   TagRequest,
   TagResult,
 } from './plan';
@@ -76,6 +80,10 @@ export interface Activities {
   verifySender(req: VerifySenderRequest): Promise<SenderCheck>;
   lockHolder(req: { environment: string }): Promise<{ workflowId?: string }>;
   resolveRollback(req: { workflowId: string; input: RollbackInput }): Promise<RollbackPlan>;
+  /** A child's plan and image, confirmed against config before it changes anything. */
+  confirmPlan(req: ConfirmPlanRequest): Promise<PlanConfirmed>;
+  /** An automatic rollback's hand-over (plan, records, targets, backup key), confirmed before anything is rolled back. */
+  confirmRollback(req: ConfirmRollbackRequest): Promise<RollbackConfirmed>;
 
   preflight(plan: DeployPlan): Promise<PreflightResult>;
   runPreDeploymentChecks(req: ChecksRequest): Promise<ChecksResult>;

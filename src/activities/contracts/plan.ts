@@ -1,6 +1,8 @@
 /** Requests and results of planning, pre-flight, checks, the release tag and image builds. */
 import type { CheckedDeployInput, DeployInput } from '../../domain/input';
-import type { PlannedService } from '../../domain/plan';
+import type { Colour } from '../../domain/blue-green';
+import type { ColourTarget, DeployPlan, PlannedService, TrafficTarget } from '../../domain/plan';
+import type { HandedRecord } from '../../domain/rollback-handover';
 
 export interface ResolvePlanRequest {
   workflowId: string;
@@ -82,4 +84,31 @@ export type ServiceProgress =
 /** What the activity heartbeats: per-service progress, read back after a retry. */
 export interface ImagesProgress {
   services: Record<string, ServiceProgress>;
+}
+
+/** A plan handed to a child workflow, and the image it was told to deploy, for the worker to confirm against config. */
+export interface ConfirmPlanRequest {
+  plan: DeployPlan;
+  /** The traffic service's image the parent handed over (digest-pinned by the build, or the plan's reference). */
+  image?: string;
+}
+
+export interface PlanConfirmed {
+  environment: string;
+  /** How the image was confirmed: the plan's reference, or the registry's digest of the plan's version. */
+  image?: 'reference' | 'digest';
+}
+
+/** What a deployment hands its automatic rollback, for the worker to confirm before anything is rolled back. */
+export interface ConfirmRollbackRequest {
+  plan: DeployPlan;
+  records: HandedRecord[];
+  canary?: TrafficTarget;
+  blueGreen?: { target: ColourTarget; back: Colour };
+  backupKey?: string;
+}
+
+export interface RollbackConfirmed {
+  /** The records to act on: each Deployment's service container only, each image confirmed. */
+  records: HandedRecord[];
 }

@@ -17,6 +17,8 @@
  * activity finds what its previous attempt left (heartbeat details and the
  * bucket) and either reuses it or cleans it up.
  */
+import { ErrorType } from '../../domain/errors';
+import { storageFailure } from '../clients/s3';
 import { backupActivities } from './backup';
 import { databaseContext, type DatabaseDeps } from './context';
 import { migrationActivities } from './migrations';
@@ -34,6 +36,14 @@ export function databaseActivities(deps: DatabaseDeps) {
     ...backupActivities(ctx),
     ...restoreActivities(ctx),
     ...migrationActivities(ctx),
+    /** Not an activity: whether the bucket holds `key`, for the checks of what a rollback is handed. */
+    backupExists: async (key: string): Promise<boolean> => {
+      try {
+        return (await ctx.objects.head(key)) !== undefined;
+      } catch (err) {
+        throw storageFailure(err, `reading ${key}`, ErrorType.StorageUnavailable);
+      }
+    },
   };
 }
 

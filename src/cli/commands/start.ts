@@ -218,6 +218,8 @@ export function addStartCommands(program: Command, ctx: Ctx, exit: { code: numbe
             ? JSON.stringify({ workflowId, ...rest, phase: status.phase }, null, 2)
             : `${r.outcome}: ${r.workloads}; database ${r.database}${r.reason ? `: ${r.reason}` : ''}${r.attention ? `\nNEEDS ATTENTION: ${r.attention}` : ''}`,
         );
+        // Refused before anything changed (bad input, or a hand-over config does not confirm): bad input.
+        if (r.refused) return ExitCode.BadInput;
         return r.outcome === 'rolled-back' ? ExitCode.Ok : ExitCode.Failed;
       });
     });

@@ -1,0 +1,18 @@
+/**
+ * The workflows the tests' worker bundles: the product's, and a parent that
+ * starts one of them as its child, as deployWorkflow starts canary,
+ * blue-green and rollback (they refuse to run without one). Workflow code:
+ * deterministic, bundled.
+ */
+import { executeChild } from '@temporalio/workflow';
+
+export * from '../../src/workflows';
+
+/** Starts `workflowType` as this workflow's child with `args` and waits for it, whatever its end. */
+export async function testParentWorkflow(req: {
+  workflowType: string;
+  workflowId: string;
+  args: unknown[];
+}): Promise<void> {
+  await executeChild(req.workflowType, { workflowId: req.workflowId, args: req.args }).catch(() => undefined);
+}
