@@ -15,12 +15,16 @@ import * as path from 'node:path';
 import { parse } from 'yaml';
 import { ExitCode } from '../../src/cli/exit-codes';
 import { main } from '../../src/client';
-import { parseConfig } from '../../src/domain/config';
+import { configSchema, parseConfig } from '../../src/domain/config';
 import { checkInput, deployInputSchema, rollbackInputSchema } from '../../src/domain/input';
 import { checkSignal, type SignalName } from '../../src/domain/signals';
 import { REPO_ROOT } from '../helpers/tools';
+import { identityActivities } from '../../src/activities/identity/verifier';
+import { makeProof } from '../../src/cli/proof';
+import { localIssuer, sshPeople, type LocalIssuer, type SshPeople } from '../helpers/identity';
+import { testConfig } from '../helpers/plan';
 
-type Surface = 'workflow input' | 'rollback input' | 'signal' | 'config file' | 'deployctl';
+type Surface = 'workflow input' | 'rollback input' | 'signal' | 'signal proof' | 'config file' | 'deployctl';
 
 interface BadInput {
   surface: Surface;
@@ -500,6 +504,157 @@ const BAD_INPUTS: BadInput[] = [
   cli(['list', '--env', "prod' OR 1=1"], '--env', 'invalid --env'),
 ];
 
+/**
+ * Proofs of who sent a signal, checked by the worker's real verifier (ssh-keygen
+ * against an allowed_signers file, jose against a local issuer's JWKS) where the
+ * environment verifies senders: each refusal is recorded in ignoredSignals and
+ * the signal never counts. Replays, a proof for another gate and self-approval
+ * are refused by the workflow itself (test/workflows/verified-approvals.test.ts).
+ */
+const WF = 'deploy-production-1.0.1';
+let people: SshPeople | undefined;
+let issuer: Promise<LocalIssuer> | undefined;
+const sshVerifier = () => {
+  people ??= sshPeople(['alice', 'mallory'], ['alice']);
+  const raw = testConfig();
+  return identityActivities({
+    config: configSchema.parse({
+      ...raw,
+      environments: {
+        production: {
+          namespace: 'ai-saas',
+          approvals: { verify: 'ssh', ssh: { allowedSigners: people.allowedSigners } },
+        },
+      },
+    }),
+    env: {},
+  });
+};
+const oidcVerifier = async () => {
+  const idp = await (issuer ??= localIssuer());
+  return {
+    idp,
+    v: identityActivities({
+      config: configSchema.parse({
+        ...testConfig(),
+        environments: {
+          production: {
+            namespace: 'ai-saas',
+            approvals: { verify: 'oidc', oidc: { issuer: idp.issuer, audience: idp.audience, jwksFile: idp.jwksFile } },
+          },
+        },
+      }),
+      env: {},
+    }),
+  };
+};
+const approveAs = { workflowId: WF, signal: 'approve', by: 'alice' };
+const proofRow = (
+  input: string,
+  field: string,
+  expected: string,
+  proof: () => Promise<unknown>,
+  mode: 'ssh' | 'oidc' = 'ssh',
+): BadInput => ({
+  surface: 'signal proof',
+  input,
+  field,
+  expected,
+  check: async () => {
+    const v = mode === 'ssh' ? sshVerifier() : (await oidcVerifier()).v;
+    const r = await v.verifySender({ environment: 'production', message: approveAs, proof: await proof() });
+    return r.ok ? undefined : r.reason;
+  },
+});
+const sshProof = (key: string, now?: number, message: Record<string, unknown> = {}) =>
+  makeProof(
+    { sshKey: (people ??= sshPeople(['alice', 'mallory'], ['alice'])).key(key) },
+    { ...approveAs, gate: 'traffic-100', ...message },
+    now,
+  );
+const oidcProof = async (claims: Record<string, unknown>, opts: { expiresIn?: string } = {}) => {
+  const { idp } = await oidcVerifier();
+  return makeProof({ oidcTokenFile: await idp.tokenFile(claims, opts) }, { ...approveAs, gate: 'traffic-100' });
+};
+
+const PROOFS: BadInput[] = [
+  proofRow(
+    'approve {"by":"alice"} (no proof, verify: ssh)',
+    'proof',
+    'needs proof of who sends it (ssh)',
+    async () => undefined,
+  ),
+  proofRow('approve with proof {"type":"ssh"}', 'proof', 'proof: "gate" must name a gate', async () => ({
+    type: 'ssh',
+  })),
+  proofRow('approve with proof {…, "nonce":"short"}', 'proof', '"nonce" must be 16-128', async () => ({
+    ...(await sshProof('alice')),
+    nonce: 'short',
+  })),
+  proofRow('approve with proof {…, "admin":true}', 'proof', 'unknown field(s) admin', async () => ({
+    ...(await sshProof('alice')),
+    admin: true,
+  })),
+  proofRow("approve as alice signed with mallory's key", 'signature', "not one of alice's keys", () =>
+    sshProof('mallory'),
+  ),
+  proofRow('approve as alice, signed for another workflow', 'signature', "not one of alice's keys", () =>
+    sshProof('alice', undefined, { workflowId: 'deploy-production-9.9.9' }),
+  ),
+  proofRow('approve as alice, signed 10 minutes ago (expired)', 'proof', 'expired', () =>
+    sshProof('alice', Date.now() - 10 * 60_000),
+  ),
+  proofRow('approve as alice, a proof valid for an hour', 'proof', 'more than 15 minutes', async () => ({
+    ...(await sshProof('alice')),
+    expires: new Date(Date.now() + 3_600_000).toISOString(),
+  })),
+  proofRow('approve with an OIDC token where ssh is configured', 'type', 'but production verifies ssh', async () => ({
+    ...(await sshProof('alice')),
+    type: 'oidc',
+    signature: undefined,
+    token: 'x.y.z',
+  })),
+  proofRow(
+    'approve with an ID token from another issuer',
+    'token',
+    'iss',
+    () => oidcProof({ email: 'alice@example.com', iss: 'https://evil.example.test' }),
+    'oidc',
+  ),
+  proofRow(
+    'approve with an ID token for another audience',
+    'token',
+    'aud',
+    () => oidcProof({ email: 'alice@example.com', aud: 'other' }),
+    'oidc',
+  ),
+  proofRow(
+    'approve with an expired ID token',
+    'token',
+    'expired',
+    () => oidcProof({ email: 'alice@example.com' }, { expiresIn: '-1m' }),
+    'oidc',
+  ),
+  proofRow(
+    'approve with an ID token whose email is not verified',
+    'token',
+    'not verified',
+    () => oidcProof({ email: 'alice@example.com', email_verified: false }),
+    'oidc',
+  ),
+  proofRow(
+    'approve with an unsigned token (alg none)',
+    'token',
+    'refused',
+    async () => {
+      const p = await oidcProof({ email: 'alice@example.com' });
+      const [, body] = (p!.token ?? '').split('.');
+      return { ...p, token: `${Buffer.from('{"alg":"none"}').toString('base64url')}.${body}.` };
+    },
+    'oidc',
+  ),
+];
+
 let listener: net.Server;
 beforeAll(async () => {
   listener = net.createServer((socket) => {
@@ -513,28 +668,38 @@ afterAll(async () => {
   await new Promise((r) => listener.close(r));
 });
 
-const refused = BAD_INPUTS.filter((b) => !b.gap);
+const refused = [...BAD_INPUTS, ...PROOFS].filter((b) => !b.gap);
 const gaps = BAD_INPUTS.filter((b) => b.gap);
 
 test('the table covers every surface with at least 40 refusals', () => {
   expect(refused.length).toBeGreaterThanOrEqual(40);
   const surfaces = new Set(refused.map((b) => b.surface));
-  expect([...surfaces].sort()).toEqual(['config file', 'deployctl', 'rollback input', 'signal', 'workflow input']);
+  expect([...surfaces].sort()).toEqual([
+    'config file',
+    'deployctl',
+    'rollback input',
+    'signal',
+    'signal proof',
+    'workflow input',
+  ]);
   for (const s of surfaces) expect(refused.filter((b) => b.surface === s).length).toBeGreaterThanOrEqual(5);
 });
 
-describe.each(['workflow input', 'rollback input', 'signal', 'config file', 'deployctl'] as const)('%s', (surface) => {
-  const rows = refused.filter((b) => b.surface === surface);
-  test.each(rows.map((r) => [r.input, r] as const))('refuses %s', async (_input, row) => {
-    const message = await row.check();
-    expect(message).toBeDefined();
-    expect(message).toContain(row.expected);
-    expect(message).toContain(row.field);
-    // One line: a person reads it in a terminal or the UI.
-    expect(message!.split('\n')).toHaveLength(1);
-    if (surface === 'config file') expect(message).toMatch(/^deploy\.config\.yaml: /);
-  });
-});
+describe.each(['workflow input', 'rollback input', 'signal', 'signal proof', 'config file', 'deployctl'] as const)(
+  '%s',
+  (surface) => {
+    const rows = refused.filter((b) => b.surface === surface);
+    test.each(rows.map((r) => [r.input, r] as const))('refuses %s', async (_input, row) => {
+      const message = await row.check();
+      expect(message).toBeDefined();
+      expect(message).toContain(row.expected);
+      expect(message).toContain(row.field);
+      // One line: a person reads it in a terminal or the UI.
+      expect(message!.split('\n')).toHaveLength(1);
+      if (surface === 'config file') expect(message).toMatch(/^deploy\.config\.yaml: /);
+    });
+  },
+);
 
 test('deployctl never reached Temporal with bad input', () => {
   expect(fakeTemporal.connections).toBe(0);
@@ -566,6 +731,7 @@ async function renderDoc(): Promise<string> {
     'Every input below is refused with one line naming the field, before anything happens: deployctl exits 2 without connecting to Temporal,',
     'a workflow input is refused by `resolvePlan` before any other activity runs (`test/workflows/bad-input.test.ts` runs such inputs through `deployWorkflow`),',
     'a bad signal is recorded in the status under `ignoredSignals` and never stops the deployment, and a bad config file stops the worker at start.',
+    "A signal proof is checked by the worker's verifier where the environment verifies senders (`approvals.verify`); a refused proof is recorded in `ignoredSignals` and the signal never counts.",
     '',
     `${refused.length} refusals:`,
     '',

@@ -100,7 +100,7 @@ describe('SSH signatures', () => {
     );
     expect(await v.verifySender({ environment: 'production', message: message('alice'), proof: oidc })).toEqual({
       ok: false,
-      reason: 'production verifies ssh, not oidc',
+      reason: "the proof's type is oidc, but production verifies ssh",
     });
   });
 });

@@ -64,7 +64,8 @@ export function identityActivities(deps: IdentityDeps) {
     const shape = checkProof(req.proof);
     if (!shape.ok) return { ok: false, reason: shape.reason };
     const proof = shape.value;
-    if (proof.type !== mode) return { ok: false, reason: `${req.environment} verifies ${mode}, not ${proof.type}` };
+    if (proof.type !== mode)
+      return { ok: false, reason: `the proof's type is ${proof.type}, but ${req.environment} verifies ${mode}` };
     const expired = expiryProblem(proof.expires, now());
     if (expired) return { ok: false, reason: expired };
     const statement: Statement = { ...req.message, gate: proof.gate, expires: proof.expires, nonce: proof.nonce };
