@@ -16,10 +16,9 @@ import { approveSignal, statusQuery } from '../../src/workflows/messages';
 import { resultOf } from '../../src/workflows/outcome';
 import { sandboxCli, startE2E, type E2E, type E2EOptions } from '../helpers/e2e';
 import { sandboxVar } from '../helpers/sandbox';
-import { DBMATE, REPO_ROOT } from '../helpers/tools';
+import { dbmateMigrations, PRISMA, prismaMigrations, REPO_ROOT } from '../helpers/tools';
 import { waitFor } from '../helpers/wait';
 
-const BIN = path.join(REPO_ROOT, 'node_modules', '.bin');
 const INDEX = 'users_email_verified_at_idx';
 
 type Migrations = DeployConfig['database']['migrations'];
@@ -91,7 +90,7 @@ async function failCanaryAndRestore(
 test('Prisma: migrate deploy applies the release migration; a failed canary offers the restore, which undoes it', async () => {
   await sandboxCli('reset');
   // A database adopting Prisma marks its baseline applied once (the real CLI, in the release checkout).
-  execFileSync(path.join(BIN, 'prisma'), ['migrate', 'resolve', '--applied', '0_init'], {
+  execFileSync(PRISMA, ['migrate', 'resolve', '--applied', '0_init'], {
     cwd: sandboxVar('GIT_CHECKOUT'),
     env: {
       PATH: process.env.PATH,
@@ -103,16 +102,7 @@ test('Prisma: migrate deploy applies the release migration; a failed canary offe
     stdio: 'pipe',
   });
   e2e = await startE2E({
-    config: withMigrations({
-      mode: 'command',
-      command: [path.join(BIN, 'prisma'), 'migrate', 'deploy'],
-      statusCommand: [path.join(BIN, 'prisma'), 'migrate', 'status'],
-      pendingPattern: '^(\\d+_\\w+)$',
-      pendingExitCodes: [1],
-      env: { NODE_PATH: path.join(REPO_ROOT, 'node_modules'), CHECKPOINT_DISABLE: '1' },
-      passEnv: [],
-      timeout: 120_000,
-    }),
+    config: withMigrations(prismaMigrations(120_000)),
   });
   await failCanaryAndRestore(
     async () =>
@@ -125,18 +115,8 @@ test('Prisma: migrate deploy applies the release migration; a failed canary offe
 
 test('dbmate: up applies the release migration; a failed canary offers the restore, which undoes it', async () => {
   await sandboxCli('reset');
-  const dbmate = [DBMATE, '--migrations-table', 'dbmate_migrations'];
   e2e = await startE2E({
-    config: withMigrations({
-      mode: 'command',
-      command: [...dbmate, '--no-dump-schema', 'up'],
-      statusCommand: [...dbmate, 'status', '--exit-code'],
-      pendingPattern: '^\\[ \\] (\\S+)$',
-      pendingExitCodes: [1],
-      env: {},
-      passEnv: [],
-      timeout: 120_000,
-    }),
+    config: withMigrations(dbmateMigrations(120_000)),
     // dbmate's driver asks for TLS unless the URL says otherwise; the sandbox's server has none.
     env: (e) => ({ ...e, DATABASE_URL: `${sandboxVar('DATABASE_URL')}?sslmode=disable` }),
   });

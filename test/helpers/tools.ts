@@ -27,3 +27,36 @@ export const REPO_ROOT = ROOT;
  * registry this project installs from serves only that platform's build).
  */
 export const DBMATE = path.join(REPO_ROOT, 'node_modules', '@dbmate', 'linux-x64', 'bin', 'dbmate');
+
+/** The Prisma CLI of this repository's devDependencies. */
+export const PRISMA = path.join(REPO_ROOT, 'node_modules', '.bin', 'prisma');
+
+/** Command-mode settings that drive the real Prisma CLI (migrations.mode: command), as a team would configure it. */
+export function prismaMigrations(timeout: number) {
+  return {
+    mode: 'command' as const,
+    command: [PRISMA, 'migrate', 'deploy'],
+    statusCommand: [PRISMA, 'migrate', 'status'],
+    pendingPattern: '^(\\d+_\\w+)$',
+    pendingExitCodes: [1],
+    // prisma.config.ts imports prisma/config and @prisma/adapter-pg: here from this repository's node_modules.
+    env: { NODE_PATH: path.join(REPO_ROOT, 'node_modules'), CHECKPOINT_DISABLE: '1' },
+    passEnv: [],
+    timeout,
+  };
+}
+
+/** Command-mode settings that drive dbmate (its own migrations table, no schema dump). */
+export function dbmateMigrations(timeout: number) {
+  const dbmate = [DBMATE, '--migrations-table', 'dbmate_migrations'];
+  return {
+    mode: 'command' as const,
+    command: [...dbmate, '--no-dump-schema', 'up'],
+    statusCommand: [...dbmate, 'status', '--exit-code'],
+    pendingPattern: '^\\[ \\] (\\S+)$',
+    pendingExitCodes: [1],
+    env: {},
+    passEnv: [],
+    timeout,
+  };
+}

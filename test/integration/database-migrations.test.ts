@@ -18,7 +18,7 @@ import type { DeployConfig } from '../../src/domain/config';
 import { CREATE_MIGRATIONS_TABLE_SQL } from '../../src/domain/migrations';
 import { loadConfig } from '../../src/load-config';
 import { sandboxVar } from '../helpers/sandbox';
-import { DBMATE, REPO_ROOT } from '../helpers/tools';
+import { dbmateMigrations, prismaMigrations, REPO_ROOT } from '../helpers/tools';
 
 jest.setTimeout(120_000);
 
@@ -469,7 +469,6 @@ describe("command mode (the runbook's `npx prisma migrate deploy`)", () => {
 
 describe('issue 16 item 1: command mode drives the real tools (Prisma 6 with its JS engine, dbmate)', () => {
   const DEMO = path.join(REPO_ROOT, 'scripts', 'sandbox', 'demo-repo');
-  const BIN = path.join(REPO_ROOT, 'node_modules', '.bin');
   const wf = { workflowId: `wf-${RUN}`, commit: 'c0ffee' };
 
   /** A release with the demo platform's Prisma set-up (config, schema, baseline) and the given migrations. */
@@ -484,17 +483,7 @@ describe('issue 16 item 1: command mode drives the real tools (Prisma 6 with its
     return root;
   }
 
-  const prisma: Migrations = {
-    mode: 'command',
-    command: [path.join(BIN, 'prisma'), 'migrate', 'deploy'],
-    statusCommand: [path.join(BIN, 'prisma'), 'migrate', 'status'],
-    pendingPattern: '^(\\d+_\\w+)$',
-    pendingExitCodes: [1],
-    // prisma.config.ts imports prisma/config and @prisma/adapter-pg: here from this repository's node_modules.
-    env: { NODE_PATH: path.join(REPO_ROOT, 'node_modules'), CHECKPOINT_DISABLE: '1' },
-    passEnv: [],
-    timeout: 60_000,
-  };
+  const prisma: Migrations = prismaMigrations(60_000);
 
   test('Prisma: status names what is pending, apply runs it and says what changed, a second apply changes nothing', async () => {
     const db = await createDatabase('prisma');
@@ -539,14 +528,7 @@ describe('issue 16 item 1: command mode drives the real tools (Prisma 6 with its
   });
 
   const dbmate = (extra: Partial<Extract<Migrations, { mode: 'command' }>> = {}): Migrations => ({
-    mode: 'command',
-    command: [DBMATE, '--migrations-table', 'dbmate_migrations', '--no-dump-schema', 'up'],
-    statusCommand: [DBMATE, '--migrations-table', 'dbmate_migrations', 'status', '--exit-code'],
-    pendingPattern: '^\\[ \\] (\\S+)$',
-    pendingExitCodes: [1],
-    env: {},
-    passEnv: [],
-    timeout: 60_000,
+    ...dbmateMigrations(60_000),
     ...extra,
   });
 
