@@ -4,16 +4,22 @@
  * every loosening is refused by the planner (before any side effect) with one
  * line naming the field and what the config allows.
  */
-import type { DeployConfig } from '../../src/domain/config';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { parse } from 'yaml';
+import { parseConfig, type DeployConfig } from '../../src/domain/config';
+import { allowedStrategies } from '../../src/domain/policy';
+import { REPO_ROOT } from '../helpers/tools';
 import { checkInput, deployInputSchema, InputError, type DeployInput } from '../../src/domain/input';
 import { buildPlan } from '../../src/domain/planner';
 import { testConfig } from '../helpers/plan';
 
 const FACTS = { workflowId: 'wf-policy', tags: ['v1.0.0'], commit: 'c0ffee0000000000000000000000000000000000' };
 
-/** The example config (canary, steps 5/25/50/100, 5m soaks, 1m analysis) with gates configured. */
+/** The example config (canary, steps 5/25/50/100, 5m soaks, 1m analysis) with gates configured and the default policy. */
 function gatedConfig(change: (c: DeployConfig) => void = () => undefined): DeployConfig {
   const c = structuredClone(testConfig());
+  c.environments.production.policy = { backup: 'required', migrations: 'required' };
   c.rollout.canary.approval = 'before-full';
   c.rollout.blueGreen.approval = true;
   change(c);
@@ -163,7 +169,16 @@ describe('tightening is accepted', () => {
   });
 
   test('the defaults are safe: backup and migrations required, no rolling where the config canaries', () => {
-    const env = testConfig().environments.production;
-    expect(env.policy).toMatchObject({ backup: 'required', migrations: 'required' });
+    const raw = parse(readFileSync(path.join(REPO_ROOT, 'deploy.config.yaml'), 'utf8'));
+    delete raw.environments.production.policy;
+    const c = parseConfig(raw, 'deploy.config.yaml', {});
+    expect(c.environments.production.policy).toEqual({ backup: 'required', migrations: 'required' });
+    expect(allowedStrategies(c, 'production')).toEqual(['canary', 'blue-green']);
+    // The example writes the defaults out.
+    expect(testConfig().environments.production.policy).toEqual({
+      backup: 'required',
+      migrations: 'required',
+      strategies: ['canary', 'blue-green'],
+    });
   });
 });

@@ -62,7 +62,7 @@ export function addStartCommands(program: Command, ctx: Ctx, exit: { code: numbe
         '',
         'Examples:',
         '  deployctl deploy --version 1.0.1 --wait',
-        '  deployctl deploy --bump patch --strategy canary --steps 10,50,100 --soak 10m --approval before-full',
+        '  deployctl deploy --bump patch --strategy canary --steps 5,10,25,50,100 --soak 10m --approval before-full',
         '  deployctl deploy --version 1.0.1 --dry-run --json',
         '',
         'Exit codes with --wait: 0 succeeded, 2 bad input, 3 failed and rolled back, 4 aborted,',
