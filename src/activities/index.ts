@@ -14,6 +14,7 @@ import type { ActivityDeps } from './deps';
 import { imagesActivities } from './images';
 import { kubernetesActivities } from './kubernetes';
 import { notifyActivities } from './notify';
+import { lockActivities } from './lock';
 import { pipelineActivities } from './pipeline';
 import { planActivities } from './plan';
 import { reportActivities } from './report';
@@ -72,6 +73,7 @@ export function createActivities(deps: ActivityDeps): Activities {
   return {
     ...planActivities({ config, listTags: () => deps.git.remoteTags(), branchHead: () => deps.git.remoteBranchHead() }),
     ...pipeline,
+    ...lockActivities({ ...(deps.temporal ? { temporal: deps.temporal } : {}) }),
     runPreDeploymentChecks: checks.runPreDeploymentChecks,
     createReleaseTag: (req) => createReleaseTag(deps.git, req),
     buildImages: images.buildImages,

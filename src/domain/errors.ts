@@ -34,6 +34,8 @@ export const ErrorType = {
   TrafficNotApplied: 'TrafficNotApplied',
   VerificationFailed: 'VerificationFailed',
   DeploymentInProgress: 'DeploymentInProgress',
+  /** A deployment or rollback under an id outside the workflow id rule (domain/workflow-id.ts) or the lock prefix. */
+  InvalidWorkflowId: 'InvalidWorkflowId',
   // How a workflow that did not succeed closes (workflows/outcome.ts): its close status is Failed, so the Temporal
   // UI's list and `ExecutionStatus="Failed"` show it, and its result is the failure's first detail.
   DeploymentRolledBack: 'DeploymentRolledBack',
@@ -82,4 +84,5 @@ export const NON_RETRYABLE_ERROR_TYPES: ErrorTypeName[] = [
   ErrorType.KubernetesForbidden,
   ErrorType.VerificationFailed,
   ErrorType.DeploymentInProgress,
+  ErrorType.InvalidWorkflowId,
 ];

@@ -29,6 +29,7 @@ import {
   type DeployPlan,
   type RollbackPlan,
 } from '../domain/plan';
+import { shellCommand } from '../domain/shell';
 import { isAllowedApprover } from '../domain/signals';
 import type { DeploymentStatus } from '../domain/status';
 import { long, short, traffic } from './activity-options';
@@ -50,7 +51,7 @@ import {
   releaseEnvironmentLock,
   type EnvironmentLock,
 } from './environment-lock';
-import { environmentBusy } from './support/lock';
+import { environmentBusy, refuseBadWorkflowId } from './support/lock';
 
 /** What the deploy saga hands over: everything it changed that can be undone. */
 export interface AutomaticRollback {
@@ -114,6 +115,8 @@ function failedRollback(result: RollbackResult): RollbackResult {
 /** Workloads and traffic back first, then the database only on a person's approval. */
 export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<RollbackResult> {
   const info = workflowInfo();
+  // The deploy saga's rollback is named after its deployment's checked id (with a suffix that may pass 200 characters).
+  refuseBadWorkflowId(info.workflowId, { prefixOnly: info.parent !== undefined });
   const auto = input.automatic;
   const t = new Tracker('rollback', {
     version: auto?.plan.previousVersion ?? input.toVersion ?? '(previous)',
@@ -393,8 +396,8 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
     if (askForDecision && backupKey) {
       const key = backupKey;
       const commands = [
-        `deployctl approve ${signalTarget} --by <name> --note "restore ${key}"`,
-        `deployctl abort ${signalTarget} --by <name> --reason "keep the database"`,
+        `${shellCommand(['deployctl', 'approve', signalTarget, '--by'])} <name> ${shellCommand(['--note', `restore ${key}`])}`,
+        `${shellCommand(['deployctl', 'abort', signalTarget, '--by'])} <name> ${shellCommand(['--reason', 'keep the database'])}`,
       ];
       const answered = await gate.wait({
         reason: 'restore the database from the backup',

@@ -9,7 +9,8 @@ import { ExitCode } from '../../src/cli/exit-codes';
 import { main } from '../../src/client';
 import { approvalCommands } from '../../src/domain/notification';
 import { shellCommand, shellQuote } from '../../src/domain/shell';
-import { checkWorkflowId, LOCK_ID_PREFIX, workflowIdProblem } from '../../src/domain/workflow-id';
+import { checkWorkflowId } from '../../src/domain/input';
+import { LOCK_ID_PREFIX, workflowIdProblem } from '../../src/domain/workflow-id';
 
 describe('the workflow id rule', () => {
   test.each([

@@ -459,8 +459,8 @@ describe('database decision', () => {
           `a decision on the database: approve restores ${DEFAULT_KEY}, abort keeps it as it is`,
         );
         expect(waiting.waitingFor?.commands).toEqual([
-          `deployctl approve ${h.workflowId} --by <name> --note "restore ${DEFAULT_KEY}"`,
-          `deployctl abort ${h.workflowId} --by <name> --reason "keep the database"`,
+          `deployctl approve ${h.workflowId} --by <name> --note 'restore ${DEFAULT_KEY}'`,
+          `deployctl abort ${h.workflowId} --by <name> --reason 'keep the database'`,
         ]);
         expect(Date.parse(waiting.waitingFor!.timeoutAt!) - Date.parse(waiting.waitingFor!.since)).toBe(
           p.databaseDecisionTimeoutMs,

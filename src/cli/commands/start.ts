@@ -26,8 +26,10 @@ import {
   taskQueue,
   uiLink,
   withClient,
+  workflowIdArg,
   type Ctx,
 } from '../session';
+import { shellCommand } from '../../domain/shell';
 
 export function addStartCommands(program: Command, ctx: Ctx, exit: { code: number }): void {
   program
@@ -53,7 +55,7 @@ export function addStartCommands(program: Command, ctx: Ctx, exit: { code: numbe
     .option('--no-migrate', 'skip database migrations')
     .option('--dry-run', 'print the plan; change nothing')
     .option('--requested-by <name>', 'recorded in the status and summary', defaultUser())
-    .option('--workflow-id <id>', 'workflow id (default: deploy-[<env>-]<version>)')
+    .option('--workflow-id <id>', 'workflow id (default: deploy-[<env>-]<version>)', workflowIdArg())
     .option('--wait', 'follow the deployment and exit with its outcome (see exit codes)')
     .option('--json', 'machine-readable output')
     .addHelpText(
@@ -109,7 +111,7 @@ export function addStartCommands(program: Command, ctx: Ctx, exit: { code: numbe
         } catch (err) {
           if (err instanceof WorkflowExecutionAlreadyStartedError) {
             throw new CliError(
-              `refused: deployment ${workflowId} is already running: follow it with \`deployctl watch ${workflowId}\``,
+              `refused: deployment ${workflowId} is already running: follow it with \`${shellCommand(['deployctl', 'watch', workflowId])}\``,
               ExitCode.Refused,
             );
           }
@@ -121,8 +123,8 @@ export function addStartCommands(program: Command, ctx: Ctx, exit: { code: numbe
             ctx.out(
               [
                 `started ${workflowId}`,
-                `  watch:  deployctl watch ${workflowId}`,
-                `  status: deployctl status ${workflowId}`,
+                `  watch:  ${shellCommand(['deployctl', 'watch', workflowId])}`,
+                `  status: ${shellCommand(['deployctl', 'status', workflowId])}`,
                 `  UI:     ${uiLink(ctx.env, namespace, workflowId)}`,
               ].join('\n'),
             );
@@ -179,7 +181,7 @@ export function addStartCommands(program: Command, ctx: Ctx, exit: { code: numbe
           ctx.out(
             o.json
               ? JSON.stringify({ workflowId, ui: uiLink(ctx.env, namespace, workflowId) })
-              : `started ${workflowId}\n  watch: deployctl watch ${workflowId}\n  UI:    ${uiLink(ctx.env, namespace, workflowId)}`,
+              : `started ${workflowId}\n  watch: ${shellCommand(['deployctl', 'watch', workflowId])}\n  UI:    ${uiLink(ctx.env, namespace, workflowId)}`,
           );
           return ExitCode.Ok;
         }

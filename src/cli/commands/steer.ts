@@ -4,14 +4,14 @@
 import { Command, Option } from 'commander';
 import { checkSignal, type SignalName } from '../../domain/signals';
 import { ExitCode } from '../exit-codes';
-import { CliError, defaultUser, queryStatus, signalApplies, withClient, type Ctx } from '../session';
+import { CliError, defaultUser, queryStatus, signalApplies, withClient, workflowIdArg, type Ctx } from '../session';
 
 export function addSteerCommands(program: Command, ctx: Ctx): void {
   const signalCommand = (name: SignalName, description: string, extra: (cmd: Command) => Command, example: string) => {
     const cmd = program
       .command(name)
       .description(description)
-      .argument('<workflowId>', 'the deployment workflow id')
+      .argument('<workflowId>', 'the deployment workflow id', workflowIdArg())
       .addOption(
         new Option('--by <name>', 'who sends it (recorded in the status and summary)').default(
           defaultUser(),

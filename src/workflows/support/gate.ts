@@ -42,10 +42,8 @@ export interface GateWait {
   interrupted?: () => boolean;
 }
 
-/** The approve and abort commands people run for a gate on `workflowId`. */
-export function approvalCommands(workflowId: string): string[] {
-  return [`deployctl approve ${workflowId} --by <name>`, `deployctl abort ${workflowId} --by <name> --reason <text>`];
-}
+/** The approve and abort commands people run for a gate on `workflowId` (shell-quoted). */
+export { approvalCommands } from '../../domain/notification';
 
 /** One gate of a workflow; open while `wait` runs, and the approve signal's handler. */
 export class Gate {
