@@ -555,6 +555,24 @@ const BAD_INPUTS: BadInput[] = [
     '"note" must be text of at most 1000 characters',
   ),
   cli(['approve'], 'workflowId', "missing required argument 'workflowId'"),
+  cli(
+    ['approve', 'deploy-1.0.1; rm -rf /', '--by', 'alice'],
+    'workflowId',
+    'is not a workflow id: use letters, digits',
+  ),
+  cli(['status', 'deploy-$(id)'], 'workflowId', 'is not a workflow id'),
+  cli(['history', 'deploy *now*'], 'workflowId', 'is not a workflow id'),
+  cli(
+    ['abort', 'deploy-lock-production', '--by', 'alice', '--reason', 'x'],
+    'workflowId',
+    'reserved for environment locks',
+  ),
+  cli(
+    ['deploy', '--version', '1.0.1', '--workflow-id', 'deploy-lock-production'],
+    'workflowId',
+    'reserved for environment locks',
+  ),
+  cli(['deploy', '--version', '1.0.1', '--workflow-id', '<!channel>'], 'workflowId', 'is not a workflow id'),
   cli(['list', '--env', "prod' OR 1=1"], '--env', 'invalid --env'),
 ];
 
