@@ -16,6 +16,7 @@ import { handoverActivities } from './handover';
 import { imagesActivities } from './images';
 import { kubernetesActivities } from './kubernetes';
 import { notifyActivities } from './notify';
+import { lockActivities } from './lock';
 import { pipelineActivities } from './pipeline';
 import { planActivities } from './plan';
 import { redactorFor, withRedactedFailures } from './redactor';
@@ -103,6 +104,7 @@ export function createActivities(deps: ActivityDeps): Activities {
       verifySender: identity.verifySender,
       ...pipeline,
       ...handover,
+      ...lockActivities({ ...(deps.temporal ? { temporal: deps.temporal } : {}) }),
       runPreDeploymentChecks: checks.runPreDeploymentChecks,
       createReleaseTag: (req) => createReleaseTag(deps.git, req),
       buildImages: images.buildImages,

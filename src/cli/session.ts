@@ -6,7 +6,7 @@
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { userInfo } from 'node:os';
 import { dataConverterFromEnv } from '../codec';
-import { InputError } from '../domain/input';
+import { checkWorkflowId, InputError } from '../domain/input';
 import type { SignalName } from '../domain/signals';
 import type { DeploymentStatus } from '../domain/status';
 import { temporalSettings } from '../temporal-connection';
@@ -215,4 +215,13 @@ export function checked<T>(fn: () => T): T {
     if (err instanceof InputError) throw new CliError(err.message, ExitCode.BadInput);
     throw err;
   }
+}
+
+/**
+ * Parses a workflow id argument by the one rule (domain/workflow-id.ts): a
+ * bad one is exit 2 before anything connects. `lock`: a command that only
+ * reads may name an environment lock (deploy-lock-<env>).
+ */
+export function workflowIdArg(o: { lock?: boolean } = {}): (v: string) => string {
+  return (v) => checked(() => checkWorkflowId(v, 'workflowId', o));
 }

@@ -105,6 +105,30 @@ const approvalsSchema = z
     },
   );
 
+export const STRATEGIES = ['rolling', 'canary', 'blue-green'] as const;
+
+/**
+ * What the requester of a deployment may not lower (domain/policy.ts): the
+ * input can only tighten the config. Safe by default: a backup and the
+ * migrations are required, and the strategies default to those at least as
+ * safe as rollout.strategy.
+ */
+const policySchema = z
+  .strictObject({
+    /** `optional`: the input's `backup: false` may skip the backup. */
+    backup: z.enum(['required', 'optional']).default('required'),
+    /** `optional`: the input's `migrate: false` may skip the migrations. */
+    migrations: z.enum(['required', 'optional']).default('required'),
+    /** Strategies the input may choose; default: any when rollout.strategy is rolling, else canary and blue-green. */
+    strategies: z
+      .array(z.enum(STRATEGIES))
+      .min(1)
+      .max(3)
+      .refine((s) => new Set(s).size === s.length, 'strategies must not repeat')
+      .optional(),
+  })
+  .prefault({});
+
 const environmentSchema = z.strictObject({
   namespace: dnsName,
   approvals: approvalsSchema.default({
@@ -114,6 +138,7 @@ const environmentSchema = z.strictObject({
     allowSelfApproval: false,
     maxPause: 4 * 3_600_000,
   }),
+  policy: policySchema,
 });
 
 const PROMQL_PLACEHOLDERS = ['track', 'version', 'namespace', 'window'];
@@ -317,7 +342,7 @@ export const configSchema = z
     }),
     rollout: z
       .strictObject({
-        strategy: z.enum(['rolling', 'canary', 'blue-green']).default('canary'),
+        strategy: z.enum(STRATEGIES).default('canary'),
         canary: z
           .strictObject({
             steps: weightSteps.default([5, 25, 50, 100]),
@@ -429,6 +454,16 @@ export const configSchema = z
         path: ['defaultEnvironment'],
         message: `must name one of the environments (${Object.keys(cfg.environments).join(', ')})`,
       });
+    }
+    for (const [name, env] of Object.entries(cfg.environments)) {
+      // Otherwise every deployment that keeps the configured strategy would be refused.
+      if (env.policy.strategies && !env.policy.strategies.includes(cfg.rollout.strategy)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['environments', name, 'policy', 'strategies'],
+          message: `must include rollout.strategy (${cfg.rollout.strategy})`,
+        });
+      }
     }
     if (!cfg.services.some((s) => s.name === cfg.traffic.service)) {
       ctx.addIssue({ code: 'custom', path: ['traffic', 'service'], message: 'must name one of the services' });

@@ -38,6 +38,8 @@ export const ErrorType = {
   ParentRequired: 'ParentRequired',
   /** What a workflow was handed (a plan, an image, a rollback's records or backup key) is not what config decides. */
   PlanMismatch: 'PlanMismatch',
+  /** A deployment or rollback under an id outside the workflow id rule (domain/workflow-id.ts) or the lock prefix. */
+  InvalidWorkflowId: 'InvalidWorkflowId',
   // How a workflow that did not succeed closes (workflows/outcome.ts): its close status is Failed, so the Temporal
   // UI's list and `ExecutionStatus="Failed"` show it, and its result is the failure's first detail.
   DeploymentRolledBack: 'DeploymentRolledBack',
@@ -91,4 +93,5 @@ export const NON_RETRYABLE_ERROR_TYPES: ErrorTypeName[] = [
   ErrorType.DeploymentInProgress,
   ErrorType.ParentRequired,
   ErrorType.PlanMismatch,
+  ErrorType.InvalidWorkflowId,
 ];

@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { durationField } from './duration-field';
 import { parseVersion, BUMPS } from './version';
+import { workflowIdProblem } from './workflow-id';
 
 const SERVICE_RE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const MAX_SOAK_MS = 24 * 3_600_000;
@@ -138,3 +139,10 @@ export function checkInput<S extends z.ZodType>(schema: S, input: unknown, what:
 }
 
 export type CanaryOverrides = z.input<typeof canaryOverridesSchema>;
+
+/** `id` when it fits the workflow id rule (domain/workflow-id.ts); InputError naming `field` otherwise. */
+export function checkWorkflowId(id: string, field = 'workflow id', o: { lock?: boolean } = {}): string {
+  const problem = workflowIdProblem(id, o);
+  if (problem) throw new InputError(`${field}: ${problem}`);
+  return id;
+}

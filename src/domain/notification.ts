@@ -4,6 +4,7 @@
  * JSON document for other receivers. Pure: the notify activity only sends
  * what these functions return.
  */
+import { shellCommand } from './shell';
 
 export type NotificationKind =
   'started' | 'awaiting-approval' | 'step-promoted' | 'failed' | 'rolled-back' | 'succeeded' | 'aborted';
@@ -81,9 +82,15 @@ export function workflowUrl(uiUrl: string | undefined, namespace: string, workfl
   return `${uiUrl.replace(/\/+$/, '')}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(workflowId)}`;
 }
 
-/** The commands that answer an approval gate, in the form the canary workflow puts in its status. */
+/**
+ * The commands that answer an approval gate, as the gates put them in their
+ * status: shell-quoted, with `<name>` and `<text>` left for the person to fill in.
+ */
 export function approvalCommands(workflowId: string): string[] {
-  return [`deployctl approve ${workflowId} --by <name>`, `deployctl abort ${workflowId} --by <name> --reason <text>`];
+  return [
+    `${shellCommand(['deployctl', 'approve', workflowId, '--by'])} <name>`,
+    `${shellCommand(['deployctl', 'abort', workflowId, '--by'])} <name> --reason <text>`,
+  ];
 }
 
 /** Commands to show: the event's own, or for an approval gate the standard approve / abort pair. */

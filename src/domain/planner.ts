@@ -7,6 +7,7 @@ import type { DeployConfig, EnvironmentConfig, ServiceConfig } from './config';
 import type { ApprovalPolicy } from './identity';
 import type { CheckedDeployInput } from './input';
 import { InputError } from './input';
+import { tightenOnly } from './policy';
 import { imageReference, type DeployPlan, type PlanFacts, type PlannedService } from './plan';
 import { nextVersion, tagOf } from './version';
 
@@ -42,14 +43,14 @@ export function buildPlan(config: DeployConfig, input: CheckedDeployInput, facts
       throw new InputError(`unknown service "${name}": configured are ${[...known.keys()].join(', ')}`);
   }
   const chosen = input.services ? config.services.filter((s) => input.services!.includes(s.name)) : config.services;
-  const strategy = input.strategy ?? config.rollout.strategy;
+  // The input may only tighten the config: a loosening is refused here, before any side effect.
+  const settings = tightenOnly(config, environment, input);
+  const strategy = settings.strategy;
   if (strategy !== 'rolling' && !chosen.some((s) => s.name === config.traffic.service)) {
     throw new InputError(
       `strategy "${strategy}" shifts traffic of "${config.traffic.service}", which is not among the chosen services`,
     );
   }
-  const c = config.rollout.canary;
-  const o = input.canary ?? {};
   const previous = previousRelease(facts.tags, version);
   return {
     workflowId: facts.workflowId,
@@ -63,25 +64,19 @@ export function buildPlan(config: DeployConfig, input: CheckedDeployInput, facts
     strategy,
     requestedBy: input.requestedBy ?? 'unknown',
     dryRun: input.dryRun ?? false,
-    backup: input.backup ?? true,
-    migrate: input.migrate ?? true,
-    allowImageOverwrite: input.allowImageOverwrite ?? config.build.allowOverwrite,
+    backup: settings.backup,
+    migrate: settings.migrate,
+    allowImageOverwrite: settings.allowImageOverwrite,
     registry: config.registry.host,
     services: chosen.map((s) => plannedService(s, config.registry.host, version)),
     canary: {
-      steps: o.steps ?? c.steps,
-      soakMs: o.soak ?? c.soak,
-      analysisIntervalMs: o.analysisInterval ?? c.analysisInterval,
-      approval: o.approval ?? c.approval,
-      approvalTimeoutMs: o.approvalTimeout ?? c.approvalTimeout,
+      ...settings.canary,
       failureLimit: config.analysis.failureLimit,
       inconclusiveLimit: config.analysis.inconclusiveLimit,
     },
     blueGreen: {
-      monitorMs: input.blueGreen?.monitor ?? config.rollout.blueGreen.monitor,
-      analysisIntervalMs: o.analysisInterval ?? c.analysisInterval,
-      approval: input.blueGreen?.approval ?? config.rollout.blueGreen.approval,
-      approvalTimeoutMs: input.blueGreen?.approvalTimeout ?? config.rollout.blueGreen.approvalTimeout,
+      ...settings.blueGreen,
+      analysisIntervalMs: settings.canary.analysisIntervalMs,
       deleteAfterMs: config.kubernetes.deleteOldColourAfter,
       ...(config.rollout.blueGreen.preview ? { previewService: config.rollout.blueGreen.preview.service } : {}),
     },

@@ -66,8 +66,3 @@ export function checkSignal<T>(name: SignalName, payload: unknown): Checked<T> {
   }
   return { ok: true, value: out as T };
 }
-
-/** Whether `by` may approve or abort in an environment with this allow-list (empty: anyone). */
-export function isAllowedApprover(by: string, approvers: readonly string[]): boolean {
-  return approvers.length === 0 || approvers.includes(by);
-}

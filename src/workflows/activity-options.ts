@@ -54,6 +54,12 @@ export const ANALYSIS: ActivityOptions = {
   retry: { ...retry, initialInterval: '500ms', maximumAttempts: 2 },
 };
 
+/** The lock's lease check: a quick question; when it cannot be answered the lock is kept and asked again later. */
+export const LEASE: ActivityOptions = {
+  startToCloseTimeout: '10s',
+  retry: { ...retry, maximumAttempts: 2 },
+};
+
 /** Best effort: a failing webhook never fails a deployment. */
 export const NOTIFY: ActivityOptions = {
   startToCloseTimeout: '30s',
@@ -102,3 +108,4 @@ export const traffic = summarised(TRAFFIC);
 export const long = summarised(LONG);
 export const analysis = summarised(ANALYSIS);
 export const notifier = summarised(NOTIFY);
+export const lease = summarised(LEASE);

@@ -33,7 +33,7 @@ import {
   releaseEnvironmentLock,
   type EnvironmentLock,
 } from './environment-lock';
-import { environmentBusy } from './support/lock';
+import { environmentBusy, refuseBadWorkflowId } from './support/lock';
 import { COMMAND_MIGRATIONS_PATCH } from './patches';
 import { rollbackWorkflow } from './rollback';
 import { aboutPlan, notifierFor } from './support/notifier';
@@ -76,6 +76,7 @@ export interface DeployResult {
 /** The whole release: plan, one deployment per environment, the pipeline as a saga, summary. */
 export async function deployWorkflow(input: DeployInput): Promise<DeployResult> {
   const workflowId = workflowInfo().workflowId;
+  refuseBadWorkflowId(workflowId);
   const t = new Tracker('deploy', provisionalStatus(input));
   const status = t.status;
 

@@ -127,6 +127,30 @@ export const CHILD_CONFIRMS_PLAN_PATCH = 'child-requires-parent-and-confirms-pla
  */
 export const ROLLBACK_CONFIRMS_HANDOVER_PATCH = 'rollback-confirms-handover';
 
+/**
+ * A deployment or a manual rollback whose workflow id is outside the id rule
+ * (domain/workflow-id.ts: letters, digits, "." and "-") or takes the reserved
+ * lock prefix fails at once with InvalidWorkflowId, before any activity.
+ * Before, it ran under any id. Only such ids pass this patch.
+ */
+export const WORKFLOW_ID_RULE_PATCH = 'workflow-id-rule';
+
+/**
+ * An environment lock not started by its holder (no parent, or a parent that
+ * is not the holder it names, or another id than its environment's lock)
+ * ends at once holding nothing. Before, it held the environment until
+ * released. Only such locks pass this patch.
+ */
+export const LOCK_HOLDER_PATCH = 'environment-lock-started-by-holder';
+
+/**
+ * The environment lock's lease: a timer every leaseCheckIntervalMs and the
+ * lockHolderState activity, releasing the lock once its holder is no longer
+ * open, and continue-as-new when its history grows long. Before, the lock
+ * only waited for the release signal (or its parent's close).
+ */
+export const LOCK_LEASE_PATCH = 'environment-lock-lease';
+
 /** Every patch id above: what a history's patch markers may hold. */
 export const PATCH_IDS: readonly string[] = [
   RUN_ANALYSIS_PATCH,
@@ -145,4 +169,7 @@ export const PATCH_IDS: readonly string[] = [
   PAUSE_LIMIT_PATCH,
   CHILD_CONFIRMS_PLAN_PATCH,
   ROLLBACK_CONFIRMS_HANDOVER_PATCH,
+  WORKFLOW_ID_RULE_PATCH,
+  LOCK_HOLDER_PATCH,
+  LOCK_LEASE_PATCH,
 ];

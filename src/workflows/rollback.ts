@@ -31,6 +31,7 @@ import {
   type RollbackPlan,
 } from '../domain/plan';
 import { policyOf, proofFlags } from '../domain/identity';
+import { shellCommand } from '../domain/shell';
 import type { DeploymentStatus } from '../domain/status';
 import { long, short, traffic } from './activity-options';
 import {
@@ -52,7 +53,7 @@ import {
   releaseEnvironmentLock,
   type EnvironmentLock,
 } from './environment-lock';
-import { environmentBusy } from './support/lock';
+import { environmentBusy, refuseBadWorkflowId } from './support/lock';
 
 /** What the deploy saga hands over: everything it changed that can be undone. */
 export interface AutomaticRollback {
@@ -125,6 +126,8 @@ function failedRollback(result: RollbackResult): RollbackResult {
 /** Workloads and traffic back first, then the database only on a person's approval. */
 export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<RollbackResult> {
   const info = workflowInfo();
+  // The deploy saga's rollback is named after its deployment's checked id (with a suffix that may pass 200 characters).
+  refuseBadWorkflowId(info.workflowId, { prefixOnly: info.parent !== undefined });
   const auto = input.automatic;
   // A deployment's hand-over is confirmed before use (histories from before it acted on it as given).
   const confirms = patched(ROLLBACK_CONFIRMS_HANDOVER_PATCH);
@@ -443,8 +446,8 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
       const policy = people.policy();
       const proof = policy ? proofFlags(policy) : '';
       const commands = [
-        `deployctl approve ${signalTarget} --by <name> --note "restore ${key}"${proof}`,
-        `deployctl abort ${signalTarget} --by <name> --reason "keep the database"${proof}`,
+        `${shellCommand(['deployctl', 'approve', signalTarget, '--by'])} <name> ${shellCommand(['--note', `restore ${key}`])}${proof}`,
+        `${shellCommand(['deployctl', 'abort', signalTarget, '--by'])} <name> ${shellCommand(['--reason', 'keep the database'])}${proof}`,
       ];
       const answered = await gate.wait({
         id: 'database',

@@ -209,6 +209,8 @@ describe('a live run through the worker process and deployctl', () => {
     const raw = parse(readFileSync(path.join(REPO_ROOT, 'deploy.config.yaml'), 'utf8'));
     // Its own environment (no lock shared with other suites), and no summary object in the shared bucket.
     raw.environments = { [environment]: raw.environments.production };
+    // A rolling deployment (the input may only tighten the config, so it is allowed here).
+    raw.environments[environment].policy.strategies = ['rolling', 'canary', 'blue-green'];
     raw.defaultEnvironment = environment;
     raw.summary.store = false;
     raw.temporal.searchAttributes = false;

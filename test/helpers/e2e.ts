@@ -29,12 +29,35 @@ export async function sandboxCli(...args: string[]): Promise<string> {
   return stdout;
 }
 
-/** The example config, filled from the sandbox's environment, with a short analysis window. */
+/**
+ * The example config, filled from the sandbox's environment, with a short
+ * analysis window, configured as a test environment: the input may only
+ * tighten the config, so the soaks of seconds, the rolling deployments and
+ * the skipped migrations the tests ask for are allowed here.
+ */
 export function e2eConfig(): DeployConfig {
   Object.assign(process.env, sandboxEnv());
   const config = loadConfig(path.join(REPO_ROOT, 'deploy.config.yaml'), process.env);
-  return { ...config, analysis: { ...config.analysis, window: '10s' } };
+  return {
+    ...config,
+    environments: Object.fromEntries(
+      Object.entries(config.environments).map(([name, env]) => [name, { ...env, policy: TEST_POLICY }]),
+    ),
+    analysis: { ...config.analysis, window: '10s' },
+    rollout: {
+      ...config.rollout,
+      canary: { ...config.rollout.canary, soak: 1000 },
+      blueGreen: { ...config.rollout.blueGreen, monitor: 1000 },
+    },
+  };
 }
+
+/** A test environment's policy: any strategy, backup and migrations may be skipped. */
+export const TEST_POLICY: DeployConfig['environments'][string]['policy'] = {
+  backup: 'optional',
+  migrations: 'optional',
+  strategies: ['rolling', 'canary', 'blue-green'],
+};
 
 export interface E2E {
   env: TestWorkflowEnvironment;

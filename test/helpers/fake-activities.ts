@@ -80,6 +80,11 @@ export function fakeActivities(opts: FakeOptions = {}) {
       record('lockHolder', [req]);
       return { workflowId: 'deploy-holder' };
     },
+    // The lock's lease bookkeeping (every minute while a deployment holds it): not recorded, so call lists
+    // show the deployment's own steps; the holder is open, as it is while a test's deployment runs.
+    async lockHolderState() {
+      return { open: true, status: 'RUNNING' };
+    },
     async resolveRollback(req) {
       record('resolveRollback', [req]);
       const p = plan();

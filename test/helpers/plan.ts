@@ -1,8 +1,9 @@
 /** Plans for workflow tests, made by the real planner from the real example config. */
 import type { ApprovalPolicy } from '../../src/domain/identity';
+import type { DeployConfig } from '../../src/domain/config';
 import type { DeployPlan } from '../../src/domain/plan';
 import { buildPlan } from '../../src/domain/planner';
-import { checkInput, deployInputSchema, type DeployInput } from '../../src/domain/input';
+import { checkInput, deployInputSchema, type CheckedDeployInput, type DeployInput } from '../../src/domain/input';
 import { loadConfig } from '../../src/load-config';
 import * as path from 'node:path';
 import { REPO_ROOT } from './tools';
@@ -11,12 +12,42 @@ export function testConfig() {
   return loadConfig(path.join(REPO_ROOT, 'deploy.config.yaml'), {});
 }
 
+/**
+ * `config` as an operator would write it to allow what `input` asks: the
+ * input may only tighten the config (domain/policy.ts), so a test that wants
+ * a rolling deployment, no backup or a 1s soak configures it, as a team
+ * would for a test environment.
+ */
+export function configAllowing(input: CheckedDeployInput, config: DeployConfig = testConfig()): DeployConfig {
+  const defined = <T extends object>(o: T | undefined) =>
+    Object.fromEntries(Object.entries(o ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
+  return {
+    ...config,
+    environments: Object.fromEntries(
+      Object.entries(config.environments).map(([name, env]) => [
+        name,
+        {
+          ...env,
+          policy: { backup: 'optional', migrations: 'optional', strategies: ['rolling', 'canary', 'blue-green'] },
+        },
+      ]),
+    ),
+    build: { ...config.build, allowOverwrite: input.allowImageOverwrite ?? config.build.allowOverwrite },
+    rollout: {
+      ...config.rollout,
+      canary: { ...config.rollout.canary, ...defined(input.canary) },
+      blueGreen: { ...config.rollout.blueGreen, ...defined(input.blueGreen) },
+    },
+  };
+}
+
 export function testPlan(
   input: DeployInput = { version: '1.0.1' },
   workflowId = 'wf-test',
   tags = ['v1.0.0'],
 ): DeployPlan {
-  return buildPlan(testConfig(), checkInput(deployInputSchema, input, 'deploy'), {
+  const checked = checkInput(deployInputSchema, input, 'deploy');
+  return buildPlan(configAllowing(checked), checked, {
     workflowId,
     tags,
     commit: 'c0ffee0000000000000000000000000000000000',

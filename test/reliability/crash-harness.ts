@@ -876,8 +876,11 @@ export async function runReliability(opts: ReliabilityOptions): Promise<Reliabil
   const configFile = path.join(work, 'deploy.config.yaml');
   const cfg = parseYaml(readFileSync(path.join(REPO_ROOT, 'deploy.config.yaml'), 'utf8')) as {
     analysis: { window: string };
+    rollout: { canary: { soak: string } };
   };
   cfg.analysis.window = '10s';
+  // The input may only lengthen the configured soak: the harness's short soak is configured.
+  cfg.rollout.canary.soak = CANARY_INPUT.soak;
   writeFileSync(configFile, stringifyYaml(cfg));
   const kubeconfig = path.join(work, 'worker.kubeconfig');
   writeFileSync(

@@ -17,6 +17,7 @@ import { ExitCode } from '../../src/cli/exit-codes';
 import { main } from '../../src/client';
 import { configSchema, parseConfig } from '../../src/domain/config';
 import { checkInput, deployInputSchema, rollbackInputSchema } from '../../src/domain/input';
+import { buildPlan } from '../../src/domain/planner';
 import { checkSignal, type SignalName } from '../../src/domain/signals';
 import { REPO_ROOT } from '../helpers/tools';
 import { identityActivities } from '../../src/activities/identity/verifier';
@@ -78,6 +79,26 @@ const rollbackInput = (value: unknown, field: string, expected: string, gap?: st
   check: () => refusal(() => checkInput(rollbackInputSchema, value, 'rollback')),
 });
 
+/**
+ * A workflow input that passes its schema but loosens the example config's
+ * policy (domain/policy.ts): refused by the planner inside resolvePlan,
+ * before any side effect.
+ */
+const looserInput = (value: unknown, field: string, expected: string): BadInput => ({
+  surface: 'workflow input',
+  input: show(value),
+  field,
+  expected,
+  check: () =>
+    refusal(() =>
+      buildPlan(exampleConfig(), checkInput(deployInputSchema, value, 'deploy'), {
+        workflowId: 'deploy-production-1.0.1',
+        tags: ['v1.0.0'],
+        commit: 'c0ffee0000000000000000000000000000000000',
+      }),
+    ),
+});
+
 const signal = (name: SignalName, payload: unknown, field: string, expected: string): BadInput => ({
   surface: 'signal',
   input: `${name} ${show(payload)}`,
@@ -91,6 +112,13 @@ const signal = (name: SignalName, payload: unknown, field: string, expected: str
 
 const EXAMPLE = path.join(REPO_ROOT, 'deploy.config.yaml');
 const exampleText = readFileSync(EXAMPLE, 'utf8');
+/** The example config with the gates an operator would add: a canary approval before 100%, one before a blue-green switch. */
+function exampleConfig() {
+  const raw = parse(exampleText);
+  raw.rollout.canary.approval = 'before-full';
+  raw.rollout.blueGreen.approval = true;
+  return parseConfig(raw, 'deploy.config.yaml', {});
+}
 
 const config = (
   input: string,
@@ -215,6 +243,36 @@ const BAD_INPUTS: BadInput[] = [
     { version: '1.0.1', requestedBy: long(129, 'a') },
     'requestedBy',
     'expected string to have <=128 characters',
+  ),
+  looserInput({ version: '1.0.1', strategy: 'rolling' }, 'strategy', '"rolling" is not allowed in production'),
+  looserInput({ version: '1.0.1', backup: false }, 'backup', 'production requires a backup'),
+  looserInput({ version: '1.0.1', migrate: false }, 'migrate', 'production requires migrations'),
+  looserInput(
+    { version: '1.0.1', allowImageOverwrite: true },
+    'allowImageOverwrite',
+    'the config does not allow overwriting an image tag',
+  ),
+  looserInput({ version: '1.0.1', canary: { approval: 'none' } }, 'canary.approval', 'removes the configured gate'),
+  looserInput({ version: '1.0.1', canary: { soak: '1m' } }, 'canary.soak', 'shorter than the configured 5m'),
+  looserInput(
+    { version: '1.0.1', canary: { analysisInterval: '10m' } },
+    'canary.analysisInterval',
+    'analyses less often than the configured 1m',
+  ),
+  looserInput(
+    { version: '1.0.1', canary: { steps: [50, 100] } },
+    'canary.steps',
+    'leaves out the configured steps 5, 25',
+  ),
+  looserInput(
+    { version: '1.0.1', blueGreen: { approval: false } },
+    'blueGreen.approval',
+    'removes the configured approval before the switch',
+  ),
+  looserInput(
+    { version: '1.0.1', blueGreen: { monitor: '8s' } },
+    'blueGreen.monitor',
+    'shorter than the configured 5m',
   ),
   rollbackInput({ toVersion: 'v1.0' }, 'toVersion', 'invalid version "v1.0"'),
   rollbackInput({ toVersion: '1.0.0', toRevision: 2 }, 'toVersion', 'give at most one of toVersion or toRevision'),
@@ -429,6 +487,18 @@ const BAD_INPUTS: BadInput[] = [
     'no gate could ever open',
   ),
   config(
+    'environments.production.policy.strategies: [rolling]',
+    (r) => (r.environments.production.policy.strategies = ['rolling']),
+    'environments.production.policy.strategies',
+    'must include rollout.strategy (canary)',
+  ),
+  config(
+    'environments.production.policy.backup: sometimes',
+    (r) => (r.environments.production.policy.backup = 'sometimes'),
+    'environments.production.policy.backup',
+    'expected one of "required"|"optional"',
+  ),
+  config(
     'analysis.metrics.0.query with {{job}}',
     (r) => (r.analysis.metrics[0].query = 'up{job="{{job}}"}'),
     'analysis.metrics.0.query',
@@ -501,6 +571,24 @@ const BAD_INPUTS: BadInput[] = [
     '"note" must be text of at most 1000 characters',
   ),
   cli(['approve'], 'workflowId', "missing required argument 'workflowId'"),
+  cli(
+    ['approve', 'deploy-1.0.1; rm -rf /', '--by', 'alice'],
+    'workflowId',
+    'is not a workflow id: use letters, digits',
+  ),
+  cli(['status', 'deploy-$(id)'], 'workflowId', 'is not a workflow id'),
+  cli(['history', 'deploy *now*'], 'workflowId', 'is not a workflow id'),
+  cli(
+    ['abort', 'deploy-lock-production', '--by', 'alice', '--reason', 'x'],
+    'workflowId',
+    'reserved for environment locks',
+  ),
+  cli(
+    ['deploy', '--version', '1.0.1', '--workflow-id', 'deploy-lock-production'],
+    'workflowId',
+    'reserved for environment locks',
+  ),
+  cli(['deploy', '--version', '1.0.1', '--workflow-id', '<!channel>'], 'workflowId', 'is not a workflow id'),
   cli(['list', '--env', "prod' OR 1=1"], '--env', 'invalid --env'),
 ];
 

@@ -36,15 +36,24 @@ afterAll(async () => {
 });
 
 let counter = 0;
-/** The example config with an environment of its own (so no lock is shared between tests) and no search attributes. */
+/**
+ * The example config with an environment of its own (so no lock is shared
+ * between tests) and no search attributes; it allows a rolling deployment and
+ * 1m soaks (the input may only tighten the config), and keeps the example's
+ * backup, migrations and image overwrite rules.
+ */
 function config(): DeployConfig {
   const c = testConfig();
   const name = `bad-${++counter}-${Date.now() % 100000}`;
+  const production = c.environments.production;
   return {
     ...c,
-    environments: { [name]: c.environments.production },
+    environments: {
+      [name]: { ...production, policy: { ...production.policy, strategies: ['rolling', 'canary', 'blue-green'] } },
+    },
     defaultEnvironment: name,
     temporal: { ...c.temporal, searchAttributes: false },
+    rollout: { ...c.rollout, canary: { ...c.rollout.canary, soak: 60_000 } },
   };
 }
 
@@ -167,6 +176,36 @@ const CASES: [string, unknown, string, string, boolean][] = [
     { version: '1.0.1', environment: 'staging' },
     'environment',
     'unknown environment "staging"',
+    true,
+  ],
+  ['skipping a required backup', { version: '1.0.1', backup: false }, 'backup', 'requires a backup', true],
+  ['skipping required migrations', { version: '1.0.1', migrate: false }, 'migrate', 'requires migrations', true],
+  [
+    'overwriting an image tag the config keeps immutable',
+    { version: '1.0.1', allowImageOverwrite: true },
+    'allowImageOverwrite',
+    'does not allow overwriting an image tag',
+    true,
+  ],
+  [
+    'a soak shorter than the configured one',
+    { version: '1.0.1', canary: { soak: '30s' } },
+    'canary.soak',
+    '30s is shorter than the configured 1m',
+    true,
+  ],
+  [
+    'canary steps that leave out configured ones',
+    { version: '1.0.1', canary: { steps: [50, 100] } },
+    'canary.steps',
+    'leaves out the configured steps 5, 25',
+    true,
+  ],
+  [
+    'a blue-green monitor shorter than the configured one',
+    { version: '1.0.1', strategy: 'blue-green', blueGreen: { monitor: '10s' } },
+    'blueGreen.monitor',
+    '10s is shorter than the configured 5m',
     true,
   ],
   [

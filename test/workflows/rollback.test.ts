@@ -34,7 +34,8 @@ import { parentIdOf, startAsChild } from '../helpers/child';
 import { testConfig, testPlan, withApprovals } from '../helpers/plan';
 import { handoverActivities } from '../../src/activities/handover';
 import { timeSkippingEnv, uniqueQueue, workflowBundle } from '../helpers/temporal';
-import { environmentLockWorkflow, lockWorkflowId } from '../../src/workflows/environment-lock';
+import { deployWorkflow } from '../../src/workflows/deploy';
+import { lockWorkflowId } from '../../src/workflows/environment-lock';
 import { resultOf } from '../../src/workflows/outcome';
 
 type Fake = ReturnType<typeof fakeActivities>;
@@ -51,11 +52,12 @@ const dispatch = Object.fromEntries(
   Object.keys(fakeActivities().activities).map((name) => [
     name,
     (...args: unknown[]) =>
+      // The environment locks' lease checks come from the locks' own ids: the holder is open.
       (
-        fakeFor(Context.current().info.workflowExecution?.workflowId ?? '').activities as unknown as Record<
-          string,
-          (...a: unknown[]) => Promise<unknown>
-        >
+        (name === 'lockHolderState'
+          ? fakeActivities()
+          : fakeFor(Context.current().info.workflowExecution?.workflowId ?? '')
+        ).activities as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>
       )[name](...args),
   ]),
 ) as unknown as Activities;
@@ -295,11 +297,29 @@ describe('manual', () => {
 describe('issue 16 item 5: the environment lock', () => {
   test('a manual rollback is refused while a deployment holds the environment, naming it; nothing is undone', async () => {
     const p = plan();
-    const lock = await env.client.workflow.start(environmentLockWorkflow, {
+    // A deployment holds the environment: it stops in its image build until the test ends.
+    let release!: () => void;
+    const blocked = new Promise<void>((r) => (release = r));
+    const holderId = `${taskQueue}-holder-${++runs}`;
+    fakes.set(
+      holderId,
+      fakeActivities({
+        plan: p,
+        override: {
+          buildImages: async () => {
+            await blocked;
+            throw ApplicationFailure.create({ type: 'BuildFailed', message: 'test done', nonRetryable: true });
+          },
+        },
+      }),
+    );
+    const holder = await env.client.workflow.start(deployWorkflow, {
       taskQueue,
-      workflowId: lockWorkflowId(p.environment),
-      args: [{ environment: p.environment, holder: 'deploy-holder' }],
+      workflowId: holderId,
+      args: [{ version: '1.0.1', environment: p.environment }],
     });
+    const lock = env.client.workflow.getHandle(lockWorkflowId(p.environment));
+    for (let i = 0; i < 100 && (await holder.query(statusQuery)).phase !== 'building'; i++) await env.sleep('1s');
     try {
       const { result, fake } = await rollback({ plan: p }, { reason: 'bad release', requestedBy: 'ops' });
       expect(result.outcome).toBe('failed');
@@ -307,8 +327,10 @@ describe('issue 16 item 5: the environment lock', () => {
       expect(fake.count('undoRollout')).toBe(0);
       expect(fake.count('abortCanary')).toBe(0);
     } finally {
-      // Time skipping may have run it out already.
-      await lock.terminate('test done').catch(() => undefined);
+      // The holder fails its build and releases the environment, as a deployment does.
+      release();
+      await holder.result().catch(() => undefined);
+      expect((await lock.describe()).status.name).toBe('COMPLETED');
     }
   }, 60_000);
 
@@ -474,8 +496,8 @@ describe('database decision', () => {
           `a decision on the database: approve restores ${DEFAULT_KEY}, abort keeps it as it is`,
         );
         expect(waiting.waitingFor?.commands).toEqual([
-          `deployctl approve ${h.workflowId} --by <name> --note "restore ${DEFAULT_KEY}"`,
-          `deployctl abort ${h.workflowId} --by <name> --reason "keep the database"`,
+          `deployctl approve ${h.workflowId} --by <name> --note 'restore ${DEFAULT_KEY}'`,
+          `deployctl abort ${h.workflowId} --by <name> --reason 'keep the database'`,
         ]);
         expect(Date.parse(waiting.waitingFor!.timeoutAt!) - Date.parse(waiting.waitingFor!.since)).toBe(
           p.databaseDecisionTimeoutMs,

@@ -73,12 +73,19 @@ export type * from './traffic';
 export type * from './verification';
 export type { AnalysisRun, Colour, DeployPlan };
 
+/** What the lock's lease check learns of its holder: open (Running) or not, and its status as Temporal names it. */
+export interface LockHolderState {
+  open: boolean;
+  status: string;
+}
+
 /** Every activity the workflows call. */
 export interface Activities {
   resolvePlan(req: ResolvePlanRequest): Promise<DeployPlan>;
   previewDeployment(plan: DeployPlan): Promise<DeploymentPreview>;
   verifySender(req: VerifySenderRequest): Promise<SenderCheck>;
   lockHolder(req: { environment: string }): Promise<{ workflowId?: string }>;
+  lockHolderState(req: { holder: string }): Promise<LockHolderState>;
   resolveRollback(req: { workflowId: string; input: RollbackInput }): Promise<RollbackPlan>;
   /** A child's plan and image, confirmed against config before it changes anything. */
   confirmPlan(req: ConfirmPlanRequest): Promise<PlanConfirmed>;

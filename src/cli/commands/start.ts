@@ -28,8 +28,10 @@ import {
   taskQueue,
   uiLink,
   withClient,
+  workflowIdArg,
   type Ctx,
 } from '../session';
+import { shellCommand } from '../../domain/shell';
 
 export function addStartCommands(program: Command, ctx: Ctx, exit: { code: number }): void {
   program
@@ -61,7 +63,7 @@ export function addStartCommands(program: Command, ctx: Ctx, exit: { code: numbe
     )
     .addOption(sshKeyOption())
     .addOption(oidcTokenOption())
-    .option('--workflow-id <id>', 'workflow id (default: deploy-[<env>-]<version>)')
+    .option('--workflow-id <id>', 'workflow id (default: deploy-[<env>-]<version>)', workflowIdArg())
     .option('--wait', 'follow the deployment and exit with its outcome (see exit codes)')
     .option('--json', 'machine-readable output')
     .addHelpText(
@@ -70,7 +72,7 @@ export function addStartCommands(program: Command, ctx: Ctx, exit: { code: numbe
         '',
         'Examples:',
         '  deployctl deploy --version 1.0.1 --wait',
-        '  deployctl deploy --bump patch --strategy canary --steps 10,50,100 --soak 10m --approval before-full',
+        '  deployctl deploy --bump patch --strategy canary --steps 5,10,25,50,100 --soak 10m --approval before-full',
         '  deployctl deploy --version 1.0.1 --dry-run --json',
         '',
         'Exit codes with --wait: 0 succeeded, 2 bad input, 3 failed and rolled back, 4 aborted,',
@@ -125,7 +127,7 @@ export function addStartCommands(program: Command, ctx: Ctx, exit: { code: numbe
         } catch (err) {
           if (err instanceof WorkflowExecutionAlreadyStartedError) {
             throw new CliError(
-              `refused: deployment ${workflowId} is already running: follow it with \`deployctl watch ${workflowId}\``,
+              `refused: deployment ${workflowId} is already running: follow it with \`${shellCommand(['deployctl', 'watch', workflowId])}\``,
               ExitCode.Refused,
             );
           }
@@ -137,8 +139,8 @@ export function addStartCommands(program: Command, ctx: Ctx, exit: { code: numbe
             ctx.out(
               [
                 `started ${workflowId}`,
-                `  watch:  deployctl watch ${workflowId}`,
-                `  status: deployctl status ${workflowId}`,
+                `  watch:  ${shellCommand(['deployctl', 'watch', workflowId])}`,
+                `  status: ${shellCommand(['deployctl', 'status', workflowId])}`,
                 `  UI:     ${uiLink(ctx.env, namespace, workflowId)}`,
               ].join('\n'),
             );
@@ -205,7 +207,7 @@ export function addStartCommands(program: Command, ctx: Ctx, exit: { code: numbe
           ctx.out(
             o.json
               ? JSON.stringify({ workflowId, ui: uiLink(ctx.env, namespace, workflowId) })
-              : `started ${workflowId}\n  watch: deployctl watch ${workflowId}\n  UI:    ${uiLink(ctx.env, namespace, workflowId)}`,
+              : `started ${workflowId}\n  watch: ${shellCommand(['deployctl', 'watch', workflowId])}\n  UI:    ${uiLink(ctx.env, namespace, workflowId)}`,
           );
           return ExitCode.Ok;
         }

@@ -6,14 +6,14 @@ import { checkSignal, type SignalName } from '../../domain/signals';
 import { NO_GATE } from '../../domain/identity';
 import { ExitCode } from '../exit-codes';
 import { makeProof, oidcTokenOption, proofOptions, sshKeyOption } from '../proof';
-import { CliError, defaultUser, queryStatus, signalApplies, withClient, type Ctx } from '../session';
+import { CliError, defaultUser, queryStatus, signalApplies, withClient, workflowIdArg, type Ctx } from '../session';
 
 export function addSteerCommands(program: Command, ctx: Ctx): void {
   const signalCommand = (name: SignalName, description: string, extra: (cmd: Command) => Command, example: string) => {
     const cmd = program
       .command(name)
       .description(description)
-      .argument('<workflowId>', 'the deployment workflow id')
+      .argument('<workflowId>', 'the deployment workflow id', workflowIdArg())
       .addOption(
         new Option(
           '--by <name>',

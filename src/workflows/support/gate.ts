@@ -8,6 +8,7 @@
  */
 import { condition } from '@temporalio/workflow';
 import { mayApprove, policyOf, proofFlags, type ApprovalPolicy } from '../../domain/identity';
+import { approvalCommands as baseApprovalCommands } from '../../domain/notification';
 import type { ApprovePayload } from '../../domain/signals';
 import type { Phase, SignalRecord } from '../../domain/status';
 import type { Sender } from './steering';
@@ -48,13 +49,10 @@ export interface GateWait {
   interrupted?: () => boolean;
 }
 
-/** The approve and abort commands people run for a gate on `workflowId`, with the proof the environment needs. */
+/** The approve and abort commands people run for a gate on `workflowId` (shell-quoted), with the proof the environment needs. */
 export function approvalCommands(workflowId: string, policy?: ApprovalPolicy): string[] {
   const proof = policy ? proofFlags(policy) : '';
-  return [
-    `deployctl approve ${workflowId} --by <name>${proof}`,
-    `deployctl abort ${workflowId} --by <name> --reason <text>${proof}`,
-  ];
+  return baseApprovalCommands(workflowId).map((c) => `${c}${proof}`);
 }
 
 /** The record of a sender in the status: how it was verified, when it was. */
