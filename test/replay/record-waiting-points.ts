@@ -33,6 +33,13 @@
  * Workflows, signals and the status query are named by string, not imported,
  * so the same file drives older workflow code; the fakes and the plan come
  * from the checkout it runs in.
+ *
+ * Canary and blue-green run only as a deployment's children (they refuse to
+ * run on their own), so the recorder starts them as the child of the tests'
+ * parent (testParentWorkflow, test/helpers/test-workflows.ts, which the
+ * checkout's workflowBundle() holds) and drives and saves the child; signals
+ * go to the child itself. In an older checkout, whose bundle has no such
+ * parent, they start on their own, as that code allowed.
  */
 import '../helpers/setup-runtime';
 import type { WorkflowHandle } from '@temporalio/client';
@@ -62,7 +69,7 @@ interface Ctx {
   fake: Fake;
   /** The plan the fakes resolve (scenario.fake.plan). */
   plan: DeployPlan;
-  /** Starts a workflow on this scenario's task queue. */
+  /** Starts a workflow on this scenario's task queue (canary and blue-green as a parent's child: the child's handle). */
   start(type: string, workflowId: string, arg: unknown): Promise<Handle>;
   handle(workflowId: string): Handle;
   /** Saves the workflow's history as it is now, as `<name><suffix>.json`. */
@@ -487,6 +494,9 @@ const SCENARIOS: Scenario[] = [
 
 // --- running ---------------------------------------------------------------------------
 
+/** The workflow types the product runs only as a deployment's children. */
+const CHILDREN_ONLY = ['canaryWorkflow', 'blueGreenWorkflow'];
+
 function args(argv: string[]): { out: string; suffix: string; only?: string[]; list: boolean } {
   const value = (flag: string) => {
     const i = argv.indexOf(flag);
@@ -517,6 +527,8 @@ async function main(): Promise<void> {
       searchAttributes: Object.fromEntries(SEARCH_ATTRIBUTE_NAMES.map((name) => [name, keyword])),
     });
     const bundle = await workflowBundle();
+    // This checkout's tests start children under testParentWorkflow; older ones started them on their own.
+    const withParent = bundle.code.includes('testParentWorkflow');
     for (const scenario of chosen) {
       const fake = fakeActivities(scenario.fake);
       const plan = scenario.fake.plan!;
@@ -540,9 +552,28 @@ async function main(): Promise<void> {
         fake,
         plan,
         async start(type, workflowId, arg) {
-          const h = await env.client.workflow.start(type, { taskQueue, workflowId, args: [arg] });
-          started.push(h);
-          return h;
+          if (!withParent || !CHILDREN_ONLY.includes(type)) {
+            const h = await env.client.workflow.start(type, { taskQueue, workflowId, args: [arg] });
+            started.push(h);
+            return h;
+          }
+          const parent = await env.client.workflow.start('testParentWorkflow', {
+            taskQueue,
+            workflowId: `${workflowId}-parent`,
+            args: [{ workflowType: type, workflowId, args: [arg] }],
+          });
+          const h = env.client.workflow.getHandle(workflowId);
+          started.push(parent, h);
+          // The child exists once the parent's first workflow task has run.
+          for (let i = 0; ; i++) {
+            try {
+              await h.describe();
+              return h;
+            } catch (err) {
+              if (i > 500) throw err;
+              await realSleep(20);
+            }
+          }
         },
         handle(workflowId) {
           const h = env.client.workflow.getHandle(workflowId);
