@@ -1,8 +1,9 @@
 /**
  * The worker process of the concurrency benchmark: a real Temporal worker
- * (native connection, prebuilt bundle of src/workflows, the SDK's default
- * options as src/worker.ts uses them, every adapter module loaded) with
- * instant fakes registered for the activities the canary workflow calls. It reports when each canary starts soaking and
+ * (native connection, prebuilt bundle of src/workflows and the tests'
+ * parent workflow, the SDK's default options as src/worker.ts uses them,
+ * every adapter module loaded) with instant fakes registered for the
+ * activities the canary workflow calls. It reports when each canary starts soaking and
  * when each setCanaryWeight starts, batched over IPC (the times are taken
  * when the events happen, not when they are sent).
  */
@@ -31,8 +32,11 @@ const flush = setInterval(() => {
 
 const workflowId = (): string => Context.current().info.workflowExecution?.workflowId ?? '';
 
-/** Only what canaryWorkflow calls; each returns at once. */
+/** Only what canaryWorkflow calls (its plan has approvals.verify none: no verifySender); each returns at once. */
 const activities: Partial<Activities> = {
+  async confirmPlan(req) {
+    return { environment: req.plan.environment, ...(req.image ? { image: 'reference' as const } : {}) };
+  },
   async startCanary(target) {
     return { deployment: `${target.service}-canary` };
   },

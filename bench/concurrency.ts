@@ -1,5 +1,8 @@
 /**
- * Concurrency: N canary workflows soaking at once on one worker process.
+ * Concurrency: N canary workflows soaking at once on one worker process,
+ * each started as the product starts it: the child of a parent workflow
+ * (the tests' testParentWorkflow, a parent that only waits for its child;
+ * a canary refuses to run without one).
  * For each N (a fresh dev server and a fresh worker process each time):
  * the worker's RSS once all N soak and its peak, the time from the first
  * start request until every canary is soaking at its first step, and the
@@ -12,9 +15,10 @@
  * run in the background while the benchmark measures, as in production.
  */
 import { promoteSignal } from '../src/workflows/messages';
-import type { CanaryInput, CanaryResult } from '../src/workflows/canary';
+import type { CanaryInput } from '../src/workflows/canary';
+import { parentIdOf } from '../test/helpers/child';
 import { testPlan } from '../test/helpers/plan';
-import { devServerEnv, uniqueQueue } from '../test/helpers/temporal';
+import { devServerEnv, uniqueQueue, WORKFLOWS_PATH } from '../test/helpers/temporal';
 import {
   bundleToFile,
   forkChild,
@@ -22,7 +26,6 @@ import {
   loadAverage,
   nowMs,
   procStatus,
-  REPO_ROOT,
   runId,
   RssSampler,
   sleep,
@@ -30,7 +33,6 @@ import {
 } from './common';
 import type { ConcurrencyWorkerIn, ConcurrencyWorkerOut } from './concurrency-types';
 import { mib, ms, percentile, ratio, type BenchReport, type Target } from './report';
-import * as path from 'node:path';
 
 const SIZES = {
   small: { counts: [20], signals: 20, signalGapMs: 50 },
@@ -71,7 +73,8 @@ export async function concurrencyBench(opts: BenchOptions, log: (s: string) => v
     searchAttributes: false,
     canary: { ...base.canary, soakMs: 3_600_000, approval: 'none' as const },
   };
-  const bundle = await bundleToFile(path.join(REPO_ROOT, 'src/workflows/index.ts'));
+  // The product's workflows and the tests' parent (test/helpers/test-workflows.ts).
+  const bundle = await bundleToFile(WORKFLOWS_PATH);
   const results: Result[] = [];
   try {
     for (const n of size.counts) {
@@ -101,14 +104,14 @@ export async function concurrencyBench(opts: BenchOptions, log: (s: string) => v
         const sampler = new RssSampler(child.pid, 200).start();
         const ids = Array.from({ length: n }, (_, i) => `bench-conc-${run}-${n}-${i}`);
 
-        // Start all N.
+        // Start all N, each under its parent (one start request; the parent starts the canary).
         const t0 = nowMs();
         await inPool(ids, START_CONCURRENCY, async (workflowId) => {
           const input: CanaryInput = { version: '1.0.1', plan: { ...plan, workflowId }, searchAttributes: false };
-          await env.client.workflow.start<(i: CanaryInput) => Promise<CanaryResult>>('canaryWorkflow', {
+          await env.client.workflow.start('testParentWorkflow', {
             taskQueue,
-            workflowId,
-            args: [input],
+            workflowId: parentIdOf(workflowId),
+            args: [{ workflowType: 'canaryWorkflow', workflowId, args: [input] }],
           });
         });
         const startCallsMs = nowMs() - t0;
@@ -206,8 +209,8 @@ export async function concurrencyBench(opts: BenchOptions, log: (s: string) => v
     durationMs: Date.now() - startedAt.getTime(),
     load: { start: loadStart, end: loadAverage() },
     setup: [
-      `N = ${size.counts.join(', ')} canary workflows (steps ${plan.canary.steps.join('/')}, soak 1 h, analysis every ${ms(plan.canary.analysisIntervalMs)}), started ${START_CONCURRENCY} requests at a time; instant fake activities; one worker process per N (real Temporal worker, prebuilt bundle of src/workflows, every adapter module loaded, SDK default options: maxCachedWorkflows ${largest.maxCachedWorkflows}); a fresh dev server per N`,
-      `promote signals to ${size.signals} random soaking workflows (all of them when N is smaller), one every ${size.signalGapMs} ms; latency = start of setCanaryWeight(${plan.canary.steps[1]}%) in the worker - signal sent by the client (same clock)`,
+      `N = ${size.counts.join(', ')} canary workflows (steps ${plan.canary.steps.join('/')}, soak 1 h, analysis every ${ms(plan.canary.analysisIntervalMs)}), each the child of a parent workflow that only waits for it (test/helpers/test-workflows.ts; canaries run only as children), the parents started ${START_CONCURRENCY} requests at a time; instant fake activities; one worker process per N running parents and canaries (real Temporal worker, prebuilt bundle of src/workflows and the parent, every adapter module loaded, SDK default options: maxCachedWorkflows ${largest.maxCachedWorkflows}); a fresh dev server per N`,
+      `promote signals to ${size.signals} random soaking canaries (all of them when N is smaller), one every ${size.signalGapMs} ms, sent to the canary itself (not through a deployment's forwarding); latency = start of setCanaryWeight(${plan.canary.steps[1]}%) in the worker - signal sent by the client (same clock)`,
       'the dev server, the benchmark (the client) and the worker share the same CPUs',
     ],
     tables: [
@@ -252,7 +255,8 @@ export async function concurrencyBench(opts: BenchOptions, log: (s: string) => v
       results.length > 1
         ? `Worker memory per additional soaking workflow, from N=${smallest.n} to N=${largest.n}: ${((largest.soakRss - smallest.soakRss) / (largest.n - smallest.n) / 1024).toFixed(0)} KiB (RSS all soaking); the first workflows also pay for the workflow sandbox itself (${mib(smallest.soakRss - smallest.idleRss)} over idle at N=${smallest.n}).`
         : `RSS all soaking - idle at N=${smallest.n}: ${mib(smallest.soakRss - smallest.idleRss)}, mostly the workflow sandbox that the first workflow loads, not per workflow.`,
-      'The time to start all is bounded by the dev server (one process, SQLite in memory) as much as by the worker: each canary takes four workflow tasks and three activities before its soak.',
+      'The worker holds 2N workflows: N canaries and their N parents (a deployment would be the parent in production, and holds more state than this parent).',
+      'The time to start all is bounded by the dev server (one process, SQLite in memory) as much as by the worker: each canary takes five workflow tasks and four activities (confirmPlan, startCanary, setCanaryWeight, notify) before its soak, and its parent two workflow tasks.',
     ],
   };
 }

@@ -1,6 +1,7 @@
 /**
- * Rollback latency: the canary workflow on the dev server with the real
- * traffic activities (istio provider, admin kubeconfig) against a namespace
+ * Rollback latency: the canary workflow on the dev server, started as the
+ * product starts it (the child of a parent: the tests' testParentWorkflow),
+ * with the real traffic activities (istio provider, admin kubeconfig) against a namespace
  * of its own (bench-rollback-<run>: a stable api-gateway Deployment, its
  * Service and VirtualService, as scripts/sandbox/demo.ts makes them), soaking
  * at 25%. Measured, polling the VirtualService every ~20 ms:
@@ -20,8 +21,9 @@ import { trafficActivities } from '../src/activities/traffic';
 import type { DeployPlan } from '../src/domain/plan';
 import type { AnalysisRun } from '../src/domain/status';
 import { readRouteWeights, type HttpRouteLike } from '../src/domain/traffic';
-import type { CanaryInput, CanaryResult } from '../src/workflows/canary';
+import { canaryWorkflow, type CanaryInput } from '../src/workflows/canary';
 import { abortSignal, statusQuery } from '../src/workflows/messages';
+import { parentIdOf, startAsChild } from '../test/helpers/child';
 import { fakeActivities } from '../test/helpers/fake-activities';
 import { testPlan } from '../test/helpers/plan';
 import { devServerEnv, uniqueQueue, workflowBundle } from '../test/helpers/temporal';
@@ -141,6 +143,7 @@ export async function rollbackBench(opts: BenchOptions, log: (s: string) => void
   };
 
   // Failure injection for (ii): per workflow, the onset, and when the failing measurement was returned.
+  // Keyed by the id the analysis names: the one people act on, the canary's parent.
   const failures = new Map<string, { onset: number; returnedAt?: number }>();
   const analyzeCanary = async (req: AnalysisRequest): Promise<AnalysisRun> => {
     const f = failures.get(req.workflowId);
@@ -248,11 +251,7 @@ export async function rollbackBench(opts: BenchOptions, log: (s: string) => void
         image: `${registry}/ai-saas-${SERVICE}:1.0.1`,
         searchAttributes: false,
       };
-      const handle = await env.client.workflow.start<(i: CanaryInput) => Promise<CanaryResult>>('canaryWorkflow', {
-        taskQueue,
-        workflowId,
-        args: [input],
-      });
+      const handle = await startAsChild(env.client, canaryWorkflow, { taskQueue, workflowId, args: [input] });
       await soakingAt25(handle);
       return { workflowId, handle };
     };
@@ -275,7 +274,7 @@ export async function rollbackBench(opts: BenchOptions, log: (s: string) => void
         const { workflowId, handle } = await start('fail', i, size.intervalMs);
         const onset = nowMs() + Math.random() * size.intervalMs;
         const f: { onset: number; returnedAt?: number } = { onset };
-        failures.set(workflowId, f);
+        failures.set(parentIdOf(workflowId), f);
         await sleep(Math.max(0, onset - nowMs()));
         const at = await untilStable(size.intervalMs + 30_000);
         if (f.returnedAt === undefined) throw new Error(`failure run ${i}: stable 100 without a failing measurement`);
@@ -325,7 +324,7 @@ export async function rollbackBench(opts: BenchOptions, log: (s: string) => void
     durationMs: Date.now() - startedAt.getTime(),
     load: { start: loadStart, end: loadAverage() },
     setup: [
-      `${size.runs} runs of each kind; canary workflow on the dev server (in-process worker), real traffic activities (istio provider, admin kubeconfig) on namespace ${namespace}, canary soaking at 25% of a 4-replica stable Deployment`,
+      `${size.runs} runs of each kind; canary workflow on the dev server (in-process worker), each the child of a parent that only waits for it (canaries run only as children); the abort signal goes to the canary itself (not through a deployment's forwarding); the fake confirmPlan accepts the plan; real traffic activities (istio provider, admin kubeconfig) on namespace ${namespace}, canary soaking at 25% of a 4-replica stable Deployment`,
       `VirtualService read every ${POLL_MS} ms with the admin client; a latency ends when the first read showing stable 100 / canary 0 returns (an upper bound: it includes up to one poll interval and one read)`,
       `(ii) analysis interval ${ms(interval)} (the example config's is 1 m; shortened so 20 runs fit in minutes), failure limit 0; the failure starts at a random point of the interval`,
     ],

@@ -1,6 +1,8 @@
 /**
  * Records the replay histories of every point where a deployment waits: the
- * canary's approval gate, a pause, a soak; the blue-green approval gate and
+ * canary's approval gate (also where senders are verified, one of two
+ * approvals counted), a pause (also with the environment's maxPause timer
+ * running), a soak; the blue-green approval gate and
  * monitoring window; the rollback's database decision; a deploy holding its
  * environment lock while its child runs; the lock itself; the retired
  * colour's delay. Each is saved *while the workflow is parked there* (still
@@ -33,6 +35,13 @@
  * Workflows, signals and the status query are named by string, not imported,
  * so the same file drives older workflow code; the fakes and the plan come
  * from the checkout it runs in.
+ *
+ * Canary and blue-green run only as a deployment's children (they refuse to
+ * run on their own), so the recorder starts them as the child of the tests'
+ * parent (testParentWorkflow, test/helpers/test-workflows.ts, which the
+ * checkout's workflowBundle() holds) and drives and saves the child; signals
+ * go to the child itself. In an older checkout, whose bundle has no such
+ * parent, they start on their own, as that code allowed.
  */
 import '../helpers/setup-runtime';
 import type { WorkflowHandle } from '@temporalio/client';
@@ -62,7 +71,7 @@ interface Ctx {
   fake: Fake;
   /** The plan the fakes resolve (scenario.fake.plan). */
   plan: DeployPlan;
-  /** Starts a workflow on this scenario's task queue. */
+  /** Starts a workflow on this scenario's task queue (canary and blue-green as a parent's child: the child's handle). */
   start(type: string, workflowId: string, arg: unknown): Promise<Handle>;
   handle(workflowId: string): Handle;
   /** Saves the workflow's history as it is now, as `<name><suffix>.json`. */
@@ -84,6 +93,46 @@ function plan(input: DeployInput): DeployPlan {
 }
 const canaryInput = (p: DeployPlan) => ({ version: p.version, plan: p, searchAttributes: p.searchAttributes });
 const by = { by: 'alice' };
+
+/** An environment that verifies senders by SSH signature and needs two approvers (carol requested it). */
+function verifiedPlan(input: DeployInput): DeployPlan {
+  const p = plan(input);
+  return {
+    ...p,
+    requestedBy: 'carol',
+    requestedVia: 'ssh',
+    approvals: { ...p.approvals, verify: 'ssh', approvers: ['alice', 'bob'], required: 2 },
+  };
+}
+/** The plan with the environment's approvals.maxPause set to `ms`. */
+const withMaxPause = (p: DeployPlan, ms: number): DeployPlan => ({
+  ...p,
+  approvals: { ...p.approvals, maxPauseMs: ms },
+});
+/** A signal's proof as deployctl attaches it; the recorder's verifySender accepts it without checking the signature. */
+const sshProof = (gate: string, nonce: string) => ({
+  type: 'ssh',
+  gate,
+  expires: '2030-01-01T00:00:00.000Z',
+  nonce,
+  signature: '-----BEGIN SSH SIGNATURE-----\n(not checked by the recorder)\n-----END SSH SIGNATURE-----',
+});
+/** verifySender that takes every proof's sender at its word: the identity `by`, the gate and nonce of the proof. */
+const acceptProof: FakeOptions['verifySender'] = async (req) => {
+  const proof = req.proof as { gate?: string; nonce?: string } | undefined;
+  if (!proof?.nonce) return { ok: false, reason: 'no proof' };
+  return {
+    ok: true,
+    sender: {
+      identity: req.message.by,
+      via: 'ssh',
+      groups: [],
+      gate: proof.gate ?? '-',
+      replayKey: `ssh:${proof.nonce}`,
+      credential: `SHA256:${req.message.by}-recorded`,
+    },
+  };
+};
 
 // --- waiting ------------------------------------------------------------------------
 
@@ -276,6 +325,49 @@ const SCENARIOS: Scenario[] = [
       await signal(h, 'approve', by);
       await until(h, 'the pause before 5%', (s) => !!s.waitingFor?.what.startsWith('resume before moving to 5%'));
       await c.save('canaryWorkflow--parked-paused-before-step', h.workflowId);
+    },
+  },
+  {
+    // Senders verified by SSH signature, two approvers needed: one verified approval counted at the gate before 100%;
+    // then the second opens it and the canary goes to the end.
+    writes: ['canaryWorkflow--parked-at-verified-gate', 'canaryWorkflow--verified-approved-at-gate'],
+    fake: {
+      plan: verifiedPlan({ version: '1.0.1', canary: { approval: 'before-full', soak: '2m' } }),
+      verifySender: acceptProof,
+    },
+    async run(c) {
+      const h = await c.start('canaryWorkflow', 'rec-canary-verified-gate', canaryInput(c.plan));
+      await until(h, 'the gate before 100%', atGateAt(50), { env: c.env, skip: '1m' });
+      await signal(h, 'approve', { by: 'alice', proof: sshProof('traffic-100', 'nonce-alice') });
+      await until(
+        h,
+        "alice's verified approval",
+        (s) => atGateAt(50)(s) && s.approvals.some((a) => a.by === 'alice' && a.via === 'ssh'),
+      );
+      await c.save('canaryWorkflow--parked-at-verified-gate', h.workflowId);
+      await signal(h, 'approve', { by: 'bob', proof: sshProof('traffic-100', 'nonce-bob') });
+      await finished(h);
+      await c.save('canaryWorkflow--verified-approved-at-gate', h.workflowId);
+    },
+  },
+  {
+    // Paused during the soak at 5% where the environment's maxPause is 10 minutes: parked with the pause's limit
+    // pending; then the pause outlasts it and the canary aborts to stable.
+    writes: ['canaryWorkflow--parked-paused-max-pause', 'canaryWorkflow--aborted-max-pause-exceeded'],
+    fake: { plan: withMaxPause(plan({ version: '1.0.1' }), 600_000) },
+    async run(c) {
+      const h = await c.start('canaryWorkflow', 'rec-canary-max-pause', canaryInput(c.plan));
+      await until(h, 'the soak at 5%', soakingAt(5));
+      await c.env.sleep(90_000);
+      await until(h, 'the soak at 5% after one analysis', soakingAt(5));
+      await signal(h, 'pause', by);
+      await until(h, 'the pause', (s) => s.phase === 'soaking' && s.canary?.paused === true);
+      await c.save('canaryWorkflow--parked-paused-max-pause', h.workflowId);
+      await finished(h, { env: c.env, skip: true });
+      const s = await h.query<DeploymentStatus>('status');
+      if (!s.aborts.some((a) => a.reason?.startsWith('paused longer than')))
+        throw new Error(`${h.workflowId} ended without the maxPause abort (phase ${s.phase})`);
+      await c.save('canaryWorkflow--aborted-max-pause-exceeded', h.workflowId);
     },
   },
   {
@@ -487,6 +579,9 @@ const SCENARIOS: Scenario[] = [
 
 // --- running ---------------------------------------------------------------------------
 
+/** The workflow types the product runs only as a deployment's children. */
+const CHILDREN_ONLY = ['canaryWorkflow', 'blueGreenWorkflow'];
+
 function args(argv: string[]): { out: string; suffix: string; only?: string[]; list: boolean } {
   const value = (flag: string) => {
     const i = argv.indexOf(flag);
@@ -517,6 +612,8 @@ async function main(): Promise<void> {
       searchAttributes: Object.fromEntries(SEARCH_ATTRIBUTE_NAMES.map((name) => [name, keyword])),
     });
     const bundle = await workflowBundle();
+    // This checkout's tests start children under testParentWorkflow; older ones started them on their own.
+    const withParent = bundle.code.includes('testParentWorkflow');
     for (const scenario of chosen) {
       const fake = fakeActivities(scenario.fake);
       const plan = scenario.fake.plan!;
@@ -540,9 +637,28 @@ async function main(): Promise<void> {
         fake,
         plan,
         async start(type, workflowId, arg) {
-          const h = await env.client.workflow.start(type, { taskQueue, workflowId, args: [arg] });
-          started.push(h);
-          return h;
+          if (!withParent || !CHILDREN_ONLY.includes(type)) {
+            const h = await env.client.workflow.start(type, { taskQueue, workflowId, args: [arg] });
+            started.push(h);
+            return h;
+          }
+          const parent = await env.client.workflow.start('testParentWorkflow', {
+            taskQueue,
+            workflowId: `${workflowId}-parent`,
+            args: [{ workflowType: type, workflowId, args: [arg] }],
+          });
+          const h = env.client.workflow.getHandle(workflowId);
+          started.push(parent, h);
+          // The child exists once the parent's first workflow task has run.
+          for (let i = 0; ; i++) {
+            try {
+              await h.describe();
+              return h;
+            } catch (err) {
+              if (i > 500) throw err;
+              await realSleep(20);
+            }
+          }
         },
         handle(workflowId) {
           const h = env.client.workflow.getHandle(workflowId);
