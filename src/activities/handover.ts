@@ -69,7 +69,7 @@ export function handoverActivities(deps: HandoverDeps) {
     async confirmRollback(req: ConfirmRollbackRequest): Promise<RollbackConfirmed> {
       confirmPlanOnly(req.plan, "the rollback's plan");
       const p = req.plan;
-      const checked = checkedRecords(Array.isArray(req.records) ? req.records : [], p);
+      const checked = checkedRecords(Array.isArray(req.records) ? req.records : [], p, config.registry.previousHosts);
       const problems = [...checked.problems];
       if (!Array.isArray(req.records)) problems.push('records must be a list');
       if (req.canary) problems.push(...trafficTargetProblems(req.canary, p).map((x) => `canary target: ${x}`));

@@ -16,6 +16,9 @@ import { TRAFFIC_PROVIDERS } from './plan';
 const NAME_RE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const ENV_NAME_RE = /^[A-Z_][A-Z0-9_]{0,127}$/;
 
+const registryHost = z
+  .string()
+  .regex(/^[a-zA-Z0-9.-]+(:\d{1,5})?(\/[a-z0-9._/-]+)?$/, 'a registry host such as 127.0.0.1:5000');
 const dnsName = z.string().regex(NAME_RE, 'a lowercase DNS label (a-z, 0-9, "-", at most 63 characters)');
 const envName = z.string().regex(ENV_NAME_RE, 'an environment variable name such as SMOKE_PASSWORD');
 const MAX_DURATION_MS = 30 * 24 * 3_600_000;
@@ -244,7 +247,13 @@ export const configSchema = z
     }),
     registry: z.strictObject({
       /** host[:port][/path], e.g. 127.0.0.1:5000 or ghcr.io/acme */
-      host: z.string().regex(/^[a-zA-Z0-9.-]+(:\d{1,5})?(\/[a-z0-9._/-]+)?$/, 'a registry host such as 127.0.0.1:5000'),
+      host: registryHost,
+      /**
+       * Registries earlier releases were deployed from (one the team moved away
+       * from, or the same registry under another name): a rollback may return a
+       * Deployment to their images of the configured image names. No other.
+       */
+      previousHosts: z.array(registryHost).max(10).default([]),
       insecure: z.boolean().default(false),
       usernameEnv: envName.optional(),
       passwordEnv: envName.optional(),

@@ -32,14 +32,16 @@ export interface HandedRecord {
 
 /**
  * The records a rollback acts on: each names a Deployment of the plan, and
- * sets that service's container to an image of its configured registry and
- * name. Other containers (sidecars the Deployment ran beside it) are left
+ * sets that service's container to an image of its configured registry (or
+ * one of registry.previousHosts, where earlier releases came from) and name. Other containers (sidecars the Deployment ran beside it) are left
  * out: a deployment never changed them, so a rollback has nothing to set there.
  */
 export function checkedRecords(
   records: readonly HandedRecord[],
   plan: Pick<DeployPlan, 'registry' | 'services'>,
+  previousRegistries: readonly string[] = [],
 ): { records: HandedRecord[]; problems: string[] } {
+  const registries = [plan.registry, ...previousRegistries];
   const problems: string[] = [];
   const out: HandedRecord[] = [];
   for (const r of records) {
@@ -53,9 +55,9 @@ export function checkedRecords(
       problems.push(`record for deployment ${svc.deployment}: no image for container ${svc.container}`);
       continue;
     }
-    if (!isImageOf(image, plan.registry, svc.image)) {
+    if (!registries.some((registry) => isImageOf(image, registry, svc.image))) {
       problems.push(
-        `record for deployment ${svc.deployment}: image ${JSON.stringify(image)} is not ${plan.registry}/${svc.image}`,
+        `record for deployment ${svc.deployment}: image ${JSON.stringify(image)} is not ${registries.map((r) => `${r}/${svc.image}`).join(' or ')} (registry.host, registry.previousHosts)`,
       );
       continue;
     }

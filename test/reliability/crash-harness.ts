@@ -877,8 +877,12 @@ export async function runReliability(opts: ReliabilityOptions): Promise<Reliabil
   const cfg = parseYaml(readFileSync(path.join(REPO_ROOT, 'deploy.config.yaml'), 'utf8')) as {
     analysis: { window: string };
     rollout: { canary: { soak: string } };
+    registry: { previousHosts?: string[] };
   };
   cfg.analysis.window = '10s';
+  // The worker reaches the registry through its proxy, under another address than the one v1.0.0 was deployed
+  // from: a registry under another name, which a rollback may return to.
+  cfg.registry.previousHosts = [env.REGISTRY];
   // The input may only lengthen the configured soak: the harness's short soak is configured.
   cfg.rollout.canary.soak = CANARY_INPUT.soak;
   writeFileSync(configFile, stringifyYaml(cfg));

@@ -162,6 +162,17 @@ describe("a rollback's records", () => {
     });
   });
 
+  test('an image of a registry.previousHosts entry is accepted only when the config lists it', () => {
+    const moved = [
+      { deployment: svc.deployment, previousImages: { [svc.container]: `old.example:5000/${svc.image}:1.0.0` } },
+    ];
+    expect(checkedRecords(moved, plan).problems).toEqual([
+      `record for deployment ${svc.deployment}: image "old.example:5000/${svc.image}:1.0.0" is not ${registry}/${svc.image} (registry.host, registry.previousHosts)`,
+    ]);
+    expect(checkedRecords(moved, plan, ['old.example:5000']).problems).toEqual([]);
+    expect(checkedRecords(moved, plan, ['other.example:5000']).problems).toHaveLength(1);
+  });
+
   test('a forged image, an unknown Deployment, a missing container or a bad version are refused', () => {
     const r = checkedRecords(
       [
