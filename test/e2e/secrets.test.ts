@@ -415,6 +415,8 @@ describe('a failing pre-deployment check that prints its environment and every s
       webhookEnv: 'DEPLOY_WEBHOOK_URL',
     };
     raw.preDeploymentChecks = [{ name: 'leaky', command: ['node', '-e', LEAKY], passEnv: GIVEN, timeout: '1m' }];
+    // The test deploys with --strategy rolling: the environment's policy allows it (the input may only tighten).
+    raw.environments[environment].policy.strategies = ['rolling', 'canary', 'blue-green'];
     const configFile = path.join(dir, 'deploy.config.yaml');
     writeFileSync(configFile, stringify(raw));
     runEnv = {
