@@ -8,24 +8,13 @@
  */
 import { z } from 'zod';
 import { METRICS_PROVIDERS } from './analysis';
-import { formatDuration } from './duration';
-import { durationField } from './duration-field';
 import { regexProblem } from './migration-status';
 import { TRAFFIC_PROVIDERS } from './plan';
+import { dnsName, duration, envName, registryHost, url } from './config-fields';
+import { environmentSchema, STRATEGIES } from './config-environment';
 
-const NAME_RE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-const ENV_NAME_RE = /^[A-Z_][A-Z0-9_]{0,127}$/;
+export { STRATEGIES };
 
-const registryHost = z
-  .string()
-  .regex(/^[a-zA-Z0-9.-]+(:\d{1,5})?(\/[a-z0-9._/-]+)?$/, 'a registry host such as 127.0.0.1:5000');
-const dnsName = z.string().regex(NAME_RE, 'a lowercase DNS label (a-z, 0-9, "-", at most 63 characters)');
-const envName = z.string().regex(ENV_NAME_RE, 'an environment variable name such as SMOKE_PASSWORD');
-const MAX_DURATION_MS = 30 * 24 * 3_600_000;
-/** A duration field; below `minMs` or above `maxMs` (30 days by default) is refused, so a typo cannot make a zero soak or an endless wait. */
-const duration = (what: string, minMs = 0, maxMs = MAX_DURATION_MS) =>
-  durationField(what, minMs, maxMs, (min, max) => `${formatDuration(min)} and ${formatDuration(max)}`);
-const url = z.string().regex(/^https?:\/\/[^\s/$.?#][^\s]*$/i, 'an absolute http(s) URL such as http://127.0.0.1:9090');
 const command = z
   .array(z.string().min(1).max(4096))
   .min(1, 'a command as an argument array, e.g. [npm, run, test]')
@@ -44,104 +33,6 @@ export const serviceSchema = z.strictObject({
   dockerfile: z.string().min(1).max(1024).default('Dockerfile'),
   deployment: dnsName.optional(),
   container: dnsName.optional(),
-});
-
-const identity = z
-  .string()
-  .regex(
-    /^[\p{L}\p{N}._@+\- ]{1,128}$|^group:[\p{L}\p{N}._@+\-/ ]{1,128}$/u,
-    'an identity such as alice@example.com, or group:<name>',
-  );
-
-/** How steering messages are verified (docs/operations.md "Approvals"). */
-const approvalsSchema = z
-  .strictObject({
-    /** none: names are taken as typed (the demo); ssh: SSH signatures; oidc: ID tokens from the team's issuer. */
-    verify: z.enum(['none', 'ssh', 'oidc']).default('none'),
-    /** Who may approve, abort, pause, resume and promote; empty: anyone (anyone verified, with ssh or oidc). */
-    approvers: z.array(identity).max(100).default([]),
-    /** Distinct people each gate and a database restore need. */
-    required: z.number().int().min(1).max(10).default(1),
-    /** Whether the person who requested a deployment may approve it. */
-    allowSelfApproval: z.boolean().default(false),
-    /** A canary paused longer than this aborts to stable. */
-    maxPause: duration('approvals maxPause', 60_000).default(4 * 3_600_000),
-    ssh: z
-      .strictObject({
-        /** An allowed_signers file (ssh-keygen(1) "ALLOWED SIGNERS"), the format git uses for signed commits. */
-        allowedSigners: z.string().min(1).max(1024),
-      })
-      .optional(),
-    oidc: z
-      .strictObject({
-        issuer: z.string().url('the issuer URL, exactly as the tokens name it'),
-        audience: z.string().min(1).max(256),
-        /** The issuer's keys: a JWKS file, or its jwks_uri. */
-        jwksFile: z.string().min(1).max(1024).optional(),
-        jwksUrl: url.optional(),
-        /** The claim that names the person. */
-        identityClaim: z.string().min(1).max(64).default('email'),
-        /** A claim listing the person's groups, for `group:<name>` approvers. */
-        groupsClaim: z.string().min(1).max(64).optional(),
-        /** Tokens issued longer ago than this are refused. */
-        maxTokenAge: duration('oidc maxTokenAge', 60_000, 24 * 3_600_000).default(60 * 60_000),
-        /** Require the token's nonce claim to be the hash of the signed statement (binds a token to one message). */
-        requireNonce: z.boolean().default(false),
-      })
-      .refine((o) => (o.jwksFile === undefined) !== (o.jwksUrl === undefined), {
-        message: 'give exactly one of jwksFile or jwksUrl',
-        path: ['jwksFile'],
-      })
-      .optional(),
-  })
-  .refine((a) => a.verify !== 'ssh' || a.ssh, { message: 'verify: ssh needs ssh.allowedSigners', path: ['ssh'] })
-  .refine((a) => a.verify !== 'oidc' || a.oidc, {
-    message: 'verify: oidc needs oidc.issuer, oidc.audience and oidc.jwksFile or jwksUrl',
-    path: ['oidc'],
-  })
-  .refine(
-    (a) =>
-      a.approvers.length === 0 || a.approvers.some((x) => x.startsWith('group:')) || a.approvers.length >= a.required,
-    {
-      message: 'required is more than the number of approvers: no gate could ever open',
-      path: ['required'],
-    },
-  );
-
-export const STRATEGIES = ['rolling', 'canary', 'blue-green'] as const;
-
-/**
- * What the requester of a deployment may not lower (domain/policy.ts): the
- * input can only tighten the config. Safe by default: a backup and the
- * migrations are required, and the strategies default to those at least as
- * safe as rollout.strategy.
- */
-const policySchema = z
-  .strictObject({
-    /** `optional`: the input's `backup: false` may skip the backup. */
-    backup: z.enum(['required', 'optional']).default('required'),
-    /** `optional`: the input's `migrate: false` may skip the migrations. */
-    migrations: z.enum(['required', 'optional']).default('required'),
-    /** Strategies the input may choose; default: any when rollout.strategy is rolling, else canary and blue-green. */
-    strategies: z
-      .array(z.enum(STRATEGIES))
-      .min(1)
-      .max(3)
-      .refine((s) => new Set(s).size === s.length, 'strategies must not repeat')
-      .optional(),
-  })
-  .prefault({});
-
-const environmentSchema = z.strictObject({
-  namespace: dnsName,
-  approvals: approvalsSchema.default({
-    verify: 'none',
-    approvers: [],
-    required: 1,
-    allowSelfApproval: false,
-    maxPause: 4 * 3_600_000,
-  }),
-  policy: policySchema,
 });
 
 const PROMQL_PLACEHOLDERS = ['track', 'version', 'namespace', 'window'];

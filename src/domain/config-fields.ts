@@ -1,0 +1,20 @@
+/** Field types the config schema (config.ts, config-environment.ts) shares: names, durations, URLs. */
+import { z } from 'zod';
+import { formatDuration } from './duration';
+import { durationField } from './duration-field';
+
+const NAME_RE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const ENV_NAME_RE = /^[A-Z_][A-Z0-9_]{0,127}$/;
+
+export const registryHost = z
+  .string()
+  .regex(/^[a-zA-Z0-9.-]+(:\d{1,5})?(\/[a-z0-9._/-]+)?$/, 'a registry host such as 127.0.0.1:5000');
+export const dnsName = z.string().regex(NAME_RE, 'a lowercase DNS label (a-z, 0-9, "-", at most 63 characters)');
+export const envName = z.string().regex(ENV_NAME_RE, 'an environment variable name such as SMOKE_PASSWORD');
+const MAX_DURATION_MS = 30 * 24 * 3_600_000;
+/** A duration field; below `minMs` or above `maxMs` (30 days by default) is refused, so a typo cannot make a zero soak or an endless wait. */
+export const duration = (what: string, minMs = 0, maxMs = MAX_DURATION_MS) =>
+  durationField(what, minMs, maxMs, (min, max) => `${formatDuration(min)} and ${formatDuration(max)}`);
+export const url = z
+  .string()
+  .regex(/^https?:\/\/[^\s/$.?#][^\s]*$/i, 'an absolute http(s) URL such as http://127.0.0.1:9090');
