@@ -13,7 +13,7 @@ import {
 import { BUMPS } from '../../domain/version';
 import { resultOf } from '../../workflows/outcome';
 import type { RollbackResult } from '../../workflows/rollback';
-import { NO_GATE, requestNote } from '../../domain/identity';
+import { NO_GATE, requestNote, type RequestKind } from '../../domain/identity';
 import { ExitCode } from '../exit-codes';
 import { makeProof, oidcTokenOption, proofOptions, sshKeyOption } from '../proof';
 import { deployMetadata, rollbackMetadata } from '../summaries';
@@ -107,13 +107,7 @@ export function addStartCommands(program: Command, ctx: Ctx, exit: { code: numbe
         (valid.version
           ? `${prefix}-${valid.version}${valid.dryRun ? `-dry-run-${stamp}` : ''}`
           : `${prefix}-${valid.bump}-${stamp}`);
-      const requestProof = await makeProof(proofOptions(o, ctx.env), {
-        workflowId,
-        signal: 'deploy',
-        by: valid.requestedBy ?? 'unknown',
-        gate: NO_GATE,
-        note: requestNote('deploy', valid),
-      });
+      const requestProof = await requestProofFor('deploy', workflowId, valid, o, ctx.env);
       if (requestProof) input.requestProof = requestProof;
       exit.code = await withClient(ctx, async (client, namespace) => {
         try {
@@ -188,13 +182,7 @@ export function addStartCommands(program: Command, ctx: Ctx, exit: { code: numbe
       };
       const valid = checked(() => checkInput(rollbackInputSchema, input, 'rollback'));
       const workflowId = `rollback-${input.environment ?? 'default'}-${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}`;
-      const requestProof = await makeProof(proofOptions(o, ctx.env), {
-        workflowId,
-        signal: 'rollback',
-        by: valid.requestedBy ?? 'unknown',
-        gate: NO_GATE,
-        note: requestNote('rollback', valid),
-      });
+      const requestProof = await requestProofFor('rollback', workflowId, valid, o, ctx.env);
       if (requestProof) input.requestProof = requestProof;
       exit.code = await withClient(ctx, async (client, namespace) => {
         await client.workflow.start('rollbackWorkflow', {
@@ -225,4 +213,21 @@ export function addStartCommands(program: Command, ctx: Ctx, exit: { code: numbe
         return r.outcome === 'rolled-back' ? ExitCode.Ok : ExitCode.Failed;
       });
     });
+}
+
+/** Proof that the requester asks for this deployment or rollback (none without --ssh-key / --oidc-token-file). */
+function requestProofFor(
+  kind: RequestKind,
+  workflowId: string,
+  valid: Parameters<typeof requestNote>[1] & { requestedBy?: string },
+  o: Record<string, unknown>,
+  env: NodeJS.ProcessEnv,
+) {
+  return makeProof(proofOptions(o, env), {
+    workflowId,
+    signal: kind,
+    by: valid.requestedBy ?? 'unknown',
+    gate: NO_GATE,
+    note: requestNote(kind, valid),
+  });
 }
