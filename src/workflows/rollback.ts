@@ -17,32 +17,21 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { patched, workflowInfo } from '@temporalio/workflow';
-import type { BlueGreenTarget, CanaryTarget, Colour, DeploymentRecord } from '../activities/contracts';
+import type { CanaryTarget } from '../activities/contracts';
 import { ErrorType } from '../domain/errors';
 import { restoreAttention } from '../domain/backup';
-import type { RollbackInput } from '../domain/input';
 import { colourRollback } from '../domain/blue-green';
-import {
-  colourTarget,
-  imageReference,
-  trafficService,
-  trafficTarget,
-  type DeployPlan,
-  type RollbackPlan,
-} from '../domain/plan';
+import { colourTarget, imageReference, trafficService, trafficTarget, type RollbackPlan } from '../domain/plan';
 import { policyOf, proofFlags } from '../domain/identity';
 import { shellCommand } from '../domain/shell';
-import type { DeploymentStatus } from '../domain/status';
 import { long, short, traffic } from './activity-options';
 import {
-  CLOSE_STATUS_FOLLOWS_OUTCOME_PATCH,
   RESTORE_APPROVALS_PATCH,
   ROLLBACK_BLUE_GREEN_PATCH,
   ROLLBACK_CONFIRMS_HANDOVER_PATCH,
   ROLLBACK_LOCK_PATCH,
   ROLLBACK_PAST_FAILED_STEP_PATCH,
 } from './patches';
-import { outcomeFailure } from './outcome';
 import { Gate, peopleRules, verifiedFields, type PolicySource } from './support/gate';
 import { notifierFor } from './support/notifier';
 import { signalTargetId, steer } from './support/steering';
@@ -55,73 +44,9 @@ import {
 } from './environment-lock';
 import { environmentBusy, refuseBadWorkflowId } from './support/lock';
 
-/** What the deploy saga hands over: everything it changed that can be undone. */
-export interface AutomaticRollback {
-  plan: DeployPlan;
-  /** What the Deployments the deployment changed ran before. */
-  records: Pick<DeploymentRecord, 'deployment' | 'previousImages' | 'previousVersion'>[];
-  /** A canary to abort (weight back to stable 100, canary scaled to zero). */
-  canary?: CanaryTarget;
-  /** A blue-green switch to undo: traffic back to the colour that served before. */
-  blueGreen?: { target: BlueGreenTarget; back: Colour };
-  backupKey?: string;
-  /** The backup's sha256 as the backup step recorded it: the restore refuses an object that differs. */
-  backupSha256?: string;
-  migrationsApplied: string[];
-  /** A migration may have changed the database though none is named (a command's tool, or one that failed). */
-  databaseChanged?: boolean;
-  reason: string;
-}
+import { failedRollback, REFUSALS, type RollbackResult, type RollbackWorkflowInput } from './rollback-outcome';
 
-/** A manual rollback's input, or the deploy saga's hand-over. */
-export interface RollbackWorkflowInput extends RollbackInput {
-  automatic?: AutomaticRollback;
-}
-
-/**
- * How far the rollback got: workloads, then the database. `restored` means
- * the restore committed and the row counts match the backup's; `restored,
- * row counts differ` that it committed (the data was replaced, so the
- * rollback happened) but the counts differ, which `attention` says loudly;
- * every other value means the database was not replaced.
- */
-export interface RollbackResult {
-  outcome: 'rolled-back' | 'failed';
-  workloads: string;
-  database:
-    'restored' | 'restored, row counts differ' | 'kept' | 'kept (decision timed out)' | 'unchanged' | 'restore failed';
-  /** The restore that committed: which backup, and whether the row counts matched it. */
-  restore?: { key: string; verified: boolean; differences: string[] };
-  /** What a person must check before reopening traffic, e.g. row counts that differ after a restore. */
-  attention?: string;
-  /** A manual rollback that switched a blue-green Service back: from which colour to which, read back. */
-  blueGreen?: { service: string; from: Colour; to: Colour; deployment: string; version?: string };
-  reason?: string;
-  /** Refused before anything changed: bad input, or a hand-over the configuration does not confirm (deployctl exit 2). */
-  refused?: 'invalid-input';
-  status: DeploymentStatus;
-}
-
-/** Failures that refuse a rollback before it changes anything: its input, not the platform, is wrong. */
-const REFUSALS: readonly (string | undefined)[] = [
-  ErrorType.InvalidInput,
-  ErrorType.PlanMismatch,
-  ErrorType.ParentRequired,
-];
-
-/**
- * A rollback that failed closes as Failed, its result in the failure
- * (histories from before issue 16 item 9 completed with it).
- */
-function failedRollback(result: RollbackResult): RollbackResult {
-  if (patched(CLOSE_STATUS_FOLLOWS_OUTCOME_PATCH))
-    throw outcomeFailure(
-      result.refused ? ErrorType.RollbackRefused : ErrorType.RollbackFailed,
-      result.reason ?? `rollback failed: database ${result.database}`,
-      result,
-    );
-  return result;
-}
+export type { AutomaticRollback, RollbackResult, RollbackWorkflowInput } from './rollback-outcome';
 
 /** Workloads and traffic back first, then the database only on a person's approval. */
 export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<RollbackResult> {
