@@ -1,7 +1,8 @@
 /**
  * One environment of the config (`environments.<name>`): its namespace, who
- * may steer its deployments and how they prove it (approvals), and what a
- * deployment's input may not lower (policy).
+ * may steer its deployments and how they prove it (approvals), what a
+ * deployment's input may not lower (policy), and the top-level sections it
+ * sets differently (its cluster, database, bucket, metrics, URLs...).
  */
 import { z } from 'zod';
 import { dnsName, duration, url } from './config-fields';
@@ -92,8 +93,28 @@ const policySchema = z
   })
   .prefault({});
 
+/**
+ * The top-level sections an environment may set differently (environment-config.ts):
+ * every outside system a deployment touches, and how it rolls out.
+ */
+export const SECTIONS = [
+  'kubernetes',
+  'database',
+  'backup',
+  'analysis',
+  'verification',
+  'redis',
+  'traffic',
+  'rollout',
+] as const;
+export type Section = (typeof SECTIONS)[number];
+
+/** Taken as given here; checked merged over the top level (environment-config.ts parseOverrides). */
+const override = z.record(z.string(), z.unknown()).optional();
+
 export const environmentSchema = z.strictObject({
   namespace: dnsName,
+  ...(Object.fromEntries(SECTIONS.map((s) => [s, override])) as Record<Section, typeof override>),
   approvals: approvalsSchema.default({
     verify: 'none',
     approvers: [],

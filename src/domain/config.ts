@@ -11,7 +11,8 @@ import { METRICS_PROVIDERS } from './analysis';
 import { regexProblem } from './migration-status';
 import { TRAFFIC_PROVIDERS } from './plan';
 import { dnsName, duration, envName, registryHost, url } from './config-fields';
-import { environmentSchema, STRATEGIES } from './config-environment';
+import { environmentSchema, SECTIONS, STRATEGIES, type Section } from './config-environment';
+import { environmentProblems, parseOverrides, sharingProblems } from './environment-config';
 
 export { STRATEGIES };
 
@@ -115,264 +116,272 @@ export const migrationsSchema = z
   ])
   .default({ mode: 'builtin', directory: 'migrations' });
 
-export const configSchema = z
-  .strictObject({
-    project: dnsName,
-    defaultEnvironment: dnsName.default('production'),
-    environments: z
-      .record(dnsName, environmentSchema)
-      .refine((e) => Object.keys(e).length > 0, 'at least one environment'),
-    temporal: z
-      .strictObject({
-        taskQueue: z.string().min(1).max(200).default('deployments'),
-        uiUrl: url.optional(),
-        /** Upsert DeployEnvironment/Version/Strategy/Phase; the server must have them registered. */
-        searchAttributes: z.boolean().default(true),
-      })
-      .prefault({}),
-    git: z.strictObject({
-      /** Path of the release checkout on the worker's machine. */
-      checkout: z.string().min(1).max(4096),
-      remote: z.string().min(1).max(100).default('origin'),
-      branch: z.string().min(1).max(255).default('main'),
-    }),
-    registry: z.strictObject({
-      /** host[:port][/path], e.g. 127.0.0.1:5000 or ghcr.io/acme */
-      host: registryHost,
-      /**
-       * Registries earlier releases were deployed from (one the team moved away
-       * from, or the same registry under another name): a rollback may return a
-       * Deployment to their images of the configured image names. No other.
-       */
-      previousHosts: z.array(registryHost).max(10).default([]),
-      insecure: z.boolean().default(false),
-      usernameEnv: envName.optional(),
-      passwordEnv: envName.optional(),
-    }),
-    services: z
-      .array(serviceSchema)
-      .min(1)
+const baseSchema = z.strictObject({
+  project: dnsName,
+  defaultEnvironment: dnsName.default('production'),
+  environments: z
+    .record(dnsName, environmentSchema)
+    .refine((e) => Object.keys(e).length > 0, 'at least one environment'),
+  temporal: z
+    .strictObject({
+      taskQueue: z.string().min(1).max(200).default('deployments'),
+      uiUrl: url.optional(),
+      /** Upsert DeployEnvironment/Version/Strategy/Phase; the server must have them registered. */
+      searchAttributes: z.boolean().default(true),
+    })
+    .prefault({}),
+  git: z.strictObject({
+    /** Path of the release checkout on the worker's machine. */
+    checkout: z.string().min(1).max(4096),
+    remote: z.string().min(1).max(100).default('origin'),
+    branch: z.string().min(1).max(255).default('main'),
+  }),
+  registry: z.strictObject({
+    /** host[:port][/path], e.g. 127.0.0.1:5000 or ghcr.io/acme */
+    host: registryHost,
+    /**
+     * Registries earlier releases were deployed from (one the team moved away
+     * from, or the same registry under another name): a rollback may return a
+     * Deployment to their images of the configured image names. No other.
+     */
+    previousHosts: z.array(registryHost).max(10).default([]),
+    insecure: z.boolean().default(false),
+    usernameEnv: envName.optional(),
+    passwordEnv: envName.optional(),
+  }),
+  services: z
+    .array(serviceSchema)
+    .min(1)
+    .max(100)
+    .refine((s) => new Set(s.map((x) => x.name)).size === s.length, 'service names must be unique'),
+  build: z
+    .strictObject({
+      concurrency: z.number().int().min(1).max(32).default(4),
+      /** Allow pushing a tag that already exists with another digest. */
+      allowOverwrite: z.boolean().default(false),
+      timeout: duration('build timeout').default(30 * 60_000),
+    })
+    .prefault({}),
+  preDeploymentChecks: z
+    .array(
+      z.strictObject({
+        name: z.string().min(1).max(128),
+        command,
+        /** Non-secret variables for the check (e.g. NODE_ENV); CI=true is always set. */
+        env: z.record(envName, z.string().max(4096)).default({}),
+        /** Variables copied from the worker's environment (e.g. NPM_TOKEN); besides PATH, HOME and the locale, nothing else is passed. */
+        passEnv: z.array(envName).max(64).default([]),
+        timeout: duration('check timeout').default(10 * 60_000),
+      }),
+    )
+    .max(50)
+    .default([]),
+  database: z.strictObject({
+    name: z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]{0,62}$/, 'a PostgreSQL database name'),
+    /** Connection URL without a password; the password comes from PGPASSWORD or the URL in DATABASE_URL. */
+    urlEnv: envName.default('DATABASE_URL'),
+    verifyTables: z
+      .array(z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]{0,62}$/))
       .max(100)
-      .refine((s) => new Set(s.map((x) => x.name)).size === s.length, 'service names must be unique'),
-    build: z
-      .strictObject({
-        concurrency: z.number().int().min(1).max(32).default(4),
-        /** Allow pushing a tag that already exists with another digest. */
-        allowOverwrite: z.boolean().default(false),
-        timeout: duration('build timeout').default(30 * 60_000),
-      })
-      .prefault({}),
-    preDeploymentChecks: z
-      .array(
-        z.strictObject({
-          name: z.string().min(1).max(128),
-          command,
-          /** Non-secret variables for the check (e.g. NODE_ENV); CI=true is always set. */
-          env: z.record(envName, z.string().max(4096)).default({}),
-          /** Variables copied from the worker's environment (e.g. NPM_TOKEN); besides PATH, HOME and the locale, nothing else is passed. */
-          passEnv: z.array(envName).max(64).default([]),
-          timeout: duration('check timeout').default(10 * 60_000),
-        }),
-      )
-      .max(50)
       .default([]),
-    database: z.strictObject({
-      name: z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]{0,62}$/, 'a PostgreSQL database name'),
-      /** Connection URL without a password; the password comes from PGPASSWORD or the URL in DATABASE_URL. */
-      urlEnv: envName.default('DATABASE_URL'),
-      verifyTables: z
-        .array(z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]{0,62}$/))
-        .max(100)
-        .default([]),
-      /**
-       * How the release's migrations run: each `mode` is one migrator
-       * (activities/database/migrators/, built by its one factory), and this
-       * union is the one place their names and settings are declared.
-       */
-      migrations: migrationsSchema,
-      /** Growth in connections during verification above which the platform check fails. */
-      maxConnectionGrowth: z.number().int().min(0).default(20),
-      /** Directory of pg_dump, pg_restore and psql (not older than the server); empty means PATH. */
-      clientBin: z.string().max(4096).optional(),
-      /** Longest wait for a table lock (pg_dump's --lock-wait-timeout, the restore's lock_timeout); a busy database is retried later. */
-      lockTimeout: duration('database lockTimeout').default(60_000),
-      /** Longest wait for another migrator to finish before this one gives up (and is retried). */
-      migrationLockTimeout: duration('migrationLockTimeout').default(10 * 60_000),
-    }),
-    backup: z.strictObject({
-      bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name'),
-      prefix: z.string().max(256).default('postgres/'),
-      endpoint: url.optional(),
-      region: z.string().min(1).max(64).default('us-east-1'),
-      forcePathStyle: z.boolean().default(false),
-      /** Pre-flight fails when the newest backup is older than this. */
-      maxAge: duration('backup maxAge').default(26 * 3_600_000),
-      /** Read the whole object back and compare its hash after upload. */
-      verifyReadBack: z.boolean().default(false),
-      compressionLevel: z.number().int().min(0).max(9).default(1),
-      /** Multipart upload part size; at most 10,000 parts, so 8 MiB allows 80 GiB dumps. Memory is about partSize x (queueSize + 1). */
-      partSizeMiB: z.number().int().min(5).max(512).default(8),
-      /** Parts uploaded at once. */
-      queueSize: z.number().int().min(1).max(16).default(2),
-    }),
-    kubernetes: z
-      .strictObject({
-        /** Path of the kubeconfig; empty means the standard loading rules (KUBECONFIG, in-cluster). */
-        kubeconfig: z.string().max(4096).optional(),
-        rolloutTimeout: duration('rolloutTimeout', 1000).default(10 * 60_000),
-        /** Blue-green: how long the old colour stays (scaled down) before it is deleted. */
-        deleteOldColourAfter: duration('deleteOldColourAfter').default(60 * 60_000),
-        /** How often a rollout wait reads the Deployments (kubectl rollout status watches; we poll). */
-        pollInterval: duration('pollInterval', 50, 60_000).default(1000),
-        /** Each apiserver request; a request that takes longer fails as KubernetesUnavailable and is retried. */
-        requestTimeout: duration('requestTimeout').default(15_000),
-        /** Log lines of each pod that is not Ready attached to a failed rollout (runbook "Troubleshooting"). */
-        diagnosticLogLines: z.number().int().min(0).max(500).default(20),
-      })
-      .prefault({}),
-    traffic: z.strictObject({
-      provider: z.enum(TRAFFIC_PROVIDERS).default('istio'),
-      /** The service that takes canary traffic (the runbook's api-gateway). */
-      service: dnsName,
-      virtualService: dnsName.optional(),
-      stableSubset: z.string().min(1).max(63).default('stable'),
-      canarySubset: z.string().min(1).max(63).default('canary'),
-      /** A weight change waits at most this long for its pods (replica counts, canary capacity) before it fails and is retried. */
-      stepTimeout: duration('traffic stepTimeout').default(15_000),
-    }),
-    rollout: z
-      .strictObject({
-        strategy: z.enum(STRATEGIES).default('canary'),
-        canary: z
-          .strictObject({
-            steps: weightSteps.default([5, 25, 50, 100]),
-            soak: duration('canary soak', 1000, 24 * 3_600_000).default(5 * 60_000),
-            analysisInterval: duration('analysis interval', 1000, 24 * 3_600_000).default(60_000),
-            approval: z.enum(['none', 'before-full', 'every-step']).default('none'),
-            approvalTimeout: duration('approval timeout', 1000, 7 * 24 * 3_600_000).default(60 * 60_000),
-          })
-          .prefault({}),
-        blueGreen: z
-          .strictObject({
-            monitor: duration('blue-green monitoring window', 1000, 24 * 3_600_000).default(5 * 60_000),
-            approval: z.boolean().default(false),
-            approvalTimeout: duration('approval timeout', 1000, 7 * 24 * 3_600_000).default(60 * 60_000),
-            /**
-             * The new colour before the switch: a Service (yours, e.g. a copy of the traffic Service
-             * without its `version` selector) that prepare points at the new colour, and the URL where it
-             * answers. The smoke checks run there before any traffic moves. Without it they run only
-             * on the live colour, after the switch.
-             */
-            preview: z.strictObject({ service: dnsName, url }).optional(),
-          })
-          .prefault({}),
-        /** How long to wait for a database decision after an automatic rollback; on timeout the database is kept. */
-        databaseDecisionTimeout: duration('databaseDecisionTimeout', 1000, 7 * 24 * 3_600_000).default(60 * 60_000),
-      })
-      .prefault({}),
-    verification: z.strictObject({
-      baseUrl: url,
-      healthPath: z.string().startsWith('/').default('/health'),
-      timeout: duration('health timeout').default(5000),
-      smoke: z.array(smokeCheckSchema).max(100).default([]),
-      /** Error lines tolerated in the new pods' logs since the rollout (runbook: `kubectl logs ... | grep -i error`). */
-      maxLogErrors: z.number().int().min(0).default(0),
-      /** What counts as an error line; matched case-insensitively. */
-      logErrorPattern: z
-        .string()
-        .min(1)
-        .max(512)
-        .refine((p) => {
-          try {
-            new RegExp(p, 'i');
-            return true;
-          } catch {
-            return false;
-          }
-        }, 'a JavaScript regular expression such as \\berror\\b')
-        .default('\\berror\\b'),
-      /** At most this much of each pod's log is read. */
-      logLimitBytes: z.number().int().min(1024).max(50_000_000).default(2_000_000),
-      /** Each Kubernetes API call (list pods, read a log). */
-      kubernetesTimeout: duration('kubernetes timeout').default(10_000),
-    }),
-    analysis: z.strictObject({
-      /** The metrics backend the analysis asks (activities/analysis/); each provider reads its own settings below. */
-      provider: z.enum(METRICS_PROVIDERS).default('prometheus'),
-      /** The Prometheus provider's base URL. */
-      prometheusUrl: url,
-      window: z
-        .string()
-        .regex(/^\d{1,6}[smhd]$/)
-        .default('1m'),
-      metrics: z.array(metricSchema).min(1).max(50),
-      /** Failed measurements tolerated before the analysis fails (0 = the first failure fails). */
-      failureLimit: z.number().int().min(0).max(100).default(0),
-      /** Consecutive inconclusive measurements (no data, NaN, errors) tolerated before the analysis fails. */
-      inconclusiveLimit: z.number().int().min(0).max(100).default(2),
-      /** Each PromQL query; a query that times out is inconclusive. */
-      queryTimeout: duration('query timeout').default(10_000),
-    }),
-    redis: z
-      .strictObject({ urlEnv: envName.default('REDIS_URL'), maxMemoryRatio: z.number().gt(0).max(1).default(0.8) })
-      .prefault({}),
-    notifications: z
-      .strictObject({
-        slackWebhookEnv: envName.optional(),
-        webhookEnv: envName.optional(),
-        timeout: duration('webhook timeout').default(5000),
-        /** How long a receiver that is down, slow or answers 429/5xx is retried (inside one activity attempt, per receiver, so the others get no duplicate). */
-        retryFor: duration('webhook retry window', 0, 15_000).default(10_000),
-        /** Temporal namespace, for the link to the workflow in the Temporal UI. */
-        temporalNamespace: z.string().min(1).max(255).default('default'),
-      })
-      .prefault({}),
-    summary: z
-      .strictObject({
-        /** Store the summary in the backup bucket under this prefix. */
-        store: z.boolean().default(true),
-        prefix: z.string().max(256).default('summaries/'),
-        /** Append an entry to the changelog of the release checkout, commit and push it (runbook "Update Change Log"). */
-        changelog: z.boolean().default(false),
-        changelogFile: z.string().min(1).max(1024).default('CHANGELOG.md'),
-        commitAuthor: z
-          .strictObject({
-            name: z.string().min(1).max(128).default('deploy-pipelines'),
-            email: z.string().min(3).max(254).default('deploy-pipelines@localhost'),
-          })
-          .prefault({}),
-        /** Which analysis metrics (config analysis.metrics names) are the summary's error rate and P95 latency. */
-        errorRateMetric: z.string().min(1).max(63).default('error-rate'),
-        p95Metric: z.string().min(1).max(63).default('p95-latency'),
-      })
-      .prefault({}),
-  })
-  .superRefine((cfg, ctx) => {
-    if (!(cfg.defaultEnvironment in cfg.environments)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['defaultEnvironment'],
-        message: `must name one of the environments (${Object.keys(cfg.environments).join(', ')})`,
-      });
-    }
-    for (const [name, env] of Object.entries(cfg.environments)) {
-      // Otherwise every deployment that keeps the configured strategy would be refused.
-      if (env.policy.strategies && !env.policy.strategies.includes(cfg.rollout.strategy)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['environments', name, 'policy', 'strategies'],
-          message: `must include rollout.strategy (${cfg.rollout.strategy})`,
-        });
-      }
-    }
-    if (!cfg.services.some((s) => s.name === cfg.traffic.service)) {
-      ctx.addIssue({ code: 'custom', path: ['traffic', 'service'], message: 'must name one of the services' });
-    }
-  });
+    /**
+     * How the release's migrations run: each `mode` is one migrator
+     * (activities/database/migrators/, built by its one factory), and this
+     * union is the one place their names and settings are declared.
+     */
+    migrations: migrationsSchema,
+    /** Growth in connections during verification above which the platform check fails. */
+    maxConnectionGrowth: z.number().int().min(0).default(20),
+    /** Directory of pg_dump, pg_restore and psql (not older than the server); empty means PATH. */
+    clientBin: z.string().max(4096).optional(),
+    /** Longest wait for a table lock (pg_dump's --lock-wait-timeout, the restore's lock_timeout); a busy database is retried later. */
+    lockTimeout: duration('database lockTimeout').default(60_000),
+    /** Longest wait for another migrator to finish before this one gives up (and is retried). */
+    migrationLockTimeout: duration('migrationLockTimeout').default(10 * 60_000),
+    /** Another environment may use the same database (otherwise refused at load: it would back up and migrate it). */
+    shared: z.boolean().default(false),
+  }),
+  backup: z.strictObject({
+    bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name'),
+    prefix: z.string().max(256).default('postgres/'),
+    endpoint: url.optional(),
+    region: z.string().min(1).max(64).default('us-east-1'),
+    forcePathStyle: z.boolean().default(false),
+    /** Pre-flight fails when the newest backup is older than this. */
+    maxAge: duration('backup maxAge').default(26 * 3_600_000),
+    /** Read the whole object back and compare its hash after upload. */
+    verifyReadBack: z.boolean().default(false),
+    compressionLevel: z.number().int().min(0).max(9).default(1),
+    /** Multipart upload part size; at most 10,000 parts, so 8 MiB allows 80 GiB dumps. Memory is about partSize x (queueSize + 1). */
+    partSizeMiB: z.number().int().min(5).max(512).default(8),
+    /** Parts uploaded at once. */
+    queueSize: z.number().int().min(1).max(16).default(2),
+    /** Another environment may keep its backups under the same bucket prefix (otherwise refused at load). */
+    shared: z.boolean().default(false),
+  }),
+  kubernetes: z
+    .strictObject({
+      /** Path of the kubeconfig; empty means the standard loading rules (KUBECONFIG, in-cluster). */
+      kubeconfig: z.string().max(4096).optional(),
+      /** A context of that kubeconfig; empty means its current-context. */
+      context: z.string().min(1).max(253).optional(),
+      /** Another environment may deploy to the same cluster and namespace (otherwise refused at load). */
+      shared: z.boolean().default(false),
+      rolloutTimeout: duration('rolloutTimeout', 1000).default(10 * 60_000),
+      /** Blue-green: how long the old colour stays (scaled down) before it is deleted. */
+      deleteOldColourAfter: duration('deleteOldColourAfter').default(60 * 60_000),
+      /** How often a rollout wait reads the Deployments (kubectl rollout status watches; we poll). */
+      pollInterval: duration('pollInterval', 50, 60_000).default(1000),
+      /** Each apiserver request; a request that takes longer fails as KubernetesUnavailable and is retried. */
+      requestTimeout: duration('requestTimeout').default(15_000),
+      /** Log lines of each pod that is not Ready attached to a failed rollout (runbook "Troubleshooting"). */
+      diagnosticLogLines: z.number().int().min(0).max(500).default(20),
+    })
+    .prefault({}),
+  traffic: z.strictObject({
+    provider: z.enum(TRAFFIC_PROVIDERS).default('istio'),
+    /** The service that takes canary traffic (the runbook's api-gateway). */
+    service: dnsName,
+    virtualService: dnsName.optional(),
+    stableSubset: z.string().min(1).max(63).default('stable'),
+    canarySubset: z.string().min(1).max(63).default('canary'),
+    /** A weight change waits at most this long for its pods (replica counts, canary capacity) before it fails and is retried. */
+    stepTimeout: duration('traffic stepTimeout').default(15_000),
+  }),
+  rollout: z
+    .strictObject({
+      strategy: z.enum(STRATEGIES).default('canary'),
+      canary: z
+        .strictObject({
+          steps: weightSteps.default([5, 25, 50, 100]),
+          soak: duration('canary soak', 1000, 24 * 3_600_000).default(5 * 60_000),
+          analysisInterval: duration('analysis interval', 1000, 24 * 3_600_000).default(60_000),
+          approval: z.enum(['none', 'before-full', 'every-step']).default('none'),
+          approvalTimeout: duration('approval timeout', 1000, 7 * 24 * 3_600_000).default(60 * 60_000),
+        })
+        .prefault({}),
+      blueGreen: z
+        .strictObject({
+          monitor: duration('blue-green monitoring window', 1000, 24 * 3_600_000).default(5 * 60_000),
+          approval: z.boolean().default(false),
+          approvalTimeout: duration('approval timeout', 1000, 7 * 24 * 3_600_000).default(60 * 60_000),
+          /**
+           * The new colour before the switch: a Service (yours, e.g. a copy of the traffic Service
+           * without its `version` selector) that prepare points at the new colour, and the URL where it
+           * answers. The smoke checks run there before any traffic moves. Without it they run only
+           * on the live colour, after the switch.
+           */
+          preview: z.strictObject({ service: dnsName, url }).optional(),
+        })
+        .prefault({}),
+      /** How long to wait for a database decision after an automatic rollback; on timeout the database is kept. */
+      databaseDecisionTimeout: duration('databaseDecisionTimeout', 1000, 7 * 24 * 3_600_000).default(60 * 60_000),
+    })
+    .prefault({}),
+  verification: z.strictObject({
+    baseUrl: url,
+    healthPath: z.string().startsWith('/').default('/health'),
+    timeout: duration('health timeout').default(5000),
+    smoke: z.array(smokeCheckSchema).max(100).default([]),
+    /** Error lines tolerated in the new pods' logs since the rollout (runbook: `kubectl logs ... | grep -i error`). */
+    maxLogErrors: z.number().int().min(0).default(0),
+    /** What counts as an error line; matched case-insensitively. */
+    logErrorPattern: z
+      .string()
+      .min(1)
+      .max(512)
+      .refine((p) => {
+        try {
+          new RegExp(p, 'i');
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'a JavaScript regular expression such as \\berror\\b')
+      .default('\\berror\\b'),
+    /** At most this much of each pod's log is read. */
+    logLimitBytes: z.number().int().min(1024).max(50_000_000).default(2_000_000),
+    /** Each Kubernetes API call (list pods, read a log). */
+    kubernetesTimeout: duration('kubernetes timeout').default(10_000),
+  }),
+  analysis: z.strictObject({
+    /** The metrics backend the analysis asks (activities/analysis/); each provider reads its own settings below. */
+    provider: z.enum(METRICS_PROVIDERS).default('prometheus'),
+    /** The Prometheus provider's base URL. */
+    prometheusUrl: url,
+    window: z
+      .string()
+      .regex(/^\d{1,6}[smhd]$/)
+      .default('1m'),
+    metrics: z.array(metricSchema).min(1).max(50),
+    /** Failed measurements tolerated before the analysis fails (0 = the first failure fails). */
+    failureLimit: z.number().int().min(0).max(100).default(0),
+    /** Consecutive inconclusive measurements (no data, NaN, errors) tolerated before the analysis fails. */
+    inconclusiveLimit: z.number().int().min(0).max(100).default(2),
+    /** Each PromQL query; a query that times out is inconclusive. */
+    queryTimeout: duration('query timeout').default(10_000),
+  }),
+  redis: z
+    .strictObject({ urlEnv: envName.default('REDIS_URL'), maxMemoryRatio: z.number().gt(0).max(1).default(0.8) })
+    .prefault({}),
+  notifications: z
+    .strictObject({
+      slackWebhookEnv: envName.optional(),
+      webhookEnv: envName.optional(),
+      timeout: duration('webhook timeout').default(5000),
+      /** How long a receiver that is down, slow or answers 429/5xx is retried (inside one activity attempt, per receiver, so the others get no duplicate). */
+      retryFor: duration('webhook retry window', 0, 15_000).default(10_000),
+      /** Temporal namespace, for the link to the workflow in the Temporal UI. */
+      temporalNamespace: z.string().min(1).max(255).default('default'),
+    })
+    .prefault({}),
+  summary: z
+    .strictObject({
+      /** Store the summary in the backup bucket under this prefix. */
+      store: z.boolean().default(true),
+      prefix: z.string().max(256).default('summaries/'),
+      /** Append an entry to the changelog of the release checkout, commit and push it (runbook "Update Change Log"). */
+      changelog: z.boolean().default(false),
+      changelogFile: z.string().min(1).max(1024).default('CHANGELOG.md'),
+      commitAuthor: z
+        .strictObject({
+          name: z.string().min(1).max(128).default('deploy-pipelines'),
+          email: z.string().min(3).max(254).default('deploy-pipelines@localhost'),
+        })
+        .prefault({}),
+      /** Which analysis metrics (config analysis.metrics names) are the summary's error rate and P95 latency. */
+      errorRateMetric: z.string().min(1).max(63).default('error-rate'),
+      p95Metric: z.string().min(1).max(63).default('p95-latency'),
+    })
+    .prefault({}),
+});
 
-export type DeployConfig = z.output<typeof configSchema>;
+/** Checks that hold of the whole file; those of one environment's settings run on its resolved config (environment-config.ts). */
+export const configSchema = baseSchema.superRefine((cfg, ctx) => {
+  if (!(cfg.defaultEnvironment in cfg.environments)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['defaultEnvironment'],
+      message: `must name one of the environments (${Object.keys(cfg.environments).join(', ')})`,
+    });
+  }
+});
+
+/** The top-level sections an environment may override (config-environment.ts SECTIONS), with their schemas. */
+export const sectionSchemas = Object.fromEntries(SECTIONS.map((s) => [s, baseSchema.shape[s]])) as {
+  [K in Section]: (typeof baseSchema.shape)[K];
+};
+
+type ParsedConfig = z.output<typeof configSchema>;
+export type SectionsConfig = Pick<ParsedConfig, Section>;
+type DeepPartial<T> = T extends readonly unknown[] ? T : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
+/** What an environment sets differently from the top level: the given fields only, parsed. */
+export type EnvironmentOverrides = { [K in Section]?: DeepPartial<SectionsConfig[K]> };
+export type EnvironmentConfig = Omit<z.output<typeof environmentSchema>, Section> & {
+  overrides?: EnvironmentOverrides;
+};
+export type DeployConfig = Omit<ParsedConfig, 'environments'> & { environments: Record<string, EnvironmentConfig> };
 export type ServiceConfig = z.output<typeof serviceSchema>;
-export type EnvironmentConfig = z.output<typeof environmentSchema>;
 export type MetricConfig = z.output<typeof metricSchema>;
 export type SmokeCheckConfig = z.output<typeof smokeCheckSchema>;
 
@@ -412,9 +421,30 @@ export function parseConfig(raw: unknown, file: string, env: Record<string, stri
   const result = configSchema.safeParse(interpolated);
   if (!result.success) {
     const issue = result.error.issues[0];
-    const field = issue.path.length ? issue.path.join('.') : '(root)';
     const more = result.error.issues.length > 1 ? ` (and ${result.error.issues.length - 1} more)` : '';
-    throw new ConfigError(`${file}: ${field}: ${issue.message}${more}`);
+    throw configError(file, issue.path as (string | number)[], issue.message + more);
   }
-  return result.data;
+  const rawTop = interpolated as Record<string, unknown>;
+  const rawEnvironments = rawTop.environments as Record<string, Record<string, unknown>>;
+  const environments: DeployConfig['environments'] = {};
+  for (const [name, parsed] of Object.entries(result.data.environments)) {
+    const given = parseOverrides(rawTop, rawEnvironments[name], sectionSchemas);
+    if ('issue' in given) throw configError(file, ['environments', name, ...given.issue.path], given.issue.message);
+    const rest = Object.fromEntries(
+      Object.entries(parsed).filter(([k]) => !(SECTIONS as readonly string[]).includes(k)),
+    );
+    const hasOverrides = Object.keys(given.overrides).length > 0;
+    environments[name] = {
+      ...(rest as Omit<EnvironmentConfig, 'overrides'>),
+      ...(hasOverrides ? { overrides: given.overrides } : {}),
+    };
+  }
+  const config: DeployConfig = { ...result.data, environments };
+  const problem = [...environmentProblems(config), ...sharingProblems(config, env)][0];
+  if (problem) throw configError(file, problem.path, problem.message);
+  return config;
+}
+
+function configError(file: string, path: (string | number)[], message: string): ConfigError {
+  return new ConfigError(`${file}: ${path.length ? path.join('.') : '(root)'}: ${message}`);
 }

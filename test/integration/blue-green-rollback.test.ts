@@ -30,6 +30,7 @@ const kubernetesConfig: KubernetesConfig = {
   pollInterval: 200,
   requestTimeout: 10_000,
   diagnosticLogLines: 5,
+  shared: false,
 };
 
 let apps: k8s.AppsV1Api;

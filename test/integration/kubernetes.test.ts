@@ -37,6 +37,7 @@ const kubernetesConfig: KubernetesConfig = {
   pollInterval: 200,
   requestTimeout: 10_000,
   diagnosticLogLines: 5,
+  shared: false,
 };
 
 let admin: k8s.KubeConfig;

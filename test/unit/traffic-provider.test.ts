@@ -23,6 +23,7 @@ const kubernetes = {
   pollInterval: 50,
   requestTimeout: 1_000,
   diagnosticLogLines: 0,
+  shared: false,
 };
 /** No apiserver: any call the activities made to it would fail the test. */
 const noClients = {} as KubeClients;
