@@ -9,7 +9,9 @@
 import type { WorkflowClient } from '@temporalio/client';
 import type { S3Client } from '@aws-sdk/client-s3';
 import Docker from 'dockerode';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { DeployConfig } from '../domain/config';
+import { environmentConfig } from '../domain/environment-config';
 import type { MetricsProviderFactory } from './analysis/provider';
 import { GitRepo, ReleaseSource } from './clients/git';
 import { loadKubeConfig, makeKubeClients, type KubeClients } from './clients/kube';
@@ -26,6 +28,12 @@ export interface ProviderRegistry {
   migrators?: Record<string, MigratorFactory>;
 }
 
+/** The clients of one environment's back ends (its cluster, its bucket), where they differ from the defaults. */
+export interface EnvironmentClients {
+  kube?: KubeClients;
+  s3?: S3Client;
+}
+
 export interface ActivityDeps {
   config: DeployConfig;
   env: NodeJS.ProcessEnv;
@@ -35,8 +43,11 @@ export interface ActivityDeps {
   registry: RegistryClient;
   /** The registry credentials from registry.usernameEnv / passwordEnv, when set. */
   registryAuth?: RegistryAuth;
+  /** The default environment's cluster and bucket, and every environment's that sets none of its own. */
   kube: KubeClients;
   s3: S3Client;
+  /** Clients of environments whose cluster or bucket differ (environments.<name>.kubernetes / backup). */
+  environments?: Record<string, EnvironmentClients>;
   /** For looking up which deployment holds an environment (optional). */
   temporal?: WorkflowClient;
   providers?: ProviderRegistry;
@@ -47,7 +58,11 @@ export interface ActivityDeps {
   redactor?: Redactor;
 }
 
-/** Builds the real clients from config and environment (used by the worker). */
+/**
+ * Builds the real clients from config and environment (used by the worker):
+ * one per distinct cluster (kubeconfig and context) and per distinct object
+ * store, shared by the environments that use the same one.
+ */
 export function defaultDeps(
   config: DeployConfig,
   env: NodeJS.ProcessEnv = process.env,
@@ -56,7 +71,26 @@ export function defaultDeps(
   const git = new GitRepo(config.git.checkout, config.git.remote, config.git.branch);
   const { host, insecure, usernameEnv, passwordEnv } = config.registry;
   const registryAuth = registryCredentials(host, env, usernameEnv, passwordEnv);
-  const kubeConfig = loadKubeConfig(config.kubernetes.kubeconfig || undefined);
+  const kubeConfigs = new Map<string, KubeConfig>();
+  const kubeClients = new Map<string, KubeClients>();
+  const s3Clients = new Map<string, S3Client>();
+  const clientsOf = (c: DeployConfig): { kube: KubeClients; s3: S3Client } => {
+    const k = c.kubernetes;
+    const kubeKey = JSON.stringify([k.kubeconfig ?? '', k.context ?? '']);
+    if (!kubeClients.has(kubeKey)) {
+      const kc = loadKubeConfig(k.kubeconfig || undefined, k.context);
+      kubeConfigs.set(kubeKey, kc);
+      kubeClients.set(kubeKey, makeKubeClients(kc));
+    }
+    const b = c.backup;
+    const s3Key = JSON.stringify([b.endpoint ?? '', b.region, b.forcePathStyle]);
+    if (!s3Clients.has(s3Key)) s3Clients.set(s3Key, createS3Client(b, env));
+    return { kube: kubeClients.get(kubeKey)!, s3: s3Clients.get(s3Key)! };
+  };
+  const defaults = clientsOf(config);
+  const environments = Object.fromEntries(
+    Object.keys(config.environments).map((name) => [name, clientsOf(environmentConfig(config, name))]),
+  );
   return {
     config,
     env,
@@ -66,9 +100,9 @@ export function defaultDeps(
     docker: new Docker(),
     registry: new RegistryClient(host, insecure, registryAuth),
     ...(registryAuth ? { registryAuth } : {}),
-    kube: makeKubeClients(kubeConfig),
-    s3: createS3Client(config.backup, env),
+    ...defaults,
+    environments,
     ...(temporal ? { temporal } : {}),
-    redactor: redactorFor(config, env, kubeConfig),
+    redactor: redactorFor(config, env, [...kubeConfigs.values()]),
   };
 }

@@ -11,6 +11,7 @@ import { createReleaseTag } from './clients/git';
 import { redisPing } from './clients/redis';
 import { databaseActivities } from './database';
 import type { ActivityDeps } from './deps';
+import { environmentConfig } from '../domain/environment-config';
 import { identityActivities } from './identity/verifier';
 import { handoverActivities } from './handover';
 import { imagesActivities } from './images';
@@ -19,7 +20,8 @@ import { notifyActivities } from './notify';
 import { lockActivities } from './lock';
 import { pipelineActivities } from './pipeline';
 import { planActivities } from './plan';
-import { redactorFor, withRedactedFailures } from './redactor';
+import { redactorFor, withRedactedFailures, type Redactor } from './redactor';
+import { routeOf } from './routing';
 import { reportActivities } from './report';
 import { currentActivity, heartbeat } from './runtime';
 import { trafficActivities } from './traffic';
@@ -27,10 +29,49 @@ import { verifyChecks } from './verify';
 
 export { defaultDeps, type ActivityDeps, type ProviderRegistry } from './deps';
 
+/**
+ * The worker's activities. Each call acts on one environment's back ends: the
+ * environment its request names (domain/environment-config.ts), so a staging
+ * deployment's activities reach only staging's cluster, database, bucket,
+ * metrics and URLs. A request that names none is the default environment's
+ * (the only kind recorded before environments had their own).
+ */
 export function createActivities(deps: ActivityDeps): Activities {
+  const redactor = deps.redactor ?? redactorFor(deps.config, deps.env);
+  const sets = new Map<string, Activities>();
+  const setFor = (environment: string): Activities => {
+    let set = sets.get(environment);
+    if (!set) {
+      const clients = deps.environments?.[environment] ?? {};
+      set = activitiesOf(
+        {
+          ...deps,
+          config: environmentConfig(deps.config, environment),
+          kube: clients.kube ?? deps.kube,
+          s3: clients.s3 ?? deps.s3,
+        },
+        redactor,
+      );
+      sets.set(environment, set);
+    }
+    return set;
+  };
+  const all = setFor(deps.config.defaultEnvironment);
+  return Object.fromEntries(
+    Object.keys(all).map((name) => [
+      name,
+      (...args: unknown[]) => {
+        const environment = routeOf(deps.config, name, args[0]);
+        return (setFor(environment)[name as keyof Activities] as (...a: unknown[]) => Promise<unknown>)(...args);
+      },
+    ]),
+  ) as unknown as Activities;
+}
+
+/** The activities of one environment: its config and clients. */
+function activitiesOf(deps: ActivityDeps, redactor: Redactor): Activities {
   const { config, env } = deps;
   const providers = deps.providers ?? {};
-  const redactor = deps.redactor ?? redactorFor(config, env);
   const redact = (text: string) => redactor.text(text);
   const kube = kubernetesActivities({ clients: deps.kube, config });
   const trafficActs = trafficActivities({

@@ -29,8 +29,8 @@ export interface PipelineDeps {
   registry: RegistryClient;
   temporal?: WorkflowClient;
   databasePreflight(req: { workflowId: string }): Promise<DatabasePreflightResult>;
-  migrationStatus(req: { workflowId: string; commit: string }): Promise<MigrationStatusResult>;
-  readClusterState(req: { namespace: string; deployments?: string[] }): Promise<ClusterState>;
+  migrationStatus(req: { environment: string; workflowId: string; commit: string }): Promise<MigrationStatusResult>;
+  readClusterState(req: { environment: string; namespace: string; deployments?: string[] }): Promise<ClusterState>;
   redisPing(): Promise<string>;
   verifySender(req: VerifySenderRequest): Promise<SenderCheck>;
   /** Whether the backup bucket holds `key` (HEAD). */
@@ -44,7 +44,7 @@ export function pipelineActivities(deps: PipelineDeps) {
     async preflight(plan: DeployPlan): Promise<PreflightResult> {
       const [db, cluster, redis] = await Promise.all([
         deps.databasePreflight({ workflowId: plan.workflowId }),
-        deps.readClusterState({ namespace: plan.namespace }),
+        deps.readClusterState({ environment: plan.environment, namespace: plan.namespace }),
         deps.redisPing().then(
           (r) => ({ ok: r === 'PONG', detail: r }),
           (err: unknown) => ({ ok: false, detail: (err as Error).message }),
@@ -112,11 +112,15 @@ export function pipelineActivities(deps: PipelineDeps) {
             exists: (await deps.registry.digest(s.image, plan.version).catch(() => undefined)) !== undefined,
           })),
         ),
-        deps.migrationStatus({ workflowId: plan.workflowId, commit: plan.commit }).then(
+        deps.migrationStatus({ environment: plan.environment, workflowId: plan.workflowId, commit: plan.commit }).then(
           (m) => ({ pending: m.pending, applied: m.applied.length }),
           (err: unknown) => ({ error: (err as Error).message }),
         ),
-        deps.readClusterState({ namespace: plan.namespace, deployments: plan.services.map((s) => s.deployment) }),
+        deps.readClusterState({
+          environment: plan.environment,
+          namespace: plan.namespace,
+          deployments: plan.services.map((s) => s.deployment),
+        }),
       ]);
       return {
         tag: { name: plan.tag, commit: plan.commit, existsOnOrigin: tagCommit !== undefined },

@@ -17,6 +17,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { readFileSync } from 'node:fs';
 import type { DeployConfig } from '../domain/config';
+import { environmentConfig } from '../domain/environment-config';
 import { redact } from '../domain/verification';
 
 /** Shorter values would garble ordinary output when replaced (and are not worth the name "secret"). */
@@ -190,8 +191,19 @@ export function createRedactor(values: readonly string[]): Redactor {
 }
 
 /** The worker's redactor: its secrets found from the config, the environment and the kubeconfig. */
-export function redactorFor(config: DeployConfig, env: NodeJS.ProcessEnv, kc?: KubeConfig): Redactor {
-  return createRedactor(workerSecretValues(config, env, kc));
+export function redactorFor(
+  config: DeployConfig,
+  env: NodeJS.ProcessEnv,
+  kubeConfigs?: KubeConfig | readonly KubeConfig[],
+): Redactor {
+  // Every environment's: a staging database URL or cluster token is as secret as production's.
+  const kcs = kubeConfigs === undefined ? [] : Array.isArray(kubeConfigs) ? kubeConfigs : [kubeConfigs as KubeConfig];
+  const values = Object.keys(config.environments).flatMap((name) =>
+    workerSecretValues(environmentConfig(config, name), env),
+  );
+  for (const kc of kcs) values.push(...workerSecretValues(config, env, kc));
+  if (kcs.length === 0) values.push(...workerSecretValues(config, env));
+  return createRedactor([...new Set(values)]);
 }
 
 type AnyActivity = (...args: never[]) => Promise<unknown>;

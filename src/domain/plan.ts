@@ -170,6 +170,8 @@ export function trafficImage(
 /** What the canary activities act on: one Service whose traffic moves (activities/contracts `CanaryTarget`). */
 export interface TrafficTarget {
   workflowId: string;
+  /** Whose cluster the traffic moves in (targets recorded before it: the default environment's). */
+  environment?: string;
   namespace: string;
   version: string;
   /** The Deployment (and Service) that takes traffic, e.g. api-gateway. */
@@ -183,6 +185,7 @@ export interface TrafficTarget {
 /** What the blue-green activities act on (activities/kubernetes `BlueGreenTarget`). */
 export interface ColourTarget {
   workflowId: string;
+  environment?: string;
   namespace: string;
   /** The Service whose selector picks the colour. */
   service: string;
@@ -201,12 +204,13 @@ export interface ColourTarget {
  * `image` as for trafficImage.
  */
 export function trafficTarget(
-  plan: Pick<DeployPlan, 'namespace' | 'services' | 'traffic' | 'registry' | 'version'>,
+  plan: Pick<DeployPlan, 'namespace' | 'services' | 'traffic' | 'registry' | 'version'> & { environment?: string },
   workflowId: string,
   image?: string,
 ): TrafficTarget {
   return {
     workflowId,
+    ...(plan.environment ? { environment: plan.environment } : {}),
     namespace: plan.namespace,
     version: plan.version,
     service: plan.traffic.service,
@@ -220,6 +224,7 @@ export function trafficTarget(
 export function colourTarget(target: TrafficTarget, deployment?: string): ColourTarget {
   return {
     workflowId: target.workflowId,
+    ...(target.environment ? { environment: target.environment } : {}),
     namespace: target.namespace,
     service: target.service,
     ...(deployment ? { deployment } : {}),

@@ -7,6 +7,7 @@ import type { DeployConfig, EnvironmentConfig, ServiceConfig } from './config';
 import type { ApprovalPolicy } from './identity';
 import type { CheckedDeployInput } from './input';
 import { InputError } from './input';
+import { environmentConfig } from './environment-config';
 import { tightenOnly } from './policy';
 import { imageReference, type DeployPlan, type PlanFacts, type PlannedService } from './plan';
 import { nextVersion, tagOf } from './version';
@@ -28,14 +29,16 @@ export function plannedService(s: ServiceConfig, registry: string, version?: str
 }
 
 /** Computes the plan; throws InputError when the input does not fit the config. */
-export function buildPlan(config: DeployConfig, input: CheckedDeployInput, facts: PlanFacts): DeployPlan {
-  const environment = input.environment ?? config.defaultEnvironment;
-  const env = config.environments[environment];
+export function buildPlan(file: DeployConfig, input: CheckedDeployInput, facts: PlanFacts): DeployPlan {
+  const environment = input.environment ?? file.defaultEnvironment;
+  const env = Object.hasOwn(file.environments, environment) ? file.environments[environment] : undefined;
   if (!env) {
     throw new InputError(
-      `unknown environment "${environment}": configured are ${Object.keys(config.environments).join(', ')}`,
+      `unknown environment "${environment}": configured are ${Object.keys(file.environments).join(', ')}`,
     );
   }
+  // Its own rollout, traffic, analysis and cluster settings (environments.<name> over the top level).
+  const config = environmentConfig(file, environment);
   const version = input.version ?? nextVersion(facts.tags, input.bump as 'patch' | 'minor' | 'major');
   const known = new Map(config.services.map((s) => [s.name, s]));
   for (const name of input.services ?? []) {

@@ -154,6 +154,7 @@ export async function blueGreenWorkflow(input: BlueGreenInput): Promise<BlueGree
       }
       await analysis.run({
         workflowId: signalTarget,
+        environment: p.environment,
         namespace: p.namespace,
         version: p.version,
         stableVersion: p.version,
@@ -194,7 +195,12 @@ export async function blueGreenWorkflow(input: BlueGreenInput): Promise<BlueGree
     if (!throughPreview || target.previewService) {
       const smoke = await t.step(
         `smoke checks on ${colour}`,
-        () => short.runSmokeChecks({ workflowId: signalTarget, ...(throughPreview ? { preview: true } : {}) }),
+        () =>
+          short.runSmokeChecks({
+            workflowId: signalTarget,
+            environment: p.environment,
+            ...(throughPreview ? { preview: true } : {}),
+          }),
         (r) => r.lines.slice(0, 3).join('; '),
       );
       if (!smoke.ok) throw new Stop('failed', `smoke checks failed on ${colour}: ${smoke.lines.join('; ')}`);

@@ -136,6 +136,7 @@ export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> 
   const analyse = () =>
     analysis.run({
       workflowId: signalTarget,
+      environment: p.environment,
       namespace: p.namespace,
       version: p.version,
       weight: canary.weight,

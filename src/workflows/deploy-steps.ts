@@ -90,7 +90,7 @@ export async function buildAndBackUp(rel: Release): Promise<void> {
     p.backup
       ? t.step(
           'database backup',
-          () => long.backupDatabase({ workflowId, version: p.version }),
+          () => long.backupDatabase({ workflowId, environment: p.environment, version: p.version }),
           (r) => `${r.key} (${r.bytes} bytes${r.reused ? ', reused' : ''})`,
         )
       : Promise.resolve(undefined),
@@ -115,7 +115,7 @@ export async function migrate({ t, p, workflowId, undo }: Release): Promise<void
   t.phase('migrating');
   const pending = await t.step(
     'migration status',
-    () => short.migrationStatus({ workflowId, commit: p.commit }),
+    () => short.migrationStatus({ workflowId, environment: p.environment, commit: p.commit }),
     (r) => (r.known ? `${r.pending.length} pending: ${r.pending.join(', ') || 'none'}` : 'not known: the command runs'),
   );
   // Histories from before command mode ran skipped it when its status was not known.
@@ -124,7 +124,7 @@ export async function migrate({ t, p, workflowId, undo }: Release): Promise<void
   try {
     applied = await t.step(
       'migrations',
-      () => long.applyMigrations({ workflowId, commit: p.commit }),
+      () => long.applyMigrations({ workflowId, environment: p.environment, commit: p.commit }),
       (r) => r.applied.map((a) => a.file).join(', ') || (r.changed ? 'ran (what it applied is not known)' : 'none'),
     );
   } catch (err) {
@@ -180,8 +180,14 @@ export async function rollOut(rel: Release): Promise<RolloutStart> {
   t.phase('rolling-out');
   rel.rolloutBegun = true;
   const [restartsBefore, baseline] = await Promise.all([
-    short.podRestarts({ namespace: p.namespace, deployments: p.services.map((s) => s.deployment) }).catch(() => ({})),
-    short.platformBaseline().catch(() => undefined),
+    short
+      .podRestarts({
+        environment: p.environment,
+        namespace: p.namespace,
+        deployments: p.services.map((s) => s.deployment),
+      })
+      .catch(() => ({})),
+    short.platformBaseline({ environment: p.environment }).catch(() => undefined),
   ]);
   const since = nowIso();
   const rolling = p.strategy === 'rolling' ? p.services : p.services.filter((s) => s.name !== p.traffic.service);
@@ -195,7 +201,14 @@ export async function rollOut(rel: Release): Promise<RolloutStart> {
     try {
       updated = await t.step(
         'update images',
-        () => short.patchImages({ workflowId, namespace: p.namespace, version: p.version, updates }),
+        () =>
+          short.patchImages({
+            workflowId,
+            environment: p.environment,
+            namespace: p.namespace,
+            version: p.version,
+            updates,
+          }),
         (r) => `${r.records.filter((x) => x.changed).length} deployments changed`,
       );
     } catch (err) {
@@ -208,6 +221,7 @@ export async function rollOut(rel: Release): Promise<RolloutStart> {
       'wait for rollout',
       () =>
         long.waitForRollout({
+          environment: p.environment,
           namespace: p.namespace,
           deployments: rolling.map((s) => s.deployment),
           timeoutMs: p.rolloutTimeoutMs,
@@ -226,7 +240,11 @@ export async function shiftTraffic(rel: Release): Promise<void> {
   if (!service) return;
   const target = trafficTarget(p, workflowId, releaseImage(service, rel.images));
   // The stable images before the traffic strategy runs: what the saga returns to after a promotion.
-  const state = await short.readClusterState({ namespace: p.namespace, deployments: [service.deployment] });
+  const state = await short.readClusterState({
+    environment: p.environment,
+    namespace: p.namespace,
+    deployments: [service.deployment],
+  });
   const current = state.deployments.find((d) => d.name === service.deployment);
   const childId = `${workflowId}-${p.strategy}`;
   t.status.children.push(childId);

@@ -187,6 +187,7 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
             () =>
               long.rollbackImages({
                 workflowId: signalTarget,
+                environment: auto.plan.environment,
                 namespace: auto.plan.namespace,
                 records,
                 timeoutMs: auto.plan.rolloutTimeoutMs,
@@ -313,11 +314,22 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
             image: imageReference(plan.registry, s.image, version),
           }));
           await t.step(`images to ${version}`, () =>
-            short.patchImages({ workflowId: signalTarget, namespace: plan.namespace, version, updates }),
+            short.patchImages({
+              workflowId: signalTarget,
+              environment: plan.environment,
+              namespace: plan.namespace,
+              version,
+              updates,
+            }),
           );
           const deployments = acted.map((s) => s.deployment);
           const r = await t.step('wait for rollout', () =>
-            long.waitForRollout({ namespace: plan.namespace, deployments, timeoutMs: plan.rolloutTimeoutMs }),
+            long.waitForRollout({
+              environment: plan.environment,
+              namespace: plan.namespace,
+              deployments,
+              timeoutMs: plan.rolloutTimeoutMs,
+            }),
           );
           workloads = joined(r.deployments.map((d) => `${d.deployment}@${d.revision ?? '?'}`).join(', '));
         } else {
@@ -330,6 +342,7 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
               () =>
                 long.undoRollout({
                   workflowId: signalTarget,
+                  environment: plan.environment,
                   namespace: plan.namespace,
                   deployment: d,
                   timeoutMs: plan.rolloutTimeoutMs,
@@ -404,6 +417,7 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
             async () => {
               const x = await long.restoreDatabase({
                 workflowId: signalTarget,
+                environment: status.environment,
                 key,
                 confirmKey: key,
                 ...(auto?.backupSha256 ? { sha256: auto.backupSha256 } : {}),

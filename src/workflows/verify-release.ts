@@ -49,10 +49,11 @@ export async function verifyRelease(t: Tracker, req: VerifyRequest): Promise<{ o
     }
   };
   await Promise.all([
-    check('health check', () => short.checkHealth({ workflowId })),
-    check('smoke checks', () => short.runSmokeChecks({ workflowId })),
+    check('health check', () => short.checkHealth({ workflowId, environment: plan.environment })),
+    check('smoke checks', () => short.runSmokeChecks({ workflowId, environment: plan.environment })),
     check('kubernetes health', () =>
       short.checkKubernetesHealth({
+        environment: plan.environment,
         namespace: plan.namespace,
         deployments: req.deployments,
         baselineRestarts: req.restartsBefore,
@@ -60,13 +61,15 @@ export async function verifyRelease(t: Tracker, req: VerifyRequest): Promise<{ o
       }),
     ),
     check('platform health', () =>
-      short.checkPlatformHealth(
-        req.baselineConnections !== undefined ? { baselineConnections: req.baselineConnections } : {},
-      ),
+      short.checkPlatformHealth({
+        environment: plan.environment,
+        ...(req.baselineConnections !== undefined ? { baselineConnections: req.baselineConnections } : {}),
+      }),
     ),
     check('metrics analysis', async () => {
       const run = await requestAnalysis({
         workflowId,
+        environment: plan.environment,
         namespace: plan.namespace,
         version: plan.version,
         stableVersion: plan.version,

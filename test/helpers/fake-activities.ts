@@ -347,8 +347,8 @@ export function fakeActivities(opts: FakeOptions = {}) {
       record('podRestarts', [req]);
       return {};
     },
-    async platformBaseline() {
-      record('platformBaseline', []);
+    async platformBaseline(req) {
+      record('platformBaseline', [req]);
       return { at: new Date().toISOString(), databaseConnections: 5 };
     },
     async notify(event) {

@@ -250,7 +250,28 @@ test('canary analysis fails at 25%: traffic back to stable, images rolled back, 
   const restore = fake.argsOf<{ key: string; confirmKey: string }>('restoreDatabase');
   expect(restore).toHaveLength(1);
   expect(restore[0].confirmKey).toBe(restore[0].key);
+  // Every call that reaches a back end names the deployment's environment, the saga's and its children's alike:
+  // the worker routes it to that environment's cluster, database, bucket and metrics (activities/routing.ts).
+  const scoped = fake.calls.filter((c) => !UNSCOPED.has(c.name));
+  expect(scoped.length).toBeGreaterThan(20);
+  const environments = scoped.map((c) => {
+    const r = c.args[0] as { environment?: string; target?: { environment?: string }; plan?: { environment?: string } };
+    return `${c.name}: ${r?.environment ?? r?.target?.environment ?? r?.plan?.environment ?? '(none)'}`;
+  });
+  expect(environments.filter((e) => !e.endsWith(`: ${p.environment}`))).toEqual([]);
 }, 120_000);
+
+/** Calls that touch no environment's back ends (the release's tag, images and checks; people; notifications). */
+const UNSCOPED = new Set<keyof Activities>([
+  'resolvePlan',
+  'verifySender',
+  'lockHolder',
+  'lockHolderState',
+  'runPreDeploymentChecks',
+  'createReleaseTag',
+  'buildImages',
+  'notify',
+]);
 
 test('the database decision times out into keeping the database', async () => {
   const p = { ...plan({ version: '1.0.1', strategy: 'rolling' }), databaseDecisionTimeoutMs: 30 * 60_000 };

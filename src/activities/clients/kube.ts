@@ -22,10 +22,18 @@ export interface KubeClients {
 }
 
 /** The worker's kubeconfig: the file the config names, else the standard rules (KUBECONFIG, in-cluster). */
-export function loadKubeConfig(file?: string): k8s.KubeConfig {
+export function loadKubeConfig(file?: string, context?: string): k8s.KubeConfig {
   const kc = new k8s.KubeConfig();
   if (file) kc.loadFromFile(file);
   else kc.loadFromDefault();
+  if (context) {
+    if (!kc.getContextObject(context)) {
+      throw new Error(
+        `kubeconfig ${file ?? '(default)'} has no context "${context}": contexts are ${kc.contexts.map((c) => c.name).join(', ') || 'none'}`,
+      );
+    }
+    kc.setCurrentContext(context);
+  }
   return kc;
 }
 

@@ -21,7 +21,7 @@ export interface DatabasePreflightResult {
   problems: string[];
 }
 
-export interface BackupRequest {
+export interface BackupRequest extends InEnvironment {
   /** Idempotency: a verified backup made by this workflow for this version is reused. */
   workflowId: string;
   version: string;
@@ -46,7 +46,7 @@ export interface BackupResult {
   durationMs: number;
 }
 
-export interface RestoreRequest {
+export interface RestoreRequest extends InEnvironment {
   workflowId: string;
   key: string;
   /** The key again, passed only after a person approved the restore: anything else is refused. */
@@ -82,7 +82,7 @@ export interface RestoreResult {
   durationMs: number;
 }
 
-export interface MigrationRequest {
+export interface MigrationRequest extends InEnvironment {
   workflowId: string;
   /** The release commit whose migrations are run. */
   commit: string;
@@ -129,6 +129,7 @@ export interface MigrationsApplied {
   output?: string;
 }
 
+import type { InEnvironment } from './scope';
 /** Heartbeat details of the long activities; a retried attempt reads them back. */
 export interface DatabaseProgress {
   phase:

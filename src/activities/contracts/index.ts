@@ -52,6 +52,7 @@ import type {
   TagResult,
 } from './plan';
 import type { SenderCheck, VerifySenderRequest } from './identity';
+import type { InEnvironment } from './scope';
 import type { NotificationEvent, NotificationResult, SummaryRequest, SummaryResult } from './report';
 import type { CanaryTarget, WeightResult } from './traffic';
 import type {
@@ -69,6 +70,7 @@ export type * from './identity';
 export type * from './kubernetes';
 export type * from './plan';
 export type * from './report';
+export type * from './scope';
 export type * from './traffic';
 export type * from './verification';
 export type { AnalysisRun, Colour, DeployPlan };
@@ -129,8 +131,8 @@ export interface Activities {
   runSmokeChecks(req: SmokeRequest): Promise<CheckReport>;
   checkKubernetesHealth(req: KubernetesHealthRequest): Promise<CheckReport>;
   checkPlatformHealth(req: PlatformHealthRequest): Promise<CheckReport>;
-  podRestarts(req: { namespace: string; deployments: string[] }): Promise<Record<string, number>>;
-  platformBaseline(): Promise<PlatformBaseline>;
+  podRestarts(req: InEnvironment & { namespace: string; deployments: string[] }): Promise<Record<string, number>>;
+  platformBaseline(req?: InEnvironment): Promise<PlatformBaseline>;
 
   notify(event: NotificationEvent): Promise<NotificationResult>;
   writeSummary(req: SummaryRequest): Promise<SummaryResult>;

@@ -1,4 +1,5 @@
 /** Requests and results of the Kubernetes activities: cluster state, image updates, rollout waits, undo, blue-green. */
+import type { InEnvironment } from './scope';
 import type { Colour } from '../../domain/blue-green';
 import type { ColourTarget } from '../../domain/plan';
 
@@ -10,7 +11,7 @@ export interface RolloutOutcome {
   message: string;
 }
 
-export interface ReadStateRequest {
+export interface ReadStateRequest extends InEnvironment {
   namespace: string;
   /** Only these Deployments (default: all in the namespace). */
   deployments?: string[];
@@ -62,7 +63,7 @@ export interface ImageUpdate {
   image: string;
 }
 
-export interface PatchImagesRequest {
+export interface PatchImagesRequest extends InEnvironment {
   workflowId: string;
   namespace: string;
   version: string;
@@ -85,7 +86,7 @@ export interface PatchImagesResult {
   records: DeploymentRecord[];
 }
 
-export interface WaitForRolloutRequest {
+export interface WaitForRolloutRequest extends InEnvironment {
   namespace: string;
   deployments: string[];
   /** Default: kubernetes.rolloutTimeout. */
@@ -96,7 +97,7 @@ export interface WaitForRolloutResult {
   deployments: RolloutOutcome[];
 }
 
-export interface RollbackImagesRequest {
+export interface RollbackImagesRequest extends InEnvironment {
   workflowId: string;
   namespace: string;
   records: Pick<DeploymentRecord, 'deployment' | 'previousImages' | 'previousVersion'>[];
@@ -107,7 +108,7 @@ export interface RollbackImagesResult {
   deployments: RolloutOutcome[];
 }
 
-export interface UndoRolloutRequest {
+export interface UndoRolloutRequest extends InEnvironment {
   namespace: string;
   deployment: string;
   /** A revision from `kubectl rollout history`; default the previous one. */

@@ -1,8 +1,9 @@
 /** Requests and results of health, smoke, Kubernetes and platform checks and of analysis. */
+import type { InEnvironment } from './scope';
 import type { PlatformCheck, PodVerdict } from '../../domain/verification';
 import type { MeasurementOutcome } from '../../domain/status';
 
-export interface AnalysisRequest {
+export interface AnalysisRequest extends InEnvironment {
   workflowId: string;
   namespace: string;
   version: string;
@@ -20,7 +21,7 @@ export interface CheckReport {
   lines: string[];
 }
 
-export interface KubernetesHealthRequest {
+export interface KubernetesHealthRequest extends InEnvironment {
   namespace: string;
   deployments: string[];
   /** Restart counts per pod when the rollout began. */
@@ -28,12 +29,12 @@ export interface KubernetesHealthRequest {
   since: string;
 }
 
-export interface PlatformHealthRequest {
+export interface PlatformHealthRequest extends InEnvironment {
   /** Database connections when the rollout began: growth beyond the configured limit fails the check. */
   baselineConnections?: number;
 }
 
-export interface HealthRequest {
+export interface HealthRequest extends InEnvironment {
   workflowId: string;
   /** Another base URL than config verification.baseUrl, e.g. the new colour before the switch. */
   baseUrl?: string;
@@ -48,7 +49,7 @@ export interface HealthReport extends CheckReport {
   reason?: string;
 }
 
-export interface SmokeRequest {
+export interface SmokeRequest extends InEnvironment {
   workflowId: string;
   /**
    * Against the preview of the new colour (rollout.blueGreen.preview.url)

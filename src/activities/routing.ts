@@ -1,0 +1,35 @@
+/**
+ * Which environment an activity call acts on: the one its request names
+ * (`environment`, or that of the target or plan it carries). Planning calls
+ * name it in their input, and an unknown one there is the planner's to
+ * refuse with the list; anywhere else an environment the config no longer
+ * has is refused, never taken as another environment's.
+ */
+import type { DeployConfig } from '../domain/config';
+import { fail } from './failures';
+
+/** Activities whose request holds the person's input: the planner reports an unknown environment. */
+const PLANNING = new Set(['resolvePlan', 'resolveRollback']);
+
+type Request = {
+  environment?: unknown;
+  target?: { environment?: unknown };
+  plan?: { environment?: unknown };
+  input?: { environment?: unknown };
+};
+
+export function routeOf(config: DeployConfig, activity: string, request: unknown): string {
+  const r = (request && typeof request === 'object' ? request : {}) as Request;
+  if (PLANNING.has(activity)) {
+    const asked = r.input?.environment;
+    return typeof asked === 'string' && Object.hasOwn(config.environments, asked) ? asked : config.defaultEnvironment;
+  }
+  const named = r.environment ?? r.target?.environment ?? r.plan?.environment;
+  if (named === undefined) return config.defaultEnvironment;
+  if (typeof named !== 'string' || !Object.hasOwn(config.environments, named)) {
+    throw fail.InvalidInput(
+      `environment ${JSON.stringify(named)} is not in the worker's config (configured: ${Object.keys(config.environments).join(', ')}): was it removed while a deployment ran? Put it back, or roll the deployment back by hand`,
+    );
+  }
+  return named;
+}
