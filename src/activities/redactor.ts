@@ -197,7 +197,8 @@ export function redactorFor(
   kubeConfigs?: KubeConfig | readonly KubeConfig[],
 ): Redactor {
   // Every environment's: a staging database URL or cluster token is as secret as production's.
-  const kcs = kubeConfigs === undefined ? [] : Array.isArray(kubeConfigs) ? kubeConfigs : [kubeConfigs as KubeConfig];
+  const kcs: readonly KubeConfig[] =
+    kubeConfigs === undefined ? [] : kubeConfigs instanceof Array ? kubeConfigs : [kubeConfigs];
   const values = Object.keys(config.environments).flatMap((name) =>
     workerSecretValues(environmentConfig(config, name), env),
   );

@@ -59,7 +59,7 @@ export function parseOverrides(
     }
     overrides[section] = givenFields(given, parsed.data);
   }
-  return { overrides: overrides as EnvironmentOverrides };
+  return { overrides: overrides };
 }
 
 /**
