@@ -112,8 +112,27 @@ export type Section = (typeof SECTIONS)[number];
 /** Taken as given here; checked merged over the top level (environment-config.ts parseOverrides). */
 const override = z.record(z.string(), z.unknown()).optional();
 
+/**
+ * What a release must show before it is promoted into this environment
+ * (workflows/release.ts): a soak in the stage before, its analysis passing
+ * over that soak, and the approvals this environment requires.
+ */
+const promotionSchema = z
+  .strictObject({
+    /** The least time the release runs in the stage before this one. */
+    soak: duration('promotion soak', 1000).default(60 * 60_000),
+    /** How often the stage before is analysed during the soak (its analysis.metrics against its thresholds). */
+    analysisInterval: duration('promotion analysisInterval', 1000, 24 * 3_600_000).default(5 * 60_000),
+    /** Whether approvals.required people approve the promotion (after the soak). */
+    approval: z.boolean().default(true),
+    /** A promotion not approved within this is not made (the release ends, aborted). */
+    approvalTimeout: duration('promotion approvalTimeout', 60_000).default(24 * 3_600_000),
+  })
+  .prefault({});
+
 export const environmentSchema = z.strictObject({
   namespace: dnsName,
+  promotion: promotionSchema,
   ...(Object.fromEntries(SECTIONS.map((s) => [s, override])) as Record<Section, typeof override>),
   approvals: approvalsSchema.default({
     verify: 'none',

@@ -122,6 +122,17 @@ const baseSchema = z.strictObject({
   environments: z
     .record(dnsName, environmentSchema)
     .refine((e) => Object.keys(e).length > 0, 'at least one environment'),
+  /** One release promoted through environments (deployctl release): the stages in order; default every environment in the order written. */
+  release: z
+    .strictObject({
+      stages: z
+        .array(dnsName)
+        .min(1)
+        .max(20)
+        .refine((s) => new Set(s).size === s.length, 'stages must not repeat')
+        .optional(),
+    })
+    .prefault({}),
   temporal: z
     .strictObject({
       taskQueue: z.string().min(1).max(200).default('deployments'),
@@ -364,6 +375,14 @@ export const configSchema = baseSchema.superRefine((cfg, ctx) => {
       path: ['defaultEnvironment'],
       message: `must name one of the environments (${Object.keys(cfg.environments).join(', ')})`,
     });
+  }
+  for (const [i, stage] of (cfg.release.stages ?? []).entries()) {
+    if (!(stage in cfg.environments))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['release', 'stages', i],
+        message: `must name one of the environments (${Object.keys(cfg.environments).join(', ')})`,
+      });
   }
 });
 

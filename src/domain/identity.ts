@@ -52,7 +52,7 @@ export interface VerifiedSender {
 /** The SSHSIG namespace (`ssh-keygen -n`): a signature made for anything else (git commits, files) never counts here. */
 export const SSH_NAMESPACE = 'deploy-pipelines';
 /** The `signal` of the statement that proves who requested a deployment or a rollback. */
-export type RequestKind = 'deploy' | 'rollback';
+export type RequestKind = 'deploy' | 'rollback' | 'release';
 /** The longest a proof may be valid for, and the default lifetime deployctl gives one. */
 export const MAX_PROOF_LIFETIME_MS = 15 * 60_000;
 export const DEFAULT_PROOF_LIFETIME_MS = 5 * 60_000;
@@ -176,8 +176,16 @@ export function proofFlags(policy: ApprovalPolicy): string {
 /** What a request's statement says (its `note`), from the checked input: deployctl signs it, resolvePlan checks it. */
 export function requestNote(
   kind: RequestKind,
-  input: { environment?: string; version?: string; bump?: string; toVersion?: string; toRevision?: number },
+  input: {
+    environment?: string;
+    version?: string;
+    bump?: string;
+    toVersion?: string;
+    toRevision?: number;
+    through?: string[];
+  },
 ): string {
+  if (kind === 'release') return `release ${input.version ?? '?'} through ${input.through?.join(', ') ?? 'the configured stages'}`;
   const env = input.environment ?? '(default environment)';
   if (kind === 'deploy') return `deploy ${input.version ?? input.bump ?? '?'} to ${env}`;
   const to =

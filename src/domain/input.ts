@@ -85,8 +85,25 @@ export const deployInputSchema = z
     allowImageOverwrite: z.boolean().optional(),
     canary: canaryOverridesSchema.optional(),
     blueGreen: blueGreenOverridesSchema.optional(),
+    /**
+     * Set only by a release for its stage: the release's commit and images,
+     * deployed without a new tag or build. The worker confirms each against the
+     * release workflow, the tag and the registry before it is used.
+     */
+    release: z
+      .strictObject({
+        workflowId: z.string().min(1).max(200),
+        commit: z.string().regex(/^[0-9a-f]{40}$/, 'a full commit hash'),
+        images: z.record(z.string().regex(SERVICE_RE), z.string().min(1).max(512)),
+        requestedVia: z.enum(['none', 'ssh', 'oidc']),
+      })
+      .optional(),
   })
   .strict()
+  .refine((i) => !i.release || i.version !== undefined, {
+    message: 'a release stage deploys the release\'s version',
+    path: ['version'],
+  })
   .refine((i) => (i.version === undefined) !== (i.bump === undefined), {
     message: 'give exactly one of "version" (e.g. "1.0.1") or "bump" (patch, minor or major)',
     path: ['version'],
@@ -94,6 +111,26 @@ export const deployInputSchema = z
 
 export type DeployInput = z.input<typeof deployInputSchema>;
 export type CheckedDeployInput = z.output<typeof deployInputSchema>;
+
+/** A release promoted through the stages (workflows/release.ts): the Temporal UI's `{"version":"1.0.1"}` is enough. */
+export const releaseInputSchema = z
+  .object({
+    version,
+    /** The stages to go through, in the configured order (default: release.stages). */
+    through: z
+      .array(environment)
+      .min(1)
+      .max(20)
+      .refine((s) => new Set(s).size === s.length, 'through must not repeat an environment')
+      .optional(),
+    requestedBy: requestedBy.optional(),
+    /** Proof that requestedBy sent it, checked against every stage's verifier (deployctl adds it). */
+    requestProof: z.unknown().optional(),
+  })
+  .strict();
+
+export type ReleaseInput = z.input<typeof releaseInputSchema>;
+export type CheckedReleaseInput = z.output<typeof releaseInputSchema>;
 
 export const rollbackInputSchema = z
   .object({

@@ -88,6 +88,8 @@ export interface DeployPlan {
   taskQueue: string;
   /** Upsert the Deploy* search attributes (the server must have them registered). */
   searchAttributes: boolean;
+  /** A stage of a release: its release workflow and the images built once for every stage (no tag, no build here). */
+  release?: { workflowId: string; images: Record<string, string> };
 }
 
 export type RollbackTarget =

@@ -62,7 +62,8 @@ export function buildPlan(file: DeployConfig, input: CheckedDeployInput, facts: 
     namespace: env.namespace,
     version,
     tag: tagOf(version),
-    commit: facts.commit,
+    // A release's stage deploys the release's commit, which its tag points at (confirmed by resolvePlan).
+    commit: input.release?.commit ?? facts.commit,
     ...(previous ? { previousVersion: previous } : {}),
     strategy,
     requestedBy: input.requestedBy ?? 'unknown',
@@ -97,6 +98,7 @@ export function buildPlan(file: DeployConfig, input: CheckedDeployInput, facts: 
     ...(config.temporal.uiUrl ? { uiUrl: config.temporal.uiUrl } : {}),
     taskQueue: config.temporal.taskQueue,
     searchAttributes: config.temporal.searchAttributes,
+    ...(input.release ? { release: { workflowId: input.release.workflowId, images: input.release.images } } : {}),
   };
 }
 
