@@ -36,11 +36,15 @@ function contextName(env: SandboxEnvironment): string {
   return env === PRODUCTION ? 'sandbox' : `sandbox-${env.name}`;
 }
 
+let found: { dir: string; etcd: string; kwok: string } | undefined;
+/** Found (or built) once, for both clusters. */
 function binaries(): { dir: string; etcd: string; kwok: string } {
+  if (found) return found;
   const dir = tool('kube.sh');
   const etcd = existsSync(path.join(dir, 'etcd')) ? path.join(dir, 'etcd') : tool('etcd.sh');
   const kwok = tool('go-tool.sh', 'kwok', 'sigs.k8s.io/kwok/cmd/kwok@v0.8.0');
-  return { dir, etcd, kwok };
+  found = { dir, etcd, kwok };
+  return found;
 }
 
 function kubeconfigYaml(env: SandboxEnvironment, user: string, token: string, ca: string, namespace?: string): string {
@@ -80,7 +84,7 @@ async function apiReady(env: SandboxEnvironment): Promise<boolean> {
   return r === 'ok';
 }
 
-/** GET with the admin token over the sandbox CA (no client library needed for health endpoints). */
+/** GET with the admin token over the cluster's CA (no client library needed for health endpoints). */
 async function fetchWithToken(url: string, kc: k8s.KubeConfig, selfSigned = false): Promise<string> {
   const https = await import('node:https');
   const opts: import('node:https').RequestOptions = {};
@@ -206,12 +210,13 @@ export async function startCluster(env: SandboxEnvironment): Promise<string> {
   }
   await waitReady(d('kube-apiserver'), () => apiReady(env), 90_000, d('kube-apiserver'));
   const kc = adminClient(env);
-  // Both serve /healthz on their own port (--secure-port): the fixed defaults 10257 and 10259 would collide.
   const clientArgs = [
     `--kubeconfig=${admin}`,
     `--authentication-kubeconfig=${admin}`,
     `--authorization-kubeconfig=${admin}`,
   ];
+  // The controller manager and the scheduler serve /healthz on the environment's ports (--secure-port):
+  // their defaults, 10257 and 10259, would collide between the clusters.
   if (!running(d('kube-controller-manager'))) {
     startDaemon(d('kube-controller-manager'), path.join(bins.dir, 'kube-controller-manager'), [
       ...clientArgs,
