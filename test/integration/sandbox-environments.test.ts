@@ -290,7 +290,7 @@ describe('the command line', () => {
   test('fault --env staging changes only the staging demo server', async () => {
     try {
       await cli('fault', '--env', 'staging', '--track', 'stable', '--error-rate', '0.2');
-      expect((await demoState('staging')).faults.stable).toEqual({ errorRate: 0.2 });
+      expect((await demoState('staging')).faults.stable).toMatchObject({ errorRate: 0.2 });
       expect((await demoState('production')).faults.stable).toBeUndefined();
       await expect(cli('fault', '--env', 'qa', '--clear')).rejects.toMatchObject({
         stderr: expect.stringContaining('qa'),
@@ -299,5 +299,22 @@ describe('the command line', () => {
       await cli('fault', '--env', 'staging', '--clear');
     }
     expect((await demoState('staging')).faults.stable).toBeUndefined();
+  }, 60_000);
+
+  test("fault --env staging --log-errors reaches the staging pods' logs only (each cluster's kwok serves its own)", async () => {
+    const podLog = async (env: SandboxEnvironmentName) => {
+      const { core } = kube(env);
+      const pods = await core.listNamespacedPod({ namespace: NS, labelSelector: 'app=auth-service' });
+      const name = pods.items[0].metadata!.name!;
+      return core.readNamespacedPodLog({ name, namespace: NS, container: 'auth-service', sinceSeconds: 5 });
+    };
+    const injected = 'fault injected';
+    try {
+      await cli('fault', '--env', 'staging', '--log-errors', 'auth-service');
+      await waitFor(async () => (await podLog('staging')).includes(injected), 30_000, 500);
+      expect(await podLog('production')).not.toContain(injected);
+    } finally {
+      await cli('fault', '--env', 'staging', '--log-errors', '');
+    }
   }, 60_000);
 });
