@@ -36,7 +36,12 @@ export interface SandboxEnvironment {
   daemon(name: string): string;
   /** The name of one of its variables in $SANDBOX_DIR/env. */
   envVar(name: string): string;
-  /** The log file of a platform container (see kwok.ts): kwok serves it, its demo server writes it. */
+  /**
+   * The log file of a platform container, in the CRI format kubelets write
+   * (`<RFC3339Nano> stdout F <line>`): the environment's kwok serves it as the
+   * container's log, for every pod running that container (kwok.ts); its demo
+   * server writes it.
+   */
   containerLog(container: string): string;
 }
 
