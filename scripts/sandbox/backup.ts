@@ -1,30 +1,53 @@
 /**
- * The platform's "nightly" backup: pre-flight refuses to deploy when the
- * newest backup is older than backup.maxAge ("confirm backup schedule is
- * running"), so the sandbox keeps one as a real backup schedule would. It is
- * made by the product's own backup activity, so its key and metadata are
- * exactly what pre-flight and restore read.
+ * The platform's "nightly" backups, one per environment: pre-flight refuses
+ * to deploy when the newest backup is older than backup.maxAge ("confirm
+ * backup schedule is running"), so the sandbox keeps one of each database
+ * under its environment's prefix (ai_saas_prod under postgres/,
+ * ai_saas_staging under staging/postgres/), as a real backup schedule would.
+ * They are made by the product's own backup activity, so their keys and
+ * metadata are exactly what pre-flight and restore read.
  */
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { createS3Client } from '../../src/activities/clients/s3';
 import { databaseActivities } from '../../src/activities/database';
-import { loadConfig } from '../../src/load-config';
+import { parseConfig, type DeployConfig } from '../../src/domain/config';
 import { ROOT, type Component } from './common';
+import type { SandboxEnvironment } from './environments';
 import { databaseUrl } from './postgres';
 import { BUCKET, s3Client, s3Endpoint } from './s3';
 
 const NIGHTLY_MAX_AGE_MS = 12 * 3_600_000;
 
-function config() {
-  const env = { ...process.env, DATABASE_URL: databaseUrl(), S3_ENDPOINT: s3Endpoint() };
-  return loadConfig(path.join(ROOT, 'deploy.config.yaml'), env);
+/**
+ * The example config's top-level database and backup settings (bucket,
+ * endpoint, client tools, compression) with the environment's own database
+ * and prefix, which the sandbox made. The file's environments are left out:
+ * a backup needs none of their settings.
+ */
+function config(env: SandboxEnvironment): DeployConfig {
+  const file = path.join(ROOT, 'deploy.config.yaml');
+  const raw = parseYaml(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  const vars = { ...process.env, DATABASE_URL: databaseUrl(), S3_ENDPOINT: s3Endpoint() };
+  const cfg = parseConfig(
+    { ...raw, defaultEnvironment: env.name, environments: { [env.name]: { namespace: 'ai-saas' } } },
+    file,
+    vars,
+  );
+  return {
+    ...cfg,
+    database: { ...cfg.database, name: env.database },
+    backup: { ...cfg.backup, prefix: env.backupPrefix },
+  };
 }
 
-async function newestBackupAge(): Promise<number | undefined> {
+async function newestBackupAge(env: SandboxEnvironment): Promise<number | undefined> {
   const c = s3Client();
   try {
-    const r = await c.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'postgres/' }));
+    const prefix = `${env.backupPrefix}${env.database}_`;
+    const r = await c.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix }));
     const times = (r.Contents ?? []).map((o) => o.LastModified?.getTime() ?? 0);
     return times.length ? Date.now() - Math.max(...times) : undefined;
   } finally {
@@ -32,9 +55,9 @@ async function newestBackupAge(): Promise<number | undefined> {
   }
 }
 
-/** Makes a backup of ai_saas_prod at 1.0.0 with the product's backup activity. */
-export async function nightlyBackup(): Promise<string> {
-  const cfg = config();
+/** Makes a backup of the environment's database at 1.0.0 with the product's backup activity. */
+export async function nightlyBackup(env: SandboxEnvironment): Promise<string> {
+  const cfg = config(env);
   // The S3 client reads the sandbox's keys from the environment, as the worker's does.
   const creds = s3Client().config.credentials;
   const { accessKeyId, secretAccessKey } = await creds();
@@ -44,7 +67,7 @@ export async function nightlyBackup(): Promise<string> {
   try {
     const acts = databaseActivities({
       config: cfg,
-      databaseUrl: databaseUrl(),
+      databaseUrl: databaseUrl(env.database),
       s3,
       releaseDir: () => Promise.reject(new Error('not used')),
     });
@@ -56,26 +79,25 @@ export async function nightlyBackup(): Promise<string> {
   }
 }
 
-export function backupComponent(): Component {
+export function backupComponent(env: SandboxEnvironment): Component {
+  const age = (ms: number) => `newest backup ${Math.round(ms / 60_000)} min old`;
   return {
     name: 'backup',
+    environment: env.name,
     async up() {
-      const age = await newestBackupAge();
-      if (age !== undefined && age < NIGHTLY_MAX_AGE_MS) return `newest backup ${Math.round(age / 60_000)} min old`;
-      return `nightly backup ${await nightlyBackup()}`;
+      const ms = await newestBackupAge(env);
+      if (ms !== undefined && ms < NIGHTLY_MAX_AGE_MS) return age(ms);
+      return `nightly backup ${await nightlyBackup(env)}`;
     },
     async status() {
-      const age = await newestBackupAge().catch(() => undefined);
-      return {
-        ok: age !== undefined,
-        detail: age === undefined ? 'no backup in the bucket' : `newest backup ${Math.round(age / 60_000)} min old`,
-      };
+      const ms = await newestBackupAge(env).catch(() => undefined);
+      return { ok: ms !== undefined, detail: ms === undefined ? `no backup under ${env.backupPrefix}` : age(ms) };
     },
     async down() {
       // Objects only: nothing runs.
     },
     async reset() {
-      await nightlyBackup();
+      await nightlyBackup(env);
     },
   };
 }

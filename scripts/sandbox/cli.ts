@@ -1,6 +1,7 @@
 /**
  * `npm run sandbox -- up | down | status | reset | fault`: the runbook's
- * production stack, real and local, on 127.0.0.1.
+ * stack, real and local, on 127.0.0.1, for two separate environments,
+ * production and staging (environments.ts).
  */
 import { Command, Option } from 'commander';
 
@@ -12,6 +13,7 @@ import { DIR, ensureDir, PORTS, ROOT, type Component } from './common';
 import { backupComponent } from './backup';
 import { demoComponent, demoControl } from './demo';
 import { dockerComponent } from './docker';
+import { ENVIRONMENT_NAMES, ENVIRONMENTS, environment, type SandboxEnvironment } from './environments';
 import { gitComponent } from './git';
 import { kubeComponent } from './kube';
 import { postgresComponent } from './postgres';
@@ -19,19 +21,29 @@ import { prometheusComponent } from './prometheus';
 import { redisComponent } from './redis';
 import { s3Component } from './s3';
 
-/** In start order: the demo platform needs Kubernetes, Docker and git; Prometheus scrapes the demo server. */
+/**
+ * In start order: the demo platform needs Kubernetes, Docker and git;
+ * Prometheus scrapes the demo server. Per-environment components come once
+ * for each environment, production first; the others are shared.
+ */
 function components(): Component[] {
+  const each = (make: (env: SandboxEnvironment) => Component) => ENVIRONMENTS.map(make);
   return [
-    kubeComponent(),
+    ...each(kubeComponent),
     dockerComponent(),
     postgresComponent(),
     s3Component(),
-    backupComponent(),
-    redisComponent(),
+    ...each(backupComponent),
+    ...each(redisComponent),
     gitComponent(),
-    prometheusComponent(),
-    demoComponent(),
+    ...each(prometheusComponent),
+    ...each(demoComponent),
   ];
+}
+
+/** "kubernetes (staging)", or "postgres" for a shared component. */
+function label(c: Component): string {
+  return c.environment ? `${c.name} (${c.environment})` : c.name;
 }
 
 function writeEnv(list: Component[]): string {
@@ -52,12 +64,16 @@ function writeEnv(list: Component[]): string {
   return file;
 }
 
+/** A name picks the component in every environment; name:environment (kubernetes:staging) one of them. */
 function pick(only: string[]): Component[] {
   const all = components();
-  const unknown = only.filter((n) => !all.some((c) => c.name === n));
+  const matches = (c: Component, n: string) => c.name === n || `${c.name}:${c.environment}` === n;
+  const unknown = only.filter((n) => !all.some((c) => matches(c, n)));
   if (unknown.length)
-    throw new Error(`unknown component(s) ${unknown.join(', ')}: choose from ${all.map((c) => c.name).join(', ')}`);
-  return only.length ? all.filter((c) => only.includes(c.name)) : all;
+    throw new Error(
+      `unknown component(s) ${unknown.join(', ')}: choose from ${[...new Set(all.map((c) => c.name))].join(', ')} (or name:${ENVIRONMENT_NAMES.join('|')})`,
+    );
+  return only.length ? all.filter((c) => only.some((n) => matches(c, n))) : all;
 }
 
 function secs(ms: number): string {
@@ -68,7 +84,7 @@ async function up(only: string[]): Promise<void> {
   const total = Date.now();
   for (const c of pick(only)) {
     const t = Date.now();
-    process.stdout.write(`sandbox: ${c.name.padEnd(11)} … `);
+    process.stdout.write(`sandbox: ${label(c).padEnd(24)} … `);
     const detail = await c.up();
     console.log(`up in ${secs(Date.now() - t)}: ${detail}`);
   }
@@ -83,7 +99,7 @@ async function status(): Promise<boolean> {
   for (const c of components()) {
     const s = await c.status();
     ok &&= s.ok;
-    console.log(`${s.ok ? 'up  ' : 'DOWN'}  ${c.name.padEnd(11)} ${s.detail}`);
+    console.log(`${s.ok ? 'up  ' : 'DOWN'}  ${label(c).padEnd(24)} ${s.detail}`);
   }
   return ok;
 }
@@ -91,7 +107,7 @@ async function status(): Promise<boolean> {
 async function down(only: string[]): Promise<void> {
   for (const c of pick(only).reverse()) {
     await c.down();
-    console.log(`sandbox: ${c.name} stopped`);
+    console.log(`sandbox: ${label(c)} stopped`);
   }
 }
 
@@ -100,7 +116,7 @@ async function reset(): Promise<void> {
   for (const c of components()) {
     if (!c.reset) continue;
     await c.reset();
-    console.log(`sandbox: ${c.name} back to v1.0.0`);
+    console.log(`sandbox: ${label(c)} back to v1.0.0`);
   }
   console.log(`sandbox: reset in ${secs(Date.now() - t)}`);
 }
@@ -119,11 +135,14 @@ function millis(v: string): number {
 }
 
 const program = new Command('sandbox').description(
-  'The local production stack for tests and demos (everything on 127.0.0.1, data in .sandbox/).',
+  'The local production and staging stacks for tests and demos (everything on 127.0.0.1, data in .sandbox/).',
 );
 program
   .command('up')
-  .argument('[components...]', 'only these (kubernetes, docker, postgres, s3, redis, git, prometheus, demo)')
+  .argument(
+    '[components...]',
+    'only these (kubernetes, docker, postgres, s3, backup, redis, git, prometheus, demo; kubernetes:staging for one environment)',
+  )
   .description('start what is not running and wait until ready (idempotent); writes .sandbox/env')
   .action(async (only: string[]) => up(only));
 program
@@ -139,11 +158,16 @@ program
   .action(async (only: string[]) => down(only));
 program
   .command('reset')
-  .description('return the demo platform, database, bucket, registry tags and git origin to v1.0.0')
+  .description(
+    "return both environments' demo platforms and databases, the bucket, registry tags and git origin to v1.0.0",
+  )
   .action(reset);
 program
   .command('fault')
-  .description('change what a track of the demo platform reports, at run time')
+  .description("change what a track of an environment's demo platform reports, at run time")
+  .addOption(
+    new Option('--env <environment>', 'which environment').choices([...ENVIRONMENT_NAMES]).default('production'),
+  )
   .addOption(new Option('--track <track>', 'which track').choices(['canary', 'stable']).default('canary'))
   .option('--error-rate <fraction>', 'share of requests answered with 500 (0..1)', fraction)
   .option('--latency-ms <ms>', 'latency added to every request', millis)
@@ -153,10 +177,11 @@ program
   .option('--clear', 'remove every fault')
   .addHelpText(
     'after',
-    '\nExamples:\n  npm run sandbox -- fault --track canary --error-rate 0.3 --latency-ms 800\n  npm run sandbox -- fault --log-errors auth-service\n  npm run sandbox -- fault --clear',
+    '\nExamples:\n  npm run sandbox -- fault --track canary --error-rate 0.3 --latency-ms 800\n  npm run sandbox -- fault --env staging --log-errors auth-service\n  npm run sandbox -- fault --clear',
   )
   .action(
     async (o: {
+      env: string;
       track: string;
       errorRate?: number;
       latencyMs?: number;
@@ -165,37 +190,40 @@ program
       previewFail?: string | boolean;
       clear?: boolean;
     }) => {
+      const env = environment(o.env);
+      const control = (pathname: string, body: unknown) => demoControl(pathname, body, env);
+      const where = env.name === 'production' ? '' : ` (${env.name})`;
       if (o.clear) {
-        await demoControl('/__sandbox/fault', { clear: true });
-        await demoControl('/__sandbox/health', { fail: false });
-        console.log('sandbox: faults cleared');
+        await control('/__sandbox/fault', { clear: true });
+        await control('/__sandbox/health', { fail: false });
+        console.log(`sandbox${where}: faults cleared`);
         return;
       }
       if (o.healthFail) {
-        await demoControl('/__sandbox/health', {
+        await control('/__sandbox/health', {
           fail: true,
           reason: typeof o.healthFail === 'string' ? o.healthFail : 'fault injected',
         });
-        console.log('sandbox: /health now answers 503');
+        console.log(`sandbox${where}: /health now answers 503`);
       }
       if (o.previewFail) {
         const reason = typeof o.previewFail === 'string' ? o.previewFail : 'fault injected';
-        await demoControl('/__sandbox/preview', { fail: true, reason });
-        console.log('sandbox: the preview now answers 503');
+        await control('/__sandbox/preview', { fail: true, reason });
+        console.log(`sandbox${where}: the preview now answers 503`);
       }
       if (o.logErrors !== undefined) {
         const containers = o.logErrors.split(',').filter(Boolean);
-        await demoControl('/__sandbox/log-errors', { containers });
-        console.log(`sandbox: error lines in the logs of ${containers.join(', ') || 'no container'}`);
+        await control('/__sandbox/log-errors', { containers });
+        console.log(`sandbox${where}: error lines in the logs of ${containers.join(', ') || 'no container'}`);
       }
       if (o.errorRate !== undefined || o.latencyMs !== undefined) {
-        await demoControl('/__sandbox/fault', {
+        await control('/__sandbox/fault', {
           track: o.track,
           ...(o.errorRate !== undefined ? { errorRate: o.errorRate } : {}),
           ...(o.latencyMs !== undefined ? { latencyMs: o.latencyMs } : {}),
         });
         console.log(
-          `sandbox: ${o.track} track: error rate ${o.errorRate ?? 'unchanged'}, added latency ${o.latencyMs ?? 'unchanged'} ms`,
+          `sandbox${where}: ${o.track} track: error rate ${o.errorRate ?? 'unchanged'}, added latency ${o.latencyMs ?? 'unchanged'} ms`,
         );
       } else if (!o.healthFail && !o.previewFail && o.logErrors === undefined) {
         throw new Error(

@@ -61,6 +61,17 @@ export const PORTS = {
   DEMO_PREVIEW: port('DEMO_PREVIEW', 8081),
   /** kwok's kubelet server: the apiserver reaches it for pods/log. */
   KWOK: port('KWOK', 10247),
+  // The staging environment's own (environments.ts): its control plane, Redis, Prometheus and demo server.
+  STAGING_ETCD: port('STAGING_ETCD', 12479),
+  STAGING_ETCD_PEER: port('STAGING_ETCD_PEER', 12480),
+  STAGING_APISERVER: port('STAGING_APISERVER', 16444),
+  STAGING_CONTROLLER_MANAGER: port('STAGING_CONTROLLER_MANAGER', 10357),
+  STAGING_SCHEDULER: port('STAGING_SCHEDULER', 10359),
+  STAGING_KWOK: port('STAGING_KWOK', 10347),
+  STAGING_REDIS: port('STAGING_REDIS', 16380),
+  STAGING_PROMETHEUS: port('STAGING_PROMETHEUS', 9190),
+  STAGING_DEMO: port('STAGING_DEMO', 8180),
+  STAGING_DEMO_PREVIEW: port('STAGING_DEMO_PREVIEW', 8181),
 };
 
 /** The demo platform's services: one Deployment, one container of the same name each. */
@@ -72,15 +83,6 @@ export const PLATFORM_SERVICES = [
   'api-gateway',
   'frontend',
 ];
-
-/**
- * The log file of a platform container, in the CRI format kubelets write
- * (`<RFC3339Nano> stdout F <line>`): kwok serves it as the container's log,
- * for every pod running that container; the demo server writes it.
- */
-export function containerLogFile(container: string): string {
-  return path.join(DIR, 'demo', 'logs', `${container}.log`);
-}
 
 export const HOST = '127.0.0.1';
 
@@ -278,6 +280,8 @@ export function sh(
 
 export interface Component {
   name: string;
+  /** The environment it serves (environments.ts); none when both share it (one PostgreSQL, one bucket, ...). */
+  environment?: string;
   /** Starts what is not running, waits until ready; returns a one-line detail. */
   up(): Promise<string>;
   /** Whether it is up, with a one-line detail. */

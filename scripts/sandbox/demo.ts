@@ -1,20 +1,20 @@
 /**
- * The demo platform at v1.0.0: the six images built from the v1.0.0 tag and
- * pushed to the local registry, their Deployments and Services in namespace
- * ai-saas, a VirtualService for api-gateway (stable 100 / canary 0), and the
- * demo server standing in for the public endpoints and their metrics
- * (scripts/sandbox/demo-server/index.ts).
+ * The demo platform at v1.0.0 in each environment: the six images built from
+ * the v1.0.0 tag and pushed to the shared local registry, their Deployments
+ * and Services in namespace ai-saas of the environment's cluster, a
+ * VirtualService for api-gateway (stable 100 / canary 0), and the
+ * environment's own demo server standing in for the public endpoints and
+ * their metrics (scripts/sandbox/demo-server/index.ts), following that
+ * cluster only.
  */
 import * as k8s from '@kubernetes/client-node';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import {
-  containerLogFile,
   ensureDir,
   HOST,
   PLATFORM_SERVICES,
-  PORTS,
   ROOT,
   running,
   sh,
@@ -25,6 +25,7 @@ import {
 } from './common';
 import { docker, registryHost } from './docker';
 import { gitPaths } from './git';
+import { PRODUCTION, type SandboxEnvironment } from './environments';
 import { adminClient, adminKubeconfigPath, NAMESPACE } from './kube';
 
 export const SERVICES = PLATFORM_SERVICES;
@@ -32,8 +33,11 @@ export const BASE_VERSION = '1.0.0';
 const VERSION_ANNOTATION = 'deploy-pipelines.dev/version';
 const REPLICAS: Record<string, number> = { 'api-gateway': 4 };
 
-export function demoUrl(): string {
-  return `http://${HOST}:${PORTS.DEMO}`;
+export function demoUrl(env: SandboxEnvironment = PRODUCTION): string {
+  return `http://${HOST}:${env.ports.demo}`;
+}
+function previewUrl(env: SandboxEnvironment): string {
+  return `http://${HOST}:${env.ports.demoPreview}`;
 }
 
 function smokeCredentials(): { email: string; password: string } {
@@ -171,9 +175,9 @@ async function apply(kc: k8s.KubeConfig, objects: k8s.KubernetesObject[]): Promi
     await client.patch(o, undefined, undefined, 'sandbox', true, k8s.PatchStrategy.ServerSideApply);
 }
 
-/** Puts the platform objects back to v1.0.0: stable images, weights 100/0, no canary or colour Deployments. */
-export async function applyPlatform(resetExtras: boolean): Promise<void> {
-  const kc = adminClient();
+/** Puts an environment's platform objects back to v1.0.0: stable images, weights 100/0, no canary or colour Deployments. */
+export async function applyPlatform(resetExtras: boolean, env: SandboxEnvironment = PRODUCTION): Promise<void> {
+  const kc = adminClient(env);
   const apps = kc.makeApiClient(k8s.AppsV1Api);
   if (resetExtras) {
     const list = await apps.listNamespacedDeployment({ namespace: NAMESPACE });
@@ -238,8 +242,8 @@ export async function applyPlatform(resetExtras: boolean): Promise<void> {
   await apply(kc, [...SERVICES.map(deployment), ...SERVICES.map(service), previewService(), virtualService()]);
 }
 
-async function platformReady(): Promise<boolean> {
-  const apps = adminClient().makeApiClient(k8s.AppsV1Api);
+async function platformReady(env: SandboxEnvironment): Promise<boolean> {
+  const apps = adminClient(env).makeApiClient(k8s.AppsV1Api);
   const list = await apps.listNamespacedDeployment({ namespace: NAMESPACE });
   return SERVICES.every((s) => {
     const d = list.items.find((x) => x.metadata?.name === s);
@@ -276,13 +280,18 @@ async function pruneRegistry(): Promise<void> {
   }
 }
 
-async function demoServerReady(): Promise<boolean> {
-  const r = await fetch(`${demoUrl()}/health`);
+async function demoServerReady(env: SandboxEnvironment): Promise<boolean> {
+  const r = await fetch(`${demoUrl(env)}/health`);
   return r.ok;
 }
 
-export async function demoControl(pathname: string, body: unknown): Promise<unknown> {
-  const r = await fetch(`${demoUrl()}${pathname}`, {
+/** Sends a control request (/__sandbox/...) to an environment's demo server. */
+export async function demoControl(
+  pathname: string,
+  body: unknown,
+  env: SandboxEnvironment = PRODUCTION,
+): Promise<unknown> {
+  const r = await fetch(`${demoUrl(env)}${pathname}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(body),
@@ -292,70 +301,79 @@ export async function demoControl(pathname: string, body: unknown): Promise<unkn
   return text ? (JSON.parse(text) as unknown) : undefined;
 }
 
-export function demoComponent(): Component {
+/** The folder of an environment's container logs, which its kwok serves (kwok.ts). */
+function logDir(env: SandboxEnvironment): string {
+  return path.dirname(env.containerLog('api-gateway'));
+}
+
+export function demoComponent(env: SandboxEnvironment): Component {
+  const daemon = env.daemon('demo-server');
   return {
     name: 'demo',
+    environment: env.name,
     async up() {
       const built = await ensureBaseImages();
-      await applyPlatform(false);
-      await waitReady('demo platform Deployments', platformReady, 120_000);
+      await applyPlatform(false, env);
+      await waitReady(`${env.name} demo platform Deployments`, () => platformReady(env), 120_000);
+      // One smoke-test account for both environments: the config's smoke checks read the same variables.
       const creds = smokeCredentials();
-      if (!running('demo-server')) {
+      if (!running(daemon)) {
         startDaemon(
-          'demo-server',
+          daemon,
           path.join(ROOT, 'node_modules', '.bin', 'tsx'),
           [path.join(ROOT, 'scripts', 'sandbox', 'demo-server', 'index.ts')],
           {
             cwd: ROOT,
             env: {
               ...process.env,
-              DEMO_PORT: String(PORTS.DEMO),
+              DEMO_PORT: String(env.ports.demo),
               DEMO_HOST: HOST,
-              KUBECONFIG: adminKubeconfigPath(),
+              KUBECONFIG: adminKubeconfigPath(env),
               DEMO_NAMESPACE: NAMESPACE,
               DEMO_SERVICE: 'api-gateway',
               SMOKE_EMAIL: creds.email,
               SMOKE_PASSWORD: creds.password,
-              DEMO_STATE_FILE: path.join(ensureDir('demo'), 'faults.json'),
-              DEMO_LOG_DIR: path.dirname(containerLogFile('api-gateway')),
+              DEMO_STATE_FILE: path.join(env.dir('demo'), 'faults.json'),
+              DEMO_LOG_DIR: logDir(env),
               DEMO_CONTAINERS: PLATFORM_SERVICES.join(','),
-              DEMO_PREVIEW_PORT: String(PORTS.DEMO_PREVIEW),
+              DEMO_PREVIEW_PORT: String(env.ports.demoPreview),
             },
           },
         );
       }
-      await waitReady('demo server', demoServerReady, 30_000, 'demo-server');
-      return `${SERVICES.length} Deployments at ${BASE_VERSION}${built ? ` (${built} images built)` : ''}, endpoints ${demoUrl()}`;
+      await waitReady(daemon, () => demoServerReady(env), 30_000, daemon);
+      return `${SERVICES.length} Deployments at ${BASE_VERSION}${built ? ` (${built} images built)` : ''}, endpoints ${demoUrl(env)}`;
     },
     async status() {
       try {
-        const server = running('demo-server') && (await demoServerReady());
-        const platform = await platformReady();
+        const server = running(daemon) && (await demoServerReady(env));
+        const platform = await platformReady(env);
         return {
           ok: server && platform,
-          detail: `platform ${platform ? 'ready' : 'not ready'}, endpoints ${server ? demoUrl() : 'down'}`,
+          detail: `platform ${platform ? 'ready' : 'not ready'}, endpoints ${server ? demoUrl(env) : 'down'}`,
         };
       } catch (err) {
         return { ok: false, detail: (err as Error).message };
       }
     },
     async down() {
-      await stopDaemon('demo-server');
+      await stopDaemon(daemon);
     },
     async reset() {
-      await demoControl('/__sandbox/fault', { clear: true }).catch(() => undefined);
-      await demoControl('/__sandbox/health', { fail: false }).catch(() => undefined);
-      await pruneRegistry();
-      await applyPlatform(true);
-      await waitReady('demo platform Deployments', platformReady, 120_000);
+      await demoControl('/__sandbox/fault', { clear: true }, env).catch(() => undefined);
+      await demoControl('/__sandbox/health', { fail: false }, env).catch(() => undefined);
+      // The registry is shared: its tags are pruned once, with production's reset.
+      if (env === PRODUCTION) await pruneRegistry();
+      await applyPlatform(true, env);
+      await waitReady(`${env.name} demo platform Deployments`, () => platformReady(env), 120_000);
       // The platform starts again: so do its containers' logs (an earlier fault's error lines go with them).
-      for (const c of PLATFORM_SERVICES) if (existsSync(containerLogFile(c))) writeFileSync(containerLogFile(c), '');
+      for (const c of PLATFORM_SERVICES) if (existsSync(env.containerLog(c))) writeFileSync(env.containerLog(c), '');
     },
     env() {
       const c = smokeCredentials();
       return {
-        DEMO_URL: demoUrl(),
-        DEMO_PREVIEW_URL: `http://${HOST}:${PORTS.DEMO_PREVIEW}`,
+        [env.envVar('DEMO_URL')]: demoUrl(env),
+        [env.envVar('DEMO_PREVIEW_URL')]: previewUrl(env),
         SMOKE_EMAIL: c.email,
         SMOKE_PASSWORD: c.password,
       };

@@ -1,7 +1,8 @@
 /**
  * PostgreSQL 15 (Debian's) run as the `postgres` user on 127.0.0.1, with
- * password authentication over TCP, the application role `app` and the
- * database ai_saas_prod holding the platform's schema and seed rows.
+ * password authentication over TCP, the application role `app` and one
+ * database per environment, ai_saas_prod and ai_saas_staging, each holding
+ * the platform's schema and seed rows.
  */
 import { createHash } from 'node:crypto';
 import { chownSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -18,9 +19,11 @@ import {
   waitReady,
   type Component,
 } from './common';
+import { ENVIRONMENTS, PRODUCTION } from './environments';
 
 const PG_BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin';
-export const DATABASE = 'ai_saas_prod';
+/** Production's; each environment names its own (environments.ts). */
+export const DATABASE = PRODUCTION.database;
 const APP_USER = 'app';
 /** The built-in migrator's record of applied files (src/activities/database/migrators/builtin.ts). */
 export const MIGRATIONS_TABLE = 'schema_migrations';
@@ -71,8 +74,8 @@ export function psqlAdmin(database: string, sql: string): string {
   );
 }
 
-export function databaseUrl(): string {
-  return `postgres://${APP_USER}:${secret('app.password')}@${HOST}:${PORTS.POSTGRES}/${DATABASE}`;
+export function databaseUrl(database = DATABASE): string {
+  return `postgres://${APP_USER}:${secret('app.password')}@${HOST}:${PORTS.POSTGRES}/${database}`;
 }
 
 async function ready(): Promise<boolean> {
@@ -83,14 +86,15 @@ async function ready(): Promise<boolean> {
   }
 }
 
-/** Drops and recreates ai_saas_prod with the v1.0.0 schema and seed rows. */
-export function loadDatabase(): void {
+/** Drops and recreates a database (ai_saas_prod unless told) with the v1.0.0 schema and seed rows. */
+export function loadDatabase(database = DATABASE): void {
+  if (!/^[a-z_][a-z0-9_]*$/.test(database)) throw new Error(`not a plain database name: ${JSON.stringify(database)}`);
   psqlAdmin(
     'postgres',
-    `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${DATABASE}' AND pid <> pg_backend_pid();`,
+    `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${database}' AND pid <> pg_backend_pid();`,
   );
-  psqlAdmin('postgres', `DROP DATABASE IF EXISTS ${DATABASE};`);
-  psqlAdmin('postgres', `CREATE DATABASE ${DATABASE} OWNER ${APP_USER};`);
+  psqlAdmin('postgres', `DROP DATABASE IF EXISTS ${database};`);
+  psqlAdmin('postgres', `CREATE DATABASE ${database} OWNER ${APP_USER};`);
   // The v1.0.0 state: the baseline migration applied (and recorded as the
   // built-in migrator does), then the seed rows. Owned by the application role.
   const file = '0001_baseline.sql';
@@ -98,7 +102,7 @@ export function loadDatabase(): void {
   const seed = readFileSync(path.join(ROOT, 'scripts', 'sandbox', 'sql', 'seed.sql'), 'utf8');
   const checksum = createHash('sha256').update(baseline).digest('hex');
   psqlAdmin(
-    DATABASE,
+    database,
     [
       `SET ROLE ${APP_USER};`,
       baseline,
@@ -166,24 +170,30 @@ export function postgresComponent(): Component {
       await waitReady('postgres', ready, 30_000, 'postgres');
       const hasRole = psqlAdmin('postgres', `SELECT 1 FROM pg_roles WHERE rolname = '${APP_USER}';`).trim() === '1';
       if (!hasRole) psqlAdmin('postgres', `CREATE ROLE ${APP_USER} LOGIN PASSWORD '${secret('app.password')}';`);
-      const hasDb = psqlAdmin('postgres', `SELECT 1 FROM pg_database WHERE datname = '${DATABASE}';`).trim() === '1';
-      if (!hasDb) loadDatabase();
-      const users = psqlAdmin(DATABASE, 'SELECT count(*) FROM users;').trim();
-      return `${HOST}:${PORTS.POSTGRES}/${DATABASE} (${users} users)`;
+      const loaded: string[] = [];
+      for (const { database } of ENVIRONMENTS) {
+        const hasDb = psqlAdmin('postgres', `SELECT 1 FROM pg_database WHERE datname = '${database}';`).trim() === '1';
+        if (!hasDb) loadDatabase(database);
+        loaded.push(`${database} (${psqlAdmin(database, 'SELECT count(*) FROM users;').trim()} users)`);
+      }
+      return `${HOST}:${PORTS.POSTGRES}: ${loaded.join(', ')}`;
     },
     async status() {
       const ok = running('postgres') && (await ready());
-      return { ok, detail: ok ? `${HOST}:${PORTS.POSTGRES}/${DATABASE}` : 'down' };
+      return {
+        ok,
+        detail: ok ? `${HOST}:${PORTS.POSTGRES}: ${ENVIRONMENTS.map((e) => e.database).join(', ')}` : 'down',
+      };
     },
     async down() {
       await stopDaemon('postgres', 30_000);
     },
     async reset() {
-      loadDatabase();
+      for (const { database } of ENVIRONMENTS) loadDatabase(database);
     },
     env() {
       return {
-        DATABASE_URL: databaseUrl(),
+        ...Object.fromEntries(ENVIRONMENTS.map((e) => [e.envVar('DATABASE_URL'), databaseUrl(e.database)])),
         PGHOST: HOST,
         PGPORT: String(PORTS.POSTGRES),
         PG_ADMIN_SOCKET: dirs().socket,

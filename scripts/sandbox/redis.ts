@@ -1,6 +1,11 @@
-/** Redis (Debian's) on 127.0.0.1 with a maxmemory, so "used memory below 80% of max" is a real check. */
+/**
+ * Redis (Debian's) on 127.0.0.1 with a maxmemory, so "used memory below 80%
+ * of max" is a real check: one server per environment, so that memory
+ * pressure in staging never fails production's pre-flight.
+ */
 import * as net from 'node:net';
-import { ensureDir, HOST, PORTS, running, startDaemon, stopDaemon, waitReady, which, type Component } from './common';
+import { HOST, PORTS, running, startDaemon, stopDaemon, waitReady, which, type Component } from './common';
+import type { SandboxEnvironment } from './environments';
 
 export const REDIS_MAXMEMORY = '64mb';
 
@@ -24,19 +29,24 @@ export function redisCommand(args: string[], port = PORTS.REDIS): Promise<string
   });
 }
 
-export function redisComponent(): Component {
+export function redisComponent(env: SandboxEnvironment): Component {
+  const daemon = env.daemon('redis');
+  const port = env.ports.redis;
+  const url = `redis://${HOST}:${port}`;
+  const ping = async () => (await redisCommand(['PING'], port)) === '+PONG';
   return {
     name: 'redis',
+    environment: env.name,
     async up() {
       const bin = which('redis-server');
       if (!bin) throw new Error('redis-server not found: install Debian redis-server (scripts/setup.sh does)');
-      const dir = ensureDir('redis');
-      if (!running('redis')) {
-        startDaemon('redis', bin, [
+      const dir = env.dir('redis');
+      if (!running(daemon)) {
+        startDaemon(daemon, bin, [
           '--bind',
           HOST,
           '--port',
-          String(PORTS.REDIS),
+          String(port),
           '--save',
           '',
           '--appendonly',
@@ -51,18 +61,18 @@ export function redisComponent(): Component {
           'no',
         ]);
       }
-      await waitReady('redis', async () => (await redisCommand(['PING'])) === '+PONG', 20_000, 'redis');
-      return `redis://${HOST}:${PORTS.REDIS} maxmemory ${REDIS_MAXMEMORY}`;
+      await waitReady(daemon, ping, 20_000, daemon);
+      return `${url} maxmemory ${REDIS_MAXMEMORY}`;
     },
     async status() {
-      const ok = running('redis') && (await redisCommand(['PING']).catch(() => '')) === '+PONG';
-      return { ok, detail: ok ? `redis://${HOST}:${PORTS.REDIS}` : 'down' };
+      const ok = running(daemon) && (await ping().catch(() => false));
+      return { ok, detail: ok ? url : 'down' };
     },
     async down() {
-      await stopDaemon('redis');
+      await stopDaemon(daemon);
     },
     env() {
-      return { REDIS_URL: `redis://${HOST}:${PORTS.REDIS}` };
+      return { [env.envVar('REDIS_URL')]: url };
     },
   };
 }

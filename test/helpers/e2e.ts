@@ -14,7 +14,7 @@ import { createActivities, defaultDeps } from '../../src/activities';
 import { keepAliveInterceptor } from '../../src/activities/runtime';
 import type { DeployConfig } from '../../src/domain/config';
 import { loadConfig } from '../../src/load-config';
-import { sandboxEnv, sandboxVar } from './sandbox';
+import { sandboxEnv, sandboxVarOf, type SandboxEnvironmentName } from './sandbox';
 import { devServerEnv, uniqueQueue, workflowBundle } from './temporal';
 import { REPO_ROOT } from './tools';
 
@@ -101,9 +101,10 @@ export async function startE2E(o: E2EOptions = {}): Promise<E2E> {
   };
 }
 
-export function adminKube() {
+/** Admin clients of an environment's cluster (production's unless told). */
+export function adminKube(environment: SandboxEnvironmentName = 'production') {
   const kc = new k8s.KubeConfig();
-  kc.loadFromFile(sandboxVar('KUBECONFIG'));
+  kc.loadFromFile(sandboxVarOf(environment, 'KUBECONFIG'));
   return {
     apps: kc.makeApiClient(k8s.AppsV1Api),
     core: kc.makeApiClient(k8s.CoreV1Api),
@@ -111,8 +112,15 @@ export function adminKube() {
   };
 }
 
-export async function virtualServiceWeights(): Promise<{ stable: number; canary: number }> {
-  const vs = (await adminKube().custom.getNamespacedCustomObject({
+/** Admin clients of the staging cluster. */
+export function stagingKube() {
+  return adminKube('staging');
+}
+
+export async function virtualServiceWeights(
+  environment: SandboxEnvironmentName = 'production',
+): Promise<{ stable: number; canary: number }> {
+  const vs = (await adminKube(environment).custom.getNamespacedCustomObject({
     group: 'networking.istio.io',
     version: 'v1beta1',
     namespace: 'ai-saas',
@@ -128,7 +136,9 @@ export async function virtualServiceWeights(): Promise<{ stable: number; canary:
   };
 }
 
-export async function deploymentImages(): Promise<Record<string, string>> {
-  const list = await adminKube().apps.listNamespacedDeployment({ namespace: 'ai-saas' });
+export async function deploymentImages(
+  environment: SandboxEnvironmentName = 'production',
+): Promise<Record<string, string>> {
+  const list = await adminKube(environment).apps.listNamespacedDeployment({ namespace: 'ai-saas' });
   return Object.fromEntries(list.items.map((d) => [d.metadata!.name!, d.spec!.template.spec!.containers[0].image!]));
 }

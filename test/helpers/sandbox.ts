@@ -32,3 +32,14 @@ export function sandboxVar(name: string): string {
   if (!v) throw new Error(`${name} is not in the sandbox environment: run \`npm run sandbox -- up\``);
   return v;
 }
+
+/** The sandbox's environments (scripts/sandbox/environments.ts). */
+export type SandboxEnvironmentName = 'production' | 'staging';
+
+/**
+ * One environment's value of a variable: production's under its own name
+ * (KUBECONFIG_WORKER), the others' with their suffix (KUBECONFIG_WORKER_STAGING).
+ */
+export function sandboxVarOf(environment: SandboxEnvironmentName, name: string): string {
+  return sandboxVar(environment === 'production' ? name : `${name}_${environment.toUpperCase()}`);
+}
