@@ -8,12 +8,12 @@
  * metadata are exactly what pre-flight and restore read.
  */
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { createS3Client } from '../../src/activities/clients/s3';
 import { databaseActivities } from '../../src/activities/database';
-import { parseConfig, type DeployConfig } from '../../src/domain/config';
+import type { DeployConfig } from '../../src/domain/config';
+import { environmentConfig } from '../../src/domain/environment-config';
+import { loadConfig } from '../../src/load-config';
 import { ROOT, type Component } from './common';
 import type { SandboxEnvironment } from './environments';
 import { databaseUrl } from './postgres';
@@ -21,26 +21,10 @@ import { BUCKET, s3Client, s3Endpoint } from './s3';
 
 const NIGHTLY_MAX_AGE_MS = 12 * 3_600_000;
 
-/**
- * The example config's top-level database and backup settings (bucket,
- * endpoint, client tools, compression) with the environment's own database
- * and prefix, which the sandbox made. The file's environments are left out:
- * a backup needs none of their settings.
- */
+/** The example config as the environment sees it (its database and backup prefix), as the worker would read it. */
 function config(env: SandboxEnvironment): DeployConfig {
-  const file = path.join(ROOT, 'deploy.config.yaml');
-  const raw = parseYaml(readFileSync(file, 'utf8')) as Record<string, unknown>;
   const vars = { ...process.env, DATABASE_URL: databaseUrl(), S3_ENDPOINT: s3Endpoint() };
-  const cfg = parseConfig(
-    { ...raw, defaultEnvironment: env.name, environments: { [env.name]: { namespace: 'ai-saas' } } },
-    file,
-    vars,
-  );
-  return {
-    ...cfg,
-    database: { ...cfg.database, name: env.database },
-    backup: { ...cfg.backup, prefix: env.backupPrefix },
-  };
+  return environmentConfig(loadConfig(path.join(ROOT, 'deploy.config.yaml'), vars), env.name);
 }
 
 async function newestBackupAge(env: SandboxEnvironment): Promise<number | undefined> {

@@ -185,7 +185,8 @@ export function requestNote(
     through?: string[];
   },
 ): string {
-  if (kind === 'release') return `release ${input.version ?? '?'} through ${input.through?.join(', ') ?? 'the configured stages'}`;
+  if (kind === 'release')
+    return `release ${input.version ?? '?'} through ${input.through?.join(', ') ?? 'the configured stages'}`;
   const env = input.environment ?? '(default environment)';
   if (kind === 'deploy') return `deploy ${input.version ?? input.bump ?? '?'} to ${env}`;
   const to =

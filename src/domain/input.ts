@@ -101,7 +101,7 @@ export const deployInputSchema = z
   })
   .strict()
   .refine((i) => !i.release || i.version !== undefined, {
-    message: 'a release stage deploys the release\'s version',
+    message: "a release stage deploys the release's version",
     path: ['version'],
   })
   .refine((i) => (i.version === undefined) !== (i.bump === undefined), {

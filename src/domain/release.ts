@@ -68,7 +68,9 @@ export interface ReleaseHandover {
 }
 
 /** The plan before the requester is verified for each stage. */
-export type ReleaseDraft = Omit<ReleasePlan, 'requestedBy' | 'stages'> & { stages: Omit<ReleaseStage, 'requestedVia'>[] };
+export type ReleaseDraft = Omit<ReleasePlan, 'requestedBy' | 'stages'> & {
+  stages: Omit<ReleaseStage, 'requestedVia'>[];
+};
 
 /** The stages a release goes through: release.stages (default: every environment as written), or the input's subset in that order. */
 export function releaseStages(config: DeployConfig, through?: readonly string[]): string[] {

@@ -463,8 +463,8 @@ const BAD_INPUTS: BadInput[] = [
     'must name one of the services',
   ),
   config(
-    'defaultEnvironment: staging',
-    (r) => (r.defaultEnvironment = 'staging'),
+    'defaultEnvironment: qa',
+    (r) => (r.defaultEnvironment = 'qa'),
     'defaultEnvironment',
     'must name one of the environments',
   ),

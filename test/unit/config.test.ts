@@ -74,7 +74,7 @@ test.each([
   ['database.name', (r: any) => (r.database.name = 'ai-saas; drop'), /database\.name: a PostgreSQL database name/],
   [
     'defaultEnvironment',
-    (r: any) => (r.defaultEnvironment = 'staging'),
+    (r: any) => (r.defaultEnvironment = 'qa'),
     /defaultEnvironment: must name one of the environments/,
   ],
 ])('an invalid %s is refused with the file, the field and what was expected', (_field, mutate, message) => {

@@ -171,13 +171,7 @@ const CASES: [string, unknown, string, string, boolean][] = [
     'unknown service "payments": configured are auth-service',
     true,
   ],
-  [
-    'an unknown environment',
-    { version: '1.0.1', environment: 'staging' },
-    'environment',
-    'unknown environment "staging"',
-    true,
-  ],
+  ['an unknown environment', { version: '1.0.1', environment: 'qa' }, 'environment', 'unknown environment "qa"', true],
   ['skipping a required backup', { version: '1.0.1', backup: false }, 'backup', 'requires a backup', true],
   ['skipping required migrations', { version: '1.0.1', migrate: false }, 'migrate', 'requires migrations', true],
   [
