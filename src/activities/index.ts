@@ -22,6 +22,7 @@ import { pipelineActivities } from './pipeline';
 import { planActivities } from './plan';
 import { redactorFor, withRedactedFailures, type Redactor } from './redactor';
 import { routeOf } from './routing';
+import { confirmStageHandover, releaseActivities, type ReleaseDeps } from './release';
 import { reportActivities } from './report';
 import { currentActivity, heartbeat } from './runtime';
 import { trafficActivities } from './traffic';
@@ -128,6 +129,15 @@ function activitiesOf(deps: ActivityDeps, redactor: Redactor): Activities {
     redisPing: () => redisPing(env[config.redis.urlEnv]),
     backupExists: (key) => database.backupExists(key),
   });
+  const releaseDeps: ReleaseDeps = {
+    config,
+    branchHead: () => deps.git.remoteBranchHead(),
+    remoteTagCommit: (tag) => deps.git.remoteTagCommit(tag),
+    imageDigest: (image, tag) => deps.registry.digest(image, tag),
+    verifySender: identity.verifySender,
+    quarantineOf: () => Promise.resolve(undefined),
+    ...(deps.temporal ? { temporal: deps.temporal } : {}),
+  };
   const handover = handoverActivities({
     config,
     imageDigest: (image, tag) => deps.registry.digest(image, tag),
@@ -141,7 +151,9 @@ function activitiesOf(deps: ActivityDeps, redactor: Redactor): Activities {
         listTags: () => deps.git.remoteTags(),
         branchHead: () => deps.git.remoteBranchHead(),
         verifySender: identity.verifySender,
+        confirmHandover: (input, plan) => confirmStageHandover(releaseDeps, input, plan),
       }),
+      ...releaseActivities(releaseDeps),
       verifySender: identity.verifySender,
       ...pipeline,
       ...handover,

@@ -1,6 +1,6 @@
 /** The resolvePlan activity: reads the worker's config and fixes the plan in history. */
 import type { DeployConfig } from '../domain/config';
-import { checkInput, deployInputSchema, InputError } from '../domain/input';
+import { checkInput, deployInputSchema, InputError, type CheckedDeployInput } from '../domain/input';
 import type { DeployPlan } from '../domain/plan';
 import { buildPlan } from '../domain/planner';
 import { VersionError } from '../domain/version';
@@ -15,6 +15,8 @@ export interface PlanDeps {
   /** Head of the release branch on origin (fetched). */
   branchHead(): Promise<string>;
   verifySender(req: VerifySenderRequest): Promise<SenderCheck>;
+  /** A release stage's hand-over, confirmed against the release, the tag and the registry (release.ts). */
+  confirmHandover?(input: CheckedDeployInput, plan: DeployPlan): Promise<void>;
 }
 
 export function planActivities(deps: PlanDeps) {
@@ -24,6 +26,12 @@ export function planActivities(deps: PlanDeps) {
         const input = checkInput(deployInputSchema, req.input, 'deploy');
         const [tags, commit] = await Promise.all([deps.listTags(), deps.branchHead()]);
         const plan = buildPlan(deps.config, input, { workflowId: req.workflowId, tags, commit });
+        if (input.release) {
+          // A release's stage: its requester was verified by every stage's verifier when the release began.
+          if (!deps.confirmHandover) throw new InputError('release: this worker cannot confirm a release hand-over');
+          await deps.confirmHandover(input, plan);
+          return { ...plan, requestedVia: input.release.requestedVia };
+        }
         const requester = await verifiedRequester(
           { kind: 'deploy', environment: plan.environment, workflowId: req.workflowId, policy: plan.approvals, input },
           (r) => deps.verifySender(r),

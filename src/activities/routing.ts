@@ -9,7 +9,7 @@ import type { DeployConfig } from '../domain/config';
 import { fail } from './failures';
 
 /** Activities whose request holds the person's input: the planner reports an unknown environment. */
-const PLANNING = new Set(['resolvePlan', 'resolveRollback']);
+const PLANNING = new Set(['resolvePlan', 'resolveRollback', 'resolveRelease']);
 
 type Request = {
   environment?: unknown;

@@ -7,6 +7,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { Activities, RestoreResult } from '../../src/activities/contracts';
 import type { DeployPlan, RollbackPlan } from '../../src/domain/plan';
+import type { ReleasePlan } from '../../src/domain/release';
 import type { AnalysisRun, MeasurementOutcome } from '../../src/domain/status';
 
 export interface Call {
@@ -16,6 +17,8 @@ export interface Call {
 
 export interface FakeOptions {
   plan?: DeployPlan;
+  /** What resolveRelease returns (its workflowId and the stages' ids follow the release's). */
+  releasePlan?: ReleasePlan;
   rollbackPlan?: Partial<RollbackPlan>;
   /** The sender check (the real one in the verified-approvals tests); default: nothing verifies. */
   verifySender?: Activities['verifySender'];
@@ -47,6 +50,15 @@ export function fakeActivities(opts: FakeOptions = {}) {
     async resolvePlan(req) {
       record('resolvePlan', [req]);
       return { ...plan(), workflowId: req.workflowId };
+    },
+    async resolveRelease(req) {
+      record('resolveRelease', [req]);
+      if (!opts.releasePlan) throw new Error('no release plan given to the fake');
+      return {
+        ...opts.releasePlan,
+        workflowId: req.workflowId,
+        stages: opts.releasePlan.stages.map((s) => ({ ...s, workflowId: `${req.workflowId}-${s.environment}` })),
+      };
     },
     async verifySender(req) {
       record('verifySender', [req]);

@@ -7,6 +7,7 @@
  */
 import type { RollbackInput } from '../../domain/input';
 import type { DeployPlan, RollbackPlan } from '../../domain/plan';
+import type { ReleasePlan } from '../../domain/release';
 import type { AnalysisRun } from '../../domain/status';
 import type { Colour } from '../../domain/blue-green';
 import type {
@@ -89,6 +90,8 @@ export interface Activities {
   lockHolder(req: { environment: string }): Promise<{ workflowId?: string }>;
   lockHolderState(req: { holder: string }): Promise<LockHolderState>;
   resolveRollback(req: { workflowId: string; input: RollbackInput }): Promise<RollbackPlan>;
+  /** A release's plan: its stages, their promotion rules, the requester verified by each stage's verifier. */
+  resolveRelease(req: { workflowId: string; input: unknown }): Promise<ReleasePlan>;
   /** A child's plan and image, confirmed against config before it changes anything. */
   confirmPlan(req: ConfirmPlanRequest): Promise<PlanConfirmed>;
   /** An automatic rollback's hand-over (plan, records, targets, backup key), confirmed before anything is rolled back. */
