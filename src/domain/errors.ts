@@ -53,6 +53,8 @@ export const ErrorType = {
   RollbackFailed: 'RollbackFailed',
   /** A rollback refused before it changed anything: bad input, or a hand-over config does not confirm. */
   RollbackRefused: 'RollbackRefused',
+  /** A lift of a version's quarantine when no quarantine of it is active: nothing to lift. */
+  NotQuarantined: 'NotQuarantined',
 } as const;
 
 export type ErrorTypeName = (typeof ErrorType)[keyof typeof ErrorType];
@@ -94,4 +96,5 @@ export const NON_RETRYABLE_ERROR_TYPES: ErrorTypeName[] = [
   ErrorType.ParentRequired,
   ErrorType.PlanMismatch,
   ErrorType.InvalidWorkflowId,
+  ErrorType.NotQuarantined,
 ];
