@@ -23,6 +23,7 @@ import { planActivities } from './plan';
 import { redactorFor, withRedactedFailures, type Redactor } from './redactor';
 import { routeOf } from './routing';
 import { confirmStageHandover, releaseActivities, type ReleaseDeps } from './release';
+import { quarantineActivities } from './quarantine';
 import { reportActivities } from './report';
 import { currentActivity, heartbeat } from './runtime';
 import { trafficActivities } from './traffic';
@@ -39,6 +40,12 @@ export { defaultDeps, type ActivityDeps, type ProviderRegistry } from './deps';
  */
 export function createActivities(deps: ActivityDeps): Activities {
   const redactor = deps.redactor ?? redactorFor(deps.config, deps.env);
+  // One record for every environment: in the top-level bucket, through its client.
+  const quarantine = quarantineActivities({
+    s3: deps.s3,
+    bucket: deps.config.backup.bucket,
+    prefix: deps.config.release.quarantinePrefix,
+  });
   const sets = new Map<string, Activities>();
   const setFor = (environment: string): Activities => {
     let set = sets.get(environment);
@@ -52,6 +59,7 @@ export function createActivities(deps: ActivityDeps): Activities {
           s3: clients.s3 ?? deps.s3,
         },
         redactor,
+        quarantine,
       );
       sets.set(environment, set);
     }
@@ -70,7 +78,11 @@ export function createActivities(deps: ActivityDeps): Activities {
 }
 
 /** The activities of one environment: its config and clients. */
-function activitiesOf(deps: ActivityDeps, redactor: Redactor): Activities {
+function activitiesOf(
+  deps: ActivityDeps,
+  redactor: Redactor,
+  quarantine: ReturnType<typeof quarantineActivities>,
+): Activities {
   const { config, env } = deps;
   const providers = deps.providers ?? {};
   const redact = (text: string) => redactor.text(text);
@@ -135,7 +147,7 @@ function activitiesOf(deps: ActivityDeps, redactor: Redactor): Activities {
     remoteTagCommit: (tag) => deps.git.remoteTagCommit(tag),
     imageDigest: (image, tag) => deps.registry.digest(image, tag),
     verifySender: identity.verifySender,
-    quarantineOf: () => Promise.resolve(undefined),
+    quarantineOf: (version) => quarantine.quarantineOf({ version }),
     ...(deps.temporal ? { temporal: deps.temporal } : {}),
   };
   const handover = handoverActivities({
@@ -154,6 +166,7 @@ function activitiesOf(deps: ActivityDeps, redactor: Redactor): Activities {
         confirmHandover: (input, plan) => confirmStageHandover(releaseDeps, input, plan),
       }),
       ...releaseActivities(releaseDeps),
+      ...quarantine,
       verifySender: identity.verifySender,
       ...pipeline,
       ...handover,

@@ -105,10 +105,14 @@ export async function confirmStageHandover(
     throw new InputError(`release: ${handed.workflowId} is not a workflow this server knows`);
   }
   if (type !== 'releaseWorkflow' || !running)
-    throw new InputError(`release: ${handed.workflowId} is not a running release (${type}, ${running ? 'running' : 'closed'})`);
+    throw new InputError(
+      `release: ${handed.workflowId} is not a running release (${type}, ${running ? 'running' : 'closed'})`,
+    );
   const tagged = await deps.remoteTagCommit(plan.tag);
   if (tagged !== handed.commit)
-    throw new InputError(`release: ${plan.tag} points at ${tagged ?? 'nothing'}, not the handed commit ${handed.commit}`);
+    throw new InputError(
+      `release: ${plan.tag} points at ${tagged ?? 'nothing'}, not the handed commit ${handed.commit}`,
+    );
   const extra = Object.keys(handed.images).filter((n) => !plan.services.some((s) => s.name === n));
   if (extra.length) throw new InputError(`release: images for services not deployed here: ${extra.join(', ')}`);
   for (const s of plan.services) {

@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { dnsName, duration, url } from './config-fields';
+import { freezeSchema } from './freeze-window';
 
 const identity = z
   .string()
@@ -133,6 +134,8 @@ const promotionSchema = z
 export const environmentSchema = z.strictObject({
   namespace: dnsName,
   promotion: promotionSchema,
+  /** When deployments to this environment wait (or are refused): configured windows (domain/freeze-window.ts). */
+  freeze: freezeSchema,
   ...(Object.fromEntries(SECTIONS.map((s) => [s, override])) as Record<Section, typeof override>),
   approvals: approvalsSchema.default({
     verify: 'none',

@@ -131,6 +131,11 @@ const baseSchema = z.strictObject({
         .max(20)
         .refine((s) => new Set(s).size === s.length, 'stages must not repeat')
         .optional(),
+      /** Where quarantined versions are recorded, in the top-level backup bucket (shared by every environment). */
+      quarantinePrefix: z
+        .string()
+        .regex(/^([A-Za-z0-9._-]+\/)+$/, 'a key prefix ending in "/", such as quarantine/')
+        .default('quarantine/'),
     })
     .prefault({}),
   temporal: z

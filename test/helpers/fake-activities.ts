@@ -5,7 +5,7 @@
  * in test/integration.
  */
 import { ApplicationFailure } from '@temporalio/common';
-import type { Activities, RestoreResult } from '../../src/activities/contracts';
+import type { Activities, QuarantineRecord, RestoreResult } from '../../src/activities/contracts';
 import type { DeployPlan, RollbackPlan } from '../../src/domain/plan';
 import type { ReleasePlan } from '../../src/domain/release';
 import type { AnalysisRun, MeasurementOutcome } from '../../src/domain/status';
@@ -34,6 +34,8 @@ export interface FakeOptions {
 
 export function fakeActivities(opts: FakeOptions = {}) {
   const calls: Call[] = [];
+  /** The quarantine store: kept in memory (the real one, on S3, is tested in test/integration/quarantine.test.ts). */
+  const quarantine: QuarantineRecord[] = [];
   const weights: number[] = [];
   let analysisRuns = 0;
   const record = (name: keyof Activities, args: unknown[]) => {
@@ -363,6 +365,36 @@ export function fakeActivities(opts: FakeOptions = {}) {
       record('platformBaseline', [req]);
       return { at: new Date().toISOString(), databaseConnections: 5 };
     },
+    async quarantineVersion(req) {
+      record('quarantineVersion', [req]);
+      const found = quarantine.find((q) => q.version === req.version && q.workflowId === req.workflowId);
+      if (found) return found;
+      const r = { ...req, at: new Date().toISOString() };
+      quarantine.push(r);
+      return r;
+    },
+    async quarantineOf(req) {
+      record('quarantineOf', [req]);
+      return quarantine.find((q) => q.version === req.version && !q.lifted);
+    },
+    async listQuarantine() {
+      record('listQuarantine', []);
+      return [...quarantine];
+    },
+    async liftQuarantine(req) {
+      record('liftQuarantine', [req]);
+      const active = quarantine.filter((q) => q.version === req.version && !q.lifted);
+      if (!active.length)
+        throw ApplicationFailure.create({
+          type: 'NotQuarantined',
+          message: `version ${req.version} is not quarantined`,
+          nonRetryable: true,
+        });
+      const at = new Date().toISOString();
+      for (const q of active)
+        q.lifted = { by: req.by, via: req.via, reason: req.reason, at, workflowId: req.workflowId };
+      return active;
+    },
     async notify(event) {
       record('notify', [event]);
       return { delivered: 1, failed: 0 };
@@ -386,6 +418,7 @@ export function fakeActivities(opts: FakeOptions = {}) {
     activities,
     calls,
     weights,
+    quarantine,
     names: () => calls.map((c) => c.name),
     count: (name: keyof Activities) => calls.filter((c) => c.name === name).length,
     argsOf: <T = unknown>(name: keyof Activities) => calls.filter((c) => c.name === name).map((c) => c.args[0] as T),

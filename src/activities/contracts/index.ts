@@ -54,6 +54,7 @@ import type {
 } from './plan';
 import type { SenderCheck, VerifySenderRequest } from './identity';
 import type { InEnvironment } from './scope';
+import type { LiftQuarantineRequest, QuarantineOfRequest, QuarantineRecord, QuarantineRequest } from './quarantine';
 import type { NotificationEvent, NotificationResult, SummaryRequest, SummaryResult } from './report';
 import type { CanaryTarget, WeightResult } from './traffic';
 import type {
@@ -70,6 +71,7 @@ export type * from './database';
 export type * from './identity';
 export type * from './kubernetes';
 export type * from './plan';
+export type * from './quarantine';
 export type * from './report';
 export type * from './scope';
 export type * from './traffic';
@@ -136,6 +138,12 @@ export interface Activities {
   checkPlatformHealth(req: PlatformHealthRequest): Promise<CheckReport>;
   podRestarts(req: InEnvironment & { namespace: string; deployments: string[] }): Promise<Record<string, number>>;
   platformBaseline(req?: InEnvironment): Promise<PlatformBaseline>;
+
+  /** A version rolled back or that failed verification: releases of it and rollbacks to it are refused until lifted. */
+  quarantineVersion(req: QuarantineRequest): Promise<QuarantineRecord>;
+  quarantineOf(req: QuarantineOfRequest): Promise<QuarantineRecord | undefined>;
+  listQuarantine(): Promise<QuarantineRecord[]>;
+  liftQuarantine(req: LiftQuarantineRequest): Promise<QuarantineRecord[]>;
 
   notify(event: NotificationEvent): Promise<NotificationResult>;
   writeSummary(req: SummaryRequest): Promise<SummaryResult>;
