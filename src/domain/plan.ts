@@ -4,6 +4,7 @@
  * workflow input, then fixed in history. Types and tiny pure helpers only,
  * with type imports only, so the workflow bundle stays small.
  */
+import type { FreezeWindow } from './freeze-window';
 import type { ApprovalPolicy, VerifyMode } from './identity';
 
 export type Strategy = 'rolling' | 'canary' | 'blue-green';
@@ -88,6 +89,11 @@ export interface DeployPlan {
   taskQueue: string;
   /** Upsert the Deploy* search attributes (the server must have them registered). */
   searchAttributes: boolean;
+  /**
+   * When the environment does not take deployments (environments.<name>.freeze): configured windows, and how
+   * often a held deployment or canary looks again at a stopped line (deployctl freeze). Plans recorded before it have none.
+   */
+  freeze?: { windows: FreezeWindow[]; mode: 'wait' | 'refuse'; checkIntervalMs: number };
   /** A stage of a release: its release workflow and the images built once for every stage (no tag, no build here). */
   release?: { workflowId: string; images: Record<string, string> };
 }

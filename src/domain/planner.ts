@@ -98,6 +98,7 @@ export function buildPlan(file: DeployConfig, input: CheckedDeployInput, facts: 
     ...(config.temporal.uiUrl ? { uiUrl: config.temporal.uiUrl } : {}),
     taskQueue: config.temporal.taskQueue,
     searchAttributes: config.temporal.searchAttributes,
+    freeze: { windows: env.freeze.windows, mode: env.freeze.mode, checkIntervalMs: env.freeze.checkInterval },
     ...(input.release ? { release: { workflowId: input.release.workflowId, images: input.release.images } } : {}),
   };
 }
