@@ -140,6 +140,7 @@ function activitiesOf(
     readClusterState: (req) => kube.readClusterState(req),
     redisPing: () => redisPing(env[config.redis.urlEnv]),
     backupExists: (key) => database.backupExists(key),
+    quarantineOf: (version) => quarantine.quarantineOf({ version }),
   });
   const releaseDeps: ReleaseDeps = {
     config,

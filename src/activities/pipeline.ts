@@ -21,6 +21,7 @@ import type {
 import type { GitRepo } from './clients/git';
 import type { RegistryClient } from './clients/registry';
 import { fail } from './failures';
+import { quarantinedMessage, type QuarantineHold } from './release';
 import { verifiedRequester } from './identity/requester';
 
 export interface PipelineDeps {
@@ -35,6 +36,8 @@ export interface PipelineDeps {
   verifySender(req: VerifySenderRequest): Promise<SenderCheck>;
   /** Whether the backup bucket holds `key` (HEAD). */
   backupExists(key: string): Promise<boolean>;
+  /** A quarantined version is never a rollback's target (release.ts quarantinedMessage). */
+  quarantineOf?(version: string): Promise<QuarantineHold | undefined>;
 }
 
 export function pipelineActivities(deps: PipelineDeps) {
@@ -178,6 +181,8 @@ export function pipelineActivities(deps: PipelineDeps) {
         if (err instanceof InputError) throw fail.InvalidInput(err.message);
         throw err;
       }
+      const held = input.toVersion ? await deps.quarantineOf?.(input.toVersion) : undefined;
+      if (held) throw fail.InvalidInput(`toVersion: ${quarantinedMessage(held)}`);
       const known = new Map(config.services.map((s) => [s.name, s]));
       for (const n of input.services ?? []) {
         if (!known.has(n))

@@ -27,7 +27,9 @@ export type Phase =
   | 'failed'
   | 'rolled-back'
   | 'aborted'
-  | 'planned';
+  | 'planned'
+  /** Held: the environment is frozen (a configured window, or the line stopped). */
+  | 'frozen';
 
 export const FINAL_PHASES: readonly Phase[] = ['succeeded', 'failed', 'rolled-back', 'aborted', 'planned'];
 

@@ -53,6 +53,7 @@ export async function preflight({ t, p, workflowId }: Release): Promise<void> {
   );
 
   t.phase('checks');
+  if (p.release) return t.skip('pre-deployment checks', `run once for the release by ${p.release.workflowId}`);
   await t.step(
     'pre-deployment checks',
     () => long.runPreDeploymentChecks({ workflowId, commit: p.commit }),
@@ -63,6 +64,8 @@ export async function preflight({ t, p, workflowId }: Release): Promise<void> {
 /** Runbook "Create release tag". */
 export async function tagRelease({ t, p, workflowId }: Release): Promise<void> {
   t.phase('tagging');
+  // Confirmed by resolvePlan: the release's tag points at this commit.
+  if (p.release) return t.skip('release tag', `${p.tag} made once by ${p.release.workflowId}`);
   await t.step(
     'release tag',
     () => short.createReleaseTag({ workflowId, version: p.version, commit: p.commit }),
@@ -74,19 +77,23 @@ export async function tagRelease({ t, p, workflowId }: Release): Promise<void> {
 export async function buildAndBackUp(rel: Release): Promise<void> {
   const { t, p, workflowId } = rel;
   t.phase('building');
+  const handed = p.release;
+  if (handed) t.skip('build and push images', `built once by ${handed.workflowId}: the same digests in every stage`);
   const [built, backedUp] = await Promise.all([
-    t.step(
-      'build and push images',
-      () =>
-        long.buildImages({
-          workflowId,
-          version: p.version,
-          commit: p.commit,
-          services: p.services,
-          allowOverwrite: p.allowImageOverwrite,
-        }),
-      (r) => `${Object.keys(r).length} images (${Object.values(r).filter((i) => i.reused).length} reused)`,
-    ),
+    handed
+      ? Promise.resolve(releaseImages(p, handed.images))
+      : t.step(
+          'build and push images',
+          () =>
+            long.buildImages({
+              workflowId,
+              version: p.version,
+              commit: p.commit,
+              services: p.services,
+              allowOverwrite: p.allowImageOverwrite,
+            }),
+          (r) => `${Object.keys(r).length} images (${Object.values(r).filter((i) => i.reused).length} reused)`,
+        ),
     p.backup
       ? t.step(
           'database backup',
@@ -102,6 +109,19 @@ export async function buildAndBackUp(rel: Release): Promise<void> {
     rel.undo.backupKey = rel.backup.key;
     rel.undo.backupSha256 = rel.backup.sha256;
   }
+}
+
+/** A release's images in the shape the build returns (resolvePlan confirmed each digest against the registry). */
+function releaseImages(p: DeployPlan, images: Record<string, string>): ImagesResult {
+  return Object.fromEntries(
+    p.services.map((s) => {
+      const reference = images[s.name];
+      return [
+        s.name,
+        { service: s.name, reference, tagReference: s.reference, digest: reference.split('@')[1] ?? '', reused: true },
+      ];
+    }),
+  );
 }
 
 /**

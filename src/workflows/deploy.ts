@@ -34,7 +34,8 @@ import {
   type EnvironmentLock,
 } from './environment-lock';
 import { environmentBusy, refuseBadWorkflowId } from './support/lock';
-import { COMMAND_MIGRATIONS_PATCH } from './patches';
+import { COMMAND_MIGRATIONS_PATCH, FREEZE_WINDOWS_PATCH, QUARANTINE_PATCH } from './patches';
+import { waitOutFreezeWindows } from './support/freeze-windows';
 import { rollbackWorkflow } from './rollback';
 import { aboutPlan, notifierFor } from './support/notifier';
 import { outcomeFailure, resultOf } from './outcome';
@@ -66,8 +67,8 @@ export interface DeployResult {
   reason?: string;
   /** An approval gate timed out (the deployment was aborted for it). */
   timedOut?: boolean;
-  /** Another deployment holds the environment, or the input was refused. */
-  refused?: 'deployment-in-progress' | 'invalid-input';
+  /** Another deployment holds the environment, the input was refused, or a freeze window refuses deployments. */
+  refused?: 'deployment-in-progress' | 'invalid-input' | 'frozen';
   preview?: DeploymentPreview;
   summary?: string;
   status: DeploymentStatus;
@@ -85,6 +86,8 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
   let abortReq: SignalRecord | undefined;
   const pipeline = new CancellationScope();
   let pipelineRunning = false;
+  /** Waiting out a freeze window: an abort ends the wait. */
+  let holding = false;
 
   const people = peopleRules(() => plan);
   // While a child runs, people's signals go to it; it verifies and records them in its own status.
@@ -103,11 +106,11 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
           return t.ignore('abort', p.by, `already aborting (requested by ${abortReq.by})`, { reason: p.reason });
         if (!people.allowed(p))
           return t.ignore('abort', p.by, `${p.by} is not an approver for ${status.environment}`, { reason: p.reason });
-        if (!pipelineRunning)
+        if (!pipelineRunning && !holding)
           return t.ignore('abort', p.by, `nothing to abort in phase ${status.phase}`, { reason: p.reason });
         abortReq = { signal: 'abort', by: p.by, at: nowIso(), reason: p.reason, ...verifiedFields(p) };
         status.aborts.push(abortReq);
-        pipeline.cancel();
+        if (pipelineRunning) pipeline.cancel();
       },
     },
     {
@@ -143,6 +146,13 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
   };
 
   // --- plan -----------------------------------------------------------------------
+  // A release's stage is started by that release only: what it hands over is confirmed against it.
+  const handed = (input as { release?: { workflowId?: unknown } } | undefined)?.release;
+  if (handed !== undefined && workflowInfo().parent?.workflowId !== handed?.workflowId) {
+    const reason = `${ErrorType.ParentRequired}: a release's stage is started by its release workflow, not by hand (deployctl release)`;
+    t.finish('failed', reason);
+    return finish({ outcome: 'failed', reason, refused: 'invalid-input' });
+  }
   try {
     plan = await t.step(
       'resolve plan',
@@ -167,6 +177,20 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
     const preview = await t.step('preview', () => short.previewDeployment(p));
     t.finish('planned');
     return finish({ outcome: 'planned', preview });
+  }
+
+  // --- freeze windows: wait for the end, or be refused --------------------------------
+  if (p.freeze?.windows.length && patched(FREEZE_WINDOWS_PATCH)) {
+    holding = true;
+    const w = await waitOutFreezeWindows(t, p, workflowId, () => abortReq !== undefined);
+    holding = false;
+    if (w.kind !== 'clear') {
+      const reason = w.kind === 'refused' ? w.reason : `aborted by ${abortReq?.by}: ${abortReq?.reason ?? ''}`;
+      const outcome = w.kind === 'refused' ? 'failed' : 'aborted';
+      t.finish(outcome, reason);
+      await notify(outcome, `${p.project} ${p.version} on ${p.environment}: ${reason}`);
+      return finish({ outcome, reason, ...(w.kind === 'refused' ? { refused: 'frozen' as const } : {}) });
+    }
   }
 
   // --- one deployment per environment ---------------------------------------
@@ -264,9 +288,27 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
       child.active = undefined;
     }
   });
+  // A version rolled back, or that failed once it ran, is quarantined: no release promotes it, no rollback returns to it.
+  if ((final === 'rolled-back' || (final === 'failed' && r.rolloutBegun)) && patched(QUARANTINE_PATCH)) {
+    await CancellationScope.nonCancellable(() => quarantine(t, p, workflowId, status.error ?? stop.message));
+  }
   await CancellationScope.nonCancellable(() => writeSummary(t, p, r.undo.migrationsApplied, r.backup?.key, final));
   t.finish(final, status.error);
   return finish({ outcome: final, reason: status.error ?? stop.message, ...(stop.timedOut ? { timedOut: true } : {}) });
+}
+
+/** Records the quarantine of the plan's version; best effort, as a summary is: its failure is noted, never fatal. */
+async function quarantine(t: Tracker, p: DeployPlan, workflowId: string, reason: string): Promise<void> {
+  try {
+    await t.step(
+      'quarantine',
+      () => short.quarantineVersion({ version: p.version, environment: p.environment, workflowId, reason }),
+      (q) =>
+        `${q.version} quarantined: no release promotes it and no rollback returns to it until an approver lifts it`,
+    );
+  } catch (err) {
+    t.note('quarantine', `the quarantine of ${p.version} could not be recorded: ${describeError(err)}`);
+  }
 }
 
 /** The failure a deployment closes with: none for a success or a dry run. */

@@ -151,6 +151,15 @@ export const LOCK_HOLDER_PATCH = 'environment-lock-started-by-holder';
  */
 export const LOCK_LEASE_PATCH = 'environment-lock-lease';
 
+/**
+ * A deployment whose environment is inside a configured freeze window waits
+ * for its end (or is refused, by config) before it takes the lock, and one
+ * that rolled back or failed verification quarantines its version. Before,
+ * neither happened.
+ */
+export const FREEZE_WINDOWS_PATCH = 'deploy-waits-out-freeze-windows';
+export const QUARANTINE_PATCH = 'deploy-quarantines-rolled-back-version';
+
 /** Every patch id above: what a history's patch markers may hold. */
 export const PATCH_IDS: readonly string[] = [
   RUN_ANALYSIS_PATCH,
@@ -172,4 +181,6 @@ export const PATCH_IDS: readonly string[] = [
   WORKFLOW_ID_RULE_PATCH,
   LOCK_HOLDER_PATCH,
   LOCK_LEASE_PATCH,
+  FREEZE_WINDOWS_PATCH,
+  QUARANTINE_PATCH,
 ];
