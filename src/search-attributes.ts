@@ -11,6 +11,9 @@ export const SEARCH_ATTRIBUTE_KEYS = [
   defineSearchAttributeKey('DeployVersion', SearchAttributeType.KEYWORD),
   defineSearchAttributeKey('DeployStrategy', SearchAttributeType.KEYWORD),
   defineSearchAttributeKey('DeployPhase', SearchAttributeType.KEYWORD),
+  // A release's version and the stage (environment) of the release or its stage's deployment.
+  defineSearchAttributeKey('DeployRelease', SearchAttributeType.KEYWORD),
+  defineSearchAttributeKey('DeployStage', SearchAttributeType.KEYWORD),
 ];
 
 export const SEARCH_ATTRIBUTE_NAMES = SEARCH_ATTRIBUTE_KEYS.map((k) => k.name);

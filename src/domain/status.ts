@@ -117,8 +117,19 @@ export interface SteeringPolicy {
   summary: string;
 }
 
+/** One stage of a release (workflows/release.ts): its deployment and what it waits for. */
+export interface StageStatus {
+  environment: string;
+  /** The stage's deployment, a child of the release. */
+  workflowId: string;
+  state: 'pending' | 'waiting' | 'deploying' | 'succeeded' | 'failed' | 'rolled-back' | 'aborted' | 'skipped';
+  /** Before it deploys: the soak in the stage before, then the approvals it needs. */
+  waitingFor?: string;
+  reason?: string;
+}
+
 export interface DeploymentStatus {
-  workflow: 'deploy' | 'canary' | 'blue-green' | 'rollback';
+  workflow: 'deploy' | 'canary' | 'blue-green' | 'rollback' | 'release';
   workflowId: string;
   version: string;
   environment: string;
@@ -140,4 +151,8 @@ export interface DeploymentStatus {
   notificationFailures: number;
   error?: string;
   children: string[];
+  /** A release: every stage in order. */
+  stages?: StageStatus[];
+  /** A release: its commit and the image digests every stage deploys. */
+  release?: { commit: string; images: Record<string, string> };
 }

@@ -170,6 +170,7 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
   }
   const p: DeployPlan = plan;
   t.identify(p.version, p.environment, p.strategy, p.searchAttributes);
+  if (p.release) t.release(p.version, p.environment);
   t.governedBy(policyOf(p), p.requestedVia);
 
   if (p.dryRun) {

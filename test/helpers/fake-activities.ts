@@ -51,7 +51,18 @@ export function fakeActivities(opts: FakeOptions = {}) {
   const base: Activities = {
     async resolvePlan(req) {
       record('resolvePlan', [req]);
-      return { ...plan(), workflowId: req.workflowId };
+      // A release's stage: the environment it names, and the release's hand-over as the real planner records it.
+      const input = req.input as { environment?: string; release?: { workflowId: string; images: Record<string, string> } };
+      return {
+        ...plan(),
+        workflowId: req.workflowId,
+        ...(input?.release
+          ? {
+              environment: input.environment ?? plan().environment,
+              release: { workflowId: input.release.workflowId, images: input.release.images },
+            }
+          : {}),
+      };
     },
     async resolveRelease(req) {
       record('resolveRelease', [req]);

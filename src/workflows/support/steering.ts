@@ -83,13 +83,14 @@ const DEFINITIONS = {
 const NAMES: readonly SignalName[] = ['approve', 'abort', 'pause', 'resume', 'promote'];
 
 /**
- * The workflow people signal: the parent (the deploy workflow forwards to its
- * children) when there is one, else this workflow. Commands in the status and
+ * The workflow people signal: the root of this workflow's parents (the
+ * release or the deployment forwards to its children), else this workflow. Commands in the status and
  * in notifications name it.
  */
 export function signalTargetId(): string {
   const info = workflowInfo();
-  return info.parent?.workflowId ?? info.workflowId;
+  // The root: a release's canary is steered through the release (release → stage deployment → canary).
+  return info.root?.workflowId ?? info.parent?.workflowId ?? info.workflowId;
 }
 
 /**

@@ -25,6 +25,8 @@ export const DeployEnvironmentKey = defineSearchAttributeKey('DeployEnvironment'
 export const DeployVersionKey = defineSearchAttributeKey('DeployVersion', SearchAttributeType.KEYWORD);
 export const DeployStrategyKey = defineSearchAttributeKey('DeployStrategy', SearchAttributeType.KEYWORD);
 export const DeployPhaseKey = defineSearchAttributeKey('DeployPhase', SearchAttributeType.KEYWORD);
+export const DeployReleaseKey = defineSearchAttributeKey('DeployRelease', SearchAttributeType.KEYWORD);
+export const DeployStageKey = defineSearchAttributeKey('DeployStage', SearchAttributeType.KEYWORD);
 
 /** Workflow time (fixed in history, so replay-safe) as the status records it. */
 export function nowIso(): string {
@@ -210,6 +212,15 @@ export class Tracker {
   }
 
   /** Shows who may steer this deployment and how they prove it (the plan's approvals). */
+  /** A release and its stage (the release's version; the environment the release or its stage deploys): deployctl list --release. */
+  release(version: string, stage: string): void {
+    if (this.searchAttributes)
+      upsertSearchAttributes([
+        { key: DeployReleaseKey, value: version },
+        { key: DeployStageKey, value: stage },
+      ]);
+  }
+
   governedBy(policy: ApprovalPolicy, requestedVia?: VerifyMode): void {
     this.status.steering = {
       verify: policy.verify,
