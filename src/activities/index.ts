@@ -22,7 +22,8 @@ import { pipelineActivities } from './pipeline';
 import { planActivities } from './plan';
 import { redactorFor, withRedactedFailures, type Redactor } from './redactor';
 import { routeOf } from './routing';
-import { confirmStageHandover, releaseActivities, type ReleaseDeps } from './release';
+import { approveQuarantineLift, confirmStageHandover, releaseActivities, type ReleaseDeps } from './release';
+import type { QuarantineRecord } from './contracts';
 import { quarantineActivities } from './quarantine';
 import { reportActivities } from './report';
 import { currentActivity, heartbeat } from './runtime';
@@ -168,6 +169,16 @@ function activitiesOf(
       }),
       ...releaseActivities(releaseDeps),
       ...quarantine,
+      approveQuarantineLift: (req) =>
+        approveQuarantineLift(
+          {
+            config,
+            verifySender: identity.verifySender,
+            quarantineOf: (version) => quarantine.quarantineOf({ version }),
+            lift: (r) => quarantine.liftQuarantine(r),
+          },
+          req,
+        ) as Promise<QuarantineRecord[]>,
       verifySender: identity.verifySender,
       ...pipeline,
       ...handover,

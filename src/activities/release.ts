@@ -7,7 +7,8 @@
  */
 import type { WorkflowClient } from '@temporalio/client';
 import type { DeployConfig } from '../domain/config';
-import type { VerifyMode } from '../domain/identity';
+import { mayApprove, type VerifyMode } from '../domain/identity';
+import { approvalPolicy } from '../domain/planner';
 import { checkInput, InputError, releaseInputSchema, type CheckedDeployInput } from '../domain/input';
 import type { DeployPlan } from '../domain/plan';
 import { planRelease, type ReleasePlan } from '../domain/release';
@@ -124,4 +125,43 @@ export async function confirmStageHandover(
         `release: the image of ${s.name} is ${image ?? 'missing'}, but ${plan.registry}/${s.image}:${plan.version} is ${digest ?? 'not in the registry'}`,
       );
   }
+}
+
+export interface LiftDeps {
+  config: DeployConfig;
+  verifySender(req: VerifySenderRequest): Promise<SenderCheck>;
+  quarantineOf(version: string): Promise<QuarantineHold | undefined>;
+  lift(req: { version: string; by: string; via: VerifyMode; reason: string; workflowId: string }): Promise<unknown[]>;
+}
+
+/**
+ * `deployctl quarantine lift`: an approver of the environment that
+ * quarantined the version lifts it, verified as that environment verifies
+ * its approvers; the lift is recorded with who, how and why.
+ */
+export async function approveQuarantineLift(
+  deps: LiftDeps,
+  req: { workflowId: string; version: string; by: string; reason: string; proof?: unknown },
+): Promise<unknown[]> {
+  const held = await deps.quarantineOf(req.version);
+  if (!held) throw fail.InvalidInput(`${req.version} is not quarantined: nothing to lift`);
+  const env = deps.config.environments[held.environment];
+  if (!env)
+    throw fail.InvalidInput(`${req.version} was quarantined in ${held.environment}, which the config no longer has`);
+  const policy = approvalPolicy(env.approvals);
+  let by = req.by;
+  let via: VerifyMode = 'none';
+  let groups: string[] = [];
+  if (policy.verify !== 'none') {
+    const r = await deps.verifySender({
+      environment: held.environment,
+      message: { workflowId: req.workflowId, signal: 'lift', by: req.by, reason: req.reason },
+      proof: req.proof,
+    });
+    if (!r.ok) throw fail.InvalidInput(`not verified: ${r.reason}`);
+    ({ identity: by, via, groups } = { ...r.sender, groups: r.sender.groups });
+  }
+  if (!mayApprove(policy, by, groups))
+    throw fail.InvalidInput(`${by} is not an approver for ${held.environment}, where ${req.version} was quarantined`);
+  return deps.lift({ version: req.version, by, via, reason: req.reason, workflowId: req.workflowId });
 }

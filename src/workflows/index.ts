@@ -5,3 +5,4 @@ export { blueGreenWorkflow, retireColourWorkflow } from './blue-green';
 export { rollbackWorkflow } from './rollback';
 export { environmentLockWorkflow } from './environment-lock';
 export { releaseWorkflow } from './release';
+export { quarantineWorkflow } from './quarantine';

@@ -52,7 +52,10 @@ export function fakeActivities(opts: FakeOptions = {}) {
     async resolvePlan(req) {
       record('resolvePlan', [req]);
       // A release's stage: the environment it names, and the release's hand-over as the real planner records it.
-      const input = req.input as { environment?: string; release?: { workflowId: string; images: Record<string, string> } };
+      const input = req.input as {
+        environment?: string;
+        release?: { workflowId: string; images: Record<string, string> };
+      };
       return {
         ...plan(),
         workflowId: req.workflowId,
@@ -405,6 +408,10 @@ export function fakeActivities(opts: FakeOptions = {}) {
       for (const q of active)
         q.lifted = { by: req.by, via: req.via, reason: req.reason, at, workflowId: req.workflowId };
       return active;
+    },
+    async approveQuarantineLift(req) {
+      record('approveQuarantineLift', [req]);
+      return activities.liftQuarantine({ ...req, via: 'none' });
     },
     async notify(event) {
       record('notify', [event]);

@@ -5,6 +5,7 @@
  * and the stops: a failed stage, a failed soak, an abort between stages.
  */
 import { WorkflowFailedError } from '@temporalio/client';
+import type { Duration } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { ReleasePlan } from '../../src/domain/release';
@@ -95,7 +96,7 @@ async function release(
 async function waitFor(
   h: { query: (q: typeof statusQuery) => Promise<DeploymentStatus> },
   ok: (s: DeploymentStatus) => boolean,
-  step = '1h',
+  step: Duration = '1h',
 ): Promise<DeploymentStatus> {
   for (let i = 0; i < 500; i++) {
     const s = await h.query(statusQuery);

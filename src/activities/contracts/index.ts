@@ -144,6 +144,14 @@ export interface Activities {
   quarantineOf(req: QuarantineOfRequest): Promise<QuarantineRecord | undefined>;
   listQuarantine(): Promise<QuarantineRecord[]>;
   liftQuarantine(req: LiftQuarantineRequest): Promise<QuarantineRecord[]>;
+  /** deployctl quarantine lift: an approver of the quarantining environment, verified as it verifies approvers, lifts it. */
+  approveQuarantineLift(req: {
+    workflowId: string;
+    version: string;
+    by: string;
+    reason: string;
+    proof?: unknown;
+  }): Promise<QuarantineRecord[]>;
 
   notify(event: NotificationEvent): Promise<NotificationResult>;
   writeSummary(req: SummaryRequest): Promise<SummaryResult>;
