@@ -2,6 +2,7 @@
 import type { ApprovalPolicy } from '../../src/domain/identity';
 import type { DeployConfig } from '../../src/domain/config';
 import type { DeployPlan } from '../../src/domain/plan';
+import type { ReleasePlan } from '../../src/domain/release';
 import { buildPlan } from '../../src/domain/planner';
 import { checkInput, deployInputSchema, type CheckedDeployInput, type DeployInput } from '../../src/domain/input';
 import { loadConfig } from '../../src/load-config';
@@ -57,4 +58,44 @@ export function testPlan(
 /** A plan's approvals with some rules changed (the rest as the example config has them). */
 export function withApprovals(rules: Partial<ApprovalPolicy>): { approvals: ApprovalPolicy } {
   return { approvals: { ...testPlan().approvals, ...rules } };
+}
+
+let releases = 0;
+
+/** A release through two stages named for this test (each environment its own lock), production after a soak. */
+export function testReleasePlan(soakMs: number, approval = true): ReleasePlan {
+  const n = `${++releases}-${Date.now() % 100000}`;
+  const base = testPlan({ version: '1.0.1', strategy: 'rolling' });
+  const policy = base.approvals;
+  return {
+    workflowId: 'set-by-the-fake',
+    project: 'ai-saas',
+    version: '1.0.1',
+    tag: 'v1.0.1',
+    commit: base.commit,
+    requestedBy: 'carol',
+    registry: base.registry,
+    services: base.services,
+    stages: [
+      { environment: `staging-${n}`, namespace: 'ai-saas', workflowId: '', approvals: policy, requestedVia: 'none' },
+      {
+        environment: `production-${n}`,
+        namespace: 'ai-saas',
+        workflowId: '',
+        approvals: policy,
+        requestedVia: 'none',
+        promotion: {
+          from: `staging-${n}`,
+          fromNamespace: 'ai-saas',
+          soakMs,
+          analysisIntervalMs: 3_600_000,
+          failureLimit: 0,
+          inconclusiveLimit: 2,
+          approval,
+          approvalTimeoutMs: 24 * 3_600_000,
+        },
+      },
+    ],
+    searchAttributes: false,
+  };
 }

@@ -8,13 +8,12 @@ import { WorkflowFailedError } from '@temporalio/client';
 import type { Duration } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
-import type { ReleasePlan } from '../../src/domain/release';
 import type { DeploymentStatus } from '../../src/domain/status';
 import { approveSignal, abortSignal, statusQuery } from '../../src/workflows/messages';
 import { resultOf } from '../../src/workflows/outcome';
 import { releaseWorkflow, type ReleaseResult } from '../../src/workflows/release';
 import { fakeActivities, type FakeOptions } from '../helpers/fake-activities';
-import { testPlan } from '../helpers/plan';
+import { testPlan, testReleasePlan } from '../helpers/plan';
 import { timeSkippingEnv, uniqueQueue, workflowBundle } from '../helpers/temporal';
 
 let env: TestWorkflowEnvironment;
@@ -26,45 +25,8 @@ afterAll(async () => {
 });
 
 const DAY = 24 * 3_600_000;
-let counter = 0;
 
-/** A release through two stages named for this test (each environment its own lock), production after a soak. */
-function releasePlan(soakMs = 3 * DAY, approval = true): ReleasePlan {
-  const n = `${++counter}-${Date.now() % 100000}`;
-  const base = testPlan({ version: '1.0.1', strategy: 'rolling' });
-  const policy = base.approvals;
-  return {
-    workflowId: 'set-by-the-fake',
-    project: 'ai-saas',
-    version: '1.0.1',
-    tag: 'v1.0.1',
-    commit: base.commit,
-    requestedBy: 'carol',
-    registry: base.registry,
-    services: base.services,
-    stages: [
-      { environment: `staging-${n}`, namespace: 'ai-saas', workflowId: '', approvals: policy, requestedVia: 'none' },
-      {
-        environment: `production-${n}`,
-        namespace: 'ai-saas',
-        workflowId: '',
-        approvals: policy,
-        requestedVia: 'none',
-        promotion: {
-          from: `staging-${n}`,
-          fromNamespace: 'ai-saas',
-          soakMs,
-          analysisIntervalMs: 3_600_000,
-          failureLimit: 0,
-          inconclusiveLimit: 2,
-          approval,
-          approvalTimeoutMs: DAY,
-        },
-      },
-    ],
-    searchAttributes: false,
-  };
-}
+const releasePlan = (soakMs = 3 * DAY, approval = true) => testReleasePlan(soakMs, approval);
 
 async function release(
   opts: FakeOptions,
