@@ -25,6 +25,9 @@ export const PLAN_FACTS: readonly string[] = [
   'dryRun',
   'requestedBy',
   'requestedVia',
+  // Which release a stage belongs to and the digests it was handed: confirmed by the stage's resolvePlan against the
+  // release, the tag and the registry; a child never acts on it (a traffic image is confirmed on its own).
+  'release',
 ];
 
 /**
