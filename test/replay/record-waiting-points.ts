@@ -58,7 +58,8 @@ import type { DeploymentStatus } from '../../src/domain/status';
 import { SEARCH_ATTRIBUTE_NAMES } from '../../src/search-attributes';
 import { fakeActivities, type FakeOptions } from '../helpers/fake-activities';
 import { HISTORIES_DIR } from '../helpers/histories';
-import { testPlan } from '../helpers/plan';
+import { testPlan, testReleasePlan } from '../helpers/plan';
+import type { ReleasePlan } from '../../src/domain/release';
 import { timeSkippingEnv, uniqueQueue, workflowBundle } from '../helpers/temporal';
 
 type Handle = WorkflowHandle;
@@ -102,6 +103,24 @@ function verifiedPlan(input: DeployInput): DeployPlan {
     requestedBy: 'carol',
     requestedVia: 'ssh',
     approvals: { ...p.approvals, verify: 'ssh', approvers: ['alice', 'bob'], required: 2 },
+  };
+}
+/** A release through staging and production, a day's soak and an approval between (this checkout's helper). */
+function releasePlan(): ReleasePlan {
+  const r = testReleasePlan(24 * 3_600_000);
+  return { ...r, searchAttributes: true };
+}
+/** An environment frozen all day, every day: a deployment waits for the window's end. */
+function frozenPlan(): DeployPlan {
+  return {
+    ...plan({ version: '1.0.1' }),
+    freeze: {
+      windows: [
+        { days: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'], from: '00:00', to: '24:00', timeZone: 'UTC' },
+      ],
+      mode: 'wait',
+      checkIntervalMs: 60_000,
+    },
   };
 }
 /** The plan with the environment's approvals.maxPause set to `ms`. */
@@ -573,6 +592,28 @@ const SCENARIOS: Scenario[] = [
       await finished(h, { env: c.env, skip: true });
       await c.save('rollbackWorkflow--abort-canary-failed', `${h.workflowId}-rollback`);
       await c.save('deployWorkflow--rollback-abort-canary-failed', h.workflowId);
+    },
+  },
+  {
+    // A release soaking in staging (its analysis timer pending), then at the promotion gate into production.
+    writes: ['releaseWorkflow--parked-soaking', 'releaseWorkflow--parked-at-promotion-gate'],
+    fake: { plan: plan({ version: '1.0.1', strategy: 'rolling' }), releasePlan: releasePlan() },
+    async run(c) {
+      const h = await c.start('releaseWorkflow', 'rec-release', { version: '1.0.1' });
+      await until(h, 'the soak in staging', isPhase('soaking'), { env: c.env, skip: '1m' });
+      await c.save('releaseWorkflow--parked-soaking', h.workflowId);
+      await until(h, 'the promotion gate', isPhase('awaiting-approval'), { env: c.env, skip: '1h' });
+      await c.save('releaseWorkflow--parked-at-promotion-gate', h.workflowId);
+    },
+  },
+  {
+    // A deployment inside its environment's freeze window: parked until the window ends.
+    writes: ['deployWorkflow--parked-in-freeze-window'],
+    fake: { plan: frozenPlan() },
+    async run(c) {
+      const h = await c.start('deployWorkflow', 'rec-deploy-freeze-window', { version: '1.0.1' });
+      await until(h, 'the freeze window', isPhase('frozen'));
+      await c.save('deployWorkflow--parked-in-freeze-window', h.workflowId);
     },
   },
 ];

@@ -55,7 +55,14 @@ const VERSIONS = ['', '--4841158-parent'];
  * gate where senders are verified (one of two approvals counted) and a pause
  * with the environment's maxPause timer running.
  */
-const NEWER_WAITING_POINTS = ['canaryWorkflow--parked-at-verified-gate', 'canaryWorkflow--parked-paused-max-pause'];
+const NEWER_WAITING_POINTS = [
+  'canaryWorkflow--parked-at-verified-gate',
+  'canaryWorkflow--parked-paused-max-pause',
+  // A release's soak and promotion gate, and a deployment held by a freeze window.
+  'releaseWorkflow--parked-soaking',
+  'releaseWorkflow--parked-at-promotion-gate',
+  'deployWorkflow--parked-in-freeze-window',
+];
 
 test('histories of every workflow type are committed', () => {
   const types = new Set(files.map((f) => f.split('--')[0]));
@@ -64,6 +71,7 @@ test('histories of every workflow type are committed', () => {
     'canaryWorkflow',
     'deployWorkflow',
     'environmentLockWorkflow',
+    'releaseWorkflow',
     'retireColourWorkflow',
     'rollbackWorkflow',
   ]);
