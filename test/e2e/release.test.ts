@@ -160,7 +160,9 @@ test('a bad production canary rolls production back, quarantines 1.0.1, and refu
 
   const again = await resultOf(startRelease(`release-e2e-again-${Date.now()}`).then((x) => x.result()));
   expect(again.refused).toBe('invalid-input');
-  expect(again.reason).toMatch(new RegExp(`1\\.0\\.1 is quarantined: .*\\(in production, by workflow ${id}-production\\)`));
+  expect(again.reason).toMatch(
+    new RegExp(`1\\.0\\.1 is quarantined: .*\\(in production, by workflow ${id}-production\\)`),
+  );
 
   const back = await resultOf(
     e2e.env.client.workflow

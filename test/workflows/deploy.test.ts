@@ -610,3 +610,59 @@ test("issue 16 item 8: a restore whose row counts differ from the backup's is ro
   expect(summary.status.phase).toBe('rolled-back');
   expect(summary.status.steps.find((s) => s.name === 'rollback')?.attention).toBe(loud);
 }, 60_000);
+
+describe('freeze windows', () => {
+  const hhmm = (ms: number) => new Date(ms).toISOString().slice(11, 16);
+  const ALL_DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
+  /** A window from a minute ago to two hours from now (the server's clock, which time skipping moves), UTC, every day. */
+  const frozen = async (mode: 'wait' | 'refuse') => {
+    const now = await env.currentTimeMs();
+    return {
+      ...plan({ version: '1.0.1', strategy: 'rolling' }),
+      freeze: {
+        windows: [{ days: [...ALL_DAYS], from: hhmm(now - 60_000), to: hhmm(now + 2 * 3_600_000), timeZone: 'UTC' }],
+        mode,
+        checkIntervalMs: 60_000,
+      },
+    };
+  };
+
+  test('a deployment started inside a window waits for its end, then deploys', async () => {
+    const p = await frozen('wait');
+    let heldAt = 0;
+    const { result } = await deploy({ plan: p }, { version: '1.0.1' }, async (h) => {
+      await waitForPhase(h, 'frozen', '1s');
+      const s = await h.query(statusQuery);
+      expect(s.waitingFor?.what).toMatch(
+        /is frozen until .* UTC \(freeze window daily .*\): the deployment starts then/,
+      );
+      expect(s.steps.map((x) => x.name)).toEqual(['resolve plan']);
+      heldAt = Date.now();
+    });
+    expect(result.outcome).toBe('succeeded');
+    // Nothing ran before the window's end: the first step after the plan started about two hours later (workflow time).
+    const preflight = result.status.steps.find((s) => s.name === 'pre-flight')!;
+    const planned = result.status.steps.find((s) => s.name === 'resolve plan')!;
+    const waited = Date.parse(preflight.startedAt!) - Date.parse(planned.startedAt!);
+    expect(waited).toBeGreaterThan(115 * 60_000);
+    expect(heldAt).toBeGreaterThan(0);
+  }, 120_000);
+
+  test('with mode refuse, a deployment inside a window is refused and changes nothing', async () => {
+    const { result, fake } = await deploy({ plan: await frozen('refuse') });
+    expect(result.outcome).toBe('failed');
+    expect(result.refused).toBe('frozen');
+    expect(result.reason).toMatch(/is frozen until .*: deployments are refused meanwhile/);
+    expect(fake.count('preflight')).toBe(0);
+    expect(fake.count('patchImages')).toBe(0);
+  }, 60_000);
+
+  test('an abort ends the wait at once', async () => {
+    const { result, fake } = await deploy({ plan: await frozen('wait') }, { version: '1.0.1' }, async (h) => {
+      await waitForPhase(h, 'frozen', '1s');
+      await h.signal(abortSignal, { by: 'bob', reason: 'not today' });
+    });
+    expect(result.outcome).toBe('aborted');
+    expect(fake.count('preflight')).toBe(0);
+  }, 60_000);
+});
