@@ -17,7 +17,7 @@ export const ExitCode = {
   Aborted: 4,
   /** An approval gate timed out (the deployment was aborted for it). */
   TimedOut: 5,
-  /** Refused: another deployment of the same environment is running. */
+  /** Refused: another deployment of the same environment is running, or a freeze window refuses deployments. */
   Refused: 6,
   /** Failed without a complete rollback: look at the status before anything else. */
   Failed: 7,
@@ -28,7 +28,7 @@ export const ExitCode = {
 } as const;
 
 export function exitCodeFor(result: Pick<DeployResult, 'outcome' | 'timedOut' | 'refused'>): number {
-  if (result.refused === 'deployment-in-progress') return ExitCode.Refused;
+  if (result.refused === 'deployment-in-progress' || result.refused === 'frozen') return ExitCode.Refused;
   if (result.refused === 'invalid-input') return ExitCode.BadInput;
   if (result.timedOut) return ExitCode.TimedOut;
   switch (result.outcome) {
