@@ -511,7 +511,9 @@ describe('database decision', () => {
     );
     expect(result).toMatchObject({ outcome: 'rolled-back', database: 'restored' });
     const restore = fake.argsOf<{ workflowId: string; key: string; confirmKey: string }>('restoreDatabase');
-    expect(restore).toEqual([{ workflowId, key: DEFAULT_KEY, confirmKey: DEFAULT_KEY }]);
+    expect(restore).toEqual([
+      { workflowId, environment: expect.any(String), key: DEFAULT_KEY, confirmKey: DEFAULT_KEY },
+    ]);
     expect(result.status.approvals).toEqual([
       expect.objectContaining({
         signal: 'approve',
@@ -882,13 +884,19 @@ describe('automatic (from the deploy saga)', () => {
     expect(fake.argsOf('rollbackImages')).toEqual([
       {
         workflowId: parentIdOf(workflowId),
+        environment: p.environment,
         namespace: p.namespace,
         records: auto.records,
         timeoutMs: p.rolloutTimeoutMs,
       },
     ]);
     expect(fake.argsOf('restoreDatabase')).toEqual([
-      { workflowId: parentIdOf(workflowId), key: auto.backupKey, confirmKey: auto.backupKey },
+      {
+        workflowId: parentIdOf(workflowId),
+        environment: p.environment,
+        key: auto.backupKey,
+        confirmKey: auto.backupKey,
+      },
     ]);
     expect(ignored(result)).toEqual([`approve by mallory: mallory is not an approver for ${p.environment}`]);
     expect(result.status).toMatchObject({
@@ -916,7 +924,13 @@ describe('automatic (from the deploy saga)', () => {
     });
     expect(result.database).toBe('restored');
     expect(fake.argsOf('restoreDatabase')).toEqual([
-      { workflowId: parentIdOf(workflowId), key: auto.backupKey, confirmKey: auto.backupKey, sha256 },
+      {
+        workflowId: parentIdOf(workflowId),
+        environment: p.environment,
+        key: auto.backupKey,
+        confirmKey: auto.backupKey,
+        sha256,
+      },
     ]);
   }, 60_000);
 
