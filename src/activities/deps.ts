@@ -88,9 +88,26 @@ export function defaultDeps(
     return { kube: kubeClients.get(kubeKey)!, s3: s3Clients.get(s3Key)! };
   };
   const defaults = clientsOf(config);
-  const environments = Object.fromEntries(
-    Object.keys(config.environments).map((name) => [name, clientsOf(environmentConfig(config, name))]),
-  );
+  // Built when an environment is first acted on: a missing kubeconfig of one environment stops only its activities.
+  const environments: Record<string, EnvironmentClients> = {};
+  for (const name of Object.keys(config.environments)) {
+    let built: { kube: KubeClients; s3: S3Client } | undefined;
+    const get = () => (built ??= clientsOf(environmentConfig(config, name)));
+    environments[name] = {
+      get kube() {
+        return get().kube;
+      },
+      get s3() {
+        return get().s3;
+      },
+    };
+    // The worker's redactor must know each cluster's credentials: load what can be loaded now.
+    try {
+      get();
+    } catch {
+      // Reported by the first activity that needs this environment's cluster.
+    }
+  }
   return {
     config,
     env,
