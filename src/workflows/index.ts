@@ -4,3 +4,4 @@ export { canaryWorkflow } from './canary';
 export { blueGreenWorkflow, retireColourWorkflow } from './blue-green';
 export { rollbackWorkflow } from './rollback';
 export { environmentLockWorkflow } from './environment-lock';
+export { freezeWorkflow } from './freeze';

@@ -129,9 +129,11 @@ export const ROLLBACK_CONFIRMS_HANDOVER_PATCH = 'rollback-confirms-handover';
 
 /**
  * A deployment or a manual rollback whose workflow id is outside the id rule
- * (domain/workflow-id.ts: letters, digits, "." and "-") or takes the reserved
- * lock prefix fails at once with InvalidWorkflowId, before any activity.
- * Before, it ran under any id. Only such ids pass this patch.
+ * (domain/workflow-id.ts: letters, digits, "." and "-") or takes a reserved
+ * prefix (the lock's; later the freeze's too) fails at once with
+ * InvalidWorkflowId, before any activity. Before, it ran under any id. Only
+ * such ids pass this patch (an id under the freeze prefix that ran before it
+ * was reserved passed no marker, and replays as it ran).
  */
 export const WORKFLOW_ID_RULE_PATCH = 'workflow-id-rule';
 
@@ -150,6 +152,15 @@ export const LOCK_HOLDER_PATCH = 'environment-lock-started-by-holder';
  * only waited for the release signal (or its parent's close).
  */
 export const LOCK_LEASE_PATCH = 'environment-lock-lease';
+
+/**
+ * Stop the line: before each weight increase after its first step (and
+ * before promote {full}'s 100%), the canary asks the freezeState activity
+ * whether its environment is frozen (deployctl freeze) and, while it is,
+ * holds its weight, looking again every freeze.checkIntervalMs on a timer
+ * that an abort ends at once. Before, nothing stopped a running canary.
+ */
+export const CANARY_HOLDS_WHILE_FROZEN_PATCH = 'canary-holds-while-frozen';
 
 /** Every patch id above: what a history's patch markers may hold. */
 export const PATCH_IDS: readonly string[] = [
@@ -172,4 +183,5 @@ export const PATCH_IDS: readonly string[] = [
   WORKFLOW_ID_RULE_PATCH,
   LOCK_HOLDER_PATCH,
   LOCK_LEASE_PATCH,
+  CANARY_HOLDS_WHILE_FROZEN_PATCH,
 ];
