@@ -75,6 +75,15 @@ export function freezeCommand(environment: string, policy?: ApprovalPolicy): str
   return `${shellCommand(['deployctl', 'freeze', '--env', environment, '--by'])} <name> --reason <text>${policy ? proofFlags(policy) : ''}`;
 }
 
+/** One line for the freeze's status: how the environment verifies who freezes and unfreezes it, and who may. */
+export function describeFreezePolicy(environment: string, policy: ApprovalPolicy): string {
+  const how =
+    policy.verify === 'none'
+      ? 'senders are NOT verified (verify: none): the name given with --by is taken as it is'
+      : `senders are verified by ${policy.verify === 'ssh' ? 'SSH signature' : 'OIDC ID token'}`;
+  return `${environment}: ${how}; who may freeze and unfreeze: ${policy.approvers.length ? policy.approvers.join(', ') : 'anyone'} (its approvers)`;
+}
+
 /** "alice" or "alice (ssh)": a name as typed says nothing more; a verified one says how. */
 export function whoFroze(r: Pick<FreezeRecord, 'by' | 'via'>): string {
   return r.via === 'none' ? r.by : `${r.by} (${r.via})`;

@@ -26,6 +26,7 @@ import {
 import type { Activities, FreezerCheck } from '../activities/contracts';
 import { ErrorType } from '../domain/errors';
 import {
+  describeFreezePolicy,
   unfreezeCommand,
   unfreezeGate,
   whoFroze,
@@ -33,7 +34,7 @@ import {
   type FreezeResult,
   type FreezeStatus,
 } from '../domain/freeze';
-import { describePolicy, NO_GATE } from '../domain/identity';
+import { NO_GATE } from '../domain/identity';
 import { checkSignal, type FreezePayload } from '../domain/signals';
 import type { IgnoredSignal } from '../domain/status';
 import { freezeWorkflowId, workflowIdProblem } from '../domain/workflow-id';
@@ -155,7 +156,7 @@ export async function freezeWorkflow(input: FreezeInput): Promise<FreezeResult> 
   if (!c.ok) refuse(c.reason);
   const asked = c.value;
   const ok = await check('freeze', asked, input.proof);
-  if (ok.approvals) status.steering = describePolicy(environment, ok.approvals);
+  if (ok.approvals) status.steering = describeFreezePolicy(environment, ok.approvals);
   if (!ok.ok) refuse(ok.reason);
 
   // --- frozen until a verified unfreeze ------------------------------------------------
