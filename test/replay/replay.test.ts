@@ -52,10 +52,17 @@ const WAITING_POINTS = [
 const VERSIONS = ['', '--4841158-parent'];
 /**
  * Waiting points that no older version has, recorded from this one only: a
- * gate where senders are verified (one of two approvals counted) and a pause
- * with the environment's maxPause timer running.
+ * gate where senders are verified (one of two approvals counted), a pause
+ * with the environment's maxPause timer running, a canary holding its weight
+ * while its environment is frozen (patch canary-holds-while-frozen), and the
+ * stop-the-line freeze itself.
  */
-const NEWER_WAITING_POINTS = ['canaryWorkflow--parked-at-verified-gate', 'canaryWorkflow--parked-paused-max-pause'];
+const NEWER_WAITING_POINTS = [
+  'canaryWorkflow--parked-at-verified-gate',
+  'canaryWorkflow--parked-paused-max-pause',
+  'canaryWorkflow--parked-frozen',
+  'freezeWorkflow--parked-frozen',
+];
 
 test('histories of every workflow type are committed', () => {
   const types = new Set(files.map((f) => f.split('--')[0]));
@@ -64,6 +71,7 @@ test('histories of every workflow type are committed', () => {
     'canaryWorkflow',
     'deployWorkflow',
     'environmentLockWorkflow',
+    'freezeWorkflow',
     'retireColourWorkflow',
     'rollbackWorkflow',
   ]);
