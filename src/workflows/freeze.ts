@@ -91,7 +91,7 @@ export async function freezeWorkflow(input: FreezeInput): Promise<FreezeResult> 
     status.ignoredSignals.push(rec);
     show();
   };
-  /** The gate a signed unfreeze names: this freeze's, kept by every run of it. */
+  /** The gate a signed unfreeze names: this freeze's own (its first run's id), so a proof for an earlier freeze never counts. */
   const gate = unfreezeGate(info.firstExecutionRunId);
   const check = async (signal: 'freeze' | 'unfreeze', p: FreezePayload, proof: unknown): Promise<FreezerCheck> => {
     try {
