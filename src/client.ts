@@ -5,6 +5,7 @@
  * are in cli/exit-codes.ts.
  */
 import { Command, CommanderError } from 'commander';
+import { addFreezeCommands } from './cli/commands/freeze';
 import { addReadCommands } from './cli/commands/read';
 import { addStartCommands } from './cli/commands/start';
 import { addSteerCommands } from './cli/commands/steer';
@@ -25,6 +26,7 @@ export function buildProgram(ctx: Ctx, exit: { code: number }): Command {
   addStartCommands(program, ctx, exit);
   addReadCommands(program, ctx, exit);
   addSteerCommands(program, ctx);
+  addFreezeCommands(program, ctx, exit);
   return program;
 }
 

@@ -18,6 +18,7 @@ import { imagesActivities } from './images';
 import { kubernetesActivities } from './kubernetes';
 import { notifyActivities } from './notify';
 import { lockActivities } from './lock';
+import { freezeActivities } from './freeze';
 import { pipelineActivities } from './pipeline';
 import { planActivities } from './plan';
 import { redactorFor, withRedactedFailures, type Redactor } from './redactor';
@@ -183,6 +184,11 @@ function activitiesOf(
       ...pipeline,
       ...handover,
       ...lockActivities({ ...(deps.temporal ? { temporal: deps.temporal } : {}) }),
+      ...freezeActivities({
+        config,
+        verifySender: identity.verifySender,
+        ...(deps.temporal ? { temporal: deps.temporal } : {}),
+      }),
       runPreDeploymentChecks: checks.runPreDeploymentChecks,
       createReleaseTag: (req) => createReleaseTag(deps.git, req),
       buildImages: images.buildImages,

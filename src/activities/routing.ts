@@ -8,8 +8,8 @@
 import type { DeployConfig } from '../domain/config';
 import { fail } from './failures';
 
-/** Activities whose request holds the person's input: the planner reports an unknown environment. */
-const PLANNING = new Set(['resolvePlan', 'resolveRollback', 'resolveRelease']);
+/** Activities whose request holds the person's input: the planner (or the freeze's check) reports an unknown environment. */
+const PLANNING = new Set(['resolvePlan', 'resolveRollback', 'resolveRelease', 'verifyFreezer']);
 
 type Request = {
   environment?: unknown;

@@ -7,6 +7,7 @@
 import { formatDuration } from '../domain/duration';
 import type { DeploymentPreview } from '../activities/contracts';
 import type { DeploymentStatus, SignalRecord, StepRecord } from '../domain/status';
+import type { FreezeRecord, FreezeStatus } from '../domain/freeze';
 
 export interface FormatOptions {
   /** "now", for countdowns. */
@@ -141,4 +142,22 @@ export function formatPreview(p: DeploymentPreview): string {
 /** " (ssh ED25519 SHA256:...)" for a verified sender; nothing for a name taken as typed. */
 function verified(r: SignalRecord): string {
   return r.via ? ` (${r.via}${r.credential ? ` ${r.credential}` : ''})` : '';
+}
+
+/** An environment's stop-the-line freeze (`deployctl status deploy-freeze-<env>`): who froze it, why, how to end it. */
+export function formatFreezeStatus(s: FreezeStatus, o: FormatOptions = {}): string {
+  const colour = s.phase === 'frozen' ? '1;33' : s.phase === 'refused' ? '31' : '32';
+  const line = (what: string, r: FreezeRecord) =>
+    `  ${what} by ${r.by}${r.via === 'none' ? '' : ` (${r.via}${r.credential ? ` ${r.credential}` : ''})`} at ${r.at}: ${r.reason}`;
+  const lines = [`freeze ${s.workflowId}`, `  environment ${s.environment}  phase ${paint(o.colour, colour, s.phase)}`];
+  if (s.steering) lines.push(`  steering: ${s.steering}`);
+  if (s.frozen) lines.push(line('frozen', s.frozen));
+  if (s.phase === 'frozen') {
+    lines.push('  new deployments wait at their start; running canaries hold their weight; abort still works');
+    if (s.unfreezeCommand) lines.push(`    $ ${s.unfreezeCommand}`);
+  }
+  if (s.refused) lines.push(`  ${paint(o.colour, '31', 'refused:')} ${s.refused} (nothing was frozen)`);
+  if (s.unfrozen) lines.push(line('unfrozen', s.unfrozen));
+  for (const i of s.ignoredSignals) lines.push(`  ignored ${i.signal} from ${i.by}: ${i.ignoredBecause}`);
+  return lines.join('\n');
 }

@@ -13,7 +13,8 @@ import { temporalSettings } from '../temporal-connection';
 import type { DeployResult } from '../workflows/deploy';
 import { resultOf } from '../workflows/outcome';
 import { ExitCode, exitCodeFor } from './exit-codes';
-import { activeChildId, formatPreview, formatStatus } from './format';
+import { isFreezeStatus } from '../domain/freeze';
+import { activeChildId, formatFreezeStatus, formatPreview, formatStatus } from './format';
 
 export class CliError extends Error {
   constructor(
@@ -125,6 +126,13 @@ export async function follow(ctx: Ctx, client: Client, workflowId: string, quiet
     const desc = await handle.describe();
     const running = desc.status.name === 'RUNNING';
     const s = await queryStatus(client, workflowId).catch(() => undefined);
+    // A stop-the-line freeze answers `status` with its own shape: one line per change.
+    const freeze = s ? undefined : await handle.query<unknown>('status').catch(() => undefined);
+    if (isFreezeStatus(freeze) && !quiet) {
+      const line = formatFreezeStatus(freeze);
+      if (line !== lastWait) ctx.out(ctx.isTTY ? `\u001b[H\u001b[2J${line}` : line);
+      lastWait = line;
+    }
     if (s && !quiet) {
       if (ctx.isTTY) {
         ctx.out(`\u001b[H\u001b[2J${formatStatus(s.status, { colour: true }, s.child)}`);
@@ -177,7 +185,9 @@ export function signalApplies(name: SignalName, s: DeploymentStatus, child?: Dep
     case 'abort':
       return undefined;
     case 'pause':
-      return live.canary && !live.canary.paused && ['canary', 'soaking', 'awaiting-approval'].includes(live.phase)
+      return live.canary &&
+        !live.canary.paused &&
+        ['canary', 'soaking', 'awaiting-approval', 'frozen'].includes(live.phase)
         ? undefined
         : `pause does not apply in phase ${live.phase}: ${live.canary?.paused ? 'already paused' : 'no canary is running'}`;
     case 'resume':
@@ -219,9 +229,10 @@ export function checked<T>(fn: () => T): T {
 
 /**
  * Parses a workflow id argument by the one rule (domain/workflow-id.ts): a
- * bad one is exit 2 before anything connects. `lock`: a command that only
- * reads may name an environment lock (deploy-lock-<env>).
+ * bad one is exit 2 before anything connects. `lock`, `freeze`: a command that
+ * only reads may name an environment lock (deploy-lock-<env>) or freeze
+ * (deploy-freeze-<env>).
  */
-export function workflowIdArg(o: { lock?: boolean } = {}): (v: string) => string {
+export function workflowIdArg(o: { lock?: boolean; freeze?: boolean } = {}): (v: string) => string {
   return (v) => checked(() => checkWorkflowId(v, 'workflowId', o));
 }

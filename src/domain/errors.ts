@@ -53,6 +53,8 @@ export const ErrorType = {
   RollbackFailed: 'RollbackFailed',
   /** A rollback refused before it changed anything: bad input, or a hand-over config does not confirm. */
   RollbackRefused: 'RollbackRefused',
+  /** A stop-the-line freeze whose sender is not a verified approver of the environment: it never froze anything. */
+  FreezeRefused: 'FreezeRefused',
   /** A lift of a version's quarantine when no quarantine of it is active: nothing to lift. */
   NotQuarantined: 'NotQuarantined',
 } as const;
@@ -71,6 +73,7 @@ export const OUTCOME_FAILURE_TYPES: readonly ErrorTypeName[] = [
   ErrorType.BlueGreenFailed,
   ErrorType.RollbackFailed,
   ErrorType.RollbackRefused,
+  ErrorType.FreezeRefused,
 ];
 
 /** Failures that retrying cannot fix: a person or a code change must act. */

@@ -178,7 +178,11 @@ export function checkInput<S extends z.ZodType>(schema: S, input: unknown, what:
 export type CanaryOverrides = z.input<typeof canaryOverridesSchema>;
 
 /** `id` when it fits the workflow id rule (domain/workflow-id.ts); InputError naming `field` otherwise. */
-export function checkWorkflowId(id: string, field = 'workflow id', o: { lock?: boolean } = {}): string {
+export function checkWorkflowId(
+  id: string,
+  field = 'workflow id',
+  o: { lock?: boolean; freeze?: boolean } = {},
+): string {
   const problem = workflowIdProblem(id, o);
   if (problem) throw new InputError(`${field}: ${problem}`);
   return id;

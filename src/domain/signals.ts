@@ -25,6 +25,14 @@ export interface PromotePayload {
 
 export type SignalName = 'approve' | 'abort' | 'pause' | 'resume' | 'promote';
 
+/** What stops and restarts an environment's line (workflows/freeze.ts): the freeze's input and the unfreeze signal. */
+export interface FreezePayload {
+  by: string;
+  /** Why: required, it is what people see while their deployments wait. */
+  reason: string;
+}
+export type FreezeMessage = 'freeze' | 'unfreeze';
+
 const MAX_TEXT = 1000;
 const BY_RE = /^[\p{L}\p{N}._@+\- ]{1,128}$/u;
 
@@ -40,7 +48,7 @@ function byOf(payload: unknown): string {
   return by ? by.slice(0, 128) : '(unknown)';
 }
 
-export function checkSignal<T>(name: SignalName, payload: unknown): Checked<T> {
+export function checkSignal<T>(name: SignalName | FreezeMessage, payload: unknown): Checked<T> {
   const fail = (reason: string): Checked<T> => ({ ok: false, reason, by: byOf(payload) });
   if (!payload || typeof payload !== 'object' || Array.isArray(payload)) {
     return fail(`${name} needs a JSON object such as {"by":"alice"}`);
@@ -60,6 +68,8 @@ export function checkSignal<T>(name: SignalName, payload: unknown): Checked<T> {
   if (name === 'abort') {
     out.reason ??= 'no reason given';
   }
+  if ((name === 'freeze' || name === 'unfreeze') && !(typeof out.reason === 'string' && out.reason.trim()))
+    return fail(`${name} needs "reason": why (people read it while their deployments wait)`);
   if (name === 'promote' && p.full !== undefined) {
     if (typeof p.full !== 'boolean') return fail('promote: "full" must be true or false');
     out.full = p.full;

@@ -15,6 +15,8 @@ export type Phase =
   | 'canary'
   | 'soaking'
   | 'awaiting-approval'
+  /** The environment's line is stopped (deployctl freeze): the deployment waits, a canary holds its weight. */
+  | 'frozen'
   | 'switching'
   | 'monitoring'
   | 'promoting'

@@ -20,6 +20,7 @@ import { long, short, traffic } from './activity-options';
 import {
   ABORT_AFTER_FAILED_START_PATCH,
   ABORT_DURING_FINAL_ANALYSIS_PATCH,
+  CANARY_HOLDS_WHILE_FROZEN_PATCH,
   CHILD_CONFIRMS_PLAN_PATCH,
   CLOSE_STATUS_FOLLOWS_OUTCOME_PATCH,
   GATE_BEFORE_FULL_ON_PROMOTE_PATCH,
@@ -28,6 +29,7 @@ import {
 import { confirmHandedPlan, requireParent } from './support/handover';
 import { outcomeFailure } from './outcome';
 import { AnalysisLoop } from './support/analysis';
+import { holdWhileFrozen } from './support/freeze';
 import { approvalCommands, Gate, peopleRules, verifiedFields } from './support/gate';
 import { aboutPlan, notifierFor } from './support/notifier';
 import { signalTargetId, steer, type Sender, type SignalActions } from './support/steering';
@@ -175,6 +177,14 @@ export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> 
       abortRequest: () => s.abortReq,
       timedOut: `approval timed out after ${Math.round(settings.approvalTimeoutMs / 1000)}s: ${what}`,
     });
+  /**
+   * Before a weight increase after the first step: while the environment's line is stopped (deployctl freeze) the
+   * canary holds its weight; an abort ends the hold at once. Canaries recorded before it took no such look (and
+   * no await: `holdsWhileFrozen() && ...` leaves their path as it was).
+   */
+  const holdsWhileFrozen = (): boolean => patched(CANARY_HOLDS_WHILE_FROZEN_PATCH);
+  const holdWhileLineStopped = (): Promise<'clear' | 'aborted'> =>
+    holdWhileFrozen(t, p, () => s.abortReq !== undefined, { holding: `the canary holds at ${canary.weight}%` });
   const setWeight = async (weight: number): Promise<void> => {
     await t.step(
       `traffic ${weight}%`,
@@ -200,13 +210,17 @@ export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> 
       const weight = settings.steps[i];
       if (needsApprovalBefore(weight, settings.approval))
         await approval(`traffic-${weight}`, `approval to move traffic to ${weight}%`);
-      // A pause before a step holds traffic where it is.
-      if (s.paused) {
+      // A pause before a step holds traffic where it is; so does a stopped line after the first step, and the
+      // step waits until neither holds (a freeze that starts during a pause holds it after the resume).
+      for (;;) {
+        if (i > 0 && holdsWhileFrozen() && (await holdWhileLineStopped()) === 'aborted') break;
+        if (!s.paused) break;
         t.waitFor(`resume before moving to ${weight}%`);
         await whilePaused(() => !s.paused || s.abortReq !== undefined);
         t.doneWaiting();
-        if (s.abortReq) continue;
+        if (s.abortReq) break;
       }
+      if (s.abortReq) continue;
       t.phase('canary');
       canary.stepIndex = i;
       await setWeight(weight);
@@ -225,6 +239,8 @@ export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> 
           (settings.approval !== 'every-step' || patched(GATE_BEFORE_FULL_ON_PROMOTE_PATCH))
         )
           await approval('traffic-100', 'approval to move traffic to 100%');
+        // A stopped line holds the weight here too; an abort during the hold: the top of the loop aborts.
+        if (holdsWhileFrozen() && (await holdWhileLineStopped()) === 'aborted') continue;
         canary.stepIndex = settings.steps.length - 1;
         await setWeight(100);
         await notify('step-promoted', `${p.project} ${p.version}: canary at 100% (promoted)`, { weight: 100 });

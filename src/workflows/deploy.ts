@@ -36,6 +36,7 @@ import {
 import { environmentBusy, refuseBadWorkflowId } from './support/lock';
 import { COMMAND_MIGRATIONS_PATCH, FREEZE_WINDOWS_PATCH, QUARANTINE_PATCH } from './patches';
 import { waitOutFreezeWindows } from './support/freeze-windows';
+import { holdWhileFrozen } from './support/freeze';
 import { rollbackWorkflow } from './rollback';
 import { aboutPlan, notifierFor } from './support/notifier';
 import { outcomeFailure, resultOf } from './outcome';
@@ -191,6 +192,18 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
       t.finish(outcome, reason);
       await notify(outcome, `${p.project} ${p.version} on ${p.environment}: ${reason}`);
       return finish({ outcome, reason, ...(w.kind === 'refused' ? { refused: 'frozen' as const } : {}) });
+    }
+  }
+
+  // --- a stopped line (deployctl freeze): wait until unfrozen --------------------------
+  if (patched(FREEZE_WINDOWS_PATCH)) {
+    holding = true;
+    const held = await holdWhileFrozen(t, p, () => abortReq !== undefined);
+    holding = false;
+    if (held === 'aborted') {
+      const reason = `aborted by ${abortReq?.by}: ${abortReq?.reason ?? ''}`;
+      t.finish('aborted', reason);
+      return finish({ outcome: 'aborted', reason });
     }
   }
 

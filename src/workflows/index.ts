@@ -6,3 +6,4 @@ export { rollbackWorkflow } from './rollback';
 export { environmentLockWorkflow } from './environment-lock';
 export { releaseWorkflow } from './release';
 export { quarantineWorkflow } from './quarantine';
+export { freezeWorkflow } from './freeze';

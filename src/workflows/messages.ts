@@ -5,6 +5,7 @@
  * as ignored instead of failing the workflow task.
  */
 import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { FreezeStatus } from '../domain/freeze';
 import type { DeploymentStatus } from '../domain/status';
 
 export const approveSignal = defineSignal<[unknown]>('approve');
@@ -14,3 +15,8 @@ export const resumeSignal = defineSignal<[unknown]>('resume');
 export const promoteSignal = defineSignal<[unknown]>('promote');
 
 export const statusQuery = defineQuery<DeploymentStatus>('status');
+
+/** Ends an environment's stop-the-line freeze (workflows/freeze.ts): {by, reason, proof?} from a verified approver. */
+export const unfreezeSignal = defineSignal<[unknown]>('unfreeze');
+/** The freeze's answer to `status` (its own shape, `workflow: 'freeze'`): same name, so the UI and deployctl ask alike. */
+export const freezeStatusQuery = defineQuery<FreezeStatus>('status');

@@ -129,9 +129,11 @@ export const ROLLBACK_CONFIRMS_HANDOVER_PATCH = 'rollback-confirms-handover';
 
 /**
  * A deployment or a manual rollback whose workflow id is outside the id rule
- * (domain/workflow-id.ts: letters, digits, "." and "-") or takes the reserved
- * lock prefix fails at once with InvalidWorkflowId, before any activity.
- * Before, it ran under any id. Only such ids pass this patch.
+ * (domain/workflow-id.ts: letters, digits, "." and "-") or takes a reserved
+ * prefix (the lock's; later the freeze's too) fails at once with
+ * InvalidWorkflowId, before any activity. Before, it ran under any id. Only
+ * such ids pass this patch (an id under the freeze prefix that ran before it
+ * was reserved passed no marker, and replays as it ran).
  */
 export const WORKFLOW_ID_RULE_PATCH = 'workflow-id-rule';
 
@@ -160,6 +162,15 @@ export const LOCK_LEASE_PATCH = 'environment-lock-lease';
 export const FREEZE_WINDOWS_PATCH = 'deploy-waits-out-freeze-windows';
 export const QUARANTINE_PATCH = 'deploy-quarantines-rolled-back-version';
 
+/**
+ * Stop the line: before each weight increase after its first step (and
+ * before promote {full}'s 100%), the canary asks the freezeState activity
+ * whether its environment is frozen (deployctl freeze) and, while it is,
+ * holds its weight, looking again every freeze.checkIntervalMs on a timer
+ * that an abort ends at once. Before, nothing stopped a running canary.
+ */
+export const CANARY_HOLDS_WHILE_FROZEN_PATCH = 'canary-holds-while-frozen';
+
 /** Every patch id above: what a history's patch markers may hold. */
 export const PATCH_IDS: readonly string[] = [
   RUN_ANALYSIS_PATCH,
@@ -183,4 +194,5 @@ export const PATCH_IDS: readonly string[] = [
   LOCK_LEASE_PATCH,
   FREEZE_WINDOWS_PATCH,
   QUARANTINE_PATCH,
+  CANARY_HOLDS_WHILE_FROZEN_PATCH,
 ];

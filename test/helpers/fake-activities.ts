@@ -5,7 +5,7 @@
  * in test/integration.
  */
 import { ApplicationFailure } from '@temporalio/common';
-import type { Activities, QuarantineRecord, RestoreResult } from '../../src/activities/contracts';
+import type { Activities, FrozenBy, QuarantineRecord, RestoreResult } from '../../src/activities/contracts';
 import type { DeployPlan, RollbackPlan } from '../../src/domain/plan';
 import type { ReleasePlan } from '../../src/domain/release';
 import type { AnalysisRun, MeasurementOutcome } from '../../src/domain/status';
@@ -30,6 +30,10 @@ export interface FakeOptions {
   override?: Partial<Activities>;
   /** Pending migrations reported by migrationStatus. */
   pendingMigrations?: string[];
+  /** The environment's line stopped from the start (deployctl freeze); `freeze()` and `unfreeze()` change it later. */
+  frozen?: FrozenBy;
+  /** Who may freeze and unfreeze (the real check in the freeze tests); default: anyone, taken as typed. */
+  verifyFreezer?: Activities['verifyFreezer'];
 }
 
 export function fakeActivities(opts: FakeOptions = {}) {
@@ -38,6 +42,9 @@ export function fakeActivities(opts: FakeOptions = {}) {
   const quarantine: QuarantineRecord[] = [];
   const weights: number[] = [];
   let analysisRuns = 0;
+  let frozen = opts.frozen;
+  /** Every answer freezeState gave, in order: what a held deployment saw each time it looked. */
+  const freezeChecks: (FrozenBy | undefined)[] = [];
   const record = (name: keyof Activities, args: unknown[]) => {
     calls.push({ name, args });
     const type = opts.fail?.[name];
@@ -112,6 +119,18 @@ export function fakeActivities(opts: FakeOptions = {}) {
     // show the deployment's own steps; the holder is open, as it is while a test's deployment runs.
     async lockHolderState() {
       return { open: true, status: 'RUNNING' };
+    },
+    // Whether the line is stopped: asked before every canary step, so not recorded (call lists show the
+    // deployment's own steps); `freezeChecks` keeps each answer.
+    async freezeState() {
+      freezeChecks.push(frozen);
+      return frozen ? { frozen } : {};
+    },
+    async verifyFreezer(req) {
+      record('verifyFreezer', [req]);
+      if (opts.verifyFreezer) return opts.verifyFreezer(req);
+      const approvals = opts.plan?.approvals ?? { verify: 'none', approvers: [], required: 1, allowSelfApproval: true };
+      return { ok: true, by: req.input.by, via: 'none', approvals };
     },
     async resolveRollback(req) {
       record('resolveRollback', [req]);
@@ -437,6 +456,20 @@ export function fakeActivities(opts: FakeOptions = {}) {
     calls,
     weights,
     quarantine,
+    freezeChecks,
+    /** Stops the environment's line: freezeState reports it frozen from now on. */
+    freeze: (f: Omit<FrozenBy, 'via' | 'at' | 'workflowId'> & Partial<FrozenBy>) => {
+      frozen = {
+        via: 'none',
+        at: new Date().toISOString(),
+        workflowId: 'deploy-freeze-(fake)',
+        ...f,
+      };
+    },
+    /** Lets the line run again. */
+    unfreeze: () => {
+      frozen = undefined;
+    },
     names: () => calls.map((c) => c.name),
     count: (name: keyof Activities) => calls.filter((c) => c.name === name).length,
     argsOf: <T = unknown>(name: keyof Activities) => calls.filter((c) => c.name === name).map((c) => c.args[0] as T),

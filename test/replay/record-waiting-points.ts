@@ -2,7 +2,8 @@
  * Records the replay histories of every point where a deployment waits: the
  * canary's approval gate (also where senders are verified, one of two
  * approvals counted), a pause (also with the environment's maxPause timer
- * running), a soak; the blue-green approval gate and
+ * running), a soak, a hold while the environment is frozen; the
+ * stop-the-line freeze itself; the blue-green approval gate and
  * monitoring window; the rollback's database decision; a deploy holding its
  * environment lock while its child runs; the lock itself; the retired
  * colour's delay. Each is saved *while the workflow is parked there* (still
@@ -123,6 +124,8 @@ function frozenPlan(): DeployPlan {
     },
   };
 }
+/** Approvals as the example config has them, with alice and bob the approvers (the freeze scenario's). */
+const c0Approvals = () => ({ ...plan({ version: '1.0.1' }).approvals, approvers: ['alice', 'bob'] });
 /** The plan with the environment's approvals.maxPause set to `ms`. */
 const withMaxPause = (p: DeployPlan, ms: number): DeployPlan => ({
   ...p,
@@ -387,6 +390,69 @@ const SCENARIOS: Scenario[] = [
       if (!s.aborts.some((a) => a.reason?.startsWith('paused longer than')))
         throw new Error(`${h.workflowId} ended without the maxPause abort (phase ${s.phase})`);
       await c.save('canaryWorkflow--aborted-max-pause-exceeded', h.workflowId);
+    },
+  },
+  {
+    // The environment's line stopped (deployctl freeze) during the soak at 5%: parked holding at 5% with the next
+    // look pending; then the line runs again and the canary goes to the end. The freeze is the fake's freezeState,
+    // replaced while the canary runs.
+    writes: ['canaryWorkflow--parked-frozen', 'canaryWorkflow--unfrozen-after-hold'],
+    fake: { plan: plan({ version: '1.0.1' }) },
+    async run(c) {
+      const h = await c.start('canaryWorkflow', 'rec-canary-frozen', canaryInput(c.plan));
+      await until(h, 'the soak at 5%', soakingAt(5));
+      const frozen = { by: 'alice', via: 'none' as const, reason: 'incident 4711', at: '2026-11-27T08:00:00.000Z' };
+      c.fake.activities.freezeState = async () => ({ frozen: { ...frozen, workflowId: 'deploy-freeze-production' } });
+      await until(h, 'the hold at 5%', (s) => s.phase === 'frozen' && s.canary?.weight === 5, {
+        env: c.env,
+        skip: '1m',
+      });
+      await c.env.sleep('3m');
+      await until(h, 'the hold at 5% after three looks', (s) => s.phase === 'frozen');
+      await c.save('canaryWorkflow--parked-frozen', h.workflowId);
+      c.fake.activities.freezeState = async () => ({});
+      await finished(h, { env: c.env, skip: true });
+      await c.save('canaryWorkflow--unfrozen-after-hold', h.workflowId);
+    },
+  },
+  {
+    // Frozen at 5%, then aborted: the abort ends the hold at once and the canary goes back to stable.
+    writes: ['canaryWorkflow--aborted-while-frozen'],
+    fake: { plan: plan({ version: '1.0.1' }) },
+    async run(c) {
+      const h = await c.start('canaryWorkflow', 'rec-canary-frozen-abort', canaryInput(c.plan));
+      await until(h, 'the soak at 5%', soakingAt(5));
+      const frozen = { by: 'alice', via: 'none' as const, reason: 'incident 4711', at: '2026-11-27T08:00:00.000Z' };
+      c.fake.activities.freezeState = async () => ({ frozen: { ...frozen, workflowId: 'deploy-freeze-production' } });
+      await until(h, 'the hold at 5%', (s) => s.phase === 'frozen', { env: c.env, skip: '1m' });
+      await signal(h, 'abort', { ...by, reason: 'errors during the freeze' });
+      await finished(h);
+      await c.save('canaryWorkflow--aborted-while-frozen', h.workflowId);
+    },
+  },
+  {
+    // A stop-the-line freeze of production, verified and holding, an unfreeze from someone who may not send one
+    // recorded as ignored; then an approver's unfreeze ends it.
+    writes: ['freezeWorkflow--parked-frozen', 'freezeWorkflow--unfrozen'],
+    fake: {
+      plan: plan({ version: '1.0.1' }),
+      verifyFreezer: async (req) =>
+        ['alice', 'bob'].includes(req.input.by)
+          ? { ok: true, by: req.input.by, via: 'none', approvals: c0Approvals() }
+          : { ok: false, reason: `${req.input.by} is not an approver for production`, approvals: c0Approvals() },
+    },
+    async run(c) {
+      const h = await c.start('freezeWorkflow', `deploy-freeze-${c.plan.environment}`, {
+        environment: c.plan.environment,
+        by: 'alice',
+        reason: 'incident 4711',
+      });
+      await until(h, 'the freeze', isPhase('frozen'));
+      await signal(h, 'unfreeze', { by: 'mallory', reason: 'looks fine' });
+      await c.save('freezeWorkflow--parked-frozen', h.workflowId);
+      await signal(h, 'unfreeze', { by: 'bob', reason: 'incident 4711 resolved' });
+      await finished(h);
+      await c.save('freezeWorkflow--unfrozen', h.workflowId);
     },
   },
   {

@@ -52,8 +52,10 @@ const WAITING_POINTS = [
 const VERSIONS = ['', '--4841158-parent'];
 /**
  * Waiting points that no older version has, recorded from this one only: a
- * gate where senders are verified (one of two approvals counted) and a pause
- * with the environment's maxPause timer running.
+ * gate where senders are verified (one of two approvals counted), a pause
+ * with the environment's maxPause timer running, a canary holding its weight
+ * while its environment is frozen (patch canary-holds-while-frozen), and the
+ * stop-the-line freeze itself.
  */
 const NEWER_WAITING_POINTS = [
   'canaryWorkflow--parked-at-verified-gate',
@@ -62,6 +64,8 @@ const NEWER_WAITING_POINTS = [
   'releaseWorkflow--parked-soaking',
   'releaseWorkflow--parked-at-promotion-gate',
   'deployWorkflow--parked-in-freeze-window',
+  'canaryWorkflow--parked-frozen',
+  'freezeWorkflow--parked-frozen',
 ];
 
 test('histories of every workflow type are committed', () => {
@@ -71,6 +75,7 @@ test('histories of every workflow type are committed', () => {
     'canaryWorkflow',
     'deployWorkflow',
     'environmentLockWorkflow',
+    'freezeWorkflow',
     'releaseWorkflow',
     'retireColourWorkflow',
     'rollbackWorkflow',

@@ -53,6 +53,7 @@ import type {
   TagResult,
 } from './plan';
 import type { SenderCheck, VerifySenderRequest } from './identity';
+import type { FreezerCheck, FreezerRequest, FreezeState, FreezeStateRequest } from './freeze';
 import type { InEnvironment } from './scope';
 import type { LiftQuarantineRequest, QuarantineOfRequest, QuarantineRecord, QuarantineRequest } from './quarantine';
 import type { NotificationEvent, NotificationResult, SummaryRequest, SummaryResult } from './report';
@@ -68,6 +69,7 @@ import type {
 } from './verification';
 
 export type * from './database';
+export type * from './freeze';
 export type * from './identity';
 export type * from './kubernetes';
 export type * from './plan';
@@ -91,6 +93,10 @@ export interface Activities {
   verifySender(req: VerifySenderRequest): Promise<SenderCheck>;
   lockHolder(req: { environment: string }): Promise<{ workflowId?: string }>;
   lockHolderState(req: { holder: string }): Promise<LockHolderState>;
+  /** Whether the environment's line is stopped (deployctl freeze), and by whom: held deployments and canaries ask. */
+  freezeState(req: FreezeStateRequest): Promise<FreezeState>;
+  /** Whether who asks to freeze or unfreeze an environment is one of its approvers, verified as it verifies senders. */
+  verifyFreezer(req: FreezerRequest): Promise<FreezerCheck>;
   resolveRollback(req: { workflowId: string; input: RollbackInput }): Promise<RollbackPlan>;
   /** A release's plan: its stages, their promotion rules, the requester verified by each stage's verifier. */
   resolveRelease(req: { workflowId: string; input: unknown }): Promise<ReleasePlan>;

@@ -5,14 +5,15 @@ import { Command, Option } from 'commander';
 import type { DeployResult } from '../../workflows/deploy';
 import { resultInFailure, resultOf } from '../../workflows/outcome';
 import { ExitCode, exitCodeFor } from '../exit-codes';
-import { formatStatus } from '../format';
+import { isFreezeStatus } from '../../domain/freeze';
+import { formatFreezeStatus, formatStatus } from '../format';
 import { CliError, follow, queryStatus, withClient, workflowIdArg, type Ctx } from '../session';
 
 export function addReadCommands(program: Command, ctx: Ctx, exit: { code: number }): void {
   program
     .command('status')
     .description('Show a deployment: phase, steps, canary weight, soak, analysis, what it waits for.')
-    .argument('<workflowId>', 'the deployment workflow id', workflowIdArg({ lock: true }))
+    .argument('<workflowId>', 'the deployment workflow id', workflowIdArg({ lock: true, freeze: true }))
     .option('--json', 'print the status as JSON')
     .addHelpText(
       'after',
@@ -20,6 +21,10 @@ export function addReadCommands(program: Command, ctx: Ctx, exit: { code: number
     )
     .action(async (workflowId: string, o: { json?: boolean }) => {
       await withClient(ctx, async (client) => {
+        // A stop-the-line freeze answers `status` with its own shape.
+        const raw = await client.workflow.getHandle(workflowId).query<unknown>('status');
+        if (isFreezeStatus(raw))
+          return ctx.out(o.json ? JSON.stringify(raw, null, 2) : formatFreezeStatus(raw, { colour: ctx.isTTY }));
         const s = await queryStatus(client, workflowId);
         ctx.out(
           o.json
@@ -32,7 +37,7 @@ export function addReadCommands(program: Command, ctx: Ctx, exit: { code: number
   program
     .command('watch')
     .description('Follow a deployment live until it ends; exits with its outcome.')
-    .argument('<workflowId>', 'the deployment workflow id', workflowIdArg({ lock: true }))
+    .argument('<workflowId>', 'the deployment workflow id', workflowIdArg({ lock: true, freeze: true }))
     .addHelpText('after', '\nExample:\n  deployctl watch deploy-production-1.0.1')
     .action(async (workflowId: string) => {
       exit.code = await withClient(ctx, async (client) => {
@@ -105,7 +110,7 @@ export function addReadCommands(program: Command, ctx: Ctx, exit: { code: number
   program
     .command('history')
     .description('The event history of a workflow: activities, timers, signals, children, in order.')
-    .argument('<workflowId>', 'the workflow id', workflowIdArg({ lock: true }))
+    .argument('<workflowId>', 'the workflow id', workflowIdArg({ lock: true, freeze: true }))
     .option('--json', 'the raw history as JSON')
     .action(async (workflowId: string, o: { json?: boolean }) => {
       await withClient(ctx, async (client) => {

@@ -5,7 +5,7 @@
  */
 import { ApplicationFailure, patched } from '@temporalio/workflow';
 import { ErrorType } from '../../domain/errors';
-import { LOCK_ID_PREFIX, workflowIdProblem } from '../../domain/workflow-id';
+import { FREEZE_ID_PREFIX, LOCK_ID_PREFIX, workflowIdProblem } from '../../domain/workflow-id';
 import { shellCommand } from '../../domain/shell';
 import { short } from '../activity-options';
 import { lockWorkflowId } from '../environment-lock';
@@ -19,12 +19,12 @@ export async function environmentBusy(environment: string): Promise<string> {
 
 /**
  * Fails the workflow at once (before any activity, lock or notification) when
- * its id is outside the id rule or takes the lock prefix: such an id would be
- * printed into commands and notifications, or would block the environment's
- * lock. `prefixOnly`: a child whose id its parent made from its own checked id.
+ * its id is outside the id rule or takes a reserved prefix (lock, freeze): such
+ * an id would be printed into commands and notifications, or would block the
+ * environment's lock or stand in for its freeze. `prefixOnly`: a child whose id its parent made from its own checked id.
  */
 export function refuseBadWorkflowId(workflowId: string, o: { prefixOnly?: boolean } = {}): void {
-  const checked = !o.prefixOnly || workflowId.startsWith(LOCK_ID_PREFIX);
+  const checked = !o.prefixOnly || workflowId.startsWith(LOCK_ID_PREFIX) || workflowId.startsWith(FREEZE_ID_PREFIX);
   const problem = checked ? workflowIdProblem(workflowId) : undefined;
   if (!problem) return;
   // Workflows that ran before this rule took no such decision.
