@@ -136,6 +136,7 @@ export async function follow(ctx: Ctx, client: Client, workflowId: string, quiet
   const seen = new Set<string>();
   let lastWait = '';
   let lastPhase = '';
+  let lastStage: { workflowId: string; environment: string } | undefined;
   const handle = client.workflow.getHandle(workflowId);
   for (;;) {
     const desc = await handle.describe();
@@ -146,6 +147,27 @@ export async function follow(ctx: Ctx, client: Client, workflowId: string, quiet
         ctx.out(`\u001b[H\u001b[2J${formatStatus(s.status, { colour: true }, s.child, s.grandchild)}`);
       } else {
         const release = s.status.workflow === 'release';
+        const print = (of: DeploymentStatus | undefined, tag: string) => {
+          for (const st of of?.steps ?? []) {
+            // A release's stage steps say which stage they are of.
+            const key = `${release ? tag : ''}${st.name}:${st.state}:${st.startedAt ?? ''}`;
+            if (seen.has(key) || st.state === 'running') continue;
+            seen.add(key);
+            ctx.out(
+              `${st.state === 'failed' ? 'FAIL' : st.state === 'succeeded' ? 'ok  ' : st.state.padEnd(4)} ${release ? tag : ''}${st.name}${st.durationMs !== undefined ? ` (${(st.durationMs / 1000).toFixed(1)}s)` : ''}${st.detail ? `: ${st.detail}` : ''}${st.error ? `: ${st.error}` : ''}${st.attention ? ` — NEEDS ATTENTION: ${st.attention}` : ''}`,
+            );
+          }
+        };
+        // A release's stage that ended since the last look: the steps it finished in between.
+        if (release && lastStage && lastStage.workflowId !== s.child?.workflowId) {
+          const ended = await client.workflow
+            .getHandle(lastStage.workflowId)
+            .query<DeploymentStatus>('status')
+            .catch(() => undefined);
+          print(ended, `[${lastStage.environment}] `);
+        }
+        lastStage =
+          release && s.child ? { workflowId: s.child.workflowId, environment: s.child.environment } : undefined;
         // A release: its phase changes and each stage's state, as they happen.
         if (release && s.status.phase !== lastPhase) ctx.out(`phase ${s.status.phase}`);
         lastPhase = s.status.phase;
@@ -154,22 +176,10 @@ export async function follow(ctx: Ctx, client: Client, workflowId: string, quiet
           seen.add(line);
           ctx.out(line);
         }
-        // A release's stage steps say which stage they are of.
-        const tagged = (of: DeploymentStatus | undefined, tag: string) =>
-          (of?.steps ?? []).map((st) => ({ st, tag: release ? tag : '' }));
         const stage = s.child?.environment ?? '';
-        for (const { st, tag } of [
-          ...tagged(s.status, ''),
-          ...tagged(s.child, `[${stage}] `),
-          ...tagged(s.grandchild, `[${stage} ${s.grandchild?.workflow ?? ''}] `),
-        ]) {
-          const key = `${tag}${st.name}:${st.state}:${st.startedAt ?? ''}`;
-          if (seen.has(key) || st.state === 'running') continue;
-          seen.add(key);
-          ctx.out(
-            `${st.state === 'failed' ? 'FAIL' : st.state === 'succeeded' ? 'ok  ' : st.state.padEnd(4)} ${tag}${st.name}${st.durationMs !== undefined ? ` (${(st.durationMs / 1000).toFixed(1)}s)` : ''}${st.detail ? `: ${st.detail}` : ''}${st.error ? `: ${st.error}` : ''}${st.attention ? ` — NEEDS ATTENTION: ${st.attention}` : ''}`,
-          );
-        }
+        print(s.status, '');
+        print(s.child, `[${stage}] `);
+        print(s.grandchild, `[${stage} ${s.grandchild?.workflow ?? ''}] `);
         const w = s.grandchild?.waitingFor ?? s.child?.waitingFor ?? s.status.waitingFor;
         const waitLine = w ? `wait ${w.what}${w.commands?.length ? ` — ${w.commands.join(' | ')}` : ''}` : '';
         if (waitLine && waitLine !== lastWait) ctx.out(waitLine);
