@@ -279,6 +279,30 @@ test('a quarantined version: release and rollback refused with the one line and 
     expect(release.err).toBe('');
     expect(release.code).toBe(ExitCode.BadInput);
     expect(release.out.split('\n')).toContain(`failed: release-1.0.2 (1.0.2): InvalidInput: ${line}`);
+    const json = await deployctl(
+      q,
+      'release',
+      '--version',
+      '1.0.2',
+      '--by',
+      'carol',
+      '--ssh-key',
+      people.key('carol'),
+      '--id',
+      'release-1.0.2-json',
+      '--wait',
+      '--json',
+    );
+    expect(json.code).toBe(ExitCode.BadInput);
+    expect(JSON.parse(json.out)).toMatchObject({
+      outcome: 'failed',
+      refused: 'invalid-input',
+      workflowId: 'release-1.0.2-json',
+      version: '1.0.2',
+      reason: `InvalidInput: ${line}`,
+      stages: [],
+      phase: 'failed',
+    });
 
     const rollback = await deployctl(
       q,
