@@ -42,7 +42,7 @@ afterAll(async () => {
   await env?.teardown();
 });
 
-/** Two stages of their own (each environment its own lock), both verifying senders by SSH; production after a 2s soak and one approval. */
+/** Two stages of their own (each environment its own lock), both verifying senders by SSH; production after a 4s soak and one approval. */
 function setUp() {
   const n = `${Date.now() % 100000}`;
   const staging = `stg-${n}`;
@@ -61,7 +61,7 @@ function setUp() {
       [production]: {
         namespace: 'ai-saas',
         approvals,
-        promotion: { soak: '2s', analysisInterval: '1s', approval: true, approvalTimeout: '10m' },
+        promotion: { soak: '4s', analysisInterval: '1s', approval: true, approvalTimeout: '10m' },
       },
     },
   });
@@ -196,7 +196,7 @@ test('release --wait: a signed request through two stages, the soak, one signed 
     expect(lines).toContain(
       `wait 1 approval to promote 1.0.1 from ${staging} to ${production} — deployctl approve ${id} --by <name> --ssh-key <your private key or .pub with an agent> | deployctl abort ${id} --by <name> --reason <text> --ssh-key <your private key or .pub with an agent>`,
     );
-    expect(lines.some((l) => l.startsWith(`wait a 2s soak in ${staging} with its analysis passing`))).toBe(true);
+    expect(lines.some((l) => l.startsWith(`wait a 4s soak in ${staging} with its analysis passing`))).toBe(true);
     expect(lines.some((l) => l.startsWith('ok   build and push images'))).toBe(true);
     // Each stage's steps, to its last one, though the stage ended between two looks.
     for (const stage of [staging, production])

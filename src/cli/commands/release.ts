@@ -138,7 +138,7 @@ export function addReleaseCommands(program: Command, ctx: Ctx, exit: { code: num
           // The stages: as --through names them, else as the worker plans them (asked briefly; --wait prints them as they start).
           const stages =
             valid.through?.map((environment) => ({ environment, workflowId: `${workflowId}-${environment}` })) ??
-            (o.wait ? undefined : await plannedStages(client, workflowId, 3000, ctx.pollMs ?? 250));
+            (o.wait ? undefined : await plannedStages(client, workflowId, 5000, ctx.pollMs ?? 250));
           ctx.out(
             o.json
               ? JSON.stringify({ workflowId, ui, ...(stages ? { stages } : {}) })
