@@ -1,12 +1,14 @@
 /**
- * deployctl: start deployments and rollbacks, steer them with signals and
- * read their state, for people at a terminal and for CI. Errors are one line
- * that says what to do; `--json` prints machine-readable output; exit codes
- * are in cli/exit-codes.ts.
+ * deployctl: start deployments, rollbacks and releases, steer them with
+ * signals, read their state and the quarantine of versions, for people at a
+ * terminal and for CI. Errors are one line that says what to do; `--json`
+ * prints machine-readable output; exit codes are in cli/exit-codes.ts.
  */
 import { Command, CommanderError } from 'commander';
 import { addFreezeCommands } from './cli/commands/freeze';
+import { addQuarantineCommands } from './cli/commands/quarantine';
 import { addReadCommands } from './cli/commands/read';
+import { addReleaseCommands } from './cli/commands/release';
 import { addStartCommands } from './cli/commands/start';
 import { addSteerCommands } from './cli/commands/steer';
 import { ExitCode } from './cli/exit-codes';
@@ -24,9 +26,11 @@ export function buildProgram(ctx: Ctx, exit: { code: number }): Command {
     .showHelpAfterError('(run with --help for usage)');
 
   addStartCommands(program, ctx, exit);
+  addReleaseCommands(program, ctx, exit);
   addReadCommands(program, ctx, exit);
   addSteerCommands(program, ctx);
   addFreezeCommands(program, ctx, exit);
+  addQuarantineCommands(program, ctx);
   return program;
 }
 

@@ -5,8 +5,8 @@
  * the same text on a terminal and in tests. Colour only when asked.
  */
 import { formatDuration } from '../domain/duration';
-import type { DeploymentPreview } from '../activities/contracts';
-import type { DeploymentStatus, SignalRecord, StepRecord } from '../domain/status';
+import type { DeploymentPreview, QuarantineRecord } from '../activities/contracts';
+import type { DeploymentStatus, SignalRecord, StageStatus, StepRecord } from '../domain/status';
 import type { FreezeRecord, FreezeStatus } from '../domain/freeze';
 
 export interface FormatOptions {
@@ -47,10 +47,23 @@ function stepLine(st: StepRecord, o: FormatOptions): string {
   return `    ${paint(o.colour, colour, mark)} ${st.name}${took}${tail}${attention}`;
 }
 
-/** The full, human status of one workflow; `child` is the active child's status (canary, blue-green, rollback). */
-export function formatStatus(s: DeploymentStatus, o: FormatOptions = {}, child?: DeploymentStatus): string {
+/**
+ * The full, human status of one workflow. `child` is its active child's status
+ * (canary, blue-green, rollback; a release's stage deployment) and
+ * `grandchild` that child's own active child (the canary of a release's
+ * stage): what the deepest of them waits for is what the workflow waits for.
+ */
+export function formatStatus(
+  s: DeploymentStatus,
+  o: FormatOptions = {},
+  child?: DeploymentStatus,
+  grandchild?: DeploymentStatus,
+): string {
   const now = o.now ?? Date.now();
   const lines: string[] = [];
+  const live = [grandchild, child, s].filter((x): x is DeploymentStatus => x !== undefined);
+  const first = <K extends keyof DeploymentStatus>(k: K): DeploymentStatus[K] | undefined =>
+    live.find((x) => x[k] !== undefined)?.[k];
   const phaseColour =
     s.phase === 'succeeded' ? '32' : ['failed', 'rolled-back', 'aborted'].includes(s.phase) ? '31' : '33';
   lines.push(`${s.workflow} ${s.workflowId}`);
@@ -61,9 +74,14 @@ export function formatStatus(s: DeploymentStatus, o: FormatOptions = {}, child?:
   lines.push(
     `  started ${s.startedAt}${s.requestedBy ? ` by ${s.requestedBy}` : ''}, ${s.endedAt ? 'took' : 'running for'} ${formatDuration(ended - Date.parse(s.startedAt))}`,
   );
-  const steering = child?.steering ?? s.steering;
+  if (s.release) lines.push(...formatReleaseImages(s.release));
+  if (s.stages?.length) {
+    lines.push('  stages:');
+    lines.push(...formatStages(s.stages, o).map((l) => `  ${l}`));
+  }
+  const steering = first('steering');
   if (steering) lines.push(`  steering: ${steering.summary}`);
-  const c = child?.canary ?? s.canary;
+  const c = first('canary');
   if (c) {
     lines.push(`  canary ${weightBar(c.weight)}  steps ${c.steps.join(' → ')}${c.paused ? '  PAUSED' : ''}`);
     if (c.soakEndsAt)
@@ -71,7 +89,7 @@ export function formatStatus(s: DeploymentStatus, o: FormatOptions = {}, child?:
     else if (c.paused && c.soakRemainingMs !== undefined)
       lines.push(`  soak paused with ${formatDuration(c.soakRemainingMs)} left`);
   }
-  const waiting = child?.waitingFor ?? s.waitingFor;
+  const waiting = first('waitingFor');
   if (waiting) {
     const timeout = waiting.timeoutAt
       ? ` (times out in ${formatDuration(Math.max(0, Date.parse(waiting.timeoutAt) - now))})`
@@ -85,7 +103,11 @@ export function formatStatus(s: DeploymentStatus, o: FormatOptions = {}, child?:
     lines.push(`  ${child.workflow} ${child.workflowId} (${child.phase}):`);
     for (const st of child.steps) lines.push(`  ${stepLine(st, { ...o, now })}`);
   }
-  const analysis = child?.lastAnalysis ?? s.lastAnalysis;
+  if (grandchild) {
+    lines.push(`    ${grandchild.workflow} ${grandchild.workflowId} (${grandchild.phase}):`);
+    for (const st of grandchild.steps) lines.push(`    ${stepLine(st, { ...o, now })}`);
+  }
+  const analysis = first('lastAnalysis');
   if (analysis) {
     lines.push(
       `  last analysis ${analysis.outcome} at ${analysis.at}${analysis.weight !== undefined ? ` (weight ${analysis.weight}%)` : ''}:`,
@@ -96,7 +118,7 @@ export function formatStatus(s: DeploymentStatus, o: FormatOptions = {}, child?:
       );
     }
   }
-  for (const st of [s, ...(child ? [child] : [])]) {
+  for (const st of [...live].reverse()) {
     for (const a of st.approvals)
       lines.push(
         `  ${a.signal === 'promote' ? 'promoted' : 'approved'} by ${a.by}${verified(a)} at ${a.at}${a.reason ? ` (${a.reason})` : ''}${a.note ? `: ${a.note}` : ''}`,
@@ -106,16 +128,93 @@ export function formatStatus(s: DeploymentStatus, o: FormatOptions = {}, child?:
       lines.push(`  ${p.signal === 'pause' ? 'paused' : 'resumed'} by ${p.by}${verified(p)} at ${p.at}`);
     for (const i of st.ignoredSignals) lines.push(`  ignored ${i.signal} from ${i.by}: ${i.ignoredBecause}`);
   }
-  const failures = s.notificationFailures + (child?.notificationFailures ?? 0);
+  const failures =
+    s.notificationFailures + (child?.notificationFailures ?? 0) + (grandchild?.notificationFailures ?? 0);
   if (failures) lines.push(`  notifications failed: ${failures}`);
   if (s.error) lines.push(`  ${paint(o.colour, '31', 'error:')} ${s.error}`);
   return lines.join('\n');
 }
 
-/** The active child: the last one started, while the parent is not finished. */
+/**
+ * The child a person's signal reaches now: a release's stage that is
+ * deploying (none between stages, where the release answers itself), else
+ * the last child started, while the workflow is not finished.
+ */
 export function activeChildId(s: DeploymentStatus): string | undefined {
   if (['succeeded', 'failed', 'rolled-back', 'aborted', 'planned'].includes(s.phase)) return undefined;
+  if (s.stages) return s.stages.find((x) => x.state === 'deploying')?.workflowId;
   return s.children.at(-1);
+}
+
+const STAGE_MARKS: Record<StageStatus['state'], string> = {
+  pending: ' ',
+  waiting: '…',
+  deploying: '…',
+  succeeded: '✓',
+  failed: '✗',
+  'rolled-back': '↺',
+  aborted: '✗',
+  skipped: '-',
+};
+
+/** A release's stages in order, one line each (environment, state, its deployment), with what a stage waits for or why it ended. */
+export function formatStages(stages: StageStatus[], o: FormatOptions = {}): string[] {
+  const env = Math.max(0, ...stages.map((x) => x.environment.length));
+  const state = Math.max(0, ...stages.map((x) => x.state.length));
+  const lines: string[] = [];
+  for (const x of stages) {
+    const colour =
+      x.state === 'succeeded' ? '32' : ['failed', 'rolled-back', 'aborted'].includes(x.state) ? '31' : '33';
+    lines.push(
+      `  ${paint(o.colour, colour, STAGE_MARKS[x.state])} ${x.environment.padEnd(env)}  ${x.state.padEnd(state)}  ${x.workflowId}`,
+    );
+    if (x.waitingFor) lines.push(`      waiting for ${x.waitingFor}`);
+    if (x.reason) lines.push(`      ${x.reason}`);
+  }
+  return lines;
+}
+
+/** A release's commit and the digest-pinned images every stage deploys. */
+export function formatReleaseImages(r: NonNullable<DeploymentStatus['release']>): string[] {
+  const names = Object.keys(r.images).sort();
+  const width = Math.max(0, ...names.map((n) => n.length));
+  return [
+    `  release commit ${r.commit.slice(0, 12)}, images (the same in every stage):`,
+    ...names.map((n) => `    ${n.padEnd(width)}  ${r.images[n]}`),
+  ];
+}
+
+/** A table with a header of the column names in capitals, each column as wide as its widest cell. */
+export function formatTable(cols: string[], rows: Record<string, string>[]): string[] {
+  const width = Object.fromEntries(cols.map((c) => [c, Math.max(c.length, ...rows.map((r) => (r[c] ?? '').length))]));
+  const line = (cells: string[]) =>
+    cells.map((v, i) => (i === cols.length - 1 ? v : v.padEnd(width[cols[i]]))).join('  ');
+  return [line(cols.map((c) => c.toUpperCase())), ...rows.map((r) => line(cols.map((c) => r[c] ?? '')))];
+}
+
+/** The quarantine of versions: what is held, where, why, by which workflow and since when; a lift says who lifted it and why. */
+export function formatQuarantine(records: QuarantineRecord[]): string {
+  if (!records.length) return 'no quarantined versions';
+  const rows = records.map((r) => ({
+    version: r.version,
+    environment: r.environment,
+    state: r.lifted ? 'lifted' : 'quarantined',
+    since: r.at,
+    workflow: r.workflowId,
+    why: r.reason,
+  }));
+  const table = formatTable(['version', 'environment', 'state', 'since', 'workflow', 'why'], rows);
+  const lines = [table[0]];
+  records.forEach((r, i) => {
+    lines.push(table[i + 1]);
+    if (r.lifted) lines.push(`  ${liftedLine(r.lifted)}`);
+  });
+  return lines.join('\n');
+}
+
+/** "lifted by alice (ssh) at ... from quarantine-lift-...: the fix is in 1.0.2". */
+export function liftedLine(l: NonNullable<QuarantineRecord['lifted']>): string {
+  return `lifted by ${l.by}${l.via === 'none' ? '' : ` (${l.via})`} at ${l.at} from ${l.workflowId}: ${l.reason}`;
 }
 
 /** A dry run's plan, as people read it before saying yes. */

@@ -9,9 +9,12 @@ import { readFile } from 'node:fs/promises';
 import { Option } from 'commander';
 import {
   DEFAULT_PROOF_LIFETIME_MS,
+  NO_GATE,
+  requestNote,
   SSH_NAMESPACE,
   statementText,
   type Proof,
+  type RequestKind,
   type Statement,
 } from '../domain/identity';
 import { run } from '../activities/clients/process';
@@ -79,4 +82,26 @@ export async function makeProof(
     throw new CliError(`could not read the ID token: ${(err as Error).message}`, ExitCode.BadInput);
   }
   return { type: 'oidc', gate: message.gate, expires, nonce, token };
+}
+
+/**
+ * Proof that the requester asks for this deployment, rollback or release (none
+ * without --ssh-key / --oidc-token-file): the statement names the workflow id,
+ * the kind and what is asked (requestNote of the checked input), as the
+ * worker rebuilds it.
+ */
+export function requestProofFor(
+  kind: RequestKind,
+  workflowId: string,
+  valid: Parameters<typeof requestNote>[1] & { requestedBy?: string },
+  o: Record<string, unknown>,
+  env: NodeJS.ProcessEnv,
+): Promise<Proof | undefined> {
+  return makeProof(proofOptions(o, env), {
+    workflowId,
+    signal: kind,
+    by: valid.requestedBy ?? 'unknown',
+    gate: NO_GATE,
+    note: requestNote(kind, valid),
+  });
 }

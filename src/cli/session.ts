@@ -8,13 +8,14 @@ import { userInfo } from 'node:os';
 import { dataConverterFromEnv } from '../codec';
 import { checkWorkflowId, InputError } from '../domain/input';
 import type { SignalName } from '../domain/signals';
-import type { DeploymentStatus } from '../domain/status';
+import type { DeploymentStatus, StageStatus } from '../domain/status';
 import { temporalSettings } from '../temporal-connection';
 import type { DeployResult } from '../workflows/deploy';
+import type { ReleaseResult } from '../workflows/release';
 import { resultOf } from '../workflows/outcome';
 import { ExitCode, exitCodeFor } from './exit-codes';
 import { isFreezeStatus } from '../domain/freeze';
-import { activeChildId, formatFreezeStatus, formatPreview, formatStatus } from './format';
+import { activeChildId, formatFreezeStatus, formatPreview, formatStages, formatStatus } from './format';
 
 export class CliError extends Error {
   constructor(
@@ -102,25 +103,41 @@ export function uiLink(env: NodeJS.ProcessEnv, namespace: string, workflowId: st
   return `${base}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(workflowId)}`;
 }
 
-export async function queryStatus(
-  client: Client,
-  workflowId: string,
-): Promise<{ status: DeploymentStatus; child?: DeploymentStatus }> {
+/** A workflow's status, its active child's and that child's active child's (a release's stage and its canary). */
+export interface Statuses {
+  status: DeploymentStatus;
+  child?: DeploymentStatus;
+  grandchild?: DeploymentStatus;
+}
+
+export async function queryStatus(client: Client, workflowId: string): Promise<Statuses> {
   const status = await client.workflow.getHandle(workflowId).query<DeploymentStatus>('status');
-  const childId = activeChildId(status);
-  const child = childId
-    ? await client.workflow
-        .getHandle(childId)
-        .query<DeploymentStatus>('status')
-        .catch(() => undefined)
-    : undefined;
-  return child ? { status, child } : { status };
+  const activeOf = async (s: DeploymentStatus | undefined) => {
+    const id = s && activeChildId(s);
+    return id
+      ? client.workflow
+          .getHandle(id)
+          .query<DeploymentStatus>('status')
+          .catch(() => undefined)
+      : undefined;
+  };
+  const child = await activeOf(status);
+  const grandchild = await activeOf(child);
+  return { status, ...(child ? { child } : {}), ...(grandchild ? { grandchild } : {}) };
+}
+
+/** The status as JSON: the workflow's, with its active child's (and that child's) under `activeChild`. */
+export function statusJson(s: Statuses): object {
+  const child = s.child && (s.grandchild ? { ...s.child, activeChild: s.grandchild } : s.child);
+  return child ? { ...s.status, activeChild: child } : s.status;
 }
 
 /** Follows a workflow until it ends: a live view on a terminal, one line per change otherwise. */
 export async function follow(ctx: Ctx, client: Client, workflowId: string, quiet: boolean): Promise<void> {
   const seen = new Set<string>();
   let lastWait = '';
+  let lastPhase = '';
+  let lastStage: { workflowId: string; environment: string } | undefined;
   const handle = client.workflow.getHandle(workflowId);
   for (;;) {
     const desc = await handle.describe();
@@ -135,17 +152,43 @@ export async function follow(ctx: Ctx, client: Client, workflowId: string, quiet
     }
     if (s && !quiet) {
       if (ctx.isTTY) {
-        ctx.out(`\u001b[H\u001b[2J${formatStatus(s.status, { colour: true }, s.child)}`);
+        ctx.out(`\u001b[H\u001b[2J${formatStatus(s.status, { colour: true }, s.child, s.grandchild)}`);
       } else {
-        for (const st of [...s.status.steps, ...(s.child?.steps ?? [])]) {
-          const key = `${st.name}:${st.state}:${st.startedAt ?? ''}`;
-          if (seen.has(key) || st.state === 'running') continue;
-          seen.add(key);
-          ctx.out(
-            `${st.state === 'failed' ? 'FAIL' : st.state === 'succeeded' ? 'ok  ' : st.state.padEnd(4)} ${st.name}${st.durationMs !== undefined ? ` (${(st.durationMs / 1000).toFixed(1)}s)` : ''}${st.detail ? `: ${st.detail}` : ''}${st.error ? `: ${st.error}` : ''}${st.attention ? ` — NEEDS ATTENTION: ${st.attention}` : ''}`,
-          );
+        const release = s.status.workflow === 'release';
+        const print = (of: DeploymentStatus | undefined, tag: string) => {
+          for (const st of of?.steps ?? []) {
+            // A release's stage steps say which stage they are of.
+            const key = `${release ? tag : ''}${st.name}:${st.state}:${st.startedAt ?? ''}`;
+            if (seen.has(key) || st.state === 'running') continue;
+            seen.add(key);
+            ctx.out(
+              `${st.state === 'failed' ? 'FAIL' : st.state === 'succeeded' ? 'ok  ' : st.state.padEnd(4)} ${release ? tag : ''}${st.name}${st.durationMs !== undefined ? ` (${(st.durationMs / 1000).toFixed(1)}s)` : ''}${st.detail ? `: ${st.detail}` : ''}${st.error ? `: ${st.error}` : ''}${st.attention ? ` — NEEDS ATTENTION: ${st.attention}` : ''}`,
+            );
+          }
+        };
+        // A release's stage that ended since the last look: the steps it finished in between.
+        if (release && lastStage && lastStage.workflowId !== s.child?.workflowId) {
+          const ended = await client.workflow
+            .getHandle(lastStage.workflowId)
+            .query<DeploymentStatus>('status')
+            .catch(() => undefined);
+          print(ended, `[${lastStage.environment}] `);
         }
-        const w = s.child?.waitingFor ?? s.status.waitingFor;
+        lastStage =
+          release && s.child ? { workflowId: s.child.workflowId, environment: s.child.environment } : undefined;
+        // A release: its phase changes and each stage's state, as they happen.
+        if (release && s.status.phase !== lastPhase) ctx.out(`phase ${s.status.phase}`);
+        lastPhase = s.status.phase;
+        for (const line of release ? stageLines(s.status.stages ?? []) : []) {
+          if (seen.has(line)) continue;
+          seen.add(line);
+          ctx.out(line);
+        }
+        const stage = s.child?.environment ?? '';
+        print(s.status, '');
+        print(s.child, `[${stage}] `);
+        print(s.grandchild, `[${stage} ${s.grandchild?.workflow ?? ''}] `);
+        const w = s.grandchild?.waitingFor ?? s.child?.waitingFor ?? s.status.waitingFor;
         const waitLine = w ? `wait ${w.what}${w.commands?.length ? ` — ${w.commands.join(' | ')}` : ''}` : '';
         if (waitLine && waitLine !== lastWait) ctx.out(waitLine);
         lastWait = waitLine;
@@ -154,6 +197,13 @@ export async function follow(ctx: Ctx, client: Client, workflowId: string, quiet
     if (!running) return;
     await new Promise((r) => setTimeout(r, ctx.pollMs ?? 1000));
   }
+}
+
+/** "stage production: waiting (release-1.0.1-production)", with why a stage ended. */
+function stageLines(stages: StageStatus[]): string[] {
+  return stages
+    .filter((x) => x.state !== 'pending')
+    .map((x) => `stage ${x.environment}: ${x.state} (${x.workflowId})${x.reason ? `: ${x.reason}` : ''}`);
 }
 
 export async function awaitDeploy(ctx: Ctx, client: Client, workflowId: string, json: boolean): Promise<number> {
@@ -172,11 +222,48 @@ export async function awaitDeploy(ctx: Ctx, client: Client, workflowId: string, 
   return exitCodeFor(result);
 }
 
+/** Follows a release to its end; prints its outcome and every stage's, and returns its exit code. */
+export async function awaitRelease(ctx: Ctx, client: Client, workflowId: string, json: boolean): Promise<number> {
+  await follow(ctx, client, workflowId, json);
+  // A release that did not succeed closes as Failed with its result in the failure (workflows/outcome.ts).
+  const result = await resultOf(client.workflow.getHandle(workflowId).result() as Promise<ReleaseResult>);
+  if (json) {
+    const { status, ...rest } = result;
+    ctx.out(
+      JSON.stringify(
+        { ...rest, phase: status.phase, ...(status.release ? { release: status.release } : {}), steps: status.steps },
+        null,
+        2,
+      ),
+    );
+  } else {
+    ctx.out(releaseOutcomeLine(result));
+    ctx.out(formatStages(result.stages).join('\n'));
+  }
+  return exitCodeFor(result);
+}
+
+/** "succeeded: release-1.0.1 (1.0.1 through staging → production)", with the reason when it did not succeed. */
+export function releaseOutcomeLine(
+  r: Pick<ReleaseResult, 'outcome' | 'workflowId' | 'version' | 'reason' | 'stages'>,
+): string {
+  const through = r.stages.length ? ` through ${r.stages.map((x) => x.environment).join(' → ')}` : '';
+  return `${r.outcome}: ${r.workflowId} (${r.version}${through})${r.reason ? `: ${r.reason}` : ''}`;
+}
+
 /** Which signals apply to what the deployment (or its active child) is doing now. */
-export function signalApplies(name: SignalName, s: DeploymentStatus, child?: DeploymentStatus): string | undefined {
-  const live = child ?? s;
+export function signalApplies(
+  name: SignalName,
+  s: DeploymentStatus,
+  child?: DeploymentStatus,
+  grandchild?: DeploymentStatus,
+): string | undefined {
+  const live = grandchild ?? child ?? s;
   if (FINAL.includes(s.phase)) return `${name} does not apply: the deployment is already ${s.phase}`;
   const waiting = live.waitingFor?.what ?? '';
+  // A release between stages (a soak, the promotion gate) answers approve and abort itself.
+  if (live.workflow === 'release' && name !== 'approve' && name !== 'abort')
+    return `${name} does not apply between stages (phase ${live.phase}): a release answers approve and abort until its next stage deploys`;
   switch (name) {
     case 'approve':
       return /approval|decision/.test(waiting)

@@ -7,7 +7,7 @@
  * strategy) is in the workflow's current details, which the workflow keeps
  * up to date.
  */
-import type { DeployInput, RollbackInput } from '../domain/input';
+import type { DeployInput, ReleaseInput, RollbackInput } from '../domain/input';
 
 export interface StartMetadata {
   staticSummary: string;
@@ -44,6 +44,14 @@ export function rollbackMetadata(input: RollbackInput): StartMetadata {
   const why = input.reason ? `: ${input.reason}` : '';
   return {
     staticSummary: `roll back ${where} to ${to}${db}${why}`.slice(0, 200),
+    staticDetails: detailsOf(input, input.requestedBy),
+  };
+}
+
+/** "release 1.0.1 through staging, production", "release 1.0.1 through the configured stages". */
+export function releaseMetadata(input: ReleaseInput): StartMetadata {
+  return {
+    staticSummary: `release ${input.version} through ${input.through?.join(', ') ?? 'the configured stages'}`,
     staticDetails: detailsOf(input, input.requestedBy),
   };
 }

@@ -29,9 +29,7 @@ export type Phase =
   | 'failed'
   | 'rolled-back'
   | 'aborted'
-  | 'planned'
-  /** Held: the environment is frozen (a configured window, or the line stopped). */
-  | 'frozen';
+  | 'planned';
 
 export const FINAL_PHASES: readonly Phase[] = ['succeeded', 'failed', 'rolled-back', 'aborted', 'planned'];
 

@@ -1,23 +1,31 @@
 /**
- * deployctl status, watch, list and history: reading deployments, never changing them.
+ * deployctl status, watch, list and history: reading deployments and releases, never changing them.
  */
 import { Command, Option } from 'commander';
+import { parseVersion } from '../../domain/version';
 import type { DeployResult } from '../../workflows/deploy';
+import type { ReleaseResult } from '../../workflows/release';
 import { resultInFailure, resultOf } from '../../workflows/outcome';
 import { ExitCode, exitCodeFor } from '../exit-codes';
 import { isFreezeStatus } from '../../domain/freeze';
-import { formatFreezeStatus, formatStatus } from '../format';
-import { CliError, follow, queryStatus, withClient, workflowIdArg, type Ctx } from '../session';
+import { formatFreezeStatus, formatStatus, formatTable } from '../format';
+import { CliError, follow, queryStatus, statusJson, withClient, workflowIdArg, type Ctx } from '../session';
 
 export function addReadCommands(program: Command, ctx: Ctx, exit: { code: number }): void {
   program
     .command('status')
-    .description('Show a deployment: phase, steps, canary weight, soak, analysis, what it waits for.')
-    .argument('<workflowId>', 'the deployment workflow id', workflowIdArg({ lock: true, freeze: true }))
+    .description(
+      "Show a deployment, a release or a freeze: phase, steps, canary weight, soak, analysis, what it waits for; a release's stages and images.",
+    )
+    .argument(
+      '<workflowId>',
+      'the deployment, release or freeze workflow id',
+      workflowIdArg({ lock: true, freeze: true }),
+    )
     .option('--json', 'print the status as JSON')
     .addHelpText(
       'after',
-      '\nExamples:\n  deployctl status deploy-production-1.0.1\n  deployctl status deploy-production-1.0.1 --json',
+      '\nExamples:\n  deployctl status deploy-production-1.0.1\n  deployctl status deploy-production-1.0.1 --json\n  deployctl status release-1.0.1',
     )
     .action(async (workflowId: string, o: { json?: boolean }) => {
       await withClient(ctx, async (client) => {
@@ -28,8 +36,8 @@ export function addReadCommands(program: Command, ctx: Ctx, exit: { code: number
         const s = await queryStatus(client, workflowId);
         ctx.out(
           o.json
-            ? JSON.stringify(s.child ? { ...s.status, activeChild: s.child } : s.status, null, 2)
-            : formatStatus(s.status, { colour: ctx.isTTY }, s.child),
+            ? JSON.stringify(statusJson(s), null, 2)
+            : formatStatus(s.status, { colour: ctx.isTTY }, s.child, s.grandchild),
         );
       });
     });
@@ -46,11 +54,11 @@ export function addReadCommands(program: Command, ctx: Ctx, exit: { code: number
         const desc = await handle.describe();
         // A workflow that closed as Failed for its outcome (workflows/outcome.ts) ended with a result, as one that
         // completed did before: the exit code of other workflow types stays what it was for it.
-        if (desc.type !== 'deployWorkflow')
+        if (desc.type !== 'deployWorkflow' && desc.type !== 'releaseWorkflow')
           return desc.status.name === 'COMPLETED' || (await endedWithResult(handle.result()))
             ? ExitCode.Ok
             : ExitCode.Failed;
-        const r = await resultOf(handle.result() as Promise<DeployResult>);
+        const r = await resultOf(handle.result() as Promise<DeployResult | ReleaseResult>);
         ctx.out(`${r.outcome}${r.reason ? `: ${r.reason}` : ''}`);
         return exitCodeFor(r);
       });
@@ -58,8 +66,11 @@ export function addReadCommands(program: Command, ctx: Ctx, exit: { code: number
 
   program
     .command('list')
-    .description('List deployments by the Deploy* search attributes.')
+    .description(
+      'List deployments, rollbacks and releases by the Deploy* search attributes; --release: one release and its stage deployments.',
+    )
     .option('--env <name>', 'only this environment')
+    .option('--release <version>', "a release's workflow and each of its stage deployments")
     .addOption(
       new Option('--status <status>', 'only workflows in this state').choices([
         'running',
@@ -72,18 +83,25 @@ export function addReadCommands(program: Command, ctx: Ctx, exit: { code: number
     )
     .option('--limit <n>', 'at most this many', (v) => Number(v), 20)
     .option('--json', 'machine-readable output')
-    .addHelpText('after', '\nExamples:\n  deployctl list --env production --status running\n  deployctl list --json')
-    .action(async (o: { env?: string; status?: string; limit: number; json?: boolean }) => {
+    .addHelpText(
+      'after',
+      '\nExamples:\n  deployctl list --env production --status running\n  deployctl list --release 1.0.1\n  deployctl list --json',
+    )
+    .action(async (o: { env?: string; release?: string; status?: string; limit: number; json?: boolean }) => {
       if (o.env !== undefined && !/^[a-z0-9-]{1,63}$/.test(o.env))
         throw new CliError(`invalid --env ${JSON.stringify(o.env)}`, ExitCode.BadInput);
-      const clauses = [`WorkflowType IN ('deployWorkflow', 'rollbackWorkflow')`];
+      const release = o.release === undefined ? undefined : releaseVersion(o.release);
+      // A release's workflow and its stages' deployments carry its version as DeployRelease.
+      const clauses = release
+        ? [`DeployRelease = '${release}'`]
+        : [`WorkflowType IN ('deployWorkflow', 'rollbackWorkflow', 'releaseWorkflow')`];
       if (o.env) clauses.push(`DeployEnvironment = '${o.env}'`);
       if (o.status)
         clauses.push(
           `ExecutionStatus = '${{ running: 'Running', completed: 'Completed', failed: 'Failed', terminated: 'Terminated', canceled: 'Canceled', 'timed-out': 'TimedOut' }[o.status]}'`,
         );
       await withClient(ctx, async (client) => {
-        const rows: Record<string, string>[] = [];
+        let rows: Record<string, string>[] = [];
         for await (const w of client.workflow.list({ query: clauses.join(' AND ') })) {
           const sa = (k: string) => String(w.searchAttributes?.[k]?.[0] ?? '');
           rows.push({
@@ -94,16 +112,18 @@ export function addReadCommands(program: Command, ctx: Ctx, exit: { code: number
             version: sa('DeployVersion'),
             strategy: sa('DeployStrategy'),
             phase: sa('DeployPhase'),
+            ...(release ? { stage: sa('DeployStage') } : {}),
             started: w.startTime.toISOString(),
           });
           if (rows.length >= o.limit) break;
         }
+        if (release) rows = releaseOrder(rows);
         if (o.json) return ctx.out(JSON.stringify(rows, null, 2));
-        if (!rows.length) return ctx.out('no deployments');
-        const cols = ['workflowId', 'status', 'environment', 'version', 'strategy', 'phase', 'started'];
-        const width = Object.fromEntries(cols.map((c) => [c, Math.max(c.length, ...rows.map((r) => r[c].length))]));
-        ctx.out(cols.map((c) => c.toUpperCase().padEnd(width[c])).join('  '));
-        for (const r of rows) ctx.out(cols.map((c) => r[c].padEnd(width[c])).join('  '));
+        if (!rows.length) return ctx.out(release ? `no release ${release}` : 'no deployments');
+        const cols = release
+          ? RELEASE_LIST_COLUMNS
+          : ['workflowId', 'status', 'environment', 'version', 'strategy', 'phase', 'started'];
+        for (const line of formatTable(cols, rows)) ctx.out(line);
       });
     });
 
@@ -138,6 +158,24 @@ export function addReadCommands(program: Command, ctx: Ctx, exit: { code: number
         }
       });
     });
+}
+
+/** The columns of `list --release`: the release first, then its stages' deployments in the order they started. */
+export const RELEASE_LIST_COLUMNS = ['workflowId', 'type', 'stage', 'status', 'phase', 'started'];
+
+/** The release's own workflow first, then the rest in the order they started. */
+export function releaseOrder(rows: Record<string, string>[]): Record<string, string>[] {
+  const rank = (r: Record<string, string>) => (r.type === 'releaseWorkflow' ? 0 : 1);
+  return [...rows].sort((a, b) => rank(a) - rank(b) || a.started.localeCompare(b.started));
+}
+
+/** --release: a version as releases are named (a leading "v" is dropped); anything else is exit 2 before connecting. */
+function releaseVersion(v: string): string {
+  try {
+    return parseVersion(v);
+  } catch (err) {
+    throw new CliError(`invalid --release: ${(err as Error).message}`, ExitCode.BadInput);
+  }
 }
 
 /** Whether a closed workflow's failure carries its result (it closed as Failed for its outcome). */

@@ -13,9 +13,8 @@ import {
 import { BUMPS } from '../../domain/version';
 import { resultOf } from '../../workflows/outcome';
 import type { RollbackResult } from '../../workflows/rollback';
-import { NO_GATE, requestNote, type RequestKind } from '../../domain/identity';
 import { ExitCode } from '../exit-codes';
-import { makeProof, oidcTokenOption, proofOptions, sshKeyOption } from '../proof';
+import { oidcTokenOption, requestProofFor, sshKeyOption } from '../proof';
 import { deployMetadata, rollbackMetadata } from '../summaries';
 import {
   awaitDeploy,
@@ -213,21 +212,4 @@ export function addStartCommands(program: Command, ctx: Ctx, exit: { code: numbe
         return r.outcome === 'rolled-back' ? ExitCode.Ok : ExitCode.Failed;
       });
     });
-}
-
-/** Proof that the requester asks for this deployment or rollback (none without --ssh-key / --oidc-token-file). */
-function requestProofFor(
-  kind: RequestKind,
-  workflowId: string,
-  valid: Parameters<typeof requestNote>[1] & { requestedBy?: string },
-  o: Record<string, unknown>,
-  env: NodeJS.ProcessEnv,
-) {
-  return makeProof(proofOptions(o, env), {
-    workflowId,
-    signal: kind,
-    by: valid.requestedBy ?? 'unknown',
-    gate: NO_GATE,
-    note: requestNote(kind, valid),
-  });
 }

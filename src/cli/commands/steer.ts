@@ -1,5 +1,6 @@
 /**
  * deployctl approve, abort, pause, resume and promote: one signal each, checked against the deployment's current phase first unless --force.
+ * A release takes them too: it forwards them to the stage that deploys, and answers approve and abort between stages.
  */
 import { Command, Option } from 'commander';
 import { checkSignal, type SignalName } from '../../domain/signals';
@@ -13,7 +14,7 @@ export function addSteerCommands(program: Command, ctx: Ctx): void {
     const cmd = program
       .command(name)
       .description(description)
-      .argument('<workflowId>', 'the deployment workflow id', workflowIdArg())
+      .argument('<workflowId>', 'the deployment (or release) workflow id', workflowIdArg())
       .addOption(
         new Option(
           '--by <name>',
@@ -37,9 +38,10 @@ export function addSteerCommands(program: Command, ctx: Ctx): void {
         let gate = o.gate as string | undefined;
         if (!o.force || (name === 'approve' && !gate)) {
           const s = await queryStatus(client, workflowId);
-          const why = signalApplies(name, s.status, s.child);
+          const why = signalApplies(name, s.status, s.child, s.grandchild);
           if (why && !o.force) throw new CliError(`${why} (use --force to send it anyway)`, ExitCode.BadInput);
-          if (name === 'approve') gate ??= (s.child ?? s.status).waitingFor?.gate;
+          // The gate of the workflow that waits: a release's stage, or that stage's canary.
+          if (name === 'approve') gate ??= (s.grandchild ?? s.child ?? s.status).waitingFor?.gate;
         }
         const v = c.value as { by: string; note?: string; reason?: string; full?: boolean };
         const proof = await makeProof(proofOptions(o, ctx.env), {
