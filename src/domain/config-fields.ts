@@ -18,3 +18,9 @@ export const duration = (what: string, minMs = 0, maxMs = MAX_DURATION_MS) =>
 export const url = z
   .string()
   .regex(/^https?:\/\/[^\s/$.?#][^\s]*$/i, 'an absolute http(s) URL such as http://127.0.0.1:9090');
+
+/** A command as an argument array (no shell sees it). */
+export const command = z
+  .array(z.string().min(1).max(4096))
+  .min(1, 'a command as an argument array, e.g. [npm, run, test]')
+  .max(256);
