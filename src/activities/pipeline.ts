@@ -133,6 +133,8 @@ export function pipelineActivities(deps: PipelineDeps) {
           const d = cluster.deployments.find((x) => x.name === s.deployment);
           return { service: s.name, current: d ? Object.values(d.images) : ['(missing)'], next: s.reference };
         }),
+        // The order the services roll out in: one wave of all of them unless the config orders them.
+        waves: plan.waves ?? [plan.services.map((s) => s.name)],
         traffic: {
           strategy: plan.strategy,
           steps: plan.strategy === 'canary' ? plan.canary.steps : plan.strategy === 'blue-green' ? [0, 100] : [100],

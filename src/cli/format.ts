@@ -232,6 +232,12 @@ export function formatPreview(p: DeploymentPreview): string {
   );
   lines.push('  deployments:');
   for (const d of p.deployments) lines.push(`    ${d.service}: ${d.current.join(', ')} → ${d.next}`);
+  if (p.waves && p.waves.length > 1) {
+    lines.push(
+      '  waves (each rolled out and checked before the next; a failure rolls back the waves done, last first):',
+    );
+    p.waves.forEach((w, i) => lines.push(`    ${i + 1}. ${w.join(', ')}`));
+  }
   lines.push(
     `  traffic: ${p.traffic.strategy}${p.traffic.strategy === 'canary' ? ` ${p.traffic.steps.join(' → ')}%, soak ${formatDuration(p.traffic.soakMs)} each` : ''}`,
   );

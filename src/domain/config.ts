@@ -11,6 +11,7 @@ import { METRICS_PROVIDERS } from './analysis';
 import { TRAFFIC_PROVIDERS } from './plan';
 import { command, dnsName, duration, envName, registryHost, url } from './config-fields';
 import { migrationsSchema } from './config-migrations';
+import { orderWaves } from './waves';
 
 export { migrationsSchema };
 import { environmentSchema, SECTIONS, STRATEGIES, type Section } from './config-environment';
@@ -32,6 +33,8 @@ export const serviceSchema = z.strictObject({
   dockerfile: z.string().min(1).max(1024).default('Dockerfile'),
   deployment: dnsName.optional(),
   container: dnsName.optional(),
+  /** Services that must be rolled out and healthy before this one starts (domain/waves.ts); none: the first wave. */
+  dependsOn: z.array(dnsName).max(100).default([]),
 });
 
 const PROMQL_PLACEHOLDERS = ['track', 'version', 'namespace', 'window'];
@@ -126,7 +129,11 @@ const baseSchema = z.strictObject({
     .array(serviceSchema)
     .min(1)
     .max(100)
-    .refine((s) => new Set(s.map((x) => x.name)).size === s.length, 'service names must be unique'),
+    .refine((s) => new Set(s.map((x) => x.name)).size === s.length, 'service names must be unique')
+    .superRefine((s, ctx) => {
+      const order = orderWaves(s);
+      if (!order.ok) ctx.addIssue({ code: 'custom', message: order.error });
+    }),
   build: z
     .strictObject({
       concurrency: z.number().int().min(1).max(32).default(4),

@@ -65,6 +65,12 @@ export interface DeployPlan {
   allowImageOverwrite: boolean;
   registry: string;
   services: PlannedService[];
+  /**
+   * Service names in the order they roll out (config dependsOn): each wave is
+   * rolled out and checked before the next starts. Absent: one wave of all
+   * services, as plans recorded before it and configs without an order have.
+   */
+  waves?: string[][];
   canary: CanarySettings;
   blueGreen: {
     monitorMs: number;

@@ -11,6 +11,7 @@ import { environmentConfig } from './environment-config';
 import { tightenOnly } from './policy';
 import { imageReference, type DeployPlan, type PlanFacts, type PlannedService } from './plan';
 import { nextVersion, tagOf } from './version';
+import { orderWaves, wavesFor } from './waves';
 
 // Declared in plan.ts, which the workflows import; kept exported here for the planner's callers.
 export { imageReference };
@@ -73,6 +74,7 @@ export function buildPlan(file: DeployConfig, input: CheckedDeployInput, facts: 
     allowImageOverwrite: settings.allowImageOverwrite,
     registry: config.registry.host,
     services: chosen.map((s) => plannedService(s, config.registry.host, version)),
+    ...wavesOf(config.services, chosen),
     canary: {
       ...settings.canary,
       failureLimit: config.analysis.failureLimit,
@@ -101,6 +103,21 @@ export function buildPlan(file: DeployConfig, input: CheckedDeployInput, facts: 
     freeze: { windows: env.freeze.windows, mode: env.freeze.mode, checkIntervalMs: env.freeze.checkInterval },
     ...(input.release ? { release: { workflowId: input.release.workflowId, images: input.release.images } } : {}),
   };
+}
+
+/**
+ * The waves of the chosen services when the config orders them (dependsOn);
+ * one wave, today's rollout, is left out of the plan so plans without an
+ * order stay as they were.
+ */
+function wavesOf(all: DeployConfig['services'], chosen: DeployConfig['services']): { waves?: string[][] } {
+  const order = orderWaves(all);
+  if (!order.ok) throw new InputError(order.error);
+  const waves = wavesFor(
+    order.waves,
+    chosen.map((s) => s.name),
+  );
+  return waves.length > 1 ? { waves } : {};
 }
 
 /** The environment's approvals as the plan carries them (the verifier's settings stay on the worker). */

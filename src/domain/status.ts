@@ -128,6 +128,16 @@ export interface StageStatus {
   reason?: string;
 }
 
+/** One wave of a rollout: its services, and how far it got. */
+export interface WaveStatus {
+  /** 1-based, in rollout order. */
+  wave: number;
+  services: string[];
+  state: 'pending' | 'rolling-out' | 'checking' | 'done' | 'failed' | 'rolled-back';
+  startedAt?: string;
+  endedAt?: string;
+}
+
 export interface DeploymentStatus {
   workflow: 'deploy' | 'canary' | 'blue-green' | 'rollback' | 'release';
   workflowId: string;
@@ -153,6 +163,8 @@ export interface DeploymentStatus {
   children: string[];
   /** A release: every stage in order. */
   stages?: StageStatus[];
+  /** A deployment whose services roll out in waves (config dependsOn): each wave in order. */
+  waves?: WaveStatus[];
   /** A release: its commit and the image digests every stage deploys. */
   release?: { commit: string; images: Record<string, string> };
 }

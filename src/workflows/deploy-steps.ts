@@ -6,7 +6,7 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { executeChild, log, patched } from '@temporalio/workflow';
-import type { BackupResult, ImagesResult, ImageUpdate, MigrationsApplied } from '../activities/contracts';
+import type { BackupResult, ImagesResult, MigrationsApplied } from '../activities/contracts';
 import { ErrorType } from '../domain/errors';
 import { colourTarget, releaseImage, trafficService, trafficTarget, type DeployPlan } from '../domain/plan';
 import { long, short } from './activity-options';
@@ -15,10 +15,10 @@ import { canaryWorkflow } from './canary';
 import type { DeployOutcome } from './deploy';
 import type { AutomaticRollback } from './rollback';
 import { Stop } from './support/stop';
-import { describeError, nowIso, Tracker } from './support/tracker';
+import { describeError, Tracker } from './support/tracker';
 import { verifyRelease } from './verify-release';
 import { resultOf } from './outcome';
-import { COMMAND_MIGRATIONS_PATCH, PARTIAL_IMAGE_UNDO_PATCH } from './patches';
+import { COMMAND_MIGRATIONS_PATCH } from './patches';
 
 /** One release in flight: what the stages read, and what the saga's undo collects as they go. */
 export interface Release {
@@ -188,69 +188,6 @@ export function changedBeforeFailure(err: unknown, services: { deployment: strin
     }
   }
   return [];
-}
-
-/**
- * Runbook "Roll out": every service but the traffic service by a rolling
- * update (all of them for the rolling strategy), then the traffic service by
- * its strategy. From here on a failure is rolled back.
- */
-export async function rollOut(rel: Release): Promise<RolloutStart> {
-  const { t, p, workflowId, images, undo } = rel;
-  t.phase('rolling-out');
-  rel.rolloutBegun = true;
-  const [restartsBefore, baseline] = await Promise.all([
-    short
-      .podRestarts({
-        environment: p.environment,
-        namespace: p.namespace,
-        deployments: p.services.map((s) => s.deployment),
-      })
-      .catch(() => ({})),
-    short.platformBaseline({ environment: p.environment }).catch(() => undefined),
-  ]);
-  const since = nowIso();
-  const rolling = p.strategy === 'rolling' ? p.services : p.services.filter((s) => s.name !== p.traffic.service);
-  if (rolling.length) {
-    const updates: ImageUpdate[] = rolling.map((s) => ({
-      deployment: s.deployment,
-      container: s.container,
-      image: releaseImage(s, images),
-    }));
-    let updated: { records: AutomaticRollback['records'] };
-    try {
-      updated = await t.step(
-        'update images',
-        () =>
-          short.patchImages({
-            workflowId,
-            environment: p.environment,
-            namespace: p.namespace,
-            version: p.version,
-            updates,
-          }),
-        (r) => `${r.records.filter((x) => x.changed).length} deployments changed`,
-      );
-    } catch (err) {
-      // Some Deployments may have changed before one failed: the saga must undo those too.
-      if (patched(PARTIAL_IMAGE_UNDO_PATCH)) undo.records.push(...changedBeforeFailure(err, rolling));
-      throw err;
-    }
-    undo.records.push(...updated.records);
-    await t.step(
-      'wait for rollout',
-      () =>
-        long.waitForRollout({
-          environment: p.environment,
-          namespace: p.namespace,
-          deployments: rolling.map((s) => s.deployment),
-          timeoutMs: p.rolloutTimeoutMs,
-        }),
-      (r) => r.deployments.map((d) => `${d.deployment}@${d.revision ?? '?'}`).join(', '),
-    );
-  }
-  if (p.strategy !== 'rolling') await shiftTraffic(rel);
-  return { restartsBefore, ...(baseline ? { baseline } : {}), since };
 }
 
 /** The traffic service by its strategy: the canary or blue-green child, steered by people through this workflow. */

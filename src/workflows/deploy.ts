@@ -45,16 +45,8 @@ import { forwarder, steer } from './support/steering';
 import { peopleRules, verifiedFields } from './support/gate';
 import { abortedBy, Stop } from './support/stop';
 import { describeError, errorType, nowIso, Tracker } from './support/tracker';
-import {
-  buildAndBackUp,
-  migrate,
-  preflight,
-  rollOut,
-  tagRelease,
-  verify,
-  writeSummary,
-  type Release,
-} from './deploy-steps';
+import { buildAndBackUp, migrate, preflight, tagRelease, verify, writeSummary, type Release } from './deploy-steps';
+import { rollOut } from './deploy-rollout';
 
 /** How a deployment ended; `planned` is a dry run. */
 export type DeployOutcome = 'succeeded' | 'rolled-back' | 'aborted' | 'failed' | 'planned';
@@ -293,6 +285,7 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
         status.error = `${stop.message}; rollback: ${rb.reason ?? rb.outcome}`;
         return 'failed';
       }
+      for (const w of status.waves ?? []) if (w.state !== 'pending') w.state = 'rolled-back';
       // An abort that was rolled back ends as "aborted"; a failure that was rolled back as "rolled-back".
       return stop.outcome === 'aborted' ? 'aborted' : 'rolled-back';
     } catch (err) {

@@ -171,6 +171,14 @@ export const QUARANTINE_PATCH = 'deploy-quarantines-rolled-back-version';
  */
 export const CANARY_HOLDS_WHILE_FROZEN_PATCH = 'canary-holds-while-frozen';
 
+/**
+ * A plan whose services are ordered (config dependsOn) rolls out wave by wave:
+ * each wave's images, its rollout and, but for the last, its checks before the
+ * next starts; the rollback restores the waves last first. Plans from before
+ * have no waves and roll out as one.
+ */
+export const WAVES_PATCH = 'deploy-rolls-out-in-waves';
+
 /** Every patch id above: what a history's patch markers may hold. */
 export const PATCH_IDS: readonly string[] = [
   RUN_ANALYSIS_PATCH,
@@ -195,4 +203,5 @@ export const PATCH_IDS: readonly string[] = [
   FREEZE_WINDOWS_PATCH,
   QUARANTINE_PATCH,
   CANARY_HOLDS_WHILE_FROZEN_PATCH,
+  WAVES_PATCH,
 ];

@@ -24,6 +24,7 @@ import { colourRollback } from '../domain/blue-green';
 import { colourTarget, imageReference, trafficService, trafficTarget, type RollbackPlan } from '../domain/plan';
 import { policyOf, proofFlags } from '../domain/identity';
 import { shellCommand } from '../domain/shell';
+import { recordsByWave } from '../domain/waves';
 import { long, short, traffic } from './activity-options';
 import {
   RESTORE_APPROVALS_PATCH,
@@ -31,6 +32,7 @@ import {
   ROLLBACK_CONFIRMS_HANDOVER_PATCH,
   ROLLBACK_LOCK_PATCH,
   ROLLBACK_PAST_FAILED_STEP_PATCH,
+  WAVES_PATCH,
 } from './patches';
 import { Gate, peopleRules, verifiedFields, type PolicySource } from './support/gate';
 import { notifierFor } from './support/notifier';
@@ -181,20 +183,25 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
             long.abortBlueGreen({ target: bg.target, colour: bg.back }),
           );
         }
-        if (records.length) {
-          await undo(
-            'restore previous images',
+        const restore = (rs: typeof records, label: string) =>
+          undo(
+            `restore previous images${label}`,
             () =>
               long.rollbackImages({
                 workflowId: signalTarget,
                 environment: auto.plan.environment,
                 namespace: auto.plan.namespace,
-                records,
+                records: rs,
                 timeoutMs: auto.plan.rolloutTimeoutMs,
               }),
             (r) => r.deployments.map((d) => `${d.deployment}@${d.revision ?? '?'}`).join(', '),
           );
-        }
+        const waves = auto.plan.waves;
+        if (records.length && waves && waves.length > 1 && patched(WAVES_PATCH)) {
+          // Waves rolled out in order come back last first, each rolled out before the one it depended on.
+          for (const g of recordsByWave(auto.plan, records))
+            await restore(g.records, ` (wave ${g.wave} of ${waves.length})`);
+        } else if (records.length) await restore(records, '');
         // Workloads not fully back: no database decision (an old schema under new images is worse).
         if (failed.length) {
           workloads = 'not fully restored';

@@ -22,14 +22,28 @@ export interface VerifyRequest {
   baselineConnections?: number;
 }
 
-/** Runs every check side by side and collects what failed, so one report names all problems at once. */
-export async function verifyRelease(t: Tracker, req: VerifyRequest): Promise<{ ok: boolean; reason: string }> {
+export type CheckName = 'health check' | 'smoke checks' | 'kubernetes health' | 'platform health' | 'metrics analysis';
+
+/** Some of the checks, their steps named with a label: a wave's checks before the next wave (deploy-rollout.ts). */
+export interface VerifyScope {
+  checks: CheckName[];
+  /** Appended to each step's name, e.g. " (wave 1 of 2)". */
+  label: string;
+}
+
+/** Runs every check (or the scope's) side by side and collects what failed, so one report names all problems at once. */
+export async function verifyRelease(
+  t: Tracker,
+  req: VerifyRequest,
+  scope?: VerifyScope,
+): Promise<{ ok: boolean; reason: string }> {
   const { plan, workflowId } = req;
   const problems: string[] = [];
-  const check = async (name: string, fn: () => Promise<{ ok: boolean; lines: string[] }>): Promise<void> => {
+  const check = async (name: CheckName, fn: () => Promise<{ ok: boolean; lines: string[] }>): Promise<void> => {
+    if (scope && !scope.checks.includes(name)) return;
     try {
       await t.step(
-        name,
+        `${name}${scope?.label ?? ''}`,
         async () => {
           const r = await fn();
           // A failed check is a failed step in the status, with what failed.
@@ -85,5 +99,5 @@ export async function verifyRelease(t: Tracker, req: VerifyRequest): Promise<{ o
       };
     }),
   ]);
-  return { ok: problems.length === 0, reason: `verification failed: ${problems.join(' | ')}` };
+  return { ok: problems.length === 0, reason: `${scope ? 'checks' : 'verification'} failed: ${problems.join(' | ')}` };
 }

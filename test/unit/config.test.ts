@@ -73,6 +73,20 @@ test.each([
   ],
   ['database.name', (r: any) => (r.database.name = 'ai-saas; drop'), /database\.name: a PostgreSQL database name/],
   [
+    'services (a dependsOn cycle)',
+    (r: any) => {
+      r.services[0].dependsOn = ['api-gateway'];
+      r.services[4].dependsOn = ['chat-service'];
+      r.services[1].dependsOn = ['auth-service'];
+    },
+    /services: dependsOn has a cycle: auth-service → api-gateway → chat-service → auth-service/,
+  ],
+  [
+    'services (a dependsOn on an unknown service)',
+    (r: any) => (r.services[4].dependsOn = ['auth-servce']),
+    /services: dependsOn names a service the config does not have: api-gateway → auth-servce/,
+  ],
+  [
     'defaultEnvironment',
     (r: any) => (r.defaultEnvironment = 'qa'),
     /defaultEnvironment: must name one of the environments/,

@@ -666,3 +666,67 @@ describe('freeze windows', () => {
     expect(fake.count('preflight')).toBe(0);
   }, 60_000);
 });
+
+describe('issue 19: waves from dependsOn', () => {
+  const WAVES = [
+    ['auth-service'],
+    ['chat-service', 'billing-service', 'analytics-service', 'frontend'],
+    ['api-gateway'],
+  ];
+  const waved = (input: DeployInput) => ({ ...plan(input), waves: WAVES });
+  const patched = (fake: ReturnType<typeof fakeActivities>) =>
+    fake.argsOf<{ updates: { deployment: string }[] }>('patchImages').map((r) => r.updates.map((u) => u.deployment));
+
+  test('each wave rolls out and passes its checks before the next; the traffic service canaries in its wave', async () => {
+    const { result, fake } = await deploy({ plan: waved({ version: '1.0.1', canary: { soak: '1m' } }) });
+    expect(result.outcome).toBe('succeeded');
+    expect(patched(fake)).toEqual([WAVES[0], WAVES[1]]);
+    // Wave 1's checks ran on wave 1's pods between its rollout and wave 2's images.
+    const names = fake.calls.map((c) => c.name);
+    const health = fake.calls.filter((c) => c.name === 'checkKubernetesHealth');
+    expect((health[0].args[0] as { deployments: string[] }).deployments).toEqual(['auth-service']);
+    const firstCheck = names.indexOf('checkKubernetesHealth');
+    expect(firstCheck).toBeGreaterThan(names.indexOf('waitForRollout'));
+    expect(firstCheck).toBeLessThan(names.lastIndexOf('patchImages'));
+    // The canary of the last wave starts after wave 2 passed its checks.
+    expect(names.indexOf('setCanaryWeight')).toBeGreaterThan(names.indexOf('checkKubernetesHealth', firstCheck + 1));
+    expect(fake.weights).toEqual([5, 25, 50, 100]);
+    expect(result.status.waves?.map((w) => `${w.wave}:${w.state}`)).toEqual(['1:done', '2:done', '3:done']);
+    expect(stepNames(result)).toEqual(
+      expect.arrayContaining(['update images (wave 1 of 3)', 'kubernetes health (wave 2 of 3)', 'canary']),
+    );
+  }, 60_000);
+
+  test('a failure in wave 2 rolls back wave 2, then wave 1; wave 3 never starts', async () => {
+    const checked: string[][] = [];
+    const { result, fake } = await deploy(
+      {
+        plan: waved({ version: '1.0.1', strategy: 'rolling' }),
+        override: {
+          async checkKubernetesHealth(req) {
+            checked.push(req.deployments);
+            return req.deployments.includes('chat-service')
+              ? { ok: false, lines: ["chat-service: 3 error lines in the new pods' logs"] }
+              : { ok: true, lines: ['all Ready'] };
+          },
+        },
+      },
+      { version: '1.0.1', strategy: 'rolling' },
+    );
+    expect(checked).toEqual([WAVES[0], WAVES[1]]);
+    expect(result.outcome).toBe('rolled-back');
+    expect(result.reason).toMatch(
+      /wave 2 of 3 \(chat-service, billing-service, analytics-service, frontend\).*chat-service: 3 error lines/,
+    );
+    expect(patched(fake)).toEqual([WAVES[0], WAVES[1]]);
+    const restored = fake
+      .argsOf<{ records: { deployment: string }[] }>('rollbackImages')
+      .map((r) => r.records.map((x) => x.deployment));
+    expect(restored).toEqual([WAVES[1], WAVES[0]]);
+    expect(result.status.waves?.map((w) => `${w.wave}:${w.state}`)).toEqual([
+      '1:rolled-back',
+      '2:rolled-back',
+      '3:pending',
+    ]);
+  }, 60_000);
+});

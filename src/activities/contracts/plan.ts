@@ -14,6 +14,8 @@ export interface DeploymentPreview {
   images: { service: string; reference: string; exists: boolean }[];
   migrations: { pending: string[]; applied: number } | { error: string };
   deployments: { service: string; current: string[]; next: string }[];
+  /** Service names per wave, in rollout order (previews made before waves have none). */
+  waves?: string[][];
   traffic: { strategy: string; steps: number[]; soakMs: number };
   backup: { enabled: boolean; bucket: string };
   checks: string[];
