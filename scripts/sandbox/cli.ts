@@ -102,7 +102,7 @@ async function up(only: string[]): Promise<void> {
   const total = Date.now();
   for (const c of pick(only)) {
     const t = Date.now();
-    process.stdout.write(`sandbox: ${label(c).padEnd(24)} … `);
+    process.stdout.write(`sandbox: ${label(c).padEnd(26)} … `);
     const detail = await c.up();
     console.log(`up in ${secs(Date.now() - t)}: ${detail}`);
   }
@@ -117,7 +117,7 @@ async function status(): Promise<boolean> {
   for (const c of components()) {
     const s = await c.status();
     ok &&= s.ok;
-    console.log(`${s.ok ? 'up  ' : 'DOWN'}  ${label(c).padEnd(24)} ${s.detail}`);
+    console.log(`${s.ok ? 'up  ' : 'DOWN'}  ${label(c).padEnd(26)} ${s.detail}`);
   }
   return ok;
 }
@@ -129,9 +129,9 @@ async function down(only: string[]): Promise<void> {
   }
 }
 
-async function reset(): Promise<void> {
+async function reset(only: string[]): Promise<void> {
   const t = Date.now();
-  for (const c of components()) {
+  for (const c of pick(only)) {
     if (!c.reset) continue;
     await c.reset();
     console.log(`sandbox: ${label(c)} back to v1.0.0`);
@@ -176,10 +176,12 @@ program
   .action(async (only: string[]) => down(only));
 program
   .command('reset')
+  .argument('[components...]', "only these (demo:production-b: only that cluster's Deployments)")
   .description(
     "return both environments' demo platforms (in each cluster) and databases, the bucket, registry tags and git origin to v1.0.0",
   )
-  .action(reset);
+  .action(async (only: string[]) => reset(only));
+
 /** Stalls or lets go the rollouts of each cluster named (rollout-fault.ts). */
 async function rolloutFault(clusters: SandboxCluster[], stall: boolean): Promise<void> {
   for (const c of clusters) {
