@@ -1,7 +1,7 @@
 /**
  * `npm run sandbox -- up | down | status | reset | fault`: the runbook's
  * stack, real and local, on 127.0.0.1, for two separate environments,
- * production and staging (environments.ts).
+ * production and staging, production spanning two clusters (environments.ts).
  */
 import { Command, Option } from 'commander';
 
@@ -11,25 +11,38 @@ import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { DIR, ensureDir, PORTS, ROOT, type Component } from './common';
 import { backupComponent } from './backup';
-import { demoComponent, demoControl } from './demo';
+import { demoComponent, demoControl, platformComponent } from './demo';
 import { dockerComponent } from './docker';
-import { ENVIRONMENT_NAMES, ENVIRONMENTS, environment, type SandboxEnvironment } from './environments';
+import {
+  cluster,
+  CLUSTER_NAMES,
+  clustersOf,
+  ENVIRONMENT_NAMES,
+  ENVIRONMENTS,
+  environment,
+  PRODUCTION_B,
+  type SandboxCluster,
+  type SandboxEnvironment,
+} from './environments';
 import { gitComponent } from './git';
-import { kubeComponent } from './kube';
+import { adminClient, kubeComponent, NAMESPACE } from './kube';
 import { postgresComponent } from './postgres';
 import { prometheusComponent } from './prometheus';
 import { redisComponent } from './redis';
+import { clearStall, stallRollouts } from './rollout-fault';
 import { s3Component } from './s3';
 
 /**
  * In start order: the demo platform needs Kubernetes, Docker and git;
  * Prometheus scrapes the demo server. Per-environment components come once
  * for each environment, production first; the others are shared.
+ * Production's second cluster comes last: added to a running sandbox, it
+ * leaves the others as they are.
  */
 function components(): Component[] {
   const each = (make: (env: SandboxEnvironment) => Component) => ENVIRONMENTS.map(make);
   return [
-    ...each(kubeComponent),
+    ...each((env) => kubeComponent(env.cluster)),
     dockerComponent(),
     postgresComponent(),
     s3Component(),
@@ -38,6 +51,8 @@ function components(): Component[] {
     gitComponent(),
     ...each(prometheusComponent),
     ...each(demoComponent),
+    kubeComponent(PRODUCTION_B),
+    platformComponent(PRODUCTION_B),
   ];
 }
 
@@ -64,14 +79,17 @@ function writeEnv(list: Component[]): string {
   return file;
 }
 
-/** A name picks the component in every environment; name:environment (kubernetes:staging) one of them. */
+/**
+ * A name picks the component in every environment; name:environment (kubernetes:staging) one of them,
+ * name:production-b production's second cluster's.
+ */
 function pick(only: string[]): Component[] {
   const all = components();
   const matches = (c: Component, n: string) => c.name === n || `${c.name}:${c.environment}` === n;
   const unknown = only.filter((n) => !all.some((c) => matches(c, n)));
   if (unknown.length)
     throw new Error(
-      `unknown component(s) ${unknown.join(', ')}: choose from ${[...new Set(all.map((c) => c.name))].join(', ')} (or name:${ENVIRONMENT_NAMES.join('|')})`,
+      `unknown component(s) ${unknown.join(', ')}: choose from ${[...new Set(all.map((c) => c.name))].join(', ')} (or name:${CLUSTER_NAMES.join('|')})`,
     );
   return only.length ? all.filter((c) => only.some((n) => matches(c, n))) : all;
 }
@@ -84,7 +102,7 @@ async function up(only: string[]): Promise<void> {
   const total = Date.now();
   for (const c of pick(only)) {
     const t = Date.now();
-    process.stdout.write(`sandbox: ${label(c).padEnd(24)} … `);
+    process.stdout.write(`sandbox: ${label(c).padEnd(26)} … `);
     const detail = await c.up();
     console.log(`up in ${secs(Date.now() - t)}: ${detail}`);
   }
@@ -99,7 +117,7 @@ async function status(): Promise<boolean> {
   for (const c of components()) {
     const s = await c.status();
     ok &&= s.ok;
-    console.log(`${s.ok ? 'up  ' : 'DOWN'}  ${label(c).padEnd(24)} ${s.detail}`);
+    console.log(`${s.ok ? 'up  ' : 'DOWN'}  ${label(c).padEnd(26)} ${s.detail}`);
   }
   return ok;
 }
@@ -111,9 +129,9 @@ async function down(only: string[]): Promise<void> {
   }
 }
 
-async function reset(): Promise<void> {
+async function reset(only: string[]): Promise<void> {
   const t = Date.now();
-  for (const c of components()) {
+  for (const c of pick(only)) {
     if (!c.reset) continue;
     await c.reset();
     console.log(`sandbox: ${label(c)} back to v1.0.0`);
@@ -141,7 +159,7 @@ program
   .command('up')
   .argument(
     '[components...]',
-    'only these (kubernetes, docker, postgres, s3, backup, redis, git, prometheus, demo; kubernetes:staging for one environment)',
+    'only these (kubernetes, docker, postgres, s3, backup, redis, git, prometheus, demo; kubernetes:staging for one environment, kubernetes:production-b for one cluster)',
   )
   .description('start what is not running and wait until ready (idempotent); writes .sandbox/env')
   .action(async (only: string[]) => up(only));
@@ -158,15 +176,38 @@ program
   .action(async (only: string[]) => down(only));
 program
   .command('reset')
+  .argument('[components...]', "only these (demo:production-b: only that cluster's Deployments)")
   .description(
-    "return both environments' demo platforms and databases, the bucket, registry tags and git origin to v1.0.0",
+    "return both environments' demo platforms (in each cluster) and databases, the bucket, registry tags and git origin to v1.0.0",
   )
-  .action(reset);
+  .action(async (only: string[]) => reset(only));
+
+/** Stalls or lets go the rollouts of each cluster named (rollout-fault.ts). */
+async function rolloutFault(clusters: SandboxCluster[], stall: boolean): Promise<void> {
+  for (const c of clusters) {
+    const kc = adminClient(c);
+    if (stall) {
+      await stallRollouts(kc, NAMESPACE);
+      console.log(`sandbox (cluster ${c.name}): rollouts stalled: no new pod can start in ${NAMESPACE}`);
+    } else if (await clearStall(kc, NAMESPACE)) {
+      console.log(`sandbox (cluster ${c.name}): rollouts no longer stalled`);
+    }
+  }
+}
+
 program
   .command('fault')
-  .description("change what a track of an environment's demo platform reports, at run time")
+  .description(
+    "change what a track of an environment's demo platform reports, or stall rollouts in a cluster, at run time",
+  )
   .addOption(
     new Option('--env <environment>', 'which environment').choices([...ENVIRONMENT_NAMES]).default('production'),
+  )
+  .addOption(
+    new Option(
+      '--cluster <cluster>',
+      "which cluster --stall-rollouts and --clear act on (default: every cluster of --env); with --clear, only that cluster's stall is lifted",
+    ).choices(CLUSTER_NAMES),
   )
   .addOption(new Option('--track <track>', 'which track').choices(['canary', 'stable']).default('canary'))
   .option('--error-rate <fraction>', 'share of requests answered with 500 (0..1)', fraction)
@@ -174,31 +215,43 @@ program
   .option('--health-fail [reason]', 'make GET /health answer 503')
   .option('--preview-fail [reason]', "make the preview (a blue-green release's new colour) answer 503")
   .option('--log-errors <containers>', 'comma-separated containers whose logs get an error line every second')
+  .option(
+    '--stall-rollouts',
+    `no new pod can start in ${NAMESPACE} (a ResourceQuota of 0 pods): running pods stay, a rolling update never completes`,
+  )
   .option('--clear', 'remove every fault')
   .addHelpText(
     'after',
-    '\nExamples:\n  npm run sandbox -- fault --track canary --error-rate 0.3 --latency-ms 800\n  npm run sandbox -- fault --env staging --log-errors auth-service\n  npm run sandbox -- fault --clear',
+    '\nExamples:\n  npm run sandbox -- fault --track canary --error-rate 0.3 --latency-ms 800\n  npm run sandbox -- fault --env staging --log-errors auth-service\n  npm run sandbox -- fault --cluster production-b --stall-rollouts\n  npm run sandbox -- fault --clear',
   )
   .action(
     async (o: {
       env: string;
+      cluster?: string;
       track: string;
       errorRate?: number;
       latencyMs?: number;
       healthFail?: string | boolean;
       logErrors?: string;
       previewFail?: string | boolean;
+      stallRollouts?: boolean;
       clear?: boolean;
     }) => {
       const env = environment(o.env);
+      const clusters = o.cluster ? [cluster(o.cluster)] : clustersOf(env);
       const control = (pathname: string, body: unknown) => demoControl(pathname, body, env);
       const where = env.name === 'production' ? '' : ` (${env.name})`;
       if (o.clear) {
-        await control('/__sandbox/fault', { clear: true });
-        await control('/__sandbox/health', { fail: false });
-        console.log(`sandbox${where}: faults cleared`);
+        // A cluster named: only its stall. Otherwise the environment's demo faults and its clusters' stalls.
+        if (!o.cluster) {
+          await control('/__sandbox/fault', { clear: true });
+          await control('/__sandbox/health', { fail: false });
+        }
+        await rolloutFault(clusters, false);
+        console.log(`sandbox${o.cluster ? ` (cluster ${o.cluster})` : where}: faults cleared`);
         return;
       }
+      if (o.stallRollouts) await rolloutFault(clusters, true);
       if (o.healthFail) {
         await control('/__sandbox/health', {
           fail: true,
@@ -225,9 +278,9 @@ program
         console.log(
           `sandbox${where}: ${o.track} track: error rate ${o.errorRate ?? 'unchanged'}, added latency ${o.latencyMs ?? 'unchanged'} ms`,
         );
-      } else if (!o.healthFail && !o.previewFail && o.logErrors === undefined) {
+      } else if (!o.healthFail && !o.previewFail && o.logErrors === undefined && !o.stallRollouts) {
         throw new Error(
-          'say what to inject: --error-rate, --latency-ms, --health-fail, --preview-fail, --log-errors or --clear',
+          'say what to inject: --error-rate, --latency-ms, --health-fail, --preview-fail, --log-errors, --stall-rollouts or --clear',
         );
       }
     },

@@ -72,6 +72,13 @@ export const PORTS = {
   STAGING_PROMETHEUS: port('STAGING_PROMETHEUS', 9190),
   STAGING_DEMO: port('STAGING_DEMO', 8180),
   STAGING_DEMO_PREVIEW: port('STAGING_DEMO_PREVIEW', 8181),
+  // Production's second cluster, production-b (environments.ts): a control plane only, the next ports up.
+  PRODUCTION_B_ETCD: port('PRODUCTION_B_ETCD', 12579),
+  PRODUCTION_B_ETCD_PEER: port('PRODUCTION_B_ETCD_PEER', 12580),
+  PRODUCTION_B_APISERVER: port('PRODUCTION_B_APISERVER', 16445),
+  PRODUCTION_B_CONTROLLER_MANAGER: port('PRODUCTION_B_CONTROLLER_MANAGER', 10457),
+  PRODUCTION_B_SCHEDULER: port('PRODUCTION_B_SCHEDULER', 10459),
+  PRODUCTION_B_KWOK: port('PRODUCTION_B_KWOK', 10447),
 };
 
 /** The demo platform's services: one Deployment, one container of the same name each. */
@@ -280,7 +287,10 @@ export function sh(
 
 export interface Component {
   name: string;
-  /** The environment it serves (environments.ts); none when both share it (one PostgreSQL, one bucket, ...). */
+  /**
+   * The environment it serves (environments.ts), or the cluster for production's second one
+   * (production-b); none when both environments share it (one PostgreSQL, one bucket, ...).
+   */
   environment?: string;
   /** Starts what is not running, waits until ready; returns a one-line detail. */
   up(): Promise<string>;

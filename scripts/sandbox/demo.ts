@@ -25,8 +25,9 @@ import {
 } from './common';
 import { docker, registryHost } from './docker';
 import { gitPaths } from './git';
-import { PRODUCTION, type SandboxEnvironment } from './environments';
+import { PRODUCTION, type SandboxCluster, type SandboxEnvironment } from './environments';
 import { adminClient, adminKubeconfigPath, NAMESPACE } from './kube';
+import { clearStall } from './rollout-fault';
 
 export const SERVICES = PLATFORM_SERVICES;
 export const BASE_VERSION = '1.0.0';
@@ -175,9 +176,9 @@ async function apply(kc: k8s.KubeConfig, objects: k8s.KubernetesObject[]): Promi
     await client.patch(o, undefined, undefined, 'sandbox', true, k8s.PatchStrategy.ServerSideApply);
 }
 
-/** Puts an environment's platform objects back to v1.0.0: stable images, weights 100/0, no canary or colour Deployments. */
-export async function applyPlatform(resetExtras: boolean, env: SandboxEnvironment = PRODUCTION): Promise<void> {
-  const kc = adminClient(env);
+/** Puts a cluster's platform objects back to v1.0.0: stable images, weights 100/0, no canary or colour Deployments. */
+export async function applyPlatform(resetExtras: boolean, cluster: SandboxCluster = PRODUCTION.cluster): Promise<void> {
+  const kc = adminClient(cluster);
   const apps = kc.makeApiClient(k8s.AppsV1Api);
   if (resetExtras) {
     const list = await apps.listNamespacedDeployment({ namespace: NAMESPACE });
@@ -242,8 +243,8 @@ export async function applyPlatform(resetExtras: boolean, env: SandboxEnvironmen
   await apply(kc, [...SERVICES.map(deployment), ...SERVICES.map(service), previewService(), virtualService()]);
 }
 
-async function platformReady(env: SandboxEnvironment): Promise<boolean> {
-  const apps = adminClient(env).makeApiClient(k8s.AppsV1Api);
+async function platformReady(cluster: SandboxCluster): Promise<boolean> {
+  const apps = adminClient(cluster).makeApiClient(k8s.AppsV1Api);
   const list = await apps.listNamespacedDeployment({ namespace: NAMESPACE });
   return SERVICES.every((s) => {
     const d = list.items.find((x) => x.metadata?.name === s);
@@ -313,8 +314,8 @@ export function demoComponent(env: SandboxEnvironment): Component {
     environment: env.name,
     async up() {
       const built = await ensureBaseImages();
-      await applyPlatform(false, env);
-      await waitReady(`${env.name} demo platform Deployments`, () => platformReady(env), 120_000);
+      await applyPlatform(false, env.cluster);
+      await waitReady(`${env.name} demo platform Deployments`, () => platformReady(env.cluster), 120_000);
       // One smoke-test account for both environments: the config's smoke checks read the same variables.
       const creds = smokeCredentials();
       if (!running(daemon)) {
@@ -328,7 +329,7 @@ export function demoComponent(env: SandboxEnvironment): Component {
               ...process.env,
               DEMO_PORT: String(env.ports.demo),
               DEMO_HOST: HOST,
-              KUBECONFIG: adminKubeconfigPath(env),
+              KUBECONFIG: adminKubeconfigPath(env.cluster),
               DEMO_NAMESPACE: NAMESPACE,
               DEMO_SERVICE: 'api-gateway',
               SMOKE_EMAIL: creds.email,
@@ -347,7 +348,7 @@ export function demoComponent(env: SandboxEnvironment): Component {
     async status() {
       try {
         const server = running(daemon) && (await demoServerReady(env));
-        const platform = await platformReady(env);
+        const platform = await platformReady(env.cluster);
         return {
           ok: server && platform,
           detail: `platform ${platform ? 'ready' : 'not ready'}, endpoints ${server ? demoUrl(env) : 'down'}`,
@@ -364,8 +365,9 @@ export function demoComponent(env: SandboxEnvironment): Component {
       await demoControl('/__sandbox/health', { fail: false }, env).catch(() => undefined);
       // The registry is shared: its tags are pruned once, with production's reset.
       if (env === PRODUCTION) await pruneRegistry();
-      await applyPlatform(true, env);
-      await waitReady(`${env.name} demo platform Deployments`, () => platformReady(env), 120_000);
+      await clearStall(adminClient(env.cluster), NAMESPACE);
+      await applyPlatform(true, env.cluster);
+      await waitReady(`${env.name} demo platform Deployments`, () => platformReady(env.cluster), 120_000);
       // The platform starts again: so do its containers' logs (an earlier fault's error lines go with them).
       for (const c of PLATFORM_SERVICES) if (existsSync(env.containerLog(c))) writeFileSync(env.containerLog(c), '');
     },
@@ -377,6 +379,44 @@ export function demoComponent(env: SandboxEnvironment): Component {
         SMOKE_EMAIL: c.email,
         SMOKE_PASSWORD: c.password,
       };
+    },
+  };
+}
+
+/**
+ * The demo platform's objects in a cluster with no demo server of its own
+ * (production-b, another region of production): the same Deployments,
+ * Services and VirtualService at v1.0.0 as its environment's cluster, their
+ * pods' logs served from that environment's files (kwok.ts). Its reset also
+ * lifts a rollout stall left on (rollout-fault.ts).
+ */
+export function platformComponent(cluster: SandboxCluster): Component {
+  const ready = () => waitReady(`${cluster.name} demo platform Deployments`, () => platformReady(cluster), 120_000);
+  return {
+    name: 'demo',
+    environment: cluster.name,
+    async up() {
+      // The images are its environment's, already in the shared registry: only checked here.
+      await ensureBaseImages();
+      await applyPlatform(false, cluster);
+      await ready();
+      return `${SERVICES.length} Deployments at ${BASE_VERSION}, pod logs from ${cluster.environment}'s`;
+    },
+    async status() {
+      try {
+        const platform = await platformReady(cluster);
+        return { ok: platform, detail: `platform ${platform ? 'ready' : 'not ready'} (no demo server of its own)` };
+      } catch (err) {
+        return { ok: false, detail: (err as Error).message };
+      }
+    },
+    async down() {
+      // Objects only, kept in the cluster's etcd: nothing runs.
+    },
+    async reset() {
+      await clearStall(adminClient(cluster), NAMESPACE);
+      await applyPlatform(true, cluster);
+      await ready();
     },
   };
 }

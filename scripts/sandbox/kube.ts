@@ -1,6 +1,7 @@
 /**
- * A real Kubernetes control plane with fake nodes, one per environment
- * (environments.ts): etcd, kube-apiserver (RBAC, service-account tokens),
+ * A real Kubernetes control plane with fake nodes, one per cluster
+ * (environments.ts: each environment's own, and production's second region,
+ * production-b): etcd, kube-apiserver (RBAC, service-account tokens),
  * kube-controller-manager, kube-scheduler and kwok (kwok.ts), each cluster
  * with its own ports, data, PKI (pki.ts) and kubeconfigs. Deployments get
  * ReplicaSets and Pods that turn Ready, rollouts progress and revisions
@@ -10,34 +11,31 @@ import * as k8s from '@kubernetes/client-node';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { HOST, ROOT, running, sleep, startDaemon, stopDaemon, tool, waitReady, type Component } from './common';
-import { PRODUCTION, type SandboxEnvironment } from './environments';
+import { PRODUCTION, type SandboxCluster } from './environments';
 import { ensureNodes, kwokArgs, NODES, nodesReady } from './kwok';
 import { ensurePki } from './pki';
+import { rolloutsStalled } from './rollout-fault';
 
 export const NAMESPACE = 'ai-saas';
 export const WORKER_SA = 'deploy-worker';
 /** Its daemons, in start order. */
 const DAEMONS = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok'];
 
-function kubeDir(env: SandboxEnvironment): string {
-  return env.dir('kube');
+function kubeDir(cluster: SandboxCluster): string {
+  return cluster.dir('kube');
 }
-export function adminKubeconfigPath(env: SandboxEnvironment = PRODUCTION): string {
-  return path.join(kubeDir(env), 'admin.kubeconfig');
+export function adminKubeconfigPath(cluster: SandboxCluster = PRODUCTION.cluster): string {
+  return path.join(kubeDir(cluster), 'admin.kubeconfig');
 }
-export function workerKubeconfigPath(env: SandboxEnvironment = PRODUCTION): string {
-  return path.join(kubeDir(env), 'worker.kubeconfig');
+export function workerKubeconfigPath(cluster: SandboxCluster = PRODUCTION.cluster): string {
+  return path.join(kubeDir(cluster), 'worker.kubeconfig');
 }
-function apiserverUrl(env: SandboxEnvironment): string {
-  return `https://${HOST}:${env.ports.apiserver}`;
-}
-/** The cluster's (and context's) name in its kubeconfigs: production's stays "sandbox". */
-function contextName(env: SandboxEnvironment): string {
-  return env === PRODUCTION ? 'sandbox' : `sandbox-${env.name}`;
+function apiserverUrl(cluster: SandboxCluster): string {
+  return `https://${HOST}:${cluster.ports.apiserver}`;
 }
 
 let found: { dir: string; etcd: string; kwok: string } | undefined;
-/** Found (or built) once, for both clusters. */
+/** Found (or built) once, for every cluster. */
 function binaries(): { dir: string; etcd: string; kwok: string } {
   if (found) return found;
   const dir = tool('kube.sh');
@@ -47,16 +45,16 @@ function binaries(): { dir: string; etcd: string; kwok: string } {
   return found;
 }
 
-function kubeconfigYaml(env: SandboxEnvironment, user: string, token: string, ca: string, namespace?: string): string {
+function kubeconfigYaml(cluster: SandboxCluster, user: string, token: string, ca: string, namespace?: string): string {
   const caData = readFileSync(ca).toString('base64');
-  const name = contextName(env);
+  const name = cluster.contextName;
   return [
     'apiVersion: v1',
     'kind: Config',
     'clusters:',
     `- name: ${name}`,
     '  cluster:',
-    `    server: ${apiserverUrl(env)}`,
+    `    server: ${apiserverUrl(cluster)}`,
     `    certificate-authority-data: ${caData}`,
     'users:',
     `- name: ${user}`,
@@ -73,14 +71,14 @@ function kubeconfigYaml(env: SandboxEnvironment, user: string, token: string, ca
   ].join('\n');
 }
 
-export function adminClient(env: SandboxEnvironment = PRODUCTION): k8s.KubeConfig {
+export function adminClient(cluster: SandboxCluster = PRODUCTION.cluster): k8s.KubeConfig {
   const kc = new k8s.KubeConfig();
-  kc.loadFromFile(adminKubeconfigPath(env));
+  kc.loadFromFile(adminKubeconfigPath(cluster));
   return kc;
 }
 
-async function apiReady(env: SandboxEnvironment): Promise<boolean> {
-  const r = await fetchWithToken(`${apiserverUrl(env)}/readyz`, adminClient(env));
+async function apiReady(cluster: SandboxCluster): Promise<boolean> {
+  const r = await fetchWithToken(`${apiserverUrl(cluster)}/readyz`, adminClient(cluster));
   return r === 'ok';
 }
 
@@ -132,7 +130,7 @@ export async function applyYamlFile(kc: k8s.KubeConfig, file: string, namespace?
 }
 
 /** The worker's least-privilege ServiceAccount, its Role (deploy/kubernetes/worker-rbac.yaml) and a kubeconfig with its token. */
-async function ensureWorkerIdentity(env: SandboxEnvironment, kc: k8s.KubeConfig, ca: string): Promise<void> {
+async function ensureWorkerIdentity(cluster: SandboxCluster, kc: k8s.KubeConfig, ca: string): Promise<void> {
   await applyYamlFile(kc, path.join(ROOT, 'deploy', 'kubernetes', 'worker-rbac.yaml'), NAMESPACE);
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const secretName = `${WORKER_SA}-token`;
@@ -155,30 +153,32 @@ async function ensureWorkerIdentity(env: SandboxEnvironment, kc: k8s.KubeConfig,
     if (!token) await sleep(200);
   }
   if (!token) throw new Error('the token controller did not fill the worker ServiceAccount token');
-  writeFileSync(workerKubeconfigPath(env), kubeconfigYaml(env, WORKER_SA, token, ca, NAMESPACE), { mode: 0o600 });
+  writeFileSync(workerKubeconfigPath(cluster), kubeconfigYaml(cluster, WORKER_SA, token, ca, NAMESPACE), {
+    mode: 0o600,
+  });
 }
 
 /**
- * Starts one cluster, the named environment's, on its ports and with its data
+ * Starts one cluster on its ports and with its data
  * dir, PKI and kubeconfigs (what already runs is left alone), and waits until
  * it serves: nodes Ready, the VirtualService CRD, namespace ai-saas and the
  * worker's identity in place.
  */
-export async function startCluster(env: SandboxEnvironment): Promise<string> {
-  const { ports } = env;
-  const d = (daemon: string) => env.daemon(daemon);
-  const admin = adminKubeconfigPath(env);
+export async function startCluster(cluster: SandboxCluster): Promise<string> {
+  const { ports } = cluster;
+  const d = (daemon: string) => cluster.daemon(daemon);
+  const admin = adminKubeconfigPath(cluster);
   const bins = binaries();
-  const pki = ensurePki(env.dir('kube', 'pki'), contextName(env));
-  writeFileSync(admin, kubeconfigYaml(env, 'sandbox-admin', pki.adminToken, pki.ca), { mode: 0o600 });
+  const pki = ensurePki(cluster.dir('kube', 'pki'), cluster.contextName);
+  writeFileSync(admin, kubeconfigYaml(cluster, 'sandbox-admin', pki.adminToken, pki.ca), { mode: 0o600 });
   const etcdUrl = `http://${HOST}:${ports.etcd}`;
   const peerUrl = `http://${HOST}:${ports.etcdPeer}`;
   if (!running(d('etcd'))) {
     startDaemon(d('etcd'), bins.etcd, [
-      ...['--name', contextName(env), '--data-dir', env.dir('kube', 'etcd')],
+      ...['--name', cluster.contextName, '--data-dir', cluster.dir('kube', 'etcd')],
       ...['--listen-client-urls', etcdUrl, '--advertise-client-urls', etcdUrl],
       ...['--listen-peer-urls', peerUrl, '--initial-advertise-peer-urls', peerUrl],
-      ...['--initial-cluster', `${contextName(env)}=${peerUrl}`],
+      ...['--initial-cluster', `${cluster.contextName}=${peerUrl}`],
       ...['--listen-metrics-urls', ''],
       ...['--quota-backend-bytes', String(4 * 1024 ** 3), '--log-level', 'warn'],
     ]);
@@ -208,14 +208,14 @@ export async function startCluster(env: SandboxEnvironment): Promise<string> {
       '--v=0',
     ]);
   }
-  await waitReady(d('kube-apiserver'), () => apiReady(env), 90_000, d('kube-apiserver'));
-  const kc = adminClient(env);
+  await waitReady(d('kube-apiserver'), () => apiReady(cluster), 90_000, d('kube-apiserver'));
+  const kc = adminClient(cluster);
   const clientArgs = [
     `--kubeconfig=${admin}`,
     `--authentication-kubeconfig=${admin}`,
     `--authorization-kubeconfig=${admin}`,
   ];
-  // The controller manager and the scheduler serve /healthz on the environment's ports (--secure-port):
+  // The controller manager and the scheduler serve /healthz on the cluster's ports (--secure-port):
   // their defaults, 10257 and 10259, would collide between the clusters.
   if (!running(d('kube-controller-manager'))) {
     startDaemon(d('kube-controller-manager'), path.join(bins.dir, 'kube-controller-manager'), [
@@ -252,7 +252,8 @@ export async function startCluster(env: SandboxEnvironment): Promise<string> {
       60_000,
       d(daemon),
     );
-  if (!running(d('kwok'))) startDaemon(d('kwok'), bins.kwok, kwokArgs(env, kubeDir(env), admin, pki, NAMESPACE));
+  if (!running(d('kwok')))
+    startDaemon(d('kwok'), bins.kwok, kwokArgs(cluster, kubeDir(cluster), admin, pki, NAMESPACE));
   await ensureNodes(kc, ports.kwok);
   await waitReady(`${d('kwok')} nodes`, async () => (await nodesReady(kc)) >= NODES.length, 60_000, d('kwok'));
   await applyYamlFile(kc, path.join(ROOT, 'deploy', 'kubernetes', 'istio-virtualservice-crd.yaml'));
@@ -266,36 +267,43 @@ export async function startCluster(env: SandboxEnvironment): Promise<string> {
     30_000,
   );
   await applyObjects(kc, [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NAMESPACE } }]);
-  await ensureWorkerIdentity(env, kc, pki.ca);
-  return `${apiserverUrl(env)}, ${NODES.length} kwok nodes Ready`;
+  await ensureWorkerIdentity(cluster, kc, pki.ca);
+  return `${apiserverUrl(cluster)}, ${NODES.length} kwok nodes Ready`;
 }
 
-async function clusterStatus(env: SandboxEnvironment): Promise<{ ok: boolean; detail: string }> {
-  const down = DAEMONS.filter((p) => !running(env.daemon(p)));
-  if (down.length) return { ok: false, detail: `not running: ${down.map(env.daemon).join(', ')}` };
+async function clusterStatus(cluster: SandboxCluster): Promise<{ ok: boolean; detail: string }> {
+  const down = DAEMONS.filter((p) => !running(cluster.daemon(p)));
+  if (down.length) return { ok: false, detail: `not running: ${down.map(cluster.daemon).join(', ')}` };
   try {
-    if (!(await apiReady(env))) return { ok: false, detail: 'apiserver not ready' };
-    const ready = await nodesReady(adminClient(env));
-    return { ok: ready >= NODES.length, detail: `${apiserverUrl(env)}, ${ready}/${NODES.length} nodes Ready` };
+    if (!(await apiReady(cluster))) return { ok: false, detail: 'apiserver not ready' };
+    const kc = adminClient(cluster);
+    const ready = await nodesReady(kc);
+    // A fault left on is said, so that a stuck rollout there is not a mystery (fault --clear removes it).
+    const fault = (await rolloutsStalled(kc, NAMESPACE)) ? ', rollouts stalled (fault)' : '';
+    return {
+      ok: ready >= NODES.length,
+      detail: `${apiserverUrl(cluster)}, ${ready}/${NODES.length} nodes Ready${fault}`,
+    };
   } catch (err) {
     return { ok: false, detail: (err as Error).message };
   }
 }
 
-export function kubeComponent(env: SandboxEnvironment): Component {
+/** A cluster's component: named by its environment for the environments' own, by itself for production-b. */
+export function kubeComponent(cluster: SandboxCluster): Component {
   return {
     name: 'kubernetes',
-    environment: env.name,
-    up: () => startCluster(env),
-    status: () => clusterStatus(env),
+    environment: cluster.name,
+    up: () => startCluster(cluster),
+    status: () => clusterStatus(cluster),
     async down() {
-      for (const p of [...DAEMONS].reverse()) await stopDaemon(env.daemon(p));
+      for (const p of [...DAEMONS].reverse()) await stopDaemon(cluster.daemon(p));
     },
     env() {
       return {
-        [env.envVar('KUBECONFIG')]: adminKubeconfigPath(env),
-        [env.envVar('KUBECONFIG_WORKER')]: workerKubeconfigPath(env),
-        [env.envVar('KUBE_NAMESPACE')]: NAMESPACE,
+        [cluster.envVar('KUBECONFIG')]: adminKubeconfigPath(cluster),
+        [cluster.envVar('KUBECONFIG_WORKER')]: workerKubeconfigPath(cluster),
+        [cluster.envVar('KUBE_NAMESPACE')]: NAMESPACE,
       };
     },
   };

@@ -7,7 +7,7 @@ import * as k8s from '@kubernetes/client-node';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { HOST, PLATFORM_SERVICES, sh } from './common';
-import type { SandboxEnvironment } from './environments';
+import type { SandboxCluster } from './environments';
 import type { ClusterPki } from './pki';
 
 export const NODES = ['kwok-node-0', 'kwok-node-1', 'kwok-node-2'];
@@ -31,11 +31,11 @@ function kwokStages(dir: string): string {
 }
 
 /**
- * kwok's ClusterLogs: each platform container's log is its environment's
- * file (written by that environment's demo server), so `kubectl logs` and the
+ * kwok's ClusterLogs: each platform container's log is its cluster's
+ * environment's file (written by that environment's demo server), so `kubectl logs` and the
  * pods/log API return real lines through kwok's kubelet server.
  */
-function kwokLogs(dir: string, env: SandboxEnvironment, namespace: string): string {
+function kwokLogs(dir: string, cluster: SandboxCluster, namespace: string): string {
   const out = path.join(dir, 'kwok-logs.yaml');
   const doc = {
     apiVersion: 'kwok.x-k8s.io/v1alpha1',
@@ -43,7 +43,7 @@ function kwokLogs(dir: string, env: SandboxEnvironment, namespace: string): stri
     metadata: { name: 'platform-logs' },
     spec: {
       selector: { matchNamespaces: [namespace] },
-      logs: PLATFORM_SERVICES.map((c) => ({ containers: [c], logsFile: env.containerLog(c), follow: true })),
+      logs: PLATFORM_SERVICES.map((c) => ({ containers: [c], logsFile: cluster.containerLog(c), follow: true })),
     },
   };
   // JSON is YAML: kwok reads either.
@@ -53,11 +53,11 @@ function kwokLogs(dir: string, env: SandboxEnvironment, namespace: string): stri
 
 /**
  * kwok's arguments for one cluster. Its only listener is the kubelet server
- * (pods/log, and its metrics and health on the same port): the environment's
+ * (pods/log, and its metrics and health on the same port): the cluster's
  * own port, which the nodes advertise.
  */
 export function kwokArgs(
-  env: SandboxEnvironment,
+  cluster: SandboxCluster,
   dir: string,
   kubeconfig: string,
   pki: ClusterPki,
@@ -68,11 +68,11 @@ export function kwokArgs(
     '--manage-all-nodes=false',
     '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
     `--config=${kwokStages(dir)}`,
-    `--config=${kwokLogs(dir, env, namespace)}`,
+    `--config=${kwokLogs(dir, cluster, namespace)}`,
     // The kubelet endpoint the nodes advertise (the apiserver does not verify its certificate: no
     // --kubelet-certificate-authority), served with the apiserver's certificate for 127.0.0.1.
-    `--server-address=${HOST}:${env.ports.kwok}`,
-    `--node-port=${env.ports.kwok}`,
+    `--server-address=${HOST}:${cluster.ports.kwok}`,
+    `--node-port=${cluster.ports.kwok}`,
     `--tls-cert-file=${pki.cert}`,
     `--tls-private-key-file=${pki.key}`,
     '--cidr=10.244.0.0/16',
