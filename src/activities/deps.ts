@@ -11,7 +11,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import Docker from 'dockerode';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { DeployConfig } from '../domain/config';
-import { environmentConfig } from '../domain/environment-config';
+import { clustersOf, environmentConfig } from '../domain/environment-config';
 import type { MetricsProviderFactory } from './analysis/provider';
 import { GitRepo, ReleaseSource } from './clients/git';
 import { loadKubeConfig, makeKubeClients, type KubeClients } from './clients/kube';
@@ -32,6 +32,8 @@ export interface ProviderRegistry {
 export interface EnvironmentClients {
   kube?: KubeClients;
   s3?: S3Client;
+  /** Each of its clusters' clients, by cluster name (environments.<name>.clusters). */
+  clusters?: Record<string, { kube?: KubeClients }>;
 }
 
 export interface ActivityDeps {
@@ -93,6 +95,18 @@ export function defaultDeps(
   for (const name of Object.keys(config.environments)) {
     let built: { kube: KubeClients; s3: S3Client } | undefined;
     const get = () => (built ??= clientsOf(environmentConfig(config, name)));
+    const clusters: Record<string, { kube?: KubeClients }> = {};
+    const loaders: (() => unknown)[] = [get];
+    for (const cluster of clustersOf(config, name)) {
+      let kube: KubeClients | undefined;
+      const getKube = () => (kube ??= clientsOf(environmentConfig(config, name, cluster)).kube);
+      clusters[cluster] = {
+        get kube() {
+          return getKube();
+        },
+      };
+      loaders.push(getKube);
+    }
     environments[name] = {
       get kube() {
         return get().kube;
@@ -100,12 +114,15 @@ export function defaultDeps(
       get s3() {
         return get().s3;
       },
+      clusters,
     };
     // The worker's redactor must know each cluster's credentials: load what can be loaded now.
-    try {
-      get();
-    } catch {
-      // Reported by the first activity that needs this environment's cluster.
+    for (const load of loaders) {
+      try {
+        load();
+      } catch {
+        // Reported by the first activity that needs this cluster.
+      }
     }
   }
   return {

@@ -73,10 +73,13 @@ export function handoverActivities(deps: HandoverDeps) {
       const problems = [...checked.problems];
       if (!Array.isArray(req.records)) problems.push('records must be a list');
       if (req.canary) problems.push(...trafficTargetProblems(req.canary, p).map((x) => `canary target: ${x}`));
-      if (req.blueGreen) {
-        problems.push(...trafficTargetProblems(req.blueGreen.target, p).map((x) => `blue-green target: ${x}`));
-        if (req.blueGreen.back !== 'blue' && req.blueGreen.back !== 'green')
-          problems.push(`blue-green colour ${JSON.stringify(req.blueGreen.back)} is neither blue nor green`);
+      const switches = [...(req.blueGreen ? [req.blueGreen] : []), ...(req.earlierBlueGreen ?? [])];
+      if (req.earlierBlueGreen !== undefined && !Array.isArray(req.earlierBlueGreen))
+        problems.push('earlierBlueGreen must be a list');
+      for (const bg of Array.isArray(req.earlierBlueGreen) || !req.earlierBlueGreen ? switches : []) {
+        problems.push(...trafficTargetProblems(bg?.target, p).map((x) => `blue-green target: ${x}`));
+        if (bg?.back !== 'blue' && bg?.back !== 'green')
+          problems.push(`blue-green colour ${JSON.stringify(bg?.back)} is neither blue nor green`);
       }
       if (req.backupKey !== undefined) {
         const keyProblem = backupKeyProblem(req.backupKey, {

@@ -22,7 +22,7 @@ import { freezeActivities } from './freeze';
 import { pipelineActivities } from './pipeline';
 import { planActivities } from './plan';
 import { redactorFor, withRedactedFailures, type Redactor } from './redactor';
-import { routeOf } from './routing';
+import { clusterRouteOf, routeOf } from './routing';
 import { approveQuarantineLift, confirmStageHandover, releaseActivities, type ReleaseDeps } from './release';
 import type { QuarantineRecord } from './contracts';
 import { quarantineActivities } from './quarantine';
@@ -49,21 +49,23 @@ export function createActivities(deps: ActivityDeps): Activities {
     prefix: deps.config.release.quarantinePrefix,
   });
   const sets = new Map<string, Activities>();
-  const setFor = (environment: string): Activities => {
-    let set = sets.get(environment);
+  const setFor = (environment: string, cluster?: string): Activities => {
+    const key = JSON.stringify([environment, cluster ?? null]);
+    let set = sets.get(key);
     if (!set) {
       const clients = deps.environments?.[environment] ?? {};
+      const kube = cluster === undefined ? clients.kube : clients.clusters?.[cluster]?.kube;
       set = activitiesOf(
         {
           ...deps,
-          config: environmentConfig(deps.config, environment),
-          kube: clients.kube ?? deps.kube,
+          config: environmentConfig(deps.config, environment, cluster),
+          kube: kube ?? deps.kube,
           s3: clients.s3 ?? deps.s3,
         },
         redactor,
         quarantine,
       );
-      sets.set(environment, set);
+      sets.set(key, set);
     }
     return set;
   };
@@ -73,7 +75,10 @@ export function createActivities(deps: ActivityDeps): Activities {
       name,
       (...args: unknown[]) => {
         const environment = routeOf(deps.config, name, args[0]);
-        return (setFor(environment)[name as keyof Activities] as (...a: unknown[]) => Promise<unknown>)(...args);
+        const cluster = clusterRouteOf(deps.config, environment, args[0]);
+        return (setFor(environment, cluster)[name as keyof Activities] as (...a: unknown[]) => Promise<unknown>)(
+          ...args,
+        );
       },
     ]),
   ) as unknown as Activities;

@@ -13,8 +13,9 @@ const PLANNING = new Set(['resolvePlan', 'resolveRollback', 'resolveRelease', 'v
 
 type Request = {
   environment?: unknown;
-  target?: { environment?: unknown };
-  plan?: { environment?: unknown };
+  cluster?: unknown;
+  target?: { environment?: unknown; cluster?: unknown };
+  plan?: { environment?: unknown; cluster?: unknown };
   input?: { environment?: unknown };
 };
 
@@ -31,5 +32,22 @@ export function routeOf(config: DeployConfig, activity: string, request: unknown
       `environment ${JSON.stringify(named)} is not in the worker's config (configured: ${Object.keys(config.environments).join(', ')}): was it removed while a deployment ran? Put it back, or roll the deployment back by hand`,
     );
   }
+  return named;
+}
+
+/**
+ * Which of the environment's clusters the call acts in: the one its request
+ * (or its target or plan) names, which must be one of the environment's; none
+ * named: the environment's own kubernetes settings (its first cluster).
+ */
+export function clusterRouteOf(config: DeployConfig, environment: string, request: unknown): string | undefined {
+  const r = (request && typeof request === 'object' ? request : {}) as Request;
+  const named = r.cluster ?? r.target?.cluster ?? r.plan?.cluster;
+  if (named === undefined) return undefined;
+  const clusters = (config.environments[environment]?.clusters ?? []).map((c) => c.name);
+  if (typeof named !== 'string' || !clusters.includes(named))
+    throw fail.InvalidInput(
+      `cluster ${JSON.stringify(named)} is not one of environment ${environment}'s (configured: ${clusters.join(', ') || 'none'})`,
+    );
   return named;
 }

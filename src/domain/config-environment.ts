@@ -131,8 +131,41 @@ const promotionSchema = z
   })
   .prefault({});
 
+/**
+ * The clusters an environment spans, in rollout order (e.g. region-a, then
+ * region-b): each is a wave of the whole service order. A cluster's
+ * `kubernetes` is deep-merged over the environment's (its kubeconfig and
+ * context); the first may set none and use the environment's own.
+ */
+const clusterSchema = z.strictObject({
+  name: dnsName,
+  kubernetes: z
+    .strictObject({
+      kubeconfig: z.string().min(1).max(4096).optional(),
+      context: z.string().min(1).max(253).optional(),
+    })
+    .prefault({}),
+});
+
+/** What happens between two clusters: a pause (time to watch the first region) and, optionally, an approval. */
+const betweenClustersSchema = z
+  .strictObject({
+    pause: duration('betweenClusters pause', 0).default(0),
+    approval: z.boolean().default(false),
+    /** An approval not given within this ends the deployment, rolled back. */
+    approvalTimeout: duration('betweenClusters approvalTimeout', 60_000).default(24 * 3_600_000),
+  })
+  .prefault({});
+
 export const environmentSchema = z.strictObject({
   namespace: dnsName,
+  clusters: z
+    .array(clusterSchema)
+    .min(1)
+    .max(20)
+    .refine((c) => new Set(c.map((x) => x.name)).size === c.length, 'cluster names must be unique')
+    .optional(),
+  betweenClusters: betweenClustersSchema,
   promotion: promotionSchema,
   /** When deployments to this environment wait (or are refused): configured windows (domain/freeze-window.ts). */
   freeze: freezeSchema,

@@ -66,17 +66,36 @@ export function parseOverrides(
  * The config as one environment sees it: its sections resolved. An unknown
  * name is the caller's error (the planner refuses it with the list).
  */
-export function environmentConfig(config: DeployConfig, environment: string): DeployConfig {
+export function environmentConfig(config: DeployConfig, environment: string, cluster?: string): DeployConfig {
   const overrides = config.environments[environment]?.overrides;
-  if (!overrides) return config;
   const resolved: Partial<SectionsConfig> = {};
   for (const section of SECTIONS) {
-    if (overrides[section] !== undefined) {
+    if (overrides?.[section] !== undefined) {
       (resolved as Plain)[section] = deepMerge(config[section], overrides[section]);
     }
   }
-  return { ...config, ...resolved };
+  const merged = overrides ? { ...config, ...resolved } : config;
+  if (cluster === undefined) return merged;
+  // One cluster of the environment: its kubeconfig and context over the environment's.
+  const c = clusterOf(config, environment, cluster);
+  return { ...merged, kubernetes: deepMerge(merged.kubernetes, withoutUndefined(c.kubernetes)) };
 }
+
+/** The environment's clusters in rollout order; none configured: [] (its one cluster is the environment's kubernetes). */
+export function clustersOf(config: DeployConfig, environment: string): string[] {
+  return (config.environments[environment]?.clusters ?? []).map((c) => c.name);
+}
+
+function clusterOf(config: DeployConfig, environment: string, cluster: string) {
+  const found = config.environments[environment]?.clusters?.find((c) => c.name === cluster);
+  if (!found)
+    throw new Error(
+      `cluster ${JSON.stringify(cluster)} is not one of environment ${environment}'s (configured: ${clustersOf(config, environment).join(', ') || 'none'})`,
+    );
+  return found;
+}
+
+const withoutUndefined = (o: Plain): Plain => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
 
 /** Where a database is: its server (from the URL variable's value when set) and its name. */
 function databaseIdentity(c: DeployConfig, env: Record<string, string | undefined>): string {
@@ -153,6 +172,19 @@ export function environmentProblems(config: DeployConfig): OverrideIssue[] {
   const problems: OverrideIssue[] = [];
   for (const [name, e] of Object.entries(config.environments)) {
     const c = environmentConfig(config, name);
+    // Two clusters of one environment that are one cluster would roll it out twice and call it two regions.
+    const seen = new Map<string, string>();
+    for (const [i, cluster] of (e.clusters ?? []).entries()) {
+      const k = environmentConfig(config, name, cluster.name).kubernetes;
+      const key = JSON.stringify([k.kubeconfig ?? '', k.context ?? '']);
+      const same = seen.get(key);
+      if (same)
+        problems.push({
+          path: ['environments', name, 'clusters', i, 'kubernetes'],
+          message: `clusters ${same} and ${cluster.name} are the same cluster (kubeconfig ${k.kubeconfig ?? '(default)'}, context ${k.context ?? '(current)'}): give ${cluster.name} its own kubeconfig or context`,
+        });
+      seen.set(key, cluster.name);
+    }
     // Otherwise every deployment that keeps the configured strategy would be refused.
     if (e.policy.strategies && !e.policy.strategies.includes(c.rollout.strategy)) {
       problems.push({

@@ -28,6 +28,8 @@ export const PLAN_FACTS: readonly string[] = [
   // Which release a stage belongs to and the digests it was handed: confirmed by the stage's resolvePlan against the
   // release, the tag and the registry; a child never acts on it (a traffic image is confirmed on its own).
   'release',
+  // Which of the plan's clusters a child acts in: the activities route it only to a cluster the config names.
+  'cluster',
 ];
 
 /**

@@ -71,6 +71,14 @@ export interface DeployPlan {
    * services, as plans recorded before it and configs without an order have.
    */
   waves?: string[][];
+  /**
+   * The clusters of the environment in rollout order (environments.<name>.clusters): each a wave of the
+   * whole service order, `betweenClusters` between two. Absent: the environment's one cluster.
+   */
+  clusters?: string[];
+  betweenClusters?: { pauseMs: number; approval: boolean; approvalTimeoutMs: number };
+  /** The cluster a child workflow (canary, blue-green) acts in; a fact of one run, one of `clusters`. */
+  cluster?: string;
   canary: CanarySettings;
   blueGreen: {
     monitorMs: number;
@@ -186,6 +194,8 @@ export interface TrafficTarget {
   workflowId: string;
   /** Whose cluster the traffic moves in (targets recorded before it: the default environment's). */
   environment?: string;
+  /** Which of the environment's clusters (none: its first, or only, one). */
+  cluster?: string;
   namespace: string;
   version: string;
   /** The Deployment (and Service) that takes traffic, e.g. api-gateway. */
@@ -200,6 +210,7 @@ export interface TrafficTarget {
 export interface ColourTarget {
   workflowId: string;
   environment?: string;
+  cluster?: string;
   namespace: string;
   /** The Service whose selector picks the colour. */
   service: string;
@@ -218,13 +229,17 @@ export interface ColourTarget {
  * `image` as for trafficImage.
  */
 export function trafficTarget(
-  plan: Pick<DeployPlan, 'namespace' | 'services' | 'traffic' | 'registry' | 'version'> & { environment?: string },
+  plan: Pick<DeployPlan, 'namespace' | 'services' | 'traffic' | 'registry' | 'version'> & {
+    environment?: string;
+    cluster?: string;
+  },
   workflowId: string,
   image?: string,
 ): TrafficTarget {
   return {
     workflowId,
     ...(plan.environment ? { environment: plan.environment } : {}),
+    ...(plan.cluster ? { cluster: plan.cluster } : {}),
     namespace: plan.namespace,
     version: plan.version,
     service: plan.traffic.service,
@@ -239,6 +254,7 @@ export function colourTarget(target: TrafficTarget, deployment?: string): Colour
   return {
     workflowId: target.workflowId,
     ...(target.environment ? { environment: target.environment } : {}),
+    ...(target.cluster ? { cluster: target.cluster } : {}),
     namespace: target.namespace,
     service: target.service,
     ...(deployment ? { deployment } : {}),

@@ -75,6 +75,7 @@ export function buildPlan(file: DeployConfig, input: CheckedDeployInput, facts: 
     registry: config.registry.host,
     services: chosen.map((s) => plannedService(s, config.registry.host, version)),
     ...wavesOf(config.services, chosen),
+    ...clustersPlan(env),
     canary: {
       ...settings.canary,
       failureLimit: config.analysis.failureLimit,
@@ -118,6 +119,16 @@ function wavesOf(all: DeployConfig['services'], chosen: DeployConfig['services']
     chosen.map((s) => s.name),
   );
   return waves.length > 1 ? { waves } : {};
+}
+
+/** The environment's clusters in order and what happens between two, when it names its clusters. */
+function clustersPlan(env: DeployConfig['environments'][string]): Pick<DeployPlan, 'clusters' | 'betweenClusters'> {
+  if (!env.clusters?.length) return {};
+  const b = env.betweenClusters;
+  return {
+    clusters: env.clusters.map((c) => c.name),
+    betweenClusters: { pauseMs: b.pause, approval: b.approval, approvalTimeoutMs: b.approvalTimeout },
+  };
 }
 
 /** The environment's approvals as the plan carries them (the verifier's settings stay on the worker). */

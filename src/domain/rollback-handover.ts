@@ -28,6 +28,8 @@ export interface HandedRecord {
   deployment: string;
   previousImages: Record<string, string>;
   previousVersion?: string;
+  /** The cluster the Deployment is in: one of the plan's clusters. */
+  cluster?: string;
 }
 
 /**
@@ -38,7 +40,7 @@ export interface HandedRecord {
  */
 export function checkedRecords(
   records: readonly HandedRecord[],
-  plan: Pick<DeployPlan, 'registry' | 'services'>,
+  plan: Pick<DeployPlan, 'registry' | 'services' | 'clusters'>,
   previousRegistries: readonly string[] = [],
 ): { records: HandedRecord[]; problems: string[] } {
   const registries = [plan.registry, ...previousRegistries];
@@ -67,10 +69,17 @@ export function checkedRecords(
       );
       continue;
     }
+    if (r.cluster !== undefined && !plan.clusters?.includes(r.cluster)) {
+      problems.push(
+        `record for deployment ${svc.deployment}: cluster ${JSON.stringify(r.cluster)} is not one of the environment's (${plan.clusters?.join(', ') || 'none'})`,
+      );
+      continue;
+    }
     out.push({
       deployment: svc.deployment,
       previousImages: { [svc.container]: image },
       ...(r.previousVersion !== undefined ? { previousVersion: r.previousVersion } : {}),
+      ...(r.cluster !== undefined ? { cluster: r.cluster } : {}),
     });
   }
   return { records: out, problems };
@@ -88,7 +97,10 @@ export function trafficTargetProblems(given: Partial<TrafficTarget>, plan: Deplo
   if (!svc) problems.push(`the plan does not deploy the traffic service ${plan.traffic.service}`);
   else if (typeof image !== 'string' || !isImageOf(image, plan.registry, svc.image))
     problems.push(`image ${JSON.stringify(image)} is not ${plan.registry}/${svc.image}`);
-  const full = trafficTarget(plan, plan.workflowId, image);
+  // A target in one of the plan's clusters is that cluster's; any other cluster shows as a difference below.
+  const cluster = given?.cluster;
+  const inCluster = typeof cluster === 'string' && plan.clusters?.includes(cluster) ? { ...plan, cluster } : plan;
+  const full = trafficTarget(inCluster, plan.workflowId, image);
   // The blue-green hand-over carries the colour target's fields only (no traffic settings).
   const expected = given && 'traffic' in given ? full : colourTarget(full);
   return [...problems, ...differences(given, expected).filter((d) => !d.startsWith('image '))];

@@ -132,6 +132,8 @@ export interface StageStatus {
 export interface WaveStatus {
   /** 1-based, in rollout order. */
   wave: number;
+  /** The cluster it rolls out in (an environment of several clusters: each cluster a wave of the whole order). */
+  cluster?: string;
   services: string[];
   state: 'pending' | 'rolling-out' | 'checking' | 'done' | 'failed' | 'rolled-back';
   startedAt?: string;

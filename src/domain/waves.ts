@@ -99,3 +99,33 @@ export function recordsByWave<R extends { deployment: string }>(
     .filter((g) => g.records.length > 0)
     .reverse();
 }
+
+/**
+ * The rollback's order over an environment of several clusters: the clusters
+ * last first, and in each its waves last first. `label` names the group in
+ * the step's name ("region-b, wave 2 of 2"); a plan of one cluster and one
+ * wave makes one group with no label.
+ */
+export function restoreOrder<R extends { deployment: string; cluster?: string }>(
+  plan: { waves?: string[][]; clusters?: string[]; services: readonly { name: string; deployment: string }[] },
+  records: readonly R[],
+): { label: string; cluster?: string; records: R[] }[] {
+  const clusters = plan.clusters?.length ? [...plan.clusters].reverse() : [undefined];
+  const waved = (plan.waves?.length ?? 0) > 1;
+  const out: { label: string; cluster?: string; records: R[] }[] = [];
+  for (const cluster of clusters) {
+    // A record that names no cluster (or one the plan lacks) goes with the first cluster, the environment's own.
+    const mine = records.filter((r) =>
+      cluster === undefined || plan.clusters?.[0] === cluster
+        ? r.cluster === cluster || r.cluster === undefined || !plan.clusters?.includes(r.cluster)
+        : r.cluster === cluster,
+    );
+    if (!mine.length) continue;
+    const groups = waved ? recordsByWave(plan, mine) : [{ wave: 0, records: mine }];
+    for (const g of groups) {
+      const parts = [cluster, waved ? `wave ${g.wave} of ${plan.waves!.length}` : undefined].filter(Boolean);
+      out.push({ label: parts.join(', '), ...(cluster ? { cluster } : {}), records: g.records });
+    }
+  }
+  return out;
+}

@@ -7,7 +7,11 @@
  * failure is rolled back; the rollback restores the waves last first.
  */
 import { ApplicationFailure } from '@temporalio/common';
-import { patched } from '@temporalio/workflow';
+import { patched, sleep } from '@temporalio/workflow';
+import { formatDuration } from '../domain/duration';
+import { policyOf, proofFlags } from '../domain/identity';
+import { shellCommand } from '../domain/shell';
+import type { SignalRecord } from '../domain/status';
 import type { ImageUpdate } from '../activities/contracts';
 import { ErrorType } from '../domain/errors';
 import { releaseImage, type DeployPlan, type PlannedService } from '../domain/plan';
@@ -16,6 +20,7 @@ import { long, short } from './activity-options';
 import { changedBeforeFailure, shiftTraffic, type Release, type RolloutStart } from './deploy-steps';
 import { PARTIAL_IMAGE_UNDO_PATCH, WAVES_PATCH } from './patches';
 import type { AutomaticRollback } from './rollback';
+import { approvalCommands, type Gate } from './support/gate';
 import { nowIso } from './support/tracker';
 import { verifyRelease } from './verify-release';
 
@@ -24,53 +29,122 @@ export function plannedWaves(p: Pick<DeployPlan, 'waves'>): string[][] | undefin
   return p.waves && p.waves.length > 1 && patched(WAVES_PATCH) ? p.waves : undefined;
 }
 
-export async function rollOut(rel: Release): Promise<RolloutStart> {
+/** What the people who may steer it answer between two clusters (deploy.ts owns the gate and the abort). */
+export interface BetweenClusters {
+  gate: Gate;
+  abortRequest: () => SignalRecord | undefined;
+  notify: (kind: 'awaiting-approval', text: string, extra: { commands: string[] }) => Promise<void>;
+}
+
+/**
+ * Every cluster of the environment in order (its one cluster when it names
+ * none), each a wave of the whole service order; between two, the
+ * environment's pause and approval. Returns what the final verification
+ * compares against: the last cluster's start.
+ */
+export async function rollOut(rel: Release, between?: BetweenClusters): Promise<RolloutStart> {
   const { t, p } = rel;
   t.phase('rolling-out');
   rel.rolloutBegun = true;
+  const clusters = p.clusters?.length && patched(WAVES_PATCH) ? p.clusters : [undefined];
+  const waves = plannedWaves(p) ?? [p.services.map((s) => s.name)];
+  const states: WaveStatus[] = clusters.flatMap((cluster) =>
+    waves.map((services, i) => ({ wave: i + 1, ...(cluster ? { cluster } : {}), services, state: 'pending' as const })),
+  );
+  if (states.length > 1) t.status.waves = states;
+  let start: RolloutStart | undefined;
+  for (const [c, cluster] of clusters.entries()) {
+    if (c > 0 && p.betweenClusters) await waitBetweenClusters(rel, clusters[c - 1]!, cluster!, between);
+    start = await beginCluster(rel, cluster);
+    for (const [i, names] of waves.entries()) {
+      const state = states[c * waves.length + i];
+      const label = labelOf(cluster, waves.length > 1 ? `wave ${i + 1} of ${waves.length}` : undefined);
+      try {
+        state.state = 'rolling-out';
+        state.startedAt = nowIso();
+        await rollWave(
+          rel,
+          p.services.filter((s) => names.includes(s.name)),
+          label,
+          cluster,
+        );
+        // The last wave of the last cluster is checked by the verification of the whole release that follows.
+        if (i < waves.length - 1 || c < clusters.length - 1) {
+          state.state = 'checking';
+          await checkWave(rel, start, names, label);
+        }
+        state.state = 'done';
+        state.endedAt = nowIso();
+      } catch (err) {
+        state.state = 'failed';
+        state.endedAt = nowIso();
+        throw err;
+      }
+    }
+  }
+  return start!;
+}
+
+/** " (region-a, wave 1 of 2)", " (wave 1 of 2)", " (region-a)" or "": what names a step of one wave. */
+function labelOf(cluster: string | undefined, wave: string | undefined): string {
+  const parts = [cluster, wave].filter((x): x is string => !!x);
+  return parts.length ? ` (${parts.join(', ')})` : '';
+}
+
+/** Restart counts and the platform's baseline before a cluster's rollout: what its checks compare against. */
+async function beginCluster({ p }: Release, cluster: string | undefined): Promise<RolloutStart> {
   const [restartsBefore, baseline] = await Promise.all([
     short
       .podRestarts({
         environment: p.environment,
+        ...(cluster ? { cluster } : {}),
         namespace: p.namespace,
         deployments: p.services.map((s) => s.deployment),
       })
       .catch(() => ({})),
     short.platformBaseline({ environment: p.environment }).catch(() => undefined),
   ]);
-  const start: RolloutStart = { restartsBefore, ...(baseline ? { baseline } : {}), since: nowIso() };
-  const waves = plannedWaves(p);
-  if (!waves) {
-    await rollWave(rel, p.services, '');
-    return start;
+  return { ...(cluster ? { cluster } : {}), restartsBefore, ...(baseline ? { baseline } : {}), since: nowIso() };
+}
+
+/** The environment's pause between two clusters (time to watch the first), then its approval when it asks for one. */
+async function waitBetweenClusters(
+  rel: Release,
+  done: string,
+  next: string,
+  between: BetweenClusters | undefined,
+): Promise<void> {
+  const { t, p, workflowId } = rel;
+  const rule = p.betweenClusters!;
+  if (rule.pauseMs > 0) {
+    t.phase('soaking');
+    const abortCommand = `${shellCommand(['deployctl', 'abort', workflowId, '--by'])} <name> --reason <text>${proofFlags(policyOf(p))}`;
+    t.waitFor(`a ${formatDuration(rule.pauseMs)} pause in ${done} before ${next}`, rule.pauseMs, [abortCommand]);
+    // An abort cancels the rollout's scope, and with it this timer.
+    await sleep(rule.pauseMs, { summary: `pause in ${done} before ${next}` });
+    t.doneWaiting();
+    await t.step(
+      `pause before ${next}`,
+      () => Promise.resolve(rule.pauseMs),
+      (ms) => `${formatDuration(ms)} in ${done}`,
+    );
   }
-  const states: WaveStatus[] = waves.map((services, i) => ({ wave: i + 1, services, state: 'pending' }));
-  t.status.waves = states;
-  for (const [i, names] of waves.entries()) {
-    const state = states[i];
-    const label = ` (wave ${i + 1} of ${waves.length})`;
-    try {
-      state.state = 'rolling-out';
-      state.startedAt = nowIso();
-      await rollWave(
-        rel,
-        p.services.filter((s) => names.includes(s.name)),
-        label,
-      );
-      // The last wave is checked by the verification of the whole release that follows.
-      if (i < waves.length - 1) {
-        state.state = 'checking';
-        await checkWave(rel, start, names, label);
-      }
-      state.state = 'done';
-      state.endedAt = nowIso();
-    } catch (err) {
-      state.state = 'failed';
-      state.endedAt = nowIso();
-      throw err;
-    }
-  }
-  return start;
+  if (!rule.approval || !between) return;
+  const commands = approvalCommands(workflowId, policyOf(p));
+  const waitingFor = `approval to roll ${p.version} out to ${next} (${done} is done)`;
+  await between.gate.require({
+    id: `cluster-${next}`,
+    reason: `roll out to ${next}`,
+    phase: 'awaiting-approval',
+    waitingFor,
+    timeoutMs: rule.approvalTimeoutMs,
+    commands,
+    announce: () =>
+      between.notify('awaiting-approval', `${p.project} ${p.version} on ${p.environment}: ${waitingFor}`, { commands }),
+    abortRequest: between.abortRequest,
+    timedOut: `no approval to roll out to ${next} within ${formatDuration(rule.approvalTimeoutMs)}`,
+  });
+  t.phase('rolling-out');
 }
 
 /**
@@ -78,7 +152,12 @@ export async function rollOut(rel: Release): Promise<RolloutStart> {
  * them for the rolling strategy), then the traffic service by its strategy
  * when the wave holds it. `label` names the wave in the steps' names.
  */
-async function rollWave(rel: Release, services: PlannedService[], label: string): Promise<void> {
+async function rollWave(
+  rel: Release,
+  services: PlannedService[],
+  label: string,
+  cluster: string | undefined,
+): Promise<void> {
   const { t, p, workflowId, images, undo } = rel;
   const rolling = p.strategy === 'rolling' ? services : services.filter((s) => s.name !== p.traffic.service);
   if (rolling.length) {
@@ -95,6 +174,7 @@ async function rollWave(rel: Release, services: PlannedService[], label: string)
           short.patchImages({
             workflowId,
             environment: p.environment,
+            ...(cluster ? { cluster } : {}),
             namespace: p.namespace,
             version: p.version,
             updates,
@@ -103,15 +183,17 @@ async function rollWave(rel: Release, services: PlannedService[], label: string)
       );
     } catch (err) {
       // Some Deployments may have changed before one failed: the saga must undo those too.
-      if (patched(PARTIAL_IMAGE_UNDO_PATCH)) undo.records.push(...changedBeforeFailure(err, rolling));
+      if (patched(PARTIAL_IMAGE_UNDO_PATCH))
+        undo.records.push(...inCluster(changedBeforeFailure(err, rolling), cluster));
       throw err;
     }
-    undo.records.push(...updated.records);
+    undo.records.push(...inCluster(updated.records, cluster));
     await t.step(
       `wait for rollout${label}`,
       () =>
         long.waitForRollout({
           environment: p.environment,
+          ...(cluster ? { cluster } : {}),
           namespace: p.namespace,
           deployments: rolling.map((s) => s.deployment),
           timeoutMs: p.rolloutTimeoutMs,
@@ -119,7 +201,12 @@ async function rollWave(rel: Release, services: PlannedService[], label: string)
       (r) => r.deployments.map((d) => `${d.deployment}@${d.revision ?? '?'}`).join(', '),
     );
   }
-  if (p.strategy !== 'rolling' && services.some((s) => s.name === p.traffic.service)) await shiftTraffic(rel);
+  if (p.strategy !== 'rolling' && services.some((s) => s.name === p.traffic.service)) await shiftTraffic(rel, cluster);
+}
+
+/** Records of changes in `cluster`, so the rollback restores them there. */
+function inCluster<R extends object>(records: R[], cluster: string | undefined): (R & { cluster?: string })[] {
+  return cluster ? records.map((r) => ({ ...r, cluster })) : records;
 }
 
 /**
@@ -138,6 +225,7 @@ async function checkWave(rel: Release, start: RolloutStart, names: string[], lab
     {
       workflowId,
       plan: p,
+      ...(start.cluster ? { cluster: start.cluster } : {}),
       deployments,
       restartsBefore: start.restartsBefore,
       since: start.since,
@@ -147,7 +235,7 @@ async function checkWave(rel: Release, start: RolloutStart, names: string[], lab
   if (!verdict.ok)
     throw ApplicationFailure.create({
       type: ErrorType.VerificationFailed,
-      message: `${label.trim().replace(/^\(|\)$/g, '')} (${names.join(', ')}): ${verdict.reason}`,
+      message: `${label.trim().replace(/^\(|\)$/g, '')}: ${names.join(', ')}: ${verdict.reason}`,
       nonRetryable: true,
     });
 }

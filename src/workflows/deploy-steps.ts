@@ -38,6 +38,8 @@ export interface Release {
 
 /** What verification compares against: the cluster and the platform as they were when the rollout began. */
 export interface RolloutStart {
+  /** The cluster these were measured in (an environment of several clusters: the last one rolled out). */
+  cluster?: string;
   restartsBefore: Record<string, number>;
   baseline?: { databaseConnections: number };
   since: string;
@@ -191,19 +193,22 @@ export function changedBeforeFailure(err: unknown, services: { deployment: strin
 }
 
 /** The traffic service by its strategy: the canary or blue-green child, steered by people through this workflow. */
-export async function shiftTraffic(rel: Release): Promise<void> {
-  const { t, p, workflowId, undo } = rel;
+export async function shiftTraffic(rel: Release, cluster?: string): Promise<void> {
+  const { t, workflowId, undo } = rel;
+  // In an environment of several clusters the child acts in this one: the plan it is handed names it.
+  const p: DeployPlan = cluster ? { ...rel.p, cluster } : rel.p;
   const service = trafficService(p);
   if (!service) return;
   const target = trafficTarget(p, workflowId, releaseImage(service, rel.images));
   // The stable images before the traffic strategy runs: what the saga returns to after a promotion.
   const state = await short.readClusterState({
     environment: p.environment,
+    ...(cluster ? { cluster } : {}),
     namespace: p.namespace,
     deployments: [service.deployment],
   });
   const current = state.deployments.find((d) => d.name === service.deployment);
-  const childId = `${workflowId}-${p.strategy}`;
+  const childId = cluster ? `${workflowId}-${p.strategy}-${cluster}` : `${workflowId}-${p.strategy}`;
   t.status.children.push(childId);
   rel.child.active = childId;
   const args = { version: p.version, plan: p, image: target.image, searchAttributes: p.searchAttributes };
@@ -215,6 +220,7 @@ export async function shiftTraffic(rel: Release): Promise<void> {
         deployment: current.name,
         previousImages: current.images,
         ...(current.version ? { previousVersion: current.version } : {}),
+        ...(cluster ? { cluster } : {}),
       });
     const r = await t
       .step(
@@ -224,7 +230,7 @@ export async function shiftTraffic(rel: Release): Promise<void> {
             executeChild(canaryWorkflow, {
               workflowId: childId,
               args: [args],
-              staticSummary: `${p.project}: canary of ${service.name} ${p.version} on ${p.environment}`,
+              staticSummary: `${p.project}: canary of ${service.name} ${p.version} on ${p.environment}${cluster ? ` (${cluster})` : ''}`,
             }),
           ),
         (x) => `${x.outcome} at ${x.weight}%`,
@@ -246,7 +252,7 @@ export async function shiftTraffic(rel: Release): Promise<void> {
             executeChild(blueGreenWorkflow, {
               workflowId: childId,
               args: [args],
-              staticSummary: `${p.project}: blue-green of ${service.name} ${p.version} on ${p.environment}`,
+              staticSummary: `${p.project}: blue-green of ${service.name} ${p.version} on ${p.environment}${cluster ? ` (${cluster})` : ''}`,
             }),
           ),
         (x) => `${x.outcome}${x.live ? `, live: ${x.live}` : ''}`,
@@ -261,7 +267,11 @@ export async function shiftTraffic(rel: Release): Promise<void> {
       );
     // After a switch the saga's undo is a switch back to the colour that served before. The target names the
     // Service only, as this saga has always recorded it (abortBlueGreen then takes the Service's name as blue's).
-    if (r.previous) undo.blueGreen = { target: colourTarget(target), back: r.previous };
+    if (r.previous) {
+      // A switch in an earlier cluster is undone too: it moves aside for this cluster's.
+      if (undo.blueGreen) undo.earlierBlueGreen = [...(undo.earlierBlueGreen ?? []), undo.blueGreen];
+      undo.blueGreen = { target: colourTarget(target), back: r.previous };
+    }
     if (r.liveDeployment) rel.liveDeployments.set(service.name, r.liveDeployment);
   }
 }
@@ -271,6 +281,7 @@ export async function verify({ t, p, workflowId, liveDeployments }: Release, sta
   t.phase('verifying');
   const deployments = p.services.map((s) => liveDeployments.get(s.name) ?? s.deployment);
   const verdict = await verifyRelease(t, {
+    ...(start.cluster ? { cluster: start.cluster } : {}),
     workflowId,
     plan: p,
     deployments,

@@ -42,7 +42,7 @@ import { aboutPlan, notifierFor } from './support/notifier';
 import { outcomeFailure, resultOf } from './outcome';
 import { CLOSE_STATUS_FOLLOWS_OUTCOME_PATCH } from './patches';
 import { forwarder, steer } from './support/steering';
-import { peopleRules, verifiedFields } from './support/gate';
+import { Gate, peopleRules, verifiedFields } from './support/gate';
 import { abortedBy, Stop } from './support/stop';
 import { describeError, errorType, nowIso, Tracker } from './support/tracker';
 import { buildAndBackUp, migrate, preflight, tagRelease, verify, writeSummary, type Release } from './deploy-steps';
@@ -83,17 +83,21 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
   let holding = false;
 
   const people = peopleRules(() => plan);
+  // The approval between two clusters of the environment (deploy-rollout.ts); nothing else here waits for one.
+  const gate = new Gate(t, { allowed: people.allowed, requester: people.requester, required: people.required });
   // While a child runs, people's signals go to it; it verifies and records them in its own status.
   steer(
     t,
     {
       approve: (p) =>
-        t.ignore(
-          'approve',
-          p.by,
-          `nothing is awaiting approval (phase ${status.phase})`,
-          p.note ? { note: p.note } : {},
-        ),
+        gate.isOpen
+          ? gate.approve(p)
+          : t.ignore(
+              'approve',
+              p.by,
+              `nothing is awaiting approval (phase ${status.phase})`,
+              p.note ? { note: p.note } : {},
+            ),
       abort: (p) => {
         if (abortReq)
           return t.ignore('abort', p.by, `already aborting (requested by ${abortReq.by})`, { reason: p.reason });
@@ -229,7 +233,7 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
       await tagRelease(r);
       await buildAndBackUp(r);
       await migrate(r);
-      const rollout = await rollOut(r);
+      const rollout = await rollOut(r, { gate, abortRequest: () => abortReq, notify });
       await verify(r, rollout);
     });
   } catch (err) {

@@ -15,11 +15,16 @@ import { CLOSE_STATUS_FOLLOWS_OUTCOME_PATCH } from './patches';
 export interface AutomaticRollback {
   plan: DeployPlan;
   /** What the Deployments the deployment changed ran before. */
-  records: Pick<DeploymentRecord, 'deployment' | 'previousImages' | 'previousVersion'>[];
+  records: (Pick<DeploymentRecord, 'deployment' | 'previousImages' | 'previousVersion'> & {
+    /** The cluster the record's Deployment is in (an environment of several clusters). */
+    cluster?: string;
+  })[];
   /** A canary to abort (weight back to stable 100, canary scaled to zero). */
   canary?: CanaryTarget;
   /** A blue-green switch to undo: traffic back to the colour that served before. */
   blueGreen?: { target: BlueGreenTarget; back: Colour };
+  /** Switches made in clusters before the last one, in order: switched back after `blueGreen`, last first. */
+  earlierBlueGreen?: { target: BlueGreenTarget; back: Colour }[];
   backupKey?: string;
   /** The backup's sha256 as the backup step recorded it: the restore refuses an object that differs. */
   backupSha256?: string;

@@ -24,7 +24,7 @@ import { colourRollback } from '../domain/blue-green';
 import { colourTarget, imageReference, trafficService, trafficTarget, type RollbackPlan } from '../domain/plan';
 import { policyOf, proofFlags } from '../domain/identity';
 import { shellCommand } from '../domain/shell';
-import { recordsByWave } from '../domain/waves';
+import { restoreOrder } from '../domain/waves';
 import { long, short, traffic } from './activity-options';
 import {
   RESTORE_APPROVALS_PATCH,
@@ -145,6 +145,7 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
                 records: auto.records,
                 ...(auto.canary ? { canary: auto.canary } : {}),
                 ...(auto.blueGreen ? { blueGreen: auto.blueGreen } : {}),
+                ...(auto.earlierBlueGreen ? { earlierBlueGreen: auto.earlierBlueGreen } : {}),
                 ...(auto.backupKey !== undefined ? { backupKey: auto.backupKey } : {}),
               }),
             (r) => `${r.records.length} records as configured`,
@@ -183,24 +184,28 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
             long.abortBlueGreen({ target: bg.target, colour: bg.back }),
           );
         }
-        const restore = (rs: typeof records, label: string) =>
+        for (const bg of [...(auto.earlierBlueGreen ?? [])].reverse())
+          await undo(`switch traffic back to ${bg.back}${bg.target.cluster ? ` in ${bg.target.cluster}` : ''}`, () =>
+            long.abortBlueGreen({ target: bg.target, colour: bg.back }),
+          );
+        const restore = (rs: typeof records, label: string, cluster?: string) =>
           undo(
-            `restore previous images${label}`,
+            `restore previous images${label ? ` (${label})` : ''}`,
             () =>
               long.rollbackImages({
                 workflowId: signalTarget,
                 environment: auto.plan.environment,
+                ...(cluster ? { cluster } : {}),
                 namespace: auto.plan.namespace,
                 records: rs,
                 timeoutMs: auto.plan.rolloutTimeoutMs,
               }),
             (r) => r.deployments.map((d) => `${d.deployment}@${d.revision ?? '?'}`).join(', '),
           );
-        const waves = auto.plan.waves;
-        if (records.length && waves && waves.length > 1 && patched(WAVES_PATCH)) {
-          // Waves rolled out in order come back last first, each rolled out before the one it depended on.
-          for (const g of recordsByWave(auto.plan, records))
-            await restore(g.records, ` (wave ${g.wave} of ${waves.length})`);
+        const ordered = (auto.plan.waves?.length ?? 0) > 1 || (auto.plan.clusters?.length ?? 0) > 0;
+        if (records.length && ordered && patched(WAVES_PATCH)) {
+          // Clusters and waves rolled out in order come back last first, each before what it depended on.
+          for (const g of restoreOrder(auto.plan, records)) await restore(g.records, g.label, g.cluster);
         } else if (records.length) await restore(records, '');
         // Workloads not fully back: no database decision (an old schema under new images is worse).
         if (failed.length) {

@@ -15,6 +15,8 @@ import { describeError, type Tracker } from './support/tracker';
 export interface VerifyRequest {
   workflowId: string;
   plan: DeployPlan;
+  /** The cluster whose pods are checked (an environment of several clusters). */
+  cluster?: string;
   /** The Deployments serving the release (blue-green: the live colour's). */
   deployments: string[];
   restartsBefore: Record<string, number>;
@@ -68,6 +70,7 @@ export async function verifyRelease(
     check('kubernetes health', () =>
       short.checkKubernetesHealth({
         environment: plan.environment,
+        ...(req.cluster ? { cluster: req.cluster } : {}),
         namespace: plan.namespace,
         deployments: req.deployments,
         baselineRestarts: req.restartsBefore,

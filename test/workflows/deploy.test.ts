@@ -716,7 +716,7 @@ describe('issue 19: waves from dependsOn', () => {
     expect(checked).toEqual([WAVES[0], WAVES[1]]);
     expect(result.outcome).toBe('rolled-back');
     expect(result.reason).toMatch(
-      /wave 2 of 3 \(chat-service, billing-service, analytics-service, frontend\).*chat-service: 3 error lines/,
+      /wave 2 of 3: chat-service, billing-service, analytics-service, frontend.*chat-service: 3 error lines/,
     );
     expect(patched(fake)).toEqual([WAVES[0], WAVES[1]]);
     const restored = fake
@@ -728,5 +728,89 @@ describe('issue 19: waves from dependsOn', () => {
       '2:rolled-back',
       '3:pending',
     ]);
+  }, 60_000);
+});
+
+describe('issue 19: clusters as waves', () => {
+  const clustered = (input: DeployInput) => ({
+    ...plan(input),
+    waves: [['auth-service', 'chat-service', 'billing-service', 'analytics-service', 'frontend'], ['api-gateway']],
+    clusters: ['region-a', 'region-b'],
+    betweenClusters: { pauseMs: 10 * 60_000, approval: true, approvalTimeoutMs: 3_600_000 },
+  });
+  const clusterOf = (fake: ReturnType<typeof fakeActivities>, name: keyof Activities) =>
+    fake.argsOf<{ cluster?: string; target?: { cluster?: string } }>(name).map((r) => r.cluster ?? r.target?.cluster);
+
+  test('region-a in waves, a pause and an approval, then region-b; each cluster canaries in its own child', async () => {
+    const { result, fake } = await deploy(
+      { plan: clustered({ version: '1.0.1', canary: { soak: '1m' } }) },
+      { version: '1.0.1' },
+      async (h) => {
+        await waitForPhase(h, 'awaiting-approval', '1m');
+        const s = await h.query(statusQuery);
+        expect(s.waitingFor?.gate).toBe('cluster-region-b');
+        expect(s.waitingFor?.commands?.[0]).toContain(`deployctl approve ${h.workflowId}`);
+        // Nothing has touched region-b yet.
+        expect(s.steps.filter((x) => x.name.includes('(region-b')).map((x) => x.name)).toEqual([]);
+        await h.signal(approveSignal, { by: 'carol', note: 'region-a looks good' });
+      },
+    );
+    expect(result.outcome).toBe('succeeded');
+    expect(clusterOf(fake, 'patchImages')).toEqual(['region-a', 'region-b']);
+    expect(clusterOf(fake, 'setCanaryWeight')).toEqual([...Array(4).fill('region-a'), ...Array(4).fill('region-b')]);
+    expect(result.status.children).toEqual([
+      `${result.workflowId}-canary-region-a`,
+      `${result.workflowId}-canary-region-b`,
+    ]);
+    expect(result.status.approvals.map((a) => `${a.by}: ${a.reason}`)).toEqual(['carol: roll out to region-b']);
+    expect(result.status.waves?.map((w) => `${w.cluster}/${w.wave}:${w.state}`)).toEqual([
+      'region-a/1:done',
+      'region-a/2:done',
+      'region-b/1:done',
+      'region-b/2:done',
+    ]);
+    expect(stepNames(result)).toEqual(
+      expect.arrayContaining(['pause before region-b', 'kubernetes health (region-a, wave 2 of 2)']),
+    );
+  }, 60_000);
+
+  test('a failure in region-b rolls back region-b, then region-a, each wave last first', async () => {
+    const { result, fake } = await deploy(
+      {
+        plan: clustered({ version: '1.0.1', canary: { soak: '1m' } }),
+        override: {
+          async checkKubernetesHealth(req) {
+            return req.cluster === 'region-b'
+              ? { ok: false, lines: ['auth-service: 2 pods not Ready'] }
+              : { ok: true, lines: ['all Ready'] };
+          },
+        },
+      },
+      { version: '1.0.1' },
+      async (h) => {
+        await waitForPhase(h, 'awaiting-approval', '1m');
+        await h.signal(approveSignal, { by: 'carol' });
+      },
+    );
+    expect(result.outcome).toBe('rolled-back');
+    expect(result.reason).toMatch(/region-b, wave 1 of 2: auth-service.*2 pods not Ready/);
+    // region-b's traffic service never started its canary.
+    expect(result.status.children).toEqual([`${result.workflowId}-canary-region-a`, `${result.workflowId}-rollback`]);
+    const restored = fake
+      .argsOf<{ cluster?: string; records: { deployment: string }[] }>('rollbackImages')
+      .map((r) => `${r.cluster}: ${r.records.map((x) => x.deployment).join(',')}`);
+    expect(restored).toEqual([
+      'region-b: auth-service,chat-service,billing-service,analytics-service,frontend',
+      'region-a: api-gateway',
+      'region-a: auth-service,chat-service,billing-service,analytics-service,frontend',
+    ]);
+  }, 60_000);
+
+  test('no approval between clusters within the timeout: region-b is never touched and region-a rolls back', async () => {
+    const { result, fake } = await deploy({ plan: clustered({ version: '1.0.1', canary: { soak: '1m' } }) });
+    expect(result.outcome).toBe('aborted');
+    expect(result.timedOut).toBe(true);
+    expect(clusterOf(fake, 'patchImages')).toEqual(['region-a']);
+    expect(new Set(clusterOf(fake, 'rollbackImages'))).toEqual(new Set(['region-a']));
   }, 60_000);
 });

@@ -107,6 +107,8 @@ export interface ConfirmRollbackRequest {
   records: HandedRecord[];
   canary?: TrafficTarget;
   blueGreen?: { target: ColourTarget; back: Colour };
+  /** Switches in clusters before the last (an environment of several clusters). */
+  earlierBlueGreen?: { target: ColourTarget; back: Colour }[];
   backupKey?: string;
 }
 

@@ -7,4 +7,6 @@
 export interface InEnvironment {
   /** Optional in the type so adapters and their tests can be called directly; the workflows always set it. */
   environment?: string;
+  /** Which of the environment's clusters (environments.<name>.clusters); none: its first, or only, one. */
+  cluster?: string;
 }
