@@ -6,7 +6,13 @@
  */
 import { formatDuration } from '../domain/duration';
 import type { DeploymentPreview, QuarantineRecord } from '../activities/contracts';
-import type { DeploymentStatus, SignalRecord, StageStatus, StepRecord } from '../domain/status';
+import {
+  waveLine,
+  type DeploymentStatus,
+  type SignalRecord,
+  type StageStatus,
+  type StepRecord,
+} from '../domain/status';
 import type { FreezeRecord, FreezeStatus } from '../domain/freeze';
 
 export interface FormatOptions {
@@ -78,6 +84,10 @@ export function formatStatus(
   if (s.stages?.length) {
     lines.push('  stages:');
     lines.push(...formatStages(s.stages, o).map((l) => `  ${l}`));
+  }
+  if (s.waves?.length) {
+    lines.push('  waves:');
+    for (const w of s.waves) lines.push(`    ${waveLine(w)}`);
   }
   const steering = first('steering');
   if (steering) lines.push(`  steering: ${steering.summary}`);

@@ -170,3 +170,8 @@ export interface DeploymentStatus {
   /** A release: its commit and the image digests every stage deploys. */
   release?: { commit: string; images: Record<string, string> };
 }
+
+/** "region-a, wave 1: auth-service, chat-service: done": one wave as the status and the summary show it. */
+export function waveLine(w: WaveStatus): string {
+  return `${w.cluster ? `${w.cluster}, ` : ''}wave ${w.wave}: ${w.services.join(', ')}: ${w.state}`;
+}

@@ -7,7 +7,7 @@
  * outside goes through redact(), so secrets named by the caller (and URL
  * passwords) never reach the text.
  */
-import type { AnalysisRun, DeploymentStatus, StepRecord } from './status';
+import { waveLine, type AnalysisRun, type DeploymentStatus, type StepRecord } from './status';
 import { redact } from './verification';
 
 export interface ChangeEntry {
@@ -278,6 +278,9 @@ export function buildSummary(input: SummaryInput): Summary {
       ...(dataMigrations.length ? dataMigrations.map((m) => `- Data: ${m}`) : ['- No data migrations']),
     ].join('\n'),
     '',
+    ...(status.waves?.length
+      ? ['## Rollout Order', status.waves.map((w) => `- ${clean(waveLine(w))}`).join('\n'), '']
+      : []),
     '## Deployment Time',
     `- Build: ${humanDuration(timings.buildMs)}`,
     `- Deploy: ${humanDuration(timings.deployMs)}`,

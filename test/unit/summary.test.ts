@@ -333,3 +333,23 @@ describe('who steered it', () => {
     expect(md).toContain('**Approved By**: alice (not verified: promote)');
   });
 });
+
+test('issue 19: a rollout in waves and clusters lists them in order, with how far each got', () => {
+  const s = status({
+    waves: [
+      { wave: 1, cluster: 'region-a', services: ['auth-service', 'chat-service'], state: 'rolled-back' },
+      { wave: 2, cluster: 'region-a', services: ['api-gateway'], state: 'failed' },
+      { wave: 1, cluster: 'region-b', services: ['auth-service', 'chat-service'], state: 'pending' },
+    ],
+  });
+  const md = buildSummary(input({ status: s })).markdown;
+  expect(md).toContain(
+    [
+      '## Rollout Order',
+      '- region-a, wave 1: auth-service, chat-service: rolled-back',
+      '- region-a, wave 2: api-gateway: failed',
+      '- region-b, wave 1: auth-service, chat-service: pending',
+    ].join('\n'),
+  );
+  expect(buildSummary(input()).markdown).not.toContain('## Rollout Order');
+});
