@@ -9,7 +9,7 @@
 import { z } from 'zod';
 import { METRICS_PROVIDERS } from './analysis';
 import { TRAFFIC_PROVIDERS } from './plan';
-import { command, dnsName, duration, envName, registryHost, url } from './config-fields';
+import { command, configMapSource, dnsName, duration, envName, registryHost, url } from './config-fields';
 import { migrationsSchema } from './config-migrations';
 
 export { migrationsSchema };
@@ -32,6 +32,17 @@ export const serviceSchema = z.strictObject({
   dockerfile: z.string().min(1).max(1024).default('Dockerfile'),
   deployment: dnsName.optional(),
   container: dnsName.optional(),
+  /**
+   * ConfigMaps versioned with the release: each deployment snapshots them
+   * from the release repository at its commit into immutable, content-named
+   * copies and points the pod template at those, so a rollback brings the
+   * old configuration back with the old images.
+   */
+  configMaps: z
+    .array(configMapSource)
+    .max(32)
+    .default([])
+    .refine((c) => new Set(c.map((x) => x.name)).size === c.length, 'configMaps names must be unique'),
 });
 
 const PROMQL_PLACEHOLDERS = ['track', 'version', 'namespace', 'window'];
