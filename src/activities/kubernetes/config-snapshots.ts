@@ -145,6 +145,7 @@ export function configSnapshotActivities(deployments: Deployments, sourceAt?: (c
 
   /** Records the snapshots on the Deployment before they exist, so one made just before a crash is still pruned. */
   async function record(namespace: string, deployment: string, added: SnapshotRef[], removed = new Set<string>()) {
+    if (!added.length && !removed.size) return;
     await retryOnConflict(
       `record snapshots on deployment ${deployment}`,
       async () => {
