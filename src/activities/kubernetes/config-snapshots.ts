@@ -59,7 +59,7 @@ interface Planned {
 
 const secretContent = (s: k8s.V1Secret): ConfigContent => ({ binaryData: s.data ?? {} });
 const hashOf = (kind: ConfigKind, o: k8s.V1ConfigMap | k8s.V1Secret): string =>
-  contentHash(kind === 'Secret' ? secretContent(o) : (o));
+  contentHash(kind === 'Secret' ? secretContent(o) : o);
 
 function checkedSources(deployment: string, sources: unknown): ConfigMapSource[] {
   if (!Array.isArray(sources)) throw invalidInput(`deployment ${deployment}: configMaps must be a list`);
