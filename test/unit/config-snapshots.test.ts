@@ -11,11 +11,14 @@ import {
   mergeSnapshotRefs,
   parseRenames,
   parseSnapshotRefs,
+  PREVIOUS_REFERENCES_ANNOTATION,
   rewriteReferences,
   snapshotName,
   snapshotsToPrune,
   templateReferences,
 } from '../../src/domain/config-snapshots';
+import { referencePatch, referencesRecord } from '../../src/domain/reference-patch';
+import { VERSION_ANNOTATION, WORKFLOW_ANNOTATION } from '../../src/domain/rollout';
 import { sha256Hex } from '../../src/domain/sha256';
 import { REPO_ROOT } from '../helpers/tools';
 
@@ -206,5 +209,44 @@ describe('config: services[].configMaps', () => {
     [[{ name: 'auth-config', path: 'a', extra: 1 }], 'extra'],
   ])('refuses %j', (configMaps, message) => {
     expect(() => withMaps(configMaps)).toThrow(message);
+  });
+});
+
+describe('the reference half of an image patch', () => {
+  const deployment = (annotations: Record<string, string> = {}) => ({
+    metadata: { annotations },
+    spec: { selector: {}, template: template() },
+  });
+  const renames = [{ kind: 'ConfigMap' as const, from: 'auth-config', to: 'auth-config-0123456789' }];
+
+  test('records the inverse renames, and rewrites containers and volumes with the new image', () => {
+    const d = deployment();
+    const rec = referencesRecord(d, 'wf', '1.0.1', { 'auth-service': 'auth:2' }, renames);
+    expect(rec).toEqual({ applied: false, previous: inverseRenames(renames) });
+    const body = {
+      metadata: { annotations: {} as Record<string, unknown> },
+      spec: { template: { spec: { containers: [] } as Record<string, unknown> } },
+    };
+    referencePatch(body, d.spec.template, { 'auth-service': 'auth:2' }, renames, rec.previous!);
+    expect(JSON.parse(body.metadata.annotations[PREVIOUS_REFERENCES_ANNOTATION] as string)).toEqual(rec.previous);
+    const spec = body.spec.template.spec as unknown as ReturnType<typeof template>['spec'];
+    expect(spec.containers[0].image).toBe('auth:2');
+    expect(spec.volumes[0].configMap?.name).toBe('auth-config-0123456789');
+    expect(spec.initContainers).toHaveLength(1);
+  });
+
+  test('a retry of the same change keeps the recorded renames; no references, no record', () => {
+    const applied = { ...deployment(), spec: { selector: {}, template: rewriteReferences(template(), renames) } };
+    applied.metadata.annotations = {
+      [WORKFLOW_ANNOTATION]: 'wf',
+      [VERSION_ANNOTATION]: '1.0.1',
+      [PREVIOUS_REFERENCES_ANNOTATION]: JSON.stringify(inverseRenames(renames)),
+    };
+    expect(referencesRecord(applied, 'wf', '1.0.1', { 'auth-service': 'auth:1' }, renames)).toEqual({
+      applied: true,
+      previous: inverseRenames(renames),
+    });
+    expect(referencesRecord(applied, 'other', '1.0.1', {}, renames)).toEqual({ applied: true, previous: [] });
+    expect(referencesRecord(deployment(), 'wf', '1.0.1', {}, undefined)).toEqual({ applied: true });
   });
 });
