@@ -93,7 +93,7 @@ function activitiesOf(
   const { config, env } = deps;
   const providers = deps.providers ?? {};
   const redact = (text: string) => redactor.text(text);
-  const kube = kubernetesActivities({ clients: deps.kube, config });
+  const kube = kubernetesActivities({ clients: deps.kube, config, sourceAt: (c) => deps.source.at(c) });
   const trafficActs = trafficActivities({
     clients: deps.kube,
     config,
@@ -206,6 +206,8 @@ function activitiesOf(
       waitForRollout: kube.waitForRollout,
       rollbackImages: kube.rollbackImages,
       undoRollout: kube.undoRollout,
+      snapshotConfiguration: kube.snapshotConfiguration,
+      pruneConfigSnapshots: kube.pruneConfigSnapshots,
       prepareBlueGreen: kube.prepareBlueGreen,
       switchBlueGreen: kube.switchBlueGreen,
       scaleDownOldColour: kube.scaleDownOldColour,

@@ -24,3 +24,40 @@ export const command = z
   .array(z.string().min(1).max(4096))
   .min(1, 'a command as an argument array, e.g. [npm, run, test]')
   .max(256);
+
+/**
+ * A ConfigMap name (a DNS subdomain) short enough to take the snapshot
+ * suffix `-<10 hex>` and stay within the apiserver's 253 characters.
+ */
+export const configMapName = z
+  .string()
+  .max(242, 'at most 242 characters, so that `-<hash10>` still fits')
+  .regex(
+    /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/,
+    'a Kubernetes object name such as auth-service-config (lowercase a-z, 0-9, "-" and ".")',
+  );
+
+/**
+ * A file or directory of the release repository: relative, "/"-separated,
+ * with no "..", "." or empty segment, so it can never leave the checkout.
+ */
+export const repoPath = z
+  .string()
+  .min(1)
+  .max(1024)
+  .refine(
+    (p) =>
+      !p.startsWith('/') &&
+      !p.includes('\\') &&
+      !p.includes('\0') &&
+      p.split('/').every((s) => s && s !== '.' && s !== '..'),
+    'a relative path inside the release repository, such as config/auth-service (no "..", no leading "/")',
+  );
+
+/** One ConfigMap of a service whose content comes from the release repository at the deployed commit. */
+export const configMapSource = z.strictObject({
+  /** The name the Deployment's pod template references (e.g. auth-service-config). */
+  name: configMapName,
+  /** A file (one key, its basename) or a directory (one key per regular file directly in it). */
+  path: repoPath,
+});

@@ -9,7 +9,7 @@
 import { z } from 'zod';
 import { METRICS_PROVIDERS } from './analysis';
 import { TRAFFIC_PROVIDERS } from './plan';
-import { command, dnsName, duration, envName, registryHost, url } from './config-fields';
+import { command, configMapSource, dnsName, duration, envName, registryHost, url } from './config-fields';
 import { migrationsSchema } from './config-migrations';
 import { orderWaves } from './waves';
 
@@ -35,6 +35,17 @@ export const serviceSchema = z.strictObject({
   container: dnsName.optional(),
   /** Services that must be rolled out and healthy before this one starts (domain/waves.ts); none: the first wave. */
   dependsOn: z.array(dnsName).max(100).default([]),
+  /**
+   * ConfigMaps versioned with the release: each deployment snapshots them
+   * from the release repository at its commit into immutable, content-named
+   * copies and points the pod template at those, so a rollback brings the
+   * old configuration back with the old images.
+   */
+  configMaps: z
+    .array(configMapSource)
+    .max(32)
+    .default([])
+    .refine((c) => new Set(c.map((x) => x.name)).size === c.length, 'configMaps names must be unique'),
 });
 
 const PROMQL_PLACEHOLDERS = ['track', 'version', 'namespace', 'window'];

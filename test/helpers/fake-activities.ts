@@ -300,6 +300,14 @@ export function fakeActivities(opts: FakeOptions = {}) {
         revision: 3,
       };
     },
+    async snapshotConfiguration(req) {
+      record('snapshotConfiguration', [req]);
+      return { deployments: req.deployments.map((d) => ({ deployment: d.deployment, references: [] })) };
+    },
+    async pruneConfigSnapshots(req) {
+      record('pruneConfigSnapshots', [req]);
+      return { deployments: req.deployments.map((deployment) => ({ deployment, deleted: [], kept: [] })) };
+    },
     async startCanary(target) {
       record('startCanary', [target]);
       return { deployment: `${target.service}-canary` };

@@ -3,7 +3,8 @@
  * of this run's own on the sandbox apiserver, its ServiceAccount may change a
  * Deployment and a Service the Role names and create a canary copy, but not
  * patch, replace or delete a Deployment it does not name, nor switch an
- * unnamed Service, nor read Secrets.
+ * unnamed Service, nor list Secrets or ConfigMaps. Config snapshots get,
+ * create and delete ConfigMaps and Secrets by name, and nothing else.
  */
 import * as k8s from '@kubernetes/client-node';
 import { sandboxVar } from '../helpers/sandbox';
@@ -98,7 +99,41 @@ test('a Deployment the Role does not name cannot be patched, replaced or deleted
   expect(after.spec?.template.spec?.containers[0].image).toBe('registry.example/web:1.0.0');
 });
 
-test('only the named Services may be switched; Secrets stay unreadable', async () => {
+test('config snapshots: ConfigMaps and Secrets by name only (get, create, delete), never listed, never changed', async () => {
+  const core = worker.makeApiClient(k8s.CoreV1Api);
+  const cm = await core.createNamespacedConfigMap({
+    namespace: NS,
+    body: { metadata: { name: 'snap-0123456789' }, immutable: true, data: { a: '1' } },
+  });
+  expect(cm.metadata?.name).toBe('snap-0123456789');
+  await expect(core.readNamespacedConfigMap({ name: 'snap-0123456789', namespace: NS })).resolves.toBeDefined();
+  const secret = await core.createNamespacedSecret({
+    namespace: NS,
+    body: { metadata: { name: 'snap-0123456789' }, immutable: true, data: { a: 'MQ==' } },
+  });
+  expect(secret.metadata?.name).toBe('snap-0123456789');
+  await expect(core.readNamespacedSecret({ name: 'snap-0123456789', namespace: NS })).resolves.toBeDefined();
+  await expect(core.listNamespacedSecret({ namespace: NS })).rejects.toMatchObject({ code: 403 });
+  await expect(core.listNamespacedConfigMap({ namespace: NS })).rejects.toMatchObject({ code: 403 });
+  const merge = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
+  await expect(
+    core.patchNamespacedSecret(
+      { name: 'snap-0123456789', namespace: NS, body: { metadata: { labels: { a: 'b' } } } },
+      merge,
+    ),
+  ).rejects.toMatchObject({ code: 403 });
+  await expect(
+    core.replaceNamespacedConfigMap({ name: 'snap-0123456789', namespace: NS, body: cm }),
+  ).rejects.toMatchObject({ code: 403 });
+  await core.deleteNamespacedConfigMap({ name: 'snap-0123456789', namespace: NS });
+  await core.deleteNamespacedSecret({ name: 'snap-0123456789', namespace: NS });
+  // Nothing cluster-wide: another namespace's objects stay out of reach.
+  await expect(core.readNamespacedConfigMap({ name: 'kube-root-ca.crt', namespace: 'default' })).rejects.toMatchObject({
+    code: 403,
+  });
+});
+
+test('only the named Services may be switched; Secrets are never listed', async () => {
   const core = worker.makeApiClient(k8s.CoreV1Api);
   const selector = [{ op: 'replace', path: '/spec/selector', value: { app: NAMED, version: 'green' } }];
   await expect(

@@ -306,6 +306,49 @@ export class Kube {
     );
   }
 
+  // ConfigMaps and Secrets: only by name (config snapshots). The worker never
+  // lists Secrets: a list would return every Secret's value in the namespace.
+
+  readConfigMap(namespace: string, name: string): Promise<k8s.V1ConfigMap> {
+    return this.call({ verb: 'get', resource: 'configmaps', namespace, name }, () =>
+      this.clients.core.readNamespacedConfigMap({ name, namespace }),
+    );
+  }
+
+  createConfigMap(namespace: string, body: k8s.V1ConfigMap): Promise<k8s.V1ConfigMap> {
+    return this.call({ verb: 'create', resource: 'configmaps', namespace, name: body.metadata?.name }, () =>
+      this.clients.core.createNamespacedConfigMap({ namespace, body }),
+    );
+  }
+
+  readSecret(namespace: string, name: string): Promise<k8s.V1Secret> {
+    return this.call({ verb: 'get', resource: 'secrets', namespace, name }, () =>
+      this.clients.core.readNamespacedSecret({ name, namespace }),
+    );
+  }
+
+  createSecret(namespace: string, body: k8s.V1Secret): Promise<k8s.V1Secret> {
+    return this.call({ verb: 'create', resource: 'secrets', namespace, name: body.metadata?.name }, () =>
+      this.clients.core.createNamespacedSecret({ namespace, body }),
+    );
+  }
+
+  /** true when deleted now, false when it was already gone. */
+  async deleteConfigObject(kind: 'ConfigMap' | 'Secret', namespace: string, name: string): Promise<boolean> {
+    const resource = kind === 'ConfigMap' ? 'configmaps' : 'secrets';
+    try {
+      await this.call({ verb: 'delete', resource, namespace, name }, () =>
+        kind === 'ConfigMap'
+          ? this.clients.core.deleteNamespacedConfigMap({ name, namespace })
+          : this.clients.core.deleteNamespacedSecret({ name, namespace }),
+      );
+      return true;
+    } catch (err) {
+      if (err instanceof ApplicationFailure && err.type === ErrorType.KubernetesNotFound) return false;
+      throw err;
+    }
+  }
+
   readVirtualService(namespace: string, name: string): Promise<VirtualServiceObject> {
     return this.call(
       { verb: 'get', resource: 'virtualservices.networking.istio.io', namespace, name },

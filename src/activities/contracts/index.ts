@@ -11,6 +11,12 @@ import type { ReleasePlan } from '../../domain/release';
 import type { AnalysisRun } from '../../domain/status';
 import type { Colour } from '../../domain/blue-green';
 import type {
+  PruneConfigSnapshotsRequest,
+  PruneConfigSnapshotsResult,
+  SnapshotConfigurationRequest,
+  SnapshotConfigurationResult,
+} from './config-snapshots';
+import type {
   BackupRequest,
   BackupResult,
   MigrationRequest,
@@ -68,6 +74,7 @@ import type {
   SmokeRequest,
 } from './verification';
 
+export type * from './config-snapshots';
 export type * from './database';
 export type * from './freeze';
 export type * from './identity';
@@ -120,6 +127,10 @@ export interface Activities {
   waitForRollout(req: WaitForRolloutRequest): Promise<WaitForRolloutResult>;
   rollbackImages(req: RollbackImagesRequest): Promise<RollbackImagesResult>;
   undoRollout(req: UndoRolloutRequest): Promise<UndoRolloutResult>;
+  /** Immutable, content-named copies of each Deployment's ConfigMaps (from the release commit) and referenced Secrets. */
+  snapshotConfiguration(req: SnapshotConfigurationRequest): Promise<SnapshotConfigurationResult>;
+  /** Deletes the snapshots that neither a Deployment nor any of its ReplicaSets references any more. */
+  pruneConfigSnapshots(req: PruneConfigSnapshotsRequest): Promise<PruneConfigSnapshotsResult>;
 
   startCanary(target: CanaryTarget): Promise<{ deployment: string }>;
   setCanaryWeight(req: { target: CanaryTarget; weight: number }): Promise<WeightResult>;

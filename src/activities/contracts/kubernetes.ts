@@ -2,6 +2,7 @@
 import type { InEnvironment } from './scope';
 import type { Colour } from '../../domain/blue-green';
 import type { ColourTarget } from '../../domain/plan';
+import type { ReferenceRename } from '../../domain/config-snapshots';
 
 export interface RolloutOutcome {
   deployment: string;
@@ -61,6 +62,13 @@ export interface ImageUpdate {
   container: string;
   /** Digest-pinned (`repo:tag@sha256:...`) when the build step knows the digest. */
   image: string;
+  /**
+   * ConfigMap/Secret references of this Deployment's pod template to rename
+   * in the same write as the image (snapshotConfiguration's references), so
+   * code and configuration change in one revision. Those of all updates of a
+   * Deployment are applied together.
+   */
+  references?: ReferenceRename[];
 }
 
 export interface PatchImagesRequest extends InEnvironment {
@@ -77,6 +85,12 @@ export interface DeploymentRecord {
   revision?: number;
   previousImages: Record<string, string>;
   previousVersion?: string;
+  /**
+   * The renames that put back the ConfigMap/Secret references this change
+   * replaced (present when the change renamed any); rollbackImages applies
+   * them with the previous images.
+   */
+  previousReferences?: ReferenceRename[];
   images: Record<string, string>;
   /** False when the Deployment already had this change (a retry). */
   changed: boolean;
@@ -100,7 +114,7 @@ export interface WaitForRolloutResult {
 export interface RollbackImagesRequest extends InEnvironment {
   workflowId: string;
   namespace: string;
-  records: Pick<DeploymentRecord, 'deployment' | 'previousImages' | 'previousVersion'>[];
+  records: Pick<DeploymentRecord, 'deployment' | 'previousImages' | 'previousVersion' | 'previousReferences'>[];
   timeoutMs?: number;
 }
 

@@ -8,7 +8,7 @@
  * state (a write that is already there is skipped).
  */
 import type * as k8s from '@kubernetes/client-node';
-import type { DeploymentRecord, RolloutOutcome } from '../contracts';
+import type { DeploymentRecord, ReferenceRename, RolloutOutcome } from '../contracts';
 import {
   AlreadyExistsError,
   ConflictError,
@@ -31,6 +31,7 @@ import {
   VERSION_ANNOTATION,
   WORKFLOW_ANNOTATION,
 } from '../../domain/rollout';
+import { referencePatch, referencesRecord } from '../../domain/reference-patch';
 import { waitForRollouts } from './wait';
 
 /** What the Kubernetes and traffic activities are built from; tests and benchmarks pass their own clients, heartbeat or cancellation. */
@@ -44,6 +45,8 @@ export interface KubernetesDeps {
   heartbeat?: (details: unknown) => void;
   /** Cancellation; default: the current activity's cancellation signal. */
   cancellationSignal?: () => AbortSignal | undefined;
+  /** The release repository checked out at a commit (clients/git.ts ReleaseSource): where snapshotted ConfigMaps come from. */
+  sourceAt?: (commit: string) => Promise<string>;
 }
 
 /** One image change of one Deployment: what patchImages applies and records. */
@@ -61,6 +64,11 @@ export interface ImageChange {
   templateLabels?: Record<string, string>;
   /** Deployment annotations set (or, when null, removed) in the same write. */
   annotations?: Record<string, string | null>;
+  /**
+   * ConfigMap/Secret references renamed in the same write (config snapshots),
+   * so the new images and their configuration make one revision.
+   */
+  references?: ReferenceRename[];
 }
 
 /** Object names as the apiserver accepts them; anything else is a mistake in the request, not worth a retry. */
@@ -146,6 +154,7 @@ export class Deployments {
             `deployment ${p.deployment} has no container ${missing.map((m) => `"${m}"`).join(', ')} (containers: ${Object.keys(current).join(', ') || 'none'})`,
           );
         const prev = previousRecord(d, p.workflowId, p.version, p.images);
+        const refs = referencesRecord(d, p.workflowId, p.version, p.images, p.references);
         const a = d.metadata?.annotations ?? {};
         const labels = d.spec?.template.metadata?.labels ?? {};
         const upToDate =
@@ -155,12 +164,14 @@ export class Deployments {
           d.spec?.template.metadata?.annotations?.[VERSION_ANNOTATION] === p.version &&
           (p.replicas === undefined || d.spec?.replicas === p.replicas) &&
           Object.entries(p.templateLabels ?? {}).every(([k, v]) => labels[k] === v) &&
-          hasAnnotations(a, p.annotations);
+          hasAnnotations(a, p.annotations) &&
+          refs.applied;
         const record = {
           deployment: p.deployment,
           revision: revisionOf(d),
           previousImages: prev.previousImages,
           ...(prev.previousVersion ? { previousVersion: prev.previousVersion } : {}),
+          ...(refs.previous ? { previousReferences: refs.previous } : {}),
         };
         if (upToDate) return { ...record, images: current, changed: false };
         const body = imagePatch({
@@ -178,6 +189,7 @@ export class Deployments {
         };
         Object.assign(body.metadata.annotations, p.annotations ?? {});
         if (p.templateLabels) body.spec.template.metadata.labels = p.templateLabels;
+        if (p.references) referencePatch(body, d.spec?.template, p.images, p.references, refs.previous ?? []);
         const after = await this.kube.patchDeployment(p.namespace, p.deployment, body);
         this.runtime.heartbeat({ patched: p.deployment });
         return { ...record, images: containerImages(after.spec?.template), changed: true };

@@ -15,6 +15,7 @@ import type {
   PatchImagesResult,
   PodState,
   ReadStateRequest,
+  ReferenceRename,
   RollbackImagesRequest,
   RollbackImagesResult,
   UndoRolloutRequest,
@@ -58,6 +59,20 @@ function withChangedBeforeFailure(err: unknown, records: DeploymentRecord[]): un
     message: f.message,
     nonRetryable: f.nonRetryable ?? undefined,
     details: [...(f.details ?? []), { changedBeforeFailure: records }],
+  });
+}
+
+/** Renames as the request gives them: object names, and a kind when one is given. */
+function checkedRenames(deployment: string, renames: unknown): ReferenceRename[] {
+  if (!Array.isArray(renames)) throw invalid(`deployment ${deployment}: references must be a list of {from, to}`);
+  return renames.map((r: Partial<ReferenceRename> | null) => {
+    if (r?.kind !== undefined && r.kind !== 'ConfigMap' && r.kind !== 'Secret')
+      throw invalid(`deployment ${deployment}: a reference's kind must be ConfigMap or Secret`);
+    return {
+      ...(r?.kind ? { kind: r.kind } : {}),
+      from: requireName('reference from', r?.from),
+      to: requireName('reference to', r?.to),
+    };
   });
 }
 
@@ -148,10 +163,16 @@ export function rolloutActivities(deployments: Deployments) {
       const namespace = requireName('namespace', req.namespace);
       if (!req.updates?.length) throw invalid('patchImages needs at least one update');
       const byDeployment = new Map<string, Record<string, string>>();
+      const referencesOf = new Map<string, ReferenceRename[]>();
       for (const u of req.updates) {
         requireName('deployment', u.deployment);
         if (typeof u.image !== 'string' || !u.image) throw invalid(`deployment ${u.deployment}: image is empty`);
         byDeployment.set(u.deployment, { ...(byDeployment.get(u.deployment) ?? {}), [u.container]: u.image });
+        if (u.references !== undefined)
+          referencesOf.set(u.deployment, [
+            ...(referencesOf.get(u.deployment) ?? []),
+            ...checkedRenames(u.deployment, u.references),
+          ]);
       }
       const settled = await Promise.allSettled(
         [...byDeployment].map(([deployment, images]) =>
@@ -162,6 +183,7 @@ export function rolloutActivities(deployments: Deployments) {
             images,
             version: req.version,
             action: 'deploy',
+            ...(referencesOf.has(deployment) ? { references: referencesOf.get(deployment) } : {}),
           }),
         ),
       );
@@ -197,6 +219,7 @@ export function rolloutActivities(deployments: Deployments) {
             images: r.previousImages,
             version,
             action: 'rollback to',
+            ...(r.previousReferences ? { references: checkedRenames(r.deployment, r.previousReferences) } : {}),
           });
         }),
       );
