@@ -7,6 +7,7 @@
 import { formatDuration } from '../domain/duration';
 import type { DeploymentPreview, QuarantineRecord } from '../activities/contracts';
 import {
+  configChangeLine,
   waveLine,
   type DeploymentStatus,
   type SignalRecord,
@@ -88,6 +89,10 @@ export function formatStatus(
   if (s.waves?.length) {
     lines.push('  waves:');
     for (const w of s.waves) lines.push(`    ${waveLine(w)}`);
+  }
+  if (s.configuration?.length) {
+    lines.push('  configuration (old → new snapshot):');
+    for (const c of s.configuration) lines.push(`    ${configChangeLine(c)}`);
   }
   const steering = first('steering');
   if (steering) lines.push(`  steering: ${steering.summary}`);

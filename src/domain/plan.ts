@@ -19,6 +19,8 @@ export interface PlannedService {
   container: string;
   /** registry/image:version */
   reference: string;
+  /** ConfigMaps made from the release repository at the release's commit (config services[].configMaps); none: absent. */
+  configMaps?: { name: string; path: string }[];
 }
 
 export interface CanarySettings {

@@ -26,6 +26,7 @@ export function plannedService(s: ServiceConfig, registry: string, version?: str
     deployment: s.deployment ?? s.name,
     container: s.container ?? s.name,
     reference: version ? imageReference(registry, s.image, version) : '',
+    ...(s.configMaps?.length ? { configMaps: s.configMaps.map((c) => ({ name: c.name, path: c.path })) } : {}),
   };
 }
 

@@ -9,6 +9,7 @@ import { parseBackupKey } from './backup';
 import { differences } from './differences';
 import { colourTarget, trafficService, trafficTarget, type DeployPlan, type TrafficTarget } from './plan';
 import { isVersion } from './version';
+import { isBaseOrSnapshotOf, type ReferenceRename } from './config-snapshots';
 
 const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
@@ -30,6 +31,8 @@ export interface HandedRecord {
   previousVersion?: string;
   /** The cluster the Deployment is in: one of the plan's clusters. */
   cluster?: string;
+  /** ConfigMap/Secret references to put back (a snapshot to the base or older snapshot it replaced). */
+  previousReferences?: ReferenceRename[];
 }
 
 /**
@@ -75,14 +78,44 @@ export function checkedRecords(
       );
       continue;
     }
+    const references = referenceProblems(r.previousReferences);
+    if (typeof references === 'string') {
+      problems.push(`record for deployment ${svc.deployment}: ${references}`);
+      continue;
+    }
     out.push({
       deployment: svc.deployment,
       previousImages: { [svc.container]: image },
       ...(r.previousVersion !== undefined ? { previousVersion: r.previousVersion } : {}),
       ...(r.cluster !== undefined ? { cluster: r.cluster } : {}),
+      ...(references.length ? { previousReferences: references } : {}),
     });
   }
   return { records: out, problems };
+}
+
+/**
+ * The references a record puts back, each a snapshot (`<base>-<hash10>`)
+ * renamed to its base or another snapshot of the same base: a rollback may
+ * return a Deployment to its own configuration's earlier versions, never point
+ * it at another object. A problem is returned as a line.
+ */
+function referenceProblems(given: unknown): ReferenceRename[] | string {
+  if (given === undefined) return [];
+  if (!Array.isArray(given)) return 'previousReferences must be a list';
+  const out: ReferenceRename[] = [];
+  for (const r of given as Partial<ReferenceRename>[]) {
+    const from = r?.from;
+    const to = r?.to;
+    const kind = r?.kind;
+    if (kind !== undefined && kind !== 'ConfigMap' && kind !== 'Secret')
+      return `previousReferences: kind ${JSON.stringify(kind)} is neither ConfigMap nor Secret`;
+    const base = typeof from === 'string' ? /^([a-z0-9][-a-z0-9.]*)-[0-9a-f]{10}$/.exec(from)?.[1] : undefined;
+    if (!base || typeof to !== 'string' || !isBaseOrSnapshotOf(to, base))
+      return `previousReferences: ${JSON.stringify(from)} → ${JSON.stringify(to)} is not a snapshot going back to its own base or an earlier snapshot of it`;
+    out.push({ ...(kind ? { kind } : {}), from: from!, to });
+  }
+  return out;
 }
 
 /**

@@ -128,6 +128,23 @@ export interface StageStatus {
   reason?: string;
 }
 
+/** One ConfigMap or Secret reference a rollout moved to an immutable snapshot. */
+export interface ConfigChange {
+  cluster?: string;
+  deployment: string;
+  kind: 'ConfigMap' | 'Secret';
+  /** What the pod template referenced before, and the snapshot it references now. */
+  from: string;
+  to: string;
+  /** sha256 of the snapshot's content. */
+  hash: string;
+}
+
+/** "auth-service: Secret auth-service-credentials → auth-service-credentials-1a2b3c4d5e (sha256 1a2b3c4d5e6f…)". */
+export function configChangeLine(c: ConfigChange): string {
+  return `${c.cluster ? `${c.cluster}: ` : ''}${c.deployment}: ${c.kind} ${c.from} → ${c.to} (sha256 ${c.hash.slice(0, 12)}…)`;
+}
+
 /** One wave of a rollout: its services, and how far it got. */
 export interface WaveStatus {
   /** 1-based, in rollout order. */
@@ -165,6 +182,8 @@ export interface DeploymentStatus {
   children: string[];
   /** A release: every stage in order. */
   stages?: StageStatus[];
+  /** Configuration versioned with the release: each reference a rollout moved, by name and hash (never a value). */
+  configuration?: ConfigChange[];
   /** A deployment whose services roll out in waves (config dependsOn): each wave in order. */
   waves?: WaveStatus[];
   /** A release: its commit and the image digests every stage deploys. */

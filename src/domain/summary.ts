@@ -7,7 +7,7 @@
  * outside goes through redact(), so secrets named by the caller (and URL
  * passwords) never reach the text.
  */
-import { waveLine, type AnalysisRun, type DeploymentStatus, type StepRecord } from './status';
+import { configChangeLine, waveLine, type AnalysisRun, type DeploymentStatus, type StepRecord } from './status';
 import { redact } from './verification';
 
 export interface ChangeEntry {
@@ -280,6 +280,9 @@ export function buildSummary(input: SummaryInput): Summary {
     '',
     ...(status.waves?.length
       ? ['## Rollout Order', status.waves.map((w) => `- ${clean(waveLine(w))}`).join('\n'), '']
+      : []),
+    ...(status.configuration?.length
+      ? ['## Configuration', status.configuration.map((c) => `- ${clean(configChangeLine(c))}`).join('\n'), '']
       : []),
     '## Deployment Time',
     `- Build: ${humanDuration(timings.buildMs)}`,

@@ -12,13 +12,13 @@ import { formatDuration } from '../domain/duration';
 import { policyOf, proofFlags } from '../domain/identity';
 import { shellCommand } from '../domain/shell';
 import type { SignalRecord } from '../domain/status';
-import type { ImageUpdate } from '../activities/contracts';
+import type { ImageUpdate, ReferenceRename } from '../activities/contracts';
 import { ErrorType } from '../domain/errors';
 import { releaseImage, type DeployPlan, type PlannedService } from '../domain/plan';
 import type { WaveStatus } from '../domain/status';
 import { long, short } from './activity-options';
 import { changedBeforeFailure, shiftTraffic, type Release, type RolloutStart } from './deploy-steps';
-import { PARTIAL_IMAGE_UNDO_PATCH, WAVES_PATCH } from './patches';
+import { CONFIG_SNAPSHOTS_PATCH, PARTIAL_IMAGE_UNDO_PATCH, WAVES_PATCH } from './patches';
 import type { AutomaticRollback } from './rollback';
 import { approvalCommands, type Gate } from './support/gate';
 import { nowIso } from './support/tracker';
@@ -161,11 +161,16 @@ async function rollWave(
   const { t, p, workflowId, images, undo } = rel;
   const rolling = p.strategy === 'rolling' ? services : services.filter((s) => s.name !== p.traffic.service);
   if (rolling.length) {
-    const updates: ImageUpdate[] = rolling.map((s) => ({
-      deployment: s.deployment,
-      container: s.container,
-      image: releaseImage(s, images),
-    }));
+    const moved = await snapshotConfiguration(rel, rolling, label, cluster);
+    const updates: ImageUpdate[] = rolling.map((s) => {
+      const references = moved.get(s.deployment);
+      return {
+        deployment: s.deployment,
+        container: s.container,
+        image: releaseImage(s, images),
+        ...(references?.length ? { references } : {}),
+      };
+    });
     let updated: { records: AutomaticRollback['records'] };
     try {
       updated = await t.step(
@@ -202,6 +207,89 @@ async function rollWave(
     );
   }
   if (p.strategy !== 'rolling' && services.some((s) => s.name === p.traffic.service)) await shiftTraffic(rel, cluster);
+}
+
+/**
+ * Configuration versioned with the release: the wave's ConfigMaps from the
+ * release commit and the Secrets its Deployments reference, copied into
+ * immutable content-named snapshots. Returns each Deployment's references to
+ * move, which go in the same write as its image (patchImages), so the
+ * ReplicaSet of this revision names exactly the configuration it ran with.
+ */
+async function snapshotConfiguration(
+  rel: Release,
+  services: PlannedService[],
+  label: string,
+  cluster: string | undefined,
+): Promise<Map<string, ReferenceRename[]>> {
+  const { t, p, workflowId } = rel;
+  if (!patched(CONFIG_SNAPSHOTS_PATCH)) return new Map();
+  const r = await t.step(
+    `configuration snapshots${label}`,
+    () =>
+      short.snapshotConfiguration({
+        workflowId,
+        environment: p.environment,
+        ...(cluster ? { cluster } : {}),
+        namespace: p.namespace,
+        commit: p.commit,
+        deployments: services.map((s) => ({ deployment: s.deployment, configMaps: s.configMaps ?? [] })),
+      }),
+    (x) => {
+      const n = x.deployments.reduce((k, d) => k + d.references.length, 0);
+      return n
+        ? `${n} references: ${x.deployments.flatMap((d) => d.references.map((c) => c.to)).join(', ')}`
+        : 'none referenced';
+    },
+  );
+  const moved = new Map<string, ReferenceRename[]>();
+  for (const d of r.deployments) {
+    const changed = d.references.filter((c) => c.from !== c.to);
+    moved.set(
+      d.deployment,
+      changed.map((c) => ({ kind: c.kind, from: c.from, to: c.to })),
+    );
+    rel.t.status.configuration = [
+      ...(rel.t.status.configuration ?? []),
+      ...changed.map((c) => ({
+        ...(cluster ? { cluster } : {}),
+        deployment: d.deployment,
+        kind: c.kind,
+        from: c.from,
+        to: c.to,
+        hash: c.hash,
+      })),
+    ];
+  }
+  return moved;
+}
+
+/**
+ * After a success: snapshots that neither a Deployment nor one of the
+ * ReplicaSets it keeps (revisionHistoryLimit) references are deleted, in
+ * every cluster. Best effort: what is left is pruned by the next release.
+ */
+export async function pruneConfigSnapshots(rel: Release): Promise<void> {
+  const { t, p } = rel;
+  if (!patched(CONFIG_SNAPSHOTS_PATCH)) return;
+  for (const cluster of p.clusters?.length ? p.clusters : [undefined]) {
+    await t
+      .step(
+        `prune configuration snapshots${cluster ? ` (${cluster})` : ''}`,
+        () =>
+          short.pruneConfigSnapshots({
+            environment: p.environment,
+            ...(cluster ? { cluster } : {}),
+            namespace: p.namespace,
+            deployments: p.services.map((s) => s.deployment),
+          }),
+        (x) => {
+          const deleted = x.deployments.flatMap((d) => d.deleted);
+          return deleted.length ? `deleted ${deleted.join(', ')}` : 'nothing to delete';
+        },
+      )
+      .catch(() => undefined);
+  }
 }
 
 /** Records of changes in `cluster`, so the rollback restores them there. */

@@ -46,7 +46,7 @@ import { Gate, peopleRules, verifiedFields } from './support/gate';
 import { abortedBy, Stop } from './support/stop';
 import { describeError, errorType, nowIso, Tracker } from './support/tracker';
 import { buildAndBackUp, migrate, preflight, tagRelease, verify, writeSummary, type Release } from './deploy-steps';
-import { rollOut } from './deploy-rollout';
+import { pruneConfigSnapshots, rollOut } from './deploy-rollout';
 
 /** How a deployment ended; `planned` is a dry run. */
 export type DeployOutcome = 'succeeded' | 'rolled-back' | 'aborted' | 'failed' | 'planned';
@@ -246,6 +246,7 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
 
   if (!failure) {
     t.phase('reporting');
+    await pruneConfigSnapshots(r);
     // The summary states the outcome the deployment ends with, as on the failure path.
     const summary = await writeSummary(t, p, r.undo.migrationsApplied, r.backup?.key, 'succeeded');
     await notify('succeeded', `${p.project} ${p.version} is live on ${p.environment}`);

@@ -179,6 +179,14 @@ export const CANARY_HOLDS_WHILE_FROZEN_PATCH = 'canary-holds-while-frozen';
  */
 export const WAVES_PATCH = 'deploy-rolls-out-in-waves';
 
+/**
+ * Before a Deployment's images change, its configuration is snapshotted
+ * (ConfigMaps from the release commit, the Secrets it references) and the
+ * same write points it at the snapshots; after a success, snapshots no
+ * revision references any more are pruned. Before, configuration was never touched.
+ */
+export const CONFIG_SNAPSHOTS_PATCH = 'deploy-snapshots-configuration';
+
 /** Every patch id above: what a history's patch markers may hold. */
 export const PATCH_IDS: readonly string[] = [
   RUN_ANALYSIS_PATCH,
@@ -204,4 +212,5 @@ export const PATCH_IDS: readonly string[] = [
   QUARANTINE_PATCH,
   CANARY_HOLDS_WHILE_FROZEN_PATCH,
   WAVES_PATCH,
+  CONFIG_SNAPSHOTS_PATCH,
 ];

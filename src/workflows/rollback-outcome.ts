@@ -15,7 +15,7 @@ import { CLOSE_STATUS_FOLLOWS_OUTCOME_PATCH } from './patches';
 export interface AutomaticRollback {
   plan: DeployPlan;
   /** What the Deployments the deployment changed ran before. */
-  records: (Pick<DeploymentRecord, 'deployment' | 'previousImages' | 'previousVersion'> & {
+  records: (Pick<DeploymentRecord, 'deployment' | 'previousImages' | 'previousVersion' | 'previousReferences'> & {
     /** The cluster the record's Deployment is in (an environment of several clusters). */
     cluster?: string;
   })[];

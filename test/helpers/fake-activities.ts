@@ -261,6 +261,9 @@ export function fakeActivities(opts: FakeOptions = {}) {
           previousImages: { [u.container]: `${u.deployment}:1.0.0` },
           previousVersion: '1.0.0',
           images: { [u.container]: u.image },
+          ...(u.references?.length
+            ? { previousReferences: u.references.map((r) => ({ ...r, from: r.to, to: r.from })) }
+            : {}),
           changed: true,
         })),
       };

@@ -162,6 +162,39 @@ describe("a rollback's records", () => {
     });
   });
 
+  test('issue 19: previous references may only go back to the same base, and a cluster must be one of the plan', () => {
+    const record = (previousReferences: unknown, cluster?: string) => [
+      {
+        deployment: svc.deployment,
+        previousImages: { [svc.container]: `${registry}/${svc.image}:1.0.0` },
+        previousReferences: previousReferences as never,
+        ...(cluster ? { cluster } : {}),
+      },
+    ];
+    const back = [
+      { kind: 'Secret' as const, from: 'auth-creds-0123456789', to: 'auth-creds' },
+      { kind: 'ConfigMap' as const, from: 'auth-config-0123456789', to: 'auth-config-abcdefabcd' },
+    ];
+    expect(checkedRecords(record(back), plan)).toMatchObject({ problems: [], records: [{ previousReferences: back }] });
+    // Pointing a Deployment at another Secret of the namespace is what an attacker would hand over.
+    expect(
+      checkedRecords(record([{ kind: 'Secret', from: 'auth-creds-0123456789', to: 'billing-creds' }]), plan).problems,
+    ).toEqual([
+      `record for deployment ${svc.deployment}: previousReferences: "auth-creds-0123456789" → "billing-creds" is not a snapshot going back to its own base or an earlier snapshot of it`,
+    ]);
+    expect(checkedRecords(record([{ from: 'auth-creds', to: 'billing-creds' }]), plan).problems).toHaveLength(1);
+    expect(checkedRecords(record([{ kind: 'Pod', from: 'a-0123456789', to: 'a' }]), plan).problems).toHaveLength(1);
+    expect(checkedRecords(record(undefined, 'region-z'), plan).problems).toEqual([
+      `record for deployment ${svc.deployment}: cluster "region-z" is not one of the environment's (none)`,
+    ]);
+    expect(
+      checkedRecords(record(undefined, 'region-b'), { ...plan, clusters: ['region-a', 'region-b'] }),
+    ).toMatchObject({
+      problems: [],
+      records: [{ cluster: 'region-b' }],
+    });
+  });
+
   test('an image of a registry.previousHosts entry is accepted only when the config lists it', () => {
     const moved = [
       { deployment: svc.deployment, previousImages: { [svc.container]: `old.example:5000/${svc.image}:1.0.0` } },

@@ -814,3 +814,76 @@ describe('issue 19: clusters as waves', () => {
     expect(new Set(clusterOf(fake, 'rollbackImages'))).toEqual(new Set(['region-a']));
   }, 60_000);
 });
+
+describe('issue 19: configuration versioned with the release', () => {
+  const HASH = 'abcdef0123456789'.repeat(4);
+  const snapshots: Partial<Activities> = {
+    async snapshotConfiguration(req) {
+      return {
+        deployments: req.deployments.map((d) => ({
+          deployment: d.deployment,
+          references:
+            d.deployment === 'auth-service'
+              ? [
+                  {
+                    kind: 'ConfigMap' as const,
+                    base: 'auth-config',
+                    from: 'auth-config',
+                    to: 'auth-config-abcdef0123',
+                    hash: HASH,
+                  },
+                  {
+                    kind: 'Secret' as const,
+                    base: 'auth-creds',
+                    from: 'auth-creds',
+                    to: 'auth-creds-abcdef0123',
+                    hash: HASH,
+                  },
+                ]
+              : [],
+        })),
+      };
+    },
+  };
+
+  test("the snapshots' references go in the image's write; the status names them, never their values", async () => {
+    const { result, fake } = await deploy({
+      plan: plan({ version: '1.0.1', strategy: 'rolling' }),
+      override: snapshots,
+    });
+    expect(result.outcome).toBe('succeeded');
+    const update = fake
+      .argsOf<{ updates: { deployment: string; references?: unknown }[] }>('patchImages')[0]
+      .updates.find((u) => u.deployment === 'auth-service');
+    expect(update?.references).toEqual([
+      { kind: 'ConfigMap', from: 'auth-config', to: 'auth-config-abcdef0123' },
+      { kind: 'Secret', from: 'auth-creds', to: 'auth-creds-abcdef0123' },
+    ]);
+    expect(result.status.configuration?.map((c) => `${c.deployment} ${c.kind} ${c.from}→${c.to}`)).toEqual([
+      'auth-service ConfigMap auth-config→auth-config-abcdef0123',
+      'auth-service Secret auth-creds→auth-creds-abcdef0123',
+    ]);
+    // Pruned after the success, under the environment lock.
+    expect(fake.names().indexOf('pruneConfigSnapshots')).toBeGreaterThan(fake.names().indexOf('checkHealth'));
+  }, 60_000);
+
+  test('a rollback puts the previous references back in the same write as the previous images', async () => {
+    const { result, fake } = await deploy(
+      {
+        plan: plan({ version: '1.0.1', strategy: 'rolling' }),
+        override: snapshots,
+        fail: { checkHealth: 'HealthCheckFailed' },
+      },
+      { version: '1.0.1', strategy: 'rolling' },
+    );
+    expect(result.outcome).toBe('rolled-back');
+    const records = fake.argsOf<{ records: { deployment: string; previousReferences?: unknown }[] }>(
+      'rollbackImages',
+    )[0].records;
+    expect(records.find((r) => r.deployment === 'auth-service')?.previousReferences).toEqual([
+      { kind: 'ConfigMap', from: 'auth-config-abcdef0123', to: 'auth-config' },
+      { kind: 'Secret', from: 'auth-creds-abcdef0123', to: 'auth-creds' },
+    ]);
+    expect(fake.count('pruneConfigSnapshots')).toBe(0);
+  }, 60_000);
+});
