@@ -95,8 +95,54 @@ async function ensureBaseImages(): Promise<number> {
   return built;
 }
 
+/**
+ * auth-service's configuration, versioned with the release (config
+ * services[].configMaps): its settings come from the release repository's
+ * config/auth-service, its signing key from a Secret the pods read. Both are
+ * put back to these values by `reset`.
+ */
+export const AUTH_CONFIG = 'auth-service-config';
+export const AUTH_SECRET = 'auth-service-credentials';
+/** A sandbox value, not a credential: the e2e secret scans look for it in histories, logs and notifications. */
+export const AUTH_SIGNING_KEY = 'sandbox-signing-key-5d1c9a7e3b';
+
+function authConfiguration(): k8s.KubernetesObject[] {
+  const settings = readFileSync(
+    path.join(ROOT, 'scripts', 'sandbox', 'demo-repo', 'config', 'auth-service', 'settings.json'),
+    'utf8',
+  );
+  return [
+    {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: AUTH_CONFIG, namespace: NAMESPACE },
+      data: { 'settings.json': settings },
+    } as k8s.V1ConfigMap,
+    {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: AUTH_SECRET, namespace: NAMESPACE },
+      type: 'Opaque',
+      data: { JWT_SIGNING_KEY: Buffer.from(AUTH_SIGNING_KEY).toString('base64') },
+    } as k8s.V1Secret,
+  ];
+}
+
+/** What auth-service's pods read: the settings ConfigMap as files, the signing key as a variable. */
+function authReferences(service: string): Partial<k8s.V1PodSpec> & { container: Partial<k8s.V1Container> } {
+  if (service !== 'auth-service') return { container: {} };
+  return {
+    volumes: [{ name: 'settings', configMap: { name: AUTH_CONFIG } }],
+    container: {
+      volumeMounts: [{ name: 'settings', mountPath: '/etc/auth-service' }],
+      envFrom: [{ secretRef: { name: AUTH_SECRET } }],
+    },
+  };
+}
+
 function deployment(service: string): k8s.V1Deployment {
   const labels = { app: service };
+  const { container: reads, ...podReads } = authReferences(service);
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -121,8 +167,10 @@ function deployment(service: string): k8s.V1Deployment {
               image: imageRef(service, BASE_VERSION),
               ports: [{ containerPort: 8080, name: 'http' }],
               env: [{ name: 'SERVICE_NAME', value: service }],
+              ...reads,
             },
           ],
+          ...podReads,
         },
       },
     },
@@ -240,7 +288,13 @@ export async function applyPlatform(resetExtras: boolean, cluster: SandboxCluste
       });
     }
   }
-  await apply(kc, [...SERVICES.map(deployment), ...SERVICES.map(service), previewService(), virtualService()]);
+  await apply(kc, [
+    ...authConfiguration(),
+    ...SERVICES.map(deployment),
+    ...SERVICES.map(service),
+    previewService(),
+    virtualService(),
+  ]);
 }
 
 async function platformReady(cluster: SandboxCluster): Promise<boolean> {

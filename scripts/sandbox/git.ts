@@ -36,11 +36,17 @@ function git(cwd: string, args: string[]): string {
 const CHANGES: { subject: string; apply: (dir: string) => void }[] = [
   {
     subject: 'Fix auth token validation',
-    apply: (d) =>
+    apply: (d) => {
       appendFileSync(
         path.join(d, 'services/auth-service/server.js'),
         "module.exports.validateToken = (t) => typeof t === 'string' && t.length === 48;\n",
-      ),
+      );
+      // Shorter-lived tokens: a configuration change that ships (and rolls back) with the release.
+      writeFileSync(
+        path.join(d, 'config/auth-service/settings.json'),
+        '{\n  "tokenTtlSeconds": 900,\n  "issuer": "https://auth.ai-saas.example"\n}\n',
+      );
+    },
   },
   {
     subject: 'Add response caching',
