@@ -178,7 +178,7 @@ test("a fault in region-a's second wave rolls back the second wave, then the fir
     const r = await resultOf(startDeploy(`deploy-waves-fault-e2e-${Date.now()}`).then((h) => h.result()));
     expect(r.outcome).toBe('rolled-back');
     expect(r.reason).toMatch(
-      /region-a, wave 2 of 2: api-gateway: checks failed: kubernetes health: api-gateway: \d+ error line/,
+      /region-a, wave 2 of 2: api-gateway: checks failed: kubernetes health: failed: api-gateway: \d+ error line/,
     );
     const order = log.order();
     // Forward: wave 1, then wave 2; back: wave 2 first, then wave 1.
