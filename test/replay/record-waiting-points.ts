@@ -124,6 +124,15 @@ function frozenPlan(): DeployPlan {
     },
   };
 }
+/** Production as two clusters, its services in two waves, with `pauseMs` and an approval between the clusters. */
+function clustersPlan(pauseMs: number): DeployPlan {
+  return {
+    ...plan({ version: '1.0.1', strategy: 'rolling' }),
+    waves: [['auth-service', 'chat-service', 'billing-service', 'analytics-service', 'frontend'], ['api-gateway']],
+    clusters: ['region-a', 'region-b'],
+    betweenClusters: { pauseMs, approval: true, approvalTimeoutMs: 3_600_000 },
+  } as DeployPlan;
+}
 /** Approvals as the example config has them, with alice and bob the approvers (the freeze scenario's). */
 const c0Approvals = () => ({ ...plan({ version: '1.0.1' }).approvals, approvers: ['alice', 'bob'] });
 /** The plan with the environment's approvals.maxPause set to `ms`. */
@@ -680,6 +689,29 @@ const SCENARIOS: Scenario[] = [
       const h = await c.start('deployWorkflow', 'rec-deploy-freeze-window', { version: '1.0.1' });
       await until(h, 'the freeze window', isPhase('frozen'));
       await c.save('deployWorkflow--parked-in-freeze-window', h.workflowId);
+    },
+  },
+  {
+    // Region-a rolled out wave by wave and checked: the pause before region-b.
+    writes: ['deployWorkflow--parked-between-clusters'],
+    fake: { plan: clustersPlan(10 * 60_000) },
+    async run(c) {
+      const h = await c.start('deployWorkflow', 'rec-deploy-between-clusters', {
+        version: '1.0.1',
+        strategy: 'rolling',
+      });
+      await until(h, 'the pause between clusters', isPhase('soaking'));
+      await c.save('deployWorkflow--parked-between-clusters', h.workflowId);
+    },
+  },
+  {
+    // ...and the approval to roll out to region-b.
+    writes: ['deployWorkflow--parked-at-cluster-gate'],
+    fake: { plan: clustersPlan(0) },
+    async run(c) {
+      const h = await c.start('deployWorkflow', 'rec-deploy-cluster-gate', { version: '1.0.1', strategy: 'rolling' });
+      await until(h, 'the approval between clusters', isPhase('awaiting-approval'));
+      await c.save('deployWorkflow--parked-at-cluster-gate', h.workflowId);
     },
   },
 ];

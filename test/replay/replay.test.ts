@@ -66,6 +66,9 @@ const NEWER_WAITING_POINTS = [
   'deployWorkflow--parked-in-freeze-window',
   'canaryWorkflow--parked-frozen',
   'freezeWorkflow--parked-frozen',
+  // Issue 19: the pause and the approval between two clusters of an environment.
+  'deployWorkflow--parked-between-clusters',
+  'deployWorkflow--parked-at-cluster-gate',
 ];
 
 test('histories of every workflow type are committed', () => {
