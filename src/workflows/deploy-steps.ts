@@ -18,7 +18,7 @@ import { Stop } from './support/stop';
 import { describeError, Tracker } from './support/tracker';
 import { verifyRelease } from './verify-release';
 import { resultOf } from './outcome';
-import { COMMAND_MIGRATIONS_PATCH } from './patches';
+import { COMMAND_MIGRATIONS_PATCH, WAVES_PATCH } from './patches';
 
 /** One release in flight: what the stages read, and what the saga's undo collects as they go. */
 export interface Release {
@@ -53,6 +53,14 @@ export async function preflight({ t, p, workflowId }: Release): Promise<void> {
     () => short.preflight(p),
     (r) => `PostgreSQL ${r.database.version.split(' ')[1] ?? ''}, ${r.cluster.deployments.length} deployments`,
   );
+  // Every other cluster of the environment is checked before anything changes in the first.
+  for (const cluster of p.clusters?.slice(1) ?? [])
+    if (patched(WAVES_PATCH))
+      await t.step(
+        `pre-flight (${cluster})`,
+        () => short.preflight({ ...p, cluster }),
+        (r) => `${r.cluster.deployments.length} deployments`,
+      );
 
   t.phase('checks');
   if (p.release) return t.skip('pre-deployment checks', `run once for the release by ${p.release.workflowId}`);

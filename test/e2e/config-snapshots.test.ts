@@ -100,11 +100,26 @@ async function deploy(version: string, extra: Partial<DeployInput> = {}): Promis
   );
 }
 
-/** The revision (annotation) of auth-service's ReplicaSet that runs `version`. */
-async function revisionOf(version: string): Promise<number> {
+/** auth-service's image now. */
+async function image(): Promise<string> {
+  const d = await kube().apps.readNamespacedDeployment({ name: 'auth-service', namespace: NS });
+  return d.spec!.template.spec!.containers[0].image!;
+}
+
+/**
+ * The revision of auth-service's ReplicaSet that runs `image` and reads
+ * `secret`: one template, so one ReplicaSet (snapshots are named by content,
+ * so earlier runs' ReplicaSets may read the same snapshot with other images).
+ */
+async function revisionOf(runs: string, secret: string): Promise<number> {
   const list = await kube().apps.listNamespacedReplicaSet({ namespace: NS, labelSelector: 'app=auth-service' });
-  const rs = list.items.find((r) => r.spec?.template?.spec?.containers[0].image?.includes(`:${version}`));
-  return Number(rs!.metadata!.annotations!['deployment.kubernetes.io/revision']);
+  const rs = list.items.filter(
+    (r) =>
+      r.spec?.template?.spec?.containers[0].image === runs &&
+      r.spec?.template?.spec?.containers[0].envFrom?.[0]?.secretRef?.name === secret,
+  );
+  expect(rs).toHaveLength(1);
+  return Number(rs[0].metadata!.annotations!['deployment.kubernetes.io/revision']);
 }
 
 test('a ConfigMap and a Secret snapshot return with the code: automatic rollback and rollback --to-revision', async () => {
@@ -116,6 +131,7 @@ test('a ConfigMap and a Secret snapshot return with the code: automatic rollback
   const first = await deploy('1.0.1');
   expect({ outcome: first.outcome, reason: first.reason }).toEqual({ outcome: 'succeeded' });
   const v1 = await references();
+  const v1Image = await image();
   expect(v1.configMap).toMatch(new RegExp(`^${AUTH_CONFIG}-[0-9a-f]{10}$`));
   expect(v1.secret).toMatch(new RegExp(`^${AUTH_SECRET}-[0-9a-f]{10}$`));
   const v1Contents = await contents(v1);
@@ -154,7 +170,7 @@ test('a ConfigMap and a Secret snapshot return with the code: automatic rollback
   const v3 = await references();
   expect(v3.secret).not.toBe(v1.secret);
   expect(Buffer.from((await contents(v3)).key!, 'base64').toString()).toBe(ROTATED_KEY);
-  const revision = await revisionOf('1.0.1');
+  const revision = await revisionOf(v1Image, v1.secret);
   const rollbackId = `rollback-config-e2e-${Date.now()}`;
   ran.push(rollbackId);
   const back = await resultOf(
@@ -166,6 +182,7 @@ test('a ConfigMap and a Secret snapshot return with the code: automatic rollback
   );
   expect({ outcome: back.outcome, reason: back.reason }).toEqual(expect.objectContaining({ outcome: 'rolled-back' }));
   expect(await references()).toEqual(v1);
+  expect(await image()).toBe(v1Image);
   expect(await contents(v1)).toEqual(v1Contents);
 
   // No Secret value anywhere a person or a machine reads.

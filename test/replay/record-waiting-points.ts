@@ -131,7 +131,7 @@ function clustersPlan(pauseMs: number): DeployPlan {
     waves: [['auth-service', 'chat-service', 'billing-service', 'analytics-service', 'frontend'], ['api-gateway']],
     clusters: ['region-a', 'region-b'],
     betweenClusters: { pauseMs, approval: true, approvalTimeoutMs: 3_600_000 },
-  } as DeployPlan;
+  };
 }
 /** Approvals as the example config has them, with alice and bob the approvers (the freeze scenario's). */
 const c0Approvals = () => ({ ...plan({ version: '1.0.1' }).approvals, approvers: ['alice', 'bob'] });
