@@ -750,8 +750,10 @@ describe('issue 19: clusters as waves', () => {
         const s = await h.query(statusQuery);
         expect(s.waitingFor?.gate).toBe('cluster-region-b');
         expect(s.waitingFor?.commands?.[0]).toContain(`deployctl approve ${h.workflowId}`);
-        // Nothing has touched region-b yet.
-        expect(s.steps.filter((x) => x.name.includes('(region-b')).map((x) => x.name)).toEqual([]);
+        // Nothing has changed in region-b yet: it was only checked before anything changed anywhere.
+        expect(s.steps.filter((x) => x.name.includes('(region-b')).map((x) => x.name)).toEqual([
+          'pre-flight (region-b)',
+        ]);
         await h.signal(approveSignal, { by: 'carol', note: 'region-a looks good' });
       },
     );
