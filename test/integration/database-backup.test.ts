@@ -29,6 +29,7 @@ import { Client } from 'pg';
 import type { DatabaseProgress } from '../../src/activities/contracts';
 import { databaseActivities } from '../../src/activities/database';
 import { CREATE_MIGRATIONS_TABLE_SQL } from '../../src/domain/migrations';
+import { backupTimestamp } from '../../src/domain/backup';
 import { loadConfig } from '../../src/load-config';
 import { sandboxVar } from '../helpers/sandbox';
 import { REPO_ROOT } from '../helpers/tools';
@@ -473,10 +474,15 @@ describe('round trip', () => {
 
   test('a backup whose bytes no longer match its checksum is refused before the database is touched', async () => {
     const head = await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: backup.key }));
-    const key =
-      backup.key
-        .replace('.dump', '')
-        .replace(/T(\d{6})Z$/, (_m, t: string) => `T${String((Number(t) + 1) % 240000).padStart(6, '0')}Z`) + '.dump';
+    // The same backup one second later (a real time: adding 1 to HHMMSS as a number made 59 s into 60 s).
+    const key = backup.key.replace(/(\d{8})T(\d{6})Z\.dump$/, (_m, d: string, t: string) => {
+      const at = new Date(
+        Date.UTC(+d.slice(0, 4), +d.slice(4, 6) - 1, +d.slice(6, 8), +t.slice(0, 2), +t.slice(2, 4), +t.slice(4, 6)) +
+          1000,
+      );
+      return `${backupTimestamp(at)}.dump`;
+    });
+    expect(key).not.toBe(backup.key);
     const body = Buffer.from(
       await (await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: backup.key }))).Body!.transformToByteArray(),
     );
