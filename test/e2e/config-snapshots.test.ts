@@ -16,7 +16,7 @@ import type { DeployInput } from '../../src/domain/input';
 import { deployWorkflow, type DeployResult } from '../../src/workflows/deploy';
 import { resultOf } from '../../src/workflows/outcome';
 import { rollbackWorkflow } from '../../src/workflows/rollback';
-import { AUTH_CONFIG, AUTH_SECRET, AUTH_SIGNING_KEY } from '../../scripts/sandbox/demo';
+import { AUTH_CONFIG, AUTH_SECRET, AUTH_SIGNING_KEY } from '../../scripts/sandbox/demo-config';
 import { adminKube, sandboxCli, startE2E, type E2E } from '../helpers/e2e';
 import { formatFindings, scanForSecrets } from '../helpers/secrets';
 
