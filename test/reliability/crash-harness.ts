@@ -838,6 +838,7 @@ const USES: Record<System, string[]> = {
   postgres: ['migrationStatus', 'applyMigrations', 'backupDatabase'],
   apiserver: [
     'podRestarts',
+    'snapshotConfiguration',
     'patchImages',
     'waitForRollout',
     'readClusterState',
