@@ -61,8 +61,16 @@ export function renderQuery(template: string, values: TemplateValues): string {
   });
 }
 
-/** What one instant query gave: a number to judge, or why there is none. */
-export type QueryValue = { kind: 'value'; value: number } | { kind: 'none'; reason: string };
+/**
+ * A value, or why there is none. `error: true` when the backend failed (a
+ * query error, unreachable, timed out, an answer that does not parse), as
+ * opposed to answering with no data: analysis counts consecutive errors
+ * against a metric's consecutiveErrorLimit.
+ */
+export type QueryValue = { kind: 'value'; value: number } | { kind: 'none'; reason: string; error?: boolean };
+
+/** Samples of one series over a window, oldest first (NaN and ±Inf dropped by the provider), or why there are none. */
+export type QuerySamples = { kind: 'samples'; values: number[] } | { kind: 'none'; reason: string; error?: boolean };
 
 /** Prometheus sample values are strings; "NaN", "+Inf" and "-Inf" are spelled out. */
 export function parseSampleValue(raw: unknown): number | undefined {
@@ -84,6 +92,16 @@ function clip(text: string, max = 200): string {
   return oneLine.length > max ? `${oneLine.slice(0, max)}...` : oneLine;
 }
 
+/** Why a Prometheus answer is an error (no JSON body, status not success), or undefined when it succeeded. */
+function queryFailure(httpStatus: number, body: unknown): { kind: 'none'; reason: string; error: true } | undefined {
+  if (!isRecord(body))
+    return { kind: 'none', reason: `Prometheus answered HTTP ${httpStatus} without a JSON body`, error: true };
+  if (body.status === 'success') return undefined;
+  const type = typeof body.errorType === 'string' ? body.errorType : 'error';
+  const error = typeof body.error === 'string' ? clip(body.error) : 'no error message';
+  return { kind: 'none', reason: `query error (${type}): ${error}`, error: true };
+}
+
 function sampleOf(pair: unknown): QueryValue {
   if (!Array.isArray(pair) || pair.length !== 2) return { kind: 'none', reason: 'malformed sample in the response' };
   const value = parseSampleValue(pair[1]);
@@ -98,14 +116,10 @@ function sampleOf(pair: unknown): QueryValue {
  * series are refused rather than guessed at.
  */
 export function classifyQueryResponse(httpStatus: number, body: unknown): QueryValue {
-  if (!isRecord(body)) return { kind: 'none', reason: `Prometheus answered HTTP ${httpStatus} without a JSON body` };
-  if (body.status !== 'success') {
-    const type = typeof body.errorType === 'string' ? body.errorType : 'error';
-    const error = typeof body.error === 'string' ? clip(body.error) : 'no error message';
-    return { kind: 'none', reason: `query error (${type}): ${error}` };
-  }
-  const data = body.data;
-  if (!isRecord(data)) return { kind: 'none', reason: 'response has no data' };
+  const failed = queryFailure(httpStatus, body);
+  if (failed) return failed;
+  const data = (body as Record<string, unknown>).data;
+  if (!isRecord(data)) return { kind: 'none', reason: 'response has no data', error: true };
   switch (data.resultType) {
     case 'scalar':
       return sampleOf(data.result);
@@ -127,4 +141,31 @@ export function classifyQueryResponse(httpStatus: number, body: unknown): QueryV
         reason: `unsupported result type ${JSON.stringify(data.resultType)} (expected an instant vector or scalar)`,
       };
   }
+}
+
+/**
+ * Classifies the JSON body of `/api/v1/query_range`: one series gives its
+ * finite samples, oldest first; no series or no finite sample is "no data";
+ * several series are refused, as for an instant query.
+ */
+export function classifyRangeResponse(httpStatus: number, body: unknown): QuerySamples {
+  const failed = queryFailure(httpStatus, body);
+  if (failed) return failed;
+  const data = (body as Record<string, unknown>).data;
+  if (!isRecord(data) || data.resultType !== 'matrix')
+    return { kind: 'none', reason: 'the range query did not return a matrix', error: true };
+  const result = Array.isArray(data.result) ? (data.result as unknown[]) : [];
+  if (result.length === 0) return { kind: 'none', reason: 'no data (no matching series in the window)' };
+  if (result.length > 1)
+    return {
+      kind: 'none',
+      reason: `the query returned ${result.length} series; it must return one (aggregate with sum or max)`,
+    };
+  const series = result[0];
+  const pairs = isRecord(series) && Array.isArray(series.values) ? (series.values as unknown[]) : [];
+  const values = pairs
+    .map((pair) => sampleOf(pair))
+    .flatMap((v) => (v.kind === 'value' && Number.isFinite(v.value) ? [v.value] : []));
+  if (values.length === 0) return { kind: 'none', reason: 'no data (no finite sample in the window)' };
+  return { kind: 'samples', values };
 }

@@ -70,6 +70,9 @@ const fixedMetrics: MetricsProviderFactory = () => ({
     measured.push({ metric: metric.name, target });
     return { kind: 'value', value: target.track === 'canary' ? 0.001 : 0.002 };
   },
+  async samples() {
+    return { kind: 'none', reason: 'this test provider keeps no samples' };
+  },
 });
 
 /** A migration tool with one pending migration, applied once. */

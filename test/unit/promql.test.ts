@@ -1,6 +1,7 @@
 import { judgeValue } from '../../src/domain/analysis';
 import {
   classifyQueryResponse,
+  classifyRangeResponse,
   escapePromString,
   parseSampleValue,
   placeholdersOf,
@@ -99,7 +100,11 @@ describe('classifyQueryResponse: only one finite number can ever pass', () => {
       errorType: 'bad_data',
       error: 'parse error at char 5: unexpected "}"',
     });
-    expect(r).toEqual({ kind: 'none', reason: 'query error (bad_data): parse error at char 5: unexpected "}"' });
+    expect(r).toEqual({
+      kind: 'none',
+      reason: 'query error (bad_data): parse error at char 5: unexpected "}"',
+      error: true,
+    });
   });
 
   test('non-JSON, missing data, matrices and malformed samples are none', () => {
@@ -126,5 +131,53 @@ describe('classifyQueryResponse: only one finite number can ever pass', () => {
     const r = classifyQueryResponse(200, vector(raw));
     expect(r.kind).toBe('value');
     if (r.kind === 'value') expect(judgeValue(r.value, { max: 0.01 }).outcome).toBe('inconclusive');
+  });
+});
+
+describe('classifyRangeResponse: the samples of one series for compare', () => {
+  const matrix = (result: unknown[]) => ({ status: 'success', data: { resultType: 'matrix', result } });
+
+  test('one series gives its finite samples, oldest first; NaN and ±Inf are left out', () => {
+    const r = classifyRangeResponse(
+      200,
+      matrix([
+        {
+          metric: {},
+          values: [
+            [1, '0.25'],
+            [2, 'NaN'],
+            [3, '0.5'],
+            [4, '+Inf'],
+            [5, '0.75'],
+          ],
+        },
+      ]),
+    );
+    expect(r).toEqual({ kind: 'samples', values: [0.25, 0.5, 0.75] });
+  });
+
+  test('no series, or no finite sample, is no data (not an error)', () => {
+    expect(classifyRangeResponse(200, matrix([]))).toEqual({
+      kind: 'none',
+      reason: 'no data (no matching series in the window)',
+    });
+    expect(classifyRangeResponse(200, matrix([{ values: [[1, 'NaN']] }]))).toMatchObject({
+      kind: 'none',
+      reason: expect.stringContaining('no finite sample'),
+    });
+  });
+
+  test('several series are refused; a query error or a body that is not a matrix is an error', () => {
+    expect(classifyRangeResponse(200, matrix([{ values: [] }, { values: [] }]))).toMatchObject({
+      kind: 'none',
+      reason: expect.stringContaining('2 series'),
+    });
+    expect(classifyRangeResponse(400, { status: 'error', errorType: 'bad_data', error: 'bad' })).toMatchObject({
+      kind: 'none',
+      error: true,
+    });
+    expect(classifyRangeResponse(200, { status: 'success', data: { resultType: 'vector', result: [] } })).toMatchObject(
+      { kind: 'none', error: true },
+    );
   });
 });

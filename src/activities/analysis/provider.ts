@@ -11,7 +11,7 @@
  * of domain/config.ts, and its tests.
  */
 import type { DeployConfig, MetricConfig } from '../../domain/config';
-import type { QueryValue, Track } from '../../domain/promql';
+import type { QuerySamples, QueryValue, Track } from '../../domain/promql';
 
 /** The `analysis` config section: the provider's name and settings, the metrics, the limits. */
 export type AnalysisConfig = DeployConfig['analysis'];
@@ -33,6 +33,9 @@ export interface MetricTarget {
  */
 export type MetricValue = QueryValue;
 
+/** Samples of a metric on a target over its window, one every `step`, for comparing canary with stable. */
+export type MetricSamples = QuerySamples;
+
 /** One metrics backend, as analysis sees it: one value per metric and target, or why there is none. */
 export interface MetricsProvider {
   /** The name config analysis.provider selects this provider by. */
@@ -44,6 +47,13 @@ export interface MetricsProvider {
    * still recorded as inconclusive by the analysis, with its message).
    */
   measure(metric: MetricConfig, target: MetricTarget): Promise<MetricValue>;
+  /**
+   * The metric's samples on the target over its window, one every `step`
+   * (e.g. `10s`), oldest first, for a `compare` metric (canary against
+   * stable by a Mann-Whitney U test). Values that are not finite are left
+   * out. Never throws for what it could not measure, as measure.
+   */
+  samples(metric: MetricConfig, target: MetricTarget & { step: string }): Promise<MetricSamples>;
 }
 
 /** What a provider is built from: its settings in the `analysis` config section, and the worker's environment for its secrets. */
