@@ -145,6 +145,12 @@ function fraction(v: string): number {
     throw new Error(`--error-rate must be between 0 and 1, got ${JSON.stringify(v)}`);
   return n;
 }
+function factor(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0.1 || n > 100)
+    throw new Error(`--latency-factor must be a number from 0.1 to 100 (1.3: 30% slower), got ${JSON.stringify(v)}`);
+  return n;
+}
 function millis(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0 || n > 60_000)
@@ -212,6 +218,7 @@ program
   .addOption(new Option('--track <track>', 'which track').choices(['canary', 'stable']).default('canary'))
   .option('--error-rate <fraction>', 'share of requests answered with 500 (0..1)', fraction)
   .option('--latency-ms <ms>', 'latency added to every request', millis)
+  .option('--latency-factor <factor>', "every request's base latency multiplied (1.3: 30% slower)", factor)
   .option('--health-fail [reason]', 'make GET /health answer 503')
   .option('--preview-fail [reason]', "make the preview (a blue-green release's new colour) answer 503")
   .option('--log-errors <containers>', 'comma-separated containers whose logs get an error line every second')
@@ -231,6 +238,7 @@ program
       track: string;
       errorRate?: number;
       latencyMs?: number;
+      latencyFactor?: number;
       healthFail?: string | boolean;
       logErrors?: string;
       previewFail?: string | boolean;
@@ -269,18 +277,19 @@ program
         await control('/__sandbox/log-errors', { containers });
         console.log(`sandbox${where}: error lines in the logs of ${containers.join(', ') || 'no container'}`);
       }
-      if (o.errorRate !== undefined || o.latencyMs !== undefined) {
+      if (o.errorRate !== undefined || o.latencyMs !== undefined || o.latencyFactor !== undefined) {
         await control('/__sandbox/fault', {
           track: o.track,
           ...(o.errorRate !== undefined ? { errorRate: o.errorRate } : {}),
           ...(o.latencyMs !== undefined ? { latencyMs: o.latencyMs } : {}),
+          ...(o.latencyFactor !== undefined ? { latencyFactor: o.latencyFactor } : {}),
         });
         console.log(
-          `sandbox${where}: ${o.track} track: error rate ${o.errorRate ?? 'unchanged'}, added latency ${o.latencyMs ?? 'unchanged'} ms`,
+          `sandbox${where}: ${o.track} track: error rate ${o.errorRate ?? 0}, latency x${o.latencyFactor ?? 1} + ${o.latencyMs ?? 0} ms`,
         );
       } else if (!o.healthFail && !o.previewFail && o.logErrors === undefined && !o.stallRollouts) {
         throw new Error(
-          'say what to inject: --error-rate, --latency-ms, --health-fail, --preview-fail, --log-errors, --stall-rollouts or --clear',
+          'say what to inject: --error-rate, --latency-ms, --latency-factor, --health-fail, --preview-fail, --log-errors, --stall-rollouts or --clear',
         );
       }
     },

@@ -5,6 +5,7 @@
  * analysis fails when failed measurements exceed `failureLimit` or when
  * inconclusive runs in a row exceed `inconclusiveLimit`.
  */
+import type { MetricRules } from './analysis-rules';
 import type { AnalysisRun, Measurement, MeasurementOutcome } from './status';
 
 /**
@@ -49,11 +50,16 @@ function fmt(n: number): string {
   return Number.isInteger(n) ? String(n) : Number(n.toPrecision(4)).toString();
 }
 
-/** The outcome of a run: any fail fails it; otherwise any inconclusive (or nothing measured) makes it inconclusive. */
+/**
+ * The outcome of a run: any fail fails it; otherwise any inconclusive (or
+ * nothing measured) makes it inconclusive. Dry-run measurements are shown,
+ * never counted: a run of only those passes.
+ */
 export function runOutcome(measurements: readonly Measurement[]): MeasurementOutcome {
   if (measurements.length === 0) return 'inconclusive';
-  if (measurements.some((m) => m.outcome === 'fail')) return 'fail';
-  if (measurements.some((m) => m.outcome === 'inconclusive')) return 'inconclusive';
+  const counted = measurements.filter((m) => !m.dryRun);
+  if (counted.some((m) => m.outcome === 'fail')) return 'fail';
+  if (counted.some((m) => m.outcome === 'inconclusive')) return 'inconclusive';
   return 'pass';
 }
 
@@ -65,6 +71,8 @@ export interface AnalysisTally {
 export interface AnalysisLimits {
   failureLimit: number;
   inconclusiveLimit: number;
+  /** Per-metric counting (domain/analysis-rules.ts) instead of whole runs, when the plan has it. */
+  metricRules?: MetricRules;
 }
 
 export type Verdict =

@@ -11,6 +11,7 @@ import { METRICS_PROVIDERS } from './analysis';
 import { TRAFFIC_PROVIDERS } from './plan';
 import { command, configMapSource, dnsName, duration, envName, registryHost, url } from './config-fields';
 import { migrationsSchema } from './config-migrations';
+import { metricRuleFields, metricRuleProblems } from './config-metric-rules';
 import { orderWaves } from './waves';
 
 export { migrationsSchema };
@@ -50,28 +51,31 @@ export const serviceSchema = z.strictObject({
 
 const PROMQL_PLACEHOLDERS = ['track', 'version', 'namespace', 'window'];
 
-const metricSchema = z.strictObject({
-  name: z.string().regex(/^[a-z0-9][-a-z0-9_]{0,62}$/),
-  /**
-   * PromQL with {{track}}, {{version}}, {{namespace}} and {{window}} placeholders.
-   * It must return one series (aggregate with sum/max); {{version}} is the
-   * version running on the track, so a stable-track query that uses it needs
-   * the workflow to pass the stable version.
-   */
-  query: z
-    .string()
-    .min(1)
-    .max(4096)
-    .refine((q) => [...q.matchAll(/\{\{\s*([^}]*?)\s*\}\}/g)].every((m) => PROMQL_PLACEHOLDERS.includes(m[1])), {
-      message: 'placeholders must be {{track}}, {{version}}, {{namespace}} or {{window}}',
-    }),
-  /** The measurement passes when value <= max (and >= min when set). */
-  max: z.number().finite().optional(),
-  min: z.number().finite().optional(),
-  unit: z.string().max(16).optional(),
-  /** Optional relative check: canary value <= stable value * maxRatioToStable. */
-  maxRatioToStable: z.number().positive().optional(),
-});
+const metricSchema = z
+  .strictObject({
+    name: z.string().regex(/^[a-z0-9][-a-z0-9_]{0,62}$/),
+    /**
+     * PromQL with {{track}}, {{version}}, {{namespace}} and {{window}} placeholders.
+     * It must return one series (aggregate with sum/max); {{version}} is the
+     * version running on the track, so a stable-track query that uses it needs
+     * the workflow to pass the stable version.
+     */
+    query: z
+      .string()
+      .min(1)
+      .max(4096)
+      .refine((q) => [...q.matchAll(/\{\{\s*([^}]*?)\s*\}\}/g)].every((m) => PROMQL_PLACEHOLDERS.includes(m[1])), {
+        message: 'placeholders must be {{track}}, {{version}}, {{namespace}} or {{window}}',
+      }),
+    /** The measurement passes when value <= max (and >= min when set). */
+    max: z.number().finite().optional(),
+    min: z.number().finite().optional(),
+    unit: z.string().max(16).optional(),
+    /** Optional relative check: canary value <= stable value * maxRatioToStable. */
+    maxRatioToStable: z.number().positive().optional(),
+    ...metricRuleFields,
+  })
+  .superRefine(metricRuleProblems);
 
 const smokeCheckSchema = z.strictObject({
   name: z.string().min(1).max(128),

@@ -4,6 +4,7 @@
  * workflow input, then fixed in history. Types and tiny pure helpers only,
  * with type imports only, so the workflow bundle stays small.
  */
+import type { MetricRules } from './analysis-rules';
 import type { FreezeWindow } from './freeze-window';
 import type { ApprovalPolicy, VerifyMode } from './identity';
 
@@ -31,6 +32,8 @@ export interface CanarySettings {
   approvalTimeoutMs: number;
   failureLimit: number;
   inconclusiveLimit: number;
+  /** Per-metric limits, interval, count and dry run (domain/analysis-rules.ts); absent: whole runs are counted. */
+  metricRules?: MetricRules;
 }
 
 /**

@@ -2,6 +2,7 @@
  * The shape of what the `status` query returns, shared by every workflow and
  * by deployctl. Plain JSON so that it reads well in the Temporal UI.
  */
+import type { Comparison } from './compare';
 
 export type Phase =
   | 'planning'
@@ -76,6 +77,12 @@ export interface Measurement {
   threshold?: string;
   outcome: MeasurementOutcome;
   reason?: string;
+  /** The backend failed (query error, unreachable), as opposed to answering with no data: counted by consecutiveErrorLimit. */
+  error?: true;
+  /** A dry-run metric's measurement: recorded and shown, never counted. */
+  dryRun?: true;
+  /** A compare metric's evidence: the verdict, U statistic, p-values and medians (domain/compare.ts). */
+  comparison?: Comparison;
 }
 
 export interface AnalysisRun {

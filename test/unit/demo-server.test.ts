@@ -256,6 +256,8 @@ describe('validateFaultRequest', () => {
     [{ track: 'blue', errorRate: 0.5 }, /track must be "stable" or "canary", got "blue"/],
     [{ errorRate: 0.5 }, /track must be/],
     [{ track: 'canary', latencyMs: -1 }, /latencyMs must be a number >= 0/],
+    [{ track: 'canary', latencyFactor: 0 }, /latencyFactor must be a number from 0.1 to 100, got 0/],
+    [{ track: 'canary', latencyFactor: '1.3' }, /latencyFactor/],
     [{ track: 'canary' }, /give errorRate/],
     [{ track: 'canary', error_rate: 0.5 }, /unknown field\(s\): error_rate/],
     [{ clear: false }, /clear must be true/],
@@ -318,6 +320,19 @@ describe('synthetic traffic', () => {
     expect(pickTrack({ stable: 0, canary: 100 }, () => 0)).toBe('canary');
   });
 
+  test('a latency factor multiplies the base latency before the added latency (1.3: 30% slower)', () => {
+    expect(validateFaultRequest({ track: 'canary', latencyFactor: 1.3 })).toEqual({
+      ok: true,
+      value: { kind: 'set', track: 'canary', fault: { errorRate: 0, latencyMs: 0, latencyFactor: 1.3 } },
+    });
+    const slow = simulateRequest('canary', { errorRate: 0, latencyMs: 5, latencyFactor: 1.3 }, () => 0.5);
+    expect(slow.latencySeconds).toBeCloseTo((70 * 1.3 + 5) / 1000, 6);
+    // Kept across restarts like the other fault fields.
+    expect(
+      parseFaultState({ tracks: { canary: { errorRate: 0, latencyMs: 0, latencyFactor: 1.3 } } }).tracks.canary,
+    ).toEqual({ errorRate: 0, latencyMs: 0, latencyFactor: 1.3 });
+  });
+
   test('simulateRequest adds fault latency and fails with the fault probability', () => {
     expect(simulateRequest('stable', undefined, () => 0)).toEqual({ track: 'stable', code: 200, latencySeconds: 0.02 });
     expect(simulateRequest('stable', undefined, () => 0.999999).latencySeconds).toBeCloseTo(0.12, 4);
@@ -371,7 +386,24 @@ describe('renderMetrics', () => {
     expect(text).toMatch(new RegExp(`http_request_duration_seconds_sum\\{${s}\\} 0\\.23\\d*\\n`));
     expect(text).toContain(`http_request_duration_seconds_count{${s}} 2\n`);
     const les = [...text.matchAll(new RegExp(`_bucket\\{${s},le="([^"]+)"\\}`, 'g'))].map((m) => m[1]);
-    expect(les).toEqual(['0.005', '0.01', '0.025', '0.05', '0.1', '0.25', '0.5', '1', '2.5', '5', '10', '+Inf']);
+    expect(les).toEqual([
+      '0.005',
+      '0.01',
+      '0.025',
+      '0.05',
+      '0.075',
+      '0.1',
+      '0.125',
+      '0.15',
+      '0.2',
+      '0.25',
+      '0.5',
+      '1',
+      '2.5',
+      '5',
+      '10',
+      '+Inf',
+    ]);
   });
 
   test('gauges for weights and fault error rates', () => {

@@ -21,7 +21,7 @@ export type Validation<T> = { ok: true; value: T } | { ok: false; error: string 
 /** What a valid POST /__sandbox/fault asks for. */
 export type FaultCommand = { kind: 'clear' } | { kind: 'set'; track: Track; fault: TrackFault };
 
-const FAULT_FIELDS = new Set(['track', 'errorRate', 'latencyMs']);
+const FAULT_FIELDS = new Set(['track', 'errorRate', 'latencyMs', 'latencyFactor']);
 
 /** Checks a POST /__sandbox/fault body; errors name the field and what it must be. */
 export function validateFaultRequest(body: unknown): Validation<FaultCommand> {
@@ -37,8 +37,8 @@ export function validateFaultRequest(body: unknown): Validation<FaultCommand> {
   const track = trackOfSubset(body.track);
   if (!track)
     return { ok: false, error: `track must be "stable" or "canary", got ${JSON.stringify(body.track) ?? 'nothing'}` };
-  if (body.errorRate === undefined && body.latencyMs === undefined) {
-    return { ok: false, error: 'give errorRate (0..1) and/or latencyMs (>= 0)' };
+  if (body.errorRate === undefined && body.latencyMs === undefined && body.latencyFactor === undefined) {
+    return { ok: false, error: 'give errorRate (0..1), latencyMs (>= 0) and/or latencyFactor (0.1..100)' };
   }
   const errorRate = body.errorRate ?? 0;
   if (typeof errorRate !== 'number' || !Number.isFinite(errorRate) || errorRate < 0 || errorRate > 1) {
@@ -48,7 +48,21 @@ export function validateFaultRequest(body: unknown): Validation<FaultCommand> {
   if (typeof latencyMs !== 'number' || !Number.isFinite(latencyMs) || latencyMs < 0) {
     return { ok: false, error: `latencyMs must be a number >= 0, got ${JSON.stringify(latencyMs)}` };
   }
-  return { ok: true, value: { kind: 'set', track, fault: { errorRate, latencyMs } } };
+  const factor = body.latencyFactor;
+  if (
+    factor !== undefined &&
+    (typeof factor !== 'number' || !Number.isFinite(factor) || factor < 0.1 || factor > 100)
+  ) {
+    return { ok: false, error: `latencyFactor must be a number from 0.1 to 100, got ${JSON.stringify(factor)}` };
+  }
+  return {
+    ok: true,
+    value: {
+      kind: 'set',
+      track,
+      fault: { errorRate, latencyMs, ...(factor !== undefined ? { latencyFactor: factor } : {}) },
+    },
+  };
 }
 
 /** Checks a POST /__sandbox/health body. */
@@ -86,7 +100,12 @@ export function parseFaultState(raw: unknown): FaultState {
   for (const track of TRACKS) {
     const fault = tracks[track];
     if (!isRecord(fault)) continue;
-    const checked = validateFaultRequest({ track, errorRate: fault.errorRate, latencyMs: fault.latencyMs });
+    const checked = validateFaultRequest({
+      track,
+      errorRate: fault.errorRate,
+      latencyMs: fault.latencyMs,
+      ...(fault.latencyFactor !== undefined ? { latencyFactor: fault.latencyFactor } : {}),
+    });
     if (checked.ok && checked.value.kind === 'set') state.tracks[track] = checked.value.fault;
   }
   const health = validateHealthRequest(raw.health);

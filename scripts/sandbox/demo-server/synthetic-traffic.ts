@@ -20,10 +20,10 @@ export function pickTrack(weights: TrackWeights, random: Random): Track | null {
   return random() * total < weights.stable ? 'stable' : 'canary';
 }
 
-/** One request's outcome: 20-120 ms of base latency plus the fault, 500 with the fault's probability. */
+/** One request's outcome: 20-120 ms of base latency times the fault's factor plus its added latency, 500 with the fault's probability. */
 export function simulateRequest(track: Track, fault: TrackFault | undefined, random: Random): SimulatedRequest {
   const baseMs = 20 + random() * 100;
-  const latencyMs = baseMs + (fault?.latencyMs ?? 0);
+  const latencyMs = baseMs * (fault?.latencyFactor ?? 1) + (fault?.latencyMs ?? 0);
   const failed = fault !== undefined && fault.errorRate > 0 && random() < fault.errorRate;
   return { track, code: failed ? 500 : 200, latencySeconds: latencyMs / 1000 };
 }

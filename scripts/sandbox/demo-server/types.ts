@@ -29,6 +29,8 @@ export interface TrackFault {
   errorRate: number;
   /** Added to every synthetic request's latency on the track. */
   latencyMs: number;
+  /** Multiplies the base latency first (1.3: a version 30% slower); absent: 1. */
+  latencyFactor?: number;
 }
 
 /** A fault injected into GET /health. */
@@ -52,7 +54,10 @@ export const VERSION_ANNOTATION = 'deploy-pipelines.dev/version';
 /** The version reported when none can be told. */
 export const UNKNOWN_VERSION = 'unknown';
 /** Upper bounds (seconds) of the request-duration histogram buckets. */
-export const DURATION_BUCKETS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** Fine between 50 and 250 ms, where the demo's requests fall, so a P95 moves with the latency (not only across 0.1 and 0.25). */
+export const DURATION_BUCKETS: readonly number[] = [
+  0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.25, 0.5, 1, 2.5, 5, 10,
+];
 
 /** What the server reports when Kubernetes is absent or has never answered. */
 export const DEFAULT_TRAFFIC: TrafficState = {

@@ -9,13 +9,20 @@
  * workflow to tally (tallyRun: failureLimit, inconclusiveLimit).
  */
 import { describeThreshold, judgeValue, runOutcome } from '../../domain/analysis';
+import { compareSamples, type CompareSettings } from '../../domain/compare';
+import { compareSettingsSchema } from '../../domain/config-metric-rules';
 import type { DeployConfig, MetricConfig } from '../../domain/config';
 import type { Track } from '../../domain/promql';
 import type { AnalysisRun, Measurement } from '../../domain/status';
 import type { AnalysisRequest } from '../contracts';
 import { messageOf } from '../failures';
 import type { Logger } from '../runtime';
-import type { MetricsProvider, MetricValue } from './provider';
+import type { MetricSamples, MetricsProvider, MetricValue } from './provider';
+
+/** A dry-run metric's measurements say so: shown, never counted. */
+function dryRunOf(metric: MetricConfig): { dryRun?: true } {
+  return metric.dryRun ? { dryRun: true } : {};
+}
 
 /** Canary against stable: canary <= stable * maxRatioToStable; inconclusive unless both were measured. */
 function compare(
@@ -79,7 +86,15 @@ export function analysisRunner(deps: {
     const got = await provider
       .measure(metric, target)
       .catch((err: unknown): MetricValue => ({ kind: 'none', reason: `${provider.type}: ${messageOf(err)}` }));
-    if (got.kind === 'none') return { ...base, value: null, outcome: 'inconclusive', reason: got.reason };
+    if (got.kind === 'none')
+      return {
+        ...base,
+        value: null,
+        outcome: 'inconclusive',
+        reason: got.reason,
+        ...(got.error ? { error: true as const } : {}),
+        ...dryRunOf(metric),
+      };
     const judged = judgeValue(got.value, metric);
     // JSON has no NaN or Infinity: a value that is not finite is reported as null, with the reason saying what it was.
     return {
@@ -87,6 +102,50 @@ export function analysisRunner(deps: {
       value: Number.isFinite(got.value) ? got.value : null,
       outcome: judged.outcome,
       ...(judged.reason ? { reason: judged.reason } : {}),
+      ...dryRunOf(metric),
+    };
+  }
+
+  /** A compare metric: both tracks' samples over the same window, judged by compareSamples. */
+  async function compareTracks(metric: MetricConfig, req: AnalysisRequest, window: string): Promise<Measurement> {
+    const settings: CompareSettings & { step: string } = metric.compare ?? compareSettingsSchema.parse({});
+    const sample = (track: Track) =>
+      provider
+        .samples(metric, {
+          track,
+          version: track === 'canary' ? req.version : req.stableVersion,
+          namespace: req.namespace,
+          window,
+          step: settings.step,
+        })
+        .catch((err: unknown): MetricSamples => ({
+          kind: 'none',
+          reason: `${provider.type}: ${messageOf(err)}`,
+          error: true,
+        }));
+    const [canary, stable] = await Promise.all([sample('canary'), sample('stable')]);
+    const threshold = `canary at most ${Number((settings.maxDegradation * 100).toPrecision(3))}% ${
+      settings.direction === 'higher-is-worse' ? 'higher' : 'lower'
+    } than stable (${settings.confidence * 100}% confidence)`;
+    const base = { metric: metric.name, track: 'canary', threshold, ...dryRunOf(metric) };
+    const missing = [canary, stable].find((s) => s.kind === 'none');
+    if (missing?.kind === 'none')
+      return {
+        ...base,
+        value: null,
+        outcome: 'inconclusive',
+        reason: `${missing === canary ? 'canary' : 'stable'}: ${missing.reason}`,
+        ...(missing.error ? { error: true as const } : {}),
+      };
+    if (canary.kind !== 'samples' || stable.kind !== 'samples') throw new Error('unreachable');
+    const c = compareSamples(canary.values, stable.values, settings);
+    return {
+      ...base,
+      value: c.canaryMedian ?? null,
+      // Marginal (worse, within what is allowed) passes; the status shows it with its evidence.
+      outcome: c.verdict === 'marginal' ? 'pass' : c.verdict,
+      ...(c.verdict !== 'pass' ? { reason: c.detail } : {}),
+      comparison: c,
     };
   }
 
@@ -98,15 +157,27 @@ export function analysisRunner(deps: {
   return async function runAnalysis(req: AnalysisRequest): Promise<AnalysisRun> {
     const window = req.window ?? config.analysis.window;
     const tracks = [...new Set(req.tracks)].filter((t): t is Track => t === 'stable' || t === 'canary');
-    const pairs = tracks.flatMap((track) => config.analysis.metrics.map((metric) => ({ track, metric })));
-    const measured = await Promise.all(pairs.map(({ track, metric }) => measure(metric, track, req, window)));
-    const measurements = [...measured];
-    if (tracks.includes('canary') && tracks.includes('stable')) {
-      for (const metric of config.analysis.metrics) {
+    const chosen = config.analysis.metrics.filter((m) => !req.metrics || req.metrics.includes(m.name));
+    const thresholds = chosen.filter((m) => m.kind !== 'compare');
+    const both = tracks.includes('canary') && tracks.includes('stable');
+    // A compare metric needs both tracks: a stable-only run (blue-green, between stages) leaves it out.
+    const compares = both ? chosen.filter((m) => m.kind === 'compare') : [];
+    const pairs = tracks.flatMap((track) => thresholds.map((metric) => ({ track, metric })));
+    const [measured, compared] = await Promise.all([
+      Promise.all(pairs.map(({ track, metric }) => measure(metric, track, req, window))),
+      Promise.all(compares.map((metric) => compareTracks(metric, req, window))),
+    ]);
+    const measurements = [...measured, ...compared];
+    if (both) {
+      for (const metric of thresholds) {
         if (metric.maxRatioToStable === undefined) continue;
         const c = measured.find((m) => m.metric === metric.name && m.track === 'canary');
         const s = measured.find((m) => m.metric === metric.name && m.track === 'stable');
-        if (c && s) measurements.push(compare({ ...metric, maxRatioToStable: metric.maxRatioToStable }, c, s));
+        if (c && s)
+          measurements.push({
+            ...compare({ ...metric, maxRatioToStable: metric.maxRatioToStable }, c, s),
+            ...dryRunOf(metric),
+          });
       }
     }
     const run: AnalysisRun = {

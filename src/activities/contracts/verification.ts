@@ -13,6 +13,8 @@ export interface AnalysisRequest extends InEnvironment {
   stableVersion?: string;
   /** Range of the rate windows in the queries ({{window}}); defaults to config analysis.window. */
   window?: string;
+  /** Only these metrics (by name), when the analysis counts per metric and some are not due; absent: all. */
+  metrics?: string[];
 }
 
 export interface CheckReport {

@@ -6,6 +6,7 @@
 import { patched } from '@temporalio/workflow';
 import type { AnalysisRequest } from '../../activities/contracts';
 import { tallyRun, type AnalysisLimits, type AnalysisTally } from '../../domain/analysis';
+import { dueMetrics, tallyByMetric, type MetricTallies } from '../../domain/analysis-rules';
 import type { AnalysisRun } from '../../domain/status';
 import { analysis } from '../activity-options';
 import { RUN_ANALYSIS_PATCH } from '../patches';
@@ -20,9 +21,15 @@ export function requestAnalysis(req: AnalysisRequest): Promise<AnalysisRun> {
   return patched(RUN_ANALYSIS_PATCH) ? analysis.runAnalysis(req) : analysis.analyzeCanary(req);
 }
 
-/** Repeated analysis (a canary soak, a blue-green monitoring window) judged against the failure and inconclusive limits. */
+/**
+ * Repeated analysis (a canary soak, a blue-green monitoring window) judged
+ * against the limits: whole runs (failureLimit, inconclusiveLimit), or each
+ * metric on its own when the plan carries per-metric rules (count, interval,
+ * dry run, consecutive errors).
+ */
 export class AnalysisLoop {
   private tally: AnalysisTally = { failedRuns: 0, consecutiveInconclusive: 0 };
+  private metricTallies: MetricTallies = {};
 
   constructor(
     private readonly t: Tracker,
@@ -34,16 +41,29 @@ export class AnalysisLoop {
   /**
    * One run, recorded as the status's last analysis and added to the tally;
    * throws a failed Stop once the analysis has failed. A run that cannot be
-   * measured is inconclusive, never a pass (design §5).
+   * measured is inconclusive, never a pass (design §5). With per-metric
+   * rules, only the metrics due now are measured, and none due is no run.
    */
-  async run(req: AnalysisRequest): Promise<AnalysisRun> {
+  async run(req: AnalysisRequest): Promise<AnalysisRun | undefined> {
+    const rules = this.limits.metricRules;
+    // Workflow time: Date.now() is the SDK's deterministic clock here.
+    const now = Date.now();
+    const due = rules ? dueMetrics(rules, this.metricTallies, now) : undefined;
+    if (due?.length === 0) return undefined;
     let run: AnalysisRun;
     try {
-      run = await requestAnalysis(req);
+      run = await requestAnalysis(due ? { ...req, metrics: due } : req);
     } catch (err) {
-      run = unmeasured(req, err);
+      run = unmeasured(req, err, due);
     }
     this.t.status.lastAnalysis = run;
+    if (rules) {
+      const v = tallyByMetric(this.metricTallies, run, rules, now);
+      this.metricTallies = v.tallies;
+      this.onTally(v.summary);
+      if (v.verdict === 'fail') throw new Stop('failed', v.reason);
+      return run;
+    }
     const v = tallyRun(this.tally, run, this.limits);
     this.tally = v.tally;
     this.onTally(v.tally);
@@ -52,14 +72,26 @@ export class AnalysisLoop {
   }
 }
 
-/** The inconclusive run that stands for a measurement that could not be taken; only a canary run reports its weight. */
-function unmeasured(req: AnalysisRequest, err: unknown): AnalysisRun {
+/**
+ * The inconclusive run that stands for a measurement that could not be taken
+ * (one per metric asked for, as query errors, when counting per metric); only
+ * a canary run reports its weight.
+ */
+function unmeasured(req: AnalysisRequest, err: unknown, metrics?: string[]): AnalysisRun {
+  const reason = describeError(err);
   return {
     at: nowIso(),
     outcome: 'inconclusive',
     ...(req.tracks.includes('canary') ? { weight: req.weight } : {}),
-    measurements: [
-      { metric: 'analysis', track: req.tracks[0], value: null, outcome: 'inconclusive', reason: describeError(err) },
-    ],
+    measurements: metrics
+      ? metrics.map((metric) => ({
+          metric,
+          track: req.tracks[0],
+          value: null,
+          outcome: 'inconclusive' as const,
+          reason,
+          error: true as const,
+        }))
+      : [{ metric: 'analysis', track: req.tracks[0], value: null, outcome: 'inconclusive', reason }],
   };
 }
