@@ -5,6 +5,7 @@ import {
   tallyByMetric,
   type MetricRules,
   type MetricTallies,
+  type MetricVerdict,
 } from '../../src/domain/analysis-rules';
 import type { AnalysisRun, Measurement } from '../../src/domain/status';
 import { readFileSync } from 'node:fs';
@@ -77,13 +78,14 @@ describe('tallyByMetric: each metric against its own limits', () => {
   function replay(runs: AnalysisRun[]) {
     let tallies: MetricTallies = {};
     const verdicts: string[] = [];
-    let last;
+    let last: MetricVerdict | undefined;
     for (const [i, r] of runs.entries()) {
       last = tallyByMetric(tallies, r, rules, i * 1000);
       tallies = last.tallies;
       verdicts.push(last.verdict);
     }
-    return { verdicts, last: last, tallies };
+    if (!last) throw new Error('no runs');
+    return { verdicts, last, tallies };
   }
 
   test('failures of different metrics are not added together (unlike whole runs)', () => {

@@ -1209,3 +1209,81 @@ describe('nothing trusted from a hand-started canary', () => {
     expect(fake.weights).toEqual([]);
   }, 60_000);
 });
+
+describe('per-metric analysis rules (count, interval, dryRun, consecutiveErrorLimit)', () => {
+  const rule = { failureLimit: 0, inconclusiveLimit: 2, consecutiveErrorLimit: 4, dryRun: false };
+
+  /** runAnalysis answering each requested metric: `answer` decides each measurement; the requests are kept. */
+  function perMetric(answer: (metric: string, run: number) => Partial<AnalysisRun['measurements'][number]>) {
+    const asked: string[][] = [];
+    const runAnalysis: Activities['runAnalysis'] = async (req) => {
+      const metrics = req.metrics ?? ['all'];
+      asked.push(metrics);
+      const measurements = metrics.map((metric) => ({
+        metric,
+        track: 'canary',
+        value: 1,
+        outcome: 'pass' as const,
+        ...answer(metric, asked.length),
+      }));
+      return { at: new Date().toISOString(), outcome: 'pass', weight: req.weight, measurements };
+    };
+    return { asked, runAnalysis };
+  }
+
+  test('only the metrics due are asked for; a dry-run metric that always fails never stops the canary', async () => {
+    const { asked, runAnalysis } = perMetric((metric) =>
+      metric === 'shadow' ? { outcome: 'fail', value: 9, reason: '9 > 1', dryRun: true } : {},
+    );
+    const p = plan(
+      { steps: [10, 100], soak: '5m', analysisInterval: '1m' },
+      {
+        canary: {
+          metricRules: {
+            latency: { ...rule, count: 2 },
+            errors: { ...rule, intervalMs: 2 * 60_000 },
+            shadow: { ...rule, dryRun: true },
+          },
+        },
+      },
+    );
+    const { result } = await canary({ plan: p, override: { runAnalysis } });
+    expect(result.outcome).toBe('promoted');
+    // Analyses at 1m..5m: latency twice (count 2), errors every 2 minutes, shadow every time.
+    expect(asked).toEqual([
+      ['latency', 'errors', 'shadow'],
+      ['latency', 'shadow'],
+      ['errors', 'shadow'],
+      ['shadow'],
+      ['errors', 'shadow'],
+    ]);
+    expect(result.status.canary).toMatchObject({ failedMeasurements: 0 });
+  }, 60_000);
+
+  test('query errors in a row past consecutiveErrorLimit fail the analysis and abort the canary, naming the metric', async () => {
+    const { asked, runAnalysis } = perMetric((metric) =>
+      metric === 'latency'
+        ? { outcome: 'inconclusive', value: null, error: true, reason: 'Prometheus unreachable: connection refused' }
+        : {},
+    );
+    const p = plan(
+      { steps: [10, 100], soak: '5m', analysisInterval: '1m' },
+      { canary: { metricRules: { latency: { ...rule, consecutiveErrorLimit: 1 }, errors: rule } } },
+    );
+    const { result, fake } = await canary({ plan: p, override: { runAnalysis } });
+    expect(result.outcome).toBe('failed');
+    expect(result.reason).toContain('latency could not be queried 2 times in a row (limit 1)');
+    expect(asked).toHaveLength(2);
+    expect(fake.count('abortCanary')).toBe(1);
+  }, 60_000);
+
+  test('an analysis activity that fails outright counts as a query error of each metric asked for', async () => {
+    const p = plan(
+      { steps: [10, 100], soak: '5m', analysisInterval: '1m' },
+      { canary: { metricRules: { latency: { ...rule, consecutiveErrorLimit: 2 } } } },
+    );
+    const { result } = await canary({ plan: p, fail: { analyzeCanary: 'MetricsUnavailable' } });
+    expect(result.outcome).toBe('failed');
+    expect(result.reason).toContain('latency could not be queried 3 times in a row (limit 2)');
+  }, 60_000);
+});
