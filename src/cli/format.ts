@@ -4,6 +4,7 @@
  * the deployment waits for a person, the exact commands to answer it. Pure:
  * the same text on a terminal and in tests. Colour only when asked.
  */
+import { measurementLine } from '../domain/analysis';
 import { formatDuration } from '../domain/duration';
 import type { DeploymentPreview, QuarantineRecord } from '../activities/contracts';
 import {
@@ -127,11 +128,7 @@ export function formatStatus(
     lines.push(
       `  last analysis ${analysis.outcome} at ${analysis.at}${analysis.weight !== undefined ? ` (weight ${analysis.weight}%)` : ''}:`,
     );
-    for (const m of analysis.measurements) {
-      lines.push(
-        `    ${m.metric}[${m.track}] ${m.value === null ? 'no data' : Number(m.value.toPrecision(4))} ${m.outcome}${m.threshold ? ` (${m.threshold})` : ''}${m.reason ? `: ${m.reason}` : ''}`,
-      );
-    }
+    for (const m of analysis.measurements) lines.push(`    ${measurementLine(m)}`);
   }
   for (const st of [...live].reverse()) {
     for (const a of st.approvals)

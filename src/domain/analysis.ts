@@ -106,3 +106,19 @@ export function tallyRun(tally: AnalysisTally, run: AnalysisRun, limits: Analysi
   }
   return { verdict: 'continue', tally: next };
 }
+
+/**
+ * One measurement for people: value, outcome, threshold and why; a dry run
+ * says so; a comparison shows its verdict and evidence (a marginal verdict
+ * passes, and says it was worse within what is allowed).
+ */
+export function measurementLine(m: Measurement): string {
+  const value = m.value === null ? 'no data' : fmt(m.value);
+  const dry = m.dryRun ? ' [dry run: not counted]' : '';
+  const c = m.comparison;
+  const evidence =
+    c && c.verdict !== 'inconclusive'
+      ? ` [${c.verdict}: U ${fmt(c.u ?? 0)}, p ${fmt(c.pValue ?? 1)}, medians ${fmt(c.canaryMedian ?? 0)} vs ${fmt(c.stableMedian ?? 0)}, n ${c.canarySamples}/${c.stableSamples}]`
+      : '';
+  return `${m.metric}[${m.track}] ${value} ${m.outcome}${m.threshold ? ` (${m.threshold})` : ''}${m.reason ? `: ${m.reason}` : ''}${evidence}${dry}`;
+}

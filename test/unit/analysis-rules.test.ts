@@ -1,4 +1,4 @@
-import { runOutcome } from '../../src/domain/analysis';
+import { measurementLine, runOutcome } from '../../src/domain/analysis';
 import {
   dueMetrics,
   metricRulesOf,
@@ -171,5 +171,37 @@ describe('config: per-metric rules and the compare kind', () => {
     [{ max: 1, count: 0 }, /count/],
   ])('refuses %j', (fields, message) => {
     expect(() => withMetric({ name: 'x', query: 'up', ...fields })).toThrow(message);
+  });
+});
+
+describe('measurementLine: what deployctl status prints of a measurement', () => {
+  test('a comparison shows its verdict and evidence; a dry run says it is not counted', () => {
+    expect(
+      measurementLine({
+        metric: 'p95-vs-stable',
+        track: 'canary',
+        value: 149.5,
+        outcome: 'fail',
+        threshold: 'canary at most 10% higher than stable (95% confidence)',
+        reason: 'canary worse than stable by more than 10% higher',
+        comparison: {
+          verdict: 'fail',
+          u: 140,
+          pValue: 0.00012,
+          pWorse: 0.00001,
+          method: 'exact',
+          canaryMedian: 149.5,
+          stableMedian: 118.75,
+          canarySamples: 12,
+          stableSamples: 12,
+          detail: '',
+        },
+      }),
+    ).toBe(
+      'p95-vs-stable[canary] 149.5 fail (canary at most 10% higher than stable (95% confidence)): canary worse than stable by more than 10% higher [fail: U 140, p 0.00012, medians 149.5 vs 118.8, n 12/12]',
+    );
+    expect(measurementLine(m('shadow', 'fail', { dryRun: true, reason: '9 > 1' }))).toBe(
+      'shadow[canary] no data fail: 9 > 1 [dry run: not counted]',
+    );
   });
 });
