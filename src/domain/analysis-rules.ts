@@ -164,3 +164,13 @@ export function tallyByMetric(
     return { verdict: 'fail', tallies: next, summary, reason: `analysis failed: ${reasons.join('; ')}` };
   return { verdict: 'continue', tallies: next, summary };
 }
+
+/** `{ metricRules }` for a plan when the analysis's metrics set per-metric rules; otherwise nothing. */
+export function metricRulesField(analysis: {
+  metrics: readonly MetricFields[];
+  failureLimit: number;
+  inconclusiveLimit: number;
+}): { metricRules?: MetricRules } {
+  const rules = metricRulesOf(analysis.metrics, analysis);
+  return rules ? { metricRules: rules } : {};
+}

@@ -3,7 +3,7 @@
  * parameter, so it is tested without any service; the resolvePlan activity
  * reads config and tags, calls it, and the result is fixed in history.
  */
-import { metricRulesOf, type MetricRules } from './analysis-rules';
+import { metricRulesField } from './analysis-rules';
 import type { DeployConfig, EnvironmentConfig, ServiceConfig } from './config';
 import type { ApprovalPolicy } from './identity';
 import type { CheckedDeployInput } from './input';
@@ -82,7 +82,7 @@ export function buildPlan(file: DeployConfig, input: CheckedDeployInput, facts: 
       ...settings.canary,
       failureLimit: config.analysis.failureLimit,
       inconclusiveLimit: config.analysis.inconclusiveLimit,
-      ...metricRulesPlan(config),
+      ...metricRulesField(config.analysis),
     },
     blueGreen: {
       ...settings.blueGreen,
@@ -157,10 +157,4 @@ export function previousRelease(tags: readonly string[], version: string): strin
     .filter((v) => cmp(v, version) < 0)
     .sort(cmp)
     .at(-1);
-}
-
-/** The analysis's per-metric rules, only when some metric sets one (plans without them count whole runs). */
-function metricRulesPlan(config: DeployConfig): { metricRules?: MetricRules } {
-  const rules = metricRulesOf(config.analysis.metrics, config.analysis);
-  return rules ? { metricRules: rules } : {};
 }

@@ -13,6 +13,7 @@ import { InputError, type CheckedReleaseInput } from './input';
 import type { PlannedService } from './plan';
 import { approvalPolicy, plannedService } from './planner';
 import { tagOf } from './version';
+import { metricRulesField, type MetricRules } from './analysis-rules';
 
 /** What must hold before a release is promoted into a stage (environments.<name>.promotion). */
 export interface PromotionRule {
@@ -24,6 +25,8 @@ export interface PromotionRule {
   /** The stage before's analysis limits (its analysis.failureLimit / inconclusiveLimit). */
   failureLimit: number;
   inconclusiveLimit: number;
+  /** The stage before's per-metric rules, when its metrics set any (domain/analysis-rules.ts). */
+  metricRules?: MetricRules;
   approval: boolean;
   approvalTimeoutMs: number;
 }
@@ -111,6 +114,7 @@ export function planRelease(
         analysisIntervalMs: env.promotion.analysisInterval,
         failureLimit: before.analysis.failureLimit,
         inconclusiveLimit: before.analysis.inconclusiveLimit,
+        ...metricRulesField(before.analysis),
         approval: env.promotion.approval,
         approvalTimeoutMs: env.promotion.approvalTimeout,
       },

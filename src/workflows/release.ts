@@ -237,7 +237,11 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
     record.waitingFor = `a ${formatDuration(rule.soakMs)} soak in ${rule.from} with its analysis passing, until ${new Date(soakUntil).toISOString()}`;
     const abortCommand = `${shellCommand(['deployctl', 'abort', workflowId, '--by'])} <name> --reason <text>${proofFlags(stage.approvals)}`;
     t.waitFor(record.waitingFor, rule.soakMs, [abortCommand]);
-    const loop = new AnalysisLoop(t, { failureLimit: rule.failureLimit, inconclusiveLimit: rule.inconclusiveLimit });
+    const loop = new AnalysisLoop(t, {
+      failureLimit: rule.failureLimit,
+      inconclusiveLimit: rule.inconclusiveLimit,
+      ...(rule.metricRules ? { metricRules: rule.metricRules } : {}),
+    });
     let runs = 0;
     while (Date.now() < soakUntil) {
       const wait = Math.min(rule.analysisIntervalMs, soakUntil - Date.now());
