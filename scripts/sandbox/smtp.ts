@@ -7,10 +7,12 @@
  * refused (550: it never relays, and has no route off the machine), and
  * greylisted@example.test is always asked to try later (451), as greylisting
  * servers do. Spool, log, pid and configuration all live under the sandbox
- * folder, so two sandboxes on one machine never share state.
+ * folder, so two sandboxes on one machine never share state. `reset` leaves
+ * the maildir alone: tests running meanwhile find their messages by their
+ * workflow ids, and an emptied mailbox would lose them.
  */
 import { randomBytes } from 'node:crypto';
-import { chownSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import {
@@ -194,16 +196,6 @@ export function smtpComponent(): Component {
     },
     async down() {
       await stopDaemon(DAEMON);
-    },
-    /** Empties the mailbox. */
-    reset() {
-      const { maildir } = smtpDirs();
-      for (const sub of ['new', 'cur', 'tmp']) {
-        const dir = path.join(maildir, sub);
-        if (!existsSync(dir)) continue;
-        for (const f of readdirSync(dir)) rmSync(path.join(dir, f), { force: true });
-      }
-      return Promise.resolve();
     },
     env() {
       const d = smtpDirs();
