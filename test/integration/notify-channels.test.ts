@@ -163,6 +163,17 @@ test('over implicit TLS with a login: delivered; a wrong password is refused onc
   expect(log.text()).not.toContain(wrong);
   expect(log.text()).not.toContain(smtp.password);
 
+  // requireTLS against a server that offers no STARTTLS: refused before anything is sent, not retried.
+  const clear = notifyActivities({
+    config: config({ email: plainEmail({ requireTLS: true }) }),
+    env: {},
+    log,
+  });
+  const notInClear = event('failed');
+  await expect(clear.notify(notInClear)).resolves.toEqual({ delivered: 0, failed: 1 });
+  expect(log.text()).toMatch(/"attempts":1,.*STARTTLS/);
+  expect(mailsWith(smtp.maildir, notInClear.workflowId)).toHaveLength(0);
+
   // The variable the config names is not set: refused without a try, saying which.
   const unset = notifyActivities({ config: config({ email: tls }), env: { SMTP_USERNAME: smtp.username }, log });
   await expect(unset.notify(event('failed'))).resolves.toEqual({ delivered: 0, failed: 1 });
