@@ -183,6 +183,8 @@ export function smtpComponent(): Component {
     async up() {
       const bin = which('exim4') ?? which('exim');
       if (!bin) throw new Error('exim4 not found: install Debian exim4-daemon-light (scripts/setup.sh does)');
+      if (process.getuid?.() !== 0)
+        throw new Error(`the mail server is started as root (Exim then runs as ${EXIM_USER}): run up as root`);
       const d = prepare();
       // -bdf: the listening daemon in the foreground (its pid is ours); -q1m: a deferred message is tried again.
       if (!running(DAEMON))
