@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages behind the sandbox (see scripts/sandbox) and the tool venv.
-APT_PACKAGES=(git openssh-client python3-venv openssl busybox-static docker.io docker-registry postgresql redis-server prometheus chromium awscli gzip)
+APT_PACKAGES=(git openssh-client python3-venv openssl busybox-static docker.io docker-registry postgresql redis-server exim4-daemon-light prometheus chromium awscli gzip)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -21,6 +21,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
     echo "setup: apt-get install ${missing[*]}"
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null || {
       apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null; }
+    # Exim (the sandbox's mail server, started on its own ports) must not become the machine's
+    # mail daemon on port 25 at the next boot either: only when this run installed it.
+    if [[ " ${missing[*]} " == *" exim4-daemon-light "* ]] && [ -x /etc/init.d/exim4 ]; then
+      update-rc.d exim4 disable >/dev/null 2>&1 || true
+    fi
   else
     echo "setup: missing Debian packages ${missing[*]}: run as root or install them (sudo apt-get install ${missing[*]})" >&2
     exit 1

@@ -31,6 +31,7 @@ import { prometheusComponent } from './prometheus';
 import { redisComponent } from './redis';
 import { clearStall, stallRollouts } from './rollout-fault';
 import { s3Component } from './s3';
+import { smtpComponent } from './smtp';
 
 /**
  * In start order: the demo platform needs Kubernetes, Docker and git;
@@ -48,6 +49,7 @@ function components(): Component[] {
     s3Component(),
     ...each(backupComponent),
     ...each(redisComponent),
+    smtpComponent(),
     gitComponent(),
     ...each(prometheusComponent),
     ...each(demoComponent),
@@ -165,7 +167,7 @@ program
   .command('up')
   .argument(
     '[components...]',
-    'only these (kubernetes, docker, postgres, s3, backup, redis, git, prometheus, demo; kubernetes:staging for one environment, kubernetes:production-b for one cluster)',
+    'only these (kubernetes, docker, postgres, s3, backup, redis, smtp, git, prometheus, demo; kubernetes:staging for one environment, kubernetes:production-b for one cluster)',
   )
   .description('start what is not running and wait until ready (idempotent); writes .sandbox/env')
   .action(async (only: string[]) => up(only));

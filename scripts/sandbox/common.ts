@@ -56,6 +56,9 @@ export const PORTS = {
   S3: port('S3', 9000),
   PROMETHEUS: port('PROMETHEUS', 9090),
   REDIS: port('REDIS', 16379),
+  /** The mail server (smtp.ts): plain SMTP, and implicit TLS with a login. */
+  SMTP: port('SMTP', 2525),
+  SMTPS: port('SMTPS', 2465),
   DEMO: port('DEMO', 8080),
   /** The demo platform's preview (the new colour of a blue-green release, before the switch). */
   DEMO_PREVIEW: port('DEMO_PREVIEW', 8081),

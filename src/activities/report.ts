@@ -214,6 +214,8 @@ export function reportActivities(deps: ReportDeps) {
       config.redis.urlEnv,
       config.notifications.slackWebhookEnv,
       config.notifications.webhookEnv,
+      config.notifications.teamsWebhookEnv,
+      config.notifications.email?.passwordEnv,
       config.registry.passwordEnv,
     ]);
   const secretsRedacted = (text: string) => redact(text, secrets());

@@ -107,6 +107,7 @@ export const SECTIONS = [
   'redis',
   'traffic',
   'rollout',
+  'notifications',
 ] as const;
 export type Section = (typeof SECTIONS)[number];
 

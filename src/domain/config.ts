@@ -13,6 +13,7 @@ import { command, configMapSource, dnsName, duration, envName, registryHost, url
 import { migrationsSchema } from './config-migrations';
 import { metricRuleFields, metricRuleProblems } from './config-metric-rules';
 import { orderWaves } from './waves';
+import { notificationsSchema } from './config-notifications';
 
 export { migrationsSchema };
 import { environmentSchema, SECTIONS, STRATEGIES, type Section } from './config-environment';
@@ -319,17 +320,7 @@ const baseSchema = z.strictObject({
   redis: z
     .strictObject({ urlEnv: envName.default('REDIS_URL'), maxMemoryRatio: z.number().gt(0).max(1).default(0.8) })
     .prefault({}),
-  notifications: z
-    .strictObject({
-      slackWebhookEnv: envName.optional(),
-      webhookEnv: envName.optional(),
-      timeout: duration('webhook timeout').default(5000),
-      /** How long a receiver that is down, slow or answers 429/5xx is retried (inside one activity attempt, per receiver, so the others get no duplicate). */
-      retryFor: duration('webhook retry window', 0, 15_000).default(10_000),
-      /** Temporal namespace, for the link to the workflow in the Temporal UI. */
-      temporalNamespace: z.string().min(1).max(255).default('default'),
-    })
-    .prefault({}),
+  notifications: notificationsSchema,
   summary: z
     .strictObject({
       /** Store the summary in the backup bucket under this prefix. */

@@ -1,13 +1,24 @@
 /**
  * Deployment notifications as people read them (runbook "On-Call Runbook /
  * Notify Team"): a Slack-compatible incoming-webhook payload and a generic
- * JSON document for other receivers. Pure: the notify activity only sends
- * what these functions return.
+ * JSON document for other receivers, and what every channel shows alike
+ * (headline, facts, commands, link); e-mail and Teams are formatted in
+ * notification-email.ts and notification-teams.ts. Pure: the notify activity
+ * only sends what these functions return.
  */
 import { shellCommand } from './shell';
 
-export type NotificationKind =
-  'started' | 'awaiting-approval' | 'step-promoted' | 'failed' | 'rolled-back' | 'succeeded' | 'aborted';
+/** Every kind of event the workflows send; routes (domain/notification-routes.ts) name these. */
+export const NOTIFICATION_KINDS = [
+  'started',
+  'awaiting-approval',
+  'step-promoted',
+  'failed',
+  'rolled-back',
+  'succeeded',
+  'aborted',
+] as const;
+export type NotificationKind = (typeof NOTIFICATION_KINDS)[number];
 
 export interface NotificationEvent {
   kind: NotificationKind;
@@ -110,7 +121,18 @@ export function escapeMrkdwn(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-function clip(text: string, max: number): string {
+/** What every channel lists about the deployment, as label and value, in this order. */
+export function eventFacts(event: NotificationEvent): { label: string; value: string }[] {
+  return [
+    ...(event.project ? [{ label: 'Project', value: event.project }] : []),
+    { label: 'Environment', value: event.environment },
+    { label: 'Version', value: event.version },
+    ...(event.weight !== undefined ? [{ label: 'Canary traffic', value: `${event.weight}%` }] : []),
+    { label: 'Workflow', value: event.workflowId },
+  ];
+}
+
+export function clip(text: string, max: number): string {
   return text.length > max ? `${text.slice(0, max - 3)}...` : text;
 }
 

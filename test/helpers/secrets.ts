@@ -238,6 +238,8 @@ export const WORKER_SECRETS: readonly SecretSource[] = [
   },
   webhook('SLACK_WEBHOOK_URL', 'Slack webhook URL (`notifications.slackWebhookEnv`)'),
   webhook('DEPLOY_WEBHOOK_URL', 'webhook URL (`notifications.webhookEnv`)'),
+  webhook('TEAMS_WEBHOOK_URL', 'Microsoft Teams webhook URL (`notifications.teamsWebhookEnv`)'),
+  plainVar('SMTP_PASSWORD', 'SMTP password (`notifications.email.passwordEnv`)'),
   urlPasswordOf('DATABASE_URL', "PostgreSQL password in `database.urlEnv`'s URL"),
   urlPasswordOf('REDIS_URL', "Redis password in `redis.urlEnv`'s URL"),
   plainVar('SMOKE_PASSWORD', "smoke check's password (`${env:SMOKE_PASSWORD}`)"),

@@ -13,7 +13,7 @@ const cli = (...args: string[]) =>
 
 test('status lists every component as up and exits 0', async () => {
   const { stdout } = await cli('status');
-  for (const name of ['kubernetes', 'docker', 'postgres', 's3', 'redis', 'git', 'prometheus', 'demo']) {
+  for (const name of ['kubernetes', 'docker', 'postgres', 's3', 'redis', 'smtp', 'git', 'prometheus', 'demo']) {
     expect(stdout).toMatch(new RegExp(`^up\\s+${name}\\b`, 'm'));
   }
 }, 60_000);

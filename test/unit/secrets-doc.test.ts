@@ -19,6 +19,8 @@ test('the list covers every secret the worker holds', () => {
       'ServiceAccount token',
       'SLACK_WEBHOOK_URL',
       'DEPLOY_WEBHOOK_URL',
+      'TEAMS_WEBHOOK_URL',
+      'SMTP_PASSWORD',
       'DATABASE_URL password',
       'REDIS_URL password',
       'SMOKE_PASSWORD',

@@ -47,6 +47,8 @@ export function checkContext(deps: VerifyDeps): CheckContext {
       config.redis.urlEnv,
       config.notifications.slackWebhookEnv,
       config.notifications.webhookEnv,
+      config.notifications.teamsWebhookEnv,
+      config.notifications.email?.passwordEnv,
     ]);
   return {
     config,
