@@ -25,6 +25,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
     # mail daemon on port 25 at the next boot either: only when this run installed it.
     if [[ " ${missing[*]} " == *" exim4-daemon-light "* ]] && [ -x /etc/init.d/exim4 ]; then
       update-rc.d exim4 disable >/dev/null 2>&1 || true
+      # On a machine with an init system the install may have started it anyway: stop that one.
+      invoke-rc.d exim4 stop >/dev/null 2>&1 || true
     fi
   else
     echo "setup: missing Debian packages ${missing[*]}: run as root or install them (sudo apt-get install ${missing[*]})" >&2

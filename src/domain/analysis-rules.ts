@@ -18,6 +18,8 @@ export interface MetricRule {
   count?: number;
   intervalMs?: number;
   dryRun: boolean;
+  /** A compare metric: measured only where both tracks run (a canary), never on stable alone. */
+  compare?: true;
 }
 
 export type MetricRules = Record<string, MetricRule>;
@@ -77,20 +79,48 @@ export function metricRulesOf(
         ...(m.count !== undefined ? { count: m.count } : {}),
         ...(m.interval !== undefined ? { intervalMs: m.interval } : {}),
         dryRun: m.dryRun ?? false,
+        ...(m.kind === 'compare' ? { compare: true as const } : {}),
       },
     ]),
   );
 }
 
+/** How early a metric's interval may be taken as passed (analysis runs drift by their activities' time). */
+const INTERVAL_SLACK_MS = 1000;
+
 const EMPTY: MetricTally = { measured: 0, failed: 0, inconclusive: 0, consecutiveErrors: 0 };
 
-/** The metrics to measure now: not yet measured `count` times, and `interval` passed since the last time. */
-export function dueMetrics(rules: MetricRules, tallies: MetricTallies, nowMs: number): string[] {
+/** A metric's tally so far; own properties only, so a metric named like an Object method starts empty too. */
+function tallyOf(tallies: MetricTallies, name: string): MetricTally {
+  return Object.hasOwn(tallies, name) ? tallies[name] : EMPTY;
+}
+
+/** The metrics that can be measured on these tracks: a compare metric needs both. */
+export function applicableMetrics(rules: MetricRules, tracks: readonly string[]): string[] {
+  const both = tracks.includes('canary') && tracks.includes('stable');
   return Object.entries(rules)
+    .filter(([, rule]) => both || !rule.compare)
+    .map(([name]) => name);
+}
+
+/**
+ * The metrics to measure now on these tracks: applicable, not yet measured
+ * `count` times, and `interval` passed since the last time.
+ */
+export function dueMetrics(
+  rules: MetricRules,
+  tallies: MetricTallies,
+  nowMs: number,
+  tracks: readonly string[],
+): string[] {
+  return applicableMetrics(rules, tracks)
+    .map((name): [string, MetricRule] => [name, rules[name]])
     .filter(([name, rule]) => {
-      const t = tallies[name] ?? EMPTY;
+      const t = tallyOf(tallies, name);
       if (rule.count !== undefined && t.measured >= rule.count) return false;
-      return rule.intervalMs === undefined || t.lastAtMs === undefined || nowMs - t.lastAtMs >= rule.intervalMs;
+      if (rule.intervalMs === undefined || t.lastAtMs === undefined) return true;
+      // Runs drift by the time their activities take: a run a moment short of the interval is still on time.
+      return nowMs - t.lastAtMs >= rule.intervalMs - Math.min(INTERVAL_SLACK_MS, rule.intervalMs / 10);
     })
     .map(([name]) => name);
 }
@@ -116,31 +146,50 @@ export type MetricVerdict =
   | { verdict: 'continue'; tallies: MetricTallies; summary: AnalysisTally }
   | { verdict: 'fail'; tallies: MetricTallies; summary: AnalysisTally; reason: string };
 
-/** Adds one run's measurements to each metric's tally and says whether a metric has now failed the analysis. */
+/**
+ * Adds one run's measurements to each metric's tally and says whether a
+ * metric has now failed the analysis. `asked`: the metrics the run was asked
+ * for; one the run did not measure is inconclusive (nothing measured is never
+ * a pass). A dry-run metric (by the plan's rules) is counted as measured, for
+ * its count and interval, but its outcomes never are.
+ */
 export function tallyByMetric(
   tallies: MetricTallies,
   run: AnalysisRun,
   rules: MetricRules,
   nowMs: number,
+  asked: readonly string[],
 ): MetricVerdict {
   const next: MetricTallies = { ...tallies };
-  const byMetric = new Map<string, Measurement[]>();
+  const byMetric = new Map<string, Measurement[]>(asked.filter((n) => Object.hasOwn(rules, n)).map((n) => [n, []]));
   for (const m of run.measurements) {
     const name = ruleOf(m, rules);
-    if (name === undefined || m.dryRun || rules[name].dryRun) continue;
+    if (name === undefined) continue;
     byMetric.set(name, [...(byMetric.get(name) ?? []), m]);
   }
   const reasons: string[] = [];
-  for (const [name, ms] of byMetric) {
+  for (const [name, measured] of byMetric) {
     const rule = rules[name];
-    const t = { ...(next[name] ?? EMPTY) };
-    const outcome = outcomeOf(ms);
+    const t = { ...tallyOf(next, name) };
     t.measured += 1;
     t.lastAtMs = nowMs;
+    next[name] = t;
+    if (rule.dryRun) continue;
+    const ms = measured.length
+      ? measured
+      : [
+          {
+            metric: name,
+            track: '-',
+            value: null,
+            outcome: 'inconclusive' as const,
+            reason: 'not measured in this run',
+          },
+        ];
+    const outcome = outcomeOf(ms);
     if (outcome === 'fail') t.failed += 1;
     if (outcome === 'inconclusive') t.inconclusive += 1;
     t.consecutiveErrors = outcome === 'error' ? t.consecutiveErrors + 1 : 0;
-    next[name] = t;
     const why = ms
       .filter((m) => m.outcome !== 'pass')
       .map((m) => `${m.metric}[${m.track}] ${m.reason ?? ''}`.trim())
@@ -155,7 +204,7 @@ export function tallyByMetric(
       );
   }
   // Run-level counters for the status (failed measurements in all, the most inconclusive metric).
-  const counted = Object.entries(next).filter(([name]) => rules[name] && !rules[name].dryRun);
+  const counted = Object.entries(next).filter(([name]) => Object.hasOwn(rules, name) && !rules[name].dryRun);
   const summary: AnalysisTally = {
     failedRuns: counted.reduce((n, [, t]) => n + t.failed, 0),
     consecutiveInconclusive: counted.reduce((n, [, t]) => Math.max(n, t.inconclusive), 0),

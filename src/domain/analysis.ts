@@ -118,7 +118,7 @@ export function measurementLine(m: Measurement): string {
   const c = m.comparison;
   const evidence =
     c && c.verdict !== 'inconclusive'
-      ? ` [${c.verdict}: U ${fmt(c.u ?? 0)}, p ${fmt(c.pValue ?? 1)}, medians ${fmt(c.canaryMedian ?? 0)} vs ${fmt(c.stableMedian ?? 0)}, n ${c.canarySamples}/${c.stableSamples}]`
+      ? ` [${c.verdict}: U ${fmt(c.u ?? 0)}, p ${fmt(c.pValue ?? 1)}, p(worse at all) ${fmt(c.pWorse ?? 1)}, medians ${fmt(c.canaryMedian ?? 0)} vs ${fmt(c.stableMedian ?? 0)}, n ${c.canarySamples}/${c.stableSamples}]`
       : '';
   return `${m.metric}[${m.track}] ${value} ${m.outcome}${m.threshold ? ` (${m.threshold})` : ''}${m.reason ? `: ${m.reason}` : ''}${evidence}${dry}`;
 }

@@ -12,7 +12,7 @@ const limit = z.number().int().min(0).max(1000);
 /** A Prometheus-style step: one sample every this long. */
 const step = z
   .string()
-  .regex(/^\d{1,6}(ms|s|m|h)$/, 'a step such as 10s or 1m')
+  .regex(/^[1-9]\d{0,5}(s|m|h)$/, 'a step of at least 1s, such as 10s or 1m')
   .default('10s');
 
 export const compareSettingsSchema = z.strictObject({
@@ -65,6 +65,13 @@ export function metricRuleProblems(
           message: `a compare metric judges canary against stable; ${key} does not apply (use a threshold metric beside it)`,
         });
     }
+    const c = m.compare as { direction?: string; maxDegradation?: number } | undefined;
+    if (c?.direction === 'lower-is-worse' && (c.maxDegradation ?? 0) >= 1)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['compare', 'maxDegradation'],
+        message: 'for lower-is-worse, maxDegradation must be below 1 (1 would allow the canary to drop to nothing)',
+      });
   } else if (m.compare !== undefined) {
     ctx.addIssue({ code: 'custom', path: ['compare'], message: 'compare settings need kind: compare' });
   }

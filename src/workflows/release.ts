@@ -246,7 +246,7 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
     while (Date.now() < soakUntil) {
       const wait = Math.min(rule.analysisIntervalMs, soakUntil - Date.now());
       if (await condition(() => abortReq !== undefined, wait, { summary: `soak in ${rule.from}` })) stopIfAborted();
-      await loop.run({
+      const ran = await loop.run({
         workflowId,
         environment: rule.from,
         namespace: rule.fromNamespace,
@@ -255,7 +255,8 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
         weight: 100,
         tracks: ['stable'],
       });
-      runs++;
+      // With per-metric rules a run may measure nothing due (count, interval): not a run.
+      if (ran) runs++;
     }
     t.doneWaiting();
     t.note('soak', undefined);

@@ -1,5 +1,6 @@
 import { measurementLine, runOutcome } from '../../src/domain/analysis';
 import {
+  applicableMetrics,
   dueMetrics,
   metricRulesOf,
   tallyByMetric,
@@ -15,6 +16,7 @@ import { parseConfig } from '../../src/domain/config';
 import { REPO_ROOT } from '../helpers/tools';
 
 const defaults = { failureLimit: 0, inconclusiveLimit: 2 };
+const BOTH = ['canary', 'stable'];
 
 function m(metric: string, outcome: Measurement['outcome'], extra: Partial<Measurement> = {}): Measurement {
   return { metric, track: 'canary', value: outcome === 'pass' ? 1 : null, outcome, ...extra };
@@ -60,14 +62,14 @@ describe('dueMetrics: count and interval', () => {
   };
 
   test('all are due at first; a counted-out metric never again; an interval waits', () => {
-    expect(dueMetrics(rules, {}, 0)).toEqual(['every', 'twice', 'slow']);
+    expect(dueMetrics(rules, {}, 0, BOTH)).toEqual(['every', 'twice', 'slow']);
     const tallies: MetricTallies = {
       every: { measured: 5, failed: 0, inconclusive: 0, consecutiveErrors: 0, lastAtMs: 0 },
       twice: { measured: 2, failed: 0, inconclusive: 0, consecutiveErrors: 0, lastAtMs: 0 },
       slow: { measured: 1, failed: 0, inconclusive: 0, consecutiveErrors: 0, lastAtMs: 0 },
     };
-    expect(dueMetrics(rules, tallies, 30_000)).toEqual(['every']);
-    expect(dueMetrics(rules, tallies, 60_000)).toEqual(['every', 'slow']);
+    expect(dueMetrics(rules, tallies, 30_000, BOTH)).toEqual(['every']);
+    expect(dueMetrics(rules, tallies, 60_000, BOTH)).toEqual(['every', 'slow']);
   });
 });
 
@@ -80,7 +82,8 @@ describe('tallyByMetric: each metric against its own limits', () => {
     const verdicts: string[] = [];
     let last: MetricVerdict | undefined;
     for (const [i, r] of runs.entries()) {
-      last = tallyByMetric(tallies, r, rules, i * 1000);
+      const asked = [...new Set(r.measurements.map((x) => x.metric.replace(/ vs stable$/, '')))];
+      last = tallyByMetric(tallies, r, rules, i * 1000, asked);
       tallies = last.tallies;
       verdicts.push(last.verdict);
     }
@@ -124,15 +127,52 @@ describe('tallyByMetric: each metric against its own limits', () => {
     expect(last).toHaveProperty('reason', expect.stringContaining('latency could not be queried 3 times in a row'));
   });
 
-  test('a dry-run metric is measured and shown, never counted', () => {
+  test('a dry-run metric is measured and shown, never counted (its count and interval still hold)', () => {
     const { verdicts, tallies } = replay([
       run(m('shadow', 'fail', { dryRun: true })),
       run(m('shadow', 'fail', { dryRun: true })),
     ]);
     expect(verdicts).toEqual(['continue', 'continue']);
-    expect(tallies.shadow).toBeUndefined();
+    expect(tallies.shadow).toMatchObject({ measured: 2, failed: 0 });
+    const once = { shadow: { ...rules.shadow, count: 1 } };
+    expect(dueMetrics(once, { shadow: tallies.shadow }, 10_000, BOTH)).toEqual([]);
+    // The plan decides: a measurement the worker marks dry-run still counts for a metric the plan counts.
+    expect(replay([run(m('latency', 'fail', { dryRun: true })), run(m('latency', 'fail'))]).verdicts).toEqual([
+      'continue',
+      'fail',
+    ]);
     expect(runOutcome([m('shadow', 'fail', { dryRun: true })])).toBe('pass');
     expect(runOutcome([m('shadow', 'fail', { dryRun: true }), m('latency', 'inconclusive')])).toBe('inconclusive');
+  });
+
+  test('a metric asked for but not measured is inconclusive: nothing measured is never a pass', () => {
+    let tallies: MetricTallies = {};
+    const verdicts = [1, 2].map((i) => {
+      const v = tallyByMetric(tallies, run(m('errors', 'pass')), rules, i, ['errors', 'latency']);
+      tallies = v.tallies;
+      return v.verdict;
+    });
+    expect(verdicts).toEqual(['continue', 'fail']);
+    expect(tallies.latency).toMatchObject({ measured: 2, inconclusive: 2 });
+  });
+
+  test('a metric named like an Object method is counted like any other', () => {
+    const own: MetricRules = { constructor: rule };
+    let tallies: MetricTallies = {};
+    const verdicts = [1, 2].map((i) => {
+      const v = tallyByMetric(tallies, run(m('constructor', 'fail')), own, i, ['constructor']);
+      tallies = v.tallies;
+      return v.verdict;
+    });
+    expect(verdicts).toEqual(['continue', 'fail']);
+    expect(dueMetrics(own, {}, 0, BOTH)).toEqual(['constructor']);
+  });
+
+  test('a compare metric is due only where both tracks run', () => {
+    const withCompare: MetricRules = { latency: rule, p95: { ...rule, compare: true } };
+    expect(dueMetrics(withCompare, {}, 0, BOTH)).toEqual(['latency', 'p95']);
+    expect(dueMetrics(withCompare, {}, 0, ['stable'])).toEqual(['latency']);
+    expect(applicableMetrics({ p95: { ...rule, compare: true } }, ['stable'])).toEqual([]);
   });
 
   test('a ratio comparison counts for its metric; the summary adds failures and shows the most inconclusive', () => {
@@ -168,6 +208,11 @@ describe('config: per-metric rules and the compare kind', () => {
     [{ max: 1, compare: { confidence: 0.9 } }, /compare settings need kind: compare/],
     [{ kind: 'compare', compare: { confidence: 1.5 } }, /confidence/],
     [{ max: 1, interval: 'soon' }, /interval/],
+    [{ kind: 'compare', compare: { step: '0s' } }, /a step of at least 1s/],
+    [
+      { kind: 'compare', compare: { direction: 'lower-is-worse', maxDegradation: 1 } },
+      /maxDegradation must be below 1/,
+    ],
     [{ max: 1, count: 0 }, /count/],
   ])('refuses %j', (fields, message) => {
     expect(() => withMetric({ name: 'x', query: 'up', ...fields })).toThrow(message);
@@ -198,7 +243,7 @@ describe('measurementLine: what deployctl status prints of a measurement', () =>
         },
       }),
     ).toBe(
-      'p95-vs-stable[canary] 149.5 fail (canary at most 10% higher than stable (95% confidence)): canary worse than stable by more than 10% higher [fail: U 140, p 0.00012, medians 149.5 vs 118.8, n 12/12]',
+      'p95-vs-stable[canary] 149.5 fail (canary at most 10% higher than stable (95% confidence)): canary worse than stable by more than 10% higher [fail: U 140, p 0.00012, p(worse at all) 0.00001, medians 149.5 vs 118.8, n 12/12]',
     );
     expect(measurementLine(m('shadow', 'fail', { dryRun: true, reason: '9 > 1' }))).toBe(
       'shadow[canary] no data fail: 9 > 1 [dry run: not counted]',

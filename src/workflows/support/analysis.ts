@@ -6,7 +6,7 @@
 import { patched } from '@temporalio/workflow';
 import type { AnalysisRequest } from '../../activities/contracts';
 import { tallyRun, type AnalysisLimits, type AnalysisTally } from '../../domain/analysis';
-import { dueMetrics, tallyByMetric, type MetricTallies } from '../../domain/analysis-rules';
+import { applicableMetrics, dueMetrics, tallyByMetric, type MetricTallies } from '../../domain/analysis-rules';
 import type { AnalysisRun } from '../../domain/status';
 import { analysis } from '../activity-options';
 import { RUN_ANALYSIS_PATCH } from '../patches';
@@ -48,7 +48,12 @@ export class AnalysisLoop {
     const rules = this.limits.metricRules;
     // Workflow time: Date.now() is the SDK's deterministic clock here.
     const now = Date.now();
-    const due = rules ? dueMetrics(rules, this.metricTallies, now) : undefined;
+    if (rules && applicableMetrics(rules, req.tracks).length === 0)
+      throw new Stop(
+        'failed',
+        `no metric of the analysis can be measured on ${req.tracks.join(' and ')} alone: compare metrics need a canary beside stable (add a threshold metric)`,
+      );
+    const due = rules ? dueMetrics(rules, this.metricTallies, now, req.tracks) : undefined;
     if (due?.length === 0) return undefined;
     let run: AnalysisRun;
     try {
@@ -58,7 +63,7 @@ export class AnalysisLoop {
     }
     this.t.status.lastAnalysis = run;
     if (rules) {
-      const v = tallyByMetric(this.metricTallies, run, rules, now);
+      const v = tallyByMetric(this.metricTallies, run, rules, now, due ?? []);
       this.metricTallies = v.tallies;
       this.onTally(v.summary);
       if (v.verdict === 'fail') throw new Stop('failed', v.reason);
