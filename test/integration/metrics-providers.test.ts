@@ -1,5 +1,5 @@
 /**
- * The metrics providers against the sandbox's real backends: InfluxDB 1.x
+ * The metrics providers against the sandbox's real backends (staging's): InfluxDB 1.x
  * and Graphite (carbon-cache + graphite-web), fed every 2 s by the demo
  * server's synthetic traffic, the demo server's own JSON endpoint for the web
  * provider, and Prometheus. Then the analysis activity end to end per
@@ -20,10 +20,17 @@ import type { DeployConfig, MetricConfig } from '../../src/domain/config';
 import type { MetricsProviderName } from '../../src/domain/analysis';
 import type { AnalysisRun } from '../../src/domain/status';
 import { loadConfig } from '../../src/load-config';
-import { sandboxEnv, sandboxVar } from '../helpers/sandbox';
+import { sandboxEnv, sandboxVar, sandboxVarOf } from '../helpers/sandbox';
 import { REPO_ROOT } from '../helpers/tools';
 import { waitFor } from '../helpers/wait';
 
+/**
+ * Staging's backends and demo server: the suites that run deployments and
+ * restart demo servers mostly use production's, and this file pins the
+ * canary weight and injects a canary fault for a few seconds.
+ */
+const ENVIRONMENT = 'staging';
+const envVar = (name: string) => sandboxVarOf(ENVIRONMENT, name);
 const NS = 'ai-saas';
 const WINDOW = '10s';
 const env = () => sandboxEnv();
@@ -33,7 +40,7 @@ const baseConfig = (): DeployConfig => loadConfig(path.join(REPO_ROOT, 'deploy.c
 function metricsFor(provider: MetricsProviderName): MetricConfig[] {
   const where = '"namespace" = {{namespace}} AND "track" = {{track}} AND time > now() - {{window}}';
   const path = '{{namespace}}.api-gateway.{{track}}.*';
-  const api = `${sandboxVar('DEMO_URL')}/api/metrics?namespace={{namespace}}&track={{track}}&window={{window}}`;
+  const api = `${envVar('DEMO_URL')}/api/metrics?namespace={{namespace}}&track={{track}}&window={{window}}`;
   const errorRate = { name: 'error-rate', max: 0.01 };
   const p95 = { name: 'p95-latency', max: 500, unit: 'ms' };
   switch (provider) {
@@ -72,13 +79,14 @@ function analysisFor(provider: MetricsProviderName, over: Partial<AnalysisConfig
   return {
     ...base,
     provider,
+    prometheusUrl: envVar('PROMETHEUS_URL'),
     influxdb: {
-      url: sandboxVar('INFLUXDB_URL'),
-      database: sandboxVar('INFLUXDB_DATABASE'),
+      url: envVar('INFLUXDB_URL'),
+      database: envVar('INFLUXDB_DATABASE'),
       usernameEnv: 'INFLUXDB_USERNAME',
       passwordEnv: 'INFLUXDB_PASSWORD',
     },
-    graphite: { url: sandboxVar('GRAPHITE_URL') },
+    graphite: { url: envVar('GRAPHITE_URL') },
     web: { headers: { 'X-Api-Key': 'DEMO_METRICS_API_KEY' } },
     metrics: metricsFor(provider),
     queryTimeout: 5000,
@@ -104,7 +112,7 @@ function provider(
 const stable = { track: 'stable' as const, version: '1.0.0', namespace: NS, window: WINDOW };
 
 async function demoControl(p: string, body: unknown): Promise<void> {
-  const r = await fetch(`${sandboxVar('DEMO_URL')}${p}`, {
+  const r = await fetch(`${envVar('DEMO_URL')}${p}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(body),
@@ -222,7 +230,7 @@ describe('what a backend answers that is not one value', () => {
       reason: 'InfluxDB credentials: INFLUXDB_PASSWORD not set',
       error: true,
     });
-    const anonymous = provider('influxdb', { influxdb: { url: sandboxVar('INFLUXDB_URL'), database: 'ai_saas' } });
+    const anonymous = provider('influxdb', { influxdb: { url: envVar('INFLUXDB_URL'), database: 'ai_saas' } });
     expect(await anonymous.measure(m, stable)).toMatchObject({
       reason: expect.stringMatching(/^query error: /),
       error: true,
@@ -249,7 +257,7 @@ describe('what a backend answers that is not one value', () => {
 
   test('web: a value that is not a number, a refused key, a missing variable; the key never shows', async () => {
     const key = sandboxVar('DEMO_METRICS_API_KEY');
-    const url = `${sandboxVar('DEMO_URL')}/api/metrics?track={{track}}&window={{window}}`;
+    const url = `${envVar('DEMO_URL')}/api/metrics?track={{track}}&window={{window}}`;
     const p = provider('web');
     expect(await p.measure({ name: 'm', query: url, jsonPath: '$.service' }, stable)).toEqual({
       kind: 'none',
