@@ -18,6 +18,7 @@ import type { AnalysisConfig } from '../../src/activities/analysis';
 import type { AnalysisRequest } from '../../src/activities/contracts';
 import type { DeployConfig, MetricConfig } from '../../src/domain/config';
 import type { MetricsProviderName } from '../../src/domain/analysis';
+import { compareSettingsSchema } from '../../src/domain/config-metric-rules';
 import type { AnalysisRun } from '../../src/domain/status';
 import { loadConfig } from '../../src/load-config';
 import { sandboxEnv, sandboxVar, sandboxVarOf } from '../helpers/sandbox';
@@ -349,5 +350,32 @@ describe('the analysis end to end per provider, on the canary track', () => {
       ]);
     },
     50_000,
+  );
+
+  test.each(NEW_PROVIDERS)(
+    "%s: a compare metric judges the canary's latency samples against stable's, and fails it",
+    async (name) => {
+      const compare: MetricConfig = {
+        ...metricsFor(name)[1],
+        name: 'p95-vs-stable',
+        kind: 'compare',
+        compare: compareSettingsSchema.parse({ step: '2s', minSamples: 4 }),
+      };
+      delete compare.max;
+      const r = await waitFor(
+        async () => {
+          const run = await analysisActivities({
+            config: { ...baseConfig(), analysis: analysisFor(name, { metrics: [compare] }) },
+            env: workerEnv(),
+            log: { info: () => undefined, warn: () => undefined },
+          }).runAnalysis(req({ tracks: ['canary', 'stable'], window: '20s' }));
+          return run.measurements[0]?.outcome === 'fail' ? run : undefined;
+        },
+        30_000,
+        1000,
+      );
+      expect(r.measurements[0]).toMatchObject({ metric: 'p95-vs-stable', track: 'canary', outcome: 'fail' });
+    },
+    40_000,
   );
 });
