@@ -25,7 +25,7 @@ export interface TemplateDialect {
 
 /**
  * The values a samples query may also use: the step between samples; and the
- * time the window ends (ms since the epoch, default now) for {{start}} and {{end}}.
+ * time the window ends (ms since the epoch) for {{start}} and {{end}}.
  */
 export type SampleValues = TemplateValues & { step?: string; now?: number };
 
@@ -57,7 +57,9 @@ export function renderTemplate(template: string, values: SampleValues, dialect: 
       case 'start':
       case 'end': {
         if (!dialect.epoch) throw new TemplateError(`{{${name}}} is only filled in a web provider's URL`);
-        const end = Math.floor((values.now ?? Date.now()) / 1000);
+        // The caller reads the clock: this module stays pure.
+        if (values.now === undefined) throw new TemplateError(`{{${name}}} needs the time the window ends`);
+        const end = Math.floor(values.now / 1000);
         return dialect.epoch(name === 'end' ? end : end - windowSeconds(values.window));
       }
       case 'version':

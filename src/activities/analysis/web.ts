@@ -45,7 +45,7 @@ async function ask<T>(
   if (!jsonPath) return { kind: 'none', reason: `the metric has no ${field} (required with provider web)` };
   let url: string;
   try {
-    url = renderWebUrl(template, values);
+    url = renderWebUrl(template, { ...values, now: Date.now() });
   } catch (err) {
     if (err instanceof TemplateError) return { kind: 'none', reason: err.message };
     throw err;
