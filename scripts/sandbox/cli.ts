@@ -25,6 +25,8 @@ import {
   type SandboxEnvironment,
 } from './environments';
 import { gitComponent } from './git';
+import { graphiteComponent } from './graphite';
+import { influxdbComponent } from './influxdb';
 import { adminClient, kubeComponent, NAMESPACE } from './kube';
 import { postgresComponent } from './postgres';
 import { prometheusComponent } from './prometheus';
@@ -35,7 +37,7 @@ import { smtpComponent } from './smtp';
 
 /**
  * In start order: the demo platform needs Kubernetes, Docker and git;
- * Prometheus scrapes the demo server. Per-environment components come once
+ * Prometheus scrapes the demo server, which writes to InfluxDB and Carbon. Per-environment components come once
  * for each environment, production first; the others are shared.
  * Production's second cluster comes last: added to a running sandbox, it
  * leaves the others as they are.
@@ -52,6 +54,8 @@ function components(): Component[] {
     smtpComponent(),
     gitComponent(),
     ...each(prometheusComponent),
+    ...each(influxdbComponent),
+    ...each(graphiteComponent),
     ...each(demoComponent),
     kubeComponent(PRODUCTION_B),
     platformComponent(PRODUCTION_B),
@@ -167,7 +171,7 @@ program
   .command('up')
   .argument(
     '[components...]',
-    'only these (kubernetes, docker, postgres, s3, backup, redis, smtp, git, prometheus, demo; kubernetes:staging for one environment, kubernetes:production-b for one cluster)',
+    'only these (kubernetes, docker, postgres, s3, backup, redis, smtp, git, prometheus, influxdb, graphite, demo; kubernetes:staging for one environment, kubernetes:production-b for one cluster)',
   )
   .description('start what is not running and wait until ready (idempotent); writes .sandbox/env')
   .action(async (only: string[]) => up(only));

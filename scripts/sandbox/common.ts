@@ -64,7 +64,17 @@ export const PORTS = {
   DEMO_PREVIEW: port('DEMO_PREVIEW', 8081),
   /** kwok's kubelet server: the apiserver reaches it for pods/log. */
   KWOK: port('KWOK', 10247),
-  // The staging environment's own (environments.ts): its control plane, Redis, Prometheus and demo server.
+  // The metrics backends besides Prometheus (influxdb.ts, graphite.ts), fed by the demo server.
+  INFLUXDB: port('INFLUXDB', 8086),
+  /** InfluxDB's RPC service (backup/restore): bound to loopback, never used. */
+  INFLUXDB_RPC: port('INFLUXDB_RPC', 8088),
+  CARBON: port('CARBON', 2003),
+  CARBON_PICKLE: port('CARBON_PICKLE', 2004),
+  /** Carbon's cache query port: graphite-web reads the points not yet written to disk there. */
+  CARBON_QUERY: port('CARBON_QUERY', 7002),
+  /** graphite-web (its render API) under gunicorn. */
+  GRAPHITE: port('GRAPHITE', 8280),
+  // The staging environment's own (environments.ts): its control plane, Redis, metrics backends and demo server.
   STAGING_ETCD: port('STAGING_ETCD', 12479),
   STAGING_ETCD_PEER: port('STAGING_ETCD_PEER', 12480),
   STAGING_APISERVER: port('STAGING_APISERVER', 16444),
@@ -75,6 +85,12 @@ export const PORTS = {
   STAGING_PROMETHEUS: port('STAGING_PROMETHEUS', 9190),
   STAGING_DEMO: port('STAGING_DEMO', 8180),
   STAGING_DEMO_PREVIEW: port('STAGING_DEMO_PREVIEW', 8181),
+  STAGING_INFLUXDB: port('STAGING_INFLUXDB', 8186),
+  STAGING_INFLUXDB_RPC: port('STAGING_INFLUXDB_RPC', 8188),
+  STAGING_CARBON: port('STAGING_CARBON', 2103),
+  STAGING_CARBON_PICKLE: port('STAGING_CARBON_PICKLE', 2104),
+  STAGING_CARBON_QUERY: port('STAGING_CARBON_QUERY', 7102),
+  STAGING_GRAPHITE: port('STAGING_GRAPHITE', 8380),
   // Production's second cluster, production-b (environments.ts): a control plane only, the next ports up.
   PRODUCTION_B_ETCD: port('PRODUCTION_B_ETCD', 12579),
   PRODUCTION_B_ETCD_PEER: port('PRODUCTION_B_ETCD_PEER', 12580),

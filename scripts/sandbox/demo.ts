@@ -29,6 +29,8 @@ import { PRODUCTION, type SandboxCluster, type SandboxEnvironment } from './envi
 import { adminClient, adminKubeconfigPath, NAMESPACE } from './kube';
 import { clearStall } from './rollout-fault';
 import { authConfiguration, authReferences } from './demo-config';
+import { carbonAddress } from './graphite';
+import { INFLUXDB_DATABASE, INFLUXDB_USERNAME, influxdbPassword, influxdbUrl } from './influxdb';
 
 export const SERVICES = PLATFORM_SERVICES;
 export const BASE_VERSION = '1.0.0';
@@ -51,6 +53,13 @@ function smokeCredentials(): { email: string; password: string } {
       { mode: 0o600 },
     );
   return JSON.parse(readFileSync(f, 'utf8')) as { email: string; password: string };
+}
+
+/** The key the demo servers' GET /api/metrics requires (the web metrics provider sends it from DEMO_METRICS_API_KEY). */
+function metricsApiKey(): string {
+  const f = path.join(ensureDir('demo'), 'metrics-api-key');
+  if (!existsSync(f)) writeFileSync(f, sh('openssl', ['rand', '-hex', '16']).trim(), { mode: 0o600 });
+  return readFileSync(f, 'utf8').trim();
 }
 
 export function imageRef(service: string, version: string): string {
@@ -348,6 +357,12 @@ export function demoComponent(env: SandboxEnvironment): Component {
               DEMO_LOG_DIR: logDir(env),
               DEMO_CONTAINERS: PLATFORM_SERVICES.join(','),
               DEMO_PREVIEW_PORT: String(env.ports.demoPreview),
+              DEMO_INFLUXDB_URL: influxdbUrl(env),
+              DEMO_INFLUXDB_DATABASE: INFLUXDB_DATABASE,
+              DEMO_INFLUXDB_USERNAME: INFLUXDB_USERNAME,
+              DEMO_INFLUXDB_PASSWORD: influxdbPassword(),
+              DEMO_CARBON_ADDRESS: carbonAddress(env),
+              DEMO_METRICS_API_KEY: metricsApiKey(),
             },
           },
         );
@@ -388,6 +403,7 @@ export function demoComponent(env: SandboxEnvironment): Component {
         [env.envVar('DEMO_PREVIEW_URL')]: previewUrl(env),
         SMOKE_EMAIL: c.email,
         SMOKE_PASSWORD: c.password,
+        DEMO_METRICS_API_KEY: metricsApiKey(),
       };
     },
   };

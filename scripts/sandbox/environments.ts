@@ -1,7 +1,7 @@
 /**
  * The sandbox's two environments, production and staging, really separate:
  * each has its own Kubernetes control plane, database, backup prefix, Redis,
- * demo server and Prometheus. Production keeps the paths, daemon names and
+ * demo server, Prometheus, InfluxDB and Graphite. Production keeps the paths, daemon names and
  * variable names it always had; staging's live under $SANDBOX_DIR/staging,
  * its daemons are named staging-<daemon> and its variables end in _STAGING.
  *
@@ -56,6 +56,12 @@ export interface SandboxEnvironment {
     prometheus: number;
     demo: number;
     demoPreview: number;
+    influxdb: number;
+    influxdbRpc: number;
+    carbon: number;
+    carbonPickle: number;
+    carbonQuery: number;
+    graphite: number;
   };
   /** Its database on the shared PostgreSQL server. */
   database: string;
@@ -103,6 +109,12 @@ export const PRODUCTION: SandboxEnvironment = {
     prometheus: PORTS.PROMETHEUS,
     demo: PORTS.DEMO,
     demoPreview: PORTS.DEMO_PREVIEW,
+    influxdb: PORTS.INFLUXDB,
+    influxdbRpc: PORTS.INFLUXDB_RPC,
+    carbon: PORTS.CARBON,
+    carbonPickle: PORTS.CARBON_PICKLE,
+    carbonQuery: PORTS.CARBON_QUERY,
+    graphite: PORTS.GRAPHITE,
   },
   database: 'ai_saas_prod',
   backupPrefix: 'postgres/',
@@ -136,6 +148,12 @@ export const STAGING: SandboxEnvironment = {
     prometheus: PORTS.STAGING_PROMETHEUS,
     demo: PORTS.STAGING_DEMO,
     demoPreview: PORTS.STAGING_DEMO_PREVIEW,
+    influxdb: PORTS.STAGING_INFLUXDB,
+    influxdbRpc: PORTS.STAGING_INFLUXDB_RPC,
+    carbon: PORTS.STAGING_CARBON,
+    carbonPickle: PORTS.STAGING_CARBON_PICKLE,
+    carbonQuery: PORTS.STAGING_CARBON_QUERY,
+    graphite: PORTS.STAGING_GRAPHITE,
   },
   database: 'ai_saas_staging',
   backupPrefix: 'staging/postgres/',

@@ -13,7 +13,7 @@ import type { AnalysisRun, Measurement, MeasurementOutcome } from './status';
  * once: the config schema validates against this list and the activities'
  * factory (activities/analysis/index.ts) has one entry per name.
  */
-export const METRICS_PROVIDERS = ['prometheus'] as const;
+export const METRICS_PROVIDERS = ['prometheus', 'influxdb', 'graphite', 'web'] as const;
 
 export type MetricsProviderName = (typeof METRICS_PROVIDERS)[number];
 

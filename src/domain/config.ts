@@ -10,6 +10,15 @@ import { z } from 'zod';
 import { METRICS_PROVIDERS } from './analysis';
 import { TRAFFIC_PROVIDERS } from './plan';
 import { command, configMapSource, dnsName, duration, envName, registryHost, url } from './config-fields';
+import {
+  graphiteSettings,
+  influxdbSettings,
+  placeholdersIn,
+  PROMQL_PLACEHOLDERS,
+  providerSettingsProblems,
+  TIME_PLACEHOLDERS,
+  webSettings,
+} from './config-metrics';
 import { migrationsSchema } from './config-migrations';
 import { metricRuleFields, metricRuleProblems } from './config-metric-rules';
 import { orderWaves } from './waves';
@@ -50,13 +59,12 @@ export const serviceSchema = z.strictObject({
     .refine((c) => new Set(c.map((x) => x.name)).size === c.length, 'configMaps names must be unique'),
 });
 
-const PROMQL_PLACEHOLDERS = ['track', 'version', 'namespace', 'window'];
-
 const metricSchema = z
   .strictObject({
     name: z.string().regex(/^[a-z0-9][-a-z0-9_]{0,62}$/),
     /**
-     * PromQL with {{track}}, {{version}}, {{namespace}} and {{window}} placeholders.
+     * The provider's query (PromQL, InfluxQL, a Graphite target, a URL) with
+     * {{track}}, {{version}}, {{namespace}} and {{window}} placeholders.
      * It must return one series (aggregate with sum/max); {{version}} is the
      * version running on the track, so a stable-track query that uses it needs
      * the workflow to pass the stable version.
@@ -65,8 +73,9 @@ const metricSchema = z
       .string()
       .min(1)
       .max(4096)
-      .refine((q) => [...q.matchAll(/\{\{\s*([^}]*?)\s*\}\}/g)].every((m) => PROMQL_PLACEHOLDERS.includes(m[1])), {
-        message: 'placeholders must be {{track}}, {{version}}, {{namespace}} or {{window}}',
+      .refine((q) => placeholdersIn(q).every((p) => [...PROMQL_PLACEHOLDERS, ...TIME_PLACEHOLDERS].includes(p)), {
+        message:
+          'placeholders must be {{track}}, {{version}}, {{namespace}} or {{window}} ({{start}}, {{end}} in web URLs)',
       }),
     /** The measurement passes when value <= max (and >= min when set). */
     max: z.number().finite().optional(),
@@ -75,6 +84,28 @@ const metricSchema = z
     /** Optional relative check: canary value <= stable value * maxRatioToStable. */
     maxRatioToStable: z.number().positive().optional(),
     ...metricRuleFields,
+    /**
+     * The query samples are read with (canary against stable), when it differs
+     * from `query`: InfluxDB's samples need one row per step (`GROUP BY
+     * time({{step}})`), and a web endpoint may serve its history elsewhere.
+     * {{step}} is filled here only.
+     */
+    samplesQuery: z
+      .string()
+      .min(1)
+      .max(4096)
+      .refine(
+        (q) => placeholdersIn(q).every((p) => [...PROMQL_PLACEHOLDERS, ...TIME_PLACEHOLDERS, 'step'].includes(p)),
+        {
+          message:
+            'placeholders must be {{track}}, {{version}}, {{namespace}}, {{window}} or {{step}} ({{start}}, {{end}} in web URLs)',
+        },
+      )
+      .optional(),
+    /** web provider: the JSONPath (jsonpath-plus, no script) of the one number in the answer, e.g. $.errorRate. */
+    jsonPath: z.string().min(1).max(1024).optional(),
+    /** web provider: the JSONPath of the samples, one array or several numbers, e.g. $.history[*].errorRate. */
+    samplesJsonPath: z.string().min(1).max(1024).optional(),
   })
   .superRefine(metricRuleProblems);
 
@@ -300,23 +331,31 @@ const baseSchema = z.strictObject({
     /** Each Kubernetes API call (list pods, read a log). */
     kubernetesTimeout: duration('kubernetes timeout').default(10_000),
   }),
-  analysis: z.strictObject({
-    /** The metrics backend the analysis asks (activities/analysis/); each provider reads its own settings below. */
-    provider: z.enum(METRICS_PROVIDERS).default('prometheus'),
-    /** The Prometheus provider's base URL. */
-    prometheusUrl: url,
-    window: z
-      .string()
-      .regex(/^\d{1,6}[smhd]$/)
-      .default('1m'),
-    metrics: z.array(metricSchema).min(1).max(50),
-    /** Failed measurements tolerated before the analysis fails (0 = the first failure fails). */
-    failureLimit: z.number().int().min(0).max(100).default(0),
-    /** Consecutive inconclusive measurements (no data, NaN, errors) tolerated before the analysis fails. */
-    inconclusiveLimit: z.number().int().min(0).max(100).default(2),
-    /** Each PromQL query; a query that times out is inconclusive. */
-    queryTimeout: duration('query timeout').default(10_000),
-  }),
+  analysis: z
+    .strictObject({
+      /** The metrics backend the analysis asks (activities/analysis/); each provider reads its own settings below. */
+      provider: z.enum(METRICS_PROVIDERS).default('prometheus'),
+      /** The Prometheus provider's base URL (required when provider is prometheus). */
+      prometheusUrl: url.optional(),
+      /** The influxdb provider: an InfluxDB 1.x server, its database, and the variables holding its credentials. */
+      influxdb: influxdbSettings.optional(),
+      /** The graphite provider: graphite-web's base URL (its render API). */
+      graphite: graphiteSettings.optional(),
+      /** The web provider: headers sent with every request, each header's value read from the variable named. */
+      web: webSettings.optional(),
+      window: z
+        .string()
+        .regex(/^\d{1,6}[smhd]$/)
+        .default('1m'),
+      metrics: z.array(metricSchema).min(1).max(50),
+      /** Failed measurements tolerated before the analysis fails (0 = the first failure fails). */
+      failureLimit: z.number().int().min(0).max(100).default(0),
+      /** Consecutive inconclusive measurements (no data, NaN, errors) tolerated before the analysis fails. */
+      inconclusiveLimit: z.number().int().min(0).max(100).default(2),
+      /** Each query, whatever the provider; a query that times out is inconclusive. */
+      queryTimeout: duration('query timeout').default(10_000),
+    })
+    .superRefine((a, ctx) => providerSettingsProblems(a, ctx)),
   redis: z
     .strictObject({ urlEnv: envName.default('REDIS_URL'), maxMemoryRatio: z.number().gt(0).max(1).default(0.8) })
     .prefault({}),

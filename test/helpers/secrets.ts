@@ -240,6 +240,11 @@ export const WORKER_SECRETS: readonly SecretSource[] = [
   webhook('DEPLOY_WEBHOOK_URL', 'webhook URL (`notifications.webhookEnv`)'),
   webhook('TEAMS_WEBHOOK_URL', 'Microsoft Teams webhook URL (`notifications.teamsWebhookEnv`)'),
   plainVar('SMTP_PASSWORD', 'SMTP password (`notifications.email.passwordEnv`)'),
+  plainVar('INFLUXDB_PASSWORD', 'InfluxDB password of the influxdb metrics provider (`analysis.influxdb.passwordEnv`)'),
+  plainVar(
+    'DEMO_METRICS_API_KEY',
+    "the web metrics provider's API key header (`analysis.web.headers`; the sandbox demo server's `/api/metrics` key)",
+  ),
   urlPasswordOf('DATABASE_URL', "PostgreSQL password in `database.urlEnv`'s URL"),
   urlPasswordOf('REDIS_URL', "Redis password in `redis.urlEnv`'s URL"),
   plainVar('SMOKE_PASSWORD', "smoke check's password (`${env:SMOKE_PASSWORD}`)"),

@@ -440,6 +440,8 @@ describe('configuration', () => {
       logDir: undefined,
       containers: [],
       previewPort: undefined,
+      feeds: {},
+      metricsApiKey: undefined,
     });
   });
 

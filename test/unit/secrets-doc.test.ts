@@ -21,6 +21,8 @@ test('the list covers every secret the worker holds', () => {
       'DEPLOY_WEBHOOK_URL',
       'TEAMS_WEBHOOK_URL',
       'SMTP_PASSWORD',
+      'INFLUXDB_PASSWORD',
+      'DEMO_METRICS_API_KEY',
       'DATABASE_URL password',
       'REDIS_URL password',
       'SMOKE_PASSWORD',

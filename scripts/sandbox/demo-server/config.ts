@@ -1,4 +1,5 @@
 /** Options of the demo server, and reading them from the environment. */
+import type { FeedTargets } from './feeds';
 import type { Random } from './synthetic-traffic';
 import type { TrackWeights, TrafficState } from './types';
 
@@ -36,6 +37,10 @@ export interface DemoServerOptions {
   containers?: string[];
   log?: (line: string) => void;
   random?: Random;
+  /** InfluxDB and Carbon, written each interval's per-track figures; none: nothing is written. */
+  feeds?: FeedTargets;
+  /** When set, GET /api/metrics answers only requests carrying it in an X-Api-Key header. */
+  metricsApiKey?: string;
 }
 
 /** A running demo server. */
@@ -113,5 +118,30 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv): DemoServerOptions {
     logDir: env.DEMO_LOG_DIR || undefined,
     previewPort: env.DEMO_PREVIEW_PORT ? Number(env.DEMO_PREVIEW_PORT) : undefined,
     containers: (env.DEMO_CONTAINERS ?? '').split(',').filter(Boolean),
+    feeds: feedsFromEnv(env),
+    metricsApiKey: env.DEMO_METRICS_API_KEY || undefined,
   };
+}
+
+/** DEMO_INFLUXDB_URL with DEMO_INFLUXDB_DATABASE (and DEMO_INFLUXDB_USERNAME/PASSWORD), and DEMO_CARBON_ADDRESS (host:port). */
+function feedsFromEnv(env: NodeJS.ProcessEnv): FeedTargets {
+  const feeds: FeedTargets = {};
+  if (env.DEMO_INFLUXDB_URL) {
+    if (!/^https?:\/\/\S+$/.test(env.DEMO_INFLUXDB_URL))
+      throw new Error(`DEMO_INFLUXDB_URL must be an http(s) URL, got ${JSON.stringify(env.DEMO_INFLUXDB_URL)}`);
+    feeds.influxdb = {
+      url: env.DEMO_INFLUXDB_URL,
+      database: env.DEMO_INFLUXDB_DATABASE || 'ai_saas',
+      ...(env.DEMO_INFLUXDB_USERNAME && env.DEMO_INFLUXDB_PASSWORD
+        ? { username: env.DEMO_INFLUXDB_USERNAME, password: env.DEMO_INFLUXDB_PASSWORD }
+        : {}),
+    };
+  }
+  if (env.DEMO_CARBON_ADDRESS) {
+    const m = /^([^\s:]+):(\d{1,5})$/.exec(env.DEMO_CARBON_ADDRESS);
+    if (!m || Number(m[2]) > 65535)
+      throw new Error(`DEMO_CARBON_ADDRESS must be host:port, got ${JSON.stringify(env.DEMO_CARBON_ADDRESS)}`);
+    feeds.carbon = { host: m[1], port: Number(m[2]) };
+  }
+  return feeds;
 }

@@ -10,7 +10,11 @@
  *
  * Env: DEMO_PORT (8080), DEMO_HOST (127.0.0.1, loopback only), KUBECONFIG,
  * DEMO_NAMESPACE (ai-saas), DEMO_SERVICE (api-gateway), SMOKE_EMAIL,
- * SMOKE_PASSWORD, DEMO_RPS (50), DEMO_STATE_FILE.
+ * SMOKE_PASSWORD, DEMO_RPS (50), DEMO_STATE_FILE; DEMO_INFLUXDB_URL,
+ * DEMO_INFLUXDB_DATABASE (ai_saas), DEMO_INFLUXDB_USERNAME and
+ * DEMO_INFLUXDB_PASSWORD, DEMO_CARBON_ADDRESS (host:port): where
+ * each 2 s interval's per-track figures are written; DEMO_METRICS_API_KEY:
+ * the key GET /api/metrics (those figures as JSON) requires.
  */
 import { optionsFromEnv } from './config';
 import { startDemoServer } from './server';
@@ -70,6 +74,17 @@ export {
   type DemoServerOptions,
   type TrafficSource,
 } from './config';
+export { p95, TrackFigures, type IntervalFigures } from './figures';
+export {
+  carbonLines,
+  escapeTagValue,
+  graphitePath,
+  influxLines,
+  INFLUX_MEASUREMENT,
+  metricsFeed,
+  type FeedTargets,
+  type SeriesIdentity,
+} from './feeds';
 export { ContainerLogs, criLine, INJECTED_ERROR_LINE, trafficLogLines } from './container-logs';
 export { kubeTrafficSource } from './kube-reader';
 export { startDemoServer } from './server';

@@ -18,7 +18,9 @@ import {
   type MethodHandlers,
   type Routes,
 } from './http';
+import type { TrackFigures } from './figures';
 import { renderMetrics, type TrafficMetrics } from './metrics';
+import { figuresAnswer, requireApiKey, validateWeightsRequest } from './metrics-api';
 import type { TrafficPoller } from './traffic-poller';
 import type { FaultState, TrackWeights, TrafficState } from './types';
 import { isRecord } from './util';
@@ -40,13 +42,22 @@ export interface ServerContext {
   faults: FaultState;
   poller: TrafficPoller;
   weightsOverride: TrackWeights | null;
+  /** When a pin set through POST /__sandbox/weights ends (ms since the epoch); null: no end. */
+  weightsOverrideUntil: number | null;
   metrics: TrafficMetrics;
+  /** Each 2 s interval's per-track figures (GET /api/metrics, and what feeds.ts writes). */
+  figures: TrackFigures;
+  metricsApiKey?: string;
   log: (line: string) => void;
 }
 
 /** The state traffic follows now: Kubernetes' weights unless a test pinned them. */
 export function effectiveTraffic(ctx: ServerContext): TrafficState {
   const polled = ctx.poller.state;
+  if (ctx.weightsOverrideUntil !== null && Date.now() >= ctx.weightsOverrideUntil) {
+    ctx.weightsOverride = null;
+    ctx.weightsOverrideUntil = null;
+  }
   return ctx.weightsOverride ? { ...polled, weights: ctx.weightsOverride } : polled;
 }
 
@@ -66,7 +77,9 @@ function stringField(body: unknown, name: string): string | null {
  * preview fault is set; no /metrics and no control API.
  */
 export function buildPreviewRoutes(ctx: ServerContext): Routes {
-  const routes = new Map([...buildRoutes(ctx)].filter(([p]) => p !== '/metrics' && !p.startsWith('/__sandbox')));
+  const routes = new Map(
+    [...buildRoutes(ctx)].filter(([p]) => p !== '/metrics' && p !== '/api/metrics' && !p.startsWith('/__sandbox')),
+  );
   for (const [p, methods] of routes)
     routes.set(
       p,
@@ -147,6 +160,34 @@ export function buildRoutes(ctx: ServerContext): Routes {
             faultErrorRates,
           });
           sendText(res, 200, 'text/plain; version=0.0.4; charset=utf-8', text);
+        },
+      },
+    ],
+    [
+      '/api/metrics',
+      {
+        GET: (req, res) => {
+          requireApiKey(req, ctx.metricsApiKey);
+          const url = new URL(req.url ?? '/', 'http://localhost');
+          sendJson(res, 200, figuresAnswer(url, ctx.figures, ctx, Date.now()));
+        },
+      },
+    ],
+    [
+      '/__sandbox/weights',
+      {
+        POST: async (req, res) => {
+          const command = validOr400(validateWeightsRequest(await readJsonBody(req)));
+          if (command.kind === 'clear') {
+            ctx.weightsOverride = null;
+            ctx.weightsOverrideUntil = null;
+            ctx.log('demo: weights follow Kubernetes again');
+          } else {
+            ctx.weightsOverride = command.weights;
+            ctx.weightsOverrideUntil = Date.now() + command.seconds * 1000;
+            ctx.log(`demo: weights pinned to ${JSON.stringify(command.weights)} for ${command.seconds} s`);
+          }
+          sendJson(res, 200, { weights: effectiveTraffic(ctx).weights, weightsPinned: ctx.weightsOverride !== null });
         },
       },
     ],

@@ -5,6 +5,8 @@ import { assertLoopbackHost, DEFAULTS, type DemoServerHandle, type DemoServerOpt
 import { loadFaultState } from './faults';
 import { createRequestListener } from './http';
 import { kubeTrafficSource } from './kube-reader';
+import { metricsFeed } from './feeds';
+import { TrackFigures } from './figures';
 import { TrafficMetrics } from './metrics';
 import { buildPreviewRoutes, buildRoutes, effectiveTraffic, type ServerContext } from './routes';
 import { ContainerLogs, INJECTED_ERROR_LINE, trafficLogLines } from './container-logs';
@@ -14,6 +16,8 @@ import { normaliseWeights } from './traffic-state';
 import { DEFAULT_TRAFFIC, UNKNOWN_VERSION } from './types';
 
 const TRAFFIC_TICK_MS = 100;
+/** How often the per-track figures are closed and written to InfluxDB and Carbon (their 2 s resolution). */
+const FIGURES_INTERVAL_MS = 2000;
 const POLL_INTERVAL_MS = 1000;
 /** How long traffic waits for the first Kubernetes answer, so early samples carry real versions. */
 const FIRST_POLL_GRACE_MS = 2000;
@@ -48,6 +52,7 @@ function startTrafficTimer(ctx: ServerContext, rps: number, random: Random, logs
     for (const request of generateTraffic(count, traffic.weights, ctx.faults, random)) {
       const version = traffic.versions[request.track] ?? UNKNOWN_VERSION;
       ctx.metrics.record({ service: ctx.service, track: request.track, version }, request.code, request.latencySeconds);
+      ctx.figures.record(request.track, version, request.code, request.latencySeconds);
       if (logs) second.push(request);
     }
   }, TRAFFIC_TICK_MS);
@@ -92,7 +97,10 @@ export async function startDemoServer(opts: DemoServerOptions = {}): Promise<Dem
     // Without a source the poller is never polled and keeps DEFAULT_TRAFFIC.
     poller: new TrafficPoller(source ?? (() => Promise.resolve(DEFAULT_TRAFFIC)), log),
     weightsOverride: null,
+    weightsOverrideUntil: null,
     metrics: new TrafficMetrics(),
+    figures: new TrackFigures(),
+    ...(opts.metricsApiKey ? { metricsApiKey: opts.metricsApiKey } : {}),
     log,
   };
 
@@ -110,6 +118,10 @@ export async function startDemoServer(opts: DemoServerOptions = {}): Promise<Dem
 
   const timers: NodeJS.Timeout[] = [];
   let closed = false;
+  const feed = metricsFeed(opts.feeds ?? {}, { namespace, service }, log);
+  const figuresTimer = setInterval(() => void feed(ctx.figures.flush(Date.now())), FIGURES_INTERVAL_MS);
+  figuresTimer.unref();
+  timers.push(figuresTimer);
   if (source) {
     const firstPoll = ctx.poller.poll();
     const pollTimer = setInterval(() => void ctx.poller.poll(), POLL_INTERVAL_MS);
@@ -140,6 +152,7 @@ export async function startDemoServer(opts: DemoServerOptions = {}): Promise<Dem
     ...(previewPort !== undefined ? { previewPort } : {}),
     setWeightsOverride(weights) {
       ctx.weightsOverride = weights ? normaliseWeights(weights.stable, weights.canary) : null;
+      ctx.weightsOverrideUntil = null;
     },
     async close() {
       closed = true;

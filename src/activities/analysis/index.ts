@@ -8,9 +8,12 @@ import type { MetricsProviderName } from '../../domain/analysis';
 import type { DeployConfig } from '../../domain/config';
 import { providerFactory } from '../providers';
 import { activityLogger, type Logger } from '../runtime';
+import { graphiteProvider } from './graphite';
+import { influxdbProvider } from './influxdb';
 import { prometheusProvider } from './prometheus';
 import type { MetricsProvider, MetricsProviderFactory, ProviderSettings } from './provider';
 import { analysisRunner } from './run-analysis';
+import { webProvider } from './web';
 
 export type {
   AnalysisConfig,
@@ -24,6 +27,9 @@ export type {
 /** The built-in providers, one line each. */
 export const METRICS_PROVIDER_FACTORIES: Record<MetricsProviderName, MetricsProviderFactory> = {
   prometheus: prometheusProvider,
+  influxdb: influxdbProvider,
+  graphite: graphiteProvider,
+  web: webProvider,
 };
 
 /** The provider config analysis.provider names, from the built-in ones and `extra` (which wins on a shared name). */
@@ -37,7 +43,7 @@ export function createMetricsProvider(
 /** What the analysis activity is built over; only config is required. */
 export interface AnalysisDeps {
   config: DeployConfig;
-  /** The worker's environment, where a provider finds its credentials (none for Prometheus). */
+  /** The worker's environment, where a provider finds its credentials (InfluxDB's, the web provider's headers). */
   env?: Record<string, string | undefined>;
   /** Providers added to (or replacing) the built-in ones, by name. */
   providers?: Record<string, MetricsProviderFactory>;

@@ -25,6 +25,8 @@ async function ask<T>(
   params: Record<string, string>,
   classify: (status: number, body: unknown) => T,
 ): Promise<T | { kind: 'none'; reason: string; error: true }> {
+  // The schema requires it with this provider; an injected config without it measures nothing.
+  if (!analysis.prometheusUrl) return { kind: 'none', reason: 'analysis.prometheusUrl is not set', error: true };
   const url = `${analysis.prometheusUrl.replace(/\/+$/, '')}${path}?${new URLSearchParams(params).toString()}`;
   let res: Response;
   let text: string;

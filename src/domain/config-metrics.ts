@@ -1,0 +1,82 @@
+/**
+ * The metrics providers' settings in the `analysis` config section
+ * (config.ts): each provider's own section, the placeholders metric queries
+ * may use, and the checks that the chosen provider has what it needs. Checked
+ * on the section, so an environment that switches provider is held to them.
+ */
+import { z } from 'zod';
+import type { METRICS_PROVIDERS } from './analysis';
+import { envName, url } from './config-fields';
+
+export const PROMQL_PLACEHOLDERS = ['track', 'version', 'namespace', 'window'];
+/** The window's bounds in epoch seconds, which only the web provider's URLs take. */
+export const TIME_PLACEHOLDERS = ['start', 'end'];
+
+/** The names of the {{placeholders}} a query uses. */
+export const placeholdersIn = (q: string) => [...q.matchAll(/\{\{\s*([^}]*?)\s*\}\}/g)].map((m) => m[1]);
+
+/** The influxdb provider: an InfluxDB 1.x server, its database, and the variables holding its credentials. */
+export const influxdbSettings = z
+  .strictObject({
+    url,
+    database: z.string().min(1).max(255),
+    usernameEnv: envName.optional(),
+    passwordEnv: envName.optional(),
+  })
+  .refine((i) => (i.usernameEnv === undefined) === (i.passwordEnv === undefined), {
+    message: 'give both usernameEnv and passwordEnv, or neither',
+    path: ['usernameEnv'],
+  });
+
+/** The graphite provider: graphite-web's base URL (its render API). */
+export const graphiteSettings = z.strictObject({ url });
+
+/** An HTTP header name (an RFC 9110 token). */
+const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/, 'an HTTP header name such as DD-API-KEY');
+
+/** The web provider: headers sent with every request, as header name -> the variable holding its value. */
+export const webSettings = z.strictObject({ headers: z.record(headerName, envName).default({}) });
+
+/**
+ * The settings the chosen metrics provider needs: its own section (or
+ * prometheusUrl); for web a URL and a JSONPath per metric; {{start}} and
+ * {{end}} only in web URLs.
+ */
+export function providerSettingsProblems(
+  a: {
+    provider: (typeof METRICS_PROVIDERS)[number];
+    prometheusUrl?: string;
+    influxdb?: unknown;
+    graphite?: unknown;
+    metrics: { query: string; jsonPath?: string; samplesQuery?: string }[];
+  },
+  ctx: z.RefinementCtx,
+): void {
+  const need = { prometheus: 'prometheusUrl', influxdb: 'influxdb', graphite: 'graphite', web: undefined }[a.provider];
+  if (need && a[need as 'prometheusUrl' | 'influxdb' | 'graphite'] === undefined)
+    ctx.addIssue({ code: 'custom', path: [need], message: `required when provider is ${a.provider}` });
+  a.metrics.forEach((m, i) => {
+    for (const field of ['query', 'samplesQuery'] as const) {
+      const q = m[field];
+      if (q === undefined) continue;
+      if (a.provider !== 'web' && placeholdersIn(q).some((p) => TIME_PLACEHOLDERS.includes(p)))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['metrics', i, field],
+          message: `{{start}} and {{end}} are filled in the web provider's URLs only, not with provider ${a.provider}`,
+        });
+      if (a.provider === 'web' && !/^https?:\/\/[^\s]+$/i.test(q))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['metrics', i, field],
+          message: 'with provider web, an http(s) URL template such as https://api.example.com/v1/query?q=...',
+        });
+    }
+    if (a.provider === 'web' && m.jsonPath === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['metrics', i, 'jsonPath'],
+        message: 'required with provider web: the JSONPath of the value, e.g. $.errorRate',
+      });
+  });
+}
