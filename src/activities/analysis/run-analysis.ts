@@ -83,13 +83,11 @@ export function analysisRunner(deps: {
       window,
     };
     // A provider that throws anyway has measured nothing: inconclusive, never a pass and never a failed activity.
-    const got = await provider
-      .measure(metric, target)
-      .catch((err: unknown): MetricValue => ({
-        kind: 'none',
-        reason: `${provider.type}: ${messageOf(err)}`,
-        error: true,
-      }));
+    const got = await provider.measure(metric, target).catch((err: unknown): MetricValue => ({
+      kind: 'none',
+      reason: `${provider.type}: ${messageOf(err)}`,
+      error: true,
+    }));
     if (got.kind === 'none')
       return {
         ...base,
