@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import type { METRICS_PROVIDERS } from './analysis';
 import { envName, url } from './config-fields';
+import { parseDuration } from './duration';
 
 export const PROMQL_PLACEHOLDERS = ['track', 'version', 'namespace', 'window'];
 /** The window's bounds in epoch seconds, which only the web provider's URLs take. */
@@ -77,6 +78,41 @@ export function providerSettingsProblems(
         code: 'custom',
         path: ['metrics', i, 'jsonPath'],
         message: 'required with provider web: the JSONPath of the value, e.g. $.errorRate',
+      });
+  });
+}
+
+/** Prometheus answers at most this many points per series of a range query. */
+const MAX_POINTS = 11_000;
+
+/**
+ * A compare metric's step against the analysis window: enough samples for
+ * its minSamples, and not more than a range query may return.
+ */
+export function compareWindowProblems(
+  a: {
+    window: string;
+    metrics: { kind?: 'threshold' | 'compare'; compare?: { step: string; minSamples: number } }[];
+  },
+  ctx: z.RefinementCtx,
+): void {
+  const ms = (d: string) => parseDuration(d);
+  a.metrics.forEach((m, i) => {
+    if (m.kind !== 'compare') return;
+    const step = m.compare?.step ?? '10s';
+    const minSamples = m.compare?.minSamples ?? 5;
+    const samples = Math.floor(ms(a.window) / ms(step)) + 1;
+    if (samples < minSamples)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['metrics', i, 'compare', 'step'],
+        message: `a window of ${a.window} in steps of ${step} gives ${samples} samples, fewer than minSamples ${minSamples}: shorten the step or lengthen analysis.window`,
+      });
+    else if (samples > MAX_POINTS)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['metrics', i, 'compare', 'step'],
+        message: `a window of ${a.window} in steps of ${step} asks for ${samples} samples, more than a range query returns (${MAX_POINTS}): lengthen the step`,
       });
   });
 }

@@ -16,6 +16,7 @@ import {
   placeholdersIn,
   PROMQL_PLACEHOLDERS,
   providerSettingsProblems,
+  compareWindowProblems,
   TIME_PLACEHOLDERS,
   webSettings,
 } from './config-metrics';
@@ -355,7 +356,10 @@ const baseSchema = z.strictObject({
       /** Each query, whatever the provider; a query that times out is inconclusive. */
       queryTimeout: duration('query timeout').default(10_000),
     })
-    .superRefine((a, ctx) => providerSettingsProblems(a, ctx)),
+    .superRefine((a, ctx) => {
+      providerSettingsProblems(a, ctx);
+      compareWindowProblems(a, ctx);
+    }),
   redis: z
     .strictObject({ urlEnv: envName.default('REDIS_URL'), maxMemoryRatio: z.number().gt(0).max(1).default(0.8) })
     .prefault({}),

@@ -183,9 +183,10 @@ describe('tallyByMetric: each metric against its own limits', () => {
 });
 
 describe('config: per-metric rules and the compare kind', () => {
-  const withMetric = (metric: Record<string, unknown>) => {
+  const withMetric = ({ window, ...metric }: Record<string, unknown>) => {
     const r = parse(readFileSync(path.join(REPO_ROOT, 'deploy.config.yaml'), 'utf8'));
     r.analysis.metrics = [metric];
+    if (window) r.analysis.window = window;
     return parseConfig(r, 'deploy.config.yaml', {});
   };
 
@@ -214,6 +215,8 @@ describe('config: per-metric rules and the compare kind', () => {
       /maxDegradation must be below 1/,
     ],
     [{ max: 1, count: 0 }, /count/],
+    [{ kind: 'compare', compare: { step: '1m' } }, /gives 2 samples, fewer than minSamples 5/],
+    [{ kind: 'compare', compare: { step: '1s' }, window: '4h' }, /more than a range query returns/],
   ])('refuses %j', (fields, message) => {
     expect(() => withMetric({ name: 'x', query: 'up', ...fields })).toThrow(message);
   });
