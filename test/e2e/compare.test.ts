@@ -45,18 +45,17 @@ function withCompare(c: DeployConfig): DeployConfig {
 
 let e2e: E2E;
 beforeAll(async () => {
-  await sandboxCli('reset');
   e2e = await startE2E({ config: withCompare });
 }, 180_000);
 afterAll(async () => {
-  await sandboxCli('fault', '--clear').catch(() => undefined);
+  await sandboxCli('fault', '--env', 'staging', '--clear').catch(() => undefined);
   await e2e?.stop();
   await sandboxCli('reset');
 }, 180_000);
 
-/** A canary of api-gateway alone at 50% for 40 s, analysed every 20 s; its canary child's result. */
+/** A canary of api-gateway alone in staging (its own cluster, Prometheus and demo server) at 50% for 40 s, analysed every 20 s; its canary child's result. */
 async function canaryOfGateway(): Promise<{ outcome: string; reason?: string; canary: CanaryResult }> {
-  const workflowId = `deploy-production-1.0.1-compare-${Date.now()}`;
+  const workflowId = `deploy-staging-1.0.1-compare-${Date.now()}`;
   const handle = await e2e.env.client.workflow.start(deployWorkflow, {
     taskQueue: e2e.taskQueue,
     workflowId,
@@ -64,6 +63,7 @@ async function canaryOfGateway(): Promise<{ outcome: string; reason?: string; ca
       {
         version: '1.0.1',
         requestedBy: 'e2e',
+        environment: 'staging',
         services: ['api-gateway'],
         backup: false,
         migrate: false,
@@ -82,7 +82,7 @@ const measured = (c: CanaryResult, metric: string, track = 'canary'): Measuremen
   c.status.lastAnalysis?.measurements.find((m) => m.metric === metric && m.track === track);
 
 test('a canary 30% slower, under the absolute P95 threshold, is caught by compare and rolled back', async () => {
-  await sandboxCli('fault', '--track', 'canary', '--latency-factor', '1.3');
+  await sandboxCli('fault', '--env', 'staging', '--track', 'canary', '--latency-factor', '1.3');
   try {
     const r = await canaryOfGateway();
     if (r.outcome !== 'rolled-back') console.error(JSON.stringify(r.canary.status.lastAnalysis, null, 2));
@@ -96,9 +96,9 @@ test('a canary 30% slower, under the absolute P95 threshold, is caught by compar
     const p95 = measured(r.canary, 'p95-latency');
     expect(p95).toMatchObject({ outcome: 'pass' });
     expect(p95?.value).toBeLessThan(500);
-    expect(await virtualServiceWeights()).toEqual({ stable: 100, canary: 0 });
+    expect(await virtualServiceWeights('staging')).toEqual({ stable: 100, canary: 0 });
   } finally {
-    await sandboxCli('fault', '--clear');
+    await sandboxCli('fault', '--env', 'staging', '--clear');
   }
 }, 300_000);
 
