@@ -240,13 +240,13 @@ describe('step options in config and plan', () => {
     r.traffic.provider = 'gateway-api';
     r.rollout.canary.steps = STEPS;
     const config = parseConfig(r, 'deploy.config.yaml', {});
-    const plan = buildPlan(config, { version: '1.0.1' } as never, { workflowId: 'w', commit: 'c', tags: [] });
+    const plan = buildPlan(config, { version: '1.0.1' }, { workflowId: 'w', commit: 'c', tags: [] });
     expect(plan.canary.steps).toEqual([5, 25, 50, 100]);
     expect(plan.canary.stepRoutes).toEqual([{}, { header: { name: 'x-canary', value: 'always' } }, { mirror: 10 }, {}]);
     expect(stepRouteAt(plan.canary, 5)).toBeUndefined();
     expect(stepRouteAt(plan.canary, 50)).toEqual({ mirror: 10 });
     // Plain steps: no stepRoutes in the plan at all, as before.
-    const plain = buildPlan(parseConfig(raw(), 'deploy.config.yaml', {}), { version: '1.0.1' } as never, {
+    const plain = buildPlan(parseConfig(raw(), 'deploy.config.yaml', {}), { version: '1.0.1' }, {
       workflowId: 'w',
       commit: 'c',
       tags: [],
