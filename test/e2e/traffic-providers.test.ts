@@ -9,7 +9,8 @@
  * split. Each provider gets its own worker with its traffic.provider.
  */
 import type { DeployConfig } from '../../src/domain/config';
-import { approveSignal, statusQuery } from '../../src/workflows/messages';
+import type { WorkflowHandle } from '@temporalio/client';
+import { abortSignal, approveSignal, statusQuery } from '../../src/workflows/messages';
 import { deployWorkflow } from '../../src/workflows/deploy';
 import { resultOf } from '../../src/workflows/outcome';
 import type { TrafficProviderName } from '../../src/domain/plan';
@@ -130,6 +131,13 @@ describe.each(['istio', 'gateway-api', 'nginx', 'replicas'] as TrafficProviderNa
     await e2e?.stop();
   }, 60_000);
 
+  /** A deployment that a failed expectation left running is aborted, so the next one does not wait for its lock. */
+  const settle = async (handle: WorkflowHandle<typeof deployWorkflow>): Promise<void> => {
+    const { status } = await handle.describe();
+    if (status.name !== 'RUNNING') return;
+    await handle.signal(abortSignal, { by: 'e2e', reason: 'the test ended' });
+    await resultOf(handle.result()).catch(() => undefined);
+  };
   const start = (version: string, soak: string) =>
     e2e.env.client.workflow.start(deployWorkflow, {
       taskQueue: e2e.taskQueue,
@@ -149,6 +157,14 @@ describe.each(['istio', 'gateway-api', 'nginx', 'replicas'] as TrafficProviderNa
   test('promotion: 50/50 in the object and in the measured split at the gate, then stable only on the new version', async () => {
     const version = nextVersion();
     const handle = await start(version, '2s');
+    try {
+      await promoted(handle, version);
+    } finally {
+      await settle(handle);
+    }
+  }, 240_000);
+
+  const promoted = async (handle: WorkflowHandle<typeof deployWorkflow>, version: string) => {
     const canary = e2e.env.client.workflow.getHandle(`${handle.workflowId}-canary`);
     await waitFor(
       async () => (await canary.query(statusQuery).catch(() => undefined))?.phase === 'awaiting-approval',
@@ -169,11 +185,19 @@ describe.each(['istio', 'gateway-api', 'nginx', 'replicas'] as TrafficProviderNa
     });
     await waitFor(async () => (await demoWeights()).canary === 0, 10_000);
     expect(await measuredCanaryShare(2000)).toBe(0);
-  }, 240_000);
+  };
 
   test('abort: a fault on the canary at 25% sends everything back to stable, in the object and the measured split', async () => {
     const version = nextVersion();
     const handle = await start(version, '30s');
+    try {
+      await aborted(handle);
+    } finally {
+      await settle(handle);
+    }
+  }, 240_000);
+
+  const aborted = async (handle: WorkflowHandle<typeof deployWorkflow>) => {
     const canary = e2e.env.client.workflow.getHandle(`${handle.workflowId}-canary`);
     await waitFor(
       async () => (await canary.query(statusQuery).catch(() => undefined))?.canary?.weight === 25,
@@ -193,5 +217,5 @@ describe.each(['istio', 'gateway-api', 'nginx', 'replicas'] as TrafficProviderNa
     expect(await providerWeights(provider)).toBeNull();
     await waitFor(async () => (await demoWeights()).canary === 0, 10_000);
     expect(await measuredCanaryShare(2000)).toBe(0);
-  }, 240_000);
+  };
 });
