@@ -46,7 +46,8 @@ async function providerWeights(provider: TrafficProviderName): Promise<{ stable:
       plural: 'httproutes',
       name: SERVICE,
     })) as { spec: { rules: { backendRefs: { name: string; weight?: number }[] }[] } };
-    const refs = route.spec.rules.flatMap((r) => r.backendRefs);
+    // The rule to stable (a header step's own rule sends to the canary alone).
+    const refs = route.spec.rules.find((r) => r.backendRefs.some((b) => b.name === SERVICE))?.backendRefs ?? [];
     const canary = refs.find((r) => r.name === CANARY);
     return canary ? { stable: refs.find((r) => r.name === SERVICE)?.weight ?? 0, canary: canary.weight ?? 0 } : null;
   }
