@@ -246,11 +246,15 @@ describe('step options in config and plan', () => {
     expect(stepRouteAt(plan.canary, 5)).toBeUndefined();
     expect(stepRouteAt(plan.canary, 50)).toEqual({ mirror: 10 });
     // Plain steps: no stepRoutes in the plan at all, as before.
-    const plain = buildPlan(parseConfig(raw(), 'deploy.config.yaml', {}), { version: '1.0.1' }, {
-      workflowId: 'w',
-      commit: 'c',
-      tags: [],
-    });
+    const plain = buildPlan(
+      parseConfig(raw(), 'deploy.config.yaml', {}),
+      { version: '1.0.1' },
+      {
+        workflowId: 'w',
+        commit: 'c',
+        tags: [],
+      },
+    );
     expect(plain.canary).not.toHaveProperty('stepRoutes');
   });
 
