@@ -2,7 +2,7 @@
  * The demo platform at v1.0.0 in each environment: the six images built from
  * the v1.0.0 tag and pushed to the shared local registry, their Deployments
  * and Services in namespace ai-saas of the environment's cluster, a
- * VirtualService for api-gateway (stable 100 / canary 0), and the
+ * VirtualService, an HTTPRoute and an Ingress for api-gateway (all to stable), and the
  * environment's own demo server standing in for the public endpoints and
  * their metrics (scripts/sandbox/demo-server/index.ts), following that
  * cluster only.
@@ -31,6 +31,7 @@ import { clearStall } from './rollout-fault';
 import { authConfiguration, authReferences } from './demo-config';
 import { carbonAddress } from './graphite';
 import { INFLUXDB_DATABASE, INFLUXDB_USERNAME, influxdbPassword, influxdbUrl } from './influxdb';
+import { httpRoute, ingress, resetRoutes } from './demo-routes';
 
 export const SERVICES = PLATFORM_SERVICES;
 export const BASE_VERSION = '1.0.0';
@@ -252,6 +253,7 @@ export async function applyPlatform(resetExtras: boolean, cluster: SandboxCluste
         body: { ...vs, metadata: { ...vs.metadata, resourceVersion: cur.metadata?.resourceVersion } },
       });
     }
+    await resetRoutes(kc);
   }
   await apply(kc, [
     ...authConfiguration(),
@@ -259,6 +261,8 @@ export async function applyPlatform(resetExtras: boolean, cluster: SandboxCluste
     ...SERVICES.map(service),
     previewService(),
     virtualService(),
+    httpRoute(),
+    ingress(),
   ]);
 }
 

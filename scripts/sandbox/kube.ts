@@ -12,6 +12,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { HOST, ROOT, running, sleep, startDaemon, stopDaemon, tool, waitReady, type Component } from './common';
 import { PRODUCTION, type SandboxCluster } from './environments';
+import { gatewayApiCrds } from './gateway-api';
 import { ensureNodes, kwokArgs, NODES, nodesReady } from './kwok';
 import { ensurePki } from './pki';
 import { rolloutsStalled } from './rollout-fault';
@@ -161,7 +162,7 @@ async function ensureWorkerIdentity(cluster: SandboxCluster, kc: k8s.KubeConfig,
 /**
  * Starts one cluster on its ports and with its data
  * dir, PKI and kubeconfigs (what already runs is left alone), and waits until
- * it serves: nodes Ready, the VirtualService CRD, namespace ai-saas and the
+ * it serves: nodes Ready, the VirtualService and Gateway API CRDs, namespace ai-saas and the
  * worker's identity in place.
  */
 export async function startCluster(cluster: SandboxCluster): Promise<string> {
@@ -262,6 +263,17 @@ export async function startCluster(cluster: SandboxCluster): Promise<string> {
     async () => {
       const ext = kc.makeApiClient(k8s.ApiextensionsV1Api);
       const crd = await ext.readCustomResourceDefinition({ name: 'virtualservices.networking.istio.io' });
+      return !!crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True');
+    },
+    30_000,
+  );
+  // Gateway API (standard channel): the gateway-api traffic provider's HTTPRoutes.
+  await applyObjects(kc, gatewayApiCrds());
+  await waitReady(
+    'Gateway API CRDs',
+    async () => {
+      const ext = kc.makeApiClient(k8s.ApiextensionsV1Api);
+      const crd = await ext.readCustomResourceDefinition({ name: 'httproutes.gateway.networking.k8s.io' });
       return !!crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True');
     },
     30_000,

@@ -14,7 +14,7 @@ function oneOf(names: string[]): string {
 /**
  * The factory registered under `name`. `setting` is the config key that
  * chose it, for the message: e.g. `traffic.provider "linkerd" names no
- * provider: use istio or replicas`.
+ * provider: use istio, gateway-api, nginx or replicas`.
  */
 export function providerFactory<F>(
   setting: string,

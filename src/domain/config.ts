@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import { METRICS_PROVIDERS } from './analysis';
-import { TRAFFIC_PROVIDERS } from './plan';
+import { stepWeights, TRAFFIC_PROVIDERS } from './plan';
 import { command, configMapSource, dnsName, duration, envName, registryHost, url } from './config-fields';
 import {
   graphiteSettings,
@@ -31,12 +31,29 @@ import { environmentProblems, parseOverrides, sharingProblems } from './environm
 
 export { STRATEGIES };
 
+const weight = z.number().int().min(1).max(100);
+/** An HTTP header name (RFC 7230 token, as Gateway API and ingress-nginx accept it) and an exact value. */
+const canaryHeader = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9!#$%&'*+\-.^_`|~]{1,256}$/, 'an HTTP header name such as x-canary'),
+  value: z
+    .string()
+    .min(1)
+    .max(4096)
+    .regex(/^[\x20-\x7e]+$/, 'printable ASCII'),
+});
+/** A step with route options: `{weight: 25, header: {name: x-canary, value: always}}`, `{weight: 50, mirror: 10}`. */
+const routedStep = z.strictObject({
+  weight,
+  header: canaryHeader.optional(),
+  /** Percent of the stable traffic copied to the canary during this step. */
+  mirror: z.number().int().min(1).max(100).optional(),
+});
 const weightSteps = z
-  .array(z.number().int().min(1).max(100))
+  .array(z.union([weight, routedStep]))
   .min(1)
   .max(20)
-  .refine((s) => s.every((w, i) => i === 0 || w > s[i - 1]), 'steps must increase strictly')
-  .refine((s) => s[s.length - 1] === 100, 'the last step must be 100');
+  .refine((s) => stepWeights(s).every((w, i, all) => i === 0 || w > all[i - 1]), 'steps must increase strictly')
+  .refine((s) => stepWeights(s)[s.length - 1] === 100, 'the last step must be 100');
 
 export const serviceSchema = z.strictObject({
   name: dnsName,
@@ -271,6 +288,10 @@ const baseSchema = z.strictObject({
     /** The service that takes canary traffic (the runbook's api-gateway). */
     service: dnsName,
     virtualService: dnsName.optional(),
+    /** gateway-api: the HTTPRoute (gateway.networking.k8s.io/v1) whose backend weights move; default: the service's name. */
+    httpRoute: dnsName.optional(),
+    /** nginx: the stable Ingress the canary Ingress `<ingress>-canary` copies; default: the service's name. */
+    ingress: dnsName.optional(),
     stableSubset: z.string().min(1).max(63).default('stable'),
     canarySubset: z.string().min(1).max(63).default('canary'),
     /** A weight change waits at most this long for its pods (replica counts, canary capacity) before it fails and is retried. */

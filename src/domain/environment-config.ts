@@ -9,6 +9,7 @@
 import type { z } from 'zod';
 import type { DeployConfig, EnvironmentOverrides, SectionsConfig } from './config';
 import { SECTIONS, type Section } from './config-environment';
+import { TRAFFIC_PROVIDER_OPTIONS, TRAFFIC_PROVIDERS, type CanaryStepConfig, type TrafficProviderName } from './plan';
 
 type Plain = Record<string, unknown>;
 
@@ -192,6 +193,11 @@ export function environmentProblems(config: DeployConfig): OverrideIssue[] {
         message: `must include rollout.strategy (${c.rollout.strategy})`,
       });
     }
+    const refused = stepOptionProblem(c.traffic.provider, c.rollout.canary.steps);
+    if (refused) {
+      const where = e.overrides?.rollout?.canary?.steps ? ['environments', name, 'rollout'] : ['rollout'];
+      problems.push({ path: [...where, 'canary', 'steps', refused.index], message: refused.message });
+    }
     if (!c.services.some((s) => s.name === c.traffic.service)) {
       const where = e.overrides?.traffic?.service
         ? ['environments', name, 'traffic', 'service']
@@ -200,4 +206,25 @@ export function environmentProblems(config: DeployConfig): OverrideIssue[] {
     }
   }
   return problems;
+}
+
+/** The first step option the traffic provider cannot apply, with a message naming both. */
+export function stepOptionProblem(
+  provider: TrafficProviderName,
+  steps: readonly CanaryStepConfig[],
+): { index: number; message: string } | undefined {
+  const can = TRAFFIC_PROVIDER_OPTIONS[provider];
+  for (const [index, step] of steps.entries()) {
+    if (typeof step === 'number') continue;
+    for (const option of ['header', 'mirror'] as const) {
+      if (step[option] === undefined || can.includes(option)) continue;
+      const what = option === 'header' ? 'header-based routing' : 'request mirroring';
+      const which = TRAFFIC_PROVIDERS.filter((p) => TRAFFIC_PROVIDER_OPTIONS[p].includes(option));
+      return {
+        index,
+        message: `the ${provider} traffic provider cannot do ${what} (${option}); providers that can: ${which.join(', ')}`,
+      };
+    }
+  }
+  return undefined;
 }

@@ -34,6 +34,62 @@ export interface CanarySettings {
   inconclusiveLimit: number;
   /** Per-metric limits, interval, count and dry run (domain/analysis-rules.ts); absent: whole runs are counted. */
   metricRules?: MetricRules;
+  /**
+   * What each step routes beside its weight (rollout.canary.steps given as objects), index for index with
+   * `steps`; `{}` for a plain weight. Absent when no step has an option, as in plans recorded before it.
+   */
+  stepRoutes?: StepRoute[];
+}
+
+/** A canary step's routing beside its weight: requests with a header always to the canary, a share mirrored to it. */
+export interface StepRoute {
+  /** Requests carrying this header with this exact value go to the canary whatever the weight. */
+  header?: { name: string; value: string };
+  /** Percent of the stable traffic copied to the canary (responses discarded). */
+  mirror?: number;
+}
+
+/** A configured canary step: a weight, or a weight with route options (rollout.canary.steps). */
+export type CanaryStepConfig = number | ({ weight: number } & StepRoute);
+
+/** The weights of configured steps. */
+export function stepWeights(steps: readonly CanaryStepConfig[]): number[] {
+  return steps.map((s) => (typeof s === 'number' ? s : s.weight));
+}
+
+/**
+ * The route options for `weights` (the plan's steps, the configured ones plus any the input added), taken from
+ * the configured step of the same weight; undefined when no step has one, so plans without options stay as they were.
+ */
+export function stepRoutesFor(
+  configured: readonly CanaryStepConfig[],
+  weights: readonly number[],
+): StepRoute[] | undefined {
+  const byWeight = new Map<number, StepRoute>();
+  for (const s of configured) {
+    if (typeof s === 'number') continue;
+    const { weight, ...route } = s;
+    if (Object.keys(route).length) byWeight.set(weight, route);
+  }
+  if (!byWeight.size) return undefined;
+  return weights.map((w) => byWeight.get(w) ?? {});
+}
+
+/** The step options each traffic provider can apply; a configured option outside its list is refused at config load. */
+export const TRAFFIC_PROVIDER_OPTIONS: Readonly<Record<TrafficProviderName, readonly (keyof StepRoute)[]>> = {
+  istio: [],
+  'gateway-api': ['header', 'mirror'],
+  nginx: ['header'],
+  replicas: [],
+};
+
+/** The route options of the step at `weight` (none: a plain weight, or a plan without options). */
+export function stepRouteAt(
+  settings: Pick<CanarySettings, 'steps' | 'stepRoutes'>,
+  weight: number,
+): StepRoute | undefined {
+  const route = settings.stepRoutes?.[settings.steps.indexOf(weight)];
+  return route && Object.keys(route).length ? route : undefined;
 }
 
 /**
@@ -41,13 +97,17 @@ export interface CanarySettings {
  * type and the activities' factory (which must have one constructor per name)
  * all derive from this list, so adding a provider starts here.
  */
-export const TRAFFIC_PROVIDERS = ['istio', 'replicas'] as const;
+export const TRAFFIC_PROVIDERS = ['istio', 'gateway-api', 'nginx', 'replicas'] as const;
 export type TrafficProviderName = (typeof TRAFFIC_PROVIDERS)[number];
 
 export interface TrafficSettings {
   provider: TrafficProviderName;
   service: string;
   virtualService?: string;
+  /** gateway-api: the HTTPRoute whose backend weights move (default: the service's name). */
+  httpRoute?: string;
+  /** nginx: the stable Ingress the canary Ingress copies (default: the service's name). */
+  ingress?: string;
   stableSubset: string;
   canarySubset: string;
 }

@@ -9,8 +9,15 @@ import type { ApprovalPolicy } from './identity';
 import type { CheckedDeployInput } from './input';
 import { InputError } from './input';
 import { environmentConfig } from './environment-config';
-import { tightenOnly } from './policy';
-import { imageReference, type DeployPlan, type PlanFacts, type PlannedService } from './plan';
+import { tightenOnly, type TightenedSettings } from './policy';
+import {
+  imageReference,
+  stepRoutesFor,
+  type CanarySettings,
+  type DeployPlan,
+  type PlanFacts,
+  type PlannedService,
+} from './plan';
 import { nextVersion, tagOf } from './version';
 import { orderWaves, wavesFor } from './waves';
 
@@ -78,12 +85,7 @@ export function buildPlan(file: DeployConfig, input: CheckedDeployInput, facts: 
     services: chosen.map((s) => plannedService(s, config.registry.host, version)),
     ...wavesOf(config.services, chosen),
     ...clustersPlan(env),
-    canary: {
-      ...settings.canary,
-      failureLimit: config.analysis.failureLimit,
-      inconclusiveLimit: config.analysis.inconclusiveLimit,
-      ...metricRulesField(config.analysis),
-    },
+    canary: canarySettings(settings.canary, config),
     blueGreen: {
       ...settings.blueGreen,
       analysisIntervalMs: settings.canary.analysisIntervalMs,
@@ -94,6 +96,8 @@ export function buildPlan(file: DeployConfig, input: CheckedDeployInput, facts: 
       provider: config.traffic.provider,
       service: config.traffic.service,
       ...(config.traffic.virtualService ? { virtualService: config.traffic.virtualService } : {}),
+      ...(config.traffic.httpRoute ? { httpRoute: config.traffic.httpRoute } : {}),
+      ...(config.traffic.ingress ? { ingress: config.traffic.ingress } : {}),
       stableSubset: config.traffic.stableSubset,
       canarySubset: config.traffic.canarySubset,
     },
@@ -106,6 +110,18 @@ export function buildPlan(file: DeployConfig, input: CheckedDeployInput, facts: 
     searchAttributes: config.temporal.searchAttributes,
     freeze: { windows: env.freeze.windows, mode: env.freeze.mode, checkIntervalMs: env.freeze.checkInterval },
     ...(input.release ? { release: { workflowId: input.release.workflowId, images: input.release.images } } : {}),
+  };
+}
+
+/** The canary's settings; route options (stepRoutes) only when a configured step has one, so other plans stay as they were. */
+function canarySettings(chosen: TightenedSettings['canary'], config: DeployConfig): CanarySettings {
+  const stepRoutes = stepRoutesFor(config.rollout.canary.steps, chosen.steps);
+  return {
+    ...chosen,
+    failureLimit: config.analysis.failureLimit,
+    inconclusiveLimit: config.analysis.inconclusiveLimit,
+    ...metricRulesField(config.analysis),
+    ...(stepRoutes ? { stepRoutes } : {}),
   };
 }
 

@@ -13,6 +13,7 @@
 import type { DeployConfig } from './config';
 import { formatDuration } from './duration';
 import { InputError, type CheckedDeployInput } from './input';
+import { stepWeights } from './plan';
 
 export type Strategy = DeployConfig['rollout']['strategy'];
 export type CanaryApproval = DeployConfig['rollout']['canary']['approval'];
@@ -88,11 +89,11 @@ export function tightenOnly(config: DeployConfig, environment: string, input: Ch
       `${formatDuration(o.analysisInterval)} analyses less often than the configured ${formatDuration(c.analysisInterval)} (rollout.canary.analysisInterval); give at most ${formatDuration(c.analysisInterval)}`,
     );
   if (o.steps) {
-    const dropped = c.steps.filter((s) => !o.steps!.includes(s));
+    const dropped = stepWeights(c.steps).filter((s) => !o.steps!.includes(s));
     if (dropped.length)
       refuse(
         'canary.steps',
-        `[${o.steps.join(', ')}] leaves out the configured steps ${dropped.join(', ')} (rollout.canary.steps: [${c.steps.join(', ')}]); steps may only be added`,
+        `[${o.steps.join(', ')}] leaves out the configured steps ${dropped.join(', ')} (rollout.canary.steps: [${stepWeights(c.steps).join(', ')}]); steps may only be added`,
       );
   }
 
@@ -111,7 +112,7 @@ export function tightenOnly(config: DeployConfig, environment: string, input: Ch
     migrate: input.migrate ?? true,
     allowImageOverwrite: input.allowImageOverwrite ?? config.build.allowOverwrite,
     canary: {
-      steps: o.steps ?? c.steps,
+      steps: o.steps ?? stepWeights(c.steps),
       soakMs: o.soak ?? c.soak,
       analysisIntervalMs: o.analysisInterval ?? c.analysisInterval,
       approval: o.approval ?? c.approval,

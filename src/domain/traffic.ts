@@ -21,6 +21,8 @@ import { POD_TEMPLATE_HASH_LABEL, PodTemplateError, type DeploymentLike, type La
 import { CHANGE_CAUSE_ANNOTATION, changeCause, VERSION_ANNOTATION, WORKFLOW_ANNOTATION } from './rollout';
 
 export const TRACK_LABEL = 'track';
+/** The traffic provider that steers the canary (traffic.provider): which object holds its weight, for whoever reads it. */
+export const TRAFFIC_PROVIDER_ANNOTATION = 'deploy-pipelines.dev/traffic-provider';
 /** Replicas of the stable Deployment before the canary started: what promote and abort restore. */
 export const STABLE_REPLICAS_ANNOTATION = 'deploy-pipelines.dev/stable-replicas';
 
@@ -196,6 +198,8 @@ export interface CanarySpec {
   replicas: number;
   /** The stable Deployment's replicas before the canary (recorded once, see STABLE_REPLICAS_ANNOTATION). */
   stableReplicas: number;
+  /** The traffic provider's name, recorded on the canary (none: not recorded). */
+  trafficProvider?: string;
 }
 
 /** The canary's pod labels: the stable pods' labels (app, a blue-green colour if any) with track=canary. */
@@ -233,6 +237,7 @@ export function canaryDeploymentFrom(stable: DeploymentLike, spec: CanarySpec): 
         [WORKFLOW_ANNOTATION]: spec.workflowId,
         [CHANGE_CAUSE_ANNOTATION]: changeCause('canary', spec.version, spec.workflowId),
         [STABLE_REPLICAS_ANNOTATION]: String(spec.stableReplicas),
+        ...(spec.trafficProvider ? { [TRAFFIC_PROVIDER_ANNOTATION]: spec.trafficProvider } : {}),
       },
     },
     spec: {

@@ -12,7 +12,14 @@ import type { CanaryTarget } from '../activities/contracts';
 import { formatDuration } from '../domain/duration';
 import { ErrorType } from '../domain/errors';
 import type { CanaryOverrides } from '../domain/input';
-import { needsApprovalBefore, trafficTarget, type CanarySettings, type DeployPlan } from '../domain/plan';
+import {
+  needsApprovalBefore,
+  stepRouteAt,
+  trafficTarget,
+  type CanarySettings,
+  type DeployPlan,
+  type StepRoute,
+} from '../domain/plan';
 import { policyOf } from '../domain/identity';
 import type { PromotePayload } from '../domain/signals';
 import type { CanaryState, DeploymentStatus, SignalRecord } from '../domain/status';
@@ -185,10 +192,15 @@ export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> 
   const holdsWhileFrozen = (): boolean => patched(CANARY_HOLDS_WHILE_FROZEN_PATCH);
   const holdWhileLineStopped = (): Promise<'clear' | 'aborted'> =>
     holdWhileFrozen(t, p, () => s.abortReq !== undefined, { holding: `the canary holds at ${canary.weight}%` });
+  /** The step's route options, in the activity's input only when the plan configures some (other inputs stay as they were). */
+  const routeOf = (weight: number): { route?: StepRoute } => {
+    const route = stepRouteAt(settings, weight);
+    return route ? { route } : {};
+  };
   const setWeight = async (weight: number): Promise<void> => {
     await t.step(
       `traffic ${weight}%`,
-      () => traffic.setCanaryWeight({ target, weight }),
+      () => traffic.setCanaryWeight({ target, weight, ...routeOf(weight) }),
       (r) => `stable ${r.observed.stable} / canary ${r.observed.canary}`,
     );
     canary.weight = weight;

@@ -3,7 +3,8 @@
  * of this run's own on the sandbox apiserver, its ServiceAccount may change a
  * Deployment and a Service the Role names and create a canary copy, but not
  * patch, replace or delete a Deployment it does not name, nor switch an
- * unnamed Service, nor list Secrets or ConfigMaps. Config snapshots get,
+ * unnamed Service, nor list Secrets or ConfigMaps; the canary Service and
+ * Ingress are made and deleted by name, the HTTPRoute only re-weighted. Config snapshots get,
  * create and delete ConfigMaps and Secrets by name, and nothing else.
  */
 import * as k8s from '@kubernetes/client-node';
@@ -143,4 +144,61 @@ test('only the named Services may be switched; Secrets are never listed', async 
     core.patchNamespacedService({ name: UNNAMED, namespace: NS, body: selector }, JSON_PATCH),
   ).rejects.toMatchObject({ code: 403 });
   await expect(core.listNamespacedSecret({ namespace: NS })).rejects.toMatchObject({ code: 403 });
+});
+
+test('the canary Service and Ingress may be made and deleted by their names only; the HTTPRoute only re-weighted', async () => {
+  const core = worker.makeApiClient(k8s.CoreV1Api);
+  const net = worker.makeApiClient(k8s.NetworkingV1Api);
+  const custom = worker.makeApiClient(k8s.CustomObjectsApi);
+  const adminNet = admin.makeApiClient(k8s.NetworkingV1Api);
+  const adminCustom = admin.makeApiClient(k8s.CustomObjectsApi);
+  const route = { group: 'gateway.networking.k8s.io', version: 'v1', namespace: NS, plural: 'httproutes' };
+  const ingress = (name: string, backend: string): k8s.V1Ingress => ({
+    metadata: { name },
+    spec: {
+      rules: [
+        {
+          http: {
+            paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: backend, port: { number: 80 } } } }],
+          },
+        },
+      ],
+    },
+  });
+  const MERGE = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
+  await adminNet.createNamespacedIngress({ namespace: NS, body: ingress(NAMED, NAMED) });
+  for (const name of [NAMED, UNNAMED])
+    await adminCustom.createNamespacedCustomObject({
+      ...route,
+      body: {
+        apiVersion: 'gateway.networking.k8s.io/v1',
+        kind: 'HTTPRoute',
+        metadata: { name },
+        spec: { rules: [{ backendRefs: [{ name, port: 80 }] }] },
+      },
+    });
+  const canary = `${NAMED}-canary`;
+  // The canary Service: created (create cannot be named), deleted by its name; the stable Service is never deleted.
+  await core.createNamespacedService({
+    namespace: NS,
+    body: { metadata: { name: canary }, spec: { selector: { app: NAMED, track: 'canary' }, ports: [{ port: 80 }] } },
+  });
+  await expect(core.deleteNamespacedService({ name: NAMED, namespace: NS })).rejects.toMatchObject({ code: 403 });
+  await expect(core.deleteNamespacedService({ name: canary, namespace: NS })).resolves.toBeDefined();
+  // The canary Ingress: made, annotated and deleted; the stable Ingress only read.
+  await expect(net.readNamespacedIngress({ name: NAMED, namespace: NS })).resolves.toBeDefined();
+  await net.createNamespacedIngress({ namespace: NS, body: ingress(canary, canary) });
+  const weight = { metadata: { annotations: { 'nginx.ingress.kubernetes.io/canary-weight': '5' } } };
+  await expect(net.patchNamespacedIngress({ name: canary, namespace: NS, body: weight }, MERGE)).resolves.toBeDefined();
+  await expect(net.patchNamespacedIngress({ name: NAMED, namespace: NS, body: weight }, MERGE)).rejects.toMatchObject({
+    code: 403,
+  });
+  await expect(net.deleteNamespacedIngress({ name: NAMED, namespace: NS })).rejects.toMatchObject({ code: 403 });
+  await expect(net.deleteNamespacedIngress({ name: canary, namespace: NS })).resolves.toBeDefined();
+  await expect(net.listNamespacedIngress({ namespace: NS })).rejects.toMatchObject({ code: 403 });
+  // The traffic service's HTTPRoute: read and patched; another route not even read; none deleted.
+  const spec = { spec: { rules: [{ backendRefs: [{ name: NAMED, port: 80, weight: 95 }] }] } };
+  await expect(custom.patchNamespacedCustomObject({ ...route, name: NAMED, body: spec }, MERGE)).resolves.toBeDefined();
+  await expect(custom.getNamespacedCustomObject({ ...route, name: UNNAMED })).rejects.toMatchObject({ code: 403 });
+  await expect(custom.deleteNamespacedCustomObject({ ...route, name: NAMED })).rejects.toMatchObject({ code: 403 });
 });

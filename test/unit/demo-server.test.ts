@@ -29,6 +29,7 @@ import {
   type DeploymentLike,
   type TrafficState,
 } from '../../scripts/sandbox/demo-server';
+import { weightsFromCanaryIngress, weightsFromHttpRoute } from '../../scripts/sandbox/demo-server/traffic-state';
 
 const vs = (route: unknown[]) => ({
   apiVersion: 'networking.istio.io/v1beta1',
@@ -222,6 +223,92 @@ describe('resolveTrafficState', () => {
     expect(resolveTrafficState(none)).toEqual({
       weights: { stable: 100, canary: 0 },
       versions: { stable: 'unknown', canary: null },
+    });
+  });
+});
+
+describe("the object the canary's traffic provider writes", () => {
+  const none = {
+    virtualService: vs([
+      { destination: dest('stable'), weight: 100 },
+      { destination: dest('canary'), weight: 0 },
+    ]),
+    service: null,
+    serviceName: 'api-gateway',
+    stableDeployment: deployment({ version: '1.0.0', ready: 4 }),
+    colourDeployment: null,
+  };
+  const canary = (provider?: string) => ({
+    ...deployment({ version: '1.0.1', ready: 1 }),
+    metadata: {
+      annotations: {
+        'deploy-pipelines.dev/version': '1.0.1',
+        ...(provider ? { 'deploy-pipelines.dev/traffic-provider': provider } : {}),
+      },
+    },
+  });
+  const route = (stable: number, canaryWeight?: number) => ({
+    spec: {
+      rules: [
+        {
+          backendRefs: [
+            { name: 'api-gateway', port: 80, weight: stable },
+            ...(canaryWeight === undefined ? [] : [{ name: 'api-gateway-canary', port: 80, weight: canaryWeight }]),
+          ],
+        },
+      ],
+    },
+  });
+  const ingress = (weight: string) => ({
+    metadata: {
+      annotations: {
+        'nginx.ingress.kubernetes.io/canary': 'true',
+        'nginx.ingress.kubernetes.io/canary-weight': weight,
+      },
+    },
+  });
+
+  test('HTTPRoute backend weights, relative, a missing weight counting 1; no rule to the service: none', () => {
+    expect(weightsFromHttpRoute(route(75, 25), 'api-gateway')).toEqual({ stable: 75, canary: 25 });
+    expect(
+      weightsFromHttpRoute({ spec: { rules: [{ backendRefs: [{ name: 'api-gateway' }] }] } }, 'api-gateway'),
+    ).toEqual({ stable: 100, canary: 0 });
+    expect(weightsFromHttpRoute({ spec: { rules: [{ backendRefs: [{ name: 'web' }] }] } }, 'api-gateway')).toBeNull();
+    expect(weightsFromHttpRoute(null, 'api-gateway')).toBeNull();
+  });
+
+  test('a canary Ingress weight annotation; not a canary or not a percent: none', () => {
+    expect(weightsFromCanaryIngress(ingress('30'))).toEqual({ stable: 70, canary: 30 });
+    expect(weightsFromCanaryIngress(ingress('150'))).toBeNull();
+    expect(weightsFromCanaryIngress({ metadata: { annotations: {} } })).toBeNull();
+  });
+
+  test('without a recorded provider: the canary Ingress, else an HTTPRoute with a canary backend, else the VirtualService', () => {
+    const base = { ...none, canaryDeployment: canary(), httpRoute: route(1) };
+    expect(resolveTrafficState(base).weights).toEqual({ stable: 100, canary: 0 });
+    expect(resolveTrafficState({ ...base, httpRoute: route(50, 50) }).weights).toEqual({ stable: 50, canary: 50 });
+    expect(resolveTrafficState({ ...base, httpRoute: route(50, 50), canaryIngress: ingress('5') }).weights).toEqual({
+      stable: 95,
+      canary: 5,
+    });
+  });
+
+  test('the provider the canary records picks its object, replicas included while a VirtualService exists', () => {
+    expect(resolveTrafficState({ ...none, canaryDeployment: canary('replicas') }).weights).toEqual({
+      stable: 80,
+      canary: 20,
+    });
+    expect(resolveTrafficState({ ...none, canaryDeployment: canary('istio') }).weights).toEqual({
+      stable: 100,
+      canary: 0,
+    });
+    expect(
+      resolveTrafficState({ ...none, canaryDeployment: canary('gateway-api'), httpRoute: route(95, 5) }).weights,
+    ).toEqual({ stable: 95, canary: 5 });
+    // nginx before its canary Ingress exists: all on stable.
+    expect(resolveTrafficState({ ...none, canaryDeployment: canary('nginx') }).weights).toEqual({
+      stable: 100,
+      canary: 0,
     });
   });
 });

@@ -89,7 +89,7 @@ test('the factory builds the configured provider and refuses an unknown name as 
     expect.objectContaining({
       type: ErrorType.ConfigInvalid,
       nonRetryable: true,
-      message: 'traffic.provider "linkerd" names no provider: use istio or replicas',
+      message: 'traffic.provider "linkerd" names no provider: use istio, gateway-api, nginx or replicas',
     }),
   );
 });

@@ -65,15 +65,41 @@ async function readClusterObjects(clients: KubeClients, namespace: string, servi
     plural: 'virtualservices',
     name: service,
   });
-  const [virtualService, serviceObject, stableDeployment, canaryDeployment] = await Promise.all([
-    orNull(virtualServiceRequest),
-    orNull<ServiceLike>(clients.core.readNamespacedService({ name: service, namespace })),
-    deployment(service),
-    deployment(`${service}-canary`),
-  ]);
+  const httpRouteRequest: Promise<unknown> = clients.custom.getNamespacedCustomObject({
+    group: 'gateway.networking.k8s.io',
+    version: 'v1',
+    namespace,
+    plural: 'httproutes',
+    name: service,
+  });
+  const canaryIngressRequest: Promise<unknown> = clients.custom.getNamespacedCustomObject({
+    group: 'networking.k8s.io',
+    version: 'v1',
+    namespace,
+    plural: 'ingresses',
+    name: `${service}-canary`,
+  });
+  const [virtualService, httpRoute, canaryIngress, serviceObject, stableDeployment, canaryDeployment] =
+    await Promise.all([
+      orNull(virtualServiceRequest),
+      orNull(httpRouteRequest),
+      orNull(canaryIngressRequest),
+      orNull<ServiceLike>(clients.core.readNamespacedService({ name: service, namespace })),
+      deployment(service),
+      deployment(`${service}-canary`),
+    ]);
   const colour = selectedColour(serviceObject);
   const colourDeployment = colour ? await deployment(`${service}-${colour}`) : null;
-  return { virtualService, service: serviceObject, stableDeployment, canaryDeployment, colourDeployment };
+  return {
+    virtualService,
+    httpRoute,
+    canaryIngress,
+    serviceName: service,
+    service: serviceObject,
+    stableDeployment,
+    canaryDeployment,
+    colourDeployment,
+  };
 }
 
 /** A TrafficSource over the live cluster; the kubeconfig is (re)loaded until it works, as the cluster may start later. */

@@ -44,6 +44,54 @@ export function weightsFromVirtualService(vs: unknown): TrackWeights | null {
   return normaliseWeights(sums.stable, sums.canary);
 }
 
+/**
+ * Weights from a canary Ingress (NGINX Ingress canary annotations): its
+ * `canary-weight` percent goes to the canary. null when the object is not a
+ * canary Ingress with a usable weight.
+ */
+export function weightsFromCanaryIngress(ingress: unknown): TrackWeights | null {
+  if (!isRecord(ingress) || !isRecord(ingress.metadata) || !isRecord(ingress.metadata.annotations)) return null;
+  const a = ingress.metadata.annotations;
+  if (a[`${NGINX}canary`] !== 'true') return null;
+  const raw = a[`${NGINX}canary-weight`];
+  if (typeof raw !== 'string' || !/^\d+$/.test(raw) || Number(raw) > 100) return null;
+  return normaliseWeights(100 - Number(raw), Number(raw));
+}
+const NGINX = 'nginx.ingress.kubernetes.io/';
+
+/**
+ * Weights from a Gateway API HTTPRoute's first rule that sends to `service`:
+ * its backendRefs' weights to `service` (stable) and `<service>-canary`
+ * (canary), relative as Gateway API weights are (a backendRef without weight
+ * weighs 1). null when no rule sends to `service`.
+ */
+export function weightsFromHttpRoute(route: unknown, service: string): TrackWeights | null {
+  if (!isRecord(route) || !isRecord(route.spec) || !Array.isArray(route.spec.rules)) return null;
+  const refsOf = (rule: unknown): Record<string, unknown>[] =>
+    isRecord(rule) && Array.isArray(rule.backendRefs) ? rule.backendRefs.filter(isRecord) : [];
+  const rule = route.spec.rules.find((r) => refsOf(r).some((b) => b.name === service));
+  if (!rule) return null;
+  const sums: TrackWeights = { stable: 0, canary: 0 };
+  for (const ref of refsOf(rule)) {
+    const track = ref.name === service ? 'stable' : ref.name === `${service}-canary` ? 'canary' : null;
+    if (!track) continue;
+    const w = ref.weight === undefined ? 1 : typeof ref.weight === 'number' && ref.weight > 0 ? ref.weight : 0;
+    sums[track] += w;
+  }
+  return normaliseWeights(sums.stable, sums.canary);
+}
+
+/** Whether the route sends to the canary Service at all (any rule, any backendRef): the gateway-api provider is at work. */
+export function httpRouteHasCanary(route: unknown, service: string): boolean {
+  if (!isRecord(route) || !isRecord(route.spec) || !Array.isArray(route.spec.rules)) return false;
+  return route.spec.rules.some(
+    (r) =>
+      isRecord(r) &&
+      Array.isArray(r.backendRefs) &&
+      r.backendRefs.some((b) => isRecord(b) && b.name === `${service}-canary`),
+  );
+}
+
 /** Scales two non-negative shares to percentages summing to 100; nothing identifiable means all stable. */
 export function normaliseWeights(stable: number, canary: number): TrackWeights {
   const total = stable + canary;
@@ -89,9 +137,18 @@ export function selectedColour(service: ServiceLike | null): string | null {
   return colour ? colour : null;
 }
 
+/** Which traffic provider steers the canary, as its Deployment records it (none: the objects decide). */
+export const TRAFFIC_PROVIDER_ANNOTATION = 'deploy-pipelines.dev/traffic-provider';
+
 /** Everything read from the cluster in one poll; null means "not found". */
 export interface ClusterObjects {
   virtualService: unknown;
+  /** The Gateway API HTTPRoute named after the service. */
+  httpRoute?: unknown;
+  /** The canary Ingress `<service>-canary` (NGINX Ingress canary). */
+  canaryIngress?: unknown;
+  /** The service's name, which the HTTPRoute's stable backendRef names. */
+  serviceName?: string;
   service: ServiceLike | null;
   stableDeployment: DeploymentLike | null;
   canaryDeployment: DeploymentLike | null;
@@ -104,9 +161,7 @@ export function resolveTrafficState(objects: ClusterObjects): TrafficState {
   // In blue-green the Service selector decides which Deployment serves "stable".
   const stableDeployment = objects.colourDeployment ?? objects.stableDeployment;
   const canaryVersion = objects.canaryDeployment ? versionFromDeployment(objects.canaryDeployment) : null;
-  const weights =
-    weightsFromVirtualService(objects.virtualService) ??
-    weightsFromReplicas(readyReplicas(stableDeployment), readyReplicas(objects.canaryDeployment));
+  const weights = routedWeights(objects, stableDeployment);
   return {
     // Without a canary Deployment there are no canary pods to route to, whatever the VirtualService says.
     weights: canaryVersion === null ? { stable: 100, canary: 0 } : weights,
@@ -115,4 +170,32 @@ export function resolveTrafficState(objects: ClusterObjects): TrafficState {
       canary: canaryVersion,
     },
   };
+}
+
+/**
+ * The weights of whichever object the canary's traffic provider writes: the
+ * one its Deployment names (TRAFFIC_PROVIDER_ANNOTATION); without it, the
+ * canary Ingress when one exists, the HTTPRoute when it sends to the canary
+ * Service, else the VirtualService, else the ready replicas.
+ */
+export function routedWeights(objects: ClusterObjects, stableDeployment: DeploymentLike | null): TrackWeights {
+  const service = objects.serviceName ?? '';
+  const replicas = () => weightsFromReplicas(readyReplicas(stableDeployment), readyReplicas(objects.canaryDeployment));
+  const ingress = () => weightsFromCanaryIngress(objects.canaryIngress);
+  const route = () => weightsFromHttpRoute(objects.httpRoute, service);
+  const vs = () => weightsFromVirtualService(objects.virtualService);
+  const stableOnly: TrackWeights = { stable: 100, canary: 0 };
+  switch (objects.canaryDeployment?.metadata?.annotations?.[TRAFFIC_PROVIDER_ANNOTATION]) {
+    case 'replicas':
+      return replicas();
+    case 'nginx':
+      return ingress() ?? stableOnly;
+    case 'gateway-api':
+      return route() ?? stableOnly;
+    case 'istio':
+      return vs() ?? stableOnly;
+  }
+  if (objects.canaryIngress) return ingress() ?? stableOnly;
+  if (httpRouteHasCanary(objects.httpRoute, service)) return route() ?? stableOnly;
+  return vs() ?? replicas();
 }

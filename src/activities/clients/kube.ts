@@ -306,6 +306,25 @@ export class Kube {
     );
   }
 
+  createService(namespace: string, body: k8s.V1Service): Promise<k8s.V1Service> {
+    return this.call({ verb: 'create', resource: 'services', namespace, name: body.metadata?.name }, () =>
+      this.clients.core.createNamespacedService({ namespace, body }),
+    );
+  }
+
+  /** true when deleted now, false when it was already gone. */
+  async deleteService(namespace: string, name: string): Promise<boolean> {
+    try {
+      await this.call({ verb: 'delete', resource: 'services', namespace, name }, () =>
+        this.clients.core.deleteNamespacedService({ name, namespace }),
+      );
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
   // ConfigMaps and Secrets: only by name (config snapshots). The worker never
   // lists Secrets: a list would return every Secret's value in the namespace.
 
@@ -374,6 +393,88 @@ export class Kube {
     );
   }
 }
+
+/** A namespaced API resource reached through the generic object API (CRDs and built-ins alike). */
+export interface ResourceRef {
+  group: string;
+  version: string;
+  plural: string;
+}
+export const HTTP_ROUTES: ResourceRef = { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'httproutes' };
+export const INGRESSES: ResourceRef = { group: 'networking.k8s.io', version: 'v1', plural: 'ingresses' };
+
+const resourceName = (r: ResourceRef) => `${r.plural}.${r.group}`;
+const isNotFound = (err: unknown) => err instanceof ApplicationFailure && err.type === ErrorType.KubernetesNotFound;
+
+/** Reads, creates, merge-patches and deletes objects of one resource (HTTPRoutes, Ingresses), with Kube's timeout and error mapping. */
+export class KubeObjects<T extends object> {
+  constructor(
+    private readonly kube: Kube,
+    private readonly ref: ResourceRef,
+  ) {}
+
+  read(namespace: string, name: string): Promise<T> {
+    const { group, version, plural } = this.ref;
+    return this.kube.call(
+      { verb: 'get', resource: resourceName(this.ref), namespace, name },
+      async () =>
+        (await this.kube.clients.custom.getNamespacedCustomObject({ group, version, namespace, plural, name })) as T,
+    );
+  }
+
+  /** undefined when it does not exist. */
+  async find(namespace: string, name: string): Promise<T | undefined> {
+    try {
+      return await this.read(namespace, name);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  create(namespace: string, body: object & { metadata?: { name?: string } }): Promise<T> {
+    const { group, version, plural } = this.ref;
+    return this.kube.call(
+      { verb: 'create', resource: resourceName(this.ref), namespace, name: body.metadata?.name },
+      async () =>
+        (await this.kube.clients.custom.createNamespacedCustomObject({
+          group,
+          version,
+          namespace,
+          plural,
+          body: { apiVersion: group ? `${group}/${version}` : version, kind: KINDS[plural], ...body },
+        })) as T,
+    );
+  }
+
+  patch(namespace: string, name: string, body: object): Promise<T> {
+    const { group, version, plural } = this.ref;
+    return this.kube.call(
+      { verb: 'patch', resource: resourceName(this.ref), namespace, name },
+      async () =>
+        (await this.kube.clients.custom.patchNamespacedCustomObject(
+          { group, version, namespace, plural, name, body },
+          MERGE,
+        )) as T,
+    );
+  }
+
+  /** true when deleted now, false when it was already gone. */
+  async delete(namespace: string, name: string): Promise<boolean> {
+    const { group, version, plural } = this.ref;
+    try {
+      await this.kube.call({ verb: 'delete', resource: resourceName(this.ref), namespace, name }, () =>
+        this.kube.clients.custom.deleteNamespacedCustomObject({ group, version, namespace, plural, name }),
+      );
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+}
+
+const KINDS: Record<string, string> = { httproutes: 'HTTPRoute', ingresses: 'Ingress' };
 
 export interface VirtualServiceObject {
   metadata?: { name?: string; resourceVersion?: string };

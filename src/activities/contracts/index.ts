@@ -6,7 +6,7 @@
  * with typed fakes.
  */
 import type { RollbackInput } from '../../domain/input';
-import type { DeployPlan, RollbackPlan } from '../../domain/plan';
+import type { DeployPlan, RollbackPlan, StepRoute } from '../../domain/plan';
 import type { ReleasePlan } from '../../domain/release';
 import type { AnalysisRun } from '../../domain/status';
 import type { Colour } from '../../domain/blue-green';
@@ -133,7 +133,8 @@ export interface Activities {
   pruneConfigSnapshots(req: PruneConfigSnapshotsRequest): Promise<PruneConfigSnapshotsResult>;
 
   startCanary(target: CanaryTarget): Promise<{ deployment: string }>;
-  setCanaryWeight(req: { target: CanaryTarget; weight: number }): Promise<WeightResult>;
+  /** `route`: the step's header and mirror options, only for a step configured with them. */
+  setCanaryWeight(req: { target: CanaryTarget; weight: number; route?: StepRoute }): Promise<WeightResult>;
   promoteCanary(target: CanaryTarget): Promise<void>;
   abortCanary(target: CanaryTarget): Promise<void>;
 

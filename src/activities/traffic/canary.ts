@@ -16,6 +16,7 @@ import { Deployments, type KubernetesDeps } from '../kubernetes/deployments';
 import { sleep } from '../runtime';
 import { PodTemplateError } from '../../domain/kube-objects';
 import { WORKFLOW_ANNOTATION } from '../../domain/rollout';
+import { TRAFFIC_PROVIDER_OPTIONS, type StepRoute } from '../../domain/plan';
 import { canaryDeploymentFrom, canaryDeploymentName, isWeight, recordedStableReplicas } from '../../domain/traffic';
 import { trafficProvider } from './factory';
 import type { TrafficContext, TrafficProvider, TrafficProviderFactory } from './provider';
@@ -25,6 +26,34 @@ export interface TrafficDeps extends Omit<KubernetesDeps, 'config'> {
   config: KubernetesDeps['config'] & { traffic?: { stepTimeout?: number } };
   /** Providers beside (or instead of) the built-in ones, by name: how a test registers its own through the seam. */
   providers?: Record<string, TrafficProviderFactory>;
+}
+
+/**
+ * The step's route options, checked as config checks them (they come through the workflow's input): a header
+ * name and value, a mirror percent, and only options the target's provider can apply. undefined: none.
+ */
+function checkRoute(route: StepRoute | undefined, t: CanaryTarget): StepRoute | undefined {
+  if (route === undefined || route === null) return undefined;
+  if (typeof route !== 'object') throw invalid('route must be an object with header and/or mirror');
+  const can = TRAFFIC_PROVIDER_OPTIONS[t.traffic.provider] ?? [];
+  for (const key of Object.keys(route)) {
+    if (key !== 'header' && key !== 'mirror') throw invalid(`route has an unknown option "${key}"`);
+    if (!can.includes(key)) throw invalid(`the ${t.traffic.provider} traffic provider cannot apply the ${key} option`);
+  }
+  const h = route.header;
+  if (
+    h !== undefined &&
+    !(
+      typeof h?.name === 'string' &&
+      /^[A-Za-z0-9!#$%&'*+\-.^_`|~]{1,256}$/.test(h.name) &&
+      typeof h.value === 'string' &&
+      /^[\x20-\x7e]{1,4096}$/.test(h.value)
+    )
+  )
+    throw invalid('route.header must be {name, value}: an HTTP header name and a printable value');
+  if (route.mirror !== undefined && !(Number.isInteger(route.mirror) && route.mirror >= 1 && route.mirror <= 100))
+    throw invalid(`route.mirror must be an integer percent from 1 to 100, got ${JSON.stringify(route.mirror)}`);
+  return Object.keys(route).length ? route : undefined;
 }
 
 function checkTarget(t: CanaryTarget): void {
@@ -48,11 +77,16 @@ export function trafficActivities(deps: TrafficDeps) {
   };
 
   /** Polls verifyWeight until the weight is set (and, unless `specOnly`, its pods are available). */
-  const verify = async (provider: TrafficProvider, weight: number, specOnly: boolean): Promise<WeightVerification> => {
+  const verify = async (
+    provider: TrafficProvider,
+    weight: number,
+    specOnly: boolean,
+    route?: StepRoute,
+  ): Promise<WeightVerification> => {
     const signal = deployments.signal();
     const deadline = Date.now() + stepTimeoutMs;
     for (;;) {
-      const v = await provider.verifyWeight(weight);
+      const v = await provider.verifyWeight(weight, route);
       if (v.verified && (specOnly || v.settled)) return v;
       if (Date.now() >= deadline)
         throw fail.TrafficNotApplied(
@@ -90,6 +124,7 @@ export function trafficActivities(deps: TrafficDeps) {
           workflowId: target.workflowId,
           replicas,
           stableReplicas,
+          trafficProvider: provider.type(),
         }) as k8s.V1Deployment;
       } catch (err) {
         if (err instanceof PodTemplateError) throw invalid(err.message);
@@ -101,12 +136,13 @@ export function trafficActivities(deps: TrafficDeps) {
     },
 
     /** Moves the canary to `weight` percent and reads it back; TrafficNotApplied (retried) when it does not take. */
-    async setCanaryWeight(req: { target: CanaryTarget; weight: number }): Promise<WeightResult> {
+    async setCanaryWeight(req: { target: CanaryTarget; weight: number; route?: StepRoute }): Promise<WeightResult> {
       if (!isWeight(req?.weight))
         throw invalid(`weight must be an integer from 0 to 100, got ${JSON.stringify(req?.weight)}`);
       const provider = providerFor(req.target);
-      await provider.setWeight(req.weight);
-      const v = await verify(provider, req.weight, false);
+      const route = checkRoute(req.route, req.target);
+      await provider.setWeight(req.weight, route ? { route } : undefined);
+      const v = await verify(provider, req.weight, false, route);
       return { weight: req.weight, observed: v.observed };
     },
 
@@ -135,6 +171,7 @@ export function trafficActivities(deps: TrafficDeps) {
       await deployments.wait(target.namespace, [target.service]);
       await provider.setWeight(0, { urgent: true });
       await verify(provider, 0, true);
+      await provider.finish?.();
       await kube.deleteDeployment(target.namespace, canaryName);
     },
 
@@ -156,6 +193,7 @@ export function trafficActivities(deps: TrafficDeps) {
         await deployments.scale(target.namespace, canaryName, 0);
       if (trafficError) throw trafficError;
       await verify(provider, 0, true);
+      await provider.finish?.();
     },
   };
 }

@@ -7,13 +7,17 @@
  */
 import { providerFactory } from '../providers';
 import type { TrafficProviderName, TrafficSettings } from '../../domain/plan';
+import { GatewayApiProvider } from './gateway-api';
 import { IstioProvider } from './istio';
+import { NginxProvider } from './nginx';
 import type { TrafficContext, TrafficProvider, TrafficProviderFactory } from './provider';
 import { ReplicasProvider } from './replicas';
 
 /** One constructor per declared provider name: the type refuses a name without one. */
 export const TRAFFIC_PROVIDER_FACTORIES: Readonly<Record<TrafficProviderName, TrafficProviderFactory>> = {
   istio: (settings, ctx) => new IstioProvider(settings, ctx),
+  'gateway-api': (settings, ctx) => new GatewayApiProvider(settings, ctx),
+  nginx: (settings, ctx) => new NginxProvider(settings, ctx),
   replicas: (_settings, ctx) => new ReplicasProvider(ctx),
 };
 

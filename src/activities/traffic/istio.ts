@@ -9,16 +9,13 @@ import { retryOnConflict } from '../clients/kube';
 import { configInvalid } from '../failures';
 import type { TrafficSettings } from '../../domain/plan';
 import {
-  canaryDeploymentName,
-  meshCanaryReplicas,
   readRouteWeights,
-  recordedStableReplicas,
   RouteError,
-  STABLE_REPLICAS_ANNOTATION,
   withRouteWeights,
   type HttpRouteLike,
   type RouteSelector,
 } from '../../domain/traffic';
+import { withCanaryCapacity } from './capacity';
 import type { CanaryStart, TrafficContext, TrafficProvider } from './provider';
 
 type RouteWeights = NonNullable<ReturnType<typeof readRouteWeights>>;
@@ -86,22 +83,7 @@ export class IstioProvider implements TrafficProvider {
   }
 
   async setWeight(weight: number, opts?: { urgent?: boolean }): Promise<void> {
-    if (opts?.urgent) return this.patchRoutes(weight);
-    const { deployments, namespace, service, stepTimeoutMs } = this.ctx;
-    const canaryName = canaryDeploymentName(service);
-    const canary = await deployments.kube.readDeployment(namespace, canaryName);
-    const stable = canary.metadata?.annotations?.[STABLE_REPLICAS_ANNOTATION]
-      ? undefined
-      : await deployments.kube.readDeployment(namespace, service);
-    const want = meshCanaryReplicas(recordedStableReplicas(canary, stable), weight);
-    const have = canary.spec?.replicas ?? 0;
-    if (want > have) {
-      // Capacity first: the weight moves only to pods that are ready for it.
-      await deployments.scale(namespace, canaryName, want);
-      await deployments.wait(namespace, [canaryName], stepTimeoutMs, true);
-    }
-    await this.patchRoutes(weight);
-    if (want < have) await deployments.scale(namespace, canaryName, want);
+    return withCanaryCapacity(this.ctx, weight, opts?.urgent === true, () => this.patchRoutes(weight));
   }
 
   async verifyWeight(weight: number): Promise<WeightVerification> {

@@ -7,7 +7,7 @@
  */
 import type { WeightVerification } from '../contracts';
 import type { Deployments } from '../kubernetes/deployments';
-import type { TrafficSettings } from '../../domain/plan';
+import type { StepRoute, TrafficSettings } from '../../domain/plan';
 
 /** What a provider acts on: one Service in one namespace, through the shared Deployment operations. */
 export interface TrafficContext {
@@ -38,9 +38,19 @@ export interface TrafficProvider {
    * Moves the canary to `weight` percent. `urgent` (abort, promote): move
    * traffic at once, waiting for nothing.
    */
-  setWeight(weight: number, opts?: { urgent?: boolean }): Promise<void>;
-  /** Reads the weight back: set (`verified`), and its pods available (`settled`). */
-  verifyWeight(weight: number): Promise<WeightVerification>;
+  setWeight(weight: number, opts?: { urgent?: boolean; route?: StepRoute }): Promise<void>;
+  /**
+   * Reads the weight back: set (`verified`), and its pods available
+   * (`settled`). A provider that applies step options checks `route` too
+   * (none: no header route, no mirror).
+   */
+  verifyWeight(weight: number, route?: StepRoute): Promise<WeightVerification>;
+  /**
+   * After promotion or abort, with traffic back on stable: removes what the
+   * provider made for the canary (its Service, its Ingress) and leaves the
+   * route in its original form. Idempotent. Without it: nothing to remove.
+   */
+  finish?(): Promise<void>;
   /**
    * Before the canary Deployment is made: fail now if this provider cannot
    * steer the service (rather than at the first weight), and say how the
