@@ -54,3 +54,40 @@ export function canaryServiceFrom(stable: ServiceLike): ServiceLike {
     },
   };
 }
+
+/** On the stable Service while a canary narrows its selector to the stable pods (so it can be widened back, and only then). */
+export const STABLE_ONLY_ANNOTATION = 'deploy-pipelines.dev/stable-only-during-canary';
+
+/**
+ * The merge patch that narrows the stable Service to the stable pods for the
+ * canary's time, or undefined when it already selects them only. Canary pods
+ * carry the stable Service's labels (domain/traffic.ts), which a mesh's
+ * subsets and the replicas provider need; a router that sends its stable
+ * share to the Service itself would otherwise hand part of it to the canary.
+ * The stable pods must carry `track: stable`, or narrowing would leave the
+ * Service with no pod at all.
+ */
+export function stableOnlyPatch(
+  stable: ServiceLike,
+  stablePodLabels: Record<string, string> | undefined,
+): { metadata: { annotations: Record<string, string> }; spec: { selector: Record<string, string> } } | undefined {
+  const name = stable.metadata?.name ?? '?';
+  if (stable.spec?.selector?.[TRACK_LABEL] === 'stable') return undefined;
+  if (stablePodLabels?.[TRACK_LABEL] !== 'stable')
+    throw new CanaryServiceError(
+      `the pods of Deployment ${name} do not carry the label ${TRACK_LABEL}: stable, which the canary needs: ` +
+        `canary pods match Service ${name} too, so its stable share would reach them (add the label to the pod template)`,
+    );
+  return {
+    metadata: { annotations: { [STABLE_ONLY_ANNOTATION]: 'true' } },
+    spec: { selector: { [TRACK_LABEL]: 'stable' } },
+  };
+}
+
+/** The merge patch that widens the stable Service back after the canary, when the canary narrowed it; else undefined. */
+export function stableWidenPatch(
+  stable: ServiceLike & { metadata?: { annotations?: Record<string, string> } },
+): { metadata: { annotations: Record<string, null> }; spec: { selector: Record<string, null> } } | undefined {
+  if (stable.metadata?.annotations?.[STABLE_ONLY_ANNOTATION] !== 'true') return undefined;
+  return { metadata: { annotations: { [STABLE_ONLY_ANNOTATION]: null } }, spec: { selector: { [TRACK_LABEL]: null } } };
+}

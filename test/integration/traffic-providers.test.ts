@@ -13,6 +13,7 @@ import * as k8s from '@kubernetes/client-node';
 import { makeKubeClients, type KubeClients, type KubernetesConfig } from '../../src/activities/clients/kube';
 import type { CanaryTarget } from '../../src/activities/contracts';
 import { trafficActivities } from '../../src/activities/traffic';
+import { STABLE_ONLY_ANNOTATION } from '../../src/domain/canary-service';
 import { ErrorType } from '../../src/domain/errors';
 import type { StepRoute, TrafficProviderName } from '../../src/domain/plan';
 import { rolloutStatus } from '../../src/domain/rollout';
@@ -45,6 +46,7 @@ let apps: k8s.AppsV1Api;
 let core: k8s.CoreV1Api;
 let net: k8s.NetworkingV1Api;
 let custom: k8s.CustomObjectsApi;
+let discovery: k8s.DiscoveryV1Api;
 
 const originalRoute = () => ({
   apiVersion: 'gateway.networking.k8s.io/v1',
@@ -98,6 +100,7 @@ beforeAll(async () => {
   admin.loadFromFile(sandboxVar('KUBECONFIG'));
   apps = admin.makeApiClient(k8s.AppsV1Api);
   core = admin.makeApiClient(k8s.CoreV1Api);
+  discovery = admin.makeApiClient(k8s.DiscoveryV1Api);
   net = admin.makeApiClient(k8s.NetworkingV1Api);
   custom = admin.makeApiClient(k8s.CustomObjectsApi);
   worker = await workerIdentity(admin, NS);
@@ -158,6 +161,18 @@ const STEPS: [number, StepRoute | undefined][] = [
   [100, undefined],
 ];
 
+/** The pods behind a Service's endpoints (EndpointSlices kept by the controller manager), by name. */
+async function endpointPods(service: string): Promise<string[]> {
+  return waitFor(async () => {
+    const slices = await discovery.listNamespacedEndpointSlice({
+      namespace: NS,
+      labelSelector: `kubernetes.io/service-name=${service}`,
+    });
+    const pods = slices.items.flatMap((x) => (x.endpoints ?? []).map((e) => e.targetRef?.name ?? ''));
+    return pods.length ? pods : undefined;
+  }, 30_000);
+}
+
 describe('gateway-api', () => {
   test('5 → 25 (header) → 50 (mirror) → 100, then promotion: the route back to its original form, the canary Service gone', async () => {
     const acts = activities();
@@ -166,6 +181,8 @@ describe('gateway-api', () => {
     const svc = await findService(CANARY);
     expect(svc?.spec?.selector).toEqual({ app: SERVICE, track: 'canary' });
     expect(svc?.spec?.ports?.map((p) => [p.name, p.port, p.targetPort])).toEqual([['http', 80, 8080]]);
+    // The route's stable share goes to the stable Service: for the canary's time it selects the stable pods only.
+    expect((await findService(SERVICE))?.spec?.selector).toEqual({ app: SERVICE, track: 'stable' });
     const original = (await readRoute()).spec.rules;
 
     for (const [weight, route] of STEPS) {
@@ -187,10 +204,16 @@ describe('gateway-api', () => {
       expect(await canaryReplicas()).toBe(Math.max(1, Math.ceil((2 * weight) / 100)));
     }
 
+    // Canary pods are up (100%): none of them is an endpoint of the stable Service.
+    expect(await endpointPods(SERVICE)).not.toContainEqual(expect.stringMatching(new RegExp(`^${CANARY}-`)));
+    expect(await endpointPods(CANARY)).toContainEqual(expect.stringMatching(new RegExp(`^${CANARY}-`)));
+
     await acts.promoteCanary(t);
     expect((await readRoute()).spec.rules).toEqual(original);
     expect(await findService(CANARY)).toBeUndefined();
     expect(await canaryReplicas()).toBeUndefined();
+    expect((await findService(SERVICE))?.spec?.selector).toEqual({ app: SERVICE });
+    expect((await findService(SERVICE))?.metadata?.annotations?.[STABLE_ONLY_ANNOTATION]).toBeUndefined();
   });
 
   test('abort at 25% with a header: traffic and the route back to stable at once, the canary at zero, its Service gone', async () => {
@@ -204,6 +227,7 @@ describe('gateway-api', () => {
     expect((await readRoute()).spec.rules).toEqual(original);
     expect(await findService(CANARY)).toBeUndefined();
     expect(await canaryReplicas()).toBe(0);
+    expect((await findService(SERVICE))?.spec?.selector).toEqual({ app: SERVICE });
     // Idempotent: a retried abort finds nothing to do.
     await acts.abortCanary(t);
     expect((await readRoute()).spec.rules).toEqual(original);
@@ -296,10 +320,12 @@ describe('nginx', () => {
     await acts.startCanary(t);
     await acts.setCanaryWeight({ target: t, weight: 25 });
     expect((await annotations())?.['nginx.ingress.kubernetes.io/canary-weight']).toBe('25');
+    expect((await findService(SERVICE))?.spec?.selector).toEqual({ app: SERVICE, track: 'stable' });
     await acts.abortCanary(t);
     expect(await findIngress(`${SERVICE}-canary`)).toBeUndefined();
     expect(await findService(CANARY)).toBeUndefined();
     expect(await canaryReplicas()).toBe(0);
+    expect((await findService(SERVICE))?.spec?.selector).toEqual({ app: SERVICE });
   });
 
   test('an option the provider cannot apply is refused before anything moves', async () => {

@@ -8,7 +8,13 @@
 import * as path from 'node:path';
 import { parse } from 'yaml';
 import { readFileSync } from 'node:fs';
-import { canaryServiceFrom, CanaryServiceError } from '../../src/domain/canary-service';
+import {
+  canaryServiceFrom,
+  CanaryServiceError,
+  STABLE_ONLY_ANNOTATION,
+  stableOnlyPatch,
+  stableWidenPatch,
+} from '../../src/domain/canary-service';
 import { ConfigError, parseConfig } from '../../src/domain/config';
 import {
   gatewayRouteIs,
@@ -288,5 +294,42 @@ describe('step options in config and plan', () => {
     expect(() => parseConfig(r, 'x.yaml', {})).toThrow(/rollout\.canary\.steps/);
     r.rollout.canary.steps = [{ weight: 50 }, { weight: 25 }, 100];
     expect(() => parseConfig(r, 'x.yaml', {})).toThrow(/steps must increase strictly/);
+  });
+});
+
+describe('the stable Service narrowed to the stable pods for the canary', () => {
+  const stable = {
+    metadata: { name: 'api-gateway' },
+    spec: { selector: { app: 'api-gateway' }, ports: [{ port: 80 }] },
+  };
+
+  test('narrowed by track: stable, marked so only the canary widens it back', () => {
+    const patch = stableOnlyPatch(stable, { app: 'api-gateway', track: 'stable' });
+    expect(patch).toEqual({
+      metadata: { annotations: { [STABLE_ONLY_ANNOTATION]: 'true' } },
+      spec: { selector: { track: 'stable' } },
+    });
+    const narrowed = {
+      metadata: { name: 'api-gateway', annotations: { [STABLE_ONLY_ANNOTATION]: 'true' } },
+      spec: { ...stable.spec, selector: { app: 'api-gateway', track: 'stable' } },
+    };
+    // A retried start finds it narrowed already; the end widens it back.
+    expect(stableOnlyPatch(narrowed, { app: 'api-gateway', track: 'stable' })).toBeUndefined();
+    expect(stableWidenPatch(narrowed)).toEqual({
+      metadata: { annotations: { [STABLE_ONLY_ANNOTATION]: null } },
+      spec: { selector: { track: null } },
+    });
+  });
+
+  test('a selector someone else narrowed is left as it is', () => {
+    const theirs = { metadata: { name: 'api-gateway' }, spec: { selector: { app: 'api-gateway', track: 'stable' } } };
+    expect(stableOnlyPatch(theirs, { track: 'stable' })).toBeUndefined();
+    expect(stableWidenPatch(theirs)).toBeUndefined();
+  });
+
+  test('stable pods without track: stable are refused: narrowing would leave the Service with no pod', () => {
+    expect(() => stableOnlyPatch(stable, { app: 'api-gateway' })).toThrow(
+      /pods of Deployment api-gateway do not carry the label track: stable/,
+    );
   });
 });

@@ -22,7 +22,7 @@ import {
 } from '../../domain/gateway-route';
 import type { StepRoute, TrafficSettings } from '../../domain/plan';
 import { withCanaryCapacity } from './capacity';
-import { deleteCanaryService, ensureCanaryService } from './canary-service';
+import { deleteCanaryService, ensureCanaryService, narrowStableService, widenStableService } from './canary-service';
 import type { CanaryStart, TrafficContext, TrafficProvider } from './provider';
 
 interface HttpRouteObject {
@@ -49,10 +49,15 @@ export class GatewayApiProvider implements TrafficProvider {
     return 'gateway-api';
   }
 
-  /** A route that cannot be steered fails now, not at 5%; the canary Service exists before any pod or weight. */
+  /**
+   * A route that cannot be steered fails now, not at 5%; the canary Service
+   * exists, and the stable Service selects the stable pods only, before any
+   * canary pod or weight.
+   */
   async start(): Promise<CanaryStart> {
     await this.readState();
     await ensureCanaryService(this.ctx);
+    await narrowStableService(this.ctx);
     return { replicas: 1 };
   }
 
@@ -116,6 +121,7 @@ export class GatewayApiProvider implements TrafficProvider {
   /** The rules back to the stable backend alone, then the canary Service goes (a route still using it would fail its requests). */
   async finish(): Promise<void> {
     await this.patchRules(0);
+    await widenStableService(this.ctx);
     await deleteCanaryService(this.ctx);
   }
 }

@@ -22,7 +22,7 @@ import {
 } from '../../domain/nginx-canary';
 import type { StepRoute, TrafficSettings } from '../../domain/plan';
 import { withCanaryCapacity } from './capacity';
-import { deleteCanaryService, ensureCanaryService } from './canary-service';
+import { deleteCanaryService, ensureCanaryService, narrowStableService, widenStableService } from './canary-service';
 import type { CanaryStart, TrafficContext, TrafficProvider } from './provider';
 
 /** Canary weights as the annotations of a canary Ingress beside the stable one (traffic.ingress, default: the Service's name). */
@@ -44,10 +44,11 @@ export class NginxProvider implements TrafficProvider {
     return 'nginx';
   }
 
-  /** An Ingress that cannot be steered fails now, not at 5%. */
+  /** An Ingress that cannot be steered fails now, not at 5%; the stable Service selects the stable pods only from here on. */
   async start(): Promise<CanaryStart> {
     await this.desired(0);
     await ensureCanaryService(this.ctx);
+    await narrowStableService(this.ctx);
     return { replicas: 1 };
   }
 
@@ -115,6 +116,7 @@ export class NginxProvider implements TrafficProvider {
   /** The canary Ingress goes first (it sends to the canary Service), then the canary Service. */
   async finish(): Promise<void> {
     await this.ingresses.delete(this.ctx.namespace, this.canaryName);
+    await widenStableService(this.ctx);
     await deleteCanaryService(this.ctx);
   }
 }
