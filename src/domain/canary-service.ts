@@ -38,7 +38,8 @@ export function canaryServiceFrom(stable: ServiceLike): ServiceLike {
   return {
     metadata: {
       name: canaryServiceName(name),
-      labels: { ...(stable.metadata?.labels ?? {}), [TRACK_LABEL]: 'canary', [CANARY_OF_LABEL]: name },
+      // Only our own labels: the stable Service's (a GitOps tool's instance label, say) would let that tool prune it.
+      labels: { [TRACK_LABEL]: 'canary', [CANARY_OF_LABEL]: name },
     },
     spec: {
       type: 'ClusterIP',

@@ -7,6 +7,7 @@
  * `canary-by-header-value` (requests with that exact value always go to the
  * canary). activities/traffic/nginx.ts applies them.
  */
+import { CANARY_OF_LABEL } from './canary-service';
 import type { StepRoute } from './plan';
 import { isWeight } from './traffic';
 
@@ -115,7 +116,8 @@ export function canaryIngressFrom(
     Object.entries(canaryAnnotations(weight, route)).filter((e): e is [string, string] => e[1] !== null),
   );
   return {
-    metadata: { name: canaryIngressName(name), labels: { ...(stable.metadata?.labels ?? {}) }, annotations },
+    // Only our own label: the stable Ingress's (a GitOps tool's instance label, say) would let that tool prune it.
+    metadata: { name: canaryIngressName(name), labels: { [CANARY_OF_LABEL]: service }, annotations },
     spec: {
       ...(stable.spec?.ingressClassName ? { ingressClassName: stable.spec.ingressClassName } : {}),
       ...(stable.spec?.tls ? { tls: stable.spec.tls } : {}),

@@ -328,6 +328,29 @@ describe('nginx', () => {
     expect((await findService(SERVICE))?.spec?.selector).toEqual({ app: SERVICE });
   });
 
+  test('an Ingress named like the canary one but not made by a canary is refused, and left as it is', async () => {
+    await net.createNamespacedIngress({
+      namespace: NS,
+      body: {
+        metadata: { name: `${SERVICE}-canary` },
+        spec: { ingressClassName: 'nginx', defaultBackend: { service: { name: SERVICE, port: { number: 80 } } } },
+      },
+    });
+    try {
+      const acts = activities();
+      const t = target('nginx', '1.0.9');
+      await expect(acts.startCanary(t)).rejects.toMatchObject({
+        type: ErrorType.ConfigInvalid,
+        message: expect.stringContaining(`Ingress ${SERVICE}-canary exists and was not made by a canary of ${SERVICE}`),
+      });
+      await acts.abortCanary(t);
+      expect((await findIngress(`${SERVICE}-canary`))?.spec?.defaultBackend?.service?.name).toBe(SERVICE);
+      expect((await findService(SERVICE))?.spec?.selector).toEqual({ app: SERVICE });
+    } finally {
+      await net.deleteNamespacedIngress({ name: `${SERVICE}-canary`, namespace: NS }).catch(() => undefined);
+    }
+  });
+
   test('an option the provider cannot apply is refused before anything moves', async () => {
     const t = target('nginx', '1.0.7');
     await expect(activities().setCanaryWeight({ target: t, weight: 5, route: { mirror: 10 } })).rejects.toMatchObject({

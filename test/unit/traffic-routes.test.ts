@@ -147,7 +147,7 @@ describe('NGINX canary Ingress', () => {
     expect(canary).toEqual({
       metadata: {
         name: 'api-gateway-canary',
-        labels: {},
+        labels: { 'deploy-pipelines.dev/canary-of': 'api-gateway' },
         annotations: {
           'nginx.ingress.kubernetes.io/canary': 'true',
           'nginx.ingress.kubernetes.io/canary-weight': '25',
@@ -224,7 +224,7 @@ test('the canary Service: the stable ports, its selector narrowed to track=canar
   expect(svc).toEqual({
     metadata: {
       name: 'api-gateway-canary',
-      labels: { app: 'api-gateway', track: 'canary', 'deploy-pipelines.dev/canary-of': 'api-gateway' },
+      labels: { track: 'canary', 'deploy-pipelines.dev/canary-of': 'api-gateway' },
     },
     spec: {
       type: 'ClusterIP',

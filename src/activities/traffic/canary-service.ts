@@ -21,7 +21,12 @@ export async function ensureCanaryService(ctx: TrafficContext): Promise<string> 
   const { deployments, namespace, service } = ctx;
   const kube = deployments.kube;
   const name = canaryServiceName(service);
-  if (await kube.findService(namespace, name)) return name;
+  const existing = await kube.findService(namespace, name);
+  if (existing) {
+    if (existing.metadata?.labels?.[CANARY_OF_LABEL] !== service)
+      throw configInvalid(`Service ${name} exists and was not made by a canary of ${service}: rename or delete it`);
+    return name;
+  }
   const stable = await kube.readService(namespace, service);
   let desired: k8s.V1Service;
   try {

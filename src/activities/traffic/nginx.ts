@@ -10,7 +10,7 @@
 import type { WeightVerification } from '../contracts';
 import { AlreadyExistsError, ConflictError, INGRESSES, KubeObjects, retryOnConflict } from '../clients/kube';
 import { configInvalid } from '../failures';
-import { canaryServiceName } from '../../domain/canary-service';
+import { CANARY_OF_LABEL, canaryServiceName } from '../../domain/canary-service';
 import {
   canaryAnnotations,
   canaryIngressFrom,
@@ -47,6 +47,7 @@ export class NginxProvider implements TrafficProvider {
   /** An Ingress that cannot be steered fails now, not at 5%; the stable Service selects the stable pods only from here on. */
   async start(): Promise<CanaryStart> {
     await this.desired(0);
+    this.refuseForeign(await this.ingresses.find(this.ctx.namespace, this.canaryName));
     await ensureCanaryService(this.ctx);
     await narrowStableService(this.ctx);
     return { replicas: 1 };
@@ -80,6 +81,11 @@ export class NginxProvider implements TrafficProvider {
             throw err;
           }
         }
+        if (!this.owns(current)) {
+          // Back to stable: none of ours to change. Anything else would take over someone's Ingress.
+          if (weight === 0 && !route) return;
+          this.refuseForeign(current);
+        }
         if (canaryIngressIs(current, weight, route)) return;
         // Annotations only, under the read resourceVersion: a concurrent edit is a conflict, not a loss.
         await this.ingresses.patch(namespace, this.canaryName, {
@@ -91,6 +97,19 @@ export class NginxProvider implements TrafficProvider {
       },
       deployments.signal(),
     );
+  }
+
+  /** Whether the canary Ingress is one a canary of this service made (labelled so). */
+  private owns(ingress: IngressLike): boolean {
+    return ingress.metadata?.labels?.[CANARY_OF_LABEL] === this.ctx.service;
+  }
+
+  /** ConfigInvalid for an Ingress of the canary's name that a canary did not make. */
+  private refuseForeign(ingress: IngressLike | undefined): void {
+    if (ingress && !this.owns(ingress))
+      throw configInvalid(
+        `Ingress ${this.canaryName} exists and was not made by a canary of ${this.ctx.service}: rename or delete it`,
+      );
   }
 
   async setWeight(weight: number, opts?: { urgent?: boolean; route?: StepRoute }): Promise<void> {
@@ -115,7 +134,9 @@ export class NginxProvider implements TrafficProvider {
 
   /** The canary Ingress goes first (it sends to the canary Service), then the canary Service. */
   async finish(): Promise<void> {
-    await this.ingresses.delete(this.ctx.namespace, this.canaryName);
+    const current = await this.ingresses.find(this.ctx.namespace, this.canaryName);
+    // Never an Ingress of that name someone else owns.
+    if (current && this.owns(current)) await this.ingresses.delete(this.ctx.namespace, this.canaryName);
     await widenStableService(this.ctx);
     await deleteCanaryService(this.ctx);
   }
