@@ -258,7 +258,7 @@ describe('gateway-api', () => {
     await acts.abortCanary(t);
   });
 
-  test('a route with no rule to the service is refused at the start, as ConfigInvalid, and nothing is made', async () => {
+  test('a route with no rule to the service, or whose rule also sends elsewhere, is refused at the start, as ConfigInvalid, and nothing is made', async () => {
     const current = await readRoute();
     await custom.replaceNamespacedCustomObject({
       ...ROUTES,
@@ -275,6 +275,33 @@ describe('gateway-api', () => {
         message: `HTTPRoute ${SERVICE} has no rule with a backendRef to Service ${SERVICE}`,
       });
       expect(await findService(CANARY)).toBeUndefined();
+      // A rule that also sends to another backend: refused before the canary Service or any pod is made.
+      const again = await readRoute();
+      await custom.replaceNamespacedCustomObject({
+        ...ROUTES,
+        name: SERVICE,
+        body: {
+          ...originalRoute(),
+          metadata: { name: SERVICE, resourceVersion: again.metadata.resourceVersion },
+          spec: {
+            rules: [
+              {
+                backendRefs: [
+                  { name: SERVICE, port: 80, weight: 90 },
+                  { name: 'frontend', port: 80, weight: 10 },
+                ],
+              },
+            ],
+          },
+        },
+      });
+      await expect(activities().startCanary(target('gateway-api', '1.0.4'))).rejects.toMatchObject({
+        type: ErrorType.ConfigInvalid,
+        message: expect.stringContaining('also sends to frontend'),
+      });
+      expect(await findService(CANARY)).toBeUndefined();
+      // No canary pod either (an earlier test's aborted canary stays at zero).
+      expect((await canaryReplicas()) ?? 0).toBe(0);
     } finally {
       const now = await readRoute();
       await custom.replaceNamespacedCustomObject({

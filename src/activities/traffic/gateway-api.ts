@@ -56,6 +56,14 @@ export class GatewayApiProvider implements TrafficProvider {
    */
   async start(): Promise<CanaryStart> {
     await this.readState();
+    // A rule that also sends to another backend fails here, before the canary Service and pods are made.
+    const route = await this.routes.read(this.ctx.namespace, this.routeName);
+    try {
+      withGatewayWeights(route.spec?.rules, this.selector, 1);
+    } catch (err) {
+      if (err instanceof GatewayRouteError) throw configInvalid(`HTTPRoute ${this.routeName}: ${err.message}`);
+      throw err;
+    }
     await ensureCanaryService(this.ctx);
     await narrowStableService(this.ctx);
     return { replicas: 1 };
