@@ -49,7 +49,13 @@ export function providerSettingsProblems(
     prometheusUrl?: string;
     influxdb?: unknown;
     graphite?: unknown;
-    metrics: { query: string; jsonPath?: string; samplesQuery?: string }[];
+    metrics: {
+      query: string;
+      jsonPath?: string;
+      samplesQuery?: string;
+      samplesJsonPath?: string;
+      kind?: 'threshold' | 'compare';
+    }[];
   },
   ctx: z.RefinementCtx,
 ): void {
@@ -78,6 +84,13 @@ export function providerSettingsProblems(
         code: 'custom',
         path: ['metrics', i, 'jsonPath'],
         message: 'required with provider web: the JSONPath of the value, e.g. $.errorRate',
+      });
+    // A compare metric reads samples: without their JSONPath it could never be anything but inconclusive.
+    if (a.provider === 'web' && m.kind === 'compare' && m.samplesJsonPath === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['metrics', i, 'samplesJsonPath'],
+        message: 'required for a compare metric with provider web: the JSONPath of the samples, e.g. $.history[*].p95',
       });
   });
 }

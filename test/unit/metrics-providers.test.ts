@@ -286,6 +286,19 @@ describe('config: each provider with its settings', () => {
     expect(() =>
       web({ query: 'https://a.example/q', jsonPath: '$.v', samplesQuery: 'https://a.example/{{host}}' }),
     ).toThrow('analysis.metrics.0.samplesQuery: placeholders must be');
+    // A compare metric reads samples: it needs their JSONPath.
+    expect(() =>
+      web({ query: 'https://a.example/q?t={{track}}', jsonPath: '$.v', kind: 'compare', max: undefined }),
+    ).toThrow('analysis.metrics.0.samplesJsonPath: required for a compare metric with provider web');
+    expect(
+      web({
+        query: 'https://a.example/q?t={{track}}',
+        jsonPath: '$.v',
+        samplesJsonPath: '$.h[*]',
+        kind: 'compare',
+        max: undefined,
+      }).analysis.metrics[0].kind,
+    ).toBe('compare');
   });
 });
 
