@@ -61,3 +61,18 @@ export const configMapSource = z.strictObject({
   /** A file (one key, its basename) or a directory (one key per regular file directly in it). */
   path: repoPath,
 });
+
+/** One smoke check of `verification.smoke[]`: a request to the release and the answer it expects. */
+export const smokeCheckSchema = z.strictObject({
+  name: z.string().min(1).max(128),
+  method: z.enum(['GET', 'POST', 'PUT', 'DELETE', 'HEAD']).default('GET'),
+  path: z.string().startsWith('/').max(2048),
+  /** JSON body; string values `${env:NAME}` are filled from the worker's environment at run time. */
+  body: z.record(z.string(), z.unknown()).optional(),
+  expectStatus: z.number().int().min(100).max(599).default(200),
+  /** Store a value of the JSON response (dot path) under a name for later checks, e.g. data.token. */
+  capture: z.record(z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/), z.string().max(256)).optional(),
+  /** Send `Authorization: Bearer <captured value>`. */
+  bearer: z.string().optional(),
+  timeout: duration('smoke timeout').default(5000),
+});

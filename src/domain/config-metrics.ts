@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import type { METRICS_PROVIDERS } from './analysis';
 import { envName, url } from './config-fields';
+import { metricRuleFields, metricRuleProblems } from './config-metric-rules';
 import { parseDuration } from './duration';
 
 export const PROMQL_PLACEHOLDERS = ['track', 'version', 'namespace', 'window'];
@@ -129,3 +130,54 @@ export function compareWindowProblems(
       });
   });
 }
+
+/** One analysis metric: its query in the provider's language, its thresholds or comparison, its rules. */
+export const metricSchema = z
+  .strictObject({
+    name: z.string().regex(/^[a-z0-9][-a-z0-9_]{0,62}$/),
+    /**
+     * The provider's query (PromQL, InfluxQL, a Graphite target, a URL) with
+     * {{track}}, {{version}}, {{namespace}} and {{window}} placeholders.
+     * It must return one series (aggregate with sum/max); {{version}} is the
+     * version running on the track, so a stable-track query that uses it needs
+     * the workflow to pass the stable version.
+     */
+    query: z
+      .string()
+      .min(1)
+      .max(4096)
+      .refine((q) => placeholdersIn(q).every((p) => [...PROMQL_PLACEHOLDERS, ...TIME_PLACEHOLDERS].includes(p)), {
+        message:
+          'placeholders must be {{track}}, {{version}}, {{namespace}} or {{window}} ({{start}}, {{end}} in web URLs)',
+      }),
+    /** The measurement passes when value <= max (and >= min when set). */
+    max: z.number().finite().optional(),
+    min: z.number().finite().optional(),
+    unit: z.string().max(16).optional(),
+    /** Optional relative check: canary value <= stable value * maxRatioToStable. */
+    maxRatioToStable: z.number().positive().optional(),
+    ...metricRuleFields,
+    /**
+     * The query samples are read with (canary against stable), when it differs
+     * from `query`: InfluxDB's samples need one row per step (`GROUP BY
+     * time({{step}})`), and a web endpoint may serve its history elsewhere.
+     * {{step}} is filled here only.
+     */
+    samplesQuery: z
+      .string()
+      .min(1)
+      .max(4096)
+      .refine(
+        (q) => placeholdersIn(q).every((p) => [...PROMQL_PLACEHOLDERS, ...TIME_PLACEHOLDERS, 'step'].includes(p)),
+        {
+          message:
+            'placeholders must be {{track}}, {{version}}, {{namespace}}, {{window}} or {{step}} ({{start}}, {{end}} in web URLs)',
+        },
+      )
+      .optional(),
+    /** web provider: the JSONPath (jsonpath-plus, no script) of the one number in the answer, e.g. $.errorRate. */
+    jsonPath: z.string().min(1).max(1024).optional(),
+    /** web provider: the JSONPath of the samples, one array or several numbers, e.g. $.history[*].errorRate. */
+    samplesJsonPath: z.string().min(1).max(1024).optional(),
+  })
+  .superRefine(metricRuleProblems);

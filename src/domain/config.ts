@@ -9,19 +9,25 @@
 import { z } from 'zod';
 import { METRICS_PROVIDERS } from './analysis';
 import { stepWeights, TRAFFIC_PROVIDERS } from './plan';
-import { command, configMapSource, dnsName, duration, envName, registryHost, url } from './config-fields';
+import {
+  command,
+  configMapSource,
+  dnsName,
+  duration,
+  envName,
+  registryHost,
+  smokeCheckSchema,
+  url,
+} from './config-fields';
 import {
   graphiteSettings,
   influxdbSettings,
-  placeholdersIn,
-  PROMQL_PLACEHOLDERS,
+  metricSchema,
   providerSettingsProblems,
   compareWindowProblems,
-  TIME_PLACEHOLDERS,
   webSettings,
 } from './config-metrics';
 import { migrationsSchema } from './config-migrations';
-import { metricRuleFields, metricRuleProblems } from './config-metric-rules';
 import { orderWaves } from './waves';
 import { notificationsSchema } from './config-notifications';
 
@@ -75,70 +81,6 @@ export const serviceSchema = z.strictObject({
     .max(32)
     .default([])
     .refine((c) => new Set(c.map((x) => x.name)).size === c.length, 'configMaps names must be unique'),
-});
-
-const metricSchema = z
-  .strictObject({
-    name: z.string().regex(/^[a-z0-9][-a-z0-9_]{0,62}$/),
-    /**
-     * The provider's query (PromQL, InfluxQL, a Graphite target, a URL) with
-     * {{track}}, {{version}}, {{namespace}} and {{window}} placeholders.
-     * It must return one series (aggregate with sum/max); {{version}} is the
-     * version running on the track, so a stable-track query that uses it needs
-     * the workflow to pass the stable version.
-     */
-    query: z
-      .string()
-      .min(1)
-      .max(4096)
-      .refine((q) => placeholdersIn(q).every((p) => [...PROMQL_PLACEHOLDERS, ...TIME_PLACEHOLDERS].includes(p)), {
-        message:
-          'placeholders must be {{track}}, {{version}}, {{namespace}} or {{window}} ({{start}}, {{end}} in web URLs)',
-      }),
-    /** The measurement passes when value <= max (and >= min when set). */
-    max: z.number().finite().optional(),
-    min: z.number().finite().optional(),
-    unit: z.string().max(16).optional(),
-    /** Optional relative check: canary value <= stable value * maxRatioToStable. */
-    maxRatioToStable: z.number().positive().optional(),
-    ...metricRuleFields,
-    /**
-     * The query samples are read with (canary against stable), when it differs
-     * from `query`: InfluxDB's samples need one row per step (`GROUP BY
-     * time({{step}})`), and a web endpoint may serve its history elsewhere.
-     * {{step}} is filled here only.
-     */
-    samplesQuery: z
-      .string()
-      .min(1)
-      .max(4096)
-      .refine(
-        (q) => placeholdersIn(q).every((p) => [...PROMQL_PLACEHOLDERS, ...TIME_PLACEHOLDERS, 'step'].includes(p)),
-        {
-          message:
-            'placeholders must be {{track}}, {{version}}, {{namespace}}, {{window}} or {{step}} ({{start}}, {{end}} in web URLs)',
-        },
-      )
-      .optional(),
-    /** web provider: the JSONPath (jsonpath-plus, no script) of the one number in the answer, e.g. $.errorRate. */
-    jsonPath: z.string().min(1).max(1024).optional(),
-    /** web provider: the JSONPath of the samples, one array or several numbers, e.g. $.history[*].errorRate. */
-    samplesJsonPath: z.string().min(1).max(1024).optional(),
-  })
-  .superRefine(metricRuleProblems);
-
-const smokeCheckSchema = z.strictObject({
-  name: z.string().min(1).max(128),
-  method: z.enum(['GET', 'POST', 'PUT', 'DELETE', 'HEAD']).default('GET'),
-  path: z.string().startsWith('/').max(2048),
-  /** JSON body; string values `${env:NAME}` are filled from the worker's environment at run time. */
-  body: z.record(z.string(), z.unknown()).optional(),
-  expectStatus: z.number().int().min(100).max(599).default(200),
-  /** Store a value of the JSON response (dot path) under a name for later checks, e.g. data.token. */
-  capture: z.record(z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/), z.string().max(256)).optional(),
-  /** Send `Authorization: Bearer <captured value>`. */
-  bearer: z.string().optional(),
-  timeout: duration('smoke timeout').default(5000),
 });
 
 const baseSchema = z.strictObject({
