@@ -34,6 +34,7 @@ import { redisComponent } from './redis';
 import { clearStall, stallRollouts } from './rollout-fault';
 import { s3Component } from './s3';
 import { smtpComponent } from './smtp';
+import { temporalComponent } from './temporal';
 
 /**
  * In start order: the demo platform needs Kubernetes, Docker and git;
@@ -59,6 +60,8 @@ function components(): Component[] {
     ...each(demoComponent),
     kubeComponent(PRODUCTION_B),
     platformComponent(PRODUCTION_B),
+    // Needs PostgreSQL; optional: `up --temporal cluster` or `up temporal`.
+    temporalComponent(),
   ];
 }
 
@@ -100,13 +103,21 @@ function pick(only: string[]): Component[] {
   return only.length ? all.filter((c) => only.some((n) => matches(c, n))) : all;
 }
 
+/** Which Temporal `up` starts: none of its own (the tests and `npm start` run a dev server), or the cluster. */
+export const TEMPORAL_MODES = ['dev', 'cluster'] as const;
+
 function secs(ms: number): string {
   return `${(ms / 1000).toFixed(1)}s`;
 }
 
-async function up(only: string[]): Promise<void> {
+async function up(only: string[], temporal: (typeof TEMPORAL_MODES)[number]): Promise<void> {
   const total = Date.now();
-  for (const c of pick(only)) {
+  const chosen = pick(only).filter(
+    (c) => !c.optional || only.length > 0 || (c.name === 'temporal' && temporal === 'cluster'),
+  );
+  if (temporal === 'cluster' && only.length && !chosen.some((c) => c.name === 'temporal'))
+    chosen.push(...pick(['temporal']));
+  for (const c of chosen) {
     const t = Date.now();
     process.stdout.write(`sandbox: ${label(c).padEnd(26)} … `);
     const detail = await c.up();
@@ -122,8 +133,9 @@ async function status(): Promise<boolean> {
   let ok = true;
   for (const c of components()) {
     const s = await c.status();
-    ok &&= s.ok;
-    console.log(`${s.ok ? 'up  ' : 'DOWN'}  ${label(c).padEnd(26)} ${s.detail}`);
+    const off = !s.ok && !!c.optional;
+    ok &&= s.ok || off;
+    console.log(`${s.ok ? 'up  ' : off ? 'off ' : 'DOWN'}  ${label(c).padEnd(26)} ${s.detail}`);
   }
   return ok;
 }
@@ -171,10 +183,18 @@ program
   .command('up')
   .argument(
     '[components...]',
-    'only these (kubernetes, docker, postgres, s3, backup, redis, smtp, git, prometheus, influxdb, graphite, demo; kubernetes:staging for one environment, kubernetes:production-b for one cluster)',
+    'only these (kubernetes, docker, postgres, s3, backup, redis, smtp, git, prometheus, influxdb, graphite, demo, temporal; kubernetes:staging for one environment, kubernetes:production-b for one cluster)',
+  )
+  .addOption(
+    new Option(
+      '--temporal <mode>',
+      'dev: no Temporal here (tests and `npm start` run a dev server); cluster: also a real Temporal cluster on PostgreSQL and its UI, which .sandbox/env then points everything at',
+    )
+      .choices([...TEMPORAL_MODES])
+      .default(process.env.SANDBOX_TEMPORAL === 'cluster' ? 'cluster' : 'dev'),
   )
   .description('start what is not running and wait until ready (idempotent); writes .sandbox/env')
-  .action(async (only: string[]) => up(only));
+  .action(async (only: string[], o: { temporal: (typeof TEMPORAL_MODES)[number] }) => up(only, o.temporal));
 program
   .command('status')
   .description('print each component; exit 0 only when all are up')

@@ -74,6 +74,22 @@ export const PORTS = {
   CARBON_QUERY: port('CARBON_QUERY', 7002),
   /** graphite-web (its render API) under gunicorn. */
   GRAPHITE: port('GRAPHITE', 8280),
+  // The Temporal cluster (temporal.ts, started with `up --temporal cluster`): each service's gRPC,
+  // membership and metrics ports, the frontend's HTTP API, and the Web UI.
+  TEMPORAL_FRONTEND: port('TEMPORAL_FRONTEND', 17233),
+  TEMPORAL_HISTORY: port('TEMPORAL_HISTORY', 17234),
+  TEMPORAL_MATCHING: port('TEMPORAL_MATCHING', 17235),
+  TEMPORAL_WORKER: port('TEMPORAL_WORKER', 17239),
+  TEMPORAL_FRONTEND_MEMBERSHIP: port('TEMPORAL_FRONTEND_MEMBERSHIP', 16933),
+  TEMPORAL_HISTORY_MEMBERSHIP: port('TEMPORAL_HISTORY_MEMBERSHIP', 16934),
+  TEMPORAL_MATCHING_MEMBERSHIP: port('TEMPORAL_MATCHING_MEMBERSHIP', 16935),
+  TEMPORAL_WORKER_MEMBERSHIP: port('TEMPORAL_WORKER_MEMBERSHIP', 16939),
+  TEMPORAL_FRONTEND_METRICS: port('TEMPORAL_FRONTEND_METRICS', 17000),
+  TEMPORAL_HISTORY_METRICS: port('TEMPORAL_HISTORY_METRICS', 17001),
+  TEMPORAL_MATCHING_METRICS: port('TEMPORAL_MATCHING_METRICS', 17002),
+  TEMPORAL_WORKER_METRICS: port('TEMPORAL_WORKER_METRICS', 17003),
+  TEMPORAL_HTTP: port('TEMPORAL_HTTP', 17243),
+  TEMPORAL_UI: port('TEMPORAL_UI', 18233),
   // The staging environment's own (environments.ts): its control plane, Redis, metrics backends and demo server.
   STAGING_ETCD: port('STAGING_ETCD', 12479),
   STAGING_ETCD_PEER: port('STAGING_ETCD_PEER', 12480),
@@ -311,6 +327,8 @@ export interface Component {
    * (production-b); none when both environments share it (one PostgreSQL, one bucket, ...).
    */
   environment?: string;
+  /** Started only when named (or, for the Temporal cluster, with `up --temporal cluster`); not running is not a failure. */
+  optional?: boolean;
   /** Starts what is not running, waits until ready; returns a one-line detail. */
   up(): Promise<string>;
   /** Whether it is up, with a one-line detail. */

@@ -17,6 +17,13 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parse } from 'yaml';
 import { SEARCH_ATTRIBUTE_NAMES } from '../../src/search-attributes';
+import {
+  DYNAMIC_CONFIG_FILE,
+  serviceConfig,
+  SQL_PLUGIN,
+  TEMPORAL_SERVER_VERSION,
+  TEMPORAL_UI_VERSION,
+} from '../../scripts/sandbox/temporal-cluster';
 import { REPO_ROOT } from '../helpers/tools';
 
 const COMPOSE_FILE = path.join(REPO_ROOT, 'temporal-docker-compose.yml');
@@ -192,4 +199,35 @@ test('the compose file runs Temporal on PostgreSQL with the UI, the admin tools 
   }
   console.log(`compose checks: ${ran.join('; ')}`);
   expect(ran.filter((r) => !r.startsWith('NOT RUN')).length).toBeGreaterThanOrEqual(9);
+});
+
+test("the compose file runs the sandbox cluster's Temporal: the same server and UI versions, the same dynamic config, the same SQL plugin", () => {
+  // Versions: the images the compose file pulls are the versions the sandbox builds from the Go module proxy.
+  for (const name of ['temporal', 'temporal-schema', 'temporal-admin-tools'])
+    expect([name, compose.services[name].image?.split(':')[1]]).toEqual([name, TEMPORAL_SERVER_VERSION]);
+  expect(compose.services['temporal-ui'].image).toBe(`temporalio/ui:${TEMPORAL_UI_VERSION}`);
+  // Dynamic config: the compose file mounts the one file the sandbox cluster reads.
+  const source = compose.services.temporal.configs?.find((c) => c.target === env('temporal').DYNAMIC_CONFIG_FILE_PATH);
+  expect(source).toBeDefined();
+  const file = compose.configs?.[source!.source]?.file;
+  expect(file && path.resolve(REPO_ROOT, file)).toBe(DYNAMIC_CONFIG_FILE);
+  // Persistence: the same plugin and SQL visibility, with the schema tool run on both databases.
+  expect(env('temporal').DB).toBe(SQL_PLUGIN);
+  const config = serviceConfig(
+    {
+      dir: '/unused',
+      ports: {
+        grpc: { frontend: 1, history: 2, matching: 3, worker: 4 },
+        membership: { frontend: 5, history: 6, matching: 7, worker: 8 },
+        metrics: { frontend: 9, history: 10, matching: 11, worker: 12 },
+        http: 13,
+      },
+      database: { host: '127.0.0.1', port: 5432, user: 'temporal', password: 'x', name: 'temporal' },
+    },
+    'frontend',
+  ) as { persistence: { datastores: Record<string, { sql: { pluginName: string; databaseName: string } }> } };
+  const stores = Object.values(config.persistence.datastores).map((d) => d.sql);
+  expect(stores.map((s) => s.pluginName)).toEqual([SQL_PLUGIN, SQL_PLUGIN]);
+  expect(stores.map((s) => s.databaseName)).toEqual([env('temporal').DBNAME, env('temporal').VISIBILITY_DBNAME]);
+  expect(script('temporal-schema')).toContain(`--plugin ${SQL_PLUGIN}`);
 });
