@@ -1,8 +1,9 @@
 /**
  * Reliability harness (issue 10): real end-to-end canary deployments of
  * v1.0.1 on the sandbox, while the worker process is killed with SIGKILL at
- * seeded random points and restarted, the Temporal dev server is killed -9
- * and restarted on its SQLite file, and each outside system (registry, S3,
+ * seeded random points and restarted, Temporal is killed -9 and restarted
+ * (the dev server on its SQLite file, or the history and the matching service
+ * of a real cluster, each alone: temporal-under-test.ts), and each outside system (registry, S3,
  * PostgreSQL, apiserver, Prometheus, webhook) fails for a while or for good
  * during the step that uses it. After each deployment the outside systems
  * themselves are asked what happened: one git tag, one image per service
@@ -10,8 +11,8 @@
  * each migration once, the Deployments' images, the VirtualService's
  * weights, and no workflow left running.
  *
- * Processes: the harness starts its own dev server (own port and SQLite
- * file) and runs the worker as a separate OS process (`tsx src/worker.ts`,
+ * Processes: the harness starts its own Temporal (own ports; a dev server's
+ * SQLite file, or a cluster's own databases) and runs the worker as a separate OS process (`tsx src/worker.ts`,
  * own process group, so SIGKILL reaches the whole of it). The worker reaches
  * every outside system through a fault proxy on loopback (test/helpers/fault-proxy.ts);
  * the harness checks the systems directly. The sandbox is the one of
@@ -30,7 +31,7 @@ import {
   ListObjectsV2Command,
 } from '@aws-sdk/client-s3';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import {
   appendFileSync,
@@ -42,7 +43,6 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import * as net from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
@@ -50,15 +50,18 @@ import { Client as PgClient } from 'pg';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import * as k8s from '@kubernetes/client-node';
 import type { DeploymentStatus } from '../../src/domain/status';
-import { SEARCH_ATTRIBUTE_NAMES } from '../../src/search-attributes';
 import type { DeployResult } from '../../src/workflows/deploy';
 import { approveSignal, statusQuery } from '../../src/workflows/messages';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { lockWorkflowId } from '../../src/workflows/environment-lock';
 import { formatFindings, sandboxSecrets, scanForSecrets, writeSecretsSection, type ScanText } from '../helpers/secrets';
-import { toolPath, REPO_ROOT } from '../helpers/tools';
+import { REPO_ROOT } from '../helpers/tools';
 import { DENIALS, FaultProxy, WebhookReceiver } from '../helpers/fault-proxy';
 import { resultOf as workflowResultOf } from '../../src/workflows/outcome';
+import { psqlAdmin } from '../../scripts/sandbox/postgres';
+import { sandboxLayout } from '../../scripts/sandbox/temporal';
+import { Proc, sleep } from './processes';
+import { cluster, devServer, temporalKind, type TemporalUnderTest } from './temporal-under-test';
 
 const execFileP = promisify(execFile);
 
@@ -285,7 +288,7 @@ export interface RunRecord {
   reason?: string;
   kills: KillRecord[];
   skippedKills: number;
-  serverRestarts: { where: string; atMs: number; downMs: number }[];
+  serverRestarts: { where: string; atMs: number; downMs: number; service: string }[];
   faults: FaultRecord[];
   /** Activities that needed more than one attempt, from the event history. */
   retries: string[];
@@ -304,6 +307,8 @@ export interface ReliabilityReport {
   startedAt: string;
   durationMs: number;
   sandboxDir: string;
+  /** Which Temporal ran and what a restart killed. */
+  temporal: string;
   runs: RunRecord[];
   ok: boolean;
 }
@@ -347,154 +352,6 @@ function pick(env: Record<string, string>, re: RegExp): Record<string, string> {
 function portOf(url: string): number {
   const u = new URL(url.includes('://') ? url : `http://${url}`);
   return Number(u.port || (u.protocol === 'https:' ? 443 : 80));
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-// --- processes -----------------------------------------------------------------------
-
-/** A program in its own process group, output appended to a log file; stopped only by its pid. */
-class Proc {
-  private child?: ChildProcess;
-  private exited?: Promise<void>;
-  readonly exits: string[] = [];
-  private expectingExit = false;
-  /** When it last became ready (ms). */
-  readyAt = 0;
-
-  constructor(
-    readonly name: string,
-    private readonly file: string,
-    private readonly args: string[],
-    private readonly env: NodeJS.ProcessEnv,
-    readonly logFile: string,
-    private readonly readyLine?: RegExp,
-  ) {}
-
-  get pid(): number | undefined {
-    return this.alive ? this.child?.pid : undefined;
-  }
-
-  get alive(): boolean {
-    return !!this.child && this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  async start(ready: () => Promise<boolean>, timeoutMs = 90_000): Promise<void> {
-    appendFileSync(this.logFile, `\n--- ${new Date().toISOString()} start ${this.name}\n`);
-    const child = spawn(this.file, this.args, {
-      cwd: REPO_ROOT,
-      env: this.env,
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.child = child;
-    this.expectingExit = false;
-    let sawReady = !this.readyLine;
-    const onData = (d: Buffer): void => {
-      const text = d.toString('utf8');
-      appendFileSync(this.logFile, text);
-      if (this.readyLine && this.readyLine.test(text)) sawReady = true;
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    this.exited = new Promise((resolve) =>
-      child.once('exit', (code, signal) => {
-        if (!this.expectingExit) this.exits.push(`${this.name} exited by itself (${signal ?? `code ${code}`})`);
-        appendFileSync(this.logFile, `--- ${new Date().toISOString()} ${this.name} exited (${signal ?? code})\n`);
-        resolve();
-      }),
-    );
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      if (!this.alive)
-        throw new Error(`${this.name} exited during start-up; see ${this.logFile}:\n${tail(this.logFile)}`);
-      if (sawReady && (await ready().catch(() => false))) {
-        this.readyAt = Date.now();
-        return;
-      }
-      if (Date.now() > deadline)
-        throw new Error(
-          `${this.name} not ready after ${timeoutMs / 1000}s; see ${this.logFile}:\n${tail(this.logFile)}`,
-        );
-      await sleep(200);
-    }
-  }
-
-  /** SIGKILL to the whole process group (tsx runs node as a child; both must die). */
-  async kill9(): Promise<void> {
-    const pid = this.pid;
-    if (!pid) return;
-    this.expectingExit = true;
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-    await this.exited;
-    await waitGroupGone(pid);
-  }
-
-  /** SIGTERM (a clean drain), SIGKILL after a grace period. */
-  async stop(graceMs = 15_000): Promise<void> {
-    const pid = this.pid;
-    if (!pid) return;
-    this.expectingExit = true;
-    try {
-      process.kill(-pid, 'SIGTERM');
-    } catch {
-      return;
-    }
-    let timer: NodeJS.Timeout | undefined;
-    const done = await Promise.race([
-      this.exited!.then(() => true),
-      new Promise<boolean>((r) => (timer = setTimeout(() => r(false), graceMs))),
-    ]);
-    clearTimeout(timer);
-    if (!done) await this.kill9();
-    await waitGroupGone(pid);
-  }
-
-  /** For process exit: no await, no survivors. */
-  killNow(): void {
-    const pid = this.pid;
-    if (!pid) return;
-    this.expectingExit = true;
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }
-}
-
-async function waitGroupGone(pgid: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    try {
-      process.kill(-pgid, 0);
-    } catch {
-      return;
-    }
-    await sleep(50);
-  }
-}
-
-function tail(file: string, lines = 20): string {
-  try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log)';
-  }
 }
 
 // --- the outside systems, read directly ----------------------------------------------
@@ -900,40 +757,15 @@ export async function runReliability(opts: ReliabilityOptions): Promise<Reliabil
   dbUrl.port = String(proxies.postgres.port);
   const proxiedRegistry = proxies.registry.address;
 
-  // Our own Temporal dev server, persisted in SQLite so it can be killed and restarted.
-  const temporalPort = await freePort();
-  const address = `127.0.0.1:${temporalPort}`;
-  const serverArgs = [
-    'server',
-    'start-dev',
-    '--ip',
-    '127.0.0.1',
-    '--port',
-    String(temporalPort),
-    '--headless',
-    '--db-filename',
-    path.join(work, 'dev.db'),
-    '--log-level',
-    'error',
-  ];
-  for (const name of SEARCH_ATTRIBUTE_NAMES) serverArgs.push('--search-attribute', `${name}=Keyword`);
-  const server = new Proc(
-    'temporal dev server',
-    toolPath('cli'),
-    serverArgs,
-    process.env,
-    path.join(work, 'temporal.log'),
-  );
-  const serverReady = async (): Promise<boolean> => {
-    const conn = await Connection.connect({ address, connectTimeout: 1000 });
-    try {
-      await conn.workflowService.getSystemInfo({});
-      await conn.workflowService.describeNamespace({ namespace: 'default' });
-      return true;
-    } finally {
-      await conn.close();
-    }
-  };
+  // Our own Temporal, killed and restarted by the runs: a dev server on a SQLite file, or a cluster.
+  const temporal =
+    temporalKind(env) === 'cluster'
+      ? await cluster(work, { ...sandboxLayout().database, name: 'temporal_reliability' }, (sql) =>
+          psqlAdmin('postgres', sql),
+        )
+      : await devServer(work);
+  const address = temporal.address;
+  log(`temporal: ${temporal.description}`);
 
   const taskQueue = `reliability-${randomUUID()}`;
   const workerEnv: NodeJS.ProcessEnv = {
@@ -977,7 +809,7 @@ export async function runReliability(opts: ReliabilityOptions): Promise<Reliabil
 
   const killAll = (): void => {
     worker.killNow();
-    server.killNow();
+    temporal.killNow();
   };
   process.once('exit', killAll);
 
@@ -989,12 +821,13 @@ export async function runReliability(opts: ReliabilityOptions): Promise<Reliabil
     startedAt: new Date(started).toISOString(),
     durationMs: 0,
     sandboxDir: dir,
+    temporal: temporal.description,
     runs: [],
     ok: false,
   };
   let connection: Connection | undefined;
   try {
-    await server.start(serverReady);
+    await temporal.start();
     connection = await Connection.connect({ address });
     const client = new Client({ connection, namespace: 'default' });
     await worker.start(workerReady);
@@ -1004,8 +837,7 @@ export async function runReliability(opts: ReliabilityOptions): Promise<Reliabil
         client,
         worker,
         workerReady,
-        server,
-        serverReady,
+        temporal,
         proxies,
         receiver,
         out,
@@ -1033,7 +865,7 @@ export async function runReliability(opts: ReliabilityOptions): Promise<Reliabil
     for (const p of Object.values(proxies)) await p.restore().catch(() => undefined);
     await worker.stop().catch(() => worker.killNow());
     await connection?.close().catch(() => undefined);
-    await server.stop().catch(() => server.killNow());
+    await temporal.stop().catch(() => temporal.killNow());
     process.removeListener('exit', killAll);
     for (const p of Object.values(proxies)) await p.close().catch(() => undefined);
     await receiver.close().catch(() => undefined);
@@ -1060,8 +892,7 @@ interface RunContext {
   client: Client;
   worker: Proc;
   workerReady: () => Promise<boolean>;
-  server: Proc;
-  serverReady: () => Promise<boolean>;
+  temporal: TemporalUnderTest;
   proxies: Record<System, FaultProxy>;
   receiver: WebhookReceiver;
   out: Outside;
@@ -1209,7 +1040,7 @@ function faultFor(system: System, kind: 'transient' | 'permanent', proxy: FaultP
 }
 
 async function runOne(spec: RunSpec, ctx: RunContext): Promise<RunRecord> {
-  const { client, worker, server, log } = ctx;
+  const { client, worker, temporal, log } = ctx;
   const workflowId = `reliability-${ctx.seed}-${spec.n}-${Date.now()}`;
   const rec: RunRecord = {
     spec,
@@ -1384,13 +1215,10 @@ async function runOne(spec: RunSpec, ctx: RunContext): Promise<RunRecord> {
           restarts.shift();
           const landed = describeWhere(o, worker.readyAt);
           serverDown = true;
-          await server.kill9();
-          const down0 = Date.now();
-          log(`  server killed -9 at +${(elapsed / 1000).toFixed(1)}s during ${landed}`);
-          await sleep(2000);
-          await server.start(ctx.serverReady);
+          log(`  temporal restart (kill -9) at +${(elapsed / 1000).toFixed(1)}s during ${landed}`);
+          for (const r of await temporal.restart(log))
+            rec.serverRestarts.push({ where: landed, atMs: elapsed, downMs: r.downMs, service: r.service });
           serverDown = false;
-          rec.serverRestarts.push({ where: landed, atMs: elapsed, downMs: Date.now() - down0 });
         }
       }
       // The database decision after a rollback is a person's: the harness approves the restore.
@@ -1410,7 +1238,7 @@ async function runOne(spec: RunSpec, ctx: RunContext): Promise<RunRecord> {
     await killer.catch((err: unknown) => (error ??= `kill/restart failed: ${(err as Error).message}`));
     for (const f of faults) if (f.started && !f.ended) f.rec.durationMs = Date.now() - f.started;
     for (const p of Object.values(ctx.proxies)) if (p.state !== 'pass') await p.restore();
-    if (serverDown || !server.alive) await server.start(ctx.serverReady);
+    if (serverDown || !temporal.alive) await temporal.start();
   }
   rec.durationMs = Date.now() - t0;
   if (!worker.alive) await worker.start(ctx.workerReady);
@@ -1855,7 +1683,10 @@ function section(r: ReliabilityReport): string {
     lines.push(
       `- **Deployment time**: ${secs(Math.min(...killed))}–${secs(Math.max(...killed))} with kills${clean.length ? `, ${secs(Math.min(...clean))}–${secs(Math.max(...clean))} without` : ''}`,
     );
-  lines.push(`- **Temporal server restarts (kill -9, same SQLite file)**: ${restarts.length}`);
+  lines.push(`- **Temporal**: ${r.temporal}`);
+  lines.push(
+    `- **Temporal restarts (kill -9)**: ${restarts.length}${restarts.length ? ` (${[...new Set(restarts.map((x) => x.service))].join(', ')})` : ''}`,
+  );
   const scans = r.runs.flatMap((x) => (x.secrets ? [x.secrets] : []));
   if (scans.length)
     lines.push(
@@ -1903,7 +1734,9 @@ function section(r: ReliabilityReport): string {
             `+${secs(y.atMs)} → ${y.landed} (down ${secs(y.downMs)}${y.resumedMs !== undefined ? `, work resumed after ${secs(y.resumedMs)}` : ''})`,
         )
         .join('; ') + (x.skippedKills ? `${x.kills.length ? '; ' : ''}${x.skippedKills} after the end` : '');
-    const sr = x.serverRestarts.map((y) => `+${secs(y.atMs)} → ${y.where} (down ${secs(y.downMs)})`).join('; ');
+    const sr = x.serverRestarts
+      .map((y) => `+${secs(y.atMs)} ${y.service} → ${y.where} (down ${secs(y.downMs)})`)
+      .join('; ');
     const f = x.faults
       .map(
         (y) =>
