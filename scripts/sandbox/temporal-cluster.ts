@@ -262,6 +262,8 @@ export function uiConfig(frontend: string, port: number): Record<string, unknown
     startWorkflowDisabled: false,
     workflowSignalDisabled: false,
     notifyOnNewVersion: false,
+    // Loopback only: the page would otherwise fetch a news feed from the internet.
+    disableNewsFetch: true,
     refreshInterval: '0s',
     auth: { enabled: false },
   };

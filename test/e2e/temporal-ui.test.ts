@@ -1,7 +1,9 @@
 /**
  * The Temporal UI as people use it, in a real browser: Debian's chromium
- * driven by playwright-core, against a dev server with its Web UI (UI 2.54 in
- * the `temporal` CLI 1.9 the project fetches). A person starts
+ * driven by playwright-core, against the sandbox's Temporal cluster and its
+ * UI server when it runs one (`npm run sandbox -- up --temporal cluster`),
+ * otherwise a dev server with its Web UI (UI 2.54 in the `temporal` CLI 1.9
+ * the project fetches). A person starts
  * `deployWorkflow` from the UI's "Start Workflow" form by typing
  * `{"version":"1.0.1"}`, watches it run, reads the canary's `status` query
  * in the Queries tab while it waits at its approval gate, approves with the
@@ -33,6 +35,7 @@
  * Screenshots of every step go to .local/ui-test/ (git-ignored), and the
  * page's HTML too when a step fails.
  */
+import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import * as os from 'node:os';
@@ -46,6 +49,7 @@ import type { deployWorkflow } from '../../src/workflows/deploy';
 import { statusQuery } from '../../src/workflows/messages';
 import { fakeActivities } from '../helpers/fake-activities';
 import { testPlan } from '../helpers/plan';
+import { sandboxEnv } from '../helpers/sandbox';
 import { workflowBundle } from '../helpers/temporal';
 import { REPO_ROOT, toolPath } from '../helpers/tools';
 import { waitFor } from '../helpers/wait';
@@ -61,8 +65,11 @@ const CHROMIUM_ARGS = [
   '--disable-quic',
 ];
 const SHOTS = path.join(REPO_ROOT, '.local', 'ui-test');
-/** The worker's task queue in deploy.config.yaml: what a person types in the form. */
-const TASK_QUEUE = 'deployments';
+/**
+ * The worker's task queue in deploy.config.yaml: what a person types in the form. On the sandbox's
+ * shared cluster a queue of the test's own, so that no other worker there takes its tasks.
+ */
+let TASK_QUEUE = 'deployments';
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -119,13 +126,8 @@ async function runStatusQuery(page: Page): Promise<string> {
   return (await result.first().textContent()) ?? '';
 }
 
-beforeAll(async () => {
-  if (!existsSync(CHROMIUM))
-    throw new Error(
-      `no browser at ${CHROMIUM}: install Debian's chromium (apt-get install chromium) or set CHROMIUM_PATH`,
-    );
-  rmSync(SHOTS, { recursive: true, force: true });
-  mkdirSync(SHOTS, { recursive: true });
+/** A dev server of the test's own with its Web UI; returns the UI's address. */
+async function devServerWithUi(): Promise<string> {
   const uiPort = await freePort();
   env = await TestWorkflowEnvironment.createLocal({
     server: {
@@ -138,7 +140,28 @@ beforeAll(async () => {
       extraArgs: ['--log-level', 'error', '--ui-ip', '127.0.0.1', '--ui-disable-news-fetch'],
     },
   });
-  uiUrl = `http://127.0.0.1:${uiPort}`;
+  return `http://127.0.0.1:${uiPort}`;
+}
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM))
+    throw new Error(
+      `no browser at ${CHROMIUM}: install Debian's chromium (apt-get install chromium) or set CHROMIUM_PATH`,
+    );
+  rmSync(SHOTS, { recursive: true, force: true });
+  mkdirSync(SHOTS, { recursive: true });
+  // The sandbox runs a Temporal cluster (`up --temporal cluster`): its UI server, pointed at its frontend.
+  const cluster = sandboxEnv();
+  if (cluster.TEMPORAL_ADDRESS && cluster.TEMPORAL_UI_URL) {
+    env = await TestWorkflowEnvironment.createFromExistingServer({
+      address: cluster.TEMPORAL_ADDRESS,
+      namespace: 'default',
+    });
+    uiUrl = cluster.TEMPORAL_UI_URL;
+    TASK_QUEUE = `deployments-ui-${randomUUID().slice(0, 8)}`;
+  } else {
+    uiUrl = await devServerWithUi();
+  }
   userDataDir = mkdtempSync(path.join(os.tmpdir(), 'deploy-ui-test-'));
   browser = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM,
