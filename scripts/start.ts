@@ -1,8 +1,9 @@
 /**
  * `npm start`, the main job.
- * - Temporal: with TEMPORAL_ADDRESS set, that server; without it, a local dev
- *   server (UI on 8233, SQLite under .local/ so restarts keep history, the
- *   Deploy* search attributes registered).
+ * - Temporal: with TEMPORAL_ADDRESS set, that server; without it, the
+ *   sandbox's Temporal cluster when it runs one (or SANDBOX_TEMPORAL=cluster);
+ *   otherwise a local dev server (UI on 8233, SQLite under .local/ so restarts
+ *   keep history, the Deploy* search attributes registered).
  * - The platform: with real endpoints configured (KUBECONFIG, KUBECONFIG_WORKER
  *   or DATABASE_URL in the environment, or DEPLOY_SANDBOX=0), those; without
  *   them, the local sandbox (`npm run sandbox -- up`), whose environment the
@@ -16,7 +17,7 @@
  */
 import { Connection } from '@temporalio/client';
 import { spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { repoRoot } from '../src/repo-root';
 import { SEARCH_ATTRIBUTE_NAMES } from '../src/search-attributes';
@@ -27,6 +28,8 @@ const PORT = Number(process.env.TEMPORAL_PORT ?? 7233);
 const UI_PORT = Number(process.env.TEMPORAL_UI_PORT ?? 8233);
 /** How long a child gets after SIGTERM (the worker drains) before SIGKILL. */
 const STOP_GRACE_MS = 20_000;
+/** What the sandbox's cluster writes to .sandbox/env (scripts/sandbox/temporal.ts). */
+const SANDBOX_TEMPORAL_VARS = ['TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'TEMPORAL_UI_URL'];
 
 /** What this run started, in start order; stopped in reverse. */
 const children: { name: string; pid: () => number | undefined; stop: () => Promise<void> }[] = [];
@@ -157,7 +160,16 @@ async function run(): Promise<void> {
   process.stdout.on('error', () => undefined);
   process.stderr.on('error', () => undefined);
   const env = { ...process.env };
-  if (!env.TEMPORAL_ADDRESS) {
+  const sandboxFile = path.join(process.env.SANDBOX_DIR ?? path.join(ROOT, '.sandbox'), 'env');
+  // The sandbox's own Temporal cluster (SANDBOX_TEMPORAL=cluster, or a sandbox already up with
+  // `--temporal cluster`) when no other Temporal is named: no dev server then.
+  const sandboxCluster =
+    !env.TEMPORAL_ADDRESS &&
+    !usesRealPlatform(env) &&
+    (env.SANDBOX_TEMPORAL === 'cluster' || (existsSync(sandboxFile) && !!readEnvFile(sandboxFile).TEMPORAL_ADDRESS));
+  if (sandboxCluster) {
+    console.log("start: Temporal: the sandbox's cluster (npm run sandbox -- up --temporal cluster)");
+  } else if (!env.TEMPORAL_ADDRESS) {
     const address = `127.0.0.1:${PORT}`;
     const dbFile = path.resolve(ROOT, process.env.TEMPORAL_DB_FILE ?? path.join('.local', 'temporal', 'dev.db'));
     mkdirSync(path.dirname(dbFile), { recursive: true });
@@ -203,25 +215,47 @@ async function run(): Promise<void> {
     console.log(`start: using Temporal at ${env.TEMPORAL_ADDRESS}`);
   }
   if (!usesRealPlatform(env)) {
-    const already = spawnSync(tsx, [sandboxCli, 'status'], { cwd: ROOT, stdio: 'ignore' }).status === 0;
+    // `status` passes with the cluster off (it is optional): `up` (idempotent) starts it when wanted.
+    const already =
+      !sandboxCluster && spawnSync(tsx, [sandboxCli, 'status'], { cwd: ROOT, stdio: 'ignore' }).status === 0;
     if (!already) {
       console.log(
         'start: bringing up the local sandbox (the first time builds Kubernetes from the Go module proxy: 15-25 minutes)',
       );
-      const up = spawnSync(tsx, [sandboxCli, 'up'], { cwd: ROOT, stdio: 'inherit' });
+      const up = spawnSync(tsx, [sandboxCli, 'up', ...(sandboxCluster ? ['--temporal', 'cluster'] : [])], {
+        cwd: ROOT,
+        stdio: 'inherit',
+      });
       sandboxStartedHere = true;
       if (up.status !== 0)
         throw new Error(
           'the sandbox did not come up (see above); set DEPLOY_SANDBOX=0 and real endpoints to run without it',
         );
     }
-    Object.assign(env, readEnvFile(path.join(process.env.SANDBOX_DIR ?? path.join(ROOT, '.sandbox'), 'env')));
+    const sandbox = readEnvFile(sandboxFile);
+    // A Temporal already chosen (yours, or the dev server) is kept: the sandbox's cluster does not replace it.
+    Object.assign(
+      env,
+      env.TEMPORAL_ADDRESS
+        ? Object.fromEntries(Object.entries(sandbox).filter(([k]) => !SANDBOX_TEMPORAL_VARS.includes(k)))
+        : sandbox,
+    );
+    if (sandboxCluster) {
+      if (!env.TEMPORAL_ADDRESS)
+        throw new Error("the sandbox's Temporal cluster is not running: npm run sandbox -- up --temporal cluster");
+      console.log(`start: Temporal cluster at ${env.TEMPORAL_ADDRESS}, UI ${env.TEMPORAL_UI_URL}`);
+    }
     console.log('start: platform: the local sandbox (npm run sandbox -- status)');
   } else {
     console.log('start: platform: the endpoints in your environment (no sandbox)');
   }
   startWorker(env);
-  const ui = env.TEMPORAL_ADDRESS === `127.0.0.1:${PORT}` ? `http://127.0.0.1:${UI_PORT}` : '(your Temporal UI)';
+  const ui =
+    env.TEMPORAL_ADDRESS === `127.0.0.1:${PORT}`
+      ? `http://127.0.0.1:${UI_PORT}`
+      : sandboxCluster
+        ? env.TEMPORAL_UI_URL
+        : '(your Temporal UI)';
   console.log(
     [
       'start: worker starting (restarted if it dies); Ctrl-C stops everything',

@@ -3,6 +3,10 @@
 # bring the sandbox up (idempotent; it stays up for the next run, stop it with
 # `npm run sandbox -- down`), then run every jest project together: unit,
 # workflows, integration, e2e. Extra arguments go to jest.
+# SANDBOX_TEMPORAL=cluster (or a sandbox already up with `--temporal cluster`)
+# runs the integration and end-to-end suites, the Temporal UI test and the
+# short reliability run on the sandbox's real Temporal cluster; the unit and
+# workflow suites keep their time-skipping and dev servers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
