@@ -1767,8 +1767,13 @@ dies, and when an outside system fails — measured, not argued. The harness
 (\`test/reliability/crash-harness.ts\`) runs real canary deployments of
 v1.0.1 on the sandbox (\`canary: { soak: '6s', analysisInterval: '3s' }\`,
 analysis window 10 s) with the worker as a separate OS process that it kills
-with SIGKILL at seeded random points and restarts; it kills the Temporal dev
-server with \`kill -9\` and restarts it on the same SQLite file; and it puts a
+with SIGKILL at seeded random points and restarts; it kills Temporal with
+\`kill -9\` and starts it again: the dev server on its SQLite file, or, when
+the sandbox runs a Temporal cluster (\`npm run sandbox -- up --temporal
+cluster\`, as CI does; \`RELIABILITY_TEMPORAL=dev|cluster\` chooses), a
+four-service cluster of the harness's own on PostgreSQL, whose history
+service and then matching service are each killed alone and started again;
+and it puts a
 fault proxy on loopback between the worker and each outside system
 (registry, S3, PostgreSQL, apiserver, Prometheus, webhook) to cut it for a
 while (transient) or for good / refuse access (permanent) during the step
