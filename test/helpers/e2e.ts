@@ -15,7 +15,7 @@ import { keepAliveInterceptor } from '../../src/activities/runtime';
 import type { DeployConfig } from '../../src/domain/config';
 import { loadConfig } from '../../src/load-config';
 import { sandboxEnv, sandboxVarOf, type SandboxEnvironmentName } from './sandbox';
-import { devServerEnv, uniqueQueue, workflowBundle } from './temporal';
+import { devServerEnv, sharedServer, terminateLeftovers, uniqueQueue, workflowBundle } from './temporal';
 import { REPO_ROOT } from './tools';
 
 const run = promisify(execFile);
@@ -78,6 +78,7 @@ export async function startE2E(o: E2EOptions = {}): Promise<E2E> {
   const config = o.config ? o.config(base) : base;
   const workerEnv = o.env ? o.env({ ...process.env }) : process.env;
   const env = await devServerEnv();
+  const shared = sharedServer();
   const taskQueue = uniqueQueue('e2e');
   const activities = createActivities(defaultDeps(config, workerEnv, env.client.workflow));
   const worker = await Worker.create({
@@ -96,6 +97,7 @@ export async function startE2E(o: E2EOptions = {}): Promise<E2E> {
     async stop() {
       worker.shutdown();
       await running;
+      if (shared) await terminateLeftovers(env.client, taskQueue);
       await env.teardown();
     },
   };

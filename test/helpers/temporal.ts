@@ -3,6 +3,7 @@
  * for workflow logic, and the dev server (or one already running, when
  * TEMPORAL_ADDRESS is set) for everything that needs a full server.
  */
+import type { Client } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { randomUUID } from 'node:crypto';
@@ -49,4 +50,27 @@ const quietLogger = { log: noop, trace: noop, debug: noop, info: noop, warn: noo
 
 export function uniqueQueue(prefix = 'test'): string {
   return `${prefix}-${randomUUID()}`;
+}
+
+/** Whether devServerEnv() uses a server that outlives the test file (TEMPORAL_ADDRESS: the sandbox's cluster). */
+export function sharedServer(): boolean {
+  return !!process.env.TEMPORAL_ADDRESS;
+}
+
+/**
+ * On a shared server, what a test file leaves running (a failed test's deployment, and with it
+ * the environment's lock `deploy-lock-<env>`) would hold up the next file: terminated by task queue.
+ */
+export async function terminateLeftovers(client: Client, taskQueue: string): Promise<string[]> {
+  const ids: string[] = [];
+  for await (const wf of client.workflow.list({
+    query: `TaskQueue = '${taskQueue}' AND ExecutionStatus = 'Running'`,
+  }))
+    ids.push(wf.workflowId);
+  for (const id of ids)
+    await client.workflow
+      .getHandle(id)
+      .terminate(`test file ended with it running (task queue ${taskQueue})`)
+      .catch(() => undefined);
+  return ids;
 }
