@@ -37,7 +37,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -49,6 +48,7 @@ import type { deployWorkflow } from '../../src/workflows/deploy';
 import { statusQuery } from '../../src/workflows/messages';
 import { fakeActivities } from '../helpers/fake-activities';
 import { testPlan } from '../helpers/plan';
+import { freePort } from '../helpers/ports';
 import { sandboxEnv } from '../helpers/sandbox';
 import { workflowBundle } from '../helpers/temporal';
 import { REPO_ROOT, toolPath } from '../helpers/tools';
@@ -70,17 +70,6 @@ const SHOTS = path.join(REPO_ROOT, '.local', 'ui-test');
  * shared cluster a queue of the test's own, so that no other worker there takes its tasks.
  */
 let TASK_QUEUE = 'deployments';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 let env: TestWorkflowEnvironment;
 let uiUrl: string;

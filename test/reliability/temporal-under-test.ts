@@ -23,6 +23,7 @@ import {
   type ClusterService,
 } from '../../scripts/sandbox/temporal-cluster';
 import { toolPath } from '../helpers/tools';
+import { freePort } from '../helpers/ports';
 import { Proc, sleep } from './processes';
 
 export interface Restart {
@@ -49,17 +50,6 @@ export function temporalKind(sandboxEnv: Record<string, string>): 'dev' | 'clust
   if (v !== undefined && v !== '' && v !== 'dev' && v !== 'cluster')
     throw new Error(`RELIABILITY_TEMPORAL must be dev or cluster, got ${JSON.stringify(v)}`);
   return (v as 'dev' | 'cluster' | undefined) || (sandboxEnv.TEMPORAL_ADDRESS ? 'cluster' : 'dev');
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
 }
 
 /** The frontend answers and the namespace (with the Deploy* attributes) is there. */

@@ -8,9 +8,9 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import * as http from 'node:http';
-import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { freePort } from '../helpers/ports';
 import { toolPath, REPO_ROOT } from '../helpers/tools';
 import { waitFor } from '../helpers/wait';
 
@@ -46,17 +46,6 @@ const running = (p: Proc): boolean => p.state !== 'Z' && p.state !== 'X';
 const alive = (pid: number): boolean => processes().some((p) => p.pid === pid && running(p));
 const childrenOf = (pid: number): Proc[] => processes().filter((p) => p.ppid === pid && running(p));
 const groupOf = (pgid: number): Proc[] => processes().filter((p) => p.pgid === pgid && running(p));
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 function clusterHealth(port: number): Promise<string> {
   return new Promise((resolve) => {
