@@ -35,6 +35,8 @@ const SANDBOX_TEMPORAL_VARS = ['TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'TEMPOR
 const children: { name: string; pid: () => number | undefined; stop: () => Promise<void> }[] = [];
 let stopping = false;
 let sandboxStartedHere = false;
+/** The sandbox was up, its Temporal cluster was not: only that is stopped at the end. */
+let clusterStartedHere = false;
 const tsx = path.join(ROOT, 'node_modules', '.bin', 'tsx');
 const sandboxCli = path.join(ROOT, 'scripts', 'sandbox', 'cli.ts');
 
@@ -103,6 +105,9 @@ async function stopAll(code: number): Promise<void> {
   if (sandboxStartedHere) {
     console.log('start: stopping the sandbox it started');
     spawnSync(tsx, [sandboxCli, 'down'], { cwd: ROOT, stdio: 'inherit' });
+  } else if (clusterStartedHere) {
+    console.log("start: stopping the sandbox's Temporal cluster it started");
+    spawnSync(tsx, [sandboxCli, 'down', 'temporal'], { cwd: ROOT, stdio: 'inherit' });
   }
   process.exit(code);
 }
@@ -215,18 +220,22 @@ async function run(): Promise<void> {
     console.log(`start: using Temporal at ${env.TEMPORAL_ADDRESS}`);
   }
   if (!usesRealPlatform(env)) {
-    // `status` passes with the cluster off (it is optional): `up` (idempotent) starts it when wanted.
-    const already =
-      !sandboxCluster && spawnSync(tsx, [sandboxCli, 'status'], { cwd: ROOT, stdio: 'ignore' }).status === 0;
-    if (!already) {
+    // `status` passes with the cluster off (it is optional); what was up before is left up at the end.
+    const before = spawnSync(tsx, [sandboxCli, 'status'], { cwd: ROOT, encoding: 'utf8' });
+    const wasUp = before.status === 0;
+    const clusterWasUp = /^up\s+temporal\b/m.test(before.stdout ?? '');
+    if (!wasUp || (sandboxCluster && !clusterWasUp)) {
       console.log(
-        'start: bringing up the local sandbox (the first time builds Kubernetes from the Go module proxy: 15-25 minutes)',
+        wasUp
+          ? "start: starting the sandbox's Temporal cluster"
+          : 'start: bringing up the local sandbox (the first time builds Kubernetes from the Go module proxy: 15-25 minutes)',
       );
       const up = spawnSync(tsx, [sandboxCli, 'up', ...(sandboxCluster ? ['--temporal', 'cluster'] : [])], {
         cwd: ROOT,
         stdio: 'inherit',
       });
-      sandboxStartedHere = true;
+      if (wasUp) clusterStartedHere = true;
+      else sandboxStartedHere = true;
       if (up.status !== 0)
         throw new Error(
           'the sandbox did not come up (see above); set DEPLOY_SANDBOX=0 and real endpoints to run without it',
