@@ -129,6 +129,14 @@ describe('the behaviour of each workflow type', () => {
       retireColourWorkflow: 'AUTO_UPGRADE',
     });
   });
+
+  test('docs/operations.md lists each with the behaviour it declares', () => {
+    const doc = readFileSync(path.join(REPO_ROOT, 'docs', 'operations.md'), 'utf8');
+    const rows = Object.fromEntries(
+      [...doc.matchAll(/^\| `(\w+Workflow)` \| (PINNED|AUTO_UPGRADE) \|/gm)].map((m) => [m[1], m[2]]),
+    );
+    expect(rows).toEqual(declared);
+  });
 });
 
 test('the Dockerfile turns its GIT_COMMIT build argument into the worker build id', () => {
