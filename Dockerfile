@@ -1,6 +1,12 @@
 # The deployments worker with its prebuilt workflow bundle (npm run build
 # writes dist/src/*.js and dist/workflow-bundle.js; the worker loads the bundle
 # when it is there, so it starts without webpack).
+#
+#   docker build --build-arg GIT_COMMIT=$(git rev-parse HEAD) -t deploy-pipelines-worker .
+#
+# GIT_COMMIT gives the image its build id, <package version>+<commit>, which a
+# worker run with TEMPORAL_DEPLOYMENT_NAME registers as its version (worker
+# versioning, docs/operations.md); TEMPORAL_BUILD_ID at run time overrides it.
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -17,6 +23,9 @@ RUN apt-get update \
   && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 ENV NODE_ENV=production DEPLOY_CONFIG=/app/deploy.config.yaml
+# The commit built: the worker's build id is <package version>+<commit> (src/worker-versioning.ts).
+ARG GIT_COMMIT=
+ENV DEPLOY_GIT_COMMIT=${GIT_COMMIT}
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json deploy.config.yaml ./

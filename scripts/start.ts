@@ -8,7 +8,10 @@
  *   or DATABASE_URL in the environment, or DEPLOY_SANDBOX=0), those; without
  *   them, the local sandbox (`npm run sandbox -- up`), whose environment the
  *   worker gets.
- * - Then the worker, supervised (scripts/supervisor.ts): a worker that dies is
+ * - Then the worker, supervised (scripts/supervisor.ts), with the build id of
+ *   the checkout as it is at each start (TEMPORAL_BUILD_ID, unless it or
+ *   DEPLOY_GIT_COMMIT is set; used with TEMPORAL_DEPLOYMENT_NAME, see
+ *   src/worker-versioning.ts). A worker that dies is
  *   restarted with backoff while the dev server and its UI stay up; only a crash
  *   loop (5 exits within 60 s) stops the run. Ctrl-C stops the worker, then what
  *   this run started (the dev server, and the sandbox if it was not already up),
@@ -21,6 +24,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { repoRoot } from '../src/repo-root';
 import { SEARCH_ATTRIBUTE_NAMES } from '../src/search-attributes';
+import { buildIdOf } from '../src/worker-versioning';
 import { exitReason, killGroup, startGroup, stopGroup, Supervised } from './supervisor';
 
 const ROOT = repoRoot();
@@ -78,12 +82,32 @@ function startChild(name: string, file: string, args: string[], env: NodeJS.Proc
   return proc;
 }
 
+/**
+ * `<package version>+<commit>`, `.dirty` when src/ has changes the commit does not: the worker runs
+ * from source, so a restart after an edit runs other code. Undefined outside a git checkout.
+ */
+function checkoutBuildId(): string | undefined {
+  const git = (...args: string[]) => spawnSync('git', args, { cwd: ROOT, encoding: 'utf8' });
+  const head = git('rev-parse', 'HEAD');
+  if (head.status !== 0) return undefined;
+  const dirty = git('status', '--porcelain', '--', 'src').stdout.trim() !== '';
+  const { version } = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
+  return buildIdOf(version, head.stdout.trim(), dirty);
+}
+
+/** The worker's environment at each (re)start: a build id the person did not choose follows the checkout. */
+function workerEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  if (env.TEMPORAL_BUILD_ID || env.DEPLOY_GIT_COMMIT) return env;
+  const buildId = checkoutBuildId();
+  return buildId ? { ...env, TEMPORAL_BUILD_ID: buildId } : env;
+}
+
 /** The worker: restarted after every exit but our own stop, with backoff, until a crash loop. */
 function startWorker(env: NodeJS.ProcessEnv): void {
   if (stopping) return;
   const worker = new Supervised({
     name: 'worker',
-    start: () => startGroup(tsx, [path.join(ROOT, 'src', 'worker.ts')], { cwd: ROOT, env }),
+    start: () => startGroup(tsx, [path.join(ROOT, 'src', 'worker.ts')], { cwd: ROOT, env: workerEnv(env) }),
     log: (line) => console.error(`start: ${line}`),
     onGiveUp: (line) => {
       console.error(`start: ${line}`);

@@ -2,18 +2,25 @@
  * The worker: loads and validates the config, builds the clients, registers
  * the activities and the workflows (a prebuilt bundle when present, see
  * scripts/build-workflow-bundle.ts), and polls the deployments task queue.
- * SIGINT / SIGTERM drain it cleanly.
+ * With TEMPORAL_DEPLOYMENT_NAME it is one build of a worker deployment
+ * (src/worker-versioning.ts). SIGINT / SIGTERM drain it cleanly.
  */
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { createActivities, defaultDeps } from './activities';
 import { keepAliveInterceptor } from './activities/runtime';
 import { CodecConfigError, dataConverterFromEnv } from './codec';
 import { ConfigError } from './domain/config';
 import { configFilePath, loadConfig } from './load-config';
-import { BUNDLE_PATH } from './repo-root';
+import { BUNDLE_PATH, repoRoot } from './repo-root';
 import { temporalSettings } from './temporal-connection';
+import { setCurrentCommand, VersioningConfigError, workerVersioningFromEnv } from './worker-versioning';
+
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(path.join(repoRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+}
 
 async function run(): Promise<void> {
   const file = configFilePath();
@@ -22,6 +29,7 @@ async function run(): Promise<void> {
   const taskQueue = process.env.TEMPORAL_TASK_QUEUE || config.temporal.taskQueue;
   // DEPLOY_CODEC_KEY set: every payload is encrypted (src/codec.ts); unset: nothing changes.
   const codec = dataConverterFromEnv(process.env);
+  const versioning = workerVersioningFromEnv(process.env, packageVersion());
   const connectOptions = {
     address: settings.address,
     ...(settings.tls ? { tls: settings.tls } : {}),
@@ -50,10 +58,17 @@ async function run(): Promise<void> {
       activities: createActivities(defaultDeps(config, process.env, client.workflow)),
       // Heartbeats repeated while an activity runs: a dead worker is noticed within one heartbeat timeout.
       interceptors: { activity: [keepAliveInterceptor] },
+      ...(versioning.deployment ? { workerDeploymentOptions: versioning.deployment } : {}),
     });
     console.log(
-      `worker: polling task queue "${taskQueue}" on ${settings.address} (namespace ${settings.namespace}, config ${file})`,
+      `worker: polling task queue "${taskQueue}" on ${settings.address} (namespace ${settings.namespace}, config ${file}${versioning.buildId ? `, build ${versioning.buildId}` : ''})`,
     );
+    if (versioning.deployment) {
+      const { version } = versioning.deployment;
+      console.log(
+        `worker: version ${version.buildId} of worker deployment "${version.deploymentName}"; new workflows come here once it is current: ${setCurrentCommand(version)}`,
+      );
+    }
     await worker.run();
   } finally {
     await clientConnection.close();
@@ -65,6 +80,8 @@ if (require.main === module) {
   run().catch((err: unknown) => {
     if (err instanceof ConfigError) {
       console.error(`worker: invalid configuration: ${err.message}`);
+    } else if (err instanceof VersioningConfigError) {
+      console.error(`worker: invalid worker versioning settings: ${err.message}`);
     } else if (err instanceof CodecConfigError) {
       console.error(`worker: invalid payload encryption settings: ${err.message}`);
     } else {

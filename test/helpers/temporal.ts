@@ -20,9 +20,17 @@ export async function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   });
 }
 
-export async function devServerEnv(): Promise<TestWorkflowEnvironment> {
+/**
+ * `dynamicConfig`: server settings a test needs (`--dynamic-config-value`); such a test always starts
+ * its own dev server, as a shared one (TEMPORAL_ADDRESS) cannot take them.
+ */
+export async function devServerEnv(dynamicConfig: Record<string, unknown> = {}): Promise<TestWorkflowEnvironment> {
   const address = process.env.TEMPORAL_ADDRESS;
-  if (address) {
+  const settings = Object.entries(dynamicConfig).flatMap(([k, v]) => [
+    '--dynamic-config-value',
+    `${k}=${JSON.stringify(v)}`,
+  ]);
+  if (address && settings.length === 0) {
     return TestWorkflowEnvironment.createFromExistingServer({
       address,
       namespace: process.env.TEMPORAL_NAMESPACE ?? 'default',
@@ -33,7 +41,7 @@ export async function devServerEnv(): Promise<TestWorkflowEnvironment> {
       executable: { type: 'existing-path', path: toolPath('cli') },
       ip: '127.0.0.1',
       searchAttributes: SEARCH_ATTRIBUTE_KEYS,
-      extraArgs: ['--log-level', 'error'],
+      extraArgs: ['--log-level', 'error', ...settings],
     },
   });
 }

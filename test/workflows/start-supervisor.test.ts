@@ -5,7 +5,7 @@
  * latency: the worker comes back, the server and its UI stay up, nothing is
  * orphaned, and Ctrl-C still stops everything.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import * as http from 'node:http';
 import { tmpdir } from 'node:os';
@@ -160,6 +160,10 @@ test('issue 16 item 10: npm start restarts a worker killed with SIGKILL, keeps t
   await waitFor(async () => output().includes(POLLING), 180_000).catch((err: Error) => {
     throw new Error(`the first worker never polled: ${err.message}${show()}`);
   });
+  // Its build id follows the checkout: the package version and the commit (src/worker-versioning.ts).
+  const head = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8' }).trim().slice(0, 12);
+  const { version } = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
+  expect(output()).toMatch(new RegExp(`${POLLING} .*, build ${version.replace(/\./g, '\\.')}\\+${head}(\\.dirty)?\\)`));
 
   const server = childrenOf(start.pid).find((p) => p.cmd.includes('start-dev'));
   const worker = childrenOf(start.pid).find((p) => p.cmd.includes('src/worker.ts'));
