@@ -22,7 +22,13 @@ export const DYNAMIC_CONFIG_FILE = path.join(ROOT, 'deploy', 'temporal', 'dynami
 /** The SQL plugin and schema the server uses on PostgreSQL 12 and later. */
 export const SQL_PLUGIN = 'postgres12';
 
-/** Start order: the frontend waits for history and matching; the internal worker needs the frontend. */
+/**
+ * Start order: the frontend waits for history and matching; the internal
+ * worker needs the frontend. On a fresh database the first one must be
+ * listening before the others start: each service writes the cluster's
+ * metadata record when it finds none, and those that lose that race exit
+ * ("Failed to apply cluster metadata").
+ */
 export const CLUSTER_SERVICES = ['history', 'matching', 'frontend', 'worker'] as const;
 export type ClusterService = (typeof CLUSTER_SERVICES)[number];
 

@@ -137,7 +137,7 @@ export async function startClusterProcesses(layout: ClusterLayout, timeoutMs = 1
   };
 
   try {
-    for (const s of CLUSTER_SERVICES) {
+    const start = (s: ClusterService) => {
       const [file, ...args] = serviceCommand(bin.server, files[s], s);
       const out = openSync(logs[s], 'a');
       // The services get no more of the environment than they need: the config file holds the rest.
@@ -151,8 +151,13 @@ export async function startClusterProcesses(layout: ClusterLayout, timeoutMs = 1
       if (!child.pid) throw new Error(`temporal ${s}: could not start ${file}`);
       children.set(s, child);
       exits.set(child, new Promise((r) => child.once('exit', r)));
-    }
-    for (const s of CLUSTER_SERVICES) await waitUntil(`temporal ${s}`, () => portOpen(layout.ports.grpc[s]));
+    };
+    // The first service alone until it listens: it has written the cluster's metadata record by then.
+    const [first, ...rest] = CLUSTER_SERVICES;
+    start(first);
+    await waitUntil(`temporal ${first}`, () => portOpen(layout.ports.grpc[first]));
+    rest.forEach(start);
+    for (const s of rest) await waitUntil(`temporal ${s}`, () => portOpen(layout.ports.grpc[s]));
     const address = `${HOST}:${layout.ports.grpc.frontend}`;
     const tls = layout.tls ? clusterClientTls(layout.tls) : undefined;
     await waitUntil('temporal namespace default', async () => (await ensureNamespace(address, tls)) === 'ready');
