@@ -22,7 +22,13 @@ export const DYNAMIC_CONFIG_FILE = path.join(ROOT, 'deploy', 'temporal', 'dynami
 /** The SQL plugin and schema the server uses on PostgreSQL 12 and later. */
 export const SQL_PLUGIN = 'postgres12';
 
-/** Start order: the frontend waits for history and matching; the internal worker needs the frontend. */
+/**
+ * Start order: the frontend waits for history and matching; the internal
+ * worker needs the frontend. On a fresh database the first one must be
+ * listening before the others start: each service writes the cluster's
+ * metadata record when it finds none, and those that lose that race exit
+ * ("Failed to apply cluster metadata").
+ */
 export const CLUSTER_SERVICES = ['history', 'matching', 'frontend', 'worker'] as const;
 export type ClusterService = (typeof CLUSTER_SERVICES)[number];
 
@@ -44,14 +50,23 @@ export interface ClusterDatabase {
   name: string;
 }
 
-/** The frontend's mTLS: clients must present a certificate signed by `caFile`. */
+/**
+ * The frontend's mTLS: clients must present a certificate signed by `caFile`,
+ * which also signed the frontend's own. Between history, matching and the
+ * frontend (internode) traffic stays plain: it never leaves 127.0.0.1.
+ */
 export interface ClusterTls {
   certFile: string;
   keyFile: string;
   caFile: string;
-  /** The internal worker service's own client certificate (it calls the frontend too). */
+  /**
+   * The services' own client certificate: the internal worker service, and
+   * every service's SDK client (adding search attributes runs a system
+   * workflow), call the frontend as any client does.
+   */
   clientCertFile: string;
   clientKeyFile: string;
+  /** A name in the frontend certificate's SANs: clients dial 127.0.0.1 and check this name. */
   serverName: string;
 }
 
@@ -97,6 +112,40 @@ function datastore(db: ClusterDatabase, name: string, maxConns: number) {
   };
 }
 
+/**
+ * The server's `global.tls` (common/config/config.go RootTLS): the frontend
+ * serves with its certificate and requires a client certificate signed by
+ * the CA; `systemWorker` is what every service's own client to the frontend
+ * presents (when it is set, the server takes no client settings from
+ * `frontend.client`). `internode` is left out: plain on loopback.
+ */
+function tlsConfig(tls: ClusterTls): Record<string, unknown> {
+  return {
+    frontend: {
+      server: {
+        certFile: tls.certFile,
+        keyFile: tls.keyFile,
+        requireClientAuth: true,
+        clientCaFiles: [tls.caFile],
+      },
+    },
+    systemWorker: {
+      certFile: tls.clientCertFile,
+      keyFile: tls.clientKeyFile,
+      client: { serverName: tls.serverName, rootCaFiles: [tls.caFile] },
+    },
+  };
+}
+
+/** The SDK's TLS settings for a client that connects as the cluster's own services do. */
+export function clusterClientTls(tls: ClusterTls): TLSConfig {
+  return {
+    serverNameOverride: tls.serverName,
+    serverRootCACertificate: readFileSync(tls.caFile),
+    clientCertPair: { crt: readFileSync(tls.clientCertFile), key: readFileSync(tls.clientKeyFile) },
+  };
+}
+
 /** One service's configuration (pure): the stores, membership on loopback, its own metrics port. */
 export function serviceConfig(layout: ClusterLayout, service: ClusterService): Record<string, unknown> {
   const { ports, database: db, tls } = layout;
@@ -129,26 +178,7 @@ export function serviceConfig(layout: ClusterLayout, service: ClusterService): R
           listenAddress: `127.0.0.1:${ports.metrics[service]}`,
         },
       },
-      ...(tls
-        ? {
-            tls: {
-              frontend: {
-                server: {
-                  certFile: tls.certFile,
-                  keyFile: tls.keyFile,
-                  requireClientAuth: true,
-                  clientCaFiles: [tls.caFile],
-                },
-                client: { serverName: tls.serverName, rootCaFiles: [tls.caFile] },
-              },
-              systemWorker: {
-                certFile: tls.clientCertFile,
-                keyFile: tls.clientKeyFile,
-                client: { serverName: tls.serverName, rootCaFiles: [tls.caFile] },
-              },
-            },
-          }
-        : {}),
+      ...(tls ? { tls: tlsConfig(tls) } : {}),
     },
     services: Object.fromEntries(CLUSTER_SERVICES.map((s) => [s, rpc(s)])),
     clusterMetadata: {
@@ -169,6 +199,9 @@ export function serviceConfig(layout: ClusterLayout, service: ClusterService): R
 
 /** Writes one config file per service; returns their paths. */
 export function writeClusterConfig(layout: ClusterLayout): Record<ClusterService, string> {
+  // The server stores each membership port in a SMALLINT (cluster_membership.rpc_port) and exits on a larger one.
+  const high = CLUSTER_SERVICES.filter((s) => layout.ports.membership[s] > 32_767);
+  if (high.length) throw new Error(`membership ports must be below 32768 (${high.join(', ')})`);
   mkdirSync(layout.dir, { recursive: true });
   const files = {} as Record<ClusterService, string>;
   for (const s of CLUSTER_SERVICES) {
@@ -212,6 +245,32 @@ export function prepareDatabases(layout: ClusterLayout): void {
       env,
     });
   }
+}
+
+/** Drops both databases (the cluster's processes must have stopped: open connections block it). */
+export function dropDatabases(layout: ClusterLayout): void {
+  const bin = clusterBinaries();
+  const db = layout.database;
+  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', SQL_PASSWORD: db.password };
+  for (const name of [db.name, visibilityDatabase(db)])
+    sh(
+      bin.sqlTool,
+      [
+        '--plugin',
+        SQL_PLUGIN,
+        '--ep',
+        db.host,
+        '-p',
+        String(db.port),
+        '-u',
+        db.user,
+        '--db',
+        name,
+        'drop-database',
+        '--force',
+      ],
+      { env },
+    );
 }
 
 /** Frontend answering, and namespace `default` with the Deploy* search attributes present (created when missing). */

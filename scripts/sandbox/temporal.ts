@@ -105,6 +105,9 @@ export function temporalComponent(): Component {
         const [file, ...args] = serviceCommand(bin.server, files[s], s);
         // The services get no more of the environment than they need: the config file holds the rest.
         startDaemon(daemon(s), file, args, { env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
+        // Alone until it listens: on a fresh database it writes the cluster's metadata (see CLUSTER_SERVICES).
+        if (s === CLUSTER_SERVICES[0])
+          await waitReady(`temporal ${s}`, () => portOpen(layout.ports.grpc[s]), 60_000, daemon(s));
       }
       for (const s of CLUSTER_SERVICES)
         await waitReady(`temporal ${s}`, () => portOpen(layout.ports.grpc[s]), 60_000, daemon(s));
