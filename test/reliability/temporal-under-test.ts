@@ -24,6 +24,7 @@ import {
 } from '../../scripts/sandbox/temporal-cluster';
 import { toolPath } from '../helpers/tools';
 import { freePort } from '../helpers/ports';
+import { freeClusterPorts } from '../../scripts/sandbox/temporal-processes';
 import { Proc, sleep } from './processes';
 
 export interface Restart {
@@ -105,14 +106,9 @@ export async function cluster(
   database: ClusterLayout['database'],
   admin: (sql: string) => void,
 ): Promise<TemporalUnderTest> {
-  const ports = async () =>
-    Object.fromEntries(await Promise.all(CLUSTER_SERVICES.map(async (s) => [s, await freePort()]))) as Record<
-      ClusterService,
-      number
-    >;
   const layout: ClusterLayout = {
     dir: path.join(work, 'temporal-config'),
-    ports: { grpc: await ports(), membership: await ports(), metrics: await ports(), http: await freePort() },
+    ports: await freeClusterPorts(),
     database,
   };
   const address = `127.0.0.1:${layout.ports.grpc.frontend}`;
