@@ -936,8 +936,13 @@ function faultFor(system: System, kind: 'transient' | 'permanent', proxy: FaultP
   const deny = (d: (typeof DENIALS)[keyof typeof DENIALS], how: string) => ({ how, apply: () => proxy.deny(d) });
   const beforeBuild = (o: Observation): boolean =>
     o.phase === 'checks' || o.phase === 'tagging' || (o.phase === 'building' && !stepDone(o, 'build and push images'));
+  // The backup's completion may reach the workflow in the same task as the build's (after a worker kill or a
+  // matching restart, the task waits for the sticky queue to time out): the migration steps' own pending
+  // activities open the window too.
   const afterBackup = (o: Observation): boolean =>
-    (stepDone(o, 'database backup') && !stepDone(o, 'migration status')) || o.phase === 'migrating';
+    (stepDone(o, 'database backup') && !stepDone(o, 'migration status')) ||
+    o.phase === 'migrating' ||
+    o.pending.some((p) => p.type === 'migrationStatus' || p.type === 'applyMigrations');
   const rec = (how: string): FaultRecord => ({ system, kind, how, retried: [], observed: [] });
   const failedOnce = (o: Observation): boolean => retriesOf(o, system).length > 0;
   switch (system) {
