@@ -11,9 +11,9 @@
  * it.
  *
  * The cluster's databases live in the sandbox's PostgreSQL under a role of
- * their own, and are dropped at the end with the role. The test does not
- * reset the sandbox: staging at v1.0.0 or already at v1.0.1 both end at
- * v1.0.1, which the next suite's own `sandbox reset` returns to v1.0.0.
+ * their own, and are dropped at the end with the role. Like the other
+ * end-to-end suites it starts from `sandbox reset` (v1.0.0 everywhere) and
+ * leaves the sandbox there for the next suite.
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -49,7 +49,7 @@ import {
 } from '../../scripts/sandbox/temporal-processes';
 import { VERSION_ANNOTATION } from '../../src/domain/rollout';
 import type { deployWorkflow } from '../../src/workflows/deploy';
-import { adminKube, TEST_POLICY } from '../helpers/e2e';
+import { adminKube, sandboxCli, TEST_POLICY } from '../helpers/e2e';
 import { sandboxEnv } from '../helpers/sandbox';
 import { REPO_ROOT } from '../helpers/tools';
 import { waitFor } from '../helpers/wait';
@@ -202,6 +202,7 @@ let databasesPrepared = false;
 let worker: ChildProcess | undefined;
 
 beforeAll(async () => {
+  await sandboxCli('reset');
   dir = mkdtempSync(path.join(tmpdir(), 'temporal-mtls-'));
   pki = makePki(path.join(dir, 'pki'));
   const password = randomBytes(16).toString('hex');
@@ -247,7 +248,9 @@ afterAll(async () => {
   if (databasesPrepared) dropDatabases(layout);
   if (roleCreated) psqlAdmin('postgres', `DROP ROLE IF EXISTS ${role};`);
   if (dir) rmSync(dir, { recursive: true, force: true });
-}, 60_000);
+  // The next suite starts from v1.0.0 everywhere.
+  await sandboxCli('reset');
+}, 240_000);
 
 const withCa = (): TLSConfig => ({ serverNameOverride: SERVER_NAME, serverRootCACertificate: readFileSync(pki.ca) });
 const pairOf = (p: { crt: string; key: string }) => ({ crt: readFileSync(p.crt), key: readFileSync(p.key) });
