@@ -47,6 +47,10 @@ const activities: Partial<Activities> = {
   },
   async promoteCanary() {},
   async abortCanary() {},
+  /** Asked before each promotion (stop the line): never frozen here. */
+  async freezeState() {
+    return {};
+  },
   async runAnalysis(req) {
     return {
       at: new Date().toISOString(),
