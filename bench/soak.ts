@@ -184,7 +184,9 @@ export async function soakRound(o: SoakOptions): Promise<SoakResult> {
       maxCachedWorkflows: ready[0].maxCachedWorkflows,
     };
   } finally {
-    // Terminating a parent terminates its canary (the default parent close policy).
+    // The workers first (nothing is left mid-task to complete), then what the round started; a parent's
+    // termination terminates its canary (the default parent close policy).
+    await Promise.all(children.map((c) => c.stop({ type: 'stop' })));
     if (o.terminate)
       await inPool(ids.slice(0, started + START_CONCURRENCY), START_CONCURRENCY, async (workflowId) => {
         await o.client.workflow
@@ -192,7 +194,6 @@ export async function soakRound(o: SoakOptions): Promise<SoakResult> {
           .terminate('benchmark round over')
           .catch(() => undefined);
       });
-    await Promise.all(children.map((c) => c.stop({ type: 'stop' })));
   }
 }
 
