@@ -12,7 +12,8 @@ import { databaseActivities, type DatabaseDeps } from '../src/activities/databas
 import { keepAliveInterceptor } from '../src/activities/runtime';
 // Loaded, not used: the process holds every adapter's modules, as the production worker (src/worker.ts) does.
 import '../src/activities';
-import type { BackupWorkerIn, BackupWorkerOut, MeasuredBackup, MeasuredBackupRequest } from './backup-types';
+import { runChild, stopRequested } from '../test/helpers/ipc-child';
+import type { BackupWorkerOut, MeasuredBackup, MeasuredBackupRequest } from './backup-types';
 import { procStatus, procWriteBytes, resetPeakRss, RssSampler } from './common';
 
 function send(m: BackupWorkerOut): void {
@@ -97,10 +98,7 @@ async function run(): Promise<void> {
       activities: { measuredBackup },
       interceptors: { activity: [keepAliveInterceptor] },
     });
-    const stopped = new Promise<void>((resolve) => {
-      process.on('message', (m: BackupWorkerIn) => m.type === 'stop' && resolve());
-      process.once('disconnect', () => resolve());
-    });
+    const stopped = stopRequested();
     await worker.runUntil(async () => {
       send({ type: 'ready', rss: process.memoryUsage().rss });
       await stopped;
@@ -110,8 +108,4 @@ async function run(): Promise<void> {
   }
 }
 
-run().catch((err: unknown) => {
-  send({ type: 'failed', message: err instanceof Error ? (err.stack ?? err.message) : String(err) });
-  console.error(err);
-  process.exit(1);
-});
+runChild(run);

@@ -6,7 +6,7 @@
  * writes.
  */
 import { bundleWorkflowCode } from '@temporalio/worker';
-import { fork, spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { fork, spawn, type StdioOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
@@ -14,11 +14,12 @@ import * as path from 'node:path';
 import { Client } from 'pg';
 import type { DeployConfig } from '../src/domain/config';
 import { loadConfig } from '../src/load-config';
+import { ipcChild, type Child } from '../test/helpers/ipc-child';
 import { sandboxEnv, sandboxVar } from '../test/helpers/sandbox';
 import { REPO_ROOT } from '../test/helpers/tools';
 import type { Size } from './report';
 
-export { REPO_ROOT, sandboxVar };
+export { REPO_ROOT, sandboxVar, type Child };
 
 export interface BenchOptions {
   size: Size;
@@ -191,17 +192,6 @@ export class RssSampler {
 
 // --- child processes --------------------------------------------------------------------
 
-export interface Child<In, Out> {
-  process: ChildProcess;
-  pid: number;
-  send(message: In): void;
-  /** The next message that satisfies `pick`, or a rejection when the child exits first or the time runs out. */
-  next<T extends Out>(pick: (m: Out) => m is T, timeoutMs?: number): Promise<T>;
-  on(listener: (m: Out) => void): void;
-  /** Asks the child to stop (message), then SIGTERM, then SIGKILL; resolves when it has exited. */
-  stop(message?: In): Promise<void>;
-}
-
 let compiled: Promise<string> | undefined;
 
 /**
@@ -260,41 +250,7 @@ export async function forkChild<In, Out>(file: string, env: NodeJS.ProcessEnv): 
     execArgv: [],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  const listeners: ((m: Out) => void)[] = [];
-  child.on('message', (m) => listeners.forEach((l) => l(m as Out)));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  return {
-    process: child,
-    pid: child.pid!,
-    send: (m) => child.connected && child.send(m as object),
-    on: (l) => listeners.push(l),
-    next<T extends Out>(pick: (m: Out) => m is T, timeoutMs = 120_000): Promise<T> {
-      return new Promise<T>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`${file}: no answer within ${timeoutMs} ms`)), timeoutMs);
-        const l = (m: Out) => {
-          if (pick(m)) {
-            clearTimeout(timer);
-            resolve(m);
-          }
-        };
-        listeners.push(l);
-        void exited.then(() => {
-          clearTimeout(timer);
-          reject(new Error(`${file} exited (code ${child.exitCode ?? child.signalCode}) before answering`));
-        });
-      });
-    },
-    async stop(message?: In): Promise<void> {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      if (message && child.connected) child.send(message);
-      const within = (t: number) => Promise.race([exited.then(() => true), sleep(t).then(() => false)]);
-      if (await within(15_000)) return;
-      child.kill('SIGTERM');
-      if (await within(5_000)) return;
-      child.kill('SIGKILL');
-      await exited;
-    },
-  };
+  return ipcChild<In, Out>(child, file);
 }
 
 /** Bundles workflow code once into a temporary file, so a worker process loads it as production does (no webpack in the worker). */

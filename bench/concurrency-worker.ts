@@ -13,7 +13,8 @@ import type { Activities } from '../src/activities/contracts';
 import { keepAliveInterceptor } from '../src/activities/runtime';
 // Loaded, not used: the process holds every adapter's modules, as the production worker (src/worker.ts) does.
 import '../src/activities';
-import type { ActivityEvent, ConcurrencyWorkerIn, ConcurrencyWorkerOut } from './concurrency-types';
+import { runChild, stopRequested } from '../test/helpers/ipc-child';
+import type { ActivityEvent, ConcurrencyWorkerOut } from './concurrency-types';
 import { nowMs } from './common';
 
 function send(m: ConcurrencyWorkerOut): void {
@@ -46,6 +47,10 @@ const activities: Partial<Activities> = {
   },
   async promoteCanary() {},
   async abortCanary() {},
+  /** Asked before each promotion (stop the line): never frozen here. */
+  async freezeState() {
+    return {};
+  },
   async runAnalysis(req) {
     return {
       at: new Date().toISOString(),
@@ -72,10 +77,7 @@ async function run(): Promise<void> {
       activities,
       interceptors: { activity: [keepAliveInterceptor] },
     });
-    const stopped = new Promise<void>((resolve) => {
-      process.on('message', (m: ConcurrencyWorkerIn) => m.type === 'stop' && resolve());
-      process.once('disconnect', () => resolve());
-    });
+    const stopped = stopRequested();
     await worker.runUntil(async () => {
       send({ type: 'ready', rss: process.memoryUsage().rss, maxCachedWorkflows: worker.options.maxCachedWorkflows });
       await stopped;
@@ -86,8 +88,4 @@ async function run(): Promise<void> {
   }
 }
 
-run().catch((err: unknown) => {
-  send({ type: 'failed', message: err instanceof Error ? (err.stack ?? err.message) : String(err) });
-  console.error(err);
-  process.exit(1);
-});
+runChild(run);

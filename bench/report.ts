@@ -50,6 +50,20 @@ export interface BenchReport {
   load: { start: number[]; end: number[] };
 }
 
+/** What every report says about its run the same way: its size, when it started, how long it took, the load. */
+export function runInfo(
+  size: Size,
+  startedAt: Date,
+  loadStart: number[],
+): Pick<BenchReport, 'size' | 'startedAt' | 'durationMs' | 'load'> {
+  return {
+    size,
+    startedAt,
+    durationMs: Date.now() - startedAt.getTime(),
+    load: { start: loadStart, end: os.loadavg() },
+  };
+}
+
 export interface Machine {
   cpus: number;
   cpuModel: string;
@@ -157,7 +171,7 @@ export function printReport(r: BenchReport): void {
 
 export const DOC_PATH = path.join(REPO_ROOT, 'docs', 'benchmarks.md');
 /** The order of the sections in the document. */
-export const SECTION_ORDER = ['backup', 'images', 'rollback', 'overhead', 'concurrency'];
+export const SECTION_ORDER = ['backup', 'images', 'rollback', 'overhead', 'concurrency', 'scale-out'];
 
 const SUMMARY_START = '<!-- bench:summary:start -->';
 const SUMMARY_END = '<!-- bench:summary:end -->';

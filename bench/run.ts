@@ -15,6 +15,7 @@ import { imagesBench } from './images';
 import { overheadBench } from './overhead';
 import { printReport, writeDoc, SECTION_ORDER, DOC_PATH, type BenchReport, type Size } from './report';
 import { rollbackBench } from './rollback';
+import { scaleOutBench } from './scale-out';
 
 type Bench = (opts: BenchOptions, log: (s: string) => void) => Promise<BenchReport>;
 
@@ -24,6 +25,7 @@ const BENCHES: Record<string, Bench> = {
   rollback: rollbackBench,
   overhead: overheadBench,
   concurrency: concurrencyBench,
+  'scale-out': scaleOutBench,
 };
 
 function usage(): never {

@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { dnsName, duration, url } from './config-fields';
-import { freezeSchema } from './freeze-window';
+import { freezeSchema } from './config-freeze';
 
 const identity = z
   .string()

@@ -7,7 +7,8 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker } from '@temporalio/worker';
 import * as path from 'node:path';
-import { describeFreeze, freezeAt, freezeSchema } from '../../src/domain/freeze-window';
+import { freezeSchema } from '../../src/domain/config-freeze';
+import { describeFreeze, freezeAt } from '../../src/domain/freeze-window';
 import type { FreezeAnswer } from './fixtures/freeze-window-workflow';
 import { timeSkippingEnv, uniqueQueue } from '../helpers/temporal';
 

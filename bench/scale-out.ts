@@ -1,0 +1,179 @@
+/**
+ * Scale out: N canaries soaking on the sandbox's Temporal cluster (four
+ * services on PostgreSQL, as a team runs it), served by 1, 2 and 4 worker
+ * processes on one task queue, side by side in one run. Each round
+ * (bench/soak.ts) starts fresh worker processes on a task queue of its own,
+ * starts the N canaries, measures every worker's RSS, the time until all N
+ * soak and the latency from a `promote` signal to the next activity, then
+ * terminates what it started. It needs the cluster: the dev server is one
+ * process on SQLite and would measure itself, not the workers.
+ */
+import { Client, Connection } from '@temporalio/client';
+import { sandboxEnv } from '../test/helpers/sandbox';
+import { uniqueQueue, WORKFLOWS_PATH } from '../test/helpers/temporal';
+import { bundleToFile, loadAverage, runId, type BenchOptions } from './common';
+import { mib, ms, percentile, ratio, runInfo, type BenchReport, type Target } from './report';
+import { p99Of, signalTarget, soakPlan, soakRound, START_CONCURRENCY, total, type SoakResult } from './soak';
+
+const SIZES = {
+  small: { counts: [20], workers: [1, 2], signals: 20, signalGapMs: 50 },
+  // Not 5000: see REDUCED.
+  full: { counts: [1000, 2000], workers: [1, 2, 4], signals: 200, signalGapMs: 50 },
+};
+/** Why the full size is not N=5000. */
+const REDUCED =
+  'Full size stops at N=2000 where 5000 was asked for: on these 2 shared CPUs a round of 2000 on one worker takes four to five minutes to start and runs behind its own analysis (one per canary a minute, 33 a second at N=2000); 5000 (83 a second) would not finish a round in 20 minutes.';
+
+/** The per-worker memory target of the concurrency benchmark, which more processes are the way to meet. */
+const WORKER_RSS_TARGET = 512 * 1024 * 1024;
+
+/** The cluster's frontend from the sandbox's environment; a one-line error when the sandbox runs none. */
+function clusterAddress(): { address: string; namespace: string } {
+  let env: Record<string, string> = {};
+  try {
+    env = sandboxEnv();
+  } catch {
+    // no sandbox at all: the same answer
+  }
+  if (!env.TEMPORAL_ADDRESS)
+    throw new Error('scale-out needs the sandbox’s Temporal cluster: run `npm run sandbox -- up --temporal cluster`');
+  return { address: env.TEMPORAL_ADDRESS, namespace: env.TEMPORAL_NAMESPACE || 'default' };
+}
+
+const workersOf = (k: number) => `${k} worker${k > 1 ? 's' : ''}`;
+/** Worker memory per soaking canary (its parent included): what N added over the idle processes. */
+const perCanary = (r: SoakResult) => (total(r.soakRss) - total(r.idleRss)) / r.n;
+const kib = (bytes: number) => (Number.isFinite(bytes) ? `${(bytes / 1024).toFixed(0)} KiB` : 'n/a');
+
+/** Memory per additional soaking canary at each worker count, between the smallest and the largest N. */
+function marginal(results: SoakResult[]): string[] {
+  const counts = [...new Set(results.map((r) => r.n))];
+  if (counts.length < 2) return [];
+  const [lo, hi] = [Math.min(...counts), Math.max(...counts)];
+  const per = [...new Set(results.map((r) => r.workers))].map((k) => {
+    const a = results.find((r) => r.n === lo && r.workers === k)!;
+    const b = results.find((r) => r.n === hi && r.workers === k)!;
+    return `${workersOf(k)} ${kib((total(b.soakRss) - total(a.soakRss)) / (hi - lo))}`;
+  });
+  return [`Worker memory (RSS total) per additional soaking canary from N=${lo} to N=${hi}: ${per.join(', ')}.`];
+}
+
+export async function scaleOutBench(opts: BenchOptions, log: (s: string) => void): Promise<BenchReport> {
+  const { address, namespace } = clusterAddress();
+  const startedAt = new Date();
+  const loadStart = loadAverage();
+  const size = SIZES[opts.size];
+  const run = runId();
+  const plan = soakPlan(run);
+  const connection = await Connection.connect({ address });
+  const client = new Client({ connection, namespace });
+  const bundle = await bundleToFile(WORKFLOWS_PATH);
+  const results: SoakResult[] = [];
+  try {
+    for (const n of size.counts)
+      for (const workers of size.workers)
+        results.push(
+          await soakRound({
+            client,
+            address,
+            namespace,
+            taskQueue: uniqueQueue(`bench-scale-out-${workers}`),
+            bundle: bundle.codePath,
+            plan,
+            n,
+            workers,
+            signals: size.signals,
+            signalGapMs: size.signalGapMs,
+            prefix: `bench-scale-${run}-${n}-${workers}`,
+            terminate: true,
+            log,
+          }),
+        );
+  } finally {
+    bundle.remove();
+    await connection.close();
+  }
+
+  const largestN = Math.max(...size.counts);
+  const most = Math.max(...size.workers);
+  const top = results.find((r) => r.n === largestN && r.workers === most)!;
+  const single = results.find((r) => r.n === largestN && r.workers === 1)!;
+  const targets: Target[] = [
+    {
+      name: `N=${largestN}, ${workersOf(most)}: RSS of the largest worker with all soaking`,
+      measured: mib(Math.max(...top.soakRss)),
+      wanted: '< 512 MiB',
+      pass: Math.max(...top.soakRss) < WORKER_RSS_TARGET,
+      why: `one worker holds ${mib(single.soakRss[0])} for the same N`,
+    },
+    signalTarget(`N=${largestN}, ${workersOf(most)}`, top),
+  ];
+  return {
+    name: 'scale-out',
+    title: 'Scale out: canaries soaking across worker processes on the cluster',
+    ...runInfo(opts.size, startedAt, loadStart),
+    setup: [
+      `the sandbox's Temporal cluster at ${address} (server 1.31 on PostgreSQL: frontend, history, matching and worker services as four processes), namespace ${namespace}`,
+      `N = ${size.counts.join(', ')} canary workflows (steps ${plan.canary.steps.join('/')}, soak 1 h, analysis every ${ms(plan.canary.analysisIntervalMs)}), each the child of a parent workflow that only waits for it, the parents started ${START_CONCURRENCY} requests at a time; instant fake activities`,
+      `served by ${size.workers.join(', ')} worker processes on one task queue (a new queue and new processes each round; real Temporal worker, prebuilt bundle, every adapter module loaded, SDK default options: maxCachedWorkflows ${top.maxCachedWorkflows} per process); what a round started is terminated before the next`,
+      `promote signals to ${size.signals} random soaking canaries (all of them when N is smaller), one every ${size.signalGapMs} ms; latency = start of setCanaryWeight(${plan.canary.steps[1]}%) in whichever worker ran it - signal sent by the client (same clock)`,
+      'the cluster, its PostgreSQL, the benchmark (the client) and the workers share the same CPUs',
+    ],
+    tables: [
+      {
+        columns: [
+          'N',
+          'workers',
+          'RSS each, all soaking',
+          'RSS total',
+          'peak total',
+          'per canary',
+          'time to start all',
+          'signal p50',
+          'signal p99',
+        ],
+        rows: results.map((r) => [
+          r.n,
+          r.workers,
+          r.soakRss.map(mib).join(' + '),
+          mib(total(r.soakRss)),
+          mib(total(r.peakRss)),
+          kib(perCanary(r)),
+          ms(r.startAllMs),
+          ms(percentile(r.latencies, 50)),
+          Number.isFinite(p99Of(r)) ? ms(p99Of(r)) : `${r.missing} missing`,
+        ]),
+      },
+      {
+        title: 'Ratios against one worker at the same N',
+        columns: [
+          'N',
+          'workers',
+          'largest worker RSS ratio',
+          'RSS total ratio',
+          'time to start all ratio',
+          'signal p99 ratio',
+        ],
+        rows: results.map((r) => {
+          const one = results.find((x) => x.n === r.n && x.workers === 1)!;
+          return [
+            r.n,
+            r.workers,
+            ratio(Math.max(...r.soakRss) / Math.max(...one.soakRss)),
+            ratio(total(r.soakRss) / total(one.soakRss)),
+            ratio(r.startAllMs / one.startAllMs),
+            ratio(p99Of(r) / p99Of(one)),
+          ];
+        }),
+      },
+    ],
+    targets,
+    notes: [
+      ...(opts.size === 'full' ? [REDUCED] : []),
+      ...marginal(results),
+      `An idle worker process holds ${mib(Math.min(...results.flatMap((r) => r.idleRss)))} to ${mib(Math.max(...results.flatMap((r) => r.idleRss)))} before its first workflow; "per canary" is (RSS total all soaking - RSS total idle) / N, a canary and its parent (2 workflows) together.`,
+      `Each process caches at most maxCachedWorkflows (${top.maxCachedWorkflows}) workflows: past that, a workflow's next task replays its history instead of finding it in memory, so memory per process stops growing and CPU per task grows.`,
+      'The time to start all is bounded by the cluster (four services and PostgreSQL on the same CPUs) as much as by the workers: each canary takes five workflow tasks and four activities before its soak, and its parent two workflow tasks.',
+    ],
+  };
+}
