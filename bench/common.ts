@@ -25,9 +25,14 @@ export interface BenchOptions {
   size: Size;
 }
 
-/** The sandbox's environment in process.env (DATABASE_URL, KUBECONFIG, DOCKER_HOST, AWS_*...). */
+/**
+ * The sandbox's environment in process.env (DATABASE_URL, KUBECONFIG, DOCKER_HOST, AWS_*...), without
+ * its Temporal cluster's address: each benchmark measures on the Temporal it names (its own dev
+ * servers; scale-out reads the cluster's address itself).
+ */
 export function loadSandbox(): void {
-  Object.assign(process.env, sandboxEnv());
+  const { TEMPORAL_ADDRESS: _a, TEMPORAL_NAMESPACE: _n, TEMPORAL_UI_URL: _u, ...platform } = sandboxEnv();
+  Object.assign(process.env, platform);
 }
 
 /** The example config filled from the sandbox's environment, as the worker would load it. */
