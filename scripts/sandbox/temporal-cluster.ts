@@ -220,57 +220,42 @@ export function serviceCommand(server: string, configFile: string, service: Clus
   return [server, '--config-file', configFile, '--allow-no-auth', 'start', '--service', service];
 }
 
+/** The environment the cluster's programs get: the config files hold the rest. */
+export const SERVICE_ENV: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
+
+/** The server's SQL tool on one database; the password goes in its environment, never on a command line. */
+function sqlTool(tool: string, db: ClusterDatabase, name: string, ...command: string[]): void {
+  const connection = ['--plugin', SQL_PLUGIN, '--ep', db.host, '-p', String(db.port), '-u', db.user, '--db', name];
+  sh(tool, [...connection, ...command], { env: { ...SERVICE_ENV, SQL_PASSWORD: db.password } });
+}
+
 /**
  * Creates both databases when missing and brings their schemas to the
  * server's version, with the server's own tool (idempotent: only missing
  * versions are applied). The role must exist and may create databases.
  */
 export function prepareDatabases(layout: ClusterLayout): void {
-  const bin = clusterBinaries();
+  const { sqlTool: tool, schema } = clusterBinaries();
   const db = layout.database;
-  const base = ['--plugin', SQL_PLUGIN, '--ep', db.host, '-p', String(db.port), '-u', db.user];
-  // The password goes to the tool in its environment, never on a command line.
-  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', SQL_PASSWORD: db.password };
-  for (const [name, schema] of [
+  for (const [name, kind] of [
     [db.name, 'temporal'],
     [visibilityDatabase(db), 'visibility'],
   ] as const) {
     try {
-      sh(bin.sqlTool, [...base, '--db', name, 'create-database'], { env });
+      sqlTool(tool, db, name, 'create-database');
     } catch (err) {
       if (!/already exists/.test(String((err as { stderr?: string }).stderr ?? err))) throw err;
     }
-    sh(bin.sqlTool, [...base, '--db', name, 'setup-schema', '-v', '0.0'], { env });
-    sh(bin.sqlTool, [...base, '--db', name, 'update-schema', '-d', path.join(bin.schema, schema, 'versioned')], {
-      env,
-    });
+    sqlTool(tool, db, name, 'setup-schema', '-v', '0.0');
+    sqlTool(tool, db, name, 'update-schema', '-d', path.join(schema, kind, 'versioned'));
   }
 }
 
 /** Drops both databases (the cluster's processes must have stopped: open connections block it). */
 export function dropDatabases(layout: ClusterLayout): void {
-  const bin = clusterBinaries();
-  const db = layout.database;
-  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', SQL_PASSWORD: db.password };
-  for (const name of [db.name, visibilityDatabase(db)])
-    sh(
-      bin.sqlTool,
-      [
-        '--plugin',
-        SQL_PLUGIN,
-        '--ep',
-        db.host,
-        '-p',
-        String(db.port),
-        '-u',
-        db.user,
-        '--db',
-        name,
-        'drop-database',
-        '--force',
-      ],
-      { env },
-    );
+  const tool = clusterBinaries().sqlTool;
+  for (const name of [layout.database.name, visibilityDatabase(layout.database)])
+    sqlTool(tool, layout.database, name, 'drop-database', '--force');
 }
 
 /** Frontend answering, and namespace `default` with the Deploy* search attributes present (created when missing). */
@@ -333,9 +318,4 @@ export function writeUiConfig(dir: string, frontend: string, port: number): stri
   mkdirSync(path.join(dir, 'config'), { recursive: true });
   writeFileSync(path.join(dir, 'config', 'sandbox.yaml'), stringify(uiConfig(frontend, port)));
   return ['--root', dir, '--config', 'config', '--env', 'sandbox', 'start'];
-}
-
-/** The dynamic config as a map (for the compose test). */
-export function dynamicConfigText(): string {
-  return readFileSync(DYNAMIC_CONFIG_FILE, 'utf8');
 }

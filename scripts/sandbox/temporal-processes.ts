@@ -15,6 +15,7 @@ import {
   clusterBinaries,
   clusterClientTls,
   ensureNamespace,
+  SERVICE_ENV,
   serviceCommand,
   writeClusterConfig,
   type ClusterLayout,
@@ -143,7 +144,7 @@ export async function startClusterProcesses(layout: ClusterLayout, timeoutMs = 1
       // The services get no more of the environment than they need: the config file holds the rest.
       const child = spawn(file, args, {
         cwd: layout.dir,
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+        env: SERVICE_ENV,
         stdio: ['ignore', out, out],
       });
       closeSync(out);

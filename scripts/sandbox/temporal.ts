@@ -28,6 +28,7 @@ import {
   clusterBinaries,
   ensureNamespace,
   prepareDatabases,
+  SERVICE_ENV,
   serviceCommand,
   writeClusterConfig,
   writeUiConfig,
@@ -103,8 +104,7 @@ export function temporalComponent(): Component {
       for (const s of CLUSTER_SERVICES) {
         if (running(daemon(s))) continue;
         const [file, ...args] = serviceCommand(bin.server, files[s], s);
-        // The services get no more of the environment than they need: the config file holds the rest.
-        startDaemon(daemon(s), file, args, { env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
+        startDaemon(daemon(s), file, args, { env: SERVICE_ENV });
         // Alone until it listens: on a fresh database it writes the cluster's metadata (see CLUSTER_SERVICES).
         if (s === CLUSTER_SERVICES[0])
           await waitReady(`temporal ${s}`, () => portOpen(layout.ports.grpc[s]), 60_000, daemon(s));
@@ -114,7 +114,7 @@ export function temporalComponent(): Component {
       await waitReady('temporal namespace default', namespaceReady, 90_000, daemon('frontend'));
       if (!running(daemon('ui'))) {
         const args = writeUiConfig(ensureDir('temporal', 'ui'), TEMPORAL_ADDRESS, PORTS.TEMPORAL_UI);
-        startDaemon(daemon('ui'), bin.uiServer, args, { env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
+        startDaemon(daemon('ui'), bin.uiServer, args, { env: SERVICE_ENV });
       }
       await waitReady('temporal UI', () => portOpen(PORTS.TEMPORAL_UI), 30_000, daemon('ui'));
       return `frontend ${TEMPORAL_ADDRESS}, UI ${TEMPORAL_UI_URL} (schema checked in ${(schemaMs / 1000).toFixed(1)}s)`;

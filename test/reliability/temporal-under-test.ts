@@ -8,7 +8,6 @@
  * alone, and starts it again.
  */
 import { Connection } from '@temporalio/client';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { SEARCH_ATTRIBUTE_NAMES } from '../../src/search-attributes';
 import {
@@ -16,6 +15,7 @@ import {
   clusterBinaries,
   ensureNamespace,
   prepareDatabases,
+  SERVICE_ENV,
   serviceCommand,
   visibilityDatabase,
   writeClusterConfig,
@@ -24,6 +24,7 @@ import {
 } from '../../scripts/sandbox/temporal-cluster';
 import { toolPath } from '../helpers/tools';
 import { freePort } from '../helpers/ports';
+import { portOpen } from '../../scripts/sandbox/common';
 import { freeClusterPorts } from '../../scripts/sandbox/temporal-processes';
 import { Proc, sleep } from './processes';
 
@@ -117,17 +118,11 @@ export async function cluster(
   const procs = Object.fromEntries(
     CLUSTER_SERVICES.map((s) => {
       const [file, ...args] = serviceCommand(bin.server, files[s], s);
-      const env = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
-      return [s, new Proc(`temporal ${s}`, file, args, env, path.join(work, `temporal-${s}.log`))];
+      return [s, new Proc(`temporal ${s}`, file, args, SERVICE_ENV, path.join(work, `temporal-${s}.log`))];
     }),
   ) as Record<ClusterService, Proc>;
-  const portOpen = (port: number) => async () =>
-    new Promise<boolean>((resolve) => {
-      const c = net.connect({ port, host: '127.0.0.1' });
-      c.once('connect', () => (c.destroy(), resolve(true)));
-      c.once('error', () => resolve(false));
-    });
-  /** Workflows move again: the namespace answers and a query of the history reaches a shard. */
+  const listening = (port: number) => () => portOpen(port);
+  /** The frontend answers and namespace default (with the Deploy* attributes) is there. */
   const serving = async (): Promise<void> => {
     const deadline = Date.now() + 120_000;
     for (;;) {
@@ -149,7 +144,7 @@ export async function cluster(
           admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE);`);
         prepareDatabases(layout);
       }
-      for (const s of CLUSTER_SERVICES) if (!procs[s].alive) await procs[s].start(portOpen(layout.ports.grpc[s]));
+      for (const s of CLUSTER_SERVICES) if (!procs[s].alive) await procs[s].start(listening(layout.ports.grpc[s]));
       await serving();
     },
     async restart(log) {
@@ -159,7 +154,7 @@ export async function cluster(
         await procs[s].kill9();
         log(`  temporal ${s} killed -9`);
         await sleep(2000);
-        await procs[s].start(portOpen(layout.ports.grpc[s]));
+        await procs[s].start(listening(layout.ports.grpc[s]));
         await serving();
         out.push({ service: s, downMs: Date.now() - t });
       }
