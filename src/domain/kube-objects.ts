@@ -68,7 +68,7 @@ export interface DeploymentLike {
 export interface ReplicaSetLike {
   metadata?: ObjectMetaLike;
   spec?: { replicas?: number; template?: PodTemplateLike };
-  status?: { replicas?: number; readyReplicas?: number };
+  status?: { replicas?: number; readyReplicas?: number; availableReplicas?: number; observedGeneration?: number };
 }
 
 export interface ContainerStatusLike {

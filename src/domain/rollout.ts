@@ -85,6 +85,39 @@ export function rolloutStatus(d: DeploymentLike): RolloutStatus {
   return { done: true, failed: false, message: `deployment "${name}" successfully rolled out` };
 }
 
+/**
+ * The Deployment's status is computed from its ReplicaSets' status, which can
+ * lag a scale: scaled to 0 and straight back up, the ReplicaSet may still
+ * count the pods it is deleting as available, and the Deployment then looks
+ * rolled out with none Ready. So a rollout that rolloutStatus calls done is
+ * only settled once the ReplicaSet of the Deployment's revision has observed
+ * its own latest scale and has every desired replica available.
+ */
+export function replicaSetSettled(d: DeploymentLike, replicaSets: ReplicaSetLike[]): RolloutStatus {
+  const name = d.metadata?.name ?? '(unnamed)';
+  const desired = d.spec?.replicas ?? 1;
+  const revision = revisionOf(d);
+  const current = replicaSets.find(
+    (rs) =>
+      revision !== undefined &&
+      revisionOf(rs) === revision &&
+      rs.metadata?.ownerReferences?.some((o) => o.kind === 'Deployment' && o.name === d.metadata?.name),
+  );
+  // No revision yet, or the ReplicaSet not listed: nothing better to go by than the Deployment's own status.
+  if (!current) return rolloutStatus(d);
+  const rsName = current.metadata?.name ?? '(unnamed)';
+  const s = current.status ?? {};
+  if ((current.metadata?.generation ?? 0) > (s.observedGeneration ?? 0))
+    return { done: false, failed: false, message: `waiting for replica set "${rsName}" to observe its scale` };
+  if ((s.availableReplicas ?? 0) < desired)
+    return {
+      done: false,
+      failed: false,
+      message: `waiting for deployment "${name}" rollout to finish: ${s.availableReplicas ?? 0} of ${desired} replicas of "${rsName}" are available`,
+    };
+  return rolloutStatus(d);
+}
+
 /** The Deployment controller's revision number, which `kubectl rollout undo --to-revision` names; undefined before the first rollout. */
 export function revisionOf(o: { metadata?: ObjectMetaLike } | undefined): number | undefined {
   const raw = o?.metadata?.annotations?.[REVISION_ANNOTATION];

@@ -19,6 +19,7 @@ import {
   previousRecord,
   PREVIOUS_IMAGES_ANNOTATION,
   PREVIOUS_VERSION_ANNOTATION,
+  replicaSetSettled,
   revisionOf,
   rolloutStatus,
   templateForUndo,
@@ -135,6 +136,46 @@ describe('rolloutStatus (kubectl rollout status)', () => {
       }),
     );
     expect(s.failed).toBe(false);
+  });
+});
+
+describe('replicaSetSettled (the ReplicaSet behind a rolled-out Deployment)', () => {
+  const d = deployment({ annotations: { 'deployment.kubernetes.io/revision': '3' } });
+  const rs = (over: { revision?: string; generation?: number; status?: ReplicaSetLike['status'] }): ReplicaSetLike => ({
+    metadata: {
+      name: `api-gateway-${over.revision ?? '3'}`,
+      generation: over.generation ?? 5,
+      annotations: { 'deployment.kubernetes.io/revision': over.revision ?? '3' },
+      ownerReferences: [{ uid: 'u', kind: 'Deployment', name: 'api-gateway', controller: true }],
+    },
+    spec: { replicas: 4 },
+    status: over.status ?? { observedGeneration: 5, replicas: 4, readyReplicas: 4, availableReplicas: 4 },
+  });
+
+  test('scaled to 0 and straight back up: the Deployment looks done, but its ReplicaSet has not observed the scale', () => {
+    expect(rolloutStatus(d).done).toBe(true);
+    const s = replicaSetSettled(d, [rs({ generation: 6 })]);
+    expect(s).toMatchObject({ done: false, failed: false });
+    expect(s.message).toBe('waiting for replica set "api-gateway-3" to observe its scale');
+  });
+
+  test('the ReplicaSet observed the scale but its new pods are not available yet', () => {
+    const s = replicaSetSettled(d, [
+      rs({ status: { observedGeneration: 5, replicas: 4, readyReplicas: 0, availableReplicas: 0 } }),
+    ]);
+    expect(s.done).toBe(false);
+    expect(s.message).toMatch(/0 of 4 replicas of "api-gateway-3" are available/);
+  });
+
+  test('settled: the current revision\'s ReplicaSet is caught up, older ones do not count', () => {
+    const old = rs({ revision: '2', generation: 9, status: { observedGeneration: 1 } });
+    expect(replicaSetSettled(d, [old, rs({})])).toEqual(rolloutStatus(d));
+    expect(replicaSetSettled(d, [old, rs({})]).done).toBe(true);
+  });
+
+  test('without a listed ReplicaSet of its revision, the Deployment status decides', () => {
+    expect(replicaSetSettled(d, [])).toEqual(rolloutStatus(d));
+    expect(replicaSetSettled(deployment({ generation: 3 }), [rs({})]).done).toBe(false);
   });
 });
 

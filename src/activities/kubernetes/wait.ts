@@ -8,7 +8,8 @@ import type { RolloutOutcome } from '../contracts';
 import type { Kube } from '../clients/kube';
 import { sleep, throwIfCancelled, type ActivityRuntime } from '../runtime';
 import { ErrorType } from '../../domain/errors';
-import { containerImages, revisionOf, rolloutStatus } from '../../domain/rollout';
+import { labelSelector } from '../../domain/kube-objects';
+import { containerImages, replicaSetSettled, revisionOf, rolloutStatus } from '../../domain/rollout';
 import { rolloutFailure } from './diagnostics';
 
 /** How long and how often a wait reads, and how it gives up. */
@@ -49,7 +50,10 @@ export async function waitForRollouts(
       blips = 0;
       for (const d of read) {
         const name = d.metadata?.name ?? '';
-        const s = rolloutStatus(d);
+        let s = rolloutStatus(d);
+        // The Deployment's status can run ahead of its ReplicaSet's (see replicaSetSettled): confirm with the ReplicaSet.
+        if (s.done)
+          s = replicaSetSettled(d, await kube.listReplicaSets(namespace, labelSelector(d.spec?.selector.matchLabels)));
         if (s.failed)
           throw await rolloutFailure(kube, namespace, name, `rollout of ${name} failed: ${s.message}`, opts.logLines);
         if (s.done) {
