@@ -24,6 +24,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { repoRoot } from '../src/repo-root';
 import { SEARCH_ATTRIBUTE_NAMES } from '../src/search-attributes';
+import { devServerDynamicConfigArgs } from './temporal-dynamic-config';
 import { buildIdOf } from '../src/worker-versioning';
 import { exitReason, killGroup, startGroup, stopGroup, Supervised } from './supervisor';
 
@@ -221,6 +222,7 @@ async function run(): Promise<void> {
       'error',
     ];
     for (const name of SEARCH_ATTRIBUTE_NAMES) args.push('--search-attribute', `${name}=Keyword`);
+    args.push(...devServerDynamicConfigArgs());
     // Encrypted payloads (DEPLOY_CODEC_KEY): the UI decodes them through the local codec server.
     if (env.DEPLOY_CODEC_KEY) {
       const codecPort = env.DEPLOY_CODEC_SERVER_PORT ?? '8888';

@@ -13,12 +13,13 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
 import { SEARCH_ATTRIBUTE_KEYS } from '../../src/search-attributes';
+import { DYNAMIC_CONFIG_FILE } from '../temporal-dynamic-config';
 import { ROOT, sh, tool } from './common';
 
 export const TEMPORAL_SERVER_VERSION = '1.31.2';
 export const TEMPORAL_UI_VERSION = '2.54.1';
 /** The dynamic config every cluster here runs with, and the compose file mounts. */
-export const DYNAMIC_CONFIG_FILE = path.join(ROOT, 'deploy', 'temporal', 'dynamicconfig.yaml');
+export { DYNAMIC_CONFIG_FILE } from '../temporal-dynamic-config';
 /** The SQL plugin and schema the server uses on PostgreSQL 12 and later. */
 export const SQL_PLUGIN = 'postgres12';
 

@@ -42,6 +42,7 @@ import * as path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import { devServerDynamicConfigArgs } from '../../scripts/temporal-dynamic-config';
 import { SEARCH_ATTRIBUTE_KEYS } from '../../src/search-attributes';
 import type { canaryWorkflow } from '../../src/workflows/canary';
 import type { deployWorkflow } from '../../src/workflows/deploy';
@@ -126,7 +127,14 @@ async function devServerWithUi(): Promise<string> {
       uiPort,
       searchAttributes: SEARCH_ATTRIBUTE_KEYS,
       // Loopback only: without the last flag the UI fetches a news feed from the internet.
-      extraArgs: ['--log-level', 'error', '--ui-ip', '127.0.0.1', '--ui-disable-news-fetch'],
+      extraArgs: [
+        '--log-level',
+        'error',
+        '--ui-ip',
+        '127.0.0.1',
+        '--ui-disable-news-fetch',
+        ...devServerDynamicConfigArgs(),
+      ],
     },
   });
   return `http://127.0.0.1:${uiPort}`;

@@ -8,6 +8,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
+import { devServerDynamicConfigArgs } from '../../scripts/temporal-dynamic-config';
 import { SEARCH_ATTRIBUTE_KEYS } from '../../src/search-attributes';
 import { toolPath, REPO_ROOT } from './tools';
 
@@ -21,16 +22,18 @@ export async function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
 }
 
 /**
- * `dynamicConfig`: server settings a test needs (`--dynamic-config-value`); such a test always starts
+ * A dev server with the project's dynamic config (deploy/temporal/dynamicconfig.yaml).
+ * `dynamicConfig`: server settings a test needs on top; such a test always starts
  * its own dev server, as a shared one (TEMPORAL_ADDRESS) cannot take them.
+ * `serverDefaults`: without the project's file (a benchmark's "before").
  */
-export async function devServerEnv(dynamicConfig: Record<string, unknown> = {}): Promise<TestWorkflowEnvironment> {
+export async function devServerEnv(
+  dynamicConfig: Record<string, unknown> = {},
+  opts: { serverDefaults?: boolean } = {},
+): Promise<TestWorkflowEnvironment> {
   const address = process.env.TEMPORAL_ADDRESS;
-  const settings = Object.entries(dynamicConfig).flatMap(([k, v]) => [
-    '--dynamic-config-value',
-    `${k}=${JSON.stringify(v)}`,
-  ]);
-  if (address && settings.length === 0) {
+  const settings = devServerDynamicConfigArgs(dynamicConfig, opts.serverDefaults ? {} : undefined);
+  if (address && Object.keys(dynamicConfig).length === 0 && !opts.serverDefaults) {
     return TestWorkflowEnvironment.createFromExistingServer({
       address,
       namespace: process.env.TEMPORAL_NAMESPACE ?? 'default',

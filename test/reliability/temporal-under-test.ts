@@ -9,6 +9,7 @@
  */
 import { Connection } from '@temporalio/client';
 import * as path from 'node:path';
+import { devServerDynamicConfigArgs } from '../../scripts/temporal-dynamic-config';
 import { SEARCH_ATTRIBUTE_NAMES } from '../../src/search-attributes';
 import {
   CLUSTER_SERVICES,
@@ -72,6 +73,7 @@ export async function devServer(work: string): Promise<TemporalUnderTest> {
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--headless'];
   args.push('--db-filename', path.join(work, 'dev.db'), '--log-level', 'error');
   for (const name of SEARCH_ATTRIBUTE_NAMES) args.push('--search-attribute', `${name}=Keyword`);
+  args.push(...devServerDynamicConfigArgs());
   const proc = new Proc('temporal dev server', toolPath('cli'), args, process.env, path.join(work, 'temporal.log'));
   const ready = () => answers(address);
   return {
