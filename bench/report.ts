@@ -171,7 +171,7 @@ export function printReport(r: BenchReport): void {
 
 export const DOC_PATH = path.join(REPO_ROOT, 'docs', 'benchmarks.md');
 /** The order of the sections in the document. */
-export const SECTION_ORDER = ['backup', 'images', 'rollback', 'overhead', 'concurrency', 'scale-out'];
+export const SECTION_ORDER = ['backup', 'images', 'rollback', 'overhead', 'concurrency', 'scale-out', 'pipeline'];
 
 const SUMMARY_START = '<!-- bench:summary:start -->';
 const SUMMARY_END = '<!-- bench:summary:end -->';
