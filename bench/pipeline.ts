@@ -31,7 +31,16 @@ import { TestWorkflowEnvironment as TWE } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import Docker from 'dockerode';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createActivities, defaultDeps } from '../src/activities';
@@ -75,6 +84,7 @@ const ACTIVITY_PHASE: Record<string, Phase> = {
   resolvePlan: 'plan',
   confirmPlan: 'plan',
   lockHolder: 'plan',
+  freezeState: 'plan',
   preflight: 'pre-flight',
   runPreDeploymentChecks: 'pre-deployment checks',
   createReleaseTag: 'release tag',
@@ -93,6 +103,7 @@ const ACTIVITY_PHASE: Record<string, Phase> = {
   checkKubernetesHealth: 'verification',
   checkPlatformHealth: 'verification',
   checkLogErrors: 'verification',
+  runAnalysis: 'verification',
   writeSummary: 'summary',
   pruneConfigSnapshots: 'summary',
 };
@@ -126,6 +137,7 @@ interface RunbookRun {
   wall: number;
   commands: CommandTime[];
   phases: Map<Phase, number>;
+  logErrors: number;
 }
 
 type HistoryEvent = { eventId?: unknown; eventTime?: { seconds?: unknown; nanos?: number | null } | null } & Record<
@@ -362,6 +374,8 @@ export async function pipelineBench(opts: BenchOptions, log: (s: string) => void
   const runbookOnce = async (version: string): Promise<RunbookRun> => {
     const commands: CommandTime[] = [];
     let phase: Phase = 'pre-flight';
+    /** Lines `grep -i error` would show in the logs the runbook reads. */
+    let logErrors = 0;
     const cmd = async (
       file: string,
       args: string[],
@@ -423,7 +437,6 @@ export async function pipelineBench(opts: BenchOptions, log: (s: string) => void
     phase = 'backup';
     const dumpFile = path.join(backups, `${db.database}_${version}_${Math.floor(Date.now() / 1000)}.sql`);
     {
-      const { openSync, closeSync } = await import('node:fs');
       const fd = openSync(dumpFile, 'w');
       try {
         const r = await runCommand(
@@ -542,7 +555,7 @@ export async function pipelineBench(opts: BenchOptions, log: (s: string) => void
         env: kubeEnv,
         what: `kubectl logs -n ${namespace} deployment/${d} (| grep -i error)`,
       });
-      void logs.split('\n').filter((l) => /error/i.test(l));
+      logErrors += logs.split('\n').filter((l) => /error/i.test(l)).length;
     }
     const health = await cmd('curl', ['-sS', '-i', `${baseUrl}${ec.verification.healthPath}`]);
     if (!/^HTTP\/[\d.]+ 200/m.test(health)) throw new Error(`health check answered ${health.split('\n')[0]}`);
@@ -580,12 +593,12 @@ export async function pipelineBench(opts: BenchOptions, log: (s: string) => void
     const wall = performance.now() - t0;
     const phases = new Map<Phase, number>();
     for (const c of commands) phases.set(c.phase, (phases.get(c.phase) ?? 0) + c.ms);
-    return { version, wall, commands, phases };
+    return { version, wall, commands, phases, logErrors };
   };
 
   const ours: OursRun[] = [];
   const runbook: RunbookRun[] = [];
-  let kubectlVersion = '';
+  let kubectlVersion: string | undefined;
   try {
     log(`setting up the runbook's checkout (a clone of ${sandbox.GIT_REMOTE}), not timed`);
     await runCommand('git', ['clone', '-q', sandbox.GIT_REMOTE ?? '', checkout]);
@@ -681,7 +694,9 @@ export async function pipelineBench(opts: BenchOptions, log: (s: string) => void
   ).map((p) => {
     const a = phaseMedian(ours, p);
     const b = phaseMedian(runbook, p);
-    return [p, ms(a), ms(b), Number.isFinite(a) && Number.isFinite(b) ? ratio(a / b) : ''];
+    // A phase one side has no step for (the runbook plans, notifies and writes its summary by hand): "-".
+    const cell = (x: number) => (Number.isFinite(x) ? ms(x) : '-');
+    return [p, cell(a), cell(b), Number.isFinite(a) && Number.isFinite(b) ? ratio(a / b) : ''];
   });
   const outside = median(ours.map((x) => x.outside));
   phaseRows.push(
@@ -692,7 +707,9 @@ export async function pipelineBench(opts: BenchOptions, log: (s: string) => void
 
   const biggest = [...o.spans].sort((a, b) => b.end - b.start - (a.end - a.start))[0];
   const rbBiggest = [...rb.phases.entries()].sort((a, b) => b[1] - a[1])[0];
-  const imagesAndBackup = o.spans.filter((s) => s.phase === 'images' || s.phase === 'backup');
+  // What the images (beside the backup) may take for the target to be met, everything else as measured.
+  const imagesSpan = covered(o.spans.filter((s) => s.phase === 'images' || s.phase === 'backup'));
+  const imagesBudget = 0.5 * rb.wall - (o.wall - imagesSpan);
   const tables: Table[] = [
     {
       title: 'Wall time of each round',
@@ -731,7 +748,11 @@ export async function pipelineBench(opts: BenchOptions, log: (s: string) => void
       pass: r <= 0.5,
       ...(r > 0.5
         ? {
-            why: `(p)'s biggest step is ${biggest.name} (${biggest.phase}), ${ms(biggest.end - biggest.start)} of ${ms(o.wall)}; images and backup side by side take ${ms(covered(imagesAndBackup))}, the runbook's ${rbBiggest[0]} ${ms(rbBiggest[1])} of ${ms(rb.wall)}`,
+            why: `(p)'s biggest step is ${biggest.name} (${biggest.phase}), ${ms(biggest.end - biggest.start)} of ${ms(o.wall)}; the runbook's biggest phase is ${rbBiggest[0]}, ${ms(rbBiggest[1])} of ${ms(rb.wall)}. ${
+              imagesBudget > 0
+                ? `With the rest as measured, images and backup side by side would have to take at most ${ms(imagesBudget)} (${ratio(imagesBudget / (rb.phases.get('images') ?? NaN))} the runbook's serial images) instead of ${ms(imagesSpan)}`
+                : `Without images and backup (p) still takes ${ms(o.wall - imagesSpan)}, more than half the runbook's time`
+            }`,
           }
         : {}),
     },
@@ -746,7 +767,7 @@ export async function pipelineBench(opts: BenchOptions, log: (s: string) => void
     setup: [
       `the sandbox's ${environment} environment: ${services.length} services (${services.map((s) => s.name).join(', ')}), database ${db.database}, namespace ${namespace}, registry ${registryHost}`,
       `(p) deployWorkflow, strategy rolling (waves by dependsOn), backup and migrations on, on ${temporalWhat}; a real worker in the benchmark's process (createActivities with the real clients, the example config: build.concurrency ${ec.build.concurrency}, backup -Z${ec.backup.compressionLevel}); the policy opened to allow rolling, soaks 0`,
-      `(r) the runbook's commands one after another, no shell: kubectl (${kubectlVersion.trim()}), psql/pg_dump from ${pgBin}, redis-cli, aws (awscli), npm, git, docker (legacy builder, as the Engine API gives buildImages), curl`,
+      `(r) the runbook's commands one after another, no shell: kubectl (${kubectlVersion?.trim() ?? 'version unknown'}), psql/pg_dump from ${pgBin}, redis-cli, aws (awscli), npm, git, docker (legacy builder, as the Engine API gives buildImages), curl`,
       `${size.rounds} round(s), each side once per round with a new version (${size.rounds > 1 ? 'the order alternates each round' : '(p) first'}); the release's migration ${MIGRATION} made pending again before each side`,
     ],
     tables,
@@ -755,6 +776,7 @@ export async function pipelineBench(opts: BenchOptions, log: (s: string) => void
       `Both sides do the same work: each builds all ${services.length} images from scratch (a new version per side and round; the VERSION build argument changes every layer after the base image, and (p) checks that buildImages reused none), dumps and uploads the database, applies ${MIGRATION}, rolls all ${services.length} Deployments and waits for each, and checks health, sign-in and the API. buildImages also labels each image (revision, version, workflow id), which costs the legacy builder an extra step per image (see the images benchmark).`,
       `Where the runbook is not literal: docker-compose build + docker tag is one docker build -t per service; its "kind: Patch" manifest is not a Kubernetes object, so each Deployment gets kubectl set image; rollout status is awaited for all six Deployments (the runbook lists four); \`| head\`, \`| grep\` and \`| jq\` are done on the captured output; the runbook's backup goes under s3://${bucket}/${runbookPrefix} (deleted at the end) so no listing of the product's backups ever sees it; npm audit, npm run test:smoke (not in the release) and the summary a person writes by hand are not counted, which favours the runbook.`,
       `Migrations: the sandbox's config uses the built-in migrator (each pending file in one transaction, recorded in schema_migrations with its checksum); the runbook side does the same with psql (status, psql --single-transaction -f <file> -c "INSERT INTO schema_migrations ...", status, the tables), the equivalent of the runbook's prisma migrate status / deploy / status.`,
+      `The runbook's \`kubectl logs ... | grep -i error\` showed ${runbook.map((x) => x.logErrors).join(', ')} line(s) per round (read, as a person would, not acted on); (p) counts error lines in the new pods' logs since the rollout inside checkKubernetesHealth, within verification.maxLogErrors (${config.verification.maxLogErrors}).`,
       `The runbook's timings are of the commands alone: no typing or reading time between them, so (r) is the fastest a person could go.`,
       `(p) is timed at the client, from starting the workflow to its result; the history's start -> close is shown beside it. "Between activities" is the part of the workflow's time inside no activity: workflow tasks, the environment lock's child workflow, activity dispatch (see the overhead benchmark).`,
       "The machine is shared: the sandbox's clusters, PostgreSQL, registry, S3, Temporal and both sides run on the same CPUs.",
