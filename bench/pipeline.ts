@@ -62,6 +62,8 @@ const PG15_BIN = '/usr/lib/postgresql/15/bin';
 /** The release's migration (scripts/sandbox/git.ts), made pending again before each side. */
 const MIGRATION = '0002_add_email_verified_at_index.sql';
 const MIGRATION_INDEX = 'users_email_verified_at_idx';
+/** Kept by the Deployment controller: not restored from before the run. */
+const REVISION_ANNOTATION = 'deployment.kubernetes.io/revision';
 
 /** The phases both sides are compared by, in the runbook's order. */
 const PHASES = [
@@ -273,10 +275,14 @@ export async function pipelineBench(opts: BenchOptions, log: (s: string) => void
   const kube = adminKube(environment);
 
   // --- what the sandbox is left with: the Deployments' pod templates and the migration's state --------------
-  const templates = new Map<string, unknown>();
+  // The pod template and the Deployment's own annotations (a deployment records its version, workflow and previous images there).
+  const templates = new Map<string, { template: unknown; annotations: Record<string, string> }>();
   for (const s of services) {
     const d = await kube.apps.readNamespacedDeployment({ name: s.deployment, namespace });
-    templates.set(s.deployment, JSON.parse(JSON.stringify(d.spec?.template)));
+    templates.set(s.deployment, {
+      template: JSON.parse(JSON.stringify(d.spec?.template)) as unknown,
+      annotations: { ...(d.metadata?.annotations ?? {}) },
+    });
   }
   const migrationApplied = async () =>
     (await adminSql(db.database, 'SELECT 1 FROM schema_migrations WHERE filename = $1', [MIGRATION])).length === 1;
@@ -635,10 +641,12 @@ export async function pipelineBench(opts: BenchOptions, log: (s: string) => void
     worker.shutdown();
     await running.catch(() => undefined);
     await temporal.teardown().catch(() => undefined);
-    // The Deployments get back their pod templates and roll to them.
-    for (const [name, template] of templates) {
+    // The Deployments get back their pod templates and annotations (the controller's revision excepted) and roll to them.
+    for (const [name, saved] of templates) {
       const d = await kube.apps.readNamespacedDeployment({ name, namespace });
-      d.spec!.template = template as NonNullable<typeof d.spec>['template'];
+      d.spec!.template = saved.template as NonNullable<typeof d.spec>['template'];
+      const revision = d.metadata?.annotations?.[REVISION_ANNOTATION];
+      d.metadata!.annotations = { ...saved.annotations, ...(revision ? { [REVISION_ANNOTATION]: revision } : {}) };
       await kube.apps.replaceNamespacedDeployment({ name, namespace, body: d }).catch((err: unknown) => {
         log(`could not restore ${name}'s pod template: ${String(err)}`);
       });
