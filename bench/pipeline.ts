@@ -748,6 +748,7 @@ export async function pipelineBench(opts: BenchOptions, log: (s: string) => void
       rows: rb.commands.map((c) => [c.phase, c.what.replace(/\s+/g, ' ').slice(0, 110), ms(c.ms)]),
     },
   ];
+  const waits = o.spans.filter((x) => x.name === 'waitForRollout').map((x) => x.end - x.start);
   const targets: Target[] = [
     {
       name: 'whole deploy, (p) ours vs (r) runbook',
@@ -783,6 +784,7 @@ export async function pipelineBench(opts: BenchOptions, log: (s: string) => void
     notes: [
       `Both sides do the same work: each builds all ${services.length} images from scratch (a new version per side and round; the VERSION build argument changes every layer after the base image, and (p) checks that buildImages reused none), dumps and uploads the database, applies ${MIGRATION}, rolls all ${services.length} Deployments and waits for each, and checks health, sign-in and the API. buildImages also labels each image (revision, version, workflow id), which costs the legacy builder an extra step per image (see the images benchmark).`,
       `Where the runbook is not literal: docker-compose build + docker tag is one docker build -t per service; its "kind: Patch" manifest is not a Kubernetes object, so each Deployment gets kubectl set image; rollout status is awaited for all six Deployments (the runbook lists four); \`| head\`, \`| grep\` and \`| jq\` are done on the captured output; the runbook's backup goes under s3://${bucket}/${runbookPrefix} (deleted at the end) so no listing of the product's backups ever sees it; npm audit, npm run test:smoke (not in the release) and the summary a person writes by hand are not counted, which favours the runbook.`,
+      `(p) rolls out in ${waits.length} wave(s) (config dependsOn: api-gateway after its back ends), each awaited before the next after a wave check: waitForRollout took ${waits.map((w) => ms(w)).join(' + ')}; the runbook sets every image at once and then waits for each Deployment in turn.`,
       `Migrations: the sandbox's config uses the built-in migrator (each pending file in one transaction, recorded in schema_migrations with its checksum); the runbook side does the same with psql (status, psql --single-transaction -f <file> -c "INSERT INTO schema_migrations ...", status, the tables), the equivalent of the runbook's prisma migrate status / deploy / status.`,
       `The runbook's \`kubectl logs ... | grep -i error\` showed ${runbook.map((x) => x.logErrors).join(', ')} line(s) per round (read, as a person would, not acted on); (p) counts error lines in the new pods' logs since the rollout inside checkKubernetesHealth, within verification.maxLogErrors (${config.verification.maxLogErrors}).`,
       `The runbook's timings are of the commands alone: no typing or reading time between them, so (r) is the fastest a person could go.`,
