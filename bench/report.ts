@@ -171,7 +171,7 @@ export function printReport(r: BenchReport): void {
 
 export const DOC_PATH = path.join(REPO_ROOT, 'docs', 'benchmarks.md');
 /** The order of the sections in the document. */
-export const SECTION_ORDER = ['backup', 'images', 'rollback', 'overhead', 'concurrency', 'scale-out'];
+export const SECTION_ORDER = ['backup', 'images', 'rollback', 'overhead', 'concurrency', 'scale-out', 'pipeline'];
 
 const SUMMARY_START = '<!-- bench:summary:start -->';
 const SUMMARY_END = '<!-- bench:summary:end -->';
@@ -185,7 +185,7 @@ Measured on the sandbox (\`npm run sandbox -- up\`) with \`npm run bench -- <nam
 benchmark compares quantities measured side by side **in one run** and the figures that
 matter are the ratios; absolute times are given only to make the ratios checkable. Each
 section says what ran, on which machine, with which exact command, and whether each target
-of issue 11 was met (PASS) or not (MISS) and why.
+of its performance issue was met (PASS) or not (MISS) and why.
 
 \`--size full\` is what the sections below report and rewrites its own section of this file;
 \`--size small\` is what CI runs to prove the benchmarks still work (it prints, and writes this

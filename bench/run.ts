@@ -13,6 +13,7 @@ import { type BenchOptions } from './common';
 import { concurrencyBench } from './concurrency';
 import { imagesBench } from './images';
 import { overheadBench } from './overhead';
+import { pipelineBench } from './pipeline';
 import { printReport, writeDoc, SECTION_ORDER, DOC_PATH, type BenchReport, type Size } from './report';
 import { rollbackBench } from './rollback';
 import { scaleOutBench } from './scale-out';
@@ -26,6 +27,7 @@ const BENCHES: Record<string, Bench> = {
   overhead: overheadBench,
   concurrency: concurrencyBench,
   'scale-out': scaleOutBench,
+  pipeline: pipelineBench,
 };
 
 function usage(): never {
