@@ -76,6 +76,10 @@ async function run(): Promise<void> {
       workflowBundle: { codePath: process.env.BENCH_BUNDLE ?? '' },
       activities,
       interceptors: { activity: [keepAliveInterceptor] },
+      // The cache under test (the product's temporal.maxCachedWorkflows); unset: the SDK's default.
+      ...(process.env.BENCH_MAX_CACHED_WORKFLOWS
+        ? { maxCachedWorkflows: Number(process.env.BENCH_MAX_CACHED_WORKFLOWS) }
+        : {}),
     });
     const stopped = stopRequested();
     await worker.runUntil(async () => {

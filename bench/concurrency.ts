@@ -5,6 +5,7 @@
  * time until every canary soaks at its first step, and the latency from a
  * `promote` signal to the start of the next activity in the worker.
  */
+import { MAX_CACHED_WORKFLOWS } from '../src/domain/config';
 import { devServerEnv, uniqueQueue, WORKFLOWS_PATH } from '../test/helpers/temporal';
 import { bundleToFile, loadAverage, runId, type BenchOptions } from './common';
 import { mib, ms, percentile, ratio, runInfo, type BenchReport, type Target } from './report';
@@ -17,13 +18,16 @@ const SIZES = {
 
 /** One worker's round: its figures are the first of each list. */
 type Result = Omit<SoakResult, 'idleRss' | 'soakRss' | 'peakRss'> & {
+  /** The worker's workflow cache: the product's default, or the SDK's (the "before", at the largest N). */
+  cache: string;
   idleRss: number;
   soakRss: number;
   peakRss: number;
 };
 
-const oneWorker = (r: SoakResult): Result => ({
+const oneWorker = (r: SoakResult, cache: string): Result => ({
   ...r,
+  cache,
   idleRss: r.idleRss[0],
   soakRss: r.soakRss[0],
   peakRss: r.peakRss[0],
@@ -39,7 +43,12 @@ export async function concurrencyBench(opts: BenchOptions, log: (s: string) => v
   const bundle = await bundleToFile(WORKFLOWS_PATH);
   const results: Result[] = [];
   try {
-    for (const n of size.counts) {
+    // Every N with the product's cache; the largest N once more with the SDK's default, side by side.
+    const rounds: { n: number; cache?: number }[] = [
+      ...size.counts.map((n) => ({ n, cache: MAX_CACHED_WORKFLOWS })),
+      { n: size.counts[size.counts.length - 1], cache: undefined },
+    ];
+    for (const { n, cache } of rounds) {
       const env = await devServerEnv();
       try {
         const round = await soakRound({
@@ -50,14 +59,17 @@ export async function concurrencyBench(opts: BenchOptions, log: (s: string) => v
           plan,
           n,
           workers: 1,
+          maxCachedWorkflows: cache,
           signals: size.signals,
           signalGapMs: size.signalGapMs,
-          prefix: `bench-conc-${run}-${n}`,
+          prefix: `bench-conc-${run}-${n}-${cache ?? 'sdk'}`,
           // A throwaway dev server needs no clean-up; a server given by TEMPORAL_ADDRESS does.
           terminate: Boolean(process.env.TEMPORAL_ADDRESS),
           log,
         });
-        results.push(oneWorker(round));
+        results.push(
+          oneWorker(round, cache === undefined ? `SDK default (${round.maxCachedWorkflows})` : `${cache} (shipped)`),
+        );
       } finally {
         await env.teardown().catch(() => undefined);
       }
@@ -66,11 +78,13 @@ export async function concurrencyBench(opts: BenchOptions, log: (s: string) => v
     bundle.remove();
   }
 
-  const largest = results[results.length - 1];
-  const smallest = results[0];
+  const shipped = results.filter((r) => r.cache.endsWith('(shipped)'));
+  const sdkDefault = results[results.length - 1];
+  const largest = shipped[shipped.length - 1];
+  const smallest = shipped[0];
   const at = `N=${largest.n}${largest.n < 1000 ? ' (the target is for 1000)' : ''}`;
-  const perWorkflow = results.length > 1 ? (largest.soakRss - smallest.soakRss) / (largest.n - smallest.n) : NaN;
-  const memoryWhy = `an idle worker holds ${mib(largest.idleRss)}${Number.isFinite(perWorkflow) ? `, each soaking workflow adds about ${(perWorkflow / 1024).toFixed(0)} KiB` : ''}`;
+  const perWorkflow = shipped.length > 1 ? (largest.soakRss - smallest.soakRss) / (largest.n - smallest.n) : NaN;
+  const memoryWhy = `an idle worker holds ${mib(largest.idleRss)}${Number.isFinite(perWorkflow) ? `, each soaking canary adds about ${(perWorkflow / 1024).toFixed(0)} KiB with a cache of ${MAX_CACHED_WORKFLOWS}` : ''}`;
   const targets: Target[] = [
     {
       name: `${at}: worker RSS with all soaking`,
@@ -97,7 +111,7 @@ export async function concurrencyBench(opts: BenchOptions, log: (s: string) => v
     title: 'Concurrency: canaries soaking at once on one worker',
     ...runInfo(opts.size, startedAt, loadStart),
     setup: [
-      `N = ${size.counts.join(', ')} canary workflows (steps ${plan.canary.steps.join('/')}, soak 1 h, analysis every ${ms(plan.canary.analysisIntervalMs)}), each the child of a parent workflow that only waits for it (test/helpers/test-workflows.ts; canaries run only as children), the parents started ${START_CONCURRENCY} requests at a time; instant fake activities; one worker process per N running parents and canaries (real Temporal worker, prebuilt bundle of src/workflows and the parent, every adapter module loaded, SDK default options: maxCachedWorkflows ${largest.maxCachedWorkflows}); a fresh dev server per N`,
+      `N = ${size.counts.join(', ')} canary workflows (steps ${plan.canary.steps.join('/')}, soak 1 h, analysis every ${ms(plan.canary.analysisIntervalMs)}), each the child of a parent workflow that only waits for it (test/helpers/test-workflows.ts; canaries run only as children), the parents started ${START_CONCURRENCY} requests at a time; instant fake activities; one worker process per N running parents and canaries (real Temporal worker, prebuilt bundle of src/workflows and the parent, every adapter module loaded, the product's workflow cache temporal.maxCachedWorkflows ${MAX_CACHED_WORKFLOWS}, and at N=${largest.n} once more with the SDK's default, ${sdkDefault.maxCachedWorkflows}); a fresh dev server per round`,
       `promote signals to ${size.signals} random soaking canaries (all of them when N is smaller), one every ${size.signalGapMs} ms, sent to the canary itself (not through a deployment's forwarding); latency = start of setCanaryWeight(${plan.canary.steps[1]}%) in the worker - signal sent by the client (same clock)`,
       'the dev server, the benchmark (the client) and the worker share the same CPUs',
     ],
@@ -105,6 +119,7 @@ export async function concurrencyBench(opts: BenchOptions, log: (s: string) => v
       {
         columns: [
           'N',
+          'workflow cache',
           'worker RSS idle',
           'RSS all soaking',
           'peak RSS',
@@ -116,6 +131,7 @@ export async function concurrencyBench(opts: BenchOptions, log: (s: string) => v
         ],
         rows: results.map((r) => [
           r.n,
+          r.cache,
           mib(r.idleRss),
           mib(r.soakRss),
           mib(r.peakRss),
@@ -128,9 +144,17 @@ export async function concurrencyBench(opts: BenchOptions, log: (s: string) => v
       },
       {
         title: `Ratios against N=${smallest.n}`,
-        columns: ['N', 'N ratio', 'RSS growth ratio (soaking - idle)', 'time to start all ratio', 'signal p99 ratio'],
+        columns: [
+          'N',
+          'workflow cache',
+          'N ratio',
+          'RSS growth ratio (soaking - idle)',
+          'time to start all ratio',
+          'signal p99 ratio',
+        ],
         rows: results.map((r) => [
           r.n,
+          r.cache,
           ratio(r.n / smallest.n),
           ratio((r.soakRss - r.idleRss) / Math.max(1, smallest.soakRss - smallest.idleRss)),
           ratio(r.startAllMs / smallest.startAllMs),
@@ -140,7 +164,8 @@ export async function concurrencyBench(opts: BenchOptions, log: (s: string) => v
     ],
     targets,
     notes: [
-      results.length > 1
+      `With the SDK's default cache (${sdkDefault.maxCachedWorkflows}) every workflow stays in memory: ${mib(sdkDefault.soakRss)} at N=${sdkDefault.n}, against ${mib(largest.soakRss)} with the shipped ${MAX_CACHED_WORKFLOWS}. A canary evicted from the cache is replayed from its history at its next task (an analysis, a signal): the signal latencies above include those replays.`,
+      shipped.length > 1
         ? `Worker memory per additional soaking workflow, from N=${smallest.n} to N=${largest.n}: ${((largest.soakRss - smallest.soakRss) / (largest.n - smallest.n) / 1024).toFixed(0)} KiB (RSS all soaking); the first workflows also pay for the workflow sandbox itself (${mib(smallest.soakRss - smallest.idleRss)} over idle at N=${smallest.n}).`
         : `RSS all soaking - idle at N=${smallest.n}: ${mib(smallest.soakRss - smallest.idleRss)}, mostly the workflow sandbox that the first workflow loads, not per workflow.`,
       'The worker holds 2N workflows: N canaries and their N parents (a deployment would be the parent in production, and holds more state than this parent).',

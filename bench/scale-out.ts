@@ -8,6 +8,7 @@
  * terminates what it started. It needs the cluster: the dev server is one
  * process on SQLite and would measure itself, not the workers.
  */
+import { MAX_CACHED_WORKFLOWS } from '../src/domain/config';
 import { Client, Connection } from '@temporalio/client';
 import { sandboxEnv } from '../test/helpers/sandbox';
 import { uniqueQueue, WORKFLOWS_PATH } from '../test/helpers/temporal';
@@ -82,6 +83,7 @@ export async function scaleOutBench(opts: BenchOptions, log: (s: string) => void
             plan,
             n,
             workers,
+            maxCachedWorkflows: MAX_CACHED_WORKFLOWS,
             signals: size.signals,
             signalGapMs: size.signalGapMs,
             prefix: `bench-scale-${run}-${n}-${workers}`,
@@ -115,7 +117,7 @@ export async function scaleOutBench(opts: BenchOptions, log: (s: string) => void
     setup: [
       `the sandbox's Temporal cluster at ${address} (server 1.31 on PostgreSQL: frontend, history, matching and worker services as four processes), namespace ${namespace}`,
       `N = ${size.counts.join(', ')} canary workflows (steps ${plan.canary.steps.join('/')}, soak 1 h, analysis every ${ms(plan.canary.analysisIntervalMs)}), each the child of a parent workflow that only waits for it, the parents started ${START_CONCURRENCY} requests at a time; instant fake activities`,
-      `served by ${size.workers.join(', ')} worker processes on one task queue (a new queue and new processes each round; real Temporal worker, prebuilt bundle, every adapter module loaded, SDK default options: maxCachedWorkflows ${top.maxCachedWorkflows} per process); what a round started is terminated before the next`,
+      `served by ${size.workers.join(', ')} worker processes on one task queue (a new queue and new processes each round; real Temporal worker, prebuilt bundle, every adapter module loaded, the product's workflow cache: maxCachedWorkflows ${top.maxCachedWorkflows} per process); what a round started is terminated before the next`,
       `promote signals to ${size.signals} random soaking canaries (all of them when N is smaller), one every ${size.signalGapMs} ms; latency = start of setCanaryWeight(${plan.canary.steps[1]}%) in whichever worker ran it - signal sent by the client (same clock)`,
       'the cluster, its PostgreSQL, the benchmark (the client) and the workers share the same CPUs',
     ],

@@ -49,6 +49,8 @@ export interface SoakOptions {
   plan: DeployPlan;
   n: number;
   workers: number;
+  /** The worker's workflow cache; unset: the SDK's default. */
+  maxCachedWorkflows?: number;
   /** How many canaries get a promote signal, and the gap between two signals. */
   signals: number;
   signalGapMs: number;
@@ -103,6 +105,7 @@ export async function soakRound(o: SoakOptions): Promise<SoakResult> {
         TEMPORAL_NAMESPACE: o.namespace ?? 'default',
         BENCH_TASK_QUEUE: o.taskQueue,
         BENCH_BUNDLE: o.bundle,
+        BENCH_MAX_CACHED_WORKFLOWS: o.maxCachedWorkflows === undefined ? '' : String(o.maxCachedWorkflows),
       });
       child.on((m) => {
         if (m.type !== 'events') return;

@@ -59,6 +59,7 @@ async function run(): Promise<void> {
       // Heartbeats repeated while an activity runs: a dead worker is noticed within one heartbeat timeout.
       interceptors: { activity: [keepAliveInterceptor] },
       ...(versioning.deployment ? { workerDeploymentOptions: versioning.deployment } : {}),
+      maxCachedWorkflows: config.temporal.maxCachedWorkflows,
     });
     console.log(
       `worker: polling task queue "${taskQueue}" on ${settings.address} (namespace ${settings.namespace}, config ${file}${versioning.buildId ? `, build ${versioning.buildId}` : ''})`,

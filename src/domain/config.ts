@@ -37,6 +37,9 @@ import { environmentProblems, parseOverrides, sharingProblems } from './environm
 
 export { STRATEGIES };
 
+/** The worker's workflow cache by default (temporal.maxCachedWorkflows), chosen from the concurrency benchmark. */
+export const MAX_CACHED_WORKFLOWS = 500;
+
 const weight = z.number().int().min(1).max(100);
 /** An HTTP header name (RFC 7230 token, as Gateway API and ingress-nginx accept it) and an exact value. */
 const canaryHeader = z.strictObject({
@@ -111,6 +114,13 @@ const baseSchema = z.strictObject({
       uiUrl: url.optional(),
       /** Upsert DeployEnvironment/Version/Strategy/Phase; the server must have them registered. */
       searchAttributes: z.boolean().default(true),
+      /**
+       * Workflows the worker keeps in memory between their tasks (0: none). A soaking canary and
+       * its deployment take ~370 KiB each; one evicted from the cache is replayed from its history
+       * at its next task, a few milliseconds of CPU. The default keeps 1000 soaking canaries under
+       * 512 MiB (docs/benchmarks.md, concurrency); the SDK's own default fills the memory first.
+       */
+      maxCachedWorkflows: z.number().int().min(0).max(100_000).default(MAX_CACHED_WORKFLOWS),
     })
     .prefault({}),
   git: z.strictObject({

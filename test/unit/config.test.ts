@@ -31,6 +31,9 @@ test('the example config describes the runbook platform', () => {
     ['p99-latency', 1000],
   ]);
   expect(c.registry.host).toBe('127.0.0.1:5000');
+  // The worker's workflow cache: bounded by default (1000 soaking canaries under 512 MiB), not the SDK's thousands.
+  expect(c.temporal.maxCachedWorkflows).toBe(500);
+  expect(c.build.concurrency).toBe(6);
   expect(c.verification.smoke[0].body).toEqual({ email: '${env:SMOKE_EMAIL}', password: '${env:SMOKE_PASSWORD}' });
 });
 
@@ -85,6 +88,11 @@ test.each([
     'services (a dependsOn on an unknown service)',
     (r: any) => (r.services[4].dependsOn = ['auth-servce']),
     /services: dependsOn names a service the config does not have: api-gateway → auth-servce/,
+  ],
+  [
+    'temporal.maxCachedWorkflows',
+    (r: any) => (r.temporal = { ...r.temporal, maxCachedWorkflows: -1 }),
+    /temporal\.maxCachedWorkflows/,
   ],
   [
     'defaultEnvironment',
