@@ -25,6 +25,7 @@ import * as path from 'node:path';
 import { repoRoot } from '../src/repo-root';
 import { SEARCH_ATTRIBUTE_NAMES } from '../src/search-attributes';
 import { devServerDynamicConfigArgs } from './temporal-dynamic-config';
+import { configFilePath, loadConfig } from '../src/load-config';
 import { buildIdOf } from '../src/worker-versioning';
 import { exitReason, killGroup, startGroup, stopGroup, Supervised } from './supervisor';
 
@@ -103,20 +104,29 @@ function workerEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return buildId ? { ...env, TEMPORAL_BUILD_ID: buildId } : env;
 }
 
-/** The worker: restarted after every exit but our own stop, with backoff, until a crash loop. */
-function startWorker(env: NodeJS.ProcessEnv): void {
+/** A worker (src/worker.ts, or src/io-worker.ts): restarted after every exit but our own stop, with backoff, until a crash loop. */
+function startWorker(env: NodeJS.ProcessEnv, name = 'worker', script = 'worker.ts'): void {
   if (stopping) return;
   const worker = new Supervised({
-    name: 'worker',
-    start: () => startGroup(tsx, [path.join(ROOT, 'src', 'worker.ts')], { cwd: ROOT, env: workerEnv(env) }),
+    name,
+    start: () => startGroup(tsx, [path.join(ROOT, 'src', script)], { cwd: ROOT, env: workerEnv(env) }),
     log: (line) => console.error(`start: ${line}`),
     onGiveUp: (line) => {
       console.error(`start: ${line}`);
       void stopAll(1);
     },
   });
-  children.push({ name: 'worker', pid: () => worker.pid, stop: () => worker.stop(STOP_GRACE_MS) });
+  children.push({ name, pid: () => worker.pid, stop: () => worker.stop(STOP_GRACE_MS) });
   worker.start();
+}
+
+/** The config's temporal.ioTaskQueue; a config that does not load is the worker's to report. */
+function configuredIoTaskQueue(env: NodeJS.ProcessEnv): string | undefined {
+  try {
+    return loadConfig(configFilePath(env), env).temporal.ioTaskQueue;
+  } catch {
+    return undefined;
+  }
 }
 
 async function stopAll(code: number): Promise<void> {
@@ -285,6 +295,12 @@ async function run(): Promise<void> {
     console.log('start: platform: the endpoints in your environment (no sandbox)');
   }
   startWorker(env);
+  // temporal.ioTaskQueue: image builds, backups and restores go to an I/O worker of their own.
+  const ioTaskQueue = configuredIoTaskQueue(env);
+  if (ioTaskQueue) {
+    console.log(`start: I/O worker for task queue ${ioTaskQueue} (temporal.ioTaskQueue)`);
+    startWorker(env, 'io-worker', 'io-worker.ts');
+  }
   const ui =
     env.TEMPORAL_ADDRESS === `127.0.0.1:${PORT}`
       ? `http://127.0.0.1:${UI_PORT}`

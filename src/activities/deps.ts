@@ -8,15 +8,15 @@
  */
 import type { WorkflowClient } from '@temporalio/client';
 import type { S3Client } from '@aws-sdk/client-s3';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { DeployConfig } from '../domain/config';
 import { clustersOf, environmentConfig } from '../domain/environment-config';
 import type { MetricsProviderFactory } from './analysis/provider';
-import { GitRepo, ReleaseSource } from './clients/git';
+import type { GitRepo, ReleaseSource } from './clients/git';
 import { loadKubeConfig, makeKubeClients, type KubeClients } from './clients/kube';
-import { RegistryClient, registryCredentials, type RegistryAuth } from './clients/registry';
-import { createS3Client } from './clients/s3';
+import type { RegistryClient, RegistryAuth } from './clients/registry';
+import { ioClients, s3ClientsFor } from './io';
 import type { MigratorFactory } from './database/migrators/migrator';
 import { redactorFor, type Redactor } from './redactor';
 import type { TrafficProviderFactory } from './traffic/provider';
@@ -70,12 +70,10 @@ export function defaultDeps(
   env: NodeJS.ProcessEnv = process.env,
   temporal?: WorkflowClient,
 ): ActivityDeps {
-  const git = new GitRepo(config.git.checkout, config.git.remote, config.git.branch);
-  const { host, insecure, usernameEnv, passwordEnv } = config.registry;
-  const registryAuth = registryCredentials(host, env, usernameEnv, passwordEnv);
+  const s3Of = s3ClientsFor(env);
+  const io = ioClients(config, env, s3Of);
   const kubeConfigs = new Map<string, KubeConfig>();
   const kubeClients = new Map<string, KubeClients>();
-  const s3Clients = new Map<string, S3Client>();
   const clientsOf = (c: DeployConfig): { kube: KubeClients; s3: S3Client } => {
     const k = c.kubernetes;
     const kubeKey = JSON.stringify([k.kubeconfig ?? '', k.context ?? '']);
@@ -84,10 +82,7 @@ export function defaultDeps(
       kubeConfigs.set(kubeKey, kc);
       kubeClients.set(kubeKey, makeKubeClients(kc));
     }
-    const b = c.backup;
-    const s3Key = JSON.stringify([b.endpoint ?? '', b.region, b.forcePathStyle]);
-    if (!s3Clients.has(s3Key)) s3Clients.set(s3Key, createS3Client(b, env));
-    return { kube: kubeClients.get(kubeKey)!, s3: s3Clients.get(s3Key)! };
+    return { kube: kubeClients.get(kubeKey)!, s3: s3Of(c) };
   };
   const defaults = clientsOf(config);
   // Built when an environment is first acted on: a missing kubeconfig of one environment stops only its activities.
@@ -128,12 +123,11 @@ export function defaultDeps(
   return {
     config,
     env,
-    git,
-    source: new ReleaseSource(git),
-    // DOCKER_HOST (and DOCKER_TLS_VERIFY / DOCKER_CERT_PATH) as the docker CLI reads them.
-    docker: new Docker(),
-    registry: new RegistryClient(host, insecure, registryAuth),
-    ...(registryAuth ? { registryAuth } : {}),
+    git: io.git,
+    source: io.source,
+    docker: io.docker,
+    registry: io.registry,
+    ...(io.registryAuth ? { registryAuth: io.registryAuth } : {}),
     ...defaults,
     environments,
     ...(temporal ? { temporal } : {}),

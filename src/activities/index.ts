@@ -4,17 +4,16 @@
  * once; this module only puts them together (wiring, no logic). The return type is checked against the `Activities` contract
  * the workflows proxy.
  */
-import type { Activities, ImagesProgress } from './contracts';
+import type { Activities } from './contracts';
 import { analysisActivities } from './analysis';
 import { checksActivities } from './checks';
 import { createReleaseTag } from './clients/git';
 import { redisPing } from './clients/redis';
-import { databaseActivities } from './database';
 import type { ActivityDeps } from './deps';
 import { environmentConfig } from '../domain/environment-config';
 import { identityActivities } from './identity/verifier';
 import { handoverActivities } from './handover';
-import { imagesActivities } from './images';
+import { databaseAdapter, imagesAdapter } from './io';
 import { kubernetesActivities } from './kubernetes';
 import { notifyActivities } from './notify';
 import { lockActivities } from './lock';
@@ -27,7 +26,7 @@ import { approveQuarantineLift, confirmStageHandover, releaseActivities, type Re
 import type { QuarantineRecord } from './contracts';
 import { quarantineActivities } from './quarantine';
 import { reportActivities } from './report';
-import { currentActivity, heartbeat } from './runtime';
+import { heartbeat } from './runtime';
 import { trafficActivities } from './traffic';
 import { verifyChecks } from './verify';
 
@@ -99,29 +98,10 @@ function activitiesOf(
     config,
     ...(providers.traffic ? { providers: providers.traffic } : {}),
   });
-  const database = databaseActivities({
-    config,
-    databaseUrl: env[config.database.urlEnv] ?? '',
-    s3: deps.s3,
-    releaseDir: (commit) => deps.source.at(commit),
-    env,
-    redact,
-    ...(providers.migrators ? { migrators: providers.migrators } : {}),
-  });
+  const database = databaseAdapter(deps, config, deps.s3, redact);
   const verify = verifyChecks({ config, env, kubeClients: deps.kube });
   const analysis = analysisActivities({ config, env, ...(providers.metrics ? { providers: providers.metrics } : {}) });
-  const registryHost = config.registry.host;
-  const images = imagesActivities({
-    docker: deps.docker,
-    registry: deps.registry,
-    registryHost,
-    ...(deps.registryAuth ? { registryAuth: deps.registryAuth } : {}),
-    sourceAt: (c) => deps.source.at(c),
-    concurrency: config.build.concurrency,
-    heartbeat,
-    previous: () => currentActivity()?.info.heartbeatDetails as ImagesProgress | undefined,
-    redact,
-  });
+  const images = imagesAdapter(deps, config, redact);
   const checks = checksActivities({
     checks: config.preDeploymentChecks.map((c) => ({
       name: c.name,

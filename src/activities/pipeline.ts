@@ -233,6 +233,7 @@ export function pipelineActivities(deps: PipelineDeps) {
         },
         registry: config.registry.host,
         ...(config.temporal.uiUrl ? { uiUrl: config.temporal.uiUrl } : {}),
+        ...(config.temporal.ioTaskQueue ? { ioTaskQueue: config.temporal.ioTaskQueue } : {}),
         searchAttributes: config.temporal.searchAttributes,
       };
     },

@@ -121,6 +121,12 @@ const baseSchema = z.strictObject({
        * 512 MiB (docs/benchmarks.md, concurrency); the SDK's own default fills the memory first.
        */
       maxCachedWorkflows: z.number().int().min(0).max(100_000).default(MAX_CACHED_WORKFLOWS),
+      /**
+       * The task queue of the I/O workers (npm run worker:io): image builds, backups and restores
+       * run there, in a process without the workflow bundle or the cluster clients, so a backup's
+       * memory and CPU stay apart from the workflows'. Unset: they run on taskQueue, as before.
+       */
+      ioTaskQueue: z.string().min(1).max(200).optional(),
     })
     .prefault({}),
   git: z.strictObject({

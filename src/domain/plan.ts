@@ -166,6 +166,8 @@ export interface DeployPlan {
   rolloutTimeoutMs: number;
   uiUrl?: string;
   taskQueue: string;
+  /** Where image builds and backups run (temporal.ioTaskQueue); absent: taskQueue (and in plans recorded before it). */
+  ioTaskQueue?: string;
   /** Upsert the Deploy* search attributes (the server must have them registered). */
   searchAttributes: boolean;
   /**
@@ -204,6 +206,8 @@ export interface RollbackPlan {
   traffic: TrafficSettings;
   registry: string;
   uiUrl?: string;
+  /** Where a restore runs (temporal.ioTaskQueue); absent: the deployments' task queue. */
+  ioTaskQueue?: string;
   searchAttributes: boolean;
 }
 

@@ -107,6 +107,7 @@ export function buildPlan(file: DeployConfig, input: CheckedDeployInput, facts: 
     rolloutTimeoutMs: config.kubernetes.rolloutTimeout,
     ...(config.temporal.uiUrl ? { uiUrl: config.temporal.uiUrl } : {}),
     taskQueue: config.temporal.taskQueue,
+    ...(config.temporal.ioTaskQueue ? { ioTaskQueue: config.temporal.ioTaskQueue } : {}),
     searchAttributes: config.temporal.searchAttributes,
     freeze: { windows: env.freeze.windows, mode: env.freeze.mode, checkIntervalMs: env.freeze.checkInterval },
     ...(input.release ? { release: { workflowId: input.release.workflowId, images: input.release.images } } : {}),

@@ -56,6 +56,8 @@ export interface ReleasePlan {
   services: PlannedService[];
   stages: ReleaseStage[];
   uiUrl?: string;
+  /** Where the release's image build runs (temporal.ioTaskQueue); absent: the deployments' task queue. */
+  ioTaskQueue?: string;
   searchAttributes: boolean;
 }
 
@@ -130,6 +132,7 @@ export function planRelease(
     services: config.services.map((s) => plannedService(s, config.registry.host, input.version)),
     stages,
     ...(config.temporal.uiUrl ? { uiUrl: config.temporal.uiUrl } : {}),
+    ...(config.temporal.ioTaskQueue ? { ioTaskQueue: config.temporal.ioTaskQueue } : {}),
     searchAttributes: config.temporal.searchAttributes,
   };
 }

@@ -103,6 +103,22 @@ function summarised(options: ActivityOptions): ActivityInterfaceFor<Activities> 
   });
 }
 
+/** The long steps that move bulk data, which an I/O worker can take off the workflows' workers. */
+type HeavyActivities = Pick<ActivityInterfaceFor<Activities>, 'buildImages' | 'backupDatabase' | 'restoreDatabase'>;
+const heavyByQueue = new Map<string, HeavyActivities>();
+
+/**
+ * Image builds, backups and restores: on the I/O workers' task queue when
+ * the plan names one (temporal.ioTaskQueue), else with the other long steps.
+ * Plans recorded before it name none, so their commands are unchanged.
+ */
+export function heavy(ioTaskQueue: string | undefined): HeavyActivities {
+  if (!ioTaskQueue) return long;
+  let h = heavyByQueue.get(ioTaskQueue);
+  if (!h) heavyByQueue.set(ioTaskQueue, (h = summarised({ ...LONG, taskQueue: ioTaskQueue })));
+  return h;
+}
+
 export const short = summarised(SHORT);
 export const traffic = summarised(TRAFFIC);
 export const long = summarised(LONG);

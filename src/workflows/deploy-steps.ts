@@ -9,7 +9,7 @@ import { executeChild, log, patched } from '@temporalio/workflow';
 import type { BackupResult, ImagesResult, MigrationsApplied } from '../activities/contracts';
 import { ErrorType } from '../domain/errors';
 import { colourTarget, releaseImage, trafficService, trafficTarget, type DeployPlan } from '../domain/plan';
-import { long, short } from './activity-options';
+import { heavy, long, short } from './activity-options';
 import { blueGreenWorkflow } from './blue-green';
 import { canaryWorkflow } from './canary';
 import type { DeployOutcome } from './deploy';
@@ -95,7 +95,7 @@ export async function buildAndBackUp(rel: Release): Promise<void> {
       : t.step(
           'build and push images',
           () =>
-            long.buildImages({
+            heavy(p.ioTaskQueue).buildImages({
               workflowId,
               version: p.version,
               commit: p.commit,
@@ -107,7 +107,7 @@ export async function buildAndBackUp(rel: Release): Promise<void> {
     p.backup
       ? t.step(
           'database backup',
-          () => long.backupDatabase({ workflowId, environment: p.environment, version: p.version }),
+          () => heavy(p.ioTaskQueue).backupDatabase({ workflowId, environment: p.environment, version: p.version }),
           (r) => `${r.key} (${r.bytes} bytes${r.reused ? ', reused' : ''})`,
         )
       : Promise.resolve(undefined),

@@ -17,7 +17,7 @@ import type { ReleasePlan, ReleaseStage } from '../domain/release';
 import { shellCommand } from '../domain/shell';
 import { checkSignal, type AbortPayload } from '../domain/signals';
 import type { SignalRecord, StageStatus } from '../domain/status';
-import { long, short } from './activity-options';
+import { heavy, long, short } from './activity-options';
 import { deployWorkflow, type DeployResult } from './deploy';
 import { outcomeFailure, resultOf } from './outcome';
 import { AnalysisLoop } from './support/analysis';
@@ -164,7 +164,7 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
     const built = await t.step(
       'build and push images',
       () =>
-        long.buildImages({
+        heavy(p.ioTaskQueue).buildImages({
           workflowId,
           version: p.version,
           commit: p.commit,

@@ -25,7 +25,7 @@ import { colourTarget, imageReference, trafficService, trafficTarget, type Rollb
 import { policyOf, proofFlags } from '../domain/identity';
 import { shellCommand } from '../domain/shell';
 import { restoreOrder } from '../domain/waves';
-import { long, short, traffic } from './activity-options';
+import { heavy, long, short, traffic } from './activity-options';
 import {
   RESTORE_APPROVALS_PATCH,
   ROLLBACK_BLUE_GREEN_PATCH,
@@ -116,6 +116,8 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
   // A manual rollback learns the project from its plan; until then notifications name none.
   let project = auto?.plan.project ?? '';
   let uiUrl = auto?.plan.uiUrl;
+  // Where a restore runs: the plan's I/O task queue, when it names one.
+  let ioTaskQueue = auto?.plan.ioTaskQueue;
   const notify = notifierFor(t, signalTarget, () => ({ project, ...(uiUrl ? { uiUrl } : {}) }));
 
   let lock: EnvironmentLock | undefined = undefined;
@@ -226,6 +228,7 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
         policySource = plan;
         project = plan.project;
         uiUrl = plan.uiUrl;
+        ioTaskQueue = plan.ioTaskQueue;
         t.identify(
           plan.target.kind === 'version'
             ? plan.target.version
@@ -427,7 +430,7 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
           const r = await t.step(
             'database restore',
             async () => {
-              const x = await long.restoreDatabase({
+              const x = await heavy(ioTaskQueue).restoreDatabase({
                 workflowId: signalTarget,
                 environment: status.environment,
                 key,

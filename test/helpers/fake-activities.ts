@@ -157,6 +157,7 @@ export function fakeActivities(opts: FakeOptions = {}) {
         rolloutTimeoutMs: p.rolloutTimeoutMs,
         traffic: p.traffic,
         registry: p.registry,
+        ...(p.ioTaskQueue ? { ioTaskQueue: p.ioTaskQueue } : {}),
         searchAttributes: false,
         ...opts.rollbackPlan,
       };

@@ -3,6 +3,7 @@
  * every strategy, dry run, refusals, failures before and after the rollout
  * began, aborts, the database decision and a compensation that fails.
  */
+import { Context } from '@temporalio/activity';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure, type Duration } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -888,4 +889,49 @@ describe('issue 19: configuration versioned with the release', () => {
     ]);
     expect(fake.count('pruneConfigSnapshots')).toBe(0);
   }, 60_000);
+});
+
+test("temporal.ioTaskQueue: image builds and the backup run on the I/O workers' queue, in a worker without workflows; the rest on the workflows'", async () => {
+  const taskQueue = uniqueQueue('deploy');
+  const ioTaskQueue = `${taskQueue}-io`;
+  const withIo = fakeActivities({ plan: { ...plan(), ioTaskQueue } });
+  /** The fake, recording the task queue it ran on. */
+  const ranOn = (name: 'buildImages' | 'backupDatabase') => {
+    const queues: string[] = [];
+    const fn = (req: never) => {
+      queues.push(Context.current().info.taskQueue);
+      return (withIo.activities[name] as (r: never) => Promise<unknown>)(req);
+    };
+    return { queues, fn };
+  };
+  const build = ranOn('buildImages');
+  const backup = ranOn('backupDatabase');
+  const workflows = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities: { ...withIo.activities, buildImages: build.fn, backupDatabase: backup.fn },
+  });
+  const io = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue: ioTaskQueue,
+    activities: { buildImages: build.fn, backupDatabase: backup.fn },
+  });
+  const result = await workflows.runUntil(
+    io.runUntil(
+      resultOf(
+        env.client.workflow.execute(deployWorkflow, {
+          taskQueue,
+          workflowId: `deploy-${taskQueue}`,
+          args: [{ version: '1.0.1' }],
+        }),
+      ),
+    ),
+  );
+  expect(result.outcome).toBe('succeeded');
+  expect(build.queues).toEqual([ioTaskQueue]);
+  expect(backup.queues).toEqual([ioTaskQueue]);
+  // Everything else stayed with the workflows' worker.
+  expect(withIo.count('writeSummary')).toBe(1);
+  expect(withIo.count('runPreDeploymentChecks')).toBe(1);
 });

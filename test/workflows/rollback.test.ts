@@ -48,24 +48,33 @@ function fakeFor(workflowId: string): Fake {
   if (!fake) throw new Error(`no fakes registered for ${workflowId}`);
   return fake;
 }
+/** Which task queue each restore ran on, by workflow id (the I/O workers' queue, or the workflows'). */
+const restoredOn = new Map<string, string[]>();
 const dispatch = Object.fromEntries(
   Object.keys(fakeActivities().activities).map((name) => [
     name,
-    (...args: unknown[]) =>
+    (...args: unknown[]) => {
+      const info = Context.current().info;
+      if (name === 'restoreDatabase') {
+        const id = info.workflowExecution?.workflowId ?? '';
+        restoredOn.set(id, [...(restoredOn.get(id) ?? []), info.taskQueue]);
+      }
       // The environment locks' lease checks come from the locks' own ids: the holder is open.
-      (
-        (name === 'lockHolderState'
-          ? fakeActivities()
-          : fakeFor(Context.current().info.workflowExecution?.workflowId ?? '')
-        ).activities as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>
-      )[name](...args),
+      return (
+        (name === 'lockHolderState' ? fakeActivities() : fakeFor(info.workflowExecution?.workflowId ?? ''))
+          .activities as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>
+      )[name](...args);
+    },
   ]),
 ) as unknown as Activities;
 
 let env: TestWorkflowEnvironment;
 let worker: Worker;
-let running: Promise<void>;
+let ioWorker: Worker;
+let running: Promise<unknown>;
 const taskQueue = uniqueQueue('rollback');
+/** temporal.ioTaskQueue: an I/O worker without workflows that runs only the bulk-data steps. */
+const ioTaskQueue = `${taskQueue}-io`;
 beforeAll(async () => {
   env = await timeSkippingEnv();
   worker = await Worker.create({
@@ -74,11 +83,17 @@ beforeAll(async () => {
     workflowBundle: await workflowBundle(),
     activities: dispatch,
   });
-  running = worker.run();
+  ioWorker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue: ioTaskQueue,
+    activities: { restoreDatabase: dispatch.restoreDatabase },
+  });
+  running = Promise.all([worker.run(), ioWorker.run()]);
 }, 60_000);
 afterAll(async () => {
   if (worker) {
     worker.shutdown();
+    ioWorker?.shutdown();
     await running;
   }
   await env?.teardown();
@@ -555,6 +570,19 @@ describe('database decision', () => {
       detail: 'kept as it is by dba',
     });
     expect(result.status.approvals).toEqual([]);
+  }, 60_000);
+
+  test("with temporal.ioTaskQueue in the plan the restore runs on the I/O workers' queue; without, on the workflows'", async () => {
+    const approved = async (h: Handle) => {
+      await until(h, atDecision);
+      await h.signal(approveSignal, { by: 'dba', note: 'restore it' });
+    };
+    const io = await rollback({ plan: plan({ ioTaskQueue }) }, { restoreDatabase: true, toVersion: '1.0.0' }, approved);
+    expect(io.result).toMatchObject({ outcome: 'rolled-back', database: 'restored' });
+    expect(restoredOn.get(io.workflowId)).toEqual([ioTaskQueue]);
+    const plain = await rollback({ plan: plan() }, { restoreDatabase: true, toVersion: '1.0.0' }, approved);
+    expect(plain.result).toMatchObject({ outcome: 'rolled-back', database: 'restored' });
+    expect(restoredOn.get(plain.workflowId)).toEqual([taskQueue]);
   }, 60_000);
 
   test('no decision before the timeout keeps the database (never restored)', async () => {
