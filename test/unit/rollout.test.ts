@@ -167,7 +167,7 @@ describe('replicaSetSettled (the ReplicaSet behind a rolled-out Deployment)', ()
     expect(s.message).toMatch(/0 of 4 replicas of "api-gateway-3" are available/);
   });
 
-  test('settled: the current revision\'s ReplicaSet is caught up, older ones do not count', () => {
+  test("settled: the current revision's ReplicaSet is caught up, older ones do not count", () => {
     const old = rs({ revision: '2', generation: 9, status: { observedGeneration: 1 } });
     expect(replicaSetSettled(d, [old, rs({})])).toEqual(rolloutStatus(d));
     expect(replicaSetSettled(d, [old, rs({})]).done).toBe(true);
