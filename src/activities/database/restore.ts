@@ -1,7 +1,7 @@
 /**
  * The runbook's "Database Rollback": a backup object, checked against its
  * recorded checksum before the database is touched, then streamed (download
- * -> hash -> pg_restore -> psql) into one transaction that first empties the
+ * -> hash [-> zstd -d for a .dump.zst] -> pg_restore -> psql) into one transaction that first empties the
  * schemas the role owns, so the database ends exactly as backed up or, on
  * any failure, exactly as it was. Row counts are then compared with the
  * backup's: a difference found after COMMIT is part of the result (the data
@@ -14,28 +14,31 @@ import {
   headProblems,
   isTransientPgMessage,
   parseBackupKey,
+  restoreCodec,
   restorePreludeSql,
   rowCountDifferences,
   toolErrorSummary,
+  ZSTD_DECOMPRESS_ARGS,
 } from '../../domain/backup';
 import { ErrorType } from '../../domain/errors';
 import type { PgTarget } from '../clients/postgres';
-import { lastLines, startTool } from '../clients/process';
+import { childEnv, lastLines, startTool } from '../clients/process';
 import { storageFailure } from '../clients/s3';
 import type { DatabaseProgress, RestoreRequest, RestoreResult } from '../contracts';
 import { checkedWorkflowId, fail, invalidInput } from '../failures';
 import { activityLogger } from '../runtime';
-import { cancelled, toolPath, type DatabaseContext } from './context';
+import { cancelled, toolPath, ZSTD, type DatabaseContext } from './context';
 import { countRows } from './row-counts';
-import { heartbeatTicker, InsertAfterBegin, Meter } from './streams';
+import { heartbeatTicker, InsertAfterBegin, Meter, settleWithin } from './streams';
 
-/** download -> hash (the last chunk held until it matches) -> pg_restore -> psql, in one transaction. */
+/** download -> hash (the last chunk held until it matches) [-> zstd -d] -> pg_restore -> psql, in one transaction. */
 async function restoreStream(
   ctx: DatabaseContext,
   t: PgTarget,
   key: string,
   etag: string | undefined,
   expected: { sha256: string; bytes: number },
+  zstd: boolean,
   progress: DatabaseProgress,
   signal?: AbortSignal,
 ): Promise<void> {
@@ -60,8 +63,13 @@ async function restoreStream(
   // psql runs it, with the prelude inserted after BEGIN. COMMIT comes last, so any failure
   // upstream (download, checksum, pg_restore) leaves psql with an open transaction that the
   // server rolls back; psql is also killed before its input is closed.
+  // A .dump.zst object goes through `zstd -d`, whose stdout is handed to pg_restore as its stdin
+  // (a pipe between the two programs): nothing is written to local disk.
+  const unzstd = zstd
+    ? startTool(ZSTD, ZSTD_DECOMPRESS_ARGS, childEnv(ctx.env), { stdin: 'pipe', stdout: 'pipe' })
+    : undefined;
   const restore = startTool(toolPath(cfg, 'pg_restore'), ['--single-transaction', '--file=-'], t.toolEnv, {
-    stdin: 'pipe',
+    stdin: unzstd ? unzstd.child.stdout! : 'pipe',
     stdout: 'pipe',
   });
   const psql = startTool(
@@ -80,13 +88,14 @@ async function restoreStream(
     }
     psql.kill('SIGKILL'); // first, before its input can end
     restore.kill('SIGKILL');
+    unzstd?.kill('SIGKILL');
     body.destroy();
   };
   const onAbort = () => stopAll(cancelled('restore'), true);
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
     const inbound = new Promise<void>((resolve) =>
-      pipeline(body, meter, restore.child.stdin!, (err) => {
+      pipeline(body, meter, (unzstd ?? restore).child.stdin!, (err) => {
         if (err && (err as { code?: string }).code !== 'EPIPE') stopAll(err, true);
         resolve();
       }),
@@ -102,12 +111,22 @@ async function restoreStream(
         },
       ),
     );
-    const restoreExit = restore.exit.then((r) => {
+    // zstd that fails (a frame it cannot read) ends pg_restore's input early: zstd's message is the cause.
+    const unzstdExit = unzstd?.exit.then((r) => {
+      if (r.code !== 0 && !firstError) {
+        const how = r.signal ? `was killed by ${r.signal}` : `failed`;
+        stopAll(new Error(ctx.redact(`zstd -d ${how}: ${toolErrorSummary(unzstd.stderr())}`)), false);
+      }
+      return r;
+    });
+    const restoreExit = restore.exit.then(async (r) => {
+      // Let zstd's exit, which pg_restore's failure may follow, speak first.
+      if (r.code !== 0 && unzstd) await settleWithin(unzstd.exit, 1000);
       if (r.code !== 0 && !firstError)
         stopAll(new Error(ctx.redact(`pg_restore failed: ${toolErrorSummary(restore.stderr())}`)), false);
       return r;
     });
-    const [psqlExit] = await Promise.all([psql.exit, restoreExit, inbound, outbound]);
+    const [psqlExit] = await Promise.all([psql.exit, restoreExit, inbound, outbound, unzstdExit]);
     if (signal?.aborted) throw cancelled('restore');
     // psql that ended by itself (we only ever SIGKILL it) is the cause: whatever broke upstream
     // afterwards (pg_restore's pipe, the download stream) is its consequence.
@@ -126,7 +145,11 @@ async function restoreStream(
   } catch (err) {
     stopAll(err as Error, false);
     if ((err as { code?: string }).code === 'ENOENT')
-      throw fail.RestoreFailed('cannot run pg_restore or psql: not found (set database.clientBin)');
+      throw fail.RestoreFailed(
+        (err as { path?: string }).path === ZSTD
+          ? `cannot run ${ZSTD}: not found (install zstd to restore ${key})`
+          : 'cannot run pg_restore or psql: not found (set database.clientBin)',
+      );
     throw err;
   } finally {
     signal?.removeEventListener('abort', onAbort);
@@ -158,7 +181,7 @@ export function restoreActivities(ctx: DatabaseContext) {
       const parsed = parseBackupKey(key, cfg.backup.prefix);
       if (!parsed) {
         throw invalidInput(
-          `${key} is not a backup key under ${cfg.backup.prefix} (<database>_<version>_<timestamp>.dump)`,
+          `${key} is not a backup key under ${cfg.backup.prefix} (<database>_<version>_<timestamp>.dump or .dump.zst)`,
         );
       }
       // Another database's dump never replaces this one (a drill into a scratch copy names its target itself).
@@ -184,7 +207,11 @@ export function restoreActivities(ctx: DatabaseContext) {
         }
         if (!h) throw fail.RestoreFailed(`no backup ${key} in s3://${objects.bucket}`);
         const meta = decodeMetadata(h.Metadata);
-        const problems = headProblems({ contentLength: h.ContentLength, metadata: meta });
+        const codec = restoreCodec(parsed, meta);
+        const problems = [
+          ...headProblems({ contentLength: h.ContentLength, metadata: meta }),
+          ...('problem' in codec ? [codec.problem] : []),
+        ];
         if (problems.length)
           throw fail.BackupNotVerified(`${key} is not a verified backup: ${problems.join('; ')}`, undefined, false);
         const expected = { sha256: meta.sha256!, bytes: meta.bytes! };
@@ -218,7 +245,7 @@ export function restoreActivities(ctx: DatabaseContext) {
         // 2. download -> hash (last chunk held until it matches again) -> pg_restore -> psql, one transaction.
         Object.assign(progress, { phase: 'restoring', bytes: 0 });
         rt.heartbeat({ ...progress });
-        await restoreStream(ctx, t, key, h.ETag, expected, progress, signal);
+        await restoreStream(ctx, t, key, h.ETag, expected, 'zstd' in codec && codec.zstd, progress, signal);
 
         // 3. The runbook's verification queries, compared with the counts recorded in the backup.
         progress.phase = 'verifying';
