@@ -94,15 +94,20 @@ async function dumpToBucket(
     queueSize: cfg.backup.queueSize,
     contentType: backupContentType(cfg.backup.codec),
   });
+  // Cancelled: the upload's input fails, so the upload ends once its parts in flight have returned
+  // and it has aborted itself (upload.abort() would return at once, while a part still being
+  // written could bring the multipart upload back after it was aborted). An upload that had
+  // already read its whole input completes, and its object is deleted below.
   const onAbort = () => {
     killedByUs = true;
     killAll();
-    void upload.abort();
+    meter.destroy(cancelled('backup'));
   };
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
     if (signal?.aborted) onAbort();
     const out = await upload.done();
+    if (signal?.aborted) throw cancelled('backup');
     return { bytes: meter.bytes, sha256: meter.digest(), etag: out.ETag };
   } catch (err) {
     const stillRunning = tools.some((tool) => tool.child.exitCode === null && tool.child.signalCode === null);
@@ -116,7 +121,10 @@ async function dumpToBucket(
       zstd ? settleWithin(zstd.exit, 5000) : undefined,
     ]);
     await ctx.objects.abortUploads(key);
-    if (signal?.aborted) throw cancelled('backup');
+    if (signal?.aborted) {
+      await ctx.objects.deleteQuietly(key);
+      throw cancelled('backup');
+    }
     if ((err as { code?: string }).code === 'ENOENT') {
       const missing = (err as { path?: string }).path === ZSTD;
       throw fail.BackupFailed(
@@ -127,7 +135,7 @@ async function dumpToBucket(
     }
     if (!killedByUs) {
       // A zstd that died leaves pg_dump writing into a broken pipe: then zstd is the cause, not pg_dump.
-      const dumpBrokePipe = /could not write|broken pipe/i.test(dump.stderr());
+      const dumpBrokePipe = dumpExit?.signal === 'SIGPIPE' || /could not write|broken pipe/i.test(dump.stderr());
       if (failed(dumpExit) && !(failed(zstdExit) && dumpBrokePipe)) {
         const msg = ctx.redact(`pg_dump of ${t.database} failed: ${toolErrorSummary(dump.stderr())}`);
         if (isTransientPgMessage(dump.stderr())) throw fail.DatabaseUnavailable(msg);

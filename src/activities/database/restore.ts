@@ -29,7 +29,7 @@ import { checkedWorkflowId, fail, invalidInput } from '../failures';
 import { activityLogger } from '../runtime';
 import { cancelled, toolPath, ZSTD, type DatabaseContext } from './context';
 import { countRows } from './row-counts';
-import { heartbeatTicker, InsertAfterBegin, Meter, settleWithin } from './streams';
+import { heartbeatTicker, InsertAfterBegin, Meter } from './streams';
 
 /** download -> hash (the last chunk held until it matches) [-> zstd -d] -> pg_restore -> psql, in one transaction. */
 async function restoreStream(
@@ -111,23 +111,35 @@ async function restoreStream(
         },
       ),
     );
-    // zstd that fails (a frame it cannot read) ends pg_restore's input early: zstd's message is the cause.
+    // zstd that failed by itself (a frame it cannot read; not killed by us, not a broken pipe after
+    // pg_restore or psql died) is the cause of whatever pg_restore and psql then say. Its exit code
+    // decides: by the time its exit is seen, stopAll may already have signalled the finished process.
+    let unzstdFailure: Error | undefined;
     const unzstdExit = unzstd?.exit.then((r) => {
-      if (r.code !== 0 && !firstError) {
-        const how = r.signal ? `was killed by ${r.signal}` : `failed`;
-        stopAll(new Error(ctx.redact(`zstd -d ${how}: ${toolErrorSummary(unzstd.stderr())}`)), false);
+      // zstd -q prints only its errors: what it said counts even when our SIGKILL reached it while it was exiting.
+      const said = unzstd.stderr().trim();
+      const ownError = r.code !== 0 && !!said && !/broken pipe|write error/i.test(said);
+      const ownSignal = r.signal !== null && r.signal !== 'SIGPIPE' && !unzstd.child.killed;
+      if (ownError || ownSignal) {
+        const how = ownError ? `failed: ${toolErrorSummary(said)}` : `was killed by ${r.signal}`;
+        unzstdFailure = new Error(ctx.redact(`zstd -d ${how}`));
+        stopAll(unzstdFailure, false);
       }
       return r;
     });
-    const restoreExit = restore.exit.then(async (r) => {
-      // Let zstd's exit, which pg_restore's failure may follow, speak first.
-      if (r.code !== 0 && unzstd) await settleWithin(unzstd.exit, 1000);
+    const restoreExit = restore.exit.then((r) => {
       if (r.code !== 0 && !firstError)
         stopAll(new Error(ctx.redact(`pg_restore failed: ${toolErrorSummary(restore.stderr())}`)), false);
       return r;
     });
     const [psqlExit] = await Promise.all([psql.exit, restoreExit, inbound, outbound, unzstdExit]);
     if (signal?.aborted) throw cancelled('restore');
+    // A download that failed first truncated zstd's input: then zstd's complaint is the consequence.
+    if (unzstdFailure && !upstreamError)
+      throw fail.RestoreFailed(
+        `restore of ${key} into ${t.database} failed and was rolled back: ${unzstdFailure.message}`,
+        { stderr: ctx.redact(lastLines(unzstd!.stderr(), 20)) },
+      );
     // psql that ended by itself (we only ever SIGKILL it) is the cause: whatever broke upstream
     // afterwards (pg_restore's pipe, the download stream) is its consequence.
     if (psqlExit.code !== 0 && psqlExit.signal !== 'SIGKILL') {
