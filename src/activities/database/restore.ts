@@ -254,7 +254,7 @@ export function restoreActivities(ctx: DatabaseContext) {
         }
         if (signal?.aborted) throw cancelled('restore');
 
-        // 2. download -> hash (last chunk held until it matches again) -> pg_restore -> psql, one transaction.
+        // 2. download -> hash (last chunk held until it matches again) [-> zstd -d] -> pg_restore -> psql, one transaction.
         Object.assign(progress, { phase: 'restoring', bytes: 0 });
         rt.heartbeat({ ...progress });
         await restoreStream(ctx, t, key, h.ETag, expected, 'zstd' in codec && codec.zstd, progress, signal);
