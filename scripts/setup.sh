@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages behind the sandbox (see scripts/sandbox) and the tool venv.
-APT_PACKAGES=(git openssh-client python3-venv openssl busybox-static docker.io docker-registry postgresql redis-server exim4-daemon-light prometheus influxdb graphite-carbon graphite-web gunicorn chromium awscli gzip)
+APT_PACKAGES=(git openssh-client python3-venv openssl busybox-static docker.io docker-registry postgresql redis-server exim4-daemon-light prometheus influxdb graphite-carbon graphite-web gunicorn chromium awscli gzip zstd)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then

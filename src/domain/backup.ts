@@ -4,14 +4,70 @@
  * so the rules are tested without a bucket (design §3.6); the adapter in
  * activities/database/ does the I/O.
  *
- * Key: `<prefix><database>_<version>_<timestamp>.dump`, the runbook's
+ * Key: `<prefix><database>_<version>_<timestamp>.dump[.zst]`, the runbook's
  * `postgres/ai_saas_prod_${VERSION}_<time>` with a sortable UTC timestamp.
  * Versions never contain "_" (domain/version.ts), database names may, so keys
- * are parsed from the right.
+ * are parsed from the right. The suffix names the codec: `.dump.zst` is a
+ * pg_dump custom-format archive inside a zstd frame; `.dump` is the archive
+ * as pg_dump wrote it (compressed by pg_dump's own zlib, or not at all),
+ * which is every backup made before zstd and every gzip or none backup since.
  */
 
-/** pg_dump's custom format (`-Fc`): compressed by pg_dump itself, restored with pg_restore. */
+/** pg_dump's custom format (`-Fc`), restored with pg_restore. */
 export const BACKUP_EXTENSION = 'dump';
+
+// --- codecs -------------------------------------------------------------------
+
+/**
+ * How a dump is compressed (config backup.codec):
+ * - `zstd`: `pg_dump -Fc -Z0` piped through a separate, multi-threaded
+ *   `zstd -T0`, so compression no longer runs on pg_dump's one thread;
+ * - `gzip`: pg_dump's own zlib (`-Fc -Z<level>`), the format of every backup
+ *   made before zstd;
+ * - `none`: `pg_dump -Fc -Z0`.
+ */
+export const BACKUP_CODECS = ['zstd', 'gzip', 'none'] as const;
+export type BackupCodec = (typeof BACKUP_CODECS)[number];
+
+/** The levels each codec accepts: zstd's CLI levels without --ultra, pg_dump's -Z. */
+export const CODEC_LEVELS: Record<BackupCodec, { min: number; max: number }> = {
+  zstd: { min: 1, max: 19 },
+  gzip: { min: 0, max: 9 },
+  none: { min: 0, max: 19 },
+};
+
+/** Why `level` does not suit `codec` (undefined: it does); `none` takes any level and ignores it. */
+export function codecLevelProblem(codec: BackupCodec, level: number): string | undefined {
+  const { min, max } = CODEC_LEVELS[codec];
+  if (level >= min && level <= max) return undefined;
+  const hint = codec === 'zstd' && level === 0 ? ' (for an uncompressed dump, set codec: none)' : '';
+  return `compressionLevel ${level} does not suit codec ${codec}: it takes ${min}-${max}${hint}`;
+}
+
+/** The key suffix after the timestamp: the object says how it is compressed. */
+export function backupSuffix(codec: BackupCodec): string {
+  return codec === 'zstd' ? `.${BACKUP_EXTENSION}.zst` : `.${BACKUP_EXTENSION}`;
+}
+
+/** The object's Content-Type: a zstd frame, or pg_dump's archive (binary, whatever pg_dump compressed inside it). */
+export function backupContentType(codec: BackupCodec): string {
+  return codec === 'zstd' ? 'application/zstd' : 'application/octet-stream';
+}
+
+/**
+ * The processes of one backup, as argument arrays: pg_dump's `--compress`,
+ * and the compressor between pg_dump and the upload when the codec is not
+ * pg_dump's own. zstd reads stdin and writes stdout; `-T0` uses every core.
+ */
+export function dumpCompression(codec: BackupCodec, level: number): { pgDumpLevel: number; zstdArgs?: string[] } {
+  const problem = codecLevelProblem(codec, level);
+  if (problem) throw new Error(problem);
+  if (codec === 'zstd') return { pgDumpLevel: 0, zstdArgs: ['-q', '-T0', `-${level}`, '-c'] };
+  return { pgDumpLevel: codec === 'gzip' ? level : 0 };
+}
+
+/** zstd's arguments for a restore: decompress stdin to stdout. */
+export const ZSTD_DECOMPRESS_ARGS: readonly string[] = ['-q', '-d', '-c'];
 
 const DATABASE_RE = /^[a-zA-Z_][a-zA-Z0-9_]{0,62}$/;
 const KEY_VERSION_RE = /^[0-9A-Za-z.-]{1,128}$/;
@@ -44,8 +100,14 @@ export function backupKeyPrefix(prefix: string, database: string, version: strin
   return `${prefix}${database}_${version}_`;
 }
 
-export function backupKey(p: { prefix: string; database: string; version: string; at: Date }): string {
-  return `${backupKeyPrefix(p.prefix, p.database, p.version)}${backupTimestamp(p.at)}.${BACKUP_EXTENSION}`;
+export function backupKey(p: {
+  prefix: string;
+  database: string;
+  version: string;
+  at: Date;
+  codec?: BackupCodec;
+}): string {
+  return `${backupKeyPrefix(p.prefix, p.database, p.version)}${backupTimestamp(p.at)}${backupSuffix(p.codec ?? 'gzip')}`;
 }
 
 export interface ParsedBackupKey {
@@ -53,20 +115,24 @@ export interface ParsedBackupKey {
   database: string;
   version: string;
   createdAt: Date;
+  /** `.dump.zst`: the archive is inside a zstd frame; otherwise pg_restore reads the object as it is. */
+  zstd: boolean;
 }
 
 /** Undefined for anything that is not a backup key under `prefix` (other files in the bucket are ignored, never guessed at). */
 export function parseBackupKey(key: string, prefix: string): ParsedBackupKey | undefined {
   if (!key.startsWith(prefix)) return undefined;
   const name = key.slice(prefix.length);
-  if (name.includes('/') || !name.endsWith(`.${BACKUP_EXTENSION}`)) return undefined;
-  const parts = name.slice(0, -(BACKUP_EXTENSION.length + 1)).split('_');
+  if (name.includes('/')) return undefined;
+  const suffix = [backupSuffix('zstd'), backupSuffix('none')].find((s) => name.endsWith(s));
+  if (!suffix) return undefined;
+  const parts = name.slice(0, -suffix.length).split('_');
   if (parts.length < 3) return undefined;
   const createdAt = parseBackupTimestamp(parts[parts.length - 1]);
   const version = parts[parts.length - 2];
   const database = parts.slice(0, -2).join('_');
   if (!createdAt || !KEY_VERSION_RE.test(version) || !isDatabaseName(database)) return undefined;
-  return { key, database, version, createdAt };
+  return { key, database, version, createdAt, zstd: suffix === backupSuffix('zstd') };
 }
 
 // --- metadata ---------------------------------------------------------------
@@ -87,6 +153,10 @@ export interface BackupMetadata {
   bytes?: number;
   /** Rows per verified table in the dump's snapshot; restore compares against them. */
   rowCounts?: Record<string, number>;
+  /** How it was compressed; absent on backups made before zstd (pg_dump's own format, read as it is). */
+  codec?: BackupCodec;
+  /** The codec's level (zstd -<n>, pg_dump -Z<n>). */
+  level?: number;
 }
 
 /** S3 allows 2 KB of user metadata; row counts beyond this budget are left out rather than failing the backup. */
@@ -101,6 +171,8 @@ export function encodeMetadata(m: BackupMetadata): Record<string, string> {
     'created-at': m.createdAt,
   };
   if (m.tool) out.tool = encodeURIComponent(m.tool);
+  if (m.codec) out.codec = m.codec;
+  if (m.level !== undefined) out.level = String(m.level);
   if (m.sha256 !== undefined) out.sha256 = m.sha256;
   if (m.bytes !== undefined) out.bytes = String(m.bytes);
   if (m.rowCounts) {
@@ -130,6 +202,8 @@ export function decodeMetadata(raw: Record<string, string> | undefined): Partial
   if (r['created-at']) out.createdAt = r['created-at'];
   const tool = decode(r.tool);
   if (tool) out.tool = tool;
+  if ((BACKUP_CODECS as readonly string[]).includes(r.codec ?? '')) out.codec = r.codec as BackupCodec;
+  if (r.level && /^\d{1,2}$/.test(r.level)) out.level = Number(r.level);
   if (r.sha256 && SHA256_RE.test(r.sha256)) out.sha256 = r.sha256;
   if (r.bytes && /^\d{1,16}$/.test(r.bytes)) out.bytes = Number(r.bytes);
   const counts = decode(r['row-counts']);
@@ -144,6 +218,24 @@ export function decodeMetadata(raw: Record<string, string> | undefined): Partial
     }
   }
   return out;
+}
+
+/**
+ * Whether a restore pipes the object through `zstd -d` before pg_restore:
+ * the key's suffix says so, and a codec in the metadata must agree with it
+ * (a renamed object is not restored on a guess). Objects without a codec in
+ * their metadata are backups made before zstd: pg_restore reads them as they are.
+ */
+export function restoreCodec(
+  parsed: Pick<ParsedBackupKey, 'key' | 'zstd'>,
+  metadata: Pick<Partial<BackupMetadata>, 'codec'>,
+): { zstd: boolean } | { problem: string } {
+  const c = metadata.codec;
+  if (c !== undefined && (c === 'zstd') !== parsed.zstd)
+    return {
+      problem: `its key ends in ${parsed.zstd ? backupSuffix('zstd') : backupSuffix('none')} but its metadata says codec ${c}`,
+    };
+  return { zstd: parsed.zstd };
 }
 
 /**

@@ -151,7 +151,7 @@ export function backupKeyProblem(key: string, backup: { prefix: string; database
     return `backupKey ${JSON.stringify(key)} contains ".." or ".": give the key as listed in the bucket`;
   const parsed = parseBackupKey(key, backup.prefix);
   if (!parsed)
-    return `backupKey ${JSON.stringify(key)} is not a backup under ${backup.prefix} (${backup.prefix}<database>_<version>_<timestamp>.dump)`;
+    return `backupKey ${JSON.stringify(key)} is not a backup under ${backup.prefix} (${backup.prefix}<database>_<version>_<timestamp>.dump or .dump.zst)`;
   if (parsed.database !== backup.database)
     return `backupKey ${JSON.stringify(key)} is a backup of ${parsed.database}, not of ${backup.database}`;
   return undefined;

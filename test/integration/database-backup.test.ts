@@ -20,16 +20,16 @@ import {
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { Client } from 'pg';
 import type { DatabaseProgress } from '../../src/activities/contracts';
 import { databaseActivities } from '../../src/activities/database';
 import { CREATE_MIGRATIONS_TABLE_SQL } from '../../src/domain/migrations';
-import { backupTimestamp } from '../../src/domain/backup';
+import { backupTimestamp, type BackupCodec } from '../../src/domain/backup';
 import { loadConfig } from '../../src/load-config';
 import { sandboxVar } from '../helpers/sandbox';
 import { REPO_ROOT } from '../helpers/tools';
@@ -155,6 +155,8 @@ interface Options {
   verifyReadBack?: boolean;
   now?: () => Date;
   limits?: { singleCopyBytes?: number; copyPartBytes?: number };
+  codec?: BackupCodec;
+  level?: number;
 }
 
 function activitiesFor(db: string, o: Options = {}) {
@@ -171,7 +173,13 @@ function activitiesFor(db: string, o: Options = {}) {
       verifyTables: o.verifyTables ?? base.database.verifyTables,
       lockTimeout: o.lockTimeout ?? base.database.lockTimeout,
     },
-    backup: { ...base.backup, prefix: PREFIX, verifyReadBack: o.verifyReadBack ?? false },
+    backup: {
+      ...base.backup,
+      prefix: PREFIX,
+      verifyReadBack: o.verifyReadBack ?? false,
+      codec: o.codec ?? base.backup.codec,
+      compressionLevel: o.level ?? base.backup.compressionLevel,
+    },
   };
   return databaseActivities({
     config,
@@ -205,6 +213,33 @@ async function failureOf(p: Promise<unknown>): Promise<ApplicationFailure> {
   );
   expect(err).toBeInstanceOf(ApplicationFailure);
   return err as ApplicationFailure;
+}
+
+async function objectBytes(key: string): Promise<Buffer> {
+  const got = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+  return Buffer.from(await got.Body!.transformToByteArray());
+}
+
+/** zstd -d of a whole buffer, with the same binary the activities run. */
+function zstdDecompressSync(data: Buffer): Buffer {
+  return execFileSync('zstd', ['-q', '-d', '-c'], { input: data, maxBuffer: 512 * 1024 * 1024 });
+}
+
+/** This process's child processes running `name` (the activities' own zstd), by pid. */
+function childrenNamed(name: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // pid (comm) state ppid ...
+      const m = /^\d+ \((.*)\) \S+ (\d+)/.exec(stat);
+      if (m && m[1] === name && Number(m[2]) === process.pid) pids.push(Number(entry));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return pids;
 }
 
 async function keysUnder(prefix: string): Promise<string[]> {
@@ -312,12 +347,13 @@ describe('round trip', () => {
     before = await fingerprint(db);
   });
 
-  test('backup streams pg_dump into the bucket, records checksum, size and row counts, and verifies them', async () => {
+  test('backup streams pg_dump through zstd into the bucket, records checksum, size, codec and row counts, and verifies them', async () => {
     const acts = activitiesFor(db, { verifyReadBack: true });
+    expect(loadConfig(path.join(REPO_ROOT, 'deploy.config.yaml'), process.env).backup.codec).toBe('zstd');
     const beats: DatabaseProgress[] = [];
     backup = await inActivity(() => acts.backupDatabase({ workflowId: `wf-${RUN}`, version: 'v1.0.1' }), { beats });
     expect(backup).toMatchObject({ bucket: BUCKET, database: db, version: '1.0.1', reused: false, readBack: true });
-    expect(backup.key).toMatch(new RegExp(`^${PREFIX}${db}_1\\.0\\.1_\\d{8}T\\d{6}Z\\.dump$`));
+    expect(backup.key).toMatch(new RegExp(`^${PREFIX}${db}_1\\.0\\.1_\\d{8}T\\d{6}Z\\.dump\\.zst$`));
     expect(backup.rowCounts).toEqual({
       users: 1000,
       conversations: expect.any(Number),
@@ -334,17 +370,24 @@ describe('round trip', () => {
       database: db,
       version: '1.0.1',
       'workflow-id': `wf-${RUN}`,
+      codec: 'zstd',
+      level: '1',
     });
+    expect(head.ContentType).toBe('application/zstd');
     expect(decodeURIComponent(head.Metadata!.tool)).toMatch(/^pg_dump \(PostgreSQL\) 15/);
-    // The object is a pg_dump custom-format archive.
-    const got = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: backup.key, Range: 'bytes=0-4' }));
-    expect(Buffer.from(await got.Body!.transformToByteArray()).toString('latin1')).toBe('PGDMP');
+    // The object is a zstd frame around a pg_dump custom-format archive (pg_dump -Z0: its data is not compressed twice).
+    const whole = await objectBytes(backup.key);
+    expect(whole.subarray(0, 4).toString('hex')).toBe('28b52ffd');
+    const archive = zstdDecompressSync(whole);
+    expect(archive.subarray(0, 5).toString('latin1')).toBe('PGDMP');
+    expect(archive.length).toBeGreaterThan(whole.length);
   });
 
   test("a rollback's backup key is looked up in the bucket: the backup exists, a key beside it does not", async () => {
     const acts = activitiesFor(db);
     expect(await acts.backupExists(backup.key)).toBe(true);
-    expect(await acts.backupExists(backup.key.replace(/\d{6}Z\.dump$/, '000000Z.dump'))).toBe(false);
+    expect(await acts.backupExists(backup.key.replace(/\d{6}Z\.dump\.zst$/, '000000Z.dump.zst'))).toBe(false);
+    expect(await acts.backupExists(backup.key.replace(/\.zst$/, ''))).toBe(false);
   });
 
   test('a retried backup of the same workflow and version reuses the verified object', async () => {
@@ -475,12 +518,12 @@ describe('round trip', () => {
   test('a backup whose bytes no longer match its checksum is refused before the database is touched', async () => {
     const head = await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: backup.key }));
     // The same backup one second later (a real time: adding 1 to HHMMSS as a number made 59 s into 60 s).
-    const key = backup.key.replace(/(\d{8})T(\d{6})Z\.dump$/, (_m, d: string, t: string) => {
+    const key = backup.key.replace(/(\d{8})T(\d{6})Z\.dump\.zst$/, (_m, d: string, t: string) => {
       const at = new Date(
         Date.UTC(+d.slice(0, 4), +d.slice(4, 6) - 1, +d.slice(6, 8), +t.slice(0, 2), +t.slice(2, 4), +t.slice(4, 6)) +
           1000,
       );
-      return `${backupTimestamp(at)}.dump`;
+      return `${backupTimestamp(at)}.dump.zst`;
     });
     expect(key).not.toBe(backup.key);
     const body = Buffer.from(
@@ -582,6 +625,151 @@ describe('issue 16 item 8: restored but not verified', () => {
     );
     expect(again).toMatchObject({ key: backup.key, verified: true, differences: [] });
     expect(await fingerprint(db)).toEqual(before);
+  });
+});
+
+describe('codecs', () => {
+  let db: string;
+  let before: Record<string, string>;
+
+  beforeAll(async () => {
+    db = await createDatabase('codecs');
+    await loadPlatform(db);
+    before = await fingerprint(db);
+  });
+
+  /** Changes every table the platform has, so that a restore has something to put back. */
+  const scramble = () =>
+    admin(
+      db,
+      [
+        'SET ROLE app',
+        "UPDATE users SET display_name = 'changed' WHERE id < 50",
+        'DELETE FROM messages WHERE id % 2 = 0',
+        'CREATE TABLE added_later (id int PRIMARY KEY)',
+      ].join(';\n'),
+    );
+
+  /** `key`'s bytes under `to`, with `metadata` instead of its own. */
+  async function copyAs(key: string, to: string, metadata: (m: Record<string, string>) => Record<string, string>) {
+    const head = await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key }));
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: BUCKET,
+        Key: to,
+        Body: await objectBytes(key),
+        Metadata: metadata(head.Metadata!),
+      }),
+    );
+  }
+
+  test.each([
+    ['gzip', 1],
+    ['none', 0],
+  ] as const)("codec %s: pg_dump's own archive under .dump, restored to the row", async (codec, level) => {
+    const acts = activitiesFor(db, { codec, level, verifyReadBack: true });
+    const b = await inActivity(() => acts.backupDatabase({ workflowId: `wf-${RUN}-${codec}`, version: '1.1.0' }));
+    expect(b.key).toMatch(new RegExp(`^${PREFIX}${db}_1\\.1\\.0_\\d{8}T\\d{6}Z\\.dump$`));
+    const head = await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: b.key }));
+    expect(head.ContentType).toBe('application/octet-stream');
+    expect(head.Metadata).toMatchObject({ codec, sha256: b.sha256 });
+    expect(head.Metadata!.level).toBe(codec === 'none' ? undefined : String(level));
+    expect((await objectBytes(b.key)).subarray(0, 5).toString('latin1')).toBe('PGDMP');
+
+    await scramble();
+    expect(await fingerprint(db)).not.toEqual(before);
+    const r = await inActivity(() =>
+      acts.restoreDatabase({ workflowId: `wf-${RUN}-${codec}`, key: b.key, confirmKey: b.key }),
+    );
+    expect(r).toMatchObject({ verified: true, differences: [], tables: b.rowCounts });
+    expect(await fingerprint(db)).toEqual(before);
+    await s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: b.key }));
+  });
+
+  test('zstd is smaller than gzip -1 here and restores to the row; the row counts agree', async () => {
+    const z = await inActivity(() =>
+      activitiesFor(db).backupDatabase({ workflowId: `wf-${RUN}-zstd`, version: '1.2.0' }),
+    );
+    const g = await inActivity(() =>
+      activitiesFor(db, { codec: 'gzip', level: 1 }).backupDatabase({ workflowId: `wf-${RUN}-gzip`, version: '1.2.0' }),
+    );
+    expect(z.key.endsWith('.dump.zst')).toBe(true);
+    expect(g.key.endsWith('.dump')).toBe(true);
+    expect(z.rowCounts).toEqual(g.rowCounts);
+    expect(z.bytes).toBeLessThan(g.bytes * 1.1);
+    await scramble();
+    // Whatever codec this worker is configured with, the object's own says how to read it.
+    const r = await inActivity(() =>
+      activitiesFor(db, { codec: 'gzip' }).restoreDatabase({
+        workflowId: `wf-${RUN}-zstd`,
+        key: z.key,
+        confirmKey: z.key,
+      }),
+    );
+    expect(r).toMatchObject({ verified: true, tables: z.rowCounts, expectedTables: z.rowCounts });
+    expect(await fingerprint(db)).toEqual(before);
+  });
+
+  test('a backup made before zstd (a .dump without codec metadata) still restores', async () => {
+    const old = await inActivity(() =>
+      activitiesFor(db, { codec: 'gzip', level: 1 }).backupDatabase({ workflowId: `wf-${RUN}-old`, version: '0.9.0' }),
+    );
+    // As the code before zstd wrote it: pg_dump -Fc -Z1, and metadata with no codec or level.
+    const key = old.key.replace('_0.9.0_', '_0.9.1_');
+    await copyAs(old.key, key, ({ codec: _c, level: _l, ...m }) => m);
+    const head = await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key }));
+    expect(head.Metadata!.codec).toBeUndefined();
+    await scramble();
+    const r = await inActivity(() =>
+      activitiesFor(db).restoreDatabase({ workflowId: `wf-${RUN}-old`, key, confirmKey: key }),
+    );
+    expect(r).toMatchObject({ verified: true, sha256: old.sha256 });
+    expect(await fingerprint(db)).toEqual(before);
+  });
+
+  test("a .dump.zst that zstd cannot read fails the restore with zstd's message and rolls back", async () => {
+    const g = await inActivity(() =>
+      activitiesFor(db, { codec: 'gzip', level: 1 }).backupDatabase({
+        workflowId: `wf-${RUN}-notzstd`,
+        version: '1.3.0',
+      }),
+    );
+    // pg_dump's archive renamed .dump.zst: its checksum matches (it is what was uploaded), but it is no zstd frame.
+    const key = `${g.key}.zst`;
+    await copyAs(g.key, key, ({ codec: _c, level: _l, ...m }) => m);
+    await scramble();
+    const changed = await fingerprint(db);
+    const f = await failureOf(
+      inActivity(() => activitiesFor(db).restoreDatabase({ workflowId: `wf-${RUN}-notzstd`, key, confirmKey: key })),
+    );
+    expect(f.type).toBe('RestoreFailed');
+    expect(f.nonRetryable).toBe(true);
+    expect(f.message).toMatch(
+      new RegExp(
+        `^restore of ${key.replace(/\./g, '\\.')} into ${db} failed and was rolled back: zstd -d failed: .*unsupported format`,
+        'i',
+      ),
+    );
+    expect(await fingerprint(db)).toEqual(changed);
+
+    // The same bytes whose metadata says zstd under a .dump key: not restored on a guess.
+    const mislabelled = g.key.replace('_1.3.0_', '_1.3.1_');
+    await copyAs(g.key, mislabelled, (m) => ({ ...m, codec: 'zstd' }));
+    const n = await failureOf(
+      inActivity(() =>
+        activitiesFor(db).restoreDatabase({
+          workflowId: `wf-${RUN}-notzstd`,
+          key: mislabelled,
+          confirmKey: mislabelled,
+        }),
+      ),
+    );
+    expect(n.type).toBe('BackupNotVerified');
+    expect(n.nonRetryable).toBe(true);
+    expect(n.message).toBe(
+      `${mislabelled} is not a verified backup: its key ends in .dump but its metadata says codec zstd`,
+    );
+    expect(await fingerprint(db)).toEqual(changed);
   });
 });
 
@@ -743,6 +931,32 @@ describe('object store faults', () => {
     const head = await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: r.key }));
     expect(head.ETag).toMatch(/-\d+"$/);
     expect([head.ContentLength, head.Metadata?.sha256]).toEqual([r.bytes, r.sha256]);
+  });
+
+  test('a zstd killed mid-backup fails the backup as BackupFailed naming zstd, and leaves nothing behind', async () => {
+    const env = quietEnvironment();
+    const killed: number[] = [];
+    env.on('heartbeat', (d: DatabaseProgress) => {
+      if (d.phase !== 'dumping' || killed.length) return;
+      for (const pid of childrenNamed('zstd')) {
+        process.kill(pid, 'SIGKILL');
+        killed.push(pid);
+      }
+    });
+    // zstd -19 takes seconds over this table: it is still compressing at the first heartbeats.
+    const acts = activitiesFor(db, { verifyTables: [], codec: 'zstd', level: 19 });
+    const f = await failureOf(
+      inActivity(() => acts.backupDatabase({ workflowId: `wf-${RUN}-zstdkill`, version: '1.0.5' }), { env }),
+    );
+    expect(killed).toHaveLength(1);
+    expect(f.type).toBe('BackupFailed');
+    expect(f.nonRetryable).toBe(true);
+    expect(f.message).toBe(`zstd compressing the dump of ${db} was killed by SIGKILL`);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await keysUnder(`${PREFIX}${db}_1.0.5_`)).toEqual([]);
+    expect(await uploadsUnder(`${PREFIX}${db}_1.0.5_`)).toBe(0);
+    expect(childrenNamed('zstd')).toEqual([]);
+    expect(childrenNamed('pg_dump')).toEqual([]);
   });
 
   test('cancellation stops pg_dump and the upload and leaves nothing behind', async () => {

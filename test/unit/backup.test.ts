@@ -1,10 +1,13 @@
 import {
   backupAgeProblem,
+  backupContentType,
   backupKey,
   backupKeyPrefix,
   backupTimestamp,
+  codecLevelProblem,
   copyRanges,
   decodeMetadata,
+  dumpCompression,
   encodeMetadata,
   formatAge,
   headProblems,
@@ -13,10 +16,13 @@ import {
   latestBackup,
   parseBackupKey,
   parseBackupTimestamp,
+  restoreCodec,
   restorePreludeSql,
   rowCountDifferences,
   toolErrorSummary,
   newestOtherBackup,
+  ZSTD_DECOMPRESS_ARGS,
+  type BackupCodec,
 } from '../../src/domain/backup';
 
 const at = new Date('2026-11-26T03:08:11.456Z');
@@ -37,7 +43,26 @@ describe('backup keys', () => {
       database: 'ai_saas_prod',
       version: '2.0.0-rc.1',
       createdAt: new Date('2026-11-26T03:08:11Z'),
+      zstd: false,
     });
+  });
+
+  test("name their codec: .dump.zst is a zstd frame, .dump is pg_dump's archive as it wrote it (gzip, none, or before zstd)", () => {
+    const key = (codec?: BackupCodec) =>
+      backupKey({ prefix: 'postgres/', database: 'ai_saas_prod', version: '1.0.1', at, codec });
+    expect(key('zstd')).toBe('postgres/ai_saas_prod_1.0.1_20261126T030811Z.dump.zst');
+    expect(key('gzip')).toBe('postgres/ai_saas_prod_1.0.1_20261126T030811Z.dump');
+    expect(key('none')).toBe('postgres/ai_saas_prod_1.0.1_20261126T030811Z.dump');
+    expect(key()).toBe('postgres/ai_saas_prod_1.0.1_20261126T030811Z.dump');
+    expect(parseBackupKey(key('zstd'), 'postgres/')).toMatchObject({
+      database: 'ai_saas_prod',
+      version: '1.0.1',
+      zstd: true,
+    });
+    expect(parseBackupKey(key('gzip'), 'postgres/')).toMatchObject({ version: '1.0.1', zstd: false });
+    expect(backupContentType('zstd')).toBe('application/zstd');
+    expect(backupContentType('gzip')).toBe('application/octet-stream');
+    expect(backupContentType('none')).toBe('application/octet-stream');
   });
 
   test.each([
@@ -47,6 +72,8 @@ describe('backup keys', () => {
     ['no version', 'postgres/ai_20261126T030811Z.dump'],
     ['an impossible date', 'postgres/ai_saas_prod_1.0.1_20261341T030811Z.dump'],
     ['a bad database name', 'postgres/1db_1.0.1_20261126T030811Z.dump'],
+    ['another codec', 'postgres/ai_saas_prod_1.0.1_20261126T030811Z.dump.gz'],
+    ['a zstd frame of something else', 'postgres/ai_saas_prod_1.0.1_20261126T030811Z.sql.zst'],
   ])('ignore %s', (_what, key) => {
     expect(parseBackupKey(key, 'postgres/')).toBeUndefined();
   });
@@ -64,6 +91,47 @@ describe('backup keys', () => {
   });
 });
 
+describe('codecs', () => {
+  test("zstd runs beside pg_dump -Z0, multi-threaded, from stdin to stdout; gzip is pg_dump's own -Z; none is -Z0", () => {
+    expect(dumpCompression('zstd', 1)).toEqual({ pgDumpLevel: 0, zstdArgs: ['-q', '-T0', '-1', '-c'] });
+    expect(dumpCompression('zstd', 19)).toEqual({ pgDumpLevel: 0, zstdArgs: ['-q', '-T0', '-19', '-c'] });
+    expect(dumpCompression('gzip', 6)).toEqual({ pgDumpLevel: 6 });
+    expect(dumpCompression('gzip', 0)).toEqual({ pgDumpLevel: 0 });
+    expect(dumpCompression('none', 3)).toEqual({ pgDumpLevel: 0 });
+    expect(ZSTD_DECOMPRESS_ARGS).toEqual(['-q', '-d', '-c']);
+  });
+
+  test.each([
+    [
+      'zstd',
+      0,
+      'compressionLevel 0 does not suit codec zstd: it takes 1-19 (for an uncompressed dump, set codec: none)',
+    ],
+    ['zstd', 20, 'compressionLevel 20 does not suit codec zstd: it takes 1-19'],
+    ['gzip', 10, 'compressionLevel 10 does not suit codec gzip: it takes 0-9'],
+  ] as const)('a level %s does not take is refused: %s %i', (codec, level, message) => {
+    expect(codecLevelProblem(codec, level)).toBe(message);
+    expect(() => dumpCompression(codec, level)).toThrow(message);
+  });
+
+  test('a restore decompresses what the key says, and refuses a key whose metadata names another codec', () => {
+    const zst = { key: 'k.dump.zst', zstd: true };
+    const dump = { key: 'k.dump', zstd: false };
+    expect(restoreCodec(zst, { codec: 'zstd' })).toEqual({ zstd: true });
+    expect(restoreCodec(dump, { codec: 'gzip' })).toEqual({ zstd: false });
+    expect(restoreCodec(dump, { codec: 'none' })).toEqual({ zstd: false });
+    // Backups made before zstd have no codec in their metadata: pg_restore reads them as they are.
+    expect(restoreCodec(dump, {})).toEqual({ zstd: false });
+    expect(restoreCodec(zst, {})).toEqual({ zstd: true });
+    expect(restoreCodec(dump, { codec: 'zstd' })).toEqual({
+      problem: 'its key ends in .dump but its metadata says codec zstd',
+    });
+    expect(restoreCodec(zst, { codec: 'gzip' })).toEqual({
+      problem: 'its key ends in .dump.zst but its metadata says codec gzip',
+    });
+  });
+});
+
 describe('backup metadata', () => {
   test('round-trips, URI-encoding what S3 would refuse', () => {
     const m = {
@@ -75,8 +143,11 @@ describe('backup metadata', () => {
       sha256: SHA,
       bytes: 1234,
       rowCounts: { users: 1000 },
+      codec: 'zstd' as const,
+      level: 3,
     };
     const raw = encodeMetadata(m);
+    expect(raw).toMatchObject({ codec: 'zstd', level: '3' });
     expect(Object.values(raw).every((v) => /^[\x20-\x7e]*$/.test(v))).toBe(true);
     expect(decodeMetadata(raw)).toEqual(m);
   });
@@ -97,9 +168,16 @@ describe('backup metadata', () => {
   });
 
   test('malformed values decode as absent rather than wrong', () => {
-    expect(decodeMetadata({ sha256: 'xyz', bytes: '-1', 'row-counts': '%7Bbad', 'workflow-id': '%E0%A4%A' })).toEqual(
-      {},
-    );
+    expect(
+      decodeMetadata({
+        sha256: 'xyz',
+        bytes: '-1',
+        'row-counts': '%7Bbad',
+        'workflow-id': '%E0%A4%A',
+        codec: 'lz4',
+        level: 'x',
+      }),
+    ).toEqual({});
     expect(decodeMetadata(undefined)).toEqual({});
   });
 });

@@ -106,6 +106,53 @@ test.each([
   expect(() => parseConfig(r, 'deploy.config.yaml', {})).toThrow(message);
 });
 
+test('backups are compressed with zstd -1 unless the config says otherwise; gzip and none stay available', () => {
+  const c = loadConfig(EXAMPLE, {});
+  expect(c.backup).toMatchObject({ codec: 'zstd', compressionLevel: 1 });
+  const r = raw();
+  delete r.backup.codec;
+  delete r.backup.compressionLevel;
+  expect(parseConfig(r, 'x.yaml', {}).backup).toMatchObject({ codec: 'zstd', compressionLevel: 1 });
+  for (const [codec, level] of [
+    ['gzip', 0],
+    ['gzip', 9],
+    ['zstd', 19],
+    ['none', 0],
+  ] as const) {
+    r.backup.codec = codec;
+    r.backup.compressionLevel = level;
+    expect(parseConfig(r, 'x.yaml', {}).backup).toMatchObject({ codec, compressionLevel: level });
+  }
+});
+
+test.each([
+  [(b: any) => (b.codec = 'lz4'), /x\.yaml: backup\.codec: .*"zstd".*"gzip".*"none"/],
+  [(b: any) => (b.codec = 'gzip'), undefined],
+  [
+    (b: any) => ((b.codec = 'zstd'), (b.compressionLevel = 0)),
+    /x\.yaml: backup\.compressionLevel: compressionLevel 0 does not suit codec zstd: it takes 1-19 \(for an uncompressed dump, set codec: none\)/,
+  ],
+  [(b: any) => ((b.codec = 'zstd'), (b.compressionLevel = 22)), /x\.yaml: backup\.compressionLevel: .*19/],
+  [
+    (b: any) => ((b.codec = 'gzip'), (b.compressionLevel = 12)),
+    /x\.yaml: backup\.compressionLevel: compressionLevel 12 does not suit codec gzip: it takes 0-9/,
+  ],
+])('a backup codec or level the tools do not take is refused at load (%#)', (mutate, message) => {
+  const r = raw();
+  mutate(r.backup);
+  if (!message) return expect(() => parseConfig(r, 'x.yaml', {})).not.toThrow();
+  expect(() => parseConfig(r, 'x.yaml', {})).toThrow(ConfigError);
+  expect(() => parseConfig(r, 'x.yaml', {})).toThrow(message);
+});
+
+test("an environment's backup codec is checked merged over the top level's", () => {
+  const r = raw();
+  r.environments.staging = { ...(r.environments.staging ?? {}), backup: { codec: 'gzip', compressionLevel: 12 } };
+  expect(() => parseConfig(r, 'x.yaml', {})).toThrow(
+    /backup\.compressionLevel: compressionLevel 12 does not suit codec gzip/,
+  );
+});
+
 test('an unreadable or non-YAML file says so in one line', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'cfg-'));
   expect(() => loadConfig(path.join(dir, 'missing.yaml'), {})).toThrow(

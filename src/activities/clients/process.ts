@@ -3,6 +3,7 @@
  * string is ever interpreted. Output is kept bounded for error messages.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { Readable } from 'node:stream';
 
 export interface RunOptions {
   cwd?: string;
@@ -97,14 +98,21 @@ export interface Tool {
   kill(signal?: NodeJS.Signals): void;
 }
 
-/** Starts a program with an argument array (no shell); stderr's tail is kept for messages. */
+/**
+ * Starts a program with an argument array (no shell); stderr's tail is kept for messages.
+ * `stdin` may be another tool's stdout: the pipe itself is handed to this
+ * program, as a shell's `a | b` does, so the bytes between two programs never
+ * pass through the worker, and this process's end of it is closed so that
+ * the writer sees a broken pipe when the reader dies.
+ */
 export function startTool(
   file: string,
-  args: string[],
+  args: readonly string[],
   env: NodeJS.ProcessEnv,
-  stdio: { stdin: 'pipe' | 'ignore'; stdout: 'pipe' | 'ignore' },
+  stdio: { stdin: 'pipe' | 'ignore' | Readable; stdout: 'pipe' | 'ignore' },
 ): Tool {
   const child = spawn(file, args, { env, shell: false, stdio: [stdio.stdin, stdio.stdout, 'pipe'] });
+  if (typeof stdio.stdin !== 'string') stdio.stdin.destroy();
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => {
     stderr = (stderr + d).slice(-STDERR_TAIL);

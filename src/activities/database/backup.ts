@@ -1,23 +1,27 @@
 /**
- * The runbook's "Create Backup" without the local file: `pg_dump -Fc
- * -Z<compressionLevel>` (custom format, default level 1) streamed through a
- * hash straight into an S3 multipart upload. Measured here
- * (docs/benchmarks.md) it takes about a third of the runbook's
- * dump-gzip-upload sequence, but about 3x a bare `pg_dump > /dev/null` on 2
- * cores: compression itself is the cost (pg_dump -Z1 alone is 2.2-2.9x the
- * floor). pg_dump compresses in its own process, so the worker only hashes
- * and forwards bytes. The custom format is also what pg_restore reads from a
- * pipe in one transaction, and it records the server and tool versions in
- * its header.
+ * The runbook's "Create Backup" without the local file: pg_dump's custom
+ * format (`-Fc`) streamed through a hash straight into an S3 multipart
+ * upload. Compression is config backup.codec: by default `pg_dump -Fc -Z0`
+ * piped through `zstd -T0 -<level>` into the upload (`.dump.zst`). pg_dump's
+ * own zlib (`gzip`, `-Z<level>`, the format before zstd) runs on pg_dump's
+ * one thread and made a backup about 3x a bare `pg_dump > /dev/null` on 2
+ * cores; zstd runs beside pg_dump on every core, compresses faster and
+ * smaller than zlib -1 on this data (docs/benchmarks.md). The worker only
+ * hashes and forwards the compressed bytes. The custom format is also what
+ * pg_restore reads from a pipe in one transaction, and it records the server
+ * and tool versions in its header.
  *
  * Idempotent per workflow and version: a retried attempt finds its previous
- * attempt's verified object and reuses it, or cleans up what it left.
+ * attempt's verified object and reuses it (whatever its codec), or cleans up
+ * what it left.
  */
 import { CancelledFailure } from '@temporalio/common';
 import { pipeline } from 'node:stream';
 import {
+  backupContentType,
   backupKey,
   backupKeyPrefix,
+  dumpCompression,
   decodeMetadata,
   encodeMetadata,
   headProblems,
@@ -28,17 +32,26 @@ import {
 } from '../../domain/backup';
 import { ErrorType } from '../../domain/errors';
 import { pgFailure, type PgTarget } from '../clients/postgres';
-import { lastLines, run, startTool } from '../clients/process';
+import { childEnv, lastLines, run, startTool } from '../clients/process';
 import { storageFailure } from '../clients/s3';
 import type { BackupRequest, BackupResult, DatabaseProgress } from '../contracts';
 import { checkedVersion, checkedWorkflowId, fail } from '../failures';
-import { cancelled, toolPath, type DatabaseContext } from './context';
+import { cancelled, toolPath, ZSTD, type DatabaseContext } from './context';
 import { openSnapshot, type Snapshot } from './row-counts';
 import { heartbeatTicker, Meter, previousKey, settleWithin } from './streams';
 
 class DumpFailed extends Error {}
 
-/** pg_dump -> sha256/bytes -> multipart upload; no local file, bounded memory. */
+type Exit = { code: number | null; signal: NodeJS.Signals | null };
+const failed = (e: Exit | undefined): e is Exit => !!e && e.code !== 0;
+const exitText = (e: Exit) => (e.signal ? `was killed by ${e.signal}` : `exited with ${e.code}`);
+
+/**
+ * pg_dump [-> zstd] -> sha256/bytes -> multipart upload; no local file, bounded memory.
+ * With zstd, pg_dump's stdout is handed to zstd as its stdin (a pipe between
+ * the two programs, as `pg_dump | zstd` in a shell): the worker only sees
+ * the compressed bytes.
+ */
 async function dumpToBucket(
   ctx: DatabaseContext,
   t: PgTarget,
@@ -49,56 +62,91 @@ async function dumpToBucket(
   signal?: AbortSignal,
 ) {
   const { cfg } = ctx;
+  const { pgDumpLevel, zstdArgs } = dumpCompression(cfg.backup.codec, cfg.backup.compressionLevel);
   const args = [
     '--format=custom',
-    `--compress=${cfg.backup.compressionLevel}`,
+    `--compress=${pgDumpLevel}`,
     '--no-password',
     `--lock-wait-timeout=${cfg.database.lockTimeout}`,
     `--snapshot=${snapshotId}`,
     `--dbname=${t.conninfo}`,
   ];
   const dump = startTool(toolPath(cfg, 'pg_dump'), args, t.toolEnv, { stdin: 'ignore', stdout: 'pipe' });
+  // zstd reads ZSTD_CLEVEL and ZSTD_NBTHREADS: it gets the base environment only, its settings are in argv.
+  const zstd = zstdArgs
+    ? startTool(ZSTD, zstdArgs, childEnv(ctx.env), { stdin: dump.child.stdout!, stdout: 'pipe' })
+    : undefined;
+  const tools = zstd ? [dump, zstd] : [dump];
+  const killAll = () => tools.forEach((tool) => tool.kill());
   let killedByUs = false;
-  // The stream ends only once pg_dump has exited with 0, so the upload can never complete a truncated dump.
+  // The stream ends only once every program has exited with 0, so the upload can never complete a truncated dump.
   const meter = new Meter({
     onBytes: (n) => (progress.bytes = n),
     beforeEnd: async () => {
-      const r = await dump.exit;
-      if (r.code !== 0) throw new DumpFailed(`pg_dump exited with ${r.code ?? r.signal}`);
+      const [d, z] = await Promise.all([dump.exit, zstd?.exit]);
+      if (failed(d)) throw new DumpFailed(`pg_dump ${exitText(d)}`);
+      if (failed(z)) throw new DumpFailed(`zstd ${exitText(z)}`);
     },
   });
-  pipeline(dump.child.stdout!, meter, () => undefined); // errors reach the upload through `meter`
+  pipeline((zstd ?? dump).child.stdout!, meter, () => undefined); // errors reach the upload through `meter`
   const upload = ctx.objects.upload(key, meter, metadata, {
     partSize: cfg.backup.partSizeMiB * 1024 * 1024,
     queueSize: cfg.backup.queueSize,
+    contentType: backupContentType(cfg.backup.codec),
   });
+  // Cancelled: the upload's input fails, so the upload ends once its parts in flight have returned
+  // and it has aborted itself (upload.abort() would return at once, while a part still being
+  // written could bring the multipart upload back after it was aborted). An upload that had
+  // already read its whole input completes, and its object is deleted below.
   const onAbort = () => {
     killedByUs = true;
-    dump.kill();
-    void upload.abort();
+    killAll();
+    meter.destroy(cancelled('backup'));
   };
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
     if (signal?.aborted) onAbort();
     const out = await upload.done();
+    if (signal?.aborted) throw cancelled('backup');
     return { bytes: meter.bytes, sha256: meter.digest(), etag: out.ETag };
   } catch (err) {
-    const stillRunning = dump.child.exitCode === null && dump.child.signalCode === null;
+    const stillRunning = tools.some((tool) => tool.child.exitCode === null && tool.child.signalCode === null);
     if (stillRunning) {
       killedByUs = true;
-      dump.kill();
+      killAll();
     }
     meter.destroy();
-    const exit = await settleWithin(dump.exit, 5000);
+    const [dumpExit, zstdExit] = await Promise.all([
+      settleWithin(dump.exit, 5000),
+      zstd ? settleWithin(zstd.exit, 5000) : undefined,
+    ]);
     await ctx.objects.abortUploads(key);
-    if (signal?.aborted) throw cancelled('backup');
-    if (!killedByUs && exit && exit.code !== 0) {
-      const msg = ctx.redact(`pg_dump of ${t.database} failed: ${toolErrorSummary(dump.stderr())}`);
-      if (isTransientPgMessage(dump.stderr())) throw fail.DatabaseUnavailable(msg);
-      throw fail.BackupFailed(msg, { stderr: ctx.redact(lastLines(dump.stderr(), 20)) });
+    if (signal?.aborted) {
+      await ctx.objects.deleteQuietly(key);
+      throw cancelled('backup');
     }
     if ((err as { code?: string }).code === 'ENOENT') {
-      throw fail.BackupFailed(`cannot run ${toolPath(cfg, 'pg_dump')}: not found (set database.clientBin)`);
+      const missing = (err as { path?: string }).path === ZSTD;
+      throw fail.BackupFailed(
+        missing
+          ? `cannot run ${ZSTD}: not found (install zstd, or set backup.codec: gzip)`
+          : `cannot run ${toolPath(cfg, 'pg_dump')}: not found (set database.clientBin)`,
+      );
+    }
+    if (!killedByUs) {
+      // A zstd that died leaves pg_dump writing into a broken pipe: then zstd is the cause, not pg_dump.
+      const dumpBrokePipe = dumpExit?.signal === 'SIGPIPE' || /could not write|broken pipe/i.test(dump.stderr());
+      if (failed(dumpExit) && !(failed(zstdExit) && dumpBrokePipe)) {
+        const msg = ctx.redact(`pg_dump of ${t.database} failed: ${toolErrorSummary(dump.stderr())}`);
+        if (isTransientPgMessage(dump.stderr())) throw fail.DatabaseUnavailable(msg);
+        throw fail.BackupFailed(msg, { stderr: ctx.redact(lastLines(dump.stderr(), 20)) });
+      }
+      if (zstd && failed(zstdExit)) {
+        const said = zstd.stderr().trim() ? `: ${toolErrorSummary(zstd.stderr())}` : '';
+        throw fail.BackupFailed(ctx.redact(`zstd compressing the dump of ${t.database} ${exitText(zstdExit)}${said}`), {
+          stderr: ctx.redact(lastLines(zstd.stderr(), 20)),
+        });
+      }
     }
     throw storageFailure(err, `upload of ${key} failed`, ErrorType.BackupFailed);
   } finally {
@@ -226,7 +274,7 @@ export function backupActivities(ctx: DatabaseContext) {
         if (signal?.aborted) throw cancelled('backup');
 
         const createdAt = ctx.now();
-        key = backupKey({ prefix: cfg.backup.prefix, database, version, at: createdAt });
+        key = backupKey({ prefix: cfg.backup.prefix, database, version, at: createdAt, codec: cfg.backup.codec });
         Object.assign(progress, { phase: 'dumping', key, bytes: 0 });
         rt.heartbeat({ ...progress });
         const base: BackupMetadata = {
@@ -235,6 +283,8 @@ export function backupActivities(ctx: DatabaseContext) {
           version,
           createdAt: createdAt.toISOString(),
           tool: await pgDumpVersion(ctx),
+          codec: cfg.backup.codec,
+          ...(cfg.backup.codec === 'none' ? {} : { level: cfg.backup.compressionLevel }),
         };
         const t = ctx.target(database);
         if (signal?.aborted) throw cancelled('backup');
@@ -257,7 +307,13 @@ export function backupActivities(ctx: DatabaseContext) {
         progress.phase = 'finishing';
         const meta: BackupMetadata = { ...base, sha256: dumped.sha256, bytes: dumped.bytes, rowCounts };
         try {
-          await objects.replaceMetadata(key, dumped.etag, dumped.bytes, encodeMetadata(meta));
+          await objects.replaceMetadata(
+            key,
+            dumped.etag,
+            dumped.bytes,
+            encodeMetadata(meta),
+            backupContentType(cfg.backup.codec),
+          );
         } catch (err) {
           throw storageFailure(err, `recording the checksum of ${key}`, ErrorType.BackupFailed);
         }

@@ -76,6 +76,9 @@ export function cancelled(what: 'backup' | 'restore' | 'migrations'): CancelledF
   return new CancelledFailure(`${what} cancelled`);
 }
 
+/** The zstd program, from PATH (Debian's package zstd: /usr/bin/zstd). */
+export const ZSTD = 'zstd';
+
 /** pg_dump, pg_restore and psql from config.database.clientBin, else from PATH. */
 export function toolPath(cfg: DatabaseDeps['config'], name: 'pg_dump' | 'pg_restore' | 'psql'): string {
   return cfg.database.clientBin ? path.join(cfg.database.clientBin, name) : name;

@@ -7,7 +7,7 @@
  * (with one migrator per config mode in migrators/), over objects.ts (the
  * bucket), row-counts.ts and streams.ts. Memory stays bounded whatever the
  * database size: every byte flows through streams with backpressure
- * (pg_dump -> hash -> upload parts; download -> hash -> pg_restore -> psql);
+ * (pg_dump [-> zstd] -> hash -> upload parts; download -> hash [-> zstd -d] -> pg_restore -> psql);
  * the largest buffers are the upload's parts (about partSize x (queueSize +
  * 1)).
  *

@@ -25,6 +25,8 @@ import type { Readable } from 'node:stream';
 import { copyRanges, type ListedObject } from '../../domain/backup';
 import { copySource, s3Status } from '../clients/s3';
 
+const BINARY = 'application/octet-stream';
+
 /** Object-store limits; tests lower them to exercise the multipart paths. */
 export interface ObjectLimits {
   /** Largest object CopyObject rewrites in one request (S3: 5 GiB). */
@@ -51,9 +53,16 @@ export interface BucketObjects {
     key: string,
     body: Readable,
     metadata: Record<string, string>,
-    opts: { partSize: number; queueSize: number },
+    opts: { partSize: number; queueSize: number; contentType?: string },
   ): Upload;
-  replaceMetadata(key: string, etag: string | undefined, size: number, metadata: Record<string, string>): Promise<void>;
+  /** Keeps the object's Content-Type (`contentType`, default application/octet-stream). */
+  replaceMetadata(
+    key: string,
+    etag: string | undefined,
+    size: number,
+    metadata: Record<string, string>,
+    contentType?: string,
+  ): Promise<void>;
   deleteQuietly(key: string): Promise<void>;
   abortUploads(key: string): Promise<void>;
 }
@@ -113,11 +122,11 @@ export function bucketObjects(s3: S3Client, bucket: string, limits: ObjectLimits
     key: string,
     body: Readable,
     metadata: Record<string, string>,
-    opts: { partSize: number; queueSize: number },
+    opts: { partSize: number; queueSize: number; contentType?: string },
   ): Upload {
     return new Upload({
       client: s3,
-      params: { Bucket: bucket, Key: key, Body: body, ContentType: 'application/octet-stream', Metadata: metadata },
+      params: { Bucket: bucket, Key: key, Body: body, ContentType: opts.contentType ?? BINARY, Metadata: metadata },
       partSize: opts.partSize,
       queueSize: opts.queueSize,
       leavePartsOnError: false,
@@ -134,8 +143,9 @@ export function bucketObjects(s3: S3Client, bucket: string, limits: ObjectLimits
     etag: string | undefined,
     size: number,
     metadata: Record<string, string>,
+    contentType = BINARY,
   ): Promise<void> {
-    const common = { Bucket: bucket, Key: key, Metadata: metadata, ContentType: 'application/octet-stream' };
+    const common = { Bucket: bucket, Key: key, Metadata: metadata, ContentType: contentType };
     if (size <= limits.singleCopyBytes) {
       await s3.send(
         new CopyObjectCommand({

@@ -1,7 +1,7 @@
 /**
  * The runbook's "Database Rollback": a backup object, checked against its
  * recorded checksum before the database is touched, then streamed (download
- * -> hash -> pg_restore -> psql) into one transaction that first empties the
+ * -> hash [-> zstd -d for a .dump.zst] -> pg_restore -> psql) into one transaction that first empties the
  * schemas the role owns, so the database ends exactly as backed up or, on
  * any failure, exactly as it was. Row counts are then compared with the
  * backup's: a difference found after COMMIT is part of the result (the data
@@ -14,28 +14,31 @@ import {
   headProblems,
   isTransientPgMessage,
   parseBackupKey,
+  restoreCodec,
   restorePreludeSql,
   rowCountDifferences,
   toolErrorSummary,
+  ZSTD_DECOMPRESS_ARGS,
 } from '../../domain/backup';
 import { ErrorType } from '../../domain/errors';
 import type { PgTarget } from '../clients/postgres';
-import { lastLines, startTool } from '../clients/process';
+import { childEnv, lastLines, startTool } from '../clients/process';
 import { storageFailure } from '../clients/s3';
 import type { DatabaseProgress, RestoreRequest, RestoreResult } from '../contracts';
 import { checkedWorkflowId, fail, invalidInput } from '../failures';
 import { activityLogger } from '../runtime';
-import { cancelled, toolPath, type DatabaseContext } from './context';
+import { cancelled, toolPath, ZSTD, type DatabaseContext } from './context';
 import { countRows } from './row-counts';
 import { heartbeatTicker, InsertAfterBegin, Meter } from './streams';
 
-/** download -> hash (the last chunk held until it matches) -> pg_restore -> psql, in one transaction. */
+/** download -> hash (the last chunk held until it matches) [-> zstd -d] -> pg_restore -> psql, in one transaction. */
 async function restoreStream(
   ctx: DatabaseContext,
   t: PgTarget,
   key: string,
   etag: string | undefined,
   expected: { sha256: string; bytes: number },
+  zstd: boolean,
   progress: DatabaseProgress,
   signal?: AbortSignal,
 ): Promise<void> {
@@ -60,8 +63,13 @@ async function restoreStream(
   // psql runs it, with the prelude inserted after BEGIN. COMMIT comes last, so any failure
   // upstream (download, checksum, pg_restore) leaves psql with an open transaction that the
   // server rolls back; psql is also killed before its input is closed.
+  // A .dump.zst object goes through `zstd -d`, whose stdout is handed to pg_restore as its stdin
+  // (a pipe between the two programs): nothing is written to local disk.
+  const unzstd = zstd
+    ? startTool(ZSTD, ZSTD_DECOMPRESS_ARGS, childEnv(ctx.env), { stdin: 'pipe', stdout: 'pipe' })
+    : undefined;
   const restore = startTool(toolPath(cfg, 'pg_restore'), ['--single-transaction', '--file=-'], t.toolEnv, {
-    stdin: 'pipe',
+    stdin: unzstd ? unzstd.child.stdout! : 'pipe',
     stdout: 'pipe',
   });
   const psql = startTool(
@@ -80,13 +88,14 @@ async function restoreStream(
     }
     psql.kill('SIGKILL'); // first, before its input can end
     restore.kill('SIGKILL');
+    unzstd?.kill('SIGKILL');
     body.destroy();
   };
   const onAbort = () => stopAll(cancelled('restore'), true);
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
     const inbound = new Promise<void>((resolve) =>
-      pipeline(body, meter, restore.child.stdin!, (err) => {
+      pipeline(body, meter, (unzstd ?? restore).child.stdin!, (err) => {
         if (err && (err as { code?: string }).code !== 'EPIPE') stopAll(err, true);
         resolve();
       }),
@@ -102,13 +111,35 @@ async function restoreStream(
         },
       ),
     );
+    // zstd that failed by itself (a frame it cannot read; not killed by us, not a broken pipe after
+    // pg_restore or psql died) is the cause of whatever pg_restore and psql then say. Its exit code
+    // decides: by the time its exit is seen, stopAll may already have signalled the finished process.
+    let unzstdFailure: Error | undefined;
+    const unzstdExit = unzstd?.exit.then((r) => {
+      // zstd -q prints only its errors: what it said counts even when our SIGKILL reached it while it was exiting.
+      const said = unzstd.stderr().trim();
+      const ownError = r.code !== 0 && !!said && !/broken pipe|write error/i.test(said);
+      const ownSignal = r.signal !== null && r.signal !== 'SIGPIPE' && !unzstd.child.killed;
+      if (ownError || ownSignal) {
+        const how = ownError ? `failed: ${toolErrorSummary(said)}` : `was killed by ${r.signal}`;
+        unzstdFailure = new Error(ctx.redact(`zstd -d ${how}`));
+        stopAll(unzstdFailure, false);
+      }
+      return r;
+    });
     const restoreExit = restore.exit.then((r) => {
       if (r.code !== 0 && !firstError)
         stopAll(new Error(ctx.redact(`pg_restore failed: ${toolErrorSummary(restore.stderr())}`)), false);
       return r;
     });
-    const [psqlExit] = await Promise.all([psql.exit, restoreExit, inbound, outbound]);
+    const [psqlExit] = await Promise.all([psql.exit, restoreExit, inbound, outbound, unzstdExit]);
     if (signal?.aborted) throw cancelled('restore');
+    // A download that failed first truncated zstd's input: then zstd's complaint is the consequence.
+    if (unzstdFailure && !upstreamError)
+      throw fail.RestoreFailed(
+        `restore of ${key} into ${t.database} failed and was rolled back: ${unzstdFailure.message}`,
+        { stderr: ctx.redact(lastLines(unzstd!.stderr(), 20)) },
+      );
     // psql that ended by itself (we only ever SIGKILL it) is the cause: whatever broke upstream
     // afterwards (pg_restore's pipe, the download stream) is its consequence.
     if (psqlExit.code !== 0 && psqlExit.signal !== 'SIGKILL') {
@@ -126,7 +157,11 @@ async function restoreStream(
   } catch (err) {
     stopAll(err as Error, false);
     if ((err as { code?: string }).code === 'ENOENT')
-      throw fail.RestoreFailed('cannot run pg_restore or psql: not found (set database.clientBin)');
+      throw fail.RestoreFailed(
+        (err as { path?: string }).path === ZSTD
+          ? `cannot run ${ZSTD}: not found (install zstd to restore ${key})`
+          : 'cannot run pg_restore or psql: not found (set database.clientBin)',
+      );
     throw err;
   } finally {
     signal?.removeEventListener('abort', onAbort);
@@ -158,7 +193,7 @@ export function restoreActivities(ctx: DatabaseContext) {
       const parsed = parseBackupKey(key, cfg.backup.prefix);
       if (!parsed) {
         throw invalidInput(
-          `${key} is not a backup key under ${cfg.backup.prefix} (<database>_<version>_<timestamp>.dump)`,
+          `${key} is not a backup key under ${cfg.backup.prefix} (<database>_<version>_<timestamp>.dump or .dump.zst)`,
         );
       }
       // Another database's dump never replaces this one (a drill into a scratch copy names its target itself).
@@ -184,7 +219,11 @@ export function restoreActivities(ctx: DatabaseContext) {
         }
         if (!h) throw fail.RestoreFailed(`no backup ${key} in s3://${objects.bucket}`);
         const meta = decodeMetadata(h.Metadata);
-        const problems = headProblems({ contentLength: h.ContentLength, metadata: meta });
+        const codec = restoreCodec(parsed, meta);
+        const problems = [
+          ...headProblems({ contentLength: h.ContentLength, metadata: meta }),
+          ...('problem' in codec ? [codec.problem] : []),
+        ];
         if (problems.length)
           throw fail.BackupNotVerified(`${key} is not a verified backup: ${problems.join('; ')}`, undefined, false);
         const expected = { sha256: meta.sha256!, bytes: meta.bytes! };
@@ -215,10 +254,10 @@ export function restoreActivities(ctx: DatabaseContext) {
         }
         if (signal?.aborted) throw cancelled('restore');
 
-        // 2. download -> hash (last chunk held until it matches again) -> pg_restore -> psql, one transaction.
+        // 2. download -> hash (last chunk held until it matches again) [-> zstd -d] -> pg_restore -> psql, one transaction.
         Object.assign(progress, { phase: 'restoring', bytes: 0 });
         rt.heartbeat({ ...progress });
-        await restoreStream(ctx, t, key, h.ETag, expected, progress, signal);
+        await restoreStream(ctx, t, key, h.ETag, expected, 'zstd' in codec && codec.zstd, progress, signal);
 
         // 3. The runbook's verification queries, compared with the counts recorded in the backup.
         progress.phase = 'verifying';
