@@ -17,12 +17,14 @@ RUN npm run build && npm prune --omit=dev
 FROM node:20-bookworm-slim
 # git (+ ssh) for the release tag and changelog pushes; pg_dump/pg_restore/psql
 # for backups, restores and migrations (Debian 12 ships client 15: it must not
-# be older than the server, see database.clientBin).
+# be older than the server, see database.clientBin); zstd compresses backups.
 RUN apt-get update \
-  && apt-get install -y --no-install-recommends git openssh-client postgresql-client ca-certificates \
+  && apt-get install -y --no-install-recommends git openssh-client postgresql-client zstd ca-certificates \
   && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 ENV NODE_ENV=production DEPLOY_CONFIG=/app/deploy.config.yaml
+# A bounded heap and two malloc arenas keep a worker's memory near what it uses (src/worker-memory.ts).
+ENV MALLOC_ARENA_MAX=2
 # The commit built: the worker's build id is <package version>+<commit> (src/worker-versioning.ts).
 ARG GIT_COMMIT=
 ENV DEPLOY_GIT_COMMIT=${GIT_COMMIT}
@@ -31,4 +33,5 @@ COPY --from=build /app/dist ./dist
 COPY package.json deploy.config.yaml ./
 COPY bin ./bin
 USER node
-CMD ["node", "dist/src/worker.js"]
+# The I/O worker (temporal.ioTaskQueue) runs from the same image: node ... dist/src/io-worker.js
+CMD ["node", "--max-old-space-size=384", "--max-semi-space-size=2", "dist/src/worker.js"]

@@ -1,20 +1,21 @@
 /**
- * The worker process of the backup benchmark: a real Temporal worker (native
- * connection, prebuilt bundle of the project's workflows plus the benchmark's,
- * every adapter module loaded, as in production) whose one registered
- * activity is the project's backupDatabase, wrapped to measure its wall time,
- * this process's peak RSS and the bytes it wrote to storage. Run by bench/backup.ts with fork(); the
- * config slice and the dev server's address come in the environment.
+ * The worker process of the backup benchmark: an I/O worker as
+ * src/io-worker.ts runs one (a real Temporal worker without workflows, the
+ * modules of src/activities/io loaded, started with the project's memory
+ * settings) whose one registered activity is the project's backupDatabase,
+ * wrapped to measure its wall time, this process's peak RSS and the bytes it
+ * wrote to storage. Run by bench/backup.ts with fork(); the config slice, the
+ * task queue and the dev server's address come in the environment.
  */
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createS3Client } from '../src/activities/clients/s3';
 import { databaseActivities, type DatabaseDeps } from '../src/activities/database';
 import { keepAliveInterceptor } from '../src/activities/runtime';
-// Loaded, not used: the process holds every adapter's modules, as the production worker (src/worker.ts) does.
-import '../src/activities';
+// Loaded, not used: the process holds what the I/O worker (src/io-worker.ts) loads.
+import '../src/activities/io';
 import { runChild, stopRequested } from '../test/helpers/ipc-child';
 import type { BackupWorkerOut, MeasuredBackup, MeasuredBackupRequest } from './backup-types';
-import { procStatus, procWriteBytes, resetPeakRss, RssSampler } from './common';
+import { procStatus, procWriteBytes, resetPeakRss, RssSampler } from './proc';
 
 function send(m: BackupWorkerOut): void {
   process.send?.(m);
@@ -94,7 +95,6 @@ async function run(): Promise<void> {
     const worker = await Worker.create({
       connection,
       taskQueue: process.env.BENCH_TASK_QUEUE ?? '',
-      workflowBundle: { codePath: process.env.BENCH_BUNDLE ?? '' },
       activities: { measuredBackup },
       interceptors: { activity: [keepAliveInterceptor] },
     });

@@ -28,7 +28,7 @@
  */
 import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { DefaultLogger } from '@temporalio/worker';
+import { DefaultLogger, Worker } from '@temporalio/worker';
 import { closeSync, existsSync, openSync, rmSync, statSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -36,6 +36,7 @@ import { createS3Client } from '../src/activities/clients/s3';
 import { databaseActivities } from '../src/activities/database';
 import type { RestoreResult } from '../src/activities/contracts';
 import type { BackupCodec } from '../src/domain/backup';
+import { workerProcessEnv } from '../src/worker-memory';
 import type { MeasuredBackup, BackupWorkerIn, BackupWorkerOut } from './backup-types';
 import {
   adminSql,
@@ -193,6 +194,14 @@ export async function backupBench(opts: BenchOptions, log: (s: string) => void):
   const tmpFiles = [tmpFile, `${tmpFile}.gz`, archiveFile, `${archiveFile}.zst`, restoreFile, `${restoreFile}.gz`];
   const bundle = await bundleToFile(path.join(REPO_ROOT, 'bench/workflows/backup.ts'));
   const env = await devServerEnv();
+  // The workflow runs here; the backup runs in the I/O worker process being measured.
+  const workflowQueue = uniqueQueue('bench-backup-workflows');
+  const workflows = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue: workflowQueue,
+    workflowBundle: { codePath: bundle.codePath },
+  });
+  const workflowsRunning = workflows.run();
   const configured: Variant = { codec: base.backup.codec, level: base.backup.compressionLevel };
   const isConfigured = (v: Variant) =>
     v.codec === configured.codec && (v.codec === 'none' || v.level === configured.level) && !v.partSizeMiB;
@@ -246,7 +255,7 @@ export async function backupBench(opts: BenchOptions, log: (s: string) => void):
   /** (c) our activity on a fresh worker process. */
   let k = 0;
   const activityOnce = async (v: Variant) => {
-    const taskQueue = uniqueQueue('bench-backup');
+    const taskQueue = uniqueQueue('bench-backup-io');
     const config = {
       database: { ...base.database, name: db },
       backup: {
@@ -258,11 +267,11 @@ export async function backupBench(opts: BenchOptions, log: (s: string) => void):
         queueSize: v.queueSize ?? base.backup.queueSize,
       },
     };
+    // Started as the project starts a worker: its heap flags and malloc arenas (src/worker-memory.ts).
     const child = await forkChild<BackupWorkerIn, BackupWorkerOut>('backup-worker.ts', {
-      ...process.env,
+      ...workerProcessEnv(process.env),
       TEMPORAL_ADDRESS: env.address,
       BENCH_TASK_QUEUE: taskQueue,
-      BENCH_BUNDLE: bundle.codePath,
       BENCH_BACKUP_CONFIG: JSON.stringify(config),
       BENCH_DATABASE_URL: databaseUrlFor(db),
     });
@@ -271,8 +280,12 @@ export async function backupBench(opts: BenchOptions, log: (s: string) => void):
       if (ready.type === 'failed') throw new Error(`backup worker: ${ready.message}`);
       const id = `bench-backup-${run}-${++k}`;
       const m = await env.client.workflow.execute<
-        (req: { workflowId: string; version: string }) => Promise<MeasuredBackup>
-      >('benchBackupWorkflow', { taskQueue, workflowId: id, args: [{ workflowId: id, version: '1.0.0' }] });
+        (req: { workflowId: string; version: string; ioTaskQueue: string }) => Promise<MeasuredBackup>
+      >('benchBackupWorkflow', {
+        taskQueue: workflowQueue,
+        workflowId: id,
+        args: [{ workflowId: id, version: '1.0.0', ioTaskQueue: taskQueue }],
+      });
       return { ...m, idleRss: ready.rss };
     } finally {
       await child.stop({ type: 'stop' });
@@ -615,7 +628,7 @@ export async function backupBench(opts: BenchOptions, log: (s: string) => void):
       `${meets.length ? `Variants that meet the backup targets (time and size) in this run: ${meets.join('; ')}.` : `No variant tried meets every backup target in this run (tried ${ours.map((o) => variantName(o.v)).join('; ')}).`} The example config uses ${variantName(configured)} with ${base.backup.partSizeMiB} MiB parts x ${base.backup.queueSize}.`,
       `Object sizes are compared with \`pg_dump | gzip -1\` of the plain dump (${mib(gzip1Bytes)}, measured in the same run): the runbook's format at gzip's fastest level. The runbook itself uses gzip -6 (${mib(rb.gzBytes)}).`,
       `Restores go into a new empty database each (created and dropped outside the timing) and are checked to hold every row. (r-a) is \`pg_restore --single-transaction\` of the ${variantName(restoreVariant.v)} object's archive decompressed to a local file (${mib(archiveBytes)}), the same dump; (r-b) is the runbook's \`aws s3 cp\` of its .sql.gz, \`gunzip\` and \`psql < file\` (plain SQL, no single transaction); (r-c) is the restoreDatabase activity run in this process in a mock activity context: HEAD, a full read to check the sha256, then S3 -> sha256 -> ${restoreKey.endsWith('.zst') ? 'zstd -d -> ' : ''}pg_restore -> psql in one transaction (after dropping the schemas the role owns), then the row count of messages.`,
-      `Peak RSS is the worker process's (a real Temporal worker run with node on compiled code, as in production: native connection, the project's workflow bundle plus the benchmark's workflow, every adapter module loaded, the backup activity registered), ${ours[0]?.rep.peakSource ?? ''}, reset just before the backup; the highest of the runs. RSS just before the backup and what the backup added, per variant: ${ours.map((o) => `${variantName(o.v)}: ${mib(o.rep.rssBefore)} + ${mib(o.peakRss - o.rep.rssBefore)}`).join('; ')}; an idle worker of this kind holds ${ours.map((o) => mib(Math.min(...o.runs.map((r) => r.idleRss)))).join(' / ')}.`,
+      `Peak RSS is the I/O worker process's (temporal.ioTaskQueue: a real Temporal worker without workflows, run with node on compiled code and the project's memory settings, as src/io-worker.ts runs: native connection, the modules of src/activities/io loaded, the backup activity registered; the workflow that schedules it runs in the benchmark's process), ${ours[0]?.rep.peakSource ?? ''}, reset just before the backup; the highest of the runs. RSS just before the backup and what the backup added, per variant: ${ours.map((o) => `${variantName(o.v)}: ${mib(o.rep.rssBefore)} + ${mib(o.peakRss - o.rep.rssBefore)}`).join('; ')}; an idle worker of this kind holds ${ours.map((o) => mib(Math.min(...o.runs.map((r) => r.idleRss)))).join(' / ')}.`,
       `Of what the backup added, Node's Buffers (arrayBuffers) peaked at +${ours.map((o) => `${mib(o.rep.memory.arrayBuffersPeak - o.rep.memory.arrayBuffersBefore)} (${variantName(o.v)})`).join(', ')} and the JS heap at +${ours.map((o) => mib(o.rep.memory.heapUsedPeak - o.rep.memory.heapUsedBefore)).join(' / ')}: the upload's part buffers (partSize x (queueSize + 1)) plus the Buffers already sent and not yet collected by the garbage collector.`,
       `Local disk writes are /proc/<worker>/io write_bytes over the activity, pg_dump and zstd included (reaped children count towards their parent); the same counter saw ${mib(rb.writes)} written by one run of the runbook's sequence, whose dump file is ${mib(rb.plainBytes)}.`,
       'pg_dump, the runbook and the activity use the same pg_dump binary, role (app over TCP) and database; the activity also exports a snapshot and counts the configured verifyTables in it (here: messages), records the checksum with a server-side copy of the object onto itself, and checks the result, as it does in production. With zstd, pg_dump -Fc -Z0 writes into a pipe that zstd -T0 reads, as `pg_dump | zstd` in a shell: the worker only sees the compressed bytes.',
@@ -743,6 +756,8 @@ export async function backupBench(opts: BenchOptions, log: (s: string) => void):
     };
   } finally {
     for (const f of tmpFiles) rmSync(f, { force: true });
+    workflows.shutdown();
+    await workflowsRunning.catch(() => undefined);
     bundle.remove();
     await env.teardown().catch(() => undefined);
     await adminSql('postgres', `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`).catch((err: unknown) =>

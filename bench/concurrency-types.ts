@@ -14,4 +14,6 @@ export interface ActivityEvent {
 export type ConcurrencyWorkerOut =
   | { type: 'ready'; rss: number; maxCachedWorkflows: number }
   | { type: 'events'; events: ActivityEvent[] }
+  /** The worker's V8 heap in use (live objects and garbage not yet collected), every second. */
+  | { type: 'memory'; heapUsed: number }
   | { type: 'failed'; message: string };

@@ -30,6 +30,7 @@ const flush = setInterval(() => {
   send({ type: 'events', events: pending });
   pending = [];
 }, 25);
+const memory = setInterval(() => send({ type: 'memory', heapUsed: process.memoryUsage().heapUsed }), 1000);
 
 const workflowId = (): string => Context.current().info.workflowExecution?.workflowId ?? '';
 
@@ -88,6 +89,7 @@ async function run(): Promise<void> {
     });
   } finally {
     clearInterval(flush);
+    clearInterval(memory);
     await connection.close();
   }
 }

@@ -20,6 +20,7 @@ import { promoteSignal } from '../src/workflows/messages';
 import type { CanaryInput } from '../src/workflows/canary';
 import { parentIdOf } from '../test/helpers/child';
 import { testPlan } from '../test/helpers/plan';
+import { workerProcessEnv } from '../src/worker-memory';
 import { forkChild, inPool, nowMs, procStatus, RssSampler, sleep, type Child } from './common';
 import type { ConcurrencyWorkerIn, ConcurrencyWorkerOut } from './concurrency-types';
 import { mib, ms, percentile, type Target } from './report';
@@ -49,7 +50,10 @@ export interface SoakOptions {
   plan: DeployPlan;
   n: number;
   workers: number;
-  /** The worker's workflow cache; unset: the SDK's default. */
+  /**
+   * The worker's workflow cache, with the memory settings the project starts a worker with
+   * (src/worker-memory.ts); unset: the SDK's default cache and Node's default heap (the "before").
+   */
   maxCachedWorkflows?: number;
   /** How many canaries get a promote signal, and the gap between two signals. */
   signals: number;
@@ -67,6 +71,8 @@ export interface SoakResult {
   /** Per worker process, in bytes. */
   idleRss: number[];
   soakRss: number[];
+  /** The V8 heap in use once all soak (its latest report): what of the RSS is JavaScript objects. */
+  soakHeap: number[];
   peakRss: number[];
   startAllMs: number;
   startCallsMs: number;
@@ -95,19 +101,23 @@ export async function soakRound(o: SoakOptions): Promise<SoakResult> {
   const soaking = new Map<string, number>();
   const weight2 = new Map<string, number>();
   const children: Child<ConcurrencyWorkerIn, ConcurrencyWorkerOut>[] = [];
+  const heapUsed: number[] = [];
   const ids = Array.from({ length: n }, (_, i) => `${o.prefix}-${i}`);
   let started = 0;
   try {
     for (let w = 0; w < o.workers; w++) {
+      const base = o.maxCachedWorkflows === undefined ? process.env : workerProcessEnv(process.env);
       const child = await forkChild<ConcurrencyWorkerIn, ConcurrencyWorkerOut>('concurrency-worker.ts', {
-        ...process.env,
+        ...base,
         TEMPORAL_ADDRESS: o.address,
         TEMPORAL_NAMESPACE: o.namespace ?? 'default',
         BENCH_TASK_QUEUE: o.taskQueue,
         BENCH_BUNDLE: o.bundle,
         BENCH_MAX_CACHED_WORKFLOWS: o.maxCachedWorkflows === undefined ? '' : String(o.maxCachedWorkflows),
       });
+      const index = children.length;
       child.on((m) => {
+        if (m.type === 'memory') heapUsed[index] = m.heapUsed;
         if (m.type !== 'events') return;
         for (const e of m.events) {
           if (e.what === 'soaking' && e.weight === first && !soaking.has(e.workflowId)) soaking.set(e.workflowId, e.t);
@@ -147,6 +157,7 @@ export async function soakRound(o: SoakOptions): Promise<SoakResult> {
     const startAllMs = Math.max(...soaking.values()) - t0;
     await sleep(2000); // let the last workflow tasks (timers set) finish before reading the steady RSS
     const soakRss = children.map((c) => procStatus(c.pid, 'VmRSS'));
+    const soakHeap = children.map((_, i) => heapUsed[i] ?? NaN);
     o.log(
       `${label}: all soaking after ${ms(startAllMs)} (start calls ${ms(startCallsMs)}); worker RSS ${soakRss.map(mib).join(' + ')}`,
     );
@@ -179,6 +190,7 @@ export async function soakRound(o: SoakOptions): Promise<SoakResult> {
       workers: o.workers,
       idleRss: ready.map((r) => r.rss),
       soakRss,
+      soakHeap,
       peakRss,
       startAllMs,
       startCallsMs,

@@ -26,6 +26,7 @@ import { repoRoot } from '../src/repo-root';
 import { SEARCH_ATTRIBUTE_NAMES } from '../src/search-attributes';
 import { devServerDynamicConfigArgs } from './temporal-dynamic-config';
 import { configFilePath, loadConfig } from '../src/load-config';
+import { workerProcessEnv } from '../src/worker-memory';
 import { buildIdOf } from '../src/worker-versioning';
 import { exitReason, killGroup, startGroup, stopGroup, Supervised } from './supervisor';
 
@@ -109,7 +110,8 @@ function startWorker(env: NodeJS.ProcessEnv, name = 'worker', script = 'worker.t
   if (stopping) return;
   const worker = new Supervised({
     name,
-    start: () => startGroup(tsx, [path.join(ROOT, 'src', script)], { cwd: ROOT, env: workerEnv(env) }),
+    start: () =>
+      startGroup(tsx, [path.join(ROOT, 'src', script)], { cwd: ROOT, env: workerProcessEnv(workerEnv(env)) }),
     log: (line) => console.error(`start: ${line}`),
     onGiveUp: (line) => {
       console.error(`start: ${line}`);

@@ -13,6 +13,7 @@ import { CodecConfigError, dataConverterFromEnv } from './codec';
 import { ConfigError } from './domain/config';
 import { configFilePath, loadConfig } from './load-config';
 import { temporalSettings } from './temporal-connection';
+import { heapLimit } from './worker-memory';
 
 /** Why this process cannot be an I/O worker, in one line. */
 export class IoWorkerConfigError extends Error {}
@@ -43,7 +44,7 @@ async function run(): Promise<void> {
       interceptors: { activity: [keepAliveInterceptor] },
     });
     console.log(
-      `io-worker: polling task queue "${taskQueue}" on ${settings.address} for ${IO_ACTIVITY_NAMES.join(', ')} (namespace ${settings.namespace}, config ${file})`,
+      `io-worker: polling task queue "${taskQueue}" on ${settings.address} for ${IO_ACTIVITY_NAMES.join(', ')} (namespace ${settings.namespace}, config ${file}, ${heapLimit()})`,
     );
     await worker.run();
   } finally {

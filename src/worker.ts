@@ -16,6 +16,7 @@ import { ConfigError } from './domain/config';
 import { configFilePath, loadConfig } from './load-config';
 import { BUNDLE_PATH, repoRoot } from './repo-root';
 import { temporalSettings } from './temporal-connection';
+import { heapLimit } from './worker-memory';
 import { setCurrentCommand, VersioningConfigError, workerVersioningFromEnv } from './worker-versioning';
 
 function packageVersion(): string {
@@ -62,7 +63,7 @@ async function run(): Promise<void> {
       maxCachedWorkflows: config.temporal.maxCachedWorkflows,
     });
     console.log(
-      `worker: polling task queue "${taskQueue}" on ${settings.address} (namespace ${settings.namespace}, config ${file}${versioning.buildId ? `, build ${versioning.buildId}` : ''})`,
+      `worker: polling task queue "${taskQueue}" on ${settings.address} (namespace ${settings.namespace}, config ${file}${versioning.buildId ? `, build ${versioning.buildId}` : ''}; workflow cache ${config.temporal.maxCachedWorkflows}, ${heapLimit()})`,
     );
     if (versioning.deployment) {
       const { version } = versioning.deployment;
