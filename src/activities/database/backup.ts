@@ -269,7 +269,11 @@ export function backupActivities(ctx: DatabaseContext) {
       try {
         // An earlier attempt that died mid-upload left parts behind; they are not an object, but they cost storage.
         if (progress.key) await objects.abortUploads(progress.key);
-        const reused = await findOwnBackup(ctx, workflowId, database, version, progress, signal);
+        // Side by side: the listing that finds an earlier attempt's backup, and the tool's version for a new one.
+        const [reused, tool] = await Promise.all([
+          findOwnBackup(ctx, workflowId, database, version, progress, signal),
+          pgDumpVersion(ctx),
+        ]);
         if (reused) return { ...reused, durationMs: Date.now() - started };
         if (signal?.aborted) throw cancelled('backup');
 
@@ -282,7 +286,7 @@ export function backupActivities(ctx: DatabaseContext) {
           database,
           version,
           createdAt: createdAt.toISOString(),
-          tool: await pgDumpVersion(ctx),
+          tool,
           codec: cfg.backup.codec,
           ...(cfg.backup.codec === 'none' ? {} : { level: cfg.backup.compressionLevel }),
         };
