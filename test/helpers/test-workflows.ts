@@ -4,7 +4,7 @@
  * blue-green and rollback (they refuse to run without one). Workflow code:
  * deterministic, bundled.
  */
-import { executeChild } from '@temporalio/workflow';
+import { executeChild, proxyActivities } from '@temporalio/workflow';
 
 export * from '../../src/workflows';
 
@@ -15,4 +15,14 @@ export async function testParentWorkflow(req: {
   args: unknown[];
 }): Promise<void> {
   await executeChild(req.workflowType, { workflowId: req.workflowId, args: req.args }).catch(() => undefined);
+}
+
+/** Runs one activity on `taskQueue` (an I/O worker's) once, without retries, and returns its result. */
+export async function ioStepWorkflow(req: { taskQueue: string; activity: string; args: unknown[] }): Promise<unknown> {
+  const acts = proxyActivities<Record<string, (...a: unknown[]) => Promise<unknown>>>({
+    taskQueue: req.taskQueue,
+    startToCloseTimeout: '5m',
+    retry: { maximumAttempts: 1 },
+  });
+  return acts[req.activity](...req.args);
 }
