@@ -163,7 +163,15 @@ test('issue 16 item 10: npm start restarts a worker killed with SIGKILL, keeps t
   // Its build id follows the checkout: the package version and the commit (src/worker-versioning.ts).
   const head = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8' }).trim().slice(0, 12);
   const { version } = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
-  expect(output()).toMatch(new RegExp(`${POLLING} .*, build ${version.replace(/\./g, '\\.')}\\+${head}(\\.dirty)?\\)`));
+  expect(output()).toMatch(
+    new RegExp(
+      `${POLLING} .*, build ${version.replace(/\./g, '\\.')}\\+${head}(\\.dirty)?; workflow cache 500, heap limit`,
+    ),
+  );
+  // npm start gives the worker the project's memory settings (src/worker-memory.ts): a heap limit of ~384 MiB.
+  const limit = Number(/heap limit (\d+) MiB/.exec(output())?.[1]);
+  expect(limit).toBeGreaterThan(380);
+  expect(limit).toBeLessThan(420);
 
   const server = childrenOf(start.pid).find((p) => p.cmd.includes('start-dev'));
   const worker = childrenOf(start.pid).find((p) => p.cmd.includes('src/worker.ts'));
