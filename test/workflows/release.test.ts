@@ -4,6 +4,7 @@
  * with its analysis, the promotion gate, signals reaching the stage that runs,
  * and the stops: a failed stage, a failed soak, an abort between stages.
  */
+import { Context } from '@temporalio/activity';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { Duration } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -31,6 +32,7 @@ const releasePlan = (soakMs = 3 * DAY, approval = true) => testReleasePlan(soakM
 async function release(
   opts: FakeOptions,
   during?: (h: Awaited<ReturnType<typeof env.client.workflow.start<typeof releaseWorkflow>>>) => Promise<void>,
+  ioWorker?: (fake: ReturnType<typeof fakeActivities>) => Promise<Worker>,
 ) {
   const fake = fakeActivities({
     plan: { ...testPlan({ version: '1.0.1', strategy: 'rolling' }), searchAttributes: false },
@@ -43,7 +45,8 @@ async function release(
     workflowBundle: await workflowBundle(),
     activities: fake.activities,
   });
-  const result = await worker.runUntil(async () => {
+  const io = await ioWorker?.(fake);
+  const run = async () => {
     const h = await env.client.workflow.start(releaseWorkflow, {
       taskQueue,
       workflowId: `release-${taskQueue}`,
@@ -51,7 +54,8 @@ async function release(
     });
     if (during) await during(h);
     return resultOf(h.result());
-  });
+  };
+  const result = await worker.runUntil(io ? io.runUntil(run) : run);
   return { result, fake };
 }
 
@@ -195,3 +199,25 @@ test('an abort between stages stops the release, the next stage skipped', async 
   expect(fake.count('patchImages')).toBe(1);
   expect(fake.quarantine).toEqual([]);
 }, 120_000);
+
+test("temporal.ioTaskQueue: the release's one image build runs on the I/O workers' queue", async () => {
+  const ioTaskQueue = uniqueQueue('release-io');
+  const builtOn: string[] = [];
+  const plan = { ...releasePlan(0, false), ioTaskQueue };
+  const { result, fake } = await release({ releasePlan: plan }, undefined, (f) =>
+    Worker.create({
+      connection: env.nativeConnection,
+      taskQueue: ioTaskQueue,
+      activities: {
+        buildImages: (req: never) => {
+          builtOn.push(Context.current().info.taskQueue);
+          return (f.activities.buildImages as (r: never) => Promise<unknown>)(req);
+        },
+      },
+    }),
+  );
+  expect(result.outcome).toBe('succeeded');
+  expect(builtOn).toEqual([ioTaskQueue]);
+  // Built once, by the I/O worker only (the fake counts every call, wherever it ran).
+  expect(fake.count('buildImages')).toBe(1);
+});
