@@ -23,8 +23,9 @@ RUN apt-get update \
   && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 ENV NODE_ENV=production DEPLOY_CONFIG=/app/deploy.config.yaml
-# A bounded heap and two malloc arenas keep a worker's memory near what it uses (src/worker-memory.ts).
-ENV MALLOC_ARENA_MAX=2
+# A bounded heap and two malloc arenas keep a worker's memory near what it uses (src/worker-memory.ts);
+# a NODE_OPTIONS given to the container replaces these flags, so give the heap limit with it.
+ENV MALLOC_ARENA_MAX=2 NODE_OPTIONS="--max-old-space-size=384 --max-semi-space-size=2"
 # The commit built: the worker's build id is <package version>+<commit> (src/worker-versioning.ts).
 ARG GIT_COMMIT=
 ENV DEPLOY_GIT_COMMIT=${GIT_COMMIT}
@@ -33,5 +34,5 @@ COPY --from=build /app/dist ./dist
 COPY package.json deploy.config.yaml ./
 COPY bin ./bin
 USER node
-# The I/O worker (temporal.ioTaskQueue) runs from the same image: node ... dist/src/io-worker.js
-CMD ["node", "--max-old-space-size=384", "--max-semi-space-size=2", "dist/src/worker.js"]
+# The I/O worker (temporal.ioTaskQueue) runs from the same image: node dist/src/io-worker.js
+CMD ["node", "dist/src/worker.js"]

@@ -128,7 +128,7 @@ export async function soakRound(o: SoakOptions): Promise<SoakResult> {
     }
     const ready = await Promise.all(
       children.map(async (c) => {
-        const m = await c.next((x): x is ConcurrencyWorkerOut => x.type !== 'events');
+        const m = await c.next((x): x is ConcurrencyWorkerOut => x.type !== 'events' && x.type !== 'memory');
         if (m.type !== 'ready') throw new Error(`concurrency worker: ${m.type === 'failed' ? m.message : m.type}`);
         return m;
       }),

@@ -121,7 +121,13 @@ const baseSchema = z.strictObject({
        * at its next task, a few milliseconds of CPU. The default keeps 1000 soaking canaries under
        * 512 MiB (docs/benchmarks.md, concurrency); the SDK's own default fills the memory first.
        */
-      maxCachedWorkflows: z.number().int().min(0).max(100_000).default(MAX_CACHED_WORKFLOWS),
+      maxCachedWorkflows: z
+        .number()
+        .int()
+        .min(0)
+        .max(100_000)
+        .refine((n) => n !== 1, '0 (no cache) or at least 2: the SDK keeps 2 when given 1')
+        .default(MAX_CACHED_WORKFLOWS),
       /**
        * The task queue of the I/O workers (npm run worker:io): image builds, backups and restores
        * run there, in a process without the workflow bundle or the cluster clients, so a backup's

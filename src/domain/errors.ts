@@ -57,6 +57,8 @@ export const ErrorType = {
   FreezeRefused: 'FreezeRefused',
   /** A lift of a version's quarantine when no quarantine of it is active: nothing to lift. */
   NotQuarantined: 'NotQuarantined',
+  /** A build, backup or restore sent to temporal.ioTaskQueue that no I/O worker took (workflows/activity-options.ts heavy). */
+  NoIoWorker: 'NoIoWorker',
 } as const;
 
 export type ErrorTypeName = (typeof ErrorType)[keyof typeof ErrorType];

@@ -101,7 +101,10 @@ export function replicaSetSettled(d: DeploymentLike, replicaSets: ReplicaSetLike
     (rs) =>
       revision !== undefined &&
       revisionOf(rs) === revision &&
-      rs.metadata?.ownerReferences?.some((o) => o.kind === 'Deployment' && o.name === d.metadata?.name),
+      // By uid: a Deployment deleted and made again under the same name leaves ReplicaSets of the old one behind.
+      rs.metadata?.ownerReferences?.some(
+        (o) => o.kind === 'Deployment' && o.controller === true && o.uid === d.metadata?.uid,
+      ),
   );
   // No revision yet, or the ReplicaSet not listed: nothing better to go by than the Deployment's own status.
   if (!current) return rolloutStatus(d);

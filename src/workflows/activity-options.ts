@@ -3,14 +3,16 @@
  * so timeouts and retries are explicit and permanent failures (listed once in
  * domain/errors) are never retried.
  */
+import { ApplicationFailure, TimeoutFailure, TimeoutType } from '@temporalio/common';
 import {
+  ActivityFailure,
   proxyActivities,
   type ActivityInterfaceFor,
   type ActivityOptions,
   type RetryPolicy,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/contracts';
-import { NON_RETRYABLE_ERROR_TYPES } from '../domain/errors';
+import { ErrorType, NON_RETRYABLE_ERROR_TYPES } from '../domain/errors';
 
 const retry: RetryPolicy = {
   initialInterval: '1s',
@@ -107,15 +109,48 @@ function summarised(options: ActivityOptions): ActivityInterfaceFor<Activities> 
 type HeavyActivities = Pick<ActivityInterfaceFor<Activities>, 'buildImages' | 'backupDatabase' | 'restoreDatabase'>;
 const heavyByQueue = new Map<string, HeavyActivities>();
 
+/** How long a step waits on the I/O queue for a worker to take it: past that, no I/O worker polls it. */
+const IO_PICKUP = '15 minutes';
+
+/** A step on the I/O queue that timed out waiting for a worker, as the one-line failure that says what to do. */
+export function noIoWorker(err: unknown, activity: string, ioTaskQueue: string): ApplicationFailure | undefined {
+  if (
+    !(err instanceof ActivityFailure) ||
+    !(err.cause instanceof TimeoutFailure) ||
+    err.cause.timeoutType !== TimeoutType.SCHEDULE_TO_START
+  )
+    return undefined;
+  return ApplicationFailure.create({
+    type: ErrorType.NoIoWorker,
+    nonRetryable: true,
+    message: `no I/O worker took ${activity} from task queue ${ioTaskQueue} within ${IO_PICKUP}: start one on it (npm run worker:io), or unset temporal.ioTaskQueue for new deployments`,
+    cause: err,
+  });
+}
+
 /**
  * Image builds, backups and restores: on the I/O workers' task queue when
  * the plan names one (temporal.ioTaskQueue), else with the other long steps.
- * Plans recorded before it name none, so their commands are unchanged.
+ * Plans recorded before it name none, so their commands are unchanged. A
+ * step no I/O worker takes fails after IO_PICKUP saying so, instead of
+ * waiting without end.
  */
 export function heavy(ioTaskQueue: string | undefined): HeavyActivities {
   if (!ioTaskQueue) return long;
   let h = heavyByQueue.get(ioTaskQueue);
-  if (!h) heavyByQueue.set(ioTaskQueue, (h = summarised({ ...LONG, taskQueue: ioTaskQueue })));
+  if (!h) {
+    const proxied = summarised({ ...LONG, taskQueue: ioTaskQueue, scheduleToStartTimeout: IO_PICKUP });
+    h = new Proxy(proxied, {
+      get(target, name: keyof HeavyActivities) {
+        const fn = target[name] as (...a: unknown[]) => Promise<unknown>;
+        return (...args: unknown[]) =>
+          fn(...args).catch((err: unknown) => {
+            throw noIoWorker(err, name, ioTaskQueue) ?? err;
+          });
+      },
+    });
+    heavyByQueue.set(ioTaskQueue, h);
+  }
   return h;
 }
 

@@ -141,12 +141,18 @@ describe('rolloutStatus (kubectl rollout status)', () => {
 
 describe('replicaSetSettled (the ReplicaSet behind a rolled-out Deployment)', () => {
   const d = deployment({ annotations: { 'deployment.kubernetes.io/revision': '3' } });
-  const rs = (over: { revision?: string; generation?: number; status?: ReplicaSetLike['status'] }): ReplicaSetLike => ({
+  d.metadata!.uid = 'u';
+  const rs = (over: {
+    revision?: string;
+    generation?: number;
+    status?: ReplicaSetLike['status'];
+    owner?: string;
+  }): ReplicaSetLike => ({
     metadata: {
       name: `api-gateway-${over.revision ?? '3'}`,
       generation: over.generation ?? 5,
       annotations: { 'deployment.kubernetes.io/revision': over.revision ?? '3' },
-      ownerReferences: [{ uid: 'u', kind: 'Deployment', name: 'api-gateway', controller: true }],
+      ownerReferences: [{ uid: over.owner ?? 'u', kind: 'Deployment', name: 'api-gateway', controller: true }],
     },
     spec: { replicas: 4 },
     status: over.status ?? { observedGeneration: 5, replicas: 4, readyReplicas: 4, availableReplicas: 4 },
@@ -171,6 +177,12 @@ describe('replicaSetSettled (the ReplicaSet behind a rolled-out Deployment)', ()
     const old = rs({ revision: '2', generation: 9, status: { observedGeneration: 1 } });
     expect(replicaSetSettled(d, [old, rs({})])).toEqual(rolloutStatus(d));
     expect(replicaSetSettled(d, [old, rs({})]).done).toBe(true);
+  });
+
+  test('a ReplicaSet left by an earlier Deployment of the same name does not count', () => {
+    const leftover = rs({ owner: 'old-uid', generation: 9, status: { observedGeneration: 1 } });
+    expect(replicaSetSettled(d, [leftover, rs({})]).done).toBe(true);
+    expect(replicaSetSettled(d, [leftover, rs({ generation: 6 })]).done).toBe(false);
   });
 
   test('without a listed ReplicaSet of its revision, the Deployment status decides', () => {

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { MALLOC_ARENA_MAX, WORKER_NODE_FLAGS, workerProcessEnv } from '../../src/worker-memory';
@@ -17,11 +18,12 @@ test('a worker starts with the bounded heap and two malloc arenas; what a person
   expect(own.MALLOC_ARENA_MAX).toBe('8');
 });
 
-test('every way the project starts a worker uses the same flags: the image, npm run worker and worker:io', () => {
+test('every way the project starts a worker uses the same flags, in NODE_OPTIONS so a heap limit of your own wins', () => {
+  const flags = WORKER_NODE_FLAGS.join(' ');
   const dockerfile = readFileSync(path.join(REPO_ROOT, 'Dockerfile'), 'utf8');
-  const cmd = /^CMD (\[.*\])$/m.exec(dockerfile)?.[1];
-  expect(JSON.parse(cmd ?? '[]')).toEqual(['node', ...WORKER_NODE_FLAGS, 'dist/src/worker.js']);
-  expect(dockerfile).toMatch(new RegExp(`^ENV MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX}$`, 'm'));
+  expect(JSON.parse(/^CMD (\[.*\])$/m.exec(dockerfile)?.[1] ?? '[]')).toEqual(['node', 'dist/src/worker.js']);
+  expect(dockerfile).toMatch(/^ENV .*\bMALLOC_ARENA_MAX=2\b/m);
+  expect(dockerfile).toContain(`NODE_OPTIONS="${flags}"`);
   expect(dockerfile).toMatch(/apt-get install .*\bzstd\b/);
   const scripts = (
     JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
@@ -31,6 +33,14 @@ test('every way the project starts a worker uses the same flags: the image, npm 
     ['worker:io', 'src/io-worker.ts'],
   ])
     expect(scripts[name]).toBe(
-      `MALLOC_ARENA_MAX=\${MALLOC_ARENA_MAX:-${MALLOC_ARENA_MAX}} node ${WORKER_NODE_FLAGS.join(' ')} --import tsx ${file}`,
+      `MALLOC_ARENA_MAX=\${MALLOC_ARENA_MAX:-${MALLOC_ARENA_MAX}} NODE_OPTIONS="${flags} \${NODE_OPTIONS:-}" tsx ${file}`,
     );
+});
+
+test('a heap limit of your own, given in NODE_OPTIONS after ours, is the one the worker gets', () => {
+  const r = spawnSync(process.execPath, ['-e', "console.log(require('v8').getHeapStatistics().heap_size_limit)"], {
+    env: { PATH: process.env.PATH, NODE_OPTIONS: `${WORKER_NODE_FLAGS.join(' ')} --max-old-space-size=1024` },
+    encoding: 'utf8',
+  });
+  expect(Number(r.stdout) / 2 ** 20).toBeGreaterThan(1024);
 });
