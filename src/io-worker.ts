@@ -3,7 +3,7 @@
  * the steps that move bulk data (image builds, backups, restores) that the
  * workflows send there. No workflow bundle, no cluster clients: the process
  * that runs a backup holds the backup's buffers and little else (about
- * 130 MiB idle against the full worker's 230; docs/benchmarks.md). Run one
+ * 106 MiB idle against the full worker's 187-230; docs/benchmarks.md). Run one
  * or more beside the workers of src/worker.ts. SIGINT / SIGTERM drain it.
  */
 import { NativeConnection, Worker } from '@temporalio/worker';
