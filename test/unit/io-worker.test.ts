@@ -20,13 +20,16 @@ test('loading the I/O worker loads no Kubernetes client and no cluster-side adap
     "  traffic: loaded.filter((k) => k.includes('/src/activities/traffic/')).length,",
     "  kubernetes: loaded.filter((k) => k.includes('/src/activities/kubernetes/')).length,",
     "  workflows: loaded.filter((k) => k.includes('/src/workflows/')).length,",
+    "  analysis: loaded.filter((k) => k.includes('/src/activities/analysis/')).length,",
+    "  verify: loaded.filter((k) => k.includes('/src/activities/verify')).length,",
+    "  deps: loaded.filter((k) => k.endsWith('/src/activities/deps.ts')).length,",
     "  database: loaded.filter((k) => k.includes('/src/activities/database/')).length,",
     '}));',
   ].join('\n');
   const r = spawnSync(process.execPath, ['-r', 'tsx/cjs', '-e', script], { cwd: REPO_ROOT, encoding: 'utf8' });
   expect(r.status).toBe(0);
   const counts = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as Record<string, number>;
-  expect(counts).toMatchObject({ kube: 0, traffic: 0, kubernetes: 0, workflows: 0 });
+  expect(counts).toMatchObject({ kube: 0, traffic: 0, kubernetes: 0, workflows: 0, analysis: 0, verify: 0, deps: 0 });
   // It does load what it runs.
   expect(counts.database).toBeGreaterThan(0);
 });
