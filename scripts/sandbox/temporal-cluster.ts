@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { stringify } from 'yaml';
 import { SEARCH_ATTRIBUTE_KEYS } from '../../src/search-attributes';
 import { DYNAMIC_CONFIG_FILE } from '../temporal-dynamic-config';
-import { ROOT, sh, tool } from './common';
+import { sh, tool } from './common';
 
 export const TEMPORAL_SERVER_VERSION = '1.31.2';
 export const TEMPORAL_UI_VERSION = '2.54.1';
