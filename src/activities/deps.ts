@@ -8,15 +8,12 @@
  */
 import type { WorkflowClient } from '@temporalio/client';
 import type { S3Client } from '@aws-sdk/client-s3';
-import type Docker from 'dockerode';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { DeployConfig } from '../domain/config';
 import { clustersOf, environmentConfig } from '../domain/environment-config';
 import type { MetricsProviderFactory } from './analysis/provider';
-import type { GitRepo, ReleaseSource } from './clients/git';
 import { loadKubeConfig, makeKubeClients, type KubeClients } from './clients/kube';
-import type { RegistryClient, RegistryAuth } from './clients/registry';
-import { ioClients, s3ClientsFor } from './io';
+import { ioClients, s3ClientsFor, type IoClients } from './io';
 import type { MigratorFactory } from './database/migrators/migrator';
 import { redactorFor, type Redactor } from './redactor';
 import type { TrafficProviderFactory } from './traffic/provider';
@@ -36,18 +33,10 @@ export interface EnvironmentClients {
   clusters?: Record<string, { kube?: KubeClients }>;
 }
 
-export interface ActivityDeps {
-  config: DeployConfig;
-  env: NodeJS.ProcessEnv;
-  git: GitRepo;
-  source: ReleaseSource;
-  docker: Docker;
-  registry: RegistryClient;
-  /** The registry credentials from registry.usernameEnv / passwordEnv, when set. */
-  registryAuth?: RegistryAuth;
+/** The I/O worker's clients (io.ts), and the cluster clients, providers and Temporal client beside them. */
+export interface ActivityDeps extends IoClients {
   /** The default environment's cluster and bucket, and every environment's that sets none of its own. */
   kube: KubeClients;
-  s3: S3Client;
   /** Clients of environments whose cluster or bucket differ (environments.<name>.kubernetes / backup). */
   environments?: Record<string, EnvironmentClients>;
   /** For looking up which deployment holds an environment (optional). */
