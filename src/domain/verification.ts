@@ -159,10 +159,17 @@ export function restartsOf(pod: PodSnapshot): number {
   return pod.containers.reduce((n, c) => n + c.restarts, 0);
 }
 
+/**
+ * Whether the pod was created after the rollout started. A creationTimestamp
+ * has whole seconds only, so `since` is cut to its second: a pod the rollout
+ * created in the second it started counts as new (reading one older pod's logs
+ * since the rollout costs nothing; skipping a new one hides its errors).
+ */
 export function isNewPod(pod: PodSnapshot, since: string | undefined): boolean {
   if (!since) return true;
   if (!pod.createdAt) return false;
-  return Date.parse(pod.createdAt) >= Date.parse(since);
+  const sinceSecond = Math.floor(Date.parse(since) / 1000) * 1000;
+  return Date.parse(pod.createdAt) >= sinceSecond;
 }
 
 /** Counts lines matching the error pattern (runbook: `kubectl logs ... | grep -i error`). */

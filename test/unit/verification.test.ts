@@ -8,6 +8,7 @@ import {
   judgeConnectionGrowth,
   judgePods,
   judgeRedisMemory,
+  isNewPod,
   parseRedisInfo,
   redact,
   resolveEnvPlaceholders,
@@ -116,6 +117,22 @@ describe('judgePods', () => {
     expect(j.ok).toBe(false);
     expect(j.problems).toEqual(['b: restarted 2 times since the deployment started']);
     expect(j.pods.find((p) => p.name === 'a')?.restartsSinceBaseline).toBe(0);
+  });
+
+  test('a pod created in the same second the rollout started is new: creationTimestamp has whole seconds only', () => {
+    // The rollout started at .400 and the apiserver stamped the pod it created at .900 as 10:00:00Z.
+    const started = '2025-11-15T10:00:00.400Z';
+    expect(isNewPod(pod('same-second', { createdAt: '2025-11-15T10:00:00Z' }), started)).toBe(true);
+    expect(isNewPod(pod('later', { createdAt: '2025-11-15T10:00:01Z' }), started)).toBe(true);
+    expect(isNewPod(pod('before', { createdAt: '2025-11-15T09:59:59Z' }), started)).toBe(false);
+    expect(isNewPod(pod('unknown', { createdAt: undefined }), started)).toBe(false);
+    const j = judgePods([pod('same-second', { createdAt: '2025-11-15T10:00:00Z' })], {
+      since: started,
+      maxLogErrors: 0,
+      logs: { 'same-second': { state: 'checked', errorLines: 3, sample: 'ERROR x' } },
+    });
+    expect(j.ok).toBe(false);
+    expect(j.pods[0].isNew).toBe(true);
   });
 
   test('a new pod that restarted at all is a restart loop', () => {
