@@ -164,6 +164,24 @@ export interface WaveStatus {
   endedAt?: string;
 }
 
+/**
+ * When a deployment's milestones happened (workflow time), recorded as they
+ * happen: what the DORA figures of `deployctl stats` are computed from.
+ * Deployments recorded before it have none.
+ */
+export interface DeploymentTimeline {
+  /** The release commit's committer time (git %cI). */
+  committedAt?: string;
+  /** The first change to a workload: the rollout began. */
+  rolloutStartedAt?: string;
+  /** A success: verification passed and the version is live. */
+  liveAt?: string;
+  /** The first failure or abort once the rollout had begun. */
+  failedAt?: string;
+  /** After such a failure: the workloads and traffic back on the previous version. */
+  stableAt?: string;
+}
+
 export interface DeploymentStatus {
   workflow: 'deploy' | 'canary' | 'blue-green' | 'rollback' | 'release';
   workflowId: string;
@@ -195,6 +213,8 @@ export interface DeploymentStatus {
   waves?: WaveStatus[];
   /** A release: its commit and the image digests every stage deploys. */
   release?: { commit: string; images: Record<string, string> };
+  /** A deployment's milestones, for the DORA figures (deployctl stats). */
+  timeline?: DeploymentTimeline;
 }
 
 /** "region-a, wave 1: auth-service, chat-service: done": one wave as the status and the summary show it. */
