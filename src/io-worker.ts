@@ -6,6 +6,7 @@
  * 106 MiB idle against the full worker's 187-230; docs/benchmarks.md). Run one
  * or more beside the workers of src/worker.ts. SIGINT / SIGTERM drain it.
  */
+import { installMetricsRuntime } from './worker-metrics';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createIoActivities, ioClients, IO_ACTIVITY_NAMES } from './activities/io';
 import { keepAliveInterceptor } from './activities/runtime';
@@ -29,6 +30,11 @@ async function run(): Promise<void> {
     );
   const settings = temporalSettings();
   const codec = dataConverterFromEnv(process.env);
+  // Before the first connection: the SDK's runtime is made once per process.
+  const metricsUrl = installMetricsRuntime(
+    process.env.DEPLOY_IO_METRICS_ADDRESS ?? config.temporal.ioMetricsAddress,
+    process.env.DEPLOY_IO_METRICS_ADDRESS !== undefined ? 'DEPLOY_IO_METRICS_ADDRESS' : 'temporal.ioMetricsAddress',
+  );
   const connection = await NativeConnection.connect({
     address: settings.address,
     ...(settings.tls ? { tls: settings.tls } : {}),
@@ -44,7 +50,7 @@ async function run(): Promise<void> {
       interceptors: { activity: [keepAliveInterceptor] },
     });
     console.log(
-      `io-worker: polling task queue "${taskQueue}" on ${settings.address} for ${IO_ACTIVITY_NAMES.join(', ')} (namespace ${settings.namespace}, config ${file}, ${heapLimit()})`,
+      `io-worker: polling task queue "${taskQueue}" on ${settings.address} for ${IO_ACTIVITY_NAMES.join(', ')} (namespace ${settings.namespace}, config ${file}, ${heapLimit()}; metrics ${metricsUrl ?? 'off'})`,
     );
     await worker.run();
   } finally {

@@ -5,6 +5,7 @@
  * With TEMPORAL_DEPLOYMENT_NAME it is one build of a worker deployment
  * (src/worker-versioning.ts). SIGINT / SIGTERM drain it cleanly.
  */
+import { installMetricsRuntime } from './worker-metrics';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { existsSync, readFileSync } from 'node:fs';
@@ -36,6 +37,11 @@ async function run(): Promise<void> {
     ...(settings.tls ? { tls: settings.tls } : {}),
     ...(settings.apiKey ? { apiKey: settings.apiKey } : {}),
   };
+  // Before the first connection: the SDK's runtime is made once per process.
+  const metricsUrl = installMetricsRuntime(
+    process.env.DEPLOY_METRICS_ADDRESS ?? config.temporal.metricsAddress,
+    process.env.DEPLOY_METRICS_ADDRESS !== undefined ? 'DEPLOY_METRICS_ADDRESS' : 'temporal.metricsAddress',
+  );
   const connection = await NativeConnection.connect(connectOptions);
   // A client too: activities look up which deployment holds an environment.
   const clientConnection = await Connection.connect(connectOptions);
@@ -63,7 +69,7 @@ async function run(): Promise<void> {
       maxCachedWorkflows: config.temporal.maxCachedWorkflows,
     });
     console.log(
-      `worker: polling task queue "${taskQueue}" on ${settings.address} (namespace ${settings.namespace}, config ${file}${versioning.buildId ? `, build ${versioning.buildId}` : ''}; workflow cache ${config.temporal.maxCachedWorkflows}, ${heapLimit()})`,
+      `worker: polling task queue "${taskQueue}" on ${settings.address} (namespace ${settings.namespace}, config ${file}${versioning.buildId ? `, build ${versioning.buildId}` : ''}; workflow cache ${config.temporal.maxCachedWorkflows}, ${heapLimit()}; metrics ${metricsUrl ?? 'off'})`,
     );
     if (versioning.deployment) {
       const { version } = versioning.deployment;

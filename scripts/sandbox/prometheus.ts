@@ -1,12 +1,13 @@
 /**
  * Prometheus (Debian's), one per environment, each scraping only its own
  * environment's demo server every 2 s (its series labelled with the
- * environment), so the PromQL in deploy.config.yaml returns real numbers
+ * environment), and production's also the pipeline's workers' /metrics, so the PromQL in deploy.config.yaml returns real numbers
  * within seconds of a change and the two environments' metrics never mix.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { HOST, running, startDaemon, stopDaemon, waitReady, which, type Component } from './common';
+import { IO_METRICS_ADDRESS, METRICS_ADDRESS } from '../../src/domain/config';
 import { PRODUCTION, type SandboxEnvironment } from './environments';
 
 export function prometheusUrl(env: SandboxEnvironment = PRODUCTION): string {
@@ -28,6 +29,16 @@ function scrapeConfig(env: SandboxEnvironment): string {
     '    static_configs:',
     `      - targets: ['${HOST}:${env.ports.demo}']`,
     `        labels: { environment: ${env.name} }`,
+    // The pipeline's own workers (npm start, npm run worker, and the tests' worker processes), on
+    // their default /metrics addresses: their series carry the environment they deploy to.
+    ...(env.name === PRODUCTION.name
+      ? [
+          '  - job_name: deploy-pipelines',
+          '    honor_labels: true',
+          '    static_configs:',
+          `      - targets: ['${METRICS_ADDRESS}', '${IO_METRICS_ADDRESS}']`,
+        ]
+      : []),
     '',
   ].join('\n');
 }

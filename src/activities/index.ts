@@ -150,6 +150,7 @@ function activitiesOf(
         config,
         listTags: () => deps.git.remoteTags(),
         branchHead: () => deps.git.remoteBranchHead(),
+        commitTime: (sha) => deps.git.commitTime(sha),
         verifySender: identity.verifySender,
         confirmHandover: (input, plan) => confirmStageHandover(releaseDeps, input, plan),
       }),

@@ -14,6 +14,8 @@ export interface PlanDeps {
   listTags(): Promise<string[]>;
   /** Head of the release branch on origin (fetched). */
   branchHead(): Promise<string>;
+  /** A commit's committer time, for lead time; undefined when unknown (the plan then has none). */
+  commitTime?(sha: string): Promise<string | undefined>;
   verifySender(req: VerifySenderRequest): Promise<SenderCheck>;
   /** A release stage's hand-over, confirmed against the release, the tag and the registry (release.ts). */
   confirmHandover?(input: CheckedDeployInput, plan: DeployPlan): Promise<void>;
@@ -25,7 +27,9 @@ export function planActivities(deps: PlanDeps) {
       try {
         const input = checkInput(deployInputSchema, req.input, 'deploy');
         const [tags, commit] = await Promise.all([deps.listTags(), deps.branchHead()]);
-        const plan = buildPlan(deps.config, input, { workflowId: req.workflowId, tags, commit });
+        const built = buildPlan(deps.config, input, { workflowId: req.workflowId, tags, commit });
+        const committedAt = await deps.commitTime?.(built.commit);
+        const plan = committedAt ? { ...built, committedAt } : built;
         if (input.release) {
           // A release's stage: its requester was verified by every stage's verifier when the release began.
           if (!deps.confirmHandover) throw new InputError('release: this worker cannot confirm a release hand-over');

@@ -6,6 +6,7 @@
  * Secrets never live here: fields ending in `Env` name the environment
  * variable that holds the secret, and endpoints may use `${VAR}` references.
  */
+import { listenAddressField } from './listen-address';
 import { z } from 'zod';
 import { METRICS_PROVIDERS } from './analysis';
 import { BACKUP_CODECS, codecLevelProblem } from './backup';
@@ -37,6 +38,10 @@ import { environmentSchema, SECTIONS, STRATEGIES, type Section } from './config-
 import { environmentProblems, parseOverrides, sharingProblems } from './environment-config';
 
 export { STRATEGIES };
+
+/** Where the worker and the I/O worker serve /metrics by default: loopback only. */
+export const METRICS_ADDRESS = '127.0.0.1:9464';
+export const IO_METRICS_ADDRESS = '127.0.0.1:9465';
 
 /** The worker's workflow cache by default (temporal.maxCachedWorkflows), chosen from the concurrency benchmark. */
 export const MAX_CACHED_WORKFLOWS = 500;
@@ -134,6 +139,13 @@ const baseSchema = z.strictObject({
        * memory and CPU stay apart from the workflows'. Unset: they run on taskQueue, as before.
        */
       ioTaskQueue: z.string().min(1).max(200).optional(),
+      /**
+       * Where the worker serves /metrics for Prometheus (the SDK's series and the product's,
+       * domain/metric-names.ts): host:port, loopback unless set otherwise, or off.
+       */
+      metricsAddress: listenAddressField.default(METRICS_ADDRESS),
+      /** The same for the I/O worker (npm run worker:io), which runs beside the worker. */
+      ioMetricsAddress: listenAddressField.default(IO_METRICS_ADDRESS),
     })
     .prefault({}),
   git: z.strictObject({

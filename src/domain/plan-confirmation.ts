@@ -21,6 +21,8 @@ import { VersionError } from './version';
 export const PLAN_FACTS: readonly string[] = [
   'workflowId',
   'commit',
+  // The commit's time, read from git with the commit: not configuration.
+  'committedAt',
   'previousVersion',
   'dryRun',
   'requestedBy',

@@ -121,6 +121,8 @@ export interface DeployPlan {
   tag: string;
   /** The release commit (head of the release branch on origin when planned): tagged, built and migrated. */
   commit: string;
+  /** The release commit's committer time (git %cI): where lead time for changes starts. Plans from before have none. */
+  committedAt?: string;
   previousVersion?: string;
   strategy: Strategy;
   requestedBy: string;

@@ -41,6 +41,7 @@ import { approvalCommands, Gate, peopleRules, verifiedFields } from './support/g
 import { aboutPlan, notifierFor } from './support/notifier';
 import { signalTargetId, steer, type Sender, type SignalActions } from './support/steering';
 import { abortedBy, asStop } from './support/stop';
+import { canaryWeight } from './support/metrics';
 import { childTracker, describeError, nowIso, Tracker } from './support/tracker';
 
 /** A canary release, from the deploy workflow with its plan (started on its own it is refused). */
@@ -204,6 +205,7 @@ export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> 
       (r) => `stable ${r.observed.stable} / canary ${r.observed.canary}`,
     );
     canary.weight = weight;
+    canaryWeight(p.environment, weight, true);
   };
 
   try {
@@ -264,6 +266,7 @@ export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> 
     // --- promote: stable takes the new image ----------------------------------
     t.phase('promoting');
     await t.step('promote', () => long.promoteCanary(target));
+    canaryWeight(p.environment, 0, false);
     t.finish('succeeded');
     return { outcome: 'promoted', weight: canary.weight, status };
   } catch (err) {
@@ -279,6 +282,7 @@ export async function canaryWorkflow(input: CanaryInput): Promise<CanaryResult> 
         try {
           await t.step('abort canary', () => traffic.abortCanary(target));
           canary.weight = 0;
+          canaryWeight(p.environment, 0, false);
         } catch (abortErr) {
           // Keep going (design §3.9), but say so: traffic may still be on the canary.
           log.error('abort of the canary failed', { error: describeError(abortErr) });

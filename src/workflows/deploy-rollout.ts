@@ -46,6 +46,7 @@ export async function rollOut(rel: Release, between?: BetweenClusters): Promise<
   const { t, p } = rel;
   t.phase('rolling-out');
   rel.rolloutBegun = true;
+  t.status.timeline = { ...t.status.timeline, rolloutStartedAt: nowIso() };
   const clusters = p.clusters?.length && patched(WAVES_PATCH) ? p.clusters : [undefined];
   const waves = plannedWaves(p) ?? [p.services.map((s) => s.name)];
   const states: WaveStatus[] = clusters.flatMap((cluster) =>

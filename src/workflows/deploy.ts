@@ -45,6 +45,7 @@ import { forwarder, steer } from './support/steering';
 import { Gate, peopleRules, verifiedFields } from './support/gate';
 import { abortedBy, Stop } from './support/stop';
 import { describeError, errorType, nowIso, Tracker } from './support/tracker';
+import { deploymentFinished, deploymentRefused, deploymentStarted, rolledBack, secondsBetween } from './support/metrics';
 import { buildAndBackUp, migrate, preflight, tagRelease, verify, writeSummary, type Release } from './deploy-steps';
 import { pruneConfigSnapshots, rollOut } from './deploy-rollout';
 
@@ -127,9 +128,13 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
 
   // Taken once the plan is known; released by finish() on every way out.
   let lock: EnvironmentLock | undefined = undefined;
+  /** The deployment took its environment and began: it counts as started and finished in the metrics. */
+  let began = false;
   const finish = async (
     result: Omit<DeployResult, 'workflowId' | 'version' | 'environment' | 'status'>,
   ): Promise<DeployResult> => {
+    if (result.refused) deploymentRefused(status.environment, result.refused);
+    else if (began) deploymentFinished(status, result.outcome);
     if (lock) {
       await releaseEnvironmentLock(lock);
       t.note('lock', undefined);
@@ -167,6 +172,7 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
   }
   const p: DeployPlan = plan;
   t.identify(p.version, p.environment, p.strategy, p.searchAttributes);
+  if (p.committedAt) status.timeline = { committedAt: p.committedAt };
   if (p.release) t.release(p.version, p.environment);
   t.governedBy(policyOf(p), p.requestedVia);
 
@@ -213,6 +219,8 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
 
   t.note('lock', `**holds** the environment lock ${lockWorkflowId(p.environment)}`);
   await notify('started', `${p.project} ${p.version} to ${p.environment} (${p.strategy}) started by ${p.requestedBy}`);
+  began = true;
+  deploymentStarted(p.environment, p.strategy);
 
   // --- the runbook's steps, in order ---------------------------------------------
   const r: Release = {
@@ -245,6 +253,7 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
   }
 
   if (!failure) {
+    status.timeline = { ...status.timeline, liveAt: nowIso() };
     t.phase('reporting');
     await pruneConfigSnapshots(r);
     // The summary states the outcome the deployment ends with, as on the failure path.
@@ -257,6 +266,7 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
   // --- saga: compensate -----------------------------------------------------------
   const stop = failure;
   status.error = stop.message;
+  if (r.rolloutBegun) status.timeline = { ...status.timeline, failedAt: nowIso() };
   const final = await CancellationScope.nonCancellable(async (): Promise<DeployOutcome> => {
     // Before the rollout nothing runs new code, but a migration may have changed the database: offer its decision.
     const databaseOnly = () =>
@@ -286,6 +296,10 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
           ),
         (x) => `workloads ${x.workloads}; database ${x.database}`,
       );
+      // Stable once the rollback had the workloads back, before any database decision.
+      const stableAt = rb.status.timeline?.stableAt;
+      if (stableAt) status.timeline = { ...status.timeline, stableAt };
+      rolledBack(p.environment, 'automatic', rb.outcome, secondsBetween(status.timeline?.failedAt, stableAt));
       if (rb.outcome !== 'rolled-back') {
         status.error = `${stop.message}; rollback: ${rb.reason ?? rb.outcome}`;
         return 'failed';

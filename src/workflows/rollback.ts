@@ -37,6 +37,7 @@ import {
 import { Gate, peopleRules, verifiedFields, type PolicySource } from './support/gate';
 import { notifierFor } from './support/notifier';
 import { signalTargetId, steer } from './support/steering';
+import { rolledBack, secondsBetween } from './support/metrics';
 import { describeError, errorType, nowIso, Tracker } from './support/tracker';
 import {
   acquireEnvironmentLock,
@@ -374,12 +375,15 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
         if (plan.restoreDatabase && !backupKey) t.skip('database restore', 'no backup found to restore from');
         decisionTimeoutMs = plan.databaseDecisionTimeoutMs;
       }
+      // Workloads and traffic are back: stable, whatever the database decision will be.
+      status.timeline = { stableAt: nowIso() };
     } catch (err) {
       const reason = describeError(err);
       // Refused before anything changed (a failure of the input, not of the platform): deployctl exits 2.
       const refused = confirms && !workloads && REFUSALS.includes(errorType(err));
       await notify('failed', `rollback on ${status.environment} ${refused ? 'refused' : 'failed'}: ${reason}`);
       t.finish('failed', reason);
+      if (!auto) rolledBack(status.environment, 'manual', refused ? 'refused' : 'failed', NaN);
       return failedRollback({
         outcome: 'failed',
         workloads: workloads || 'not restored',
@@ -468,6 +472,14 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
       attention ? { attention } : {},
     );
     t.finish(ok ? 'rolled-back' : 'failed', status.error);
+    // An automatic rollback is counted by its deployment, which knows when the failure was.
+    if (!auto)
+      rolledBack(
+        status.environment,
+        'manual',
+        ok ? 'rolled-back' : 'failed',
+        secondsBetween(status.startedAt, status.timeline?.stableAt),
+      );
     const result: RollbackResult = {
       outcome: ok ? 'rolled-back' : 'failed',
       workloads,

@@ -27,6 +27,15 @@ test('tags the planned commit once; a re-run creates nothing new', async () => {
   expect(git(fx.origin, 'rev-parse', 'v1.0.1^{commit}').trim()).toBe(head);
 });
 
+test("a commit's committer time, for lead time; nothing for what is not a full commit id here", async () => {
+  const head = await repo.remoteBranchHead();
+  const expected = new Date(git(fx.checkout, 'show', '-s', '--format=%cI', head).trim()).toISOString();
+  expect(await repo.commitTime(head)).toBe(expected);
+  expect(await repo.commitTime('0'.repeat(40))).toBeUndefined();
+  expect(await repo.commitTime('HEAD')).toBeUndefined();
+  expect(await repo.commitTime('--output=/tmp/x')).toBeUndefined();
+});
+
 test('a tag already on origin at another commit is a TagConflict naming both commits', async () => {
   const other = git(fx.checkout, 'rev-parse', 'HEAD~1').trim();
   git(fx.checkout, 'tag', '-a', 'v1.0.1', '-m', 'someone else', other);

@@ -58,7 +58,7 @@ describe('a plan handed to a child', () => {
 
   test('facts of one deployment are not for the configuration to decide', () => {
     expect(PLAN_FACTS).toEqual(
-      expect.arrayContaining(['workflowId', 'commit', 'previousVersion', 'dryRun', 'requestedBy']),
+      expect.arrayContaining(['workflowId', 'commit', 'committedAt', 'previousVersion', 'dryRun', 'requestedBy']),
     );
     const plan = testPlan({ version: '1.0.1' });
     const { previousVersion: _dropped, ...withoutPrevious } = plan;
@@ -67,6 +67,7 @@ describe('a plan handed to a child', () => {
         ...withoutPrevious,
         workflowId: 'other',
         commit: 'f'.repeat(40),
+        committedAt: '2026-11-30T10:00:00.000Z',
         dryRun: true,
         requestedBy: 'mallory',
       }),

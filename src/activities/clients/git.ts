@@ -51,6 +51,18 @@ export class GitRepo {
       .map((ref) => ref.slice('refs/tags/'.length));
   }
 
+  /** A fetched commit's committer time (ISO 8601, strict), or undefined when it is not here. */
+  async commitTime(sha: string): Promise<string | undefined> {
+    // Only a full object id: the plan's commit came from rev-parse or ls-remote, never a ref typed by a person.
+    if (!/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(sha)) return undefined;
+    try {
+      const out = (await this.git(['show', '-s', '--format=%cI', sha])).trim();
+      return Number.isNaN(Date.parse(out)) ? undefined : new Date(out).toISOString();
+    } catch {
+      return undefined;
+    }
+  }
+
   /** The commit at the head of the release branch on the remote, fetched so it exists locally. */
   async remoteBranchHead(): Promise<string> {
     await this.git([

@@ -11,6 +11,7 @@ import type { AnalysisRun } from '../../domain/status';
 import { analysis } from '../activity-options';
 import { RUN_ANALYSIS_PATCH } from '../patches';
 import { Stop } from './stop';
+import { analysisRan } from './metrics';
 import { describeError, nowIso, type Tracker } from './tracker';
 
 /** Declared with every other patch id in workflows/patches.ts; exported here too, where it always was. */
@@ -62,6 +63,7 @@ export class AnalysisLoop {
       run = unmeasured(req, err, due);
     }
     this.t.status.lastAnalysis = run;
+    analysisRan(this.t.status.environment, run);
     if (rules) {
       const v = tallyByMetric(this.metricTallies, run, rules, now, due ?? []);
       this.metricTallies = v.tallies;

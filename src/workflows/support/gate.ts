@@ -13,6 +13,7 @@ import type { ApprovePayload } from '../../domain/signals';
 import type { Phase, SignalRecord } from '../../domain/status';
 import type { Sender } from './steering';
 import { abortedBy, Stop } from './stop';
+import { approved } from './metrics';
 import { nowIso, type Tracker } from './tracker';
 
 export interface GateRules {
@@ -62,7 +63,7 @@ export function verifiedFields(p: Sender): Pick<SignalRecord, 'via' | 'credentia
 
 /** One gate of a workflow; open while `wait` runs, and the approve signal's handler. */
 export class Gate {
-  private open: { id: string; reason: string; approvals: Set<string> } | undefined;
+  private open: { id: string; reason: string; approvals: Set<string>; since: number } | undefined;
 
   constructor(
     private readonly t: Tracker,
@@ -109,12 +110,13 @@ export class Gate {
       ...(p.note ? { note: p.note } : {}),
       ...verifiedFields(p),
     });
+    approved(t.status.environment, g.id, (Date.now() - g.since) / 1000);
     rules.onApprove?.(p);
   }
 
   /** Opens the gate, announces it and waits; true when answered (enough approvals or interrupted), false when it timed out. */
   async wait(w: GateWait): Promise<boolean> {
-    const g = { id: w.id, reason: w.reason, approvals: new Set<string>() };
+    const g = { id: w.id, reason: w.reason, approvals: new Set<string>(), since: Date.now() };
     this.open = g;
     this.t.phase(w.phase);
     this.t.waitFor(w.waitingFor ?? w.reason, w.timeoutMs, w.commands, w.id);

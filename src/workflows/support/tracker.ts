@@ -19,6 +19,7 @@ import { describePolicy, type ApprovalPolicy, type VerifyMode } from '../../doma
 import { withSummary } from '../activity-options';
 import { statusQuery } from '../messages';
 import { currentDetails } from './details';
+import { phaseChanged, stepEnded } from './metrics';
 
 /** The Deploy* search attributes: the Temporal UI lists and filters deployments by them. */
 export const DeployEnvironmentKey = defineSearchAttributeKey('DeployEnvironment', SearchAttributeType.KEYWORD);
@@ -151,6 +152,7 @@ export class Tracker {
 
   phase(phase: Phase): void {
     if (this.status.phase === phase) return;
+    phaseChanged(this.status, this.status.phase, phase);
     this.status.phase = phase;
     if (this.searchAttributes) upsertSearchAttributes([{ key: DeployPhaseKey, value: phase }]);
     this.show();
@@ -198,6 +200,7 @@ export class Tracker {
     } finally {
       rec.endedAt = nowIso();
       rec.durationMs = Date.now() - start;
+      stepEnded(this.status.workflow, name, rec.state, rec.durationMs / 1000);
       this.show();
     }
   }

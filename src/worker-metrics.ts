@@ -1,0 +1,39 @@
+/**
+ * The worker's /metrics for Prometheus: the Temporal SDK's runtime serves it
+ * (its own series: task latencies, slots, sticky cache, polls) and the
+ * product's series go through the same meter (workflows/support/metrics.ts,
+ * names in domain/metric-names.ts). One endpoint per process, installed
+ * before the first connection, as the SDK requires.
+ */
+import { Runtime } from '@temporalio/worker';
+import { ConfigError } from './domain/config';
+import { parseListenAddress } from './domain/listen-address';
+import { METRIC_BUCKETS } from './domain/metric-names';
+
+/**
+ * Installs the runtime with a Prometheus endpoint at `address` (off: none);
+ * returns the URL it serves, if any. `source` names where the address came
+ * from, for the one-line error a bad one gets.
+ */
+export function installMetricsRuntime(address: string, source: string): string | undefined {
+  let listen;
+  try {
+    listen = parseListenAddress(address);
+  } catch (err) {
+    throw new ConfigError(`${source}: ${(err as Error).message}`);
+  }
+  if (!listen) return undefined;
+  Runtime.install({
+    telemetryOptions: {
+      metrics: {
+        prometheus: {
+          bindAddress: `${listen.host}:${listen.port}`,
+          // Seconds, as Prometheus names durations; the product's histograms are in seconds too.
+          useSecondsForDurations: true,
+          histogramBucketOverrides: METRIC_BUCKETS,
+        },
+      },
+    },
+  });
+  return `http://${listen.host}:${listen.port}/metrics`;
+}
