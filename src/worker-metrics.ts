@@ -8,7 +8,7 @@
 import { Runtime } from '@temporalio/worker';
 import { ConfigError } from './domain/config';
 import { parseListenAddress } from './domain/listen-address';
-import { METRIC_BUCKETS } from './domain/metric-names';
+import { counterSeries, METRIC_BUCKETS, METRIC_HELP } from './domain/metric-names';
 
 /**
  * Installs the runtime with a Prometheus endpoint at `address` (off: none);
@@ -36,4 +36,20 @@ export function installMetricsRuntime(address: string, source: string): string |
     },
   });
   return `http://${listen.host}:${listen.port}/metrics`;
+}
+
+/**
+ * Starts the product's counters at 0 for the configured environments, under
+ * the labels the workflows' meter gives them (namespace, taskQueue,
+ * workflowType), so a dashboard's increase() counts the first deployment.
+ */
+export function zeroCounters(opts: { namespace: string; taskQueue: string; environments: readonly string[] }): void {
+  const meter = Runtime.instance().metricMeter;
+  for (const c of counterSeries(opts.environments))
+    meter.createCounter(c.name, undefined, METRIC_HELP[c.name]).add(0, {
+      ...c.labels,
+      namespace: opts.namespace,
+      taskQueue: opts.taskQueue,
+      workflowType: c.workflowType,
+    });
 }

@@ -5,7 +5,7 @@
  * With TEMPORAL_DEPLOYMENT_NAME it is one build of a worker deployment
  * (src/worker-versioning.ts). SIGINT / SIGTERM drain it cleanly.
  */
-import { installMetricsRuntime } from './worker-metrics';
+import { installMetricsRuntime, zeroCounters } from './worker-metrics';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { existsSync, readFileSync } from 'node:fs';
@@ -68,6 +68,8 @@ async function run(): Promise<void> {
       ...(versioning.deployment ? { workerDeploymentOptions: versioning.deployment } : {}),
       maxCachedWorkflows: config.temporal.maxCachedWorkflows,
     });
+    if (metricsUrl)
+      zeroCounters({ namespace: settings.namespace, taskQueue, environments: Object.keys(config.environments) });
     console.log(
       `worker: polling task queue "${taskQueue}" on ${settings.address} (namespace ${settings.namespace}, config ${file}${versioning.buildId ? `, build ${versioning.buildId}` : ''}; workflow cache ${config.temporal.maxCachedWorkflows}, ${heapLimit()}; metrics ${metricsUrl ?? 'off'})`,
     );

@@ -87,3 +87,48 @@ export function stepKind(name: string): string {
       .trim() || 'step'
   );
 }
+
+/** One counter series as the workflows emit it: the SDK adds namespace, taskQueue and workflowType. */
+export interface CounterSeries {
+  name: MetricName;
+  workflowType: string;
+  labels: Record<string, string>;
+}
+
+const DEPLOY_OUTCOMES = ['succeeded', 'rolled-back', 'aborted', 'failed'];
+const STRATEGIES = ['rolling', 'canary', 'blue-green'];
+
+/**
+ * Every counter series a worker can emit for these environments, to start at
+ * 0: Prometheus's increase() sees a counter's first event only when the
+ * series was there before it, and a deployment is a rare event.
+ */
+export function counterSeries(environments: readonly string[]): CounterSeries[] {
+  const out: CounterSeries[] = [];
+  for (const environment of environments) {
+    for (const strategy of STRATEGIES) {
+      out.push({ name: METRIC.deploymentsStarted, workflowType: 'deployWorkflow', labels: { environment, strategy } });
+      for (const outcome of DEPLOY_OUTCOMES)
+        out.push({
+          name: METRIC.deploymentsFinished,
+          workflowType: 'deployWorkflow',
+          labels: { environment, strategy, outcome },
+        });
+    }
+    for (const outcome of ['rolled-back', 'failed'])
+      out.push({
+        name: METRIC.rollbacks,
+        workflowType: 'deployWorkflow',
+        labels: { environment, kind: 'automatic', outcome },
+      });
+    for (const outcome of ['rolled-back', 'failed', 'refused'])
+      out.push({
+        name: METRIC.rollbacks,
+        workflowType: 'rollbackWorkflow',
+        labels: { environment, kind: 'manual', outcome },
+      });
+    for (const action of ['freeze', 'unfreeze', 'refused'])
+      out.push({ name: METRIC.freezes, workflowType: 'freezeWorkflow', labels: { environment, action } });
+  }
+  return out;
+}

@@ -17,6 +17,9 @@ export const NOTIFICATION_KINDS = [
   'rolled-back',
   'succeeded',
   'aborted',
+  // A stop-the-line freeze of an environment, and its end (deployctl freeze / unfreeze).
+  'frozen',
+  'unfrozen',
 ] as const;
 export type NotificationKind = (typeof NOTIFICATION_KINDS)[number];
 
@@ -81,7 +84,12 @@ const TITLES: Record<NotificationKind, { emoji: string; title: string }> = {
   'rolled-back': { emoji: ':rewind:', title: 'Deployment rolled back' },
   succeeded: { emoji: ':white_check_mark:', title: 'Deployment succeeded' },
   aborted: { emoji: ':octagonal_sign:', title: 'Deployment aborted' },
+  frozen: { emoji: ':ice_cube:', title: 'Environment frozen' },
+  unfrozen: { emoji: ':arrow_forward:', title: 'Environment unfrozen' },
 };
+
+/** Kinds about an environment rather than a version of the project. */
+const ENVIRONMENT_KINDS: readonly NotificationKind[] = ['frozen', 'unfrozen'];
 
 /**
  * The link to the workflow in the Temporal UI. `uiUrl` is the UI's base
@@ -112,6 +120,7 @@ export function commandsFor(event: NotificationEvent): string[] {
 
 export function headline(event: NotificationEvent): string {
   const { title } = TITLES[event.kind];
+  if (ENVIRONMENT_KINDS.includes(event.kind)) return `${title}: ${event.environment}`;
   const who = event.project ? `${event.project} ${event.version}` : event.version;
   return `${title}: ${who} on ${event.environment}${event.attention ? ' (needs attention)' : ''}`;
 }
@@ -126,7 +135,7 @@ export function eventFacts(event: NotificationEvent): { label: string; value: st
   return [
     ...(event.project ? [{ label: 'Project', value: event.project }] : []),
     { label: 'Environment', value: event.environment },
-    { label: 'Version', value: event.version },
+    ...(event.version ? [{ label: 'Version', value: event.version }] : []),
     ...(event.weight !== undefined ? [{ label: 'Canary traffic', value: `${event.weight}%` }] : []),
     { label: 'Workflow', value: event.workflowId },
   ];

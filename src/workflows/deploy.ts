@@ -45,7 +45,13 @@ import { forwarder, steer } from './support/steering';
 import { Gate, peopleRules, verifiedFields } from './support/gate';
 import { abortedBy, Stop } from './support/stop';
 import { describeError, errorType, nowIso, Tracker } from './support/tracker';
-import { deploymentFinished, deploymentRefused, deploymentStarted, rolledBack, secondsBetween } from './support/metrics';
+import {
+  deploymentFinished,
+  deploymentRefused,
+  deploymentStarted,
+  rolledBack,
+  secondsBetween,
+} from './support/metrics';
 import { buildAndBackUp, migrate, preflight, tagRelease, verify, writeSummary, type Release } from './deploy-steps';
 import { pruneConfigSnapshots, rollOut } from './deploy-rollout';
 

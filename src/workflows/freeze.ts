@@ -18,6 +18,7 @@ import {
   allHandlersFinished,
   condition,
   log,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -38,7 +39,9 @@ import { NO_GATE } from '../domain/identity';
 import { checkSignal, type FreezePayload } from '../domain/signals';
 import type { IgnoredSignal } from '../domain/status';
 import { freezeWorkflowId, workflowIdProblem } from '../domain/workflow-id';
-import { SHORT } from './activity-options';
+import { notifier, SHORT } from './activity-options';
+import { AUDIT_PATCH } from './patches';
+import { freezeChanged } from './support/metrics';
 import { freezeStatusQuery, unfreezeSignal } from './messages';
 import { outcomeFailure } from './outcome';
 import { MAX_SIGNALS } from './support/steering';
@@ -142,6 +145,7 @@ export async function freezeWorkflow(input: FreezeInput): Promise<FreezeResult> 
     status.endedAt = nowIso();
     show();
     log.warn('freeze refused', { environment, reason });
+    freezeChanged(environment, 'refused');
     const result: FreezeResult = { outcome: 'refused', reason, status };
     throw outcomeFailure(ErrorType.FreezeRefused, `refused: ${reason}`, result);
   };
@@ -166,6 +170,9 @@ export async function freezeWorkflow(input: FreezeInput): Promise<FreezeResult> 
   status.unfreezeCommand = unfreezeCommand(environment, ok.approvals);
   show();
   log.info('environment frozen', { environment, by: ok.by, via: ok.via });
+  freezeChanged(environment, 'freeze');
+  const observed = patched(AUDIT_PATCH);
+  if (observed) await announce('frozen', environment, status.frozen);
   await condition(() => status.unfrozen !== undefined);
   // The unfreezes still being verified are recorded (as ignored: it is already unfrozen) before the run ends.
   await condition(allHandlersFinished);
@@ -173,7 +180,24 @@ export async function freezeWorkflow(input: FreezeInput): Promise<FreezeResult> 
   status.endedAt = nowIso();
   show();
   log.info('environment unfrozen', { environment, by: status.unfrozen?.by });
+  freezeChanged(environment, 'unfreeze');
+  if (observed) await announce('unfrozen', environment, status.unfrozen!);
   return { outcome: 'unfrozen', status };
+}
+
+/** Tells the environment's channels who froze or unfroze it and why; best effort, as every notification. */
+async function announce(kind: 'frozen' | 'unfrozen', environment: string, r: FreezeRecord): Promise<void> {
+  try {
+    await notifier.notify({
+      kind,
+      workflowId: workflowInfo().workflowId,
+      environment,
+      version: '',
+      text: `${kind} by ${whoFroze(r)}: ${r.reason}`,
+    });
+  } catch (err) {
+    log.warn('notification failed', { kind, error: describeError(err) });
+  }
 }
 
 function record(r: Extract<FreezerCheck, { ok: true }>, reason: string): FreezeRecord {

@@ -187,6 +187,15 @@ export const WAVES_PATCH = 'deploy-rolls-out-in-waves';
  */
 export const CONFIG_SNAPSHOTS_PATCH = 'deploy-snapshots-configuration';
 
+/**
+ * Issue 23 items 4 and 5: each finished deployment, rollback, release stage
+ * and approval, and each freeze and unfreeze, appends its record to the
+ * environment's audit ledger (the appendAudit activity); a freeze notifies
+ * when it freezes and unfreezes, and a manual rollback when it starts, as a
+ * deployment does. Before, none of them did.
+ */
+export const AUDIT_PATCH = 'audit-ledger-and-notifications';
+
 /** Every patch id above: what a history's patch markers may hold. */
 export const PATCH_IDS: readonly string[] = [
   RUN_ANALYSIS_PATCH,
@@ -213,4 +222,5 @@ export const PATCH_IDS: readonly string[] = [
   CANARY_HOLDS_WHILE_FROZEN_PATCH,
   WAVES_PATCH,
   CONFIG_SNAPSHOTS_PATCH,
+  AUDIT_PATCH,
 ];

@@ -27,6 +27,7 @@ import { shellCommand } from '../domain/shell';
 import { restoreOrder } from '../domain/waves';
 import { heavy, long, short, traffic } from './activity-options';
 import {
+  AUDIT_PATCH,
   RESTORE_APPROVALS_PATCH,
   ROLLBACK_BLUE_GREEN_PATCH,
   ROLLBACK_CONFIRMS_HANDOVER_PATCH,
@@ -247,6 +248,12 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
           if (!lock) throw new Error(await environmentBusy(plan.environment));
           t.note('lock', `**holds** the environment lock ${lockWorkflowId(plan.environment)}`);
         }
+        // A manual rollback is announced as a deployment is (histories from before it were not).
+        if (patched(AUDIT_PATCH))
+          await notify(
+            'started',
+            `rollback of ${plan.environment} to ${status.version} started by ${plan.requestedBy}${input.reason ? `: ${input.reason}` : ''}`,
+          );
         t.phase('rolling-back');
         // abortCanary reads the Service and the traffic settings only: no new image, and the container as it was always sent.
         const stable: CanaryTarget = {
