@@ -256,7 +256,11 @@ describe('manual', () => {
     });
     expect(fake.count('restoreDatabase')).toBe(0);
     expect(fake.count('patchImages')).toBe(0);
-    expect(fake.argsOf<{ kind: string }>('notify').map((n) => n.kind)).toEqual(['rolled-back']);
+    // A manual rollback is announced when it starts, as a deployment is, and when it ends.
+    expect(fake.argsOf<{ kind: string }>('notify').map((n) => n.kind)).toEqual(['started', 'rolled-back']);
+    expect(fake.argsOf<{ text: string }>('notify')[0].text).toBe(
+      'rollback of rb-1 to (previous) started by ops: bad release',
+    );
   }, 60_000);
 
   test('to a revision: each Deployment undone to that revision', async () => {
@@ -539,10 +543,11 @@ describe('database decision', () => {
     ]);
     expect(stepNames(result)).toContain('database restore: succeeded');
     expect(fake.argsOf<{ kind: string; text: string }>('notify').map((n) => n.kind)).toEqual([
+      'started',
       'rolled-back',
       'rolled-back',
     ]);
-    expect(fake.argsOf<{ text: string }>('notify')[0].text).toContain(
+    expect(fake.argsOf<{ text: string }>('notify')[1].text).toContain(
       `approve to restore ${DEFAULT_KEY}, abort to keep it (keeps it after 60 min)`,
     );
   }, 60_000);
@@ -809,7 +814,10 @@ describe('failures', () => {
       expect(result.status).toMatchObject({ phase: 'failed', error: result.reason });
       expect(fake.count('restoreDatabase')).toBe(0);
       expect(result.status.steps.find((s) => s.state === 'failed')?.error).toBe(`${type}: ${name} failed (fake)`);
-      expect(fake.argsOf<{ kind: string }>('notify').map((n) => n.kind)).toEqual(['failed']);
+      // A rollback that could not even resolve never started.
+      expect(fake.argsOf<{ kind: string }>('notify').map((n) => n.kind)).toEqual(
+        name === 'resolveRollback' ? ['failed'] : ['started', 'failed'],
+      );
     },
     60_000,
   );

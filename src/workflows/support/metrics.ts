@@ -75,8 +75,8 @@ export function analysisRan(environment: string, run: AnalysisRun): void {
 }
 
 export function approved(environment: string, gate: string, waitedSeconds: number): void {
-  // A gate's id names its step ("traffic-25"): the weight goes, as in step names.
-  add(METRIC.approvals, { environment, gate: stepKind(gate.replace(/-/g, ' ')).replace(/ /g, '-') });
+  // Gate ids are bounded by the config: traffic-<weight>, database, the clusters' names.
+  add(METRIC.approvals, { environment, gate });
   observe(METRIC.approvalWait, waitedSeconds, { environment });
 }
 
