@@ -3,9 +3,8 @@
  * one row of figures per environment and one for all together, each figure
  * beside the counts it stands on, then the definitions it was computed by.
  */
-import type { DoraReport, Figures, Restore, Spread } from '../domain/dora';
+import type { DeploymentFact, DoraReport, Figures, Restore, Spread } from '../domain/dora';
 import { formatDuration } from '../domain/duration';
-import type { DeploymentFact } from '../domain/dora';
 
 /** What visibility listed in the window, and what of it the figures count. */
 export interface Listed {

@@ -6,7 +6,7 @@
  */
 import { WorkflowFailedError, type Client } from '@temporalio/client';
 import { Command } from 'commander';
-import { computeDora, type DeploymentFact } from '../../domain/dora';
+import { computeDora } from '../../domain/dora';
 import { DurationError, parseDuration } from '../../domain/duration';
 import type { DeployResult } from '../../workflows/deploy';
 import { resultOf } from '../../workflows/outcome';
@@ -90,10 +90,10 @@ async function collect(client: Client, since: string, environment: string | unde
   await eachLimited(closed, CONCURRENCY, async (w) => {
     const result = await resultOfRun(client, w.workflowId, w.runId);
     if (!result) return void listed.withoutResult.push({ workflowId: w.workflowId, status: w.status });
-    const fact: DeploymentFact | undefined = factOf(result);
-    // Environment again: a deployment recorded without search attributes has the one its result names.
-    if (fact && (!environment || fact.environment === environment)) listed.facts.push(fact);
-    else if (!fact) listed.notDeployments[result.outcome === 'planned' ? 'planned' : 'refused']++;
+    const fact = factOf(result);
+    if (!fact) return void listed.notDeployments[result.outcome === 'planned' ? 'planned' : 'refused']++;
+    // The environment its result names is the one it deployed to, whatever its search attributes say.
+    if (!environment || fact.environment === environment) listed.facts.push(fact);
   });
   listed.withoutResult.sort((a, b) => a.workflowId.localeCompare(b.workflowId));
   return listed;
