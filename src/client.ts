@@ -10,6 +10,7 @@ import { addQuarantineCommands } from './cli/commands/quarantine';
 import { addReadCommands } from './cli/commands/read';
 import { addReleaseCommands } from './cli/commands/release';
 import { addStartCommands } from './cli/commands/start';
+import { addStatsCommands } from './cli/commands/stats';
 import { addSteerCommands } from './cli/commands/steer';
 import { ExitCode } from './cli/exit-codes';
 import { CliError, type Ctx } from './cli/session';
@@ -31,6 +32,7 @@ export function buildProgram(ctx: Ctx, exit: { code: number }): Command {
   addSteerCommands(program, ctx);
   addFreezeCommands(program, ctx, exit);
   addQuarantineCommands(program, ctx);
+  addStatsCommands(program, ctx);
   return program;
 }
 
