@@ -263,3 +263,37 @@ test("every panel's PromQL in the dashboard returns data after the deployments",
   }
   expect(empty).toEqual([]);
 }, 60_000);
+
+test('deployctl stats --json prints the four DORA figures with their counts, these deployments among them', async () => {
+  const r = await deployctl('stats', '--env', 'production', '--since', '2h', '--json');
+  expect(r).toMatchObject({ code: 0 });
+  const stats = JSON.parse(r.out) as {
+    deployments: { counted: number };
+    overall: {
+      deploymentFrequency: { successes: number; perDay: number };
+      leadTime: { measured: number; medianMs: number | null };
+      changeFailureRate: { began: number; failures: { rolledBack: number; total: number }; rate: number | null };
+      timeToRestore: {
+        failures: number;
+        toStable: { restored: number; medianMs: number | null };
+        toNextSuccess: { restored: number; medianMs: number | null };
+      };
+    };
+    definitions: string[];
+  };
+  // Other suites deploy to production in the same window: these three are among what is counted.
+  const o = stats.overall;
+  expect(stats.deployments.counted).toBeGreaterThanOrEqual(3);
+  expect(o.deploymentFrequency.successes).toBeGreaterThanOrEqual(2);
+  expect(o.deploymentFrequency.perDay).toBeGreaterThan(0);
+  expect(o.leadTime.measured).toBeGreaterThanOrEqual(2);
+  expect(o.leadTime.medianMs).toBeGreaterThan(0);
+  expect(o.changeFailureRate.began).toBeGreaterThanOrEqual(3);
+  expect(o.changeFailureRate.failures.rolledBack).toBeGreaterThanOrEqual(1);
+  expect(o.changeFailureRate.rate).toBeGreaterThan(0);
+  expect(o.changeFailureRate.rate).toBeLessThan(1);
+  // The failed canary was stable again within seconds, and the fix went live after it.
+  expect(o.timeToRestore.toStable.restored).toBeGreaterThanOrEqual(1);
+  expect(o.timeToRestore.toNextSuccess.restored).toBeGreaterThanOrEqual(1);
+  expect(stats.definitions.join('\n')).toMatch(/Change failure rate/);
+}, 120_000);
