@@ -17,6 +17,8 @@ import {
   type AuditRecord,
   type LedgerObjects,
 } from '../../src/domain/audit';
+import { auditSchema, auditSettings } from '../../src/domain/config-audit';
+import { testConfig } from '../helpers/plan';
 
 const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
 const PREFIX = 'audit/';
@@ -268,5 +270,20 @@ describe('parseAuditRecord', () => {
       problem: 'its event is not an audit event',
     });
     expect(parseAuditRecord(edit(body, (r) => (r.prev = 'xyz')))).toEqual({ problem: 'its prev is not a sha256' });
+  });
+});
+
+describe('config', () => {
+  test('on by default, in the backup bucket under audit/, unless the audit section says otherwise', () => {
+    expect(auditSettings(testConfig())).toEqual({ enabled: true, bucket: 'ai-saas-backups', prefix: 'audit/' });
+    expect(auditSettings({ ...testConfig(), audit: auditSchema.parse({ bucket: 'ledger-bucket' }) }).bucket).toBe(
+      'ledger-bucket',
+    );
+  });
+
+  test('a prefix must end in "/" and stay a plain key path', () => {
+    for (const prefix of ['audit', '/audit/', '../audit/', 'a b/'])
+      expect(auditSchema.safeParse({ prefix }).success).toBe(false);
+    expect(auditSchema.safeParse({ prefix: 'ledgers/audit/' }).success).toBe(true);
   });
 });
