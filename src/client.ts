@@ -1,10 +1,11 @@
 /**
  * deployctl: start deployments, rollbacks and releases, steer them with
- * signals, read their state and the quarantine of versions, for people at a
- * terminal and for CI. Errors are one line that says what to do; `--json`
+ * signals, read their state, the quarantine of versions and the audit
+ * ledger, for people at a terminal and for CI. Errors are one line that says what to do; `--json`
  * prints machine-readable output; exit codes are in cli/exit-codes.ts.
  */
 import { Command, CommanderError } from 'commander';
+import { addAuditCommands } from './cli/commands/audit';
 import { addFreezeCommands } from './cli/commands/freeze';
 import { addQuarantineCommands } from './cli/commands/quarantine';
 import { addReadCommands } from './cli/commands/read';
@@ -33,6 +34,7 @@ export function buildProgram(ctx: Ctx, exit: { code: number }): Command {
   addFreezeCommands(program, ctx, exit);
   addQuarantineCommands(program, ctx);
   addStatsCommands(program, ctx);
+  addAuditCommands(program, ctx, exit);
   return program;
 }
 

@@ -6,10 +6,12 @@
  */
 import type { Activities } from './contracts';
 import { analysisActivities } from './analysis';
+import { auditLedger } from './audit/ledger';
 import { checksActivities } from './checks';
 import { createReleaseTag } from './clients/git';
 import { redisPing } from './clients/redis';
 import type { ActivityDeps } from './deps';
+import { auditSettings } from '../domain/config-audit';
 import { environmentConfig } from '../domain/environment-config';
 import { identityActivities } from './identity/verifier';
 import { handoverActivities } from './handover';
@@ -47,6 +49,8 @@ export function createActivities(deps: ActivityDeps): Activities {
     bucket: deps.config.backup.bucket,
     prefix: deps.config.release.quarantinePrefix,
   });
+  // Likewise one audit ledger store for every environment (each its own chain in it), facts redacted.
+  const audit = auditLedger({ s3: deps.s3, ...auditSettings(deps.config), redact: (v) => redactor.value(v) });
   const sets = new Map<string, Activities>();
   const setFor = (environment: string, cluster?: string): Activities => {
     const key = JSON.stringify([environment, cluster ?? null]);
@@ -63,6 +67,7 @@ export function createActivities(deps: ActivityDeps): Activities {
         },
         redactor,
         quarantine,
+        audit,
       );
       sets.set(key, set);
     }
@@ -88,6 +93,7 @@ function activitiesOf(
   deps: ActivityDeps,
   redactor: Redactor,
   quarantine: ReturnType<typeof quarantineActivities>,
+  audit: ReturnType<typeof auditLedger>,
 ): Activities {
   const { config, env } = deps;
   const providers = deps.providers ?? {};
@@ -202,6 +208,7 @@ function activitiesOf(
       ...verify,
       ...notifyActivities({ config, env }),
       writeSummary: reportActivities({ config, env, s3: deps.s3 }).writeSummary,
+      appendAudit: audit.appendAudit,
     },
     redactor,
   );

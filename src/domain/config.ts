@@ -30,6 +30,7 @@ import {
   webSettings,
 } from './config-metrics';
 import { migrationsSchema } from './config-migrations';
+import { auditSchema } from './config-audit';
 import { orderWaves } from './waves';
 import { notificationsSchema } from './config-notifications';
 
@@ -392,6 +393,8 @@ const baseSchema = z.strictObject({
       p95Metric: z.string().min(1).max(63).default('p95-latency'),
     })
     .prefault({}),
+  /** The audit ledger (config-audit.ts). */
+  audit: auditSchema,
 });
 
 /** Checks that hold of the whole file; those of one environment's settings run on its resolved config (environment-config.ts). */

@@ -59,6 +59,11 @@ export const ErrorType = {
   NotQuarantined: 'NotQuarantined',
   /** A build, backup or restore sent to temporal.ioTaskQueue that no I/O worker took (workflows/activity-options.ts heavy). */
   NoIoWorker: 'NoIoWorker',
+  /**
+   * An environment's audit ledger does not verify where an append joins it (a record or HEAD edited or
+   * deleted): appending to it would hide the break, so a person must look (deployctl audit verify).
+   */
+  AuditLedgerBroken: 'AuditLedgerBroken',
 } as const;
 
 export type ErrorTypeName = (typeof ErrorType)[keyof typeof ErrorType];
@@ -102,4 +107,5 @@ export const NON_RETRYABLE_ERROR_TYPES: ErrorTypeName[] = [
   ErrorType.PlanMismatch,
   ErrorType.InvalidWorkflowId,
   ErrorType.NotQuarantined,
+  ErrorType.AuditLedgerBroken,
 ];

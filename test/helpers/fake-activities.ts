@@ -40,6 +40,8 @@ export function fakeActivities(opts: FakeOptions = {}) {
   const calls: Call[] = [];
   /** The quarantine store: kept in memory (the real one, on S3, is tested in test/integration/quarantine.test.ts). */
   const quarantine: QuarantineRecord[] = [];
+  /** The audit ledger, in memory (the real one, on S3, is tested in test/integration/audit.test.ts). */
+  const audit = new Map<string, { environment: string; seq: number; key: string; hash: string }>();
   const weights: number[] = [];
   let analysisRuns = 0;
   let frozen = opts.frozen;
@@ -451,6 +453,22 @@ export function fakeActivities(opts: FakeOptions = {}) {
     async writeSummary(req) {
       record('writeSummary', [req]);
       return { markdown: `# Deployment Summary - v${req.plan.version}`, key: `summaries/${req.plan.version}.md` };
+    },
+    async appendAudit(req) {
+      record('appendAudit', [req]);
+      // One seq per environment and (run, event), as the ledger gives it; its hash stands in for the record's.
+      const id = JSON.stringify([req.environment, req.workflowId, req.runId, req.eventId]);
+      const known = audit.get(id);
+      if (known) return { seq: known.seq, key: known.key, hash: known.hash, appended: false };
+      const seq = [...audit.values()].filter((a) => a.environment === req.environment).length + 1;
+      const entry = {
+        environment: req.environment,
+        seq,
+        key: `audit/${req.environment}/${seq}`,
+        hash: `${seq}`.padStart(64, '0'),
+      };
+      audit.set(id, entry);
+      return { seq, key: entry.key, hash: entry.hash, appended: true };
     },
   };
   const activities: Activities = { ...base };

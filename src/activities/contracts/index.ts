@@ -58,6 +58,7 @@ import type {
   TagRequest,
   TagResult,
 } from './plan';
+import type { AuditAppendRequest, AuditAppendResult } from './audit';
 import type { SenderCheck, VerifySenderRequest } from './identity';
 import type { FreezerCheck, FreezerRequest, FreezeState, FreezeStateRequest } from './freeze';
 import type { InEnvironment } from './scope';
@@ -74,6 +75,7 @@ import type {
   SmokeRequest,
 } from './verification';
 
+export type * from './audit';
 export type * from './config-snapshots';
 export type * from './database';
 export type * from './freeze';
@@ -173,4 +175,6 @@ export interface Activities {
 
   notify(event: NotificationEvent): Promise<NotificationResult>;
   writeSummary(req: SummaryRequest): Promise<SummaryResult>;
+  /** One record in the environment's audit ledger; idempotent by workflow run and event. */
+  appendAudit(req: AuditAppendRequest): Promise<AuditAppendResult>;
 }
