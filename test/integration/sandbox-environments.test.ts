@@ -6,6 +6,7 @@
  * two demo servers, each following its own cluster's VirtualService; two
  * Prometheus servers, each scraping only its own environment's demo server.
  */
+import { IO_METRICS_ADDRESS, METRICS_ADDRESS } from '../../src/domain/config';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import * as k8s from '@kubernetes/client-node';
 import { execFile } from 'node:child_process';
@@ -201,17 +202,36 @@ describe('data stores', () => {
 });
 
 describe('traffic and metrics', () => {
-  test.each(ENVIRONMENTS)("%s's Prometheus scrapes only its own demo server", async (env) => {
-    const demo = new URL(sandboxVarOf(env, 'DEMO_URL'));
-    const r = await fetch(`${sandboxVarOf(env, 'PROMETHEUS_URL')}/api/v1/targets?state=active`);
-    const targets = ((await r.json()) as { data: { activeTargets: { scrapeUrl: string }[] } }).data.activeTargets;
-    expect(targets.map((t) => t.scrapeUrl)).toEqual([`http://${demo.host}/metrics`]);
-    const series = await waitFor(async () => {
-      const s = await promQuery(env, 'count by (environment, instance) (http_requests_total)');
-      return s.length ? s : undefined;
-    }, 60_000);
-    expect(series.map((s) => [s.metric.environment, s.metric.instance])).toEqual([[env, demo.host]]);
-  });
+  test.each(ENVIRONMENTS)(
+    "%s's Prometheus scrapes only its own demo server (and production's the pipeline's workers)",
+    async (env) => {
+      const demo = new URL(sandboxVarOf(env, 'DEMO_URL'));
+      const r = await fetch(`${sandboxVarOf(env, 'PROMETHEUS_URL')}/api/v1/targets?state=active`);
+      const targets = (
+        (await r.json()) as { data: { activeTargets: { scrapeUrl: string; labels: { job: string } }[] } }
+      ).data.activeTargets;
+      expect(targets.filter((t) => t.labels.job === 'ai-saas-demo').map((t) => t.scrapeUrl)).toEqual([
+        `http://${demo.host}/metrics`,
+      ]);
+      // The workers' own /metrics, at their default addresses, on production's Prometheus only.
+      expect(
+        targets
+          .filter((t) => t.labels.job === 'deploy-pipelines')
+          .map((t) => t.scrapeUrl)
+          .sort(),
+      ).toEqual(
+        env === 'production' ? [`http://${METRICS_ADDRESS}/metrics`, `http://${IO_METRICS_ADDRESS}/metrics`] : [],
+      );
+      expect(targets.map((t) => t.labels.job).filter((j) => j !== 'ai-saas-demo' && j !== 'deploy-pipelines')).toEqual(
+        [],
+      );
+      const series = await waitFor(async () => {
+        const s = await promQuery(env, 'count by (environment, instance) (http_requests_total)');
+        return s.length ? s : undefined;
+      }, 60_000);
+      expect(series.map((s) => [s.metric.environment, s.metric.instance])).toEqual([[env, demo.host]]);
+    },
+  );
 
   test("the staging demo server splits traffic by the staging cluster's VirtualService; production is untouched", async () => {
     const { apps, custom } = stagingKube();
