@@ -69,6 +69,17 @@ export const NOTIFY: ActivityOptions = {
   retry: { ...retry, maximumAttempts: 3 },
 };
 
+/**
+ * An audit record: idempotent (by run and event), so it is retried for about
+ * ten minutes of a store that does not answer before the workflow gives up
+ * on it and says so in its status.
+ */
+export const AUDIT: ActivityOptions = {
+  startToCloseTimeout: '30s',
+  heartbeatTimeout: DEAD_WORKER,
+  retry: { ...retry, maximumInterval: '1m', maximumAttempts: 15 },
+};
+
 /** The summary of the activities scheduled now: the step that schedules them (Tracker.step sets it). */
 let summary: string | undefined;
 
@@ -160,3 +171,4 @@ export const long = summarised(LONG);
 export const analysis = summarised(ANALYSIS);
 export const notifier = summarised(NOTIFY);
 export const lease = summarised(LEASE);
+export const ledger = summarised(AUDIT);

@@ -54,6 +54,8 @@ import {
 } from './support/metrics';
 import { buildAndBackUp, migrate, preflight, tagRelease, verify, writeSummary, type Release } from './deploy-steps';
 import { pruneConfigSnapshots, rollOut } from './deploy-rollout';
+import { deploymentFacts } from '../domain/audit-facts';
+import { recordApprovals, recordAudit } from './support/audit';
 
 /** How a deployment ended; `planned` is a dry run. */
 export type DeployOutcome = 'succeeded' | 'rolled-back' | 'aborted' | 'failed' | 'planned';
@@ -136,6 +138,8 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
   let lock: EnvironmentLock | undefined = undefined;
   /** The deployment took its environment and began: it counts as started and finished in the metrics. */
   let began = false;
+  /** What the pipeline did (images, migrations, backup), once it runs: for the audit record. */
+  let rel: Release | undefined;
   const finish = async (
     result: Omit<DeployResult, 'workflowId' | 'version' | 'environment' | 'status'>,
   ): Promise<DeployResult> => {
@@ -147,6 +151,8 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
     }
     await condition(allHandlersFinished);
     const r: DeployResult = { workflowId, version: status.version, environment: status.environment, status, ...result };
+    // The ledger's records once the environment is free again: a slow store holds up no one else.
+    if (plan && !plan.dryRun) await auditDeployment(t, plan, r, rel);
     // Anything but a success closes as Failed, the result in the failure (histories from before it completed).
     const type = failureTypeFor(r);
     if (type && patched(CLOSE_STATUS_FOLLOWS_OUTCOME_PATCH)) throw outcomeFailure(type, r.reason, r);
@@ -239,6 +245,7 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
     liveDeployments: new Map(),
     child,
   };
+  rel = r;
   let failure: Stop | undefined;
   pipelineRunning = true;
   try {
@@ -327,6 +334,23 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
   await CancellationScope.nonCancellable(() => writeSummary(t, p, r.undo.migrationsApplied, r.backup?.key, final));
   t.finish(final, status.error);
   return finish({ outcome: final, reason: status.error ?? stop.message, ...(stop.timedOut ? { timedOut: true } : {}) });
+}
+
+/** The approvals this deployment counted, then the deployment itself, in its environment's audit ledger. */
+async function auditDeployment(t: Tracker, p: DeployPlan, r: DeployResult, rel: Release | undefined): Promise<void> {
+  await recordApprovals(p.environment, r.status.approvals, t);
+  const images = Object.fromEntries(Object.entries(rel?.images ?? {}).map(([name, b]) => [name, b.reference]));
+  await recordAudit(
+    p.environment,
+    'deployment',
+    'deployment',
+    deploymentFacts(p, r.status, r.refused ? `refused (${r.refused})` : r.outcome, r.reason, {
+      ...(Object.keys(images).length ? { images } : {}),
+      ...(rel ? { migrations: rel.undo.migrationsApplied } : {}),
+      ...(rel?.backup?.key ? { backupKey: rel.backup.key } : {}),
+    }),
+    t,
+  );
 }
 
 /** Records the quarantine of the plan's version; best effort, as a summary is: its failure is noted, never fatal. */

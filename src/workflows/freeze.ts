@@ -42,6 +42,8 @@ import { freezeWorkflowId, workflowIdProblem } from '../domain/workflow-id';
 import { notifier, SHORT } from './activity-options';
 import { AUDIT_PATCH } from './patches';
 import { freezeChanged } from './support/metrics';
+import { recordAudit } from './support/audit';
+import { freezeFacts } from '../domain/audit-facts';
 import { freezeStatusQuery, unfreezeSignal } from './messages';
 import { outcomeFailure } from './outcome';
 import { MAX_SIGNALS } from './support/steering';
@@ -172,7 +174,10 @@ export async function freezeWorkflow(input: FreezeInput): Promise<FreezeResult> 
   log.info('environment frozen', { environment, by: ok.by, via: ok.via });
   freezeChanged(environment, 'freeze');
   const observed = patched(AUDIT_PATCH);
-  if (observed) await announce('frozen', environment, status.frozen);
+  if (observed) {
+    await recordAudit(environment, 'freeze', 'freeze', freezeFacts(status.frozen, 'frozen'));
+    await announce('frozen', environment, status.frozen);
+  }
   await condition(() => status.unfrozen !== undefined);
   // The unfreezes still being verified are recorded (as ignored: it is already unfrozen) before the run ends.
   await condition(allHandlersFinished);
@@ -181,7 +186,10 @@ export async function freezeWorkflow(input: FreezeInput): Promise<FreezeResult> 
   show();
   log.info('environment unfrozen', { environment, by: status.unfrozen?.by });
   freezeChanged(environment, 'unfreeze');
-  if (observed) await announce('unfrozen', environment, status.unfrozen!);
+  if (observed) {
+    await recordAudit(environment, 'unfreeze', 'unfreeze', freezeFacts(status.unfrozen!, 'unfrozen'));
+    await announce('unfrozen', environment, status.unfrozen!);
+  }
   return { outcome: 'unfrozen', status };
 }
 

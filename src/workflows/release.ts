@@ -26,6 +26,8 @@ import { refuseBadWorkflowId } from './support/lock';
 import { aboutPlan, notifierFor } from './support/notifier';
 import { forwarder, steer } from './support/steering';
 import { abortedBy, Stop } from './support/stop';
+import { recordAudit } from './support/audit';
+import { releaseStageFacts } from '../domain/audit-facts';
 import { describeError, errorType, nowIso, Tracker } from './support/tracker';
 
 export type ReleaseOutcome = 'succeeded' | 'rolled-back' | 'aborted' | 'failed';
@@ -188,6 +190,8 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
     status.environment = stage.environment;
     t.release(p.version, stage.environment);
     t.governedBy(stage.approvals, stage.requestedVia);
+    // The approvals of this stage's promotion gate: recorded with the stage.
+    const approvalsBefore = status.approvals.length;
     if (stage.promotion) {
       between = true;
       try {
@@ -211,6 +215,16 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
     const r = await deployStage(stage);
     record.state = r.outcome === 'succeeded' ? 'succeeded' : r.outcome === 'planned' ? 'failed' : r.outcome;
     if (r.reason) record.reason = r.reason;
+    await recordAudit(
+      stage.environment,
+      'release-stage',
+      `stage-${stage.environment}`,
+      releaseStageFacts({ ...p, workflowId }, record, images, {
+        requestedVia: stage.requestedVia,
+        approvals: status.approvals.slice(approvalsBefore),
+      }),
+      t,
+    );
     if (r.outcome !== 'succeeded') {
       skipRest(i + 1);
       const reason = `${stage.environment}: ${r.reason ?? r.outcome}`;

@@ -39,6 +39,8 @@ import { Gate, peopleRules, verifiedFields, type PolicySource } from './support/
 import { notifierFor } from './support/notifier';
 import { signalTargetId, steer } from './support/steering';
 import { rolledBack, secondsBetween } from './support/metrics';
+import { recordApprovals, recordAudit } from './support/audit';
+import { rollbackFacts } from '../domain/audit-facts';
 import { describeError, errorType, nowIso, Tracker } from './support/tracker';
 import {
   acquireEnvironmentLock,
@@ -123,6 +125,13 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
   const notify = notifierFor(t, signalTarget, () => ({ project, ...(uiUrl ? { uiUrl } : {}) }));
 
   let lock: EnvironmentLock | undefined = undefined;
+  /** A manual rollback's plan, once resolved: who asked, what to, for the audit record. */
+  let resolved: RollbackPlan | undefined;
+  /** The database decision's approvals, then the rollback, in the environment's audit ledger. */
+  const audit = async (result: RollbackResult) => {
+    await recordApprovals(status.environment, status.approvals, t);
+    await recordAudit(status.environment, 'rollback', 'rollback', rollbackFacts(status, result, resolved), t);
+  };
   try {
     let workloads = '';
     let switchedBack: RollbackResult['blueGreen'];
@@ -228,6 +237,7 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
           short.resolveRollback({ workflowId: info.workflowId, input }),
         );
         policySource = plan;
+        resolved = plan;
         project = plan.project;
         uiUrl = plan.uiUrl;
         ioTaskQueue = plan.ioTaskQueue;
@@ -391,7 +401,7 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
       await notify('failed', `rollback on ${status.environment} ${refused ? 'refused' : 'failed'}: ${reason}`);
       t.finish('failed', reason);
       if (!auto) rolledBack(status.environment, 'manual', refused ? 'refused' : 'failed', NaN);
-      return failedRollback({
+      const failure: RollbackResult = {
         outcome: 'failed',
         workloads: workloads || 'not restored',
         database: 'unchanged',
@@ -399,7 +409,9 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
         reason,
         ...(refused ? { refused: 'invalid-input' as const } : {}),
         status,
-      });
+      };
+      await audit(failure);
+      return failedRollback(failure);
     }
 
     let database: RollbackResult['database'] = 'unchanged';
@@ -497,6 +509,7 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
       ...(status.error ? { reason: status.error } : {}),
       status,
     };
+    await audit(result);
     return ok ? result : failedRollback(result);
   } finally {
     if (lock) {
