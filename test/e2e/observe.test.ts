@@ -9,11 +9,14 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { Client, Connection } from '@temporalio/client';
 import { parse, stringify } from 'yaml';
 import { prometheusUrl } from '../../scripts/sandbox/prometheus';
+import { createS3Client } from '../../src/activities/clients/s3';
 import { main } from '../../src/client';
 import { METRIC } from '../../src/domain/metric-names';
+import { loadConfig } from '../../src/load-config';
 import { resultOf } from '../../src/workflows/outcome';
 import { approveSignal, statusQuery } from '../../src/workflows/messages';
 import type { deployWorkflow, DeployResult } from '../../src/workflows/deploy';
@@ -90,18 +93,23 @@ async function deploy(id: string, input: Parameters<typeof deployWorkflow>[0]): 
   );
 }
 
-/** deployctl, as a person runs it, against this test's worker. */
-async function deployctl(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+/** deployctl, as a person runs it, against this test's worker and its config (`env` changes either). */
+async function deployctlWith(
+  env: NodeJS.ProcessEnv,
+  ...args: string[]
+): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];
   const err: string[] = [];
   const code = await main(['node', 'deployctl', ...args], {
     out: (l) => out.push(l),
     err: (l) => err.push(l),
-    env: { ...workerEnv, TEMPORAL_TASK_QUEUE: taskQueue },
+    env: { ...workerEnv, TEMPORAL_TASK_QUEUE: taskQueue, ...env },
     isTTY: false,
   });
   return { code, out: out.join('\n'), err: err.join('\n') };
 }
+
+const deployctl = (...args: string[]) => deployctlWith({}, ...args);
 
 const ids = {
   canary: `deploy-production-observe-canary-${stamp}`,
@@ -297,3 +305,80 @@ test('deployctl stats --json prints the four DORA figures with their counts, the
   expect(o.timeToRestore.toNextSuccess.restored).toBeGreaterThanOrEqual(1);
   expect(stats.definitions.join('\n')).toMatch(/Change failure rate/);
 }, 120_000);
+
+test("the suite's audit ledger verifies and shows who did what; a tampered copy of it fails verify naming the record", async () => {
+  const verified = await deployctl('audit', 'verify', '--env', 'production', '--json');
+  expect(verified).toMatchObject({ code: 0 });
+  const report = JSON.parse(verified.out) as {
+    bucket: string;
+    prefix: string;
+    ledgers: { environment: string; ok: boolean; records: number }[];
+  };
+  const production = report.ledgers.find((l) => l.environment === 'production')!;
+  expect(production).toMatchObject({ ok: true });
+  // Three deployments, a manual rollback (and the failed canary's automatic one), a freeze, an unfreeze, an approval.
+  expect(production.records).toBeGreaterThanOrEqual(8);
+
+  // The approved canary: its approval (alice, typed: production does not verify senders here), then the deployment.
+  const shown = await deployctl('audit', 'show', ids.canary, '--env', 'production', '--json');
+  expect(shown).toMatchObject({ code: 0 });
+  const records = recordsOf(shown.out);
+  expect(records.map((r) => r.event)).toEqual(['approval', 'deployment']);
+  expect(records[0]!.facts.approvals?.[0]).toMatchObject({ by: 'alice' });
+  expect(records[1]!.facts).toMatchObject({ outcome: 'succeeded', requestedBy: 'e2e' });
+  expect(records[1]!.facts.plan).toMatchObject({ version: '1.0.1', environment: 'production', strategy: 'canary' });
+  expect(Object.values(records[1]!.facts.images ?? {})[0]).toMatch(/@sha256:[0-9a-f]{64}$/);
+  expect(records[1]!.facts.analysis).toBeDefined();
+  const bad = recordsOf((await deployctl('audit', 'show', ids.bad, '--json')).out);
+  expect(bad.find((r) => r.event === 'deployment')?.facts.outcome).toBe('rolled-back');
+
+  // A copy of the ledger under another prefix, one record edited: verify names it.
+  const raw = parse(readFileSync(workerEnv.DEPLOY_CONFIG!, 'utf8'));
+  const copyPrefix = `audit-tampered-${stamp}/`;
+  raw.audit = { ...raw.audit, prefix: copyPrefix };
+  const copyConfig = path.join(dir, 'tampered.config.yaml');
+  writeFileSync(copyConfig, stringify(raw));
+  const config = loadConfig(copyConfig, { ...workerEnv });
+  const s3 = createS3Client(config.backup, workerEnv);
+  const listed = await s3.send(
+    new ListObjectsV2Command({ Bucket: report.bucket, Prefix: `${report.prefix}production/` }),
+  );
+  for (const o of listed.Contents ?? []) {
+    const body = await (
+      await s3.send(new GetObjectCommand({ Bucket: report.bucket, Key: o.Key! }))
+    ).Body!.transformToByteArray();
+    await s3.send(
+      new PutObjectCommand({ Bucket: report.bucket, Key: copyPrefix + o.Key!.slice(report.prefix.length), Body: body }),
+    );
+  }
+  const victim = `${copyPrefix}production/${String(2).padStart(10, '0')}.json`;
+  const text = await (
+    await s3.send(new GetObjectCommand({ Bucket: report.bucket, Key: victim }))
+  ).Body!.transformToString();
+  const forged = text.replace(/"e2e"/g, '"mallory"');
+  expect(forged).not.toBe(text);
+  await s3.send(new PutObjectCommand({ Bucket: report.bucket, Key: victim, Body: forged }));
+  const copyCtl = await deployctlWith({ DEPLOY_CONFIG: copyConfig }, 'audit', 'verify', '--env', 'production');
+  expect(copyCtl.code).not.toBe(0);
+  expect(`${copyCtl.out}\n${copyCtl.err}`).toContain(victim);
+  // The ledger itself is untouched.
+  expect((await deployctl('audit', 'verify', '--env', 'production')).code).toBe(0);
+}, 120_000);
+
+/** `audit show --json`'s records, in ledger order. */
+function recordsOf(out: string): AuditRecordShape[] {
+  return (JSON.parse(out) as { record: AuditRecordShape }[]).map((r) => r.record).sort((a, b) => a.seq - b.seq);
+}
+
+interface AuditRecordShape {
+  seq: number;
+  event: string;
+  facts: {
+    outcome?: string;
+    requestedBy?: string;
+    approvals?: { by: string }[];
+    plan?: Record<string, unknown>;
+    images?: Record<string, string>;
+    analysis?: unknown;
+  };
+}

@@ -3,6 +3,7 @@
  * every strategy, dry run, refusals, failures before and after the rollout
  * began, aborts, the database decision and a compensation that fails.
  */
+import type { AuditAppendRequest } from '../../src/domain/audit';
 import { Context } from '@temporalio/activity';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure, type Duration } from '@temporalio/common';
@@ -126,6 +127,21 @@ test('rolling: the whole pipeline in order, images and backup side by side, then
     ]),
   );
   expect(result.summary).toContain('Deployment Summary');
+  // The ledger's record comes last: the deployment, its digests, migrations, backup.
+  expect(names.at(-1)).toBe('appendAudit');
+  const audit = fake.argsOf<AuditAppendRequest>('appendAudit');
+  expect(audit.map((a) => `${a.environment} ${a.event} ${a.eventId}`)).toEqual([
+    `${result.environment} deployment deployment`,
+  ]);
+  expect(audit[0]!.facts).toMatchObject({
+    outcome: 'succeeded',
+    migrations: ['0002_add_email_verified_at_index.sql'],
+    plan: { version: '1.0.1', strategy: 'rolling' },
+  });
+  expect(audit[0]!.facts.backupKey).toBeDefined();
+  expect(Object.values(audit[0]!.facts.images ?? {}).every((i) => i.includes('@sha256:'))).toBe(true);
+  // What DORA figures are made of: the commit's time, the rollout's start, live.
+  expect(Object.keys(result.status.timeline ?? {}).sort()).toEqual(['liveAt', 'rolloutStartedAt']);
 }, 60_000);
 
 test('canary: rolling for the other services, a canary child for the traffic service, promoted', async () => {
@@ -766,6 +782,10 @@ describe('issue 19: clusters as waves', () => {
       `${result.workflowId}-canary-region-b`,
     ]);
     expect(result.status.approvals.map((a) => `${a.by}: ${a.reason}`)).toEqual(['carol: roll out to region-b']);
+    // Carol's approval is a record of its own, before the deployment's.
+    const audit = fake.argsOf<AuditAppendRequest>('appendAudit');
+    expect(audit.map((a) => a.eventId)).toEqual(['approval-1', 'deployment']);
+    expect(audit[0]!.facts.approvals).toEqual([expect.objectContaining({ by: 'carol' })]);
     expect(result.status.waves?.map((w) => `${w.cluster}/${w.wave}:${w.state}`)).toEqual([
       'region-a/1:done',
       'region-a/2:done',

@@ -11,6 +11,7 @@
  * canary goes on to 100%. With `verify: none` names are taken as typed and
  * the freeze's status says so.
  */
+import type { AuditAppendRequest } from '../../src/domain/audit';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { freezeActivities } from '../../src/activities/freeze';
@@ -299,13 +300,14 @@ test('SSH: a frozen environment holds its canary; a second freeze and an unfreez
 
 test('verify: none: names are taken as typed and the status says so; only an approver freezes and unfreezes', async () => {
   const { config, environment } = configWith({ verify: 'none', approvers: ['alice'] });
+  const fake = fakeActivities();
   const real = realFreeze(config);
   const taskQueue = uniqueQueue('freeze');
   const worker = await Worker.create({
     connection: env.nativeConnection,
     taskQueue,
     workflowBundle: await workflowBundle(),
-    activities: { ...fakeActivities().activities, freezeState: real.freezeState, verifyFreezer: real.verifyFreezer },
+    activities: { ...fake.activities, freezeState: real.freezeState, verifyFreezer: real.verifyFreezer },
   });
   const freezeId = freezeWorkflowId(environment);
   await worker.runUntil(async () => {
@@ -351,5 +353,15 @@ test('verify: none: names are taken as typed and the status says so; only an app
       new RegExp(`^unfrozen ${environment} by alice at \\S+: done \\(frozen by alice since \\S+\\)$`),
     );
     expect(await real.freezeState({ environment })).toEqual({});
+    // The freeze and the unfreeze each notify and leave an audit record, as a deployment does; eve's refusal neither.
+    expect(fake.argsOf<{ kind: string; text: string }>('notify').map((n) => `${n.kind}: ${n.text}`)).toEqual([
+      'frozen: frozen by alice: release freeze',
+      'unfrozen: unfrozen by alice: done',
+    ]);
+    const audit = fake.argsOf<AuditAppendRequest>('appendAudit');
+    expect(audit.map((a) => [a.environment, a.event, a.eventId, a.facts.requestedBy, a.facts.outcome])).toEqual([
+      [environment, 'freeze', 'freeze', 'alice', 'frozen'],
+      [environment, 'unfreeze', 'unfreeze', 'alice', 'unfrozen'],
+    ]);
   });
 }, 120_000);

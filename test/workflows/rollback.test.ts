@@ -186,6 +186,9 @@ async function resultWithin<R>(
   throw new Error(`${h.workflowId} gave no result within ${ms} ms of real time; last events: ${last.join(', ')}`);
 }
 
+/** Activities that change the platform: notifications and audit records are not among them. */
+const actsOnPlatform = (n: string) => n !== 'notify' && n !== 'appendAudit';
+
 const realSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Queries (in real time: server time barely moves) until the status satisfies `pred`. */
@@ -224,7 +227,7 @@ describe('manual', () => {
         .map((d) => `${d}@3`)
         .join(', '),
     );
-    expect(fake.names().filter((n) => n !== 'notify')).toEqual([
+    expect(fake.names().filter(actsOnPlatform)).toEqual([
       'resolveRollback',
       'abortCanary',
       // Which blue-green colour the Service selects (none here: the base Deployments serve).
@@ -261,6 +264,14 @@ describe('manual', () => {
     expect(fake.argsOf<{ text: string }>('notify')[0].text).toBe(
       'rollback of rb-1 to (previous) started by ops: bad release',
     );
+    // One audit record, the rollback's, in its environment's ledger, once the workloads are back.
+    const audit = fake.argsOf<{ environment: string; event: string; eventId: string; facts: { outcome: string } }>(
+      'appendAudit',
+    );
+    expect(audit.map((a) => [a.environment, a.event, a.eventId, a.facts.outcome])).toEqual([
+      [result.status.environment, 'rollback', 'rollback', 'rolled-back'],
+    ]);
+    expect(fake.names().at(-1)).toBe('appendAudit');
   }, 60_000);
 
   test('to a revision: each Deployment undone to that revision', async () => {
@@ -422,7 +433,7 @@ describe('issue 16 item 5: manual rollback of a service served by a blue-green c
     const { result, fake } = await rollback({ plan: p, override: colours({ live: 'green' }) }, { reason: 'bad' });
     expect(result.outcome).toBe('rolled-back');
     const others = deploymentsOf(p).filter((d) => d !== 'api-gateway');
-    expect(fake.names().filter((n) => n !== 'notify')).toEqual([
+    expect(fake.names().filter(actsOnPlatform)).toEqual([
       'resolveRollback',
       'abortCanary',
       'readBlueGreen',
@@ -910,7 +921,7 @@ describe('automatic (from the deploy saga)', () => {
       database: 'restored',
       workloads: '5 deployments back to their previous images, canary aborted',
     });
-    expect(fake.names().filter((n) => n !== 'notify')).toEqual([
+    expect(fake.names().filter(actsOnPlatform)).toEqual([
       'confirmRollback',
       'abortCanary',
       'rollbackImages',
@@ -998,7 +1009,7 @@ describe('automatic (from the deploy saga)', () => {
       database: 'unchanged',
       workloads: '0 deployments back to their previous images, traffic back on blue',
     });
-    expect(fake.names().filter((n) => n !== 'notify')).toEqual(['confirmRollback', 'abortBlueGreen']);
+    expect(fake.names().filter(actsOnPlatform)).toEqual(['confirmRollback', 'abortBlueGreen']);
     expect(fake.argsOf('abortBlueGreen')).toEqual([{ target, colour: 'blue' }]);
     expect(stepNames(result)).toEqual(['confirm hand-over: succeeded', 'switch traffic back to blue: succeeded']);
   }, 60_000);
@@ -1014,7 +1025,7 @@ describe('automatic (from the deploy saga)', () => {
       database: 'unchanged',
       workloads: '5 deployments back to their previous images',
     });
-    expect(fake.names().filter((n) => n !== 'notify')).toEqual(['confirmRollback', 'rollbackImages']);
+    expect(fake.names().filter(actsOnPlatform)).toEqual(['confirmRollback', 'rollbackImages']);
     expect(fake.count('restoreDatabase')).toBe(0);
   }, 60_000);
 
@@ -1059,7 +1070,7 @@ describe('automatic (from the deploy saga)', () => {
         reason: `${step}: ${type}: ${name} failed (fake)`,
       });
       // Both steps ran: a traffic API that fails does not leave the other services on the new images.
-      expect(fake.names().filter((n) => n !== 'notify')).toEqual(['confirmRollback', 'abortCanary', 'rollbackImages']);
+      expect(fake.names().filter(actsOnPlatform)).toEqual(['confirmRollback', 'abortCanary', 'rollbackImages']);
       expect(stepNames(result)).toEqual(
         ['confirm hand-over', 'abort canary', 'restore previous images'].map(
           (n) => `${n}: ${n === step ? 'failed' : 'succeeded'}`,
@@ -1143,7 +1154,7 @@ describe('nothing trusted from a hand-started rollback', () => {
       reason: expect.stringContaining("runs only as a deployment's child"),
     });
     expect(closedWith).toBe('RollbackRefused');
-    expect(fake.names().filter((n) => n !== 'notify')).toEqual([]);
+    expect(fake.names().filter(actsOnPlatform)).toEqual([]);
   }, 60_000);
 
   test("a deployment's own hand-over is confirmed by the configuration, then rolled back", async () => {
@@ -1158,7 +1169,7 @@ describe('nothing trusted from a hand-started rollback', () => {
       },
     );
     expect(result).toMatchObject({ outcome: 'rolled-back', database: 'kept' });
-    expect(fake.names().filter((n) => n !== 'notify')).toEqual(['confirmRollback', 'rollbackImages']);
+    expect(fake.names().filter(actsOnPlatform)).toEqual(['confirmRollback', 'rollbackImages']);
   }, 60_000);
 
   test.each([
