@@ -44,7 +44,6 @@ beforeAll(async () => {
   raw.environments.production.policy = TEST_POLICY;
   raw.analysis.window = '10s';
   raw.rollout.canary.soak = '1s';
-  raw.rollout.canary.analysisInterval = '1s';
   const configFile = path.join(dir, 'deploy.config.yaml');
   writeFileSync(configFile, stringify(raw));
   workerEnv = {
@@ -128,8 +127,17 @@ test('a canary with an approval, a failed canary, a manual rollback, a freeze an
     backup: false,
     canary: { soak: '2s', analysisInterval: '2s', approval: 'before-full' },
   });
+  let ended: DeployResult | undefined;
+  void canaryRun.then((r) => (ended = r)).catch(() => undefined);
   const child = client.workflow.getHandle(`${ids.canary}-canary`);
-  await waitFor(async () => (await child.query(statusQuery).catch(() => undefined))?.waitingFor?.gate, 240_000, 500);
+  await waitFor(
+    async () => {
+      if (ended) throw new Error(`the canary ended before its gate: ${ended.outcome}: ${ended.reason}`);
+      return (await child.query(statusQuery).catch(() => undefined))?.waitingFor?.gate;
+    },
+    240_000,
+    500,
+  );
   // While it waits, the canary's weight is on /metrics and in Prometheus.
   const weight = await waitFor(async () => {
     const r = await promql(`${METRIC.canaryWeight}{environment="production",taskQueue="${taskQueue}"}`);
