@@ -31,7 +31,7 @@ async function run(): Promise<void> {
   const settings = temporalSettings();
   const codec = dataConverterFromEnv(process.env);
   // Before the first connection: the SDK's runtime is made once per process.
-  const metricsUrl = installMetricsRuntime(
+  const metricsUrl = await installMetricsRuntime(
     process.env.DEPLOY_IO_METRICS_ADDRESS ?? config.temporal.ioMetricsAddress,
     process.env.DEPLOY_IO_METRICS_ADDRESS !== undefined ? 'DEPLOY_IO_METRICS_ADDRESS' : 'temporal.ioMetricsAddress',
   );

@@ -6,6 +6,7 @@
  * before the first connection, as the SDK requires.
  */
 import { Runtime } from '@temporalio/worker';
+import { createServer } from 'node:net';
 import { ConfigError } from './domain/config';
 import { parseListenAddress } from './domain/listen-address';
 import { counterSeries, METRIC_BUCKETS, METRIC_HELP } from './domain/metric-names';
@@ -15,7 +16,7 @@ import { counterSeries, METRIC_BUCKETS, METRIC_HELP } from './domain/metric-name
  * returns the URL it serves, if any. `source` names where the address came
  * from, for the one-line error a bad one gets.
  */
-export function installMetricsRuntime(address: string, source: string): string | undefined {
+export async function installMetricsRuntime(address: string, source: string): Promise<string | undefined> {
   let listen;
   try {
     listen = parseListenAddress(address);
@@ -23,6 +24,12 @@ export function installMetricsRuntime(address: string, source: string): string |
     throw new ConfigError(`${source}: ${(err as Error).message}`);
   }
   if (!listen) return undefined;
+  // The SDK binds lazily and reports a taken port as a stack trace at the first connection: say it in one line first.
+  const problem = await bindProblem(listen.host, listen.port);
+  if (problem)
+    throw new ConfigError(
+      `${source}: cannot serve /metrics on ${listen.host}:${listen.port} (${problem}): another worker or exporter has it; give this one another host:port, or off`,
+    );
   Runtime.install({
     telemetryOptions: {
       metrics: {
@@ -52,4 +59,13 @@ export function zeroCounters(opts: { namespace: string; taskQueue: string; envir
       taskQueue: opts.taskQueue,
       workflowType: c.workflowType,
     });
+}
+
+/** Why nothing can listen on host:port now (e.g. EADDRINUSE), or undefined when it can. */
+function bindProblem(host: string, port: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+    server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(undefined)));
+  });
 }

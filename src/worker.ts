@@ -38,7 +38,7 @@ async function run(): Promise<void> {
     ...(settings.apiKey ? { apiKey: settings.apiKey } : {}),
   };
   // Before the first connection: the SDK's runtime is made once per process.
-  const metricsUrl = installMetricsRuntime(
+  const metricsUrl = await installMetricsRuntime(
     process.env.DEPLOY_METRICS_ADDRESS ?? config.temporal.metricsAddress,
     process.env.DEPLOY_METRICS_ADDRESS !== undefined ? 'DEPLOY_METRICS_ADDRESS' : 'temporal.metricsAddress',
   );

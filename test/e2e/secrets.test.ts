@@ -223,6 +223,8 @@ describe('a live run through the worker process and deployctl', () => {
       DEPLOY_WEBHOOK_URL: `http://127.0.0.1:${port}/hooks/deploy-secret-${tag}`,
       REDIS_URL: `redis://:redis-secret-${tag}@127.0.0.1:${closed}`,
       DEPLOY_CONFIG: configFile,
+      // /metrics stays on the address the observe suite's worker uses.
+      DEPLOY_METRICS_ADDRESS: 'off',
       TEMPORAL_ADDRESS: address,
       TEMPORAL_NAMESPACE: 'default',
       TEMPORAL_TASK_QUEUE: taskQueue,
@@ -429,6 +431,8 @@ describe('a failing pre-deployment check that prints its environment and every s
       SLACK_WEBHOOK_URL: `http://127.0.0.1:${port}/services/T0SECRET/B0SECRET/slack-secret-${tag}`,
       DEPLOY_WEBHOOK_URL: `http://127.0.0.1:${port}/hooks/deploy-secret-${tag}`,
       DEPLOY_CONFIG: configFile,
+      // /metrics stays on the address the observe suite's worker uses.
+      DEPLOY_METRICS_ADDRESS: 'off',
       TEMPORAL_ADDRESS: env.connection.options.address,
       TEMPORAL_NAMESPACE: 'default',
       TEMPORAL_TASK_QUEUE: taskQueue,

@@ -312,6 +312,7 @@ test('the worker process and deployctl run a rolling deployment to staging throu
     ...process.env,
     ...sandboxEnv(),
     DEPLOY_CONFIG: configFile,
+    DEPLOY_METRICS_ADDRESS: 'off',
     DEPLOY_WORKFLOW_SOURCE: '1',
     TEMPORAL_ADDRESS: cluster!.address,
     TEMPORAL_NAMESPACE: 'default',

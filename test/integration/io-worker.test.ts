@@ -49,6 +49,7 @@ beforeAll(async () => {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
       DEPLOY_CONFIG: file,
+      DEPLOY_IO_METRICS_ADDRESS: 'off',
       TEMPORAL_ADDRESS: env.address,
       TEMPORAL_NAMESPACE: env.namespace ?? 'default',
     },

@@ -775,6 +775,8 @@ export async function runReliability(opts: ReliabilityOptions): Promise<Reliabil
     TEMPORAL_NAMESPACE: 'default',
     TEMPORAL_TASK_QUEUE: taskQueue,
     DEPLOY_CONFIG: configFile,
+    // A killed worker's successor starts at once: no /metrics port to wait for.
+    DEPLOY_METRICS_ADDRESS: 'off',
     // The worker bundles src/workflows itself: what is tested is the code in the tree.
     DEPLOY_WORKFLOW_SOURCE: '1',
     REGISTRY: proxiedRegistry,

@@ -1,11 +1,13 @@
 /** The product's metric names, labels and the worker's /metrics address (src/domain/metric-names.ts, listen-address.ts). */
 import { readFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { parse } from 'yaml';
-import { parseConfig } from '../../src/domain/config';
+import { ConfigError, parseConfig } from '../../src/domain/config';
 import { parseListenAddress } from '../../src/domain/listen-address';
 import { counterSeries, METRIC, METRIC_BUCKETS, METRIC_HELP, stepKind } from '../../src/domain/metric-names';
 import { headline } from '../../src/domain/notification';
+import { installMetricsRuntime } from '../../src/worker-metrics';
 import { REPO_ROOT } from '../helpers/tools';
 
 describe('stepKind: a bounded label for a step', () => {
@@ -96,4 +98,28 @@ test('a freeze notification names the environment, not a version', () => {
   const base = { workflowId: 'deploy-freeze-production', environment: 'production', version: '', text: 'x' };
   expect(headline({ ...base, kind: 'frozen' })).toBe('Environment frozen: production');
   expect(headline({ ...base, kind: 'unfrozen' })).toBe('Environment unfrozen: production');
+});
+
+describe('installMetricsRuntime', () => {
+  test('a taken port is a one-line config error naming where the address came from, before the SDK binds', async () => {
+    const server = createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as AddressInfo;
+    try {
+      await expect(installMetricsRuntime(`127.0.0.1:${port}`, 'DEPLOY_METRICS_ADDRESS')).rejects.toThrow(
+        new ConfigError(
+          `DEPLOY_METRICS_ADDRESS: cannot serve /metrics on 127.0.0.1:${port} (EADDRINUSE): another worker or exporter has it; give this one another host:port, or off`,
+        ),
+      );
+    } finally {
+      server.close();
+    }
+  });
+
+  test('off serves nothing; a bad address names its source', async () => {
+    await expect(installMetricsRuntime('off', 'temporal.metricsAddress')).resolves.toBeUndefined();
+    await expect(installMetricsRuntime('nowhere', 'temporal.metricsAddress')).rejects.toThrow(
+      /^temporal\.metricsAddress: "nowhere" is not host:port/,
+    );
+  });
 });

@@ -112,6 +112,9 @@ async function npmStart(extraEnv: NodeJS.ProcessEnv = {}): Promise<NpmStart & { 
     TEMPORAL_PORT: String(port),
     TEMPORAL_UI_PORT: String(uiPort),
     TEMPORAL_DB_FILE: path.join(dataDir, 'dev.db'),
+    // Its workers' /metrics would take the default addresses another run may hold.
+    DEPLOY_METRICS_ADDRESS: 'off',
+    DEPLOY_IO_METRICS_ADDRESS: 'off',
     ...extraEnv,
   };
   delete env.TEMPORAL_ADDRESS; // npm start then starts its own dev server
