@@ -20,11 +20,11 @@ export function parseListenAddress(text: string): ListenAddress | undefined {
   const m = /^([^:\s]+):(\d{1,5})$/.exec(v);
   if (!m) throw new Error(`${JSON.stringify(text)} is not host:port (e.g. 127.0.0.1:9464) or off`);
   const [, host, port] = m;
-  if (host !== 'localhost' && !IPV4.test(host!))
+  if (host !== 'localhost' && !IPV4.test(host))
     throw new Error(`${JSON.stringify(host)} is not an IPv4 address or localhost (e.g. 127.0.0.1, or 0.0.0.0 for all)`);
   const n = Number(port);
   if (n < 1 || n > 65535) throw new Error(`port ${port} is outside 1-65535`);
-  return { host: host!, port: n };
+  return { host: host, port: n };
 }
 
 /** The config field: a listen address or off, checked as parseListenAddress checks it. */

@@ -139,7 +139,7 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
   /** The deployment took its environment and began: it counts as started and finished in the metrics. */
   let began = false;
   /** What the pipeline did (images, migrations, backup), once it runs: for the audit record. */
-  let rel: Release | undefined;
+  let rel: Release | undefined = undefined;
   const finish = async (
     result: Omit<DeployResult, 'workflowId' | 'version' | 'environment' | 'status'>,
   ): Promise<DeployResult> => {

@@ -141,7 +141,7 @@ test('a canary with an approval, a failed canary, a manual rollback, a freeze an
   // While it waits, the canary's weight is on /metrics and in Prometheus.
   const weight = await waitFor(async () => {
     const r = await promql(`${METRIC.canaryWeight}{environment="production",taskQueue="${taskQueue}"}`);
-    return r.length && Number(r[0]!.value[1]) > 0 ? Number(r[0]!.value[1]) : undefined;
+    return r.length && Number(r[0].value[1]) > 0 ? Number(r[0].value[1]) : undefined;
   }, 30_000);
   expect(weight).toBe(50);
   await child.signal(approveSignal, { by: 'alice', note: 'looks good' });
@@ -332,11 +332,11 @@ test("the suite's audit ledger verifies and shows who did what; a tampered copy 
   expect(shown).toMatchObject({ code: 0 });
   const records = recordsOf(shown.out);
   expect(records.map((r) => r.event)).toEqual(['approval', 'deployment']);
-  expect(records[0]!.facts.approvals?.[0]).toMatchObject({ by: 'alice' });
-  expect(records[1]!.facts).toMatchObject({ outcome: 'succeeded', requestedBy: 'e2e' });
-  expect(records[1]!.facts.plan).toMatchObject({ version: '1.0.1', environment: 'production', strategy: 'canary' });
-  expect(Object.values(records[1]!.facts.images ?? {})[0]).toMatch(/@sha256:[0-9a-f]{64}$/);
-  expect(records[1]!.facts.analysis).toBeDefined();
+  expect(records[0].facts.approvals?.[0]).toMatchObject({ by: 'alice' });
+  expect(records[1].facts).toMatchObject({ outcome: 'succeeded', requestedBy: 'e2e' });
+  expect(records[1].facts.plan).toMatchObject({ version: '1.0.1', environment: 'production', strategy: 'canary' });
+  expect(Object.values(records[1].facts.images ?? {})[0]).toMatch(/@sha256:[0-9a-f]{64}$/);
+  expect(records[1].facts.analysis).toBeDefined();
   const bad = recordsOf((await deployctl('audit', 'show', ids.bad, '--json')).out);
   expect(bad.find((r) => r.event === 'deployment')?.facts.outcome).toBe('rolled-back');
 

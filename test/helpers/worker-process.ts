@@ -29,8 +29,8 @@ export async function startWorkerProcess(env: NodeJS.ProcessEnv, logFile: string
     env: clean,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  child.stdout!.pipe(out, { end: false });
-  child.stderr!.pipe(out, { end: false });
+  child.stdout.pipe(out, { end: false });
+  child.stderr.pipe(out, { end: false });
   child.once('exit', () => out.end());
   const log = () => readFileSync(logFile, 'utf8');
   await waitFor(

@@ -133,13 +133,13 @@ test('rolling: the whole pipeline in order, images and backup side by side, then
   expect(audit.map((a) => `${a.environment} ${a.event} ${a.eventId}`)).toEqual([
     `${result.environment} deployment deployment`,
   ]);
-  expect(audit[0]!.facts).toMatchObject({
+  expect(audit[0].facts).toMatchObject({
     outcome: 'succeeded',
     migrations: ['0002_add_email_verified_at_index.sql'],
     plan: { version: '1.0.1', strategy: 'rolling' },
   });
-  expect(audit[0]!.facts.backupKey).toBeDefined();
-  expect(Object.values(audit[0]!.facts.images ?? {}).every((i) => i.includes('@sha256:'))).toBe(true);
+  expect(audit[0].facts.backupKey).toBeDefined();
+  expect(Object.values(audit[0].facts.images ?? {}).every((i) => i.includes('@sha256:'))).toBe(true);
   // What DORA figures are made of: the commit's time, the rollout's start, live.
   expect(Object.keys(result.status.timeline ?? {}).sort()).toEqual(['liveAt', 'rolloutStartedAt']);
 }, 60_000);
@@ -785,7 +785,7 @@ describe('issue 19: clusters as waves', () => {
     // Carol's approval is a record of its own, before the deployment's.
     const audit = fake.argsOf<AuditAppendRequest>('appendAudit');
     expect(audit.map((a) => a.eventId)).toEqual(['approval-1', 'deployment']);
-    expect(audit[0]!.facts.approvals).toEqual([expect.objectContaining({ by: 'carol' })]);
+    expect(audit[0].facts.approvals).toEqual([expect.objectContaining({ by: 'carol' })]);
     expect(result.status.waves?.map((w) => `${w.cluster}/${w.wave}:${w.state}`)).toEqual([
       'region-a/1:done',
       'region-a/2:done',
