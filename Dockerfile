@@ -35,4 +35,6 @@ COPY package.json deploy.config.yaml ./
 COPY bin ./bin
 USER node
 # The I/O worker (temporal.ioTaskQueue) runs from the same image: node dist/src/io-worker.js
+# /metrics for Prometheus; set DEPLOY_METRICS_ADDRESS=0.0.0.0:9464 to reach it from outside the container.
+EXPOSE 9464
 CMD ["node", "dist/src/worker.js"]

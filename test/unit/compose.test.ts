@@ -113,7 +113,7 @@ test('the compose file runs Temporal on PostgreSQL with the UI, the admin tools 
   expect(compose.services.temporal.configs?.map((c) => c.target)).toContain(dynamicConfig);
   ran.push('postgres persistence');
 
-  // Published ports: only 7233 (frontend) and 8233 (UI), both on 127.0.0.1.
+  // Published ports: only 7233 (frontend), 8233 (UI) and 9464 (the worker's /metrics), all on 127.0.0.1.
   const published: string[] = [];
   for (const [name, s] of Object.entries(compose.services)) {
     for (const p of s.ports ?? []) {
@@ -122,9 +122,12 @@ test('the compose file runs Temporal on PostgreSQL with the UI, the admin tools 
       published.push(p.split(':')[1]);
     }
   }
-  expect(published.sort()).toEqual(['7233', '8233']);
+  expect(published.sort()).toEqual(['7233', '8233', '9464']);
   expect(compose.services.temporal.ports).toEqual(['127.0.0.1:7233:7233']);
   expect(compose.services['temporal-ui'].ports).toEqual(['127.0.0.1:8233:8080']);
+  // The worker's /metrics: every interface inside its container, the host's loopback outside.
+  expect(compose.services.worker.ports).toEqual(['127.0.0.1:9464:9464']);
+  expect(env('worker').DEPLOY_METRICS_ADDRESS).toBe('0.0.0.0:9464');
   ran.push('loopback ports');
 
   // The UI keeps the forms people use (start, signal) enabled.
