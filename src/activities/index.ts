@@ -50,7 +50,12 @@ export function createActivities(deps: ActivityDeps): Activities {
     prefix: deps.config.release.quarantinePrefix,
   });
   // Likewise one audit ledger store for every environment (each its own chain in it), facts redacted.
-  const audit = auditLedger({ s3: deps.s3, ...auditSettings(deps.config), redact: (v) => redactor.value(v) });
+  const audit = auditLedger({
+    s3: deps.s3,
+    ...auditSettings(deps.config),
+    environments: Object.keys(deps.config.environments),
+    redact: (v) => redactor.value(v),
+  });
   const sets = new Map<string, Activities>();
   const setFor = (environment: string, cluster?: string): Activities => {
     const key = JSON.stringify([environment, cluster ?? null]);

@@ -60,7 +60,10 @@ export function formatAuditRecord(r: AuditRecord, where: { bucket: string; key: 
   for (const a of f.aborts ?? []) add('aborted', person(a));
   for (const [service, image] of Object.entries(f.images ?? {})) add('image', `${service} ${image}`);
   for (const c of f.configuration ?? [])
-    add('config', `${c.cluster ? `${c.cluster}: ` : ''}${c.deployment} ${c.kind} ${c.to} (sha256 ${short(c.hash)})`);
+    add(
+      'config',
+      `${c.cluster ? `${c.cluster}: ` : ''}${c.deployment} ${c.kind} ${c.to}${c.hash ? ` (sha256 ${short(c.hash)})` : ''}`,
+    );
   if (f.migrations) add('migrations', f.migrations.length ? f.migrations.join(', ') : 'none');
   add('backup', f.backupKey);
   if (f.analysis) {

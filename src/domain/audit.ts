@@ -86,7 +86,7 @@ export interface AuditFacts {
   /** Image references by service, digest-pinned where the build or the release gave one. */
   images?: Record<string, string>;
   /** ConfigMaps and Secrets a rollout moved to snapshots: names and content hashes, never values. */
-  configuration?: { deployment: string; kind: string; to: string; hash: string; cluster?: string }[];
+  configuration?: { deployment: string; kind: string; to: string; hash?: string; cluster?: string }[];
   migrations?: string[];
   backupKey?: string;
   analysis?: AuditAnalysis;
@@ -149,7 +149,7 @@ export interface AuditHead {
 export const GENESIS = '0'.repeat(64);
 const SEQ_DIGITS = 10;
 const HEX64 = /^[0-9a-f]{64}$/;
-export const AUDIT_EVENT_ID = /^[a-z0-9][a-z0-9.-]{0,63}$/;
+export const AUDIT_EVENT_ID = /^[a-z0-9][a-z0-9.-]{0,99}$/;
 export const AUDIT_RUN_ID = /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/;
 
 /**
@@ -239,7 +239,9 @@ export function parseAuditRecord(body: string): { record: AuditRecord } | { prob
 export function parseAuditHead(body: string): AuditHead | undefined {
   try {
     const v: unknown = JSON.parse(body);
-    if (!isPlain(v) || !Number.isSafeInteger(v.seq) || (v.seq as number) < 1) return undefined;
+    if (!isPlain(v) || !Number.isSafeInteger(v.seq) || (v.seq as number) < 0) return undefined;
+    // The head an environment's ledger starts with, written before its first record: names no record.
+    if (v.seq === 0) return v.key === '' && v.hash === GENESIS ? { seq: 0, hash: GENESIS, key: '' } : undefined;
     if (typeof v.key === 'string' && typeof v.hash === 'string' && HEX64.test(v.hash))
       return { seq: v.seq as number, hash: v.hash, key: v.key };
   } catch {
@@ -311,7 +313,9 @@ export function verifyChain(listing: LedgerObjects, sha256: (text: string) => st
   const broken = (records: number, key: string, problem: ChainProblem, message: string) =>
     report(records, { break: { key, problem, message } });
 
-  const last = Math.max(0, ...found.keys());
+  // A loop, not Math.max(...keys): a ledger of 100k records would overflow the argument list.
+  let last = 0;
+  for (const seq of found.keys()) if (seq > last) last = seq;
   const slots: Slot[] = [];
   for (let seq = 1; seq <= last + 1; seq++) slots[seq] = slotOf(seq);
   function slotOf(seq: number): Slot {
@@ -363,15 +367,16 @@ export function verifyChain(listing: LedgerObjects, sha256: (text: string) => st
 
   if (!head) {
     if (last === 0) return report(0, {});
-    return broken(
-      last,
-      hKey,
-      'missing',
-      `${hKey} is missing: deleted, or the environment's first append was interrupted before writing it (the next append writes it)`,
-    );
+    // HEAD is written before the first record, so records without it mean it was deleted.
+    return broken(last, hKey, 'missing', `${hKey} is missing: it was deleted (the ledger's records remain)`);
   }
-  if (!parsedHead || parsedHead.key !== recordKey(prefix, environment, parsedHead.seq))
+  if (!parsedHead || (parsedHead.seq > 0 && parsedHead.key !== recordKey(prefix, environment, parsedHead.seq)))
     return broken(last, hKey, 'unreadable', `${hKey} is not a ledger head: it was changed`);
+  if (parsedHead.seq === 0) {
+    // The first append was interrupted after its record, before it moved HEAD: the next append moves it.
+    const tail = last ? (slots[last] as Extract<Slot, { record: AuditRecord }>) : undefined;
+    return report(last, { ...(tail ? { tail: { seq: last, hash: tail.hash, key: tail.key } } : {}), unanchored: last });
+  }
   if (parsedHead.seq > last) {
     const key = recordKey(prefix, environment, last + 1);
     return broken(

@@ -40,7 +40,7 @@ export const METRIC_HELP: Record<MetricName, string> = {
   deploy_deployments_started_total:
     'Deployments that took their environment and began the pipeline, by environment and strategy.',
   deploy_deployments_finished_total:
-    'Deployments that began and ended, by environment, strategy and outcome (succeeded, rolled-back, aborted, failed).',
+    'Deployments that began and ended, by environment, strategy, outcome (succeeded, rolled-back, aborted, failed) and rollout (began: a workload changed; not-began).',
   deploy_deployments_refused_total:
     'Deployments refused before they began, by environment and reason (deployment-in-progress, invalid-input, frozen).',
   deploy_deployment_duration_seconds: 'Wall time of a deployment from its start to its end, by outcome.',
@@ -109,11 +109,12 @@ export function counterSeries(environments: readonly string[]): CounterSeries[] 
     for (const strategy of STRATEGIES) {
       out.push({ name: METRIC.deploymentsStarted, workflowType: 'deployWorkflow', labels: { environment, strategy } });
       for (const outcome of DEPLOY_OUTCOMES)
-        out.push({
-          name: METRIC.deploymentsFinished,
-          workflowType: 'deployWorkflow',
-          labels: { environment, strategy, outcome },
-        });
+        for (const rollout of ['began', 'not-began'])
+          out.push({
+            name: METRIC.deploymentsFinished,
+            workflowType: 'deployWorkflow',
+            labels: { environment, strategy, outcome, rollout },
+          });
     }
     for (const outcome of ['rolled-back', 'failed'])
       out.push({

@@ -71,13 +71,13 @@ export const NOTIFY: ActivityOptions = {
 
 /**
  * An audit record: idempotent (by run and event), so it is retried for about
- * ten minutes of a store that does not answer before the workflow gives up
+ * two minutes of a store that does not answer before the workflow gives up
  * on it and says so in its status.
  */
 export const AUDIT: ActivityOptions = {
   startToCloseTimeout: '30s',
   heartbeatTimeout: DEAD_WORKER,
-  retry: { ...retry, maximumInterval: '1m', maximumAttempts: 15 },
+  retry: { ...retry, maximumAttempts: 6 },
 };
 
 /** The summary of the activities scheduled now: the step that schedules them (Tracker.step sets it). */

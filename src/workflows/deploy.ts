@@ -143,8 +143,9 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
   const finish = async (
     result: Omit<DeployResult, 'workflowId' | 'version' | 'environment' | 'status'>,
   ): Promise<DeployResult> => {
-    if (result.refused) deploymentRefused(status.environment, result.refused);
-    else if (began) deploymentFinished(status, result.outcome);
+    // Before a plan the environment is only what the input says: no label of its own.
+    if (result.refused) deploymentRefused(plan ? plan.environment : 'unknown', result.refused);
+    else if (began) deploymentFinished(status, result.outcome, rel?.rolloutBegun === true);
     if (lock) {
       await releaseEnvironmentLock(lock);
       t.note('lock', undefined);
@@ -338,7 +339,8 @@ export async function deployWorkflow(input: DeployInput): Promise<DeployResult> 
 
 /** The approvals this deployment counted, then the deployment itself, in its environment's audit ledger. */
 async function auditDeployment(t: Tracker, p: DeployPlan, r: DeployResult, rel: Release | undefined): Promise<void> {
-  await recordApprovals(p.environment, r.status.approvals, t);
+  // A store that did not take the approvals is not waited for again.
+  if (!(await recordApprovals(p.environment, r.status.approvals, t))) return;
   const images = Object.fromEntries(Object.entries(rel?.images ?? {}).map(([name, b]) => [name, b.reference]));
   await recordAudit(
     p.environment,

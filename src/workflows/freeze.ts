@@ -141,13 +141,15 @@ export async function freezeWorkflow(input: FreezeInput): Promise<FreezeResult> 
   });
 
   // --- who froze it --------------------------------------------------------------
+  let configured = false;
   const refuse: (reason: string) => never = (reason) => {
     status.phase = 'refused';
     status.refused = reason;
     status.endedAt = nowIso();
     show();
     log.warn('freeze refused', { environment, reason });
-    freezeChanged(environment, 'refused');
+    // The environment is a label once the verifier found it configured (it answered with its approvals).
+    freezeChanged(configured ? environment : 'unknown', 'refused');
     const result: FreezeResult = { outcome: 'refused', reason, status };
     throw outcomeFailure(ErrorType.FreezeRefused, `refused: ${reason}`, result);
   };
@@ -162,6 +164,7 @@ export async function freezeWorkflow(input: FreezeInput): Promise<FreezeResult> 
   if (!c.ok) refuse(c.reason);
   const asked = c.value;
   const ok = await check('freeze', asked, input.proof);
+  configured = ok.approvals !== undefined;
   if (ok.approvals) status.steering = describeFreezePolicy(environment, ok.approvals);
   if (!ok.ok) refuse(ok.reason);
 

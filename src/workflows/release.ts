@@ -209,6 +209,8 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
       }
       between = false;
     }
+    // The promotion's approvals end here; the stage's deployment records its own (adopted below too).
+    const promotionApprovals = status.approvals.slice(approvalsBefore);
     record.state = 'deploying';
     record.waitingFor = undefined;
     t.phase('rolling-out');
@@ -221,7 +223,7 @@ export async function releaseWorkflow(input: ReleaseInput): Promise<ReleaseResul
       `stage-${stage.environment}`,
       releaseStageFacts({ ...p, workflowId }, record, images, {
         requestedVia: stage.requestedVia,
-        approvals: status.approvals.slice(approvalsBefore),
+        approvals: promotionApprovals,
       }),
       t,
     );

@@ -127,11 +127,10 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
   let lock: EnvironmentLock | undefined = undefined;
   /** A manual rollback's plan, once resolved: who asked, what to, for the audit record. */
   let resolved: RollbackPlan | undefined;
-  /** The database decision's approvals, then the rollback, in the environment's audit ledger. */
-  const audit = async (result: RollbackResult) => {
-    await recordApprovals(status.environment, status.approvals, t);
-    await recordAudit(status.environment, 'rollback', 'rollback', rollbackFacts(status, result, resolved), t);
-  };
+  /** The environment is the configuration's: a deployment's hand-over confirmed, or a manual rollback resolved. */
+  let trusted = false;
+  /** How it ended, for the audit record written once the lock is released. */
+  let ended: RollbackResult | undefined;
   try {
     let workloads = '';
     let switchedBack: RollbackResult['blueGreen'];
@@ -165,6 +164,7 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
           );
           records = confirmed.records;
         }
+        trusted = true;
         t.identify(
           auto.plan.previousVersion ?? '(previous)',
           auto.plan.environment,
@@ -238,6 +238,7 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
         );
         policySource = plan;
         resolved = plan;
+        trusted = true;
         project = plan.project;
         uiUrl = plan.uiUrl;
         ioTaskQueue = plan.ioTaskQueue;
@@ -400,7 +401,8 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
       const refused = confirms && !workloads && REFUSALS.includes(errorType(err));
       await notify('failed', `rollback on ${status.environment} ${refused ? 'refused' : 'failed'}: ${reason}`);
       t.finish('failed', reason);
-      if (!auto) rolledBack(status.environment, 'manual', refused ? 'refused' : 'failed', NaN);
+      // An environment named by input the configuration never confirmed is no label: anyone may start a workflow.
+      if (!auto) rolledBack(trusted ? status.environment : 'unknown', 'manual', refused ? 'refused' : 'failed', NaN);
       const failure: RollbackResult = {
         outcome: 'failed',
         workloads: workloads || 'not restored',
@@ -410,7 +412,7 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
         ...(refused ? { refused: 'invalid-input' as const } : {}),
         status,
       };
-      await audit(failure);
+      ended = failure;
       return failedRollback(failure);
     }
 
@@ -509,12 +511,16 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
       ...(status.error ? { reason: status.error } : {}),
       status,
     };
-    await audit(result);
+    ended = result;
     return ok ? result : failedRollback(result);
   } finally {
     if (lock) {
       await releaseEnvironmentLock(lock);
       t.note('lock', undefined);
     }
+    // The database decision's approvals, then the rollback, once the environment is free: a slow store holds no one
+    // up. A refused rollback changed nothing, and its input (environment, who) was never confirmed: no record.
+    if (ended && trusted && !ended.refused && (await recordApprovals(status.environment, status.approvals, t)))
+      await recordAudit(status.environment, 'rollback', 'rollback', rollbackFacts(status, ended, resolved), t);
   }
 }

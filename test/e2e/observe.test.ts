@@ -214,8 +214,10 @@ test('each product series is in Prometheus with its labels, and the SDK runtime 
   expect(await at(METRIC.deploymentsFinished, 'strategy="canary",outcome="rolled-back"')).toBe(1);
   // Started at 0 for every configured environment, strategy and outcome: increase() sees the first deployment.
   expect(await promql(`${METRIC.deploymentsFinished}{${mine},environment="staging",outcome="aborted"}`)).toHaveLength(
-    3,
+    6,
   );
+  // The failed canary changed workloads: a change failure, as deployctl stats counts it.
+  expect(await at(METRIC.deploymentsFinished, 'outcome="rolled-back",rollout="began"')).toBe(1);
   expect(await at(`${METRIC.deploymentDuration}_count`, 'outcome="succeeded"')).toBe(2);
   expect(await at(`${METRIC.leadTime}_count`, 'strategy=~".+"')).toBe(2);
   expect(

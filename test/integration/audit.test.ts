@@ -22,7 +22,7 @@ import { verifyLedger } from '../../src/activities/audit/chain';
 import { auditLedger, type AuditLedgerDeps } from '../../src/activities/audit/ledger';
 import { createS3Client } from '../../src/activities/clients/s3';
 import { createRedactor } from '../../src/activities/redactor';
-import { eventKey, headKey, recordKey, type AuditAppendRequest } from '../../src/domain/audit';
+import { canonicalJson, eventKey, GENESIS, headKey, recordKey, type AuditAppendRequest } from '../../src/domain/audit';
 import type { DeployConfig } from '../../src/domain/config';
 import { loadConfig } from '../../src/load-config';
 import { sandboxEnv } from '../helpers/sandbox';
@@ -145,14 +145,15 @@ describe('retries after a crash', () => {
     const headBefore = await text(headKey(p, env)).catch(() => undefined);
     const r = await ledger(sub).appendAudit(req);
     if (!keepIndex) await remove(eventKey(p, env, req.workflowId, req.runId, req.eventId));
-    if (headBefore === undefined) await remove(headKey(p, env));
-    else await putText(headKey(p, env), headBefore);
+    // Before the first record HEAD was the start of the ledger (seq 0), written before it.
+    await putText(headKey(p, env), headBefore ?? canonicalJson({ seq: 0, hash: GENESIS, key: '' }));
     return r;
   }
 
   test('crash after the first record, before its index and HEAD: the retry finds it and writes both', async () => {
     const first = await crashAfterRecord(request(env, 1), false);
-    expect(await verifyLedger({ s3, bucket }, p, env)).toMatchObject({ ok: false, break: { key: headKey(p, env) } });
+    // Not a break: HEAD still names the ledger's start, and the record after it is the interrupted append's.
+    expect(await verifyLedger({ s3, bucket }, p, env)).toMatchObject({ ok: true, records: 1, unanchored: 1 });
     const retry = await ledger(sub).appendAudit(request(env, 1));
     expect(retry).toEqual({ ...first, appended: false });
     expect(await verifyLedger({ s3, bucket }, p, env)).toMatchObject({ ok: true, records: 1, unanchored: 0 });
@@ -246,6 +247,34 @@ test('a ledger whose tail does not verify refuses appends, named and not retried
   expect(err).toMatchObject({ type: 'AuditLedgerBroken', nonRetryable: true });
   expect((err as Error).message).toContain(recordKey(p, 'production', 2));
   expect(await keysUnder(`${p}production/0`)).toHaveLength(2);
+});
+
+test('HEAD deleted with the last records: verify names HEAD, and no append buries the truncation', async () => {
+  const sub = 'truncated/';
+  const p = `${PREFIX}${sub}`;
+  const l = ledger(sub);
+  for (let i = 1; i <= 3; i++) await l.appendAudit(request('production', i));
+  // Whoever can delete objects removes the last record and HEAD, hoping the next append rebuilds HEAD at seq 2.
+  await remove(recordKey(p, 'production', 3));
+  await remove(headKey(p, 'production'));
+  expect(await verifyLedger({ s3, bucket }, p, 'production')).toMatchObject({
+    ok: false,
+    break: { key: headKey(p, 'production'), problem: 'missing' },
+  });
+  const err = await l.appendAudit(request('production', 4)).catch((e: unknown) => e);
+  expect(err).toMatchObject({ type: 'AuditLedgerBroken', nonRetryable: true });
+  expect((err as Error).message).toContain(`${headKey(p, 'production')} is missing`);
+  expect(await keysUnder(`${p}production/0`)).toHaveLength(2);
+  expect(await verifyLedger({ s3, bucket }, p, 'production')).toMatchObject({ ok: false });
+});
+
+test('an environment the configuration does not have gets no ledger', async () => {
+  const l = ledger('unconfigured/', { environments: ['staging', 'production'] });
+  await expect(l.appendAudit(request('prod-typo', 1))).rejects.toMatchObject({
+    type: 'InvalidInput',
+    nonRetryable: true,
+  });
+  expect(await keysUnder(`${PREFIX}unconfigured/`)).toEqual([]);
 });
 
 test('bad requests are refused before anything is written; a disabled ledger writes nothing', async () => {

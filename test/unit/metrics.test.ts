@@ -45,7 +45,7 @@ test('the counters a worker starts at 0 cover every environment, strategy and ou
   const keys = series.map((s) => `${s.name}${JSON.stringify(s.labels)}${s.workflowType}`);
   expect(new Set(keys).size).toBe(keys.length);
   const finished = series.filter((s) => s.name === METRIC.deploymentsFinished);
-  expect(finished).toHaveLength(2 * 3 * 4);
+  expect(finished).toHaveLength(2 * 3 * 4 * 2);
   expect(finished.every((s) => s.workflowType === 'deployWorkflow')).toBe(true);
   expect(series).toContainEqual({
     name: METRIC.rollbacks,

@@ -12,6 +12,10 @@
  * conditions (checked against the sandbox's versitygw: ten racing creates of
  * one key, one 200 and nine 412).
  *
+ * An environment's HEAD is created (seq 0, naming no record) before its
+ * first record, so records without a HEAD mean it was deleted: that ledger
+ * is broken, and nothing is appended to it.
+ *
  * The invariant that makes retries safe: HEAD names seq n only once the
  * event index of every record up to n exists. So a record of this event is
  * either named by its index or lies after HEAD, where the walk sees it.
@@ -50,7 +54,6 @@ import {
 } from '../../domain/audit';
 import { dnsName } from '../../domain/config-fields';
 import { ErrorType } from '../../domain/errors';
-import { workflowIdProblem } from '../../domain/workflow-id';
 import { s3Status, storageFailure } from '../clients/s3';
 import type { AuditAppendResult } from '../contracts/audit';
 import { fail, invalidInput } from '../failures';
@@ -58,6 +61,8 @@ import { readHead, readRecord, readText, sha256Hex, where, type LedgerStore, typ
 
 export interface AuditLedgerDeps extends LedgerStore {
   prefix: string;
+  /** The configured environments: a ledger is kept for these only (a workflow's input names any string). */
+  environments?: readonly string[];
   /** audit.enabled; false: nothing is written. */
   enabled?: boolean;
   /** The worker's redactor (redactor.ts `value`): every secret it knows replaced by *** in the facts. */
@@ -66,6 +71,8 @@ export interface AuditLedgerDeps extends LedgerStore {
   /** Longest pause after losing a race for a seq (a random share of it, so racers spread out). */
   contentionDelayMs?: number;
 }
+
+const LEDGER_WORKFLOW_ID = /^[A-Za-z0-9][A-Za-z0-9.-]{0,254}$/;
 
 /** Attempts after losing races before the activity gives up for now (retried by Temporal: StorageUnavailable). */
 const MAX_ROUNDS = 50;
@@ -144,14 +151,25 @@ export function auditLedger(deps: AuditLedgerDeps) {
   async function appendAudit(raw: AuditAppendRequest): Promise<AuditAppendResult> {
     if (deps.enabled === false) return { seq: 0, key: '', hash: '', appended: false, disabled: true };
     const req = checked(raw);
+    if (deps.environments && !deps.environments.includes(req.environment))
+      throw invalidInput(
+        `environment ${JSON.stringify(req.environment)} is not in the configuration (${deps.environments.join(', ')})`,
+      );
     const facts = redact(req.facts);
     const { environment } = req;
     for (let round = 0; round < MAX_ROUNDS; round++) {
       // Where the chain ends as far as HEAD knows, checked against the record it names.
       const h = await readHead(deps, prefix, environment);
       if (h.exists && !h.head) throw broken(environment, `${headKey(prefix, environment)} is not a ledger head`);
+      if (!h.exists) {
+        // HEAD comes before the first record, so a record without it means HEAD was deleted: never append past that.
+        if (await readText(deps, recordKey(prefix, environment, 1)))
+          throw broken(environment, `${headKey(prefix, environment)} is missing while the ledger has records`);
+        await create(headKey(prefix, environment), canonicalJson({ seq: 0, hash: GENESIS, key: '' }));
+        continue;
+      }
       let tail: AuditHead = h.head ?? { seq: 0, hash: GENESIS, key: '' };
-      if (h.head) {
+      if (h.head && h.head.seq > 0) {
         const expected = recordKey(prefix, environment, h.head.seq);
         const at = h.head.key === expected ? await readRecord(deps, expected) : undefined;
         if (at?.record.seq !== h.head.seq || at.hash !== h.head.hash)
@@ -245,8 +263,12 @@ function checked(req: AuditAppendRequest): AuditAppendRequest {
   const r = (req ?? {}) as Partial<Record<keyof AuditAppendRequest, unknown>>;
   if (!dnsName.safeParse(r.environment).success)
     throw invalidInput(`environment: ${JSON.stringify(r.environment)} is not an environment name`);
-  const problem = workflowIdProblem(r.workflowId, { lock: true, freeze: true });
-  if (problem) throw fail.InvalidWorkflowId(`workflowId: ${problem}`);
+  // The id rule's characters (keys stay inside the prefix), but up to 255: a deployment's automatic rollback is
+  // named after it with a suffix, which may pass the rule's 200 characters.
+  if (typeof r.workflowId !== 'string' || !LEDGER_WORKFLOW_ID.test(r.workflowId))
+    throw fail.InvalidWorkflowId(
+      `workflowId: ${JSON.stringify(r.workflowId)} is not a workflow id (letters, digits, "." and "-", at most 255)`,
+    );
   if (typeof r.runId !== 'string' || !AUDIT_RUN_ID.test(r.runId))
     throw invalidInput(`runId: ${JSON.stringify(r.runId)} is not a run id`);
   if (!AUDIT_EVENT_KINDS.includes(r.event as AuditEventKind))

@@ -63,7 +63,8 @@ export class AnalysisLoop {
       run = unmeasured(req, err, due);
     }
     this.t.status.lastAnalysis = run;
-    analysisRan(this.t.status.environment, run);
+    // The environment measured: a release's soak measures the stage before the one it is about to deploy.
+    analysisRan(req.environment ?? this.t.status.environment, run);
     if (rules) {
       const v = tallyByMetric(this.metricTallies, run, rules, now, due ?? []);
       this.metricTallies = v.tallies;

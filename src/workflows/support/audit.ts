@@ -8,7 +8,7 @@
  * note in the status and a warning in the log, and the workflow ends as it
  * would have.
  */
-import { log, patched, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, log, patched, workflowInfo } from '@temporalio/workflow';
 import type { AuditEventKind, AuditFacts } from '../../domain/audit';
 import { approvalFacts } from '../../domain/audit-facts';
 import type { SignalRecord } from '../../domain/status';
@@ -27,16 +27,19 @@ export async function recordAudit(
   if (!patched(AUDIT_PATCH)) return false;
   const info = workflowInfo();
   try {
-    await withSummary(`audit: ${eventId}`, () =>
-      ledger.appendAudit({
-        environment,
-        workflowId: info.workflowId,
-        runId: info.firstExecutionRunId,
-        event,
-        eventId,
-        at: nowIso(),
-        facts,
-      }),
+    // A cancelled workflow still records how it ended. The run's own id: a reset run records its own events.
+    await CancellationScope.nonCancellable(() =>
+      withSummary(`audit: ${eventId}`, () =>
+        ledger.appendAudit({
+          environment,
+          workflowId: info.workflowId,
+          runId: info.runId,
+          event,
+          eventId,
+          at: nowIso(),
+          facts,
+        }),
+      ),
     );
     return true;
   } catch (err) {
@@ -47,8 +50,17 @@ export async function recordAudit(
   }
 }
 
-/** Each approval a workflow counted (its own and its children's), one record each, in order. */
-export async function recordApprovals(environment: string, approvals: readonly SignalRecord[], t?: Tracker) {
+/**
+ * Each approval a workflow counted (its own and its children's), one record
+ * each, in order; false when one could not be written (the rest are not
+ * tried: a store that does not answer is waited for once, not per approval).
+ */
+export async function recordApprovals(
+  environment: string,
+  approvals: readonly SignalRecord[],
+  t?: Tracker,
+): Promise<boolean> {
   for (const [i, a] of approvals.entries())
-    await recordAudit(environment, 'approval', `approval-${i + 1}`, approvalFacts(a), t);
+    if (!(await recordAudit(environment, 'approval', `approval-${i + 1}`, approvalFacts(a), t))) return false;
+  return true;
 }

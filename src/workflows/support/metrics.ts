@@ -36,16 +36,30 @@ export function stepEnded(workflow: DeploymentStatus['workflow'], name: string, 
   observe(METRIC.stepDuration, seconds, { workflow, step: stepKind(name), state });
 }
 
-/** The workflow left one phase for another: the gauge of the one it left drops to 0. */
-export function phaseChanged(status: DeploymentStatus, from: Phase, to: Phase): void {
-  const labels = { workflow: status.workflow, environment: status.environment };
-  set(METRIC.phase, 0, { ...labels, phase: from });
-  // A final phase is not "current": nothing runs any more.
-  set(METRIC.phase, ['succeeded', 'failed', 'rolled-back', 'aborted', 'planned'].includes(to) ? 0 : 1, {
-    ...labels,
-    phase: to,
-  });
+export interface PhaseLabels {
+  workflow: string;
+  environment: string;
+  phase: Phase;
 }
+
+/**
+ * The workflow is in a new phase: the labels it last set to 1 drop to 0 (a
+ * release moves from one environment to the next), its current phase's go
+ * to 1 unless final. Returns the labels now at 1. `now` undefined: not yet a
+ * labelled workflow (its environment is unconfirmed).
+ */
+export function phaseChanged(
+  before: PhaseLabels | undefined,
+  now: Pick<DeploymentStatus, 'workflow' | 'environment' | 'phase'> | undefined,
+): PhaseLabels | undefined {
+  if (before) set(METRIC.phase, 0, { ...before });
+  if (!now || FINAL.includes(now.phase)) return undefined;
+  const labels: PhaseLabels = { workflow: now.workflow, environment: now.environment, phase: now.phase };
+  set(METRIC.phase, 1, { ...labels });
+  return labels;
+}
+
+const FINAL: readonly Phase[] = ['succeeded', 'failed', 'rolled-back', 'aborted', 'planned'];
 
 export function deploymentStarted(environment: string, strategy: string): void {
   add(METRIC.deploymentsStarted, { environment, strategy });
@@ -55,9 +69,10 @@ export function deploymentRefused(environment: string, reason: string): void {
   add(METRIC.deploymentsRefused, { environment, reason });
 }
 
-export function deploymentFinished(status: DeploymentStatus, outcome: string): void {
+/** `rolloutBegan`: a workload changed (what makes a failure a change failure in the DORA figures). */
+export function deploymentFinished(status: DeploymentStatus, outcome: string, rolloutBegan: boolean): void {
   const labels = { environment: status.environment, strategy: status.strategy ?? 'unknown' };
-  add(METRIC.deploymentsFinished, { ...labels, outcome });
+  add(METRIC.deploymentsFinished, { ...labels, outcome, rollout: rolloutBegan ? 'began' : 'not-began' });
   observe(METRIC.deploymentDuration, secondsBetween(status.startedAt, status.endedAt), { ...labels, outcome });
   const tl = status.timeline;
   if (outcome === 'succeeded') observe(METRIC.leadTime, secondsBetween(tl?.committedAt, tl?.liveAt), labels);

@@ -19,7 +19,7 @@ import { describePolicy, type ApprovalPolicy, type VerifyMode } from '../../doma
 import { withSummary } from '../activity-options';
 import { statusQuery } from '../messages';
 import { currentDetails } from './details';
-import { phaseChanged, stepEnded } from './metrics';
+import { phaseChanged, stepEnded, type PhaseLabels } from './metrics';
 
 /** The Deploy* search attributes: the Temporal UI lists and filters deployments by them. */
 export const DeployEnvironmentKey = defineSearchAttributeKey('DeployEnvironment', SearchAttributeType.KEYWORD);
@@ -88,6 +88,10 @@ export class Tracker {
   /** Off until the plan says the server has the Deploy* attributes registered. */
   private searchAttributes = false;
 
+  /** The phase gauge's labels last set to 1 (none until the plan names a configured environment). */
+  private phaseGauge: PhaseLabels | undefined;
+  private identified = false;
+
   /** Lines a workflow adds to its current details (the lock it holds). */
   private readonly notes = new Map<string, string>();
 
@@ -136,6 +140,7 @@ export class Tracker {
   /** Once the plan is known, the status and the UI's search attributes carry it. */
   identify(version: string, environment: string, strategy: string, searchAttributes: boolean): void {
     this.searchAttributes = searchAttributes;
+    this.identified = true;
     this.status.version = version;
     this.status.environment = environment;
     this.status.strategy = strategy;
@@ -152,8 +157,9 @@ export class Tracker {
 
   phase(phase: Phase): void {
     if (this.status.phase === phase) return;
-    phaseChanged(this.status, this.status.phase, phase);
     this.status.phase = phase;
+    // Only an identified workflow's environment is a label: before, it is whatever the input said.
+    this.phaseGauge = phaseChanged(this.phaseGauge, this.identified ? this.status : undefined);
     if (this.searchAttributes) upsertSearchAttributes([{ key: DeployPhaseKey, value: phase }]);
     this.show();
   }
