@@ -18,7 +18,7 @@ export function chainLine(r: ChainReport): string {
     : '';
   if (r.break)
     return `${r.environment}: BROKEN at ${clean(r.break.key)}: ${clean(r.break.message)} (${plural(r.records, 'record')} verified before it)${foreign}`;
-  if (!r.tail) return `${r.environment}: no records${foreign}`;
+  if (!r.tail) return `${r.environment}: no records (nothing recorded yet, or the whole ledger was removed)${foreign}`;
   const lag = r.unanchored
     ? `, ${plural(r.unanchored, 'record')} after HEAD (an append was interrupted before moving HEAD; the next append moves it)`
     : '';

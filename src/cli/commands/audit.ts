@@ -22,6 +22,8 @@ interface Ledger extends LedgerStore, AuditSettings {
   /** Where the store is, for messages. */
   endpoint: string;
   configFile: string;
+  /** The configured environments: each is verified, so one whose whole ledger is gone shows as having none. */
+  configured: string[];
 }
 
 const ENV_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -42,7 +44,13 @@ function openLedger(ctx: Ctx): Ledger {
   }
   const settings = auditSettings(config);
   const s3: S3Client = createS3Client(config.backup, ctx.env);
-  return { s3, ...settings, endpoint: config.backup.endpoint ?? `S3 (${config.backup.region})`, configFile };
+  return {
+    s3,
+    ...settings,
+    endpoint: config.backup.endpoint ?? `S3 (${config.backup.region})`,
+    configFile,
+    configured: Object.keys(config.environments),
+  };
 }
 
 /** A store error as one line that says what to do. */
@@ -76,9 +84,11 @@ async function withLedger<T>(ctx: Ctx, fn: (l: Ledger) => Promise<T>): Promise<T
   }
 }
 
-/** The environments to read: the one asked for, else every one with a ledger under the prefix. */
+/** The environments to read: the one asked for, else every configured one and every one with a ledger. */
 async function environments(l: Ledger, env: string | undefined): Promise<string[]> {
-  return env ? [env] : (await ledgerEnvironments(l, l.prefix)).filter((e) => ENV_RE.test(e));
+  if (env) return [env];
+  const found = (await ledgerEnvironments(l, l.prefix)).filter((e) => ENV_RE.test(e));
+  return [...new Set([...l.configured, ...found])].sort();
 }
 
 export function addAuditCommands(program: Command, ctx: Ctx, exit: { code: number }): void {
