@@ -23,6 +23,7 @@
  * once, in `npm test`) and test/reliability/reliability.test.ts (the full
  * version, `npm run test:reliability`). Both write docs/reliability.md.
  */
+import { verifyLedger, workflowRecords } from '../../src/activities/audit/chain';
 import {
   S3Client,
   GetObjectCommand,
@@ -1479,6 +1480,21 @@ async function verify(
   }
   check('no unfinished multipart upload', b.pendingUploads === 0, String(b.pendingUploads));
 
+  // The audit ledger: this deployment's record once, whatever was killed or restarted, and the chain intact.
+  const store = { s3: ctx.out.s3, bucket: ctx.out.env.S3_BUCKET ?? 'ai-saas-backups' };
+  const ledger = await verifyLedger(store, 'audit/', 'production');
+  const recorded = (await workflowRecords(store, 'audit/', 'production', workflowId)).filter(
+    (r) => r.record.eventId === 'deployment',
+  );
+  const ledgerDetail = `${recorded.length} records of it; ${ledger.break?.message ?? `${ledger.records} records in the chain`}`;
+  if (spec.permanent === 's3')
+    check(
+      'at most one audit record of this deployment (the store refused writes)',
+      recorded.length <= 1 && ledger.ok,
+      ledgerDetail,
+    );
+  else check('its audit record once, and the ledger verifies', recorded.length === 1 && ledger.ok, ledgerDetail);
+
   const m = await migrations(env);
   if (expect === 'failed-rollback-incomplete') {
     check(
@@ -1790,8 +1806,10 @@ After every deployment the outside systems are asked directly (not through
 the proxies, not through the workflow): one git tag on origin; per service
 one new manifest in the registry, tagged 1.0.1, built from the tag's commit
 and deployed by that digest; one backup object of that workflow in the
-bucket, read back and hashed; each migration applied once; the Deployments'
-images and revisions; the VirtualService's weights; no workflow running.
+bucket, read back and hashed; the deployment's audit record once in the
+environment's ledger, which verifies; each migration applied once; the
+Deployments' images and revisions; the VirtualService's weights; no workflow
+running.
 Permanent failures must end in the outcome the saga prescribes, with the
 failing step's error marked non-retryable. Every run's histories, the worker
 log and the notifications received are scanned for the worker's secrets.
