@@ -946,6 +946,11 @@ function faultFor(system: System, kind: 'transient' | 'permanent', proxy: FaultP
     (stepDone(o, 'database backup') && !stepDone(o, 'migration status')) ||
     o.phase === 'migrating' ||
     o.pending.some((p) => p.type === 'migrationStatus' || p.type === 'applyMigrations');
+  // PostgreSQL's steps: the backup (beside the build) and the migrations after it. The migrations alone can take
+  // less than one observation (a few hundred ms), so the window opens while the build runs: an outage that starts
+  // before the backup is done hits the backup, one that starts after it hits the migrations.
+  const whileDatabaseWorks = (o: Observation): boolean =>
+    (o.phase === 'building' && !stepDone(o, 'build and push images')) || afterBackup(o);
   const rec = (how: string): FaultRecord => ({ system, kind, how, retried: [], observed: [] });
   const failedOnce = (o: Observation): boolean => retriesOf(o, system).length > 0;
   switch (system) {
@@ -983,7 +988,7 @@ function faultFor(system: System, kind: 'transient' | 'permanent', proxy: FaultP
       return {
         rec: rec(f.how),
         apply: f.apply,
-        start: afterBackup,
+        start: kind === 'transient' ? whileDatabaseWorks : afterBackup,
         stop: (o, ms, overlap) => (failedOnce(o) && overlap > 1000) || overlap > 7000 || ms > 120_000,
       };
     }
