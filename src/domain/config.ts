@@ -6,10 +6,8 @@
  * Secrets never live here: fields ending in `Env` name the environment
  * variable that holds the secret, and endpoints may use `${VAR}` references.
  */
-import { listenAddressField } from './listen-address';
 import { z } from 'zod';
 import { METRICS_PROVIDERS } from './analysis';
-import { BACKUP_CODECS, codecLevelProblem } from './backup';
 import { stepWeights, TRAFFIC_PROVIDERS } from './plan';
 import {
   command,
@@ -31,6 +29,8 @@ import {
 } from './config-metrics';
 import { migrationsSchema } from './config-migrations';
 import { auditSchema } from './config-audit';
+import { backupSchema } from './config-backup';
+import { IO_METRICS_ADDRESS, MAX_CACHED_WORKFLOWS, METRICS_ADDRESS, temporalSchema } from './config-temporal';
 import { orderWaves } from './waves';
 import { notificationsSchema } from './config-notifications';
 
@@ -39,13 +39,7 @@ import { environmentSchema, SECTIONS, STRATEGIES, type Section } from './config-
 import { environmentProblems, parseOverrides, sharingProblems } from './environment-config';
 
 export { STRATEGIES };
-
-/** Where the worker and the I/O worker serve /metrics by default: loopback only. */
-export const METRICS_ADDRESS = '127.0.0.1:9464';
-export const IO_METRICS_ADDRESS = '127.0.0.1:9465';
-
-/** The worker's workflow cache by default (temporal.maxCachedWorkflows), chosen from the concurrency benchmark. */
-export const MAX_CACHED_WORKFLOWS = 500;
+export { IO_METRICS_ADDRESS, MAX_CACHED_WORKFLOWS, METRICS_ADDRESS };
 
 const weight = z.number().int().min(1).max(100);
 /** An HTTP header name (RFC 7230 token, as Gateway API and ingress-nginx accept it) and an exact value. */
@@ -115,40 +109,7 @@ const baseSchema = z.strictObject({
         .default('quarantine/'),
     })
     .prefault({}),
-  temporal: z
-    .strictObject({
-      taskQueue: z.string().min(1).max(200).default('deployments'),
-      uiUrl: url.optional(),
-      /** Upsert DeployEnvironment/Version/Strategy/Phase; the server must have them registered. */
-      searchAttributes: z.boolean().default(true),
-      /**
-       * Workflows the worker keeps in memory between their tasks (0: none). A soaking canary and
-       * its deployment take ~370 KiB each; one evicted from the cache is replayed from its history
-       * at its next task, a few milliseconds of CPU. The default keeps 1000 soaking canaries under
-       * 512 MiB (docs/benchmarks.md, concurrency); the SDK's own default fills the memory first.
-       */
-      maxCachedWorkflows: z
-        .number()
-        .int()
-        .min(0)
-        .max(100_000)
-        .refine((n) => n !== 1, '0 (no cache) or at least 2: the SDK keeps 2 when given 1')
-        .default(MAX_CACHED_WORKFLOWS),
-      /**
-       * The task queue of the I/O workers (npm run worker:io): image builds, backups and restores
-       * run there, in a process without the workflow bundle or the cluster clients, so a backup's
-       * memory and CPU stay apart from the workflows'. Unset: they run on taskQueue, as before.
-       */
-      ioTaskQueue: z.string().min(1).max(200).optional(),
-      /**
-       * Where the worker serves /metrics for Prometheus (the SDK's series and the product's,
-       * domain/metric-names.ts): host:port, loopback unless set otherwise, or off.
-       */
-      metricsAddress: listenAddressField.default(METRICS_ADDRESS),
-      /** The same for the I/O worker (npm run worker:io), which runs beside the worker. */
-      ioMetricsAddress: listenAddressField.default(IO_METRICS_ADDRESS),
-    })
-    .prefault({}),
+  temporal: temporalSchema,
   git: z.strictObject({
     /** Path of the release checkout on the worker's machine. */
     checkout: z.string().min(1).max(4096),
@@ -224,35 +185,7 @@ const baseSchema = z.strictObject({
     /** Another environment may use the same database (otherwise refused at load: it would back up and migrate it). */
     shared: z.boolean().default(false),
   }),
-  backup: z
-    .strictObject({
-      bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'an S3 bucket name'),
-      prefix: z.string().max(256).default('postgres/'),
-      endpoint: url.optional(),
-      region: z.string().min(1).max(64).default('us-east-1'),
-      forcePathStyle: z.boolean().default(false),
-      /** Pre-flight fails when the newest backup is older than this. */
-      maxAge: duration('backup maxAge').default(26 * 3_600_000),
-      /** Read the whole object back and compare its hash after upload. */
-      verifyReadBack: z.boolean().default(false),
-      /**
-       * zstd: pg_dump -Fc -Z0 through a multi-threaded zstd (`.dump.zst`); gzip: pg_dump's own zlib (`.dump`,
-       * the format before zstd); none: -Z0. zstd -1 measured fastest and smallest here (docs/benchmarks.md).
-       */
-      codec: z.enum(BACKUP_CODECS).default('zstd'),
-      /** The codec's level: zstd 1-19, gzip 0-9 (pg_dump -Z); none ignores it. */
-      compressionLevel: z.number().int().min(0).max(19).default(1),
-      /** Multipart upload part size; at most 10,000 parts, so 8 MiB allows 80 GiB dumps. Memory is about partSize x (queueSize + 1). */
-      partSizeMiB: z.number().int().min(5).max(512).default(8),
-      /** Parts uploaded at once. */
-      queueSize: z.number().int().min(1).max(16).default(2),
-      /** Another environment may keep its backups under the same bucket prefix (otherwise refused at load). */
-      shared: z.boolean().default(false),
-    })
-    .superRefine((b, ctx) => {
-      const problem = codecLevelProblem(b.codec, b.compressionLevel);
-      if (problem) ctx.addIssue({ code: 'custom', path: ['compressionLevel'], message: problem });
-    }),
+  backup: backupSchema,
   kubernetes: z
     .strictObject({
       /** Path of the kubeconfig; empty means the standard loading rules (KUBECONFIG, in-cluster). */

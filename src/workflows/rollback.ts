@@ -19,13 +19,10 @@ import { ApplicationFailure } from '@temporalio/common';
 import { patched, workflowInfo } from '@temporalio/workflow';
 import type { CanaryTarget } from '../activities/contracts';
 import { ErrorType } from '../domain/errors';
-import { restoreAttention } from '../domain/backup';
-import { colourRollback } from '../domain/blue-green';
 import { colourTarget, imageReference, trafficService, trafficTarget, type RollbackPlan } from '../domain/plan';
-import { policyOf, proofFlags } from '../domain/identity';
-import { shellCommand } from '../domain/shell';
+import { policyOf } from '../domain/identity';
 import { restoreOrder } from '../domain/waves';
-import { heavy, long, short, traffic } from './activity-options';
+import { long, short, traffic } from './activity-options';
 import {
   AUDIT_PATCH,
   RESTORE_APPROVALS_PATCH,
@@ -37,6 +34,8 @@ import {
 } from './patches';
 import { Gate, peopleRules, verifiedFields, type PolicySource } from './support/gate';
 import { notifierFor } from './support/notifier';
+import { switchColourBack } from './support/colour-rollback';
+import { decisionCommands, restoreFromBackup } from './support/database-restore';
 import { signalTargetId, steer } from './support/steering';
 import { rolledBack, secondsBetween } from './support/metrics';
 import { recordApprovals, recordAudit } from './support/audit';
@@ -280,59 +279,12 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
         /** The traffic service's Deployment as the rest of the rollback acts on it (undefined: left out). */
         let servingDeployment: string | undefined = served?.deployment;
         if (served && patched(ROLLBACK_BLUE_GREEN_PATCH)) {
-          const target = colourTarget(stable, served.deployment);
-          const state = await t.step(
-            'read blue-green colours',
-            () => short.readBlueGreen(target),
-            (s) =>
-              s.live
-                ? `${s.service} selects ${s.live.colour} (${s.live.deployment}${s.live.version ? ` ${s.live.version}` : ''})${s.other ? `; ${s.other.colour} is ${s.other.deployment}${s.other.version ? ` ${s.other.version}` : ''} at ${s.other.replicas} replicas` : ''}`
-                : `${s.service} selects no colour`,
-          );
-          const decision = colourRollback(state);
-          if (decision?.kind === 'switch' && plan.target.kind === 'previous') {
-            const to = decision.to;
-            const at = `${decision.deployment}${decision.version ? `, ${decision.version}` : ''}`;
-            await t.step(
-              `switch traffic back to ${to}`,
-              () => long.abortBlueGreen({ target, colour: to }),
-              (r) =>
-                Object.entries(r.selector)
-                  .map(([k, v]) => `${k}=${v}`)
-                  .join(','),
-            );
-            await t.step(
-              `verify traffic on ${to}`,
-              async () => {
-                const after = await short.readBlueGreen(target);
-                const live = after.live;
-                const ok =
-                  live?.colour === to &&
-                  (decision.version === undefined || live.version === decision.version) &&
-                  live.readyReplicas > 0;
-                if (!ok)
-                  throw new Error(
-                    live
-                      ? `service ${after.service} still sends traffic to ${live.colour} (${live.deployment}${live.version ? `, ${live.version}` : ''}) after switching back to ${to}`
-                      : `service ${after.service} selects no colour after switching back to ${to}`,
-                  );
-                return after;
-              },
-              (a) => `${a.service} selects ${to} (${a.live?.deployment}, ${a.live?.readyReplicas} ready)`,
-            );
-            switchedBack = {
-              service: served.name,
-              from: decision.from,
-              to,
-              deployment: decision.deployment,
-              ...(decision.version ? { version: decision.version } : {}),
-            };
-            workloads = `${served.name}: traffic back on ${to} (${at})`;
-            // The colour that now serves runs the previous version: undoing it as well would go one further back.
-            servingDeployment = undefined;
-          } else if (decision) {
-            servingDeployment = decision.kind === 'switch' ? state.live!.deployment : decision.deployment;
-          }
+          const c = await switchColourBack(t, colourTarget(stable, served.deployment), served, {
+            toPrevious: plan.target.kind === 'previous',
+          });
+          servingDeployment = c.servingDeployment;
+          switchedBack = c.switchedBack;
+          if (c.switchedBack) workloads = c.workloads;
         }
         /** A service's Deployment as this rollback acts on it: for the traffic service, the one that serves. */
         const acted = plan.services
@@ -421,12 +373,7 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
     let attention: string | undefined;
     if (askForDecision && backupKey) {
       const key = backupKey;
-      const policy = people.policy();
-      const proof = policy ? proofFlags(policy) : '';
-      const commands = [
-        `${shellCommand(['deployctl', 'approve', signalTarget, '--by'])} <name> ${shellCommand(['--note', `restore ${key}`])}${proof}`,
-        `${shellCommand(['deployctl', 'abort', signalTarget, '--by'])} <name> ${shellCommand(['--reason', 'keep the database'])}${proof}`,
-      ];
+      const commands = decisionCommands(signalTarget, key, people.policy());
       const answered = await gate.wait({
         id: 'database',
         reason: 'restore the database from the backup',
@@ -446,41 +393,17 @@ export async function rollbackWorkflow(input: RollbackWorkflowInput): Promise<Ro
         database = 'kept (decision timed out)';
         t.skip('database restore', 'no decision before the timeout: the database is kept as it is');
       } else if (decision?.restore) {
-        t.phase('restoring');
-        try {
-          const counts = (tables: Record<string, number>) =>
-            Object.entries(tables)
-              .map(([k, v]) => `${k}=${v}`)
-              .join(', ');
-          const r = await t.step(
-            'database restore',
-            async () => {
-              const x = await heavy(ioTaskQueue).restoreDatabase({
-                workflowId: signalTarget,
-                environment: status.environment,
-                key,
-                confirmKey: key,
-                ...(auto?.backupSha256 ? { sha256: auto.backupSha256 } : {}),
-              });
-              // Committed, but not what the backup recorded: the step (and so the status) says so.
-              // A worker from before `verified` existed failed such a restore instead.
-              const differences = x.differences ?? [];
-              return x.verified === false
-                ? { ...x, differences, attention: restoreAttention(x.key, differences) }
-                : { ...x, verified: true, differences };
-            },
-            (x) =>
-              x.verified
-                ? counts(x.tables)
-                : `${counts(x.tables)}${x.expectedTables ? ` (backup: ${counts(x.expectedTables)})` : ''}`,
-          );
-          restore = { key: r.key, verified: r.verified, differences: r.differences };
-          attention = 'attention' in r ? r.attention : undefined;
-          database = r.verified ? 'restored' : 'restored, row counts differ';
-        } catch (err) {
-          database = 'restore failed';
-          status.error = `database restore failed: ${describeError(err)}`;
-        }
+        const r = await restoreFromBackup(t, {
+          ioTaskQueue,
+          workflowId: signalTarget,
+          environment: status.environment,
+          key,
+          ...(auto?.backupSha256 ? { sha256: auto.backupSha256 } : {}),
+        });
+        database = r.database;
+        restore = r.restore;
+        attention = r.attention;
+        if (r.error) status.error = r.error;
       } else {
         database = 'kept';
         t.skip('database restore', `kept as it is by ${decision?.by ?? 'unknown'}`);
