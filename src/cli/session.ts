@@ -110,16 +110,30 @@ export interface Statuses {
   grandchild?: DeploymentStatus;
 }
 
+/**
+ * A workflow's `status`: its query while it runs; once closed, the status its
+ * result carries (deploy, release and freeze workflows return it), which the
+ * server reads from the history. A query needs a worker of the build the
+ * workflow ran on, and after a worker upgrade that build may have none left
+ * (docs/operations.md, "Upgrading the worker while deployments run"). Any
+ * other close (terminated, cancelled, timed out) is still queried.
+ */
+export async function readStatus<T>(client: Client, workflowId: string): Promise<T> {
+  const handle = client.workflow.getHandle(workflowId);
+  const { status } = await handle.describe();
+  if (status.name !== 'RUNNING') {
+    const result = await resultOf(handle.result() as Promise<unknown>).catch(() => undefined);
+    const recorded = (result as { status?: unknown } | undefined)?.status;
+    if (typeof recorded === 'object' && recorded !== null) return recorded as T;
+  }
+  return handle.query<T>('status');
+}
+
 export async function queryStatus(client: Client, workflowId: string): Promise<Statuses> {
-  const status = await client.workflow.getHandle(workflowId).query<DeploymentStatus>('status');
+  const status = await readStatus<DeploymentStatus>(client, workflowId);
   const activeOf = async (s: DeploymentStatus | undefined) => {
     const id = s && activeChildId(s);
-    return id
-      ? client.workflow
-          .getHandle(id)
-          .query<DeploymentStatus>('status')
-          .catch(() => undefined)
-      : undefined;
+    return id ? readStatus<DeploymentStatus>(client, id).catch(() => undefined) : undefined;
   };
   const child = await activeOf(status);
   const grandchild = await activeOf(child);
@@ -144,7 +158,7 @@ export async function follow(ctx: Ctx, client: Client, workflowId: string, quiet
     const running = desc.status.name === 'RUNNING';
     const s = await queryStatus(client, workflowId).catch(() => undefined);
     // A stop-the-line freeze answers `status` with its own shape: one line per change.
-    const freeze = s ? undefined : await handle.query<unknown>('status').catch(() => undefined);
+    const freeze = s ? undefined : await readStatus<unknown>(client, workflowId).catch(() => undefined);
     if (isFreezeStatus(freeze) && !quiet) {
       const line = formatFreezeStatus(freeze);
       if (line !== lastWait) ctx.out(ctx.isTTY ? `\u001b[H\u001b[2J${line}` : line);
@@ -168,10 +182,7 @@ export async function follow(ctx: Ctx, client: Client, workflowId: string, quiet
         };
         // A release's stage that ended since the last look: the steps it finished in between.
         if (release && lastStage && lastStage.workflowId !== s.child?.workflowId) {
-          const ended = await client.workflow
-            .getHandle(lastStage.workflowId)
-            .query<DeploymentStatus>('status')
-            .catch(() => undefined);
+          const ended = await readStatus<DeploymentStatus>(client, lastStage.workflowId).catch(() => undefined);
           print(ended, `[${lastStage.environment}] `);
         }
         lastStage =

@@ -6,6 +6,10 @@
  * them through visibility, reads each result (the rollback's from its Failed
  * close) and its timeline, and prints the four figures with their counts,
  * which must match the deployments' own recorded milestones.
+ *
+ * Then `status` and `watch` of finished deployments whose workers have
+ * stopped, as after a worker upgrade drained the build they ran on: both read
+ * the status the result carries from the history, no query needed.
  */
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
@@ -51,10 +55,16 @@ const environment = `dora-${Date.now() % 100000}`;
 const HOUR = 3_600_000;
 
 /** One deployment of `version` through deployctl, on a worker whose fake activities behave as `fake` says. */
-async function deploy(version: string, committedAt: string, fake: Omit<FakeOptions, 'plan'> = {}, dryRun = false) {
+async function deploy(
+  version: string,
+  committedAt: string,
+  fake: Omit<FakeOptions, 'plan'> = {},
+  dryRun = false,
+  where = environment,
+) {
   const plan = {
     ...testPlan({ version, strategy: 'rolling' }),
-    environment,
+    environment: where,
     searchAttributes: true,
     committedAt,
     ...(dryRun ? { dryRun: true } : {}),
@@ -65,7 +75,7 @@ async function deploy(version: string, committedAt: string, fake: Omit<FakeOptio
     workflowBundle: await workflowBundle(),
     activities: fakeActivities({ plan, ...fake }).activities,
   });
-  const args = ['deploy', '--version', version, '--env', environment, '--strategy', 'rolling', '--wait', '--json'];
+  const args = ['deploy', '--version', version, '--env', where, '--strategy', 'rolling', '--wait', '--json'];
   return worker.runUntil(deployctl(...args, ...(dryRun ? ['--dry-run'] : [])));
 }
 
@@ -164,3 +174,35 @@ test('stats --json: the four figures with their counts over a success, a rollbac
   expect(text.out).toContain('change failure rate            33.3% (1 of 3 begun: 1 rolled back, 0 aborted, 0 failed)');
   expect(text.out).toMatch(/Definitions:\n {2}- Window: /);
 }, 180_000);
+
+test('status and watch of finished deployments read their history: no worker needs to poll their queue', async () => {
+  // After a worker upgrade the build a deployment ran on may have no worker left (docs/operations.md).
+  const where = `closed-${Date.now() % 100000}`;
+  const committedAt = new Date().toISOString();
+  expect((await deploy('1.0.1', committedAt, {}, false, where)).code).toBe(ExitCode.Ok);
+  const broken = await deploy('1.0.2', committedAt, { fail: { checkHealth: 'VerificationFailed' } }, false, where);
+  expect(broken.code).toBe(ExitCode.RolledBack);
+
+  // Both deployments' workers have stopped: nothing polls the task queue now.
+  for (const [version, outcome] of [
+    ['1.0.1', 'succeeded'],
+    ['1.0.2', 'rolled-back'],
+  ] as const) {
+    const workflowId = `deploy-${where}-${version}`;
+    const recorded = await resultOf(env.client.workflow.getHandle(workflowId).result() as Promise<DeployResult>);
+    expect(recorded.outcome).toBe(outcome);
+
+    const json = await deployctl('status', workflowId, '--json');
+    expect(json.err).toBe('');
+    expect(json.code).toBe(ExitCode.Ok);
+    expect(JSON.parse(json.out)).toEqual(recorded.status);
+
+    const text = await deployctl('status', workflowId);
+    expect(text.code).toBe(ExitCode.Ok);
+    expect(text.out).toContain(`version ${version}  environment ${where}  strategy rolling  phase ${outcome}`);
+
+    const watched = await deployctl('watch', workflowId);
+    expect(watched.code).toBe(version === '1.0.1' ? ExitCode.Ok : ExitCode.RolledBack);
+    expect(watched.out.split('\n').at(-1)).toMatch(new RegExp(`^${outcome}`));
+  }
+}, 120_000);

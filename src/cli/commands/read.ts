@@ -9,7 +9,7 @@ import { resultInFailure, resultOf } from '../../workflows/outcome';
 import { ExitCode, exitCodeFor } from '../exit-codes';
 import { isFreezeStatus } from '../../domain/freeze';
 import { formatFreezeStatus, formatStatus, formatTable } from '../format';
-import { CliError, follow, queryStatus, statusJson, withClient, workflowIdArg, type Ctx } from '../session';
+import { CliError, follow, queryStatus, readStatus, statusJson, withClient, workflowIdArg, type Ctx } from '../session';
 
 export function addReadCommands(program: Command, ctx: Ctx, exit: { code: number }): void {
   program
@@ -30,7 +30,7 @@ export function addReadCommands(program: Command, ctx: Ctx, exit: { code: number
     .action(async (workflowId: string, o: { json?: boolean }) => {
       await withClient(ctx, async (client) => {
         // A stop-the-line freeze answers `status` with its own shape.
-        const raw = await client.workflow.getHandle(workflowId).query<unknown>('status');
+        const raw = await readStatus<unknown>(client, workflowId);
         if (isFreezeStatus(raw))
           return ctx.out(o.json ? JSON.stringify(raw, null, 2) : formatFreezeStatus(raw, { colour: ctx.isTTY }));
         const s = await queryStatus(client, workflowId);
