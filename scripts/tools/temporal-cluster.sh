@@ -12,7 +12,7 @@ if [ -x "$DIR/temporal-server" ] && [ -x "$DIR/temporal-sql-tool" ] && [ -x "$DI
   printf '%s\n' "$DIR"; exit 0
 fi
 command -v go >/dev/null || { log "error: no Temporal server in $DIR and no Go toolchain to build it (install Go, or run on a machine with the cache)"; exit 1; }
-log "building Temporal server $SERVER and UI server $UI from the Go module proxy (first time only: 5-15 minutes on two cores)"
+log "building Temporal server $SERVER and UI server $UI from the Go module proxy (first time only: about 4-8 minutes on two cores)"
 mkdir -p "$DIR/bin.tmp"
 build() { # <module/cmd@version> <name>
   local pkg="$1" name="$2" base="${1%@*}"; base="${base##*/}"
