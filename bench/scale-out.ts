@@ -54,7 +54,9 @@ function clusterAddress(): { address: string; namespace: string } {
 
 const workersOf = (k: number) => `${k} worker${k > 1 ? 's' : ''}`;
 /** Worker memory per soaking canary (its parent included): what N added over the idle processes. */
-const perCanary = (r: SoakResult) => (total(r.soakRss) - total(r.idleRss)) / (r.incomplete?.soaking ?? r.n);
+/** How many canaries soaked when the RSS was read: N, or fewer in a round that did not start all by its deadline. */
+const soaked = (r: SoakResult) => r.incomplete?.soaking ?? r.n;
+const perCanary = (r: SoakResult) => (total(r.soakRss) - total(r.idleRss)) / soaked(r);
 /** The time to start all N, or how many soaked by the round's deadline. */
 const startAll = (r: SoakResult) =>
   r.incomplete ? `${r.incomplete.soaking} of ${r.n} after ${ms(r.incomplete.afterMs)}` : ms(r.startAllMs);
@@ -70,7 +72,6 @@ function marginal(results: SoakResult[]): string[] {
   const per = [...new Set(results.map((r) => r.workers))].map((k) => {
     const a = results.find((r) => r.n === lo && r.workers === k)!;
     const b = results.find((r) => r.n === hi && r.workers === k)!;
-    const soaked = (r: SoakResult) => r.incomplete?.soaking ?? r.n;
     return `${workersOf(k)} ${kib((total(b.soakRss) - total(a.soakRss)) / (soaked(b) - soaked(a)))}`;
   });
   return [`Worker memory (RSS total) per additional soaking canary from N=${lo} to N=${hi}: ${per.join(', ')}.`];

@@ -156,6 +156,20 @@ export async function soakRound(o: SoakOptions): Promise<SoakResult> {
       started++;
     });
     const startCallsMs = nowMs() - t0;
+    /** Stops the samplers: each worker's peak RSS, the sampled one or the kernel's high-water mark. */
+    const peaks = () =>
+      children.map((c, i) => {
+        samplers[i].stop();
+        const hwm = procStatus(c.pid, 'VmHWM');
+        return Math.max(samplers[i].peak, Number.isFinite(hwm) ? hwm : 0);
+      });
+    const measured = {
+      n,
+      workers: o.workers,
+      idleRss: ready.map((r) => r.rss),
+      startCallsMs,
+      maxCachedWorkflows: ready[0].maxCachedWorkflows,
+    };
     const deadline = Date.now() + 300_000 + n * 200;
     while (soaking.size < n && Date.now() <= deadline) await sleep(50);
     if (soaking.size < n) {
@@ -163,23 +177,14 @@ export async function soakRound(o: SoakOptions): Promise<SoakResult> {
       const message = `${label}: only ${incomplete.soaking} of ${n} canaries soaking after ${ms(incomplete.afterMs)}`;
       if (!o.allowIncomplete) throw new Error(message);
       o.log(message);
-      const rss = children.map((c) => procStatus(c.pid, 'VmRSS'));
-      const peakRss = children.map((c, i) => {
-        samplers[i].stop();
-        return Math.max(samplers[i].peak, procStatus(c.pid, 'VmHWM') || 0);
-      });
       return {
-        n,
-        workers: o.workers,
-        idleRss: ready.map((r) => r.rss),
-        soakRss: rss,
+        ...measured,
+        soakRss: children.map((c) => procStatus(c.pid, 'VmRSS')),
         soakHeap: children.map((_, i) => heapUsed[i] ?? NaN),
-        peakRss,
+        peakRss: peaks(),
         startAllMs: NaN,
-        startCallsMs,
         latencies: [],
         missing: 0,
-        maxCachedWorkflows: ready[0].maxCachedWorkflows,
         incomplete,
       };
     }
@@ -206,27 +211,11 @@ export async function soakRound(o: SoakOptions): Promise<SoakResult> {
     while (sample.some((id) => !weight2.has(id)) && Date.now() < waitUntil) await sleep(50);
     const latencies = sample.filter((id) => weight2.has(id)).map((id) => weight2.get(id)! - sentAt.get(id)!);
     const missing = sample.length - latencies.length;
-    const peakRss = children.map((c, i) => {
-      samplers[i].stop();
-      const hwm = procStatus(c.pid, 'VmHWM');
-      return Math.max(samplers[i].peak, Number.isFinite(hwm) ? hwm : 0);
-    });
+    const peakRss = peaks();
     o.log(
       `${label}: signal -> next activity p50 ${ms(percentile(latencies, 50))}, p99 ${ms(percentile(latencies, 99))}${missing ? `, ${missing} never arrived` : ''}; peak RSS ${peakRss.map(mib).join(' + ')}`,
     );
-    return {
-      n,
-      workers: o.workers,
-      idleRss: ready.map((r) => r.rss),
-      soakRss,
-      soakHeap,
-      peakRss,
-      startAllMs,
-      startCallsMs,
-      latencies,
-      missing,
-      maxCachedWorkflows: ready[0].maxCachedWorkflows,
-    };
+    return { ...measured, soakRss, soakHeap, peakRss, startAllMs, latencies, missing };
   } finally {
     // The workers first (nothing is left mid-task to complete), then what the round started; a parent's
     // termination terminates its canary (the default parent close policy).

@@ -118,10 +118,10 @@ export interface Statuses {
  * (docs/operations.md, "Upgrading the worker while deployments run"). Any
  * other close (terminated, cancelled, timed out) is still queried.
  */
-export async function readStatus<T>(client: Client, workflowId: string): Promise<T> {
+export async function readStatus<T>(client: Client, workflowId: string, running?: boolean): Promise<T> {
   const handle = client.workflow.getHandle(workflowId);
-  const { status } = await handle.describe();
-  if (status.name !== 'RUNNING') {
+  // `running`: the caller has just described it; otherwise ask.
+  if (!(running ?? (await handle.describe()).status.name === 'RUNNING')) {
     const result = await resultOf(handle.result() as Promise<unknown>).catch(() => undefined);
     const recorded = (result as { status?: unknown } | undefined)?.status;
     if (typeof recorded === 'object' && recorded !== null) return recorded as T;
@@ -129,8 +129,13 @@ export async function readStatus<T>(client: Client, workflowId: string): Promise
   return handle.query<T>('status');
 }
 
-export async function queryStatus(client: Client, workflowId: string): Promise<Statuses> {
-  const status = await readStatus<DeploymentStatus>(client, workflowId);
+/** `o.status`: the workflow's own status, already read; `o.running`: whether it runs, already described. */
+export async function queryStatus(
+  client: Client,
+  workflowId: string,
+  o: { status?: DeploymentStatus; running?: boolean } = {},
+): Promise<Statuses> {
+  const status = o.status ?? (await readStatus<DeploymentStatus>(client, workflowId, o.running));
   const activeOf = async (s: DeploymentStatus | undefined) => {
     const id = s && activeChildId(s);
     return id ? readStatus<DeploymentStatus>(client, id).catch(() => undefined) : undefined;
@@ -156,9 +161,9 @@ export async function follow(ctx: Ctx, client: Client, workflowId: string, quiet
   for (;;) {
     const desc = await handle.describe();
     const running = desc.status.name === 'RUNNING';
-    const s = await queryStatus(client, workflowId).catch(() => undefined);
+    const s = await queryStatus(client, workflowId, { running }).catch(() => undefined);
     // A stop-the-line freeze answers `status` with its own shape: one line per change.
-    const freeze = s ? undefined : await readStatus<unknown>(client, workflowId).catch(() => undefined);
+    const freeze = s ? undefined : await readStatus<unknown>(client, workflowId, running).catch(() => undefined);
     if (isFreezeStatus(freeze) && !quiet) {
       const line = formatFreezeStatus(freeze);
       if (line !== lastWait) ctx.out(ctx.isTTY ? `\u001b[H\u001b[2J${line}` : line);

@@ -3,6 +3,7 @@
  */
 import { Command, Option } from 'commander';
 import { parseVersion } from '../../domain/version';
+import type { DeploymentStatus } from '../../domain/status';
 import type { DeployResult } from '../../workflows/deploy';
 import type { ReleaseResult } from '../../workflows/release';
 import { resultInFailure, resultOf } from '../../workflows/outcome';
@@ -33,7 +34,7 @@ export function addReadCommands(program: Command, ctx: Ctx, exit: { code: number
         const raw = await readStatus<unknown>(client, workflowId);
         if (isFreezeStatus(raw))
           return ctx.out(o.json ? JSON.stringify(raw, null, 2) : formatFreezeStatus(raw, { colour: ctx.isTTY }));
-        const s = await queryStatus(client, workflowId);
+        const s = await queryStatus(client, workflowId, { status: raw as DeploymentStatus });
         ctx.out(
           o.json
             ? JSON.stringify(statusJson(s), null, 2)
